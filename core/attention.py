@@ -1,0 +1,319 @@
+"""Gated audio cross-attention for the SD UNet: out = text_attn + tanh(gate) * scale * audio_attn.
+
+Modelled on diffusers' `IPAdapterAttnProcessor2_0`: a second cross-attention over another token
+stream is added to the text cross-attention before the output projection, with a per-layer scale,
+and skipped entirely when that scale is 0. The text path is line for line diffusers'
+`AttnProcessor2_0`, so with the audio off the pixels are exactly those of the plain pipeline.
+
+- zero-shot mode reuses the layer's own `to_k`/`to_v` for the audio tokens (they come from the
+  same CLIP text encoder), so nothing needs training; the gate is fixed at 1.
+- trained mode has its own K/V projections (initialised from the text ones) and a learned gate
+  (tanh(0.1) at init, as SonicDiffusion).
+
+The processors read the current step's level blend from a shared `AudioState`, which the engine
+advances once per denoising step, and record ||audio|| / ||text|| per step and layer without a
+device sync (the ratios stay tensors until the generation ends).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .params import BLOCK_GROUPS
+
+GATE_INIT = 0.1  # SonicDiffusion's gate init; tanh(0.1) ~ 0.0997
+
+
+def block_group(layer_name: str) -> str:
+    """'down' / 'mid' / 'up' for a diffusers attention-processor key."""
+    if layer_name.startswith("down_blocks"):
+        return "down"
+    if layer_name.startswith("mid_block"):
+        return "mid"
+    if layer_name.startswith("up_blocks"):
+        return "up"
+    raise ValueError(f"not a UNet block attention layer: {layer_name}")
+
+
+def cross_attention_layers(unet) -> list[str]:
+    """Processor keys of the UNet's cross-attention (attn2) layers, in forward order."""
+    names = [n for n in unet.attn_processors if n.endswith("attn2.processor")]
+    order = {g: i for i, g in enumerate(BLOCK_GROUPS)}
+    return sorted(names, key=lambda n: order[block_group(n)])  # stable: keeps block order inside a group
+
+
+@dataclass
+class AudioState:
+    """What the adapters need for the step being denoised; shared by all of them, set by the engine."""
+
+    level_tokens: dict[str, torch.Tensor] = field(default_factory=dict)  # level -> (B_cond, N, D)
+    schedule: list[dict[str, float]] = field(default_factory=list)  # per step: level -> weight
+    strength: float = 0.0
+    group_scales: dict[str, float] = field(default_factory=dict)
+    step: int = 0
+    generation: int = 0  # bumped on every begin(): invalidates the adapters' K/V caches
+    record: bool = True
+    _ratios: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    used: dict[int, dict[str, float]] = field(default_factory=dict)  # step -> blend that really ran
+
+    def begin(self, level_tokens, schedule, strength: float, group_scales: dict[str, float]) -> None:
+        self.level_tokens = dict(level_tokens)
+        self.schedule = list(schedule)
+        self.strength = float(strength)
+        self.group_scales = dict(group_scales)
+        self.step = 0
+        self.generation += 1
+        self._ratios = {}
+        self.used = {}
+
+    def end(self) -> None:
+        """Drop the tokens (they live on the device) but keep the recorded ratios."""
+        self.level_tokens = {}
+        self.schedule = []
+        self.strength = 0.0
+
+    def blend(self) -> dict[str, float]:
+        if not self.level_tokens or self.step >= len(self.schedule):
+            return {}
+        return {k: w for k, w in self.schedule[self.step].items() if k in self.level_tokens}
+
+    def record_ratio(self, layer_index: int, ratio: torch.Tensor, blend: dict[str, float]) -> None:
+        self.used.setdefault(self.step, dict(blend))
+        if self.record:
+            self._ratios[(self.step, layer_index)] = ratio.detach()
+
+    def ratios(self, steps: int, layers: int) -> np.ndarray:
+        """(steps, layers) float32; 0 where the audio branch did not run."""
+        out = np.zeros((steps, layers), dtype=np.float32)
+        if self._ratios:
+            keys = list(self._ratios)
+            values = torch.stack([self._ratios[k].float() for k in keys]).cpu().numpy()
+            for (step, layer), value in zip(keys, values):
+                if step < steps and layer < layers:
+                    out[step, layer] = value
+        return out
+
+
+class GatedAudioAttnProcessor(nn.Module):
+    """Text cross-attention plus a gated audio cross-attention over the current level's tokens."""
+
+    def __init__(
+        self,
+        attn,
+        name: str,
+        index: int,
+        state: AudioState,
+        own_kv: bool = False,
+        gate_init: float = GATE_INIT,
+    ):
+        super().__init__()
+        self.name = name
+        self.group = block_group(name)
+        self.index = index
+        self.state = state
+        self.own_kv = own_kv
+        if own_kv:
+            self.to_k_audio = nn.Linear(attn.to_k.in_features, attn.to_k.out_features, bias=False)
+            self.to_v_audio = nn.Linear(attn.to_v.in_features, attn.to_v.out_features, bias=False)
+            with torch.no_grad():
+                self.to_k_audio.weight.copy_(attn.to_k.weight)
+                self.to_v_audio.weight.copy_(attn.to_v.weight)
+            self.to(device=attn.to_k.weight.device, dtype=attn.to_k.weight.dtype)
+            self.gate = nn.Parameter(torch.tensor(float(gate_init), device=attn.to_k.weight.device))
+        else:
+            self.gate = None
+        self._kv_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._kv_generation = -1
+
+    def gate_value(self) -> float:
+        """tanh(gate) for trained adapters; 1 in zero-shot mode (no learned gate)."""
+        return 1.0 if self.gate is None else float(torch.tanh(self.gate.detach().float()))
+
+    def effective_scale(self) -> float:
+        s = self.state
+        return s.strength * s.group_scales.get(self.group, 0.0) * self.gate_value()
+
+    def _audio_kv(self, attn, level: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """K/V of a level's tokens; constant within one generation, so computed once per layer."""
+        if self._kv_generation != self.state.generation:
+            self._kv_cache = {}
+            self._kv_generation = self.state.generation
+        if level not in self._kv_cache:
+            tokens = self.state.level_tokens[level]
+            to_k = self.to_k_audio if self.own_kv else attn.to_k
+            to_v = self.to_v_audio if self.own_kv else attn.to_v
+            self._kv_cache[level] = (to_k(tokens), to_v(tokens))
+        return self._kv_cache[level]
+
+    def __call__(
+        self,
+        attn,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        temb: torch.Tensor | None = None,
+        *args,
+        **kwargs,
+    ) -> torch.Tensor:
+        # --- 1. text cross-attention: exactly diffusers' AttnProcessor2_0 ----------------------
+        residual = hidden_states
+        if attn.spatial_norm is not None:
+            hidden_states = attn.spatial_norm(hidden_states, temb)
+        input_ndim = hidden_states.ndim
+        if input_ndim == 4:
+            batch_size, channel, height, width = hidden_states.shape
+            hidden_states = hidden_states.view(batch_size, channel, height * width).transpose(1, 2)
+        batch_size, sequence_length, _ = (
+            hidden_states.shape if encoder_hidden_states is None else encoder_hidden_states.shape
+        )
+        if attention_mask is not None:
+            attention_mask = attn.prepare_attention_mask(attention_mask, sequence_length, batch_size)
+            attention_mask = attention_mask.view(batch_size, attn.heads, -1, attention_mask.shape[-1])
+        if attn.group_norm is not None:
+            hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+
+        query = attn.to_q(hidden_states)
+        if encoder_hidden_states is None:
+            encoder_hidden_states = hidden_states
+        elif attn.norm_cross:
+            encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
+        key = attn.to_k(encoder_hidden_states)
+        value = attn.to_v(encoder_hidden_states)
+
+        inner_dim = key.shape[-1]
+        head_dim = inner_dim // attn.heads
+        query = query.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        key = key.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        value = value.view(batch_size, -1, attn.heads, head_dim).transpose(1, 2)
+        if attn.norm_q is not None:
+            query = attn.norm_q(query)
+        if attn.norm_k is not None:
+            key = attn.norm_k(key)
+
+        hidden_states = F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, dropout_p=0.0, is_causal=False
+        )
+        hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
+        hidden_states = hidden_states.to(query.dtype)
+
+        # --- 2. gated audio cross-attention, on the conditional rows only -----------------------
+        # With classifier-free guidance the batch is [uncond, cond]: the audio joins the
+        # conditional half only, so guidance amplifies it as it does the prompt (IP-Adapter does
+        # the same with its zero image embedding).
+        scale = self.effective_scale()
+        blend = self.state.blend() if scale != 0.0 else {}
+        if blend:
+            n_cond = next(iter(self.state.level_tokens.values())).shape[0]
+            q_cond = query[batch_size - n_cond :]
+            audio = None
+            for level, weight in blend.items():
+                k_a, v_a = self._audio_kv(attn, level)
+                k_a = k_a.view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
+                v_a = v_a.view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
+                out = F.scaled_dot_product_attention(q_cond, k_a, v_a, dropout_p=0.0, is_causal=False)
+                out = out * weight if weight != 1.0 else out
+                audio = out if audio is None else audio + out
+            audio = audio.transpose(1, 2).reshape(n_cond, -1, attn.heads * head_dim).to(query.dtype) * scale
+            text_cond = hidden_states[batch_size - n_cond :]
+            self.state.record_ratio(
+                self.index,
+                torch.linalg.vector_norm(audio.float()) / (torch.linalg.vector_norm(text_cond.float()) + 1e-12),
+                blend,
+            )
+            hidden_states = torch.cat([hidden_states[: batch_size - n_cond], text_cond + audio])
+
+        # --- 3. output projection, as AttnProcessor2_0 -----------------------------------------
+        hidden_states = attn.to_out[0](hidden_states)
+        hidden_states = attn.to_out[1](hidden_states)
+        if input_ndim == 4:
+            hidden_states = hidden_states.transpose(-1, -2).reshape(batch_size, channel, height, width)
+        if attn.residual_connection:
+            hidden_states = hidden_states + residual
+        hidden_states = hidden_states / attn.rescale_output_factor
+        return hidden_states
+
+
+class AudioAdapters:
+    """Installs gated processors on a UNet's cross-attention layers of chosen block groups, and
+    puts the original processors back. Trained adapters are kept between installs so their
+    weights are loaded once."""
+
+    def __init__(self, unet, state: AudioState):
+        self.unet = unet
+        self.state = state
+        self.original = dict(unet.attn_processors)
+        self.layers = cross_attention_layers(unet)
+        self._zero_shot: dict[str, GatedAudioAttnProcessor] = {}
+        self._trained: dict[str, GatedAudioAttnProcessor] = {}
+        self.installed: list[str] = []
+
+    def _attention_module(self, name: str):
+        module = self.unet
+        for part in name.removesuffix(".processor").split("."):
+            module = getattr(module, part)
+        return module
+
+    def processor(self, name: str, trained: bool) -> GatedAudioAttnProcessor:
+        pool = self._trained if trained else self._zero_shot
+        if name not in pool:
+            pool[name] = GatedAudioAttnProcessor(
+                self._attention_module(name), name, self.layers.index(name), self.state, own_kv=trained
+            )
+        return pool[name]
+
+    def trained_processors(self) -> dict[str, GatedAudioAttnProcessor]:
+        """All trained adapters (created on first use), e.g. to load a checkpoint's weights into."""
+        return {name: self.processor(name, trained=True) for name in self.layers}
+
+    def install(self, groups: Iterable[str], trained: bool = False) -> list[str]:
+        groups = set(groups)
+        processors = dict(self.original)
+        chosen = [n for n in self.layers if block_group(n) in groups]
+        for name in chosen:
+            processors[name] = self.processor(name, trained)
+        self.unet.set_attn_processor(processors)  # it pops from the dict it is given: a copy
+        self.installed = chosen
+        return chosen
+
+    def remove(self) -> None:
+        self.unet.set_attn_processor(dict(self.original))
+        self.installed = []
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """Adapter weights for a checkpoint: '<layer>.to_k_audio.weight', '.to_v_audio.weight', '.gate'."""
+        state = {}
+        for name, proc in self.trained_processors().items():
+            for key, value in proc.state_dict().items():
+                state[f"{name.removesuffix('.processor')}.{key}"] = value.detach().cpu()
+        return state
+
+    def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
+        """Load adapter weights; a key or shape that does not fit this UNet is a ValueError naming it."""
+        expected = self.trained_state()
+        missing = sorted(set(expected) - set(state))
+        unexpected = sorted(set(state) - set(expected))
+        if missing or unexpected:
+            raise ValueError(f"adapter weights do not fit this UNet: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        for key, value in expected.items():
+            if state[key].shape != value.shape:
+                raise ValueError(f"adapter weight {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
+        for name, proc in self.trained_processors().items():
+            prefix = name.removesuffix(".processor") + "."
+            proc.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+
+    def gate_values(self, trained: bool) -> list[float]:
+        """Per cross-attention layer: tanh(gate) x group scale (0 where no adapter is installed)."""
+        values = []
+        for name in self.layers:
+            if name not in self.installed:
+                values.append(0.0)
+                continue
+            proc = self.processor(name, trained)
+            values.append(proc.gate_value() * self.state.group_scales.get(proc.group, 0.0))
+        return values

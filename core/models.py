@@ -1,0 +1,150 @@
+"""Model specs and loading: which Stable Diffusion and which CLAP, on which device, in which dtype.
+
+A spec is a short string the user types: "sd15", "tiny", any SD 1.x hub id, or a local folder in
+diffusers layout. The real path goes through diffusers' and transformers' own `from_pretrained`; the
+"tiny" spec builds the same classes with random weights (core/tiny.py). A real model that is not
+available fails with a message naming the model and how to get it, never with a silently broken
+tokenizer (offline, CLIPTokenizer.from_pretrained can return a 2-token vocabulary without error).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SD15_HUB_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+CLAP_HUB_ID = "laion/clap-htsat-unfused"
+CLIP_VOCAB_SIZE = 49408  # SD 1.x's CLIP tokenizer
+ROBERTA_VOCAB_SIZE = 50265  # LAION-CLAP's RoBERTa tokenizer
+CLAP_ENV = "CLAP2DIFF_CLAP"  # overrides the CLAP checkpoint (hub id or folder)
+
+
+class ModelUnavailable(RuntimeError):
+    """A model could not be loaded; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str  # what the user typed, recorded in GenerationParams.models
+    sd_source: str | None  # hub id or folder; None for tiny
+    clap_source: str | None  # hub id or folder; None for tiny
+    label: str  # for people: "Stable Diffusion 1.5 (hub)", "tiny offline demo", ...
+
+    @property
+    def tiny(self) -> bool:
+        return self.sd_source is None
+
+
+def resolve_spec(name: str) -> ModelSpec:
+    """Turn what the user typed into a spec. Raises ModelUnavailable for nonsense."""
+    name = (name or "").strip()
+    clap = os.environ.get(CLAP_ENV, CLAP_HUB_ID)
+    if name == "tiny":
+        return ModelSpec("tiny", None, None, "tiny offline demo (random weights)")
+    if name in ("sd15", SD15_HUB_ID):
+        return ModelSpec(name, SD15_HUB_ID, clap, "Stable Diffusion 1.5")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return ModelSpec(name, str(path.resolve()), clap, f"local folder {path}")
+    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+        return ModelSpec(name, name, clap, f"hub model {name}")
+    raise ModelUnavailable(
+        f"Unknown model {name!r}: use 'sd15', 'tiny', a Hugging Face id like 'owner/model', "
+        "or an existing folder in diffusers layout."
+    )
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def default_dtype(device: str) -> torch.dtype:
+    """fp16 on CUDA (SD 1.x is trained for it, half the memory), fp32 on CPU (fp16 is slow there)."""
+    return torch.float16 if device.startswith("cuda") else torch.float32
+
+
+@dataclass
+class ModelBundle:
+    """Everything the engine runs, loaded once."""
+
+    spec: ModelSpec
+    pipe: Any  # diffusers.StableDiffusionPipeline
+    clap_model: Any  # transformers.ClapModel
+    clap_features: Any  # transformers.ClapFeatureExtractor
+    clap_tokenizer: Any
+    device: str
+    dtype: torch.dtype
+
+
+def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
+    where = (
+        f"the folder {source}"
+        if Path(source).exists()
+        else f"'{source}' from the Hugging Face Hub (run once with network: "
+        f"`huggingface-cli download {source}`, or pass a local folder)"
+    )
+    return ModelUnavailable(
+        f"{what} could not be loaded from {where}. Offline? Use the tiny demo (--models tiny). "
+        f"Details: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    )
+
+
+def _load_sd(source: str, dtype: torch.dtype):
+    from diffusers import StableDiffusionPipeline
+
+    try:
+        pipe = StableDiffusionPipeline.from_pretrained(
+            source, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
+        )
+    except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types; all mean "not here"
+        raise _unavailable("Stable Diffusion", source, exc) from exc
+    if len(pipe.tokenizer) != CLIP_VOCAB_SIZE:
+        raise ModelUnavailable(
+            f"The CLIP tokenizer of {source} has {len(pipe.tokenizer)} tokens instead of "
+            f"{CLIP_VOCAB_SIZE}: its tokenizer files are missing (a partial download?). "
+            f"Download the model again: `huggingface-cli download {source}`."
+        )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _load_clap(source: str):
+    from transformers import ClapModel, ClapProcessor
+
+    try:
+        model = ClapModel.from_pretrained(source).eval()
+        processor = ClapProcessor.from_pretrained(source)
+    except Exception as exc:  # noqa: BLE001
+        raise _unavailable("CLAP", source, exc) from exc
+    tokenizer = processor.tokenizer
+    if len(tokenizer) < ROBERTA_VOCAB_SIZE:
+        raise ModelUnavailable(
+            f"The CLAP tokenizer of {source} has only {len(tokenizer)} tokens: its tokenizer files "
+            f"are missing. Download it again: `huggingface-cli download {source}`."
+        )
+    return model, processor.feature_extractor, tokenizer
+
+
+def load_models(spec: ModelSpec | str, device: str | None = None, dtype: torch.dtype | None = None) -> ModelBundle:
+    """Load SD + CLAP for a spec onto a device. CLAP stays fp32 (small, and its ranking is what matters)."""
+    from .tiny import tiny_clap, tiny_sd_pipeline
+
+    spec = resolve_spec(spec) if isinstance(spec, str) else spec
+    device = device or default_device()
+    dtype = dtype or default_dtype(device)
+    if spec.tiny:
+        pipe = tiny_sd_pipeline()
+        if dtype != torch.float32:
+            pipe.to(dtype=dtype)
+        clap_model, clap_features, clap_tokenizer = tiny_clap()
+    else:
+        assert spec.sd_source and spec.clap_source
+        pipe = _load_sd(spec.sd_source, dtype)
+        clap_model, clap_features, clap_tokenizer = _load_clap(spec.clap_source)
+    pipe.to(device)
+    clap_model.to(device)
+    return ModelBundle(spec, pipe, clap_model, clap_features, clap_tokenizer, device, dtype)

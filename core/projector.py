@@ -1,0 +1,204 @@
+"""CLAP embedding -> audio tokens in SD's text-token space.
+
+ZeroShotProjector (training-free, the default): CLAP ranks a vocabulary of sound events against the
+clip; the top-k events' visual phrases, most confident first, go through SD's own CLIP text
+encoder. The tokens of each phrase are weighted by its confidence relative to the top one, so the
+temperature matters: a low temperature keeps only the dominant sound, a high one lets the others in.
+Most-confident-first ordering makes the seed's positional split (35/21/21) put the dominant sound
+in the foreground slice; the padding tokens after the last phrase (CLIP's summary of the whole
+sentence) fall in the ambience slice.
+
+AudioProjector (trained, the seed's architecture): Conv1D(in->768), Deconv1D(-> 77 x expand),
+Conv1D(-> 768), 4 transformer blocks with self-attention. Saved as safetensors + JSON config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .params import TOKENS
+from .trace import HeardLabel
+from .vocabulary import Vocabulary, clap_prompt
+
+EncodeText = Callable[[str], torch.Tensor]  # prompt -> (1, 77, D) SD text tokens
+CountTokens = Callable[[str], int]  # prompt -> number of tokens without BOS/EOS
+
+
+class ProjectorError(ValueError):
+    """A projector checkpoint is missing, malformed or does not fit the models; says which."""
+
+
+# --------------------------------------------------------------------------------------------
+# Zero-shot
+# --------------------------------------------------------------------------------------------
+class ZeroShotProjector:
+    """What CLAP hears, drawn with the SD text encoder. Needs no training, only public weights."""
+
+    def __init__(self, clap, vocabulary: Vocabulary, encode_text: EncodeText, count_tokens: CountTokens):
+        self.clap = clap
+        self.vocabulary = vocabulary
+        self.encode_text = encode_text
+        self.count_tokens = count_tokens
+        self._label_matrix: torch.Tensor | None = None
+
+    def label_embeddings(self) -> torch.Tensor:
+        """(V, dim) CLAP text embeddings of every vocabulary label, computed once."""
+        if self._label_matrix is None:
+            self._label_matrix = self.clap.embed_text([clap_prompt(e) for e in self.vocabulary.events])
+        return self._label_matrix
+
+    def hear(self, audio_embedding: torch.Tensor, top_k: int, temperature: float) -> list[HeardLabel]:
+        """Top-k sound events, most confident first; weights = softmax(logit_scale * cos / T) over them."""
+        sims = self.label_embeddings() @ audio_embedding.float().reshape(-1)
+        k = min(top_k, sims.numel())
+        top = torch.topk(sims, k)
+        weights = torch.softmax(top.values * self.clap.logit_scale / temperature, dim=0)
+        heard = []
+        for idx, weight, sim in zip(top.indices.tolist(), weights.tolist(), top.values.tolist()):
+            event = self.vocabulary.events[idx]
+            heard.append(HeardLabel(event.label, event.phrase, event.category, float(weight), float(sim)))
+        return heard
+
+    @staticmethod
+    def phrase_prompt(heard: list[HeardLabel]) -> str:
+        return ", ".join(h.phrase for h in heard)
+
+    def tokens(self, heard: list[HeardLabel]) -> torch.Tensor:
+        """(1, 77, D): the phrases as one prompt, each phrase's tokens x (its weight / top weight)."""
+        prompt = self.phrase_prompt(heard)
+        tokens = self.encode_text(prompt).clone()
+        top = max(h.weight for h in heard)
+        start = 0
+        for j, h in enumerate(heard):
+            end = min(self.count_tokens(self.phrase_prompt(heard[: j + 1])), TOKENS - 2)
+            if end > start:  # +1: position 0 is the BOS token
+                tokens[:, 1 + start : 1 + end] *= h.weight / top
+            start = end
+        return tokens
+
+
+# --------------------------------------------------------------------------------------------
+# Trained (seed architecture)
+# --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProjectorConfig:
+    input_dim: int = 512  # LAION-CLAP joint embedding (the seed used the 1024-d audio branch)
+    hidden_dim: int = 768  # seed: Conv1D(1024 -> 768)
+    expand_dim: int = 3072  # seed: Deconv1D(768 -> 77 x 3072)
+    output_dim: int = 768  # SD 1.x cross-attention width
+    tokens: int = TOKENS
+    layers: int = 4  # seed: 4x TransformerBlock with self-attention
+    heads: int = 8
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ProjectorConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ProjectorError(f"projector config has unknown keys: {', '.join(unknown)}")
+        try:
+            config = cls(**{k: int(v) for k, v in data.items()})
+        except (TypeError, ValueError) as exc:
+            raise ProjectorError(f"projector config is malformed: {exc}") from None
+        if config.output_dim % config.heads:
+            raise ProjectorError(f"output_dim {config.output_dim} is not divisible by heads {config.heads}")
+        return config
+
+
+class AudioProjector(nn.Module):
+    """(B, input_dim) CLAP embedding -> (B, 77, output_dim) audio tokens."""
+
+    def __init__(self, config: ProjectorConfig = ProjectorConfig()):
+        super().__init__()
+        self.config = config
+        c = config
+        self.conv_in = nn.Conv1d(c.input_dim, c.hidden_dim, kernel_size=1)
+        # Depthwise-grouped transposed conv: 1 position -> `tokens` positions. The seed's dense
+        # 768 -> 77x3072 deconvolution would hold 180 M weights; grouping keeps its shape at 0.2 M.
+        self.deconv = nn.ConvTranspose1d(c.hidden_dim, c.expand_dim, kernel_size=c.tokens, groups=c.hidden_dim)
+        self.conv_out = nn.Conv1d(c.expand_dim, c.output_dim, kernel_size=1)
+        layer = nn.TransformerEncoderLayer(
+            d_model=c.output_dim, nhead=c.heads, dim_feedforward=4 * c.output_dim, batch_first=True, norm_first=True
+        )
+        self.blocks = nn.TransformerEncoder(layer, num_layers=c.layers, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(c.output_dim)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        x = self.conv_in(embedding.unsqueeze(-1))  # (B, hidden, 1)
+        x = self.deconv(x)  # (B, expand, tokens)
+        x = self.conv_out(x).transpose(1, 2)  # (B, tokens, output)
+        return self.norm(self.blocks(x))
+
+
+WEIGHTS_FILE = "projector.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def save_projector(projector: AudioProjector, folder: str | Path) -> Path:
+    """Write config.json + projector.safetensors into `folder`, each atomically."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in projector.state_dict().items()}
+    _atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(asdict(projector.config), indent=2)))
+    _atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
+    return folder
+
+
+def load_projector(folder: str | Path, input_dim: int | None = None, output_dim: int | None = None) -> AudioProjector:
+    """Load and check a checkpoint folder; every failure is a ProjectorError that says what is wrong."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    for path in (config_path, weights_path):
+        if not path.is_file():
+            raise ProjectorError(f"projector checkpoint {folder} has no {path.name} (expected {CONFIG_FILE} + {WEIGHTS_FILE})")
+    try:
+        config = ProjectorConfig.from_dict(json.loads(config_path.read_text()))
+    except json.JSONDecodeError as exc:
+        raise ProjectorError(f"{config_path} is not valid JSON ({exc})") from None
+    if input_dim is not None and config.input_dim != input_dim:
+        raise ProjectorError(f"projector expects {config.input_dim}-d CLAP embeddings, this CLAP gives {input_dim}-d")
+    if output_dim is not None and config.output_dim != output_dim:
+        raise ProjectorError(f"projector makes {config.output_dim}-d tokens, this UNet wants {output_dim}-d")
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ProjectorError(f"{weights_path} is not a readable safetensors file ({exc})") from None
+    projector = AudioProjector(config)
+    expected = projector.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ProjectorError(
+            f"{weights_path} does not match the projector architecture: "
+            f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+        )
+    wrong = [f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
+    if wrong:
+        raise ProjectorError(f"{weights_path} has tensors of the wrong shape: {'; '.join(wrong[:3])}")
+    projector.load_state_dict(state)
+    return projector.eval()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
