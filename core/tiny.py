@@ -149,3 +149,46 @@ def tiny_clap():
     torch.manual_seed(TINY_SEED)
     model = ClapModel(config).eval()
     return model, ClapFeatureExtractor(), tokenizer
+
+
+# -- full-size architectures with random weights (benchmarks: real shapes, nothing to download) ----
+def sd15_unet():
+    """The SD 1.5 UNet (860 M parameters) with random weights: for overhead ratios, not images."""
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(TINY_SEED)
+    return UNet2DConditionModel(
+        sample_size=64,
+        layers_per_block=2,
+        block_out_channels=(320, 640, 1280, 1280),
+        down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+        up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+        cross_attention_dim=768,
+        attention_head_dim=8,
+    )
+
+
+def sd15_pipeline():
+    """StableDiffusionPipeline with SD 1.5's UNet, VAE and CLIP ViT-L/14 text encoder shapes, random
+    weights; the tokenizer is the tiny byte-level one (tokenisation cost is negligible)."""
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = tiny_clip_tokenizer()
+    unet = sd15_unet()
+    vae = AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        sample_size=512,
+    )
+    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    pipe = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=DPMSolverMultistepScheduler.from_config(SD15_SCHEDULER_CONFIG),
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

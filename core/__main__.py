@@ -1,0 +1,206 @@
+"""Command line: `python -m core generate ...`, `python -m core generate --from FILE.png`, `python -m core params FILE.png`.
+
+Every flag maps onto one GenerationParams field; flags left out keep the value from --from (when
+reproducing) or GenerationParams' default. Bad input ends with one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .params import MAX_SEED, MODES, NORM_MEASURES, SCHEDULERS, SOURCE_MODES, SWITCH_STYLES, GenerationParams
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+class CliError(ValueError):
+    pass
+
+
+def _floats(n: int) -> Callable[[str], tuple[float, ...]]:
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            values = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {n} comma-separated numbers, got {text!r}") from None
+        if len(values) != n:
+            raise argparse.ArgumentTypeError(f"expected {n} comma-separated numbers, got {text!r}")
+        return values
+
+    return parse
+
+
+def _ints(n: int) -> Callable[[str], tuple[int, ...]]:
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {n} comma-separated whole numbers, got {text!r}") from None
+        if len(values) != n:
+            raise argparse.ArgumentTypeError(f"expected {n} comma-separated whole numbers, got {text!r}")
+        return values
+
+    return parse
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, _, h = text.lower().partition("x")
+        return int(w), int(h or w)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 512x512, got {text!r}") from None
+
+
+def _stem_map(text: str) -> tuple[tuple[str, str], ...]:
+    try:
+        return tuple(tuple(pair.split("=", 1)) for pair in text.split(","))  # type: ignore[misc]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected stem=level pairs like vocals=foreground,..., got {text!r}") from None
+
+
+# flag -> (GenerationParams field, argparse kwargs)
+PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--audio": ("audio_path", dict(metavar="PATH", help="audio clip (wav/flac/ogg/mp3)")),
+    "--prompt": ("prompt", dict(metavar="TEXT")),
+    "--negative": ("negative_prompt", dict(metavar="TEXT")),
+    "--models": ("models", dict(metavar="SPEC", help="sd15 | tiny | hub id | local folder")),
+    "--seed": ("seed", dict(type=int, help="default: random (printed, and stored in the PNG)")),
+    "--steps": ("steps", dict(type=int)),
+    "--guidance": ("guidance", dict(type=float)),
+    "--scheduler": ("scheduler", dict(choices=SCHEDULERS)),
+    "--window-start": ("window_start", dict(type=float, metavar="SECONDS")),
+    "--mode": ("mode", dict(choices=MODES)),
+    "--checkpoint": ("checkpoint", dict(metavar="FOLDER", help="trained projector checkpoint")),
+    "--top-k": ("top_k", dict(type=int)),
+    "--temperature": ("temperature", dict(type=float)),
+    "--strength": ("audio_strength", dict(type=float, metavar="S", help="0 = plain SD")),
+    "--gates": ("gate_scales", dict(type=_floats(3), metavar="DOWN,MID,UP")),
+    "--norm-target": ("norm_target", dict(type=float, metavar="X", help="0 = off")),
+    "--norm-measure": ("norm_measure", dict(choices=NORM_MEASURES)),
+    "--split": ("split", dict(type=_ints(3), metavar="FG,BG,AMB")),
+    "--weights": ("level_weights", dict(type=_floats(3), metavar="FG,BG,AMB")),
+    "--switch": ("switch_points", dict(type=_floats(2), metavar="A,B", help="fractions of the trajectory")),
+    "--switch-style": ("switch_style", dict(choices=SWITCH_STYLES)),
+    "--crossfade": ("crossfade", dict(type=float)),
+    "--sources": ("sources", dict(choices=SOURCE_MODES)),
+    "--crossovers": ("crossovers", dict(type=_floats(2), metavar="LOW_HZ,HIGH_HZ")),
+    "--stem-map": ("stem_map", dict(type=_stem_map, metavar="STEM=LEVEL,...")),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise CliError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m core", description="CLAP2Diff: audio + text -> image with Stable Diffusion 1.x")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    gen = sub.add_parser("generate", help="generate an image (or reproduce one with --from)")
+    gen.add_argument("--from", dest="from_png", metavar="FILE.png", help="reproduce the parameters stored in a PNG")
+    gen.add_argument("--out", metavar="FILE.png", default="clap2diff.png")
+    gen.add_argument("--size", type=_size, metavar="WxH")
+    gen.add_argument("--device", help="cuda | cpu (default: cuda when available)")
+    gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    for flag, (_, kwargs) in PARAM_FLAGS.items():
+        gen.add_argument(flag, dest=flag[2:].replace("-", "_"), default=None, **kwargs)
+
+    show = sub.add_parser("params", help="print the parameters embedded in a PNG as JSON")
+    show.add_argument("png", metavar="FILE.png")
+    return parser
+
+
+def params_from_args(args: argparse.Namespace) -> GenerationParams:
+    """Start from --from (or the defaults), then apply every flag that was given."""
+    from .export import read_params
+
+    base = read_params(args.from_png) if args.from_png else GenerationParams(seed=random.randint(0, MAX_SEED))
+    changes: dict[str, Any] = {}
+    for flag, (field_name, _) in PARAM_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            changes[field_name] = value
+    if args.size is not None:
+        changes["width"], changes["height"] = args.size
+    if "audio_path" in changes:
+        # Absolute, so --from works from any folder; a moved copy can be given again with --audio
+        # (the stored hash then checks it is the same clip).
+        changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
+    return base.replace(**changes).validate()
+
+
+def _progress(quiet: bool):
+    if quiet:
+        return None
+
+    def report(info) -> None:
+        level = max(info.levels, key=info.levels.get) if info.levels else "-"
+        sys.stderr.write(f"\rstep {info.step:>3}/{info.total}  {level:<10}  {info.elapsed:6.1f}s")
+        if info.step == info.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return report
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .export import save_result
+    from .pipeline import Engine
+
+    params = params_from_args(args)
+    engine = Engine(params.models, device=args.device)
+    result = engine.generate(params, progress=_progress(args.quiet))
+    out = save_result(result, args.out)
+    heard = result.trace.heard.get("mix") or next(iter(result.trace.heard.values()), [])
+    if heard and not args.quiet:
+        sys.stderr.write("heard: " + ", ".join(f"{h.label} ({h.weight:.2f})" for h in heard) + "\n")
+    print(f"{out}  seed={result.params.seed}  {result.timings['total']:.1f}s on {result.device}")
+    return 0
+
+
+def cmd_params(args: argparse.Namespace) -> int:
+    from .export import read_params
+
+    print(read_params(args.png).to_json(indent=2))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # Library chatter (torchvision fallbacks, dtype notes) would bury the one line that matters.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    from .audio import AudioError
+    from .export import ExportError
+    from .models import ModelUnavailable
+    from .params import ParamsError
+    from .pipeline import Cancelled, EngineError
+    from .projector import ProjectorError
+
+    expected = (CliError, ParamsError, AudioError, ExportError, ModelUnavailable, ProjectorError, EngineError)
+    try:
+        from .sources import SeparationError
+
+        expected = (*expected, SeparationError)
+    except ImportError:  # pragma: no cover - sources is optional at import time
+        pass
+    try:
+        args = build_parser().parse_args(argv)
+        return cmd_generate(args) if args.command == "generate" else cmd_params(args)
+    except expected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, Cancelled):
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

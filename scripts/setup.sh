@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Create .venv and install the pinned requirements; a no-op when nothing changed since last time.
+#   scripts/setup.sh            runtime requirements (studio, CLI)
+#   scripts/setup.sh --dev      plus the test requirements and Debian's chromium for browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+dev=0
+[ "${1:-}" = "--dev" ] && dev=1
+req=requirements.txt
+[ $dev = 1 ] && req=requirements-dev.txt
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "CLAP2Diff Studio needs Python 3.11 or newer (found: $("$python" --version 2>&1)). Set PYTHON=/path/to/python3.11." >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  "$python" -m venv .venv
+fi
+
+stamp=.venv/.installed-$(cat requirements.txt "$req" | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "==> installing $req (first time: a few minutes, ~2 GB)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -r "$req"
+  touch "$stamp"
+fi
+
+if [ $dev = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's chromium for the browser tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "note: chromium is not installed, so the browser tests will be skipped (sudo apt-get install chromium)." >&2
+  fi
+fi

@@ -1,0 +1,80 @@
+"""`python -m core`: generate, reproduce with --from, print params; bad input is one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.__main__ import main
+from core.export import read_params
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "core", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_generate_reproduce_and_params(tmp_path, samples):
+    out = tmp_path / "a.png"
+    done = run_cli(
+        "generate", "--audio", str(samples["rain"]), "--prompt", "a city", "--models", "tiny",
+        "--seed", "5", "--steps", "6", "--size", "64x64", "--weights", "0.9,0.4,0.2", "--switch", "0.3,0.6",
+        "--out", str(out), cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "seed=5" in done.stdout
+    params = read_params(out)
+    assert (params.seed, params.steps, params.level_weights, params.switch_points) == (5, 6, (0.9, 0.4, 0.2), (0.3, 0.6))
+    assert params.audio_sha256 and params.models == "tiny"
+
+    # reproduce in-process (same code path as the subprocess) from another folder
+    again = tmp_path / "sub" / "b.png"
+    again.parent.mkdir()
+    os.chdir(again.parent)
+    assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
+    assert read_params(again) == params
+
+    shown = run_cli("params", str(out), cwd=tmp_path)
+    assert shown.returncode == 0
+    assert json.loads(shown.stdout) == params.to_dict()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["generate", "--audio", "/no/such.wav", "--models", "tiny"], "does not exist"),
+        (["generate", "--steps", "0", "--models", "tiny"], "steps: must be between 1 and 500"),
+        (["generate", "--weights", "1,2", "--models", "tiny"], "expected 3 comma-separated numbers"),
+        (["generate", "--switch", "0.9,0.1", "--models", "tiny"], "switch_points: must be in order"),
+        (["generate", "--models", "no-such-model"], "Unknown model"),
+        (["params", "pyproject.toml"], "not a PNG"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    assert message in err
+
+
+def test_silent_audio_is_refused(tmp_path, capsys):
+    import soundfile as sf
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(48000, dtype=np.float32), 48000)
+    assert main(["generate", "--audio", str(silent), "--models", "tiny", "--steps", "2", "--size", "64x64",
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "silent" in capsys.readouterr().err.lower()
+    assert not (tmp_path / "x.png").exists()

@@ -1,0 +1,172 @@
+"""The engine on tiny models: adapters, trace, pixels against plain diffusers, caches, cancel."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core.attention import block_group
+from core.audio import AudioError
+from core.params import GenerationParams
+from core.pipeline import Cancelled
+from core.tiny import tiny_sd_pipeline
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+def test_trace_shows_the_seed_schedule_for_50_and_20_steps(tiny_engine, tiny_params):
+    r50 = tiny_engine.generate(tiny_params.replace(steps=50))
+    levels = r50.trace.dominant_levels()
+    assert levels[:20] == ["ambience"] * 20
+    assert levels[20:35] == ["background"] * 15
+    assert levels[35:] == ["foreground"] * 15
+    r20 = tiny_engine.generate(tiny_params.replace(steps=20))
+    assert r20.trace.dominant_levels() == ["ambience"] * 8 + ["background"] * 6 + ["foreground"] * 6
+
+
+def test_strength_zero_is_exactly_the_plain_diffusers_pipeline(tiny_engine, tiny_params):
+    params = tiny_params.replace(audio_strength=0.0)
+    ours = tiny_engine.generate(params)
+    plain = tiny_sd_pipeline()  # a fresh pipeline: same weights (fixed seed), diffusers' own processors
+    reference = plain(
+        prompt=params.prompt,
+        num_inference_steps=params.steps,
+        guidance_scale=params.guidance,
+        height=params.height,
+        width=params.width,
+        generator=torch.Generator("cpu").manual_seed(params.seed),
+    ).images[0]
+    assert np.array_equal(pixels(ours.image), pixels(reference))
+    assert not ours.trace.ratios.any()  # the audio branch never ran
+    assert all(not d for d in ours.trace.step_levels)
+
+    with_audio = tiny_engine.generate(params.replace(audio_strength=1.0))
+    assert np.abs(pixels(with_audio.image) - pixels(reference)).mean() > 1.0
+
+
+def test_processors_sit_only_in_chosen_groups(tiny_engine, tiny_params):
+    result = tiny_engine.generate(tiny_params.replace(gate_scales=(0.0, 1.0, 0.5)))
+    trace = result.trace
+    groups = np.array(trace.layer_groups)
+    gates = np.array(trace.gates)
+    assert set(groups) == {"down", "mid", "up"}
+    assert np.all(gates[groups == "down"] == 0.0)
+    assert np.all(gates[groups == "mid"] == 1.0)
+    assert np.all(gates[groups == "up"] == 0.5)
+    ratios = trace.ratios
+    assert ratios.shape == (tiny_params.steps, len(trace.layer_names))
+    assert np.all(ratios[:, groups == "down"] == 0.0)
+    assert np.all(ratios[:, groups != "down"] > 0.0)  # every step, every adapted layer
+    # after the generation the UNet is back to diffusers' processors
+    procs = tiny_engine.pipe.unet.attn_processors
+    assert all(type(p).__name__ == "AttnProcessor2_0" for p in procs.values())
+
+
+def test_install_records_the_layers_of_each_group(tiny_engine):
+    installed = tiny_engine.adapters.install(["mid"])
+    try:
+        assert installed and all(block_group(n) == "mid" for n in installed)
+        procs = tiny_engine.pipe.unet.attn_processors
+        gated = {n for n, p in procs.items() if type(p).__name__ == "GatedAudioAttnProcessor"}
+        assert gated == set(installed)
+    finally:
+        tiny_engine.adapters.remove()
+
+
+def test_strength_scales_the_audio_to_text_ratio(tiny_engine, tiny_params):
+    weak = tiny_engine.generate(tiny_params.replace(audio_strength=0.5)).trace.ratios
+    strong = tiny_engine.generate(tiny_params.replace(audio_strength=1.0)).trace.ratios
+    first = int(np.flatnonzero(strong[0] > 0)[0])
+    # the first adapted layer of step 0 sees identical inputs: its ratio is exactly proportional
+    assert weak[0, first] * 2 == pytest.approx(strong[0, first], rel=1e-5)
+    # later layers and steps see a trajectory the audio already changed
+    assert np.all((strong > 0) == (weak > 0))
+
+
+def test_trained_adapters_start_at_the_seed_gate(tiny_engine, tiny_params, tmp_path):
+    from core.projector import AudioProjector, ProjectorConfig, save_projector
+
+    config = ProjectorConfig(input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4)
+    torch.manual_seed(0)
+    save_projector(AudioProjector(config), tmp_path / "ckpt")
+    result = tiny_engine.generate(tiny_params.replace(mode="trained", checkpoint=str(tmp_path / "ckpt")))
+    groups = np.array(result.trace.layer_groups)
+    gates = np.array(result.trace.gates)
+    np.testing.assert_allclose(gates[groups != "down"], np.tanh(0.1), rtol=1e-6)
+    assert result.trace.heard == {}  # a trained projector has no labels to show
+    assert result.trace.ratios.any()
+
+
+def test_same_params_same_pixels_and_seed_matters(tiny_engine, tiny_params):
+    a = tiny_engine.generate(tiny_params)
+    b = tiny_engine.generate(tiny_params)
+    assert np.array_equal(pixels(a.image), pixels(b.image))
+    c = tiny_engine.generate(tiny_params.replace(seed=8))
+    assert not np.array_equal(pixels(a.image), pixels(c.image))
+    assert a.params.audio_sha256 and a.params.models == "tiny"
+
+
+def test_hierarchy_knobs_reuse_clap_and_text_encoder(tiny_engine, tiny_params):
+    first = tiny_engine.generate(tiny_params.replace(prompt="a cache test"))
+    clap_calls, text_calls = tiny_engine.clap.audio_calls, tiny_engine.counters["text_encoder"]
+    images = [first.image]
+    for changes in (
+        {"level_weights": (1.0, 0.2, 0.1)},
+        {"norm_target": 20.0},
+        {"norm_measure": "tensor"},
+        {"split": (20, 27, 30)},
+        {"switch_points": (0.2, 0.5)},
+        {"switch_style": "smooth", "crossfade": 0.3},
+        {"gate_scales": (1.0, 1.0, 1.0)},
+        {"audio_strength": 2.0},
+        {"seed": 99},
+        {"scheduler": "ddim"},
+    ):
+        images.append(tiny_engine.generate(tiny_params.replace(prompt="a cache test", **changes)).image)
+    assert tiny_engine.clap.audio_calls == clap_calls
+    assert tiny_engine.counters["text_encoder"] == text_calls
+    distinct = {pixels(im).tobytes() for im in images}
+    assert len(distinct) == len(images)  # and every knob changed the image
+
+
+def test_progress_reports_every_step_and_cancel_stops(tiny_engine, tiny_params):
+    seen = []
+    tiny_engine.generate(tiny_params, progress=seen.append)
+    assert [s.step for s in seen] == list(range(1, tiny_params.steps + 1))
+    assert seen[0].levels == {"ambience": 1.0} and seen[-1].levels == {"foreground": 1.0}
+
+    cancel = threading.Event()
+    steps = []
+
+    def stop_after_three(info):
+        steps.append(info.step)
+        if info.step == 3:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        tiny_engine.generate(tiny_params, progress=stop_after_three, cancel=cancel)
+    assert steps == [1, 2, 3]
+    assert not tiny_engine.lock._is_owned()  # the lock is released after a cancel
+    tiny_engine.generate(tiny_params)  # and the engine still works
+
+
+def test_text_only_generation_has_an_empty_trace(tiny_engine, tiny_params):
+    result = tiny_engine.generate(tiny_params.replace(audio_path=None))
+    assert result.trace.heard == {} and not result.trace.ratios.any()
+    assert result.params.audio_sha256 is None
+
+
+def test_changed_audio_is_caught_on_reproduce(tiny_engine, tiny_params):
+    with pytest.raises(AudioError, match="not the clip"):
+        tiny_engine.generate(tiny_params.replace(audio_sha256="0" * 64))
+
+
+def test_text_norm_reference(tiny_engine):
+    norm = tiny_engine.prompt_norm("a city", "token")
+    embeds = tiny_engine.encode_prompt("a city", "", 1.0)[0]
+    assert norm == pytest.approx(float(torch.linalg.vector_norm(embeds[0], dim=-1).mean()), rel=1e-5)

@@ -1,0 +1,101 @@
+"""Zero-shot hearing and the trained projector's checkpoint format."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from core.projector import AudioProjector, ProjectorConfig, ProjectorError, load_projector, save_projector
+from core.vocabulary import clap_prompt
+
+
+def test_clap_stand_in_makes_its_label_the_top_one(tiny_engine):
+    zs = tiny_engine.zero_shot
+    for label in ("thunder", "dog barking", "car horn"):
+        event = tiny_engine.vocabulary.by_label(label)
+        # an audio embedding equal to the label's own CLAP text embedding
+        embedding = tiny_engine.clap.embed_text([clap_prompt(event)])[0]
+        heard = zs.hear(embedding, top_k=5, temperature=0.5)
+        assert heard[0].label == label
+        assert heard[0].similarity == pytest.approx(1.0, abs=1e-5)
+        assert [h.weight for h in heard] == sorted((h.weight for h in heard), reverse=True)
+        assert sum(h.weight for h in heard) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_temperature_sharpens_the_weights(tiny_engine):
+    embedding = tiny_engine.clap.embed_text([clap_prompt(tiny_engine.vocabulary.by_label("rain"))])[0]
+    sharp = tiny_engine.zero_shot.hear(embedding, 5, temperature=0.05)
+    flat = tiny_engine.zero_shot.hear(embedding, 5, temperature=5.0)
+    assert sharp[0].weight > flat[0].weight
+    assert [h.label for h in sharp] == [h.label for h in flat]  # same ranking, different confidence
+
+
+def test_tokens_put_the_dominant_phrase_first_and_weight_the_rest(tiny_engine):
+    zs = tiny_engine.zero_shot
+    embedding = tiny_engine.clap.embed_text([clap_prompt(tiny_engine.vocabulary.by_label("thunder"))])[0]
+    heard = zs.hear(embedding, 2, 1.0)
+    tokens = zs.tokens(heard)
+    plain = tiny_engine.encode_text(zs.phrase_prompt(heard))
+    first_len = tiny_engine.count_tokens(heard[0].phrase)
+    assert torch.equal(tokens[:, : 1 + first_len], plain[:, : 1 + first_len])  # top phrase untouched
+    ratio = heard[1].weight / heard[0].weight
+    end = tiny_engine.count_tokens(zs.phrase_prompt(heard))
+    if end > first_len + 1:
+        torch.testing.assert_close(tokens[:, 2 + first_len : 1 + end], plain[:, 2 + first_len : 1 + end] * ratio)
+
+
+def small_config(**overrides) -> ProjectorConfig:
+    values = dict(input_dim=32, hidden_dim=16, expand_dim=32, output_dim=32, layers=2, heads=4)
+    values.update(overrides)
+    return ProjectorConfig(**values)
+
+
+def test_projector_shapes_and_round_trip(tmp_path):
+    torch.manual_seed(0)
+    projector = AudioProjector(small_config()).eval()
+    x = torch.randn(3, 32)
+    out = projector(x)
+    assert out.shape == (3, 77, 32)
+    save_projector(projector, tmp_path / "ckpt")
+    loaded = load_projector(tmp_path / "ckpt", input_dim=32, output_dim=32)
+    assert loaded.config == projector.config
+    torch.testing.assert_close(loaded(x), out, rtol=0, atol=0)
+    assert not list(tmp_path.glob("ckpt/.*tmp"))  # atomic writes leave no temp files
+
+
+def test_default_config_follows_the_seed():
+    c = ProjectorConfig()
+    assert (c.hidden_dim, c.expand_dim, c.output_dim, c.tokens, c.layers) == (768, 3072, 768, 77, 4)
+
+
+def test_mismatched_checkpoints_give_clear_errors(tmp_path):
+    torch.manual_seed(0)
+    save_projector(AudioProjector(small_config()), tmp_path / "good")
+    with pytest.raises(ProjectorError, match="expects 32-d CLAP embeddings, this CLAP gives 512-d"):
+        load_projector(tmp_path / "good", input_dim=512)
+    with pytest.raises(ProjectorError, match="this UNet wants 768-d"):
+        load_projector(tmp_path / "good", output_dim=768)
+    with pytest.raises(ProjectorError, match="has no config.json"):
+        load_projector(tmp_path / "missing")
+
+    # weights from another architecture: same config file, different tensors
+    save_projector(AudioProjector(small_config(layers=1)), tmp_path / "other")
+    (tmp_path / "other" / "config.json").write_text((tmp_path / "good" / "config.json").read_text())
+    with pytest.raises(ProjectorError, match="missing"):
+        load_projector(tmp_path / "other")
+
+    save_projector(AudioProjector(small_config(hidden_dim=8)), tmp_path / "shape")
+    cfg = json.loads((tmp_path / "shape" / "config.json").read_text())
+    cfg["hidden_dim"] = 16
+    (tmp_path / "shape" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(ProjectorError, match="wrong shape"):
+        load_projector(tmp_path / "shape")
+
+    (tmp_path / "good" / "projector.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ProjectorError, match="not a readable safetensors"):
+        load_projector(tmp_path / "good")
+    (tmp_path / "good" / "config.json").write_text('{"input_dim": 32, "colour": 3}')
+    with pytest.raises(ProjectorError, match="unknown keys: colour"):
+        load_projector(tmp_path / "good")
