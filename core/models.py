@@ -18,8 +18,6 @@ import torch
 
 SD15_HUB_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 CLAP_HUB_ID = "laion/clap-htsat-unfused"
-CLIP_VOCAB_SIZE = 49408  # SD 1.x's CLIP tokenizer
-ROBERTA_VOCAB_SIZE = 50265  # LAION-CLAP's RoBERTa tokenizer
 CLAP_ENV = "CLAP2DIFF_CLAP"  # overrides the CLAP checkpoint (hub id or folder)
 
 
@@ -85,7 +83,7 @@ def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
         f"the folder {source}"
         if Path(source).exists()
         else f"'{source}' from the Hugging Face Hub (run once with network: "
-        f"`huggingface-cli download {source}`, or pass a local folder)"
+        f"`hf download {source}`, or pass a local folder)"
     )
     return ModelUnavailable(
         f"{what} could not be loaded from {where}. Offline? Use the tiny demo (--models tiny). "
@@ -102,11 +100,12 @@ def _load_sd(source: str, dtype: torch.dtype):
         )
     except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types; all mean "not here"
         raise _unavailable("Stable Diffusion", source, exc) from exc
-    if len(pipe.tokenizer) != CLIP_VOCAB_SIZE:
+    expected = pipe.text_encoder.config.vocab_size  # 49408 for SD 1.x
+    if len(pipe.tokenizer) != expected:
         raise ModelUnavailable(
             f"The CLIP tokenizer of {source} has {len(pipe.tokenizer)} tokens instead of "
-            f"{CLIP_VOCAB_SIZE}: its tokenizer files are missing (a partial download?). "
-            f"Download the model again: `huggingface-cli download {source}`."
+            f"{expected}: its tokenizer files are missing (a partial download?). "
+            f"Download the model again: `hf download {source}`."
         )
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -121,10 +120,10 @@ def _load_clap(source: str):
     except Exception as exc:  # noqa: BLE001
         raise _unavailable("CLAP", source, exc) from exc
     tokenizer = processor.tokenizer
-    if len(tokenizer) < ROBERTA_VOCAB_SIZE:
+    if len(tokenizer) != model.config.text_config.vocab_size:  # 50265 for LAION-CLAP
         raise ModelUnavailable(
             f"The CLAP tokenizer of {source} has only {len(tokenizer)} tokens: its tokenizer files "
-            f"are missing. Download it again: `huggingface-cli download {source}`."
+            f"are missing. Download it again: `hf download {source}`."
         )
     return model, processor.feature_extractor, tokenizer
 

@@ -1,0 +1,65 @@
+"""Model specs and loading: the real from_pretrained path on folders, clear errors when missing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.models import ModelUnavailable, load_models, resolve_spec
+from core.params import GenerationParams
+
+
+def test_specs_resolve():
+    assert resolve_spec("tiny").tiny
+    sd = resolve_spec("sd15")
+    assert sd.sd_source == "stable-diffusion-v1-5/stable-diffusion-v1-5" and sd.clap_source == "laion/clap-htsat-unfused"
+    assert resolve_spec("someone/sd-model").sd_source == "someone/sd-model"
+    with pytest.raises(ModelUnavailable, match="Unknown model"):
+        resolve_spec("not a model")
+
+
+def test_missing_real_model_says_which_and_how(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelUnavailable) as err:
+        load_models("sd15", device="cpu")
+    message = str(err.value)
+    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in message
+    assert "hf download" in message and "--models tiny" in message
+
+
+def test_real_loading_path_on_saved_folders(tmp_path, monkeypatch, tiny_engine, tiny_params):
+    """Save the tiny models in the hub layout, then load them through diffusers'/transformers'
+    from_pretrained exactly as a real checkpoint: same pixels as the in-code tiny models."""
+    from transformers import ClapProcessor
+
+    from core.pipeline import Engine
+    from core.tiny import tiny_clap, tiny_sd_pipeline
+
+    tiny_sd_pipeline().save_pretrained(tmp_path / "sd")
+    clap_model, features, tokenizer = tiny_clap()
+    clap_model.save_pretrained(tmp_path / "clap")
+    ClapProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(tmp_path / "clap")
+    monkeypatch.setenv("CLAP2DIFF_CLAP", str(tmp_path / "clap"))
+
+    engine = Engine(str(tmp_path / "sd"), device="cpu")
+    assert not engine.spec.tiny
+    from_folder = engine.generate(tiny_params)
+    in_code = tiny_engine.generate(tiny_params)
+    assert np.array_equal(np.asarray(from_folder.image), np.asarray(in_code.image))
+    assert from_folder.params.models == str(tmp_path / "sd")
+
+
+def test_broken_tokenizer_is_refused(tmp_path, monkeypatch):
+    """The silent trap: a CLIP tokenizer that loads with a tiny vocabulary must not pass."""
+    from core.tiny import tiny_sd_pipeline
+
+    pipe = tiny_sd_pipeline()
+    pipe.save_pretrained(tmp_path / "sd")
+    import json
+
+    tokenizer_file = tmp_path / "sd" / "tokenizer" / "tokenizer.json"
+    data = json.loads(tokenizer_file.read_text())
+    data["model"]["vocab"] = dict(list(data["model"]["vocab"].items())[:2])
+    tokenizer_file.write_text(json.dumps(data))
+    with pytest.raises(ModelUnavailable, match="tokenizer"):
+        load_models(str(tmp_path / "sd"), device="cpu")
