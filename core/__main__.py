@@ -185,12 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .projector import ProjectorError
 
     expected = (CliError, ParamsError, AudioError, ExportError, ModelUnavailable, ProjectorError, EngineError)
-    try:
-        from .sources import SeparationError
+    from .separation import SeparationError
 
-        expected = (*expected, SeparationError)
-    except ImportError:  # pragma: no cover - sources is optional at import time
-        pass
+    expected = (*expected, SeparationError)
     try:
         args = build_parser().parse_args(argv)
         return cmd_generate(args) if args.command == "generate" else cmd_params(args)

@@ -32,6 +32,7 @@ import torch
 
 from .attention import AudioAdapters, AudioState, block_group
 from .audio import AudioClip, AudioError, clap_input, load_audio
+from .cancel import Cancelled
 from .clap import CLAP_RATE, ClapEncoder, _LRU
 from .hierarchy import LevelTokens, build_levels, build_levels_per_source, token_norm
 from .models import ModelBundle, load_models, resolve_spec
@@ -46,10 +47,6 @@ ADAPTERS_FILE = "adapters.safetensors"
 
 class EngineError(RuntimeError):
     """A generation failed for a reason the user can act on; the message says how."""
-
-
-class Cancelled(Exception):
-    """The caller asked to stop; nothing was produced."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +129,7 @@ class Engine:
     def separator(self):
         """Demucs, built on first use: the tiny spec offline, htdemucs otherwise."""
         if self._separator is None:
-            from .sources import StemSeparator
+            from .separation import StemSeparator
 
             self._separator = StemSeparator("tiny" if self.spec.tiny else "htdemucs", device=self.device)
         return self._separator

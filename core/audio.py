@@ -1,0 +1,372 @@
+"""Decode, validate, window and resample audio.
+
+Every path into the engine goes through `load_audio`, so a bad upload fails here with one sentence
+a person can act on (`AudioError`), never deep inside CLAP or Demucs with a traceback.
+
+The decoded clip keeps its original rate and channels: Demucs wants 44.1 kHz stereo, CLAP wants
+48 kHz mono, and resampling once from the original is better than chaining two resamplers.
+`clap_input` derives CLAP's view (mono, 48 kHz, a 10 s window) with soxr; no torch, no librosa.
+Formats libsndfile cannot read go through audioread/ffmpeg directly, not librosa: librosa's first
+call JIT-compiles (~20 s) and its audioread path is deprecated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import numbers
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+MAX_SECONDS = 3600.0  # longer uploads are rejected from the header, before decoding
+MIN_RATE = 1000  # below this it is not sound anyone recorded on purpose
+SILENCE_PEAK = 1e-5  # -100 dBFS: dither alone is louder, so a lower peak means digital silence
+CLAP_RATE = 48000  # LAION-CLAP (seeds 000, 004)
+CLAP_SECONDS = 10.0
+
+# First bytes of common files that people rename to .wav by accident.
+_NOT_AUDIO_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x7fELF", "a program"),
+)
+
+
+class AudioError(Exception):
+    """The audio cannot be used. The message says what is wrong and what to do, in one sentence."""
+
+
+@dataclass(frozen=True, eq=False)
+class AudioClip:
+    """Decoded audio at its original rate: `samples` is float32 (channels, n), read-only.
+
+    `sha256` identifies the source (the file's bytes) and is kept by `window` and `resampled`, so
+    it is what GenerationParams.audio_sha256 records. `start` is where samples[:, 0] lies in that
+    source, in seconds. Caches that hold derived values must key on `key`, which also names the
+    cut and the rate.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    sha256: str
+    name: str = "audio"
+    start: float = 0.0
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples, dtype=np.float32)
+        if samples.ndim == 1:
+            samples = samples[None, :]
+        if samples.ndim != 2:
+            raise ValueError(f"samples must be (channels, n), got shape {samples.shape}")
+        view = np.ascontiguousarray(samples).view()
+        view.flags.writeable = False  # clips are shared through caches; nobody may edit one
+        object.__setattr__(self, "samples", view)
+        object.__setattr__(self, "sample_rate", int(self.sample_rate))
+
+    # -- shape --------------------------------------------------------------------------------
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def peak(self) -> float:
+        return float(np.max(np.abs(self.samples))) if self.frames else 0.0
+
+    @property
+    def key(self) -> str:
+        """Content key of exactly these samples: source hash + cut + rate + channels."""
+        return f"{self.sha256}@{self.start:.6f}+{self.frames}/{self.sample_rate}x{self.channels}"
+
+    # -- derived clips ------------------------------------------------------------------------
+    def mono(self) -> np.ndarray:
+        """The channel mean, float32 (n,). Read-only when the clip is already mono (no copy)."""
+        if self.channels == 1:
+            return self.samples[0]
+        return self.samples.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+    def window(self, start_s: float, seconds: float = CLAP_SECONDS) -> "AudioClip":
+        """The cut [start_s, start_s + seconds), shorter at the end of the clip; never padded."""
+        if not (_is_real(start_s) and start_s >= 0):
+            raise AudioError(f"The window start must be a number of seconds from 0 (got {start_s!r}).")
+        if not (_is_real(seconds) and seconds > 0):
+            raise AudioError(f"The window length must be a positive number of seconds (got {seconds!r}).")
+        i0 = int(round(start_s * self.sample_rate))
+        if i0 >= self.frames:
+            raise AudioError(
+                f"The window starts at {start_s:.2f} s but {self.name} is only {self.duration:.2f} s "
+                f"long: choose a start below {self.duration:.2f} s."
+            )
+        i1 = min(self.frames, i0 + max(1, int(round(seconds * self.sample_rate))))
+        return AudioClip(
+            np.array(self.samples[:, i0:i1]),
+            self.sample_rate,
+            self.sha256,
+            self.name,
+            start=self.start + i0 / self.sample_rate,
+        )
+
+    def resampled(self, rate: int) -> "AudioClip":
+        """The same clip at `rate` (soxr HQ: linear phase, ~-100 dB aliasing)."""
+        rate = int(rate)
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        if rate == self.sample_rate:
+            return self
+        out = _resample(self.samples.T, self.sample_rate, rate).T
+        return AudioClip(out, rate, self.sha256, self.name, start=self.start)
+
+    def to_channels(self, channels: int) -> np.ndarray:
+        """(channels, n) float32: mono is duplicated, anything else is downmixed to mono first.
+
+        Demucs wants stereo; a 5.1 file has no canonical stereo fold-down, so we use the mean.
+        """
+        if channels == self.channels:
+            return self.samples
+        mono = self.mono()
+        return np.ascontiguousarray(np.broadcast_to(mono, (channels, mono.shape[0])), dtype=np.float32)
+
+
+# -- loading ----------------------------------------------------------------------------------------
+def audio_hash(data: bytes) -> str:
+    """sha256 hex digest of the raw bytes: the content key every cache downstream starts from."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_audio(source: str | os.PathLike | bytes, name: str | None = None) -> AudioClip:
+    """Decode a file path or raw bytes (wav/flac/ogg/mp3 via soundfile; m4a/aac/... via audioread/ffmpeg).
+
+    Raises AudioError for a missing file, an empty or corrupt file, something that is not audio,
+    a clip longer than MAX_SECONDS (checked from the header when possible, before decoding),
+    NaN/Inf samples and digital silence.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        label = name or "the uploaded audio"
+        if not data:
+            raise AudioError(f"{label} is empty (0 bytes): choose a file that contains audio.")
+        return _decode(io.BytesIO(data), data[:64], label, audio_hash(data), raw=data, suffix=_suffix(name))
+
+    path = Path(source).expanduser()
+    label = name or path.name
+    if not path.exists():
+        raise AudioError(f"{path} does not exist: check the path or pick another file.")
+    if not path.is_file():
+        raise AudioError(f"{path} is not a file: pick an audio file (wav, flac, ogg or mp3).")
+    size = path.stat().st_size
+    if size == 0:
+        raise AudioError(f"{label} is empty (0 bytes): choose a file that contains audio.")
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    return _decode(path, head, label, _file_hash(path), path=path)
+
+
+def clap_input(
+    clip: AudioClip, start_s: float = 0.0, seconds: float = CLAP_SECONDS, rate: int = CLAP_RATE
+) -> np.ndarray:
+    """What CLAP hears: mono float32 at `rate`, the window [start_s, start_s + seconds).
+
+    The window is cut at the original rate first (cheaper), then downmixed and resampled. It is
+    not padded: the CLAP feature extractor pads short clips its own way (repeat-pad).
+    """
+    mono = clip.window(start_s, seconds).mono()
+    if clip.sample_rate != rate:
+        mono = _resample(mono, clip.sample_rate, rate)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+# -- internals --------------------------------------------------------------------------------------
+def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """soxr on (n,) or (n, channels) float32; length round(n * rate_out / rate_in)."""
+    y = soxr.resample(np.ascontiguousarray(x, dtype=np.float32), rate_in, rate_out, quality="HQ")
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _file_hash(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _suffix(name: str | None) -> str:
+    suffix = Path(name).suffix if name else ""
+    return suffix if 1 < len(suffix) <= 6 else ".bin"
+
+
+def _sniff_not_audio(head: bytes) -> str | None:
+    """What the file is instead of audio, from its first bytes, or None if it may be audio."""
+    for magic, kind in _NOT_AUDIO_MAGIC:
+        if head.startswith(magic):
+            return kind
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if text and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
+        return "a text file"
+    return None
+
+
+def _check_length(frames: int, rate: int, label: str) -> None:
+    if frames <= 0:
+        raise AudioError(f"{label} has no audio frames (zero length): choose a file that contains sound.")
+    seconds = frames / rate if rate > 0 else float("inf")
+    if seconds > MAX_SECONDS:
+        raise AudioError(
+            f"{label} is {_fmt_duration(seconds)} long, more than the {_fmt_duration(MAX_SECONDS)} "
+            "limit: cut the part you want and upload that."
+        )
+    if rate < MIN_RATE:
+        raise AudioError(
+            f"{label} has a sample rate of {rate} Hz, too low to hold sound (need at least {MIN_RATE} Hz): "
+            "re-export it at 44.1 or 48 kHz."
+        )
+
+
+def _fmt_duration(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"
+
+
+def _decode(
+    file: Path | BinaryIO,
+    head: bytes,
+    label: str,
+    sha: str,
+    *,
+    path: Path | None = None,
+    raw: bytes | None = None,
+    suffix: str = ".bin",
+) -> AudioClip:
+    try:
+        info = sf.info(file)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError):
+        info = None
+    if info is not None:
+        # The header is enough to refuse absurd files before decoding a byte of them.
+        _check_length(int(info.frames), int(info.samplerate), label)
+        try:
+            if isinstance(file, io.BytesIO):
+                file.seek(0)
+            data, rate = sf.read(file, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
+            raise AudioError(
+                f"{label} could not be decoded ({_short(exc)}): the file may be truncated or corrupt, "
+                "re-export it as WAV or FLAC."
+            ) from None
+        samples = data.T
+    else:
+        kind = _sniff_not_audio(head)
+        if kind is not None:
+            raise AudioError(
+                f"{label} is not an audio file (it looks like {kind}): choose a wav, flac, ogg or mp3 file."
+            )
+        samples, rate = _decode_fallback(path, raw, label, suffix)
+    _validate(samples, int(rate), label)
+    return AudioClip(samples, int(rate), sha, label)
+
+
+def _decode_fallback(path: Path | None, raw: bytes | None, label: str, suffix: str) -> tuple[np.ndarray, int]:
+    """Formats libsndfile does not read (m4a/aac, wma, ...) through audioread -> ffmpeg.
+
+    This is what librosa.load does when soundfile fails, minus librosa: its first call JIT-compiles
+    (15-20 s cold) and its audioread path is deprecated. audioread yields 16-bit PCM blocks; the
+    duration from the container is checked before decoding and the decoded size is capped too.
+    """
+    tmp: str | None = None
+    try:
+        if path is None:
+            fd, tmp = tempfile.mkstemp(suffix=suffix, prefix="clap2diff-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(raw or b"")
+            path = Path(tmp)
+        try:
+            import audioread  # a librosa dependency: stdlib readers, then ffmpeg
+
+            with audioread.audio_open(str(path)) as reader:
+                rate, channels = int(reader.samplerate), max(1, int(reader.channels))
+                seconds = float(reader.duration or 0.0)
+                if seconds > MAX_SECONDS:
+                    _check_length(int(seconds * rate) + 1, rate, label)
+                cap = int((MAX_SECONDS + 1) * rate) * channels * 2
+                blocks, size = [], 0
+                for block in reader:
+                    blocks.append(block)
+                    size += len(block)
+                    if size > cap:
+                        _check_length(size // (2 * channels), rate, label)
+        except AudioError:
+            raise
+        except Exception:  # audioread.NoBackendError, DecodeError, EOFError, ...
+            raise AudioError(
+                f"{label} could not be decoded: it may be corrupt or in a format this machine cannot "
+                "read, convert it to WAV, FLAC, OGG or MP3."
+            ) from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    pcm = np.frombuffer(b"".join(blocks), dtype="<i2")
+    pcm = pcm[: pcm.size - pcm.size % channels]
+    samples = pcm.reshape(-1, channels).T.astype(np.float32) / 32768.0
+    return samples, rate
+
+
+def _validate(samples: np.ndarray, rate: int, label: str) -> None:
+    _check_length(int(samples.shape[1]) if samples.ndim == 2 else 0, rate, label)
+    if not np.all(np.isfinite(samples)):
+        raise AudioError(
+            f"{label} contains NaN or infinite sample values (a broken float export): re-export it as 16- or 24-bit PCM."
+        )
+    peak = float(np.max(np.abs(samples)))
+    if peak < SILENCE_PEAK:
+        level = "all zeros" if peak == 0 else f"peak {20 * math.log10(peak):.0f} dBFS"
+        raise AudioError(f"{label} is silent ({level}): choose a recording with audible sound.")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+__all__ = [
+    "AudioClip",
+    "AudioError",
+    "CLAP_RATE",
+    "CLAP_SECONDS",
+    "MAX_SECONDS",
+    "SILENCE_PEAK",
+    "audio_hash",
+    "clap_input",
+    "load_audio",
+]

@@ -1,0 +1,334 @@
+"""core.audio: decoding every format we promise, CLAP's view of any clip, and every AudioError.
+
+Offline and fast: files are synthesised into tmp_path; nothing imports torch or librosa.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `pytest tests/...` without `python -m`
+    sys.path.insert(0, str(ROOT))
+
+from core import audio  # noqa: E402
+from core.audio import AudioClip, AudioError, audio_hash, clap_input, load_audio  # noqa: E402
+from core.samples import sample_paths  # noqa: E402
+
+
+def tone(freq: float, seconds: float, rate: int, channels: int = 1, amp: float = 0.5) -> np.ndarray:
+    """(n, channels) as soundfile wants it; channel k is the tone scaled by 1/(k+1)."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    x = amp * np.sin(2 * np.pi * freq * t)
+    return np.stack([x / (k + 1) for k in range(channels)], axis=1)
+
+
+def dominant_freq(x: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
+    return float(np.fft.rfftfreq(x.size, 1 / rate)[np.argmax(spectrum)])
+
+
+def write(path: Path, data: np.ndarray, rate: int, **kw) -> Path:
+    sf.write(path, data, rate, **kw)
+    return path
+
+
+# -- decoding ------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "ext, kw, exact",
+    [
+        ("wav", {"subtype": "PCM_16"}, True),
+        ("wav", {"subtype": "FLOAT"}, True),
+        ("flac", {}, True),
+        ("ogg", {}, False),
+        ("mp3", {"format": "MP3"}, False),
+    ],
+)
+def test_decodes_formats(tmp_path, ext, kw, exact):
+    data = tone(440.0, 2.0, 44100, channels=2)
+    path = tmp_path / f"clip.{ext}"
+    try:
+        write(path, data, 44100, **kw)
+    except (sf.LibsndfileError, TypeError, ValueError) as exc:
+        pytest.skip(f"this libsndfile cannot write {ext}: {exc}")
+    clip = load_audio(path)
+    assert clip.sample_rate == 44100
+    assert clip.channels == 2
+    assert clip.samples.dtype == np.float32 and clip.samples.shape[0] == 2
+    assert clip.duration == pytest.approx(2.0, abs=0.06)  # lossy codecs may pad a frame
+    assert clip.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert clip.name == f"clip.{ext}"
+    if exact:
+        np.testing.assert_allclose(clip.samples, data.T, atol=1 / 32768 + 1e-7)
+    assert dominant_freq(clip.samples[0], 44100) == pytest.approx(440.0, abs=2.0)
+    assert clip.samples[1].std() == pytest.approx(clip.samples[0].std() / 2, rel=0.05)
+
+
+def test_decodes_bytes_with_same_hash_as_file(tmp_path):
+    path = write(tmp_path / "a.flac", tone(1000.0, 1.0, 22050), 22050)
+    raw = path.read_bytes()
+    from_bytes = load_audio(raw, name="upload.flac")
+    from_file = load_audio(path)
+    assert from_bytes.sha256 == from_file.sha256 == audio_hash(raw)
+    assert from_bytes.name == "upload.flac"
+    np.testing.assert_array_equal(from_bytes.samples, from_file.samples)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed: no fallback decoder")
+def test_fallback_decodes_m4a_through_ffmpeg(tmp_path, monkeypatch):
+    import subprocess
+
+    monkeypatch.setitem(sys.modules, "librosa", None)  # `import librosa` now fails: the fallback must not pay its JIT
+
+    wav = write(tmp_path / "src.wav", tone(1000.0, 2.0, 22050, channels=2), 22050)
+    m4a = tmp_path / "clip.m4a"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True
+    )
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(m4a)  # soundfile really cannot: this is the fallback path
+    for clip in (load_audio(m4a), load_audio(m4a.read_bytes(), name="clip.m4a")):
+        assert (clip.channels, clip.sample_rate) == (2, 22050)
+        assert clip.duration == pytest.approx(2.0, abs=0.1)
+        assert dominant_freq(clip.samples[0], 22050) == pytest.approx(1000.0, abs=5.0)
+
+
+# -- CLAP's view -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "channels, rate, seconds, expected",
+    [
+        (2, 44100, 3.0, 144000),
+        (6, 22050, 2.5, 120000),
+        (1, 37800, 3.3, 158400),
+        (4, 8000, 12.0, 480000),  # longer than the window: cut to 10 s
+        (1, 48000, 10.0, 480000),  # already right: no resampling
+    ],
+)
+def test_clap_input_is_48k_mono_of_the_right_length(tmp_path, channels, rate, seconds, expected):
+    path = write(tmp_path / "c.wav", tone(440.0, seconds, rate, channels=channels), rate, subtype="FLOAT")
+    x = clap_input(load_audio(path))
+    assert x.dtype == np.float32 and x.ndim == 1
+    assert abs(x.size - expected) <= 1
+    assert dominant_freq(x, 48000) == pytest.approx(440.0, abs=1.0)
+    # mono is the channel mean: channel k is 1/(k+1) of the tone
+    mean_gain = np.mean([1 / (k + 1) for k in range(channels)])
+    assert np.max(np.abs(x[100:-100])) == pytest.approx(0.5 * mean_gain, rel=0.02)
+
+
+def test_clap_input_window_and_rate(tmp_path):
+    rate = 16000
+    t = np.arange(6 * rate) / rate
+    x = np.where(t < 3, np.sin(2 * np.pi * 300 * t), np.sin(2 * np.pi * 2000 * t)) * 0.5
+    clip = load_audio(write(tmp_path / "two.wav", x, rate, subtype="FLOAT"))
+    late = clap_input(clip, start_s=3.5, seconds=2.0)
+    assert late.size == 96000
+    assert dominant_freq(late, 48000) == pytest.approx(2000.0, abs=2.0)
+    early = clap_input(clip, start_s=0.0, seconds=2.0, rate=32000)
+    assert early.size == 64000
+    assert dominant_freq(early, 32000) == pytest.approx(300.0, abs=2.0)
+
+
+def test_window_cut_keeps_source_hash_and_start(tmp_path):
+    clip = load_audio(write(tmp_path / "w.wav", tone(440.0, 4.0, 22050, channels=2), 22050))
+    cut = clip.window(1.5, 2.0)
+    assert cut.frames == 44100 and cut.channels == 2
+    assert cut.start == pytest.approx(1.5)
+    assert cut.sha256 == clip.sha256 and cut.key != clip.key
+    np.testing.assert_array_equal(cut.samples, clip.samples[:, 33075 : 33075 + 44100])
+    tail = clip.window(3.0)  # 10 s asked, 1 s left: shorter, never padded
+    assert tail.duration == pytest.approx(1.0)
+    nested = cut.window(0.5, 1.0)
+    assert nested.start == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("start", [2.0, 2.5, 100.0])
+def test_window_beyond_the_end_names_the_clip_length(tmp_path, start):
+    clip = load_audio(write(tmp_path / "short.wav", tone(440.0, 2.0, 22050), 22050))
+    with pytest.raises(AudioError, match=r"only 2\.00 s long"):
+        clip.window(start)
+
+
+@pytest.mark.parametrize("start, seconds", [(-1.0, 10.0), (float("nan"), 10.0), (0.0, 0.0), (0.0, -2.0)])
+def test_window_rejects_nonsense(tmp_path, start, seconds):
+    clip = load_audio(write(tmp_path / "s.wav", tone(440.0, 2.0, 22050), 22050))
+    with pytest.raises(AudioError):
+        clip.window(start, seconds)
+
+
+def test_resampled_keeps_pitch_and_length():
+    rate = 22050
+    clip = AudioClip(tone(1000.0, 2.0, rate, channels=2).T, rate, "x" * 64, "t")
+    up = clip.resampled(44100)
+    assert (up.channels, up.frames, up.sample_rate) == (2, 88200, 44100)
+    assert dominant_freq(up.samples[0], 44100) == pytest.approx(1000.0, abs=1.0)
+    assert up.sha256 == clip.sha256 and up.key != clip.key
+    assert clip.resampled(rate) is clip
+
+
+def test_clip_is_read_only_and_mono_is_mean():
+    data = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], dtype=np.float64)
+    clip = AudioClip(data, 8000, "h", "n")
+    assert clip.samples.dtype == np.float32
+    with pytest.raises(ValueError):
+        clip.samples[0, 0] = 5.0
+    data[0, 0] = 9.0  # the caller's array stays theirs
+    np.testing.assert_array_equal(clip.mono(), [2.0, 2.0, 2.0])
+    assert clip.mono().dtype == np.float32
+    assert clip.to_channels(2) is clip.samples
+    np.testing.assert_array_equal(AudioClip(np.arange(4.0), 8000, "h").to_channels(2), [np.arange(4.0)] * 2)
+    assert AudioClip(np.ones((6, 4)), 8000, "h").to_channels(2).shape == (2, 4)
+
+
+# -- every AudioError --------------------------------------------------------------------------------
+def test_missing_file(tmp_path):
+    with pytest.raises(AudioError, match="does not exist"):
+        load_audio(tmp_path / "nope.wav")
+
+
+def test_directory_is_not_a_file(tmp_path):
+    with pytest.raises(AudioError, match="not a file"):
+        load_audio(tmp_path)
+
+
+def test_empty_file_and_empty_bytes(tmp_path):
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(AudioError, match="empty"):
+        load_audio(tmp_path / "empty.wav")
+    with pytest.raises(AudioError, match="empty"):
+        load_audio(b"")
+
+
+def test_corrupt_bytes(tmp_path):
+    junk = np.random.default_rng(0).integers(128, 256, 4096, dtype=np.uint8).tobytes()  # not UTF-8
+    path = tmp_path / "junk.wav"
+    path.write_bytes(junk)
+    with pytest.raises(AudioError, match="could not be decoded"):
+        load_audio(path)
+    with pytest.raises(AudioError, match="could not be decoded"):
+        load_audio(junk, name="junk.mp3")
+
+
+def test_truncated_wav(tmp_path):
+    good = write(tmp_path / "good.wav", tone(440.0, 1.0, 22050), 22050).read_bytes()
+    with pytest.raises(AudioError, match="could not be decoded"):
+        load_audio(good[:30], name="cut.wav")  # the RIFF header breaks off mid-way
+
+
+def test_png_renamed_to_wav(tmp_path):
+    from PIL import Image
+
+    path = tmp_path / "picture.wav"
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buf, format="PNG")
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(AudioError, match="not an audio file.*PNG image"):
+        load_audio(path)
+
+
+def test_text_renamed_to_wav(tmp_path):
+    path = tmp_path / "notes.wav"
+    path.write_text("these are my notes, not a recording\n")
+    with pytest.raises(AudioError, match="not an audio file.*text"):
+        load_audio(path)
+
+
+def test_zero_length(tmp_path):
+    path = write(tmp_path / "zero.wav", np.zeros((0, 2)), 44100)
+    with pytest.raises(AudioError, match="zero length"):
+        load_audio(path)
+
+
+@pytest.mark.parametrize("peak", [0.0, 5e-6])
+def test_silence(tmp_path, peak):
+    x = np.full((22050, 1), peak)
+    path = write(tmp_path / "quiet.wav", x, 22050, subtype="FLOAT")
+    with pytest.raises(AudioError, match="silent"):
+        load_audio(path)
+
+
+def test_quiet_but_not_silent_is_accepted(tmp_path):
+    path = write(tmp_path / "soft.wav", tone(440.0, 1.0, 22050, amp=1e-3), 22050, subtype="FLOAT")
+    assert load_audio(path).peak == pytest.approx(1e-3, rel=1e-3)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nan_and_inf(tmp_path, bad):
+    x = tone(440.0, 1.0, 22050)
+    x[100, 0] = bad
+    path = write(tmp_path / "bad.wav", x, 22050, subtype="FLOAT")
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        load_audio(path)
+
+
+def test_longer_than_an_hour_is_rejected_from_the_header(tmp_path, monkeypatch):
+    # 3700 frames at 1 Hz: the header says 1 h 1 min 40 s, the file is 7 kB.
+    path = write(tmp_path / "long.wav", np.full(3700, 0.5), 1, subtype="PCM_16")
+    assert path.stat().st_size < 10_000
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the header alone must reject this file")
+
+    monkeypatch.setattr(audio.sf, "read", no_decoding)
+    with pytest.raises(AudioError, match=r"1\.0 h long.*limit"):
+        load_audio(path)
+
+
+def test_length_limit_applies_to_real_audio(tmp_path, monkeypatch):
+    path = write(tmp_path / "two.wav", tone(440.0, 2.0, 22050), 22050)
+    monkeypatch.setattr(audio, "MAX_SECONDS", 1.5)
+    with pytest.raises(AudioError, match="more than the 1.5 s limit"):
+        load_audio(path)
+    with pytest.raises(AudioError, match="limit"):
+        load_audio(path.read_bytes(), name="two.wav")
+
+
+def test_absurd_sample_rate(tmp_path):
+    path = write(tmp_path / "slow.wav", tone(10.0, 3.0, 200), 200)
+    with pytest.raises(AudioError, match="200 Hz"):
+        load_audio(path)
+
+
+def test_errors_are_one_sentence_saying_what_to_do(tmp_path):
+    (tmp_path / "t.wav").write_text("hello")
+    messages = []
+    for source in (tmp_path / "missing.wav", tmp_path / "t.wav", b""):
+        with pytest.raises(AudioError) as info:
+            load_audio(source)
+        messages.append(str(info.value))
+    for message in messages:
+        assert ":" in message and "\n" not in message and "Traceback" not in message
+        assert message.endswith(".")
+
+
+# -- the bundled samples ---------------------------------------------------------------------------
+def test_bundled_samples_load_and_are_small():
+    paths = sample_paths()
+    assert {"rain", "thunder", "birdsong", "engine", "street", "tones"} <= set(paths)
+    for name, path in paths.items():
+        assert path.stat().st_size < 1_000_000, name
+        clip = load_audio(path)
+        assert clip.sample_rate in (22050, 44100), name
+        assert 4.0 <= clip.duration <= 10.0, name
+        assert 0.5 < clip.peak <= 1.0, name
+
+
+def test_samples_are_reproducible(tmp_path):
+    sys.path.insert(0, str(ROOT / "assets"))
+    try:
+        import make_samples
+    finally:
+        sys.path.remove(str(ROOT / "assets"))
+    written = make_samples.main(tmp_path)
+    committed = sample_paths()
+    assert {p.stem for p in written} == set(make_samples.SAMPLES)
+    for path in written:
+        assert path.read_bytes() == committed[path.stem].read_bytes(), f"{path.name} differs: rerun make_samples.py"
+    assert not list(tmp_path.glob(".*"))  # no temp files left behind
