@@ -244,6 +244,20 @@ class Engine:
         self._listenings.put(key, listening)
         return listening
 
+    def hear_parts(self, params: GenerationParams) -> dict[str, list[HeardLabel]]:
+        """What CLAP hears in each named part (every stem or band, before they are summed into
+        levels; "mix" in mix mode). For the compare view; cached like everything CLAP does."""
+        listening = self.listen(params)
+        if listening.clip is None:
+            return {}
+        if listening.sources is None:
+            parts, rate = {"mix": clap_input(listening.clip, params.window_start)}, CLAP_RATE
+        else:
+            parts, rate = listening.sources.parts, listening.sources.sample_rate
+        names = list(parts)
+        embeddings = self.clap.embed_audio([_to_clap_rate(parts[n], rate) for n in names])
+        return {n: self.zero_shot.hear(e, params.top_k, params.temperature) for n, e in zip(names, embeddings)}
+
     def _projector(self, checkpoint: str | None) -> AudioProjector:
         if not checkpoint:
             raise ProjectorError("trained mode needs a projector checkpoint folder")

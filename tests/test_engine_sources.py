@@ -72,3 +72,13 @@ def test_cli_sources_flag(tmp_path, samples):
                  "--steps", "4", "--size", "64x64", "--seed", "1", "--quiet", "--out", str(out)]) == 0
     params = read_params(out)
     assert params.sources == "stems" and dict(params.stem_map)["vocals"] == "foreground"
+
+
+def test_hear_parts_lists_every_stem_and_band(tiny_engine, street):
+    stems = tiny_engine.hear_parts(street.replace(sources="stems"))
+    assert set(stems) == {"drums", "bass", "other", "vocals"}
+    assert all(len(labels) == street.top_k for labels in stems.values())
+    bands = tiny_engine.hear_parts(street.replace(sources="bands"))
+    assert set(bands) == {"low", "mid", "high"}
+    assert set(tiny_engine.hear_parts(street)) == {"mix"}
+    assert tiny_engine.hear_parts(street.replace(audio_path=None)) == {}
