@@ -23,27 +23,17 @@ class CliError(ValueError):
     pass
 
 
-def _floats(n: int) -> Callable[[str], tuple[float, ...]]:
-    def parse(text: str) -> tuple[float, ...]:
+def _numbers(n: int, kind: type = float) -> Callable[[str], tuple]:
+    """argparse type for "a,b,c": exactly n numbers of `kind`."""
+    noun = "numbers" if kind is float else "whole numbers"
+
+    def parse(text: str) -> tuple:
         try:
-            values = tuple(float(v) for v in text.split(","))
+            values = tuple(kind(v) for v in text.split(","))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {n} comma-separated numbers, got {text!r}") from None
+            values = ()
         if len(values) != n:
-            raise argparse.ArgumentTypeError(f"expected {n} comma-separated numbers, got {text!r}")
-        return values
-
-    return parse
-
-
-def _ints(n: int) -> Callable[[str], tuple[int, ...]]:
-    def parse(text: str) -> tuple[int, ...]:
-        try:
-            values = tuple(int(v) for v in text.split(","))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {n} comma-separated whole numbers, got {text!r}") from None
-        if len(values) != n:
-            raise argparse.ArgumentTypeError(f"expected {n} comma-separated whole numbers, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {n} comma-separated {noun}, got {text!r}")
         return values
 
     return parse
@@ -80,16 +70,16 @@ PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--top-k": ("top_k", dict(type=int)),
     "--temperature": ("temperature", dict(type=float)),
     "--strength": ("audio_strength", dict(type=float, metavar="S", help="0 = plain SD")),
-    "--gates": ("gate_scales", dict(type=_floats(3), metavar="DOWN,MID,UP")),
+    "--gates": ("gate_scales", dict(type=_numbers(3), metavar="DOWN,MID,UP")),
     "--norm-target": ("norm_target", dict(type=float, metavar="X", help="0 = off")),
     "--norm-measure": ("norm_measure", dict(choices=NORM_MEASURES)),
-    "--split": ("split", dict(type=_ints(3), metavar="FG,BG,AMB")),
-    "--weights": ("level_weights", dict(type=_floats(3), metavar="FG,BG,AMB")),
-    "--switch": ("switch_points", dict(type=_floats(2), metavar="A,B", help="fractions of the trajectory")),
+    "--split": ("split", dict(type=_numbers(3, int), metavar="FG,BG,AMB")),
+    "--weights": ("level_weights", dict(type=_numbers(3), metavar="FG,BG,AMB")),
+    "--switch": ("switch_points", dict(type=_numbers(2), metavar="A,B", help="fractions of the trajectory")),
     "--switch-style": ("switch_style", dict(choices=SWITCH_STYLES)),
     "--crossfade": ("crossfade", dict(type=float)),
     "--sources": ("sources", dict(choices=SOURCE_MODES)),
-    "--crossovers": ("crossovers", dict(type=_floats(2), metavar="LOW_HZ,HIGH_HZ")),
+    "--crossovers": ("crossovers", dict(type=_numbers(2), metavar="LOW_HZ,HIGH_HZ")),
     "--stem-map": ("stem_map", dict(type=_stem_map, metavar="STEM=LEVEL,...")),
 }
 

@@ -177,7 +177,7 @@ def load_audio(source: str | os.PathLike | bytes, name: str | None = None) -> Au
         raise AudioError(f"{label} is empty (0 bytes): choose a file that contains audio.")
     with path.open("rb") as fh:
         head = fh.read(64)
-    return _decode(path, head, label, _file_hash(path), path=path)
+    return _decode(path, head, label, file_sha256(path), path=path)
 
 
 def clap_input(
@@ -205,7 +205,8 @@ def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _file_hash(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks (clips and model checkpoints can be large)."""
     sha = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

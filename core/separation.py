@@ -8,7 +8,6 @@ Torch and demucs are imported lazily: bands and mix never pay for them.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -18,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
-from core.audio import AudioClip
+from core.audio import AudioClip, file_sha256
 from core.cancel import Cancelled
 from core.params import STEMS
 
@@ -316,7 +315,7 @@ def _load_from_torch_hub_cache(name: str) -> Any | None:
         return None
     for sig, path in files.items():
         expected = path.stem.rsplit("-", 1)[-1]
-        if _sha256_file(path)[: len(expected)] != expected:
+        if file_sha256(path)[: len(expected)] != expected:
             raise SeparationError(
                 f"The cached Demucs checkpoint {path} is damaged (checksum mismatch): delete it and download it again."
             )
@@ -327,12 +326,6 @@ def _load_from_torch_hub_cache(name: str) -> Any | None:
     return AnyModelRepo(model_repo, BagOnlyRepo(REMOTE_ROOT, model_repo)).get_model(name)
 
 
-def _sha256_file(path: Path) -> str:
-    sha = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def load_pretrained(name: str, repo: Path | None = None, allow_download: bool | None = None) -> Any:

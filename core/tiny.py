@@ -59,7 +59,7 @@ def tiny_roberta_tokenizer():
 def tiny_sd_pipeline():
     """StableDiffusionPipeline with a 2-level cross-attention UNet (down, mid and up groups all
     have cross-attention, as in SD 1.x), an 8x VAE and a 2-layer CLIP text encoder."""
-    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = tiny_clip_tokenizer()
@@ -96,13 +96,19 @@ def tiny_sd_pipeline():
             pad_token_id=1,
         )
     )
-    scheduler = DPMSolverMultistepScheduler.from_config(SD15_SCHEDULER_CONFIG)
+    return _assemble(unet, vae, text_encoder, tokenizer)
+
+
+def _assemble(unet, vae, text_encoder, tokenizer):
+    """A StableDiffusionPipeline from parts, with SD 1.5's scheduler and no safety checker."""
+    from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
+
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=scheduler,
+        scheduler=DPMSolverMultistepScheduler.from_config(SD15_SCHEDULER_CONFIG),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -171,7 +177,7 @@ def sd15_unet():
 def sd15_pipeline():
     """StableDiffusionPipeline with SD 1.5's UNet, VAE and CLIP ViT-L/14 text encoder shapes, random
     weights; the tokenizer is the tiny byte-level one (tokenisation cost is negligible)."""
-    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline
+    from diffusers import AutoencoderKL
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = tiny_clip_tokenizer()
@@ -185,10 +191,4 @@ def sd15_pipeline():
         sample_size=512,
     )
     text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1))
-    pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=DPMSolverMultistepScheduler.from_config(SD15_SCHEDULER_CONFIG),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return _assemble(unet, vae, text_encoder, tokenizer)

@@ -10,7 +10,6 @@ import torch
 
 from core.attention import block_group
 from core.audio import AudioError
-from core.params import GenerationParams
 from core.pipeline import Cancelled
 from core.tiny import tiny_sd_pipeline
 

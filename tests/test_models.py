@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from core.models import ModelUnavailable, load_models, resolve_spec
-from core.params import GenerationParams
 
 
 def test_specs_resolve():
