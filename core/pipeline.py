@@ -161,7 +161,8 @@ class Engine:
 
     def prompt_norm(self, prompt: str, measure: str = "token") -> float:
         """The prompt's own text-token norm: the reference the norm-target slider is shown against."""
-        return token_norm(self.encode_prompt(prompt, "", 1.0)[0], measure)
+        with self.lock:
+            return token_norm(self.encode_prompt(prompt, "", 1.0)[0], measure)
 
     # -- audio --------------------------------------------------------------------------------
     def load_clip(self, path: str | Path) -> AudioClip:
@@ -179,7 +180,13 @@ class Engine:
 
     def listen(self, params: GenerationParams, progress: Callable[[int, int], None] | None = None,
                cancel: threading.Event | None = None) -> Listening:
-        """Stages 1-4: decode, separate, embed and turn into raw tokens. Cached by content."""
+        """Stages 1-4: decode, separate, embed and turn into raw tokens. Cached by content.
+
+        Takes the engine lock (re-entrant): the models and caches are shared by every session."""
+        with self.lock:
+            return self._listen(params, progress, cancel)
+
+    def _listen(self, params: GenerationParams, progress, cancel) -> Listening:
         if params.audio_path is None:
             return Listening(clip=None, raw_tokens={})
         timings: dict[str, float] = {}
@@ -247,6 +254,10 @@ class Engine:
     def hear_parts(self, params: GenerationParams) -> dict[str, list[HeardLabel]]:
         """What CLAP hears in each named part (every stem or band, before they are summed into
         levels; "mix" in mix mode). For the compare view; cached like everything CLAP does."""
+        with self.lock:
+            return self._hear_parts(params)
+
+    def _hear_parts(self, params: GenerationParams) -> dict[str, list[HeardLabel]]:
         listening = self.listen(params)
         if listening.clip is None:
             return {}
