@@ -1,0 +1,104 @@
+"""Gallery: this session's renders with their params; recall, restore from a PNG, export."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio import errors, nav, state, widgets
+from studio.state import PERSIST as PS
+
+ss = st.session_state
+st.markdown("## Gallery")
+st.caption("Every render of this session. Recall puts an image's settings back into the sliders; "
+           "every PNG carries its settings, so a downloaded image can be restored later.")
+
+# -- restore from a PNG ---------------------------------------------------------------------------
+with st.expander("Restore settings from a PNG made by the studio or the CLI", expanded=not state.history()):
+    up = st.file_uploader("PNG with CLAP2Diff parameters", type=["png"], key="gallery_png")
+    if up is not None:
+        from core.export import ExportError, read_grid, read_metadata, read_params
+
+        data = up.getvalue()
+        try:
+            meta = read_metadata(data)
+            if meta.get("format") == "clap2diff/grid":
+                items = [it for it in read_grid(data) if it.params is not None]
+                st.success(f"{up.name} is a comparison grid of {len(items)} images: recall any of them.")
+                for i, it in enumerate(items):
+                    c1, c2 = st.columns([4, 1], vertical_alignment="center")
+                    c1.markdown(f"**{it.caption}** — seed {it.params.seed}, {it.params.width}×{it.params.height}")
+                    c2.button("Recall", key=f"recall_grid_{i}", on_click=state.recall, args=(it.params,))
+            else:
+                restored = read_params(data)
+                c1, c2 = st.columns([1, 3])
+                c1.image(data, width=160)
+                with c2:
+                    st.success(f"Read the settings of {up.name}.")
+                    st.caption(widgets.seed_line(state.HistoryItem(0, "upload", restored, data, None, None, {})))
+                    st.button("Recall into the sliders", key="recall_upload", type="primary",
+                              on_click=state.recall, args=(restored,), icon=":material/settings_backup_restore:")
+                    with st.expander("All parameters"):
+                        st.json(restored.to_dict())
+        except ExportError as exc:
+            errors.show(exc)
+
+history = state.history()
+if not history:
+    st.info("No renders yet. Press **Render** on the Generate page; each render appears here.")
+    nav.link("generate", "Open Generate", icon=":material/graphic_eq:")
+    st.stop()
+
+# -- selection and export -------------------------------------------------------------------------
+def _select_all(value: bool) -> None:
+    for h in state.history():
+        ss[f"sel_{h.id}"] = value
+
+
+selected = [h for h in history if ss.get(f"sel_{h.id}")]
+bar = st.container(border=True)
+with bar:
+    c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1.4, 1.4], vertical_alignment="bottom")
+    c1.markdown(f"**{len(selected)}** of {len(history)} selected")
+    c2.button("Select all", on_click=_select_all, args=(True,), key="sel_all")
+    c3.button("Clear", on_click=_select_all, args=(False,), key="sel_none")
+    if selected:
+        from core.export import ExportError, default_filename, grid_png_bytes, zip_bytes
+
+        key = tuple(h.id for h in selected)
+        cache = ss.setdefault("export_cache", {})
+        try:
+            if ("zip", key) not in cache:
+                cache.clear()
+                cache[("zip", key)] = zip_bytes([(default_filename(h.params), h.png) for h in selected])
+            if ("grid", key) not in cache:
+                captions = [f"#{h.id} {h.caption or h.params.prompt or '(no prompt)'} · seed {h.params.seed} · "
+                            f"w {'/'.join(f'{w:g}' for w in h.params.level_weights)}" for h in selected]
+                cache[("grid", key)] = grid_png_bytes([h.image for h in selected], captions,
+                                                      [h.params for h in selected], title="CLAP2Diff comparison")
+            c4.download_button("ZIP of selection", cache[("zip", key)], file_name="clap2diff_selection.zip",
+                               mime="application/zip", on_click="ignore", key="dl_zip", icon=":material/folder_zip:")
+            c5.download_button("Comparison grid", cache[("grid", key)], file_name="clap2diff_grid.png",
+                               mime="image/png", on_click="ignore", key="dl_grid", icon=":material/grid_view:")
+        except (ExportError, ValueError) as exc:
+            errors.show(exc)
+    else:
+        c4.caption("Select images to export them as a ZIP or one captioned grid.")
+
+# -- thumbnails -----------------------------------------------------------------------------------
+COLUMNS = 4
+items = list(reversed(history))
+for row in range(0, len(items), COLUMNS):
+    cols = st.columns(COLUMNS, gap="medium")
+    for col, h in zip(cols[: len(items[row: row + COLUMNS])], items[row: row + COLUMNS], strict=True):
+        with col.container(border=True):
+            st.image(h.png, width="stretch", output_format="PNG")
+            st.checkbox(h.title, key=f"sel_{h.id}", persist_state=PS)
+            st.caption(h.summary)
+            b1, b2 = st.columns(2)
+            b1.button("Recall", key=f"recall_{h.id}", on_click=state.recall, args=(h.params,),
+                      icon=":material/settings_backup_restore:", width="stretch",
+                      help="Put these settings back into the Generate page's sliders.")
+            with b2:
+                widgets.download_png(h, key=f"dl_{h.id}", label="PNG")
+            with st.expander("Parameters"):
+                st.json(h.params.to_dict(), expanded=False)

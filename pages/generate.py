@@ -1,0 +1,193 @@
+"""Generate: audio + prompt + knobs -> a live preview on every slider release, and a full render."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio import engine as engine_mod
+from studio import errors, jobs, state, widgets, worker
+
+engine = engine_mod.current()
+ss = st.session_state
+
+st.markdown("## Generate")
+st.caption("Pick a sound, describe a scene, and shape how the sound enters the picture. "
+           "The preview follows every slider; **Render** makes the full-quality image.")
+
+top_left, top_right = st.columns(2, gap="large")
+with top_left:
+    st.markdown("#### 1 · Audio")
+    audio, clip = widgets.audio_picker()
+with top_right:
+    st.markdown("#### 2 · Prompt and sampling")
+    widgets.text_and_sampling()
+
+if ss.get("recalled") is not None:
+    recalled = ss.pop("recalled")
+    if engine is not None and recalled.models != engine.spec.name:
+        st.info(f"Settings restored. This image was made with the models **{recalled.models}**; you are "
+                f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly.")
+    else:
+        st.success("Settings restored from the gallery.", icon=":material/settings_backup_restore:")
+    if recalled.audio_path and audio.problem:
+        st.warning(f"The recalled audio file {recalled.audio_path} is not available here: pick the clip again.")
+
+
+def _text_norm(params) -> float | None:
+    """The prompt's own text-token norm (cached in the engine; never waits behind a generation)."""
+    if engine is None:
+        return None
+    key = (engine.spec.name, params.prompt, params.norm_measure)
+    known = ss.setdefault("text_norms", {})
+    if key not in known and not worker.busy():
+        known[key] = worker.call(engine.prompt_norm, params.prompt, params.norm_measure)
+    return known.get(key)
+
+
+def _start_render() -> None:
+    running = ss.get("render_job")
+    if engine is None or (running is not None and running.running):  # a double click starts one render
+        return
+    if ss.get("ui_new_seed"):
+        widgets.randomise_seed()
+    params = state.current_params(models=engine.spec.name)
+    ss.pop("render_error", None)
+    ss.pop("render_note", None)
+    choice = state.audio_choice()
+    if not choice.ok:
+        ss["render_error"] = f"**Audio missing**: {choice.problem}"
+        return
+    problem = state.check_params(params)
+    if problem is not None:
+        ss["render_error"] = errors.describe(problem)
+        return
+    ss["render_job"] = jobs.generation_job(engine, params, kind="render")
+
+
+def _cancel_render() -> None:
+    job = ss.get("render_job")
+    if job is not None:
+        job.request_cancel()
+
+
+@st.fragment
+def live_panel() -> None:
+    """Sliders and the live preview. A slider release reruns only this fragment, which re-renders
+    the preview at preview quality from the engine's cached encodings.
+
+    The preview job starts first, from the widget values Streamlit has already put in the session,
+    so the engine works while the sliders are being drawn."""
+    params = state.current_params(models=engine.spec.name if engine else None)
+    render_job = ss.get("render_job")
+    rendering = render_job is not None and render_job.running
+    todo, preview_params, reason = _preview_job(params, rendering)
+
+    left, right = st.columns([1.45, 1], gap="large")
+    with left:
+        st.markdown("#### 3 · Sound → picture")
+        widgets.conditioning_sliders(_text_norm(params))
+    with right.container(key="preview_box"):
+        st.markdown("#### Live preview")
+        preview_status = st.container()
+        if isinstance(reason, BaseException):
+            errors.show(reason, preview_status)
+        elif reason:
+            preview_status.caption(reason)
+        shown = st.empty()
+        _draw_preview(shown, preview_params, updating=todo is not None)
+        drawn = _heard_signature(ss.get("preview"))
+        if drawn:
+            st.markdown("**What CLAP heard**")
+            widgets.heard(ss["preview"].trace, key=str(hash(drawn)))
+    if todo is not None:
+        widgets.follow(todo, preview_status)
+        widgets.collect_jobs()
+        if _heard_signature(ss.get("preview")) != drawn:
+            widgets.rerun_fragment()  # new labels (a new clip, top-k...): redraw the whole panel
+        _draw_preview(shown, preview_params, updating=False)  # same labels: just swap the picture
+
+
+def _heard_signature(item) -> tuple:
+    if item is None:
+        return ()
+    return tuple((src, h.label, round(float(h.weight), 4)) for src, labels in item.trace.heard.items() for h in labels)
+
+
+def _preview_job(params, rendering: bool):
+    """(job to follow or None, preview params, why there is no preview: text, an error or None)."""
+    if engine is None:
+        return None, None, "Load models in the sidebar to see a preview."
+    preview_params = state.preview_params(params)
+    choice = state.audio_choice()
+    problem = state.check_params(preview_params)
+    if not ss.get("ui_live_preview", True):
+        return None, preview_params, "Live preview is off (sidebar)."
+    if not choice.ok:
+        return None, preview_params, "Choose audio to see a preview."
+    if problem is not None:
+        return None, preview_params, problem
+    if rendering:
+        return None, preview_params, "Preview paused while the full render runs."
+    if ss.get("preview_key") == preview_params:
+        return None, preview_params, None
+    pj = ss.get("preview_job")
+    if pj is not None and pj.running and pj.params != preview_params:
+        pj.request_cancel()  # stale: the sliders moved on
+    if pj is None or pj.params != preview_params or (pj.done.is_set() and pj.collected):
+        pj = jobs.generation_job(engine, preview_params, kind="preview")
+        ss["preview_job"] = pj
+    return pj, preview_params, None
+
+
+def _draw_preview(slot, preview_params, updating: bool) -> None:
+    """The latest preview picture (or its error) into `slot`, replacing what was there."""
+    with slot.container():
+        if ss.get("preview_error") and ss.get("preview_key") == preview_params:
+            st.error(ss["preview_error"], icon=":material/error:")
+        item = ss.get("preview")
+        if item is None:
+            return
+        stale = ss.get("preview_key") != preview_params
+        st.image(item.png, width="stretch", output_format="PNG")
+        p = item.params
+        st.caption(f"{p.steps} steps · {p.width}×{p.height} · denoise {item.timings.get('denoise', 0):.2f} s"
+                   + (" · updating…" if stale and updating else " · older settings" if stale else ""))
+
+
+def _render_area(rendering: bool):
+    """Render and Cancel live outside the fragment: a click there is a full rerun, which Streamlit
+    lets interrupt a running script (a fragment rerun would wait for it to finish)."""
+    st.markdown("#### 4 · Render")
+    st.button("Render", type="primary", on_click=_start_render, disabled=rendering or engine is None,
+              key="btn_render", icon=":material/play_arrow:", width="stretch",
+              help="Full quality with the settings on the left; kept in the Gallery.")
+    if rendering:
+        st.button("Cancel", on_click=_cancel_render, key="btn_cancel", icon=":material/stop:", width="stretch",
+                  help="Stop the render after the current step.")
+    status = st.container()
+    if ss.get("render_error"):
+        st.error(ss["render_error"], icon=":material/error:")
+    if ss.get("render_note"):
+        st.warning(ss["render_note"], icon=":material/stop_circle:")
+    item = state.find(ss.get("last_render", -1))
+    if item is None:
+        st.caption("Full quality with the settings on the left. Each render is kept in the Gallery.")
+        return status
+    st.image(item.png, width="stretch", output_format="PNG")
+    st.caption(widgets.seed_line(item))
+    widgets.download_png(item, key=f"dl_render_{item.id}")
+    return status
+
+
+st.divider()
+panel, render_col = st.columns([2.7, 1], gap="large")
+_job = ss.get("render_job")
+_rendering = _job is not None and _job.running
+with render_col.container(key="render_box"):  # drawn first: its buttons are live while the preview computes
+    _render_status = _render_area(_rendering)
+with panel:
+    live_panel()
+if _rendering:
+    widgets.follow(_job, _render_status)
+    widgets.collect_jobs()
+    st.rerun()  # redraw the buttons (and the seed, if it was randomised) now the render is over

@@ -1,0 +1,45 @@
+"""CLAP2Diff Studio: entrypoint and router.
+
+    streamlit run studio/app.py --server.fileWatcherType none
+
+CLAP2DIFF_MODELS (tiny | sd15 | a Hub id | a local folder) picks the models the studio starts with.
+Every run: set up the session, draw the sidebar (models, conditioning, preview), collect finished
+background jobs, then run the selected page from the top-level pages/ folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = Path(__file__).resolve().parent.parent
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+import studio  # noqa: E402
+
+studio.bootstrap()
+
+import streamlit as st  # noqa: E402
+
+from core.models import default_device  # noqa: E402
+from studio import engine as engine_mod  # noqa: E402
+from studio import nav, state, widgets  # noqa: E402
+
+st.set_page_config(page_title="CLAP2Diff Studio", page_icon="🎧", layout="wide", initial_sidebar_state="expanded")
+
+st.html(
+    "<style>[data-testid='stMainBlockContainer']{padding-top:4.25rem;padding-bottom:2rem}"
+    "[data-testid='stSidebarUserContent']{padding-top:0.5rem}</style>"
+)
+page = st.navigation(nav.pages(), position="top")
+goto = st.session_state.pop("goto", None)
+if goto in nav.PAGES:
+    st.switch_page(nav.PAGES[goto])
+
+state.init(device_hint=default_device())
+slot = engine_mod.sidebar()
+widgets.collect_jobs()
+if not slot.ok:
+    engine_mod.show_load_error(slot)
+page.run()

@@ -1,0 +1,208 @@
+"""Generations run on the engine thread (studio/worker.py); the page follows them and can cancel.
+
+Why not in the script thread: a Streamlit button click reruns the script, and a rerun stops the
+running script at its next `st.*` call. If the engine ran in the script thread, "Cancel" would
+depend on that exception unwinding through diffusers, and a session waiting for the engine would
+make no `st.*` call at all. Instead each generation is a `Job` queued on the single engine thread:
+it calls `engine.generate(params, progress=..., cancel=job.cancel, on_status=...)` and records
+progress, status, result or error on the Job object (never touching Streamlit). The page keeps
+the Job in `st.session_state` and follows it (`follow()`), redrawing a progress bar every 0.1 s:
+
+* Cancel: the Cancel button's callback sets `job.cancel`; the engine checks it after every
+  denoising step (diffusers' interrupt) and the job ends as cancelled, at most one step later.
+* Any other interaction (a slider, another page) reruns the script: the following stops, the Job
+  keeps running, and the next run picks it up again; a finished Job is collected into the history
+  on whichever page the session is on.
+* Several sessions: their jobs queue on the one engine thread (and the engine's lock serialises any
+  other caller); a job that starts behind another reports "waiting" until it runs, as does
+  `on_status` when the engine lock is held elsewhere, and the page shows it.
+* Cancel in Streamlit: Render/Cancel are drawn outside the preview fragment on purpose. Streamlit
+  never lets a fragment rerun interrupt a running script (it queues), but a full rerun does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import traceback
+from typing import Any, Callable, Sequence
+
+from core.params import GenerationParams
+
+_ids = itertools.count(1)
+
+WAITING = "Waiting: another generation is running (another tab or user); yours starts when it ends."
+
+
+class Job:
+    """One background task (a generation, a batch of them, or a listen), followed by a page."""
+
+    def __init__(self, kind: str, task: Callable[["Job"], Any], total: int = 1, label: str = ""):
+        self.id = next(_ids)
+        self.kind = kind
+        self.label = label
+        self.cancel = threading.Event()
+        self.done = threading.Event()
+        self.total = max(1, int(total))  # progress units (denoising steps over all generations)
+        self.completed = 0  # units finished before the current generation
+        self.step = 0  # units of the current generation
+        self.status = "Starting…"
+        self.waiting = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.cancelled = False
+        self.collected = False
+        self.started = time.perf_counter()
+        self.finished: float | None = None
+        self.params: GenerationParams | None = None  # what a generation job was asked for
+        self.key: Any = None  # what a page keys a job on (e.g. the Spectrogram's listen settings)
+        self.error_trace = ""
+        self._task = task
+        self.future = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> "Job":
+        from studio import worker
+
+        if worker.busy():  # another generation (this or another session) is ahead in the queue
+            self.waiting = True
+            self.status = WAITING
+        self.future = worker.submit(self._run)
+        return self
+
+    def _run(self) -> None:
+        from core.pipeline import Cancelled as EngineCancelled
+
+        self.waiting = False
+        if self.status == WAITING:
+            self.status = "Starting…"
+        if self.cancel.is_set():  # cancelled (or superseded) while it waited in the queue
+            self.cancelled = True
+            self.finished = time.perf_counter()
+            self.status = "Cancelled"
+            self.done.set()
+            return
+
+        cancelled_types: tuple[type[BaseException], ...] = (EngineCancelled,)
+        try:
+            from core.sources import Cancelled as SourcesCancelled
+
+            cancelled_types += (SourcesCancelled,)
+        except Exception:  # noqa: BLE001 - the separation module may be mid-edit; generation still works
+            pass
+        try:
+            self.result = self._task(self)
+            if self.cancel.is_set() and self.result is None:
+                self.cancelled = True
+        except cancelled_types:
+            self.cancelled = True
+        except BaseException as exc:  # noqa: BLE001 - every failure is shown to the user, never raised into Streamlit
+            self.error = exc
+            self.error_trace = traceback.format_exc()
+        finally:
+            self.finished = time.perf_counter()
+            self.status = "Cancelled" if self.cancelled else "Failed" if self.error else "Done"
+            self.done.set()
+
+    def request_cancel(self) -> None:
+        self.cancel.set()
+        if not self.done.is_set():
+            self.status = "Cancelling…"
+
+    # -- reading ------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return not self.done.is_set()
+
+    @property
+    def ok(self) -> bool:
+        return self.done.is_set() and self.error is None and not self.cancelled
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, max(0.0, (self.completed + self.step) / self.total))
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.perf_counter()) - self.started
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.done.wait(timeout)
+
+    # -- callbacks for the engine (run in the worker thread) ----------------------------------
+    def on_status(self, message: str) -> None:
+        self.waiting = "waiting" in message.lower()
+        self.status = WAITING if self.waiting else message
+
+    def on_progress(self, info: Any) -> None:
+        self.waiting = False
+        self.step = int(info.step)
+        if self.cancel.is_set():
+            self.status = "Cancelling…"
+            return
+        level = max(info.levels, key=info.levels.get) if info.levels else "no audio"
+        prefix = f"{self.label} · " if self.label else ""
+        self.status = f"{prefix}step {info.step}/{info.total} · {level} · {info.elapsed:.1f} s"
+
+
+# ================================================================================================
+# Job factories
+# ================================================================================================
+def _render(engine: Any, params: GenerationParams, job: Job) -> Any:
+    """engine.generate + the PNG file, both in the worker (the page only draws)."""
+    from core.export import extra_from_result, png_bytes
+
+    result = engine.generate(params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status)
+    png = png_bytes(result.image, result.params, extra_from_result(result))
+    return result, png
+
+
+def generation_job(engine: Any, params: GenerationParams, kind: str = "render") -> Job:
+    """A started Job whose result is (GenerationResult, png bytes)."""
+    job = Job(kind, lambda job: _render(engine, params, job), total=params.steps)
+    job.params = params
+    return job.start()
+
+
+def batch_job(engine: Any, items: Sequence[tuple[str, GenerationParams]], kind: str = "compare") -> Job:
+    """Several generations in a row (Compare). Result: [(caption, GenerationResult, png)]; stops on cancel."""
+
+    def task(job: Job) -> list[tuple[str, Any, bytes]]:
+        out = []
+        for n, (caption, params) in enumerate(items, 1):
+            if job.cancel.is_set():
+                return out
+            job.label = f"{n}/{len(items)} {caption}"
+            job.step = 0
+            result, png = _render(engine, params, job)
+            job.completed += params.steps
+            job.step = 0
+            out.append((caption, result, png))
+        return out
+
+    return Job(kind, task, total=sum(p.steps for _, p in items)).start()
+
+
+def listen_job(engine: Any, params: GenerationParams) -> Job:
+    """Sources + CLAP for the Spectrogram page. Result: (Listening, {part: heard labels})."""
+
+    def task(job: Job) -> Any:
+        if not engine.lock.acquire(blocking=False):
+            job.on_status("waiting")
+            engine.lock.acquire()
+        try:
+            job.status = "Separating sources and listening…"
+
+            def progress(done: int, total: int) -> None:
+                job.total = max(1, int(total))
+                job.step = int(done)
+
+            listening = engine.listen(params, progress=progress, cancel=job.cancel)
+            hear_parts = getattr(engine, "hear_parts", None)
+            parts = hear_parts(params) if hear_parts is not None and params.mode == "zero-shot" else {}
+            return listening, parts
+        finally:
+            engine.lock.release()
+
+    return Job("listen", task).start()

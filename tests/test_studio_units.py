@@ -1,0 +1,203 @@
+"""Studio glue without a browser: the widget <-> params mapping, background jobs (waiting, cancel),
+Compare's variants, the chart builders and the spectrogram helper."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
+
+from core.params import GenerationParams  # noqa: E402
+from studio import charts, compare, jobs, state  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from core.pipeline import Engine
+    from studio import worker
+
+    return worker.call(Engine, "tiny")  # on the engine thread, as in the studio
+
+
+@pytest.fixture
+def params():
+    from core.samples import sample_paths
+
+    return GenerationParams(prompt="a city", audio_path=str(sample_paths()["thunder"]), steps=6, width=64,
+                            height=64, models="tiny", seed=3)
+
+
+def _wait_until(predicate, job, timeout=60.0):
+    """Poll a condition while the job runs (Event.wait, never time.sleep)."""
+    waited = 0.0
+    while not predicate():
+        assert waited < timeout, "condition not reached"
+        job.done.wait(0.01)
+        waited += 0.01
+
+
+# -- one mapping -----------------------------------------------------------------------------------
+def test_every_parameter_has_a_widget_or_is_derived():
+    fields = {f.name for f in dataclasses.fields(GenerationParams)}
+    bound = {b.field for b in state.BINDINGS}
+    derived = {"audio_path", "audio_sha256", "models"}  # audio picker, engine, sidebar
+    assert fields == bound | derived, fields ^ (bound | derived)
+
+
+def test_widget_defaults_are_the_generation_params_defaults():
+    values = state.widget_values(GenerationParams())
+    assert values["w_weight_fg"] == 0.7 and values["w_weight_bg"] == 0.5 and values["w_weight_amb"] == 0.3
+    assert values["w_norm_target"] == 60.0 and values["w_switch"] == (0.4, 0.7)
+    assert values["w_split"] == (35, 56)
+    assert (values["w_gate_down"], values["w_gate_mid"], values["w_gate_up"]) == (0.0, 1.0, 1.0)
+    back = state.params_from_values(values, GenerationParams(), None)
+    assert back == GenerationParams()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(prompt="rain on a tin roof", negative_prompt="text", seed=123456, steps=40, guidance=5.5),
+        dict(level_weights=(1.2, 0.0, 0.45), norm_target=0.0, norm_measure="tensor", switch_points=(0.1, 0.9)),
+        dict(split=(10, 50, 17), switch_style="smooth", crossfade=0.25, gate_scales=(0.5, 0.0, 2.0)),
+        dict(sources="bands", crossovers=(120.0, 6000.0), top_k=9, temperature=1.5, window_start=3.5),
+        dict(sources="stems", stem_map=(("drums", "foreground"), ("bass", "ambience"), ("other", "ambience"),
+                                        ("vocals", "background"))),
+        dict(mode="trained", checkpoint="/ckpt/projector", audio_strength=2.5, width=768, height=512,
+             scheduler="euler"),
+    ],
+)
+def test_widgets_round_trip_any_params(changes, params):
+    wanted = params.replace(audio_sha256="ab" * 32, **changes)
+    values = state.widget_values(wanted)
+    assert state.params_from_values(values, wanted, wanted.audio_path) == wanted
+
+
+def test_changing_the_clip_drops_the_recalled_audio_hash(params):
+    recalled = params.replace(audio_sha256="ab" * 32)
+    values = state.widget_values(recalled)
+    assert state.params_from_values(values, recalled, "/elsewhere/other.wav").audio_sha256 is None
+
+
+def test_recall_of_a_non_sample_path_selects_the_path_source(tmp_path):
+    values = state.widget_values(GenerationParams(audio_path=str(tmp_path / "mine.flac")))
+    assert values[state.AUDIO_SOURCE_KEY] == "path" and values[state.AUDIO_PATH_KEY].endswith("mine.flac")
+
+
+# -- jobs ------------------------------------------------------------------------------------------
+def test_job_reports_waiting_while_another_generation_holds_the_engine(engine, params):
+    engine.lock.acquire()  # as another session's generation would
+    try:
+        job = jobs.generation_job(engine, params, kind="render")
+        _wait_until(lambda: job.waiting, job)
+        assert job.status == jobs.WAITING and job.running
+    finally:
+        engine.lock.release()
+    assert job.wait(60)
+    assert job.ok and not job.waiting
+    result, png = job.result
+    assert result.image.size == (64, 64) and png.startswith(b"\x89PNG")
+
+
+def test_a_job_queued_behind_another_reports_waiting(engine, params):
+    first = jobs.generation_job(engine, params.replace(steps=200), kind="render")
+    second = jobs.generation_job(engine, params, kind="render")  # e.g. another browser session
+    assert second.waiting and second.status == jobs.WAITING
+    _wait_until(lambda: first.step >= 1, first)
+    first.request_cancel()
+    assert second.wait(60) and second.ok and not second.waiting
+    assert first.cancelled
+
+
+def test_cancel_stops_the_engine_loop_within_a_step(engine, params):
+    job = jobs.generation_job(engine, params.replace(steps=400), kind="render")
+    _wait_until(lambda: job.step >= 1, job)
+    job.request_cancel()
+    assert job.wait(60)
+    assert job.cancelled and job.result is None and job.error is None
+    assert job.step < 400
+    # The engine is free again: the next job runs normally.
+    again = jobs.generation_job(engine, params, kind="render")
+    assert again.wait(60) and again.ok
+
+
+def test_job_errors_are_kept_for_the_page(engine, params):
+    job = jobs.generation_job(engine, params.replace(steps=0), kind="render")
+    assert job.wait(60)
+    from core.params import ParamsError
+
+    assert isinstance(job.error, ParamsError) and job.error.field == "steps"
+
+
+def test_batch_job_runs_the_variants_in_order(engine, params):
+    items = compare.variants(params, list(compare.VARIANTS))
+    job = jobs.batch_job(engine, items)
+    assert job.wait(120) and job.ok
+    assert [c for c, _, _ in job.result] == [c for c, _ in items]
+    assert job.fraction == 1.0
+
+
+# -- compare ---------------------------------------------------------------------------------------
+def test_each_level_alone_conditions_every_step(engine, params):
+    for caption, p in compare.variants(params, ["foreground", "background", "ambience"]):
+        level = caption.split()[0].lower()
+        trace = engine.generate(p).trace
+        assert set(trace.dominant_levels()) == {level}, caption
+    (caption, without), = compare.variants(params, ["without_audio"])
+    assert without.audio_strength == 0
+    assert not np.asarray(engine.generate(without).trace.ratios).any()
+
+
+def test_level_captions_name_bands_and_stems(params):
+    assert "Hz" in compare.level_origin(params.replace(sources="bands"), "ambience")
+    assert compare.level_origin(params.replace(sources="stems"), "foreground") == "vocals"
+    assert compare.level_origin(params, "background") == "tokens 36–56"
+
+
+# -- charts ----------------------------------------------------------------------------------------
+def test_charts_draw_a_trace_with_exact_hover_values(engine, params):
+    trace = engine.generate(params).trace
+    gates = charts.gate_figure(trace)
+    assert sum(len(bar.y) for bar in gates.data) == len(trace.layer_names)
+    heat = charts.ratio_figure(trace)
+    assert np.asarray(heat.data[0].z).shape == (6, len(trace.layer_names))
+    assert "%{z:.4f}" in heat.data[0].hovertemplate
+    timeline = charts.level_timeline_figure(trace)
+    assert {bar.name for bar in timeline.data} == {"ambience", "background", "foreground"}
+    norms = charts.norms_figure(trace)
+    assert len(norms.data) == 3 and any(s.type == "line" for s in norms.layout.shapes)  # text-norm line
+    assert charts.heard_figure(trace.heard["mix"]).data[0].orientation == "h"
+    # No audio: the figures say so instead of failing.
+    silent = engine.generate(params.replace(audio_path=None)).trace
+    for build in (charts.ratio_figure, charts.norms_figure):
+        assert build(silent).layout.annotations
+
+
+def test_spectrum_helpers_for_the_spectrogram_page():
+    from core.spectrum import mel_spectrogram, waveform_envelope
+
+    sr = 16000
+    t = np.arange(sr * 2) / sr
+    wave = (0.5 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    db, freqs, times = mel_spectrogram(wave, sr, n_mels=64)
+    assert db.shape == (64, times.size) and freqs.size == 64 and freqs[0] >= 20
+    assert db.max() == pytest.approx(0.0, abs=1e-3) and db.min() >= -80.0
+    peak_band = freqs[int(np.argmax(db.mean(axis=1)))]
+    assert 700 < peak_band < 1400  # the 1 kHz tone lands in its band
+    long = np.zeros(sr * 600, dtype=np.float32)
+    long[::1000] = 1.0
+    _, _, times = mel_spectrogram(long, sr)
+    assert times.size <= 2001  # long clips are drawn with a larger hop
+    tt, low, high = waveform_envelope(wave, sr, points=100)
+    assert tt.size == low.size == high.size == 100 and (low <= high).all()
