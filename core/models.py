@@ -86,7 +86,7 @@ def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
         f"`hf download {source}`, or pass a local folder)"
     )
     return ModelUnavailable(
-        f"{what} could not be loaded from {where}. Offline? Use the tiny demo (--models tiny). "
+        f"{what} could not be loaded from {where}. Offline? Use the tiny offline demo models ('tiny'). "
         f"Details: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
     )
 

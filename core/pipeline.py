@@ -60,6 +60,7 @@ class StepInfo:
 
 
 ProgressCallback = Callable[[StepInfo], None]
+StatusCallback = Callable[[str], None]  # a short sentence about the stage in progress
 
 
 @dataclass
@@ -178,19 +179,22 @@ class Engine:
             self._clips.put(key, clip)
         return clip
 
-    def listen(self, params: GenerationParams, progress: Callable[[int, int], None] | None = None,
-               cancel: threading.Event | None = None) -> Listening:
+    def listen(self, params: GenerationParams, cancel: threading.Event | None = None,
+               on_status: StatusCallback | None = None) -> Listening:
         """Stages 1-4: decode, separate, embed and turn into raw tokens. Cached by content.
 
-        Takes the engine lock (re-entrant): the models and caches are shared by every session."""
+        `on_status` hears what is happening before the first denoising step ("Separating stems
+        3/7", "Listening with CLAP"), for progress displays. Takes the engine lock (re-entrant):
+        the models and caches are shared by every session."""
         with self.lock:
-            return self._listen(params, progress, cancel)
+            return self._listen(params, cancel, on_status or (lambda _: None))
 
-    def _listen(self, params: GenerationParams, progress, cancel) -> Listening:
+    def _listen(self, params: GenerationParams, cancel, status: StatusCallback) -> Listening:
         if params.audio_path is None:
             return Listening(clip=None, raw_tokens={})
         timings: dict[str, float] = {}
         t = time.perf_counter()
+        status("Reading the audio")
         clip = self.load_clip(params.audio_path)
         timings["audio"] = time.perf_counter() - t
         if params.audio_sha256 and params.audio_sha256 != clip.sha256:
@@ -216,10 +220,13 @@ class Engine:
         else:
             from .sources import split_sources
 
+            stems = params.sources == "stems"
+            status("Separating stems (Demucs)" if stems else "Splitting frequency bands")
             sources = split_sources(
                 clip, params.sources, crossovers=params.crossovers, stem_map=params.stem_map,
-                separator=self.separator if params.sources == "stems" else None,
-                start_s=params.window_start, progress=progress, cancel=cancel,
+                separator=self.separator if stems else None, start_s=params.window_start,
+                progress=(lambda done, total: status(f"Separating stems {done}/{total}")) if stems else None,
+                cancel=cancel,
             )
             skipped = list(sources.silent_levels)
             waves = {
@@ -230,12 +237,14 @@ class Engine:
 
         # 3. CLAP
         t = time.perf_counter()
+        status("Listening with CLAP")
         names = [n for n in ("mix", *LEVELS) if n in waves]
         embeddings = self.clap.embed_audio([waves[n] for n in names]) if names else torch.zeros(0)
         timings["clap"] = time.perf_counter() - t
 
         # 4. tokens
         t = time.perf_counter()
+        status("Turning what was heard into tokens")
         raw: dict[str, torch.Tensor] = {}
         heard: dict[str, list[HeardLabel]] = {}
         for name, embedding in zip(names, embeddings):
@@ -306,7 +315,7 @@ class Engine:
         params: GenerationParams,
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
-        on_status: Callable[[str], None] | None = None,
+        on_status: StatusCallback | None = None,
     ) -> GenerationResult:
         """Run one generation. Raises ParamsError, AudioError, ProjectorError, EngineError, Cancelled."""
         params = params.replace(models=self.spec.name).validate()
@@ -315,7 +324,7 @@ class Engine:
                 on_status("waiting for another generation to finish")
             self.lock.acquire()
         try:
-            return self._generate(params, progress, cancel)
+            return self._generate(params, progress, cancel, on_status)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             raise EngineError(
@@ -326,9 +335,9 @@ class Engine:
             self.state.end()
             self.lock.release()
 
-    def _generate(self, params: GenerationParams, progress, cancel) -> GenerationResult:
+    def _generate(self, params: GenerationParams, progress, cancel, on_status) -> GenerationResult:
         started = time.perf_counter()
-        listening = self.listen(params, cancel=cancel)
+        listening = self.listen(params, cancel=cancel, on_status=on_status)
         if listening.clip is not None:
             params = params.replace(audio_sha256=listening.clip.sha256)
         timings = {k: listening.timings.get(k, 0.0) for k in ("audio", "sources", "clap", "tokens")}
@@ -354,6 +363,8 @@ class Engine:
         )
         self._set_scheduler(params.scheduler)
         generator = torch.Generator("cpu").manual_seed(params.seed)  # CPU: same noise on any device
+        if on_status:
+            on_status("Denoising")
 
         loop_start = time.perf_counter()
 

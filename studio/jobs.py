@@ -193,12 +193,7 @@ def listen_job(engine: Any, params: GenerationParams) -> Job:
             engine.lock.acquire()
         try:
             job.status = "Separating sources and listening…"
-
-            def progress(done: int, total: int) -> None:
-                job.total = max(1, int(total))
-                job.step = int(done)
-
-            listening = engine.listen(params, progress=progress, cancel=job.cancel)
+            listening = engine.listen(params, cancel=job.cancel, on_status=job.on_status)
             hear_parts = getattr(engine, "hear_parts", None)
             parts = hear_parts(params) if hear_parts is not None and params.mode == "zero-shot" else {}
             return listening, parts

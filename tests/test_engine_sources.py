@@ -82,3 +82,13 @@ def test_hear_parts_lists_every_stem_and_band(tiny_engine, street):
     assert set(bands) == {"low", "mid", "high"}
     assert set(tiny_engine.hear_parts(street)) == {"mix"}
     assert tiny_engine.hear_parts(street.replace(audio_path=None)) == {}
+
+
+def test_status_reports_the_stages_before_denoising(tiny_engine, street):
+    seen: list[str] = []
+    tiny_engine.generate(street.replace(sources="stems", window_start=2.0), on_status=seen.append)
+    assert seen[0] == "Reading the audio"
+    assert "Separating stems (Demucs)" in seen
+    chunks = [s for s in seen if s.startswith("Separating stems ") and "/" in s]
+    assert chunks and chunks[-1].split()[-1].split("/")[0] == chunks[-1].split("/")[-1]  # ends at n/n
+    assert seen.index("Listening with CLAP") < seen.index("Denoising")

@@ -23,7 +23,7 @@ def test_missing_real_model_says_which_and_how(monkeypatch):
         load_models("sd15", device="cpu")
     message = str(err.value)
     assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in message
-    assert "hf download" in message and "--models tiny" in message
+    assert "hf download" in message and "'tiny'" in message
 
 
 def test_real_loading_path_on_saved_folders(tmp_path, monkeypatch, tiny_engine, tiny_params):
