@@ -120,9 +120,10 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
     if args.size is not None:
         changes["width"], changes["height"] = args.size
     if "audio_path" in changes:
-        # Absolute, so --from works from any folder; a moved copy can be given again with --audio
-        # (the stored hash then checks it is the same clip).
+        # Absolute, so --from works from any folder. A clip named explicitly is the user's choice:
+        # its own hash is recorded, the one stored in --from's PNG no longer applies.
         changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
+        changes["audio_sha256"] = None
     return base.replace(**changes).validate()
 
 
@@ -140,14 +141,44 @@ def _progress(quiet: bool):
     return report
 
 
+def check_device(device: str | None) -> None:
+    import torch
+
+    if device is None:
+        return
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise CliError(f"unknown device {device!r}: use cpu or cuda (or cuda:N)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise CliError("CUDA is not available on this machine: leave out --device, or use --device cpu")
+
+
+def check_output(path: str) -> Path:
+    """Fail before the generation, not after it, when the image could not be written."""
+    out = Path(path).expanduser()
+    if out.is_dir():
+        raise CliError(f"--out {path} is a folder: give a file name like {Path(path) / 'image.png'}")
+    parent = out.parent if str(out.parent) else Path(".")
+    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise CliError(f"cannot write {path}: {existing} is not a writable folder")
+    return out
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from .export import save_result
     from .pipeline import Engine
 
     params = params_from_args(args)
+    check_device(args.device)
+    out = check_output(args.out)
     engine = Engine(params.models, device=args.device)
     result = engine.generate(params, progress=_progress(args.quiet))
-    out = save_result(result, args.out)
+    try:
+        out = save_result(result, out)
+    except OSError as exc:
+        raise CliError(f"could not write {out}: {exc.strerror or exc}") from None
     heard = result.trace.heard.get("mix") or next(iter(result.trace.heard.values()), [])
     if heard and not args.quiet:
         sys.stderr.write("heard: " + ", ".join(f"{h.label} ({h.weight:.2f})" for h in heard) + "\n")
@@ -173,11 +204,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .params import ParamsError
     from .pipeline import Cancelled, EngineError
     from .projector import ProjectorError
-
-    expected = (CliError, ParamsError, AudioError, ExportError, ModelUnavailable, ProjectorError, EngineError)
     from .separation import SeparationError
 
-    expected = (*expected, SeparationError)
+    expected = (
+        CliError, ParamsError, AudioError, ExportError, ModelUnavailable, ProjectorError, EngineError, SeparationError
+    )
     try:
         args = build_parser().parse_args(argv)
         return cmd_generate(args) if args.command == "generate" else cmd_params(args)

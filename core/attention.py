@@ -58,7 +58,6 @@ class AudioState:
     group_scales: dict[str, float] = field(default_factory=dict)
     step: int = 0
     generation: int = 0  # bumped on every begin(): invalidates the adapters' K/V caches
-    record: bool = True
     _ratios: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     used: dict[int, dict[str, float]] = field(default_factory=dict)  # step -> blend that really ran
 
@@ -85,8 +84,7 @@ class AudioState:
 
     def record_ratio(self, layer_index: int, ratio: torch.Tensor, blend: dict[str, float]) -> None:
         self.used.setdefault(self.step, dict(blend))
-        if self.record:
-            self._ratios[(self.step, layer_index)] = ratio.detach()
+        self._ratios[(self.step, layer_index)] = ratio.detach()
 
     def ratios(self, steps: int, layers: int) -> np.ndarray:
         """(steps, layers) float32; 0 where the audio branch did not run."""
@@ -128,6 +126,7 @@ class GatedAudioAttnProcessor(nn.Module):
             self.gate = nn.Parameter(torch.tensor(float(gate_init), device=attn.to_k.weight.device))
         else:
             self.gate = None
+        self._gate_value = self.gate_value()
         self._kv_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._kv_generation = -1
 
@@ -135,9 +134,13 @@ class GatedAudioAttnProcessor(nn.Module):
         """tanh(gate) for trained adapters; 1 in zero-shot mode (no learned gate)."""
         return 1.0 if self.gate is None else float(torch.tanh(self.gate.detach().float()))
 
+    def refresh_gate(self) -> None:
+        """Read the gate once per install: reading a GPU tensor every step and layer would sync."""
+        self._gate_value = self.gate_value()
+
     def effective_scale(self) -> float:
         s = self.state
-        return s.strength * s.group_scales.get(self.group, 0.0) * self.gate_value()
+        return s.strength * s.group_scales.get(self.group, 0.0) * self._gate_value
 
     def _audio_kv(self, attn, level: str) -> tuple[torch.Tensor, torch.Tensor]:
         """K/V of a level's tokens; constant within one generation, so computed once per layer."""
@@ -210,6 +213,8 @@ class GatedAudioAttnProcessor(nn.Module):
         blend = self.state.blend() if scale != 0.0 else {}
         if blend:
             n_cond = next(iter(self.state.level_tokens.values())).shape[0]
+            if batch_size not in (n_cond, 2 * n_cond):
+                raise ValueError(f"audio tokens for {n_cond} image(s) do not fit a batch of {batch_size}")
             q_cond = query[batch_size - n_cond :]
             audio = None
             for level, weight in blend.items():
@@ -267,6 +272,10 @@ class AudioAdapters:
             )
         return pool[name]
 
+    def reset_trained(self) -> None:
+        """Forget trained adapters: the next use rebuilds them at the seed's initialisation."""
+        self._trained = {}
+
     def trained_processors(self) -> dict[str, GatedAudioAttnProcessor]:
         """All trained adapters (created on first use), e.g. to load a checkpoint's weights into."""
         return {name: self.processor(name, trained=True) for name in self.layers}
@@ -277,6 +286,7 @@ class AudioAdapters:
         chosen = [n for n in self.layers if block_group(n) in groups]
         for name in chosen:
             processors[name] = self.processor(name, trained)
+            processors[name].refresh_gate()
         self.unet.set_attn_processor(processors)  # it pops from the dict it is given: a copy
         self.installed = chosen
         return chosen
@@ -306,6 +316,7 @@ class AudioAdapters:
         for name, proc in self.trained_processors().items():
             prefix = name.removesuffix(".processor") + "."
             proc.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            proc.refresh_gate()
 
     def gate_values(self, trained: bool) -> list[float]:
         """Per cross-attention layer: tanh(gate) x group scale (0 where no adapter is installed)."""

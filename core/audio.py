@@ -132,7 +132,7 @@ class AudioClip:
             raise ValueError(f"rate must be positive, got {rate}")
         if rate == self.sample_rate:
             return self
-        out = _resample(self.samples.T, self.sample_rate, rate).T
+        out = resample(self.samples.T, self.sample_rate, rate).T
         return AudioClip(out, rate, self.sha256, self.name, start=self.start)
 
     def to_channels(self, channels: int) -> np.ndarray:
@@ -190,13 +190,15 @@ def clap_input(
     """
     mono = clip.window(start_s, seconds).mono()
     if clip.sample_rate != rate:
-        mono = _resample(mono, clip.sample_rate, rate)
+        mono = resample(mono, clip.sample_rate, rate)
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 # -- internals --------------------------------------------------------------------------------------
-def _resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     """soxr on (n,) or (n, channels) float32; length round(n * rate_out / rate_in)."""
+    if rate_in == rate_out:
+        return np.ascontiguousarray(x, dtype=np.float32)
     y = soxr.resample(np.ascontiguousarray(x, dtype=np.float32), rate_in, rate_out, quality="HQ")
     return np.ascontiguousarray(y, dtype=np.float32)
 
@@ -371,3 +373,6 @@ __all__ = [
     "clap_input",
     "load_audio",
 ]
+
+
+_resample = resample  # the name core/sources.py used first

@@ -8,32 +8,15 @@ studio never runs CLAP again; `audio_calls` / `text_calls` count real forward pa
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from .cache import LRUCache
+
 CLAP_RATE = 48000
 CLAP_SECONDS = 10.0
-
-
-class _LRU(OrderedDict):
-    def __init__(self, size: int):
-        super().__init__()
-        self.size = size
-
-    def get_or_none(self, key):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        return None
-
-    def put(self, key, value) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
 
 
 def waveform_key(samples: np.ndarray) -> str:
@@ -50,8 +33,8 @@ class ClapEncoder:
         self.feature_extractor = feature_extractor
         self.tokenizer = tokenizer
         self.device = device
-        self._audio_cache = _LRU(cache_size)
-        self._text_cache = _LRU(cache_size * 8)  # vocabularies are a few hundred labels
+        self._audio_cache = LRUCache(cache_size)
+        self._text_cache = LRUCache(cache_size * 8)  # vocabularies are a few hundred labels
         self.audio_calls = 0
         self.text_calls = 0
 

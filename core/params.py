@@ -100,8 +100,14 @@ class GenerationParams:
         _check_choice(self, "scheduler", SCHEDULERS)
         if self.audio_path is not None:
             _check_str(self, "audio_path", max_len=4096, allow_empty=False)
+        if self.audio_sha256 is not None:
+            _check_str(self, "audio_sha256", max_len=64)
+            if len(self.audio_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.audio_sha256):
+                raise ParamsError("audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)")
         _check_float(self, "window_start", 0.0, 3600.0)
         _check_choice(self, "mode", MODES)
+        if self.checkpoint is not None:
+            _check_str(self, "checkpoint", max_len=4096)
         if self.mode == "trained" and not self.checkpoint:
             raise ParamsError("checkpoint", "trained mode needs a projector checkpoint path")
         _check_int(self, "top_k", 1, 20)
@@ -201,6 +207,10 @@ def _check_str(p: GenerationParams, name: str, max_len: int, allow_empty: bool =
         raise ParamsError(name, "must not be empty")
     if len(value) > max_len:
         raise ParamsError(name, f"is too long ({len(value)} > {max_len} characters)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ParamsError(name, "contains bytes that are not valid text (UTF-8)") from None
 
 
 def _is_int(value: Any) -> bool:

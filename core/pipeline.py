@@ -7,9 +7,11 @@ the hierarchy schedule, reports progress and honours cancellation.
 Stages, each cached by content so the studio's sliders re-run only what they change:
 
 1. audio      decode + validate the clip             key: file path, size, mtime
-2. sources    mix | bands | Demucs stems             key: clip hash, window, mode, crossovers
+2. sources    mix | bands | Demucs stems             (stems: the separator caches by window content)
 3. clap       CLAP audio embedding per source        key: waveform content hash
-4. tokens     zero-shot phrases / trained projector  key: embedding, top-k, temperature, checkpoint
+4. tokens     zero-shot phrases / trained projector  stages 2-4 together, key: clip hash, window,
+                                                     sources, crossovers, stem map (stems), mode,
+                                                     top-k, temperature, checkpoint files' identity
 5. prompt     SD text encoder on prompt + negative   key: prompt text
 6. denoise    the UNet loop with the audio adapters  (always runs)
 7. decode     VAE                                    (always runs)
@@ -27,23 +29,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .attention import AudioAdapters, AudioState, block_group
-from .audio import AudioClip, AudioError, clap_input, load_audio
+from .audio import AudioClip, AudioError, clap_input, load_audio, resample
+from .cache import LRUCache
 from .cancel import Cancelled
-from .clap import CLAP_RATE, ClapEncoder, _LRU
+from .clap import CLAP_RATE, ClapEncoder
 from .hierarchy import LevelTokens, build_levels, build_levels_per_source, token_norm
 from .models import ModelBundle, load_models, resolve_spec
 from .params import BLOCK_GROUPS, LEVELS, GenerationParams
-from .projector import AudioProjector, ProjectorError, ZeroShotProjector, load_projector
+from .projector import (
+    ADAPTERS_FILE,
+    AudioProjector,
+    ProjectorError,
+    ZeroShotProjector,
+    checkpoint_identity,
+    load_projector,
+)
 from .schedule import level_schedule
 from .trace import GenerationResult, HeardLabel, Trace
 from .vocabulary import Vocabulary, load_vocabulary
-
-ADAPTERS_FILE = "adapters.safetensors"
-
 
 class EngineError(RuntimeError):
     """A generation failed for a reason the user can act on; the message says how."""
@@ -113,12 +119,12 @@ class Engine:
         self.lock = threading.RLock()
         self.counters: Counter[str] = Counter()
         self.pipe.text_encoder.register_forward_pre_hook(lambda *_: self.counters.update(["text_encoder"]))
-        self._clips = _LRU(8)
-        self._text_tokens = _LRU(256)
-        self._prompts = _LRU(32)
-        self._listenings = _LRU(32)
-        self._projectors: dict[str, AudioProjector] = {}
-        self._trained_adapters_from: str | None = None
+        self._clips = LRUCache(4)  # decoded clips can be long (up to an hour): keep few
+        self._text_tokens = LRUCache(256)
+        self._prompts = LRUCache(32)
+        self._listenings = LRUCache(32)
+        self._projectors = LRUCache(2)  # ~120 MB each on the device at the seed's size
+        self._trained_adapters_from: tuple | None = None
         self._separator = None
 
     # -- models -------------------------------------------------------------------------------
@@ -200,12 +206,13 @@ class Engine:
         if params.audio_sha256 and params.audio_sha256 != clip.sha256:
             raise AudioError(
                 f"{Path(params.audio_path).name} is not the clip this image was made from (its content "
-                "changed): reproduce with the original file, or clear the stored audio hash."
+                "changed): reproduce with the original file, or choose the clip again to make a new image."
             )
         key = (
             clip.sha256, params.window_start, params.sources, params.crossovers,
             params.stem_map if params.sources == "stems" else None,
-            params.mode, params.checkpoint, params.top_k, params.temperature,
+            params.mode, params.top_k, params.temperature,
+            checkpoint_identity(params.checkpoint) if params.mode == "trained" else None,
         )
         cached = self._listenings.get_or_none(key)
         if cached is not None:
@@ -230,7 +237,7 @@ class Engine:
             )
             skipped = list(sources.silent_levels)
             waves = {
-                level: _to_clap_rate(wave, sources.sample_rate)
+                level: resample(wave, sources.sample_rate, CLAP_RATE)
                 for level, wave in sources.levels.items()
             }
         timings["sources"] = time.perf_counter() - t
@@ -275,22 +282,27 @@ class Engine:
         else:
             parts, rate = listening.sources.parts, listening.sources.sample_rate
         names = list(parts)
-        embeddings = self.clap.embed_audio([_to_clap_rate(parts[n], rate) for n in names])
+        embeddings = self.clap.embed_audio([resample(parts[n], rate, CLAP_RATE) for n in names])
         return {n: self.zero_shot.hear(e, params.top_k, params.temperature) for n, e in zip(names, embeddings)}
 
     def _projector(self, checkpoint: str | None) -> AudioProjector:
         if not checkpoint:
             raise ProjectorError("trained mode needs a projector checkpoint folder")
-        if checkpoint not in self._projectors:
+        key = checkpoint_identity(checkpoint)  # a checkpoint re-saved in place is a new one
+        projector = self._projectors.get_or_none(key)
+        if projector is None:
             projector = load_projector(checkpoint, input_dim=self.clap.dim, output_dim=self.cross_attention_dim)
-            self._projectors[checkpoint] = projector.to(self.device)
-        return self._projectors[checkpoint]
+            projector = projector.to(self.device)
+            self._projectors.put(key, projector)
+        return projector
 
     def _load_trained_adapters(self, checkpoint: str) -> None:
         """Adapter K/V + gates from `<checkpoint>/adapters.safetensors`; without it they start as
-        the seed's initialisation (text K/V copied, gate 0.1)."""
-        if self._trained_adapters_from == checkpoint:
+        the seed's initialisation (text K/V copied, gate 0.1), whatever ran before."""
+        key = checkpoint_identity(checkpoint)
+        if self._trained_adapters_from == key:
             return
+        self.adapters.reset_trained()
         path = Path(checkpoint) / ADAPTERS_FILE
         if path.is_file():
             from safetensors.torch import load_file
@@ -299,7 +311,7 @@ class Engine:
                 self.adapters.load_trained_state(load_file(str(path)))
             except Exception as exc:  # noqa: BLE001 - any unreadable/mismatched file is the same to the user
                 raise ProjectorError(f"{path} cannot be used: {exc}") from None
-        self._trained_adapters_from = checkpoint
+        self._trained_adapters_from = key
 
     def level_tokens(self, listening: Listening, params: GenerationParams) -> LevelTokens:
         """Apply the hierarchy knobs (cheap; never cached): norm target, split, weights."""
@@ -338,6 +350,8 @@ class Engine:
     def _generate(self, params: GenerationParams, progress, cancel, on_status) -> GenerationResult:
         started = time.perf_counter()
         listening = self.listen(params, cancel=cancel, on_status=on_status)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("generation cancelled")
         if listening.clip is not None:
             params = params.replace(audio_sha256=listening.clip.sha256)
         timings = {k: listening.timings.get(k, 0.0) for k in ("audio", "sources", "clap", "tokens")}
@@ -428,10 +442,3 @@ class Engine:
             skipped_levels=list(listening.skipped_levels),
         )
 
-
-def _to_clap_rate(wave: np.ndarray, rate: int) -> np.ndarray:
-    if rate == CLAP_RATE:
-        return np.asarray(wave, dtype=np.float32)
-    import soxr
-
-    return soxr.resample(np.asarray(wave, dtype=np.float32), rate, CLAP_RATE).astype(np.float32)

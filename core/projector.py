@@ -56,16 +56,22 @@ class ZeroShotProjector:
         return self._label_matrix
 
     def hear(self, audio_embedding: torch.Tensor, top_k: int, temperature: float) -> list[HeardLabel]:
-        """Top-k sound events, most confident first; weights = softmax(logit_scale * cos / T) over them."""
+        """Top-k sound events, most confident first; weights = softmax(logit_scale * cos / T) over them.
+
+        Only events whose phrases fit SD's 75 text tokens are kept (the most confident always is):
+        a label reported as heard always reaches the UNet."""
         sims = self.label_embeddings() @ audio_embedding.float().reshape(-1)
-        k = min(top_k, sims.numel())
-        top = torch.topk(sims, k)
-        weights = torch.softmax(top.values * self.clap.logit_scale / temperature, dim=0)
-        heard = []
-        for idx, weight, sim in zip(top.indices.tolist(), weights.tolist(), top.values.tolist()):
-            event = self.vocabulary.events[idx]
-            heard.append(HeardLabel(event.label, event.phrase, event.category, float(weight), float(sim)))
-        return heard
+        top = torch.topk(sims, min(top_k, sims.numel()))
+        events = [self.vocabulary.events[i] for i in top.indices.tolist()]
+        kept = 1
+        while kept < len(events) and self.count_tokens(", ".join(e.phrase for e in events[: kept + 1])) <= TOKENS - 2:
+            kept += 1
+        values = top.values[:kept]
+        weights = torch.softmax(values * self.clap.logit_scale / temperature, dim=0)
+        return [
+            HeardLabel(e.label, e.phrase, e.category, float(w), float(sim))
+            for e, w, sim in zip(events, weights.tolist(), values.tolist())
+        ]
 
     @staticmethod
     def phrase_prompt(heard: list[HeardLabel]) -> str:
@@ -100,6 +106,8 @@ class ProjectorConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "ProjectorConfig":
+        if not isinstance(data, dict):
+            raise ProjectorError("projector config must be a JSON object")
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known)
         if unknown:
@@ -108,9 +116,20 @@ class ProjectorConfig:
             config = cls(**{k: int(v) for k, v in data.items()})
         except (TypeError, ValueError) as exc:
             raise ProjectorError(f"projector config is malformed: {exc}") from None
-        if config.output_dim % config.heads:
-            raise ProjectorError(f"output_dim {config.output_dim} is not divisible by heads {config.heads}")
-        return config
+        return config.check()
+
+    def check(self) -> "ProjectorConfig":
+        """Reject shapes the architecture cannot build, with the field named."""
+        for name in self.__dataclass_fields__:
+            if getattr(self, name) < 1:
+                raise ProjectorError(f"projector config: {name} must be at least 1 (got {getattr(self, name)})")
+        if self.tokens != TOKENS:
+            raise ProjectorError(f"projector config: tokens must be {TOKENS} (SD's context length), got {self.tokens}")
+        if self.expand_dim % self.hidden_dim:
+            raise ProjectorError(f"projector config: expand_dim {self.expand_dim} is not a multiple of hidden_dim {self.hidden_dim}")
+        if self.output_dim % self.heads:
+            raise ProjectorError(f"projector config: output_dim {self.output_dim} is not divisible by heads {self.heads}")
+        return self
 
 
 class AudioProjector(nn.Module):
@@ -140,6 +159,23 @@ class AudioProjector(nn.Module):
 
 WEIGHTS_FILE = "projector.safetensors"
 CONFIG_FILE = "config.json"
+ADAPTERS_FILE = "adapters.safetensors"
+
+
+def checkpoint_identity(folder: str | Path | None) -> tuple | None:
+    """What makes a checkpoint the same one: its folder and each file's size and mtime. Caches key
+    on this rather than the path, so a checkpoint re-saved in place is loaded again."""
+    if not folder:
+        return None
+    folder = Path(folder).expanduser().resolve()
+    files = []
+    for name in (CONFIG_FILE, WEIGHTS_FILE, ADAPTERS_FILE):
+        try:
+            stat = (folder / name).stat()
+            files.append((name, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            files.append((name, None, None))
+    return (str(folder), *files)
 
 
 def save_projector(projector: AudioProjector, folder: str | Path) -> Path:
@@ -176,7 +212,10 @@ def load_projector(folder: str | Path, input_dim: int | None = None, output_dim:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ProjectorError(f"{weights_path} is not a readable safetensors file ({exc})") from None
-    projector = AudioProjector(config)
+    try:
+        projector = AudioProjector(config)
+    except (ValueError, RuntimeError) as exc:
+        raise ProjectorError(f"projector config {config_path} cannot be built: {exc}") from None
     expected = projector.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

@@ -10,6 +10,7 @@ structure and tone (ambience), middle steps the main shapes (background), late s
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Iterable
 
 from .params import LEVELS
@@ -18,8 +19,9 @@ LevelBlend = dict[str, float]  # level -> weight; weights sum to 1, empty means 
 
 
 def _boundary(fraction: float, steps: int) -> int:
-    """The first step index at or after `fraction` of the trajectory (round half up, no float drift)."""
-    return int(math.floor(fraction * steps + 0.5))
+    """The first step index at or after `fraction` of the trajectory: round half up, computed on the
+    decimal the user typed (0.29 x 50 = 14.5 -> 15, where float arithmetic gives 14.499...)."""
+    return int(math.floor(Fraction(repr(float(fraction))) * steps + Fraction(1, 2)))
 
 
 def _ramp(position: float, center: float, width: float) -> float:
@@ -39,8 +41,9 @@ def level_schedule(
     """One LevelBlend per step (0-based step index).
 
     hard: step i uses ambience while i < round(p1*steps), background while i < round(p2*steps),
-    then foreground. smooth: each switch is a linear cross-fade `crossfade` wide (a fraction of the
-    trajectory), measured at the step's midpoint. Levels not in `available` (e.g. a silent stem)
+    then foreground (at very few steps a level can get no step at all, e.g. 2 steps: ambience,
+    foreground). smooth: each switch is a linear cross-fade `crossfade` wide (a fraction of the
+    trajectory), measured at the step's midpoint; a zero-width cross-fade is the hard switch. Levels not in `available` (e.g. a silent stem)
     drop out of the blend and the rest is renormalised; a step left with nothing gets no audio.
     """
     if steps < 1:
@@ -53,7 +56,7 @@ def level_schedule(
     schedule: list[LevelBlend] = []
     b1, b2 = _boundary(p1, steps), _boundary(p2, steps)
     for i in range(steps):
-        if style == "hard":
+        if style == "hard" or (style == "smooth" and crossfade <= 0):
             level = ambience if i < b1 else background if i < b2 else foreground
             blend = {level: 1.0}
         elif style == "smooth":

@@ -59,6 +59,9 @@ def test_generate_reproduce_and_params(tmp_path, samples):
         (["generate", "--models", "no-such-model"], "Unknown model"),
         (["params", "pyproject.toml"], "not a PNG"),
         (["frobnicate"], "invalid choice"),
+        (["generate", "--models", "tiny", "--device", "toaster"], "unknown device"),
+        (["generate", "--models", "tiny", "--device", "cuda"], "CUDA is not available"),
+        (["generate", "--models", "tiny", "--out", "tests"], "is a folder"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, monkeypatch):
@@ -78,3 +81,13 @@ def test_silent_audio_is_refused(tmp_path, capsys):
                  "--out", str(tmp_path / "x.png")]) == 2
     assert "silent" in capsys.readouterr().err.lower()
     assert not (tmp_path / "x.png").exists()
+
+
+def test_from_with_another_clip_makes_a_new_image(tmp_path, samples):
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    common = ["--models", "tiny", "--steps", "3", "--size", "64x64", "--seed", "2", "--quiet"]
+    assert main(["generate", "--audio", str(samples["rain"]), *common, "--out", str(first)]) == 0
+    assert main(["generate", "--from", str(first), "--audio", str(samples["birdsong"]), "--out", str(second), "--quiet"]) == 0
+    a, b = read_params(first), read_params(second)
+    assert b.audio_path.endswith("birdsong.wav") and b.audio_sha256 != a.audio_sha256
+    assert b.replace(audio_path=a.audio_path, audio_sha256=a.audio_sha256) == a

@@ -169,3 +169,41 @@ def test_text_norm_reference(tiny_engine):
     norm = tiny_engine.prompt_norm("a city", "token")
     embeds = tiny_engine.encode_prompt("a city", "", 1.0)[0]
     assert norm == pytest.approx(float(torch.linalg.vector_norm(embeds[0], dim=-1).mean()), rel=1e-5)
+
+
+def test_each_checkpoint_gets_its_own_adapters(tiny_engine, tiny_params, tmp_path):
+    """Adapters loaded for one checkpoint never leak into the next, and a checkpoint re-saved in
+    place is loaded again (caches key on the files, not the path)."""
+    from safetensors.torch import save_file
+
+    from core.projector import AudioProjector, ProjectorConfig, save_projector
+
+    config = ProjectorConfig(input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4)
+    torch.manual_seed(1)
+    save_projector(AudioProjector(config), tmp_path / "a")
+    state = {k: (torch.full_like(v, 2.0) if k.endswith(".gate") else v) for k, v in tiny_engine.adapters.trained_state().items()}
+    save_file(state, str(tmp_path / "a" / "adapters.safetensors"))
+    save_projector(AudioProjector(config), tmp_path / "b")  # no adapters file: the seed's init
+
+    def gates(name):
+        result = tiny_engine.generate(tiny_params.replace(mode="trained", checkpoint=str(tmp_path / name)))
+        return result, np.array(result.trace.gates)[np.array(result.trace.layer_groups) != "down"]
+
+    _, a = gates("a")
+    np.testing.assert_allclose(a, np.tanh(2.0), rtol=1e-6)
+    before, b = gates("b")
+    np.testing.assert_allclose(b, np.tanh(0.1), rtol=1e-6)
+
+    torch.manual_seed(2)
+    save_projector(AudioProjector(config), tmp_path / "b")  # new weights, same path
+    after, _ = gates("b")
+    assert not np.array_equal(pixels(before.image), pixels(after.image))
+
+
+def test_cancel_before_denoising_starts(tiny_engine, tiny_params):
+    cancel = threading.Event()
+    cancel.set()
+    seen = []
+    with pytest.raises(Cancelled):
+        tiny_engine.generate(tiny_params, progress=seen.append, cancel=cancel)
+    assert seen == []

@@ -77,7 +77,7 @@ def test_cli_sources_flag(tmp_path, samples):
 def test_hear_parts_lists_every_stem_and_band(tiny_engine, street):
     stems = tiny_engine.hear_parts(street.replace(sources="stems"))
     assert set(stems) == {"drums", "bass", "other", "vocals"}
-    assert all(len(labels) == street.top_k for labels in stems.values())
+    assert all(1 <= len(labels) <= street.top_k for labels in stems.values())
     bands = tiny_engine.hear_parts(street.replace(sources="bands"))
     assert set(bands) == {"low", "mid", "high"}
     assert set(tiny_engine.hear_parts(street)) == {"mix"}

@@ -49,6 +49,10 @@ def test_defaults_are_the_seeds():
         ({"temperature": 0.0}, "temperature"),
         ({"steps": True}, "steps"),
         ({"models": ""}, "models"),
+        ({"prompt": "caf\udce9"}, "prompt"),
+        ({"audio_path": "/tmp/\udcff.wav"}, "audio_path"),
+        ({"audio_sha256": "abc"}, "audio_sha256"),
+        ({"checkpoint": 5}, "checkpoint"),
     ],
 )
 def test_validate_names_the_field(changes, field):

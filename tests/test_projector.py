@@ -7,8 +7,15 @@ import json
 import pytest
 import torch
 
-from core.projector import AudioProjector, ProjectorConfig, ProjectorError, load_projector, save_projector
-from core.vocabulary import clap_prompt
+from core.projector import (
+    AudioProjector,
+    ProjectorConfig,
+    ProjectorError,
+    ZeroShotProjector,
+    load_projector,
+    save_projector,
+)
+from core.vocabulary import SoundEvent, Vocabulary, clap_prompt
 
 
 def test_clap_stand_in_makes_its_label_the_top_one(tiny_engine):
@@ -24,18 +31,39 @@ def test_clap_stand_in_makes_its_label_the_top_one(tiny_engine):
         assert sum(h.weight for h in heard) == pytest.approx(1.0, abs=1e-5)
 
 
+def short_phrase_projector(engine, n: int = 12) -> ZeroShotProjector:
+    """The engine's CLAP and text encoder over a vocabulary whose phrases are 2 characters long,
+    so that all top-k phrases fit in the 75-token budget even with the tiny byte-level tokenizer."""
+    events = tuple(SoundEvent(e.label, e.category, f"p{i}") for i, e in enumerate(engine.vocabulary.events[:n]))
+    return ZeroShotProjector(engine.clap, Vocabulary(events), engine.encode_text, engine.count_tokens)
+
+
 def test_temperature_sharpens_the_weights(tiny_engine):
-    embedding = tiny_engine.clap.embed_text([clap_prompt(tiny_engine.vocabulary.by_label("rain"))])[0]
-    sharp = tiny_engine.zero_shot.hear(embedding, 5, temperature=0.05)
-    flat = tiny_engine.zero_shot.hear(embedding, 5, temperature=5.0)
+    zs = short_phrase_projector(tiny_engine)
+    embedding = tiny_engine.clap.embed_text([clap_prompt(zs.vocabulary.events[3])])[0]
+    sharp = zs.hear(embedding, 5, temperature=0.05)
+    flat = zs.hear(embedding, 5, temperature=5.0)
+    assert len(sharp) == len(flat) == 5
     assert sharp[0].weight > flat[0].weight
     assert [h.label for h in sharp] == [h.label for h in flat]  # same ranking, different confidence
 
 
-def test_tokens_put_the_dominant_phrase_first_and_weight_the_rest(tiny_engine):
+def test_heard_labels_always_fit_the_text_encoder(tiny_engine):
+    """Labels whose phrases would be cut off at 75 tokens are not reported as heard."""
     zs = tiny_engine.zero_shot
     embedding = tiny_engine.clap.embed_text([clap_prompt(tiny_engine.vocabulary.by_label("thunder"))])[0]
+    heard = zs.hear(embedding, top_k=20, temperature=1.0)
+    assert heard[0].label == "thunder"
+    assert tiny_engine.count_tokens(zs.phrase_prompt(heard)) <= 75
+    assert len(heard) < 20  # the tiny tokenizer spends a token per character: most do not fit
+    assert sum(h.weight for h in heard) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_tokens_put_the_dominant_phrase_first_and_weight_the_rest(tiny_engine):
+    zs = short_phrase_projector(tiny_engine)
+    embedding = tiny_engine.clap.embed_text([clap_prompt(zs.vocabulary.events[0])])[0]
     heard = zs.hear(embedding, 2, 1.0)
+    assert len(heard) == 2
     tokens = zs.tokens(heard)
     plain = tiny_engine.encode_text(zs.phrase_prompt(heard))
     first_len = tiny_engine.count_tokens(heard[0].phrase)
@@ -99,3 +127,23 @@ def test_mismatched_checkpoints_give_clear_errors(tmp_path):
     (tmp_path / "good" / "config.json").write_text('{"input_dim": 32, "colour": 3}')
     with pytest.raises(ProjectorError, match="unknown keys: colour"):
         load_projector(tmp_path / "good")
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"heads": 0}, "heads must be at least 1"),
+        ({"layers": 0}, "layers must be at least 1"),
+        ({"tokens": 10}, "tokens must be 77"),
+        ({"hidden_dim": 16, "expand_dim": 24}, "not a multiple of hidden_dim"),
+        ({"output_dim": 30, "heads": 4}, "not divisible by heads"),
+        ({"input_dim": "wide"}, "malformed"),
+    ],
+)
+def test_impossible_configs_are_projector_errors(tmp_path, config, message):
+    torch.manual_seed(0)
+    save_projector(AudioProjector(small_config()), tmp_path / "ckpt")
+    base = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    (tmp_path / "ckpt" / "config.json").write_text(json.dumps({**base, **config}))
+    with pytest.raises(ProjectorError, match=message):
+        load_projector(tmp_path / "ckpt")

@@ -50,3 +50,16 @@ def test_edge_switch_points():
     assert dominant(level_schedule(10, (1.0, 1.0))) == ["ambience"] * 10
     with pytest.raises(ValueError):
         level_schedule(10, (0.8, 0.2))
+
+
+def test_boundaries_round_the_typed_fraction_exactly():
+    # 0.29 x 50 = 14.5 -> 15 steps of ambience (float arithmetic alone would give 14)
+    assert dominant(level_schedule(50, (0.29, 0.29))).count("ambience") == 15
+    for steps in (1, 7, 25, 33):
+        levels = dominant(level_schedule(steps, (0.4, 0.7)))
+        assert levels.count("ambience") == int(0.4 * steps + 0.5)
+
+
+def test_smooth_with_no_crossfade_is_the_hard_switch():
+    for steps in (7, 25, 50):
+        assert level_schedule(steps, (0.4, 0.7), "smooth", 0.0) == level_schedule(steps, (0.4, 0.7), "hard")
