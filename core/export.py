@@ -44,6 +44,7 @@ FORMAT_VERSION = 1
 METADATA_KEY = "clap2diff"  # the PNG text chunk holding our JSON
 PARAMETERS_KEY = "parameters"  # the A1111-style readable text chunk
 MANIFEST_NAME = "params.json"  # the manifest inside every ZIP we write
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 Source = Union[str, Path, bytes, bytearray, memoryview, IO[bytes]]
 
@@ -717,8 +718,9 @@ def _unique(name: str, taken: set[str]) -> str:
 def zip_bytes(items: Sequence[tuple[str, bytes]]) -> bytes:
     """A ZIP of (file name, PNG bytes) plus a `params.json` manifest of every file's metadata.
 
-    Names are sanitised and de-duplicated (the manifest lists the names as stored). A file without
-    readable CLAP2Diff metadata is still stored, with `metadata: null` and the reason in `error`.
+    Names are sanitised and de-duplicated (the manifest lists the names as stored). A PNG without
+    readable CLAP2Diff metadata is still stored, with `metadata: null` and the reason in `error`;
+    other files (not PNG, not named .png: e.g. stems as WAV) are stored with `metadata: null` and no error.
     """
     taken = {MANIFEST_NAME}
     entries: list[dict[str, Any]] = []
@@ -733,11 +735,14 @@ def zip_bytes(items: Sequence[tuple[str, bytes]]) -> bytes:
             info.external_attr = 0o644 << 16
             zf.writestr(info, bytes(data))
             entry: dict[str, Any] = {"file": name}
-            try:
-                entry["metadata"] = read_metadata(bytes(data))
-            except ExportError as exc:
-                entry["metadata"] = None
-                entry["error"] = str(exc)
+            if bytes(data[:8]) != _PNG_SIGNATURE and not name.lower().endswith(".png"):
+                entry["metadata"] = None  # not meant as an image (e.g. a stem's WAV): nothing to read back
+            else:
+                try:
+                    entry["metadata"] = read_metadata(bytes(data))
+                except ExportError as exc:
+                    entry["metadata"] = None
+                    entry["error"] = str(exc)
             entries.append(entry)
         manifest = {"format": MANIFEST_FORMAT, "version": FORMAT_VERSION, "files": entries}
         info = zipfile.ZipInfo(MANIFEST_NAME, date_time=stamp)

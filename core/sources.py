@@ -20,6 +20,7 @@ Torch and demucs are imported lazily: bands and mix never pay for them.
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import tempfile
@@ -195,6 +196,14 @@ def _route(
     return levels, silent, part_db
 
 
+def part_audio(sources: LevelSources, name: str) -> np.ndarray:
+    """A part as it is saved: (2, n) stereo for a Demucs stem, mono (n,) otherwise; float32."""
+    if name not in sources.parts:
+        raise KeyError(f"no part named {name!r} (have {sorted(sources.parts)})")
+    stereo = sources.stems_stereo or {}
+    return np.asarray(stereo.get(name, sources.parts[name]), dtype=np.float32)
+
+
 def save_stems(sources: LevelSources, folder: str | os.PathLike, subtype: str = "FLOAT") -> list[Path]:
     """One WAV per part (stereo for Demucs stems), written atomically; returns the paths.
 
@@ -203,12 +212,62 @@ def save_stems(sources: LevelSources, folder: str | os.PathLike, subtype: str = 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name, wave in sources.parts.items():
-        data = sources.stems_stereo[name] if sources.stems_stereo and name in sources.stems_stereo else wave
-        path = folder / f"{_safe_name(name)}.wav"
-        _write_wav_atomic(path, np.asarray(data, dtype=np.float32), sources.sample_rate, subtype)
+    for name in sources.parts:
+        path = folder / part_filename(sources, name)
+        _write_wav_atomic(path, part_audio(sources, name), sources.sample_rate, subtype)
         paths.append(path)
     return paths
+
+
+def part_filename(sources: LevelSources, name: str, prefix: str = "") -> str:
+    """`drums.wav`, or `<prefix>-drums.wav` (e.g. "stems-drums.wav" beside "bands-low.wav" in one ZIP)."""
+    stem = _safe_name(name)
+    return f"{_safe_name(prefix)}-{stem}.wav" if prefix else f"{stem}.wav"
+
+
+def wav_bytes(data: np.ndarray, rate: int, subtype: str = "FLOAT") -> bytes:
+    """A WAV file in memory: mono (n,) or (channels, n) float samples at `rate`.
+
+    "FLOAT" keeps every sample as it is (stems may exceed full scale); integer subtypes
+    ("PCM_16", "PCM_24") clip to [-1, 1] first instead of letting libsndfile wrap around.
+    """
+    import soundfile as sf
+
+    x = np.asarray(data, dtype=np.float32)
+    if x.ndim not in (1, 2):
+        raise ValueError(f"expected mono (n,) or (channels, n) audio, got shape {x.shape}")
+    if not subtype.upper().startswith("FLOAT") and not subtype.upper().startswith("DOUBLE"):
+        x = np.clip(x, -1.0, 1.0)
+    buf = io.BytesIO()
+    sf.write(buf, x.T if x.ndim == 2 else x, int(rate), subtype=subtype, format="WAV")
+    return buf.getvalue()
+
+
+def part_wav_bytes(sources: LevelSources, name: str, subtype: str = "FLOAT") -> bytes:
+    """One part as a WAV file in memory, exactly what `save_stems` writes for it."""
+    return wav_bytes(part_audio(sources, name), sources.sample_rate, subtype)
+
+
+def player_wav_bytes(sources: LevelSources, name: str) -> bytes:
+    """A part for a browser's audio player: mono 16-bit PCM, not normalised (parts keep their
+    loudness relative to each other; a part louder than full scale is clipped, only here)."""
+    return wav_bytes(sources.parts[name], sources.sample_rate, "PCM_16")
+
+
+def parts_wav_items(sources: LevelSources, prefix: str = "", subtype: str = "FLOAT") -> list[tuple[str, bytes]]:
+    """(file name, WAV bytes) per part, as `save_stems` names and writes them, for a ZIP."""
+    return [(part_filename(sources, name, prefix), part_wav_bytes(sources, name, subtype)) for name in sources.parts]
+
+
+def window_mix(clip: AudioClip, sources: LevelSources) -> np.ndarray:
+    """The mono window the parts were split from, at the parts' sample rate (Demucs works at
+    44.1 kHz whatever the clip's rate): the reference that puts every part on one dB scale."""
+    mono = clip.window(sources.start, max(sources.duration, 1.0 / clip.sample_rate)).mono()
+    if int(clip.sample_rate) != int(sources.sample_rate):
+        from core.audio import _resample
+
+        mono = _resample(mono, int(clip.sample_rate), int(sources.sample_rate))
+    return np.ascontiguousarray(mono, dtype=np.float32)
 
 
 def _safe_name(name: str) -> str:
@@ -233,7 +292,14 @@ def _write_wav_atomic(path: Path, data: np.ndarray, rate: int, subtype: str) -> 
 __all__ = [
     "LevelSources",
     "SILENT_DB",
+    "part_audio",
+    "part_filename",
+    "part_wav_bytes",
+    "parts_wav_items",
+    "player_wav_bytes",
     "save_stems",
     "sources_for_params",
     "split_sources",
+    "wav_bytes",
+    "window_mix",
 ]

@@ -7,6 +7,7 @@ warm cache): set NUMBA_CACHE_DIR so that happens once per machine, not once per 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -75,6 +76,24 @@ def mel_spectrogram(
     return MelSpectrogram(db, freqs, times, ref)
 
 
+def shared_spectrograms(
+    waves: Mapping[str, np.ndarray],
+    sr: int,
+    reference: np.ndarray | None = None,
+    max_frames: int = MAX_FRAMES,
+    **kwargs: Any,
+) -> dict[str, MelSpectrogram]:
+    """Mel spectrograms of several waves (the parts of one clip) on ONE dB scale, so a quiet part
+    looks quiet: 0 dB is the loudest bin of `reference` (the mix they were split from, at the same
+    rate `sr`) or, without one, of the loudest wave. Same `sr`, same analysis for every wave."""
+    if reference is not None:
+        ref = mel_spectrogram(reference, sr, max_frames=max_frames, **kwargs).ref_power
+    else:
+        ref = max((mel_spectrogram(w, sr, max_frames=max_frames, **kwargs).ref_power for w in waves.values()),
+                  default=1.0)
+    return {name: mel_spectrogram(w, sr, max_frames=max_frames, ref_power=ref, **kwargs) for name, w in waves.items()}
+
+
 def waveform_envelope(wave: np.ndarray, sr: int, points: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(times, low, high): min/max of the wave in `points` equal slices, for drawing a long waveform
     without sending every sample to the browser. Short waves come back sample by sample."""
@@ -97,4 +116,4 @@ def warm() -> None:
     mel_spectrogram(np.zeros(4096, dtype=np.float32) + 1e-3, 16000, max_frames=8)
 
 
-__all__ = ["MelSpectrogram", "mel_spectrogram", "waveform_envelope", "warm"]
+__all__ = ["MelSpectrogram", "mel_spectrogram", "shared_spectrograms", "waveform_envelope", "warm"]

@@ -152,6 +152,7 @@ def _draw_preview(slot, preview_params, updating: bool) -> None:
         p = item.params
         st.caption(f"{p.steps} steps · {p.width}×{p.height} · denoise {item.timings.get('denoise', 0):.2f} s"
                    + (" · updating…" if stale and updating else " · older settings" if stale else ""))
+        widgets.skipped_note(item.trace, item.params)
 
 
 def _render_area(rendering: bool):
@@ -174,7 +175,8 @@ def _render_area(rendering: bool):
         st.caption("Full quality with the settings on the left. Each render is kept in the Gallery.")
         return status
     st.image(item.png, width="stretch", output_format="PNG")
-    st.caption(widgets.seed_line(item))
+    st.caption(widgets.seed_line(item) + f" · sources {item.params.sources}")
+    widgets.skipped_note(item.trace, item.params)
     widgets.download_png(item, key=f"dl_render_{item.id}")
     return status
 

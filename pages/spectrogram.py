@@ -1,12 +1,12 @@
 """Spectrogram: the clip's mel spectrogram (log frequency) under its waveform, the CLAP window
-marked; then what each hierarchy level hears (frequency bands now, Demucs stems when chosen)."""
+marked; then every source of the chosen mode (the mix; low/mid/high bands; the four Demucs stems),
+each with its spectrogram on one shared dB scale, a player and what CLAP heard in it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import streamlit as st
 
 from core.audio import CLAP_SECONDS
@@ -30,13 +30,6 @@ def _mix_view(path: str, size: int, mtime: int, _clip: Any) -> tuple[Any, Any]:
     return mel_spectrogram(mono, _clip.sample_rate), waveform_envelope(mono, _clip.sample_rate)
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _part_view(key: tuple, _wave: np.ndarray, sr: int, ref: float | None) -> Any:
-    from core.spectrum import mel_spectrogram
-
-    return mel_spectrogram(_wave, sr, ref_power=ref, max_frames=600)
-
-
 params = state.current_params(models=engine.spec.name if engine else None)
 choice = state.audio_choice()
 if not choice.path:
@@ -58,21 +51,20 @@ widgets.chart(charts.spectrogram_figure(mel, env, (start, end), title=f"{path.na
               key="fig_spec_mix")
 st.audio(str(path))
 
-st.markdown("### What each level hears")
-default_mode = params.sources if params.sources != "mix" else "bands"
-if "spec_sources" not in ss:
-    ss["spec_sources"] = default_mode
+st.markdown("### Every source")
+if ss.get("spec_sources_synced") != params.sources:  # follow the Generate page's choice when it changes
+    ss["spec_sources"] = params.sources
+    ss["spec_sources_synced"] = params.sources
 c1, c2 = st.columns([2, 3])
-c1.radio("Level sources", ["bands", "stems"], key="spec_sources", horizontal=True,
-         format_func={"bands": "Frequency bands", "stems": "Demucs stems"}.get,
-         help="Bands: low → ambience, mid → background, high → foreground. Stems: Demucs separates "
-              "drums / bass / other / vocals, mapped to levels on the Generate page.", persist_state=PS)
+c1.radio("Level sources", list(widgets.SOURCE_NAMES), key="spec_sources", horizontal=True,
+         format_func={"mix": "Mixed", "bands": "Frequency bands", "stems": "Demucs stems"}.get,
+         help="Mixed: the window itself (the seed splits its tokens by position). Bands: low → ambience, "
+              "mid → background, high → foreground. Stems: Demucs separates drums / bass / other / vocals, "
+              "mapped to levels on the Generate page.", persist_state=PS)
 mode = ss["spec_sources"]
-if params.sources == "mix":
-    c2.caption("Generation currently uses **mix** (the seed's positional token split); these are the "
-               "sources the level modes would hear. Switch under Generate → More.")
-elif params.sources != mode:
-    c2.caption(f"Generation currently uses **{params.sources}**.")
+if params.sources != mode:
+    c2.caption(f"Generation currently uses **{widgets.SOURCE_NAMES[params.sources]}**: change it on the "
+               "Generate page. These are the sources this mode would hear.")
 
 if engine is None:
     st.info("Load models in the sidebar to separate the sources and hear what CLAP makes of them.")
@@ -99,41 +91,45 @@ if cached is None or cached[0] != key:
         st.warning("Listening was cancelled.")
         st.stop()
     ss["spec_listen"] = (key, lj.result)
-listening, part_heard = ss["spec_listen"][1]
-sources = listening.sources
-if sources is None:
-    st.info("No separate sources for this mode.")
-    st.stop()
+view = ss["spec_listen"][1]
 
-window_mel = _part_view((key, "__mix__"), clip.window(start, CLAP_SECONDS).mono(), clip.sample_rate, None)
-# One dB scale for all parts (0 dB = the loudest bin of the window's mix), so quiet bands look quiet.
-ref = window_mel.ref_power if int(sources.sample_rate) == int(clip.sample_rate) else None
-edges = {"low": f"< {params.crossovers[0]:g} Hz", "mid": f"{params.crossovers[0]:g}–{params.crossovers[1]:g} Hz",
-         "high": f"> {params.crossovers[1]:g} Hz"}
-cols = st.columns(3, gap="medium")
-for col, level in zip(cols, ("ambience", "background", "foreground"), strict=True):
-    with col:
-        parts = [name for name, lv in sources.part_levels.items() if lv == level]
-        origin = ", ".join(f"{n} ({edges[n]})" if n in edges else n for n in parts) or "nothing mapped"
-        st.markdown(f"**{widgets.LEVEL_ICON[level]} {level.capitalize()}** ← {origin}")
-        if level in sources.silent_levels:
-            st.caption("Near-silent here: this level is not conditioned.")
-        for name in parts:
-            wave = sources.parts[name]
-            db = sources.part_db.get(name)
-            mel_part = _part_view((key, name), wave, sources.sample_rate, ref)
-            widgets.chart(charts.source_figure(mel_part, f"{name}" + (f" · {db:+.1f} dB" if db is not None else ""),
-                                               offset=sources.start),
-                          key=f"fig_src_{name}", toolbar=False)
-            st.audio(np.asarray(wave, dtype=np.float32), sample_rate=int(sources.sample_rate))
-            if part_heard.get(name):
-                widgets.chart(charts.heard_figure(part_heard[name], title=f"CLAP hears in {name}",
+st.caption(f"The {view.start:.1f}–{view.end:.1f} s window CLAP hears (shaded above), split into "
+           f"{len(view.parts)} source{'s' if len(view.parts) != 1 else ''}. One dB scale for all of them: 0 dB is "
+           "the loudest bin of the window's mix, so a quiet part looks quiet.")
+if view.skipped:
+    st.warning(f"Near-silent in this window, so not conditioned: **{', '.join(view.skipped)}**.",
+               icon=":material/volume_off:")
+if view.unfed:
+    st.warning(f"No source feeds the **{', '.join(view.unfed)}**: its steps get no audio.", icon=":material/info:")
+edges = {"low": f"< {listen_params.crossovers[0]:g} Hz",
+         "mid": f"{listen_params.crossovers[0]:g}–{listen_params.crossovers[1]:g} Hz",
+         "high": f"> {listen_params.crossovers[1]:g} Hz"}
+per_row = 4 if mode == "stems" else 3
+for row in range(0, len(view.parts), per_row):
+    chunk = view.parts[row:row + per_row]
+    cols = st.columns(per_row if mode != "mix" else 1, gap="medium")
+    for col, part in zip(cols, chunk, strict=False):
+        with col.container(key=f"spec_part_{part.name}"):
+            level = part.level
+            origin = f" ({edges[part.name]})" if part.name in edges else ""
+            where = f" → {widgets.LEVEL_ICON[level]} {level}" if level else " → every level, by token position"
+            db = widgets.db_text(part.db)
+            st.markdown(f"**{part.name}**{origin}{where}{db}")
+            widgets.chart(charts.source_figure(part.mel, None, height=300 if mode == "mix" else 220,
+                                               offset=view.start),
+                          key=f"fig_src_{part.name}", toolbar=False)
+            st.audio(part.player, format="audio/wav")
+            if part.heard:
+                widgets.chart(charts.heard_figure(part.heard, title=f"CLAP hears in {part.name}",
+                                                  color=charts.LEVEL_COLORS.get(level or "", "#3A6EA5")),
+                              key=f"fig_heard_part_{part.name}", toolbar=False)
+if view.heard_levels and mode == "stems":
+    cols = st.columns(3, gap="medium")
+    for col, level in zip(cols, LEVELS, strict=True):
+        labels = view.heard_levels.get(level)
+        parts = [p.name for p in view.parts if p.level == level]
+        if labels and len(parts) > 1:
+            with col:
+                widgets.chart(charts.heard_figure(labels, title=f"The {level} ({' + '.join(parts)}) hears",
                                                   color=charts.LEVEL_COLORS[level]),
-                              key=f"fig_heard_part_{name}", toolbar=False)
-        labels = listening.heard.get(level)
-        if labels and (len(parts) > 1 or not part_heard):
-            widgets.chart(charts.heard_figure(labels, title=f"CLAP hears in the {level} (what conditions it)",
-                                              color=charts.LEVEL_COLORS[level]),
-                          key=f"fig_heard_{level}", toolbar=False)
-if set(LEVELS) - set(sources.part_levels.values()):
-    st.caption("Levels with no source fall back to nothing: they are not conditioned.")
+                              key=f"fig_heard_{level}", toolbar=False)

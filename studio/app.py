@@ -3,8 +3,9 @@
     streamlit run studio/app.py --server.fileWatcherType none
 
 CLAP2DIFF_MODELS (tiny | sd15 | a Hub id | a local folder) picks the models the studio starts with.
-Every run: set up the session, draw the sidebar (models, conditioning, preview), collect finished
-background jobs, then run the selected page from the top-level pages/ folder.
+Once per server process: prune uploads older than a day. Every run: set up the session, draw the
+sidebar (models, conditioning, preview), collect finished background jobs, then run the selected
+page from the top-level pages/ folder.
 """
 
 from __future__ import annotations
@@ -32,6 +33,17 @@ st.html(
     "<style>[data-testid='stMainBlockContainer']{padding-top:4.25rem;padding-bottom:2rem}"
     "[data-testid='stSidebarUserContent']{padding-top:0.5rem}</style>"
 )
+
+
+@st.cache_resource(show_spinner=False)
+def _on_server_start() -> int:
+    """Once per server process: uploads untouched for a day go (studio/uploads.py)."""
+    from studio.uploads import prune_uploads
+
+    return len(prune_uploads())
+
+
+_on_server_start()
 page = st.navigation(nav.pages(), position="top")
 goto = st.session_state.pop("goto", None)
 if goto in nav.PAGES:

@@ -235,11 +235,11 @@ def spectrogram_figure(
     return fig
 
 
-def source_figure(mel: Any, title: str, height: int = 240, offset: float = 0.0) -> go.Figure:
+def source_figure(mel: Any, title: str | None, height: int = 240, offset: float = 0.0) -> go.Figure:
     """A small spectrogram for one level source (same dB scale as the mix when its ref was shared)."""
     fig = spectrogram_figure(mel, None, None, title, height, offset)
     fig.update_traces(colorbar=dict(thickness=8, title=dict(text="dB")), selector=dict(type="heatmap"))
-    fig.update_layout(margin=dict(l=48, r=8, t=40, b=36))
+    fig.update_layout(margin=dict(l=48, r=8, t=40 if title else 12, b=36))
     return fig
 
 

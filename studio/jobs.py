@@ -58,6 +58,7 @@ class Job:
         self.params: GenerationParams | None = None  # what a generation job was asked for
         self.key: Any = None  # what a page keys a job on (e.g. the Spectrogram's listen settings)
         self.error_trace = ""
+        self.stages: list[str] = []  # every stage message the engine sent (tests, diagnostics)
         self._task = task
         self.future = None
 
@@ -132,8 +133,12 @@ class Job:
 
     # -- callbacks for the engine (run in the worker thread) ----------------------------------
     def on_status(self, message: str) -> None:
+        """A stage message from the engine ("Separating stems 3/7", "Listening with CLAP")."""
         self.waiting = "waiting" in message.lower()
-        self.status = WAITING if self.waiting else message
+        if len(self.stages) < 500:
+            self.stages.append(message)
+        prefix = f"{self.label} · " if self.label else ""
+        self.status = WAITING if self.waiting else f"{prefix}{message}"
 
     def on_progress(self, info: Any) -> None:
         self.waiting = False
@@ -184,8 +189,9 @@ def batch_job(engine: Any, items: Sequence[tuple[str, GenerationParams]], kind: 
     return Job(kind, task, total=sum(p.steps for _, p in items)).start()
 
 
-def listen_job(engine: Any, params: GenerationParams) -> Job:
-    """Sources + CLAP for the Spectrogram page. Result: (Listening, {part: heard labels})."""
+def listen_job(engine: Any, params: GenerationParams, max_frames: int = 600) -> Job:
+    """Sources + CLAP + spectrograms for the Spectrogram page. Result: studio.compare.ModeView."""
+    from studio import compare
 
     def task(job: Job) -> Any:
         if not engine.lock.acquire(blocking=False):
@@ -193,11 +199,63 @@ def listen_job(engine: Any, params: GenerationParams) -> Job:
             engine.lock.acquire()
         try:
             job.status = "Separating sources and listening…"
-            listening = engine.listen(params, cancel=job.cancel, on_status=job.on_status)
-            hear_parts = getattr(engine, "hear_parts", None)
-            parts = hear_parts(params) if hear_parts is not None and params.mode == "zero-shot" else {}
-            return listening, parts
+            return compare.mode_view(engine, params, max_frames=max_frames, cancel=job.cancel,
+                                     on_status=job.on_status)
         finally:
             engine.lock.release()
 
     return Job("listen", task).start()
+
+
+def compare_job(engine: Any, params: GenerationParams, modes: Sequence[str], alone: bool = True,
+                without: bool = True, audio_label: str = "", max_frames: int = 300) -> Job:
+    """The Compare page's run: listen to every chosen source mode (separation shows its progress),
+    plan the grid (levels with no audible source are not generated), generate every cell with the
+    same seed and prompt, then gather each mode's parts. Result: studio.compare.CompareRun, with
+    whatever was done before a cancel."""
+    from studio import compare
+
+    modes = compare.ordered_modes(modes)
+
+    def task(job: Job) -> Any:
+        from core.cancel import Cancelled
+        from core.separation import SeparationError
+
+        available, notes, usable = {}, [], []
+        for mode in modes:  # a cancel here ends the job with nothing (raised Cancelled)
+            job.label = f"Listening · {compare.MODES[mode]}"
+            try:
+                listening = engine.listen(params.replace(sources=mode), cancel=job.cancel, on_status=job.on_status)
+            except SeparationError as exc:  # e.g. no Demucs weights offline: compare the other modes
+                notes.append(f"{compare.MODES[mode]} left out: {exc}")
+                continue
+            available[mode] = compare.availability(listening)
+            usable.append(mode)
+        if not usable:
+            raise SeparationError(notes[0] if len(notes) == 1 else " ".join(notes))
+        plan = compare.plan(params, usable, alone, without, available, audio_label)
+        cells = plan.generated
+        job.total = max(1, sum(c.params.steps for c in cells))
+        run = compare.CompareRun(plan, [], {}, notes)
+        try:  # from here on a cancel keeps what is done
+            for n, cell in enumerate(cells, 1):
+                if job.cancel.is_set():
+                    raise Cancelled("comparison cancelled")
+                job.label = f"{n}/{len(cells)} {cell.caption}"
+                job.step = 0
+                result, png = _render(engine, cell.params, job)
+                job.completed += cell.params.steps
+                job.step = 0
+                run.done.append((cell, result, png))
+            for mode in usable:
+                job.label = f"Parts · {compare.MODES[mode]}"
+                run.views[mode] = compare.mode_view(engine, params.replace(sources=mode), max_frames=max_frames,
+                                                    cancel=job.cancel, on_status=job.on_status)
+        except Cancelled:
+            job.cancelled = True
+        job.label = ""
+        return run
+
+    job = Job("compare", task, label="")
+    job.params = params
+    return job.start()

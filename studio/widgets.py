@@ -3,10 +3,7 @@ collection. Labels carry units; help texts say what a knob does in the user's wo
 
 from __future__ import annotations
 
-import hashlib
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +11,7 @@ import streamlit as st
 
 from core.params import MAX_SEED, SCHEDULERS
 from studio import charts, errors, jobs, state
+from studio.uploads import save_upload
 from studio.state import PERSIST as PS
 
 HELP = {
@@ -42,10 +40,16 @@ HELP = {
     "middle to the background, the rest to the ambience (seed: 35 | 21 | 21).",
     "switch_style": "Hard switches at the switch points; smooth cross-fades between levels around them.",
     "crossfade": "Width of each smooth cross-fade, as a fraction of the steps.",
-    "sources": "Where each level's audio comes from. Mix: one clip, split by token position (the seed's "
-    "method). Bands: low → ambience, mid → background, high → foreground. Stems: Demucs separates "
-    "drums/bass/other/vocals.",
-    "crossover": "Band edges in Hz: below the low edge is ambience, above the high edge is foreground.",
+    "sources": "Where each level's audio comes from. Mixed: one clip, CLAP's tokens split by position (the "
+    "seed's method). Frequency bands: low → ambience, mid → background, high → foreground, each heard "
+    "by CLAP on its own. Demucs stems: drums / bass / other / vocals separated, each routed to a level "
+    "by the map below. Separation runs once per clip and window; every other knob reuses it.",
+    "crossover_low": "Sounds below this frequency go to the ambience: bass, rumble, engine hum, thunder, "
+    "the room's drone. Raise it to move low voices and toms out of the background.",
+    "crossover_high": "Sounds above this frequency go to the foreground: hiss, cymbals, birdsong, rain's "
+    "sparkle, sibilants. Between the two edges (voices, most instruments, traffic) is the background.",
+    "stem": "Which level the {stem} stem conditions. Stems that share a level are summed; a level with "
+    "no stem gets no audio.",
     "top_k": "How many sound events CLAP names (zero-shot mode).",
     "temperature": "How evenly the named sounds share the weight: low favours the most likely one.",
     "measure": "Per token: the mean length of each token (comparable with the text). Whole tensor: the "
@@ -86,25 +90,6 @@ def randomise_seed() -> None:
 # ================================================================================================
 # Audio
 # ================================================================================================
-def uploads_dir() -> Path:
-    return Path(os.environ.get("CLAP2DIFF_UPLOADS") or Path(tempfile.gettempdir()) / "clap2diff-uploads")
-
-
-def save_upload(name: str, data: bytes) -> Path:
-    """Store an upload content-addressed (the engine reads paths; caches key on the content)."""
-    from core.export import sanitize_filename
-
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    folder = uploads_dir() / digest
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / sanitize_filename(name or "audio.wav", "audio.wav")
-    if not path.exists() or path.stat().st_size != len(data):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    return path
-
-
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _clip(path: str, size: int, mtime: int) -> tuple[Any, str | None]:
     from core.audio import AudioError, load_audio
@@ -239,11 +224,76 @@ def text_and_sampling() -> None:
                  format_func=SCHEDULER_NAMES.get, help=HELP["scheduler"], persist_state=PS)
 
 
-def conditioning_sliders(text_norm: float | None) -> None:
-    """The knobs that re-run only the denoising loop (engine caches reused)."""
+SOURCE_NAMES = {"mix": "Mixed — the seed's positional split", "bands": "Frequency bands", "stems": "Demucs stems"}
+
+
+def sources_controls() -> None:
+    """Where each level's sound comes from: the mode, the two band edges, the stem → level map.
+    None of these re-runs separation when only the map changes (the engine caches the stems)."""
     from core.params import LEVELS, STEMS
 
     ss = st.session_state
+    st.radio(state.BY_KEY["w_sources"].label, list(SOURCE_NAMES), key="w_sources", horizontal=True,
+             format_func=SOURCE_NAMES.get, help=HELP["sources"], persist_state=PS)
+    mode = ss.get("w_sources", "mix")
+    if mode == "mix":
+        fg, bg, amb = state.BY_KEY["w_split"].from_widget(ss["w_split"])
+        st.caption(f"One clip, one CLAP embedding: the first {fg} tokens → :red[●] foreground, the next {bg} → "
+                   f":green[●] background, the last {amb} → :blue[●] ambience (token split under More).")
+    elif mode == "bands":
+        c1, c2 = st.columns(2)
+        c1.number_input(state.BY_KEY["w_crossover_low"].label, 20.0, 20000.0, step=10.0, key="w_crossover_low",
+                        help=HELP["crossover_low"], format="%.0f", persist_state=PS)
+        c2.number_input(state.BY_KEY["w_crossover_high"].label, 20.0, 20000.0, step=250.0, key="w_crossover_high",
+                        help=HELP["crossover_high"], format="%.0f", persist_state=PS)
+        lo, hi = float(ss["w_crossover_low"]), float(ss["w_crossover_high"])
+        st.caption(f":blue[●] ambience ← below {lo:g} Hz (bass, rumble, hum) · :green[●] background ← "
+                   f"{lo:g}–{hi:g} Hz (voices, most instruments) · :red[●] foreground ← above {hi:g} Hz "
+                   "(hiss, cymbals, birdsong)")
+    else:
+        cols = st.columns(2)
+        for i, stem in enumerate(STEMS):  # 2 × 2: a level's name fits its box in a narrow column
+            cols[i % 2].selectbox(f"{stem.capitalize()} stem →", list(LEVELS), key=f"w_stem_{stem}",
+                                  help=HELP["stem"].format(stem=stem), persist_state=PS)
+        routed = {lv: [s for s in STEMS if ss.get(f"w_stem_{s}") == lv] for lv in LEVELS}
+        st.caption(" · ".join(f"{LEVEL_ICON[lv]} {lv} ← {' + '.join(routed[lv]) or 'nothing'}" for lv in LEVELS)
+                   + ". Demucs runs once per clip and window; changing the map reuses its stems.")
+        empty = [lv for lv in LEVELS if not routed[lv]]
+        if empty:
+            st.warning(f"No stem is mapped to the **{' and the '.join(empty)}**: "
+                       f"{'its' if len(empty) == 1 else 'their'} steps get no audio.", icon=":material/info:")
+
+
+def db_text(db: float | None) -> str:
+    """' · -23.9 dB' (a part's level relative to the window's mix), or '' when unknown or silent."""
+    import math
+
+    if db is None or not math.isfinite(db):
+        return " · silent" if db is not None else ""
+    return f" · {round(db, 1) + 0.0:+.1f} dB"
+
+
+def skipped_note(trace: Any, params: Any = None, where: Any = None) -> None:
+    """Say plainly which levels were near-silent (so not conditioned) in a generation."""
+    if not getattr(trace, "skipped_levels", None):
+        return
+    from studio.compare import level_origin
+
+    names = []
+    for level in trace.skipped_levels:
+        origin = f" ({level_origin(params, level)})" if params is not None and params.sources != "mix" else ""
+        names.append(f"**{level}**{origin}")
+    one = len(names) == 1
+    (where or st).warning(
+        f"{' and '.join(names)} {'is' if one else 'are'} near-silent in this window: not conditioned, "
+        f"{'its' if one else 'their'} steps get no audio.", icon=":material/volume_off:")
+
+
+def conditioning_sliders(text_norm: float | None) -> None:
+    """The knobs that re-run only the denoising loop (engine caches reused)."""
+    ss = st.session_state
+    with st.container(border=True, key="sources_box"):
+        sources_controls()
     st.markdown("**Hierarchy weights**")
     for key, level, hkey in (("w_weight_fg", "foreground", "weight_fg"), ("w_weight_bg", "background", "weight_bg"),
                              ("w_weight_amb", "ambience", "weight_amb")):
@@ -268,19 +318,7 @@ def conditioning_sliders(text_norm: float | None) -> None:
             slider(f"w_gate_{group}", 0.0, 3.0, 0.05, HELP["gate"].format(g=group), fmt="%.2f",
                    label=f"{group.capitalize()} (×)")
 
-    with st.expander("More: level sources, token split, switch style, listening"):
-        st.radio(state.BY_KEY["w_sources"].label, ["mix", "bands", "stems"], key="w_sources", horizontal=True,
-                 format_func={"mix": "Mix (positional split)", "bands": "Frequency bands",
-                              "stems": "Demucs stems"}.get, help=HELP["sources"], persist_state=PS)
-        if ss.get("w_sources") == "bands":
-            for col, key, step in zip(st.columns(2), ("w_crossover_low", "w_crossover_high"), (10.0, 100.0),
-                                      strict=True):
-                col.number_input(state.BY_KEY[key].label, 20.0, 20000.0, step=step, key=key,
-                                 help=HELP["crossover"], format="%.0f", persist_state=PS)
-        elif ss.get("w_sources") == "stems":
-            for col, stem in zip(st.columns(len(STEMS)), STEMS, strict=True):
-                col.selectbox(state.BY_KEY[f"w_stem_{stem}"].label, list(LEVELS), key=f"w_stem_{stem}",
-                              persist_state=PS)
+    with st.expander("More: token split, switch style, listening"):
         if ss.get("w_sources", "mix") == "mix":
             slider("w_split", 1, 76, 1, HELP["split"])
             fg, bg, amb = state.BY_KEY["w_split"].from_widget(ss["w_split"])
@@ -370,10 +408,17 @@ def collect_jobs() -> None:
             ss["compare_error"] = errors.describe(job.error)
         else:
             ss.pop("compare_error", None)
-        if job.result:
-            ss["compare_results"] = [item_from(r, png, "compare", caption=c) for c, r, png in job.result]
+        run = job.result
+        if run is not None and run.done:
+            items = {cell.key: item_from(r, png, "compare", caption=cell.caption) for cell, r, png in run.done}
+            ss["compare_results"] = list(items.values())  # the Gates page and the Gallery read these
+            ss["compare_run"] = {"id": job.id, "plan": run.plan, "items": items, "views": run.views,
+                                 "notes": list(run.notes)}
+            ss.pop("compare_exports", None)
         if job.cancelled:
-            ss["compare_note"] = "Comparison cancelled."
+            done = len(run.done) if run is not None else 0
+            ss["compare_note"] = (f"Comparison cancelled after {done} of {len(run.plan.generated)} images."
+                                  if run is not None else "Comparison cancelled.")
 
 
 # ================================================================================================

@@ -232,6 +232,72 @@ def test_bad_inputs_show_errors_and_keep_the_history(tmp_path):
     _ok(at)
 
 
+def test_sources_selector_and_mapping_editor_write_the_params():
+    at = _app()
+    assert at.radio(key="w_sources").value == "mix"
+    assert not [s for s in at.selectbox if s.key.startswith("w_stem_")]  # only shown for stems
+
+    at.radio(key="w_sources").set_value("bands").run()
+    _ok(at)
+    at.number_input(key="w_crossover_low").set_value(150.0).run()
+    at.number_input(key="w_crossover_high").set_value(5000.0).run()
+    _ok(at)
+    params = at.session_state["params"]
+    assert params.sources == "bands" and params.crossovers == (150.0, 5000.0)
+    assert at.session_state["preview"].params.crossovers == (150.0, 5000.0)
+    assert any("below 150 Hz" in c.value and "above 5000 Hz" in c.value for c in at.caption)
+
+    at.radio(key="w_sources").set_value("stems").run()
+    _ok(at)
+    assert {s.key for s in at.selectbox if s.key.startswith("w_stem_")} == {
+        "w_stem_drums", "w_stem_bass", "w_stem_other", "w_stem_vocals"}
+    at.selectbox(key="w_stem_drums").set_value("foreground").run()
+    at.selectbox(key="w_stem_vocals").set_value("background").run()
+    _ok(at)
+    params = at.session_state["params"]
+    assert params.sources == "stems"
+    assert dict(params.stem_map) == {"drums": "foreground", "bass": "ambience", "other": "background",
+                                     "vocals": "background"}
+    preview = at.session_state["preview"]
+    assert preview.params.stem_map == params.stem_map
+    assert set(preview.trace.heard) <= {"foreground", "background", "ambience"}  # per-source tokens
+
+    # A level left without a stem is said plainly.
+    at.selectbox(key="w_stem_bass").set_value("background").run()
+    _ok(at)
+    assert any("No stem is mapped to the **ambience**" in w.value for w in at.warning)
+    assert not _errors(at)
+
+
+def test_stems_sliders_and_mapping_never_rerun_separation():
+    engine = _engine()
+    at = _app(w_sources="stems", w_window_start=0.75)  # a window no other test separates
+    first = at.session_state["preview_job"]
+    assert any(s.startswith("Separating stems ") and "/" in s for s in first.stages)  # progress text
+    calls = engine.separator.calls
+    for change in (
+        lambda: at.slider(key="w_weight_fg").set_value(1.4),
+        lambda: at.slider(key="w_switch").set_value((0.2, 0.9)),
+        lambda: at.selectbox(key="w_stem_other").set_value("foreground"),
+        lambda: at.slider(key="w_norm_target").set_value(30.0),
+    ):
+        change().run()
+        _ok(at)
+    preview = at.session_state["preview"]
+    assert preview.params.level_weights[0] == pytest.approx(1.4)
+    assert preview.params.switch_points == pytest.approx((0.2, 0.9))
+    assert dict(preview.params.stem_map)["other"] == "foreground"
+    assert engine.separator.calls == calls, "a weight / switch / mapping change re-ran Demucs"
+    assert not _errors(at)
+
+
+def test_near_silent_levels_are_shown_plainly():
+    at = _app(w_sample="engine", w_sources="bands")  # the engine hum has nothing above 4 kHz
+    assert "foreground" in at.session_state["preview"].trace.skipped_levels
+    assert any("**foreground** (> 4000 Hz) is near-silent" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
+
+
 def test_token_split_with_an_empty_level_is_reported():
     at = _app()
     at.slider(key="w_split").set_value((35, 35)).run()  # background would get 0 tokens
@@ -260,16 +326,34 @@ def test_gates_page_without_a_generation_says_what_to_do():
     assert any("No generation yet" in i.value for i in at.info)
 
 
-def test_spectrogram_page_shows_the_clip_and_band_sources():
+def test_spectrogram_page_shows_every_source_on_one_db_scale():
     at = _app()
     at.switch_page("../pages/spectrogram.py").run()
     _ok(at)
-    assert at.radio(key="spec_sources").value == "bands"
-    charts = at.get("plotly_chart")
-    # The mix (waveform + mel), then low/mid/high band spectrograms.
-    assert len(charts) >= 4, len(charts)
-    assert len(at.get("audio")) >= 4  # the clip + one player per band
+    assert at.radio(key="spec_sources").value == "mix"  # the Generate page's mode
+    view = at.session_state["spec_listen"][1]
+    assert [p.name for p in view.parts] == ["mix"]
+    assert len(at.get("plotly_chart")) >= 2 and len(at.get("audio")) >= 2  # the clip, then the window
+    for mode, names in (("bands", ["low", "mid", "high"]), ("stems", ["drums", "bass", "other", "vocals"])):
+        at.radio(key="spec_sources").set_value(mode).run()
+        _ok(at)
+        view = at.session_state["spec_listen"][1]
+        assert [p.name for p in view.parts] == names
+        assert len({p.mel.ref_power for p in view.parts}) == 1  # one dB reference for every part
+        assert len(at.get("audio")) >= 1 + len(names)  # the clip + one player per part
+        keys = {c.proto.id for c in at.get("plotly_chart")}
+        assert len(keys) >= 1 + 2 * len(names)  # the clip, each part's spectrogram and what CLAP heard
+        text = " ".join(m.value for m in at.markdown)
+        assert all(f"**{n}**" in text for n in names)
     assert not _errors(at)
+
+
+def test_spectrogram_page_follows_the_generate_sources():
+    at = _app()
+    at.radio(key="w_sources").set_value("bands").run()
+    at.switch_page("../pages/spectrogram.py").run()
+    _ok(at)
+    assert at.radio(key="spec_sources").value == "bands"
 
 
 def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path):
@@ -370,23 +454,102 @@ def test_gallery_exports_zip_and_grid():
     assert len(read_grid(grid)) == 2
 
 
-def test_compare_page_runs_every_variant():
-    at = _app()
+def test_compare_page_separated_vs_mixed_with_parts_and_exports():
+    import zipfile
+
+    import soundfile as sf
+
+    from core.export import read_grid, read_metadata
+
+    at = _app(w_prompt="a harbour")
     at.switch_page("../pages/compare.py").run()
     _ok(at)
     at.button(key="cmp_run").click().run()
     _ok(at)
-    results = at.session_state["compare_results"]
-    captions = [r.caption for r in results]
-    assert len(results) == 5 and captions[0] == "With audio"
-    seeds = {r.params.seed for r in results}
-    assert len(seeds) == 1  # same seed everywhere
-    without = results[1]
-    assert without.params.audio_strength == 0 and not any(np.asarray(without.trace.ratios).ravel())
-    for r, level in zip(results[2:], ("foreground", "background", "ambience"), strict=True):
-        assert set(r.trace.dominant_levels()) == {level}, (r.caption, r.trace.dominant_levels())
-    assert len(at.image) >= 5
     assert not _errors(at)
+    run = at.session_state["compare_run"]
+    plan, items, views = run["plan"], run["items"], run["views"]
+
+    # Side by side: no audio, mixed, stems, bands; same seed and prompt; separated != mixed.
+    assert [c.key for c in plan.rows[0][1]] == ["no_audio", "mix", "stems", "bands"]
+    assert {items[k].params.sources for k in ("mix", "stems", "bands")} == {"mix", "stems", "bands"}
+    assert len({(i.params.seed, i.params.prompt) for i in items.values()}) == 1
+    mixed, stems = (np.asarray(items[k].image) for k in ("mix", "stems"))
+    assert not np.array_equal(mixed, stems)
+    assert "mix" in items["mix"].trace.heard and "mix" not in items["stems"].trace.heard
+
+    # Each level alone, per source mode: that level conditions every step.
+    alone = [c for c in plan.generated if c.level]
+    assert {c.mode for c in alone} == {"mix", "stems", "bands"}
+    for cell in alone:
+        assert set(items[cell.key].trace.dominant_levels()) == {cell.level}, cell.caption
+    assert len(at.image) == len(items)  # one image per generated cell
+
+    # Every stem and band: a player, a spectrogram and what CLAP heard; a WAV download each.
+    assert [p.name for p in views["stems"].parts] == ["drums", "bass", "other", "vocals"]
+    assert [p.name for p in views["bands"].parts] == ["low", "mid", "high"]
+    n_parts = sum(len(v.parts) for v in views.values())
+    assert len(at.get("audio")) >= n_parts
+    chart_ids = {c.proto.id for c in at.get("plotly_chart")}
+    assert len(chart_ids) >= 2 * n_parts  # spectrogram + heard labels per part
+    for view in views.values():
+        for part in view.parts:
+            assert part.heard and sf.read(io.BytesIO(part.player))[0].size > 0
+    keys = {d.key for d in at.download_button}
+    assert {"cmp_grid", "cmp_zip"} <= keys
+    assert {f"cmp_wav_stems_{s}" for s in ("drums", "bass", "other", "vocals")} <= keys
+    assert {f"cmp_wav_bands_{b}" for b in ("low", "mid", "high")} <= keys
+
+    # The grid: one captioned PNG whose metadata has every tile's params, in grid order.
+    _, grid, archive = at.session_state["compare_exports"]
+    tiles = read_grid(grid)
+    from studio.compare import grid_text
+
+    assert [t.caption for t in tiles] == [grid_text(c.caption) for c in plan.cells]  # drawable by its font
+    assert [t.params for t in tiles] == [items[c.key].params if c.key in items else None for c in plan.cells]
+    # The ZIP: every image with its params, the grid, the manifest.
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        names = zf.namelist()
+        pngs = [n for n in names if n.endswith(".png") and n != "comparison_grid.png"]
+        assert len(pngs) == len(items) and "comparison_grid.png" in names and "params.json" in names
+        assert read_metadata(zf.read("comparison_grid.png"))["format"] == "clap2diff/grid"
+        assert {read_params(zf.read(n)) for n in pngs} == {i.params for i in items.values()}
+        assert not [n for n in names if n.endswith(".wav")]
+
+    # Optionally with the stems and bands as WAV files.
+    at.toggle(key="cmp_wavs").set_value(True).run()
+    _ok(at)
+    _, _, archive = at.session_state["compare_exports"]
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        wavs = sorted(n for n in zf.namelist() if n.endswith(".wav"))
+        assert wavs == sorted(["mix.wav", "stems-drums.wav", "stems-bass.wav", "stems-other.wav",
+                               "stems-vocals.wav", "bands-low.wav", "bands-mid.wav", "bands-high.wav"])
+        drums, rate = sf.read(io.BytesIO(zf.read("stems-drums.wav")))
+        assert drums.ndim == 2 and drums.shape[1] == 2 and rate == views["stems"].sources.sample_rate
+
+    # The Gates page can draw any of the comparison's traces.
+    at.switch_page("../pages/gates.py").run()
+    _ok(at)
+    assert any(o.startswith("Compare · ") for o in at.selectbox(key="gates_pick").options)
+
+
+def test_compare_page_reports_a_near_silent_level():
+    at = _app(w_sample="engine")  # an engine hum: nothing above 4 kHz, so the bands' foreground is silent
+    at.switch_page("../pages/compare.py").run()
+    at.multiselect(key="cmp_modes").set_value(["mix", "bands"])
+    at.toggle(key="cmp_without").set_value(False)
+    at.button(key="cmp_run").click().run()
+    _ok(at)
+    run = at.session_state["compare_run"]
+    cells = {c.key: c for c in run["plan"].cells}
+    assert cells["bands_foreground"].params is None and "near-silent" in cells["bands_foreground"].caption
+    assert "bands_foreground" not in run["items"] and "mix_foreground" in run["items"]
+    assert any("near-silent" in i.value for i in at.info)
+    assert any("foreground" in w.value and "Near-silent" in w.value for w in at.warning)
+    from core.export import read_grid
+
+    tiles = read_grid(at.session_state["compare_exports"][1])
+    assert len(tiles) == len(run["plan"].cells)  # the skipped tile keeps its place, with no params
 
 
 # ================================================================================================

@@ -1,10 +1,13 @@
-"""Studio glue without a browser: the widget <-> params mapping, background jobs (waiting, cancel),
-Compare's variants, the chart builders and the spectrogram helper."""
+"""Studio glue without a browser: the widget <-> params mapping, background jobs (waiting, cancel,
+stage messages), Compare's plan and source views, the chart builders, the spectrogram helper and
+the uploads folder's pruning."""
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
+import time
 import sys
 from pathlib import Path
 
@@ -140,29 +143,106 @@ def test_job_errors_are_kept_for_the_page(engine, params):
     assert isinstance(job.error, ParamsError) and job.error.field == "steps"
 
 
-def test_batch_job_runs_the_variants_in_order(engine, params):
-    items = compare.variants(params, list(compare.VARIANTS))
+def test_batch_job_runs_items_in_order(engine, params):
+    items = [("a", params), ("b", params.replace(seed=4))]
     job = jobs.batch_job(engine, items)
     assert job.wait(120) and job.ok
-    assert [c for c, _, _ in job.result] == [c for c, _ in items]
+    assert [c for c, _, _ in job.result] == ["a", "b"]
     assert job.fraction == 1.0
 
 
+def test_stage_messages_reach_the_progress_text(engine, params):
+    job = jobs.Job("render", lambda job: None, label="2/5 Stems")
+    job.on_status("Separating stems 3/7")
+    assert job.status == "2/5 Stems · Separating stems 3/7" and job.stages == ["Separating stems 3/7"]
+    job.on_status("waiting for another generation to finish")
+    assert job.waiting and job.status == jobs.WAITING
+
+
+def test_a_stems_generation_reports_separation_progress(engine, params):
+    job = jobs.generation_job(engine, params.replace(sources="stems", window_start=1.25), kind="render")
+    assert job.wait(120) and job.ok
+    chunks = [s for s in job.stages if s.startswith("Separating stems ") and "/" in s]
+    assert chunks and chunks[-1].split()[-1].split("/")[0] == chunks[-1].split("/")[1]  # "n/n" at the end
+    assert job.stages.index(chunks[0]) < job.stages.index("Denoising")
+
+
 # -- compare ---------------------------------------------------------------------------------------
+def test_plan_puts_modes_side_by_side_and_each_level_alone(params):
+    plan = compare.plan(params, ["bands", "mix", "stems"], alone=True, without=True, audio_label="thunder")
+    assert plan.columns == 4 and len(plan.rows) == 4
+    first = [c.key for c in plan.rows[0][1]]
+    assert first == ["no_audio", "mix", "stems", "bands"]  # display order, whatever the choice order
+    for cell in plan.generated:  # the same seed, prompt and size everywhere
+        p = cell.params
+        assert (p.seed, p.prompt, p.width, p.steps) == (params.seed, params.prompt, params.width, params.steps)
+    assert plan.rows[0][1][0].params.audio_strength == 0
+    for title, cells in plan.rows[1:]:
+        level = title.split()[0].lower()
+        assert cells[0].params is None  # the corner under "without audio"
+        for cell in cells[1:]:
+            assert cell.level == level and cell.params.sources == cell.mode
+            assert cell.params.switch_points == compare.ALONE_SWITCH[level]
+    assert "thunder" in plan.title and f"seed {params.seed}" in plan.title
+    small = compare.plan(params, ["stems"], alone=False, without=False)
+    assert [c.key for c in small.cells] == ["stems"] and small.columns == 1
+
+
+def test_plan_skips_levels_without_an_audible_source(params):
+    available = {"bands": compare.Availability(frozenset({"ambience", "background"}), frozenset({"foreground"})),
+                 "stems": compare.Availability(frozenset({"foreground", "background"}))}
+    stems_map = params.replace(stem_map=(("drums", "background"), ("bass", "background"), ("other", "background"),
+                                         ("vocals", "foreground")))
+    plan = compare.plan(stems_map, ["bands", "stems"], available=available)
+    cells = {c.key: c for c in plan.cells}
+    assert cells["bands_foreground"].params is None and "near-silent" in cells["bands_foreground"].caption
+    assert cells["stems_ambience"].params is None and "no stem mapped" in cells["stems_ambience"].caption
+    assert cells["bands_ambience"].params is not None and cells["stems_foreground"].params is not None
+
+
 def test_each_level_alone_conditions_every_step(engine, params):
-    for caption, p in compare.variants(params, ["foreground", "background", "ambience"]):
-        level = caption.split()[0].lower()
-        trace = engine.generate(p).trace
-        assert set(trace.dominant_levels()) == {level}, caption
-    (caption, without), = compare.variants(params, ["without_audio"])
-    assert without.audio_strength == 0
-    assert not np.asarray(engine.generate(without).trace.ratios).any()
+    plan = compare.plan(params, ["mix"], alone=True, without=True)
+    for cell in plan.generated:
+        trace = engine.generate(cell.params).trace
+        if cell.level:
+            assert set(trace.dominant_levels()) == {cell.level}, cell.caption
+        elif cell.key == compare.NO_AUDIO:
+            assert not np.asarray(trace.ratios).any()
 
 
 def test_level_captions_name_bands_and_stems(params):
     assert "Hz" in compare.level_origin(params.replace(sources="bands"), "ambience")
     assert compare.level_origin(params.replace(sources="stems"), "foreground") == "vocals"
     assert compare.level_origin(params, "background") == "tokens 36–56"
+    assert compare.mode_caption(params.replace(sources="stems")) == \
+        "Demucs stems · vocals→fg, drums+other→bg, bass→amb"
+
+
+def test_mode_view_puts_every_part_on_one_db_scale(engine, params):
+    import soundfile as sf
+
+    for mode, names in (("mix", ["mix"]), ("bands", ["low", "mid", "high"]),
+                        ("stems", ["drums", "bass", "other", "vocals"])):
+        view = compare.mode_view(engine, params.replace(sources=mode))
+        assert [p.name for p in view.parts] == names
+        refs = {p.mel.ref_power for p in view.parts}
+        assert len(refs) == 1, refs  # one reference: the window's mix
+        for part in view.parts:
+            wave, rate = sf.read(io.BytesIO(part.player))
+            assert rate == view.sources.sample_rate and wave.ndim == 1
+            assert part.heard  # zero-shot: what CLAP heard in this part
+        assert view.end > view.start
+
+
+def test_compare_job_keeps_what_was_done_when_cancelled(engine, params):
+    job = jobs.compare_job(engine, params.replace(steps=50), ["mix", "bands"], alone=True, without=False)
+    _wait_until(lambda: job.completed >= 50, job)  # the first image is done
+    job.request_cancel()
+    assert job.wait(120)
+    assert job.cancelled and job.error is None
+    run = job.result
+    assert 1 <= len(run.done) < len(run.plan.generated)
+    assert run.done[0][0].key == "mix"
 
 
 # -- charts ----------------------------------------------------------------------------------------
@@ -201,3 +281,62 @@ def test_spectrum_helpers_for_the_spectrogram_page():
     assert times.size <= 2001  # long clips are drawn with a larger hop
     tt, low, high = waveform_envelope(wave, sr, points=100)
     assert tt.size == low.size == high.size == 100 and (low <= high).all()
+
+
+# -- uploads ---------------------------------------------------------------------------------------
+def test_uploads_older_than_a_day_are_pruned_and_nothing_else(tmp_path, monkeypatch):
+    from studio import uploads
+
+    monkeypatch.setenv(uploads.UPLOADS_ENV, str(tmp_path))
+    old = uploads.save_upload("old.wav", b"old clip")
+    fresh = uploads.save_upload("fresh.wav", b"fresh clip")
+    stale_tmp = old.parent / ".old.wav.tmp"
+    stale_tmp.write_bytes(b"half")
+    foreign = tmp_path / "notes.txt"  # not in a <digest>/ folder: never touched
+    foreign.write_text("mine")
+    other = tmp_path / "my-folder" / "keep.wav"
+    other.parent.mkdir()
+    other.write_bytes(b"x")
+    day_ago = time.time() - 2 * 24 * 3600
+    for p in (old, stale_tmp, foreign, other):
+        os.utime(p, (day_ago, day_ago))
+
+    removed = uploads.prune_uploads()
+    assert set(removed) == {old, stale_tmp}
+    assert not old.parent.exists()  # its folder was left empty
+    assert fresh.exists() and foreign.exists() and other.exists()
+    assert uploads.prune_uploads() == []  # nothing more to do
+
+    # Saving the same content again refreshes it, so a clip still in use survives the next start.
+    again = uploads.save_upload("fresh.wav", b"fresh clip")
+    os.utime(again, (day_ago, day_ago))
+    uploads.save_upload("fresh.wav", b"fresh clip")
+    assert uploads.prune_uploads() == [] and again.exists()
+
+
+def test_pruning_a_missing_uploads_folder_is_a_no_op(tmp_path):
+    from studio import uploads
+
+    assert uploads.prune_uploads(folder=tmp_path / "never-made") == []
+
+
+def test_compare_leaves_out_a_mode_whose_separation_fails(engine, params):
+    from core.separation import SeparationError
+
+    class NoDemucs:
+        """The engine, as on a machine without Demucs weights (offline)."""
+
+        def __getattr__(self, name):
+            return getattr(engine, name)
+
+        def listen(self, p, **kwargs):
+            if p.sources == "stems":
+                raise SeparationError("htdemucs is not in the local caches and downloads are off.")
+            return engine.listen(p, **kwargs)
+
+    job = jobs.compare_job(NoDemucs(), params, ["mix", "stems"], alone=False, without=False)
+    assert job.wait(120) and job.ok
+    assert [c.key for c in job.result.plan.cells] == ["mix"] and list(job.result.views) == ["mix"]
+    assert "Demucs stems left out" in job.result.notes[0]
+    only = jobs.compare_job(NoDemucs(), params, ["stems"], alone=False, without=False)
+    assert only.wait(120) and isinstance(only.error, SeparationError)

@@ -38,6 +38,7 @@ if CHROMIUM is None:
         allow_module_level=True,
     )
 expect = playwright_sync.expect
+expect.set_options(timeout=T)  # assertions wait as long as actions: a page switch can take seconds on 2 busy cores
 pytestmark = pytest.mark.e2e
 
 
@@ -252,7 +253,7 @@ def test_two_sessions_each_get_their_own_image(browser, server):
 
 def test_cancel_stops_a_long_render(page, server):
     open_studio(page, server)
-    small_and_fast(page, steps=100, size=192)
+    small_and_fast(page, steps=100, size=320)  # long enough that the click lands mid-render on a busy machine
     render(page)
     page.locator(".st-key-render_box").get_by_text(re.compile(r"step \d+/100")).wait_for()
     page.locator(button("btn_cancel")).click()
@@ -276,3 +277,50 @@ def test_silent_upload_shows_a_clear_error(page, server, tmp_path):
     # The page keeps working: back to a sample, the preview returns.
     page.locator(".st-key-w_audio_source").get_by_text("Sample clip", exact=True).click()
     page.locator(".st-key-preview_box img").first.wait_for()
+
+
+def test_compare_separated_vs_mixed(page, server):
+    """Mixed vs Demucs stems vs bands with one seed: the images, the parts, and the grid download."""
+    from core.export import read_grid
+
+    open_studio(page, server)
+    set_number(page, "ui_preview_steps", 3)  # Compare runs at preview quality: 3 steps, 64 px
+    set_number(page, "ui_preview_side", 64)
+    page.get_by_role("link", name="Compare").click()
+    alone = page.locator(".st-key-cmp_alone")
+    alone.get_by_text("Each level alone").click()  # keep it to one row of images: fast
+    expect(alone.locator("input")).not_to_be_checked()
+    page.locator(button("cmp_run")).click()
+
+    for key in ("mix", "stems", "bands", "no_audio"):
+        expect(page.locator(f".st-key-cmp_cell_{key} img")).to_be_visible()
+    expect(page.locator(".st-key-cmp_cell_stems")).to_contain_text("Demucs stems")
+    expect(page.locator(".st-key-cmp_part_stems_vocals")).to_be_attached()  # every stem has its card
+    shot(page, "08_compare")
+
+    with page.expect_download() as info:
+        page.locator(button("cmp_grid")).click()
+    path = ARTIFACTS / "compare_grid.png"
+    info.value.save_as(path)
+    tiles = read_grid(path)
+    assert [t.params.sources for t in tiles] == ["mix", "mix", "stems", "bands"]  # no audio, then the modes
+    assert tiles[0].params.audio_strength == 0 and tiles[2].caption.startswith("Demucs stems")
+    assert len({(t.params.seed, t.params.prompt, t.params.width, t.params.steps) for t in tiles}) == 1
+    assert (tiles[0].params.width, tiles[0].params.steps) == (64, 3)
+
+    # What each source hears: the stems tab shows a spectrogram, a player and a WAV download per stem.
+    page.get_by_role("tab", name="Demucs stems").click()
+    stem = page.locator(".st-key-cmp_part_stems_drums")
+    expect(stem.locator(".js-plotly-plot").first).to_be_visible()
+    expect(stem.locator("audio")).to_be_attached()
+    stem.scroll_into_view_if_needed()
+    shot(page, "09_compare_stems")
+    import soundfile as sf
+
+    with page.expect_download() as info:  # made on click (deferred), not kept in the session
+        stem.get_by_role("button", name="Save as WAV").click()
+    assert info.value.suggested_filename == "stems-drums.wav"
+    wav = ARTIFACTS / "stems-drums.wav"
+    info.value.save_as(wav)
+    data, rate = sf.read(wav)
+    assert rate == 44100 and data.ndim == 2 and data.shape[1] == 2  # Demucs stems stay stereo
