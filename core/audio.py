@@ -371,8 +371,8 @@ __all__ = [
     "SILENCE_PEAK",
     "audio_hash",
     "clap_input",
+    "file_sha256",
     "load_audio",
+    "resample",
 ]
 
-
-_resample = resample  # the name core/sources.py used first

@@ -455,8 +455,24 @@ class GridLayout:
         return x, y
 
 
+# System fonts with wide Unicode coverage (×, →, accents, dashes), tried before Pillow's built-in
+# font, whose small character set draws those as boxes. Debian: fonts-dejavu-core.
+_FONT_FILES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/Library/Fonts/Arial Unicode.ttf",
+    "C:/Windows/Fonts/arial.ttf",
+)
+
+
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """Pillow's default font at `size` (FreeType, Pillow >= 10.1); the fixed bitmap font otherwise."""
+    """A system Unicode font at `size` when one is installed; Pillow's default font otherwise."""
+    for path in _FONT_FILES:
+        try:
+            return ImageFont.truetype(path, size=size)
+        except OSError:
+            continue
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError, ImportError, AttributeError):

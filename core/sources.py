@@ -264,9 +264,9 @@ def window_mix(clip: AudioClip, sources: LevelSources) -> np.ndarray:
     44.1 kHz whatever the clip's rate): the reference that puts every part on one dB scale."""
     mono = clip.window(sources.start, max(sources.duration, 1.0 / clip.sample_rate)).mono()
     if int(clip.sample_rate) != int(sources.sample_rate):
-        from core.audio import _resample
+        from core.audio import resample
 
-        mono = _resample(mono, int(clip.sample_rate), int(sources.sample_rate))
+        mono = resample(mono, int(clip.sample_rate), int(sources.sample_rate))
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 

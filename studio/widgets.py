@@ -301,7 +301,7 @@ def conditioning_sliders(text_norm: float | None) -> None:
                label=f"{LEVEL_ICON[level]} {level.capitalize()} weight (×)")
     st.markdown("**When each level speaks**")
     slider("w_switch", 0.0, 1.0, 0.05, HELP["switch"], fmt="%.2f")
-    p = ss.get("w_switch", (0.4, 0.7))
+    p = ss.get("w_switch", GenerationParams().switch_points)
     st.caption(f":blue[●] ambience for the first {p[0]:.0%} of the steps → :green[●] background up to "
                f"{p[1]:.0%} → :red[●] foreground to the end")
     c1, c2 = st.columns(2)
