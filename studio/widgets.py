@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.params import MAX_SEED, SCHEDULERS
+from core.params import MAX_SEED, SCHEDULERS, GenerationParams
 from studio import charts, errors, jobs, state
 from studio.uploads import save_upload
 from studio.state import PERSIST as PS
