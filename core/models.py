@@ -78,6 +78,12 @@ class ModelBundle:
     dtype: torch.dtype
 
 
+def _first_sentence(text: str, limit: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    line = line.split(" (", 1)[0].split(". ", 1)[0]
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
     where = (
         f"the folder {source}"
@@ -87,7 +93,7 @@ def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
     )
     return ModelUnavailable(
         f"{what} could not be loaded from {where}. Offline? Use the tiny offline demo models ('tiny'). "
-        f"Details: {type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        f"Details: {type(exc).__name__}: {_first_sentence(str(exc))}"
     )
 
 
@@ -96,7 +102,7 @@ def _load_sd(source: str, dtype: torch.dtype):
 
     try:
         pipe = StableDiffusionPipeline.from_pretrained(
-            source, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
+            source, dtype=dtype, safety_checker=None, requires_safety_checker=False
         )
     except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types; all mean "not here"
         raise _unavailable("Stable Diffusion", source, exc) from exc
