@@ -150,7 +150,9 @@ def _draw_preview(slot, preview_params, updating: bool) -> None:
         stale = ss.get("preview_key") != preview_params
         st.image(item.png, width="stretch", output_format="PNG")
         p = item.params
-        st.caption(f"{p.steps} steps · {p.width}×{p.height} · denoise {item.timings.get('denoise', 0):.2f} s"
+        weights = "/".join(f"{w:.2f}" for w in p.level_weights)
+        st.caption(f"{p.steps} steps · {p.width}×{p.height} · weights {weights} · "
+                   f"denoise {item.timings.get('denoise', 0):.2f} s"
                    + (" · updating…" if stale and updating else " · older settings" if stale else ""))
         widgets.skipped_note(item.trace, item.params)
 
