@@ -13,10 +13,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .audio import CLAP_RATE
 from .cache import LRUCache
 
-CLAP_RATE = 48000
-CLAP_SECONDS = 10.0
 
 
 def waveform_key(samples: np.ndarray) -> str:

@@ -32,10 +32,10 @@ from typing import Callable
 import torch
 
 from .attention import AudioAdapters, AudioState, block_group
-from .audio import AudioClip, AudioError, clap_input, load_audio, resample
+from .audio import CLAP_RATE, AudioClip, AudioError, clap_input, load_audio, resample
 from .cache import LRUCache
 from .cancel import Cancelled
-from .clap import CLAP_RATE, ClapEncoder
+from .clap import ClapEncoder
 from .hierarchy import LevelTokens, build_levels, build_levels_per_source, token_norm
 from .models import ModelBundle, load_models, resolve_spec
 from .params import BLOCK_GROUPS, LEVELS, GenerationParams
@@ -134,11 +134,12 @@ class Engine:
 
     @property
     def separator(self):
-        """Demucs, built on first use: the tiny spec offline, htdemucs otherwise."""
+        """Demucs, on first use: the tiny spec with the tiny models, htdemucs otherwise. The
+        process-wide separator, so every engine and caller shares one model and one cache."""
         if self._separator is None:
-            from .separation import StemSeparator
+            from .separation import get_separator
 
-            self._separator = StemSeparator("tiny" if self.spec.tiny else "htdemucs", device=self.device)
+            self._separator = get_separator("tiny" if self.spec.tiny else "htdemucs", device=self.device)
         return self._separator
 
     # -- text ---------------------------------------------------------------------------------
