@@ -41,8 +41,10 @@ def unet_forward_times(device: str, dtype: torch.dtype, latent: int, repeats: in
     g = torch.Generator("cpu").manual_seed(0)
     sample = torch.randn(2, 4, latent, latent, generator=g).to(device, dtype)
     text = torch.randn(2, 77, 768, generator=g).to(device, dtype)
-    audio = {level: torch.randn(1, n, 768, generator=g).to(device, dtype) * 0.5
-             for level, n in (("foreground", 35), ("background", 21), ("ambience", 21))}
+    audio = {
+        level: torch.randn(1, n, 768, generator=g).to(device, dtype) * 0.5
+        for level, n in (("foreground", 35), ("background", 21), ("ambience", 21))
+    }
     t = torch.tensor(500, device=device)
 
     def configure(variant: str) -> None:
@@ -73,21 +75,34 @@ def unet_forward_times(device: str, dtype: torch.dtype, latent: int, repeats: in
 
 def gpu_pipeline_times(steps: int = 25) -> dict[str, float]:
     """512x512 fp16 on CUDA: plain StableDiffusionPipeline vs the same pipeline with our adapters."""
-    from core.pipeline import Engine
     from core.models import ModelBundle, ModelSpec
     from core.params import GenerationParams
+    from core.pipeline import Engine
     from core.samples import sample_paths
     from core.tiny import tiny_clap
 
     pipe = sd15_pipeline().to("cuda", torch.float16)
     clap_model, features, tokenizer = tiny_clap()
-    bundle = ModelBundle(ModelSpec("sd15-random", None, None, "SD 1.5 shapes, random weights"),
-                         pipe, clap_model.to("cuda"), features, tokenizer, "cuda", torch.float16)
+    bundle = ModelBundle(
+        ModelSpec("sd15-random", None, None, "SD 1.5 shapes, random weights"),
+        pipe,
+        clap_model.to("cuda"),
+        features,
+        tokenizer,
+        "cuda",
+        torch.float16,
+    )
     engine = Engine(bundle=bundle)
     params = GenerationParams(prompt="a city", audio_path=str(sample_paths()["thunder"]), steps=steps, seed=0)
+
     def plain(n: int) -> None:
-        pipe(prompt=params.prompt, num_inference_steps=n, height=512, width=512,
-             generator=torch.Generator("cpu").manual_seed(0))
+        pipe(
+            prompt=params.prompt,
+            num_inference_steps=n,
+            height=512,
+            width=512,
+            generator=torch.Generator("cpu").manual_seed(0),
+        )
 
     def ours(n: int) -> None:
         engine.generate(params.replace(steps=n))
@@ -109,10 +124,13 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=32, help="latent side (32 = 256x256 image)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, "
-          f"threads {torch.get_num_threads()}")
-    print(f"SD 1.5 UNet (random weights), batch 2, latent {args.latent}x{args.latent}, CPU fp32, "
-          f"median of {args.repeats}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}, "
+        f"threads {torch.get_num_threads()}"
+    )
+    print(
+        f"SD 1.5 UNet (random weights), batch 2, latent {args.latent}x{args.latent}, CPU fp32, median of {args.repeats}"
+    )
     times = unet_forward_times("cpu", torch.float32, args.latent, args.repeats)
     base = times["plain"]
     for variant, seconds in times.items():
@@ -124,8 +142,10 @@ def main() -> None:
             print(f"  {variant:<20} {seconds * 1000:7.2f} ms/forward   ratio {seconds / times['plain']:.3f}")
         print("CUDA full generation 512x512, 25 steps, fp16 (random weights):")
         g = gpu_pipeline_times()
-        print(f"  plain {g['plain s']:.2f} s ({g['plain peak GiB']:.2f} GiB peak)   "
-              f"audio {g['audio s']:.2f} s ({g['audio peak GiB']:.2f} GiB peak)   ratio {g['audio s'] / g['plain s']:.3f}")
+        print(
+            f"  plain {g['plain s']:.2f} s ({g['plain peak GiB']:.2f} GiB peak)   "
+            f"audio {g['audio s']:.2f} s ({g['audio peak GiB']:.2f} GiB peak)   ratio {g['audio s'] / g['plain s']:.3f}"
+        )
     else:
         print("no CUDA device: the GPU figures are not measured on this machine")
 

@@ -64,7 +64,13 @@ def bench(spec: str, device: str, seconds: float) -> dict:
     lookup = best_of(lambda: separator.separate(clip), repeat=200)
     assert separator.calls == 2, "the cache missed"
     return dict(
-        spec=spec, device=device, params=params, build=build, separation=separation, hit=hit, lookup=lookup,
+        spec=spec,
+        device=device,
+        params=params,
+        build=build,
+        separation=separation,
+        hit=hit,
+        lookup=lookup,
         realtime=seconds / separation,
     )
 

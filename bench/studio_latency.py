@@ -51,8 +51,9 @@ def bench_engine(models: str, steps: int, size: int, repeats: int) -> dict[str, 
     from studio.engine import load_engine
 
     engine = load_engine(models).engine
-    base = GenerationParams(audio_path=str(sample_paths()["thunder"]), steps=steps, width=size, height=size,
-                            models=models)
+    base = GenerationParams(
+        audio_path=str(sample_paths()["thunder"]), steps=steps, width=size, height=size, models=models
+    )
     # On the studio's engine thread (where the engine was built), called directly: no Streamlit.
     worker.call(engine.generate, base)  # warm: CLAP, tokens, prompt encodings are cached from here on
     denoise, total = [], []
@@ -106,9 +107,25 @@ def bench_browser(models: str, steps: int, size: int, repeats: int) -> dict[str,
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, CLAP2DIFF_MODELS=models)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "studio/app.py", "--server.fileWatcherType", "none",
-         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "studio/app.py",
+            "--server.fileWatcherType",
+            "none",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(600):
@@ -149,7 +166,9 @@ def bench_browser(models: str, steps: int, size: int, repeats: int) -> dict[str,
                 pg.wait_for_function(
                     "old => { const i = document.querySelector('.st-key-preview_box img');"
                     " return i && i.complete && i.getAttribute('src') !== old; }",
-                    arg=src, polling="raf", timeout=600_000,
+                    arg=src,
+                    polling="raf",
+                    timeout=600_000,
                 )
                 wall.append(time.perf_counter() - t)
                 text = caption.inner_text()
@@ -175,21 +194,27 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    print(f"models={args.models} preview={args.steps} steps {args.size}x{args.size} repeats={args.repeats} "
-          f"torch threads={torch.get_num_threads()} cuda={torch.cuda.is_available()}")
+    print(
+        f"models={args.models} preview={args.steps} steps {args.size}x{args.size} repeats={args.repeats} "
+        f"torch threads={torch.get_num_threads()} cuda={torch.cuda.is_available()}"
+    )
     eng = bench_engine(args.models, args.steps, args.size, args.repeats)
-    print(f"engine   denoising loop {eng['denoise'] * 1000:8.1f} ms   whole generate() {eng['generate'] * 1000:8.1f} ms"
-          f"   (ratio {eng['generate'] / eng['denoise']:.2f})")
+    print(
+        f"engine   denoising loop {eng['denoise'] * 1000:8.1f} ms   whole generate() {eng['generate'] * 1000:8.1f} ms"
+        f"   (ratio {eng['generate'] / eng['denoise']:.2f})"
+    )
     rows = [("apptest", bench_apptest(args.models, args.steps, args.size, args.repeats))]
     if not args.no_browser:
         br = bench_browser(args.models, args.steps, args.size, args.repeats)
         if br is not None:
             rows.append(("browser", br))
     for name, r in rows:
-        print(f"{name:8s} slider -> new preview {r['wall'] * 1000:8.1f} ms | its own denoising loop "
-              f"{r['denoise'] * 1000:7.1f} ms | studio overhead {1000 * (r['wall'] - r['denoise']):7.1f} ms | "
-              f"ratio to the engine loop alone {r['wall'] / eng['denoise']:.2f} (to its own loop "
-              f"{r['wall'] / r['denoise']:.2f})")
+        print(
+            f"{name:8s} slider -> new preview {r['wall'] * 1000:8.1f} ms | its own denoising loop "
+            f"{r['denoise'] * 1000:7.1f} ms | studio overhead {1000 * (r['wall'] - r['denoise']):7.1f} ms | "
+            f"ratio to the engine loop alone {r['wall'] / eng['denoise']:.2f} (to its own loop "
+            f"{r['wall'] / r['denoise']:.2f})"
+        )
     return 0
 
 

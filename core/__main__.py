@@ -10,8 +10,9 @@ import argparse
 import os
 import random
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .params import MAX_SEED, MODES, NORM_MEASURES, SCHEDULERS, SOURCE_MODES, SWITCH_STYLES, GenerationParams
 
@@ -51,7 +52,9 @@ def _stem_map(text: str) -> tuple[tuple[str, str], ...]:
     try:
         return tuple(tuple(pair.split("=", 1)) for pair in text.split(","))  # type: ignore[misc]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected stem=level pairs like vocals=foreground,..., got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected stem=level pairs like vocals=foreground,..., got {text!r}"
+        ) from None
 
 
 # flag -> (GenerationParams field, argparse kwargs)
@@ -207,7 +210,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .separation import SeparationError
 
     expected = (
-        CliError, ParamsError, AudioError, ExportError, ModelUnavailable, ProjectorError, EngineError, SeparationError
+        CliError,
+        ParamsError,
+        AudioError,
+        ExportError,
+        ModelUnavailable,
+        ProjectorError,
+        EngineError,
+        SeparationError,
     )
     try:
         args = build_parser().parse_args(argv)

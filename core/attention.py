@@ -17,8 +17,8 @@ device sync (the ratios stay tensors until the generation ends).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -309,13 +309,17 @@ class AudioAdapters:
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:
-            raise ValueError(f"adapter weights do not fit this UNet: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise ValueError(
+                f"adapter weights do not fit this UNet: missing {missing[:3]}, unexpected {unexpected[:3]}"
+            )
         for key, value in expected.items():
             if state[key].shape != value.shape:
-                raise ValueError(f"adapter weight {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}")
+                raise ValueError(
+                    f"adapter weight {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}"
+                )
         for name, proc in self.trained_processors().items():
             prefix = name.removesuffix(".processor") + "."
-            proc.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+            proc.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
             proc.refresh_gate()
 
     def gate_values(self, trained: bool) -> list[float]:

@@ -104,7 +104,7 @@ class AudioClip:
             return self.samples[0]
         return self.samples.mean(axis=0, dtype=np.float64).astype(np.float32)
 
-    def window(self, start_s: float, seconds: float = CLAP_SECONDS) -> "AudioClip":
+    def window(self, start_s: float, seconds: float = CLAP_SECONDS) -> AudioClip:
         """The cut [start_s, start_s + seconds), shorter at the end of the clip; never padded."""
         if not (_is_real(start_s) and start_s >= 0):
             raise AudioError(f"The window start must be a number of seconds from 0 (got {start_s!r}).")
@@ -125,7 +125,7 @@ class AudioClip:
             start=self.start + i0 / self.sample_rate,
         )
 
-    def resampled(self, rate: int) -> "AudioClip":
+    def resampled(self, rate: int) -> AudioClip:
         """The same clip at `rate` (soxr HQ: linear phase, ~-100 dB aliasing)."""
         rate = int(rate)
         if rate <= 0:
@@ -375,4 +375,3 @@ __all__ = [
     "load_audio",
     "resample",
 ]
-

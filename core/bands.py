@@ -11,7 +11,6 @@ from scipy import signal
 
 from core.audio import AudioClip
 
-
 # Crossovers (GenerationParams.crossovers). 250 Hz separates rumble, hum, wind and thunder from the
 # voice/body band (speech fundamentals and most instruments' bodies sit above ~250 Hz); 4 kHz
 # separates sibilance, birdsong, rain ticks and hiss (the "presence" region the ear picks out) from
@@ -78,4 +77,3 @@ def _lowpass(x: np.ndarray, rate: int, cutoff: float, order: int) -> np.ndarray:
     # a click into the upper bands (-40 dB instead of the filter's own -64 dB for a 100 Hz tone).
     padlen = min(x.shape[-1] - 1, int(4 * rate / cutoff))
     return signal.sosfiltfilt(sos, x, padtype="odd", padlen=padlen)
-

@@ -8,14 +8,13 @@ studio never runs CLAP again; `audio_calls` / `text_calls` count real forward pa
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from .audio import CLAP_RATE
 from .cache import LRUCache
-
 
 
 def waveform_key(samples: np.ndarray) -> str:

@@ -29,9 +29,10 @@ import time
 import unicodedata
 import uuid
 import zipfile
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterable, Mapping, Sequence, Union
+from typing import IO, Any
 
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageError
 
@@ -46,7 +47,7 @@ PARAMETERS_KEY = "parameters"  # the A1111-style readable text chunk
 MANIFEST_NAME = "params.json"  # the manifest inside every ZIP we write
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
-Source = Union[str, Path, bytes, bytearray, memoryview, IO[bytes]]
+Source = str | Path | bytes | bytearray | memoryview | IO[bytes]
 
 # PNG can store these modes losslessly as they are; anything else is converted to RGB first.
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
@@ -344,9 +345,7 @@ def read_metadata(source: Source) -> dict[str, Any]:
     raw = chunks.get(METADATA_KEY)
     if raw is None:
         hint = (
-            " (it has an A1111-style 'parameters' text, but that is only a summary)"
-            if PARAMETERS_KEY in chunks
-            else ""
+            " (it has an A1111-style 'parameters' text, but that is only a summary)" if PARAMETERS_KEY in chunks else ""
         )
         raise ExportError(
             f"{what} has no CLAP2Diff parameters: this PNG was not made by CLAP2Diff Studio "
@@ -361,8 +360,7 @@ def read_metadata(source: Source) -> dict[str, Any]:
     fmt, version = data.get("format"), data.get("version")
     if fmt not in (PARAMS_FORMAT, GRID_FORMAT):
         raise ExportError(
-            f"{what}: unknown CLAP2Diff metadata format {fmt!r} "
-            f"(expected {PARAMS_FORMAT!r} or {GRID_FORMAT!r})"
+            f"{what}: unknown CLAP2Diff metadata format {fmt!r} (expected {PARAMS_FORMAT!r} or {GRID_FORMAT!r})"
         )
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ExportError(f"{what}: the CLAP2Diff metadata has an invalid version {version!r}")

@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 LEVELS: tuple[str, ...] = ("foreground", "background", "ambience")
 SCHEDULERS: tuple[str, ...] = ("dpmpp", "ddim", "euler")
@@ -86,7 +87,7 @@ class GenerationParams:
     models: str = "sd15"  # "sd15" | "tiny" | a hub id | a local folder
 
     # ------------------------------------------------------------------------------------------
-    def validate(self) -> "GenerationParams":
+    def validate(self) -> GenerationParams:
         """Raise ParamsError naming the first field that makes no sense; return self otherwise."""
         _check_str(self, "prompt", max_len=2000)
         _check_str(self, "negative_prompt", max_len=2000)
@@ -138,7 +139,7 @@ class GenerationParams:
         return self
 
     # -- convenience --------------------------------------------------------------------------
-    def replace(self, **changes: Any) -> "GenerationParams":
+    def replace(self, **changes: Any) -> GenerationParams:
         return dataclasses.replace(self, **changes)
 
     def level_weight(self, level: str) -> float:
@@ -167,7 +168,7 @@ class GenerationParams:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "GenerationParams":
+    def from_dict(cls, data: Mapping[str, Any]) -> GenerationParams:
         """Build from a dict (e.g. PNG metadata). Unknown keys are an error, missing ones default."""
         if not isinstance(data, Mapping):
             raise ParamsError("params", f"expected a JSON object, got {type(data).__name__}")
@@ -190,7 +191,7 @@ class GenerationParams:
         return cls(**kwargs)
 
     @classmethod
-    def from_json(cls, text: str) -> "GenerationParams":
+    def from_json(cls, text: str) -> GenerationParams:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, TypeError) as exc:

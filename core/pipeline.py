@@ -25,9 +25,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -50,6 +50,7 @@ from .projector import (
 from .schedule import level_schedule
 from .trace import GenerationResult, HeardLabel, Trace
 from .vocabulary import Vocabulary, load_vocabulary
+
 
 class EngineError(RuntimeError):
     """A generation failed for a reason the user can act on; the message says how."""
@@ -186,8 +187,9 @@ class Engine:
             self._clips.put(key, clip)
         return clip
 
-    def listen(self, params: GenerationParams, cancel: threading.Event | None = None,
-               on_status: StatusCallback | None = None) -> Listening:
+    def listen(
+        self, params: GenerationParams, cancel: threading.Event | None = None, on_status: StatusCallback | None = None
+    ) -> Listening:
         """Stages 1-4: decode, separate, embed and turn into raw tokens. Cached by content.
 
         `on_status` hears what is happening before the first denoising step ("Separating stems
@@ -210,9 +212,14 @@ class Engine:
                 "changed): reproduce with the original file, or choose the clip again to make a new image."
             )
         key = (
-            clip.sha256, params.window_start, params.sources, params.crossovers,
+            clip.sha256,
+            params.window_start,
+            params.sources,
+            params.crossovers,
             params.stem_map if params.sources == "stems" else None,
-            params.mode, params.top_k, params.temperature,
+            params.mode,
+            params.top_k,
+            params.temperature,
             checkpoint_identity(params.checkpoint) if params.mode == "trained" else None,
         )
         cached = self._listenings.get_or_none(key)
@@ -231,16 +238,17 @@ class Engine:
             stems = params.sources == "stems"
             status("Separating stems (Demucs)" if stems else "Splitting frequency bands")
             sources = split_sources(
-                clip, params.sources, crossovers=params.crossovers, stem_map=params.stem_map,
-                separator=self.separator if stems else None, start_s=params.window_start,
+                clip,
+                params.sources,
+                crossovers=params.crossovers,
+                stem_map=params.stem_map,
+                separator=self.separator if stems else None,
+                start_s=params.window_start,
                 progress=(lambda done, total: status(f"Separating stems {done}/{total}")) if stems else None,
                 cancel=cancel,
             )
             skipped = list(sources.silent_levels)
-            waves = {
-                level: resample(wave, sources.sample_rate, CLAP_RATE)
-                for level, wave in sources.levels.items()
-            }
+            waves = {level: resample(wave, sources.sample_rate, CLAP_RATE) for level, wave in sources.levels.items()}
         timings["sources"] = time.perf_counter() - t
 
         # 3. CLAP
@@ -415,7 +423,9 @@ class Engine:
         timings["total"] = time.perf_counter() - started
 
         trace = self._trace(params, levels, listening, prompt_embeds, trained)
-        return GenerationResult(image, params, trace, timings, device=self.device, dtype=str(self.dtype).removeprefix("torch."))
+        return GenerationResult(
+            image, params, trace, timings, device=self.device, dtype=str(self.dtype).removeprefix("torch.")
+        )
 
     def _set_scheduler(self, name: str) -> None:
         import diffusers
@@ -442,4 +452,3 @@ class Engine:
             level_token_counts=levels.counts,
             skipped_levels=list(listening.skipped_levels),
         )
-

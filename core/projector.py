@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -105,7 +105,7 @@ class ProjectorConfig:
     heads: int = 8
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ProjectorConfig":
+    def from_dict(cls, data: dict) -> ProjectorConfig:
         if not isinstance(data, dict):
             raise ProjectorError("projector config must be a JSON object")
         known = set(cls.__dataclass_fields__)
@@ -118,7 +118,7 @@ class ProjectorConfig:
             raise ProjectorError(f"projector config is malformed: {exc}") from None
         return config.check()
 
-    def check(self) -> "ProjectorConfig":
+    def check(self) -> ProjectorConfig:
         """Reject shapes the architecture cannot build, with the field named."""
         for name in self.__dataclass_fields__:
             if getattr(self, name) < 1:
@@ -126,9 +126,13 @@ class ProjectorConfig:
         if self.tokens != TOKENS:
             raise ProjectorError(f"projector config: tokens must be {TOKENS} (SD's context length), got {self.tokens}")
         if self.expand_dim % self.hidden_dim:
-            raise ProjectorError(f"projector config: expand_dim {self.expand_dim} is not a multiple of hidden_dim {self.hidden_dim}")
+            raise ProjectorError(
+                f"projector config: expand_dim {self.expand_dim} is not a multiple of hidden_dim {self.hidden_dim}"
+            )
         if self.output_dim % self.heads:
-            raise ProjectorError(f"projector config: output_dim {self.output_dim} is not divisible by heads {self.heads}")
+            raise ProjectorError(
+                f"projector config: output_dim {self.output_dim} is not divisible by heads {self.heads}"
+            )
         return self
 
 
@@ -199,7 +203,9 @@ def load_projector(folder: str | Path, input_dim: int | None = None, output_dim:
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     for path in (config_path, weights_path):
         if not path.is_file():
-            raise ProjectorError(f"projector checkpoint {folder} has no {path.name} (expected {CONFIG_FILE} + {WEIGHTS_FILE})")
+            raise ProjectorError(
+                f"projector checkpoint {folder} has no {path.name} (expected {CONFIG_FILE} + {WEIGHTS_FILE})"
+            )
     try:
         config = ProjectorConfig.from_dict(json.loads(config_path.read_text()))
     except json.JSONDecodeError as exc:
@@ -225,7 +231,9 @@ def load_projector(folder: str | Path, input_dim: int | None = None, output_dim:
             f"missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
             f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
-    wrong = [f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape]
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in expected.items() if state[k].shape != v.shape
+    ]
     if wrong:
         raise ProjectorError(f"{weights_path} has tensors of the wrong shape: {'; '.join(wrong[:3])}")
     projector.load_state_dict(state)

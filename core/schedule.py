@@ -10,8 +10,8 @@ structure and tone (ambience), middle steps the main shapes (background), late s
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Iterable
 
 from .params import LEVELS
 

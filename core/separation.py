@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,6 @@ TINY_KWARGS: dict[str, Any] = dict(channels=8, depth=4, t_layers=1, t_heads=2, s
 
 class SeparationError(RuntimeError):
     """Stem separation cannot run. The message says why and what to do, in one sentence."""
-
 
 
 # -- stems -----------------------------------------------------------------------------------------
@@ -108,7 +108,7 @@ class StemSeparator:
     def sources(self) -> list[str]:
         return list(self.model.sources)
 
-    def load(self) -> "StemSeparator":
+    def load(self) -> StemSeparator:
         """Build or load the model now (otherwise it happens on the first separation)."""
         with self._run_lock:
             if self._model is None:
@@ -169,7 +169,9 @@ class StemSeparator:
                     self._cache.popitem(last=False)
         return stems
 
-    def _run(self, clip: AudioClip, progress: ProgressFn | None, cancel: threading.Event | None) -> dict[str, np.ndarray]:
+    def _run(
+        self, clip: AudioClip, progress: ProgressFn | None, cancel: threading.Event | None
+    ) -> dict[str, np.ndarray]:
         import torch
         from demucs.apply import apply_model
 
@@ -313,7 +315,7 @@ def _load_from_torch_hub_cache(name: str) -> Any | None:
     files = _legacy_files(name)
     if not files or not all(p.is_file() for p in files.values()):
         return None
-    for sig, path in files.items():
+    for path in files.values():
         expected = path.stem.rsplit("-", 1)[-1]
         if file_sha256(path)[: len(expected)] != expected:
             raise SeparationError(
@@ -324,8 +326,6 @@ def _load_from_torch_hub_cache(name: str) -> Any | None:
 
     model_repo = RemoteRepo(_parse_remote_files(REMOTE_ROOT / "files.txt"))
     return AnyModelRepo(model_repo, BagOnlyRepo(REMOTE_ROOT, model_repo)).get_model(name)
-
-
 
 
 def load_pretrained(name: str, repo: Path | None = None, allow_download: bool | None = None) -> Any:
@@ -384,4 +384,3 @@ def get_separator(spec: str = DEFAULT_SPEC, device: str | None = None) -> StemSe
         if key not in _SEPARATORS:
             _SEPARATORS[key] = StemSeparator(spec, device=device)
         return _SEPARATORS[key]
-

@@ -25,13 +25,14 @@ import math
 import os
 import tempfile
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from core.audio import AudioClip, CLAP_SECONDS
+from core.audio import CLAP_SECONDS, AudioClip
 from core.bands import BAND_LEVELS, DEFAULT_CROSSOVERS, band_split_in_context
 from core.cancel import Cancelled
 from core.params import DEFAULT_STEM_MAP, LEVELS, SOURCE_MODES
@@ -130,7 +131,9 @@ def split_sources(
         levels, silent, part_db = _route(mono, parts, BAND_LEVELS)
         if progress is not None:
             progress(1, 1)
-        return LevelSources("bands", window.sample_rate, levels, parts, dict(BAND_LEVELS), silent, None, part_db, **common)
+        return LevelSources(
+            "bands", window.sample_rate, levels, parts, dict(BAND_LEVELS), silent, None, part_db, **common
+        )
 
     separator = separator or get_separator()
     routing = dict(stem_map)

@@ -6,8 +6,9 @@ warm cache): set NUMBA_CACHE_DIR so that happens once per machine, not once per 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -89,8 +90,9 @@ def shared_spectrograms(
     if reference is not None:
         ref = mel_spectrogram(reference, sr, max_frames=max_frames, **kwargs).ref_power
     else:
-        ref = max((mel_spectrogram(w, sr, max_frames=max_frames, **kwargs).ref_power for w in waves.values()),
-                  default=1.0)
+        ref = max(
+            (mel_spectrogram(w, sr, max_frames=max_frames, **kwargs).ref_power for w in waves.values()), default=1.0
+        )
     return {name: mel_spectrogram(w, sr, max_frames=max_frames, ref_power=ref, **kwargs) for name, w in waves.items()}
 
 

@@ -190,5 +190,7 @@ def sd15_pipeline():
         layers_per_block=2,
         sample_size=512,
     )
-    text_encoder = CLIPTextModel(CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    )
     return _assemble(unet, vae, text_encoder, tokenizer)

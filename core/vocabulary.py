@@ -17,10 +17,10 @@ import difflib
 import functools
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable, Iterator
 
 # AudioSet's top-level categories, in the seed's order (seed 000, "Audio Set" ontology slide).
 CATEGORIES: tuple[str, ...] = (
@@ -83,9 +83,7 @@ class Vocabulary:
                 )
             key = _key(event.label)
             if key in seen:
-                raise VocabularyError(
-                    f"duplicate label {event.label!r} (same as {seen[key]!r}, case-insensitive)"
-                )
+                raise VocabularyError(f"duplicate label {event.label!r} (same as {seen[key]!r}, case-insensitive)")
             seen[key] = event.label
 
     # -- views --------------------------------------------------------------------------------
@@ -140,9 +138,7 @@ class Vocabulary:
     def in_category(self, category: str) -> Vocabulary:
         """The events of one category, in vocabulary order (e.g. to restrict what CLAP may hear)."""
         if category not in CATEGORIES:
-            raise VocabularyError(
-                f"unknown category {category!r} (expected one of: {', '.join(CATEGORIES)})"
-            )
+            raise VocabularyError(f"unknown category {category!r} (expected one of: {', '.join(CATEGORIES)})")
         return Vocabulary(tuple(e for e in self.events if e.category == category))
 
     def subset(self, labels: Iterable[str]) -> Vocabulary:
@@ -191,9 +187,7 @@ def _parse(path: Path) -> Vocabulary:
     except csv.Error as exc:
         raise VocabularyError(f"{path}:1: {exc}") from exc
     if tuple(h.strip() for h in header) != HEADER:
-        raise VocabularyError(
-            f"{path}:1: header is {','.join(header)!r}, expected {','.join(HEADER)!r}"
-        )
+        raise VocabularyError(f"{path}:1: header is {','.join(header)!r}, expected {','.join(HEADER)!r}")
 
     events: list[SoundEvent] = []
     first_line: dict[str, tuple[int, str]] = {}

@@ -14,8 +14,10 @@ ss = st.session_state
 engine = engine_mod.current()
 
 st.markdown("## Compare")
-st.caption("Same seed, prompt and settings as the Generate page; only where each level's sound comes from "
-           "changes. Does separating the sources change the picture, and what does each level add?")
+st.caption(
+    "Same seed, prompt and settings as the Generate page; only where each level's sound comes from "
+    "changes. Does separating the sources change the picture, and what does each level add?"
+)
 
 if engine is None:
     st.info("Load models in the sidebar first.")
@@ -23,29 +25,58 @@ if engine is None:
 
 params = state.current_params(models=engine.spec.name)
 choice = state.audio_choice()
-st.markdown(f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · "
-            f"**seed** {params.seed}")
+st.markdown(f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}")
 
-for key, value in (("cmp_modes", list(compare.MODES)), ("cmp_without", True), ("cmp_alone", True),
-                   ("cmp_quality", "preview"), ("cmp_wavs", False)):
+for key, value in (
+    ("cmp_modes", list(compare.MODES)),
+    ("cmp_without", True),
+    ("cmp_alone", True),
+    ("cmp_quality", "preview"),
+    ("cmp_wavs", False),
+):
     ss.setdefault(key, value)
 job = ss.get("compare_job")
 running = job is not None and job.running
 
 with st.container(border=True, key="cmp_controls"):
     c1, c2, c3, c4 = st.columns([3.2, 1.6, 1.5, 1.3], vertical_alignment="bottom")
-    c1.multiselect("Source modes", list(compare.MODES), format_func=compare.MODES.get, key="cmp_modes",
-                   persist_state=PS, help="Mixed: " + compare.MODE_HELP["mix"] + ". Demucs stems: "
-                   + compare.MODE_HELP["stems"] + ". Frequency bands: " + compare.MODE_HELP["bands"] + ".")
+    c1.multiselect(
+        "Source modes",
+        list(compare.MODES),
+        format_func=compare.MODES.get,
+        key="cmp_modes",
+        persist_state=PS,
+        help="Mixed: "
+        + compare.MODE_HELP["mix"]
+        + ". Demucs stems: "
+        + compare.MODE_HELP["stems"]
+        + ". Frequency bands: "
+        + compare.MODE_HELP["bands"]
+        + ".",
+    )
     with c2:
-        st.toggle("Without audio", key="cmp_without", persist_state=PS,
-                  help="Add the same image with audio strength 0 (plain Stable Diffusion) as a reference.")
-        st.toggle("Each level alone", key="cmp_alone", persist_state=PS,
-                  help="One row per level: that level conditions every denoising step (switch points moved "
-                       "to the ends), in every source mode.")
-    c3.radio("Quality", ["preview", "full"], key="cmp_quality", horizontal=True, persist_state=PS,
-             format_func={"preview": "Preview", "full": "Full"}.get,
-             help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.")
+        st.toggle(
+            "Without audio",
+            key="cmp_without",
+            persist_state=PS,
+            help="Add the same image with audio strength 0 (plain Stable Diffusion) as a reference.",
+        )
+        st.toggle(
+            "Each level alone",
+            key="cmp_alone",
+            persist_state=PS,
+            help="One row per level: that level conditions every denoising step (switch points moved "
+            "to the ends), in every source mode.",
+        )
+    c3.radio(
+        "Quality",
+        ["preview", "full"],
+        key="cmp_quality",
+        horizontal=True,
+        persist_state=PS,
+        format_func={"preview": "Preview", "full": "Full"}.get,
+        help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
+    )
 
 
 def _start() -> None:
@@ -67,8 +98,9 @@ def _start() -> None:
         if problem is not None:
             ss["compare_error"] = errors.describe(problem)
             return
-    ss["compare_job"] = jobs.compare_job(engine, p, modes, alone=bool(ss.get("cmp_alone")),
-                                         without=bool(ss.get("cmp_without")), audio_label=choice.label)
+    ss["compare_job"] = jobs.compare_job(
+        engine, p, modes, alone=bool(ss.get("cmp_alone")), without=bool(ss.get("cmp_without")), audio_label=choice.label
+    )
 
 
 def _cancel() -> None:
@@ -77,10 +109,25 @@ def _cancel() -> None:
 
 
 with c4:
-    st.button("Run", type="primary", on_click=_start, disabled=running, key="cmp_run", icon=":material/play_arrow:",
-              width="stretch", help="Generate every image of the comparison (same seed and prompt).")
-    st.button("Stop", on_click=_cancel, disabled=not running, key="cmp_cancel", icon=":material/stop:",
-              width="stretch", help="Stop after the current step; what is done is kept.")
+    st.button(
+        "Run",
+        type="primary",
+        on_click=_start,
+        disabled=running,
+        key="cmp_run",
+        icon=":material/play_arrow:",
+        width="stretch",
+        help="Generate every image of the comparison (same seed and prompt).",
+    )
+    st.button(
+        "Stop",
+        on_click=_cancel,
+        disabled=not running,
+        key="cmp_cancel",
+        icon=":material/stop:",
+        width="stretch",
+        help="Stop after the current step; what is done is kept.",
+    )
 if not choice.ok:
     st.info(choice.problem)
     nav.link("generate", "Choose audio on Generate", icon=":material/graphic_eq:")
@@ -117,8 +164,10 @@ def _tile(cell: compare.Cell) -> None:
             st.markdown(f"**{cell.caption}**")
             p = item.params
             skipped = item.trace.skipped_levels if cell.level is None else []  # alone: one level anyway
-            st.caption(f"seed {p.seed} · {p.width}×{p.height} · {p.steps} steps"
-                       + (f" · near-silent, not conditioned: {', '.join(skipped)}" if skipped else ""))
+            st.caption(
+                f"seed {p.seed} · {p.width}×{p.height} · {p.steps} steps"
+                + (f" · near-silent, not conditioned: {', '.join(skipped)}" if skipped else "")
+            )
         elif cell.params is None and cell.mode is not None:
             st.info(cell.caption, icon=":material/volume_off:")
         elif cell.params is not None:
@@ -136,8 +185,10 @@ for title, cells in plan.rows:
             if i == 0 and corner:  # the row's title goes there
                 st.markdown(f"**{title}**")
                 if not explained:
-                    st.caption("This level conditions every denoising step (the switch points moved to the "
-                               "ends); the others stay silent.")
+                    st.caption(
+                        "This level conditions every denoising step (the switch points moved to the "
+                        "ends); the others stay silent."
+                    )
                     explained = True
             else:
                 _tile(cell)
@@ -167,10 +218,13 @@ def _exports(with_wavs: bool) -> tuple[bytes, bytes]:
         else:  # an empty tile keeps the grid's rows and columns; its caption says why
             images.append(Image.new("RGB", size, (236, 238, 242)))
             params_list.append(None)
-            captions.append(compare.grid_text(cell.caption if cell.params is None else f"{cell.caption}: not generated"))
+            captions.append(
+                compare.grid_text(cell.caption if cell.params is None else f"{cell.caption}: not generated")
+            )
     grid = grid_png_bytes(images, captions, params_list, title=compare.grid_text(plan.title), columns=plan.columns)
-    files = [(f"{i:02d}_{cell.key}.png", items[cell.key].png)
-             for i, cell in enumerate(plan.cells, 1) if cell.key in items]
+    files = [
+        (f"{i:02d}_{cell.key}.png", items[cell.key].png) for i, cell in enumerate(plan.cells, 1) if cell.key in items
+    ]
     files.append(("comparison_grid.png", grid))
     if with_wavs:
         for view in views.values():
@@ -182,19 +236,37 @@ def _exports(with_wavs: bool) -> tuple[bytes, bytes]:
 
 with st.container(border=True, key="cmp_export"):
     c1, c2, c3, c4 = st.columns([1.3, 1.1, 1.6, 1.3], vertical_alignment="center")
-    c3.toggle("Add the stems and bands as WAV", key="cmp_wavs", persist_state=PS,
-              help="Put every separated part in the ZIP as a 32-bit float WAV (stereo for Demucs stems).")
+    c3.toggle(
+        "Add the stems and bands as WAV",
+        key="cmp_wavs",
+        persist_state=PS,
+        help="Put every separated part in the ZIP as a 32-bit float WAV (stereo for Demucs stems).",
+    )
     from core.export import ExportError
 
     try:
         grid, archive = _exports(bool(ss.get("cmp_wavs")))
-        c1.download_button("Comparison grid (PNG)", grid, file_name="clap2diff_compare.png", mime="image/png",
-                           on_click="ignore", key="cmp_grid", icon=":material/grid_view:",
-                           help="One captioned image of the whole comparison; it carries every tile's parameters "
-                                "(load it in the Gallery to recall any of them).")
-        c2.download_button("ZIP", archive, file_name="clap2diff_compare.zip", mime="application/zip",
-                           on_click="ignore", key="cmp_zip", icon=":material/folder_zip:",
-                           help="Every image as a PNG with its parameters, the grid, and params.json.")
+        c1.download_button(
+            "Comparison grid (PNG)",
+            grid,
+            file_name="clap2diff_compare.png",
+            mime="image/png",
+            on_click="ignore",
+            key="cmp_grid",
+            icon=":material/grid_view:",
+            help="One captioned image of the whole comparison; it carries every tile's parameters "
+            "(load it in the Gallery to recall any of them).",
+        )
+        c2.download_button(
+            "ZIP",
+            archive,
+            file_name="clap2diff_compare.zip",
+            mime="application/zip",
+            on_click="ignore",
+            key="cmp_zip",
+            icon=":material/folder_zip:",
+            help="Every image as a PNG with its parameters, the grid, and params.json.",
+        )
     except (ExportError, ValueError) as exc:
         errors.show(exc)
     if c4.button("Keep in the Gallery", key="cmp_keep", icon=":material/photo_library:"):
@@ -209,8 +281,10 @@ with st.container(border=True, key="cmp_export"):
 if not views:
     st.stop()
 st.markdown("### What each source hears")
-st.caption("Every part of each source mode: listen to it, see it (one dB scale per mode: 0 dB is the loudest "
-           "bin of the window's mix, so a quiet part looks quiet), and read what CLAP heard in it.")
+st.caption(
+    "Every part of each source mode: listen to it, see it (one dB scale per mode: 0 dB is the loudest "
+    "bin of the window's mix, so a quiet part looks quiet), and read what CLAP heard in it."
+)
 
 
 def _part(view: compare.ModeView, part: compare.PartView) -> None:
@@ -222,17 +296,29 @@ def _part(view: compare.ModeView, part: compare.PartView) -> None:
     db = widgets.db_text(part.db)
     with st.container(key=f"cmp_part_{view.mode}_{part.name}"):
         st.markdown(f"**{part.name}** {where}{db}")
-        widgets.chart(charts.source_figure(part.mel, None, height=200, offset=view.start),
-                      key=f"cmp_fig_{view.mode}_{part.name}", toolbar=False)
+        widgets.chart(
+            charts.source_figure(part.mel, None, height=200, offset=view.start),
+            key=f"cmp_fig_{view.mode}_{part.name}",
+            toolbar=False,
+        )
         st.audio(part.player, format="audio/wav")
         if part.heard:
-            widgets.chart(charts.heard_figure(part.heard[:5], title="CLAP hears", color=color),
-                          key=f"cmp_heard_{view.mode}_{part.name}", toolbar=False)
+            widgets.chart(
+                charts.heard_figure(part.heard[:5], title="CLAP hears", color=color),
+                key=f"cmp_heard_{view.mode}_{part.name}",
+                toolbar=False,
+            )
         sources, name = view.sources, part.name
-        st.download_button("Save as WAV", lambda: part_wav_bytes(sources, name),
-                           file_name=part_filename(sources, name, view.wav_prefix()), mime="audio/wav",
-                           on_click="ignore", key=f"cmp_wav_{view.mode}_{part.name}", icon=":material/download:",
-                           help="This part as a 32-bit float WAV (stereo for a Demucs stem).")
+        st.download_button(
+            "Save as WAV",
+            lambda: part_wav_bytes(sources, name),
+            file_name=part_filename(sources, name, view.wav_prefix()),
+            mime="audio/wav",
+            on_click="ignore",
+            key=f"cmp_wav_{view.mode}_{part.name}",
+            icon=":material/download:",
+            help="This part as a 32-bit float WAV (stereo for a Demucs stem).",
+        )
 
 
 tabs = st.tabs([compare.MODES[m] for m in views])
@@ -240,11 +326,13 @@ for tab, view in zip(tabs, views.values(), strict=True):
     with tab:
         st.caption(f"{compare.MODE_HELP[view.mode]}. The window CLAP hears: {view.start:.1f}–{view.end:.1f} s.")
         if view.skipped:
-            st.warning(f"Near-silent here, so not conditioned: **{', '.join(view.skipped)}**.",
-                       icon=":material/volume_off:")
+            st.warning(
+                f"Near-silent here, so not conditioned: **{', '.join(view.skipped)}**.", icon=":material/volume_off:"
+            )
         if view.unfed:
-            st.warning(f"No part feeds the **{', '.join(view.unfed)}**: its steps get no audio.",
-                       icon=":material/info:")
+            st.warning(
+                f"No part feeds the **{', '.join(view.unfed)}**: its steps get no audio.", icon=":material/info:"
+            )
         cols = st.columns(max(3, len(view.parts)), gap="medium")
         for col, part in zip(cols, view.parts, strict=False):
             with col:

@@ -9,8 +9,10 @@ from studio.state import PERSIST as PS
 
 ss = st.session_state
 st.markdown("## Gallery")
-st.caption("Every render of this session. Recall puts an image's settings back into the sliders; "
-           "every PNG carries its settings, so a downloaded image can be restored later.")
+st.caption(
+    "Every render of this session. Recall puts an image's settings back into the sliders; "
+    "every PNG carries its settings, so a downloaded image can be restored later."
+)
 
 # -- restore from a PNG ---------------------------------------------------------------------------
 with st.expander("Restore settings from a PNG made by the studio or the CLI", expanded=not state.history()):
@@ -35,8 +37,14 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
                 with c2:
                     st.success(f"Read the settings of {up.name}.")
                     st.caption(widgets.seed_line(state.HistoryItem(0, "upload", restored, data, None, None, {})))
-                    st.button("Recall into the sliders", key="recall_upload", type="primary",
-                              on_click=state.recall, args=(restored,), icon=":material/settings_backup_restore:")
+                    st.button(
+                        "Recall into the sliders",
+                        key="recall_upload",
+                        type="primary",
+                        on_click=state.recall,
+                        args=(restored,),
+                        icon=":material/settings_backup_restore:",
+                    )
                     with st.expander("All parameters"):
                         st.json(restored.to_dict())
         except ExportError as exc:
@@ -47,6 +55,7 @@ if not history:
     st.info("No renders yet. Press **Render** on the Generate page; each render appears here.")
     nav.link("generate", "Open Generate", icon=":material/graphic_eq:")
     st.stop()
+
 
 # -- selection and export -------------------------------------------------------------------------
 def _select_all(value: bool) -> None:
@@ -71,14 +80,32 @@ with bar:
                 cache.clear()
                 cache[("zip", key)] = zip_bytes([(default_filename(h.params), h.png) for h in selected])
             if ("grid", key) not in cache:
-                captions = [f"#{h.id} {h.caption or h.params.prompt or '(no prompt)'} · seed {h.params.seed} · "
-                            f"w {'/'.join(f'{w:g}' for w in h.params.level_weights)}" for h in selected]
-                cache[("grid", key)] = grid_png_bytes([h.image for h in selected], captions,
-                                                      [h.params for h in selected], title="CLAP2Diff comparison")
-            c4.download_button("ZIP of selection", cache[("zip", key)], file_name="clap2diff_selection.zip",
-                               mime="application/zip", on_click="ignore", key="dl_zip", icon=":material/folder_zip:")
-            c5.download_button("Comparison grid", cache[("grid", key)], file_name="clap2diff_grid.png",
-                               mime="image/png", on_click="ignore", key="dl_grid", icon=":material/grid_view:")
+                captions = [
+                    f"#{h.id} {h.caption or h.params.prompt or '(no prompt)'} · seed {h.params.seed} · "
+                    f"w {'/'.join(f'{w:g}' for w in h.params.level_weights)}"
+                    for h in selected
+                ]
+                cache[("grid", key)] = grid_png_bytes(
+                    [h.image for h in selected], captions, [h.params for h in selected], title="CLAP2Diff comparison"
+                )
+            c4.download_button(
+                "ZIP of selection",
+                cache[("zip", key)],
+                file_name="clap2diff_selection.zip",
+                mime="application/zip",
+                on_click="ignore",
+                key="dl_zip",
+                icon=":material/folder_zip:",
+            )
+            c5.download_button(
+                "Comparison grid",
+                cache[("grid", key)],
+                file_name="clap2diff_grid.png",
+                mime="image/png",
+                on_click="ignore",
+                key="dl_grid",
+                icon=":material/grid_view:",
+            )
         except (ExportError, ValueError) as exc:
             errors.show(exc)
     else:
@@ -89,15 +116,21 @@ COLUMNS = 4
 items = list(reversed(history))
 for row in range(0, len(items), COLUMNS):
     cols = st.columns(COLUMNS, gap="medium")
-    for col, h in zip(cols[: len(items[row: row + COLUMNS])], items[row: row + COLUMNS], strict=True):
+    for col, h in zip(cols[: len(items[row : row + COLUMNS])], items[row : row + COLUMNS], strict=True):
         with col.container(border=True):
             st.image(h.png, width="stretch", output_format="PNG")
             st.checkbox(h.title, key=f"sel_{h.id}", persist_state=PS)
             st.caption(h.summary)
             b1, b2 = st.columns(2)
-            b1.button("Recall", key=f"recall_{h.id}", on_click=state.recall, args=(h.params,),
-                      icon=":material/settings_backup_restore:", width="stretch",
-                      help="Put these settings back into the Generate page's sliders.")
+            b1.button(
+                "Recall",
+                key=f"recall_{h.id}",
+                on_click=state.recall,
+                args=(h.params,),
+                icon=":material/settings_backup_restore:",
+                width="stretch",
+                help="Put these settings back into the Generate page's sliders.",
+            )
             with b2:
                 widgets.download_png(h, key=f"dl_{h.id}", label="PNG")
             with st.expander("Parameters"):

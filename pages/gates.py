@@ -10,9 +10,11 @@ from studio import charts, nav, state, widgets
 
 ss = st.session_state
 st.markdown("## Gates")
-st.caption("Inside the UNet: how open each audio gate was, how loud the audio branch was next to the "
-           "text at every step and layer, which level spoke when, and how big the audio tokens were. "
-           "Hover any chart for exact values.")
+st.caption(
+    "Inside the UNet: how open each audio gate was, how loud the audio branch was next to the "
+    "text at every step and layer, which level spoke when, and how big the audio tokens were. "
+    "Hover any chart for exact values."
+)
 
 choices: dict[str, object] = {}
 if ss.get("preview") is not None:
@@ -31,8 +33,9 @@ kind, item_id = ss.get("last_trace", (None, None))
 labels = list(choices)
 default = 0
 for i, item in enumerate(choices.values()):
-    if (kind == "preview" and item is ss.get("preview")) or (kind == "render" and getattr(item, "id", None) == item_id
-                                                             and getattr(item, "kind", "") == "render"):
+    if (kind == "preview" and item is ss.get("preview")) or (
+        kind == "render" and getattr(item, "id", None) == item_id and getattr(item, "kind", "") == "render"
+    ):
         default = i
         break
 picked = st.selectbox("Generation", labels, index=default, key="gates_pick")
@@ -46,8 +49,10 @@ c2.metric("Adapter layers", len(trace.layer_names))
 c3.metric("Text-token norm", f"{trace.text_norm:.2f}", help=f"The prompt's own tokens ({trace.norm_measure} measure)")
 c4.metric("Norm target", f"{p.norm_target:g}")
 c5.metric("Audio strength", f"{p.audio_strength:g}×")
-st.caption(widgets.seed_line(item) + f" · weights {'/'.join(f'{w:g}' for w in p.level_weights)} · "
-           f"switch {p.switch_points[0]:g}/{p.switch_points[1]:g} ({p.switch_style}) · sources {p.sources}")
+st.caption(
+    widgets.seed_line(item) + f" · weights {'/'.join(f'{w:g}' for w in p.level_weights)} · "
+    f"switch {p.switch_points[0]:g}/{p.switch_points[1]:g} ({p.switch_style}) · sources {p.sources}"
+)
 
 left, right = st.columns(2, gap="large")
 with left:
@@ -64,6 +69,13 @@ c1, c2, _ = st.columns([1, 1, 3])
 with c1:
     st.image(item.png, width=160, output_format="PNG")
 with c2:
-    st.download_button("Trace (JSON)", json.dumps(trace.to_dict(), indent=1), file_name=f"trace_{p.seed}.json",
-                       mime="application/json", on_click="ignore", key="dl_trace", icon=":material/data_object:",
-                       help="Every number behind these charts, for your own analysis.")
+    st.download_button(
+        "Trace (JSON)",
+        json.dumps(trace.to_dict(), indent=1),
+        file_name=f"trace_{p.seed}.json",
+        mime="application/json",
+        on_click="ignore",
+        key="dl_trace",
+        icon=":material/data_object:",
+        help="Every number behind these charts, for your own analysis.",
+    )

@@ -11,8 +11,10 @@ engine = engine_mod.current()
 ss = st.session_state
 
 st.markdown("## Generate")
-st.caption("Pick a sound, describe a scene, and shape how the sound enters the picture. "
-           "The preview follows every slider; **Render** makes the full-quality image.")
+st.caption(
+    "Pick a sound, describe a scene, and shape how the sound enters the picture. "
+    "The preview follows every slider; **Render** makes the full-quality image."
+)
 
 top_left, top_right = st.columns(2, gap="large")
 with top_left:
@@ -25,8 +27,10 @@ with top_right:
 if ss.get("recalled") is not None:
     recalled = ss.pop("recalled")
     if engine is not None and recalled.models != engine.spec.name:
-        st.info(f"Settings restored. This image was made with the models **{recalled.models}**; you are "
-                f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly.")
+        st.info(
+            f"Settings restored. This image was made with the models **{recalled.models}**; you are "
+            f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
+        )
     else:
         st.success("Settings restored from the gallery.", icon=":material/settings_backup_restore:")
     if recalled.audio_path and audio.problem:
@@ -151,9 +155,11 @@ def _draw_preview(slot, preview_params, updating: bool) -> None:
         st.image(item.png, width="stretch", output_format="PNG")
         p = item.params
         weights = "/".join(f"{w:.2f}" for w in p.level_weights)
-        st.caption(f"{p.steps} steps · {p.width}×{p.height} · weights {weights} · "
-                   f"denoise {item.timings.get('denoise', 0):.2f} s"
-                   + (" · updating…" if stale and updating else " · older settings" if stale else ""))
+        st.caption(
+            f"{p.steps} steps · {p.width}×{p.height} · weights {weights} · "
+            f"denoise {item.timings.get('denoise', 0):.2f} s"
+            + (" · updating…" if stale and updating else " · older settings" if stale else "")
+        )
         widgets.skipped_note(item.trace, item.params)
 
 
@@ -161,12 +167,25 @@ def _render_area(rendering: bool):
     """Render and Cancel live outside the fragment: a click there is a full rerun, which Streamlit
     lets interrupt a running script (a fragment rerun would wait for it to finish)."""
     st.markdown("#### 4 · Render")
-    st.button("Render", type="primary", on_click=_start_render, disabled=rendering or engine is None,
-              key="btn_render", icon=":material/play_arrow:", width="stretch",
-              help="Full quality with the settings on the left; kept in the Gallery.")
+    st.button(
+        "Render",
+        type="primary",
+        on_click=_start_render,
+        disabled=rendering or engine is None,
+        key="btn_render",
+        icon=":material/play_arrow:",
+        width="stretch",
+        help="Full quality with the settings on the left; kept in the Gallery.",
+    )
     if rendering:
-        st.button("Cancel", on_click=_cancel_render, key="btn_cancel", icon=":material/stop:", width="stretch",
-                  help="Stop the render after the current step.")
+        st.button(
+            "Cancel",
+            on_click=_cancel_render,
+            key="btn_cancel",
+            icon=":material/stop:",
+            width="stretch",
+            help="Stop the render after the current step.",
+        )
     status = st.container()
     if ss.get("render_error"):
         st.error(ss["render_error"], icon=":material/error:")

@@ -4,7 +4,8 @@ numbers come from core/ (trace, core.spectrum); here they only get axes, colours
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -16,16 +17,19 @@ LEVEL_COLORS = {"foreground": "#E4572E", "background": "#2E9C6A", "ambience": "#
 GROUP_COLORS = {"down": "#9AA5B1", "mid": "#7E57C2", "up": "#1F9E9A"}
 # Magma without its two near-black stops: Streamlit's chart frontend repaints very dark colours
 # (they came out lavender), so the quietest bins start at a deep purple instead.
-SPECTRUM_SCALE = [[i / 7, c] for i, c in enumerate(
-    ["#440f76", "#721f81", "#9e2f7f", "#cd4071", "#f1605d", "#fd9668", "#feca8d", "#fcfdbf"])]
+SPECTRUM_SCALE = [
+    [i / 7, c]
+    for i, c in enumerate(["#440f76", "#721f81", "#9e2f7f", "#cd4071", "#f1605d", "#fd9668", "#feca8d", "#fcfdbf"])
+]
 FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size=13, color="#1f2937")
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 320, **kwargs: Any) -> go.Figure:
     fig.update_layout(
         template="plotly_white",
-        title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top", yref="container",
-                   font=dict(size=15)) if title else None,
+        title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top", yref="container", font=dict(size=15))
+        if title
+        else None,
         height=height,
         margin=dict(l=56, r=16, t=76 if title else 24, b=44),
         font=FONT,
@@ -39,8 +43,9 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 320, **kwarg
 
 def _empty(title: str, message: str, height: int = 320) -> go.Figure:
     fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font=dict(size=14, color="#6b7280"))
+    fig.add_annotation(
+        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14, color="#6b7280")
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, height)
@@ -121,7 +126,10 @@ def level_timeline_figure(trace: Any) -> go.Figure:
         if not any(weights):
             continue
         fig.add_bar(
-            x=steps, y=weights, name=level, marker_color=LEVEL_COLORS[level],
+            x=steps,
+            y=weights,
+            name=level,
+            marker_color=LEVEL_COLORS[level],
             hovertemplate=f"step %{{x}}<br>{level}: %{{y:.3f}}<extra></extra>",
         )
     if not fig.data:
@@ -146,20 +154,27 @@ def norms_figure(trace: Any) -> go.Figure:
         values = [float(trace.token_norms[lv].get(key, np.nan)) for lv in levels]
         colors = [LEVEL_COLORS[lv] for lv in levels] if shades[key] is None else shades[key]
         fig.add_bar(
-            x=levels, y=values, name=name, marker_color=colors,
+            x=levels,
+            y=values,
+            name=name,
+            marker_color=colors,
             hovertemplate=f"%{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
         )
     fig.add_hline(
-        y=float(trace.text_norm), line_dash="dash", line_color="#111827",
-        annotation_text=f"text tokens {trace.text_norm:.2f}", annotation_position="top left",
+        y=float(trace.text_norm),
+        line_dash="dash",
+        line_color="#111827",
+        annotation_text=f"text tokens {trace.text_norm:.2f}",
+        annotation_position="top left",
     )
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="norm", rangemode="tozero")
     return _layout(fig, title)
 
 
-def heard_figure(labels: Sequence[Any], title: str | None = None, height: int | None = None,
-                 color: str = "#3A6EA5") -> go.Figure:
+def heard_figure(
+    labels: Sequence[Any], title: str | None = None, height: int | None = None, color: str = "#3A6EA5"
+) -> go.Figure:
     """What CLAP heard: label weights (horizontal bars, strongest on top)."""
     if not labels:
         return _empty(title or "", "Nothing heard", height or 160)
@@ -168,10 +183,16 @@ def heard_figure(labels: Sequence[Any], title: str | None = None, height: int | 
     custom = [[h.phrase, float(h.similarity)] for h in labels][::-1]
     fig = go.Figure(
         go.Bar(
-            x=weights, y=names, orientation="h", marker_color=color,
-            customdata=custom, text=[f"{w:.0%}" for w in weights], textposition="auto",
-            hovertemplate=("%{y}: weight %{x:.3f}<br>draws: %{customdata[0]}<br>"
-                           "similarity %{customdata[1]:.3f}<extra></extra>"),
+            x=weights,
+            y=names,
+            orientation="h",
+            marker_color=color,
+            customdata=custom,
+            text=[f"{w:.0%}" for w in weights],
+            textposition="auto",
+            hovertemplate=(
+                "%{y}: weight %{x:.3f}<br>draws: %{customdata[0]}<br>similarity %{customdata[1]:.3f}<extra></extra>"
+            ),
         )
     )
     fig.update_xaxes(visible=False, range=[0, max(weights) * 1.08])
@@ -197,39 +218,76 @@ def spectrogram_figure(
     db, freqs, times = mel
     times = np.asarray(times, dtype=float) + offset
     rows = 2 if envelope is not None else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        row_heights=[0.25, 0.75] if rows == 2 else [1.0])
+    fig = make_subplots(
+        rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04, row_heights=[0.25, 0.75] if rows == 2 else [1.0]
+    )
     if envelope is not None:
         t, low, high = envelope
         t = np.asarray(t, dtype=float) + offset
         xs = np.concatenate([t, t[::-1]])
         ys = np.concatenate([high, low[::-1]])
         fig.add_trace(
-            go.Scatter(x=xs, y=ys, fill="toself", mode="lines", line=dict(width=0.6, color="#3A6EA5"),
-                       fillcolor="rgba(58,110,165,0.55)", name="waveform", hoverinfo="skip"),
-            row=1, col=1,
+            go.Scatter(
+                x=xs,
+                y=ys,
+                fill="toself",
+                mode="lines",
+                line=dict(width=0.6, color="#3A6EA5"),
+                fillcolor="rgba(58,110,165,0.55)",
+                name="waveform",
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=1,
         )
         fig.update_yaxes(title_text="amplitude", row=1, col=1, zeroline=True, fixedrange=True)
     fig.add_trace(
         go.Heatmap(
-            z=np.round(np.asarray(db, dtype=np.float32), 1), x=times, y=np.asarray(freqs, dtype=float),
-            colorscale=SPECTRUM_SCALE, zmin=-80, zmax=0,
-            colorbar=dict(title=dict(text="dB"), thickness=12, len=0.75 if rows == 2 else 1.0, y=0.0,
-                          yanchor="bottom"),
+            z=np.round(np.asarray(db, dtype=np.float32), 1),
+            x=times,
+            y=np.asarray(freqs, dtype=float),
+            colorscale=SPECTRUM_SCALE,
+            zmin=-80,
+            zmax=0,
+            colorbar=dict(title=dict(text="dB"), thickness=12, len=0.75 if rows == 2 else 1.0, y=0.0, yanchor="bottom"),
             hovertemplate="%{x:.2f} s<br>%{y:.0f} Hz<br>%{z:.1f} dB<extra></extra>",
         ),
-        row=rows, col=1,
+        row=rows,
+        col=1,
     )
     ticks = [t for t in (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if t <= float(np.max(freqs)) * 1.05]
-    fig.update_yaxes(type="log", title_text="frequency (Hz)", row=rows, col=1, tickvals=ticks,
-                     ticktext=[f"{t // 1000}k" if t >= 1000 else str(t) for t in ticks])
+    fig.update_yaxes(
+        type="log",
+        title_text="frequency (Hz)",
+        row=rows,
+        col=1,
+        tickvals=ticks,
+        ticktext=[f"{t // 1000}k" if t >= 1000 else str(t) for t in ticks],
+    )
     fig.update_xaxes(title_text="time (s)", row=rows, col=1)
     if window is not None:
         for r in range(1, rows + 1):
-            fig.add_vrect(x0=window[0], x1=window[1], row=r, col=1, line_width=2, line_color="#22D3EE",
-                          fillcolor="rgba(34,211,238,0.10)", layer="above")
-        fig.add_annotation(x=window[0], y=1.0, xref="x", yref="paper", text="CLAP window", showarrow=False,
-                           xanchor="left", yanchor="bottom", font=dict(color="#0E7490", size=12))
+            fig.add_vrect(
+                x0=window[0],
+                x1=window[1],
+                row=r,
+                col=1,
+                line_width=2,
+                line_color="#22D3EE",
+                fillcolor="rgba(34,211,238,0.10)",
+                layer="above",
+            )
+        fig.add_annotation(
+            x=window[0],
+            y=1.0,
+            xref="x",
+            yref="paper",
+            text="CLAP window",
+            showarrow=False,
+            xanchor="left",
+            yanchor="bottom",
+            font=dict(color="#0E7490", size=12),
+        )
     fig = _layout(fig, title, height)
     fig.update_layout(showlegend=False)
     return fig

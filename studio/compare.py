@@ -8,8 +8,9 @@ Nothing here computes on audio or images: `plan` only builds params, `mode_view`
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from core.params import LEVELS, GenerationParams
 
@@ -36,8 +37,11 @@ def level_origin(params: GenerationParams, level: str) -> str:
         stems = [s for s, lv in params.stem_map if lv == level]
         return "+".join(stems) or "no stem"
     fg, bg, amb = params.split
-    return {"foreground": f"tokens 1–{fg}", "background": f"tokens {fg + 1}–{fg + bg}",
-            "ambience": f"tokens {fg + bg + 1}–77"}[level]
+    return {
+        "foreground": f"tokens 1–{fg}",
+        "background": f"tokens {fg + 1}–{fg + bg}",
+        "ambience": f"tokens {fg + bg + 1}–77",
+    }[level]
 
 
 def mode_caption(params: GenerationParams) -> str:
@@ -166,10 +170,16 @@ def plan(
                 caption = f"{MODES[mode]} · {level} alone ({level_origin(p, level)})"
                 av = available.get(mode)
                 if av is not None and level not in av.present:
-                    why = ("near-silent in this clip" if level in av.skipped
-                           else "no stem mapped to it" if mode == "stems" else "no source")
-                    cells.append(Cell(key, f"{MODES[mode]} · {level} alone: {why}, not generated", None,
-                                      mode=mode, level=level))
+                    why = (
+                        "near-silent in this clip"
+                        if level in av.skipped
+                        else "no stem mapped to it"
+                        if mode == "stems"
+                        else "no source"
+                    )
+                    cells.append(
+                        Cell(key, f"{MODES[mode]} · {level} alone: {why}, not generated", None, mode=mode, level=level)
+                    )
                 else:
                     cells.append(Cell(key, caption, p, mode=mode, level=level))
             rows.append((title, tuple(cells)))
@@ -207,8 +217,9 @@ class ModeView:
         return "" if self.mode == "mix" else self.mode
 
 
-def mode_view(engine: Any, params: GenerationParams, max_frames: int = 300, cancel: Any = None,
-              on_status: Any = None) -> ModeView:
+def mode_view(
+    engine: Any, params: GenerationParams, max_frames: int = 300, cancel: Any = None, on_status: Any = None
+) -> ModeView:
     """Listen to `params.sources` (cached by the engine) and gather what the pages draw for each part.
     Runs on the engine thread (it calls the models)."""
     from core.sources import player_wav_bytes, split_sources, window_mix
@@ -224,18 +235,32 @@ def mode_view(engine: Any, params: GenerationParams, max_frames: int = 300, canc
     heard = engine.hear_parts(params) if params.mode == "zero-shot" else {}
     if on_status:
         on_status("Drawing spectrograms")
-    mels = shared_spectrograms(sources.parts, sources.sample_rate, reference=window_mix(clip, sources),
-                               max_frames=max_frames)
+    mels = shared_spectrograms(
+        sources.parts, sources.sample_rate, reference=window_mix(clip, sources), max_frames=max_frames
+    )
     parts = [
-        PartView(name, sources.part_levels.get(name), sources.part_db.get(name), mels[name],
-                 player_wav_bytes(sources, name), list(heard.get(name, [])))
+        PartView(
+            name,
+            sources.part_levels.get(name),
+            sources.part_db.get(name),
+            mels[name],
+            player_wav_bytes(sources, name),
+            list(heard.get(name, [])),
+        )
         for name in sources.parts
     ]
     fed = set(sources.part_levels.values())
     unfed = [lv for lv in LEVELS if sources.mode != "mix" and lv not in fed]
-    return ModeView(params.sources, sources, parts, list(sources.silent_levels), unfed, float(sources.start),
-                    float(sources.start) + float(sources.duration),
-                    dict(listening.heard) if listening.per_source else {})
+    return ModeView(
+        params.sources,
+        sources,
+        parts,
+        list(sources.silent_levels),
+        unfed,
+        float(sources.start),
+        float(sources.start) + float(sources.duration),
+        dict(listening.heard) if listening.per_source else {},
+    )
 
 
 @dataclass

@@ -149,13 +149,25 @@ def sidebar() -> EngineSlot:
         )
 
     sb.markdown("### Live preview")
-    sb.toggle("Live preview", key="ui_live_preview", persist_state=PS,
-              help="Re-render a quick preview whenever you release a slider.")
+    sb.toggle(
+        "Live preview",
+        key="ui_live_preview",
+        persist_state=PS,
+        help="Re-render a quick preview whenever you release a slider.",
+    )
     c1, c2 = sb.columns(2)
-    c1.number_input("Preview steps", 1, 50, step=1, key="ui_preview_steps", persist_state=PS,
-                    help="Denoising steps of the preview.")
-    c2.number_input("Preview size (px)", 64, 1024, step=64, key="ui_preview_side",
-                    help="Longest side of the preview image.", persist_state=PS)
+    c1.number_input(
+        "Preview steps", 1, 50, step=1, key="ui_preview_steps", persist_state=PS, help="Denoising steps of the preview."
+    )
+    c2.number_input(
+        "Preview size (px)",
+        64,
+        1024,
+        step=64,
+        key="ui_preview_side",
+        help="Longest side of the preview image.",
+        persist_state=PS,
+    )
     return slot
 
 

@@ -28,8 +28,10 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, ModelUnavailable):
         return f"**Models missing**: {exc}"
     if isinstance(exc, ProjectorError):
-        return (f"**Trained checkpoint problem**: {exc}. Check the checkpoint folder in the sidebar, "
-                "or switch back to zero-shot.")
+        return (
+            f"**Trained checkpoint problem**: {exc}. Check the checkpoint folder in the sidebar, "
+            "or switch back to zero-shot."
+        )
     if isinstance(exc, EngineError):
         return f"**Generation failed**: {exc}"
     try:

@@ -26,7 +26,8 @@ import itertools
 import threading
 import time
 import traceback
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from core.params import GenerationParams
 
@@ -38,7 +39,7 @@ WAITING = "Waiting: another generation is running (another tab or user); yours s
 class Job:
     """One background task (a generation, a batch of them, or a listen), followed by a page."""
 
-    def __init__(self, kind: str, task: Callable[["Job"], Any], total: int = 1, label: str = ""):
+    def __init__(self, kind: str, task: Callable[[Job], Any], total: int = 1, label: str = ""):
         self.id = next(_ids)
         self.kind = kind
         self.label = label
@@ -63,7 +64,7 @@ class Job:
         self.future = None
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> "Job":
+    def start(self) -> Job:
         from studio import worker
 
         if worker.busy():  # another generation (this or another session) is ahead in the queue
@@ -199,16 +200,22 @@ def listen_job(engine: Any, params: GenerationParams, max_frames: int = 600) -> 
             engine.lock.acquire()
         try:
             job.status = "Separating sources and listening…"
-            return compare.mode_view(engine, params, max_frames=max_frames, cancel=job.cancel,
-                                     on_status=job.on_status)
+            return compare.mode_view(engine, params, max_frames=max_frames, cancel=job.cancel, on_status=job.on_status)
         finally:
             engine.lock.release()
 
     return Job("listen", task).start()
 
 
-def compare_job(engine: Any, params: GenerationParams, modes: Sequence[str], alone: bool = True,
-                without: bool = True, audio_label: str = "", max_frames: int = 300) -> Job:
+def compare_job(
+    engine: Any,
+    params: GenerationParams,
+    modes: Sequence[str],
+    alone: bool = True,
+    without: bool = True,
+    audio_label: str = "",
+    max_frames: int = 300,
+) -> Job:
     """The Compare page's run: listen to every chosen source mode (separation shows its progress),
     plan the grid (levels with no audible source are not generated), generate every cell with the
     same seed and prompt, then gather each mode's parts. Result: studio.compare.CompareRun, with
@@ -249,8 +256,13 @@ def compare_job(engine: Any, params: GenerationParams, modes: Sequence[str], alo
                 run.done.append((cell, result, png))
             for mode in usable:
                 job.label = f"Parts · {compare.MODES[mode]}"
-                run.views[mode] = compare.mode_view(engine, params.replace(sources=mode), max_frames=max_frames,
-                                                    cancel=job.cancel, on_status=job.on_status)
+                run.views[mode] = compare.mode_view(
+                    engine,
+                    params.replace(sources=mode),
+                    max_frames=max_frames,
+                    cancel=job.cancel,
+                    on_status=job.on_status,
+                )
         except Cancelled:
             job.cancelled = True
         job.label = ""

@@ -13,10 +13,10 @@ SPECS: tuple[tuple[str, str, str], ...] = (
     ("gallery", "Gallery", ":material/photo_library:"),
     ("compare", "Compare", ":material/compare:"),
 )
-PAGES: dict[str, "st.Page"] = {}
+PAGES: dict[str, st.Page] = {}
 
 
-def pages() -> list["st.Page"]:
+def pages() -> list[st.Page]:
     """Build the st.Page objects for this run (and keep them for st.switch_page)."""
     out = []
     for i, (name, title, icon) in enumerate(SPECS):

@@ -17,9 +17,10 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, MutableMapping
+from typing import Any
 
 import streamlit as st
 
@@ -110,8 +111,9 @@ BINDINGS: tuple[Binding, ...] = (
     ),
     Binding("w_norm_target", "norm_target", "Norm target"),
     Binding("w_norm_measure", "norm_measure", "Norm measure", to_widget=_str, from_widget=_str),
-    Binding("w_split", "split", "Token split (fg | bg | amb)", to_widget=_split_to_widget,
-            from_widget=_split_from_widget),
+    Binding(
+        "w_split", "split", "Token split (fg | bg | amb)", to_widget=_split_to_widget, from_widget=_split_from_widget
+    ),
     *(
         Binding(f"w_weight_{_LEVEL_SHORT[lv]}", "level_weights", f"{lv.capitalize()} weight (×)", index=i)
         for i, lv in enumerate(LEVELS)
@@ -278,16 +280,23 @@ def audio_choice() -> AudioChoice:
         return AudioChoice(None, "No sample clips were found in assets/samples: run `python assets/make_samples.py`.")
     if source == "upload":
         path = ss.get("upload_path")
-        return AudioChoice(path, None if path else "Upload a clip (wav, flac, ogg or mp3) first, or pick a sample.",
-                           label=Path(path).name if path else "")
+        return AudioChoice(
+            path,
+            None if path else "Upload a clip (wav, flac, ogg or mp3) first, or pick a sample.",
+            label=Path(path).name if path else "",
+        )
     if source == "record":
         path = ss.get("record_path")
-        return AudioChoice(path, None if path else "Record a clip with the microphone first, or pick a sample.",
-                           label="your recording")
+        return AudioChoice(
+            path, None if path else "Record a clip with the microphone first, or pick a sample.", label="your recording"
+        )
     if source == "path":
         path = _str(ss.get(AUDIO_PATH_KEY)).strip()
-        return AudioChoice(path or None, None if path else "Type the path of an audio file on this machine.",
-                           label=Path(path).name if path else "")
+        return AudioChoice(
+            path or None,
+            None if path else "Type the path of an audio file on this machine.",
+            label=Path(path).name if path else "",
+        )
     return AudioChoice(None, label="no audio")
 
 

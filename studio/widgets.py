@@ -11,8 +11,8 @@ import streamlit as st
 
 from core.params import MAX_SEED, SCHEDULERS, GenerationParams
 from studio import charts, errors, jobs, state
-from studio.uploads import save_upload
 from studio.state import PERSIST as PS
+from studio.uploads import save_upload
 
 HELP = {
     "prompt": "What to draw. The audio adds to it; leave it empty to let the sound alone decide.",
@@ -73,14 +73,21 @@ def _bounded(key: str, lo: float, hi: float) -> float:
         return hi
 
 
-def slider(key: str, lo: float, hi: float, step: float, help: str, fmt: str | None = None,
-           label: str | None = None, **kwargs: Any) -> Any:
+def slider(
+    key: str,
+    lo: float,
+    hi: float,
+    step: float,
+    help: str,
+    fmt: str | None = None,
+    label: str | None = None,
+    **kwargs: Any,
+) -> Any:
     b = state.BY_KEY[key]
     top = _bounded(key, lo, hi)
     if isinstance(step, int) and isinstance(lo, int):
         top = int(top)
-    return st.slider(label or b.label, lo, top, step=step, key=key, help=help, format=fmt, persist_state=PS,
-                     **kwargs)
+    return st.slider(label or b.label, lo, top, step=step, key=key, help=help, format=fmt, persist_state=PS, **kwargs)
 
 
 def randomise_seed() -> None:
@@ -142,31 +149,58 @@ def audio_picker() -> tuple[state.AudioChoice, Any]:
 
     ss = st.session_state
     samples = sample_paths()
-    st.radio("Audio source", list(state.AUDIO_SOURCES), format_func=state.AUDIO_SOURCES.get,
-             key=state.AUDIO_SOURCE_KEY, horizontal=True, label_visibility="collapsed", persist_state=PS)
+    st.radio(
+        "Audio source",
+        list(state.AUDIO_SOURCES),
+        format_func=state.AUDIO_SOURCES.get,
+        key=state.AUDIO_SOURCE_KEY,
+        horizontal=True,
+        label_visibility="collapsed",
+        persist_state=PS,
+    )
     source = ss[state.AUDIO_SOURCE_KEY]
     if source == "sample":
         if samples:
             if ss.get(state.SAMPLE_KEY) not in samples:
                 ss[state.SAMPLE_KEY] = next(iter(samples))
-            st.selectbox("Sample clip", list(samples), key=state.SAMPLE_KEY,
-                         help="Short clips made for this project (assets/samples).", persist_state=PS)
+            st.selectbox(
+                "Sample clip",
+                list(samples),
+                key=state.SAMPLE_KEY,
+                help="Short clips made for this project (assets/samples).",
+                persist_state=PS,
+            )
     elif source == "upload":
-        st.file_uploader("Audio file", type=["wav", "flac", "ogg", "mp3"], key="w_upload",
-                         on_change=_on_upload, args=("w_upload", "upload_path"),
-                         help="wav, flac, ogg or mp3; up to an hour (CLAP hears a 10 s window of it).")
+        st.file_uploader(
+            "Audio file",
+            type=["wav", "flac", "ogg", "mp3"],
+            key="w_upload",
+            on_change=_on_upload,
+            args=("w_upload", "upload_path"),
+            help="wav, flac, ogg or mp3; up to an hour (CLAP hears a 10 s window of it).",
+        )
         if ss.get("upload_path_error"):
             st.error(f"**Audio problem**: {ss['upload_path_error']}", icon=":material/error:")
         elif ss.get("upload_path"):
             st.caption(f"Using the upload **{Path(ss['upload_path']).name}**")
     elif source == "record":
-        st.audio_input("Record a clip", key="w_mic", on_change=_on_upload, args=("w_mic", "record_path"),
-                       sample_rate=48000, help="Record up to a few seconds with your microphone.")
+        st.audio_input(
+            "Record a clip",
+            key="w_mic",
+            on_change=_on_upload,
+            args=("w_mic", "record_path"),
+            sample_rate=48000,
+            help="Record up to a few seconds with your microphone.",
+        )
         if ss.get("record_path_error"):
             st.error(f"**Audio problem**: {ss['record_path_error']}", icon=":material/error:")
     elif source == "path":
-        st.text_input("Path of an audio file on this machine", key=state.AUDIO_PATH_KEY,
-                      placeholder="/data/sounds/rain.flac", persist_state=PS)
+        st.text_input(
+            "Path of an audio file on this machine",
+            key=state.AUDIO_PATH_KEY,
+            placeholder="/data/sounds/rain.flac",
+            persist_state=PS,
+        )
 
     choice = state.audio_choice()
     clip = None
@@ -178,16 +212,23 @@ def audio_picker() -> tuple[state.AudioChoice, Any]:
         elif clip is not None:
             st.audio(str(Path(choice.path).expanduser()))
             chans = "mono" if clip.channels == 1 else "stereo" if clip.channels == 2 else f"{clip.channels} ch"
-            st.caption(f"{Path(choice.path).name} · {clip.duration:.1f} s · {clip.sample_rate / 1000:g} kHz · "
-                       f"{chans}")
+            st.caption(f"{Path(choice.path).name} · {clip.duration:.1f} s · {clip.sample_rate / 1000:g} kHz · {chans}")
             key = "w_window_start"
             if clip.duration > CLAP_SECONDS or float(ss.get(key, 0.0)) > 0:
                 top = max(0.0, round(clip.duration - 0.5, 1))
                 if float(ss.get(key, 0.0)) > top:
                     ss[key] = top
                 if top > 0:
-                    st.slider(state.BY_KEY[key].label, 0.0, top, step=0.1, key=key, help=HELP["window"],
-                              format="%.1f s", persist_state=PS)
+                    st.slider(
+                        state.BY_KEY[key].label,
+                        0.0,
+                        top,
+                        step=0.1,
+                        key=key,
+                        help=HELP["window"],
+                        format="%.1f s",
+                        persist_state=PS,
+                    )
             elif float(ss.get(key, 0.0)) != 0.0:
                 ss[key] = 0.0
     elif choice.problem:
@@ -202,16 +243,32 @@ def audio_picker() -> tuple[state.AudioChoice, Any]:
 # Parameter widgets
 # ================================================================================================
 def text_and_sampling() -> None:
-    st.text_area(state.BY_KEY["w_prompt"].label, key="w_prompt", height=80, help=HELP["prompt"],
-                 placeholder="e.g. a quiet harbour at dusk", persist_state=PS)
-    st.text_input(state.BY_KEY["w_negative"].label, key="w_negative", help=HELP["negative"],
-                  placeholder="e.g. blurry, text, watermark", persist_state=PS)
+    st.text_area(
+        state.BY_KEY["w_prompt"].label,
+        key="w_prompt",
+        height=80,
+        help=HELP["prompt"],
+        placeholder="e.g. a quiet harbour at dusk",
+        persist_state=PS,
+    )
+    st.text_input(
+        state.BY_KEY["w_negative"].label,
+        key="w_negative",
+        help=HELP["negative"],
+        placeholder="e.g. blurry, text, watermark",
+        persist_state=PS,
+    )
     c1, c2, c3 = st.columns([1.5, 0.4, 2.1], vertical_alignment="bottom")
-    c1.number_input(state.BY_KEY["w_seed"].label, 0, MAX_SEED, step=1, key="w_seed", help=HELP["seed"],
-                    persist_state=PS)
+    c1.number_input(
+        state.BY_KEY["w_seed"].label, 0, MAX_SEED, step=1, key="w_seed", help=HELP["seed"], persist_state=PS
+    )
     c2.button("", icon=":material/casino:", on_click=randomise_seed, help="Pick a random seed", key="btn_seed")
-    c3.toggle("New seed every render", key="ui_new_seed", persist_state=PS,
-              help="Pick a random seed each time you press Render (the seed used is shown with the image).")
+    c3.toggle(
+        "New seed every render",
+        key="ui_new_seed",
+        persist_state=PS,
+        help="Pick a random seed each time you press Render (the seed used is shown with the image).",
+    )
     c1, c2 = st.columns(2)
     with c1:
         slider("w_steps", 1, 100, 1, HELP["steps"])
@@ -220,8 +277,14 @@ def text_and_sampling() -> None:
     c1, c2, c3 = st.columns(3)
     for col, key in ((c1, "w_width"), (c2, "w_height")):
         col.number_input(state.BY_KEY[key].label, 64, 2048, step=64, key=key, help=HELP["size"], persist_state=PS)
-    c3.selectbox(state.BY_KEY["w_scheduler"].label, list(SCHEDULERS), key="w_scheduler",
-                 format_func=SCHEDULER_NAMES.get, help=HELP["scheduler"], persist_state=PS)
+    c3.selectbox(
+        state.BY_KEY["w_scheduler"].label,
+        list(SCHEDULERS),
+        key="w_scheduler",
+        format_func=SCHEDULER_NAMES.get,
+        help=HELP["scheduler"],
+        persist_state=PS,
+    )
 
 
 SOURCE_NAMES = {"mix": "Mixed — the seed's positional split", "bands": "Frequency bands", "stems": "Demucs stems"}
@@ -233,35 +296,72 @@ def sources_controls() -> None:
     from core.params import LEVELS, STEMS
 
     ss = st.session_state
-    st.radio(state.BY_KEY["w_sources"].label, list(SOURCE_NAMES), key="w_sources", horizontal=True,
-             format_func=SOURCE_NAMES.get, help=HELP["sources"], persist_state=PS)
+    st.radio(
+        state.BY_KEY["w_sources"].label,
+        list(SOURCE_NAMES),
+        key="w_sources",
+        horizontal=True,
+        format_func=SOURCE_NAMES.get,
+        help=HELP["sources"],
+        persist_state=PS,
+    )
     mode = ss.get("w_sources", "mix")
     if mode == "mix":
         fg, bg, amb = state.BY_KEY["w_split"].from_widget(ss["w_split"])
-        st.caption(f"One clip, one CLAP embedding: the first {fg} tokens → :red[●] foreground, the next {bg} → "
-                   f":green[●] background, the last {amb} → :blue[●] ambience (token split under More).")
+        st.caption(
+            f"One clip, one CLAP embedding: the first {fg} tokens → :red[●] foreground, the next {bg} → "
+            f":green[●] background, the last {amb} → :blue[●] ambience (token split under More)."
+        )
     elif mode == "bands":
         c1, c2 = st.columns(2)
-        c1.number_input(state.BY_KEY["w_crossover_low"].label, 20.0, 20000.0, step=10.0, key="w_crossover_low",
-                        help=HELP["crossover_low"], format="%.0f", persist_state=PS)
-        c2.number_input(state.BY_KEY["w_crossover_high"].label, 20.0, 20000.0, step=250.0, key="w_crossover_high",
-                        help=HELP["crossover_high"], format="%.0f", persist_state=PS)
+        c1.number_input(
+            state.BY_KEY["w_crossover_low"].label,
+            20.0,
+            20000.0,
+            step=10.0,
+            key="w_crossover_low",
+            help=HELP["crossover_low"],
+            format="%.0f",
+            persist_state=PS,
+        )
+        c2.number_input(
+            state.BY_KEY["w_crossover_high"].label,
+            20.0,
+            20000.0,
+            step=250.0,
+            key="w_crossover_high",
+            help=HELP["crossover_high"],
+            format="%.0f",
+            persist_state=PS,
+        )
         lo, hi = float(ss["w_crossover_low"]), float(ss["w_crossover_high"])
-        st.caption(f":blue[●] ambience ← below {lo:g} Hz (bass, rumble, hum) · :green[●] background ← "
-                   f"{lo:g}–{hi:g} Hz (voices, most instruments) · :red[●] foreground ← above {hi:g} Hz "
-                   "(hiss, cymbals, birdsong)")
+        st.caption(
+            f":blue[●] ambience ← below {lo:g} Hz (bass, rumble, hum) · :green[●] background ← "
+            f"{lo:g}–{hi:g} Hz (voices, most instruments) · :red[●] foreground ← above {hi:g} Hz "
+            "(hiss, cymbals, birdsong)"
+        )
     else:
         cols = st.columns(2)
         for i, stem in enumerate(STEMS):  # 2 × 2: a level's name fits its box in a narrow column
-            cols[i % 2].selectbox(f"{stem.capitalize()} stem →", list(LEVELS), key=f"w_stem_{stem}",
-                                  help=HELP["stem"].format(stem=stem), persist_state=PS)
+            cols[i % 2].selectbox(
+                f"{stem.capitalize()} stem →",
+                list(LEVELS),
+                key=f"w_stem_{stem}",
+                help=HELP["stem"].format(stem=stem),
+                persist_state=PS,
+            )
         routed = {lv: [s for s in STEMS if ss.get(f"w_stem_{s}") == lv] for lv in LEVELS}
-        st.caption(" · ".join(f"{LEVEL_ICON[lv]} {lv} ← {' + '.join(routed[lv]) or 'nothing'}" for lv in LEVELS)
-                   + ". Demucs runs once per clip and window; changing the map reuses its stems.")
+        st.caption(
+            " · ".join(f"{LEVEL_ICON[lv]} {lv} ← {' + '.join(routed[lv]) or 'nothing'}" for lv in LEVELS)
+            + ". Demucs runs once per clip and window; changing the map reuses its stems."
+        )
         empty = [lv for lv in LEVELS if not routed[lv]]
         if empty:
-            st.warning(f"No stem is mapped to the **{' and the '.join(empty)}**: "
-                       f"{'its' if len(empty) == 1 else 'their'} steps get no audio.", icon=":material/info:")
+            st.warning(
+                f"No stem is mapped to the **{' and the '.join(empty)}**: "
+                f"{'its' if len(empty) == 1 else 'their'} steps get no audio.",
+                icon=":material/info:",
+            )
 
 
 def db_text(db: float | None) -> str:
@@ -286,7 +386,9 @@ def skipped_note(trace: Any, params: Any = None, where: Any = None) -> None:
     one = len(names) == 1
     (where or st).warning(
         f"{' and '.join(names)} {'is' if one else 'are'} near-silent in this window: not conditioned, "
-        f"{'its' if one else 'their'} steps get no audio.", icon=":material/volume_off:")
+        f"{'its' if one else 'their'} steps get no audio.",
+        icon=":material/volume_off:",
+    )
 
 
 def conditioning_sliders(text_norm: float | None) -> None:
@@ -295,15 +397,21 @@ def conditioning_sliders(text_norm: float | None) -> None:
     with st.container(border=True, key="sources_box"):
         sources_controls()
     st.markdown("**Hierarchy weights**")
-    for key, level, hkey in (("w_weight_fg", "foreground", "weight_fg"), ("w_weight_bg", "background", "weight_bg"),
-                             ("w_weight_amb", "ambience", "weight_amb")):
-        slider(key, 0.0, 2.0, 0.05, HELP[hkey], fmt="%.2f",
-               label=f"{LEVEL_ICON[level]} {level.capitalize()} weight (×)")
+    for key, level, hkey in (
+        ("w_weight_fg", "foreground", "weight_fg"),
+        ("w_weight_bg", "background", "weight_bg"),
+        ("w_weight_amb", "ambience", "weight_amb"),
+    ):
+        slider(
+            key, 0.0, 2.0, 0.05, HELP[hkey], fmt="%.2f", label=f"{LEVEL_ICON[level]} {level.capitalize()} weight (×)"
+        )
     st.markdown("**When each level speaks**")
     slider("w_switch", 0.0, 1.0, 0.05, HELP["switch"], fmt="%.2f")
     p = ss.get("w_switch", GenerationParams().switch_points)
-    st.caption(f":blue[●] ambience for the first {p[0]:.0%} of the steps → :green[●] background up to "
-               f"{p[1]:.0%} → :red[●] foreground to the end")
+    st.caption(
+        f":blue[●] ambience for the first {p[0]:.0%} of the steps → :green[●] background up to "
+        f"{p[1]:.0%} → :red[●] foreground to the end"
+    )
     c1, c2 = st.columns(2)
     with c1:
         slider("w_norm_target", 0.0, 200.0, 1.0, HELP["norm"], fmt="%.0f")
@@ -315,8 +423,15 @@ def conditioning_sliders(text_norm: float | None) -> None:
     st.markdown("**Gate scale per UNet block group**")
     for col, group in zip(st.columns(3), ("down", "mid", "up"), strict=True):
         with col:
-            slider(f"w_gate_{group}", 0.0, 3.0, 0.05, HELP["gate"].format(g=group), fmt="%.2f",
-                   label=f"{group.capitalize()} (×)")
+            slider(
+                f"w_gate_{group}",
+                0.0,
+                3.0,
+                0.05,
+                HELP["gate"].format(g=group),
+                fmt="%.2f",
+                label=f"{group.capitalize()} (×)",
+            )
 
     with st.expander("More: token split, switch style, listening"):
         if ss.get("w_sources", "mix") == "mix":
@@ -324,14 +439,26 @@ def conditioning_sliders(text_norm: float | None) -> None:
             fg, bg, amb = state.BY_KEY["w_split"].from_widget(ss["w_split"])
             st.caption(f":red[●] {fg} | :green[●] {bg} | :blue[●] {amb} tokens")
         c1, c2 = st.columns(2)
-        c1.radio(state.BY_KEY["w_switch_style"].label, ["hard", "smooth"], key="w_switch_style",
-                 horizontal=True, help=HELP["switch_style"], persist_state=PS)
+        c1.radio(
+            state.BY_KEY["w_switch_style"].label,
+            ["hard", "smooth"],
+            key="w_switch_style",
+            horizontal=True,
+            help=HELP["switch_style"],
+            persist_state=PS,
+        )
         with c2:
             if ss.get("w_switch_style") == "smooth":
                 slider("w_crossfade", 0.0, 0.5, 0.01, HELP["crossfade"], fmt="%.2f")
-        st.radio(state.BY_KEY["w_norm_measure"].label, ["token", "tensor"], key="w_norm_measure", horizontal=True,
-                 format_func={"token": "per token (mean L2)", "tensor": "whole tensor"}.get,
-                 help=HELP["measure"], persist_state=PS)
+        st.radio(
+            state.BY_KEY["w_norm_measure"].label,
+            ["token", "tensor"],
+            key="w_norm_measure",
+            horizontal=True,
+            format_func={"token": "per token (mean L2)", "tensor": "whole tensor"}.get,
+            help=HELP["measure"],
+            persist_state=PS,
+        )
         if ss.get("w_mode", "zero-shot") == "zero-shot":
             c1, c2 = st.columns(2)
             with c1:
@@ -365,9 +492,16 @@ def rerun_fragment() -> None:
 
 def item_from(result: Any, png: bytes, kind: str, caption: str = "", item_id: int | None = None) -> state.HistoryItem:
     return state.HistoryItem(
-        id=state.new_id() if item_id is None else item_id, kind=kind, params=result.params, png=png,
-        image=result.image, trace=result.trace, timings=dict(result.timings), device=str(result.device),
-        dtype=str(result.dtype), caption=caption,
+        id=state.new_id() if item_id is None else item_id,
+        kind=kind,
+        params=result.params,
+        png=png,
+        image=result.image,
+        trace=result.trace,
+        timings=dict(result.timings),
+        device=str(result.device),
+        dtype=str(result.dtype),
+        caption=caption,
     )
 
 
@@ -412,13 +546,21 @@ def collect_jobs() -> None:
         if run is not None and run.done:
             items = {cell.key: item_from(r, png, "compare", caption=cell.caption) for cell, r, png in run.done}
             ss["compare_results"] = list(items.values())  # the Gates page and the Gallery read these
-            ss["compare_run"] = {"id": job.id, "plan": run.plan, "items": items, "views": run.views,
-                                 "notes": list(run.notes)}
+            ss["compare_run"] = {
+                "id": job.id,
+                "plan": run.plan,
+                "items": items,
+                "views": run.views,
+                "notes": list(run.notes),
+            }
             ss.pop("compare_exports", None)
         if job.cancelled:
             done = len(run.done) if run is not None else 0
-            ss["compare_note"] = (f"Comparison cancelled after {done} of {len(run.plan.generated)} images."
-                                  if run is not None else "Comparison cancelled.")
+            ss["compare_note"] = (
+                f"Comparison cancelled after {done} of {len(run.plan.generated)} images."
+                if run is not None
+                else "Comparison cancelled."
+            )
 
 
 # ================================================================================================
@@ -442,8 +584,11 @@ def heard(trace: Any, compact: bool = False, key: str | None = None) -> None:
     cols = st.columns(len(trace.heard))
     for col, (level, labels) in zip(cols, trace.heard.items(), strict=True):
         with col:
-            chart(charts.heard_figure(labels, title=level, color=charts.LEVEL_COLORS.get(level, "#3A6EA5")),
-                  key=f"heard_{key or id(trace)}_{level}_{compact}", toolbar=False)
+            chart(
+                charts.heard_figure(labels, title=level, color=charts.LEVEL_COLORS.get(level, "#3A6EA5")),
+                key=f"heard_{key or id(trace)}_{level}_{compact}",
+                toolbar=False,
+            )
     if trace.skipped_levels:
         st.caption("Near-silent, not conditioned: " + ", ".join(trace.skipped_levels))
 
@@ -451,9 +596,16 @@ def heard(trace: Any, compact: bool = False, key: str | None = None) -> None:
 def download_png(item: state.HistoryItem, key: str, label: str = "Download PNG") -> None:
     from core.export import default_filename
 
-    st.download_button(label, item.png, file_name=default_filename(item.params), mime="image/png",
-                       key=key, on_click="ignore", icon=":material/download:",
-                       help="The PNG carries every parameter: load it in the Gallery (or the CLI) to reproduce it.")
+    st.download_button(
+        label,
+        item.png,
+        file_name=default_filename(item.params),
+        mime="image/png",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+        help="The PNG carries every parameter: load it in the Gallery (or the CLI) to reproduce it.",
+    )
 
 
 def seed_line(item: state.HistoryItem) -> str:

@@ -11,8 +11,9 @@ sessions' generations (the engine's own lock still guards against any other call
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 _executor: ThreadPoolExecutor | None = None
 _guard = threading.Lock()

@@ -20,20 +20,44 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_generate_reproduce_and_params(tmp_path, samples):
     out = tmp_path / "a.png"
     done = run_cli(
-        "generate", "--audio", str(samples["rain"]), "--prompt", "a city", "--models", "tiny",
-        "--seed", "5", "--steps", "6", "--size", "64x64", "--weights", "0.9,0.4,0.2", "--switch", "0.3,0.6",
-        "--out", str(out), cwd=tmp_path,
+        "generate",
+        "--audio",
+        str(samples["rain"]),
+        "--prompt",
+        "a city",
+        "--models",
+        "tiny",
+        "--seed",
+        "5",
+        "--steps",
+        "6",
+        "--size",
+        "64x64",
+        "--weights",
+        "0.9,0.4,0.2",
+        "--switch",
+        "0.3,0.6",
+        "--out",
+        str(out),
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     assert "seed=5" in done.stdout
     params = read_params(out)
-    assert (params.seed, params.steps, params.level_weights, params.switch_points) == (5, 6, (0.9, 0.4, 0.2), (0.3, 0.6))
+    assert (params.seed, params.steps, params.level_weights, params.switch_points) == (
+        5,
+        6,
+        (0.9, 0.4, 0.2),
+        (0.3, 0.6),
+    )
     assert params.audio_sha256 and params.models == "tiny"
 
     # reproduce in-process (same code path as the subprocess) from another folder
@@ -77,8 +101,24 @@ def test_silent_audio_is_refused(tmp_path, capsys):
 
     silent = tmp_path / "silent.wav"
     sf.write(silent, np.zeros(48000, dtype=np.float32), 48000)
-    assert main(["generate", "--audio", str(silent), "--models", "tiny", "--steps", "2", "--size", "64x64",
-                 "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            [
+                "generate",
+                "--audio",
+                str(silent),
+                "--models",
+                "tiny",
+                "--steps",
+                "2",
+                "--size",
+                "64x64",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     assert "silent" in capsys.readouterr().err.lower()
     assert not (tmp_path / "x.png").exists()
 
@@ -87,7 +127,10 @@ def test_from_with_another_clip_makes_a_new_image(tmp_path, samples):
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     common = ["--models", "tiny", "--steps", "3", "--size", "64x64", "--seed", "2", "--quiet"]
     assert main(["generate", "--audio", str(samples["rain"]), *common, "--out", str(first)]) == 0
-    assert main(["generate", "--from", str(first), "--audio", str(samples["birdsong"]), "--out", str(second), "--quiet"]) == 0
+    assert (
+        main(["generate", "--from", str(first), "--audio", str(samples["birdsong"]), "--out", str(second), "--quiet"])
+        == 0
+    )
     a, b = read_params(first), read_params(second)
     assert b.audio_path.endswith("birdsong.wav") and b.audio_sha256 != a.audio_sha256
     assert b.replace(audio_path=a.audio_path, audio_sha256=a.audio_sha256) == a

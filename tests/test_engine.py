@@ -90,7 +90,9 @@ def test_strength_scales_the_audio_to_text_ratio(tiny_engine, tiny_params):
 def test_trained_adapters_start_at_the_seed_gate(tiny_engine, tiny_params, tmp_path):
     from core.projector import AudioProjector, ProjectorConfig, save_projector
 
-    config = ProjectorConfig(input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4)
+    config = ProjectorConfig(
+        input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4
+    )
     torch.manual_seed(0)
     save_projector(AudioProjector(config), tmp_path / "ckpt")
     result = tiny_engine.generate(tiny_params.replace(mode="trained", checkpoint=str(tmp_path / "ckpt")))
@@ -178,10 +180,15 @@ def test_each_checkpoint_gets_its_own_adapters(tiny_engine, tiny_params, tmp_pat
 
     from core.projector import AudioProjector, ProjectorConfig, save_projector
 
-    config = ProjectorConfig(input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4)
+    config = ProjectorConfig(
+        input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4
+    )
     torch.manual_seed(1)
     save_projector(AudioProjector(config), tmp_path / "a")
-    state = {k: (torch.full_like(v, 2.0) if k.endswith(".gate") else v) for k, v in tiny_engine.adapters.trained_state().items()}
+    state = {
+        k: (torch.full_like(v, 2.0) if k.endswith(".gate") else v)
+        for k, v in tiny_engine.adapters.trained_state().items()
+    }
     save_file(state, str(tmp_path / "a" / "adapters.safetensors"))
     save_projector(AudioProjector(config), tmp_path / "b")  # no adapters file: the seed's init
 

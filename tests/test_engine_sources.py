@@ -67,9 +67,31 @@ def test_silent_levels_are_skipped_not_divided(tiny_engine, tiny_params, samples
 
 def test_cli_sources_flag(tmp_path, samples):
     out = tmp_path / "stems.png"
-    assert main(["generate", "--audio", str(samples["street"]), "--models", "tiny", "--sources", "stems",
-                 "--stem-map", "vocals=foreground,drums=background,other=background,bass=ambience",
-                 "--steps", "4", "--size", "64x64", "--seed", "1", "--quiet", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--audio",
+                str(samples["street"]),
+                "--models",
+                "tiny",
+                "--sources",
+                "stems",
+                "--stem-map",
+                "vocals=foreground,drums=background,other=background,bass=ambience",
+                "--steps",
+                "4",
+                "--size",
+                "64x64",
+                "--seed",
+                "1",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     params = read_params(out)
     assert params.sources == "stems" and dict(params.stem_map)["vocals"] == "foreground"
 

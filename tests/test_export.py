@@ -153,8 +153,9 @@ def test_extra_from_result_and_save_result(tmp_path: Path, params: GenerationPar
 
     heard = HeardLabel(label="thunder", phrase="lightning storm", category="weather", weight=0.8, similarity=0.4)
     trace = Trace(steps=params.steps, heard={"mix": [heard]}, skipped_levels=["ambience"])
-    result = GenerationResult(image=image, params=params, trace=trace, timings={"total": 2.0}, device="cuda",
-                              dtype="float16")
+    result = GenerationResult(
+        image=image, params=params, trace=trace, timings={"total": 2.0}, device="cuda", dtype="float16"
+    )
     path = export.save_result(result, tmp_path / "r.png")
     meta = read_metadata(path)
     assert read_params(path) == params
@@ -187,16 +188,19 @@ def test_parameters_text_chunk(tmp_path: Path, params: GenerationParams, image: 
 def test_parameters_text_defaults_match_the_house_example() -> None:
     p = GenerationParams(prompt="a storm", seed=123, audio_path="thunder.wav", audio_sha256="ab12" + "0" * 60)
     text = export.parameters_text(p)
-    assert text.startswith("a storm\nSteps: 25, Sampler: dpmpp, CFG scale: 7.5, Seed: 123, Size: 512x512, "
-                           "Model: sd15, Audio: thunder.wav (sha256 ab1200000000…), Audio strength: 1, "
-                           "Weights: 0.7/0.5/0.3, Norm target: 60 (token), Switch: 0.4/0.7 (hard), "
-                           "Gates: 0/1/1, Sources: mix")
+    assert text.startswith(
+        "a storm\nSteps: 25, Sampler: dpmpp, CFG scale: 7.5, Seed: 123, Size: 512x512, "
+        "Model: sd15, Audio: thunder.wav (sha256 ab1200000000…), Audio strength: 1, "
+        "Weights: 0.7/0.5/0.3, Norm target: 60 (token), Switch: 0.4/0.7 (hard), "
+        "Gates: 0/1/1, Sources: mix"
+    )
     assert "Negative prompt" not in text  # omitted when empty, as A1111 does
 
 
 # -- atomic writes ---------------------------------------------------------------------------------
-def test_failure_inside_pil_save_leaves_nothing(tmp_path: Path, params: GenerationParams, image: Image.Image,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_inside_pil_save_leaves_nothing(
+    tmp_path: Path, params: GenerationParams, image: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken_save(self: Image.Image, fp: object, *args: object, **kwargs: object) -> None:
         fp.write(b"\x89PNG\r\n\x1a\n partial")  # type: ignore[attr-defined]
         raise OSError("disk full (simulated)")
@@ -210,9 +214,9 @@ def test_failure_inside_pil_save_leaves_nothing(tmp_path: Path, params: Generati
 
 
 @pytest.mark.parametrize("where", ["fsync", "replace"])
-def test_failure_while_writing_file_keeps_old_file_and_no_temp(tmp_path: Path, params: GenerationParams,
-                                                               image: Image.Image, where: str,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_while_writing_file_keeps_old_file_and_no_temp(
+    tmp_path: Path, params: GenerationParams, image: Image.Image, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     dest = tmp_path / "out.png"
     dest.write_bytes(b"old content")
 
@@ -226,12 +230,15 @@ def test_failure_while_writing_file_keeps_old_file_and_no_temp(tmp_path: Path, p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
 
-def test_failure_for_new_file_leaves_no_file(tmp_path: Path, params: GenerationParams, image: Image.Image,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_for_new_file_leaves_no_file(
+    tmp_path: Path, params: GenerationParams, image: Image.Image, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(export.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("simulated")))
-    for writer in (lambda p: save_png(image, params, p),
-                   lambda p: save_grid_png([image], ["a"], [params], p),
-                   lambda p: write_zip([("a.png", png_bytes(image, params))], p)):
+    for writer in (
+        lambda p: save_png(image, params, p),
+        lambda p: save_grid_png([image], ["a"], [params], p),
+        lambda p: write_zip([("a.png", png_bytes(image, params))], p),
+    ):
         with pytest.raises(OSError):
             writer(tmp_path / "dest.bin")
     assert list(tmp_path.iterdir()) == []

@@ -49,7 +49,9 @@ def test_positional_split_and_weights_give_exact_tokens(tokens):
 def test_norms_are_reported_before_and_after(tokens):
     params = GenerationParams(norm_target=60.0, norm_measure="tensor")
     levels = build_levels(tokens, params)
-    whole = torch.cat([levels.tokens[k] / w for k, w in zip(("foreground", "background", "ambience"), params.level_weights)], 1)
+    whole = torch.cat(
+        [levels.tokens[k] / w for k, w in zip(("foreground", "background", "ambience"), params.level_weights)], 1
+    )
     assert token_norm(whole, "tensor") == pytest.approx(60.0, rel=1e-5)
     fg = levels.norms["foreground"]
     assert fg["before"] == pytest.approx(token_norm(tokens[:, :35], "tensor"), rel=1e-5)

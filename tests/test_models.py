@@ -11,7 +11,9 @@ from core.models import ModelUnavailable, load_models, resolve_spec
 def test_specs_resolve():
     assert resolve_spec("tiny").tiny
     sd = resolve_spec("sd15")
-    assert sd.sd_source == "stable-diffusion-v1-5/stable-diffusion-v1-5" and sd.clap_source == "laion/clap-htsat-unfused"
+    assert (
+        sd.sd_source == "stable-diffusion-v1-5/stable-diffusion-v1-5" and sd.clap_source == "laion/clap-htsat-unfused"
+    )
     assert resolve_spec("someone/sd-model").sd_source == "someone/sd-model"
     with pytest.raises(ModelUnavailable, match="Unknown model"):
         resolve_spec("not a model")

@@ -84,7 +84,11 @@ def test_stem_wavs_are_what_save_stems_writes(stems, tmp_path):
 
 def test_parts_wav_items_name_each_part_for_a_zip(stems, bands):
     assert [n for n, _ in parts_wav_items(stems, prefix="stems")] == [
-        "stems-drums.wav", "stems-bass.wav", "stems-other.wav", "stems-vocals.wav"]
+        "stems-drums.wav",
+        "stems-bass.wav",
+        "stems-other.wav",
+        "stems-vocals.wav",
+    ]
     items = dict(parts_wav_items(bands, prefix="bands"))
     assert list(items) == ["bands-low.wav", "bands-mid.wav", "bands-high.wav"]
     low, rate = sf.read(io.BytesIO(items["bands-low.wav"]), dtype="float32")
@@ -97,7 +101,7 @@ def test_player_wav_is_mono_16_bit_and_keeps_relative_loudness(bands):
     rms = {}
     for name in bands.parts:
         wave, _ = sf.read(io.BytesIO(player_wav_bytes(bands, name)), dtype="float32")
-        rms[name] = float(np.sqrt(np.mean(wave ** 2)))
+        rms[name] = float(np.sqrt(np.mean(wave**2)))
         expected = float(np.sqrt(np.mean(np.clip(bands.parts[name], -1, 1) ** 2)))
         assert rms[name] == pytest.approx(expected, rel=1e-2, abs=1e-4)  # not normalised per part
 

@@ -21,10 +21,10 @@ if str(ROOT) not in sys.path:  # `pytest tests/...` without `python -m`
     sys.path.insert(0, str(ROOT))
 
 from core.audio import AudioClip, load_audio  # noqa: E402
-from core.params import DEFAULT_STEM_MAP, LEVELS, STEMS, GenerationParams  # noqa: E402
-from core.samples import sample_paths  # noqa: E402
 from core.bands import BAND_TOLERANCE, band_split  # noqa: E402
 from core.cancel import Cancelled  # noqa: E402
+from core.params import DEFAULT_STEM_MAP, LEVELS, STEMS, GenerationParams  # noqa: E402
+from core.samples import sample_paths  # noqa: E402
 from core.separation import TINY_KWARGS, SeparationError, StemSeparator, build_random_htdemucs  # noqa: E402
 from core.sources import SILENT_DB, LevelSources, save_stems, sources_for_params, split_sources  # noqa: E402
 
@@ -223,9 +223,7 @@ def test_tiny_demucs_returns_four_stereo_stems(street, tiny):
         assert np.all(np.isfinite(wave)) and np.any(wave), stem
         np.testing.assert_allclose(sources.parts[stem], wave.mean(axis=0), atol=1e-6)
     assert sources.part_levels == dict(DEFAULT_STEM_MAP)
-    np.testing.assert_allclose(
-        sources.levels["background"], sources.parts["drums"] + sources.parts["other"], atol=1e-6
-    )
+    np.testing.assert_allclose(sources.levels["background"], sources.parts["drums"] + sources.parts["other"], atol=1e-6)
     np.testing.assert_array_equal(sources.levels["ambience"], sources.parts["bass"])
     np.testing.assert_array_equal(sources.levels["foreground"], sources.parts["vocals"])
     assert "torchaudio" not in sys.modules and "torchvision" not in sys.modules
@@ -243,9 +241,7 @@ def test_stem_map_routes_stems_to_levels(street, tiny):
     routing = dict(DEFAULT_STEM_MAP) | {"vocals": "ambience"}
     sources = split_sources(street, "stems", separator=tiny, start_s=1.0, seconds=1.5, stem_map=routing)
     assert sources.part_levels["vocals"] == "ambience"
-    np.testing.assert_allclose(
-        sources.levels["ambience"], sources.parts["bass"] + sources.parts["vocals"], atol=1e-6
-    )
+    np.testing.assert_allclose(sources.levels["ambience"], sources.parts["bass"] + sources.parts["vocals"], atol=1e-6)
     assert "foreground" not in sources.levels and "foreground" not in sources.silent_levels  # no source
     everything = split_sources(
         street, "stems", separator=tiny, start_s=1.0, seconds=1.5, stem_map={s: "background" for s in STEMS}
@@ -260,7 +256,9 @@ def test_separation_is_cached_per_window(street):
     separator = StemSeparator("tiny", device="cpu")
     first = split_sources(street, "stems", separator=separator, start_s=0.0, seconds=1.0)
     assert separator.calls == 1
-    again = split_sources(street, "stems", separator=separator, start_s=0.0, seconds=1.0, stem_map={"vocals": "ambience"})
+    again = split_sources(
+        street, "stems", separator=separator, start_s=0.0, seconds=1.0, stem_map={"vocals": "ambience"}
+    )
     assert separator.calls == 1  # a different routing is not a different separation
     assert again.stems_stereo["vocals"] is first.stems_stereo["vocals"]
     split_sources(street, "stems", separator=separator, start_s=0.5, seconds=1.0)

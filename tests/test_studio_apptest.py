@@ -246,14 +246,22 @@ def test_sources_selector_and_mapping_editor_write_the_params():
     at.radio(key="w_sources").set_value("stems").run()
     _ok(at)
     assert {s.key for s in at.selectbox if s.key.startswith("w_stem_")} == {
-        "w_stem_drums", "w_stem_bass", "w_stem_other", "w_stem_vocals"}
+        "w_stem_drums",
+        "w_stem_bass",
+        "w_stem_other",
+        "w_stem_vocals",
+    }
     at.selectbox(key="w_stem_drums").set_value("foreground").run()
     at.selectbox(key="w_stem_vocals").set_value("background").run()
     _ok(at)
     params = at.session_state["params"]
     assert params.sources == "stems"
-    assert dict(params.stem_map) == {"drums": "foreground", "bass": "ambience", "other": "background",
-                                     "vocals": "background"}
+    assert dict(params.stem_map) == {
+        "drums": "foreground",
+        "bass": "ambience",
+        "other": "background",
+        "vocals": "background",
+    }
     preview = at.session_state["preview"]
     assert preview.params.stem_map == params.stem_map
     assert set(preview.trace.heard) <= {"foreground", "background", "ambience"}  # per-source tokens
@@ -290,8 +298,9 @@ def test_stems_sliders_and_mapping_never_rerun_separation():
 def test_near_silent_levels_are_shown_plainly():
     at = _app(w_sample="engine", w_sources="bands")  # the engine hum has nothing above 4 kHz
     assert "foreground" in at.session_state["preview"].trace.skipped_levels
-    assert any("**foreground** (> 4000 Hz) is near-silent" in w.value for w in at.warning), \
-        [w.value for w in at.warning]
+    assert any("**foreground** (> 4000 Hz) is near-silent" in w.value for w in at.warning), [
+        w.value for w in at.warning
+    ]
 
 
 def test_token_split_with_an_empty_level_is_reported():
@@ -360,7 +369,7 @@ def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path):
     rate = 16000
     t = np.arange(rate * 25) / rate
     wave = 0.3 * np.sin(2 * np.pi * 440 * t)
-    wave[rate * 12:] += 0.2 * np.sin(2 * np.pi * 3000 * t[rate * 12:])
+    wave[rate * 12 :] += 0.2 * np.sin(2 * np.pi * 3000 * t[rate * 12 :])
     path = tmp_path / "long.wav"
     sf.write(path, wave.astype(np.float32), rate)
     at = _app()
@@ -414,8 +423,9 @@ def test_gallery_restores_from_png_and_rejects_bad_metadata():
     assert any("no CLAP2Diff parameters" in e for e in _errors(at)), _errors(at)
 
     # A studio PNG: its settings can be recalled into the sliders.
-    wanted = GenerationParams(prompt="from a png", seed=4242, steps=6, width=64, height=64,
-                              level_weights=(0.9, 0.4, 0.2), models="tiny")
+    wanted = GenerationParams(
+        prompt="from a png", seed=4242, steps=6, width=64, height=64, level_weights=(0.9, 0.4, 0.2), models="tiny"
+    )
     data = png_bytes(Image.new("RGB", (64, 64)), wanted)
     at.file_uploader(key="gallery_png").set_value(("mine.png", data, "image/png")).run()
     _ok(at)
@@ -518,8 +528,18 @@ def test_compare_page_separated_vs_mixed_with_parts_and_exports():
     _, _, archive = at.session_state["compare_exports"]
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:
         wavs = sorted(n for n in zf.namelist() if n.endswith(".wav"))
-        assert wavs == sorted(["mix.wav", "stems-drums.wav", "stems-bass.wav", "stems-other.wav",
-                               "stems-vocals.wav", "bands-low.wav", "bands-mid.wav", "bands-high.wav"])
+        assert wavs == sorted(
+            [
+                "mix.wav",
+                "stems-drums.wav",
+                "stems-bass.wav",
+                "stems-other.wav",
+                "stems-vocals.wav",
+                "bands-low.wav",
+                "bands-mid.wav",
+                "bands-high.wav",
+            ]
+        )
         drums, rate = sf.read(io.BytesIO(zf.read("stems-drums.wav")))
         assert drums.ndim == 2 and drums.shape[1] == 2 and rate == views["stems"].sources.sample_rate
 

@@ -31,8 +31,9 @@ def engine():
 def params():
     from core.samples import sample_paths
 
-    return GenerationParams(prompt="a city", audio_path=str(sample_paths()["thunder"]), steps=6, width=64,
-                            height=64, models="tiny", seed=3)
+    return GenerationParams(
+        prompt="a city", audio_path=str(sample_paths()["thunder"]), steps=6, width=64, height=64, models="tiny", seed=3
+    )
 
 
 def _wait_until(predicate, job, timeout=60.0):
@@ -69,10 +70,13 @@ def test_widget_defaults_are_the_generation_params_defaults():
         dict(level_weights=(1.2, 0.0, 0.45), norm_target=0.0, norm_measure="tensor", switch_points=(0.1, 0.9)),
         dict(split=(10, 50, 17), switch_style="smooth", crossfade=0.25, gate_scales=(0.5, 0.0, 2.0)),
         dict(sources="bands", crossovers=(120.0, 6000.0), top_k=9, temperature=1.5, window_start=3.5),
-        dict(sources="stems", stem_map=(("drums", "foreground"), ("bass", "ambience"), ("other", "ambience"),
-                                        ("vocals", "background"))),
-        dict(mode="trained", checkpoint="/ckpt/projector", audio_strength=2.5, width=768, height=512,
-             scheduler="euler"),
+        dict(
+            sources="stems",
+            stem_map=(("drums", "foreground"), ("bass", "ambience"), ("other", "ambience"), ("vocals", "background")),
+        ),
+        dict(
+            mode="trained", checkpoint="/ckpt/projector", audio_strength=2.5, width=768, height=512, scheduler="euler"
+        ),
     ],
 )
 def test_widgets_round_trip_any_params(changes, params):
@@ -183,10 +187,13 @@ def test_plan_puts_modes_side_by_side_and_each_level_alone(params):
 
 
 def test_plan_skips_levels_without_an_audible_source(params):
-    available = {"bands": compare.Availability(frozenset({"ambience", "background"}), frozenset({"foreground"})),
-                 "stems": compare.Availability(frozenset({"foreground", "background"}))}
-    stems_map = params.replace(stem_map=(("drums", "background"), ("bass", "background"), ("other", "background"),
-                                         ("vocals", "foreground")))
+    available = {
+        "bands": compare.Availability(frozenset({"ambience", "background"}), frozenset({"foreground"})),
+        "stems": compare.Availability(frozenset({"foreground", "background"})),
+    }
+    stems_map = params.replace(
+        stem_map=(("drums", "background"), ("bass", "background"), ("other", "background"), ("vocals", "foreground"))
+    )
     plan = compare.plan(stems_map, ["bands", "stems"], available=available)
     cells = {c.key: c for c in plan.cells}
     assert cells["bands_foreground"].params is None and "near-silent" in cells["bands_foreground"].caption
@@ -208,15 +215,17 @@ def test_level_captions_name_bands_and_stems(params):
     assert "Hz" in compare.level_origin(params.replace(sources="bands"), "ambience")
     assert compare.level_origin(params.replace(sources="stems"), "foreground") == "vocals"
     assert compare.level_origin(params, "background") == "tokens 36–56"
-    assert compare.mode_caption(params.replace(sources="stems")) == \
-        "Demucs stems · vocals→fg, drums+other→bg, bass→amb"
+    assert compare.mode_caption(params.replace(sources="stems")) == "Demucs stems · vocals→fg, drums+other→bg, bass→amb"
 
 
 def test_mode_view_puts_every_part_on_one_db_scale(engine, params):
     import soundfile as sf
 
-    for mode, names in (("mix", ["mix"]), ("bands", ["low", "mid", "high"]),
-                        ("stems", ["drums", "bass", "other", "vocals"])):
+    for mode, names in (
+        ("mix", ["mix"]),
+        ("bands", ["low", "mid", "high"]),
+        ("stems", ["drums", "bass", "other", "vocals"]),
+    ):
         view = compare.mode_view(engine, params.replace(sources=mode))
         assert [p.name for p in view.parts] == names
         refs = {p.mel.ref_power for p in view.parts}

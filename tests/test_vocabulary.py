@@ -201,18 +201,14 @@ def test_duplicate_label_names_line(tmp_path: Path) -> None:
 
 def test_missing_column_names_line(tmp_path: Path) -> None:
     path = tmp_path / "short.csv"
-    path.write_text(
-        "label,category,phrase\nthunder,natural,dark storm clouds\nrain,natural\n", encoding="utf-8"
-    )
+    path.write_text("label,category,phrase\nthunder,natural,dark storm clouds\nrain,natural\n", encoding="utf-8")
     with pytest.raises(VocabularyError, match=r"short\.csv:3: expected 3 columns"):
         load_vocabulary(path)
 
 
 def test_unquoted_comma_names_line(tmp_path: Path) -> None:
     path = tmp_path / "comma.csv"
-    path.write_text(
-        "label,category,phrase\ndog barking,animal,a dog, barking\n", encoding="utf-8"
-    )
+    path.write_text("label,category,phrase\ndog barking,animal,a dog, barking\n", encoding="utf-8")
     with pytest.raises(VocabularyError, match=r"comma\.csv:2: expected 3 columns"):
         load_vocabulary(path)
 

@@ -71,14 +71,31 @@ def server(tmp_path_factory):
         NUMBA_CACHE_DIR=str(ROOT / ".numba_cache"),
         CLAP2DIFF_UPLOADS=str(tmp_path_factory.mktemp("uploads")),
     )
-    log = (ARTIFACTS / "server.log")
+    log = ARTIFACTS / "server.log"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "studio/app.py", "--server.fileWatcherType", "none",
-             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "studio/app.py",
+                "--server.fileWatcherType",
+                "none",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.address",
+                "127.0.0.1",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     try:
         for _ in range(240):  # up to ~60 s: poll the health endpoint, noticing a crash at once
@@ -202,7 +219,9 @@ def test_render_live_preview_gates_and_download(page, server):
     expect(preview_img).not_to_have_attribute("src", before)
     # Let the preview of the final value finish before leaving the page: a page switch during the
     # fragment run that carries the last slider value can lose it (known race, see the notes).
-    preview_caption = page.locator(".st-key-preview_box").get_by_text(re.compile(r"weights 0\.40/0\.50/0\.30 · denoise"))
+    preview_caption = page.locator(".st-key-preview_box").get_by_text(
+        re.compile(r"weights 0\.40/0\.50/0\.30 · denoise")
+    )
     preview_caption.wait_for()
     expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
     shot(page, "03_preview_changed")
