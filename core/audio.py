@@ -26,6 +26,8 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .errors import UserError
+
 MAX_SECONDS = 3600.0  # longer uploads are rejected from the header, before decoding
 MIN_RATE = 1000  # below this it is not sound anyone recorded on purpose
 SILENCE_PEAK = 1e-5  # -100 dBFS: dither alone is louder, so a lower peak means digital silence
@@ -44,7 +46,7 @@ _NOT_AUDIO_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 
-class AudioError(Exception):
+class AudioError(UserError):
     """The audio cannot be used. The message says what is wrong and what to do, in one sentence."""
 
 

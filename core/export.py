@@ -38,6 +38,8 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageEr
 
 from core.params import GenerationParams, ParamsError
 
+from .errors import UserError
+
 PARAMS_FORMAT = "clap2diff/params"
 GRID_FORMAT = "clap2diff/grid"
 MANIFEST_FORMAT = "clap2diff/manifest"
@@ -53,7 +55,7 @@ Source = str | Path | bytes | bytearray | memoryview | IO[bytes]
 _PNG_MODES = {"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"}
 
 
-class ExportError(ValueError):
+class ExportError(UserError, ValueError):
     """A PNG/ZIP could not be read back or written. The message is meant for the user.
 
     `field` names the parameter at fault when the embedded params fail validation (else None),

@@ -16,12 +16,14 @@ from typing import Any
 
 import torch
 
+from .errors import UserError
+
 SD15_HUB_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 CLAP_HUB_ID = "laion/clap-htsat-unfused"
 CLAP_ENV = "CLAP2DIFF_CLAP"  # overrides the CLAP checkpoint (hub id or folder)
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(UserError, RuntimeError):
     """A model could not be loaded; the message says which and what to do."""
 
 

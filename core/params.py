@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import UserError
+
 LEVELS: tuple[str, ...] = ("foreground", "background", "ambience")
 SCHEDULERS: tuple[str, ...] = ("dpmpp", "ddim", "euler")
 MODES: tuple[str, ...] = ("zero-shot", "trained")
@@ -38,7 +40,7 @@ DEFAULT_STEM_MAP: tuple[tuple[str, str], ...] = (
 )
 
 
-class ParamsError(ValueError):
+class ParamsError(UserError, ValueError):
     """A parameter is out of range or malformed. `field` names it, so a UI can point at it."""
 
     def __init__(self, field_name: str, message: str):

@@ -36,6 +36,7 @@ from .audio import CLAP_RATE, AudioClip, AudioError, clap_input, load_audio, res
 from .cache import LRUCache
 from .cancel import Cancelled
 from .clap import ClapEncoder
+from .errors import UserError
 from .hierarchy import LevelTokens, build_levels, build_levels_per_source, token_norm
 from .models import ModelBundle, load_models, resolve_spec
 from .params import BLOCK_GROUPS, LEVELS, GenerationParams
@@ -52,7 +53,7 @@ from .trace import GenerationResult, HeardLabel, Trace
 from .vocabulary import Vocabulary, load_vocabulary
 
 
-class EngineError(RuntimeError):
+class EngineError(UserError, RuntimeError):
     """A generation failed for a reason the user can act on; the message says how."""
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .errors import UserError
 from .params import TOKENS
 from .trace import HeardLabel
 from .vocabulary import Vocabulary, clap_prompt
@@ -32,7 +33,7 @@ EncodeText = Callable[[str], torch.Tensor]  # prompt -> (1, 77, D) SD text token
 CountTokens = Callable[[str], int]  # prompt -> number of tokens without BOS/EOS
 
 
-class ProjectorError(ValueError):
+class ProjectorError(UserError, ValueError):
     """A projector checkpoint is missing, malformed or does not fit the models; says which."""
 
 

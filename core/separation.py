@@ -22,6 +22,8 @@ from core.audio import AudioClip, file_sha256
 from core.cancel import Cancelled
 from core.params import STEMS
 
+from .errors import UserError
+
 ProgressFn = Callable[[int, int], None]
 
 
@@ -42,7 +44,7 @@ HTDEMUCS_KWARGS: dict[str, Any] = dict(
 TINY_KWARGS: dict[str, Any] = dict(channels=8, depth=4, t_layers=1, t_heads=2, segment=Fraction(2))
 
 
-class SeparationError(RuntimeError):
+class SeparationError(UserError, RuntimeError):
     """Stem separation cannot run. The message says why and what to do, in one sentence."""
 
 

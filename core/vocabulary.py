@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from .errors import UserError
+
 # AudioSet's top-level categories, in the seed's order (seed 000, "Audio Set" ontology slide).
 CATEGORIES: tuple[str, ...] = (
     "human",  # Human sounds
@@ -40,7 +42,7 @@ HEADER: tuple[str, ...] = ("label", "category", "phrase")
 DEFAULT_PATH = Path(__file__).resolve().parent / "data" / "sound_events.csv"
 
 
-class VocabularyError(ValueError):
+class VocabularyError(UserError, ValueError):
     """A vocabulary file or event list is malformed; the message names the file and line."""
 
 

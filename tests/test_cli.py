@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.__main__ import main
+from core.cli import main
 from core.export import read_params
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.__main__ import main
+from core.cli import main
 from core.export import read_params
 from core.params import LEVELS
 
