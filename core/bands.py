@@ -10,12 +10,9 @@ import numpy as np
 from scipy import signal
 
 from core.audio import AudioClip
+from core.params import default
 
-# Crossovers (GenerationParams.crossovers). 250 Hz separates rumble, hum, wind and thunder from the
-# voice/body band (speech fundamentals and most instruments' bodies sit above ~250 Hz); 4 kHz
-# separates sibilance, birdsong, rain ticks and hiss (the "presence" region the ear picks out) from
-# the body of voices, horns and engines.
-DEFAULT_CROSSOVERS: tuple[float, float] = (250.0, 4000.0)
+DEFAULT_CROSSOVERS: tuple[float, float] = default("crossovers")  # why 250 Hz and 4 kHz: see core/params.py
 BAND_ORDER = 4  # Butterworth order per pass; forward-backward doubles it: 48 dB/octave, -6 dB at fc
 BAND_LEVELS: dict[str, str] = {"low": "ambience", "mid": "background", "high": "foreground"}
 BAND_CONTEXT_S = 0.1  # audio either side of the window the band filters see (>> a 250 Hz ring)

@@ -1,51 +1,71 @@
-"""Every knob of a generation, in one frozen dataclass.
+"""Every knob of a generation, in one frozen dataclass, each declared once.
 
 `GenerationParams` is the single source of truth: the CLI flags, the studio's sliders, the PNG
-metadata and the tests all go through it. Defaults live here once, each with the seed it comes from
-(seeds/000 is the CLAP2Diffusion method deck, seeds/001 its README).
+metadata and the tests all go through it. Each field's default (with the seed it comes from:
+seeds/000 is the CLAP2Diffusion method deck, seeds/001 its README) and its `Knob` (label, help,
+validation range, slider range and step, CLI flag: see core/knobs.py) stand together below.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import UserError
+from .knobs import Choice, Knob, ParamsError, check_field, knob, knob_of
 
 LEVELS: tuple[str, ...] = ("foreground", "background", "ambience")
-SCHEDULERS: tuple[str, ...] = ("dpmpp", "ddim", "euler")
-MODES: tuple[str, ...] = ("zero-shot", "trained")
-NORM_MEASURES: tuple[str, ...] = ("token", "tensor")
-SWITCH_STYLES: tuple[str, ...] = ("hard", "smooth")
-SOURCE_MODES: tuple[str, ...] = ("mix", "bands", "stems")
 STEMS: tuple[str, ...] = ("drums", "bass", "other", "vocals")
 BLOCK_GROUPS: tuple[str, ...] = ("down", "mid", "up")
+
+SCHEDULER_CHOICES = (
+    Choice("dpmpp", "DPM++ 2M", "DPM-Solver++ (2M): good images in 20-25 steps"),
+    Choice("ddim", "DDIM"),
+    Choice("euler", "Euler"),
+)
+MODE_CHOICES = (
+    Choice("zero-shot", "Zero-shot (public weights)", "CLAP names the sounds it hears and Stable Diffusion draws them"),
+    Choice("trained", "Trained projector", "the original method's audio projector and adapters, from a checkpoint"),
+)
+NORM_MEASURE_CHOICES = (
+    Choice("token", "per token (mean L2)", "the mean length of each token, comparable with the text"),
+    Choice("tensor", "whole tensor", "the norm of all 77 tokens together, as the original method's slides"),
+)
+SWITCH_STYLE_CHOICES = (Choice("hard", "hard"), Choice("smooth", "smooth"))
+SOURCE_CHOICES = (
+    Choice("mix", "Mixed", "The original method: one clip, CLAP's 77 tokens split by position"),
+    Choice(
+        "bands",
+        "Frequency bands",
+        "A crossover splits low / mid / high frequencies into ambience / background / foreground",
+    ),
+    Choice(
+        "stems", "Demucs stems", "Demucs separates drums / bass / other / vocals; the stem map routes them to levels"
+    ),
+)
+SCHEDULERS = tuple(c.value for c in SCHEDULER_CHOICES)
+MODES = tuple(c.value for c in MODE_CHOICES)
+NORM_MEASURES = tuple(c.value for c in NORM_MEASURE_CHOICES)
+SWITCH_STYLES = tuple(c.value for c in SWITCH_STYLE_CHOICES)
+SOURCE_MODES = tuple(c.value for c in SOURCE_CHOICES)
 
 TOKENS = 77  # SD 1.x text context length; the audio token sequence has the same length.
 MAX_STEPS = 500
 MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
+MAX_PATH = 4096
 
 # Demucs stem -> hierarchy level (issue 4): the voice is what a listener attends to, drums and the
 # rest of the mix are the scene around it, the bass is the room's low rumble.
-DEFAULT_STEM_MAP: tuple[tuple[str, str], ...] = (
-    ("drums", "background"),
-    ("bass", "ambience"),
-    ("other", "background"),
-    ("vocals", "foreground"),
+DEFAULT_STEM_MAP = (("drums", "background"), ("bass", "ambience"), ("other", "background"), ("vocals", "foreground"))
+_LEVEL_HELP = (
+    "How loud the foreground (the clearest, most confident sound) is in the picture. It conditions the "
+    "last, detail-making steps.",
+    "How strongly the background sounds shape the main forms. They condition the middle steps.",
+    "How strongly the ambience sets the overall mood and tone. It conditions the first, layout-making steps.",
 )
-
-
-class ParamsError(UserError, ValueError):
-    """A parameter is out of range or malformed. `field` names it, so a UI can point at it."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
 
 
 @dataclass(frozen=True)
@@ -53,91 +73,179 @@ class GenerationParams:
     """What to generate and how. Frozen, hashable, and round-trips exactly through JSON."""
 
     # -- text ---------------------------------------------------------------------------------
-    prompt: str = ""
-    negative_prompt: str = ""
+    prompt: str = knob(
+        "", label="Prompt", flag="--prompt", metavar="TEXT", max_len=2000,
+        help="What to draw. The audio adds to it; leave it empty to let the sound alone decide.",
+    )  # fmt: skip
+    negative_prompt: str = knob(
+        "", label="Negative prompt", flag="--negative", metavar="TEXT", max_len=2000,
+        help="What to keep out of the picture (e.g. 'blurry, text, watermark').",
+    )  # fmt: skip
     # -- sampling -----------------------------------------------------------------------------
-    seed: int = 0
-    steps: int = 25
-    guidance: float = 7.5
-    width: int = 512  # seed 001: 512x512 with SD 1.5
-    height: int = 512
-    scheduler: str = "dpmpp"  # DPM-Solver++ (2M): good images in 20-25 steps
+    seed: int = knob(
+        0, label="Seed", flag="--seed", range=(0, MAX_SEED), step=1,
+        help="The starting noise. The same seed and settings give the same image.",
+    )  # fmt: skip
+    steps: int = knob(
+        25, label="Steps", flag="--steps", range=(1, MAX_STEPS), slider=(1, 100), step=1,
+        help="How many denoising steps the full render takes: more is slower and usually finer.",
+    )  # fmt: skip
+    guidance: float = knob(
+        7.5, label="Guidance (CFG)", flag="--guidance", range=(0.0, 50.0), slider=(0.0, 20.0), step=0.5, fmt="%.1f",
+        help="How strongly the picture follows the prompt (7-8 is typical; 1 switches it off).",
+    )  # fmt: skip
+    # seed 001: 512x512 with SD 1.5
+    width: int = knob(
+        512, label="Width (px)", flag="--width", range=(64, MAX_SIDE), step=64, unit="px",
+        help="Image size in pixels (multiples of 8; Stable Diffusion 1.5 is made for 512).",
+    )  # fmt: skip
+    height: int = knob(
+        512, label="Height (px)", flag="--height", range=(64, MAX_SIDE), step=64, unit="px",
+        help="Image size in pixels (multiples of 8; Stable Diffusion 1.5 is made for 512).",
+    )  # fmt: skip
+    scheduler: str = knob(
+        "dpmpp", label="Sampler", flag="--scheduler", choices=SCHEDULER_CHOICES,
+        help="The sampling method. DPM++ gives good images in 20-25 steps.",
+    )  # fmt: skip
     # -- audio --------------------------------------------------------------------------------
-    audio_path: str | None = None  # None: text only, the plain SD pipeline
-    audio_sha256: str | None = None  # set by the engine from the decoded file; checked on reproduce
-    window_start: float = 0.0  # seconds; CLAP hears a 10 s window from here (seeds 000, 004)
+    # None: text only, the plain SD pipeline
+    audio_path: str | None = knob(
+        None, label="Audio", flag="--audio", metavar="PATH", optional=True, max_len=MAX_PATH, empty_ok=False,
+        help="The audio clip (wav, flac, ogg or mp3); none: plain Stable Diffusion.",
+    )  # fmt: skip
+    # set by the engine from the decoded file; checked on reproduce
+    audio_sha256: str | None = knob(
+        None, label="Audio", flag="--audio-sha256", metavar="HEX", optional=True, max_len=64,
+        help="The clip's SHA-256, set by the engine: reproducing refuses a clip whose content changed.",
+    )  # fmt: skip
+    # seconds; CLAP hears a 10 s window from here (seeds 000, 004)
+    window_start: float = knob(
+        0.0, label="Window start (s)", flag="--window-start", metavar="SECONDS", range=(0.0, 3600.0), step=0.1,
+        fmt="%.1f s", unit="s",
+        help="CLAP listens to 10 seconds. For a longer clip, choose where those 10 s start.",
+    )  # fmt: skip
     # -- conditioning -------------------------------------------------------------------------
-    mode: str = "zero-shot"  # "zero-shot" works with public weights; "trained" needs `checkpoint`
-    checkpoint: str | None = None
-    top_k: int = 5  # zero-shot: how many sound events CLAP "hears"
-    temperature: float = 0.5  # softmax temperature over CLAP logits; seed 001 anneals 2.0 -> 0.5
-    audio_strength: float = 1.0  # global multiplier on every audio branch; 0 = plain SD
-    gate_scales: tuple[float, float, float] = (0.0, 1.0, 1.0)  # down/mid/up; SonicDiffusion: mid+up
+    mode: str = knob(
+        "zero-shot", label="Conditioning mode", flag="--mode", choices=MODE_CHOICES,
+        help="Zero-shot: CLAP names the sounds it hears and Stable Diffusion draws those phrases; needs no "
+        "training. Trained: the original method's audio projector and adapters, from a checkpoint folder.",
+    )  # fmt: skip
+    checkpoint: str | None = knob(
+        None, label="Checkpoint folder", flag="--checkpoint", metavar="FOLDER", optional=True, max_len=MAX_PATH,
+        help="Folder with the projector (safetensors + JSON config) and, optionally, adapters.safetensors.",
+    )  # fmt: skip
+    top_k: int = knob(
+        5, label="Sound events heard", flag="--top-k", range=(1, 20), slider=(1, 20), step=1,
+        help="How many sound events CLAP names (zero-shot mode).",
+    )  # fmt: skip
+    # softmax temperature over CLAP logits; seed 001 anneals 2.0 -> 0.5
+    temperature: float = knob(
+        0.5, label="Label temperature", flag="--temperature", range=(0.01, 10.0), slider=(0.05, 5.0), step=0.05,
+        fmt="%.2f", help="How evenly the named sounds share the weight: low favours the most likely one.",
+    )  # fmt: skip
+    # a global multiplier on every audio branch; 0 = plain SD
+    audio_strength: float = knob(
+        1.0, label="Audio strength (×)", flag="--strength", metavar="S", range=(0.0, 10.0), slider=(0.0, 3.0),
+        step=0.05, fmt="%.2f", unit="×",
+        help="A global volume knob for all of the audio: 0 is plain Stable Diffusion, 1 is normal, above 1 "
+        "lets the sound dominate.",
+    )  # fmt: skip
+    # down/mid/up; SonicDiffusion: mid+up
+    gate_scales: tuple[float, float, float] = knob(
+        (0.0, 1.0, 1.0), label="Gate scales", flag="--gates", metavar="DOWN,MID,UP", range=(0.0, 10.0),
+        slider=(0.0, 3.0), step=0.05, fmt="%.2f", unit="×", parts=BLOCK_GROUPS,
+        help="How much the audio speaks in the UNet's {part} blocks. Mid and up blocks are where the method "
+        "puts it; 0 switches a group off.",
+    )  # fmt: skip
     # -- hierarchy ----------------------------------------------------------------------------
-    norm_target: float = 60.0  # seed 000 "sweet spot"; 0 = no scaling
-    norm_measure: str = "token"  # "token": mean per-token L2; "tensor": whole-tensor (seed slides)
-    split: tuple[int, int, int] = (35, 21, 21)  # seed 000: fg/bg/amb token counts of the 77
-    level_weights: tuple[float, float, float] = (0.7, 0.5, 0.3)  # seed 000: fg/bg/amb
-    switch_points: tuple[float, float] = (0.4, 0.7)  # seed 000: t>30 amb, t>15 bg, else fg (of 50)
-    switch_style: str = "hard"  # "hard" as the seed; "smooth" cross-fades around each switch point
-    crossfade: float = 0.1  # smooth style: width of each cross-fade, as a fraction of the steps
+    # seed 000 "sweet spot"; 0 = no scaling
+    norm_target: float = knob(
+        60.0, label="Norm target", flag="--norm-target", metavar="X", range=(0.0, 1000.0), slider=(0.0, 200.0),
+        step=1.0, fmt="%.0f",
+        help="Audio tokens are rescaled to this size before the weights apply. 60 is the method's sweet spot; "
+        "compare it with the prompt's own text-token norm. 0 leaves them as they are.",
+    )  # fmt: skip
+    # "token": mean per-token L2; "tensor": whole-tensor (the original method's slides)
+    norm_measure: str = knob(
+        "token", label="Norm measure", flag="--norm-measure", choices=NORM_MEASURE_CHOICES,
+        help="Per token: the mean length of each token (comparable with the text). Whole tensor: the original "
+        "method's slides' norm of all 77 tokens together.",
+    )  # fmt: skip
+    # seed 000: fg/bg/amb token counts of the 77; the slider shows the two boundaries over the 77 tokens
+    split: tuple[int, int, int] = knob(
+        (35, 21, 21), label="Token split (fg | bg | amb)", flag="--split", metavar="FG,BG,AMB", range=(1, TOKENS),
+        slider=(1, TOKENS - 1), step=1, parts=LEVELS,
+        help="Mix mode splits CLAP's 77 audio tokens by position: the first go to the foreground, the middle "
+        "to the background, the rest to the ambience (the original method: 35 | 21 | 21).",
+    )  # fmt: skip
+    # seed 000: fg/bg/amb
+    level_weights: tuple[float, float, float] = knob(
+        (0.7, 0.5, 0.3), label="Level weights", flag="--weights", metavar="FG,BG,AMB", range=(0.0, 10.0),
+        slider=(0.0, 2.0), step=0.05, fmt="%.2f", unit="×", parts=LEVELS, part_help=_LEVEL_HELP,
+        help="How strongly each level (foreground, background, ambience) conditions its steps.",
+    )  # fmt: skip
+    # seed 000: t>30 ambience, t>15 background, else foreground (of 50 steps)
+    switch_points: tuple[float, float] = knob(
+        (0.4, 0.7), label="Switch points (fraction of steps)", flag="--switch", metavar="A,B", range=(0.0, 1.0),
+        slider=(0.0, 1.0), step=0.05, fmt="%.2f",
+        help="When the conditioning hands over from ambience to background (the first value) and from "
+        "background to foreground (the second), as a fraction of the denoising steps.",
+    )  # fmt: skip
+    # "hard" as the seed; "smooth" cross-fades around each switch point
+    switch_style: str = knob(
+        "hard", label="Switch style", flag="--switch-style", choices=SWITCH_STYLE_CHOICES,
+        help="Hard switches at the switch points; smooth cross-fades between levels around them.",
+    )  # fmt: skip
+    crossfade: float = knob(
+        0.1, label="Cross-fade width (fraction of steps)", flag="--crossfade", range=(0.0, 0.5), slider=(0.0, 0.5),
+        step=0.01, fmt="%.2f", help="Width of each smooth cross-fade, as a fraction of the steps.",
+    )  # fmt: skip
     # -- sources (separation issue) -----------------------------------------------------------
-    sources: str = "mix"  # "mix": one clip, positional split (seed); "bands"; "stems" (Demucs)
-    crossovers: tuple[float, float] = (250.0, 4000.0)  # Hz: low|mid and mid|high band edges
-    stem_map: tuple[tuple[str, str], ...] = DEFAULT_STEM_MAP
+    sources: str = knob(
+        "mix", label="Level sources", flag="--sources", choices=SOURCE_CHOICES,
+        help="Where each level's audio comes from. Mixed: one clip, CLAP's tokens split by position (the "
+        "original method). Frequency bands: low → ambience, mid → background, high → foreground, each heard "
+        "by CLAP on its own. Demucs stems: drums / bass / other / vocals separated, each routed to a level by "
+        "the stem map. Separation runs once per clip and window; every other knob reuses it.",
+    )  # fmt: skip
+    # Hz: low|mid and mid|high band edges. 250 Hz separates rumble, hum, wind and thunder from the
+    # voice/body band (speech fundamentals and most instruments' bodies sit above ~250 Hz); 4 kHz
+    # separates sibilance, birdsong, rain ticks and hiss (the "presence" region the ear picks out)
+    # from the body of voices, horns and engines.
+    crossovers: tuple[float, float] = knob(
+        (250.0, 4000.0), label="Crossovers", flag="--crossovers", metavar="LOW_HZ,HIGH_HZ", range=(20.0, 20000.0),
+        step=(10.0, 250.0), fmt="%.0f", unit="Hz", parts=("low", "high"),
+        help="The band edges in Hz: below the first the ambience, between them the background, above the "
+        "second the foreground.",
+        part_help=(
+            "Sounds below this frequency go to the ambience: bass, rumble, engine hum, thunder, the room's "
+            "drone. Raise it to move low voices and toms out of the background.",
+            "Sounds above this frequency go to the foreground: hiss, cymbals, birdsong, rain's sparkle, "
+            "sibilants. Between the two edges (voices, most instruments, traffic) is the background.",
+        ),
+    )  # fmt: skip
+    stem_map: tuple[tuple[str, str], ...] = knob(
+        DEFAULT_STEM_MAP, label="Stem → level map", flag="--stem-map", metavar="STEM=LEVEL,...", parts=STEMS,
+        help="Which level the {part} stem conditions. Stems that share a level are summed; a level with no "
+        "stem gets no audio.",
+    )  # fmt: skip
     # -- models -------------------------------------------------------------------------------
-    models: str = "sd15"  # "sd15" | "tiny" | a hub id | a local folder
+    models: str = knob(
+        "sd15", label="Models", flag="--models", metavar="SPEC", max_len=MAX_PATH, empty_ok=False,
+        help="sd15 | tiny | a Hub id | a local folder in diffusers layout.",
+    )  # fmt: skip
 
     # ------------------------------------------------------------------------------------------
     def validate(self) -> GenerationParams:
-        """Raise ParamsError naming the first field that makes no sense; return self otherwise."""
-        _check_str(self, "prompt", max_len=2000)
-        _check_str(self, "negative_prompt", max_len=2000)
-        _check_int(self, "seed", 0, MAX_SEED)
-        _check_int(self, "steps", 1, MAX_STEPS)
-        _check_float(self, "guidance", 0.0, 50.0)
-        for name in ("width", "height"):
-            _check_int(self, name, 64, MAX_SIDE)
-            if getattr(self, name) % 8:
-                raise ParamsError(name, f"must be a multiple of 8 (got {getattr(self, name)})")
-        _check_choice(self, "scheduler", SCHEDULERS)
-        if self.audio_path is not None:
-            _check_str(self, "audio_path", max_len=4096, allow_empty=False)
-        if self.audio_sha256 is not None:
-            _check_str(self, "audio_sha256", max_len=64)
-            if len(self.audio_sha256) != 64 or any(c not in "0123456789abcdef" for c in self.audio_sha256):
-                raise ParamsError("audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)")
-        _check_float(self, "window_start", 0.0, 3600.0)
-        _check_choice(self, "mode", MODES)
-        if self.checkpoint is not None:
-            _check_str(self, "checkpoint", max_len=4096)
-        if self.mode == "trained" and not self.checkpoint:
-            raise ParamsError("checkpoint", "trained mode needs a projector checkpoint path")
-        _check_int(self, "top_k", 1, 20)
-        _check_float(self, "temperature", 0.01, 10.0)
-        _check_float(self, "audio_strength", 0.0, 10.0)
-        _check_floats(self, "gate_scales", 3, 0.0, 10.0)
-        _check_float(self, "norm_target", 0.0, 1000.0)
-        _check_choice(self, "norm_measure", NORM_MEASURES)
-        _check_ints(self, "split", 3, 1, TOKENS)
-        if sum(self.split) != TOKENS:
-            raise ParamsError("split", f"token counts must add up to {TOKENS} (got {sum(self.split)})")
-        _check_floats(self, "level_weights", 3, 0.0, 10.0)
-        _check_floats(self, "switch_points", 2, 0.0, 1.0)
-        if self.switch_points[0] > self.switch_points[1]:
-            raise ParamsError(
-                "switch_points",
-                f"must be in order: ambience->background ({self.switch_points[0]}) "
-                f"before background->foreground ({self.switch_points[1]})",
-            )
-        _check_choice(self, "switch_style", SWITCH_STYLES)
-        _check_float(self, "crossfade", 0.0, 0.5)
-        _check_choice(self, "sources", SOURCE_MODES)
-        _check_floats(self, "crossovers", 2, 20.0, 20000.0)
-        if not self.crossovers[0] < self.crossovers[1]:
-            raise ParamsError("crossovers", "the low crossover must be below the high one")
-        _check_stem_map(self.stem_map)
-        _check_str(self, "models", max_len=4096, allow_empty=False)
+        """Raise ParamsError naming the first field that makes no sense; return self otherwise.
+
+        Each field is checked against its Knob (type, range, choices, length), then by its own rule
+        where it has one (multiples of 8, orderings, sums), in declaration order."""
+        for f in dataclasses.fields(self):
+            check_field(f, getattr(self, f.name))
+            rule = _RULES.get(f.name)
+            if rule is not None:
+                rule(self)
         return self
 
     # -- convenience --------------------------------------------------------------------------
@@ -149,10 +257,6 @@ class GenerationParams:
 
     def gate_scale(self, group: str) -> float:
         return self.gate_scales[BLOCK_GROUPS.index(group)]
-
-    @property
-    def stem_levels(self) -> dict[str, str]:
-        return dict(self.stem_map)
 
     # -- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -201,71 +305,56 @@ class GenerationParams:
         return cls.from_dict(data)
 
 
-# -- validation helpers (module-private) ----------------------------------------------------------
-def _check_str(p: GenerationParams, name: str, max_len: int, allow_empty: bool = True) -> None:
-    value = getattr(p, name)
-    if not isinstance(value, str):
-        raise ParamsError(name, f"expected text, got {type(value).__name__}")
-    if not allow_empty and not value.strip():
-        raise ParamsError(name, "must not be empty")
-    if len(value) > max_len:
-        raise ParamsError(name, f"is too long ({len(value)} > {max_len} characters)")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ParamsError(name, "contains bytes that are not valid text (UTF-8)") from None
+def knobs() -> dict[str, Knob]:
+    """Every field's Knob, in declaration order: what the sliders, the CLI and the tests read."""
+    return {f.name: knob_of(f) for f in dataclasses.fields(GenerationParams)}
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def default(name: str) -> Any:
+    """A field's default: the one place other modules (schedule, bands) take theirs from."""
+    return GenerationParams.__dataclass_fields__[name].default
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+# -- each field's own rule beyond its Knob (run right after that field's check) --------------------
+def _multiple_of_8(name: str) -> Callable[[GenerationParams], None]:
+    def rule(p: GenerationParams) -> None:
+        if getattr(p, name) % 8:
+            raise ParamsError(name, f"must be a multiple of 8 (got {getattr(p, name)})")
+
+    return rule
 
 
-def _check_int(p: GenerationParams, name: str, lo: int, hi: int) -> None:
-    value = getattr(p, name)
-    if not _is_int(value):
-        raise ParamsError(name, f"expected a whole number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ParamsError(name, f"must be between {lo} and {hi} (got {value})")
+def _sha256_hex(p: GenerationParams) -> None:
+    sha = p.audio_sha256
+    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+        raise ParamsError("audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)")
 
 
-def _check_float(p: GenerationParams, name: str, lo: float, hi: float) -> None:
-    value = getattr(p, name)
-    if not _is_number(value) or not math.isfinite(value):
-        raise ParamsError(name, f"expected a finite number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ParamsError(name, f"must be between {lo:g} and {hi:g} (got {value:g})")
+def _trained_needs_checkpoint(p: GenerationParams) -> None:
+    if p.mode == "trained" and not p.checkpoint:
+        raise ParamsError("checkpoint", "trained mode needs a projector checkpoint path")
 
 
-def _check_tuple(p: GenerationParams, name: str, n: int) -> tuple:
-    value = getattr(p, name)
-    if not isinstance(value, tuple) or len(value) != n:
-        raise ParamsError(name, f"expected {n} values, got {value!r}")
-    return value
+def _split_covers_tokens(p: GenerationParams) -> None:
+    if sum(p.split) != TOKENS:
+        raise ParamsError("split", f"token counts must add up to {TOKENS} (got {sum(p.split)})")
 
 
-def _check_floats(p: GenerationParams, name: str, n: int, lo: float, hi: float) -> None:
-    for i, v in enumerate(_check_tuple(p, name, n)):
-        if not _is_number(v) or not math.isfinite(v) or not lo <= v <= hi:
-            raise ParamsError(name, f"value {i + 1} must be a number between {lo:g} and {hi:g} (got {v!r})")
+def _switch_in_order(p: GenerationParams) -> None:
+    a, b = p.switch_points
+    if a > b:
+        raise ParamsError(
+            "switch_points", f"must be in order: ambience->background ({a}) before background->foreground ({b})"
+        )
 
 
-def _check_ints(p: GenerationParams, name: str, n: int, lo: int, hi: int) -> None:
-    for i, v in enumerate(_check_tuple(p, name, n)):
-        if not _is_int(v) or not lo <= v <= hi:
-            raise ParamsError(name, f"value {i + 1} must be a whole number between {lo} and {hi} (got {v!r})")
+def _crossovers_in_order(p: GenerationParams) -> None:
+    if not p.crossovers[0] < p.crossovers[1]:
+        raise ParamsError("crossovers", "the low crossover must be below the high one")
 
 
-def _check_choice(p: GenerationParams, name: str, choices: tuple[str, ...]) -> None:
-    value = getattr(p, name)
-    if value not in choices:
-        raise ParamsError(name, f"must be one of {', '.join(choices)} (got {value!r})")
-
-
-def _check_stem_map(stem_map: Any) -> None:
+def _stem_map(p: GenerationParams) -> None:
+    stem_map = p.stem_map
     if not isinstance(stem_map, tuple) or not all(isinstance(x, tuple) and len(x) == 2 for x in stem_map):
         raise ParamsError("stem_map", "expected pairs (stem, level)")
     stems = [s for s, _ in stem_map]
@@ -276,10 +365,23 @@ def _check_stem_map(stem_map: Any) -> None:
             raise ParamsError("stem_map", f"{stem} -> {level!r}: level must be one of {', '.join(LEVELS)}")
 
 
+_RULES: dict[str, Callable[[GenerationParams], None]] = {
+    "width": _multiple_of_8("width"),
+    "height": _multiple_of_8("height"),
+    "audio_sha256": _sha256_hex,
+    "checkpoint": _trained_needs_checkpoint,
+    "split": _split_covers_tokens,
+    "switch_points": _switch_in_order,
+    "crossovers": _crossovers_in_order,
+    "stem_map": _stem_map,
+}
+
+
 __all__ = [
     "BLOCK_GROUPS",
     "DEFAULT_STEM_MAP",
     "GenerationParams",
+    "Knob",
     "LEVELS",
     "MODES",
     "NORM_MEASURES",
@@ -289,4 +391,6 @@ __all__ = [
     "STEMS",
     "SWITCH_STYLES",
     "TOKENS",
+    "default",
+    "knobs",
 ]

@@ -13,9 +13,18 @@ import math
 from collections.abc import Iterable
 from fractions import Fraction
 
-from .params import LEVELS
+from .params import LEVELS, default
 
 LevelBlend = dict[str, float]  # level -> weight; weights sum to 1, empty means no audio this step
+
+# Switch points that let one level condition every step, whatever the number of steps: with the
+# boundaries below (ambience while i < b1, background while i < b2), p = 0 puts a boundary before
+# step 0 and p = 1 after the last step. The Compare page's "each level alone" rows use them.
+SOLO_SWITCH_POINTS: dict[str, tuple[float, float]] = {
+    "foreground": (0.0, 0.0),
+    "background": (0.0, 1.0),
+    "ambience": (1.0, 1.0),
+}
 
 
 def _boundary(fraction: float, steps: int) -> int:
@@ -33,9 +42,9 @@ def _ramp(position: float, center: float, width: float) -> float:
 
 def level_schedule(
     steps: int,
-    switch_points: tuple[float, float] = (0.4, 0.7),
-    style: str = "hard",
-    crossfade: float = 0.1,
+    switch_points: tuple[float, float] = default("switch_points"),
+    style: str = default("switch_style"),
+    crossfade: float = default("crossfade"),
     available: Iterable[str] = LEVELS,
 ) -> list[LevelBlend]:
     """One LevelBlend per step (0-based step index).
@@ -43,8 +52,8 @@ def level_schedule(
     hard: step i uses ambience while i < round(p1*steps), background while i < round(p2*steps),
     then foreground (at very few steps a level can get no step at all, e.g. 2 steps: ambience,
     foreground). smooth: each switch is a linear cross-fade `crossfade` wide (a fraction of the
-    trajectory), measured at the step's midpoint; a zero-width cross-fade is the hard switch. Levels not in `available` (e.g. a silent stem)
-    drop out of the blend and the rest is renormalised; a step left with nothing gets no audio.
+    trajectory), measured at the step's midpoint; a zero-width cross-fade is the hard switch. Levels
+    not in `available` (e.g. a silent stem) drop out of the blend and the rest is renormalised; a step left with nothing gets no audio.
     """
     if steps < 1:
         raise ValueError("steps must be at least 1")

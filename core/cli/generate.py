@@ -14,7 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..params import MAX_SEED, MODES, NORM_MEASURES, SCHEDULERS, SOURCE_MODES, SWITCH_STYLES, GenerationParams
+from ..knobs import Knob
+from ..params import MAX_SEED, GenerationParams, default, knobs
 from . import CliError
 
 
@@ -51,41 +52,41 @@ def _stem_map(text: str) -> tuple[tuple[str, str], ...]:
         ) from None
 
 
-# flag -> (GenerationParams field, argparse kwargs)
+def _argparse_kwargs(name: str, knob: Knob, default: Any) -> dict[str, Any]:
+    """argparse settings for one GenerationParams field, from its Knob and its default's type."""
+    kwargs: dict[str, Any] = {"metavar": knob.metavar, "dest": name}
+    if knob.choices:
+        kwargs["choices"] = knob.values
+        kwargs.pop("metavar")
+    elif name == "stem_map":
+        kwargs["type"] = _stem_map
+    elif isinstance(default, tuple):
+        kwargs["type"] = _numbers(len(default), int if isinstance(default[0], int) else float)
+    elif isinstance(default, (int, float)):
+        kwargs["type"] = type(default)
+    shown = ",".join(f"{k}={v}" for k, v in default) if name == "stem_map" else default
+    if name == "seed":
+        shown = "random (printed, and stored in the PNG)"
+    elif isinstance(shown, tuple):
+        shown = ",".join(f"{v:g}" for v in shown)
+    text = knob.help_for(None).replace("%", "%%")
+    limits = f"{knob.range[0]:g} to {knob.range[1]:g}; " if knob.range else ""
+    kwargs["help"] = f"{text} [{name}; {limits}default: {shown if shown not in (None, '') else 'none'}]"
+    return kwargs
+
+
+# flag -> (GenerationParams field, argparse kwargs): one per field, from its Knob
 PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--audio": ("audio_path", dict(metavar="PATH", help="audio clip (wav/flac/ogg/mp3)")),
-    "--prompt": ("prompt", dict(metavar="TEXT")),
-    "--negative": ("negative_prompt", dict(metavar="TEXT")),
-    "--models": ("models", dict(metavar="SPEC", help="sd15 | tiny | hub id | local folder")),
-    "--seed": ("seed", dict(type=int, help="default: random (printed, and stored in the PNG)")),
-    "--steps": ("steps", dict(type=int)),
-    "--guidance": ("guidance", dict(type=float)),
-    "--scheduler": ("scheduler", dict(choices=SCHEDULERS)),
-    "--window-start": ("window_start", dict(type=float, metavar="SECONDS")),
-    "--mode": ("mode", dict(choices=MODES)),
-    "--checkpoint": ("checkpoint", dict(metavar="FOLDER", help="trained projector checkpoint")),
-    "--top-k": ("top_k", dict(type=int)),
-    "--temperature": ("temperature", dict(type=float)),
-    "--strength": ("audio_strength", dict(type=float, metavar="S", help="0 = plain SD")),
-    "--gates": ("gate_scales", dict(type=_numbers(3), metavar="DOWN,MID,UP")),
-    "--norm-target": ("norm_target", dict(type=float, metavar="X", help="0 = off")),
-    "--norm-measure": ("norm_measure", dict(choices=NORM_MEASURES)),
-    "--split": ("split", dict(type=_numbers(3, int), metavar="FG,BG,AMB")),
-    "--weights": ("level_weights", dict(type=_numbers(3), metavar="FG,BG,AMB")),
-    "--switch": ("switch_points", dict(type=_numbers(2), metavar="A,B", help="fractions of the trajectory")),
-    "--switch-style": ("switch_style", dict(choices=SWITCH_STYLES)),
-    "--crossfade": ("crossfade", dict(type=float)),
-    "--sources": ("sources", dict(choices=SOURCE_MODES)),
-    "--crossovers": ("crossovers", dict(type=_numbers(2), metavar="LOW_HZ,HIGH_HZ")),
-    "--stem-map": ("stem_map", dict(type=_stem_map, metavar="STEM=LEVEL,...")),
+    k.flag: (name, _argparse_kwargs(name, k, default(name))) for name, k in knobs().items() if k.flag
 }
 
 
 def add_param_flags(parser: argparse.ArgumentParser) -> None:
     """Every GenerationParams flag (and --size), for `generate` and any command that generates."""
-    parser.add_argument("--size", type=_size, metavar="WxH")
+    parser.add_argument("--size", type=_size, metavar="WxH", help="WIDTHxHEIGHT at once (like --width, --height)")
+    params = parser.add_argument_group("generation parameters (each one a GenerationParams field)")
     for flag, (_, kwargs) in PARAM_FLAGS.items():
-        parser.add_argument(flag, dest=flag[2:].replace("-", "_"), default=None, **kwargs)
+        params.add_argument(flag, default=None, **kwargs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -104,17 +105,18 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
 
     base = read_params(args.from_png) if args.from_png else GenerationParams(seed=random.randint(0, MAX_SEED))
     changes: dict[str, Any] = {}
-    for flag, (field_name, _) in PARAM_FLAGS.items():
-        value = getattr(args, flag[2:].replace("-", "_"))
-        if value is not None:
-            changes[field_name] = value
     if args.size is not None:
         changes["width"], changes["height"] = args.size
+    for field_name, _ in PARAM_FLAGS.values():
+        value = getattr(args, field_name)
+        if value is not None:
+            changes[field_name] = value
     if "audio_path" in changes:
         # Absolute, so --from works from any folder. A clip named explicitly is the user's choice:
-        # its own hash is recorded, the one stored in --from's PNG no longer applies.
+        # its own hash is recorded, the one stored in --from's PNG no longer applies (unless
+        # --audio-sha256 pins one).
         changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
-        changes["audio_sha256"] = None
+        changes.setdefault("audio_sha256", None)
     return base.replace(**changes).validate()
 
 
