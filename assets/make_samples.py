@@ -10,15 +10,17 @@ PCM, 22.05 kHz: the same bytes on every run, each file well under 1 MB.
 
 from __future__ import annotations
 
-import os
+import io
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from scipy import signal
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
+from core.export.atomic import atomic_write  # noqa: E402
 
 RATE = 22050
 OUT = Path(__file__).resolve().parent / "samples"
@@ -166,18 +168,11 @@ SAMPLES: dict[str, Callable[[], np.ndarray]] = {
 
 
 def write_wav(path: Path, x: np.ndarray, rate: int = RATE) -> None:
-    """16-bit PCM, written to a temp file beside the target and renamed, so no reader sees half a file."""
+    """16-bit PCM, written atomically (core.export.atomic), so no reader sees half a file."""
     data = np.asarray(x, dtype=np.float64)
-    data = data.T if data.ndim == 2 else data
-    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{path.stem}-", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, data, rate, subtype="PCM_16", format="WAV")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a sample is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    sf.write(buf, data.T if data.ndim == 2 else data, rate, subtype="PCM_16", format="WAV")
+    atomic_write(path, buf.getvalue())
 
 
 def main(out: Path = OUT) -> list[Path]:

@@ -15,8 +15,6 @@ Conv1D(-> 768), 4 transformer blocks with self-attention. Saved as safetensors +
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +23,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .export.atomic import atomic_write
 from .params import TOKENS
 from .trace import HeardLabel
 from .vocabulary import Vocabulary, clap_prompt
@@ -185,13 +184,12 @@ def checkpoint_identity(folder: str | Path | None) -> tuple | None:
 
 def save_projector(projector: AudioProjector, folder: str | Path) -> Path:
     """Write config.json + projector.safetensors into `folder`, each atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in projector.state_dict().items()}
-    _atomic_write(folder / CONFIG_FILE, lambda p: p.write_text(json.dumps(asdict(projector.config), indent=2)))
-    _atomic_write(folder / WEIGHTS_FILE, lambda p: save_file(state, str(p)))
+    atomic_write(folder / CONFIG_FILE, json.dumps(asdict(projector.config), indent=2).encode("utf-8"))
+    atomic_write(folder / WEIGHTS_FILE, save(state))
     return folder
 
 
@@ -239,14 +237,3 @@ def load_projector(folder: str | Path, input_dim: int | None = None, output_dim:
         raise ProjectorError(f"{weights_path} has tensors of the wrong shape: {'; '.join(wrong[:3])}")
     projector.load_state_dict(state)
     return projector.eval()
-
-
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

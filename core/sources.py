@@ -20,10 +20,8 @@ Torch and demucs are imported lazily: bands and mix never pay for them.
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ import numpy as np
 from core.audio import CLAP_SECONDS, AudioClip
 from core.bands import BAND_LEVELS, DEFAULT_CROSSOVERS, band_split_in_context
 from core.cancel import Cancelled
+from core.export.wav import wav_bytes, write_wav
 from core.params import DEFAULT_STEM_MAP, LEVELS, SOURCE_MODES
 from core.separation import SeparationError, StemSeparator, get_separator  # noqa: F401 (SeparationError: re-exported)
 
@@ -217,7 +216,7 @@ def save_stems(sources: LevelSources, folder: str | os.PathLike, subtype: str = 
     paths = []
     for name in sources.parts:
         path = folder / part_filename(sources, name)
-        _write_wav_atomic(path, part_audio(sources, name), sources.sample_rate, subtype)
+        write_wav(path, part_audio(sources, name), sources.sample_rate, subtype)
         paths.append(path)
     return paths
 
@@ -226,24 +225,6 @@ def part_filename(sources: LevelSources, name: str, prefix: str = "") -> str:
     """`drums.wav`, or `<prefix>-drums.wav` (e.g. "stems-drums.wav" beside "bands-low.wav" in one ZIP)."""
     stem = _safe_name(name)
     return f"{_safe_name(prefix)}-{stem}.wav" if prefix else f"{stem}.wav"
-
-
-def wav_bytes(data: np.ndarray, rate: int, subtype: str = "FLOAT") -> bytes:
-    """A WAV file in memory: mono (n,) or (channels, n) float samples at `rate`.
-
-    "FLOAT" keeps every sample as it is (stems may exceed full scale); integer subtypes
-    ("PCM_16", "PCM_24") clip to [-1, 1] first instead of letting libsndfile wrap around.
-    """
-    import soundfile as sf
-
-    x = np.asarray(data, dtype=np.float32)
-    if x.ndim not in (1, 2):
-        raise ValueError(f"expected mono (n,) or (channels, n) audio, got shape {x.shape}")
-    if not subtype.upper().startswith("FLOAT") and not subtype.upper().startswith("DOUBLE"):
-        x = np.clip(x, -1.0, 1.0)
-    buf = io.BytesIO()
-    sf.write(buf, x.T if x.ndim == 2 else x, int(rate), subtype=subtype, format="WAV")
-    return buf.getvalue()
 
 
 def part_wav_bytes(sources: LevelSources, name: str, subtype: str = "FLOAT") -> bytes:
@@ -277,21 +258,6 @@ def _safe_name(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in name) or "part"
 
 
-def _write_wav_atomic(path: Path, data: np.ndarray, rate: int, subtype: str) -> None:
-    import soundfile as sf
-
-    frames = data.T if data.ndim == 2 else data  # soundfile wants (n, channels)
-    fd, tmp = tempfile.mkstemp(suffix=".wav", prefix=f".{path.stem}-", dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, frames, rate, subtype=subtype, format="WAV")
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a stem is an ordinary output file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 __all__ = [
     "LevelSources",
     "SILENT_DB",
@@ -303,6 +269,5 @@ __all__ = [
     "save_stems",
     "sources_for_params",
     "split_sources",
-    "wav_bytes",
     "window_mix",
 ]

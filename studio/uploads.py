@@ -27,16 +27,14 @@ def uploads_dir() -> Path:
 def save_upload(name: str, data: bytes) -> Path:
     """Store an upload content-addressed; written atomically. Saving the same content again
     refreshes its time, so a clip in use is never the one pruned."""
-    from core.export import sanitize_filename
+    from core.export import atomic_write, sanitize_filename
 
     digest = hashlib.sha256(data).hexdigest()[:16]
     folder = uploads_dir() / digest
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / sanitize_filename(name or "audio.wav", "audio.wav")
     if not path.exists() or path.stat().st_size != len(data):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        atomic_write(path, data)  # a unique temp name: two sessions saving one clip never collide
     else:
         os.utime(path)
     return path

@@ -19,6 +19,7 @@ if str(ROOT) not in sys.path:  # `pytest tests/...` without `python -m`
 from core import export  # noqa: E402
 from core.export import (  # noqa: E402
     ExportError,
+    atomic,
     default_filename,
     grid_layout,
     make_grid,
@@ -223,7 +224,7 @@ def test_failure_while_writing_file_keeps_old_file_and_no_temp(
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError(f"{where} failed (simulated)")
 
-    monkeypatch.setattr(export.os, where, boom)
+    monkeypatch.setattr(atomic.os, where, boom)
     with pytest.raises(OSError, match="simulated"):
         save_png(image, params, dest)
     assert dest.read_bytes() == b"old content"
@@ -233,7 +234,7 @@ def test_failure_while_writing_file_keeps_old_file_and_no_temp(
 def test_failure_for_new_file_leaves_no_file(
     tmp_path: Path, params: GenerationParams, image: Image.Image, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(export.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("simulated")))
+    monkeypatch.setattr(atomic.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("simulated")))
     for writer in (
         lambda p: save_png(image, params, p),
         lambda p: save_grid_png([image], ["a"], [params], p),

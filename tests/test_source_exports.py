@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 
 from core.audio import AudioClip, load_audio
-from core.export import png_bytes, read_params, zip_bytes
+from core.export import png_bytes, read_params, wav_bytes, zip_bytes
 from core.params import GenerationParams
 from core.separation import StemSeparator
 from core.sources import (
@@ -23,7 +23,6 @@ from core.sources import (
     player_wav_bytes,
     save_stems,
     split_sources,
-    wav_bytes,
     window_mix,
 )
 from core.spectrum import mel_spectrogram, shared_spectrograms
