@@ -75,9 +75,9 @@ def unet_forward_times(device: str, dtype: torch.dtype, latent: int, repeats: in
 
 def gpu_pipeline_times(steps: int = 25) -> dict[str, float]:
     """512x512 fp16 on CUDA: plain StableDiffusionPipeline vs the same pipeline with our adapters."""
+    from core.engine import Engine
     from core.models import ModelBundle, ModelSpec
     from core.params import GenerationParams
-    from core.pipeline import Engine
     from core.samples import sample_paths
     from core.tiny import tiny_clap
 

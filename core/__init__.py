@@ -1,5 +1,127 @@
-"""CLAP2Diff core engine: audio + text -> image with Stable Diffusion 1.x. Knows nothing of the UI."""
+"""CLAP2Diff core engine: audio + text -> image with Stable Diffusion 1.x. Knows nothing of the UI.
 
-from .params import GenerationParams, ParamsError
+The facade: front ends (the studio's pages, scripts) import what they need from here,
 
-__all__ = ["GenerationParams", "ParamsError"]
+    from core import Engine, GenerationParams, read_params
+
+and every name loads its module on first use (PEP 562 module `__getattr__`), so `import core.params`
+stays light (no torch, no diffusers) and only a caller that touches `core.Engine` pays for them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# name -> the module that defines it (one place each)
+_EXPORTS: dict[str, str] = {
+    # the engine and what it reports
+    "Engine": "core.engine",
+    "EngineError": "core.engine",
+    "Listening": "core.listening",
+    "ListeningKey": "core.listening",
+    "LISTENING_FIELDS": "core.listening",
+    "listening_key": "core.listening",
+    "Phase": "core.events",
+    "Stage": "core.events",
+    "StatusEvent": "core.events",
+    "StepInfo": "core.events",
+    "Waiting": "core.events",
+    # parameters
+    "BLOCK_GROUPS": "core.params",
+    "GenerationParams": "core.params",
+    "Knob": "core.params",
+    "LEVELS": "core.params",
+    "MAX_SEED": "core.params",
+    "ParamsError": "core.params",
+    "SOURCE_MODES": "core.params",
+    "STEMS": "core.params",
+    "TOKENS": "core.params",
+    "knobs": "core.params",
+    # results
+    "GenerationResult": "core.trace",
+    "HeardLabel": "core.trace",
+    "Trace": "core.trace",
+    # errors a user can act on, and the one "stop" signal
+    "AudioError": "core.audio",
+    "Cancelled": "core.cancel",
+    "ExportError": "core.export",
+    "ModelUnavailable": "core.models",
+    "ProjectorError": "core.projector",
+    "SeparationError": "core.separation",
+    "UserError": "core.errors",
+    # audio
+    "AudioClip": "core.audio",
+    "CLAP_SECONDS": "core.audio",
+    "load_audio": "core.audio",
+    "sample_paths": "core.samples",
+    # export entry points
+    "default_filename": "core.export",
+    "extra_from_result": "core.export",
+    "grid_png_bytes": "core.export",
+    "png_bytes": "core.export",
+    "read_grid": "core.export",
+    "read_metadata": "core.export",
+    "read_params": "core.export",
+    "save_png": "core.export",
+    "save_result": "core.export",
+    "wav_bytes": "core.export",
+    "write_zip": "core.export",
+    "zip_bytes": "core.export",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported eagerly
+    from .audio import CLAP_SECONDS, AudioClip, AudioError, load_audio
+    from .cancel import Cancelled
+    from .engine import Engine, EngineError
+    from .errors import UserError
+    from .events import Phase, Stage, StatusEvent, StepInfo, Waiting
+    from .export import (
+        ExportError,
+        default_filename,
+        extra_from_result,
+        grid_png_bytes,
+        png_bytes,
+        read_grid,
+        read_metadata,
+        read_params,
+        save_png,
+        save_result,
+        wav_bytes,
+        write_zip,
+        zip_bytes,
+    )
+    from .listening import LISTENING_FIELDS, Listening, ListeningKey, listening_key
+    from .models import ModelUnavailable
+    from .params import (
+        BLOCK_GROUPS,
+        LEVELS,
+        MAX_SEED,
+        SOURCE_MODES,
+        STEMS,
+        TOKENS,
+        GenerationParams,
+        Knob,
+        ParamsError,
+        knobs,
+    )
+    from .projector import ProjectorError
+    from .samples import sample_paths
+    from .separation import SeparationError
+    from .trace import GenerationResult, HeardLabel, Trace

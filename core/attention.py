@@ -164,7 +164,10 @@ class GatedAudioAttnProcessor(nn.Module):
         *args,
         **kwargs,
     ) -> torch.Tensor:
-        # --- 1. text cross-attention: exactly diffusers' AttnProcessor2_0 ----------------------
+        # --- 1. text cross-attention ----------------------------------------------------------
+        # Copied from diffusers.models.attention_processor.AttnProcessor2_0.__call__ (diffusers 0.42.1),
+        # up to the output projection, without its deprecated `scale` check and its comments. Keep it
+        # line for line: with the audio off, the pixels are exactly those of the plain pipeline (tested).
         residual = hidden_states
         if attn.spatial_norm is not None:
             hidden_states = attn.spatial_norm(hidden_states, temb)
@@ -204,6 +207,7 @@ class GatedAudioAttnProcessor(nn.Module):
         )
         hidden_states = hidden_states.transpose(1, 2).reshape(batch_size, -1, attn.heads * head_dim)
         hidden_states = hidden_states.to(query.dtype)
+        # End of copy (AttnProcessor2_0); the output projection below is its tail, also copied.
 
         # --- 2. gated audio cross-attention, on the conditional rows only -----------------------
         # With classifier-free guidance the batch is [uncond, cond]: the audio joins the
@@ -233,7 +237,8 @@ class GatedAudioAttnProcessor(nn.Module):
             )
             hidden_states = torch.cat([hidden_states[: batch_size - n_cond], text_cond + audio])
 
-        # --- 3. output projection, as AttnProcessor2_0 -----------------------------------------
+        # --- 3. output projection ---------------------------------------------------------------
+        # Copied from diffusers.models.attention_processor.AttnProcessor2_0.__call__ (the tail).
         hidden_states = attn.to_out[0](hidden_states)
         hidden_states = attn.to_out[1](hidden_states)
         if input_ndim == 4:

@@ -222,7 +222,8 @@ def mode_view(
 ) -> ModeView:
     """Listen to `params.sources` (cached by the engine) and gather what the pages draw for each part.
     Runs on the engine thread (it calls the models)."""
-    from core.sources import player_wav_bytes, split_sources, window_mix
+    from core.events import Stage
+    from core.sources import player_wav_bytes, window_mix
     from core.spectrum import shared_spectrograms
 
     listening = engine.listen(params, cancel=cancel, on_status=on_status)
@@ -230,11 +231,9 @@ def mode_view(
     if clip is None:
         raise ValueError("no audio chosen")
     sources = listening.sources
-    if sources is None:  # mix mode: the engine keeps one clip; its "part" is the window itself
-        sources = split_sources(clip, "mix", start_s=params.window_start)
     heard = engine.hear_parts(params) if params.mode == "zero-shot" else {}
     if on_status:
-        on_status("Drawing spectrograms")
+        on_status(Stage("spectrograms", "Drawing spectrograms"))
     mels = shared_spectrograms(
         sources.parts, sources.sample_rate, reference=window_mix(clip, sources), max_frames=max_frames
     )

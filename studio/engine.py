@@ -41,8 +41,8 @@ class EngineSlot:
 
 @st.cache_resource(show_spinner=False, max_entries=3)
 def _load(spec: str) -> EngineSlot:
+    from core.engine import Engine
     from core.models import ModelUnavailable
-    from core.pipeline import Engine
     from studio import worker
 
     started = time.perf_counter()

@@ -11,10 +11,10 @@ from studio import state
 def describe(exc: BaseException) -> str:
     """A message for people: the core's own message where it already says what to do."""
     from core.audio import AudioError
+    from core.engine import EngineError
     from core.export import ExportError
     from core.models import ModelUnavailable
     from core.params import ParamsError
-    from core.pipeline import EngineError
     from core.projector import ProjectorError
 
     if isinstance(exc, ParamsError):

@@ -29,11 +29,12 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from core.events import StatusEvent, Waiting
 from core.params import GenerationParams
 
 _ids = itertools.count(1)
 
-WAITING = "Waiting: another generation is running (another tab or user); yours starts when it ends."
+WAITING = Waiting().text
 
 
 class Job:
@@ -59,7 +60,7 @@ class Job:
         self.params: GenerationParams | None = None  # what a generation job was asked for
         self.key: Any = None  # what a page keys a job on (e.g. the Spectrogram's listen settings)
         self.error_trace = ""
-        self.stages: list[str] = []  # every stage message the engine sent (tests, diagnostics)
+        self.stages: list[StatusEvent] = []  # every event the engine sent (tests, diagnostics)
         self._task = task
         self.future = None
 
@@ -74,7 +75,7 @@ class Job:
         return self
 
     def _run(self) -> None:
-        from core.pipeline import Cancelled as EngineCancelled
+        from core.cancel import Cancelled
 
         self.waiting = False
         if self.status == WAITING:
@@ -86,18 +87,11 @@ class Job:
             self.done.set()
             return
 
-        cancelled_types: tuple[type[BaseException], ...] = (EngineCancelled,)
-        try:
-            from core.sources import Cancelled as SourcesCancelled
-
-            cancelled_types += (SourcesCancelled,)
-        except Exception:  # noqa: BLE001 - the separation module may be mid-edit; generation still works
-            pass
         try:
             self.result = self._task(self)
             if self.cancel.is_set() and self.result is None:
                 self.cancelled = True
-        except cancelled_types:
+        except Cancelled:
             self.cancelled = True
         except BaseException as exc:  # noqa: BLE001 - every failure is shown to the user, never raised into Streamlit
             self.error = exc
@@ -133,13 +127,13 @@ class Job:
         return self.done.wait(timeout)
 
     # -- callbacks for the engine (run in the worker thread) ----------------------------------
-    def on_status(self, message: str) -> None:
-        """A stage message from the engine ("Separating stems 3/7", "Listening with CLAP")."""
-        self.waiting = "waiting" in message.lower()
+    def on_status(self, event: StatusEvent) -> None:
+        """A typed event from the engine: a stage began, or the engine is busy with another caller."""
+        self.waiting = isinstance(event, Waiting)
         if len(self.stages) < 500:
-            self.stages.append(message)
+            self.stages.append(event)
         prefix = f"{self.label} · " if self.label else ""
-        self.status = WAITING if self.waiting else f"{prefix}{message}"
+        self.status = WAITING if self.waiting else f"{prefix}{event}"
 
     def on_progress(self, info: Any) -> None:
         self.waiting = False
@@ -195,14 +189,9 @@ def listen_job(engine: Any, params: GenerationParams, max_frames: int = 600) -> 
     from studio import compare
 
     def task(job: Job) -> Any:
-        if not engine.lock.acquire(blocking=False):
-            job.on_status("waiting")
-            engine.lock.acquire()
-        try:
+        with engine.hold(job.on_status):
             job.status = "Separating sources and listening…"
             return compare.mode_view(engine, params, max_frames=max_frames, cancel=job.cancel, on_status=job.on_status)
-        finally:
-            engine.lock.release()
 
     return Job("listen", task).start()
 

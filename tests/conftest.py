@@ -28,7 +28,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_engine():
     """One tiny engine for the whole session: models load once, as in the studio."""
-    from core.pipeline import Engine
+    from core.engine import Engine
 
     return Engine("tiny")
 

@@ -10,7 +10,7 @@ import torch
 
 from core.attention import block_group
 from core.audio import AudioError
-from core.pipeline import Cancelled
+from core.cancel import Cancelled
 from core.tiny import tiny_sd_pipeline
 
 

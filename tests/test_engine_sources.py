@@ -107,8 +107,11 @@ def test_hear_parts_lists_every_stem_and_band(tiny_engine, street):
 
 
 def test_status_reports_the_stages_before_denoising(tiny_engine, street):
-    seen: list[str] = []
-    tiny_engine.generate(street.replace(sources="stems", window_start=2.0), on_status=seen.append)
+    events: list = []
+    tiny_engine.generate(street.replace(sources="stems", window_start=2.0), on_status=events.append)
+    seen = [str(e) for e in events]  # each event's sentence, for a progress bar
+    names = [e.name for e in events]
+    assert names.index("audio") < names.index("sources") < names.index("clap") < names.index("denoise")
     assert seen[0] == "Reading the audio"
     assert "Separating stems (Demucs)" in seen
     chunks = [s for s in seen if s.startswith("Separating stems ") and "/" in s]

@@ -33,7 +33,7 @@ def test_real_loading_path_on_saved_folders(tmp_path, monkeypatch, tiny_engine, 
     from_pretrained exactly as a real checkpoint: same pixels as the in-code tiny models."""
     from transformers import ClapProcessor
 
-    from core.pipeline import Engine
+    from core.engine import Engine
     from core.tiny import tiny_clap, tiny_sd_pipeline
 
     tiny_sd_pipeline().save_pretrained(tmp_path / "sd")

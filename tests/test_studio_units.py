@@ -21,7 +21,7 @@ from studio import charts, compare, jobs, state  # noqa: E402
 
 @pytest.fixture(scope="module")
 def engine():
-    from core.pipeline import Engine
+    from core.engine import Engine
     from studio import worker
 
     return worker.call(Engine, "tiny")  # on the engine thread, as in the studio
@@ -150,19 +150,24 @@ def test_batch_job_runs_items_in_order(engine, params):
 
 
 def test_stage_messages_reach_the_progress_text(engine, params):
+    from core.events import Stage, Waiting
+
     job = jobs.Job("render", lambda job: None, label="2/5 Stems")
-    job.on_status("Separating stems 3/7")
-    assert job.status == "2/5 Stems · Separating stems 3/7" and job.stages == ["Separating stems 3/7"]
-    job.on_status("waiting for another generation to finish")
+    job.on_status(Stage("sources", "Separating stems", 3, 7))
+    assert job.status == "2/5 Stems · Separating stems 3/7" and job.stages == [
+        Stage("sources", "Separating stems", 3, 7)
+    ]
+    job.on_status(Waiting())
     assert job.waiting and job.status == jobs.WAITING
 
 
 def test_a_stems_generation_reports_separation_progress(engine, params):
     job = jobs.generation_job(engine, params.replace(sources="stems", window_start=1.25), kind="render")
     assert job.wait(120) and job.ok
-    chunks = [s for s in job.stages if s.startswith("Separating stems ") and "/" in s]
-    assert chunks and chunks[-1].split()[-1].split("/")[0] == chunks[-1].split("/")[1]  # "n/n" at the end
-    assert job.stages.index(chunks[0]) < job.stages.index("Denoising")
+    chunks = [e for e in job.stages if e.name == "sources" and e.total]
+    assert chunks and chunks[-1].done == chunks[-1].total  # "n/n" at the end
+    denoise = next(i for i, e in enumerate(job.stages) if e.name == "denoise")
+    assert job.stages.index(chunks[0]) < denoise
 
 
 # -- compare ---------------------------------------------------------------------------------------

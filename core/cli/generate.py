@@ -160,8 +160,8 @@ def check_output(path: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..engine import Engine
     from ..export import save_result
-    from ..pipeline import Engine
 
     params = params_from_args(args)
     check_device(args.device)
