@@ -19,6 +19,12 @@ BAND_CONTEXT_S = 0.1  # audio either side of the window the band filters see (>>
 BAND_TOLERANCE = 1e-6  # max |low + mid + high - x| relative to max |x| (float32 rounding of 3 parts)
 
 
+def band_ranges(crossovers: tuple[float, float] = DEFAULT_CROSSOVERS) -> dict[str, str]:
+    """Each band's frequency range in words, for captions: {"low": "< 250 Hz", "mid": "250–4000 Hz", ...}."""
+    lo, hi = crossovers
+    return {"low": f"< {lo:g} Hz", "mid": f"{lo:g}–{hi:g} Hz", "high": f"> {hi:g} Hz"}
+
+
 def band_split(
     x: np.ndarray, rate: int, crossovers: tuple[float, float] = DEFAULT_CROSSOVERS, order: int = BAND_ORDER
 ) -> dict[str, np.ndarray]:

@@ -26,15 +26,14 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from core.audio import CLAP_SECONDS, AudioClip
-from core.bands import BAND_LEVELS, DEFAULT_CROSSOVERS, band_split_in_context
+from core.bands import BAND_LEVELS, DEFAULT_CROSSOVERS, band_ranges, band_split_in_context
 from core.cancel import Cancelled
 from core.export.wav import wav_bytes, write_wav
-from core.params import DEFAULT_STEM_MAP, LEVELS, SOURCE_MODES
+from core.params import DEFAULT_STEM_MAP, LEVELS, SOURCE_MODES, TOKENS, GenerationParams
 from core.separation import SeparationError, StemSeparator, get_separator  # noqa: F401 (SeparationError: re-exported)
 
 ProgressFn = Callable[[int, int], None]
@@ -151,7 +150,7 @@ def split_sources(
 
 def sources_for_params(
     clip: AudioClip,
-    params: Any,
+    params: GenerationParams,
     *,
     separator: StemSeparator | None = None,
     progress: ProgressFn | None = None,
@@ -168,6 +167,19 @@ def sources_for_params(
         progress=progress,
         cancel=cancel,
     )
+
+
+def level_origin(params: GenerationParams, level: str) -> str:
+    """What a level hears under `params`, in words for captions: its token positions (mix), its
+    frequency range (bands) or the stems mapped to it."""
+    if params.sources == "bands":
+        band = next(b for b, lv in BAND_LEVELS.items() if lv == level)
+        return band_ranges(params.crossovers)[band]
+    if params.sources == "stems":
+        return "+".join(s for s, lv in params.stem_map if lv == level) or "no stem"
+    fg, bg, _ = params.split
+    bounds = {"foreground": (1, fg), "background": (fg + 1, fg + bg), "ambience": (fg + bg + 1, TOKENS)}[level]
+    return f"tokens {bounds[0]}–{bounds[1]}"
 
 
 def _rms(x: np.ndarray) -> float:
@@ -261,6 +273,7 @@ def _safe_name(name: str) -> str:
 __all__ = [
     "LevelSources",
     "SILENT_DB",
+    "level_origin",
     "part_audio",
     "part_filename",
     "part_wav_bytes",

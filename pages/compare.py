@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio import charts, compare, errors, jobs, nav, state, widgets
+from core import compare
+from studio import charts, errors, jobs, nav, state, widgets
 from studio import engine as engine_mod
 from studio.state import PERSIST as PS
 
@@ -43,16 +44,10 @@ with st.container(border=True, key="cmp_controls"):
     c1.multiselect(
         "Source modes",
         list(compare.MODES),
-        format_func=compare.MODES.get,
+        format_func=compare.mode_label,
         key="cmp_modes",
         persist_state=PS,
-        help="Mixed: "
-        + compare.MODE_HELP["mix"]
-        + ". Demucs stems: "
-        + compare.MODE_HELP["stems"]
-        + ". Frequency bands: "
-        + compare.MODE_HELP["bands"]
-        + ".",
+        help=" ".join(f"{compare.mode_label(m)}: {compare.mode_about(m)}." for m in compare.MODES),
     )
     with c2:
         st.toggle(
@@ -198,38 +193,11 @@ for title, cells in plan.rows:
 # Export: one captioned grid with every tile's params, and a ZIP
 # ================================================================================================
 def _exports(with_wavs: bool) -> tuple[bytes, bytes]:
-    from PIL import Image
-
-    from core.export import grid_png_bytes, zip_bytes
-    from core.sources import parts_wav_items
-
     key = (run["id"], with_wavs)
     cached = ss.get("compare_exports")
     if cached is not None and cached[0] == key:
         return cached[1], cached[2]
-    size = compare.grid_tile(next(iter(items.values())).image).size
-    images, captions, params_list = [], [], []
-    for cell in plan.cells:
-        item = items.get(cell.key)
-        if item is not None:
-            images.append(compare.grid_tile(item.image))
-            params_list.append(item.params)
-            captions.append(compare.grid_text(cell.caption))
-        else:  # an empty tile keeps the grid's rows and columns; its caption says why
-            images.append(Image.new("RGB", size, (236, 238, 242)))
-            params_list.append(None)
-            captions.append(
-                compare.grid_text(cell.caption if cell.params is None else f"{cell.caption}: not generated")
-            )
-    grid = grid_png_bytes(images, captions, params_list, title=compare.grid_text(plan.title), columns=plan.columns)
-    files = [
-        (f"{i:02d}_{cell.key}.png", items[cell.key].png) for i, cell in enumerate(plan.cells, 1) if cell.key in items
-    ]
-    files.append(("comparison_grid.png", grid))
-    if with_wavs:
-        for view in views.values():
-            files.extend(parts_wav_items(view.sources, prefix=view.wav_prefix()))
-    archive = zip_bytes(files)
+    grid, archive = compare.compare_files(run["run"], with_wavs)
     ss["compare_exports"] = (key, grid, archive)
     return grid, archive
 
@@ -287,7 +255,7 @@ st.caption(
 )
 
 
-def _part(view: compare.ModeView, part: compare.PartView) -> None:
+def _part(view, part) -> None:
     from core.sources import part_filename, part_wav_bytes
 
     level = part.level
@@ -321,10 +289,10 @@ def _part(view: compare.ModeView, part: compare.PartView) -> None:
         )
 
 
-tabs = st.tabs([compare.MODES[m] for m in views])
+tabs = st.tabs([compare.mode_label(m) for m in views])
 for tab, view in zip(tabs, views.values(), strict=True):
     with tab:
-        st.caption(f"{compare.MODE_HELP[view.mode]}. The window CLAP hears: {view.start:.1f}–{view.end:.1f} s.")
+        st.caption(f"{compare.mode_about(view.mode)}. The window CLAP hears: {view.start:.1f}–{view.end:.1f} s.")
         if view.skipped:
             st.warning(
                 f"Near-silent here, so not conditioned: **{', '.join(view.skipped)}**.", icon=":material/volume_off:"

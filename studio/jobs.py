@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from core.events import StatusEvent, Waiting
+from core.events import Phase, StatusEvent, Waiting
 from core.params import GenerationParams
 
 _ids = itertools.count(1)
@@ -128,11 +128,15 @@ class Job:
 
     # -- callbacks for the engine (run in the worker thread) ----------------------------------
     def on_status(self, event: StatusEvent) -> None:
-        """A typed event from the engine: a stage began, or the engine is busy with another caller."""
+        """A typed event from the engine: a stage began, the engine is busy with another caller, or
+        a multi-image run moved on to its next part (Phase)."""
+        if isinstance(event, Phase):
+            self.label, self.completed, self.step = event.label, event.steps_done, 0
+            self.total = max(1, event.steps_total) if event.steps_total else self.total
         self.waiting = isinstance(event, Waiting)
         if len(self.stages) < 500:
             self.stages.append(event)
-        prefix = f"{self.label} · " if self.label else ""
+        prefix = f"{self.label} · " if self.label and not isinstance(event, Phase) else ""
         self.status = WAITING if self.waiting else f"{prefix}{event}"
 
     def on_progress(self, info: Any) -> None:
@@ -185,13 +189,11 @@ def batch_job(engine: Any, items: Sequence[tuple[str, GenerationParams]], kind: 
 
 
 def listen_job(engine: Any, params: GenerationParams, max_frames: int = 600) -> Job:
-    """Sources + CLAP + spectrograms for the Spectrogram page. Result: studio.compare.ModeView."""
-    from studio import compare
+    """Sources + CLAP + spectrograms for the Spectrogram page. Result: core.parts.ModeView."""
+    from core.parts import mode_view
 
     def task(job: Job) -> Any:
-        with engine.hold(job.on_status):
-            job.status = "Separating sources and listening…"
-            return compare.mode_view(engine, params, max_frames=max_frames, cancel=job.cancel, on_status=job.on_status)
+        return mode_view(engine, params, max_frames=max_frames, cancel=job.cancel, on_status=job.on_status)
 
     return Job("listen", task).start()
 
@@ -205,55 +207,24 @@ def compare_job(
     audio_label: str = "",
     max_frames: int = 300,
 ) -> Job:
-    """The Compare page's run: listen to every chosen source mode (separation shows its progress),
-    plan the grid (levels with no audible source are not generated), generate every cell with the
-    same seed and prompt, then gather each mode's parts. Result: studio.compare.CompareRun, with
-    whatever was done before a cancel."""
-    from studio import compare
-
-    modes = compare.ordered_modes(modes)
+    """The Compare page's run (core.compare.run_compare). Result: a CompareRun, with whatever was
+    done before a cancel."""
+    from core.compare import run_compare
 
     def task(job: Job) -> Any:
-        from core.cancel import Cancelled
-        from core.separation import SeparationError
-
-        available, notes, usable = {}, [], []
-        for mode in modes:  # a cancel here ends the job with nothing (raised Cancelled)
-            job.label = f"Listening · {compare.MODES[mode]}"
-            try:
-                listening = engine.listen(params.replace(sources=mode), cancel=job.cancel, on_status=job.on_status)
-            except SeparationError as exc:  # e.g. no Demucs weights offline: compare the other modes
-                notes.append(f"{compare.MODES[mode]} left out: {exc}")
-                continue
-            available[mode] = compare.availability(listening)
-            usable.append(mode)
-        if not usable:
-            raise SeparationError(notes[0] if len(notes) == 1 else " ".join(notes))
-        plan = compare.plan(params, usable, alone, without, available, audio_label)
-        cells = plan.generated
-        job.total = max(1, sum(c.params.steps for c in cells))
-        run = compare.CompareRun(plan, [], {}, notes)
-        try:  # from here on a cancel keeps what is done
-            for n, cell in enumerate(cells, 1):
-                if job.cancel.is_set():
-                    raise Cancelled("comparison cancelled")
-                job.label = f"{n}/{len(cells)} {cell.caption}"
-                job.step = 0
-                result, png = _render(engine, cell.params, job)
-                job.completed += cell.params.steps
-                job.step = 0
-                run.done.append((cell, result, png))
-            for mode in usable:
-                job.label = f"Parts · {compare.MODES[mode]}"
-                run.views[mode] = compare.mode_view(
-                    engine,
-                    params.replace(sources=mode),
-                    max_frames=max_frames,
-                    cancel=job.cancel,
-                    on_status=job.on_status,
-                )
-        except Cancelled:
-            job.cancelled = True
+        run = run_compare(
+            engine,
+            params,
+            modes,
+            alone=alone,
+            without=without,
+            audio_label=audio_label,
+            max_frames=max_frames,
+            cancel=job.cancel,
+            progress=job.on_progress,
+            on_status=job.on_status,
+        )
+        job.cancelled = run.cancelled
         job.label = ""
         return run
 

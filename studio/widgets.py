@@ -377,7 +377,7 @@ def skipped_note(trace: Any, params: Any = None, where: Any = None) -> None:
     """Say plainly which levels were near-silent (so not conditioned) in a generation."""
     if not getattr(trace, "skipped_levels", None):
         return
-    from studio.compare import level_origin
+    from core.sources import level_origin
 
     names = []
     for level in trace.skipped_levels:
@@ -548,6 +548,7 @@ def collect_jobs() -> None:
             ss["compare_results"] = list(items.values())  # the Gates page and the Gallery read these
             ss["compare_run"] = {
                 "id": job.id,
+                "run": run,
                 "plan": run.plan,
                 "items": items,
                 "views": run.views,

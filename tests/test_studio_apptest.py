@@ -509,7 +509,7 @@ def test_compare_page_separated_vs_mixed_with_parts_and_exports():
     # The grid: one captioned PNG whose metadata has every tile's params, in grid order.
     _, grid, archive = at.session_state["compare_exports"]
     tiles = read_grid(grid)
-    from studio.compare import grid_text
+    from core.compare import grid_text
 
     assert [t.caption for t in tiles] == [grid_text(c.caption) for c in plan.cells]  # drawable by its font
     assert [t.params for t in tiles] == [items[c.key].params if c.key in items else None for c in plan.cells]

@@ -15,8 +15,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+import core.compare as compare  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
-from studio import charts, compare, jobs, state  # noqa: E402
+from core.schedule import SOLO_SWITCH_POINTS  # noqa: E402
+from core.sources import level_origin  # noqa: E402
+from studio import charts, jobs, state  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +144,6 @@ def test_job_errors_are_kept_for_the_page(engine, params):
     assert isinstance(job.error, ParamsError) and job.error.field == "steps"
 
 
-def test_batch_job_runs_items_in_order(engine, params):
-    items = [("a", params), ("b", params.replace(seed=4))]
-    job = jobs.batch_job(engine, items)
-    assert job.wait(120) and job.ok
-    assert [c for c, _, _ in job.result] == ["a", "b"]
-    assert job.fraction == 1.0
-
-
 def test_stage_messages_reach_the_progress_text(engine, params):
     from core.events import Stage, Waiting
 
@@ -185,7 +180,7 @@ def test_plan_puts_modes_side_by_side_and_each_level_alone(params):
         assert cells[0].params is None  # the corner under "without audio"
         for cell in cells[1:]:
             assert cell.level == level and cell.params.sources == cell.mode
-            assert cell.params.switch_points == compare.ALONE_SWITCH[level]
+            assert cell.params.switch_points == SOLO_SWITCH_POINTS[level]
     assert "thunder" in plan.title and f"seed {params.seed}" in plan.title
     small = compare.plan(params, ["stems"], alone=False, without=False)
     assert [c.key for c in small.cells] == ["stems"] and small.columns == 1
@@ -217,21 +212,23 @@ def test_each_level_alone_conditions_every_step(engine, params):
 
 
 def test_level_captions_name_bands_and_stems(params):
-    assert "Hz" in compare.level_origin(params.replace(sources="bands"), "ambience")
-    assert compare.level_origin(params.replace(sources="stems"), "foreground") == "vocals"
-    assert compare.level_origin(params, "background") == "tokens 36–56"
+    assert "Hz" in level_origin(params.replace(sources="bands"), "ambience")
+    assert level_origin(params.replace(sources="stems"), "foreground") == "vocals"
+    assert level_origin(params, "background") == "tokens 36–56"
     assert compare.mode_caption(params.replace(sources="stems")) == "Demucs stems · vocals→fg, drums+other→bg, bass→amb"
 
 
 def test_mode_view_puts_every_part_on_one_db_scale(engine, params):
     import soundfile as sf
 
+    from core.parts import mode_view
+
     for mode, names in (
         ("mix", ["mix"]),
         ("bands", ["low", "mid", "high"]),
         ("stems", ["drums", "bass", "other", "vocals"]),
     ):
-        view = compare.mode_view(engine, params.replace(sources=mode))
+        view = mode_view(engine, params.replace(sources=mode))
         assert [p.name for p in view.parts] == names
         refs = {p.mel.ref_power for p in view.parts}
         assert len(refs) == 1, refs  # one reference: the window's mix

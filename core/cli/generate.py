@@ -81,12 +81,14 @@ PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def add_param_flags(parser: argparse.ArgumentParser) -> None:
-    """Every GenerationParams flag (and --size), for `generate` and any command that generates."""
+def add_param_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """Every GenerationParams flag (and --size), for `generate` and any command that generates;
+    `exclude` names fields the command sets its own way (e.g. compare's list of source modes)."""
     parser.add_argument("--size", type=_size, metavar="WxH", help="WIDTHxHEIGHT at once (like --width, --height)")
     params = parser.add_argument_group("generation parameters (each one a GenerationParams field)")
-    for flag, (_, kwargs) in PARAM_FLAGS.items():
-        params.add_argument(flag, default=None, **kwargs)
+    for flag, (name, kwargs) in PARAM_FLAGS.items():
+        if name not in exclude:
+            params.add_argument(flag, default=None, **kwargs)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -108,7 +110,7 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
     if args.size is not None:
         changes["width"], changes["height"] = args.size
     for field_name, _ in PARAM_FLAGS.values():
-        value = getattr(args, field_name)
+        value = getattr(args, field_name, None)
         if value is not None:
             changes[field_name] = value
     if "audio_path" in changes:

@@ -1,0 +1,74 @@
+"""`python -m core compare` writes the Compare page's grid and ZIP: the same plan (core.compare), the
+same tiles, every tile's params inside."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from core import compare
+from core.cli import main
+from core.export import read_grid, read_metadata, read_params
+
+
+@pytest.fixture
+def args(samples, tmp_path):
+    return ["--audio", str(samples["street"]), "--prompt", "a harbour", "--models", "tiny", "--seed", "3",
+            "--steps", "2", "--size", "64x64", "--quiet", "--out", str(tmp_path)]  # fmt: skip
+
+
+def test_cli_compare_writes_the_pages_grid_and_zip(args, tmp_path, tiny_engine, tiny_params, samples, capsys):
+    assert main(["compare", *args, "--sources", "bands,mix"]) == 0
+    grid_path, zip_path = tmp_path / compare.GRID_FILE, tmp_path / compare.ZIP_FILE
+    assert capsys.readouterr().out.split()[:2] == [str(grid_path), str(zip_path)]
+
+    # The plan the Compare page would make for the same params (with what the engine hears).
+    params = tiny_params.replace(audio_path=str(Path(samples["street"]).resolve()), prompt="a harbour", seed=3,
+                                 steps=2, width=64, height=64)  # fmt: skip
+    available = {m: compare.availability(tiny_engine.listen(params.replace(sources=m))) for m in ("mix", "bands")}
+    plan = compare.plan(params, ["bands", "mix"], True, True, available, audio_label="street.wav")
+    sha = tiny_engine.listen(params).clip.sha256
+
+    tiles = read_grid(grid_path)
+    assert [t.caption for t in tiles] == [compare.grid_text(c.caption) for c in plan.cells]
+    assert [t.params for t in tiles] == [
+        None if c.params is None else c.params.replace(audio_sha256=sha) for c in plan.cells
+    ]
+    assert [c.key for c in plan.rows[0][1]] == ["no_audio", "mix", "bands"]  # display order, not the flag's
+    assert tiles[0].params.audio_strength == 0 and len(plan.rows) == 4
+
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        pngs = [n for n in names if n.endswith(".png") and n != compare.GRID_IN_ZIP]
+        assert len(pngs) == len(plan.generated) and "params.json" in names
+        assert [read_params(zf.read(n)) for n in pngs] == [t.params for t in tiles if t.params is not None]
+        assert read_metadata(zf.read(compare.GRID_IN_ZIP))["format"] == "clap2diff/grid"
+        assert not [n for n in names if n.endswith(".wav")]
+
+
+def test_cli_compare_options_and_wavs(args, tmp_path):
+    assert main(["compare", *args, "--sources", "bands", "--no-alone", "--no-without", "--wavs"]) == 0
+    tiles = read_grid(tmp_path / compare.GRID_FILE)
+    assert [t.params.sources for t in tiles] == ["bands"]
+    with zipfile.ZipFile(tmp_path / compare.ZIP_FILE) as zf:
+        wavs = sorted(n for n in zf.namelist() if n.endswith(".wav"))
+        assert wavs == ["bands-high.wav", "bands-low.wav", "bands-mid.wav"]
+        import soundfile as sf
+
+        assert sf.read(io.BytesIO(zf.read("bands-low.wav")))[0].size > 0
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--sources", "karaoke"], "expected source modes"),
+        (["--audio", "/no/such.wav"], "does not exist"),
+    ],
+)
+def test_cli_compare_bad_input_is_one_line(args, extra, message, capsys):
+    assert main(["compare", *args, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and message in err
