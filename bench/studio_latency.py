@@ -48,7 +48,7 @@ def bench_engine(models: str, steps: int, size: int, repeats: int) -> dict[str, 
     from core.params import GenerationParams
     from core.samples import sample_paths
     from studio import worker
-    from studio.engine import load_engine
+    from studio.loader import load_engine
 
     engine = load_engine(models).engine
     base = GenerationParams(
@@ -69,6 +69,8 @@ def bench_engine(models: str, steps: int, size: int, repeats: int) -> dict[str, 
 def bench_apptest(models: str, steps: int, size: int, repeats: int) -> dict[str, float]:
     from streamlit.testing.v1 import AppTest
 
+    from studio.session import SESSION_KEY
+
     os.environ["CLAP2DIFF_MODELS"] = models
     at = AppTest.from_file(str(ROOT / "studio" / "app.py"), default_timeout=600)
     for key, value in {"w_width": size, "w_height": size, "ui_preview_steps": steps, "ui_preview_side": size}.items():
@@ -77,11 +79,11 @@ def bench_apptest(models: str, steps: int, size: int, repeats: int) -> dict[str,
     assert not at.exception, at.exception
     wall, denoise = [], []
     for i in range(repeats):
-        before = at.session_state["preview"]
+        before = at.session_state[SESSION_KEY].preview.result
         t = time.perf_counter()
         at.slider(key="w_weight_fg").set_value(WEIGHTS[i % len(WEIGHTS)]).run()
         wall.append(time.perf_counter() - t)
-        after = at.session_state["preview"]
+        after = at.session_state[SESSION_KEY].preview.result
         assert after is not before and not at.exception, "the preview did not update"
         denoise.append(after.timings["denoise"])
     return {"wall": _median(wall), "denoise": _median(denoise)}

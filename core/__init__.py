@@ -55,7 +55,22 @@ _EXPORTS: dict[str, str] = {
     "CLAP_SECONDS": "core.audio",
     "load_audio": "core.audio",
     "sample_paths": "core.samples",
+    # comparisons (the Compare page, `python -m core compare`)
+    "COMPARE_MODES": "core.compare",
+    "Cell": "core.compare",
+    "CompareRun": "core.compare",
+    "Plan": "core.compare",
+    "compare_files": "core.compare",
+    "mode_about": "core.compare",
+    "mode_label": "core.compare",
+    "run_compare": "core.compare",
+    # what each part of a clip sounds like (the Spectrogram and Compare views)
+    "ModeView": "core.parts",
+    "PartView": "core.parts",
+    "clip_overview": "core.parts",
+    "MelSpectrogram": "core.spectrum",
     # export entry points
+    "GRID_FORMAT": "core.export",
     "default_filename": "core.export",
     "extra_from_result": "core.export",
     "grid_png_bytes": "core.export",
@@ -89,10 +104,12 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported eagerly
     from .audio import CLAP_SECONDS, AudioClip, AudioError, load_audio
     from .cancel import Cancelled
+    from .compare import COMPARE_MODES, Cell, CompareRun, Plan, compare_files, mode_about, mode_label, run_compare
     from .engine import Engine, EngineError
     from .errors import UserError
     from .events import Phase, Stage, StatusEvent, StepInfo, Waiting
     from .export import (
+        GRID_FORMAT,
         ExportError,
         default_filename,
         extra_from_result,
@@ -121,7 +138,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
         ParamsError,
         knobs,
     )
+    from .parts import ModeView, PartView, clip_overview
     from .projector import ProjectorError
     from .samples import sample_paths
     from .separation import SeparationError
+    from .spectrum import MelSpectrogram
     from .trace import GenerationResult, HeardLabel, Trace

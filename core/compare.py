@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .listening import Listening
     from .trace import GenerationResult
 
-MODES: tuple[str, ...] = ("mix", "stems", "bands")  # the columns, in display order
+COMPARE_MODES: tuple[str, ...] = ("mix", "stems", "bands")  # the columns, in display order
 NO_AUDIO = "no_audio"
 LEVEL_SHORT = {"foreground": "fg", "background": "bg", "ambience": "amb"}
 GRID_FILE, ZIP_FILE = "clap2diff_compare.png", "clap2diff_compare.zip"  # what the page and the CLI write
@@ -113,7 +113,7 @@ def availability(listening: Listening) -> Availability:
 
 
 def ordered_modes(modes: Sequence[str]) -> list[str]:
-    return [m for m in MODES if m in modes]
+    return [m for m in COMPARE_MODES if m in modes]
 
 
 def plan(
@@ -289,7 +289,7 @@ __all__ = [
     "Availability",
     "Cell",
     "CompareRun",
-    "MODES",
+    "COMPARE_MODES",
     "NO_AUDIO",
     "Plan",
     "availability",

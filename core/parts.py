@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .bands import band_ranges
 from .events import Stage, StatusCallback, ignore
 from .params import LEVELS, GenerationParams
 from .sources import LevelSources, player_wav_bytes, window_mix
@@ -33,6 +34,7 @@ class PartView:
     mel: MelSpectrogram  # on the mode's shared dB scale
     player: bytes  # mono 16-bit WAV for a browser's audio player
     heard: list[HeardLabel] = field(default_factory=list)  # zero-shot only
+    origin: str = ""  # a band's frequency range ("< 250 Hz"); empty for the mix and stems
 
 
 @dataclass
@@ -82,6 +84,9 @@ def mode_view(
         )
         for name in sources.parts
     ]
+    origins = band_ranges(params.crossovers) if sources.mode == "bands" else {}
+    for part in parts:
+        part.origin = origins.get(part.name, "")
     fed = set(sources.part_levels.values())
     unfed = [lv for lv in LEVELS if sources.mode != "mix" and lv not in fed]
     return ModeView(

@@ -136,10 +136,6 @@ class StemSeparator:
                 self._cache.move_to_end(self.cache_key(clip))
             return hit
 
-    def cache_clear(self) -> None:
-        with self._cache_lock:
-            self._cache.clear()
-
     def separate(
         self,
         clip: AudioClip,

@@ -113,9 +113,4 @@ def waveform_envelope(wave: np.ndarray, sr: int, points: int = 2000) -> tuple[np
     return t, low.astype(np.float32), high.astype(np.float32)
 
 
-def warm() -> None:
-    """Trigger librosa's JIT compilation once (e.g. at server start, in a background thread)."""
-    mel_spectrogram(np.zeros(4096, dtype=np.float32) + 1e-3, 16000, max_frames=8)
-
-
-__all__ = ["MelSpectrogram", "mel_spectrogram", "shared_spectrograms", "waveform_envelope", "warm"]
+__all__ = ["MelSpectrogram", "mel_spectrogram", "shared_spectrograms", "waveform_envelope"]

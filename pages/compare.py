@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import compare
-from studio import charts, errors, jobs, nav, state, widgets
-from studio import engine as engine_mod
-from studio.state import PERSIST as PS
+from core import COMPARE_MODES, Cell, ExportError, compare_files, mode_about, mode_label
+from studio import bindings, errors, jobs, loader, nav, widgets
+from studio.bindings import PERSIST as PS
+from studio.session import session
 
-ss = st.session_state
-engine = engine_mod.current()
+s = session()
+engine = loader.current()
 
 st.markdown("## Compare")
 st.caption(
@@ -24,30 +24,20 @@ if engine is None:
     st.info("Load models in the sidebar first.")
     st.stop()
 
-params = state.current_params(models=engine.spec.name)
-choice = state.audio_choice()
+params = bindings.current_params(models=engine.spec.name)
+choice = bindings.audio_choice()
 st.markdown(f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}")
-
-for key, value in (
-    ("cmp_modes", list(compare.MODES)),
-    ("cmp_without", True),
-    ("cmp_alone", True),
-    ("cmp_quality", "preview"),
-    ("cmp_wavs", False),
-):
-    ss.setdefault(key, value)
-job = ss.get("compare_job")
-running = job is not None and job.running
+running = s.compare.running
 
 with st.container(border=True, key="cmp_controls"):
     c1, c2, c3, c4 = st.columns([3.2, 1.6, 1.5, 1.3], vertical_alignment="bottom")
     c1.multiselect(
         "Source modes",
-        list(compare.MODES),
-        format_func=compare.mode_label,
+        list(COMPARE_MODES),
+        format_func=mode_label,
         key="cmp_modes",
         persist_state=PS,
-        help=" ".join(f"{compare.mode_label(m)}: {compare.mode_about(m)}." for m in compare.MODES),
+        help=" ".join(f"{mode_label(m)}: {mode_about(m)}." for m in COMPARE_MODES),
     )
     with c2:
         st.toggle(
@@ -75,32 +65,24 @@ with st.container(border=True, key="cmp_controls"):
 
 
 def _start() -> None:
-    p = state.current_params(models=engine.spec.name)
-    if ss.get("cmp_quality", "preview") == "preview":
-        p = state.preview_params(p)
-    ss.pop("compare_error", None)
-    ss.pop("compare_note", None)
-    choice = state.audio_choice()
+    p = bindings.current_params(models=engine.spec.name)
+    if bindings.value("cmp_quality", "preview") == "preview":
+        p = bindings.preview_params(p)
+    choice = bindings.audio_choice()
     if not choice.ok or not choice.path:
-        ss["compare_error"] = f"**Audio missing**: {choice.problem or 'choose a clip on the Generate page.'}"
+        s.compare.fail(f"**Audio missing**: {choice.problem or 'choose a clip on the Generate page.'}")
         return
-    modes = compare.ordered_modes(ss.get("cmp_modes") or [])
+    modes = [m for m in COMPARE_MODES if m in (bindings.value("cmp_modes") or [])]
     if not modes:
-        ss["compare_error"] = "Choose at least one source mode."
+        s.compare.fail("Choose at least one source mode.")
         return
     for mode in modes:
-        problem = state.check_params(p.replace(sources=mode))
+        problem = bindings.check_params(p.replace(sources=mode))
         if problem is not None:
-            ss["compare_error"] = errors.describe(problem)
+            s.compare.fail(errors.describe(problem))
             return
-    ss["compare_job"] = jobs.compare_job(
-        engine, p, modes, alone=bool(ss.get("cmp_alone")), without=bool(ss.get("cmp_without")), audio_label=choice.label
-    )
-
-
-def _cancel() -> None:
-    if ss.get("compare_job") is not None:
-        ss["compare_job"].request_cancel()
+    alone, without = bool(bindings.value("cmp_alone")), bool(bindings.value("cmp_without"))
+    s.compare.start(jobs.compare_job(engine, p, modes, alone=alone, without=without, audio_label=choice.label))
 
 
 with c4:
@@ -116,7 +98,7 @@ with c4:
     )
     st.button(
         "Stop",
-        on_click=_cancel,
+        on_click=s.compare.cancel,
         disabled=not running,
         key="cmp_cancel",
         icon=":material/stop:",
@@ -127,32 +109,28 @@ if not choice.ok:
     st.info(choice.problem)
     nav.link("generate", "Choose audio on Generate", icon=":material/graphic_eq:")
 
-if running:
-    widgets.follow(job)
-    widgets.collect_jobs()
+if running and s.compare.job is not None:
+    widgets.follow(s.compare.job)
+    s.collect_jobs()
     st.rerun()
-if ss.get("compare_error"):
-    st.error(ss["compare_error"], icon=":material/error:")
-if ss.get("compare_note"):
-    st.warning(ss["compare_note"])
+if s.compare.error:
+    errors.show(s.compare.error)
+if s.compare.note:
+    st.warning(s.compare.note)
 
-run = ss.get("compare_run")
-if not run:
+result = s.compare.result
+if result is None:
     st.caption("Press **Run** to generate the source modes side by side.")
     st.stop()
-
-plan: compare.Plan = run["plan"]
-items: dict = run["items"]
-views: dict = run["views"]
-for note in run.get("notes", []):
+for note in result.run.notes:
     st.warning(note, icon=":material/info:")
 
 
 # ================================================================================================
 # Images
 # ================================================================================================
-def _tile(cell: compare.Cell) -> None:
-    item = items.get(cell.key)
+def _tile(cell: Cell) -> None:
+    item = result.items.get(cell.key)
     with st.container(key=f"cmp_cell_{cell.key}"):
         if item is not None:
             st.image(item.png, width="stretch", output_format="PNG")
@@ -169,13 +147,13 @@ def _tile(cell: compare.Cell) -> None:
             st.caption(f"{cell.caption}: not generated (cancelled)")
 
 
-st.markdown(f"#### {plan.title}")
+st.markdown(f"#### {result.plan.title}")
 explained = False
-for title, cells in plan.rows:
+for title, cells in result.plan.rows:
     corner = cells[0].params is None and cells[0].mode is None  # the empty cell under "without audio"
     if not corner:
         st.markdown(f"**{title}**")
-    for i, (col, cell) in enumerate(zip(st.columns(plan.columns, gap="small"), cells, strict=False)):
+    for i, (col, cell) in enumerate(zip(st.columns(result.plan.columns, gap="small"), cells, strict=False)):
         with col:
             if i == 0 and corner:  # the row's title goes there
                 st.markdown(f"**{title}**")
@@ -190,16 +168,13 @@ for title, cells in plan.rows:
 
 
 # ================================================================================================
-# Export: one captioned grid with every tile's params, and a ZIP
+# Export: one captioned grid with every tile's params, and a ZIP (core.compare.compare_files)
 # ================================================================================================
 def _exports(with_wavs: bool) -> tuple[bytes, bytes]:
-    key = (run["id"], with_wavs)
-    cached = ss.get("compare_exports")
-    if cached is not None and cached[0] == key:
-        return cached[1], cached[2]
-    grid, archive = compare.compare_files(run["run"], with_wavs)
-    ss["compare_exports"] = (key, grid, archive)
-    return grid, archive
+    key = (result.id, with_wavs)
+    if s.compare_files is None or s.compare_files[0] != key:
+        s.compare_files = (key, *compare_files(result.run, with_wavs))
+    return s.compare_files[1], s.compare_files[2]
 
 
 with st.container(border=True, key="cmp_export"):
@@ -210,10 +185,8 @@ with st.container(border=True, key="cmp_export"):
         persist_state=PS,
         help="Put every separated part in the ZIP as a 32-bit float WAV (stereo for Demucs stems).",
     )
-    from core.export import ExportError
-
     try:
-        grid, archive = _exports(bool(ss.get("cmp_wavs")))
+        grid, archive = _exports(bool(bindings.value("cmp_wavs")))
         c1.download_button(
             "Comparison grid (PNG)",
             grid,
@@ -238,61 +211,25 @@ with st.container(border=True, key="cmp_export"):
     except (ExportError, ValueError) as exc:
         errors.show(exc)
     if c4.button("Keep in the Gallery", key="cmp_keep", icon=":material/photo_library:"):
-        for item in items.values():
-            state.add_history(item)
+        for item in result.items.values():
+            s.add_history(item)
         st.toast("Added to the Gallery")
 
 
 # ================================================================================================
 # What each source hears
 # ================================================================================================
-if not views:
+if not result.views:
     st.stop()
 st.markdown("### What each source hears")
 st.caption(
     "Every part of each source mode: listen to it, see it (one dB scale per mode: 0 dB is the loudest "
     "bin of the window's mix, so a quiet part looks quiet), and read what CLAP heard in it."
 )
-
-
-def _part(view, part) -> None:
-    from core.sources import part_filename, part_wav_bytes
-
-    level = part.level
-    color = charts.LEVEL_COLORS.get(level or "", "#3A6EA5")
-    where = f"→ {widgets.LEVEL_ICON[level]} {level}" if level else "→ every level, by token position"
-    db = widgets.db_text(part.db)
-    with st.container(key=f"cmp_part_{view.mode}_{part.name}"):
-        st.markdown(f"**{part.name}** {where}{db}")
-        widgets.chart(
-            charts.source_figure(part.mel, None, height=200, offset=view.start),
-            key=f"cmp_fig_{view.mode}_{part.name}",
-            toolbar=False,
-        )
-        st.audio(part.player, format="audio/wav")
-        if part.heard:
-            widgets.chart(
-                charts.heard_figure(part.heard[:5], title="CLAP hears", color=color),
-                key=f"cmp_heard_{view.mode}_{part.name}",
-                toolbar=False,
-            )
-        sources, name = view.sources, part.name
-        st.download_button(
-            "Save as WAV",
-            lambda: part_wav_bytes(sources, name),
-            file_name=part_filename(sources, name, view.wav_prefix()),
-            mime="audio/wav",
-            on_click="ignore",
-            key=f"cmp_wav_{view.mode}_{part.name}",
-            icon=":material/download:",
-            help="This part as a 32-bit float WAV (stereo for a Demucs stem).",
-        )
-
-
-tabs = st.tabs([compare.mode_label(m) for m in views])
-for tab, view in zip(tabs, views.values(), strict=True):
+tabs = st.tabs([mode_label(m) for m in result.views])
+for tab, view in zip(tabs, result.views.values(), strict=True):
     with tab:
-        st.caption(f"{compare.mode_about(view.mode)}. The window CLAP hears: {view.start:.1f}–{view.end:.1f} s.")
+        st.caption(f"{mode_about(view.mode)}. The window CLAP hears: {view.start:.1f}–{view.end:.1f} s.")
         if view.skipped:
             st.warning(
                 f"Near-silent here, so not conditioned: **{', '.join(view.skipped)}**.", icon=":material/volume_off:"
@@ -304,7 +241,7 @@ for tab, view in zip(tabs, views.values(), strict=True):
         cols = st.columns(max(3, len(view.parts)), gap="medium")
         for col, part in zip(cols, view.parts, strict=False):
             with col:
-                _part(view, part)
+                widgets.part_card(view, part, "cmp", height=200, heard_title="CLAP hears", heard_top=5, download=True)
         if view.heard_levels:
             lines = []
             for level, labels in view.heard_levels.items():

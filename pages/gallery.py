@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio import errors, nav, state, widgets
-from studio.state import PERSIST as PS
+from core import (
+    GRID_FORMAT,
+    ExportError,
+    default_filename,
+    grid_png_bytes,
+    read_grid,
+    read_metadata,
+    read_params,
+    zip_bytes,
+)
+from studio import bindings, errors, nav, widgets
+from studio.bindings import PERSIST as PS
+from studio.session import session
 
-ss = st.session_state
+s = session()
 st.markdown("## Gallery")
 st.caption(
     "Every render of this session. Recall puts an image's settings back into the sliders; "
@@ -15,33 +26,31 @@ st.caption(
 )
 
 # -- restore from a PNG ---------------------------------------------------------------------------
-with st.expander("Restore settings from a PNG made by the studio or the CLI", expanded=not state.history()):
+with st.expander("Restore settings from a PNG made by the studio or the CLI", expanded=not s.history):
     up = st.file_uploader("PNG with CLAP2Diff parameters", type=["png"], key="gallery_png")
     if up is not None:
-        from core.export import ExportError, read_grid, read_metadata, read_params
-
         data = up.getvalue()
         try:
             meta = read_metadata(data)
-            if meta.get("format") == "clap2diff/grid":
+            if meta.get("format") == GRID_FORMAT:
                 items = [it for it in read_grid(data) if it.params is not None]
                 st.success(f"{up.name} is a comparison grid of {len(items)} images: recall any of them.")
                 for i, it in enumerate(items):
                     c1, c2 = st.columns([4, 1], vertical_alignment="center")
                     c1.markdown(f"**{it.caption}** — seed {it.params.seed}, {it.params.width}×{it.params.height}")
-                    c2.button("Recall", key=f"recall_grid_{i}", on_click=state.recall, args=(it.params,))
+                    c2.button("Recall", key=f"recall_grid_{i}", on_click=s.recall, args=(it.params,))
             else:
                 restored = read_params(data)
                 c1, c2 = st.columns([1, 3])
                 c1.image(data, width=160)
                 with c2:
                     st.success(f"Read the settings of {up.name}.")
-                    st.caption(widgets.seed_line(state.HistoryItem(0, "upload", restored, data, None, None, {})))
+                    st.caption(widgets.seed_line(restored))
                     st.button(
                         "Recall into the sliders",
                         key="recall_upload",
                         type="primary",
-                        on_click=state.recall,
+                        on_click=s.recall,
                         args=(restored,),
                         icon=":material/settings_backup_restore:",
                     )
@@ -50,7 +59,7 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
         except ExportError as exc:
             errors.show(exc)
 
-history = state.history()
+history = s.history
 if not history:
     st.info("No renders yet. Press **Render** on the Generate page; each render appears here.")
     nav.link("generate", "Open Generate", icon=":material/graphic_eq:")
@@ -59,11 +68,11 @@ if not history:
 
 # -- selection and export -------------------------------------------------------------------------
 def _select_all(value: bool) -> None:
-    for h in state.history():
-        ss[f"sel_{h.id}"] = value
+    for h in s.history:
+        bindings.set_value(f"sel_{h.id}", value)
 
 
-selected = [h for h in history if ss.get(f"sel_{h.id}")]
+selected = [h for h in history if bindings.value(f"sel_{h.id}")]
 bar = st.container(border=True)
 with bar:
     c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1.4, 1.4], vertical_alignment="bottom")
@@ -71,10 +80,8 @@ with bar:
     c2.button("Select all", on_click=_select_all, args=(True,), key="sel_all")
     c3.button("Clear", on_click=_select_all, args=(False,), key="sel_none")
     if selected:
-        from core.export import ExportError, default_filename, grid_png_bytes, zip_bytes
-
         key = tuple(h.id for h in selected)
-        cache = ss.setdefault("export_cache", {})
+        cache = s.gallery_files
         try:
             if ("zip", key) not in cache:
                 cache.clear()
@@ -125,7 +132,7 @@ for row in range(0, len(items), COLUMNS):
             b1.button(
                 "Recall",
                 key=f"recall_{h.id}",
-                on_click=state.recall,
+                on_click=s.recall,
                 args=(h.params,),
                 icon=":material/settings_backup_restore:",
                 width="stretch",

@@ -6,9 +6,10 @@ import json
 
 import streamlit as st
 
-from studio import charts, nav, state, widgets
+from studio import charts, nav, widgets
+from studio.session import HistoryItem, session
 
-ss = st.session_state
+s = session()
 st.markdown("## Gates")
 st.caption(
     "Inside the UNet: how open each audio gate was, how loud the audio branch was next to the "
@@ -16,12 +17,12 @@ st.caption(
     "Hover any chart for exact values."
 )
 
-choices: dict[str, object] = {}
-if ss.get("preview") is not None:
-    choices["Latest live preview"] = ss["preview"]
-for item in reversed(state.history()):
+choices: dict[str, HistoryItem] = {}
+if s.preview.result is not None:
+    choices["Latest live preview"] = s.preview.result
+for item in reversed(s.history):
     choices[f"Render {item.title}"] = item
-for item in ss.get("compare_results") or []:
+for item in s.compare.result.items.values() if s.compare.result is not None else ():
     choices[f"Compare · {item.caption}"] = item
 
 if not choices:
@@ -29,12 +30,12 @@ if not choices:
     nav.link("generate", "Open Generate", icon=":material/graphic_eq:")
     st.stop()
 
-kind, item_id = ss.get("last_trace", (None, None))
+kind, item_id = s.last_trace or (None, None)
 labels = list(choices)
 default = 0
 for i, item in enumerate(choices.values()):
-    if (kind == "preview" and item is ss.get("preview")) or (
-        kind == "render" and getattr(item, "id", None) == item_id and getattr(item, "kind", "") == "render"
+    if (kind == "preview" and item is s.preview.result) or (
+        kind == "render" and item.id == item_id and item.kind == "render"
     ):
         default = i
         break
@@ -50,7 +51,8 @@ c3.metric("Text-token norm", f"{trace.text_norm:.2f}", help=f"The prompt's own t
 c4.metric("Norm target", f"{p.norm_target:g}")
 c5.metric("Audio strength", f"{p.audio_strength:g}×")
 st.caption(
-    widgets.seed_line(item) + f" · weights {'/'.join(f'{w:g}' for w in p.level_weights)} · "
+    widgets.seed_line(p, item.timings.get("total", 0.0))
+    + f" · weights {'/'.join(f'{w:g}' for w in p.level_weights)} · "
     f"switch {p.switch_points[0]:g}/{p.switch_points[1]:g} ({p.switch_style}) · sources {p.sources}"
 )
 

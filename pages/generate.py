@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from studio import engine as engine_mod
-from studio import errors, jobs, state, widgets, worker
+from core import GenerationParams
+from studio import bindings, errors, jobs, loader, widgets, worker
+from studio.session import HistoryItem, session
 
-engine = engine_mod.current()
-ss = st.session_state
+engine = loader.current()
+s = session()
 
 st.markdown("## Generate")
 st.caption(
@@ -24,8 +25,8 @@ with top_right:
     st.markdown("#### 2 · Prompt and sampling")
     widgets.text_and_sampling()
 
-if ss.get("recalled") is not None:
-    recalled = ss.pop("recalled")
+if s.recalled is not None:
+    recalled, s.recalled = s.recalled, None
     if engine is not None and recalled.models != engine.spec.name:
         st.info(
             f"Settings restored. This image was made with the models **{recalled.models}**; you are "
@@ -37,41 +38,31 @@ if ss.get("recalled") is not None:
         st.warning(f"The recalled audio file {recalled.audio_path} is not available here: pick the clip again.")
 
 
-def _text_norm(params) -> float | None:
+def _text_norm(params: GenerationParams) -> float | None:
     """The prompt's own text-token norm (cached in the engine; never waits behind a generation)."""
     if engine is None:
         return None
     key = (engine.spec.name, params.prompt, params.norm_measure)
-    known = ss.setdefault("text_norms", {})
-    if key not in known and not worker.busy():
-        known[key] = worker.call(engine.prompt_norm, params.prompt, params.norm_measure)
-    return known.get(key)
+    if key not in s.text_norms and not worker.busy():
+        s.text_norms[key] = worker.call(engine.prompt_norm, params.prompt, params.norm_measure)
+    return s.text_norms.get(key)
 
 
 def _start_render() -> None:
-    running = ss.get("render_job")
-    if engine is None or (running is not None and running.running):  # a double click starts one render
+    if engine is None or s.render.running:  # a double click starts one render
         return
-    if ss.get("ui_new_seed"):
-        widgets.randomise_seed()
-    params = state.current_params(models=engine.spec.name)
-    ss.pop("render_error", None)
-    ss.pop("render_note", None)
-    choice = state.audio_choice()
+    if bindings.value("ui_new_seed"):
+        bindings.randomise_seed()
+    params = bindings.current_params(models=engine.spec.name)
+    choice = bindings.audio_choice()
     if not choice.ok:
-        ss["render_error"] = f"**Audio missing**: {choice.problem}"
+        s.render.fail(f"**Audio missing**: {choice.problem}")
         return
-    problem = state.check_params(params)
+    problem = bindings.check_params(params)
     if problem is not None:
-        ss["render_error"] = errors.describe(problem)
+        s.render.fail(errors.describe(problem))
         return
-    ss["render_job"] = jobs.generation_job(engine, params, kind="render")
-
-
-def _cancel_render() -> None:
-    job = ss.get("render_job")
-    if job is not None:
-        job.request_cancel()
+    s.render.start(jobs.generation_job(engine, params, kind="render"))
 
 
 @st.fragment
@@ -81,10 +72,8 @@ def live_panel() -> None:
 
     The preview job starts first, from the widget values Streamlit has already put in the session,
     so the engine works while the sliders are being drawn."""
-    params = state.current_params(models=engine.spec.name if engine else None)
-    render_job = ss.get("render_job")
-    rendering = render_job is not None and render_job.running
-    todo, preview_params, reason = _preview_job(params, rendering)
+    params = bindings.current_params(models=engine.spec.name if engine else None)
+    todo, preview_params, reason = _preview_job(params)
 
     left, right = st.columns([1.45, 1], gap="large")
     with left:
@@ -99,59 +88,55 @@ def live_panel() -> None:
             preview_status.caption(reason)
         shown = st.empty()
         _draw_preview(shown, preview_params, updating=todo is not None)
-        drawn = _heard_signature(ss.get("preview"))
+        drawn = _heard_signature(s.preview.result)
         if drawn:
             st.markdown("**What CLAP heard**")
-            widgets.heard(ss["preview"].trace, key=str(hash(drawn)))
+            widgets.heard(s.preview.result.trace, key=str(hash(drawn)))
     if todo is not None:
         widgets.follow(todo, preview_status)
-        widgets.collect_jobs()
-        if _heard_signature(ss.get("preview")) != drawn:
+        s.collect_jobs()
+        if _heard_signature(s.preview.result) != drawn:
             widgets.rerun_fragment()  # new labels (a new clip, top-k...): redraw the whole panel
         _draw_preview(shown, preview_params, updating=False)  # same labels: just swap the picture
 
 
-def _heard_signature(item) -> tuple:
+def _heard_signature(item: HistoryItem | None) -> tuple:
     if item is None:
         return ()
     return tuple((src, h.label, round(float(h.weight), 4)) for src, labels in item.trace.heard.items() for h in labels)
 
 
-def _preview_job(params, rendering: bool):
+def _preview_job(params: GenerationParams):
     """(job to follow or None, preview params, why there is no preview: text, an error or None)."""
     if engine is None:
         return None, None, "Load models in the sidebar to see a preview."
-    preview_params = state.preview_params(params)
-    choice = state.audio_choice()
-    problem = state.check_params(preview_params)
-    if not ss.get("ui_live_preview", True):
+    preview_params = bindings.preview_params(params)
+    problem = bindings.check_params(preview_params)
+    if not bindings.value("ui_live_preview", True):
         return None, preview_params, "Live preview is off (sidebar)."
-    if not choice.ok:
+    if not bindings.audio_choice().ok:
         return None, preview_params, "Choose audio to see a preview."
     if problem is not None:
         return None, preview_params, problem
-    if rendering:
+    if s.render.running:
         return None, preview_params, "Preview paused while the full render runs."
-    if ss.get("preview_key") == preview_params:
+    if s.preview.key == preview_params:
         return None, preview_params, None
-    pj = ss.get("preview_job")
-    if pj is not None and pj.running and pj.params != preview_params:
-        pj.request_cancel()  # stale: the sliders moved on
-    if pj is None or pj.params != preview_params or (pj.done.is_set() and pj.collected):
-        pj = jobs.generation_job(engine, preview_params, kind="preview")
-        ss["preview_job"] = pj
-    return pj, preview_params, None
+    job = s.preview.job
+    if job is None or job.key != preview_params or (job.done.is_set() and job.collected):
+        job = s.preview.start(jobs.generation_job(engine, preview_params, kind="preview"))  # cancels a stale one
+    return job, preview_params, None
 
 
-def _draw_preview(slot, preview_params, updating: bool) -> None:
+def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool) -> None:
     """The latest preview picture (or its error) into `slot`, replacing what was there."""
     with slot.container():
-        if ss.get("preview_error") and ss.get("preview_key") == preview_params:
-            st.error(ss["preview_error"], icon=":material/error:")
-        item = ss.get("preview")
+        if s.preview.error and s.preview.key == preview_params:
+            errors.show(s.preview.error)
+        item = s.preview.result
         if item is None:
             return
-        stale = ss.get("preview_key") != preview_params
+        stale = s.preview.key != preview_params
         st.image(item.png, width="stretch", output_format="PNG")
         p = item.params
         weights = "/".join(f"{w:.2f}" for w in p.level_weights)
@@ -180,23 +165,23 @@ def _render_area(rendering: bool):
     if rendering:
         st.button(
             "Cancel",
-            on_click=_cancel_render,
+            on_click=s.render.cancel,
             key="btn_cancel",
             icon=":material/stop:",
             width="stretch",
             help="Stop the render after the current step.",
         )
     status = st.container()
-    if ss.get("render_error"):
-        st.error(ss["render_error"], icon=":material/error:")
-    if ss.get("render_note"):
-        st.warning(ss["render_note"], icon=":material/stop_circle:")
-    item = state.find(ss.get("last_render", -1))
+    if s.render.error:
+        errors.show(s.render.error)
+    if s.render.note:
+        st.warning(s.render.note, icon=":material/stop_circle:")
+    item = s.render.result
     if item is None:
         st.caption("Full quality with the settings on the left. Each render is kept in the Gallery.")
         return status
     st.image(item.png, width="stretch", output_format="PNG")
-    st.caption(widgets.seed_line(item) + f" · sources {item.params.sources}")
+    st.caption(widgets.seed_line(item.params, item.timings.get("total", 0.0)) + f" · sources {item.params.sources}")
     widgets.skipped_note(item.trace, item.params)
     widgets.download_png(item, key=f"dl_render_{item.id}")
     return status
@@ -204,13 +189,12 @@ def _render_area(rendering: bool):
 
 st.divider()
 panel, render_col = st.columns([2.7, 1], gap="large")
-_job = ss.get("render_job")
-_rendering = _job is not None and _job.running
+_rendering = s.render.running
 with render_col.container(key="render_box"):  # drawn first: its buttons are live while the preview computes
     _render_status = _render_area(_rendering)
 with panel:
     live_panel()
-if _rendering:
-    widgets.follow(_job, _render_status)
-    widgets.collect_jobs()
+if _rendering and s.render.job is not None:
+    widgets.follow(s.render.job, _render_status)
+    s.collect_jobs()
     st.rerun()  # redraw the buttons (and the seed, if it was randomised) now the render is over

@@ -1,4 +1,4 @@
-"""CLAP2Diff Studio: Streamlit glue over core/ (state, shared widgets, cached engine, charts).
+"""CLAP2Diff Studio: Streamlit glue over core/ (session, bindings, widgets, engine loader, charts).
 
 Nothing here computes on audio or tokens: pages read params from widgets, call the engine and draw
 what it returns. See docs/ARCHITECTURE.md and ../shared/DESIGN.md.

@@ -24,8 +24,8 @@ studio.bootstrap()
 import streamlit as st  # noqa: E402
 
 from core.models import default_device  # noqa: E402
-from studio import engine as engine_mod  # noqa: E402
-from studio import nav, state, widgets  # noqa: E402
+from studio import bindings, nav, widgets  # noqa: E402
+from studio.session import session  # noqa: E402
 
 st.set_page_config(page_title="CLAP2Diff Studio", page_icon="🎧", layout="wide", initial_sidebar_state="expanded")
 
@@ -45,13 +45,14 @@ def _on_server_start() -> int:
 
 _on_server_start()
 page = st.navigation(nav.pages(), position="top")
-goto = st.session_state.pop("goto", None)
+current = session()
+goto, current.goto = current.goto, None
 if goto in nav.PAGES:
     st.switch_page(nav.PAGES[goto])
 
-state.init(device_hint=default_device())
-slot = engine_mod.sidebar()
-widgets.collect_jobs()
+bindings.ensure_widgets(device_hint=default_device())
+slot = widgets.sidebar()
+current.collect_jobs()
 if not slot.ok:
-    engine_mod.show_load_error(slot)
+    widgets.show_load_error(slot)
 page.run()

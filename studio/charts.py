@@ -4,7 +4,7 @@ numbers come from core/ (trace, core.spectrum); here they only get axes, colours
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -12,8 +12,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from core.params import LEVELS
+from core.spectrum import MelSpectrogram
+from core.trace import HeardLabel, Trace
 
 LEVEL_COLORS = {"foreground": "#E4572E", "background": "#2E9C6A", "ambience": "#3A6EA5"}
+LEVEL_ICON = {"foreground": ":red[●]", "background": ":green[●]", "ambience": ":blue[●]"}  # the same, in markdown
 GROUP_COLORS = {"down": "#9AA5B1", "mid": "#7E57C2", "up": "#1F9E9A"}
 # Magma without its two near-black stops: Streamlit's chart frontend repaints very dark colours
 # (they came out lavender), so the quietest bins start at a deep purple instead.
@@ -65,7 +68,7 @@ def short_layer(name: str) -> str:
 # ================================================================================================
 # Trace
 # ================================================================================================
-def gate_figure(trace: Any) -> go.Figure:
+def gate_figure(trace: Trace) -> go.Figure:
     """Effective gate (tanh(gate) × group scale) per cross-attention layer."""
     title = "Gate value per layer"
     if not trace.layer_names:
@@ -90,7 +93,7 @@ def gate_figure(trace: Any) -> go.Figure:
     return _layout(fig, title)
 
 
-def ratio_figure(trace: Any) -> go.Figure:
+def ratio_figure(trace: Trace) -> go.Figure:
     """||audio branch|| / ||text attention|| per step × layer."""
     title = "Audio / text output ratio (step × layer)"
     ratios = np.asarray(trace.ratios, dtype=float)
@@ -114,7 +117,7 @@ def ratio_figure(trace: Any) -> go.Figure:
     return _layout(fig, title, height=max(320, min(560, 14 * len(steps) + 120)))
 
 
-def level_timeline_figure(trace: Any) -> go.Figure:
+def level_timeline_figure(trace: Trace) -> go.Figure:
     """Which level (or blend of levels) conditioned each denoising step."""
     title = "Level used at each step"
     if not trace.step_levels:
@@ -140,7 +143,7 @@ def level_timeline_figure(trace: Any) -> go.Figure:
     return _layout(fig, title)
 
 
-def norms_figure(trace: Any) -> go.Figure:
+def norms_figure(trace: Trace) -> go.Figure:
     """Audio token norms per level: raw, after scaling to the target, after the level weight;
     the prompt's own text-token norm as a dashed reference line."""
     title = f"Token norms per level ({trace.norm_measure} measure)"
@@ -173,7 +176,7 @@ def norms_figure(trace: Any) -> go.Figure:
 
 
 def heard_figure(
-    labels: Sequence[Any], title: str | None = None, height: int | None = None, color: str = "#3A6EA5"
+    labels: Sequence[HeardLabel], title: str | None = None, height: int | None = None, color: str = "#3A6EA5"
 ) -> go.Figure:
     """What CLAP heard: label weights (horizontal bars, strongest on top)."""
     if not labels:
@@ -206,7 +209,7 @@ def heard_figure(
 # Audio
 # ================================================================================================
 def spectrogram_figure(
-    mel: Any,
+    mel: MelSpectrogram,
     envelope: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     window: tuple[float, float] | None = None,
     title: str | None = None,
@@ -293,13 +296,9 @@ def spectrogram_figure(
     return fig
 
 
-def source_figure(mel: Any, title: str | None, height: int = 240, offset: float = 0.0) -> go.Figure:
+def source_figure(mel: MelSpectrogram, title: str | None, height: int = 240, offset: float = 0.0) -> go.Figure:
     """A small spectrogram for one level source (same dB scale as the mix when its ref was shared)."""
     fig = spectrogram_figure(mel, None, None, title, height, offset)
     fig.update_traces(colorbar=dict(thickness=8, title=dict(text="dB")), selector=dict(type="heatmap"))
     fig.update_layout(margin=dict(l=48, r=8, t=40 if title else 12, b=36))
     return fig
-
-
-def levels_legend() -> Iterable[tuple[str, str]]:
-    return LEVEL_COLORS.items()

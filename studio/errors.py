@@ -3,22 +3,27 @@ so the page keeps working and the session's history is kept."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from studio import state
+from studio.bindings import FIELD_LABELS
 
 
 def describe(exc: BaseException) -> str:
     """A message for people: the core's own message where it already says what to do."""
-    from core.audio import AudioError
-    from core.engine import EngineError
-    from core.export import ExportError
-    from core.models import ModelUnavailable
-    from core.params import ParamsError
-    from core.projector import ProjectorError
+    from core import (
+        AudioError,
+        EngineError,
+        ExportError,
+        ModelUnavailable,
+        ParamsError,
+        ProjectorError,
+        SeparationError,
+    )
 
     if isinstance(exc, ParamsError):
-        label = state.FIELD_LABELS.get(exc.field, exc.field.replace("_", " "))
+        label = FIELD_LABELS.get(exc.field, exc.field.replace("_", " "))
         detail = str(exc).split(": ", 1)[-1]
         return f"**{label}**: {detail}. Change this setting and try again."
     if isinstance(exc, AudioError):
@@ -34,13 +39,8 @@ def describe(exc: BaseException) -> str:
         )
     if isinstance(exc, EngineError):
         return f"**Generation failed**: {exc}"
-    try:
-        from core.sources import SeparationError
-
-        if isinstance(exc, SeparationError):
-            return f"**Source separation failed**: {exc} Choose 'mix' or 'bands' as the level sources meanwhile."
-    except Exception:  # noqa: BLE001 - separation module optional
-        pass
+    if isinstance(exc, SeparationError):
+        return f"**Source separation failed**: {exc} Choose 'mix' or 'bands' as the level sources meanwhile."
     if isinstance(exc, MemoryError):
         return "**Out of memory**: lower the image size or the number of steps, then try again."
     return (
@@ -49,5 +49,7 @@ def describe(exc: BaseException) -> str:
     )
 
 
-def show(exc: BaseException, where=None) -> None:
-    (where or st).error(describe(exc), icon=":material/error:")
+def show(problem: BaseException | str, where: Any = None) -> None:
+    """An error (or an already described one) as one `st.error`, in `where` (default: the page)."""
+    text = problem if isinstance(problem, str) else describe(problem)
+    (where or st).error(text, icon=":material/error:")

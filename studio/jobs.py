@@ -6,16 +6,17 @@ depend on that exception unwinding through diffusers, and a session waiting for 
 make no `st.*` call at all. Instead each generation is a `Job` queued on the single engine thread:
 it calls `engine.generate(params, progress=..., cancel=job.cancel, on_status=...)` and records
 progress, status, result or error on the Job object (never touching Streamlit). The page keeps
-the Job in `st.session_state` and follows it (`follow()`), redrawing a progress bar every 0.1 s:
+the Job in its slot of the session (studio/session.py) and follows it (`widgets.follow()`),
+redrawing a progress bar every 0.1 s:
 
 * Cancel: the Cancel button's callback sets `job.cancel`; the engine checks it after every
   denoising step (diffusers' interrupt) and the job ends as cancelled, at most one step later.
 * Any other interaction (a slider, another page) reruns the script: the following stops, the Job
   keeps running, and the next run picks it up again; a finished Job is collected into the history
-  on whichever page the session is on.
+  on whichever page the session is on (`Session.collect_jobs`).
 * Several sessions: their jobs queue on the one engine thread (and the engine's lock serialises any
-  other caller); a job that starts behind another reports "waiting" until it runs, as does
-  `on_status` when the engine lock is held elsewhere, and the page shows it.
+  other caller); a job that starts behind another reports "waiting" until it runs, as it does
+  when the engine sends a `Waiting` event (its lock is held elsewhere), and the page shows it.
 * Cancel in Streamlit: Render/Cancel are drawn outside the preview fragment on purpose. Streamlit
   never lets a fragment rerun interrupt a running script (it queues), but a full rerun does.
 """
@@ -25,12 +26,18 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
-from typing import Any
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
 
-from core.events import Phase, StatusEvent, Waiting
+from core.events import Phase, StatusEvent, StepInfo, Waiting
 from core.params import GenerationParams
+
+if TYPE_CHECKING:
+    from core.compare import CompareRun
+    from core.engine import Engine
+    from core.parts import ModeView
+    from core.trace import GenerationResult
 
 _ids = itertools.count(1)
 
@@ -38,7 +45,7 @@ WAITING = Waiting().text
 
 
 class Job:
-    """One background task (a generation, a batch of them, or a listen), followed by a page."""
+    """One background task (a generation, a comparison, a listen), followed by a page."""
 
     def __init__(self, kind: str, task: Callable[[Job], Any], total: int = 1, label: str = ""):
         self.id = next(_ids)
@@ -59,10 +66,9 @@ class Job:
         self.finished: float | None = None
         self.params: GenerationParams | None = None  # what a generation job was asked for
         self.key: Any = None  # what a page keys a job on (e.g. the Spectrogram's listen settings)
-        self.error_trace = ""
         self.stages: list[StatusEvent] = []  # every event the engine sent (tests, diagnostics)
         self._task = task
-        self.future = None
+        self.future: Future | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Job:
@@ -95,7 +101,6 @@ class Job:
             self.cancelled = True
         except BaseException as exc:  # noqa: BLE001 - every failure is shown to the user, never raised into Streamlit
             self.error = exc
-            self.error_trace = traceback.format_exc()
         finally:
             self.finished = time.perf_counter()
             self.status = "Cancelled" if self.cancelled else "Failed" if self.error else "Done"
@@ -139,21 +144,20 @@ class Job:
         prefix = f"{self.label} · " if self.label and not isinstance(event, Phase) else ""
         self.status = WAITING if self.waiting else f"{prefix}{event}"
 
-    def on_progress(self, info: Any) -> None:
+    def on_progress(self, info: StepInfo) -> None:
         self.waiting = False
         self.step = int(info.step)
         if self.cancel.is_set():
             self.status = "Cancelling…"
             return
-        level = max(info.levels, key=info.levels.get) if info.levels else "no audio"
         prefix = f"{self.label} · " if self.label else ""
-        self.status = f"{prefix}step {info.step}/{info.total} · {level} · {info.elapsed:.1f} s"
+        self.status = f"{prefix}{info}"
 
 
 # ================================================================================================
 # Job factories
 # ================================================================================================
-def _render(engine: Any, params: GenerationParams, job: Job) -> Any:
+def _render(engine: Engine, params: GenerationParams, job: Job) -> tuple[GenerationResult, bytes]:
     """engine.generate + the PNG file, both in the worker (the page only draws)."""
     from core.export import extra_from_result, png_bytes
 
@@ -162,72 +166,38 @@ def _render(engine: Any, params: GenerationParams, job: Job) -> Any:
     return result, png
 
 
-def generation_job(engine: Any, params: GenerationParams, kind: str = "render") -> Job:
+def generation_job(engine: Engine, params: GenerationParams, kind: str = "render") -> Job:
     """A started Job whose result is (GenerationResult, png bytes)."""
     job = Job(kind, lambda job: _render(engine, params, job), total=params.steps)
-    job.params = params
+    job.params = job.key = params
     return job.start()
 
 
-def batch_job(engine: Any, items: Sequence[tuple[str, GenerationParams]], kind: str = "compare") -> Job:
-    """Several generations in a row (Compare). Result: [(caption, GenerationResult, png)]; stops on cancel."""
-
-    def task(job: Job) -> list[tuple[str, Any, bytes]]:
-        out = []
-        for n, (caption, params) in enumerate(items, 1):
-            if job.cancel.is_set():
-                return out
-            job.label = f"{n}/{len(items)} {caption}"
-            job.step = 0
-            result, png = _render(engine, params, job)
-            job.completed += params.steps
-            job.step = 0
-            out.append((caption, result, png))
-        return out
-
-    return Job(kind, task, total=sum(p.steps for _, p in items)).start()
-
-
-def listen_job(engine: Any, params: GenerationParams, max_frames: int = 600) -> Job:
+def listen_job(engine: Engine, params: GenerationParams, key: Any = None, max_frames: int = 600) -> Job:
     """Sources + CLAP + spectrograms for the Spectrogram page. Result: core.parts.ModeView."""
     from core.parts import mode_view
 
-    def task(job: Job) -> Any:
+    def task(job: Job) -> ModeView:
         return mode_view(engine, params, max_frames=max_frames, cancel=job.cancel, on_status=job.on_status)
 
-    return Job("listen", task).start()
+    job = Job("listen", task)
+    job.key = key
+    return job.start()
 
 
-def compare_job(
-    engine: Any,
-    params: GenerationParams,
-    modes: Sequence[str],
-    alone: bool = True,
-    without: bool = True,
-    audio_label: str = "",
-    max_frames: int = 300,
-) -> Job:
-    """The Compare page's run (core.compare.run_compare). Result: a CompareRun, with whatever was
-    done before a cancel."""
+def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], **options: Any) -> Job:
+    """The Compare page's run: core.compare.run_compare with its `options` (alone, without,
+    audio_label, max_frames). Result: a CompareRun, with whatever was done before a cancel."""
     from core.compare import run_compare
 
-    def task(job: Job) -> Any:
+    def task(job: Job) -> CompareRun:
         run = run_compare(
-            engine,
-            params,
-            modes,
-            alone=alone,
-            without=without,
-            audio_label=audio_label,
-            max_frames=max_frames,
-            cancel=job.cancel,
-            progress=job.on_progress,
-            on_status=job.on_status,
+            engine, params, modes, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status, **options
         )
         job.cancelled = run.cancelled
         job.label = ""
         return run
 
     job = Job("compare", task, label="")
-    job.params = params
+    job.params = job.key = params
     return job.start()

@@ -39,12 +39,19 @@ def _ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def _session(at: AppTest):
+    """The app's one Session object (studio/session.py): every job slot, result and the history."""
+    from studio.session import SESSION_KEY
+
+    return at.session_state[SESSION_KEY]
+
+
 def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
 
 
 def _engine():
-    from studio.engine import load_engine
+    from studio.loader import load_engine
 
     slot = load_engine("tiny")
     assert slot.ok, slot.error
@@ -93,18 +100,37 @@ def test_generate_widgets_show_the_seed_defaults():
     # The prompt's own text-token norm is shown next to the norm slider.
     assert any("text-token norm" in c.value for c in at.caption)
     # Read back, the widgets are exactly the defaults (plus the chosen clip and the models).
-    params = at.session_state["params"]
+    params = _session(at).params
     assert params.replace(audio_path=None, models="sd15") == GenerationParams()
     # The live preview ran on the default clip, at preview quality.
-    preview = at.session_state["preview"]
+    preview = _session(at).preview.result
     assert preview.params.steps == 2 and max(preview.params.width, preview.params.height) == 64
     assert not _errors(at)
+
+
+def test_every_slider_spans_its_declared_knob_range():
+    """Each parameter slider is drawn from its field's Knob: its span and step are the declared ones."""
+    from core.params import knobs
+    from studio.bindings import BY_KEY
+
+    at = _app(fast=False, ui_preview_side=64, ui_preview_steps=2, w_switch_style="smooth")  # smooth: cross-fade shows
+    declared = knobs()
+    drawn = {}
+    for slider in at.slider:
+        binding = BY_KEY.get(slider.key)
+        if binding is None:
+            continue
+        k = declared[binding.field]
+        assert (slider.min, slider.max) == pytest.approx(k.slider), slider.key
+        assert slider.step == pytest.approx(k.step_for(binding.index if isinstance(binding.index, int) else None))
+        drawn[binding.field] = slider.key
+    assert set(drawn) == {name for name, k in declared.items() if k.slider is not None}
 
 
 def test_render_produces_an_image_with_its_params_and_a_download():
     at = _app(w_seed=11, w_prompt="a stormy harbour")
     _render(at)
-    history = at.session_state["history"]
+    history = _session(at).history
     assert len(history) == 1
     item = history[0]
     assert item.kind == "render" and item.image.size == (64, 64)
@@ -121,12 +147,12 @@ def test_render_produces_an_image_with_its_params_and_a_download():
 def test_moving_sliders_changes_the_trace_but_never_reencodes():
     at = _app()
     engine = _engine()
-    first = at.session_state["preview"]
+    first = _session(at).preview.result
     clap_calls, text_calls = engine.clap.audio_calls, engine.counters["text_encoder"]
 
     at.slider(key="w_weight_fg").set_value(0.2).run()
     _ok(at)
-    after_weight = at.session_state["preview"]
+    after_weight = _session(at).preview.result
     assert after_weight is not first
     assert after_weight.params.level_weights[0] == pytest.approx(0.2)
     assert after_weight.trace.token_norms["foreground"]["after"] != pytest.approx(
@@ -135,17 +161,17 @@ def test_moving_sliders_changes_the_trace_but_never_reencodes():
 
     at.slider(key="w_switch").set_value((0.0, 1.0)).run()  # background conditions every step
     _ok(at)
-    assert set(at.session_state["preview"].trace.dominant_levels()) == {"background"}
+    assert set(_session(at).preview.result.trace.dominant_levels()) == {"background"}
 
-    before = at.session_state["preview"].trace.token_norms["background"]["scaled"]
+    before = _session(at).preview.result.trace.token_norms["background"]["scaled"]
     at.slider(key="w_norm_target").set_value(30.0).run()  # half the seed's 60
     _ok(at)
-    after = at.session_state["preview"].trace.token_norms["background"]["scaled"]
+    after = _session(at).preview.result.trace.token_norms["background"]["scaled"]
     assert after == pytest.approx(before / 2, rel=1e-3)
 
     at.slider(key="w_gate_mid").set_value(0.0).run()
     _ok(at)
-    trace = at.session_state["preview"].trace
+    trace = _session(at).preview.result.trace
     mid = [g for g, grp in zip(trace.gates, trace.layer_groups, strict=True) if grp == "mid"]
     assert mid == [] or all(g == 0 for g in mid)
 
@@ -158,7 +184,7 @@ def test_cancel_stops_the_render_and_keeps_the_history(monkeypatch):
     """A render whose job is cancelled ends as 'cancelled', keeps the history, and shows a note."""
     at = _app()
     _render(at)
-    assert len(at.session_state["history"]) == 1
+    assert len(_session(at).history) == 1
     # Start a long render, then press Cancel as the user would (the callback sets the job's Event).
     at.slider(key="w_steps").set_value(100).run()
     at.button(key="btn_render").click()
@@ -182,13 +208,13 @@ def test_cancel_stops_the_render_and_keeps_the_history(monkeypatch):
     _ok(at)
     assert job.cancelled and job.step < 100
     assert any("cancelled" in w.value for w in at.warning)
-    assert len(at.session_state["history"]) == 1  # nothing added, nothing lost
+    assert len(_session(at).history) == 1  # nothing added, nothing lost
 
 
 def test_bad_inputs_show_errors_and_keep_the_history(tmp_path):
     at = _app()
     _render(at)
-    assert len(at.session_state["history"]) == 1
+    assert len(_session(at).history) == 1
 
     # A silent upload: a clear message, no crash.
     at.radio(key="w_audio_source").set_value("upload").run()
@@ -205,7 +231,7 @@ def test_bad_inputs_show_errors_and_keep_the_history(tmp_path):
     at.file_uploader(key="w_upload").set_value(("tone.wav", _wav(), "audio/wav")).run()
     _ok(at)
     assert not _errors(at)
-    assert at.session_state["params"].audio_path.endswith("tone.wav")
+    assert _session(at).params.audio_path.endswith("tone.wav")
 
     # An invalid combination: trained mode without a checkpoint.
     at.radio(key="w_mode").set_value("trained").run()
@@ -224,7 +250,7 @@ def test_bad_inputs_show_errors_and_keep_the_history(tmp_path):
     _ok(at)
     assert any("does not exist" in e for e in _errors(at)), _errors(at)
 
-    assert len(at.session_state["history"]) == 1  # the earlier render survived every error
+    assert len(_session(at).history) == 1  # the earlier render survived every error
     _ok(at)
 
 
@@ -238,9 +264,9 @@ def test_sources_selector_and_mapping_editor_write_the_params():
     at.number_input(key="w_crossover_low").set_value(150.0).run()
     at.number_input(key="w_crossover_high").set_value(5000.0).run()
     _ok(at)
-    params = at.session_state["params"]
+    params = _session(at).params
     assert params.sources == "bands" and params.crossovers == (150.0, 5000.0)
-    assert at.session_state["preview"].params.crossovers == (150.0, 5000.0)
+    assert _session(at).preview.result.params.crossovers == (150.0, 5000.0)
     assert any("below 150 Hz" in c.value and "above 5000 Hz" in c.value for c in at.caption)
 
     at.radio(key="w_sources").set_value("stems").run()
@@ -254,7 +280,7 @@ def test_sources_selector_and_mapping_editor_write_the_params():
     at.selectbox(key="w_stem_drums").set_value("foreground").run()
     at.selectbox(key="w_stem_vocals").set_value("background").run()
     _ok(at)
-    params = at.session_state["params"]
+    params = _session(at).params
     assert params.sources == "stems"
     assert dict(params.stem_map) == {
         "drums": "foreground",
@@ -262,7 +288,7 @@ def test_sources_selector_and_mapping_editor_write_the_params():
         "other": "background",
         "vocals": "background",
     }
-    preview = at.session_state["preview"]
+    preview = _session(at).preview.result
     assert preview.params.stem_map == params.stem_map
     assert set(preview.trace.heard) <= {"foreground", "background", "ambience"}  # per-source tokens
 
@@ -276,7 +302,7 @@ def test_sources_selector_and_mapping_editor_write_the_params():
 def test_stems_sliders_and_mapping_never_rerun_separation():
     engine = _engine()
     at = _app(w_sources="stems", w_window_start=0.75)  # a window no other test separates
-    first = at.session_state["preview_job"]
+    first = _session(at).preview.job
     assert any(e.name == "sources" and e.total for e in first.stages)  # separation progress, chunk by chunk
     calls = engine.separator.calls
     for change in (
@@ -287,7 +313,7 @@ def test_stems_sliders_and_mapping_never_rerun_separation():
     ):
         change().run()
         _ok(at)
-    preview = at.session_state["preview"]
+    preview = _session(at).preview.result
     assert preview.params.level_weights[0] == pytest.approx(1.4)
     assert preview.params.switch_points == pytest.approx((0.2, 0.9))
     assert dict(preview.params.stem_map)["other"] == "foreground"
@@ -297,7 +323,7 @@ def test_stems_sliders_and_mapping_never_rerun_separation():
 
 def test_near_silent_levels_are_shown_plainly():
     at = _app(w_sample="engine", w_sources="bands")  # the engine hum has nothing above 4 kHz
-    assert "foreground" in at.session_state["preview"].trace.skipped_levels
+    assert "foreground" in _session(at).preview.result.trace.skipped_levels
     assert any("**foreground** (> 4000 Hz) is near-silent" in w.value for w in at.warning), [
         w.value for w in at.warning
     ]
@@ -336,13 +362,13 @@ def test_spectrogram_page_shows_every_source_on_one_db_scale():
     at.switch_page("../pages/spectrogram.py").run()
     _ok(at)
     assert at.radio(key="spec_sources").value == "mix"  # the Generate page's mode
-    view = at.session_state["spec_listen"][1]
+    view = _session(at).listen.result
     assert [p.name for p in view.parts] == ["mix"]
     assert len(at.get("plotly_chart")) >= 2 and len(at.get("audio")) >= 2  # the clip, then the window
     for mode, names in (("bands", ["low", "mid", "high"]), ("stems", ["drums", "bass", "other", "vocals"])):
         at.radio(key="spec_sources").set_value(mode).run()
         _ok(at)
-        view = at.session_state["spec_listen"][1]
+        view = _session(at).listen.result
         assert [p.name for p in view.parts] == names
         assert len({p.mel.ref_power for p in view.parts}) == 1  # one dB reference for every part
         assert len(at.get("audio")) >= 1 + len(names)  # the clip + one player per part
@@ -379,7 +405,7 @@ def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path):
     _ok(at)
     at.slider(key="w_window_start").set_value(12.0).run()
     _ok(at)
-    assert at.session_state["preview"].params.window_start == 12.0
+    assert _session(at).preview.result.params.window_start == 12.0
     at.switch_page("../pages/spectrogram.py").run()
     _ok(at)
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -397,7 +423,7 @@ def test_gallery_recall_restores_the_sliders():
     at = _app()
     at.slider(key="w_weight_bg").set_value(1.25).run()
     _render(at)
-    item = at.session_state["history"][0]
+    item = _session(at).history[0]
     assert item.params.level_weights[1] == pytest.approx(1.25)
     at.slider(key="w_weight_bg").set_value(0.1).run()
     at.switch_page("../pages/gallery.py").run()
@@ -406,7 +432,7 @@ def test_gallery_recall_restores_the_sliders():
     _ok(at)
     # Recall switched back to Generate with the recalled value in the slider.
     assert at.slider(key="w_weight_bg").value == pytest.approx(1.25)
-    assert at.session_state["params"].level_weights == item.params.level_weights
+    assert _session(at).params.level_weights == item.params.level_weights
 
 
 def test_gallery_restores_from_png_and_rejects_bad_metadata():
@@ -450,7 +476,7 @@ def test_gallery_exports_zip_and_grid():
     _ok(at)
     keys = {d.key for d in at.download_button}
     assert {"dl_zip", "dl_grid"} <= keys, keys
-    cache = at.session_state["export_cache"]
+    cache = _session(at).gallery_files
     zip_data = next(v for k, v in cache.items() if k[0] == "zip")
     with zipfile.ZipFile(io.BytesIO(zip_data)) as zf:
         assert len([n for n in zf.namelist() if n.endswith(".png")]) == 2
@@ -473,8 +499,8 @@ def test_compare_page_separated_vs_mixed_with_parts_and_exports():
     at.button(key="cmp_run").click().run()
     _ok(at)
     assert not _errors(at)
-    run = at.session_state["compare_run"]
-    plan, items, views = run["plan"], run["items"], run["views"]
+    run = _session(at).compare.result
+    plan, items, views = run.plan, run.items, run.views
 
     # Side by side: no audio, mixed, stems, bands; same seed and prompt; separated != mixed.
     assert [c.key for c in plan.rows[0][1]] == ["no_audio", "mix", "stems", "bands"]
@@ -507,7 +533,7 @@ def test_compare_page_separated_vs_mixed_with_parts_and_exports():
     assert {f"cmp_wav_bands_{b}" for b in ("low", "mid", "high")} <= keys
 
     # The grid: one captioned PNG whose metadata has every tile's params, in grid order.
-    _, grid, archive = at.session_state["compare_exports"]
+    _, grid, archive = _session(at).compare_files
     tiles = read_grid(grid)
     from core.compare import grid_text
 
@@ -525,7 +551,7 @@ def test_compare_page_separated_vs_mixed_with_parts_and_exports():
     # Optionally with the stems and bands as WAV files.
     at.toggle(key="cmp_wavs").set_value(True).run()
     _ok(at)
-    _, _, archive = at.session_state["compare_exports"]
+    _, _, archive = _session(at).compare_files
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:
         wavs = sorted(n for n in zf.namelist() if n.endswith(".wav"))
         assert wavs == sorted(
@@ -556,16 +582,16 @@ def test_compare_page_reports_a_near_silent_level():
     at.toggle(key="cmp_without").set_value(False)
     at.button(key="cmp_run").click().run()
     _ok(at)
-    run = at.session_state["compare_run"]
-    cells = {c.key: c for c in run["plan"].cells}
+    run = _session(at).compare.result
+    cells = {c.key: c for c in run.plan.cells}
     assert cells["bands_foreground"].params is None and "near-silent" in cells["bands_foreground"].caption
-    assert "bands_foreground" not in run["items"] and "mix_foreground" in run["items"]
+    assert "bands_foreground" not in run.items and "mix_foreground" in run.items
     assert any("near-silent" in i.value for i in at.info)
     assert any("foreground" in w.value and "Near-silent" in w.value for w in at.warning)
     from core.export import read_grid
 
-    tiles = read_grid(at.session_state["compare_exports"][1])
-    assert len(tiles) == len(run["plan"].cells)  # the skipped tile keeps its place, with no params
+    tiles = read_grid(_session(at).compare_files[1])
+    assert len(tiles) == len(run.plan.cells)  # the skipped tile keeps its place, with no params
 
 
 # ================================================================================================

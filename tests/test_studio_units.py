@@ -19,7 +19,7 @@ import core.compare as compare  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
 from core.schedule import SOLO_SWITCH_POINTS  # noqa: E402
 from core.sources import level_origin  # noqa: E402
-from studio import charts, jobs, state  # noqa: E402
+from studio import bindings, charts, jobs  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,18 +51,18 @@ def _wait_until(predicate, job, timeout=60.0):
 # -- one mapping -----------------------------------------------------------------------------------
 def test_every_parameter_has_a_widget_or_is_derived():
     fields = {f.name for f in dataclasses.fields(GenerationParams)}
-    bound = {b.field for b in state.BINDINGS}
+    bound = {b.field for b in bindings.BINDINGS}
     derived = {"audio_path", "audio_sha256", "models"}  # audio picker, engine, sidebar
     assert fields == bound | derived, fields ^ (bound | derived)
 
 
 def test_widget_defaults_are_the_generation_params_defaults():
-    values = state.widget_values(GenerationParams())
+    values = bindings.widget_values(GenerationParams())
     assert values["w_weight_fg"] == 0.7 and values["w_weight_bg"] == 0.5 and values["w_weight_amb"] == 0.3
     assert values["w_norm_target"] == 60.0 and values["w_switch"] == (0.4, 0.7)
     assert values["w_split"] == (35, 56)
     assert (values["w_gate_down"], values["w_gate_mid"], values["w_gate_up"]) == (0.0, 1.0, 1.0)
-    back = state.params_from_values(values, GenerationParams(), None)
+    back = bindings.params_from_values(values, GenerationParams(), None)
     assert back == GenerationParams()
 
 
@@ -84,19 +84,19 @@ def test_widget_defaults_are_the_generation_params_defaults():
 )
 def test_widgets_round_trip_any_params(changes, params):
     wanted = params.replace(audio_sha256="ab" * 32, **changes)
-    values = state.widget_values(wanted)
-    assert state.params_from_values(values, wanted, wanted.audio_path) == wanted
+    values = bindings.widget_values(wanted)
+    assert bindings.params_from_values(values, wanted, wanted.audio_path) == wanted
 
 
 def test_changing_the_clip_drops_the_recalled_audio_hash(params):
     recalled = params.replace(audio_sha256="ab" * 32)
-    values = state.widget_values(recalled)
-    assert state.params_from_values(values, recalled, "/elsewhere/other.wav").audio_sha256 is None
+    values = bindings.widget_values(recalled)
+    assert bindings.params_from_values(values, recalled, "/elsewhere/other.wav").audio_sha256 is None
 
 
 def test_recall_of_a_non_sample_path_selects_the_path_source(tmp_path):
-    values = state.widget_values(GenerationParams(audio_path=str(tmp_path / "mine.flac")))
-    assert values[state.AUDIO_SOURCE_KEY] == "path" and values[state.AUDIO_PATH_KEY].endswith("mine.flac")
+    values = bindings.widget_values(GenerationParams(audio_path=str(tmp_path / "mine.flac")))
+    assert values[bindings.AUDIO_SOURCE_KEY] == "path" and values[bindings.AUDIO_PATH_KEY].endswith("mine.flac")
 
 
 # -- jobs ------------------------------------------------------------------------------------------
@@ -345,3 +345,38 @@ def test_compare_leaves_out_a_mode_whose_separation_fails(engine, params):
     assert "Demucs stems left out" in job.result.notes[0]
     only = jobs.compare_job(NoDemucs(), params, ["stems"], alone=False, without=False)
     assert only.wait(120) and isinstance(only.error, SeparationError)
+
+
+# -- the session's job slots -----------------------------------------------------------------------
+def test_a_job_slot_follows_the_usual_lifecycle():
+    import threading
+
+    from core.params import ParamsError
+    from studio.session import JobSlot
+
+    slot: JobSlot[int] = JobSlot()
+    gate = threading.Event()
+    stale = slot.start(jobs.Job("edit", lambda job: gate.wait(30) and 1))
+    stale.key = "old"
+    fresh = jobs.Job("edit", lambda job: 42)
+    fresh.key = "new"
+    slot.start(fresh.start())  # a new job supersedes the running one: it is cancelled
+    assert stale.cancel.is_set()
+    gate.set()
+    assert fresh.wait(30) and slot.collect() is fresh
+    assert (slot.result, slot.key, slot.error, slot.note) == (42, "new", None, None)
+    assert slot.collect() is None  # collected once
+
+    def boom(job):
+        raise ParamsError("steps", "must be between 1 and 500 (got 0)")
+
+    slot.start(jobs.Job("edit", boom).start())
+    assert slot.job.wait(30) and slot.collect() is not None
+    assert slot.result == 42 and "**Steps**" in slot.error  # the last good result stays
+    cancelled = slot.start(jobs.Job("edit", lambda job: None))
+    cancelled.request_cancel()
+    cancelled.start()
+    assert cancelled.wait(30) and slot.collect() is cancelled
+    assert slot.note and slot.error is None
+    slot.fail("Choose a clip first.")
+    assert slot.error == "Choose a clip first." and not slot.running

@@ -1,0 +1,68 @@
+"""The shared engine: loaded once per model spec for the whole server (`st.cache_resource`).
+
+All browser sessions share one Engine per spec; its lock serialises generations. A spec that fails
+to load is cached as a failure too (with the reason), so a missing download is reported at once on
+every rerun instead of being retried; "Retry" clears it. The sidebar (studio/widgets/sidebar.py)
+chooses the spec.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from studio.session import session
+
+if TYPE_CHECKING:
+    from core.engine import Engine
+
+
+@dataclass
+class EngineSlot:
+    """The outcome of loading one spec: an engine, or the reason there is none."""
+
+    spec: str
+    engine: Engine | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.engine is not None
+
+
+@st.cache_resource(show_spinner=False, max_entries=3)
+def _load(spec: str) -> EngineSlot:
+    from core import Engine, ModelUnavailable
+    from studio import worker
+
+    started = time.perf_counter()
+    try:
+        engine = worker.call(Engine, spec)  # built on the engine thread, where it will run
+    except ModelUnavailable as exc:
+        return EngineSlot(spec, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - any failure to load is reported, never a crash at start
+        return EngineSlot(spec, error=f"The models '{spec}' could not be loaded ({type(exc).__name__}: {exc}).")
+    return EngineSlot(spec, engine=engine, seconds=time.perf_counter() - started)
+
+
+def load_engine(spec: str) -> EngineSlot:
+    """The shared slot for `spec` (loads on first use). Tests call this to reach the app's engine."""
+    return _load(spec.strip())
+
+
+def forget(spec: str) -> None:
+    """Drop a cached failure (or engine) so the next run tries again."""
+    _load.clear(spec.strip())
+
+
+def current() -> Engine | None:
+    """This session's engine, or None (pages degrade: the gallery still works)."""
+    spec = session().engine_spec
+    return load_engine(spec).engine if spec else None
+
+
+__all__ = ["EngineSlot", "current", "forget", "load_engine"]

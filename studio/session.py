@@ -1,0 +1,260 @@
+"""One typed `Session` per browser session: every job slot, result, error and note, the history.
+
+The studio's application state lives on this one object under one key of `st.session_state`
+(SESSION_KEY); nothing else writes application keys there. Widget values live under their own
+widget keys, which only the binding table (studio/bindings.py) reads and writes.
+
+Each kind of background work has a `JobSlot`: the job in flight, the last result it gave, what
+that result was made from (`key`), an error and a note for people. A page that needs a new kind of
+work declares one field (`edit: JobSlot[EditResult] = field(default_factory=JobSlot)`); the
+generic `JobSlot.collect` gives it the usual lifecycle, `Session.collect_jobs` adds what is special
+(renders go into the history, a cancelled comparison keeps its images).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import streamlit as st
+
+from core.params import GenerationParams
+from studio.jobs import Job
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from core.compare import CompareRun, Plan
+    from core.parts import ModeView
+    from core.trace import GenerationResult, Trace
+
+SESSION_KEY = "clap2diff_session"
+MODELS_ENV = "CLAP2DIFF_MODELS"
+HISTORY_LIMIT = 60  # renders kept per session (PNG bytes in memory); the oldest go first
+
+ResultT = TypeVar("ResultT")
+
+
+def env_models() -> str:
+    return (os.environ.get(MODELS_ENV) or "sd15").strip() or "sd15"
+
+
+@dataclass
+class JobSlot(Generic[ResultT]):
+    """One kind of background work of this session."""
+
+    job: Job | None = None  # the job in flight (or the last one)
+    result: ResultT | None = None  # the last good result
+    key: Any = None  # what `result` was made from (e.g. the preview's params, the listen settings)
+    error: str | None = None  # a message for people (studio.errors.describe)
+    note: str | None = None  # e.g. "cancelled after 3 of 25 steps"
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.running
+
+    def start(self, job: Job) -> Job:
+        """Follow `job` from now on; a different one still running is stale and is cancelled."""
+        if self.job is not None and self.job is not job and self.job.running:
+            self.job.request_cancel()
+        self.job, self.error, self.note = job, None, None
+        return job
+
+    def fail(self, message: str) -> None:
+        """A problem found before any job could start (bad input): shown where the result goes."""
+        self.error, self.note = message, None
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.request_cancel()
+
+    def finished(self) -> Job | None:
+        """The job, once, when it has ended and was not collected yet."""
+        job = self.job
+        if job is None or not job.done.is_set() or job.collected:
+            return None
+        job.collected = True
+        return job
+
+    def collect(self) -> Job | None:
+        """The usual lifecycle: a good result (and its key) replaces the last; a cancel leaves a
+        note; a failure leaves its message. Returns the job it collected, if any."""
+        from studio.errors import describe
+
+        job = self.finished()
+        if job is None:
+            return None
+        self.error = self.note = None
+        if job.ok:
+            self.result, self.key = job.result, job.key
+        elif job.cancelled:
+            self.note = "Cancelled: nothing was kept."
+        else:
+            self.error = describe(job.error)
+        return job
+
+
+@dataclass
+class HistoryItem:
+    """One finished generation kept in this session, with everything the gallery and export need."""
+
+    id: int
+    kind: str  # "render" | "preview" | "compare"
+    params: GenerationParams  # complete (audio hash filled in): reproduces the image
+    png: bytes  # the PNG file with embedded params, exactly what "Download" gives
+    image: Image.Image
+    trace: Trace
+    timings: dict[str, float]
+    device: str = "cpu"
+    dtype: str = "float32"
+    caption: str = ""
+    created: float = field(default_factory=time.time)
+
+    @property
+    def title(self) -> str:
+        head = self.caption or (self.params.prompt.strip() or "(no prompt)")
+        return f"#{self.id} · {head}"
+
+    @property
+    def summary(self) -> str:
+        p = self.params
+        audio = Path(p.audio_path).name if p.audio_path else "no audio"
+        w = "/".join(f"{x:g}" for x in p.level_weights)
+        return (
+            f"seed {p.seed} · {p.width}×{p.height} · {p.steps} steps · {audio} · weights {w} · "
+            f"norm {p.norm_target:g} · switch {p.switch_points[0]:g}/{p.switch_points[1]:g}"
+        )
+
+    @classmethod
+    def of(cls, result: GenerationResult, png: bytes, kind: str, item_id: int, caption: str = "") -> HistoryItem:
+        return cls(
+            id=item_id,
+            kind=kind,
+            params=result.params,
+            png=png,
+            image=result.image,
+            trace=result.trace,
+            timings=dict(result.timings),
+            device=str(result.device),
+            dtype=str(result.dtype),
+            caption=caption,
+        )
+
+
+@dataclass
+class CompareResult:
+    """A comparison as this session keeps it: core's run, and each generated cell as a history item
+    (the Gates page and the Gallery take them from here)."""
+
+    id: int
+    run: CompareRun
+    items: dict[str, HistoryItem]  # cell key -> item
+
+    @property
+    def plan(self) -> Plan:
+        return self.run.plan
+
+    @property
+    def views(self) -> dict[str, ModeView]:
+        return self.run.views
+
+
+@dataclass
+class Session:
+    """Everything this browser session has made and is making."""
+
+    params: GenerationParams  # the canonical params (fields without a widget: audio hash, models)
+    history: list[HistoryItem] = field(default_factory=list)
+    render: JobSlot[HistoryItem] = field(default_factory=JobSlot)
+    preview: JobSlot[HistoryItem] = field(default_factory=JobSlot)
+    compare: JobSlot[CompareResult] = field(default_factory=JobSlot)
+    listen: JobSlot[ModeView] = field(default_factory=JobSlot)
+    edit: JobSlot[Any] = field(default_factory=JobSlot)
+    sweep: JobSlot[Any] = field(default_factory=JobSlot)
+    train: JobSlot[Any] = field(default_factory=JobSlot)
+    last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview", 0): what Gates shows first
+    recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
+    goto: str | None = None  # a page to switch to on the next run (after a recall)
+    engine_spec: str | None = None  # the models this session uses
+    clips: dict[str, str | None] = field(default_factory=dict)  # "upload" | "record" -> saved path
+    clip_errors: dict[str, str] = field(default_factory=dict)  # "upload" | "record" -> what is wrong
+    text_norms: dict[tuple, float] = field(default_factory=dict)  # (models, prompt, measure) -> norm
+    gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
+    compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
+    spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
+
+    # -- history ----------------------------------------------------------------------------
+    def new_id(self) -> int:
+        return next(self._ids)
+
+    def add_history(self, item: HistoryItem) -> None:
+        if any(h.id == item.id for h in self.history):
+            return
+        self.history.append(item)
+        del self.history[: max(0, len(self.history) - HISTORY_LIMIT)]
+
+    def find(self, item_id: int) -> HistoryItem | None:
+        return next((h for h in self.history if h.id == item_id), None)
+
+    def recall(self, params: GenerationParams, goto: str | None = "generate") -> None:
+        """Put a past generation's params back into the sliders (a button callback)."""
+        from studio.bindings import push
+
+        push(params)
+        self.recalled, self.goto = params, goto
+
+    # -- jobs -------------------------------------------------------------------------------
+    def collect_jobs(self) -> None:
+        """Move finished jobs' results into this session (every page, every run)."""
+        from studio.errors import describe
+
+        if job := self.render.finished():
+            self.render.error = self.render.note = None
+            if job.ok:
+                item = HistoryItem.of(*job.result, "render", self.new_id())
+                self.add_history(item)
+                self.render.result, self.render.key = item, job.key
+                self.last_trace = ("render", item.id)
+            elif job.cancelled:
+                self.render.note = f"Render cancelled after {job.step} of {job.total} steps: nothing was kept."
+            else:
+                self.render.error = describe(job.error)
+        if job := self.preview.finished():
+            if job.ok:
+                self.preview.result = HistoryItem.of(*job.result, "preview", 0)
+                self.preview.key, self.preview.error = job.key, None
+                self.last_trace = ("preview", 0)
+            elif not job.cancelled:
+                self.preview.key = job.key  # don't retry the same failing params on every rerun
+                self.preview.error = describe(job.error)
+        if job := self.compare.finished():
+            self.compare.error = describe(job.error) if job.error is not None else None
+            run: CompareRun | None = job.result
+            if run is not None and run.done:
+                items = {c.key: HistoryItem.of(r, png, "compare", self.new_id(), c.caption) for c, r, png in run.done}
+                self.compare.result, self.compare.key = CompareResult(job.id, run, items), job.key
+                self.compare_files = None
+            if job.cancelled:
+                self.compare.note = (
+                    f"Comparison cancelled after {len(run.done)} of {len(run.plan.generated)} images."
+                    if run is not None
+                    else "Comparison cancelled."
+                )
+        for slot in (self.listen, self.edit, self.sweep, self.train):
+            slot.collect()
+
+
+def session() -> Session:
+    """This browser session's Session (made on its first run)."""
+    state = st.session_state
+    if SESSION_KEY not in state:
+        state[SESSION_KEY] = Session(params=GenerationParams(models=env_models()))
+    return state[SESSION_KEY]
+
+
+__all__ = ["CompareResult", "HistoryItem", "JobSlot", "Session", "env_models", "session"]

@@ -1,0 +1,48 @@
+"""The studio's shared widgets, one module per group; pages use them as `widgets.<name>`.
+
+- knobs    the parameter widgets, generated from each field's Knob through the binding table
+- audio    the audio picker (sample, upload, microphone, path) and the clip decode cache
+- results  job progress, charts, heard labels, downloads, one card per audio part
+- sidebar  models, conditioning mode, live preview settings
+"""
+
+from __future__ import annotations
+
+from studio.charts import LEVEL_ICON
+
+from .audio import audio_picker, clip_for
+from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
+from .results import (
+    chart,
+    db_text,
+    download_png,
+    follow,
+    heard,
+    part_card,
+    rerun_fragment,
+    seed_line,
+    skipped_note,
+)
+from .sidebar import show_load_error, sidebar
+
+__all__ = [
+    "LEVEL_ICON",
+    "audio_picker",
+    "chart",
+    "clip_for",
+    "conditioning_sliders",
+    "db_text",
+    "download_png",
+    "follow",
+    "heard",
+    "part_card",
+    "rerun_fragment",
+    "seed_line",
+    "show_load_error",
+    "sidebar",
+    "skipped_note",
+    "slider",
+    "slider_range",
+    "sources_controls",
+    "text_and_sampling",
+]

@@ -1,0 +1,163 @@
+"""The audio picker: a sample, an upload, a recording, a path or none; a player; the window start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import CLAP_SECONDS, AudioClip, sample_paths
+from core.params import knobs
+from studio import bindings
+from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAMPLE_KEY, AudioChoice
+from studio.bindings import PERSIST as PS
+from studio.session import session
+from studio.uploads import save_upload
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _clip(path: str, size: int, mtime: int) -> tuple[AudioClip | None, str | None]:
+    from core import AudioError, load_audio
+
+    try:
+        return load_audio(path), None
+    except AudioError as exc:
+        return None, str(exc)
+
+
+def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
+    """(AudioClip, None) or (None, what is wrong): decoded once per file version, shared."""
+    if not path:
+        return None, None
+    p = Path(path).expanduser()
+    try:
+        stat = p.stat()
+    except OSError:
+        return None, f"{p} does not exist or cannot be opened: check the path or pick another file."
+    if not p.is_file():
+        return None, f"{p} is not a file: pick an audio file (wav, flac, ogg or mp3)."
+    return _clip(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+def _on_upload(widget_key: str, source: str) -> None:
+    """An upload or a recording arrived: save it (content-addressed) and check it decodes."""
+    s = session()
+    uploaded = bindings.value(widget_key)
+    s.clip_errors.pop(source, None)
+    s.clips[source] = None
+    if uploaded is None:
+        return
+    data = uploaded.getvalue()
+    if not data:
+        s.clip_errors[source] = f"{uploaded.name} is empty (0 bytes): choose a file that contains audio."
+        return
+    path = save_upload(uploaded.name or "recording.wav", data)
+    _, problem = clip_for(str(path))
+    if problem:
+        s.clip_errors[source] = problem
+    else:
+        s.clips[source] = str(path)
+
+
+def _problem(message: str) -> None:
+    st.error(f"**Audio problem**: {message}", icon=":material/error:")
+
+
+def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
+    """Sample / upload / microphone / path / none; a player; the window start. Returns (choice, clip)."""
+    samples = sample_paths()
+    s = session()
+    st.radio(
+        "Audio source",
+        list(AUDIO_SOURCES),
+        format_func=AUDIO_SOURCES.get,
+        key=AUDIO_SOURCE_KEY,
+        horizontal=True,
+        label_visibility="collapsed",
+        persist_state=PS,
+    )
+    source = bindings.value(AUDIO_SOURCE_KEY)
+    if source == "sample" and samples:
+        if bindings.value(SAMPLE_KEY) not in samples:
+            bindings.set_value(SAMPLE_KEY, next(iter(samples)))
+        st.selectbox(
+            "Sample clip",
+            list(samples),
+            key=SAMPLE_KEY,
+            help="Short clips made for this project (assets/samples).",
+            persist_state=PS,
+        )
+    elif source == "upload":
+        st.file_uploader(
+            "Audio file",
+            type=["wav", "flac", "ogg", "mp3"],
+            key="w_upload",
+            on_change=_on_upload,
+            args=("w_upload", "upload"),
+            help="wav, flac, ogg or mp3; up to an hour (CLAP hears a 10 s window of it).",
+        )
+        if s.clip_errors.get("upload"):
+            _problem(s.clip_errors["upload"])
+        elif s.clips.get("upload"):
+            st.caption(f"Using the upload **{Path(s.clips['upload']).name}**")
+    elif source == "record":
+        st.audio_input(
+            "Record a clip",
+            key="w_mic",
+            on_change=_on_upload,
+            args=("w_mic", "record"),
+            sample_rate=48000,
+            help="Record up to a few seconds with your microphone.",
+        )
+        if s.clip_errors.get("record"):
+            _problem(s.clip_errors["record"])
+    elif source == "path":
+        st.text_input(
+            "Path of an audio file on this machine",
+            key=AUDIO_PATH_KEY,
+            placeholder="/data/sounds/rain.flac",
+            persist_state=PS,
+        )
+
+    choice = bindings.audio_choice()
+    clip = None
+    if choice.path:
+        clip, problem = clip_for(choice.path)
+        if problem:
+            _problem(problem)
+            choice.problem = problem
+        elif clip is not None:
+            st.audio(str(Path(choice.path).expanduser()))
+            chans = "mono" if clip.channels == 1 else "stereo" if clip.channels == 2 else f"{clip.channels} ch"
+            st.caption(f"{Path(choice.path).name} · {clip.duration:.1f} s · {clip.sample_rate / 1000:g} kHz · {chans}")
+            _window_slider(clip)
+    elif choice.problem:
+        if not s.clip_errors.get(source):  # upload/record errors are already shown above
+            st.info(choice.problem)
+    elif source == "none":
+        st.caption("Text only: plain Stable Diffusion, no audio conditioning.")
+    return choice, clip
+
+
+def _window_slider(clip: AudioClip) -> None:
+    """Where CLAP's 10 s window starts, for a clip longer than that (its range is the clip's)."""
+    key, start = "w_window_start", float(bindings.value("w_window_start", 0.0))
+    if clip.duration <= CLAP_SECONDS and start <= 0:
+        if start != 0.0:
+            bindings.set_value(key, 0.0)
+        return
+    top = max(0.0, round(clip.duration - 0.5, 1))
+    if start > top:
+        bindings.set_value(key, top)
+    if top > 0:
+        k = knobs()["window_start"]
+        st.slider(
+            bindings.BY_KEY[key].label,
+            0.0,
+            top,
+            step=k.step_for(),
+            key=key,
+            help=k.help,
+            format=k.fmt,
+            persist_state=PS,
+        )

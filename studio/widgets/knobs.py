@@ -1,0 +1,178 @@
+"""The parameter widgets. Each one's label, help, range, step and format come from its field's Knob
+(core/params.py) through the binding table: nothing about a knob is restated here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from core.bands import BAND_LEVELS, band_ranges
+from core.params import LEVELS, STEMS, knobs
+from studio import bindings
+from studio.bindings import BY_KEY
+from studio.bindings import PERSIST as PS
+from studio.charts import LEVEL_ICON
+
+
+def _knob(key: str):
+    return knobs()[BY_KEY[key].field]
+
+
+def _part(key: str) -> int | str | None:
+    return BY_KEY[key].index
+
+
+def slider_range(key: str) -> tuple[Any, Any]:
+    """The slider's span: the Knob's, widened to fit a recalled value that lies beyond it."""
+    lo, hi = _knob(key).slider
+    current = bindings.value(key, lo)
+    try:
+        top = max(hi, *(float(v) for v in current)) if isinstance(current, (tuple, list)) else max(hi, float(current))
+    except (TypeError, ValueError):
+        top = hi
+    return lo, (int(top) if isinstance(hi, int) and isinstance(lo, int) else top)
+
+
+def slider(key: str, label: str | None = None) -> Any:
+    k, part = _knob(key), _part(key)
+    lo, top = slider_range(key)
+    step = k.step_for(part if isinstance(part, int) else None)
+    return st.slider(
+        label or BY_KEY[key].label, lo, top, step=step, key=key, help=k.help_for(part), format=k.fmt, persist_state=PS
+    )
+
+
+def number(key: str, where: Any = st, **kwargs: Any) -> Any:
+    k, part = _knob(key), _part(key)
+    lo, hi = k.range
+    step = k.step_for(part if isinstance(part, int) else None)
+    if isinstance(step, float):
+        lo, hi = float(lo), float(hi)
+    return where.number_input(
+        BY_KEY[key].label, lo, hi, step=step, key=key, help=k.help_for(part), format=k.fmt, persist_state=PS, **kwargs
+    )
+
+
+def choice(key: str, widget: Any = st.radio, options: list[str] | None = None, **kwargs: Any) -> Any:
+    k, part = _knob(key), _part(key)
+    return widget(
+        kwargs.pop("label", BY_KEY[key].label),
+        options or list(k.values),
+        key=key,
+        format_func=k.choice_label,
+        help=k.help_for(part),
+        persist_state=PS,
+        **kwargs,
+    )
+
+
+def text_and_sampling() -> None:
+    for key, widget, extra in (
+        ("w_prompt", st.text_area, dict(height=80, placeholder="e.g. a quiet harbour at dusk")),
+        ("w_negative", st.text_input, dict(placeholder="e.g. blurry, text, watermark")),
+    ):
+        widget(BY_KEY[key].label, key=key, help=_knob(key).help, persist_state=PS, **extra)
+    c1, c2, c3 = st.columns([1.5, 0.4, 2.1], vertical_alignment="bottom")
+    number("w_seed", c1)
+    c2.button("", icon=":material/casino:", on_click=bindings.randomise_seed, help="Pick a random seed", key="btn_seed")
+    c3.toggle(
+        "New seed every render",
+        key="ui_new_seed",
+        persist_state=PS,
+        help="Pick a random seed each time you press Render (the seed used is shown with the image).",
+    )
+    c1, c2 = st.columns(2)
+    with c1:
+        slider("w_steps")
+    with c2:
+        slider("w_guidance")
+    c1, c2, c3 = st.columns(3)
+    number("w_width", c1)
+    number("w_height", c2)
+    choice("w_scheduler", c3.selectbox)
+
+
+def sources_controls() -> None:
+    """Where each level's sound comes from: the mode, the two band edges, the stem → level map.
+    None of these re-runs separation when only the map changes (the engine caches the stems)."""
+    choice("w_sources", horizontal=True)
+    mode = bindings.value("w_sources", "mix")
+    if mode == "mix":
+        fg, bg, amb = BY_KEY["w_split"].from_widget(bindings.value("w_split"))
+        st.caption(
+            f"One clip, one CLAP embedding: the first {fg} tokens → :red[●] foreground, the next {bg} → "
+            f":green[●] background, the last {amb} → :blue[●] ambience (token split under More)."
+        )
+    elif mode == "bands":
+        c1, c2 = st.columns(2)
+        number("w_crossover_low", c1)
+        number("w_crossover_high", c2)
+        lo, hi = float(bindings.value("w_crossover_low")), float(bindings.value("w_crossover_high"))
+        heard = {"low": "bass, rumble, hum", "mid": "voices, most instruments", "high": "hiss, cymbals, birdsong"}
+        where = band_ranges((lo, hi)) | {"low": f"below {lo:g} Hz", "high": f"above {hi:g} Hz"}
+        st.caption(" · ".join(f"{LEVEL_ICON[lv]} {lv} ← {where[b]} ({heard[b]})" for b, lv in BAND_LEVELS.items()))
+    else:
+        cols = st.columns(2)
+        for i, stem in enumerate(STEMS):  # 2 × 2: a level's name fits its box in a narrow column
+            choice(f"w_stem_{stem}", cols[i % 2].selectbox, options=list(LEVELS))
+        routed = {lv: [s for s in STEMS if bindings.value(f"w_stem_{s}") == lv] for lv in LEVELS}
+        st.caption(
+            " · ".join(f"{LEVEL_ICON[lv]} {lv} ← {' + '.join(routed[lv]) or 'nothing'}" for lv in LEVELS)
+            + ". Demucs runs once per clip and window; changing the map reuses its stems."
+        )
+        empty = [lv for lv in LEVELS if not routed[lv]]
+        if empty:
+            st.warning(
+                f"No stem is mapped to the **{' and the '.join(empty)}**: "
+                f"{'its' if len(empty) == 1 else 'their'} steps get no audio.",
+                icon=":material/info:",
+            )
+
+
+def conditioning_sliders(text_norm: float | None) -> None:
+    """The knobs that re-run only the denoising loop (engine caches reused)."""
+    with st.container(border=True, key="sources_box"):
+        sources_controls()
+    st.markdown("**Hierarchy weights**")
+    for level in LEVELS:
+        key = f"w_weight_{bindings.LEVEL_SHORT[level]}"
+        slider(key, label=f"{LEVEL_ICON[level]} {BY_KEY[key].label}")
+    st.markdown("**When each level speaks**")
+    slider("w_switch")
+    p = bindings.value("w_switch")
+    st.caption(
+        f":blue[●] ambience for the first {p[0]:.0%} of the steps → :green[●] background up to "
+        f"{p[1]:.0%} → :red[●] foreground to the end"
+    )
+    c1, c2 = st.columns(2)
+    with c1:
+        slider("w_norm_target")
+        ref = f"{text_norm:.2f}" if text_norm is not None else "—"
+        measure = knobs()["norm_measure"].choice_label(bindings.value("w_norm_measure"))
+        st.caption(f"Prompt's own text-token norm: **{ref}** ({measure})")
+    with c2:
+        slider("w_audio_strength")
+    st.markdown("**Gate scale per UNet block group**")
+    for col, group in zip(st.columns(3), ("down", "mid", "up"), strict=True):
+        with col:
+            slider(f"w_gate_{group}")
+
+    with st.expander("More: token split, switch style, listening"):
+        if bindings.value("w_sources", "mix") == "mix":
+            slider("w_split")
+            fg, bg, amb = BY_KEY["w_split"].from_widget(bindings.value("w_split"))
+            st.caption(f":red[●] {fg} | :green[●] {bg} | :blue[●] {amb} tokens")
+        c1, c2 = st.columns(2)
+        with c1:
+            choice("w_switch_style", horizontal=True)
+        with c2:
+            if bindings.value("w_switch_style") == "smooth":
+                slider("w_crossfade")
+        choice("w_norm_measure", horizontal=True)
+        if bindings.value("w_mode", "zero-shot") == "zero-shot":
+            c1, c2 = st.columns(2)
+            with c1:
+                slider("w_top_k")
+            with c2:
+                slider("w_temperature")

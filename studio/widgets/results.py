@@ -1,0 +1,150 @@
+"""Showing what came back: job progress, charts, what CLAP heard, downloads, one card per audio part."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from core import GenerationParams, Trace, default_filename
+from core.parts import ModeView, PartView
+from core.sources import level_origin, part_filename, part_wav_bytes
+from studio import charts
+from studio.charts import LEVEL_COLORS, LEVEL_ICON
+from studio.jobs import Job
+from studio.session import HistoryItem
+
+
+def follow(job: Job, where: Any = None, poll: float = 0.1) -> None:
+    """Redraw a progress bar until the job ends. A rerun (any click) stops the following, not the job."""
+    slot = (where or st).empty()
+    bar = slot.progress(job.fraction, text=job.status)
+    while not job.wait(poll):
+        bar.progress(job.fraction, text=("⏳ " if job.waiting else "") + job.status)
+    slot.empty()
+
+
+def rerun_fragment() -> None:
+    """Rerun just the current fragment when this is a fragment rerun, else the whole page
+    (Streamlit allows scope="fragment" only in fragment reruns)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        st.rerun(scope="fragment")
+    except StreamlitAPIException:
+        st.rerun()
+
+
+def chart(fig: Any, key: str, toolbar: bool = True) -> None:
+    """A plotly chart drawn as built (our own template, not Streamlit's theme, which recolours
+    heatmaps)."""
+    st.plotly_chart(fig, key=key, theme=None, config={"displayModeBar": toolbar, "displaylogo": False})
+
+
+def heard(trace: Trace, compact: bool = False, key: str | None = None) -> None:
+    """What CLAP heard: one bar chart for the mix, or one per level source. `key` (e.g. a hash of
+    the labels) lets an unchanged chart keep its identity across reruns."""
+    if not trace.heard:
+        st.caption("No audio heard (text only, or trained mode, which has no labels).")
+        return
+    if set(trace.heard) == {"mix"}:
+        chart(charts.heard_figure(trace.heard["mix"]), key=f"heard_{key or id(trace)}_{compact}", toolbar=False)
+        return
+    cols = st.columns(len(trace.heard))
+    for col, (level, labels) in zip(cols, trace.heard.items(), strict=True):
+        with col:
+            chart(
+                charts.heard_figure(labels, title=level, color=LEVEL_COLORS.get(level, "#3A6EA5")),
+                key=f"heard_{key or id(trace)}_{level}_{compact}",
+                toolbar=False,
+            )
+    if trace.skipped_levels:
+        st.caption("Near-silent, not conditioned: " + ", ".join(trace.skipped_levels))
+
+
+def download_png(item: HistoryItem, key: str, label: str = "Download PNG") -> None:
+    st.download_button(
+        label,
+        item.png,
+        file_name=default_filename(item.params),
+        mime="image/png",
+        key=key,
+        on_click="ignore",
+        icon=":material/download:",
+        help="The PNG carries every parameter: load it in the Gallery (or the CLI) to reproduce it.",
+    )
+
+
+def seed_line(params: GenerationParams, seconds: float | None = None) -> str:
+    took = f" · {seconds:.1f} s" if seconds is not None else ""
+    return f"seed **{params.seed}** · {params.width}×{params.height} · {params.steps} steps{took}"
+
+
+def db_text(db: float | None) -> str:
+    """' · -23.9 dB' (a part's level relative to the window's mix), or '' when unknown or silent."""
+    if db is None or not math.isfinite(db):
+        return " · silent" if db is not None else ""
+    return f" · {round(db, 1) + 0.0:+.1f} dB"
+
+
+def skipped_note(trace: Trace, params: GenerationParams | None = None, where: Any = None) -> None:
+    """Say plainly which levels were near-silent (so not conditioned) in a generation."""
+    if not trace.skipped_levels:
+        return
+    names = []
+    for level in trace.skipped_levels:
+        origin = f" ({level_origin(params, level)})" if params is not None and params.sources != "mix" else ""
+        names.append(f"**{level}**{origin}")
+    one = len(names) == 1
+    (where or st).warning(
+        f"{' and '.join(names)} {'is' if one else 'are'} near-silent in this window: not conditioned, "
+        f"{'its' if one else 'their'} steps get no audio.",
+        icon=":material/volume_off:",
+    )
+
+
+def part_card(
+    view: ModeView,
+    part: PartView,
+    prefix: str,
+    height: int = 220,
+    heard_title: str | None = None,
+    heard_top: int | None = None,
+    download: bool = False,
+) -> None:
+    """One part of a source mode: its name, band and level, a spectrogram on the mode's dB scale, a
+    player, what CLAP heard in it and (optionally) its WAV. Keys: `<prefix>_part_<mode>_<name>`."""
+    level, name, sources = part.level, part.name, view.sources
+    origin = f" ({part.origin})" if part.origin else ""
+    where = f" → {LEVEL_ICON[level]} {level}" if level else " → every level, by token position"
+    suffix = f"{view.mode}_{name}"
+    with st.container(key=f"{prefix}_part_{suffix}"):
+        st.markdown(f"**{name}**{origin}{where}{db_text(part.db)}")
+        chart(
+            charts.source_figure(part.mel, None, height=height, offset=view.start),
+            key=f"{prefix}_fig_{suffix}",
+            toolbar=False,
+        )
+        st.audio(part.player, format="audio/wav")
+        if part.heard:
+            chart(
+                charts.heard_figure(
+                    part.heard[:heard_top],
+                    title=heard_title or f"CLAP hears in {name}",
+                    color=LEVEL_COLORS.get(level or "", "#3A6EA5"),
+                ),
+                key=f"{prefix}_heard_{suffix}",
+                toolbar=False,
+            )
+        if download:
+            st.download_button(
+                "Save as WAV",
+                lambda: part_wav_bytes(sources, name),
+                file_name=part_filename(sources, name, view.wav_prefix()),
+                mime="audio/wav",
+                on_click="ignore",
+                key=f"{prefix}_wav_{suffix}",
+                icon=":material/download:",
+                help="This part as a 32-bit float WAV (stereo for a Demucs stem).",
+            )

@@ -1,0 +1,125 @@
+"""The sidebar: which models (loaded through studio/loader.py), the conditioning mode, the live
+preview's settings; and the way out when the models do not load."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.params import knobs
+from studio import bindings, loader
+from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY
+from studio.bindings import PERSIST as PS
+from studio.session import session
+
+CHOICES: dict[str, str] = {
+    "sd15": "Stable Diffusion 1.5 (Hub cache)",
+    "custom": "Local folder or Hub id",
+    "tiny": "Tiny offline demo",
+}
+
+
+def selected_spec() -> str:
+    choice = bindings.value(MODELS_CHOICE_KEY, "tiny")
+    if choice == "custom":
+        return (bindings.value(MODELS_CUSTOM_KEY) or "").strip() or "tiny"
+    return choice
+
+
+def use_tiny() -> None:
+    """Button callback: switch this session to the tiny offline demo."""
+    bindings.set_value(MODELS_CHOICE_KEY, "tiny")
+
+
+def retry() -> None:
+    loader.forget(selected_spec())
+
+
+def sidebar() -> loader.EngineSlot:
+    """Model choice, device/dtype and the conditioning mode, in the sidebar; returns the loaded slot."""
+    sb = st.sidebar
+    sb.markdown("### Models")
+    sb.radio(
+        "Models",
+        list(CHOICES),
+        format_func=CHOICES.get,
+        key=MODELS_CHOICE_KEY,
+        label_visibility="collapsed",
+        help="Stable Diffusion 1.5 and LAION-CLAP from the Hugging Face cache on this machine; or a "
+        "local folder in diffusers layout; or the tiny demo (random weights: it runs anywhere, "
+        "offline, but draws noise-like pictures).",
+        persist_state=PS,
+    )
+    if bindings.value(MODELS_CHOICE_KEY) == "custom":
+        sb.text_input(
+            "Folder or Hub id",
+            key=MODELS_CUSTOM_KEY,
+            placeholder="/models/my-sd15  or  owner/model",
+            help="A folder in diffusers layout (model_index.json inside), or a Hub id already in the cache.",
+            persist_state=PS,
+        )
+    spec = selected_spec()
+    session().engine_spec = spec
+    with sb:
+        with st.spinner(f"Loading models ({spec})…"):
+            slot = loader.load_engine(spec)
+    if slot.engine is not None:
+        eng = slot.engine
+        dtype = str(eng.dtype).removeprefix("torch.")
+        loaded = f" · loaded in {slot.seconds:.1f} s" if slot.seconds else ""
+        sb.caption(f"**{eng.spec.label}**  \n{eng.device} · {dtype}{loaded}")
+    else:
+        sb.caption(":red[Models not loaded]")
+
+    sb.markdown("### Conditioning")
+    mode = knobs()["mode"]
+    sb.radio(
+        bindings.BY_KEY["w_mode"].label,
+        list(mode.values),
+        key="w_mode",
+        format_func=mode.choice_label,
+        help=mode.help,
+        persist_state=PS,
+    )
+    if bindings.value("w_mode") == "trained":
+        sb.text_input(
+            bindings.BY_KEY["w_checkpoint"].label,
+            key="w_checkpoint",
+            placeholder="checkpoints/projector",
+            help=knobs()["checkpoint"].help,
+            persist_state=PS,
+        )
+
+    sb.markdown("### Live preview")
+    sb.toggle(
+        "Live preview",
+        key="ui_live_preview",
+        persist_state=PS,
+        help="Re-render a quick preview whenever you release a slider.",
+    )
+    c1, c2 = sb.columns(2)
+    c1.number_input(
+        "Preview steps", 1, 50, step=1, key="ui_preview_steps", persist_state=PS, help="Denoising steps of the preview."
+    )
+    c2.number_input(
+        "Preview size (px)",
+        64,
+        1024,
+        step=64,
+        key="ui_preview_side",
+        help="Longest side of the preview image.",
+        persist_state=PS,
+    )
+    return slot
+
+
+def show_load_error(slot: loader.EngineSlot) -> None:
+    """The plain message for a spec that did not load, with the way out (tiny demo, retry)."""
+    st.error(
+        f"**The models could not be loaded.** {slot.error}\n\n"
+        "You can also point the sidebar at a local folder in diffusers layout, or try the studio now with "
+        "the tiny offline demo.",
+        icon=":material/error:",
+    )
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.button("Use the tiny demo", on_click=use_tiny, type="primary", key="use_tiny_btn")
+    c2.button("Retry loading", on_click=retry, key="retry_load_btn")
