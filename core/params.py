@@ -9,9 +9,11 @@ validation range, slider range and step, CLI flag: see core/knobs.py) stand toge
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from .knobs import Choice, Knob, ParamsError, check_field, knob, knob_of
@@ -305,9 +307,10 @@ class GenerationParams:
         return cls.from_dict(data)
 
 
-def knobs() -> dict[str, Knob]:
+@functools.cache
+def knobs() -> Mapping[str, Knob]:
     """Every field's Knob, in declaration order: what the sliders, the CLI and the tests read."""
-    return {f.name: knob_of(f) for f in dataclasses.fields(GenerationParams)}
+    return MappingProxyType({f.name: knob_of(f) for f in dataclasses.fields(GenerationParams)})
 
 
 def default(name: str) -> Any:

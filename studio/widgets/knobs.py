@@ -8,14 +8,14 @@ from typing import Any
 import streamlit as st
 
 from core.bands import BAND_LEVELS, band_ranges
-from core.params import LEVELS, STEMS, knobs
+from core.params import LEVELS, STEMS, Knob, knobs
 from studio import bindings
 from studio.bindings import BY_KEY
 from studio.bindings import PERSIST as PS
 from studio.charts import LEVEL_ICON
 
 
-def _knob(key: str):
+def _knob(key: str) -> Knob:
     return knobs()[BY_KEY[key].field]
 
 
