@@ -25,6 +25,7 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # two CLI subprocesses, each importing torch and building the tiny models
 def test_generate_reproduce_and_params(tmp_path, samples, monkeypatch):
     # awkward floats (17 significant digits, 1e-7) and a non-square size: --from must give them back
     # bit for bit, and --size is width x height
