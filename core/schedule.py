@@ -34,9 +34,8 @@ def _boundary(fraction: float, steps: int) -> int:
 
 
 def _ramp(position: float, center: float, width: float) -> float:
-    """0 before the cross-fade around `center`, 1 after it, linear inside."""
-    if width <= 0:
-        return 1.0 if position >= center else 0.0
+    """0 before the cross-fade around `center`, 1 after it, linear inside. `width` > 0: a zero-width
+    fade is the hard switch, which level_schedule computes on whole steps instead."""
     return min(1.0, max(0.0, (position - (center - width / 2)) / width))
 
 
@@ -76,6 +75,6 @@ def level_schedule(
         else:
             raise ValueError(f"unknown switch style {style!r}")
         blend = {k: v for k, v in blend.items() if v > 0 and k in present}
-        total = sum(blend.values())
-        schedule.append({k: v / total for k, v in blend.items()} if total > 0 else {})
+        total = sum(blend.values())  # > 0 unless the blend is empty, and then nothing is divided
+        schedule.append({k: v / total for k, v in blend.items()})
     return schedule

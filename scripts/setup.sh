@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the pinned requirements; a no-op when nothing changed since last time.
 #   scripts/setup.sh            runtime requirements (studio, CLI)
-#   scripts/setup.sh --dev      plus the test requirements and Debian's chromium for browser tests
+#   scripts/setup.sh --dev      plus the test requirements, and Debian's chromium and ffmpeg for the tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,11 +29,18 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-if [ $dev = 1 ] && ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing Debian's chromium for the browser tests"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "note: chromium is not installed, so the browser tests will be skipped (sudo apt-get install chromium)." >&2
+# Debian packages the tests need: chromium for the browser tests, ffmpeg for the m4a/AAC decoding
+# fallback. Missing ones make those tests skip on a developer's machine and fail under CI (CI=true).
+if [ $dev = 1 ]; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "==> installing Debian's ${missing[*]} for the tests"
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+      echo "note: ${missing[*]} not installed, so their tests will be skipped here and fail under CI (sudo apt-get install ${missing[*]})." >&2
+    fi
   fi
 fi

@@ -1,7 +1,12 @@
-"""Shared test set-up: offline, deterministic, tiny models.
+"""Shared test set-up: offline, deterministic, tiny models; CI fails where a laptop skips.
 
-Every test runs with the hub switched off (a miss would otherwise cost ~23 s of retries) and with
-a numba cache, so librosa's JIT compiles once per machine rather than once per process.
+Every test runs with the hub switched off, whatever the shell says (a shell with HF_HUB_OFFLINE=0
+would otherwise let a test download, and a miss costs ~23 s of retries), and with a numba cache,
+so librosa's JIT compiles once per machine rather than once per process.
+
+A missing tool (chromium, playwright, ffmpeg) skips its tests on a developer's machine but fails
+them under CI (CI=true): there it means a broken set-up, and a green run would test less than it
+says. See docs/TESTING.md.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Set, not setdefault: these must hold before anything imports huggingface_hub or transformers.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
 os.environ.setdefault("CLAP2DIFF_MODELS", "tiny")
@@ -23,6 +29,72 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
+
+
+def on_ci() -> bool:
+    """True under CI (CI=true, as CI sets it): missing prerequisites fail instead of skipping."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require(present: bool, what: str) -> None:
+    """Skip the calling test when `what` is missing, or fail it under CI."""
+    if present:
+        return
+    if on_ci():
+        pytest.fail(f"{what} (CI=true: a missing prerequisite fails, it does not skip)", pytrace=False)
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    """The ffmpeg executable (scripts/setup.sh --dev installs Debian's as root)."""
+    import shutil
+
+    path = shutil.which("ffmpeg")
+    require(path is not None, "ffmpeg is not installed: apt-get install ffmpeg (scripts/setup.sh --dev does it)")
+    return path
+
+
+# -- under CI, a test module that skips as a whole (e.g. the browser tests without chromium) fails ---
+_SKIPPED_MODULES: list[tuple[str, str]] = []
+
+
+class MissingPrerequisite(pytest.Item):
+    """Stands in for a test module that skipped itself at import: fails with the module's reason."""
+
+    def __init__(self, *, reason: str, **kwargs):
+        super().__init__(**kwargs)
+        self.reason = reason
+
+    def runtest(self) -> None:
+        pytest.fail(f"CI=true, so this fails instead of skipping: {self.reason}", pytrace=False)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.skipped and report.nodeid.endswith(".py") and on_ci():
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED_MODULES.append((report.nodeid, reason.removeprefix("Skipped: ")))
+
+
+E2E_TIMEOUT_S = 300  # a browser test waits up to 90 s per step; every other test has pyproject's 120 s
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k / -m deselect, so they apply to these items too
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
+    for nodeid, reason in _SKIPPED_MODULES:
+        item = MissingPrerequisite.from_parent(
+            session, name="prerequisites", nodeid=f"{nodeid}::prerequisites", path=ROOT / nodeid, reason=reason
+        )
+        if "/e2e/" in f"/{nodeid}":
+            item.add_marker("e2e")
+        items.append(item)
+    _SKIPPED_MODULES.clear()
 
 
 @pytest.fixture(scope="session")

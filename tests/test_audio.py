@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import shutil
 import sys
 from pathlib import Path
 
@@ -82,8 +81,7 @@ def test_decodes_bytes_with_same_hash_as_file(tmp_path):
     np.testing.assert_array_equal(from_bytes.samples, from_file.samples)
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed: no fallback decoder")
-def test_fallback_decodes_m4a_through_ffmpeg(tmp_path, monkeypatch):
+def test_fallback_decodes_m4a_through_ffmpeg(tmp_path, monkeypatch, ffmpeg):
     import subprocess
 
     monkeypatch.setitem(sys.modules, "librosa", None)  # `import librosa` now fails: the fallback must not pay its JIT
@@ -91,7 +89,7 @@ def test_fallback_decodes_m4a_through_ffmpeg(tmp_path, monkeypatch):
     wav = write(tmp_path / "src.wav", tone(1000.0, 2.0, 22050, channels=2), 22050)
     m4a = tmp_path / "clip.m4a"
     subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True
+        [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", "aac", str(m4a)], check=True
     )
     with pytest.raises(sf.LibsndfileError):
         sf.info(m4a)  # soundfile really cannot: this is the fallback path

@@ -25,7 +25,10 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
-def test_generate_reproduce_and_params(tmp_path, samples):
+@pytest.mark.slow  # two CLI subprocesses, each importing torch and building the tiny models
+def test_generate_reproduce_and_params(tmp_path, samples, monkeypatch):
+    # awkward floats (17 significant digits, 1e-7) and a non-square size: --from must give them back
+    # bit for bit, and --size is width x height
     out = tmp_path / "a.png"
     done = run_cli(
         "generate",
@@ -40,11 +43,21 @@ def test_generate_reproduce_and_params(tmp_path, samples):
         "--steps",
         "6",
         "--size",
-        "64x64",
+        "96x64",
         "--weights",
-        "0.9,0.4,0.2",
+        "0.1,0.30000000000000004,0.6666666666666666",
         "--switch",
-        "0.3,0.6",
+        "0.3333333333333333,0.6666666666666666",
+        "--switch-style",
+        "smooth",
+        "--crossfade",
+        "0.30000000000000004",
+        "--guidance",
+        "0.30000000000000004",
+        "--strength",
+        "0.3333333333333333",
+        "--window-start",
+        "1e-07",
         "--out",
         str(out),
         cwd=tmp_path,
@@ -55,18 +68,21 @@ def test_generate_reproduce_and_params(tmp_path, samples):
     assert (params.seed, params.steps, params.level_weights, params.switch_points) == (
         5,
         6,
-        (0.9, 0.4, 0.2),
-        (0.3, 0.6),
+        (0.1, 0.1 + 0.2, 2 / 3),
+        (1 / 3, 2 / 3),
     )
+    assert params.crossfade == params.guidance == 0.1 + 0.2  # float ==: the same bits
+    assert (params.audio_strength, params.window_start) == (1 / 3, 1e-7)
+    assert (params.width, params.height) == (96, 64) and Image.open(out).size == (96, 64)  # PIL: (w, h)
     assert params.audio_sha256 and params.models == "tiny"
 
     # reproduce in-process (same code path as the subprocess) from another folder
     again = tmp_path / "sub" / "b.png"
     again.parent.mkdir()
-    os.chdir(again.parent)
+    monkeypatch.chdir(again.parent)
     assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
-    assert read_params(again) == params
+    assert read_params(again) == params  # float ==: the same bits (no -0.0 here)
 
     shown = run_cli("params", str(out), cwd=tmp_path)
     assert shown.returncode == 0

@@ -66,3 +66,40 @@ def test_per_source_levels_are_scaled_each_on_their_own():
     assert set(levels.tokens) == {"foreground", "ambience"}  # a missing level stays missing
     assert token_norm(levels.tokens["foreground"]) == pytest.approx(60 * 0.7, rel=1e-5)
     assert token_norm(levels.tokens["ambience"]) == pytest.approx(60 * 0.3, rel=1e-5)
+
+
+def test_norm_of_no_tokens_is_zero_and_of_one_value_its_magnitude():
+    for measure in ("token", "tensor"):
+        assert token_norm(torch.zeros(0, 768), measure) == 0.0
+        assert token_norm(torch.zeros(1, 0, 768), measure) == 0.0
+        assert token_norm(torch.tensor([[-2.5]]), measure) == 2.5
+
+
+def test_bad_measure_and_bad_split_say_what_is_wrong(tokens):
+    with pytest.raises(ValueError, match="^unknown norm measure 'l3'$"):
+        token_norm(tokens, "l3")
+    with pytest.raises(ValueError, match=r"split \(10, 10, 10\) does not cover 77 tokens"):
+        split_positional(tokens, (10, 10, 10))
+
+
+def test_default_measure_is_per_token(tokens):
+    scaled = scale_to_norm(tokens, 60.0)
+    assert torch.equal(scaled, scale_to_norm(tokens, 60.0, "token"))
+    assert token_norm(scaled, "token") == pytest.approx(60.0, rel=1e-5)
+    assert token_norm(scaled, "tensor") != pytest.approx(60.0, rel=1e-2)
+
+
+@pytest.mark.parametrize("target", [0.5, 1e-3])
+def test_targets_below_one_still_scale(tokens, target):
+    assert token_norm(scale_to_norm(tokens, target), "token") == pytest.approx(target, rel=1e-5)
+
+
+def test_per_source_norms_are_reported_in_the_chosen_measure():
+    torch.manual_seed(2)
+    raw = {"background": torch.randn(1, 77, 64) * 4}
+    params = GenerationParams(norm_target=30.0, norm_measure="tensor", level_weights=(0.7, 0.5, 0.3))
+    levels = build_levels_per_source(raw, params)
+    assert levels.norms["background"] == pytest.approx(
+        {"before": float(raw["background"].norm()), "scaled": 30.0, "after": 15.0}, rel=1e-5
+    )
+    assert token_norm(levels.tokens["background"], "tensor") == pytest.approx(15.0, rel=1e-5)
