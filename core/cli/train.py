@@ -15,6 +15,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..params import NORM_MEASURES, SWITCH_STYLES
+from ..train.config import LR_SCHEDULES, MIXED_PRECISION, STAGES
 from . import CliError
 from .generate import _numbers
 
@@ -29,19 +31,19 @@ def _pairs(text: str) -> tuple[tuple[str, int], ...]:
 # flag -> (TrainConfig field, argparse kwargs); --steps and --lr set the chosen stage's entry
 CONFIG_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--data": ("data", dict(metavar="DATASET", help="folder with metadata.jsonl")),
-    "--stage": ("stage", dict(type=int, choices=(1, 2, 3), help="1 alignment, 2 hierarchy + adapters, 3 fine-tuning")),
+    "--stage": ("stage", dict(type=int, choices=STAGES, help="1 alignment, 2 hierarchy + adapters, 3 fine-tuning")),
     "--models": ("models", dict(metavar="SPEC", help="sd15 | tiny | hub id | local folder")),
     "--out": ("out", dict(metavar="RUN", help="run folder (checkpoints/, final/, metrics.jsonl)")),
     "--init": ("init", dict(metavar="RUN", help="start from a previous stage's run or checkpoint")),
     "--cache": ("cache", dict(metavar="DIR", help="feature cache (default DATASET/.cache/features)")),
-    "--lr-schedule": ("lr_schedule", dict()),
+    "--lr-schedule": ("lr_schedule", dict(choices=LR_SCHEDULES)),
     "--warmup-steps": ("warmup_steps", dict(type=int)),
     "--batch-size": ("batch_size", dict(type=int, help="per process")),
     "--grad-accum": ("grad_accum", dict(type=int, metavar="N")),
     "--weight-decay": ("weight_decay", dict(type=float)),
     "--max-grad-norm": ("max_grad_norm", dict(type=float)),
     "--seed": ("seed", dict(type=int)),
-    "--mixed-precision": ("mixed_precision", dict(choices=("auto", "no", "fp16", "bf16"))),
+    "--mixed-precision": ("mixed_precision", dict(choices=MIXED_PRECISION)),
     "--resolution": ("resolution", dict(type=int, metavar="PX")),
     "--caption-dropout": ("caption_dropout", dict(type=float, metavar="P")),
     "--align-weight": ("align_weight", dict(type=float)),
@@ -49,11 +51,11 @@ CONFIG_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--anneal-crossfade": ("anneal_crossfade", dict(type=float)),
     "--projector": ("projector", dict(type=_pairs, metavar="K=V,...", help="projector size, e.g. layers=2")),
     "--norm-target": ("norm_target", dict(type=float)),
-    "--norm-measure": ("norm_measure", dict(choices=("token", "tensor"))),
+    "--norm-measure": ("norm_measure", dict(choices=NORM_MEASURES)),
     "--split": ("split", dict(type=_numbers(3, int), metavar="FG,BG,AMB")),
     "--weights": ("level_weights", dict(type=_numbers(3), metavar="FG,BG,AMB")),
     "--switch": ("switch_points", dict(type=_numbers(2), metavar="A,B")),
-    "--switch-style": ("switch_style", dict(choices=("hard", "smooth"))),
+    "--switch-style": ("switch_style", dict(choices=SWITCH_STYLES)),
     "--crossfade": ("crossfade", dict(type=float)),
     "--gates": ("gate_scales", dict(type=_numbers(3), metavar="DOWN,MID,UP")),
     "--log-every": ("log_every", dict(type=int, metavar="STEPS")),

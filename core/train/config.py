@@ -17,7 +17,6 @@ from typing import Any
 
 from ..errors import UserError
 from ..params import GenerationParams, ParamsError
-from ..projector import ProjectorConfig
 
 STAGES = (1, 2, 3)
 STAGE_NAMES = {1: "alignment", 2: "hierarchy + adapters", 3: "fine-tuning"}
@@ -116,7 +115,10 @@ class TrainConfig:
         except ParamsError as exc:
             raise TrainConfigError(exc.field, str(exc).split(": ", 1)[-1]) from None
 
-    def projector_config(self, input_dim: int, output_dim: int) -> ProjectorConfig:
+    def projector_config(self, input_dim: int, output_dim: int):
+        """The ProjectorConfig of a fresh projector: the seed's sizes, these overrides, the models' widths."""
+        from ..projector import ProjectorConfig  # torch: imported only when a run builds one
+
         values = dict(self.projector)
         values.update(input_dim=input_dim, output_dim=output_dim)
         return ProjectorConfig.from_dict(values)
@@ -154,13 +156,17 @@ class TrainConfig:
         _float(self, "align_weight", 0.0, 100.0)
         _floats(self, "temperature", 2, 0.01, 100.0)
         _float(self, "anneal_crossfade", 0.0, 0.5)
-        known = set(ProjectorConfig.__dataclass_fields__) - {"input_dim", "output_dim"}
+        known = {"hidden_dim", "expand_dim", "tokens", "layers", "heads"}  # ProjectorConfig's sizes
         for key, _ in self.projector:
             if key not in known:
                 raise TrainConfigError(
                     "projector", f"unknown projector setting {key!r} (known: {', '.join(sorted(known))})"
                 )
         self.generation_params()
+        if self.stage in (2, 3) and not any(self.gate_scales):
+            raise TrainConfigError(
+                "gate_scales", "stages 2 and 3 train adapters: give at least one block group a scale above 0"
+            )
         for name in ("log_every", "checkpoint_every"):
             _int(self, name, 1, 10_000_000)
         _int(self, "keep_checkpoints", 1, 1000)

@@ -134,10 +134,9 @@ class Encoders:
         spec = bundle.spec
         sd_source, clap_source = spec.sd_source or "tiny", spec.clap_source or "tiny"
         self.clap_id = model_identity(bundle.clap_model, clap_source)
-        self.text_id = model_identity(
-            self.pipe.text_encoder, f"{sd_source}|{type(self.pipe.tokenizer).__name__}|{len(self.pipe.tokenizer)}"
-        ) + str(self.pipe.text_encoder.dtype)
-        self.vae_id = model_identity(self.pipe.vae, sd_source) + str(self.pipe.vae.dtype)
+        tokenizer = f"{type(self.pipe.tokenizer).__name__}:{len(self.pipe.tokenizer)}"
+        self.text_id = model_identity(self.pipe.text_encoder, f"{sd_source}|{tokenizer}", self.pipe.text_encoder.dtype)
+        self.vae_id = model_identity(self.pipe.vae, sd_source, self.pipe.vae.dtype)
 
     @property
     def clap_dim(self) -> int:
@@ -201,7 +200,8 @@ def prepare_features(
 
     samples, skipped = [], []
     for row, keys, fails in keyed:
-        reason = next((store.failure(fails[k]) for k in keys if k in fails and store.failure(fails[k])), None)
+        reasons = [store.failure(fails[kind]) for kind in keys if kind in fails]
+        reason = next((r for r in reasons if r), None)
         if reason is None and not all(store.has(kind, key) for kind, key in keys.items()):
             reason = "features missing from the cache (another process failed to compute them)"
         if reason:

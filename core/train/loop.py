@@ -16,6 +16,7 @@ resumed run continue exactly and N processes equal one process with the same glo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -57,6 +58,30 @@ class TrainResult:
     main: bool = True  # False on the other processes of a multi-process run (they report nothing)
 
 
+def make_optimizer(model: StageModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on gates, biases and norms (decay would pull the gates shut)."""
+    decay = [p for p in model.trainable_parameters() if p.ndim > 1]
+    no_decay = [p for p in model.trainable_parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def optimizer_step(accelerator, model, optimizer, micro_batches, max_grad_norm: float) -> torch.Tensor:
+    """One optimizer step over the micro-batches of gradient accumulation; the mean loss (detached)."""
+    total, count = None, 0
+    for batch in micro_batches:
+        with accelerator.accumulate(model):
+            loss = model(batch)["loss"].mean()
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        total = loss.detach() if total is None else total + loss.detach()
+        count += 1
+    return total / count
+
+
 def _mixed_precision(config: TrainConfig, cpu: bool) -> str:
     if config.mixed_precision != "auto":
         return config.mixed_precision
@@ -96,32 +121,37 @@ def train(
         checkpoint = ckpt.resolve_resume(run, resume)
     else:
         ckpt.check_fresh_run(run)
-    cpu = cpu or not torch.cuda.is_available()  # accelerate's MULTI_CPU (gloo) needs cpu=True
-    mixed = _mixed_precision(config, cpu)
-    accelerator = Accelerator(
-        mixed_precision=mixed,
-        gradient_accumulation_steps=config.grad_accum,
-        cpu=cpu,
-        log_with="tensorboard" if tensorboard_available() else None,
-        project_config=ProjectConfiguration(project_dir=str(run), logging_dir=str(run / "logs")),
-    )
-    launched = int(os.environ.get("WORLD_SIZE", "1"))
-    if launched != accelerator.num_processes:  # never train N independent copies by mistake
-        raise TrainError(
-            f"started as {launched} processes but accelerate sees {accelerator.num_processes}: "
-            "launch with `accelerate launch` or `torchrun` on a supported setup"
-        )
-    main = accelerator.is_main_process
-    if main:
-        run.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            ckpt.write_run_config(run, config)
+    # The run is this one from here on: its status file says how it fares, failures included.
+    main = os.environ.get("RANK", "0") == "0"  # accelerate's main process, known before it starts
     status = Status(run, main, stage=config.stage, total=config.steps)
-    status.update(state="preparing")
     say = log if main else (lambda _: None)
     state = AudioState()
-    adapters, bar = None, None
+    accelerator, adapters, bar = None, None, None
+    stack = contextlib.ExitStack()
     try:
+        status.update(state="preparing")
+        init = ckpt.resolve_init(config.init) if config.init else None
+        report = load_dataset(config.data)  # a wrong folder fails before any model loads
+        if not report.rows:
+            report.require_rows()
+        cpu = cpu or not torch.cuda.is_available()  # accelerate's MULTI_CPU (gloo) needs cpu=True
+        mixed = _mixed_precision(config, cpu)
+        accelerator = Accelerator(
+            mixed_precision=mixed,
+            gradient_accumulation_steps=config.grad_accum,
+            cpu=cpu,
+            log_with="tensorboard" if tensorboard_available() else None,
+            project_config=ProjectConfiguration(project_dir=str(run), logging_dir=str(run / "logs")),
+        )
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if launched != accelerator.num_processes or main != accelerator.is_main_process:
+            raise TrainError(  # never train N independent copies by mistake
+                f"started as {launched} processes but accelerate sees {accelerator.num_processes}: "
+                "launch with `accelerate launch` or `torchrun` on a supported setup"
+            )
+        if main and not resume:
+            ckpt.write_run_config(run, config)
+        stop = stack.enter_context(StopRequest(run))  # from here on, Ctrl-C / SIGTERM / STOP stop gracefully
         # 2. models ------------------------------------------------------------------------------
         weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(mixed, torch.float32)
         bundle = bundle or load_models(config.models, device=str(accelerator.device), dtype=weight_dtype)
@@ -130,7 +160,6 @@ def train(
             module.requires_grad_(False)
 
         # 3. data --------------------------------------------------------------------------------
-        report = load_dataset(config.data)
         store = FeatureStore(config.cache or Path(config.data).expanduser() / ".cache" / "features")
         encoders = Encoders(bundle, config.resolution, batch_size=max(1, min(16, config.batch_size * 2)))
         shard = (accelerator.process_index, accelerator.num_processes)
@@ -149,8 +178,8 @@ def train(
         validator = Validator(run, config, bundle, samples, images=images and main)  # before the adapters
         adapters = AudioAdapters(pipe.unet, state)
         torch.manual_seed(config.seed)
-        if config.init:
-            projector = ckpt.load_init(ckpt.resolve_init(config.init), adapters, encoders.clap_dim, encoders.token_dim)
+        if init is not None:
+            projector = ckpt.load_init(init, adapters, encoders.clap_dim, encoders.token_dim)
         else:
             if config.stage > 1:
                 say("note: no --init, so the projector starts from random weights (the method runs stage 1 first)")
@@ -167,12 +196,7 @@ def train(
         model.requires_grad_(True)
         model.to(accelerator.device, torch.float32)
         model.projector.eval()  # no dropout: every sample's loss is a function of its seed alone
-        decay = [p for p in model.trainable_parameters() if p.ndim > 1]
-        no_decay = [p for p in model.trainable_parameters() if p.ndim <= 1]  # gates, biases, norms
-        optimizer = torch.optim.AdamW(
-            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-            lr=config.lr,
-        )
+        optimizer = make_optimizer(model, config.lr, config.weight_decay)
         from diffusers.optimization import get_scheduler
 
         lr_scheduler = get_scheduler(
@@ -205,6 +229,12 @@ def train(
             samples, store, empty_key, config.seed, config.caption_dropout, timesteps, accelerator.device
         )
         inference_table = level_blend_table(timesteps, params) if config.uses_unet else None
+
+        def micro_batches(step: int, table):
+            """This process's share of each micro-batch of the step (built when needed)."""
+            for micro in range(config.grad_accum):
+                positions = plan.positions(step, micro, accelerator.process_index)
+                yield maker.batch(positions, [plan.sample_index(p) for p in positions], table)
 
         def export(folder: Path) -> Path:
             return ckpt.export_engine_files(inner.projector, adapters, folder)
@@ -263,55 +293,51 @@ def train(
             status.update(step=step, loss=loss_value, samples_per_s=record["samples_per_s"], eta_s=bar.eta())
             return record
 
-        with StopRequest(run) as stop:
-            while step < config.steps:
-                temperature = config.temperature_at(step) if config.stage == 3 else None
-                table = (
-                    level_blend_table(timesteps, params, temperature, config.anneal_crossfade)
-                    if config.uses_unet
-                    else None
-                )
-                model.train()
-                inner.projector.eval()
-                for micro in range(config.grad_accum):
-                    positions = plan.positions(step, micro, accelerator.process_index)
-                    batch = maker.batch(positions, [plan.sample_index(p) for p in positions], table)
-                    with accelerator.accumulate(model):
-                        loss = model(batch)["loss"].mean()
-                        accelerator.backward(loss)
-                        if accelerator.sync_gradients and config.max_grad_norm > 0:
-                            accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                        optimizer.step()
-                        optimizer.zero_grad(set_to_none=True)
-                    window["loss"] += loss.detach() / config.grad_accum
-                lr_scheduler.step()
-                step += 1
-                window["steps"] += 1
-                result.step = step
-                bar.update(1)
-                record = flush_log(step, temperature) if step % config.log_every == 0 or step == config.steps else None
-                if on_step is not None and main:
-                    on_step(step, record or {})
-                stopping = stop.requested
-                if accelerator.num_processes > 1:  # one rank's signal or STOP file stops every rank
-                    flag = torch.tensor([float(stopping)], device=accelerator.device)
-                    stopping = bool(accelerator.gather(flag).max() > 0)
-                if stopping:
-                    if record is None:
-                        flush_log(step, temperature)
-                    say(f"stopping at step {step} ({stop.reason or 'requested'}): saving a checkpoint")
-                    status.update(state="stopping")
-                    save(step)
-                    result.state = "stopped"
-                    status.update(state="stopped", step=step)
-                    return result
-                if step % config.checkpoint_every == 0 or step == config.steps:
-                    save(step)
-                    saved_at = step
-                    status.update(state="training")
-                if main and config.val_every and step % config.val_every == 0 and step != config.steps:
-                    validate(step)
-                accelerator.wait_for_everyone()
+        def stop_agreed() -> bool:
+            """One rank's signal or STOP file stops every rank (a collective when there are several)."""
+            if accelerator.num_processes == 1:
+                return stop.requested
+            flag = torch.tensor([float(stop.requested)], device=accelerator.device)
+            return bool(accelerator.gather(flag).max() > 0)
+
+        if stop_agreed():  # asked before the first step: nothing new to save
+            say(f"stopped before step {start + 1} ({stop.reason})")
+            status.update(state="stopped", step=start)
+            result.state = "stopped"
+            return result
+        while step < config.steps:
+            temperature = config.temperature_at(step) if config.stage == 3 else None
+            table = (
+                level_blend_table(timesteps, params, temperature, config.anneal_crossfade) if config.uses_unet else None
+            )
+            model.train()
+            inner.projector.eval()
+            batches = micro_batches(step, table)
+            window["loss"] += optimizer_step(accelerator, model, optimizer, batches, config.max_grad_norm)
+            lr_scheduler.step()
+            step += 1
+            window["steps"] += 1
+            result.step = step
+            bar.update(1)
+            record = flush_log(step, temperature) if step % config.log_every == 0 or step == config.steps else None
+            if on_step is not None and main:
+                on_step(step, record or {})
+            if stop_agreed():
+                if record is None:
+                    flush_log(step, temperature)
+                say(f"stopping at step {step} ({stop.reason or 'requested'}): saving a checkpoint")
+                status.update(state="stopping")
+                save(step)
+                result.state = "stopped"
+                status.update(state="stopped", step=step)
+                return result
+            if step % config.checkpoint_every == 0 or step == config.steps:
+                save(step)
+                saved_at = step
+                status.update(state="training")
+            if main and config.val_every and step % config.val_every == 0 and step != config.steps:
+                validate(step)
+            accelerator.wait_for_everyone()
         bar.close()
 
         # 6. final -------------------------------------------------------------------------------
@@ -333,9 +359,11 @@ def train(
         status.update(state="failed", error=message or type(exc).__name__)
         raise
     finally:
+        stack.close()
         if bar is not None:
             bar.close()
-        accelerator.end_training()
+        if accelerator is not None:
+            accelerator.end_training()
         if adapters is not None:
             adapters.remove()
         state.end()
@@ -343,4 +371,4 @@ def train(
             bundle.pipe.unet.disable_gradient_checkpointing()
 
 
-__all__ = ["TrainResult", "train"]
+__all__ = ["TrainResult", "make_optimizer", "optimizer_step", "train"]
