@@ -6,11 +6,11 @@
     RUN/final/                         config.json + projector.safetensors + adapters.safetensors
                                        + README.md (model card) + training.json
 
-A checkpoint is built in `checkpoints/.partial-step-N/` and renamed into place only when complete
-(a rename within one folder is atomic), so a run killed while saving leaves the previous
-checkpoint as the latest; leftover partial folders are ignored and removed by the next save. Every
-single file is written through the project's atomic write. The engine loads `final/` (or any step
-checkpoint) as is: `generate --mode trained --checkpoint RUN/final`.
+A checkpoint counts only once its `train_state.json` exists, and that file is written last (each
+file through the project's one atomic write), so a run killed while saving leaves a folder without
+it, which is ignored: the previous checkpoint stays the latest, and the next save at that step
+starts by removing the marker. `final/` is written the same way, `training.json` last. The engine
+loads `final/` (or any step checkpoint) as is: `generate --mode trained --checkpoint RUN/final`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 
 from ..attention import AudioAdapters
-from ..export import _atomic_write
+from ..export.atomic import atomic_write
 from ..projector import ADAPTERS_FILE, CONFIG_FILE, WEIGHTS_FILE, AudioProjector, load_projector, save_projector
 from .config import TrainConfig, TrainError
 
@@ -76,7 +76,7 @@ def resolve_resume(run: Path, resume: str) -> Path:
 
 def check_fresh_run(run: Path) -> None:
     """A new run must not write over another one: say how to continue it instead."""
-    if list_checkpoints(run) or (run / FINAL).is_dir():
+    if list_checkpoints(run) or (run / FINAL / TRAINING_FILE).is_file():
         raise TrainError(
             f"{run.name} already holds a training run: continue it with --resume latest, "
             "or choose another --out folder."
@@ -84,7 +84,7 @@ def check_fresh_run(run: Path) -> None:
 
 
 def write_run_config(run: Path, config: TrainConfig) -> None:
-    _atomic_write(run / RUN_CONFIG, config.to_json().encode())
+    atomic_write(run / RUN_CONFIG, config.to_json().encode())
 
 
 def read_run_config(run: Path) -> TrainConfig:
@@ -99,7 +99,7 @@ def save_adapters(adapters: AudioAdapters, folder: Path) -> None:
     from safetensors.torch import save
 
     state = {k: v.float().contiguous() for k, v in adapters.trained_state().items()}
-    _atomic_write(Path(folder) / ADAPTERS_FILE, save(state))
+    atomic_write(Path(folder) / ADAPTERS_FILE, save(state))
 
 
 def export_engine_files(projector: AudioProjector, adapters: AudioAdapters, folder: Path) -> Path:
@@ -137,45 +137,34 @@ def load_init(folder: Path, adapters: AudioAdapters, input_dim: int, output_dim:
 
 # -- step checkpoints ---------------------------------------------------------------------------------
 def save_checkpoint(accelerator, run: Path, step: int, state: dict, export, keep: int) -> Path:
-    """Every process calls this (accelerate saves each process's RNG state); only the main process
-    renames the finished folder into place and prunes old checkpoints. `export(folder)` writes the
-    engine's files."""
-    root = Path(run) / CHECKPOINTS
-    partial = root / f".partial-{step_name(step)}"
-    final = root / step_name(step)
+    """Every process calls this (accelerate saves each process's RNG state); the main process
+    writes the engine's files (`export(folder)`), then the marker, then prunes old checkpoints."""
+    folder = Path(run) / CHECKPOINTS / step_name(step)
     if accelerator.is_main_process:
-        for stale in root.glob(".partial-*") if root.is_dir() else []:
-            shutil.rmtree(stale, ignore_errors=True)
-        partial.mkdir(parents=True)
+        (folder / STATE_FILE).unlink(missing_ok=True)  # incomplete until the marker is written again
+        folder.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
+    accelerator.save_state(str(folder))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        export(partial)
-        _atomic_write(partial / STATE_FILE, json.dumps(state, indent=2).encode())  # last: marks it complete
-        if final.exists():
-            shutil.rmtree(final)
-        partial.rename(final)
-        for _, old in list_checkpoints(run)[:-keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        export(folder)
+        atomic_write(folder / STATE_FILE, json.dumps(state, indent=2).encode())  # last: marks it complete
+        complete = list_checkpoints(run)
+        stale = [old for _, old in complete[:-keep]]
+        stale += [p for p in folder.parent.iterdir() if p not in dict(complete).values() and p != folder]
+        for old in stale:
+            shutil.rmtree(old, ignore_errors=True)  # old checkpoints, and folders a killed save left
     accelerator.wait_for_everyone()
-    return final
+    return folder
 
 
 def write_final(run: Path, export, card: str, training: dict) -> Path:
-    """RUN/final/, swapped in whole: built beside it, then renamed."""
-    run = Path(run)
-    partial, final, old = run / f".{FINAL}.partial", run / FINAL, run / f".{FINAL}.old"
-    for stale in (partial, old):
-        shutil.rmtree(stale, ignore_errors=True)
-    partial.mkdir(parents=True)
-    export(partial)
-    _atomic_write(partial / CARD_FILE, card.encode())
-    _atomic_write(partial / TRAINING_FILE, json.dumps(training, indent=2, ensure_ascii=False).encode())
-    if final.exists():
-        final.rename(old)
-    partial.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
+    """RUN/final/: the engine's files, the model card, then training.json (the marker) last."""
+    final = Path(run) / FINAL
+    (final / TRAINING_FILE).unlink(missing_ok=True)
+    export(final)
+    atomic_write(final / CARD_FILE, card.encode())
+    atomic_write(final / TRAINING_FILE, json.dumps(training, indent=2, ensure_ascii=False).encode())
     return final
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ..audio import AudioError, clap_input, file_sha256, load_audio
-from ..export import _atomic_write
+from ..export.atomic import atomic_write
 from .dataset import Row, SkippedRow
 
 KINDS = ("clap", "text", "latent")
@@ -75,7 +75,7 @@ class FeatureStore:
         from safetensors.torch import save
 
         value = value.detach().contiguous().cpu()
-        _atomic_write(self._path(kind, key), save({"value": value}))
+        atomic_write(self._path(kind, key), save({"value": value}))
         self._remember(kind, key, value)
 
     def _remember(self, kind: str, key: str, value: torch.Tensor) -> None:
@@ -88,7 +88,7 @@ class FeatureStore:
         return json.loads(path.read_text())["reason"] if path.is_file() else None
 
     def put_failure(self, key: str, reason: str) -> None:
-        _atomic_write(self._path("failed", key, ".json"), json.dumps({"reason": reason}).encode())
+        atomic_write(self._path("failed", key, ".json"), json.dumps({"reason": reason}).encode())
 
     def file_hash(self, path: Path) -> str:
         """SHA-256 of a file's bytes, remembered per (path, size, mtime)."""
@@ -106,7 +106,7 @@ class FeatureStore:
     def flush(self) -> None:
         """Write the file-hash index (once per pass, not per file)."""
         if self._hashes_changed and self._hashes is not None:
-            _atomic_write(self.root / "file_hashes.json", json.dumps(self._hashes).encode())
+            atomic_write(self.root / "file_hashes.json", json.dumps(self._hashes).encode())
             self._hashes_changed = False
 
 

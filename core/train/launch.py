@@ -4,7 +4,7 @@ Training never runs inside the caller's process (a Streamlit server must stay re
 engine thread free): `start` launches `python -m core train` in a new session with its output in
 RUN/train.log, and returns at once. The run reports through files, so a page that reloads, or
 another browser tab, reconnects by reading them: RUN/status.json (`read_status`), RUN/metrics.jsonl
-(`read_metrics`), RUN/validation/ (`latest_validation`). `stop` asks for a graceful stop.
+(`read_metrics`), RUN/validation/ (`latest_validation`). `request_stop` asks for a graceful stop.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..export import _atomic_write
-from .checkpoint import RUN_CONFIG, check_fresh_run
+from ..export.atomic import atomic_write
+from .checkpoint import RUN_CONFIG, check_fresh_run, read_run_config
 from .config import TrainConfig
-from .metrics import FINISHED, read_metrics, read_status
+from .metrics import FINISHED, Status, read_metrics, read_status
 from .stop import request_stop
 from .validation import latest_validation
 
@@ -33,18 +33,20 @@ def train_command(config: TrainConfig | None = None, run: str | Path | None = No
     return [sys.executable, "-m", "core", "train", "--config", str(run / RUN_CONFIG), "--quiet"]
 
 
-def start(config: TrainConfig | None = None, run: str | Path | None = None, resume: bool = False) -> subprocess.Popen:
+def start_training(
+    config: TrainConfig | None = None, run: str | Path | None = None, resume: bool = False
+) -> subprocess.Popen:
     """Launch a run (new: `config`; resumed: `run`) as a separate process; returns immediately."""
     if not resume:
         config = config.validate()
         run = Path(config.out).expanduser()
         check_fresh_run(run)  # here, not only in the child: the caller gets the error at once
         run.mkdir(parents=True, exist_ok=True)
-        _atomic_write(run / RUN_CONFIG, config.to_json().encode())
+        atomic_write(run / RUN_CONFIG, config.to_json().encode())
     run = Path(run).expanduser()
     log = open(run / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             train_command(config, run, resume),
             cwd=ROOT,
             stdout=log,
@@ -55,9 +57,12 @@ def start(config: TrainConfig | None = None, run: str | Path | None = None, resu
         )
     finally:
         log.close()
+    # Until the child's own first update (it imports torch first): a status a poller can trust.
+    Status(run, True, stage=(config or read_run_config(run)).stage).update(state="starting", pid=process.pid)
+    return process
 
 
-def is_running(run: str | Path) -> bool:
+def training_alive(run: str | Path) -> bool:
     """A run whose status says it is working and whose process is alive (survives a page reload)."""
     status = read_status(run)
     if not status or status.get("state") in FINISHED:
@@ -69,18 +74,13 @@ def is_running(run: str | Path) -> bool:
     return True
 
 
-def stop(run: str | Path) -> None:
-    """Graceful stop: the run saves a checkpoint after its current step and exits 0."""
-    request_stop(run)
-
-
 __all__ = [
     "LOG_FILE",
-    "is_running",
     "latest_validation",
     "read_metrics",
     "read_status",
-    "start",
-    "stop",
+    "request_stop",
+    "start_training",
     "train_command",
+    "training_alive",
 ]

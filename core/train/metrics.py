@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..export import _atomic_write
+from ..export.atomic import atomic_write
 
 METRICS_FILE = "metrics.jsonl"
 STATUS_FILE = "status.json"
@@ -63,7 +63,7 @@ class MetricsLog:
         if not self.enabled or not self.path.is_file():
             return
         kept = [r for r in read_metrics(self.path.parent) if int(r.get("step", 0)) <= step]
-        _atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+        atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -97,7 +97,7 @@ class Status:
         self.data.update(fields, updated=time.time())
         if self.enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(self.path, json.dumps(self.data, indent=2).encode())
+            atomic_write(self.path, json.dumps(self.data, indent=2).encode())
 
 
 def tensorboard_available() -> bool:

@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import CLAP_RATE, CLAP_SECONDS, SILENCE_PEAK
-from ..export import _atomic_write
+from ..export.atomic import atomic_write
+from ..export.wav import write_wav
 from .dataset import METADATA, DatasetError, SkippedRow, skipped_text
 
 FRAME_OFFSET = 5.0  # seconds after the clip start: the middle of a 10 s clip (seed 000)
@@ -196,14 +197,6 @@ def grab_frame(video: Path, at: float):
     raise ValueError(f"the video ends before {at:.1f} s")
 
 
-def _wav_bytes(samples: np.ndarray, rate: int) -> bytes:
-    import soundfile as sf
-
-    buffer = io.BytesIO()
-    sf.write(buffer, np.clip(samples, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
-    return buffer.getvalue()
-
-
 def _jpeg_bytes(image) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="JPEG", quality=95)
@@ -246,7 +239,7 @@ def prepare_dataset(
             _write_metadata(out, ready)
     _write_metadata(out, ready)
     failures = [{"line": s.line, "reason": s.reason} for s in report.failed]
-    _atomic_write(out / REPORT, json.dumps({"summary": report.summary(), "failed": failures}, indent=2).encode())
+    atomic_write(out / REPORT, json.dumps({"summary": report.summary(), "failed": failures}, indent=2).encode())
     if not ready:
         raise PrepareError(
             f"no row of {Path(csv_path).name} could be prepared ({skipped_text(report.failed)}); "
@@ -270,8 +263,8 @@ def _cut(index, videos: Path, request: ClipRequest, clip: Path, frame: Path, tri
         image = grab_frame(video, start + min(FRAME_OFFSET, samples.size / CLAP_RATE / 2))
     except Exception as exc:  # noqa: BLE001 - PyAV raises many error types; each is one row's failure
         return f"cannot be decoded ({type(exc).__name__}: {str(exc)[:120]})"
-    _atomic_write(frame, _jpeg_bytes(image))
-    _atomic_write(clip, _wav_bytes(samples, CLAP_RATE))  # last: a row counts as done once its WAV exists
+    atomic_write(frame, _jpeg_bytes(image))
+    write_wav(clip, samples, CLAP_RATE, "PCM_16")  # last: a row counts as done once its WAV exists
     return ""
 
 
@@ -288,7 +281,7 @@ def _write_metadata(out: Path, ready: dict[str, dict]) -> None:
             if isinstance(entry, dict) and entry.get("audio") not in ready:
                 kept.append(entry)
     lines = [json.dumps(e, ensure_ascii=False) + "\n" for e in kept + list(ready.values())]
-    _atomic_write(path, "".join(lines).encode())
+    atomic_write(path, "".join(lines).encode())
 
 
 __all__ = ["ClipRequest", "PrepareError", "PrepareReport", "cut_clip", "grab_frame", "prepare_dataset", "read_csv"]

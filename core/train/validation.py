@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..export import _atomic_write
+from ..export.atomic import atomic_write
 from .checkpoint import step_name
 from .config import TrainConfig
 
@@ -33,7 +33,7 @@ class Validator:
         self.indices = list(range(min(config.val_rows, len(samples))))
         self.engine = None
         if images and self.indices:
-            from ..pipeline import Engine
+            from ..engine import Engine
 
             self.engine = Engine(bundle=bundle)
 
@@ -70,7 +70,7 @@ class Validator:
                 result = self.engine.generate(base.replace(audio_path=str(row.audio)))
                 buffer = io.BytesIO()
                 result.image.save(buffer, format="PNG")
-                _atomic_write(folder / f"row-{row.line:05d}.png", buffer.getvalue())
+                atomic_write(folder / f"row-{row.line:05d}.png", buffer.getvalue())
         finally:
             resume()
         return folder
