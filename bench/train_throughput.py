@@ -62,7 +62,9 @@ def measure(stage: int, batch: int, size: int | None, steps: int, checkpointing:
     projector = AudioProjector(ProjectorConfig(input_dim=CLAP_DIM, output_dim=TOKEN_DIM))
     unet = adapters = scheduler = table = None
     if stage == 2:
-        unet = sd15_unet().to(device, weight_dtype).requires_grad_(False)
+        unet = sd15_unet().to(device).requires_grad_(False)
+        if weight_dtype != torch.float32:
+            unet.to(dtype=weight_dtype)
         if checkpointing:
             unet.enable_gradient_checkpointing()
         adapters = AudioAdapters(unet, AudioState())

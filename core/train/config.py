@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import UserError
-from ..knobs import Choice, Knob, ParamsError, check_field, knob, knob_of
+from ..knobs import Choice, Knob, ParamsError, check_field, from_plain, knob, knob_of, to_plain
 from ..params import MAX_PATH, MAX_SEED, GenerationParams
 
 STAGES = (1, 2, 3)
@@ -197,28 +197,14 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        return {k: dict(v) if k == "projector" else list(v) if isinstance(v, tuple) else v for k, v in data.items()}
+        return to_plain(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
-        if not isinstance(data, Mapping):
-            raise ParamsError("config", f"expected a JSON object, got {type(data).__name__}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(fields))
-        if unknown:
-            raise ParamsError(unknown[0], "unknown training setting")
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            if name == "projector" and isinstance(value, Mapping):
-                value = tuple((str(k), v) for k, v in value.items())
-            elif isinstance(fields[name].default, tuple) and isinstance(value, list):
-                value = tuple(value)
-            kwargs[name] = value
-        return cls(**kwargs)
+        return from_plain(cls, data, "training setting")
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
