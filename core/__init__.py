@@ -69,6 +69,20 @@ _EXPORTS: dict[str, str] = {
     "PartView": "core.parts",
     "clip_overview": "core.parts",
     "MelSpectrogram": "core.spectrum",
+    # training (the Train page, `python -m core train`): settings, data, a run in its own process
+    "DatasetError": "core.train.dataset",
+    "DatasetReport": "core.train.dataset",
+    "STAGE_NAMES": "core.train.config",
+    "TrainConfig": "core.train.config",
+    "TrainError": "core.train.config",
+    "latest_validation": "core.train.validation",
+    "load_dataset": "core.train.dataset",
+    "read_metrics": "core.train.metrics",
+    "read_status": "core.train.metrics",
+    "request_stop": "core.train.stop",
+    "start_training": "core.train.launch",
+    "train_knobs": "core.train.config",
+    "training_alive": "core.train.launch",
     # export entry points
     "GRID_FORMAT": "core.export",
     "default_filename": "core.export",
@@ -144,3 +158,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
     from .separation import SeparationError
     from .spectrum import MelSpectrogram
     from .trace import GenerationResult, HeardLabel, Trace
+    from .train.config import STAGE_NAMES, TrainConfig, TrainError, train_knobs
+    from .train.dataset import DatasetError, DatasetReport, load_dataset
+    from .train.launch import start_training, training_alive
+    from .train.metrics import read_metrics, read_status
+    from .train.stop import request_stop
+    from .train.validation import latest_validation

@@ -13,6 +13,11 @@ and skipped entirely when that scale is 0. The text path is line for line diffus
 The processors read the current step's level blend from a shared `AudioState`, which the engine
 advances once per denoising step, and record ||audio|| / ||text|| per step and layer without a
 device sync (the ratios stay tensors until the generation ends).
+
+Training (core/train) uses the same processors through `AudioState.begin_batch`: every sample of
+the batch has its own timestep and so its own level blend, given as a (batch, levels) tensor; the
+gate is then `tanh(gate)` in the autograd graph and the audio K/V are recomputed on every call.
+Inference never takes that path, so its pixels do not depend on it.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .params import BLOCK_GROUPS
+from .params import BLOCK_GROUPS, LEVELS
 
 GATE_INIT = 0.1  # SonicDiffusion's gate init; tanh(0.1) ~ 0.0997
 
@@ -60,22 +65,39 @@ class AudioState:
     generation: int = 0  # bumped on every begin(): invalidates the adapters' K/V caches
     _ratios: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     used: dict[int, dict[str, float]] = field(default_factory=dict)  # step -> blend that really ran
+    # Training only: (B_cond, len(LEVELS)) level weights per sample, columns in LEVELS order. When
+    # set, it replaces the per-step schedule, and the adapters keep everything in the autograd graph.
+    sample_blend: torch.Tensor | None = None
 
     def begin(self, level_tokens, schedule, strength: float, group_scales: dict[str, float]) -> None:
         self.level_tokens = dict(level_tokens)
         self.schedule = list(schedule)
         self.strength = float(strength)
         self.group_scales = dict(group_scales)
+        self.sample_blend = None
         self.step = 0
         self.generation += 1
         self._ratios = {}
         self.used = {}
+
+    def begin_batch(
+        self, level_tokens, sample_blend: torch.Tensor, strength: float, group_scales: dict[str, float]
+    ) -> None:
+        """Training: one forward over a batch whose samples sit at different timesteps.
+
+        `level_tokens[level]` is (B, N_level, D) and may require grad; `sample_blend` is (B, levels).
+        Keep the state until the backward pass is done: gradient checkpointing re-runs the forward."""
+        if sample_blend.ndim != 2 or sample_blend.shape[1] != len(LEVELS):
+            raise ValueError(f"sample_blend must be (batch, {len(LEVELS)}), got {tuple(sample_blend.shape)}")
+        self.begin(level_tokens, [], strength, group_scales)
+        self.sample_blend = sample_blend
 
     def end(self) -> None:
         """Drop the tokens (they live on the device) but keep the recorded ratios."""
         self.level_tokens = {}
         self.schedule = []
         self.strength = 0.0
+        self.sample_blend = None
 
     def blend(self) -> dict[str, float]:
         if not self.level_tokens or self.step >= len(self.schedule):
@@ -154,6 +176,35 @@ class GatedAudioAttnProcessor(nn.Module):
             self._kv_cache[level] = (to_k(tokens), to_v(tokens))
         return self._kv_cache[level]
 
+    def _add_audio_per_sample(self, attn, query, hidden_states, batch_size: int, head_dim: int) -> torch.Tensor:
+        """Training's audio branch: each conditional row gets its own level blend, the gate is a
+        tensor in the graph (so it learns), and K/V are recomputed (the tokens change every batch)."""
+        s = self.state
+        scale = s.strength * s.group_scales.get(self.group, 0.0)
+        if scale == 0.0 or not s.level_tokens:
+            return hidden_states
+        weights = s.sample_blend
+        n_cond = weights.shape[0]
+        if batch_size not in (n_cond, 2 * n_cond):
+            raise ValueError(f"audio tokens for {n_cond} image(s) do not fit a batch of {batch_size}")
+        q_cond = query[batch_size - n_cond :]
+        to_k = self.to_k_audio if self.own_kv else attn.to_k
+        to_v = self.to_v_audio if self.own_kv else attn.to_v
+        audio = None
+        for column, level in enumerate(LEVELS):
+            tokens = s.level_tokens.get(level)
+            if tokens is None:
+                continue
+            k_a = to_k(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
+            v_a = to_v(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
+            out = F.scaled_dot_product_attention(q_cond, k_a, v_a, dropout_p=0.0, is_causal=False)
+            out = out * weights[:, column].to(out.dtype).view(n_cond, 1, 1, 1)
+            audio = out if audio is None else audio + out
+        gate = torch.tanh(self.gate) if self.gate is not None else 1.0
+        audio = audio.transpose(1, 2).reshape(n_cond, -1, attn.heads * head_dim) * (scale * gate)
+        text_cond = hidden_states[batch_size - n_cond :]
+        return torch.cat([hidden_states[: batch_size - n_cond], text_cond + audio.to(query.dtype)])
+
     def __call__(
         self,
         attn,
@@ -213,8 +264,12 @@ class GatedAudioAttnProcessor(nn.Module):
         # With classifier-free guidance the batch is [uncond, cond]: the audio joins the
         # conditional half only, so guidance amplifies it as it does the prompt (IP-Adapter does
         # the same with its zero image embedding).
-        scale = self.effective_scale()
-        blend = self.state.blend() if scale != 0.0 else {}
+        if self.state.sample_blend is not None:
+            hidden_states = self._add_audio_per_sample(attn, query, hidden_states, batch_size, head_dim)
+            scale, blend = 0.0, {}
+        else:
+            scale = self.effective_scale()
+            blend = self.state.blend() if scale != 0.0 else {}
         if blend:
             n_cond = next(iter(self.state.level_tokens.values())).shape[0]
             if batch_size not in (n_cond, 2 * n_cond):

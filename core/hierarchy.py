@@ -99,3 +99,28 @@ def build_levels_per_source(tokens_by_level: dict[str, torch.Tensor], params: Ge
             "after": token_norm(weighted, measure),
         }
     return out
+
+
+def sequence_norms(tokens: torch.Tensor, measure: str = "token") -> torch.Tensor:
+    """Per-sequence norms of (..., N, D) tokens as a differentiable float32 tensor of shape (...):
+    `token_norm` for every sequence of a batch at once."""
+    t = tokens.float()
+    if measure == "token":
+        return torch.linalg.vector_norm(t, dim=-1).mean(dim=-1)
+    if measure == "tensor":
+        return torch.linalg.vector_norm(t, dim=(-2, -1))
+    raise ValueError(f"unknown norm measure {measure!r}")
+
+
+def build_levels_batch(tokens: torch.Tensor, params: GenerationParams) -> dict[str, torch.Tensor]:
+    """Training's `build_levels`: (B, 77, D) tokens -> level -> (B, N_level, D), differentiable.
+
+    The same norm target, measure, positional split and level weights as inference, applied to
+    each sample on its own (a batch mixes clips of different loudness); a silent sequence is left
+    as it is, as `scale_to_norm` does."""
+    if params.norm_target > 0:
+        norms = sequence_norms(tokens, params.norm_measure)
+        factor = torch.where(norms < _EPS, torch.ones_like(norms), params.norm_target / norms.clamp_min(_EPS))
+        tokens = tokens * factor.to(tokens.dtype).reshape(*factor.shape, 1, 1)
+    parts = split_positional(tokens, params.split)
+    return {level: parts[level] * params.level_weight(level) for level in LEVELS}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -178,4 +179,43 @@ def check_tuple(name: str, value: Any, n: int) -> tuple:
     return value
 
 
-__all__ = ["Choice", "KNOB", "Knob", "ParamsError", "check_field", "knob", "knob_of"]
+# -- the JSON form of a dataclass of knobs (GenerationParams, TrainConfig) ----------------------------
+def _is_pairs(field: dataclasses.Field) -> bool:
+    """A tuple of (key, value) pairs (the stem map, the projector sizes): a JSON object."""
+    return str(field.type).replace(" ", "").startswith("tuple[tuple[")
+
+
+def to_plain(obj: Any) -> dict[str, Any]:
+    """Every field as a JSON value: tuples as lists, tuples of pairs as objects."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        out[f.name] = dict(value) if _is_pairs(f) else list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def from_plain(cls: type, data: Any, what: str) -> Any:
+    """`cls` from `to_plain`'s form. Unknown keys are an error, missing ones default; `what` names
+    one field in messages ("parameter", "training setting")."""
+    if not isinstance(data, Mapping):
+        raise ParamsError(what, f"expected a JSON object, got {type(data).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ParamsError(unknown[0], f"unknown {what}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        field = known[name]
+        if _is_pairs(field):
+            if not isinstance(value, Mapping):
+                raise ParamsError(name, "expected an object {name: value, ...}")
+            value = tuple((str(k), v) for k, v in value.items())
+        elif isinstance(field.default, tuple):
+            if not isinstance(value, (list, tuple)):
+                raise ParamsError(name, f"expected a list of {len(field.default)} values")
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+__all__ = ["Choice", "KNOB", "Knob", "ParamsError", "check_field", "from_plain", "knob", "knob_of", "to_plain"]

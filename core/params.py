@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from .knobs import Choice, Knob, ParamsError, check_field, knob, knob_of
+from .knobs import Choice, Knob, ParamsError, check_field, from_plain, knob, knob_of, to_plain
 
 LEVELS: tuple[str, ...] = ("foreground", "background", "ambience")
 STEMS: tuple[str, ...] = ("drums", "bass", "other", "vocals")
@@ -262,15 +262,7 @@ class GenerationParams:
 
     # -- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "stem_map":
-                value = {stem: level for stem, level in value}
-            elif isinstance(value, tuple):
-                value = list(value)
-            out[f.name] = value
-        return out
+        return to_plain(self)
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False, ensure_ascii=False)
@@ -278,25 +270,7 @@ class GenerationParams:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GenerationParams:
         """Build from a dict (e.g. PNG metadata). Unknown keys are an error, missing ones default."""
-        if not isinstance(data, Mapping):
-            raise ParamsError("params", f"expected a JSON object, got {type(data).__name__}")
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ParamsError(unknown[0], "unknown parameter")
-        kwargs: dict[str, Any] = {}
-        for name, value in data.items():
-            default = known[name].default
-            if name == "stem_map":
-                if not isinstance(value, Mapping):
-                    raise ParamsError(name, "expected an object {stem: level}")
-                value = tuple((str(k), str(v)) for k, v in value.items())
-            elif isinstance(default, tuple):
-                if not isinstance(value, (list, tuple)):
-                    raise ParamsError(name, f"expected a list of {len(default)} values")
-                value = tuple(value)
-            kwargs[name] = value
-        return cls(**kwargs)
+        return from_plain(cls, data, "parameter")
 
     @classmethod
     def from_json(cls, text: str) -> GenerationParams:

@@ -120,3 +120,19 @@ def tiny_params(samples):
     return GenerationParams(
         prompt="a city", audio_path=str(samples["thunder"]), steps=10, width=64, height=64, models="tiny", seed=7
     )
+
+
+@pytest.fixture(scope="session")
+def train_bundle():
+    """Tiny models for the training tests (their own: training installs adapters on the UNet)."""
+    from core.models import load_models
+
+    return load_models("tiny", "cpu")
+
+
+@pytest.fixture(scope="session")
+def train_data(tmp_path_factory) -> Path:
+    """A six-row synthetic dataset (real WAV, PNG and JPEG files); its feature cache fills on first use."""
+    from tests.train_helpers import make_dataset
+
+    return make_dataset(tmp_path_factory.mktemp("train-data"))

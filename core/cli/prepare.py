@@ -1,0 +1,48 @@
+"""`python -m core prepare`: local videos + an AudioCaps/VGGSound-style CSV -> a training dataset.
+
+    python -m core prepare --videos videos/ --csv audiocaps_train.csv --out data/audiocaps
+
+Cuts each row's 10 s clip (48 kHz mono WAV) and its frame at start + 5 s, and writes
+metadata.jsonl; run it again to continue after an interruption (finished rows are kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare", help="cut clips and frames from local videos into a training dataset")
+    p.add_argument("--videos", required=True, metavar="DIR", help="folder with the video files")
+    p.add_argument("--csv", required=True, metavar="FILE", help="youtube_id/file, start_time, caption per row")
+    p.add_argument("--out", required=True, metavar="DATASET", help="dataset folder to write (or continue)")
+    p.add_argument("--trimmed", action="store_true", help="the videos are already cut to their clips")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N rows of the CSV")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.prepare import prepare_dataset
+
+    def progress(done: int, total: int, name: str) -> None:
+        sys.stderr.write(f"\r{done}/{total}  {name[:40]:<40}")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    report = prepare_dataset(
+        args.videos,
+        args.csv,
+        args.out,
+        trimmed=args.trimmed,
+        limit=args.limit,
+        progress=None if args.quiet else progress,
+    )
+    for failure in report.failed[:20]:
+        sys.stderr.write(f"skipped {failure}\n")
+    if len(report.failed) > 20:
+        sys.stderr.write(f"... and {len(report.failed) - 20} more (see {args.out}/prepare_report.json)\n")
+    print(f"{args.out}: {report.summary()}")
+    return 0

@@ -1,0 +1,111 @@
+"""`python -m core train`: one stage of the method on a dataset folder, into a run folder.
+
+    python -m core train --data DATASET --stage 1 --models sd15 --out runs/s1
+    python -m core train --data DATASET --stage 2 --models sd15 --out runs/s2 --init runs/s1
+    python -m core train --out runs/s2 --resume latest          # continue after a stop or a crash
+
+Every flag is a TrainConfig field's, generated from its Knob (defaults and ranges live there);
+`--steps` and `--lr` set the chosen stage's entry; `--config FILE` starts from a saved config (the
+studio writes one). Runs unchanged under `accelerate launch` or `torchrun` on several GPUs or
+processes. Ctrl-C, SIGTERM or a RUN/STOP file stop it after a checkpoint (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..train.config import TrainConfig, train_knobs
+from . import CliError
+from .generate import _argparse_kwargs
+
+
+def _pairs(text: str) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple((k.strip(), int(v)) for k, v in (pair.split("=", 1) for pair in text.split(",")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected setting=number pairs like layers=2,heads=8, got {text!r}") from None
+
+
+def _flag_kwargs(name: str, knob) -> dict[str, Any]:
+    kwargs = _argparse_kwargs(name, knob, TrainConfig.__dataclass_fields__[name].default)
+    if name == "seed":  # generate's --seed defaults to a random one; training's to 0
+        kwargs["help"] = kwargs["help"].replace("random (printed, and stored in the PNG)", "0")
+    return kwargs
+
+
+# flag -> (TrainConfig field, argparse kwargs): one per field with a flag, from its Knob
+CONFIG_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    k.flag: (name, _flag_kwargs(name, k)) for name, k in train_knobs().items() if k.flag
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the projector and adapters (stage 1, 2 or 3) on a dataset folder")
+    p.add_argument("--resume", metavar="latest|CHECKPOINT", help="continue the run in --out")
+    p.add_argument("--config", metavar="FILE", help="start from a saved train_config.json")
+    p.add_argument("--steps", type=int, help="steps of this stage (default 3000 / 2000 / 1000)")
+    p.add_argument("--lr", type=float, help="learning rate of this stage (default 1e-4 / 1e-4 / 1e-5)")
+    p.add_argument("--projector", type=_pairs, metavar="K=V,...", help="a fresh projector's sizes, e.g. layers=2")
+    p.add_argument("--no-gradient-checkpointing", action="store_true", help="faster, more memory (stages 2-3)")
+    p.add_argument("--cpu", action="store_true", help="train on the CPU even when a GPU is present")
+    p.add_argument("--no-images", action="store_true", help="skip validation images (validation loss only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    settings = p.add_argument_group("training settings (each one a TrainConfig field)")
+    for flag, (_, kwargs) in CONFIG_FLAGS.items():
+        settings.add_argument(flag, default=None, **kwargs)
+    p.set_defaults(run=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Start from the run's own config (--resume), --config, or the defaults; apply the given flags."""
+    from ..train.checkpoint import read_run_config
+
+    if args.resume:
+        if not args.out:
+            raise CliError("--resume needs --out RUN: the run folder to continue")
+        base = read_run_config(Path(args.out).expanduser())
+    elif args.config:
+        try:
+            base = TrainConfig.from_json(Path(args.config).expanduser().read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise CliError(f"cannot read --config {args.config}: {exc.strerror or exc}") from None
+    else:
+        base = TrainConfig()
+    changes: dict[str, Any] = {}
+    for name, _ in CONFIG_FLAGS.values():
+        if getattr(args, name, None) is not None:
+            changes[name] = getattr(args, name)
+    if args.projector is not None:
+        changes["projector"] = args.projector
+    if args.no_gradient_checkpointing:
+        changes["gradient_checkpointing"] = False
+    config = base.replace(**changes)
+    for flag, field_name in (("steps", "stage_steps"), ("lr", "learning_rates")):
+        value = getattr(args, flag)
+        if value is not None and config.stage in (1, 2, 3):
+            values = list(getattr(config, field_name))
+            values[config.stage - 1] = value
+            config = config.replace(**{field_name: tuple(values)})
+    for name, flag in (("data", "--data DATASET"), ("out", "--out RUN")):
+        if not getattr(config, name):
+            raise CliError(f"{flag} is required")
+    return config.validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..train.loop import train
+
+    config = config_from_args(args)
+    result = train(config, resume=args.resume, cpu=args.cpu, progress=not args.quiet, images=not args.no_images)
+    if not result.main:
+        return 0
+    if result.state == "stopped":
+        print(
+            f"stopped at step {result.step} of {config.steps}; checkpoint {result.last_checkpoint}. "
+            f"Continue with: python -m core train --out {config.out} --resume latest"
+        )
+    else:
+        print(f"{result.final}  stage {config.stage}, {result.step} steps, {result.rows_used} rows")
+    return 0

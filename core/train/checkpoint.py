@@ -1,0 +1,191 @@
+"""Run folders, step checkpoints and the final export the engine loads.
+
+    RUN/train_config.json              the TrainConfig the run started with (resume uses it)
+    RUN/checkpoints/step-0000500/      accelerate's state (model, optimizer, LR schedule, RNG)
+                                       + the engine's files + train_state.json (written last)
+    RUN/final/                         config.json + projector.safetensors + adapters.safetensors
+                                       + README.md (model card) + training.json
+
+A checkpoint counts only once its `train_state.json` exists, and that file is written last (each
+file through the project's one atomic write), so a run killed while saving leaves a folder without
+it, which is ignored: the previous checkpoint stays the latest, and the next save at that step
+starts by removing the marker. `final/` is written the same way, `training.json` last. The engine
+loads `final/` (or any step checkpoint) as is: `generate --mode trained --checkpoint RUN/final`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from ..attention import AudioAdapters
+from ..export.atomic import atomic_write
+from ..projector import ADAPTERS_FILE, CONFIG_FILE, WEIGHTS_FILE, AudioProjector, load_projector, save_projector
+from .config import TrainConfig, TrainError
+
+CHECKPOINTS = "checkpoints"
+FINAL = "final"
+RUN_CONFIG = "train_config.json"
+STATE_FILE = "train_state.json"
+CARD_FILE = "README.md"
+TRAINING_FILE = "training.json"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def step_name(step: int) -> str:
+    return f"step-{step:07d}"
+
+
+def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:
+    """Complete step checkpoints of a run, oldest first (a folder counts once its state file exists)."""
+    folder = Path(run) / CHECKPOINTS
+    found = []
+    for child in folder.iterdir() if folder.is_dir() else []:
+        match = _STEP_DIR.match(child.name)
+        if match and (child / STATE_FILE).is_file():
+            found.append((int(match.group(1)), child))
+    return sorted(found)
+
+
+def latest_checkpoint(run: str | Path) -> Path | None:
+    found = list_checkpoints(run)
+    return found[-1][1] if found else None
+
+
+def read_state(checkpoint: Path) -> dict:
+    return json.loads((checkpoint / STATE_FILE).read_text())
+
+
+def resolve_resume(run: Path, resume: str) -> Path:
+    """'latest' or a checkpoint folder -> the checkpoint to continue from; TrainError if none."""
+    if resume == "latest":
+        found = latest_checkpoint(run)
+        if found is None:
+            raise TrainError(
+                f"{run.name} has no complete checkpoint to resume from: start the run without --resume "
+                "(or check --out)."
+            )
+        return found
+    path = Path(resume).expanduser()
+    if not (path / STATE_FILE).is_file():
+        raise TrainError(f"{resume} is not a training checkpoint (no {STATE_FILE}): use --resume latest.")
+    return path
+
+
+def check_fresh_run(run: Path) -> None:
+    """A new run must not write over another one: say how to continue it instead."""
+    if list_checkpoints(run) or (run / FINAL / TRAINING_FILE).is_file():
+        raise TrainError(
+            f"{run.name} already holds a training run: continue it with --resume latest, "
+            "or choose another --out folder."
+        )
+
+
+def write_run_config(run: Path, config: TrainConfig) -> None:
+    atomic_write(run / RUN_CONFIG, config.to_json().encode())
+
+
+def read_run_config(run: Path) -> TrainConfig:
+    path = run / RUN_CONFIG
+    if not path.is_file():
+        raise TrainError(f"{run.name} is not a training run (no {RUN_CONFIG}): check --out.")
+    return TrainConfig.from_json(path.read_text())
+
+
+# -- engine files -------------------------------------------------------------------------------------
+def save_adapters(adapters: AudioAdapters, folder: Path) -> None:
+    from safetensors.torch import save
+
+    state = {k: v.float().contiguous() for k, v in adapters.trained_state().items()}
+    atomic_write(Path(folder) / ADAPTERS_FILE, save(state))
+
+
+def export_engine_files(projector: AudioProjector, adapters: AudioAdapters, folder: Path) -> Path:
+    """config.json + projector.safetensors + adapters.safetensors: exactly what Engine loads."""
+    save_projector(projector, folder)
+    save_adapters(adapters, folder)
+    return folder
+
+
+def resolve_init(path: str | Path) -> Path:
+    """--init accepts a run folder (its final/ or latest checkpoint) or a checkpoint folder."""
+    path = Path(path).expanduser()
+    for candidate in (path, path / FINAL, latest_checkpoint(path) if path.is_dir() else None):
+        if candidate is not None and (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
+            return candidate
+    raise TrainError(
+        f"--init {path}: no checkpoint there (expected {CONFIG_FILE} + {WEIGHTS_FILE}, or a run with {FINAL}/): "
+        "point it at the previous stage's run folder."
+    )
+
+
+def load_init(folder: Path, adapters: AudioAdapters, input_dim: int, output_dim: int) -> AudioProjector:
+    """The previous stage's projector (and adapters, when it has them) as this stage's start."""
+    projector = load_projector(folder, input_dim=input_dim, output_dim=output_dim)
+    path = folder / ADAPTERS_FILE
+    if path.is_file():
+        from safetensors.torch import load_file
+
+        try:
+            adapters.load_trained_state(load_file(str(path)))
+        except Exception as exc:  # noqa: BLE001 - unreadable or mismatched: the same to the user
+            raise TrainError(f"--init {folder.name}/{ADAPTERS_FILE} cannot be used: {exc}") from None
+    return projector
+
+
+# -- step checkpoints ---------------------------------------------------------------------------------
+def save_checkpoint(accelerator, run: Path, step: int, state: dict, export, keep: int) -> Path:
+    """Every process calls this (accelerate saves each process's RNG state); the main process
+    writes the engine's files (`export(folder)`), then the marker, then prunes old checkpoints."""
+    folder = Path(run) / CHECKPOINTS / step_name(step)
+    if accelerator.is_main_process:
+        (folder / STATE_FILE).unlink(missing_ok=True)  # incomplete until the marker is written again
+        folder.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(folder))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        export(folder)
+        atomic_write(folder / STATE_FILE, json.dumps(state, indent=2).encode())  # last: marks it complete
+        complete = list_checkpoints(run)
+        stale = [old for _, old in complete[:-keep]]
+        stale += [p for p in folder.parent.iterdir() if p not in dict(complete).values() and p != folder]
+        for old in stale:
+            shutil.rmtree(old, ignore_errors=True)  # old checkpoints, and folders a killed save left
+    accelerator.wait_for_everyone()
+    return folder
+
+
+def write_final(run: Path, export, card: str, training: dict) -> Path:
+    """RUN/final/: the engine's files, the model card, then training.json (the marker) last."""
+    final = Path(run) / FINAL
+    (final / TRAINING_FILE).unlink(missing_ok=True)
+    export(final)
+    atomic_write(final / CARD_FILE, card.encode())
+    atomic_write(final / TRAINING_FILE, json.dumps(training, indent=2, ensure_ascii=False).encode())
+    return final
+
+
+__all__ = [
+    "CARD_FILE",
+    "CHECKPOINTS",
+    "FINAL",
+    "RUN_CONFIG",
+    "STATE_FILE",
+    "check_fresh_run",
+    "export_engine_files",
+    "latest_checkpoint",
+    "list_checkpoints",
+    "load_init",
+    "read_run_config",
+    "read_state",
+    "resolve_init",
+    "resolve_resume",
+    "save_adapters",
+    "save_checkpoint",
+    "step_name",
+    "write_final",
+    "write_run_config",
+]

@@ -1,0 +1,177 @@
+"""A training dataset: a folder with `metadata.jsonl`, one audio-image-caption pair per line.
+
+    {"audio": "clips/0001.wav", "image": "frames/0001.jpg", "caption": "thunder over a city"}
+
+Paths are relative to the folder (absolute ones are taken as they are); `"labels"` (a list of
+strings) is optional. This is the form of the original method's data (AudioCaps: a 10 s clip,
+the video's middle frame and a human caption); `python -m core prepare` writes it from videos.
+
+Reading a dataset never fails on a bad row: the row is skipped with its reason (a line that is not
+JSON, a missing field or file, an empty caption, a file that is not an image). Decoding the audio
+(unreadable, silent) happens once, when its features are computed (core/train/features.py), and
+adds its own skipped rows. Only a dataset with no usable row at all is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import UserError
+
+METADATA = "metadata.jsonl"
+
+
+class DatasetError(UserError, ValueError):
+    """The dataset cannot be used at all (no metadata file, no usable row); says what to do."""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One usable pair. `line` is its 1-based line in metadata.jsonl (how a person finds it)."""
+
+    line: int
+    audio: Path
+    image: Path
+    caption: str
+    labels: tuple[str, ...] = ()
+    audio_name: str = ""  # as written in metadata.jsonl (never a server path in a report)
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass
+class DatasetReport:
+    """What a dataset folder holds: the usable rows, the skipped ones with reasons, durations."""
+
+    folder: Path
+    rows: list[Row]
+    skipped: list[SkippedRow] = field(default_factory=list)
+    durations: dict[int, float] = field(default_factory=dict)  # line -> seconds, from the file header
+
+    @property
+    def total_seconds(self) -> float:
+        return float(sum(self.durations.get(r.line, 0.0) for r in self.rows))
+
+    def summary(self) -> str:
+        """'8 of 10 rows usable; 2 skipped: ...' (the first reasons, then counts by kind)."""
+        total = len(self.rows) + len(self.skipped)
+        text = f"{len(self.rows)} of {total} rows usable"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped: {skipped_text(self.skipped)}"
+        return text
+
+    def require_rows(self) -> DatasetReport:
+        if not self.rows:
+            total = len(self.skipped)
+            detail = f": {skipped_text(self.skipped)}" if self.skipped else ""
+            raise DatasetError(
+                f"{self.folder.name}/{METADATA} has no usable rows ({total} skipped{detail}); "
+                "fix the rows listed or point --data at another dataset."
+            )
+        return self
+
+
+def skipped_text(skipped: list[SkippedRow], limit: int = 3) -> str:
+    """The first `limit` skipped rows with their reasons, then how many more."""
+    shown = "; ".join(str(s) for s in skipped[:limit])
+    if len(skipped) > limit:
+        kinds = Counter(s.reason.split(":", 1)[0].split(" (", 1)[0] for s in skipped[limit:])
+        shown += f"; and {len(skipped) - limit} more ({', '.join(f'{n}x {k}' for k, n in kinds.most_common(3))})"
+    return shown
+
+
+def load_dataset(folder: str | Path, check_media: bool = True) -> DatasetReport:
+    """Read metadata.jsonl; every bad line becomes a SkippedRow. Raises DatasetError only when the
+    folder or its metadata file is missing. `check_media` also opens each image's header and reads
+    each audio file's duration (cheap; full decoding is left to the feature pass)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(f"dataset folder {folder} does not exist: give a folder with {METADATA}.")
+    meta = folder / METADATA
+    if not meta.is_file():
+        raise DatasetError(
+            f"{folder.name} has no {METADATA}: write one JSON object per line with audio, image and caption "
+            "(or make it from videos with `python -m core prepare`)."
+        )
+    try:
+        lines = meta.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DatasetError(f"{folder.name}/{METADATA} is not UTF-8 text: save it as UTF-8.") from None
+    report = DatasetReport(folder=folder, rows=[])
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        row, reason = _parse(folder, number, text)
+        if row is not None and check_media:
+            reason = _check_media(row, report)
+        if reason:
+            report.skipped.append(SkippedRow(number, reason))
+        else:
+            report.rows.append(row)
+    return report
+
+
+def _parse(folder: Path, number: int, text: str) -> tuple[Row | None, str]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    if not isinstance(data, dict):
+        return None, "not a JSON object"
+    paths = {}
+    for key in ("audio", "image"):
+        value = data.get(key)
+        if not isinstance(value, str) or not value.strip():
+            return None, f'no "{key}" path'
+        path = Path(value).expanduser()
+        path = path if path.is_absolute() else folder / path
+        if not path.is_file():
+            return None, f"{key} {value} does not exist"
+        paths[key] = path
+    caption = data.get("caption")
+    if not isinstance(caption, str) or not caption.strip():
+        return None, "empty caption"
+    labels = data.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        return None, '"labels" must be a list of strings'
+    return Row(number, paths["audio"], paths["image"], caption.strip(), tuple(labels), data["audio"]), ""
+
+
+def _check_media(row: Row, report: DatasetReport) -> str:
+    from PIL import Image, UnidentifiedImageError
+
+    image_name = row.image.name
+    try:
+        with Image.open(row.image) as im:
+            if im.width < 1 or im.height < 1:
+                return f"image {image_name} is empty"
+    except (UnidentifiedImageError, OSError):
+        return f"image {image_name} is not an image PIL can read"
+    seconds = audio_seconds(row.audio)
+    if seconds is not None:
+        report.durations[row.line] = seconds
+    return ""
+
+
+def audio_seconds(path: Path) -> float | None:
+    """Duration from the file header (no decoding); None when libsndfile cannot read the header."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - any unreadable header: the feature pass decodes and decides
+        return None
+    return float(info.frames) / info.samplerate if info.samplerate else None
+
+
+__all__ = ["METADATA", "DatasetError", "DatasetReport", "Row", "SkippedRow", "load_dataset", "skipped_text"]

@@ -1,0 +1,86 @@
+"""Start a training run as its own process and follow it: what the studio's Train page calls.
+
+Training never runs inside the caller's process (a Streamlit server must stay responsive and its
+engine thread free): `start` launches `python -m core train` in a new session with its output in
+RUN/train.log, and returns at once. The run reports through files, so a page that reloads, or
+another browser tab, reconnects by reading them: RUN/status.json (`read_status`), RUN/metrics.jsonl
+(`read_metrics`), RUN/validation/ (`latest_validation`). `request_stop` asks for a graceful stop.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ..export.atomic import atomic_write
+from .checkpoint import RUN_CONFIG, check_fresh_run, read_run_config
+from .config import TrainConfig
+from .metrics import FINISHED, Status, read_metrics, read_status
+from .stop import request_stop
+from .validation import latest_validation
+
+LOG_FILE = "train.log"
+ROOT = Path(__file__).resolve().parents[2]  # the repository: `python -m core` runs from here
+
+
+def train_command(config: TrainConfig | None = None, run: str | Path | None = None, resume: bool = False) -> list[str]:
+    """The command line of a new run (from RUN/train_config.json) or of a resumed one."""
+    run = Path(run or config.out).expanduser()
+    if resume:
+        return [sys.executable, "-m", "core", "train", "--out", str(run), "--resume", "latest", "--quiet"]
+    return [sys.executable, "-m", "core", "train", "--config", str(run / RUN_CONFIG), "--quiet"]
+
+
+def start_training(
+    config: TrainConfig | None = None, run: str | Path | None = None, resume: bool = False
+) -> subprocess.Popen:
+    """Launch a run (new: `config`; resumed: `run`) as a separate process; returns immediately."""
+    if not resume:
+        config = config.validate()
+        run = Path(config.out).expanduser()
+        check_fresh_run(run)  # here, not only in the child: the caller gets the error at once
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write(run / RUN_CONFIG, config.to_json().encode())
+    run = Path(run).expanduser()
+    log = open(run / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
+    try:
+        process = subprocess.Popen(
+            train_command(config, run, resume),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    finally:
+        log.close()
+    # Until the child's own first update (it imports torch first): a status a poller can trust.
+    Status(run, True, stage=(config or read_run_config(run)).stage).update(state="starting", pid=process.pid)
+    return process
+
+
+def training_alive(run: str | Path) -> bool:
+    """A run whose status says it is working and whose process is alive (survives a page reload)."""
+    status = read_status(run)
+    if not status or status.get("state") in FINISHED:
+        return False
+    try:
+        os.kill(int(status["pid"]), 0)
+    except (OSError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+__all__ = [
+    "LOG_FILE",
+    "latest_validation",
+    "read_metrics",
+    "read_status",
+    "request_stop",
+    "start_training",
+    "train_command",
+    "training_alive",
+]

@@ -1,0 +1,156 @@
+"""What a run tells the world while it trains: metrics.jsonl, status.json, TensorBoard, a progress bar.
+
+    RUN/metrics.jsonl   one JSON object per logging step: {"step", "stage", "loss", "lr",
+                        "samples_per_s"} (+ "temperature" in stage 3); validation adds
+                        {"step", "stage", "val_loss"} lines
+    RUN/status.json     the run's state for anyone polling it (the studio's Train page): state,
+                        stage, step, total, pid, last_checkpoint, final, error, loss, eta_s, ...
+    RUN/logs/           TensorBoard event files (accelerate's tracker), when tensorboard or
+                        tensorboardX is installed
+
+Only the main process writes. The status file is replaced atomically on every update; the
+metrics file is an append-only log (readers skip a torn last line), rewritten atomically only
+when a resumed run drops the lines after its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..export.atomic import atomic_write
+
+METRICS_FILE = "metrics.jsonl"
+STATUS_FILE = "status.json"
+STATES = ("starting", "preparing", "training", "saving", "validating", "stopping", "done", "stopped", "failed")
+FINISHED = ("done", "stopped", "failed")
+
+
+def read_metrics(run: str | Path) -> list[dict[str, Any]]:
+    """Every complete line of RUN/metrics.jsonl (a line being written is skipped)."""
+    path = Path(run) / METRICS_FILE
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def read_status(run: str | Path) -> dict[str, Any] | None:
+    path = Path(run) / STATUS_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+class MetricsLog:
+    """Append-only JSON lines; a no-op on processes other than the main one."""
+
+    def __init__(self, run: Path, enabled: bool):
+        self.path = Path(run) / METRICS_FILE
+        self.enabled = enabled
+
+    def truncate_after(self, step: int) -> None:
+        """A resumed run continues from `step`: drop what the interrupted run logged after it."""
+        if not self.enabled or not self.path.is_file():
+            return
+        kept = [r for r in read_metrics(self.path.parent) if int(r.get("step", 0)) <= step]
+        atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+
+
+class Status:
+    """RUN/status.json, merged and rewritten atomically on each update."""
+
+    def __init__(self, run: Path, enabled: bool, **fields: Any):
+        self.path = Path(run) / STATUS_FILE
+        self.enabled = enabled
+        self.data: dict[str, Any] = {
+            "state": "starting",
+            "pid": os.getpid(),
+            "started": time.time(),
+            "step": 0,
+            "total": 0,
+            "last_checkpoint": None,
+            "final": None,
+            "error": None,
+            **fields,
+        }
+
+    def update(self, **fields: Any) -> None:
+        if "state" in fields and fields["state"] not in STATES:
+            raise ValueError(f"unknown run state {fields['state']!r}")
+        self.data.update(fields, updated=time.time())
+        if self.enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(self.path, json.dumps(self.data, indent=2).encode())
+
+
+def tensorboard_available() -> bool:
+    from accelerate.utils import is_tensorboard_available
+
+    return bool(is_tensorboard_available())
+
+
+def tracker_config(config) -> dict[str, Any]:
+    """TensorBoard's hparams take scalars and strings only."""
+    return {
+        k: v if isinstance(v, (int, float, str, bool)) or v is None else str(v) for k, v in config.to_dict().items()
+    }
+
+
+class ProgressBar:
+    """tqdm in the terminal (main process only): steps, loss, samples/s and the ETA."""
+
+    def __init__(self, total: int, initial: int, stage: int, enabled: bool):
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=f"stage {stage}", unit="step", dynamic_ncols=True)
+
+    def update(self, n: int = 1) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def set_postfix(self, **postfix: Any) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(postfix, refresh=False)
+
+    def eta(self) -> float | None:
+        if self.bar is None or not self.bar.format_dict.get("rate"):
+            return None
+        return (self.bar.total - self.bar.n) / self.bar.format_dict["rate"]
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+__all__ = [
+    "FINISHED",
+    "METRICS_FILE",
+    "MetricsLog",
+    "ProgressBar",
+    "STATES",
+    "STATUS_FILE",
+    "Status",
+    "read_metrics",
+    "read_status",
+    "tensorboard_available",
+    "tracker_config",
+]

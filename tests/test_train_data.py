@@ -1,0 +1,146 @@
+"""Training data: dataset rows with reasons, the content-addressed feature cache, prepare from videos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from core.cli import main
+from core.train.dataset import DatasetError, load_dataset
+from core.train.features import Encoders, FeatureStore, prepare_features
+from tests.train_helpers import dominant_hz, make_dataset, make_video, write_pair
+
+
+def write_bad_dataset(root):
+    """Three good rows and one of each kind of bad row."""
+    rows = [write_pair(root, i) for i in range(3)]
+    silent = write_pair(root, 3, silent=True)
+    (root / "clips" / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (root / "frames" / "note.png").write_text("not an image")
+    lines = [json.dumps(r) for r in rows] + [
+        "{not json",
+        json.dumps({"audio": "clips/missing.wav", "image": rows[0]["image"], "caption": "x"}),
+        json.dumps({"audio": rows[0]["audio"], "image": rows[0]["image"], "caption": "   "}),
+        json.dumps({"audio": rows[0]["audio"], "image": "frames/note.png", "caption": "x"}),
+        json.dumps({"image": rows[0]["image"], "caption": "x"}),
+        json.dumps(silent),
+        json.dumps({"audio": "clips/broken.wav", "image": rows[1]["image"], "caption": "broken"}),
+    ]
+    (root / "metadata.jsonl").write_text("\n".join(lines) + "\n\n")
+    return root
+
+
+def test_bad_rows_are_skipped_with_their_reasons(tmp_path, train_bundle):
+    report = load_dataset(write_bad_dataset(tmp_path))
+    assert [r.line for r in report.rows] == [1, 2, 3, 9, 10]  # silent and broken audio need decoding
+    reasons = {s.line: s.reason for s in report.skipped}
+    assert reasons[4].startswith("not valid JSON")
+    assert reasons[5] == "audio clips/missing.wav does not exist"
+    assert reasons[6] == "empty caption"
+    assert reasons[7] == "image note.png is not an image PIL can read"
+    assert reasons[8] == 'no "audio" path'
+    assert report.total_seconds == pytest.approx(4.0)  # from the headers: 3 good clips + the silent one
+    store = FeatureStore(tmp_path / "cache")
+    samples, failed = prepare_features(report.rows, store, Encoders(train_bundle, 64), latents=True)
+    assert [s.row.line for s in samples] == [1, 2, 3]
+    assert [f.line for f in failed] == [9, 10]
+    assert "silent" in failed[0].reason and "could not be decoded" in failed[1].reason
+
+
+def test_zero_usable_rows_is_one_clear_error(tmp_path, capsys):
+    (tmp_path / "metadata.jsonl").write_text('{"audio": "a.wav", "image": "b.png", "caption": "c"}\n')
+    with pytest.raises(DatasetError, match="no usable rows"):
+        load_dataset(tmp_path).require_rows()
+    assert main(["train", "--data", str(tmp_path), "--models", "tiny", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {tmp_path.name}/metadata.jsonl has no usable rows (1 skipped: line 1: audio a.wav does not exist); fix the rows listed or point --data at another dataset."
+    ]
+
+
+def test_features_are_computed_once_and_keyed_by_content(tmp_path, train_bundle):
+    data = make_dataset(tmp_path / "a", n=3)
+    store = FeatureStore(tmp_path / "cache")
+    first = Encoders(train_bundle, 64)
+    samples, _ = prepare_features(load_dataset(data).rows, store, first, latents=True)
+    assert first.clap.audio_calls == 1  # one batch for the three clips
+    latent = store.get("latent", samples[0].latent)
+    assert latent.shape == (4, 8, 8)
+    # the same files in another folder under other names: the same features, nothing recomputed
+    moved = tmp_path / "b"
+    shutil.copytree(data, moved)
+    (moved / "clips" / "0.wav").rename(moved / "clips" / "renamed.wav")
+    meta = (moved / "metadata.jsonl").read_text().replace("clips/0.wav", "clips/renamed.wav")
+    (moved / "metadata.jsonl").write_text(meta)
+    again = Encoders(train_bundle, 64)
+    samples_b, _ = prepare_features(load_dataset(moved).rows, FeatureStore(tmp_path / "cache"), again, latents=True)
+    assert again.clap.audio_calls == 0 and again.clap.text_calls == 0
+    assert [(s.clap, s.text, s.latent) for s in samples_b] == [(s.clap, s.text, s.latent) for s in samples]
+    # another resolution is another latent
+    other = prepare_features(load_dataset(data).rows, store, Encoders(train_bundle, 128), latents=True)[0]
+    assert other[0].latent != samples[0].latent and other[0].clap == samples[0].clap
+
+
+def test_prepare_cuts_clip_and_middle_frame_and_resumes(tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_video(videos / "abc.mp4")
+    make_video(videos / "def_000002.mkv", seconds=11)  # VGGSound-style file name
+    csv = tmp_path / "audiocaps.csv"
+    csv.write_text(
+        "audiocap_id,youtube_id,start_time,caption\n"
+        "101,abc,1,a tone rising\n"
+        "102,def,2,another tone\n"
+        "103,nothere,0,missing video\n"
+        "104,abc,x,bad start\n"
+    )
+    out = tmp_path / "dataset"
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
+    assert "2 rows ready (2 new, 0 already there); 2 failed" in capsys.readouterr().out
+    samples, rate = sf.read(out / "clips" / "101.wav")
+    assert rate == 48000 and samples.ndim == 1 and samples.shape[0] == 480000  # 10 s, mono
+    assert dominant_hz(samples[4800:24000]) == pytest.approx(300, abs=5)  # second 1 of the video
+    assert dominant_hz(samples[-24000:-4800]) == pytest.approx(1200, abs=5)  # second 10
+    frame = np.asarray(Image.open(out / "frames" / "101.jpg"), dtype=float)
+    np.testing.assert_allclose(frame[32, 32, :2], [120, 135], atol=6)  # the frame at 1 + 5 = 6 s
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert rows == [
+        {"audio": "clips/101.wav", "image": "frames/101.jpg", "caption": "a tone rising"},
+        {"audio": "clips/102.wav", "image": "frames/102.jpg", "caption": "another tone"},
+    ]
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert [(f["line"], f["reason"]) for f in report["failed"]] == [
+        (5, "start time 'x' is not a number"),
+        (4, "nothere: no such video in the videos folder"),
+    ]
+    assert len(load_dataset(out).rows) == 2
+    # resumable: done rows are not cut again, an interrupted row is
+    mtime = (out / "clips" / "101.wav").stat().st_mtime_ns
+    (out / "clips" / "102.wav").unlink()
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
+    assert "2 rows ready (1 new, 1 already there)" in capsys.readouterr().out
+    assert (out / "clips" / "101.wav").stat().st_mtime_ns == mtime
+
+
+def test_prepare_errors_are_one_line(tmp_path, capsys):
+    csv = tmp_path / "x.csv"
+    csv.write_text("youtube_id,start_time,caption\n")
+    assert main(["prepare", "--videos", str(tmp_path / "nope"), "--csv", str(csv), "--out", str(tmp_path / "d")]) == 2
+    assert capsys.readouterr().err.startswith("error: --videos ")
+    (tmp_path / "v").mkdir()
+    (tmp_path / "bad.csv").write_text("name,when\nfoo,1\n")
+    args = ["prepare", "--videos", str(tmp_path / "v"), "--out", str(tmp_path / "d")]
+    assert main([*args, "--csv", str(tmp_path / "bad.csv")]) == 2
+    assert "has no column names prepare knows" in capsys.readouterr().err
+    (tmp_path / "none.csv").write_text("youtube_id,start_time,caption\nzzz,0,gone\n")
+    assert main([*args, "--csv", str(tmp_path / "none.csv"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        "error: no row of none.csv could be prepared (line 2: zzz: no such video in the videos folder); "
+        "every reason is in d/prepare_report.json."
+    )

@@ -1,0 +1,100 @@
+"""Training conditions the UNet exactly as inference does: hierarchy, schedule and adapters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from core.attention import AudioAdapters, AudioState
+from core.hierarchy import build_levels, build_levels_batch
+from core.params import LEVELS, GenerationParams
+from core.schedule import level_schedule
+from core.train.stages import level_blend_table
+
+
+def test_batched_hierarchy_is_inference_hierarchy_per_sample():
+    params = GenerationParams(norm_target=60.0, split=(30, 27, 20), level_weights=(0.9, 0.4, 0.2))
+    torch.manual_seed(0)
+    tokens = torch.randn(3, 77, 32) * torch.tensor([1.0, 5.0, 0.1]).view(3, 1, 1)
+    tokens[2] = 0.0  # a silent sequence stays as it is
+    tokens.requires_grad_(True)
+    batched = build_levels_batch(tokens, params)
+    for i in range(3):
+        single = build_levels(tokens[i : i + 1].detach(), params).tokens
+        for level in LEVELS:
+            torch.testing.assert_close(batched[level][i : i + 1], single[level], rtol=1e-5, atol=1e-6)
+    assert batched["foreground"].shape == (3, 30, 32)
+    sum(v.sum() for v in batched.values()).backward()
+    assert tokens.grad is not None and tokens.grad[:2].abs().sum() > 0
+
+
+@pytest.mark.parametrize("steps", [10, 20, 25, 50])
+def test_training_timesteps_get_the_level_inference_gives_them(tiny_engine, steps):
+    """For the engine's default scheduler (DPM-Solver++), timestep t_i of inference step i gets, in
+    training, exactly the blend the inference schedule gives step i."""
+    params = GenerationParams()
+    scheduler = tiny_engine.pipe.scheduler
+    scheduler.set_timesteps(steps)
+    table = level_blend_table(scheduler.config.num_train_timesteps, params)
+    schedule = level_schedule(steps, params.switch_points, params.switch_style, params.crossfade)
+    for i, t in enumerate(scheduler.timesteps.tolist()):
+        assert table[int(t)].tolist() == [schedule[i].get(level, 0.0) for level in LEVELS], (i, t)
+
+
+def test_annealed_blends_are_soft_then_sharp():
+    params = GenerationParams()
+    soft = level_blend_table(1000, params, temperature=2.0)
+    sharp = level_blend_table(1000, params, temperature=0.5)
+    hard = level_blend_table(1000, params)
+    torch.testing.assert_close(soft.sum(1), torch.ones(1000))
+    mixed = lambda table: int(((table > 0).sum(1) > 1).sum())  # noqa: E731 - timesteps with two levels
+    assert mixed(soft) == 4 * mixed(sharp) > 0 == mixed(hard)  # cross-fade width 0.2 vs 0.05 vs 0
+
+
+@pytest.fixture
+def unet_with_adapters(train_bundle):
+    unet = train_bundle.pipe.unet
+    state = AudioState()
+    adapters = AudioAdapters(unet, state)
+    yield unet, state, adapters
+    adapters.remove()
+
+
+def test_per_sample_blends_match_inference_per_row(unet_with_adapters):
+    """A batch of two samples at two levels gives each row what inference gives it alone; the gate,
+    the audio K/V and the tokens all receive gradients."""
+    unet, state, adapters = unet_with_adapters
+    adapters.install(["mid", "up"], trained=True)
+    scales = {"down": 0.0, "mid": 1.0, "up": 1.0}
+    torch.manual_seed(1)
+    tokens = {level: torch.randn(2, n, 32) * 5 for level, n in zip(LEVELS, (35, 21, 21))}
+    latents, text = torch.randn(2, 4, 8, 8), torch.randn(2, 77, 32)
+    timesteps = torch.tensor([100, 800])
+    expected = []
+    with torch.no_grad():
+        for row, level in enumerate(["foreground", "ambience"]):
+            state.begin({k: v[row : row + 1] for k, v in tokens.items()}, [{level: 1.0}], 1.0, scales)
+            expected.append(
+                unet(latents[row : row + 1], timesteps[row], encoder_hidden_states=text[row : row + 1]).sample
+            )
+    leaf = {k: v.clone().requires_grad_(True) for k, v in tokens.items()}
+    blend = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    state.begin_batch(leaf, blend, 1.0, scales)
+    out = unet(latents, timesteps, encoder_hidden_states=text).sample
+    torch.testing.assert_close(out, torch.cat(expected), rtol=1e-4, atol=1e-5)
+    out.square().mean().backward()
+    proc = adapters.processor(adapters.installed[0], trained=True)
+    assert proc.gate.grad is not None and proc.gate.grad.abs() > 0
+    assert proc.to_k_audio.weight.grad.abs().sum() > 0 and proc.to_v_audio.weight.grad.abs().sum() > 0
+    assert leaf["foreground"].grad.abs().sum() > 0 and leaf["background"].grad.abs().sum() == 0  # weight 0
+    state.end()
+    assert state.sample_blend is None
+
+
+def test_begin_clears_a_training_blend(unet_with_adapters):
+    _, state, _ = unet_with_adapters
+    state.begin_batch({"foreground": torch.zeros(1, 35, 32)}, torch.ones(1, 3), 1.0, {"up": 1.0})
+    state.begin({}, [{}], 1.0, {"up": 1.0})
+    assert state.sample_blend is None
+    with pytest.raises(ValueError, match="sample_blend"):
+        state.begin_batch({}, torch.ones(2, 2), 1.0, {})

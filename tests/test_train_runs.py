@@ -1,0 +1,181 @@
+"""Running a training: exact resume, graceful stops, a kill while saving, two processes, the CLI,
+and a run started in its own process as the studio does."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from core.train import checkpoint as ckpt
+from core.train.loop import train
+from core.train.metrics import read_metrics, read_status
+from tests.train_helpers import tiny_config
+
+QUIET = dict(progress=False, images=False, log=lambda _: None)
+
+
+def run_stage(bundle, data, out, stage, **overrides):
+    return train(tiny_config(data, out, stage, **overrides), bundle=bundle, **QUIET)
+
+
+def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
+    whole = run_stage(train_bundle, train_data, tmp_path / "whole", 2, stage_steps=(4, 4, 4), checkpoint_every=2)
+
+    def stop_at_two(step, record):
+        if step == 2:
+            (tmp_path / "part" / "STOP").touch()
+
+    config = tiny_config(train_data, tmp_path / "part", 2, stage_steps=(4, 4, 4), checkpoint_every=100)
+    first = train(config, bundle=train_bundle, on_step=stop_at_two, **QUIET)
+    assert first.state == "stopped" and first.step == 2
+    assert read_status(first.run)["state"] == "stopped" and ckpt.latest_checkpoint(first.run).name == "step-0000002"
+    rest = train(config, resume="latest", bundle=train_bundle, **QUIET)
+    assert rest.state == "done"
+    assert rest.losses[3] == pytest.approx(whole.losses[3], rel=1e-6)
+    assert rest.losses[4] == pytest.approx(whole.losses[4], rel=1e-6)
+    assert [m["step"] for m in read_metrics(rest.run) if "loss" in m] == [1, 2, 3, 4]  # no duplicates
+    a = load_file(str(whole.final / "adapters.safetensors"))
+    b = load_file(str(rest.final / "adapters.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gradient_checkpointing_and_accumulation_change_nothing(train_bundle, train_data, tmp_path):
+    base = run_stage(train_bundle, train_data, tmp_path / "a", 2, stage_steps=(2, 2, 2), val_rows=0)
+    plain = run_stage(
+        train_bundle, train_data, tmp_path / "b", 2, stage_steps=(2, 2, 2), val_rows=0, gradient_checkpointing=False
+    )
+    halves = run_stage(
+        train_bundle, train_data, tmp_path / "c", 2, stage_steps=(2, 2, 2), val_rows=0, batch_size=1, grad_accum=2
+    )
+    for other in (plain, halves):
+        assert other.losses[2] == pytest.approx(base.losses[2], rel=1e-5)
+
+
+def test_sigterm_stops_after_a_checkpoint(train_bundle, train_data, tmp_path):
+    def terminate(step, record):
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    config = tiny_config(train_data, tmp_path / "run", 1)
+    result = train(config, bundle=train_bundle, on_step=terminate, **QUIET)
+    assert result.state == "stopped" and result.step == 2 and result.final is None
+    assert ckpt.read_state(ckpt.latest_checkpoint(result.run))["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers put back
+
+
+def test_kill_while_saving_leaves_the_previous_checkpoint(train_bundle, train_data, tmp_path, monkeypatch):
+    calls = []
+    real = ckpt.export_engine_files
+
+    def dies_on_second_save(projector, adapters, folder):
+        calls.append(folder)
+        real(projector, adapters, folder)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as if the process were killed half-way through the save
+
+    monkeypatch.setattr(ckpt, "export_engine_files", dies_on_second_save)
+    config = tiny_config(train_data, tmp_path / "run", 1, checkpoint_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, bundle=train_bundle, **QUIET)
+    run = tmp_path / "run"
+    assert read_status(run)["state"] == "failed"
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-0000002", "step-0000004"]
+    assert not (run / "checkpoints" / "step-0000004" / ckpt.STATE_FILE).exists()  # never completed
+    assert ckpt.latest_checkpoint(run).name == "step-0000002"
+    monkeypatch.setattr(ckpt, "export_engine_files", real)
+    result = train(config, resume="latest", bundle=train_bundle, **QUIET)
+    assert result.state == "done" and result.final is not None
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-0000002", "step-0000004", "step-0000006"]
+
+
+def test_two_processes_give_the_loss_of_one(train_bundle, train_data, tmp_path):
+    """torchrun with 2 CPU processes (gloo, accelerate's MULTI_CPU) and batch 1 each = 1 process, batch 2."""
+    one = run_stage(train_bundle, train_data, tmp_path / "one", 2, stage_steps=(3, 3, 3), val_rows=0)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [
+        str(torchrun), "--nproc_per_node", "2", "--master_port", str(29500 + os.getpid() % 1000), "-m", "core",
+        "train", "--data", str(train_data), "--stage", "2", "--models", "tiny", "--out", str(tmp_path / "two"),
+        "--steps", "3", "--lr", "1e-3", "--warmup-steps", "0", "--batch-size", "1", "--resolution", "64",
+        "--log-every", "1", "--val-rows", "0", "--val-every", "0", "--projector", "hidden_dim=16,expand_dim=32,layers=1,heads=4",
+        "--quiet", "--no-images",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        command, cwd=Path(__file__).parent.parent, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    two = {m["step"]: m["loss"] for m in read_metrics(tmp_path / "two") if "loss" in m}
+    assert list(two) == [1, 2, 3]
+    for step, loss in two.items():
+        assert loss == pytest.approx(one.losses[step], rel=1e-5)
+    a = load_file(str(one.final / "projector.safetensors"))
+    b = load_file(str(tmp_path / "two" / "final" / "projector.safetensors"))
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-5  # lr 1e-3: a step moves weights ~1e-3
+
+
+def test_cli_train_and_its_errors(train_data, tmp_path, capsys):
+    from core.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--data", str(train_data), "--models", "tiny", "--out", str(out), "--resolution", "64"]
+    small = [
+        "--steps",
+        "2",
+        "--projector",
+        "hidden_dim=16,expand_dim=32,layers=1,heads=4",
+        "--quiet",
+        "--val-rows",
+        "0",
+    ]
+    assert main(["train", "--models", "tiny", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "error: --data DATASET is required"
+    assert main([*args, "--resume", "latest"]) == 2
+    assert capsys.readouterr().err.strip() == "error: run is not a training run (no train_config.json): check --out."
+    assert main([*args, *small, "--init", str(tmp_path / "nothing")]) == 2
+    assert "--init" in capsys.readouterr().err
+    assert main([*args, *small]) == 0
+    printed = capsys.readouterr().out
+    assert printed.strip().endswith("final  stage 1, 2 steps, 6 rows")
+    assert json.loads((out / "train_config.json").read_text())["stage_steps"] == [2, 2000, 1000]
+    assert main([*args, *small]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: run already holds a training run: continue it with --resume latest, or choose another --out folder."
+    )
+    assert main(["train", "--out", str(out), "--resume", "latest", "--batch-size", "3"]) == 2
+    assert "these differ: batch_size" in capsys.readouterr().err
+    assert main([*args, *small[:2], "--out", str(tmp_path / "r2"), "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: batch_size: must be between 1 and 10000000 (got 0)"
+    shutil.rmtree(out)
+
+
+def test_a_run_in_its_own_process_starts_reports_and_stops(train_data, tmp_path):
+    """What the studio's Train page does: start a run as a separate process, follow its status and
+    metrics, ask it to stop; it saves a checkpoint and exits 0, and can be resumed from there."""
+    from core import TrainConfig, request_stop, start_training, training_alive
+
+    config = tiny_config(train_data, tmp_path / "run", 1, stage_steps=(100000, 1, 1), checkpoint_every=100000)
+    assert isinstance(config, TrainConfig)
+    process = start_training(config)
+    assert read_status(config.out)["state"] in ("starting", "preparing") and training_alive(config.out)
+    deadline = time.monotonic() + 120
+    while (read_status(config.out) or {}).get("step", 0) < 2 and process.poll() is None:
+        assert time.monotonic() < deadline, (Path(config.out) / "train.log").read_text()[-2000:]
+        time.sleep(0.2)
+    request_stop(config.out)
+    assert process.wait(timeout=120) == 0, (Path(config.out) / "train.log").read_text()[-2000:]
+    status = read_status(config.out)
+    assert status["state"] == "stopped" and not training_alive(config.out)
+    step = ckpt.read_state(ckpt.latest_checkpoint(config.out))["step"]
+    assert step == status["step"] >= 2 and status["last_checkpoint"] == f"checkpoints/{ckpt.step_name(step)}"
+    assert [m["step"] for m in read_metrics(config.out) if "loss" in m][-1] == step
+    assert "stopped at step" in (Path(config.out) / "train.log").read_text()
