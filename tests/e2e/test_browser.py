@@ -1,203 +1,29 @@
-"""The studio in a real browser: Debian's chromium driven by the Python `playwright` package.
-
-One server (tiny offline models, a free localhost port, file watcher off) for the module; every test
-opens its own browser context, i.e. its own Streamlit session. Screenshots go to
-test-artifacts/e2e/. Nothing here sleeps: every wait is for a condition (playwright's wait_for /
-expect), with a timeout.
-
-Needs `chromium` on PATH (Debian: `apt-get install chromium`); skipped with that hint otherwise.
-"""
+"""The Generate loop, two sessions, Cancel, a silent upload and Compare in a real browser
+(fixtures: conftest.py; page helpers: helpers.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
-import urllib.request
-from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import expect
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-ARTIFACTS = ROOT / "test-artifacts" / "e2e"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-T = 90_000  # ms: generous for 2 busy CPU cores; every wait returns as soon as its condition holds
-
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the Python package)")
-if CHROMIUM is None:
-    pytest.skip(
-        "chromium is not installed: install it with `apt-get install chromium` (Debian/Ubuntu) to run the "
-        "browser tests",
-        allow_module_level=True,
-    )
-expect = playwright_sync.expect
-expect.set_options(timeout=T)  # assertions wait as long as actions: a page switch can take seconds on 2 busy cores
-pytestmark = pytest.mark.e2e
+from tests.e2e.conftest import T
+from tests.e2e.helpers import (
+    ARTIFACTS,
+    button,
+    open_studio,
+    pick_sample,
+    render,
+    set_number,
+    set_slider,
+    shot,
+    small_and_fast,
+    wait_render,
+)
 
 
-# ================================================================================================
-# Fixtures
-# ================================================================================================
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env.update(
-        CLAP2DIFF_MODELS="tiny",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        NUMBA_CACHE_DIR=str(ROOT / ".numba_cache"),
-        CLAP2DIFF_UPLOADS=str(tmp_path_factory.mktemp("uploads")),
-    )
-    log = ARTIFACTS / "server.log"
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "studio/app.py",
-                "--server.fileWatcherType",
-                "none",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        for _ in range(240):  # up to ~60 s: poll the health endpoint, noticing a crash at once
-            if _healthy(url):
-                break
-            try:
-                proc.wait(timeout=0.25)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"the studio server exited with {proc.returncode}; see {log}")
-        else:
-            pytest.fail(f"the studio server did not become healthy; see {log}")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with playwright_sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(viewport={"width": 1440, "height": 1400}, accept_downloads=True)
-    pg = context.new_page()
-    pg.set_default_timeout(T)
-    yield pg
-    context.close()
-
-
-# ================================================================================================
-# Helpers (Streamlit puts `st-key-<key>` on every keyed element's container)
-# ================================================================================================
-def button(key: str) -> str:
-    """The button itself (not its help icon) of the widget with `key`."""
-    return f".st-key-{key} button[data-testid^=stBaseButton] >> visible=true"
-
-
-def shot(pg, name: str) -> None:
-    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-def open_studio(pg, url: str) -> None:
-    pg.goto(url)
-    pg.locator(button("btn_render")).wait_for()
-    pg.locator(".st-key-preview_box img").first.wait_for()  # the session's first run is over
-
-
-def set_number(pg, key: str, value: int) -> None:
-    box = pg.locator(f".st-key-{key} input")
-    box.fill(str(value))
-    box.press("Enter")
-    expect(box).to_have_value(str(value))
-
-
-def set_slider(pg, key: str, presses: list[str]) -> None:
-    handle = pg.locator(f".st-key-{key} input[type=range]").first
-    handle.focus()
-    for key_name in presses:
-        handle.press(key_name)
-
-
-def small_and_fast(pg, steps: int = 6, size: int = 64) -> None:
-    """Tiny images, few steps: the sidebar's preview settings and the size/steps widgets."""
-    set_number(pg, "ui_preview_steps", 3)
-    set_number(pg, "ui_preview_side", 64)
-    set_number(pg, "w_width", size)
-    set_number(pg, "w_height", size)
-    set_slider(pg, "w_steps", ["End"] if steps == 100 else ["Home"] + ["ArrowRight"] * (steps - 1))
-    expect(pg.locator(".st-key-w_steps")).to_contain_text(str(steps))
-    # The preview has caught up with these settings.
-    pg.locator(".st-key-preview_box").get_by_text(re.compile(r"3 steps · 64×64")).wait_for()
-
-
-def pick_sample(pg, name: str) -> None:
-    pg.locator(".st-key-w_sample").click()
-    pg.get_by_role("option", name=name, exact=True).click()
-    expect(pg.locator(".st-key-w_sample [role=combobox]")).to_have_value(name)
-
-
-def render(pg, seed: int | None = None) -> None:
-    if seed is not None:
-        set_number(pg, "w_seed", seed)
-    pg.locator(button("btn_render")).click()
-
-
-def wait_render(pg, seed: int, size: int = 64) -> None:
-    pg.locator(".st-key-render_box").get_by_text(re.compile(rf"seed {seed} · {size}×{size}")).wait_for()
-    expect(pg.locator(".st-key-render_box img")).to_be_visible()
-
-
-# ================================================================================================
-# Tests
-# ================================================================================================
 def test_render_live_preview_gates_and_download(page, server):
     from core.export import read_params
 

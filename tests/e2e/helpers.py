@@ -1,0 +1,68 @@
+"""Driving the studio's pages in the browser tests (Streamlit puts `st-key-<key>` on every keyed
+element's container, so widgets are found by their key)."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from tests.e2e.studio_server import ARTIFACTS
+
+
+def button(key: str) -> str:
+    """The button itself (not its help icon) of the widget with `key`."""
+    return f".st-key-{key} button[data-testid^=stBaseButton] >> visible=true"
+
+
+def shot(pg, name: str) -> None:
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def open_studio(pg, url: str) -> None:
+    pg.goto(url)
+    pg.locator(button("btn_render")).wait_for()
+    pg.locator(".st-key-preview_box img").first.wait_for()  # the session's first run is over
+
+
+def set_number(pg, key: str, value: int) -> None:
+    box = pg.locator(f".st-key-{key} input")
+    box.fill(str(value))
+    box.press("Enter")
+    expect(box).to_have_value(str(value))
+
+
+def set_slider(pg, key: str, presses: list[str]) -> None:
+    handle = pg.locator(f".st-key-{key} input[type=range]").first
+    handle.focus()
+    for key_name in presses:
+        handle.press(key_name)
+
+
+def small_and_fast(pg, steps: int = 6, size: int = 64) -> None:
+    """Tiny images, few steps: the sidebar's preview settings and the size/steps widgets."""
+    set_number(pg, "ui_preview_steps", 3)
+    set_number(pg, "ui_preview_side", 64)
+    set_number(pg, "w_width", size)
+    set_number(pg, "w_height", size)
+    set_slider(pg, "w_steps", ["End"] if steps == 100 else ["Home"] + ["ArrowRight"] * (steps - 1))
+    expect(pg.locator(".st-key-w_steps")).to_contain_text(str(steps))
+    # The preview has caught up with these settings.
+    pg.locator(".st-key-preview_box").get_by_text(re.compile(r"3 steps · 64×64")).wait_for()
+
+
+def pick_sample(pg, name: str) -> None:
+    pg.locator(".st-key-w_sample").click()
+    pg.get_by_role("option", name=name, exact=True).click()
+    expect(pg.locator(".st-key-w_sample [role=combobox]")).to_have_value(name)
+
+
+def render(pg, seed: int | None = None) -> None:
+    if seed is not None:
+        set_number(pg, "w_seed", seed)
+    pg.locator(button("btn_render")).click()
+
+
+def wait_render(pg, seed: int, size: int = 64) -> None:
+    pg.locator(".st-key-render_box").get_by_text(re.compile(rf"seed {seed} · {size}×{size}")).wait_for()
+    expect(pg.locator(".st-key-render_box img")).to_be_visible()
