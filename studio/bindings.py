@@ -197,6 +197,11 @@ def _models_choice(spec: str) -> tuple[str, str]:
     return "custom", spec
 
 
+def set_models(spec: str) -> None:
+    """Point the sidebar's model choice at `spec` (from a callback, before the sidebar is drawn)."""
+    _ss()[MODELS_CHOICE_KEY], _ss()[MODELS_CUSTOM_KEY] = _models_choice(spec)
+
+
 def widget_values(params: GenerationParams) -> dict[str, Any]:
     """Every bound widget key -> the value that shows `params` (pure: no Streamlit)."""
     values = {b.key: b.value_of(params) for b in BINDINGS}

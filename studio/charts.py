@@ -302,3 +302,38 @@ def source_figure(mel: MelSpectrogram, title: str | None, height: int = 240, off
     fig.update_traces(colorbar=dict(thickness=8, title=dict(text="dB")), selector=dict(type="heatmap"))
     fig.update_layout(margin=dict(l=48, r=8, t=40 if title else 12, b=36))
     return fig
+
+
+def loss_figure(metrics: Sequence[dict[str, Any]], height: int = 320) -> go.Figure:
+    """A run's training loss per logged step (and the validation loss where it was measured), from
+    RUN/metrics.jsonl as core.read_metrics returns it."""
+    train = [m for m in metrics if "loss" in m]
+    val = [m for m in metrics if "val_loss" in m]
+    if not train and not val:
+        return _empty("Loss", "No step logged yet: the first point comes after the first logging step.", height)
+    fig = go.Figure()
+    if train:
+        fig.add_trace(
+            go.Scatter(
+                x=[m["step"] for m in train],
+                y=[m["loss"] for m in train],
+                mode="lines+markers" if len(train) < 40 else "lines",
+                name="training loss",
+                line=dict(color="#3A6EA5"),
+                hovertemplate="step %{x}<br>loss %{y:.5f}<extra></extra>",
+            )
+        )
+    if val:
+        fig.add_trace(
+            go.Scatter(
+                x=[m["step"] for m in val],
+                y=[m["val_loss"] for m in val],
+                mode="lines+markers",
+                name="validation loss",
+                line=dict(color="#E4572E", dash="dot"),
+                hovertemplate="step %{x}<br>validation loss %{y:.5f}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="loss")
+    return _layout(fig, "Loss", height)

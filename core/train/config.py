@@ -214,6 +214,24 @@ class TrainConfig:
             raise ParamsError("config", f"not valid JSON ({exc})") from None
 
 
+# The tiny offline demo's models are 32 wide: the seed's projector (768 -> 77 x 3072, ~180M weights)
+# would dwarf them and take minutes per step on a CPU. A run on the tiny spec starts from these.
+TINY_DEMO: Mapping[str, Any] = MappingProxyType(
+    {
+        "projector": (("hidden_dim", 16), ("expand_dim", 32), ("layers", 1), ("heads", 4)),
+        "resolution": 64,
+        "val_steps": 4,
+        "warmup_steps": 0,
+    }
+)
+
+
+def starting_config(models: str, **values: Any) -> TrainConfig:
+    """A new run's settings for `models`: the declared defaults, sized down for the tiny demo."""
+    base = dict(TINY_DEMO) if models == "tiny" else {}
+    return TrainConfig(**{**base, "models": models, **values})
+
+
 def train_knobs() -> Mapping[str, Knob]:
     """Every TrainConfig field's Knob, in declaration order: what the CLI and the Train page read."""
     return MappingProxyType({f.name: knob_of(f) for f in dataclasses.fields(TrainConfig) if f.metadata})
@@ -225,6 +243,8 @@ __all__ = [
     "STAGES",
     "STAGE_NAMES",
     "TrainConfig",
+    "TINY_DEMO",
     "TrainError",
+    "starting_config",
     "train_knobs",
 ]

@@ -2,6 +2,7 @@
 
 - knobs    the parameter widgets, generated from each field's Knob through the binding table
 - audio    the audio picker (sample, upload, microphone, path) and the clip decode cache
+- images   images from user files and runs, decoded defensively
 - results  job progress, charts, heard labels, downloads, one card per audio part
 - sidebar  models, conditioning mode, live preview settings
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from studio.charts import LEVEL_ICON
 
 from .audio import audio_picker, clip_for
+from .images import DAMAGED, duration, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
     chart,
@@ -26,6 +28,7 @@ from .results import (
 from .sidebar import show_load_error, sidebar
 
 __all__ = [
+    "DAMAGED",
     "LEVEL_ICON",
     "audio_picker",
     "chart",
@@ -33,10 +36,12 @@ __all__ = [
     "conditioning_sliders",
     "db_text",
     "download_png",
+    "duration",
     "follow",
     "heard",
     "part_card",
     "rerun_fragment",
+    "safe_image",
     "seed_line",
     "show_load_error",
     "sidebar",

@@ -38,8 +38,16 @@ playwright_sync.expect.set_options(timeout=T)  # a page switch can take seconds 
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    with studio_server(tmp_path_factory.mktemp("uploads")) as url:
+def server_dirs(tmp_path_factory) -> dict[str, Path]:
+    """The shared server's folders: uploads, and the Train page's datasets and runs roots."""
+    base = tmp_path_factory.mktemp("studio")
+    return {name: base / name for name in ("uploads", "datasets", "runs")}
+
+
+@pytest.fixture(scope="session")
+def server(server_dirs):
+    env = {"CLAP2DIFF_DATASETS": str(server_dirs["datasets"]), "CLAP2DIFF_RUNS": str(server_dirs["runs"])}
+    with studio_server(server_dirs["uploads"], env) as url:
         yield url
 
 

@@ -1,0 +1,183 @@
+"""Train: the method's three stages on a dataset folder, as a separate process the page follows."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import STAGE_NAMES, DatasetError, UserError, latest_validation, read_metrics, train_knobs
+from studio import charts, training, widgets
+from studio.session import session
+
+s = session()
+K = train_knobs()
+st.markdown("## Train")
+st.caption(
+    "Teach the method your own sounds: a dataset folder of audio clips, images and captions "
+    "(`metadata.jsonl`), trained in three stages (1 aligns the projector with the caption's text "
+    "tokens; 2 trains the projector and the gated adapters with the diffusion loss; 3 fine-tunes "
+    "both). Each run is its own process: the studio keeps working, and this page reconnects to it "
+    "after a reload. A finished run opens in Generate in trained mode."
+)
+
+run = training.followed_run()
+busy = run is not None and run.alive
+
+# -- the dataset ----------------------------------------------------------------------------------
+st.markdown("### Dataset")
+names = training.dataset_names()
+if not names:
+    st.info(
+        f"No dataset yet. Put a folder with a `metadata.jsonl` under the datasets folder "
+        f"(`{training.DATASETS_ENV}`), or make one from videos with `python -m core prepare` "
+        "(README, 'Train your own')."
+    )
+    dataset, report = None, None
+else:
+    dataset = st.selectbox("Dataset folder", names, key="train_dataset")
+    try:
+        report = training.dataset_report(dataset)
+    except (DatasetError, OSError) as exc:
+        st.error(str(exc), icon=":material/error:")
+        report = None
+if report is not None:
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Usable rows", len(report.rows))
+    c2.metric("Skipped rows", len(report.skipped))
+    c3.metric("Total audio", f"{report.total_seconds / 60:.1f} min")
+    if report.skipped:
+        with st.expander(f"Skipped rows ({len(report.skipped)}): why", expanded=not report.rows):
+            st.dataframe(
+                [{"line": k.line, "reason": k.reason} for k in report.skipped],
+                hide_index=True,
+                width="stretch",
+            )
+    if report.rows:
+        with st.expander("A few rows", expanded=False):
+            for row in report.rows[:3]:
+                left, right = st.columns([1, 2])
+                widgets.safe_image(left, row.image, width=160)
+                right.markdown(f"**{row.caption}**  \n`{row.audio_name}` · line {row.line}")
+                right.audio(str(row.audio))
+
+# -- the settings ---------------------------------------------------------------------------------
+st.markdown("### Settings")
+finished = [r for r in training.list_runs() if r.final is not None]
+with st.form("train_settings", border=False):
+    c1, c2, c3, c4 = st.columns(4)
+    stage = c1.selectbox(
+        K["stage"].label,
+        (1, 2, 3),
+        format_func=lambda n: f"{n}: {STAGE_NAMES[n]}",
+        help=K["stage"].help,
+        key="train_stage",
+    )
+    steps_knob, lr_knob, batch_knob = K["stage_steps"], K["learning_rates"], K["batch_size"]
+    defaults = training.starting_config(s.engine_spec or "tiny")
+    steps = c2.number_input(
+        steps_knob.label, int(steps_knob.range[0]), int(steps_knob.range[1]),
+        value=defaults.stage_steps[stage - 1], step=10, help=steps_knob.help_for(stage - 1), key="train_steps",
+    )  # fmt: skip
+    lr = c3.number_input(
+        lr_knob.label, float(lr_knob.range[0]), float(lr_knob.range[1]),
+        value=defaults.learning_rates[stage - 1], format="%.0e", step=1e-5, help=lr_knob.help_for(stage - 1), key="train_lr",
+    )  # fmt: skip
+    batch = c4.number_input(
+        batch_knob.label, int(batch_knob.range[0]), int(batch_knob.slider[1]), value=defaults.batch_size,
+        help=batch_knob.help, key="train_batch",
+    )  # fmt: skip
+    c1, c2 = st.columns(2)
+    init = c1.selectbox(
+        K["init"].label,
+        [None, *(r.name for r in finished)],
+        format_func=lambda n: "fresh weights" if n is None else n,
+        help=K["init"].help,
+        key="train_init",
+    )
+    name = c2.text_input(
+        "Run name",
+        placeholder="made from the dataset, the stage and the time",
+        help="The run's folder name.",
+        key="train_run_name",
+    )
+    start = st.form_submit_button(
+        "Start training",
+        key="train_start",
+        type="primary",
+        icon=":material/model_training:",
+        disabled=busy or report is None,
+    )
+if busy:
+    st.caption("A run is training (below): stop it before starting another.")
+if start and report is not None and dataset is not None:
+    name = name.strip() or training.new_run_name(dataset, stage)
+    problem = training.check_run_name(name)
+    if problem is None and not report.rows:
+        problem = report.summary() + ": nothing to train on."
+    if problem is not None:
+        st.error(problem, icon=":material/error:")
+    else:
+        try:
+            config = training.config_for(dataset, name, s.engine_spec or "tiny", stage, int(steps), float(lr),
+                                         int(batch), init)  # fmt: skip
+            run = training.start(config)
+            busy = True
+        except UserError as exc:
+            st.error(str(exc), icon=":material/error:")
+
+
+# -- the run --------------------------------------------------------------------------------------
+@st.fragment(run_every=2.0 if busy else None)
+def follow_run() -> None:
+    info = training.followed_run()
+    if info is None:
+        return
+    st.markdown(f"### Run `{info.name}`")
+    state = info.state
+    stage_name = STAGE_NAMES.get(info.stage or 0, "")
+    line = f"**{state}** · stage {info.stage} ({stage_name}) · step {info.step} of {info.total or '?'}"
+    if info.status.get("loss") is not None:
+        line += f" · loss {info.status['loss']:.4f}"
+    if info.alive and info.status.get("eta_s"):
+        line += f" · about {widgets.duration(info.status['eta_s'])} left"
+    st.markdown(line, help=None)
+    if info.total:
+        st.progress(min(1.0, info.step / info.total))
+    if state == "failed" and info.status.get("error"):
+        st.error(str(info.status["error"]), icon=":material/error:")
+    if state == "interrupted":
+        st.warning("The run's process ended without finishing (killed, or the machine restarted). "
+                   "`python -m core train --out RUN --resume latest` continues it from its last checkpoint.")  # fmt: skip
+    c1, c2, _ = st.columns([1, 1, 2])
+    if info.alive:
+        c1.button("Stop", key="train_stop", icon=":material/stop:", on_click=training.stop, args=(str(info.path),),
+                  help="Stops at the next step, after saving a checkpoint.")  # fmt: skip
+    if info.final is not None:
+        c2.button(
+            "Open in Generate", key="train_open", type="primary", icon=":material/graphic_eq:",
+            on_click=training.open_in_generate, args=(str(info.path),),
+            help="Generate in trained mode with this run's final checkpoint.",
+        )  # fmt: skip
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        widgets.chart(charts.loss_figure(read_metrics(info.path)), key="fig_train_loss", toolbar=False)
+    with right:
+        image = latest_validation(info.path)
+        if image is not None:
+            widgets.safe_image(st, image, caption=f"Latest validation images ({image.stem})")
+        else:
+            st.caption("Validation images appear here when the run makes them.")
+
+
+follow_run()
+
+# -- past runs ------------------------------------------------------------------------------------
+runs = training.list_runs()
+if runs:
+    with st.expander(f"Runs ({len(runs)})", expanded=False):
+        for info in runs:
+            c1, c2 = st.columns([4, 1])
+            c1.markdown(
+                f"`{info.name}` · {info.state} · stage {info.stage} · step {info.step}/{info.total}"
+                + (" · final checkpoint" if info.final else "")
+            )
+            c2.button("Show", key=f"train_show_{info.name}", on_click=training.follow, args=(info.name,))

@@ -1,0 +1,160 @@
+"""Where the Train page finds datasets and runs, and what its buttons do.
+
+The studio trains only on folders the operator put under one root (CLAP2DIFF_DATASETS) and keeps
+runs under another (CLAP2DIFF_RUNS), so a page never browses the server's files: it lists the
+dataset folders (those with a metadata.jsonl) under the root. A run is a separate process
+(core.start_training) that reports through files, so nothing here holds it: a reloaded page, or
+another tab, finds it again with core.train.runs.running_run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from core.train.config import TrainConfig, starting_config
+from core.train.dataset import DatasetReport, load_dataset
+from core.train.runs import RunInfo, run_info
+from studio import bindings
+from studio.session import session
+
+DATASETS_ENV = "CLAP2DIFF_DATASETS"
+RUNS_ENV = "CLAP2DIFF_RUNS"
+METADATA = "metadata.jsonl"
+
+
+def datasets_root() -> Path:
+    return Path(os.environ.get(DATASETS_ENV) or "~/clap2diff/datasets").expanduser()
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get(RUNS_ENV) or "~/clap2diff/runs").expanduser()
+
+
+def dataset_names() -> list[str]:
+    """The dataset folders under the root (one level down), by name."""
+    root = datasets_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / METADATA).is_file())
+
+
+@st.cache_data(show_spinner="Reading the dataset…", max_entries=8)
+def _report(folder: str, stamp: float) -> DatasetReport:
+    return load_dataset(folder)
+
+
+def dataset_report(name: str) -> DatasetReport:
+    """The dataset's rows and skipped rows; read again only when its metadata.jsonl changes."""
+    folder = datasets_root() / name
+    return _report(str(folder), (folder / METADATA).stat().st_mtime)
+
+
+def new_run_name(dataset: str, stage: int) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset).strip("-") or "run"
+    return f"{safe}-stage{stage}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_run_name(name: str) -> str | None:
+    """What is wrong with a run name typed by the user (it becomes a folder under the runs root)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", name):
+        return "Use letters, digits, '.', '_' and '-' (up to 100), starting with a letter or digit."
+    if (runs_root() / name).exists():
+        return f"A run named {name} exists already: choose another name."
+    return None
+
+
+def config_for(dataset: str, run: str, models: str, stage: int, steps: int, lr: float, batch: int,
+               init: str | None, **more) -> TrainConfig:  # fmt: skip
+    """The run's settings: the declared defaults (sized down for the tiny demo), then the page's."""
+    base = starting_config(models)
+    stage_steps, rates = list(base.stage_steps), list(base.learning_rates)
+    stage_steps[stage - 1], rates[stage - 1] = steps, lr
+    init_path = str(runs_root() / init) if init else None
+    return base.replace(
+        data=str(datasets_root() / dataset),
+        out=str(runs_root() / run),
+        stage=stage,
+        stage_steps=tuple(stage_steps),
+        learning_rates=tuple(rates),
+        batch_size=batch,
+        init=init_path,
+        **more,
+    ).validate()
+
+
+def start(config: TrainConfig) -> RunInfo:
+    """Launch the run as its own process and follow it in this session."""
+    from core.train.launch import start_training
+
+    start_training(config)
+    info = run_info(config.out)
+    session().train.key = config.out
+    return info
+
+
+def list_runs() -> list[RunInfo]:
+    from core.train.runs import list_runs as runs_under
+
+    return runs_under(runs_root())
+
+
+def followed_run() -> RunInfo | None:
+    """The run this session follows: the one it started, else one still training (after a reload)."""
+    from core.train.runs import running_run
+
+    s = session()
+    if s.train.key:
+        info = run_info(s.train.key)
+        if info is not None:
+            return info
+    info = running_run(runs_root())
+    if info is not None:
+        s.train.key = str(info.path)
+    return info
+
+
+def follow(name: str) -> None:
+    """Button callback: show this past run."""
+    session().train.key = str(runs_root() / name)
+
+
+def stop(run: str) -> None:
+    """Button callback: ask the run to stop at its next step (it saves a checkpoint first)."""
+    from core.train.stop import request_stop
+
+    request_stop(run)
+
+
+def open_in_generate(run: str) -> None:
+    """Button callback: Generate in trained mode with this run's final checkpoint and its models."""
+    from core.train.checkpoint import FINAL, read_run_config
+
+    bindings.set_models(read_run_config(Path(run)).models)
+    bindings.set_value("w_mode", "trained")
+    bindings.set_value("w_checkpoint", str(Path(run) / FINAL))
+    session().goto = "generate"
+
+
+__all__ = [
+    "DATASETS_ENV",
+    "RUNS_ENV",
+    "check_run_name",
+    "config_for",
+    "dataset_names",
+    "dataset_report",
+    "datasets_root",
+    "follow",
+    "list_runs",
+    "starting_config",
+    "followed_run",
+    "new_run_name",
+    "open_in_generate",
+    "runs_root",
+    "start",
+    "stop",
+]

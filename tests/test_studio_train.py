@@ -1,0 +1,129 @@
+"""The Train page through AppTest on the tiny models: a synthetic dataset under the datasets root, a
+real stage-1 run in its own process, its curve read from metrics.jsonl, Stop, and the way to Generate."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ["CLAP2DIFF_MODELS"] = "tiny"
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.train_helpers import make_dataset, write_pair  # noqa: E402
+
+APP = str(ROOT / "studio" / "app.py")
+
+
+@pytest.fixture
+def roots(tmp_path, monkeypatch):
+    datasets, runs = tmp_path / "datasets", tmp_path / "runs"
+    make_dataset(datasets / "tones", n=4)
+    broken = datasets / "broken"
+    rows = [write_pair(broken, 0), {"audio": "clips/missing.wav", "image": "frames/0.png", "caption": "gone"}]
+    rows.append({"audio": "clips/0.wav", "image": "frames/0.png", "caption": ""})
+    (broken / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    monkeypatch.setenv("CLAP2DIFF_DATASETS", str(datasets))
+    monkeypatch.setenv("CLAP2DIFF_RUNS", str(runs))
+    return datasets, runs
+
+
+def _train_page(**state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_the_dataset_shows_its_rows_and_why_others_were_skipped(roots):
+    at = _train_page()
+    assert at.selectbox(key="train_dataset").options == ["broken", "tones"]
+    at.selectbox(key="train_dataset").select("broken").run()
+    assert _metric(at, "Usable rows") == "1" and _metric(at, "Skipped rows") == "3"
+    table = at.dataframe[0].value
+    assert list(table["line"]) == [2, 3, 4]
+    reasons = list(table["reason"])
+    assert "missing.wav" in reasons[0] and "caption" in reasons[1] and "JSON" in reasons[2]
+    at.selectbox(key="train_dataset").select("tones").run()
+    assert _metric(at, "Usable rows") == "4" and _metric(at, "Skipped rows") == "0"
+    assert _metric(at, "Total audio") == "0.1 min"  # four 1-second clips
+
+
+def test_no_dataset_says_where_to_put_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_DATASETS", str(tmp_path / "nothing"))
+    monkeypatch.setenv("CLAP2DIFF_RUNS", str(tmp_path / "runs"))
+    at = _train_page()
+    assert "No dataset yet" in at.info[0].value and "python -m core prepare" in at.info[0].value
+
+
+def _wait(predicate, what: str, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_start_follow_stop_and_open_in_generate(roots):
+    from core import read_metrics, read_status
+    from core.train.checkpoint import latest_checkpoint, read_state
+    from core.train.runs import list_runs
+
+    _, runs = roots
+    at = _train_page()
+    at.selectbox(key="train_dataset").select("tones")
+    at.text_input(key="train_run_name").input("tones-s1")
+    at.number_input(key="train_steps").set_value(100000)  # long enough to be stopped
+    at.button(key="train_start").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    run = runs / "tones-s1"
+    config = json.loads((run / "train_config.json").read_text())
+    assert (config["stage"], config["stage_steps"][0], config["models"]) == (1, 100000, "tiny")
+    assert config["resolution"] == 64 and config["data"].endswith("tones")  # the tiny demo's sizes
+    _wait(lambda: (read_status(run) or {}).get("step", 0) >= 2, "two steps")
+
+    # A reload (a new session) reconnects to the running run and draws its curve from metrics.jsonl.
+    at = _train_page()
+    assert any("tones-s1" in m.value for m in at.markdown)
+    losses = [m for m in read_metrics(run) if "loss" in m]
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    xs, ys = fig["data"][0]["x"], fig["data"][0]["y"]
+    assert xs[: len(losses)] == [m["step"] for m in losses][: len(xs)] and ys[0] == pytest.approx(losses[0]["loss"])
+
+    at.button(key="train_stop").click().run()
+    _wait(lambda: (read_status(run) or {}).get("state") == "stopped", "the stop")
+    step = read_state(latest_checkpoint(run))["step"]
+    assert step == read_status(run)["step"] >= 2  # stopped with a checkpoint of its last step
+    (info,) = list_runs(runs)
+    assert info.state == "stopped" and not info.alive and info.final is None
+
+
+@pytest.mark.slow
+def test_a_finished_run_opens_in_generate_in_trained_mode(roots):
+    from core import start_training
+    from core.train.runs import run_info
+    from tests.train_helpers import tiny_config
+
+    datasets, runs = roots
+    config = tiny_config(datasets / "tones", runs / "done", 1, stage_steps=(2, 1, 1))
+    assert start_training(config).wait(timeout=120) == 0
+    assert run_info(runs / "done").final is not None
+    at = _train_page()
+    at.button(key="train_show_done").click().run()
+    at.button(key="train_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["w_mode"] == "trained"
+    assert at.session_state["w_checkpoint"] == str(runs / "done" / "final")
+    assert at.session_state["w_models_choice"] == "tiny"
