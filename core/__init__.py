@@ -51,8 +51,10 @@ _EXPORTS: dict[str, str] = {
     "SeparationError": "core.separation",
     "UserError": "core.errors",
     # audio
+    "AUDIO_TYPES": "core.audio",
     "AudioClip": "core.audio",
     "CLAP_SECONDS": "core.audio",
+    "FORMATS_TEXT": "core.audio",
     "load_audio": "core.audio",
     "sample_paths": "core.samples",
     # comparisons (the Compare page, `python -m core compare`)
@@ -116,7 +118,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported eagerly
-    from .audio import CLAP_SECONDS, AudioClip, AudioError, load_audio
+    from .audio import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, AudioError, load_audio
     from .cancel import Cancelled
     from .compare import COMPARE_MODES, Cell, CompareRun, Plan, compare_files, mode_about, mode_label, run_compare
     from .engine import Engine, EngineError

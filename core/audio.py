@@ -17,6 +17,7 @@ import io
 import math
 import numbers
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,14 @@ MIN_RATE = 1000  # below this it is not sound anyone recorded on purpose
 SILENCE_PEAK = 1e-5  # -100 dBFS: dither alone is louder, so a lower peak means digital silence
 CLAP_RATE = 48000  # LAION-CLAP (seeds 000, 004)
 CLAP_SECONDS = 10.0
+
+# What the decoder reads, declared once: libsndfile's containers always, ffmpeg's where it is
+# installed (audioread finds it on PATH). Upload widgets accept exactly these; messages name them.
+SNDFILE_TYPES = ("wav", "flac", "ogg", "oga", "opus", "mp3", "aiff", "aif")
+FFMPEG_TYPES = ("m4a", "aac", "webm")
+_FFMPEG = shutil.which("ffmpeg") is not None
+AUDIO_TYPES = SNDFILE_TYPES + (FFMPEG_TYPES if _FFMPEG else ())
+FORMATS_TEXT = "wav, flac, ogg/opus, mp3, aiff" + (", m4a/aac" if _FFMPEG else "")
 
 # First bytes of common files that people rename to .wav by accident.
 _NOT_AUDIO_MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -173,7 +182,7 @@ def load_audio(source: str | os.PathLike | bytes, name: str | None = None) -> Au
     if not path.exists():
         raise AudioError(f"{path} does not exist: check the path or pick another file.")
     if not path.is_file():
-        raise AudioError(f"{path} is not a file: pick an audio file (wav, flac, ogg or mp3).")
+        raise AudioError(f"{path} is not a file: pick an audio file ({FORMATS_TEXT}).")
     size = path.stat().st_size
     if size == 0:
         raise AudioError(f"{label} is empty (0 bytes): choose a file that contains audio.")
@@ -292,7 +301,7 @@ def _decode(
         kind = _sniff_not_audio(head)
         if kind is not None:
             raise AudioError(
-                f"{label} is not an audio file (it looks like {kind}): choose a wav, flac, ogg or mp3 file."
+                f"{label} is not an audio file (it looks like {kind}): choose an audio file ({FORMATS_TEXT})."
             )
         samples, rate = _decode_fallback(path, raw, label, suffix)
     _validate(samples, int(rate), label)

@@ -10,6 +10,8 @@ tokenizer (offline, CLIPTokenizer.from_pretrained can return a 2-token vocabular
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,18 @@ def resolve_spec(name: str) -> ModelSpec:
     )
 
 
+# The tiny demo has random weights: a large image only costs time (about a minute per 512² render on
+# a 2-core CPU), so a session that starts on it gets a small image in few steps, seconds per render.
+TINY_DEFAULTS: dict[str, int] = {"width": 256, "height": 256, "steps": 15}
+
+
+def starting_params(spec: str):
+    """A fresh session's settings for these models: GenerationParams' defaults, small for tiny."""
+    from .params import GenerationParams
+
+    return GenerationParams(models=spec, **(TINY_DEFAULTS if spec.strip() == "tiny" else {}))
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -86,17 +100,36 @@ def _first_sentence(text: str, limit: int = 160) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
+def hf_command() -> str:
+    """The Hub CLI as this install can run it: `hf` on PATH, else the one beside this Python
+    (a virtual environment that was not activated has it only as .venv/bin/hf)."""
+    if shutil.which("hf"):
+        return "hf"
+    beside = Path(sys.executable).parent / "hf"
+    if beside.exists():
+        try:
+            return str(beside.relative_to(Path.cwd()))
+        except ValueError:
+            return str(beside)
+    return "hf"
+
+
 def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
     where = (
         f"the folder {source}"
         if Path(source).exists()
         else f"'{source}' from the Hugging Face Hub (run once with network: "
-        f"`hf download {source}`, or pass a local folder)"
+        f"`{hf_command()} download {source}`, or pass a local folder)"
     )
     return ModelUnavailable(
-        f"{what} could not be loaded from {where}. Offline? Use the tiny offline demo models ('tiny'). "
-        f"Details: {type(exc).__name__}: {_first_sentence(str(exc))}"
+        f"{what} could not be loaded from {where}. Details: {type(exc).__name__}: {_first_sentence(str(exc))}"
     )
+
+
+def _all_unavailable(problems: list[ModelUnavailable]) -> ModelUnavailable:
+    """One message naming every model that is missing, each with its own command."""
+    lines = " ".join(str(p) for p in problems)
+    return ModelUnavailable(f"{lines} Offline? Use the tiny offline demo models ('tiny').")
 
 
 def _load_sd(source: str, dtype: torch.dtype):
@@ -113,7 +146,7 @@ def _load_sd(source: str, dtype: torch.dtype):
         raise ModelUnavailable(
             f"The CLIP tokenizer of {source} has {len(pipe.tokenizer)} tokens instead of "
             f"{expected}: its tokenizer files are missing (a partial download?). "
-            f"Download the model again: `hf download {source}`."
+            f"Download the model again: `{hf_command()} download {source}`."
         )
     pipe.set_progress_bar_config(disable=True)
     return pipe
@@ -131,7 +164,7 @@ def _load_clap(source: str):
     if len(tokenizer) != model.config.text_config.vocab_size:  # 50265 for LAION-CLAP
         raise ModelUnavailable(
             f"The CLAP tokenizer of {source} has only {len(tokenizer)} tokens: its tokenizer files "
-            f"are missing. Download it again: `hf download {source}`."
+            f"are missing. Download it again: `{hf_command()} download {source}`."
         )
     return model, processor.feature_extractor, tokenizer
 
@@ -150,8 +183,19 @@ def load_models(spec: ModelSpec | str, device: str | None = None, dtype: torch.d
         clap_model, clap_features, clap_tokenizer = tiny_clap()
     else:
         assert spec.sd_source and spec.clap_source
-        pipe = _load_sd(spec.sd_source, dtype)
-        clap_model, clap_features, clap_tokenizer = _load_clap(spec.clap_source)
+        problems: list[ModelUnavailable] = []
+        pipe = clap = None
+        try:
+            pipe = _load_sd(spec.sd_source, dtype)
+        except ModelUnavailable as exc:  # still try CLAP: a user should learn of both in one go
+            problems.append(exc)
+        try:
+            clap = _load_clap(spec.clap_source)
+        except ModelUnavailable as exc:
+            problems.append(exc)
+        if problems:
+            raise _all_unavailable(problems)
+        clap_model, clap_features, clap_tokenizer = clap
     pipe.to(device)
     clap_model.to(device)
     return ModelBundle(spec, pipe, clap_model, clap_features, clap_tokenizer, device, dtype)

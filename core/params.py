@@ -113,7 +113,7 @@ class GenerationParams:
     # None: text only, the plain SD pipeline
     audio_path: str | None = knob(
         None, label="Audio", flag="--audio", metavar="PATH", optional=True, max_len=MAX_PATH, empty_ok=False,
-        help="The audio clip (wav, flac, ogg or mp3); none: plain Stable Diffusion.",
+        help="The audio clip (wav, flac, ogg/opus, mp3, aiff, ...); none: plain Stable Diffusion.",
     )  # fmt: skip
     # set by the engine from the decoded file; checked on reproduce
     audio_sha256: str | None = knob(

@@ -21,7 +21,7 @@ st.caption(
 )
 
 if engine is None:
-    st.info("Load models in the sidebar first.")
+    st.info(loader.NO_MODELS)
     st.stop()
 
 params = bindings.current_params(models=engine.spec.name)
@@ -77,7 +77,7 @@ def _start() -> None:
         s.compare.fail("Choose at least one source mode.")
         return
     for mode in modes:
-        problem = bindings.check_params(p.replace(sources=mode))
+        problem = errors.check_params(p.replace(sources=mode))
         if problem is not None:
             s.compare.fail(errors.describe(problem))
             return

@@ -42,7 +42,7 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
             else:
                 restored = read_params(data)
                 c1, c2 = st.columns([1, 3])
-                c1.image(data, width=160)
+                widgets.safe_image(c1, data, width=160)
                 with c2:
                     st.success(f"Read the settings of {up.name}.")
                     st.caption(widgets.seed_line(restored))
@@ -89,7 +89,7 @@ with bar:
             if ("grid", key) not in cache:
                 captions = [
                     f"#{h.id} {h.caption or h.params.prompt or '(no prompt)'} · seed {h.params.seed} · "
-                    f"w {'/'.join(f'{w:g}' for w in h.params.level_weights)}"
+                    + widgets.weights_text(h.params)
                     for h in selected
                 ]
                 cache[("grid", key)] = grid_png_bytes(

@@ -65,7 +65,7 @@ with right:
     widgets.chart(charts.norms_figure(trace), key="fig_norms", toolbar=False)
 
 with st.expander("What CLAP heard", expanded=True):
-    widgets.heard(trace)
+    widgets.heard(trace, top_k=p.top_k)
 
 c1, c2, _ = st.columns([1, 1, 3])
 with c1:

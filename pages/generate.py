@@ -48,19 +48,24 @@ def _text_norm(params: GenerationParams) -> float | None:
     return s.text_norms.get(key)
 
 
+def _input_problem(params: GenerationParams) -> str | None:
+    """What stops a render before it starts (no audio, a setting out of range), for people."""
+    choice = bindings.audio_choice()
+    if not choice.ok:
+        return f"**Audio missing**: {choice.problem}"
+    problem = errors.check_params(params)
+    return errors.describe(problem) if problem is not None else None
+
+
 def _start_render() -> None:
     if engine is None or s.render.running:  # a double click starts one render
         return
     if bindings.value("ui_new_seed"):
         bindings.randomise_seed()
     params = bindings.current_params(models=engine.spec.name)
-    choice = bindings.audio_choice()
-    if not choice.ok:
-        s.render.fail(f"**Audio missing**: {choice.problem}")
-        return
-    problem = bindings.check_params(params)
+    problem = _input_problem(params)
     if problem is not None:
-        s.render.fail(errors.describe(problem))
+        s.render.fail(problem)
         return
     s.render.start(jobs.generation_job(engine, params, kind="render"))
 
@@ -73,6 +78,8 @@ def live_panel() -> None:
     The preview job starts first, from the widget values Streamlit has already put in the session,
     so the engine works while the sliders are being drawn."""
     params = bindings.current_params(models=engine.spec.name if engine else None)
+    if s.render.input_problem and _input_problem(params) is None:
+        st.rerun()  # fixed here: the render area (outside this fragment) drops its stale error
     todo, preview_params, reason = _preview_job(params)
 
     left, right = st.columns([1.45, 1], gap="large")
@@ -91,7 +98,7 @@ def live_panel() -> None:
         drawn = _heard_signature(s.preview.result)
         if drawn:
             st.markdown("**What CLAP heard**")
-            widgets.heard(s.preview.result.trace, key=str(hash(drawn)))
+            widgets.heard(s.preview.result.trace, key=str(hash(drawn)), top_k=s.preview.result.params.top_k)
     if todo is not None:
         widgets.follow(todo, preview_status)
         s.collect_jobs()
@@ -109,9 +116,9 @@ def _heard_signature(item: HistoryItem | None) -> tuple:
 def _preview_job(params: GenerationParams):
     """(job to follow or None, preview params, why there is no preview: text, an error or None)."""
     if engine is None:
-        return None, None, "Load models in the sidebar to see a preview."
+        return None, None, loader.NO_MODELS
     preview_params = bindings.preview_params(params)
-    problem = bindings.check_params(preview_params)
+    problem = errors.check_params(preview_params)
     if not bindings.value("ui_live_preview", True):
         return None, preview_params, "Live preview is off (sidebar)."
     if not bindings.audio_choice().ok:
@@ -172,6 +179,8 @@ def _render_area(rendering: bool):
             help="Stop the render after the current step.",
         )
     status = st.container()
+    if s.render.input_problem:
+        s.render.clear_input_problem(_input_problem(bindings.current_params()) is not None)
     if s.render.error:
         errors.show(s.render.error)
     if s.render.note:

@@ -79,7 +79,7 @@ if params.sources != mode:
     )
 
 if engine is None:
-    st.info("Load models in the sidebar to separate the sources and hear what CLAP makes of them.")
+    st.info(loader.NO_MODELS + " Then the sources are separated and you hear what CLAP makes of them.")
     st.stop()
 
 listen_params = params.replace(sources=mode)

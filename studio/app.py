@@ -29,9 +29,15 @@ from studio.session import session  # noqa: E402
 
 st.set_page_config(page_title="CLAP2Diff Studio", page_icon="🎧", layout="wide", initial_sidebar_state="expanded")
 
+# Output stays in view while the knobs scroll (as in A1111): the containers keyed in STICKY
+# (Generate's preview and render) stick below the header. Streamlit stacks columns under 640 px;
+# there nothing sticks, so a phone never gets an image pinned over the knobs.
+STICKY = ("preview_box", "render_box")
+_sticky = ",".join(f"[data-testid='stColumn'] [data-testid='stLayoutWrapper']:has(> .st-key-{k})" for k in STICKY)
 st.html(
     "<style>[data-testid='stMainBlockContainer']{padding-top:4.25rem;padding-bottom:2rem}"
-    "[data-testid='stSidebarUserContent']{padding-top:0.5rem}</style>"
+    "[data-testid='stSidebarUserContent']{padding-top:0.5rem}"
+    f"@media (min-width:640px){{{_sticky}{{position:sticky;top:4rem;z-index:2}}}}</style>"
 )
 
 

@@ -24,7 +24,8 @@ from typing import Any
 import streamlit as st
 
 from core.compare import COMPARE_MODES
-from core.params import BLOCK_GROUPS, LEVELS, MAX_SEED, STEMS, TOKENS, GenerationParams, ParamsError, knobs
+from core.models import starting_params
+from core.params import BLOCK_GROUPS, LEVELS, MAX_SEED, STEMS, TOKENS, GenerationParams, knobs
 from studio.session import env_models, session
 
 PERSIST = "session"  # every bound widget keeps its value when hidden or when another page shows
@@ -155,6 +156,7 @@ UI_DEFAULTS: dict[str, Any] = {
 }
 MODELS_CHOICE_KEY = "w_models_choice"
 MODELS_CUSTOM_KEY = "w_models_custom"
+MODELS_QUERY = "models"  # the URL's ?models=...: the sidebar writes it, a reload reads it back
 
 
 def _ss() -> MutableMapping[str, Any]:
@@ -186,7 +188,7 @@ def ensure_widgets(device_hint: str | None = None) -> None:
     for key, v in UI_DEFAULTS.items():
         ss.setdefault(key, v)
     if MODELS_CHOICE_KEY not in ss:
-        ss[MODELS_CHOICE_KEY], ss[MODELS_CUSTOM_KEY] = _models_choice(env_models())
+        ss[MODELS_CHOICE_KEY], ss[MODELS_CUSTOM_KEY] = _models_choice(st.query_params.get(MODELS_QUERY) or env_models())
 
 
 def _models_choice(spec: str) -> tuple[str, str]:
@@ -221,6 +223,18 @@ def randomise_seed() -> None:
     set_value("w_seed", random.randint(0, MAX_SEED))
 
 
+KEPT_ON_RESET = frozenset({"prompt", "negative_prompt", "seed"})
+
+
+def reset_knobs() -> None:
+    """Button callback: every knob back to where a new session starts; the prompt, the seed and
+    the clip stay (they are the user's material, not settings)."""
+    fresh = starting_params(session().params.models)
+    for b in BINDINGS:
+        if b.field not in KEPT_ON_RESET:
+            _ss()[b.key] = b.value_of(fresh)
+
+
 def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
     from core.samples import sample_paths
 
@@ -229,7 +243,7 @@ def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
     path = params.audio_path
     if path is None:
         # A fresh session starts on a sample clip so the first render has audio.
-        fresh = params == GenerationParams(models=params.models) and samples
+        fresh = params == starting_params(params.models) and samples
         return {AUDIO_SOURCE_KEY: "sample" if fresh else "none", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: ""}
     for name, p in samples.items():
         if _same_file(path, p):
@@ -277,7 +291,7 @@ def audio_choice() -> AudioChoice:
         if source == "upload":
             return AudioChoice(
                 path,
-                None if path else "Upload a clip (wav, flac, ogg or mp3) first, or pick a sample.",
+                None if path else "Upload a clip first, or pick a sample.",
                 label=Path(path).name if path else "",
             )
         return AudioChoice(
@@ -334,14 +348,6 @@ def current_params(models: str | None = None) -> GenerationParams:
     return params
 
 
-def check_params(params: GenerationParams) -> ParamsError | None:
-    try:
-        params.validate()
-    except ParamsError as exc:
-        return exc
-    return None
-
-
 def preview_params(params: GenerationParams) -> GenerationParams:
     """Preview quality: fewer steps and a smaller image (UI settings), same everything else."""
     steps = max(1, min(params.steps, int(value("ui_preview_steps", UI_DEFAULTS["ui_preview_steps"]))))
@@ -356,6 +362,7 @@ def preview_params(params: GenerationParams) -> GenerationParams:
 
 __all__ = [
     "AUDIO_PATH_KEY",
+    "MODELS_QUERY",
     "AUDIO_SOURCES",
     "AUDIO_SOURCE_KEY",
     "AudioChoice",
@@ -367,13 +374,13 @@ __all__ = [
     "SAMPLE_KEY",
     "UI_DEFAULTS",
     "audio_choice",
-    "check_params",
     "current_params",
     "ensure_widgets",
     "params_from_values",
     "preview_params",
     "push",
     "randomise_seed",
+    "reset_knobs",
     "set_value",
     "value",
     "widget_values",

@@ -7,7 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from studio.bindings import FIELD_LABELS
+from core.params import GenerationParams, ParamsError
+from studio.bindings import BY_KEY, FIELD_LABELS, current_params
 
 
 def describe(exc: BaseException) -> str:
@@ -53,3 +54,21 @@ def show(problem: BaseException | str, where: Any = None) -> None:
     """An error (or an already described one) as one `st.error`, in `where` (default: the page)."""
     text = problem if isinstance(problem, str) else describe(problem)
     (where or st).error(text, icon=":material/error:")
+
+
+def check_params(params: GenerationParams) -> ParamsError | None:
+    """The first setting out of range (as the core's validation says it), or None."""
+    try:
+        params.validate()
+    except ParamsError as exc:
+        return exc
+    return None
+
+
+def field_problem(key: str) -> str | None:
+    """What is wrong with the widget `key`'s own field right now (shown next to it as it changes),
+    or None; problems of other fields are theirs to show."""
+    problem = check_params(current_params())
+    if problem is None or problem.field != BY_KEY[key].field:
+        return None
+    return str(problem).split(": ", 1)[-1]

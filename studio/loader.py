@@ -49,8 +49,17 @@ def _load(spec: str) -> EngineSlot:
     return EngineSlot(spec, engine=engine, seconds=time.perf_counter() - started)
 
 
+NO_MODELS = (
+    "No models are loaded: choose working ones under **Models** in the sidebar (the tiny offline demo always loads)."
+)
+NO_FOLDER = "Type a local folder (diffusers layout) or a Hub id under **Models** in the sidebar."
+
+
 def load_engine(spec: str) -> EngineSlot:
-    """The shared slot for `spec` (loads on first use). Tests call this to reach the app's engine."""
+    """The shared slot for `spec` (loads on first use). Tests call this to reach the app's engine.
+    An empty spec (the custom box left blank) loads nothing: it is not silently the tiny demo."""
+    if not spec.strip():
+        return EngineSlot("", error=NO_FOLDER)
     return _load(spec.strip())
 
 
@@ -65,4 +74,4 @@ def current() -> Engine | None:
     return load_engine(spec).engine if spec else None
 
 
-__all__ = ["EngineSlot", "current", "forget", "load_engine"]
+__all__ = ["NO_FOLDER", "NO_MODELS", "EngineSlot", "current", "forget", "load_engine"]

@@ -52,6 +52,7 @@ class JobSlot(Generic[ResultT]):
     key: Any = None  # what `result` was made from (e.g. the preview's params, the listen settings)
     error: str | None = None  # a message for people (studio.errors.describe)
     note: str | None = None  # e.g. "cancelled after 3 of 25 steps"
+    input_problem: bool = False  # `error` is about the settings (not a run): it goes once they are valid
 
     @property
     def running(self) -> bool:
@@ -61,12 +62,18 @@ class JobSlot(Generic[ResultT]):
         """Follow `job` from now on; a different one still running is stale and is cancelled."""
         if self.job is not None and self.job is not job and self.job.running:
             self.job.request_cancel()
-        self.job, self.error, self.note = job, None, None
+        self.job, self.error, self.note, self.input_problem = job, None, None, False
         return job
 
     def fail(self, message: str) -> None:
-        """A problem found before any job could start (bad input): shown where the result goes."""
-        self.error, self.note = message, None
+        """A problem found before any job could start (bad input): shown where the result goes,
+        until the settings are valid again (`clear_input_problem`)."""
+        self.error, self.note, self.input_problem = message, None, True
+
+    def clear_input_problem(self, still_wrong: bool) -> None:
+        """A settings error is stale once the settings are fixed: drop it then."""
+        if self.input_problem and not still_wrong:
+            self.error, self.input_problem = None, False
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -253,7 +260,9 @@ def session() -> Session:
     """This browser session's Session (made on its first run)."""
     state = st.session_state
     if SESSION_KEY not in state:
-        state[SESSION_KEY] = Session(params=GenerationParams(models=env_models()))
+        from core.models import starting_params
+
+        state[SESSION_KEY] = Session(params=starting_params(env_models()))
     return state[SESSION_KEY]
 
 

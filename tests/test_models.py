@@ -24,8 +24,26 @@ def test_missing_real_model_says_which_and_how(monkeypatch):
     with pytest.raises(ModelUnavailable) as err:
         load_models("sd15", device="cpu")
     message = str(err.value)
-    assert "stable-diffusion-v1-5/stable-diffusion-v1-5" in message
-    assert "hf download" in message and "'tiny'" in message
+    # Both missing models are named, each with its own download command, and the way out once.
+    assert "Stable Diffusion could not be loaded" in message and "CLAP could not be loaded" in message
+    assert "hf download stable-diffusion-v1-5/stable-diffusion-v1-5`" in message
+    assert "hf download laion/clap-htsat-unfused`" in message
+    assert message.count("'tiny'") == 1
+
+
+def test_hub_command_is_the_one_this_install_has(monkeypatch, tmp_path):
+    """Without `hf` on PATH the message names the CLI beside this Python (.venv/bin/hf)."""
+    import core.models as models
+
+    monkeypatch.setattr(models.shutil, "which", lambda name: None)
+    fake_python = tmp_path / "venv" / "bin" / "python"
+    fake_python.parent.mkdir(parents=True)
+    (fake_python.parent / "hf").write_text("")
+    monkeypatch.setattr(models.sys, "executable", str(fake_python))
+    monkeypatch.chdir(tmp_path)
+    assert models.hf_command() == "venv/bin/hf"
+    monkeypatch.setattr(models.shutil, "which", lambda name: "/usr/bin/hf")
+    assert models.hf_command() == "hf"
 
 
 def test_real_loading_path_on_saved_folders(tmp_path, monkeypatch, tiny_engine, tiny_params):

@@ -19,59 +19,16 @@ os.environ["CLAP2DIFF_MODELS"] = "tiny"
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from core.export import png_bytes, read_params  # noqa: E402
+from core.models import starting_params  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
-
-APP = str(ROOT / "studio" / "app.py")
-TIMEOUT = 120  # seconds per script run (AppTest's default is 3 s)
-FAST = {"w_width": 64, "w_height": 64, "w_steps": 6, "ui_preview_steps": 3, "ui_preview_side": 64}
-
-
-def _app(fast: bool = True, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in {**(FAST if fast else {}), **state}.items():
-        at.session_state[key] = value
-    at.run()
-    _ok(at)
-    return at
-
-
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-
-
-def _session(at: AppTest):
-    """The app's one Session object (studio/session.py): every job slot, result and the history."""
-    from studio.session import SESSION_KEY
-
-    return at.session_state[SESSION_KEY]
-
-
-def _errors(at: AppTest) -> list[str]:
-    return [e.value for e in at.error]
-
-
-def _engine():
-    from studio.loader import load_engine
-
-    slot = load_engine("tiny")
-    assert slot.ok, slot.error
-    return slot.engine
-
-
-def _render(at: AppTest) -> AppTest:
-    at.button(key="btn_render").click().run()
-    _ok(at)
-    return at
-
-
-def _wav(seconds: float = 1.0, rate: int = 16000, silent: bool = False) -> bytes:
-    import soundfile as sf
-
-    t = np.arange(int(seconds * rate)) / rate
-    wave = np.zeros_like(t) if silent else 0.3 * np.sin(2 * np.pi * 440 * t)
-    buf = io.BytesIO()
-    sf.write(buf, wave.astype(np.float32), rate, format="WAV")
-    return buf.getvalue()
+from tests.studio_helpers import APP, TIMEOUT  # noqa: E402
+from tests.studio_helpers import app as _app  # noqa: E402
+from tests.studio_helpers import engine as _engine  # noqa: E402
+from tests.studio_helpers import errors as _errors  # noqa: E402
+from tests.studio_helpers import ok as _ok  # noqa: E402
+from tests.studio_helpers import render as _render  # noqa: E402
+from tests.studio_helpers import session as _session  # noqa: E402
+from tests.studio_helpers import wav as _wav  # noqa: E402
 
 
 # ================================================================================================
@@ -88,9 +45,10 @@ def test_generate_widgets_show_the_seed_defaults():
     assert at.slider(key="w_audio_strength").value == pytest.approx(d.audio_strength)
     gates = tuple(at.slider(key=f"w_gate_{g}").value for g in ("down", "mid", "up"))
     assert gates == pytest.approx(d.gate_scales) == (0.0, 1.0, 1.0)
-    assert at.slider(key="w_steps").value == d.steps
     assert at.slider(key="w_guidance").value == pytest.approx(d.guidance)
-    assert at.number_input(key="w_width").value == d.width == 512
+    # The tiny demo starts small, so a render takes seconds on a CPU (core.models.TINY_DEFAULTS).
+    assert at.slider(key="w_steps").value == 15 < d.steps
+    assert at.number_input(key="w_width").value == at.number_input(key="w_height").value == 256 < d.width
     assert at.number_input(key="w_seed").value == d.seed
     assert at.slider(key="w_split").value == (35, 56)  # 35 | 21 | 21 tokens
     assert at.radio(key="w_mode").value == "zero-shot"
@@ -99,9 +57,10 @@ def test_generate_widgets_show_the_seed_defaults():
     assert at.selectbox(key="w_sample").value == "thunder"
     # The prompt's own text-token norm is shown next to the norm slider.
     assert any("text-token norm" in c.value for c in at.caption)
-    # Read back, the widgets are exactly the defaults (plus the chosen clip and the models).
+    # Read back, the widgets are exactly the defaults (plus the chosen clip, the models, tiny's size).
     params = _session(at).params
-    assert params.replace(audio_path=None, models="sd15") == GenerationParams()
+    assert params.replace(audio_path=None) == starting_params("tiny")
+    assert starting_params("tiny").replace(models="sd15", width=512, height=512, steps=25) == GenerationParams()
     # The live preview ran on the default clip, at preview quality.
     preview = _session(at).preview.result
     assert preview.params.steps == 2 and max(preview.params.width, preview.params.height) == 64

@@ -24,6 +24,7 @@ from .results import (
     rerun_fragment,
     seed_line,
     skipped_note,
+    weights_text,
 )
 from .sidebar import show_load_error, sidebar
 
@@ -50,4 +51,5 @@ __all__ = [
     "slider_range",
     "sources_controls",
     "text_and_sampling",
+    "weights_text",
 ]

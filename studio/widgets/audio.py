@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import CLAP_SECONDS, AudioClip, sample_paths
+from core import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, sample_paths
 from core.params import knobs
 from studio import bindings
 from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAMPLE_KEY, AudioChoice
@@ -35,7 +35,7 @@ def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
     except OSError:
         return None, f"{p} does not exist or cannot be opened: check the path or pick another file."
     if not p.is_file():
-        return None, f"{p} is not a file: pick an audio file (wav, flac, ogg or mp3)."
+        return None, f"{p} is not a file: pick an audio file ({FORMATS_TEXT})."
     return _clip(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
@@ -90,11 +90,11 @@ def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
     elif source == "upload":
         st.file_uploader(
             "Audio file",
-            type=["wav", "flac", "ogg", "mp3"],
+            type=list(AUDIO_TYPES),
             key="w_upload",
             on_change=_on_upload,
             args=("w_upload", "upload"),
-            help="wav, flac, ogg or mp3; up to an hour (CLAP hears a 10 s window of it).",
+            help=f"{FORMATS_TEXT}; up to an hour (CLAP hears a 10 s window of it).",
         )
         if s.clip_errors.get("upload"):
             _problem(s.clip_errors["upload"])

@@ -9,7 +9,8 @@ import streamlit as st
 
 from core.bands import BAND_LEVELS, band_ranges
 from core.params import LEVELS, STEMS, Knob, knobs
-from studio import bindings
+from core.schedule import level_schedule
+from studio import bindings, errors
 from studio.bindings import BY_KEY
 from studio.bindings import PERSIST as PS
 from studio.charts import LEVEL_ICON
@@ -49,9 +50,13 @@ def number(key: str, where: Any = st, **kwargs: Any) -> Any:
     step = k.step_for(part if isinstance(part, int) else None)
     if isinstance(step, float):
         lo, hi = float(lo), float(hi)
-    return where.number_input(
+    value = where.number_input(
         BY_KEY[key].label, lo, hi, step=step, key=key, help=k.help_for(part), format=k.fmt, persist_state=PS, **kwargs
     )
+    problem = errors.field_problem(key)
+    if problem:
+        where.caption(f":red[{problem}]")
+    return value
 
 
 def choice(key: str, widget: Any = st.radio, options: list[str] | None = None, **kwargs: Any) -> Any:
@@ -91,6 +96,21 @@ def text_and_sampling() -> None:
     number("w_width", c1)
     number("w_height", c2)
     choice("w_scheduler", c3.selectbox)
+
+
+def silent_levels() -> list[str]:
+    """Levels the current switch points give no denoising step (e.g. equal points: no background)."""
+    try:
+        blends = level_schedule(
+            int(bindings.value("w_steps")),
+            tuple(bindings.value("w_switch")),
+            bindings.value("w_switch_style"),
+            float(bindings.value("w_crossfade")),
+        )
+    except (TypeError, ValueError):
+        return []  # out-of-order or missing values: the field's own message says so
+    used = {level for blend in blends for level in blend}
+    return [level for level in LEVELS if level not in used]
 
 
 def sources_controls() -> None:
@@ -134,7 +154,16 @@ def conditioning_sliders(text_norm: float | None) -> None:
     """The knobs that re-run only the denoising loop (engine caches reused)."""
     with st.container(border=True, key="sources_box"):
         sources_controls()
-    st.markdown("**Hierarchy weights**")
+    head, reset = st.columns([3, 1], vertical_alignment="bottom")
+    head.markdown("**Hierarchy weights**")
+    if reset.button(
+        "Reset",
+        key="btn_reset_knobs",
+        on_click=bindings.reset_knobs,
+        icon=":material/restart_alt:",
+        help="Every knob back to its default; the prompt, the seed and the clip stay.",
+    ):
+        st.rerun()  # a full run: size and steps sit outside the live panel's fragment
     for level in LEVELS:
         key = f"w_weight_{bindings.LEVEL_SHORT[level]}"
         slider(key, label=f"{LEVEL_ICON[level]} {BY_KEY[key].label}")
@@ -145,6 +174,18 @@ def conditioning_sliders(text_norm: float | None) -> None:
         f":blue[●] ambience for the first {p[0]:.0%} of the steps → :green[●] background up to "
         f"{p[1]:.0%} → :red[●] foreground to the end"
     )
+    silent = silent_levels()
+    if silent:
+        st.warning(
+            f"With these switch points and {bindings.value('w_steps')} steps the **{' and the '.join(silent)}** "
+            + (
+                "gets no step: its sound never reaches"
+                if len(silent) == 1
+                else "get no step: their sound never reaches"
+            )
+            + " the picture.",
+            icon=":material/info:",
+        )
     c1, c2 = st.columns(2)
     with c1:
         slider("w_norm_target")

@@ -8,9 +8,11 @@ from typing import Any
 import streamlit as st
 
 from core import GenerationParams, Trace, default_filename
+from core.params import LEVELS
 from core.parts import ModeView, PartView
 from core.sources import level_origin, part_filename, part_wav_bytes
 from studio import charts
+from studio.bindings import LEVEL_SHORT
 from studio.charts import LEVEL_COLORS, LEVEL_ICON
 from studio.jobs import Job
 from studio.session import HistoryItem
@@ -21,7 +23,7 @@ def follow(job: Job, where: Any = None, poll: float = 0.1) -> None:
     slot = (where or st).empty()
     bar = slot.progress(job.fraction, text=job.status)
     while not job.wait(poll):
-        bar.progress(job.fraction, text=("⏳ " if job.waiting else "") + job.status)
+        bar.progress(job.fraction, text=(":material/hourglass_top: " if job.waiting else "") + job.status)
     slot.empty()
 
 
@@ -42,25 +44,41 @@ def chart(fig: Any, key: str, toolbar: bool = True) -> None:
     st.plotly_chart(fig, key=key, theme=None, config={"displayModeBar": toolbar, "displaylogo": False})
 
 
-def heard(trace: Trace, compact: bool = False, key: str | None = None) -> None:
-    """What CLAP heard: one bar chart for the mix, or one per level source. `key` (e.g. a hash of
-    the labels) lets an unchanged chart keep its identity across reruns."""
+def heard(trace: Trace, compact: bool = False, key: str | None = None, top_k: int | None = None) -> None:
+    """What CLAP heard: one bar chart for the mix, or one per level source, one per row. `key` (e.g.
+    a hash of the labels) lets an unchanged chart keep its identity across reruns; `top_k` (the
+    events asked for) explains a shorter list."""
     if not trace.heard:
         st.caption("No audio heard (text only, or trained mode, which has no labels).")
         return
-    if set(trace.heard) == {"mix"}:
-        chart(charts.heard_figure(trace.heard["mix"]), key=f"heard_{key or id(trace)}_{compact}", toolbar=False)
-        return
-    cols = st.columns(len(trace.heard))
-    for col, (level, labels) in zip(cols, trace.heard.items(), strict=True):
-        with col:
-            chart(
-                charts.heard_figure(labels, title=level, color=LEVEL_COLORS.get(level, "#3A6EA5")),
-                key=f"heard_{key or id(trace)}_{level}_{compact}",
-                toolbar=False,
-            )
+    # One level per row, full width: side by side in a preview column the labels were cut off.
+    for level, labels in trace.heard.items():
+        title = None if level == "mix" else level
+        chart(
+            charts.heard_figure(labels, title=title, color=LEVEL_COLORS.get(level, "#3A6EA5")),
+            key=f"heard_{key or id(trace)}_{level}_{compact}",
+            toolbar=False,
+        )
     if trace.skipped_levels:
         st.caption("Near-silent, not conditioned: " + ", ".join(trace.skipped_levels))
+    if top_k is not None:
+        fewer = heard_fewer_note(trace, top_k)
+        if fewer:
+            st.caption(fewer)
+
+
+def heard_fewer_note(trace: Trace, top_k: int) -> str | None:
+    """Why fewer events are shown than 'Sound events heard' asks for: the zero-shot projector keeps
+    only the events whose phrases fit Stable Diffusion's 75 prompt tokens (core/projector.py), so
+    every label shown really reaches the picture."""
+    shown = [len(labels) for labels in trace.heard.values() if labels]
+    if not shown or min(shown) >= top_k:
+        return None
+    return (
+        f"Showing {min(shown)}–{max(shown)} of the {top_k} events asked for"
+        if min(shown) != max(shown)
+        else f"Showing {shown[0]} of the {top_k} events asked for"
+    ) + ": the others' phrases would not fit the prompt's 75 tokens, so they could not reach the picture."
 
 
 def download_png(item: HistoryItem, key: str, label: str = "Download PNG") -> None:
@@ -74,6 +92,11 @@ def download_png(item: HistoryItem, key: str, label: str = "Download PNG") -> No
         icon=":material/download:",
         help="The PNG carries every parameter: load it in the Gallery (or the CLI) to reproduce it.",
     )
+
+
+def weights_text(params: GenerationParams) -> str:
+    """'fg 0.7 · bg 0.5 · amb 0.3': the hierarchy weights named, for captions a reader meets cold."""
+    return " · ".join(f"{LEVEL_SHORT[lv]} {w:g}" for lv, w in zip(LEVELS, params.level_weights, strict=True))
 
 
 def seed_line(params: GenerationParams, seconds: float | None = None) -> str:

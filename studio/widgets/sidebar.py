@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.params import knobs
 from studio import bindings, loader
-from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY
+from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY, MODELS_QUERY
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
@@ -21,7 +21,7 @@ CHOICES: dict[str, str] = {
 def selected_spec() -> str:
     choice = bindings.value(MODELS_CHOICE_KEY, "tiny")
     if choice == "custom":
-        return (bindings.value(MODELS_CUSTOM_KEY) or "").strip() or "tiny"
+        return (bindings.value(MODELS_CUSTOM_KEY) or "").strip()  # empty: nothing is loaded
     return choice
 
 
@@ -59,10 +59,14 @@ def sidebar() -> loader.EngineSlot:
         )
     spec = selected_spec()
     session().engine_spec = spec
+    if spec and st.query_params.get(MODELS_QUERY) != spec:
+        st.query_params[MODELS_QUERY] = spec  # a reload keeps the choice (bindings.ensure_widgets)
     with sb:
         with st.spinner(f"Loading models ({spec})…"):
             slot = loader.load_engine(spec)
-    if slot.engine is not None:
+    if not spec:
+        sb.caption(f":orange[{loader.NO_FOLDER}]")
+    elif slot.engine is not None:
         eng = slot.engine
         dtype = str(eng.dtype).removeprefix("torch.")
         loaded = f" · loaded in {slot.seconds:.1f} s" if slot.seconds else ""
@@ -109,11 +113,32 @@ def sidebar() -> loader.EngineSlot:
         help="Longest side of the preview image.",
         persist_state=PS,
     )
+    capped = preview_capped_note()
+    if capped:
+        sb.caption(capped)
     return slot
+
+
+def preview_capped_note() -> str | None:
+    """A preview is never finer than the render (bindings.preview_params caps it): say so, rather
+    than leave a sidebar value that silently does nothing."""
+    steps, side = (
+        int(bindings.value("w_steps", 0)),
+        max(int(bindings.value("w_width", 0)), int(bindings.value("w_height", 0))),
+    )
+    over = []
+    if int(bindings.value("ui_preview_steps", 0)) > steps > 0:
+        over.append(f"{steps} steps")
+    if int(bindings.value("ui_preview_side", 0)) > side > 0:
+        over.append(f"{side} px")
+    return f"Previews use at most the render's {' and '.join(over)}." if over else None
 
 
 def show_load_error(slot: loader.EngineSlot) -> None:
     """The plain message for a spec that did not load, with the way out (tiny demo, retry)."""
+    if not slot.spec:
+        st.info(loader.NO_FOLDER, icon=":material/folder_open:")
+        return
     st.error(
         f"**The models could not be loaded.** {slot.error}\n\n"
         "You can also point the sidebar at a local folder in diffusers layout, or try the studio now with "

@@ -1,0 +1,152 @@
+"""The Generate page's main loop as a new user meets it (issue 9): errors next to the field that go
+once it is valid, Reset, a warning for a level that gets no step, what the heard panel says, the
+missing-models messages, the tiny demo's small start and the model choice kept in the URL."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from core.export import png_bytes
+from core.params import GenerationParams
+from core.trace import HeardLabel, Trace
+from tests.studio_helpers import APP, TIMEOUT, AppTest, app, errors, ok, render, session
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_a_size_error_shows_at_the_field_and_goes_once_fixed():
+    at = app()
+    at.number_input(key="w_width").set_value(100).run()
+    ok(at)
+    assert any("multiple of 8 (got 100)" in c for c in _captions(at)), _captions(at)
+    render(at)
+    assert any("Width" in e and "multiple of 8" in e for e in errors(at)), errors(at)
+    assert session(at).render.input_problem
+
+    at.number_input(key="w_width").set_value(64).run()
+    ok(at)
+    assert not errors(at), "the render error outlived the fix"
+    assert not any("multiple of 8" in c for c in _captions(at))
+    assert not session(at).render.input_problem
+
+
+def test_an_order_error_fixed_inside_the_live_panel_clears_the_render_error():
+    """The crossovers live in the fragment: fixing them there still drops the render's old error."""
+    at = app(w_sources="bands")
+    at.number_input(key="w_crossover_low").set_value(5000.0).run()
+    at.number_input(key="w_crossover_high").set_value(1000.0).run()
+    render(at)
+    assert any("crossover" in e.lower() for e in errors(at)), errors(at)
+    at.number_input(key="w_crossover_high").set_value(8000.0).run()
+    ok(at)
+    assert not errors(at)
+
+
+def test_reset_puts_knobs_back_and_keeps_prompt_seed_and_clip():
+    at = app()
+    at.text_area(key="w_prompt").set_value("a harbour").run()
+    at.number_input(key="w_seed").set_value(77).run()
+    at.slider(key="w_weight_fg").set_value(1.9).run()
+    at.slider(key="w_switch").set_value((0.1, 0.2)).run()
+    at.button(key="btn_reset_knobs").click().run()
+    ok(at)
+    fresh = GenerationParams()
+    assert at.slider(key="w_weight_fg").value == pytest.approx(fresh.level_weights[0])
+    assert tuple(at.slider(key="w_switch").value) == pytest.approx(fresh.switch_points)
+    assert at.slider(key="w_steps").value == 15 and at.number_input(key="w_width").value == 256  # tiny's start
+    assert at.text_area(key="w_prompt").value == "a harbour"
+    assert at.number_input(key="w_seed").value == 77
+    assert at.radio(key="w_audio_source").value == "sample"
+
+
+def test_equal_switch_points_warn_that_background_gets_no_step():
+    at = app()
+    assert not [w for w in at.warning if "no step" in w.value]
+    at.slider(key="w_switch").set_value((0.5, 0.5)).run()
+    ok(at)
+    warned = [w.value for w in at.warning if "no step" in w.value]
+    assert len(warned) == 1 and "**background**" in warned[0] and "ambience" not in warned[0], warned
+    at.slider(key="w_switch").set_value((0.0, 1.0)).run()
+    warned = [w.value for w in at.warning if "no step" in w.value]
+    assert warned and "**foreground and the ambience**" in warned[0] and "their sound" in warned[0], warned
+
+
+def test_fewer_heard_events_than_asked_are_explained():
+    from studio.widgets.results import heard_fewer_note
+
+    def labels(n: int) -> list[HeardLabel]:
+        return [HeardLabel(f"l{i}", f"p{i}", "c", 1.0 / n, 0.5) for i in range(n)]
+
+    trace = Trace(steps=1, heard={"mix": labels(2)})
+    assert heard_fewer_note(trace, 2) is None
+    note = heard_fewer_note(trace, 5)
+    assert note.startswith("Showing 2 of the 5 events asked for") and "75 tokens" in note
+    levels = Trace(steps=1, heard={"foreground": labels(3), "background": labels(5), "ambience": []})
+    assert heard_fewer_note(levels, 5).startswith("Showing 3–5 of the 5")
+
+
+def test_preview_settings_above_the_render_say_they_are_capped():
+    at = app(ui_preview_steps=10, ui_preview_side=512)  # FAST: renders are 6 steps at 64 px
+    ok(at)
+    assert "Previews use at most the render's 6 steps and 64 px." in _captions(at), _captions(at)
+    at.number_input(key="ui_preview_steps").set_value(3).run()
+    assert "Previews use at most the render's 64 px." in _captions(at)
+
+
+def test_a_damaged_png_restore_says_so_and_keeps_the_settings_usable():
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    wanted = GenerationParams(prompt="cut short", seed=9, width=64, height=64, steps=6, models="tiny")
+    data = png_bytes(Image.new("RGB", (64, 64), (200, 10, 10)), wanted)
+    truncated = data[: data.index(b"IDAT") + 12]  # the text chunks survive, the pixels do not
+    at.file_uploader(key="gallery_png").set_value(("cut.png", truncated, "image/png")).run()
+    ok(at)
+    assert any("damaged or incomplete" in c for c in _captions(at)), _captions(at)
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    assert at.number_input(key="w_seed").value == 9
+
+
+def test_an_empty_custom_model_box_loads_nothing_and_says_what_to_type():
+    from studio import loader
+
+    at = app(w_models_choice="custom", w_models_custom="   ")
+    ok(at)
+    assert session(at).engine_spec == ""
+    assert any(loader.NO_FOLDER in i.value for i in at.info), [i.value for i in at.info]
+    assert not any("could not be loaded" in e for e in errors(at))
+    assert loader.current() is None
+
+
+def test_the_model_choice_survives_a_reload_through_the_url():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["models"] = "tiny"
+    at.run()
+    ok(at)
+    assert at.radio(key="w_models_choice").value == "tiny"
+    fresh = app()
+    assert fresh.query_params["models"] == ["tiny"] or fresh.query_params["models"] == "tiny"
+
+
+def test_the_tiny_demo_renders_small_by_default():
+    at = app(fast=False, ui_preview_side=64, ui_preview_steps=2)
+    params = session(at).params
+    assert (params.width, params.height, params.steps) == (256, 256, 15)
+
+
+def test_upload_accepts_every_container_the_decoder_reads():
+    import soundfile as sf
+
+    from core.audio import AUDIO_TYPES, FORMATS_TEXT, load_audio
+
+    assert {"oga", "opus", "ogg", "flac", "aiff"} <= set(AUDIO_TYPES)
+    assert "ogg/opus" in FORMATS_TEXT
+    buf = io.BytesIO()
+    sf.write(buf, [0.2, -0.2] * 8000, 16000, format="OGG", subtype="OPUS")
+    clip = load_audio(buf.getvalue(), name="birds.opus")
+    assert clip.duration == pytest.approx(1.0, abs=0.05)
