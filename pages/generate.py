@@ -50,9 +50,9 @@ def _text_norm(params: GenerationParams) -> float | None:
 
 def _input_problem(params: GenerationParams) -> str | None:
     """What stops a render before it starts (no audio, a setting out of range), for people."""
-    choice = bindings.audio_choice()
+    choice = widgets.checked_choice()
     if not choice.ok:
-        return f"**Audio missing**: {choice.problem}"
+        return f"**Audio problem**: {choice.problem}"
     problem = errors.check_params(params)
     return errors.describe(problem) if problem is not None else None
 
@@ -121,8 +121,10 @@ def _preview_job(params: GenerationParams):
     problem = errors.check_params(preview_params)
     if not bindings.value("ui_live_preview", True):
         return None, preview_params, "Live preview is off (sidebar)."
-    if not bindings.audio_choice().ok:
-        return None, preview_params, "Choose audio to see a preview."
+    choice = widgets.checked_choice()
+    if not choice.ok:
+        unusable = "This clip cannot be used (see the message under Audio): the preview waits for one that can."
+        return None, preview_params, unusable if choice.path else "Choose audio to see a preview."
     if problem is not None:
         return None, preview_params, problem
     if s.render.running:
@@ -148,7 +150,7 @@ def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool)
         p = item.params
         weights = "/".join(f"{w:.2f}" for w in p.level_weights)
         st.caption(
-            f"{p.steps} steps · {p.width}×{p.height} · weights {weights} · "
+            f"{p.steps} steps · {p.width}×{p.height} · {p.sources} · weights {weights} · "
             f"denoise {item.timings.get('denoise', 0):.2f} s"
             + (" · updating…" if stale and updating else " · older settings" if stale else "")
         )

@@ -288,14 +288,17 @@ def audio_choice() -> AudioChoice:
         return AudioChoice(None, "No sample clips were found in assets/samples: run `python assets/make_samples.py`.")
     if source in ("upload", "record"):
         path = session().clips.get(source)
+        refused = session().clip_errors.get(source)  # an upload that did not decode: say why, not "upload first"
         if source == "upload":
             return AudioChoice(
                 path,
-                None if path else "Upload a clip first, or pick a sample.",
+                None if path else refused or "Upload a clip first, or pick a sample.",
                 label=Path(path).name if path else "",
             )
         return AudioChoice(
-            path, None if path else "Record a clip with the microphone first, or pick a sample.", label="your recording"
+            path,
+            None if path else refused or "Record a clip with the microphone first, or pick a sample.",
+            label="your recording",
         )
     if source == "path":
         path = _str(ss.get(AUDIO_PATH_KEY)).strip()

@@ -150,3 +150,21 @@ def test_upload_accepts_every_container_the_decoder_reads():
     sf.write(buf, [0.2, -0.2] * 8000, 16000, format="OGG", subtype="OPUS")
     clip = load_audio(buf.getvalue(), name="birds.opus")
     assert clip.duration == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_bad_path_is_one_message_and_an_undecodable_upload_says_why(tmp_path):
+    at = app()
+    at.radio(key="w_audio_source").set_value("path").run()
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "gone.wav")).run()
+    ok(at)
+    assert len(errors(at)) == 1 and "gone.wav does not exist" in errors(at)[0], errors(at)
+    assert any("preview waits" in c for c in _captions(at))
+
+    (tmp_path / "notes.txt").write_text("not audio")
+    at.radio(key="w_audio_source").set_value("upload").run()
+    at.file_uploader(key="w_upload").set_value(("notes.wav", b"%PDF-1.4 not audio", "audio/wav")).run()
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    shown = [i.value for i in at.info] + errors(at)
+    assert any("PDF" in m for m in shown), shown
+    assert not any("Upload a clip first" in m for m in shown), shown

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from studio.charts import LEVEL_ICON
 
-from .audio import audio_picker, clip_for
+from .audio import audio_picker, checked_choice, clip_for
 from .images import DAMAGED, duration, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
@@ -33,6 +33,7 @@ __all__ = [
     "LEVEL_ICON",
     "audio_picker",
     "chart",
+    "checked_choice",
     "clip_for",
     "conditioning_sliders",
     "db_text",

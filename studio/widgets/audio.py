@@ -39,6 +39,17 @@ def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
     return _clip(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
+def checked_choice() -> AudioChoice:
+    """The audio the widgets point at, with decoding checked (cached): a clip that does not decode
+    is the choice's problem, so a page says it once instead of running into it again."""
+    choice = bindings.audio_choice()
+    if choice.path and choice.ok:
+        _, problem = clip_for(choice.path)
+        if problem:
+            choice.problem = problem
+    return choice
+
+
 def _on_upload(widget_key: str, source: str) -> None:
     """An upload or a recording arrived: save it (content-addressed) and check it decodes."""
     s = session()

@@ -154,7 +154,7 @@ def conditioning_sliders(text_norm: float | None) -> None:
     """The knobs that re-run only the denoising loop (engine caches reused)."""
     with st.container(border=True, key="sources_box"):
         sources_controls()
-    head, reset = st.columns([3, 1], vertical_alignment="bottom")
+    head, reset = st.columns([1.3, 1], vertical_alignment="bottom")
     head.markdown("**Hierarchy weights**")
     if reset.button(
         "Reset",

@@ -1,0 +1,117 @@
+"""The main loop at a laptop's size (issue 9): the output stays beside the knobs, the heard panel's
+labels fit, an .oga upload is heard, a damaged PNG restore is a message, and an error goes once its
+field is valid. Screenshots: test-artifacts/e2e/main_loop_*.png."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import new_page
+from tests.e2e.helpers import button, open_studio, render, set_number, shot, small_and_fast
+
+LAPTOP = (1280, 720)
+
+
+def _in_viewport(pg, selector: str) -> bool:
+    box = pg.locator(selector).first.bounding_box()
+    height = pg.viewport_size["height"]
+    return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 40) <= height
+
+
+def _clipped_labels(pg, where: str) -> list[str]:
+    """Tick labels of the charts in `where` that reach outside their chart, and charts whose
+    content is wider than their box (what 'foregroun' and 'nake hissin' were)."""
+    return pg.evaluate(
+        """(where) => {
+            const out = [];
+            for (const chart of document.querySelectorAll(where + ' [data-testid=stPlotlyChart]')) {
+                if (chart.scrollWidth > chart.clientWidth + 1) out.push('chart overflows');
+                const frame = chart.getBoundingClientRect();
+                for (const t of chart.querySelectorAll('.ytick text, .gtitle')) {
+                    const r = t.getBoundingClientRect();
+                    if (r.left < frame.left - 1 || r.right > frame.right + 1) out.push(t.textContent);
+                }
+            }
+            return out;
+        }""",
+        where,
+    )
+
+
+def test_output_stays_beside_the_knobs_and_heard_labels_fit(browser, server):
+    pg = new_page(browser, *LAPTOP)
+    try:
+        open_studio(pg, server)
+        small_and_fast(pg)
+        last_gate = pg.locator(".st-key-w_gate_up")
+        last_gate.scroll_into_view_if_needed()
+        expect(last_gate).to_be_in_viewport()
+        assert _in_viewport(pg, ".st-key-preview_box img"), "the preview scrolled away from the knobs"
+        assert _in_viewport(pg, button("btn_render")), "Render scrolled away from the knobs"
+        shot(pg, "main_loop_sticky_1280")
+
+        for mode, label in (("bands", "Frequency bands"), ("stems", "Demucs stems")):
+            pg.locator(".st-key-w_sources").get_by_text(label, exact=True).click()
+            box = pg.locator(".st-key-preview_box")
+            box.get_by_text(re.compile(rf"· {mode} · weights [\d./]+ · denoise [\d.]+ s$")).wait_for()
+            charts = pg.locator(".st-key-preview_box [data-testid=stPlotlyChart]")
+            expect(charts).to_have_count(3)  # one per level, one per row
+            boxes = [charts.nth(i).bounding_box() for i in range(3)]
+            assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"], "levels side by side again"
+            assert _clipped_labels(pg, ".st-key-preview_box") == []
+            charts.nth(2).scroll_into_view_if_needed()
+            shot(pg, f"main_loop_heard_{mode}")
+    finally:
+        pg.context.close()
+
+
+def test_oga_upload_is_accepted_and_heard(page, server, tmp_path):
+    import soundfile as sf
+
+    clip = tmp_path / "birdsong.oga"
+    t = np.arange(48000) / 48000
+    sf.write(clip, (0.3 * np.sin(2 * np.pi * 2500 * t)).astype(np.float32), 48000, format="OGG", subtype="VORBIS")
+    open_studio(page, server)
+    small_and_fast(page)
+    page.locator(".st-key-w_audio_source").get_by_text("Upload", exact=True).click()
+    page.locator(".st-key-w_upload input[type=file]").set_input_files(str(clip))
+    page.get_by_text(re.compile(r"Using the upload .*birdsong\.oga")).wait_for()
+    expect(page.get_by_text("not allowed")).to_have_count(0)
+    expect(page.locator("[data-testid=stAlertContentError]")).to_have_count(0)
+    render(page, seed=3)
+    page.locator(".st-key-render_box").get_by_text(re.compile(r"seed 3 · 64×64")).wait_for()
+    expect(page.locator(".st-key-preview_box [data-testid=stPlotlyChart]").first).to_be_visible()
+
+
+def test_damaged_png_restore_is_a_message(page, server, tmp_path):
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+
+    data = png_bytes(Image.new("RGB", (64, 64), (0, 90, 200)), GenerationParams(seed=12, width=64, height=64))
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(data[: data.index(b"IDAT") + 12])
+    open_studio(page, server)
+    page.get_by_role("link", name="Gallery").click()
+    page.locator(".st-key-gallery_png input[type=file]").set_input_files(str(cut))
+    page.get_by_text("damaged or incomplete").wait_for()
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    expect(page.locator(button("recall_upload"))).to_be_visible()
+    shot(page, "main_loop_damaged_png")
+
+
+def test_an_error_goes_once_its_field_is_valid(page, server):
+    open_studio(page, server)
+    small_and_fast(page)
+    set_number(page, "w_width", 100)
+    page.get_by_text("must be a multiple of 8 (got 100)").first.wait_for()
+    render(page)
+    errors = page.locator(".st-key-render_box [data-testid=stAlertContentError]")
+    expect(errors).to_contain_text("multiple of 8")
+    set_number(page, "w_width", 64)
+    expect(errors).to_have_count(0)
+    expect(page.get_by_text("must be a multiple of 8")).to_have_count(0)
