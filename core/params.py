@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -254,6 +255,13 @@ class GenerationParams:
     def replace(self, **changes: Any) -> GenerationParams:
         return dataclasses.replace(self, **changes)
 
+    def shareable(self) -> GenerationParams:
+        """These params as written into a file others see: the clip by its file name (and its
+        content hash), never a folder of this machine. core.clips finds the clip again."""
+        if self.audio_path is None:
+            return self
+        return self.replace(audio_path=clip_name(self.audio_path))
+
     def level_weight(self, level: str) -> float:
         return self.level_weights[LEVELS.index(level)]
 
@@ -279,6 +287,11 @@ class GenerationParams:
         except (json.JSONDecodeError, TypeError) as exc:
             raise ParamsError("params", f"not valid JSON ({exc})") from None
         return cls.from_dict(data)
+
+
+def clip_name(path: str) -> str:
+    """The file name of a clip path written on any system ('C:\\a\\b.wav' and '/a/b.wav': 'b.wav')."""
+    return re.split(r"[\\/]", path)[-1] or path
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from core.compare import COMPARE_MODES
 from core.models import starting_params
 from core.params import BLOCK_GROUPS, LEVELS, MAX_SEED, STEMS, TOKENS, GenerationParams, knobs
 from studio.session import env_models, session
+from studio.uploads import uploads_dir
 
 PERSIST = "session"  # every bound widget keeps its value when hidden or when another page shows
 
@@ -248,6 +249,10 @@ def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
     for name, p in samples.items():
         if _same_file(path, p):
             return {AUDIO_SOURCE_KEY: "sample", SAMPLE_KEY: name, AUDIO_PATH_KEY: ""}
+    if Path(path).expanduser().resolve().is_relative_to(uploads_dir().resolve()):
+        session().clips["upload"] = path  # one of this server's uploads: recalled as the upload
+        session().clip_errors.pop("upload", None)
+        return {AUDIO_SOURCE_KEY: "upload", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: ""}
     return {AUDIO_SOURCE_KEY: "path", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: path}
 
 

@@ -209,9 +209,18 @@ class Session:
         return next((h for h in self.history if h.id == item_id), None)
 
     def recall(self, params: GenerationParams, goto: str | None = "generate") -> None:
-        """Put a past generation's params back into the sliders (a button callback)."""
+        """Put a past generation's params back into the sliders (a button callback). A PNG names
+        its clip without folders: it is looked for among this server's uploads and the samples."""
+        from core.audio import AudioError
+        from core.clips import locate_clip
+        from core.samples import SAMPLES_DIR
         from studio.bindings import push
+        from studio.uploads import uploads_dir
 
+        try:
+            params = locate_clip(params, [uploads_dir(), SAMPLES_DIR], hint="choose the clip again")
+        except AudioError:
+            pass  # the Generate page says the recalled clip is not available here
         push(params)
         self.recalled, self.goto = params, goto
 

@@ -35,7 +35,7 @@ def test_cli_compare_writes_the_pages_grid_and_zip(args, tmp_path, tiny_engine, 
     tiles = read_grid(grid_path)
     assert [t.caption for t in tiles] == [compare.grid_text(c.caption) for c in plan.cells]
     assert [t.params for t in tiles] == [
-        None if c.params is None else c.params.replace(audio_sha256=sha) for c in plan.cells
+        None if c.params is None else c.params.replace(audio_sha256=sha).shareable() for c in plan.cells
     ]
     assert [c.key for c in plan.rows[0][1]] == ["no_audio", "mix", "bands"]  # display order, not the flag's
     assert tiles[0].params.audio_strength == 0 and len(plan.rows) == 4

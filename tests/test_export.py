@@ -101,13 +101,14 @@ def test_round_trip_params_and_pixels(tmp_path: Path, params: GenerationParams, 
     assert path.exists() and path.parent.name == "folder"
 
     back = read_params(path)
-    assert back == params
-    assert back.to_json() == params.to_json()
+    assert back == params.shareable()  # the clip by name and hash: no folder of this machine
+    assert back.audio_path == "thunder, storm.wav" and back.audio_sha256 == params.audio_sha256
+    assert back.to_json() == params.shareable().to_json()
     assert isinstance(back.split, tuple) and isinstance(back.stem_map, tuple)
-    assert read_params(str(path)) == params
-    assert read_params(path.read_bytes()) == params
+    assert read_params(str(path)) == params.shareable()
+    assert read_params(path.read_bytes()) == params.shareable()
     with open(path, "rb") as fh:  # file-like (e.g. Streamlit's UploadedFile)
-        assert read_params(fh) == params
+        assert read_params(fh) == params.shareable()
 
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size == image.size
@@ -115,7 +116,7 @@ def test_round_trip_params_and_pixels(tmp_path: Path, params: GenerationParams, 
 
     meta = read_metadata(path)
     assert meta["format"] == "clap2diff/params" and meta["version"] == 1
-    assert meta["params"] == params.to_dict()
+    assert meta["params"] == params.shareable().to_dict()
     assert meta["extra"] == {"device": "cpu"}
 
 
@@ -159,7 +160,7 @@ def test_extra_from_result_and_save_result(tmp_path: Path, params: GenerationPar
     )
     path = export.save_result(result, tmp_path / "r.png")
     meta = read_metadata(path)
-    assert read_params(path) == params
+    assert read_params(path) == params.shareable()
     assert meta["extra"]["device"] == "cuda" and meta["extra"]["timings"] == {"total": 2.0}
     assert meta["extra"]["heard"]["mix"][0]["label"] == "thunder"
     assert meta["extra"]["skipped_levels"] == ["ambience"]
@@ -342,7 +343,7 @@ def test_missing_file_and_folder(tmp_path: Path) -> None:
 def test_truncated_png(params: GenerationParams, image: Image.Image) -> None:
     data = png_bytes(image, params)
     # Metadata sits before the pixel data, so a cut-off tail still yields the params...
-    assert read_params(data[: len(data) - 40]) == params
+    assert read_params(data[: len(data) - 40]) == params.shareable()
     # ...but a file cut inside the header is reported, not crashed on.
     with pytest.raises(ExportError):
         read_params(data[:20])
@@ -414,9 +415,9 @@ def test_grid_png_metadata_lists_every_item(tmp_path: Path, params: GenerationPa
     meta = read_metadata(path)
     assert meta["format"] == "clap2diff/grid" and meta["version"] == 1
     assert [item["caption"] for item in meta["items"]] == captions
-    assert [item["params"] for item in meta["items"]] == [p.to_dict() for p in variants]
+    assert [item["params"] for item in meta["items"]] == [p.shareable().to_dict() for p in variants]
     items = read_grid(path)
-    assert [(i.caption, i.params) for i in items] == list(zip(captions, variants))
+    assert [(i.caption, i.params) for i in items] == [(c, v.shareable()) for c, v in zip(captions, variants)]
     with pytest.raises(ExportError, match="comparison grid of 3 images"):
         read_params(path)
     with pytest.raises(ExportError, match="not a comparison grid"):
@@ -462,11 +463,13 @@ def test_zip_contains_pngs_and_manifest(tmp_path: Path, params: GenerationParams
         assert len(pngs) == 4 and len(set(pngs)) == 4
         assert all("/" not in n and not n.startswith(".") for n in names)
         for name, p in zip(pngs, variants + [params]):
-            assert read_params(zf.read(name)) == p
+            assert read_params(zf.read(name)) == p.shareable()
         manifest = json.loads(zf.read("params.json"))
     assert manifest["format"] == "clap2diff/manifest"
     assert [f["file"] for f in manifest["files"]] == pngs
-    assert [GenerationParams.from_dict(f["metadata"]["params"]) for f in manifest["files"]] == variants + [params]
+    assert [GenerationParams.from_dict(f["metadata"]["params"]) for f in manifest["files"]] == [
+        p.shareable() for p in variants + [params]
+    ]
 
 
 def test_zip_bytes_keeps_foreign_files_and_reports_them(image: Image.Image) -> None:

@@ -95,7 +95,7 @@ def test_render_produces_an_image_with_its_params_and_a_download():
     assert item.kind == "render" and item.image.size == (64, 64)
     assert item.params.seed == 11 and item.params.steps == 6 and item.params.prompt == "a stormy harbour"
     assert item.params.audio_sha256  # the engine filled in the clip's hash: reproducible
-    assert read_params(item.png) == item.params
+    assert read_params(item.png) == item.params.shareable()
     assert len(item.trace.step_levels) == 6
     assert any("seed **11**" in c.value for c in at.caption)  # the seed used is shown
     downloads = [d for d in at.download_button if d.key == f"dl_render_{item.id}"]
@@ -497,14 +497,16 @@ def test_compare_page_separated_vs_mixed_with_parts_and_exports():
     from core.compare import grid_text
 
     assert [t.caption for t in tiles] == [grid_text(c.caption) for c in plan.cells]  # drawable by its font
-    assert [t.params for t in tiles] == [items[c.key].params if c.key in items else None for c in plan.cells]
+    assert [t.params for t in tiles] == [
+        items[c.key].params.shareable() if c.key in items else None for c in plan.cells
+    ]
     # The ZIP: every image with its params, the grid, the manifest.
     with zipfile.ZipFile(io.BytesIO(archive)) as zf:
         names = zf.namelist()
         pngs = [n for n in names if n.endswith(".png") and n != "comparison_grid.png"]
         assert len(pngs) == len(items) and "comparison_grid.png" in names and "params.json" in names
         assert read_metadata(zf.read("comparison_grid.png"))["format"] == "clap2diff/grid"
-        assert {read_params(zf.read(n)) for n in pngs} == {i.params for i in items.values()}
+        assert {read_params(zf.read(n)) for n in pngs} == {i.params.shareable() for i in items.values()}
         assert not [n for n in names if n.endswith(".wav")]
 
     # Optionally with the stems and bands as WAV files.

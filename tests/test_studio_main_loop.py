@@ -9,10 +9,10 @@ import io
 import pytest
 from PIL import Image
 
-from core.export import png_bytes
+from core.export import png_bytes, read_params
 from core.params import GenerationParams
 from core.trace import HeardLabel, Trace
-from tests.studio_helpers import APP, TIMEOUT, AppTest, app, errors, ok, render, session
+from tests.studio_helpers import APP, TIMEOUT, AppTest, app, errors, ok, render, session, wav
 
 
 def _captions(at: AppTest) -> list[str]:
@@ -168,3 +168,27 @@ def test_a_bad_path_is_one_message_and_an_undecodable_upload_says_why(tmp_path):
     shown = [i.value for i in at.info] + errors(at)
     assert any("PDF" in m for m in shown), shown
     assert not any("Upload a clip first" in m for m in shown), shown
+
+
+def test_a_png_from_an_upload_names_no_server_folder_and_recalls_the_upload():
+    from studio.uploads import uploads_dir
+
+    at = app()
+    at.radio(key="w_audio_source").set_value("upload").run()
+    at.file_uploader(key="w_upload").set_value(("my hum.wav", wav(), "audio/wav")).run()
+    render(at)
+    item = session(at).history[-1]
+    assert item.params.audio_path.startswith(str(uploads_dir()))  # the server's copy, inside the studio
+    assert str(uploads_dir()).encode() not in item.png  # ...but never in the file a user shares
+    shared = read_params(item.png)
+    assert shared.audio_path == "my_hum.wav", shared.audio_path
+    assert shared.audio_sha256 == item.params.audio_sha256
+
+    other = app()  # another session: restore from the downloaded PNG
+    other.switch_page("../pages/gallery.py").run()
+    other.file_uploader(key="gallery_png").set_value(("img.png", item.png, "image/png")).run()
+    other.button(key="recall_upload").click().run()
+    ok(other)
+    assert other.radio(key="w_audio_source").value == "upload"
+    assert session(other).params.audio_path == item.params.audio_path  # the server's own copy, found by hash
+    assert not [w for w in other.warning if "not available" in w.value]

@@ -119,7 +119,15 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
         # --audio-sha256 pins one).
         changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
         changes.setdefault("audio_sha256", None)
-    return base.replace(**changes).validate()
+    params = base.replace(**changes).validate()
+    if getattr(args, "from_png", None) and "audio_path" not in changes:
+        # A PNG names its clip without folders: find it by name and hash next to the PNG, here, or
+        # among the samples.
+        from ..clips import locate_clip
+        from ..samples import SAMPLES_DIR
+
+        params = locate_clip(params, [Path(args.from_png).expanduser().resolve().parent, Path.cwd(), SAMPLES_DIR])
+    return params
 
 
 def _progress(quiet: bool):

@@ -230,7 +230,7 @@ def grid_metadata(captions: Sequence[str], params_list: Sequence[GenerationParam
         "format": GRID_FORMAT,
         "version": FORMAT_VERSION,
         "items": [
-            {"caption": str(c), "params": None if p is None else p.validate().to_dict()}
+            {"caption": str(c), "params": None if p is None else p.validate().shareable().to_dict()}
             for c, p in zip(captions, params_list)
         ],
     }

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable
 from typing import Any
 
-from core.params import GenerationParams
+from core.params import GenerationParams, clip_name
 
 from .formats import FORMAT_VERSION, PARAMS_FORMAT
 
@@ -43,8 +42,7 @@ def _quote(text: str) -> str:
 def _audio_text(params: GenerationParams) -> str:
     if params.audio_path is None:
         return "none"
-    name = re.split(r"[\\/]", params.audio_path)[-1] or params.audio_path
-    text = _quote(name)
+    text = _quote(clip_name(params.audio_path))
     if params.audio_sha256:
         text += f" (sha256 {params.audio_sha256[:12]}…)"
     return text

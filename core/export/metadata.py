@@ -73,7 +73,7 @@ def params_metadata(params: GenerationParams, extra: Mapping[str, Any] | None = 
     return {
         "format": PARAMS_FORMAT,
         "version": FORMAT_VERSION,
-        "params": params.to_dict(),
+        "params": params.shareable().to_dict(),
         "extra": _jsonable(dict(extra or {})),
     }
 

@@ -59,8 +59,12 @@ def test_output_stays_beside_the_knobs_and_heard_labels_fit(browser, server):
             box.get_by_text(re.compile(rf"· {mode} · weights [\d./]+ · denoise [\d.]+ s$")).wait_for()
             charts = pg.locator(".st-key-preview_box [data-testid=stPlotlyChart]")
             expect(charts).to_have_count(3)  # one per level, one per row
-            boxes = [charts.nth(i).bounding_box() for i in range(3)]
-            assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"], "levels side by side again"
+            expect(pg.locator("[data-testid=stStatusWidget]")).to_be_hidden()  # the page has settled
+            tops = pg.evaluate(
+                "[...document.querySelectorAll('.st-key-preview_box [data-testid=stPlotlyChart]')]"
+                ".map(c => c.getBoundingClientRect().top)"
+            )
+            assert len(tops) == 3 and tops[0] < tops[1] < tops[2], f"levels side by side again: {tops}"
             assert _clipped_labels(pg, ".st-key-preview_box") == []
             charts.nth(2).scroll_into_view_if_needed()
             shot(pg, f"main_loop_heard_{mode}")

@@ -1,0 +1,58 @@
+"""Finding the clip a PNG was made from on this machine.
+
+A shared PNG names its clip by file name and content hash only (GenerationParams.shareable), so
+no folder of the machine that made it leaks. Reproducing looks for a file of that name whose
+content has that hash in the places the caller knows (the PNG's folder, the working folder, the
+bundled samples; the studio adds its uploads, which are stored under the hash's first 16 hex
+digits), and otherwise asks for the clip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from .audio import AudioError, file_sha256
+from .params import GenerationParams, clip_name
+
+UPLOAD_DIGITS = 16  # studio uploads live in <uploads>/<first 16 hex of sha256>/<name>
+
+
+def _candidates(name: str, sha256: str | None, places: Iterable[Path]) -> Iterable[Path]:
+    for place in places:
+        yield place / name
+        if sha256:
+            folder = place / sha256[:UPLOAD_DIGITS]
+            yield folder / name
+            if folder.is_dir():  # the same content uploaded under another name
+                yield from sorted(p for p in folder.iterdir() if p.name != name)
+
+
+def find_clip(name: str, sha256: str | None, places: Iterable[Path]) -> Path | None:
+    """The first file in `places` named `name` (or stored under its hash) with that content."""
+    for path in _candidates(clip_name(name), sha256, places):
+        try:
+            if path.is_file() and (sha256 is None or file_sha256(path) == sha256):
+                return path.resolve()
+        except OSError:
+            continue
+    return None
+
+
+CLI_HINT = "pass it with --audio FILE (or put it next to the PNG)"
+
+
+def locate_clip(params: GenerationParams, places: Iterable[Path], hint: str = CLI_HINT) -> GenerationParams:
+    """`params` with its clip resolved to a file here. A path that exists is kept (the hash check
+    happens when the engine reads it); a bare name is looked for in `places`; not found, an
+    AudioError says which clip (name and hash) to pass."""
+    path = params.audio_path
+    if path is None or Path(path).expanduser().is_file():
+        return params
+    found = find_clip(path, params.audio_sha256, places)
+    if found is None:
+        digest = f" (sha256 {params.audio_sha256[:12]}…)" if params.audio_sha256 else ""
+        raise AudioError(
+            f"the clip this image was made from, {clip_name(path)}{digest}, is not here: {hint}."
+        )
+    return params.replace(audio_path=str(found))

@@ -1,0 +1,81 @@
+"""A shared PNG names its clip by file name and hash only; reproducing finds it again (core/clips.py)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.audio import AudioError, file_sha256
+from core.cli import main
+from core.clips import find_clip, locate_clip
+from core.export import read_params
+from core.params import GenerationParams
+
+
+@pytest.fixture
+def clip(tmp_path, samples):
+    """A clip outside the samples, under a folder name that must never reach a PNG."""
+    path = tmp_path / "private-folder" / "hum.wav"
+    path.parent.mkdir()
+    shutil.copy(samples["rain"], path)
+    return path
+
+
+def test_shareable_params_keep_the_name_and_hash_only():
+    p = GenerationParams(audio_path="/home/ana/secret/rain.wav", audio_sha256="a" * 64)
+    assert p.shareable().audio_path == "rain.wav" and p.shareable().audio_sha256 == "a" * 64
+    assert GenerationParams(audio_path=r"C:\Users\ana\rain.wav").shareable().audio_path == "rain.wav"
+    assert GenerationParams().shareable() == GenerationParams()
+
+
+def test_find_clip_by_name_and_hash_skipping_a_namesake(tmp_path, clip):
+    sha = file_sha256(clip)
+    impostor = tmp_path / "elsewhere" / "hum.wav"
+    impostor.parent.mkdir()
+    impostor.write_bytes(clip.read_bytes()[:-100] + b"\0" * 100)  # same name, other content
+    assert find_clip("hum.wav", sha, [impostor.parent, clip.parent]) == clip.resolve()
+    assert find_clip("hum.wav", sha, [impostor.parent]) is None
+    assert find_clip("hum.wav", None, [impostor.parent]) == impostor.resolve()  # no hash: the name decides
+    # The studio's uploads: <uploads>/<first 16 hex of the hash>/<any name>.
+    uploads = tmp_path / "uploads"
+    (uploads / sha[:16]).mkdir(parents=True)
+    shutil.copy(clip, uploads / sha[:16] / "renamed.wav")
+    assert find_clip("hum.wav", sha, [uploads]) == (uploads / sha[:16] / "renamed.wav").resolve()
+
+
+def test_a_missing_clip_is_named_with_its_hash_and_what_to_do(tmp_path):
+    params = GenerationParams(audio_path="hum.wav", audio_sha256="0123456789ab" + "0" * 52)
+    with pytest.raises(AudioError) as err:
+        locate_clip(params, [tmp_path])
+    assert str(err.value) == (
+        "the clip this image was made from, hum.wav (sha256 0123456789ab…), is not here: "
+        "pass it with --audio FILE (or put it next to the PNG)."
+    )
+    kept = GenerationParams(audio_path=str(tmp_path))  # an existing path is not searched for
+    assert locate_clip(kept.replace(audio_path=__file__), []) == kept.replace(audio_path=__file__)
+
+
+def test_cli_png_has_no_folder_and_from_finds_the_clip_next_to_it(tmp_path, clip, monkeypatch, capsys):
+    out = tmp_path / "shared" / "a.png"
+    out.parent.mkdir()
+    args = ["--models", "tiny", "--steps", "3", "--size", "64x64", "--seed", "4", "--quiet"]
+    assert main(["generate", "--audio", str(clip), "--prompt", "hum", "--out", str(out), *args]) == 0
+    data = out.read_bytes()
+    assert b"private-folder" not in data and str(tmp_path).encode() not in data
+    params = read_params(out)
+    assert params.audio_path == "hum.wav" and params.audio_sha256 == file_sha256(clip)
+
+    # Elsewhere, without the clip: refused before any work, naming the clip.
+    monkeypatch.chdir(out.parent)
+    again = out.parent / "again.png"
+    assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 2
+    assert "hum.wav (sha256" in capsys.readouterr().err and not again.exists()
+
+    # With the clip next to the PNG: the same pixels.
+    shutil.copy(clip, out.parent / "hum.wav")
+    assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
+    assert read_params(again) == params
