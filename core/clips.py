@@ -52,7 +52,5 @@ def locate_clip(params: GenerationParams, places: Iterable[Path], hint: str = CL
     found = find_clip(path, params.audio_sha256, places)
     if found is None:
         digest = f" (sha256 {params.audio_sha256[:12]}…)" if params.audio_sha256 else ""
-        raise AudioError(
-            f"the clip this image was made from, {clip_name(path)}{digest}, is not here: {hint}."
-        )
+        raise AudioError(f"the clip this image was made from, {clip_name(path)}{digest}, is not here: {hint}.")
     return params.replace(audio_path=str(found))
