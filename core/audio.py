@@ -18,6 +18,7 @@ import math
 import numbers
 import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,16 +180,23 @@ def load_audio(source: str | os.PathLike | bytes, name: str | None = None) -> Au
 
     path = Path(source).expanduser()
     label = name or path.name
-    if not path.exists():
-        raise AudioError(f"{path} does not exist: check the path or pick another file.")
-    if not path.is_file():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{path} does not exist: check the path or pick another file.") from None
+    except OSError as exc:  # a symlink loop, a folder without permission, a name too long...
+        raise AudioError(f"{path} cannot be opened ({exc.strerror or exc}): check the path.") from None
+    if not stat.S_ISREG(info.st_mode):  # a folder, a pipe that would block forever, a device
         raise AudioError(f"{path} is not a file: pick an audio file ({FORMATS_TEXT}).")
-    size = path.stat().st_size
-    if size == 0:
+    if info.st_size == 0:
         raise AudioError(f"{label} is empty (0 bytes): choose a file that contains audio.")
-    with path.open("rb") as fh:
-        head = fh.read(64)
-    return _decode(path, head, label, file_sha256(path), path=path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(64)
+        sha = file_sha256(path)
+    except OSError as exc:
+        raise AudioError(f"{label} cannot be read ({exc.strerror or exc}): check its permissions.") from None
+    return _decode(path, head, label, sha, path=path)
 
 
 def clap_input(

@@ -320,7 +320,19 @@ def _sha256_hex(p: GenerationParams) -> None:
         raise ParamsError("audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)")
 
 
+def _no_nul(name: str) -> Callable[[GenerationParams], None]:
+    """A NUL character cannot be in a file name on any system: refused here, not as a traceback
+    from the first open()."""
+
+    def rule(p: GenerationParams) -> None:
+        if "\x00" in (getattr(p, name) or ""):
+            raise ParamsError(name, "contains a NUL character, which no file name can hold")
+
+    return rule
+
+
 def _trained_needs_checkpoint(p: GenerationParams) -> None:
+    _no_nul("checkpoint")(p)
     if p.mode == "trained" and not p.checkpoint:
         raise ParamsError("checkpoint", "trained mode needs a projector checkpoint path")
 
@@ -358,6 +370,8 @@ def _stem_map(p: GenerationParams) -> None:
 _RULES: dict[str, Callable[[GenerationParams], None]] = {
     "width": _multiple_of_8("width"),
     "height": _multiple_of_8("height"),
+    "audio_path": _no_nul("audio_path"),
+    "models": _no_nul("models"),
     "audio_sha256": _sha256_hex,
     "checkpoint": _trained_needs_checkpoint,
     "split": _split_covers_tokens,

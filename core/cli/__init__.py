@@ -9,10 +9,13 @@ Ctrl-C or a cancel ends with exit 130. Anything else is a bug and keeps its trac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from ..errors import UserError
 
@@ -42,6 +45,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a `kill`, a CI timeout) ends the run like Ctrl-C: cleanup code runs, so a PNG being
+    written leaves no temp file behind. Only the main thread may set handlers (tests call main());
+    the previous handler comes back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # Library chatter (torchvision fallbacks, dtype notes) would bury the one line that matters.
@@ -51,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
-        return int(args.run(args))
+        with _terminate_as_interrupt():
+            return int(args.run(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -117,7 +117,10 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
         # Absolute, so --from works from any folder. A clip named explicitly is the user's choice:
         # its own hash is recorded, the one stored in --from's PNG no longer applies (unless
         # --audio-sha256 pins one).
-        changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
+        try:
+            changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
+        except (OSError, RuntimeError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
+            raise CliError(f"--audio {changes['audio_path']} cannot be opened ({exc})") from None
         changes.setdefault("audio_sha256", None)
     params = base.replace(**changes).validate()
     if getattr(args, "from_png", None) and "audio_path" not in changes:
@@ -152,7 +155,9 @@ def check_device(device: str | None) -> None:
     try:
         kind = torch.device(device).type
     except (RuntimeError, ValueError):
-        raise CliError(f"unknown device {device!r}: use cpu or cuda (or cuda:N)") from None
+        kind = None
+    if kind not in ("cpu", "cuda"):  # meta, mps, xla...: devices the engine is not built or tested for
+        raise CliError(f"unknown device {device!r}: use cpu or cuda (or cuda:N)")
     if kind == "cuda" and not torch.cuda.is_available():
         raise CliError("CUDA is not available on this machine: leave out --device, or use --device cpu")
 

@@ -7,13 +7,15 @@ never sees half a file; a crash or a full disk never leaves a half-written file 
 
 Temp files are named ``.<target name>.<12 hex digits>.tmp`` (TEMP_PATTERN): unique per write, so
 two writers of one target (two studio sessions uploading the same clip) never share a temp file,
-and recognisable, so a sweep can remove the ones a killed process left behind.
+and recognisable: the next write of the same target removes the ones a killed process left behind
+(`sweep_stale_temps`), and the CLI turns SIGTERM into an exit that removes its own.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +27,33 @@ def temp_path(path: Path) -> Path:
     return path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
 
 
+STALE_AFTER_S = 600.0  # a write takes milliseconds: a temp file this old was left by a killed process
+
+
+def sweep_stale_temps(path: Path, now: float | None = None) -> list[Path]:
+    """Remove temp files of `path` (TEMP_PATTERN, same target name) older than STALE_AFTER_S: what a
+    process killed mid-write left. A younger one may belong to a writer still at work: kept."""
+    now = time.time() if now is None else now
+    removed = []
+    prefix = f".{path.name}."
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(prefix) and TEMP_PATTERN.match(entry.name)):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S and entry.is_file(
+                follow_symlinks=False
+            ):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
 def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` via a temp file in the same folder + os.replace; returns the path.
 
@@ -34,6 +63,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    sweep_stale_temps(path)
     tmp = temp_path(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
@@ -51,4 +81,4 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-__all__ = ["TEMP_PATTERN", "atomic_write", "temp_path"]
+__all__ = ["STALE_AFTER_S", "TEMP_PATTERN", "atomic_write", "sweep_stale_temps", "temp_path"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,26 @@ def _describe(source: Source) -> str:
     return "the data"
 
 
+MAX_PNG_BYTES = 512 * 1024 * 1024  # a PNG of ours is a few MB; beyond this it is not one to trust
+
+
+def _regular_file(p: Path, what: str) -> Path:
+    """`p` if it is a regular file of a sane size: a pipe would block forever, a device never ends."""
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise ExportError(f"{what}: file not found ({p})") from None
+    except OSError as exc:  # a symlink loop, no permission, a name too long
+        raise ExportError(f"{what} cannot be opened ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ExportError(f"{what}: is a folder, not a PNG file")
+    if not stat.S_ISREG(info.st_mode):
+        raise ExportError(f"{what} is not a regular file (a pipe, socket or device): give a PNG file")
+    if info.st_size > MAX_PNG_BYTES:
+        raise ExportError(f"{what} is {info.st_size / 2**20:.0f} MB: too large for a PNG made by CLAP2Diff Studio")
+    return p
+
+
 def _read_text_chunks(source: Source) -> dict[str, str]:
     """Open a PNG and return its text chunks, turning every failure into a clear ExportError."""
     what = _describe(source)
@@ -160,12 +181,7 @@ def _read_text_chunks(source: Source) -> dict[str, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         fp = io.BytesIO(bytes(source))
     elif isinstance(source, (str, Path)):
-        p = Path(source)
-        if not p.exists():
-            raise ExportError(f"{what}: file not found ({p})")
-        if p.is_dir():
-            raise ExportError(f"{what}: is a folder, not a PNG file")
-        fp = p
+        fp = _regular_file(Path(source), what)
     elif hasattr(source, "read"):
         if hasattr(source, "seek"):
             source.seek(0)
@@ -213,7 +229,9 @@ def read_metadata(source: Source) -> dict[str, Any]:
         )
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except RecursionError:
+        raise ExportError(f"{what}: the CLAP2Diff metadata is broken (JSON nested too deeply)") from None
+    except ValueError as exc:  # invalid JSON, or a number too long to convert (Python's digit limit)
         raise ExportError(f"{what}: the CLAP2Diff metadata is broken (not valid JSON: {exc})") from None
     if not isinstance(data, dict):
         raise ExportError(f"{what}: the CLAP2Diff metadata is broken (expected a JSON object)")

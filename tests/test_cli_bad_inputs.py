@@ -1,0 +1,140 @@
+"""Bad input that used to end in a traceback (issue 9, finding 12/13): each is one line on stderr and
+exit 2 now, and a killed write leaves no temp file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from core.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, main
+from core.export.atomic import STALE_AFTER_S, TEMP_PATTERN, atomic_write, sweep_stale_temps
+from core.export.formats import METADATA_KEY
+from core.export.metadata import png_encode
+from core.params import GenerationParams
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--models", "tiny", "--steps", "1", "--size", "64x64", "--quiet"]
+
+
+def _one_line(capsys, code: int) -> str:
+    err = capsys.readouterr().err
+    assert code == EXIT_BAD_INPUT, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def _png_with_metadata(path: Path, text: str) -> Path:
+    path.write_bytes(png_encode(Image.new("RGB", (8, 8)), [(METADATA_KEY, text, True)]))
+    return path
+
+
+def _metadata(**params) -> str:
+    return json.dumps({"format": "clap2diff/params", "version": 1, "params": GenerationParams(**params).to_dict()})
+
+
+def test_an_audio_symlink_loop_is_one_line(tmp_path, capsys):
+    (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")
+    (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")
+    line = _one_line(capsys, main(["generate", "--audio", str(tmp_path / "a.wav"), *TINY]))
+    assert "a.wav" in line and "cannot be opened" in line
+
+
+def test_an_unreadable_audio_file_is_one_line(tmp_path, capsys, monkeypatch, samples):
+    """Permissions, as a non-root user meets them (root reads anything: the open is made to fail)."""
+    locked = tmp_path / "locked.wav"
+    locked.write_bytes(samples["rain"].read_bytes())
+    real_open = pathlib.Path.open
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "locked.wav":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "open", refuse)
+    line = _one_line(capsys, main(["generate", "--audio", str(locked), *TINY]))
+    assert line == "error: locked.wav cannot be read (Permission denied): check its permissions."
+
+
+@pytest.mark.parametrize("device", ["meta", "mps", "nonsense"])
+def test_devices_other_than_cpu_and_cuda_are_refused(device, capsys):
+    line = _one_line(capsys, main(["generate", "--device", device, *TINY]))
+    assert line == f"error: unknown device {device!r}: use cpu or cuda (or cuda:N)"
+
+
+def test_deeply_nested_metadata_is_broken_metadata(tmp_path, capsys):
+    nested = '{"format": "clap2diff/params", "version": 1, "params": {"x": ' + "[" * 100_000 + "]" * 100_000 + "}}"
+    png = _png_with_metadata(tmp_path / "deep.png", nested)
+    line = _one_line(capsys, main(["params", str(png)]))
+    assert "metadata is broken (JSON nested too deeply)" in line
+
+
+def test_a_5000_digit_seed_is_broken_metadata(tmp_path, capsys):
+    text = _metadata().replace('"seed": 0', '"seed": ' + "9" * 5000)
+    png = _png_with_metadata(tmp_path / "seed.png", text)
+    line = _one_line(capsys, main(["generate", "--from", str(png), *TINY]))
+    assert "metadata is broken" in line and "digits" in line
+
+
+def test_a_nul_byte_in_a_stored_path_is_refused_by_name(tmp_path, capsys):
+    png = _png_with_metadata(tmp_path / "nul.png", _metadata(audio_path="a\x00b.wav"))
+    line = _one_line(capsys, main(["generate", "--from", str(png), *TINY]))
+    assert "audio_path" in line and "NUL character" in line
+    png = _png_with_metadata(tmp_path / "nul2.png", _metadata(mode="trained", checkpoint="ck\x00pt"))
+    assert "NUL character" in _one_line(capsys, main(["params", str(png)]))
+
+
+def test_params_on_a_fifo_does_not_block(tmp_path, capsys):
+    fifo = tmp_path / "image.png"
+    os.mkfifo(fifo)
+    line = _one_line(capsys, main(["params", str(fifo)]))
+    assert "is not a regular file" in line
+
+
+def test_a_write_sweeps_stale_temps_of_its_target_only(tmp_path):
+    target = tmp_path / "a.png"
+    old = tmp_path / ".a.png.0123456789ab.tmp"
+    young = tmp_path / ".a.png.ba9876543210.tmp"
+    other = tmp_path / ".b.png.0123456789ab.tmp"
+    for p in (old, young, other):
+        p.write_bytes(b"half")
+    stale = time.time() - STALE_AFTER_S - 5
+    os.utime(old, (stale, stale))
+    os.utime(other, (stale, stale))
+    atomic_write(target, b"whole")
+    assert target.read_bytes() == b"whole"
+    assert not old.exists() and young.exists() and other.exists()
+    assert sweep_stale_temps(tmp_path / "b.png") == [other]
+
+
+@pytest.mark.slow  # a subprocess that imports torch
+def test_sigterm_during_a_png_write_leaves_no_temp_file(tmp_path):
+    """The write is held inside fsync; SIGTERM then ends the CLI like Ctrl-C (exit 130), and the
+    half-written temp file is gone."""
+    out = tmp_path / "out.png"
+    script = f"""
+import os, sys, time
+real = os.fsync
+def held(fd):
+    print("writing", flush=True)
+    time.sleep(60)
+os.fsync = held
+from core.cli import main
+sys.exit(main(["generate", "--out", {str(out)!r}, *{TINY!r}]))
+"""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    assert proc.stdout.readline().strip() == b"writing"
+    assert [p.name for p in tmp_path.iterdir() if TEMP_PATTERN.match(p.name)]  # the temp file exists now
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == EXIT_INTERRUPTED, proc.stderr.read().decode()
+    assert list(tmp_path.iterdir()) == []  # no temp file, no half image
