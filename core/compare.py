@@ -12,7 +12,7 @@ parts, used alike by the Compare page and `python -m core compare`:
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -190,12 +190,14 @@ def run_compare(
     cancel: threading.Event | None = None,
     progress: ProgressCallback | None = None,
     on_status: StatusCallback | None = None,
+    on_tile: Callable[[Cell, bytes], None] | None = None,
 ) -> CompareRun:
     """Listen to every chosen source mode (a mode whose separation cannot run is left out, with a
     note), plan the grid, generate every cell with the same seed and prompt, then gather each mode's
     parts. `on_status` hears a `Phase` per part of the run besides the engine's events.
 
-    A cancel while listening raises Cancelled (nothing to keep); later it returns what is done."""
+    A cancel while listening raises Cancelled (nothing to keep); later it returns what is done.
+    `on_tile(cell, png)` hears each image as soon as it is made."""
     status = on_status or ignore
     available: dict[str, Availability] = {}
     notes: list[str] = []
@@ -217,7 +219,10 @@ def run_compare(
                 raise Cancelled("comparison cancelled")
             status(Phase(f"{n}/{len(cells)} {cell.caption}", done, total))
             result = engine.generate(cell.params, progress=progress, cancel=cancel, on_status=status)
-            run.done.append((cell, result, png_bytes(result.image, result.params, extra_from_result(result))))
+            png = png_bytes(result.image, result.params, extra_from_result(result))
+            run.done.append((cell, result, png))
+            if on_tile is not None:  # a page shows each tile as it finishes, not all at the end
+                on_tile(cell, png)
             done += cell.params.steps
         for mode in available:
             status(Phase(f"Parts · {mode_label(mode)}", done, total))

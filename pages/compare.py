@@ -110,7 +110,7 @@ if not choice.ok:
     nav.link("generate", "Choose audio on Generate", icon=":material/graphic_eq:")
 
 if running and s.compare.job is not None:
-    widgets.follow(s.compare.job)
+    widgets.follow(s.compare.job, tiles=4)  # each image appears as it finishes
     s.collect_jobs()
     st.rerun()
 if s.compare.error:

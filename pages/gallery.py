@@ -25,6 +25,21 @@ st.caption(
     "every PNG carries its settings, so a downloaded image can be restored later."
 )
 
+# A render started on Generate keeps running while the user looks here: say so, follow it at the
+# end of this script (after the page is drawn), and show the new image once it is done.
+running_slot = st.container()
+
+
+def follow_running_render() -> None:
+    job = s.render.job
+    if not s.render.running or job is None:
+        return
+    running_slot.info("A render is running (Generate page): it appears here when it is done.", icon=":material/brush:")
+    widgets.follow(job, running_slot)
+    s.collect_jobs()
+    st.rerun()
+
+
 # -- restore from a PNG ---------------------------------------------------------------------------
 with st.expander("Restore settings from a PNG made by the studio or the CLI", expanded=not s.history):
     up = st.file_uploader("PNG with CLAP2Diff parameters", type=["png"], key="gallery_png")
@@ -63,6 +78,7 @@ history = s.history
 if not history:
     st.info("No renders yet. Press **Render** on the Generate page; each render appears here.")
     nav.link("generate", "Open Generate", icon=":material/graphic_eq:")
+    follow_running_render()
     st.stop()
 
 
@@ -142,3 +158,5 @@ for row in range(0, len(items), COLUMNS):
                 widgets.download_png(h, key=f"dl_{h.id}", label="PNG")
             with st.expander("Parameters"):
                 st.json(h.params.to_dict(), expanded=False)
+
+follow_running_render()

@@ -67,6 +67,7 @@ class Job:
         self.params: GenerationParams | None = None  # what a generation job was asked for
         self.key: Any = None  # what a page keys a job on (e.g. the Spectrogram's listen settings)
         self.stages: list[StatusEvent] = []  # every event the engine sent (tests, diagnostics)
+        self.partial: list[tuple[str, bytes]] = []  # (caption, PNG) of each image done so far, in order
         self._task = task
         self.future: Future | None = None
 
@@ -192,7 +193,14 @@ def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], 
 
     def task(job: Job) -> CompareRun:
         run = run_compare(
-            engine, params, modes, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status, **options
+            engine,
+            params,
+            modes,
+            cancel=job.cancel,
+            progress=job.on_progress,
+            on_status=job.on_status,
+            on_tile=lambda cell, png: job.partial.append((cell.caption, png)),
+            **options,
         )
         job.cancelled = run.cancelled
         job.label = ""

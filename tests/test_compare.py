@@ -72,3 +72,36 @@ def test_cli_compare_bad_input_is_one_line(args, extra, message, capsys):
     assert main(["compare", *args, *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and message in err
+
+
+def test_each_tile_is_handed_over_as_soon_as_it_is_made(tiny_engine, tiny_params):
+    """on_tile hears every image in plan order, with the exact PNG the run keeps, right after it is
+    made and before the next one starts (the parts come last): the studio shows tiles as they finish."""
+    from core.compare import run_compare
+    from core.events import Phase
+
+    order: list[str] = []
+    tiles: list[tuple[str, bytes]] = []
+
+    def on_tile(cell, png):
+        tiles.append((cell.key, png))
+        order.append(f"tile {cell.key}")
+
+    def on_status(event):
+        if isinstance(event, Phase):
+            order.append(event.label.split(" ")[0])
+
+    run = run_compare(
+        tiny_engine,
+        tiny_params.replace(steps=2),
+        ["mix", "bands"],
+        alone=False,
+        without=True,
+        on_tile=on_tile,
+        on_status=on_status,
+    )
+    assert tiles == [(c.key, png) for c, _, png in run.done] and len(tiles) == 3
+    generated = [o for o in order if not o.startswith("Listening")]
+    keys = [c.key for c in run.plan.generated]
+    assert generated[:6] == ["1/3", f"tile {keys[0]}", "2/3", f"tile {keys[1]}", "3/3", f"tile {keys[2]}"]
+    assert generated[6:] and all(o == "Parts" for o in generated[6:])

@@ -192,3 +192,19 @@ def test_a_png_from_an_upload_names_no_server_folder_and_recalls_the_upload():
     assert other.radio(key="w_audio_source").value == "upload"
     assert session(other).params.audio_path == item.params.audio_path  # the server's own copy, found by hash
     assert not [w for w in other.warning if "not available" in w.value]
+
+
+def test_the_gallery_follows_a_render_running_elsewhere_and_shows_it_when_done():
+    from studio import jobs
+    from studio.loader import load_engine
+
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    assert any("No renders yet" in i.value for i in at.info)
+    engine = load_engine("tiny").engine
+    job = session(at).render.start(jobs.generation_job(engine, session(at).params.replace(steps=100), kind="render"))
+    at.run()  # the page is drawn, then follows the render and reruns once it is done
+    ok(at)
+    assert job.done.is_set() and len(session(at).history) == 1
+    assert not any("No renders yet" in i.value for i in at.info)
+    assert any(c.value.startswith("seed ") for c in at.caption)  # the new render's card

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -18,13 +19,23 @@ from studio.jobs import Job
 from studio.session import HistoryItem
 
 
-def follow(job: Job, where: Any = None, poll: float = 0.1) -> None:
-    """Redraw a progress bar until the job ends. A rerun (any click) stops the following, not the job."""
+def follow(job: Job, where: Any = None, poll: float = 0.1, tiles: int = 0) -> None:
+    """Redraw a progress bar until the job ends. A rerun (any click) stops the following, not the job.
+    `tiles` > 0: below the bar, the job's finished images (`job.partial`) in rows of that many."""
     slot = (where or st).empty()
     bar = slot.progress(job.fraction, text=job.status)
+    strip = st.empty() if tiles else None
+    shown = 0
     while not job.wait(poll):
         bar.progress(job.fraction, text=(":material/hourglass_top: " if job.waiting else "") + job.status)
+        if strip is not None and len(job.partial) != shown:
+            shown = len(job.partial)
+            with strip.container(key=f"partial_{job.id}_{shown}"):
+                for col, (caption, png) in zip(itertools.cycle(st.columns(tiles)), list(job.partial)[:shown]):
+                    col.image(png, caption=caption, width="stretch", output_format="PNG")
     slot.empty()
+    if strip is not None:
+        strip.empty()
 
 
 def rerun_fragment() -> None:

@@ -141,6 +141,10 @@ def test_compare_separated_vs_mixed(page, server):
     alone.get_by_text("Each level alone").click()  # keep it to one row of images: fast
     expect(alone.locator("input")).not_to_be_checked()
     page.locator(button("cmp_run")).click()
+    # The first image shows while the run goes on (the strip of finished tiles exists only then).
+    expect(page.locator("[class*='st-key-partial_'] img").first).to_be_visible()
+    expect(page.locator(button("cmp_cancel"))).to_be_enabled()
+    shot(page, "08_compare_running")
 
     for key in ("mix", "stems", "bands", "no_audio"):
         expect(page.locator(f".st-key-cmp_cell_{key} img")).to_be_visible()
