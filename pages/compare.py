@@ -238,10 +238,15 @@ for tab, view in zip(tabs, result.views.values(), strict=True):
             st.warning(
                 f"No part feeds the **{', '.join(view.unfed)}**: its steps get no audio.", icon=":material/info:"
             )
-        cols = st.columns(max(3, len(view.parts)), gap="medium")
-        for col, part in zip(cols, view.parts, strict=False):
-            with col:
-                widgets.part_card(view, part, "cmp", height=200, heard_title="CLAP hears", heard_top=5, download=True)
+        # At most 3 cards a row (4 stems: 2 × 2): narrower, a card's player loses its seek bar.
+        per_row = 2 if len(view.parts) == 4 else 3
+        for start in range(0, len(view.parts), per_row):
+            row = view.parts[start : start + per_row]
+            for col, part in zip(st.columns(per_row, gap="medium"), row, strict=False):
+                with col:
+                    widgets.part_card(
+                        view, part, "cmp", height=200, heard_title="CLAP hears", heard_top=5, download=True
+                    )
         if view.heard_levels:
             lines = []
             for level, labels in view.heard_levels.items():

@@ -27,7 +27,9 @@ from core.models import default_device  # noqa: E402
 from studio import bindings, nav, widgets  # noqa: E402
 from studio.session import session  # noqa: E402
 
-st.set_page_config(page_title="CLAP2Diff Studio", page_icon="🎧", layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(
+    page_title="CLAP2Diff Studio", page_icon="🎧", layout="wide", initial_sidebar_state="auto"
+)  # auto: closed on a phone
 
 # Output stays in view while the knobs scroll (as in A1111): the containers keyed in STICKY
 # (Generate's preview and render) stick below the header. Streamlit stacks columns under 640 px;

@@ -78,9 +78,10 @@ def text_and_sampling() -> None:
         ("w_negative", st.text_input, dict(placeholder="e.g. blurry, text, watermark")),
     ):
         widget(BY_KEY[key].label, key=key, help=_knob(key).help, persist_state=PS, **extra)
-    c1, c2, c3 = st.columns([1.5, 0.4, 2.1], vertical_alignment="bottom")
+    c1, c2, c3 = st.columns([1.3, 0.8, 1.9], vertical_alignment="bottom")
     number("w_seed", c1)
-    c2.button("", icon=":material/casino:", on_click=bindings.randomise_seed, help="Pick a random seed", key="btn_seed")
+    # A text label: an icon-only button is announced by screen readers as its icon's name.
+    c2.button("Random", on_click=bindings.randomise_seed, help="Pick a random seed", key="btn_seed")
     c3.toggle(
         "New seed every render",
         key="ui_new_seed",
