@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 _ids = itertools.count(1)
 
 WAITING = Waiting().text
+INTERACTIVE_KINDS = frozenset({"preview", "render", "listen"})  # ahead of batch work (studio/worker.py)
 
 
 class Job:
@@ -78,7 +79,8 @@ class Job:
         if worker.busy():  # another generation (this or another session) is ahead in the queue
             self.waiting = True
             self.status = WAITING
-        self.future = worker.submit(self._run)
+        priority = worker.INTERACTIVE if self.kind in INTERACTIVE_KINDS else worker.BATCH
+        self.future = worker.submit(self._run, priority=priority)
         return self
 
     def _run(self) -> None:
@@ -186,6 +188,14 @@ def listen_job(engine: Engine, params: GenerationParams, key: Any = None, max_fr
     return job.start()
 
 
+def _tile_done(job: Job, caption: str, png: bytes) -> None:
+    """A Compare image is done: show it, and let waiting previews and renders run before the next."""
+    from studio import worker
+
+    job.partial.append((caption, png))
+    worker.yield_to_interactive()
+
+
 def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], **options: Any) -> Job:
     """The Compare page's run: core.compare.run_compare with its `options` (alone, without,
     audio_label, max_frames). Result: a CompareRun, with whatever was done before a cancel."""
@@ -199,7 +209,7 @@ def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], 
             cancel=job.cancel,
             progress=job.on_progress,
             on_status=job.on_status,
-            on_tile=lambda cell, png: job.partial.append((cell.caption, png)),
+            on_tile=lambda cell, png: _tile_done(job, cell.caption, png),
             **options,
         )
         job.cancelled = run.cancelled

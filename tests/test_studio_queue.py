@@ -1,0 +1,55 @@
+"""The engine thread's queue puts interactive work first (studio/worker.py): a preview never waits
+for batch work queued before it, and a running Compare lets it through between two images."""
+
+from __future__ import annotations
+
+import threading
+
+from studio import jobs, worker
+
+
+def test_interactive_work_overtakes_queued_batch_work():
+    gate, order = threading.Event(), []
+    blocker = worker.submit(gate.wait, 30)  # the thread is busy with batch work
+    batch = worker.submit(order.append, "batch")
+    urgent = worker.submit(order.append, "preview", priority=worker.INTERACTIVE)
+    gate.set()
+    for f in (blocker, batch, urgent):
+        f.result(timeout=30)
+    assert order == ["preview", "batch"]
+
+
+def test_yield_runs_waiting_interactive_work_inside_batch_work_only():
+    order: list[str] = []
+    started, go_on = threading.Event(), threading.Event()
+
+    def long_batch() -> int:
+        order.append("batch part 1")
+        started.set()
+        go_on.wait(30)
+        ran = worker.yield_to_interactive()
+        order.append("batch part 2")
+        return ran
+
+    batch = worker.submit(long_batch)
+    assert started.wait(30)
+    later_batch = worker.submit(order.append, "later batch")
+    preview = worker.submit(order.append, "preview", priority=worker.INTERACTIVE)
+    go_on.set()
+    assert batch.result(timeout=30) == 1 and preview.done()
+    later_batch.result(timeout=30)
+    assert order == ["batch part 1", "preview", "batch part 2", "later batch"]
+    assert worker.yield_to_interactive() == 0  # off the engine thread: nothing runs here
+
+
+def test_a_preview_finishes_before_a_running_compare(tiny_engine, tiny_params):
+    """Another session's preview, started once the Compare is under way, ends before it."""
+    base = tiny_params.replace(steps=4, width=64, height=64)
+    compare = jobs.compare_job(tiny_engine, base, ["mix", "bands"], alone=True, without=True)
+    while not compare.partial and not compare.done.is_set():  # the Compare's first image is made
+        compare.wait(0.01)
+    assert not compare.done.is_set(), "the Compare ended before the test could race it"
+    preview = jobs.generation_job(tiny_engine, base.replace(steps=2, seed=9), kind="preview")
+    assert preview.wait(120) and compare.wait(120)
+    assert preview.ok and compare.ok
+    assert preview.finished < compare.finished  # first come would have made it wait for every image
