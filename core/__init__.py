@@ -66,6 +66,17 @@ _EXPORTS: dict[str, str] = {
     "mode_about": "core.compare",
     "mode_label": "core.compare",
     "run_compare": "core.compare",
+    # sweeps and scores (the Sweep page, `python -m core sweep`)
+    "SCORE_NAMES": "core.scoring",
+    "Scorer": "core.scoring",
+    "Scores": "core.scoring",
+    "SweepError": "core.sweep",
+    "SweepPlan": "core.sweep",
+    "SweepRun": "core.sweep",
+    "SweepTile": "core.sweep",
+    "parse_axis": "core.sweep",
+    "run_sweep": "core.sweep",
+    "sweep_files": "core.sweep",
     # what each part of a clip sounds like (the Spectrogram and Compare views)
     "ModeView": "core.parts",
     "PartView": "core.parts",
@@ -158,7 +169,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
     from .projector import ProjectorError
     from .samples import sample_paths
     from .separation import SeparationError
+    from .scoring import SCORE_NAMES, Scorer, Scores
     from .spectrum import MelSpectrogram
+    from .sweep import SweepError, SweepPlan, SweepRun, SweepTile, parse_axis, run_sweep, sweep_files
     from .trace import GenerationResult, HeardLabel, Trace
     from .train.config import STAGE_NAMES, TrainConfig, TrainError, train_knobs
     from .train.dataset import DatasetError, DatasetReport, load_dataset

@@ -1,0 +1,91 @@
+"""`python -m core sweep`: an X/Y/Z grid over any knob, with scores.
+
+    python -m core sweep --audio A --prompt P --x FIELD=V1,V2 [--y FIELD=...] [--z FIELD=...] --out DIR
+
+FIELD is a GenerationParams field, a tuple element (`level_weights.0`), `audio_path` (several
+clips) or `sources`. Writes DIR/sweep_grid_NN.png (one per Z value, every tile's params inside),
+each tile as a PNG (readable by `params` and `generate --from`), DIR/sweep.zip and DIR/scores.csv.
+Scores use CLIP (`--clip`, default: the tiny spec with tiny models, else openai/clip-vit-large-patch14);
+`--no-scores` skips them. Every other flag is a GenerationParams field, as for `generate`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import CliError
+from .generate import add_param_flags, check_device, params_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sw = sub.add_parser("sweep", help="an X/Y/Z grid over any knob, every tile with its params and scores")
+    sw.add_argument("--out", metavar="DIR", required=True, help="folder for the grids, tiles, sweep.zip and scores.csv")
+    for name, what in (("x", "columns"), ("y", "rows"), ("z", "one grid per value")):
+        sw.add_argument(f"--{name}", metavar="FIELD=V1,V2", help=f"the {name.upper()} axis ({what})")
+    sw.add_argument("--no-scores", action="store_true", help="skip the CLIP scores")
+    sw.add_argument("--clip", metavar="SPEC", help="CLIP for the scores: tiny, or a Hub id / folder")
+    sw.add_argument("--reference", metavar="IMAGE", help="a reference image: adds the reference-match score")
+    sw.add_argument("--from", dest="from_png", metavar="FILE.png", help="start from the parameters in a PNG")
+    sw.add_argument("--device", help="cuda | cpu (default: cuda when available)")
+    sw.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_param_flags(sw)
+    sw.set_defaults(run=run)
+
+
+def plan_from_args(args: argparse.Namespace):
+    """The SweepPlan, every axis checked before any model loads."""
+    from ..sweep import SweepPlan, parse_axis
+
+    base = params_from_args(args)
+    axes = tuple(parse_axis(n, getattr(args, n), base) for n in ("x", "y", "z") if getattr(args, n))
+    if not axes:
+        raise CliError("a sweep needs at least --x FIELD=V1,V2 (e.g. --x norm_target=40,60,80)")
+    return SweepPlan(base, axes)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..engine import Engine
+    from ..models import ModelUnavailable
+    from ..scoring import Scorer
+    from ..sweep import run_sweep, save_sweep
+
+    plan = plan_from_args(args)
+    check_device(args.device)
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {args.out} is a file: give a folder")
+    reference = _reference(args.reference)
+    engine = Engine(plan.base.models, device=args.device)
+    scorer = None
+    if not args.no_scores:
+        spec = args.clip or ("tiny" if engine.spec.tiny else "")
+        try:
+            scorer = Scorer(spec, device=engine.device)
+        except ModelUnavailable as exc:
+            print(f"note: no scores: {exc}", file=sys.stderr)
+
+    def status(event) -> None:
+        if not args.quiet:
+            sys.stderr.write(f"\r{str(event)[:100]:<100}")
+            sys.stderr.flush()
+
+    result = run_sweep(engine, plan, scorer, reference, on_status=status)
+    if not args.quiet:
+        sys.stderr.write("\n")
+    written = save_sweep(result, out)
+    print(f"{len(result.tiles)} tiles, {len([p for p in written if p.name.startswith('sweep_grid')])} grid(s) in {out}")
+    return 0
+
+
+def _reference(path: str | None):
+    if not path:
+        return None
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(Path(path).expanduser()) as im:
+            return im.convert("RGB")
+    except (OSError, UnidentifiedImageError) as exc:
+        raise CliError(f"--reference {path}: not a readable image ({exc})") from None

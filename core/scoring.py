@@ -1,0 +1,184 @@
+"""Scores that say whether an image shows its prompt and its sound (docs/SCORES.md).
+
+A CLIP image–text model, loaded like the other models (transformers' `CLIPModel`; the real spec is
+`openai/clip-vit-large-patch14`, the tiny spec the same classes with random weights built in code):
+
+- prompt match: cosine similarity of the image's and the prompt's CLIP embeddings;
+- heard in the image: CLIP's zero-shot distribution over the sound-event vocabulary's visual
+  phrases (the zero-shot projector's vocabulary), against what CLAP heard in the clip: whether
+  the two top events agree, and the cosine similarity of the two distributions;
+- audio effect: how far the image moved from its strength-0 twin (same seed and prompt): one minus
+  the CLIP image cosine, and the mean absolute pixel difference (0–1); exactly 0 for the same pixels;
+- reference match: cosine similarity of the image and a reference image (a dataset row's frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .models import ModelUnavailable, _first_sentence, hf_command
+from .trace import HeardLabel
+from .vocabulary import Vocabulary
+
+CLIP_REAL = "openai/clip-vit-large-patch14"
+SCORE_NAMES = (
+    "prompt_match",
+    "heard_top1",
+    "heard_similarity",
+    "audio_effect_clip",
+    "audio_effect_pixels",
+    "reference_match",
+)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One image's scores; None where the score does not apply (no audio, no twin, no reference)."""
+
+    prompt_match: float | None = None
+    heard_top1: float | None = None  # 1.0 when CLIP's top event is CLAP's top event, else 0.0
+    heard_similarity: float | None = None
+    audio_effect_clip: float | None = None
+    audio_effect_pixels: float | None = None
+    reference_match: float | None = None
+    clip_top_event: str | None = None  # what CLIP sees, for people
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def tiny_clip():
+    """CLIPModel + CLIPProcessor with tiny random weights (fixed seed): the offline spec."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    from .tiny import TINY_SEED, tiny_clip_tokenizer
+
+    tokenizer = tiny_clip_tokenizer()
+    config = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+            num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1, pad_token_id=1,
+        ),
+        vision_config=dict(
+            hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+            image_size=32, patch_size=8,
+        ),
+        projection_dim=32,
+    )  # fmt: skip
+    torch.manual_seed(TINY_SEED)
+    model = CLIPModel(config).eval()
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return model, CLIPProcessor(image_processor=images, tokenizer=tokenizer)
+
+
+def load_clip(spec: str = "tiny", device: str = "cpu"):
+    """(model, processor) for `spec`: 'tiny', or a Hub id / folder (default CLIP_REAL)."""
+    if spec == "tiny":
+        model, processor = tiny_clip()
+        return model.to(device), processor
+    from transformers import CLIPModel, CLIPProcessor
+
+    source = CLIP_REAL if spec in ("", "real", "clip") else spec
+    try:
+        model = CLIPModel.from_pretrained(source).eval().to(device)
+        processor = CLIPProcessor.from_pretrained(source)
+    except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types; all mean "not here"
+        raise ModelUnavailable(
+            f"The CLIP model for scores could not be loaded from '{source}' (run once with network: "
+            f"`{hf_command()} download {source}`). Details: {type(exc).__name__}: {_first_sentence(str(exc))}"
+        ) from exc
+    return model, processor
+
+
+class Scorer:
+    """CLIP embeddings of images and texts (texts cached: the vocabulary's phrases once)."""
+
+    def __init__(self, spec: str = "tiny", device: str = "cpu"):
+        self.spec = spec
+        self.device = device
+        self.model, self.processor = load_clip(spec, device)
+        self._texts: dict[str, torch.Tensor] = {}
+        self.image_calls = 0  # forward passes, for the tests
+
+    @torch.inference_mode()
+    def embed_images(self, images: list[Image.Image]) -> torch.Tensor:
+        """(N, D) unit-norm CLIP image embeddings."""
+        inputs = self.processor(images=[im.convert("RGB") for im in images], return_tensors="pt")
+        self.image_calls += 1
+        out = self.model.get_image_features(pixel_values=inputs["pixel_values"].to(self.device))
+        out = out if isinstance(out, torch.Tensor) else out.pooler_output
+        return torch.nn.functional.normalize(out.float(), dim=-1).cpu()
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: list[str]) -> torch.Tensor:
+        """(N, D) unit-norm CLIP text embeddings, each text computed once."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self._texts]
+        if todo:
+            inputs = self.processor(text=todo, return_tensors="pt", padding=True, truncation=True, max_length=77)
+            out = self.model.get_text_features(**{k: v.to(self.device) for k, v in inputs.items()})
+            out = out if isinstance(out, torch.Tensor) else out.pooler_output
+            for text, row in zip(todo, torch.nn.functional.normalize(out.float(), dim=-1).cpu(), strict=True):
+                self._texts[text] = row
+        return torch.stack([self._texts[t] for t in texts])
+
+    @torch.inference_mode()
+    def event_probabilities(self, image_embedding: torch.Tensor, vocabulary: Vocabulary) -> torch.Tensor:
+        """CLIP's zero-shot distribution over the vocabulary's visual phrases (softmax of the
+        scaled cosines, CLIP's own logit scale)."""
+        phrases = self.embed_texts([e.phrase for e in vocabulary.events])
+        logits = self.model.logit_scale.detach().exp().float().cpu() * (phrases @ image_embedding)
+        return torch.softmax(logits, dim=0)
+
+    def score(
+        self,
+        image: Image.Image,
+        prompt: str | None = None,
+        heard: list[HeardLabel] | None = None,
+        vocabulary: Vocabulary | None = None,
+        twin: Image.Image | None = None,
+        reference: Image.Image | None = None,
+    ) -> Scores:
+        """Every score that applies to `image` (see the module docstring for the definitions)."""
+        others = [x for x in (twin, reference) if x is not None]
+        embedded = self.embed_images([image, *others])
+        emb = embedded[0]
+        values: dict[str, Any] = {}
+        if prompt:
+            values["prompt_match"] = float(self.embed_texts([prompt])[0] @ emb)
+        if heard and vocabulary is not None:
+            values.update(heard_scores(self.event_probabilities(emb, vocabulary), heard, vocabulary))
+        rest = iter(embedded[1:])
+        if twin is not None:
+            twin_emb = next(rest)
+            a, b = np.asarray(image.convert("RGB"), np.float32), np.asarray(twin.convert("RGB"), np.float32)
+            same = a.shape == b.shape and np.array_equal(a, b)
+            values["audio_effect_clip"] = 0.0 if same else float(1.0 - twin_emb @ emb)
+            values["audio_effect_pixels"] = 0.0 if same else float(np.abs(a - b).mean() / 255.0)
+        if reference is not None:
+            values["reference_match"] = float(next(rest) @ emb)
+        return Scores(**values)
+
+
+def heard_scores(clip_probs: torch.Tensor, heard: list[HeardLabel], vocabulary: Vocabulary) -> dict[str, Any]:
+    """CLIP's event distribution against CLAP's (its heard labels' weights, zero elsewhere)."""
+    index = {e.label: i for i, e in enumerate(vocabulary.events)}
+    clap = torch.zeros_like(clip_probs)
+    for h in heard:
+        if h.label in index:
+            clap[index[h.label]] = float(h.weight)
+    top = int(torch.argmax(clip_probs))
+    clap_top = max(heard, key=lambda h: h.weight).label
+    similarity = float(torch.nn.functional.cosine_similarity(clip_probs, clap, dim=0))
+    return {
+        "heard_top1": 1.0 if vocabulary.events[top].label == clap_top else 0.0,
+        "heard_similarity": similarity,
+        "clip_top_event": vocabulary.events[top].label,
+    }
+
+
+__all__ = ["CLIP_REAL", "SCORE_NAMES", "Scorer", "Scores", "heard_scores", "load_clip", "tiny_clip"]

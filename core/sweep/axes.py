@@ -1,0 +1,140 @@
+"""Sweep axes: `FIELD=V1,V2,...` parsed against GenerationParams, checked before anything runs.
+
+FIELD is a GenerationParams field (`norm_target`, `seed`, `sources`, `audio_path`, ...), one element
+of a tuple field (`level_weights.0`: the foreground weight), or a whole tuple field whose values are
+separated by `;` (`switch_points=0.3,0.6;0.4,0.7`). Values take the field's own type; `none` is
+None for fields that allow it. A bad axis is one SweepError naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..params import GenerationParams, ParamsError, knobs
+
+MAX_VALUES = 16  # per axis
+MAX_TILES = 256  # per sweep: beyond this a sweep is a batch job for the CLI, not a grid to read
+
+
+class SweepError(UserError, ValueError):
+    """An axis or a sweep that cannot run; the message names the axis and the value."""
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis: the field (with an element index for tuple fields) and its values, in order."""
+
+    name: str  # "x" | "y" | "z"
+    field: str  # as written: "level_weights.0"
+    values: tuple[Any, ...]
+    raw: tuple[str, ...]  # the values as typed, for labels
+
+    @property
+    def base_field(self) -> str:
+        return self.field.split(".", 1)[0]
+
+    @property
+    def index(self) -> int | None:
+        return int(self.field.split(".", 1)[1]) if "." in self.field else None
+
+    def label(self, i: int) -> str:
+        """'norm_target=40', 'audio_path=rain.wav': what a tile's caption and the CSV say."""
+        raw = self.raw[i]
+        if self.base_field == "audio_path" and raw.lower() != "none":
+            raw = Path(raw).name
+        return f"{self.field}={raw}"
+
+    def apply(self, params: GenerationParams, i: int) -> GenerationParams:
+        value = self.values[i]
+        if self.index is not None:
+            items = list(getattr(params, self.base_field))
+            items[self.index] = value
+            value = tuple(items)
+        changes: dict[str, Any] = {self.base_field: value}
+        if self.base_field == "audio_path":
+            changes["audio_sha256"] = None  # each clip gets its own hash
+        return params.replace(**changes)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
+
+
+def _convert(field: str, example: Any, text: str, axis: str) -> Any:
+    text = text.strip()
+    if text.lower() == "none" and field in ("audio_path", "checkpoint", "audio_sha256"):
+        return None
+    try:
+        if isinstance(example, bool):
+            return text.lower() in ("1", "true", "yes", "on")
+        if isinstance(example, int):
+            return int(text)
+        if isinstance(example, float):
+            return float(text)
+    except ValueError:
+        raise SweepError(f"--{axis} {field}: {text!r} is not a number") from None
+    if field == "audio_path":
+        return str(Path(text).expanduser().resolve())
+    return text
+
+
+def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
+    """`FIELD=V1,V2,...` → Axis, every value checked by GenerationParams' own validation."""
+    field, sep, values_text = spec.partition("=")
+    field = field.strip()
+    if not sep or not values_text.strip():
+        raise SweepError(f"--{name} {spec!r}: expected FIELD=V1,V2,... (e.g. --{name} norm_target=40,60,80)")
+    base_field, _, index_text = field.partition(".")
+    if base_field not in _FIELDS or base_field in ("models", "audio_sha256"):
+        known = ", ".join(n for n in knobs() if n not in ("models", "audio_sha256"))
+        raise SweepError(f"--{name} {field}: not a setting that can be swept (one of: {known})")
+    current = getattr(base, base_field)
+    if index_text:
+        if not isinstance(current, tuple) or not index_text.isdigit() or int(index_text) >= len(current):
+            raise SweepError(f"--{name} {field}: {base_field} has no element {index_text!r}")
+        example, raw = current[int(index_text)], values_text.split(",")
+        values = tuple(_convert(field, example, v, name) for v in raw)
+    elif isinstance(current, tuple):
+        raw = values_text.split(";")
+        values = tuple(
+            tuple(_convert(field, e, t, name) for e, t in zip(current, v.split(","), strict=False)) for v in raw
+        )
+        if any(len(v) != len(current) for v in values):
+            raise SweepError(f"--{name} {field}: each value needs {len(current)} numbers (values separated by ';')")
+    else:
+        example = current if current is not None else ""
+        raw = values_text.split(",")
+        values = tuple(_convert(field, example, v, name) for v in raw)
+    if not 1 <= len(values) <= MAX_VALUES:
+        raise SweepError(f"--{name} {field}: {len(values)} values; give 1 to {MAX_VALUES}")
+    axis = Axis(name, field, values, tuple(v.strip() for v in raw))
+    for i in range(len(values)):
+        try:
+            axis.apply(base, i).validate()
+        except ParamsError as exc:
+            raise SweepError(f"--{name} {axis.label(i)}: {str(exc).split(': ', 1)[-1]}") from None
+    return axis
+
+
+def check_axes(axes: list[Axis]) -> None:
+    """Two axes on one setting, or too many tiles: said before anything runs."""
+    seen: dict[str, str] = {}
+    for a in axes:
+        key = a.base_field if a.index is None else a.field
+        clash = seen.get(key) or seen.get(a.base_field)
+        if clash is None and a.index is None:  # a whole tuple after one of its elements
+            clash = next((n for k, n in seen.items() if k.startswith(a.base_field + ".")), None)
+        if clash:
+            raise SweepError(f"--{a.name} {a.field}: already swept by --{clash}")
+        seen[key] = a.name
+    tiles = 1
+    for a in axes:
+        tiles *= len(a.values)
+    if tiles > MAX_TILES:
+        raise SweepError(f"{tiles} tiles: a sweep makes at most {MAX_TILES}; use fewer values")
+
+
+__all__ = ["MAX_TILES", "MAX_VALUES", "Axis", "SweepError", "check_axes", "parse_axis"]

@@ -1,0 +1,165 @@
+"""Running a sweep: every tile of an X/Y/Z grid on one engine, scored as it finishes.
+
+Shared work is done once, by the engine's own caches: each clip is decoded, separated and heard
+once per listening setting, each prompt encoded once. A strength-0 twin (the audio-effect score's
+reference) is generated once per distinct twin, not per tile.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ..cancel import Cancelled
+from ..events import Phase, ProgressCallback, StatusCallback, ignore
+from ..export import extra_from_result, png_bytes
+from ..params import GenerationParams
+from .axes import Axis, check_axes
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ..engine import Engine
+    from ..scoring import Scorer, Scores
+    from ..trace import GenerationResult, HeardLabel
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The base settings and up to three axes: X columns, Y rows, Z one grid each."""
+
+    base: GenerationParams
+    axes: tuple[Axis, ...]
+
+    def __post_init__(self) -> None:
+        check_axes(list(self.axes))
+
+    def axis(self, name: str) -> Axis | None:
+        return next((a for a in self.axes if a.name == name), None)
+
+    def shape(self) -> tuple[int, int, int]:
+        """(z, y, x) counts; a missing axis counts 1."""
+        return tuple(len(a.values) if (a := self.axis(n)) else 1 for n in ("z", "y", "x"))  # type: ignore[return-value]
+
+    def positions(self) -> Iterator[tuple[int, int, int]]:
+        """(z, y, x) indices in reading order: grid by grid, row by row."""
+        nz, ny, nx = self.shape()
+        for z in range(nz):
+            for y in range(ny):
+                for x in range(nx):
+                    yield z, y, x
+
+    def params_at(self, z: int, y: int, x: int) -> GenerationParams:
+        params = self.base
+        for name, i in (("z", z), ("y", y), ("x", x)):
+            if (a := self.axis(name)) is not None:
+                params = a.apply(params, i)
+        return params
+
+    def labels_at(self, z: int, y: int, x: int) -> dict[str, str]:
+        """{'x': 'norm_target=40', ...} for the axes present."""
+        return {n: a.label(i) for n, i in (("z", z), ("y", y), ("x", x)) if (a := self.axis(n)) is not None}
+
+    def __len__(self) -> int:
+        nz, ny, nx = self.shape()
+        return nz * ny * nx
+
+
+@dataclass
+class SweepTile:
+    z: int
+    y: int
+    x: int
+    labels: dict[str, str]
+    result: GenerationResult
+    png: bytes  # the PNG with its params: `params` / `generate --from` read it back
+    scores: Scores | None = None
+
+
+@dataclass
+class SweepRun:
+    plan: SweepPlan
+    tiles: list[SweepTile] = field(default_factory=list)
+    cancelled: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def run_sweep(
+    engine: Engine,
+    plan: SweepPlan,
+    scorer: Scorer | None = None,
+    reference: Image.Image | None = None,
+    *,
+    cancel: threading.Event | None = None,
+    progress: ProgressCallback | None = None,
+    on_status: StatusCallback | None = None,
+    on_tile: Callable[[SweepTile], None] | None = None,
+) -> SweepRun:
+    """Generate every tile (reading order), scoring each when a scorer is given. A cancel keeps
+    the tiles done; `on_tile` hears each one as it finishes."""
+    status = on_status or ignore
+    run = SweepRun(plan)
+    twins: dict[GenerationParams, Image.Image] = {}
+    total = len(plan) * plan.base.steps
+    try:
+        for n, (z, y, x) in enumerate(plan.positions(), 1):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("sweep cancelled")
+            params, labels = plan.params_at(z, y, x), plan.labels_at(z, y, x)
+            status(Phase(f"{n}/{len(plan)} " + " · ".join(labels.values()), (n - 1) * plan.base.steps, total))
+            result = engine.generate(params, progress=progress, cancel=cancel, on_status=status)
+            scores = None
+            if scorer is not None:
+                twin = None
+                if result.params.audio_path is not None:  # a strength-0 tile is its own twin: no effect
+                    twin = (
+                        result.image
+                        if result.params.audio_strength == 0
+                        else _twin(engine, result.params, twins, cancel)
+                    )
+                scores = scorer.score(
+                    result.image,
+                    prompt=result.params.prompt,
+                    heard=heard_overall(result.trace.heard),
+                    vocabulary=engine.vocabulary,
+                    twin=twin,
+                    reference=reference,
+                )
+            tile = SweepTile(
+                z, y, x, labels, result, png_bytes(result.image, result.params, extra_from_result(result)), scores
+            )
+            run.tiles.append(tile)
+            if on_tile is not None:
+                on_tile(tile)
+    except Cancelled:
+        run.cancelled = True
+    return run
+
+
+def _twin(engine: Engine, params: GenerationParams, cache: dict, cancel: threading.Event | None) -> Image.Image:
+    """The same image without audio (strength 0), generated once per distinct twin."""
+    twin_params = params.replace(audio_strength=0.0)
+    if twin_params not in cache:
+        cache[twin_params] = engine.generate(twin_params, cancel=cancel).image
+    return cache[twin_params]
+
+
+def heard_overall(heard: dict[str, list[HeardLabel]]) -> list[HeardLabel] | None:
+    """What CLAP heard in the whole clip: the mix's labels, or every level's merged (weights
+    averaged over the levels) when the levels were heard separately."""
+    if not heard:
+        return None
+    if "mix" in heard:
+        return heard["mix"]
+    merged: dict[str, HeardLabel] = {}
+    for labels in heard.values():
+        for h in labels:
+            w = h.weight / len(heard) + (merged[h.label].weight if h.label in merged else 0.0)
+            merged[h.label] = dataclasses.replace(h, weight=w)
+    return sorted(merged.values(), key=lambda h: -h.weight) or None
+
+
+__all__ = ["SweepPlan", "SweepRun", "SweepTile", "heard_overall", "run_sweep"]

@@ -1,0 +1,149 @@
+"""X/Y/Z sweeps (core/sweep) and scores (core/scoring.py) on the tiny models, offline."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from core.cli import main
+from core.export import read_grid, read_params
+from core.params import GenerationParams
+from core.scoring import Scorer, heard_scores
+from core.sweep import SweepError, SweepPlan, parse_axis, run_sweep, save_sweep
+from core.trace import HeardLabel
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return Scorer("tiny")
+
+
+def _tone(path: Path, hz: float) -> Path:
+    t = np.arange(16000) / 16000
+    sf.write(path, (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32), 16000)
+    return path
+
+
+def _base(tiny_params, **changes) -> GenerationParams:
+    return tiny_params.replace(steps=2, width=64, height=64, **changes)
+
+
+def test_a_2x2x2_sweep_puts_every_value_in_its_tile_and_label(tmp_path, tiny_engine, tiny_params):
+    base = _base(tiny_params)
+    plan = SweepPlan(
+        base,
+        (
+            parse_axis("x", "level_weights.0=0.2,1.4", base),
+            parse_axis("y", "norm_target=30,90", base),
+            parse_axis("z", "seed=3,4", base),
+        ),
+    )
+    run = run_sweep(tiny_engine, plan)
+    save_sweep(run, tmp_path)
+    for z, seed in enumerate((3, 4)):
+        for y, norm in enumerate((30.0, 90.0)):
+            for x, fg in enumerate((0.2, 1.4)):
+                p = read_params(tmp_path / f"z{z + 1:02d}_y{y + 1:02d}_x{x + 1:02d}.png")
+                assert (p.seed, p.norm_target, p.level_weights[0]) == (seed, norm, fg)
+                assert p.level_weights[1:] == base.level_weights[1:] and p.prompt == base.prompt
+        items = read_grid(tmp_path / f"sweep_grid_{z + 1:02d}.png")
+        assert [(i.params.norm_target, i.params.level_weights[0]) for i in items] == [
+            (30.0, 0.2), (30.0, 1.4), (90.0, 0.2), (90.0, 1.4)
+        ]  # fmt: skip
+        assert [i.caption for i in items][1] == "norm_target=30 · level_weights.0=1.4"
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "scores.csv").read_text())))
+    assert [r["file"] for r in rows][:3] == ["z01_y01_x01.png", "z01_y01_x02.png", "z01_y02_x01.png"]
+    assert rows[1]["x_level_weights.0"] == "1.4" and rows[2]["y_norm_target"] == "90" and rows[4]["z_seed"] == "4"
+
+
+def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_params):
+    """A 6-tile sweep costs CLAP and the text encoder what one generation of the same clip and
+    prompt costs: nothing is heard or encoded again per tile."""
+
+    def cost(params: GenerationParams, axes: list[str]) -> tuple[int, int]:
+        clap, text = tiny_engine.clap.audio_calls, tiny_engine.counters["text_encoder"]
+        plan = SweepPlan(params, tuple(parse_axis(n, a, params) for n, a in zip("xy", axes, strict=False)))
+        run_sweep(tiny_engine, plan)
+        return tiny_engine.clap.audio_calls - clap, tiny_engine.counters["text_encoder"] - text
+
+    single = cost(_base(tiny_params, audio_path=str(_tone(tmp_path / "a.wav", 330)), prompt="one"), ["seed=1"])
+    sweep = cost(
+        _base(tiny_params, audio_path=str(_tone(tmp_path / "b.wav", 550)), prompt="two"),
+        ["level_weights.0=0.2,0.9,1.6", "norm_target=40,80"],
+    )
+    assert single[0] >= 1 and sweep == single
+    # Two clips on an axis: each heard once.
+    base = _base(tiny_params, prompt="three")
+    clips = ",".join(str(_tone(tmp_path / f"c{i}.wav", 200 + 100 * i)) for i in range(2))
+    clap_before = tiny_engine.clap.audio_calls
+    run_sweep(tiny_engine, SweepPlan(base, (parse_axis("x", f"audio_path={clips}", base),
+                                            parse_axis("y", "norm_target=40,80", base))))  # fmt: skip
+    assert tiny_engine.clap.audio_calls - clap_before == 2 * single[0]
+
+
+@pytest.mark.parametrize(
+    "axes, message",
+    [
+        (["nope=1,2"], "--x nope: not a setting that can be swept"),
+        (["steps=0,5"], "--x steps=0: must be between 1 and 500 (got 0)"),
+        (["level_weights.3=1"], "--x level_weights.3: level_weights has no element '3'"),
+        (["norm_target=" + ",".join(["50"] * 17)], "--x norm_target: 17 values; give 1 to 16"),
+        (["seed=1,x"], "--x seed: 'x' is not a number"),
+        (["level_weights.0=1,2", "level_weights=1,1,1"], "--y level_weights: already swept by --x"),
+        (
+            ["seed=" + ",".join(map(str, range(16))), "steps=" + ",".join(map(str, range(1, 17))), "guidance=2,3"],
+            "512 tiles: a sweep makes at most 256",
+        ),
+        (["norm_target"], "expected FIELD=V1,V2"),
+    ],
+)
+def test_a_bad_axis_is_one_error_naming_it_before_anything_runs(axes, message, tiny_params):
+    base = _base(tiny_params)
+    with pytest.raises(SweepError) as err:
+        SweepPlan(base, tuple(parse_axis(n, a, base) for n, a in zip("xyz", axes, strict=False)))
+    assert message in str(err.value)
+
+
+def test_scores_are_deterministic_and_mean_what_they_say(tiny_engine, tiny_params, scorer):
+    base = _base(tiny_params)
+    plan = SweepPlan(base, (parse_axis("x", "audio_strength=0,1.5", base),))
+    a, b = run_sweep(tiny_engine, plan, scorer), run_sweep(tiny_engine, plan, scorer)
+    assert [t.scores for t in a.tiles] == [t.scores for t in b.tiles]  # deterministic
+    silent, loud = a.tiles[0].scores, a.tiles[1].scores
+    assert silent.audio_effect_clip == 0.0 and silent.audio_effect_pixels == 0.0
+    assert loud.audio_effect_pixels > 0 and loud.audio_effect_clip != 0
+    image = a.tiles[1].result.image
+    assert scorer.score(image, reference=image).reference_match == pytest.approx(1.0, abs=1e-5)
+    assert -1 <= loud.prompt_match <= 1 and 0 <= loud.heard_similarity <= 1
+
+
+def test_heard_in_the_image_uses_the_projectors_vocabulary(tiny_engine, scorer):
+    vocabulary = tiny_engine.zero_shot.vocabulary
+    probs = scorer.event_probabilities(scorer.embed_images([Image.new("RGB", (32, 32), (90, 20, 200))])[0], vocabulary)
+    assert probs.shape == (len(vocabulary.events),) and float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+    top = vocabulary.events[int(probs.argmax())].label
+    agree = heard_scores(probs, [HeardLabel(top, "p", "c", 0.9, 0.5), HeardLabel("x", "p", "c", 0.1, 0.1)], vocabulary)
+    other = next(e.label for e in vocabulary.events if e.label != top)
+    disagree = heard_scores(probs, [HeardLabel(other, "p", "c", 1.0, 0.5)], vocabulary)
+    assert (agree["heard_top1"], disagree["heard_top1"]) == (1.0, 0.0)
+    assert agree["clip_top_event"] == top
+
+
+def test_cli_sweep_tiles_reproduce_with_generate_from(tmp_path, samples, capsys):
+    out = tmp_path / "sw"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--prompt", "a street", "--steps", "2"]
+    args += ["--size", "64x64", "--seed", "8", "--x", "norm_target=40,80", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    assert "2 tiles, 1 grid(s)" in capsys.readouterr().out
+    again = tmp_path / "again.png"
+    assert main(["generate", "--from", str(out / "z01_y01_x02.png"), "--out", str(again), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(out / "z01_y01_x02.png")))
+    assert read_params(again).norm_target == 80.0
+    assert main(["sweep", "--models", "tiny", "--x", "steps=0", "--out", str(out)]) == 2
+    assert "--x steps=0" in capsys.readouterr().err
