@@ -168,8 +168,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
     from .parts import ModeView, PartView, clip_overview
     from .projector import ProjectorError
     from .samples import sample_paths
-    from .separation import SeparationError
     from .scoring import SCORE_NAMES, Scorer, Scores
+    from .separation import SeparationError
     from .spectrum import MelSpectrogram
     from .sweep import SweepError, SweepPlan, SweepRun, SweepTile, parse_axis, run_sweep, sweep_files
     from .trace import GenerationResult, HeardLabel, Trace
