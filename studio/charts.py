@@ -337,3 +337,35 @@ def loss_figure(metrics: Sequence[dict[str, Any]], height: int = 320) -> go.Figu
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss")
     return _layout(fig, "Loss", height)
+
+
+# ================================================================================================
+# Sweeps
+# ================================================================================================
+def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) -> go.Figure:
+    """One score over the sweep's X (columns) and Y (rows) at Z index `z`; empty cells where a
+    tile was not made or the score does not apply."""
+    plan = run.plan
+    _, ny, nx = plan.shape()
+    x_axis, y_axis = plan.axis("x"), plan.axis("y")
+    grid = np.full((ny, nx), np.nan)
+    for t in run.tiles:
+        value = getattr(t.scores, score, None) if t.scores is not None else None
+        if t.z == z and value is not None:
+            grid[t.y, t.x] = float(value)
+    if np.isnan(grid).all():
+        return _empty(
+            title or score, "No values: scores were off, or this one does not apply (prompt match needs a prompt)", 260
+        )
+    xs = list(x_axis.raw) if x_axis else [""]
+    ys = list(y_axis.raw) if y_axis else [""]
+    fig = go.Figure(
+        go.Heatmap(
+            z=grid, x=xs, y=ys, colorscale="Viridis", text=np.round(grid, 3), texttemplate="%{text}",
+            hovertemplate=f"{x_axis.field if x_axis else ''} %{{x}} · {y_axis.field if y_axis else ''} %{{y}}"
+            f"<br>{score} %{{z:.4f}}<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.update_xaxes(title_text=x_axis.field if x_axis else None, type="category")
+    fig.update_yaxes(title_text=y_axis.field if y_axis else None, type="category", autorange="reversed")
+    return _layout(fig, title or score, 120 + 60 * ny)

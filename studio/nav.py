@@ -12,6 +12,7 @@ SPECS: tuple[tuple[str, str, str], ...] = (
     ("spectrogram", "Spectrogram", ":material/equalizer:"),
     ("gallery", "Gallery", ":material/photo_library:"),
     ("compare", "Compare", ":material/compare:"),
+    ("sweep", "Sweep", ":material/grid_on:"),
     ("train", "Train", ":material/model_training:"),
 )
 PAGES: dict[str, st.Page] = {}

@@ -1,0 +1,144 @@
+"""Sweep: up to three knobs over a grid of values (X columns, Y rows, Z one grid each), every tile
+with its settings and scores, a heatmap of a score over X and Y, and any tile back into Generate."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core import SCORE_NAMES, SweepError, sweep_files
+from studio import bindings, charts, errors, loader, nav, sweeping, widgets
+from studio.bindings import PERSIST as PS
+from studio.session import session
+
+s = session()
+engine = loader.current()
+
+st.markdown("## Sweep")
+st.caption(
+    "Same clip, prompt and settings as the Generate page; up to three knobs take each of their values. "
+    "Every tile carries its settings, and the scores say how well each image shows its prompt and its sound."
+)
+if engine is None:
+    st.info(loader.NO_MODELS)
+    st.stop()
+
+sweeping.ensure_defaults()
+params = bindings.current_params(models=engine.spec.name)
+choice = widgets.checked_choice()
+st.markdown(f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}")
+running = s.sweep.running
+
+with st.container(border=True, key="sweep_controls"):
+    cols = st.columns(3)
+    for col, axis in zip(cols, sweeping.AXES, strict=True):
+        with col:
+            st.selectbox(
+                f"{axis.upper()} axis" + {"x": " (columns)", "y": " (rows)", "z": " (one grid each)"}[axis],
+                [sweeping.NONE, *sweeping.SWEEPABLE],
+                format_func=sweeping.label,
+                key=sweeping.field_key(axis),
+                on_change=sweeping.on_field_change,
+                args=(axis,),
+                persist_state=PS,
+            )
+            if bindings.value(sweeping.field_key(axis), sweeping.NONE) != sweeping.NONE:
+                st.text_input(
+                    "Values",
+                    key=sweeping.values_key(axis),
+                    persist_state=PS,
+                    help="Comma-separated; for switch points, pairs separated by ';' (0.2,0.5;0.4,0.7).",
+                )
+    c1, c2, c3, c4 = st.columns([1.6, 1.4, 1, 1], vertical_alignment="bottom")
+    c1.radio(
+        "Quality",
+        ["preview", "full"],
+        key="sweep_quality",
+        horizontal=True,
+        persist_state=PS,
+        format_func={"preview": "Preview", "full": "Full"}.get,
+        help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
+    )
+    c2.toggle("Scores (CLIP)", key="sweep_scores", persist_state=PS, help="Score every tile (docs/SCORES.md).")
+
+
+def _start() -> None:
+    base = bindings.current_params(models=engine.spec.name)
+    if bindings.value("sweep_quality", "preview") == "preview":
+        base = bindings.preview_params(base)
+    try:
+        plan = sweeping.plan_from_page(base)
+    except SweepError as exc:
+        s.sweep.fail(f"**Sweep settings**: {exc}")
+        return
+    if not plan.axes:
+        s.sweep.fail("Choose at least one axis (a knob and its values).")
+        return
+    problem = errors.check_params(base)
+    if problem is not None:
+        s.sweep.fail(errors.describe(problem))
+        return
+    scorer, why = sweeping.scorer_for(engine) if bindings.value("sweep_scores", True) else (None, None)
+    s.sweep.start(sweeping.sweep_job(engine, plan, scorer))
+    s.sweep.note = f"No scores: {why}" if why else None
+
+
+c3.button("Run", type="primary", on_click=_start, disabled=running, key="sweep_run", icon=":material/play_arrow:",
+          width="stretch", help="Generate every tile (the same seed unless the seed is an axis).")  # fmt: skip
+c4.button("Stop", on_click=s.sweep.cancel, disabled=not running, key="sweep_cancel", icon=":material/stop:",
+          width="stretch", help="Stop after the current step; the tiles done are kept.")  # fmt: skip
+
+if running and s.sweep.job is not None:
+    widgets.follow(s.sweep.job, tiles=4)  # each tile appears as it finishes
+    s.collect_jobs()
+    st.rerun()
+if s.sweep.error:
+    errors.show(s.sweep.error)
+if s.sweep.note:
+    st.warning(s.sweep.note, icon=":material/info:")
+
+run = s.sweep.result
+if run is None:
+    st.caption("Choose a knob for X (and Y, Z if you like), then press **Run**.")
+    st.stop()
+
+nz, ny, nx = run.plan.shape()
+z = 0
+if nz > 1:
+    z_axis = run.plan.axis("z")
+    z = st.select_slider(z_axis.field, list(range(nz)), format_func=lambda i: z_axis.raw[i], key="sweep_z_shown")
+try:
+    grid_pngs, archive, csv_bytes = sweep_files(run)
+except ValueError as exc:
+    errors.show(exc)
+    st.stop()
+
+left, right = st.columns([1.4, 1], gap="large")
+with left:
+    st.image(grid_pngs[z], width="stretch", output_format="PNG")
+with right:
+    score = st.selectbox("Score", list(SCORE_NAMES), key="sweep_score", persist_state=PS)
+    with st.container(key="sweep_heatmap"):
+        widgets.chart(charts.sweep_heatmap(run, score, z), key=f"sweep_heat_{score}_{z}", toolbar=False)
+    tiles = [t for t in run.tiles if t.z == z]
+    picked = st.selectbox(
+        "Tile",
+        range(len(tiles)),
+        format_func=lambda i: " · ".join(tiles[i].labels.values()),
+        key="sweep_tile",
+    )
+    st.button(
+        "Open in Generate",
+        key="sweep_recall",
+        on_click=s.recall,
+        args=(tiles[picked].result.params,),
+        icon=":material/settings_backup_restore:",
+        help="Put this tile's settings into the Generate page's sliders.",
+    )
+    d1, d2, d3 = st.columns(3)
+    d1.download_button("Grid", grid_pngs[z], file_name=f"sweep_grid_{z + 1:02d}.png", mime="image/png",
+                       on_click="ignore", key="sweep_dl_grid", icon=":material/grid_view:")  # fmt: skip
+    d2.download_button("ZIP", archive, file_name="sweep.zip", mime="application/zip", on_click="ignore",
+                       key="sweep_dl_zip", icon=":material/folder_zip:")  # fmt: skip
+    d3.download_button("CSV", csv_bytes, file_name="scores.csv", mime="text/csv", on_click="ignore",
+                       key="sweep_dl_csv", icon=":material/table:")  # fmt: skip
+nav.link("generate", "Back to Generate", icon=":material/graphic_eq:")

@@ -1,0 +1,128 @@
+"""What the Sweep page offers and how it runs: the knobs worth sweeping with sensible values,
+the plan from the page's choices, the shared CLIP scorer, and the job on the engine thread."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from core import SweepPlan, parse_axis
+from core.params import GenerationParams, knobs
+from studio import bindings, worker
+from studio.jobs import Job
+
+if TYPE_CHECKING:
+    from core import Scorer, SweepRun
+    from core.engine import Engine
+
+AXES = ("x", "y", "z")
+NONE = "—"
+# The knobs worth sweeping, each with values that show its range: field (or tuple element) -> values.
+SWEEPABLE: dict[str, str] = {
+    "level_weights.0": "0.3,0.7,1.2",
+    "level_weights.1": "0.2,0.5,0.9",
+    "level_weights.2": "0.1,0.3,0.6",
+    "norm_target": "30,60,90",
+    "audio_strength": "0,0.5,1,1.5",
+    "switch_points": "0.2,0.5;0.4,0.7;0.6,0.9",
+    "sources": "mix,bands,stems",
+    "gate_scales.1": "0,0.5,1",
+    "gate_scales.2": "0,0.5,1",
+    "seed": "0,1,2",
+    "guidance": "4,7.5,11",
+    "steps": "10,20,30",
+}
+_LEVEL_NAMES = {"level_weights.0": "Foreground weight", "level_weights.1": "Background weight",
+                "level_weights.2": "Ambience weight", "gate_scales.1": "Gate: mid", "gate_scales.2": "Gate: up"}  # fmt: skip
+
+
+STARTING: dict[str, Any] = {  # a first sweep that shows something: foreground weight × norm target
+    "sweep_x_field": "level_weights.0",
+    "sweep_x_values": SWEEPABLE["level_weights.0"],
+    "sweep_y_field": "norm_target",
+    "sweep_y_values": SWEEPABLE["norm_target"],
+    "sweep_z_field": NONE,
+    "sweep_z_values": "",
+    "sweep_quality": "preview",
+    "sweep_scores": True,
+    "sweep_score": "heard_similarity",  # applies whenever there is audio (prompt match needs a prompt)
+}
+
+
+def ensure_defaults() -> None:
+    """The page's widgets start from STARTING on a session's first visit."""
+    for key, value in STARTING.items():
+        if bindings.value(key) is None:
+            bindings.set_value(key, value)
+
+
+def label(field: str) -> str:
+    """'Norm target', 'Foreground weight': a field as the sliders call it."""
+    if field == NONE:
+        return "— none —"
+    return _LEVEL_NAMES.get(field) or knobs()[field.split(".")[0]].label
+
+
+def values_key(axis: str) -> str:
+    return f"sweep_{axis}_values"
+
+
+def field_key(axis: str) -> str:
+    return f"sweep_{axis}_field"
+
+
+def on_field_change(axis: str) -> None:
+    """A newly chosen knob brings its sensible values (the user edits them from there)."""
+    field = bindings.value(field_key(axis), NONE)
+    bindings.set_value(values_key(axis), SWEEPABLE.get(field, ""))
+
+
+def plan_from_page(base: GenerationParams) -> SweepPlan:
+    """The plan from the page's axis choices; raises SweepError naming a bad axis."""
+    axes = []
+    for axis in AXES:
+        field = bindings.value(field_key(axis), NONE)
+        if field and field != NONE:
+            axes.append(parse_axis(axis, f"{field}={bindings.value(values_key(axis), '')}", base))
+    return SweepPlan(base, tuple(axes))
+
+
+_scorers: dict[str, Any] = {}
+
+
+def scorer_for(engine: Engine) -> tuple[Scorer | None, str | None]:
+    """The CLIP scorer for these models (tiny with tiny, the real CLIP otherwise), loaded once per
+    server on the engine thread; or None and how to get it."""
+    from core import ModelUnavailable, Scorer
+
+    spec = "tiny" if engine.spec.tiny else ""
+    if spec not in _scorers:
+        try:
+            _scorers[spec] = worker.call(Scorer, spec, engine.device)
+        except ModelUnavailable as exc:
+            return None, str(exc)
+    return _scorers[spec], None
+
+
+def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
+    """The sweep on the engine thread (batch work: previews go first between tiles); each finished
+    tile lands in `job.partial` as (caption, PNG)."""
+    from core import run_sweep
+
+    def task(job: Job) -> SweepRun:
+        def on_tile(tile) -> None:
+            job.partial.append((" · ".join(v for k, v in tile.labels.items() if k != "z"), tile.png))
+            worker.yield_to_interactive()
+
+        run = run_sweep(
+            engine, plan, scorer, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status, on_tile=on_tile
+        )
+        job.cancelled = run.cancelled
+        return run
+
+    job = Job("sweep", task, total=len(plan) * plan.base.steps)
+    job.params = job.key = plan.base
+    return job.start()
+
+
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "scorer_for",
+           "sweep_job", "values_key"]  # fmt: skip
