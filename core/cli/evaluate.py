@@ -1,0 +1,61 @@
+"""`python -m core evaluate`: a dataset folder's rows generated with their captions and scored.
+
+    python -m core evaluate --data DATASET [--seeds N] [generate flags] --out DIR
+    accelerate launch -m core evaluate ...     (rows split between processes; same files)
+
+Writes DIR/results.csv, DIR/aggregate.csv (mean and 95% interval per score), DIR/report.md and
+DIR/images/. See core/evaluate.py and docs/SCORES.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from . import CliError
+from .generate import add_param_flags, check_device, params_from_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ev = sub.add_parser("evaluate", help="generate every row of a dataset with its caption and score it")
+    ev.add_argument(
+        "--data", required=True, metavar="DATASET", help="a folder with metadata.jsonl (audio, image, caption)"
+    )
+    ev.add_argument("--out", required=True, metavar="DIR", help="folder for results.csv, aggregate.csv, report.md")
+    ev.add_argument(
+        "--seeds", type=int, default=1, metavar="N", help="seeds per row: --seed, --seed+1, ... (default 1)"
+    )
+    ev.add_argument("--clip", metavar="SPEC", help="CLIP for the scores: tiny, or a Hub id / folder")
+    ev.add_argument("--device", help="cuda | cpu (default: cuda when available)")
+    ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_param_flags(ev, exclude=("prompt", "audio_path"))
+    ev.set_defaults(run=run, from_png=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..evaluate import evaluate
+
+    if not 1 <= args.seeds <= 100:
+        raise CliError(f"--seeds {args.seeds}: give 1 to 100")
+    if args.seed is None:
+        args.seed = 0  # the same seeds in every process (and every run): the table is reproducible
+    base = params_from_args(args)
+    check_device(args.device)
+    out = Path(args.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {args.out} is a file: give a folder")
+    main = os.environ.get("RANK", "0") == "0"
+
+    def say(text: str) -> None:
+        if not args.quiet and main:
+            print(text, file=sys.stderr)
+
+    table = evaluate(args.data, out, base, seeds=args.seeds, clip=args.clip, device=args.device, say=say)
+    if table is not None:
+        for a in table:
+            mean = "n/a" if a.mean is None else f"{a.mean:.4f}" + ("" if a.ci95 is None else f" ± {a.ci95:.4f}")
+            print(f"{a.score:<22} {mean}")
+        print(f"report: {out / 'report.md'}")
+    return 0

@@ -1,0 +1,147 @@
+"""Evaluating the method on a dataset folder: every row's clip with its caption, N seeds, scored.
+
+    python -m core evaluate --data DATASET [--seeds N] [generate flags] --out DIR
+    accelerate launch -m core evaluate ...        (or torchrun: rows split between processes)
+
+The dataset is the training form (metadata.jsonl: audio, image, caption; core/train/dataset.py).
+Each (row, seed) is generated with the caption as the prompt and scored (docs/SCORES.md) against
+its strength-0 twin and the row's image as the reference. Work is split between processes by
+position; each writes its part, the main process merges them in (row, seed) order, so the files
+are the same whatever the process count: results.csv (one line per image), aggregate.csv (mean
+and 95% interval per score) and report.md (the table and thumbnails).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .export import atomic_write, save_result
+from .params import GenerationParams
+from .scoring import SCORE_NAMES
+
+RESULTS, AGGREGATE, REPORT = "results.csv", "aggregate.csv", "report.md"
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    score: str
+    n: int
+    mean: float | None
+    ci95: float | None  # half-width: mean ± ci95 (normal approximation, sample standard deviation)
+
+
+def aggregate(rows: list[dict], names: tuple[str, ...] = SCORE_NAMES) -> list[Aggregate]:
+    out = []
+    for name in names:
+        values = [float(r[name]) for r in rows if r.get(name) is not None]
+        if not values:
+            out.append(Aggregate(name, 0, None, None))
+            continue
+        mean = sum(values) / len(values)
+        ci = None
+        if len(values) > 1:
+            sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+            ci = 1.96 * sd / math.sqrt(len(values))
+        out.append(Aggregate(name, len(values), mean, ci))
+    return out
+
+
+def _fmt(v: float | None) -> str:
+    return "" if v is None else f"{v:.6f}"
+
+
+def evaluate(
+    data: str | Path,
+    out: str | Path,
+    base: GenerationParams,
+    seeds: int = 1,
+    clip: str | None = None,
+    device: str | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> list[Aggregate] | None:
+    """Run this process's share; on the main process merge every share and write the files
+    (returns the aggregate there, None on the others)."""
+    import torch
+    from accelerate import PartialState
+    from PIL import Image
+
+    from .engine import Engine
+    from .scoring import Scorer
+    from .train.dataset import load_dataset
+
+    report = load_dataset(data).require_rows()
+    state = PartialState(cpu=not torch.cuda.is_available())
+    out = Path(out)
+    items = [(row, seed) for row in report.rows for seed in range(base.seed, base.seed + seeds)]
+    mine = items[state.process_index :: state.num_processes]
+    engine = Engine(base.models, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    scorer = Scorer(clip or ("tiny" if engine.spec.tiny else ""), device=engine.device)
+    lines = []
+    for n, (row, seed) in enumerate(mine, 1):
+        say(f"{n}/{len(mine)} line {row.line}, seed {seed}")
+        params = base.replace(audio_path=str(row.audio), audio_sha256=None, prompt=row.caption, seed=seed)
+        result = engine.generate(params)
+        twin = engine.generate(result.params.replace(audio_strength=0.0)).image
+        with Image.open(row.image) as im:
+            reference = im.convert("RGB")
+        scores = scorer.score(result.image, result.params.prompt, _heard(result), engine.vocabulary, twin, reference)
+        name = f"images/line-{row.line:04d}_seed-{seed}.png"
+        save_result(result, out / name)
+        lines.append(json.dumps({"line": row.line, "seed": seed, "audio": row.audio_name or row.audio.name,
+                                 "caption": row.caption, "image": name, **scores.as_row()}))  # fmt: skip
+    atomic_write(out / "parts" / f"part-{state.process_index}.jsonl", ("\n".join(lines) + "\n").encode())
+    state.wait_for_everyone()
+    if not state.is_main_process:
+        return None
+    rows = []
+    for part in sorted((out / "parts").glob("part-*.jsonl")):
+        rows += [json.loads(t) for t in part.read_text().splitlines() if t.strip()]
+    rows.sort(key=lambda r: (r["line"], r["seed"]))
+    table = aggregate(rows)
+    _write(out, rows, table, report.folder.name, base, seeds)
+    return table
+
+
+def _heard(result):
+    from .sweep import heard_overall
+
+    return heard_overall(result.trace.heard)
+
+
+def _write(out: Path, rows: list[dict], table: list[Aggregate], dataset: str, base: GenerationParams, seeds: int):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["line", "seed", "audio", "caption", "image", *SCORE_NAMES, "clip_top_event"])
+    for r in rows:
+        w.writerow([r["line"], r["seed"], r["audio"], r["caption"], r["image"], *(_fmt(r.get(s)) for s in SCORE_NAMES),
+                    r.get("clip_top_event") or ""])  # fmt: skip
+    atomic_write(out / RESULTS, buf.getvalue().encode())
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["score", "n", "mean", "ci95"])
+    for a in table:
+        w.writerow([a.score, a.n, _fmt(a.mean), _fmt(a.ci95)])
+    atomic_write(out / AGGREGATE, buf.getvalue().encode())
+    md = [f"# Evaluation of {dataset}", "", f"{len(rows)} images ({seeds} seed(s) per row), models {base.models}, "
+          f"{base.steps} steps, {base.width}x{base.height}, audio strength {base.audio_strength:g}.", "",
+          "| score | n | mean | 95% interval |", "|---|---|---|---|"]  # fmt: skip
+    md += [f"| {a.score} | {a.n} | {_fmt(a.mean)} | {'' if a.ci95 is None else '± ' + _fmt(a.ci95)} |" for a in table]
+    md += [
+        "",
+        "Definitions: docs/SCORES.md.",
+        "",
+        "| line | seed | caption | image | heard_similarity |",
+        "|---|---|---|---|---|",
+    ]
+    md += [f"| {r['line']} | {r['seed']} | {r['caption']} | ![]({r['image']}) | {_fmt(r.get('heard_similarity'))} |"
+           for r in rows]  # fmt: skip
+    atomic_write(out / REPORT, ("\n".join(md) + "\n").encode())
+
+
+__all__ = ["AGGREGATE", "REPORT", "RESULTS", "Aggregate", "aggregate", "evaluate"]

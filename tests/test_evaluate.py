@@ -1,0 +1,57 @@
+"""`python -m core evaluate`: a dataset's rows generated with their captions and scored; the same
+table from 1 and 2 processes (torchrun on CPU, accelerate's MULTI_CPU)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.evaluate import aggregate
+from tests.train_helpers import make_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_aggregate_is_the_mean_and_a_95_percent_interval():
+    rows = [{"prompt_match": v, "reference_match": None} for v in (0.1, 0.2, 0.3, 0.4)]
+    pm, rm = aggregate(rows, ("prompt_match", "reference_match"))
+    assert pm.n == 4 and pm.mean == pytest.approx(0.25)
+    assert pm.ci95 == pytest.approx(1.96 * 0.12909944 / 2, rel=1e-6)  # sample sd of 0.1..0.4 = 0.1291
+    assert (rm.n, rm.mean, rm.ci95) == (0, None, None)
+
+
+def _run(data: Path, out: Path, processes: int) -> list[dict]:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    command = [
+        str(torchrun), "--nproc_per_node", str(processes), "--master_port", str(29600 + os.getpid() % 1000 + processes),
+        "-m", "core", "evaluate", "--data", str(data), "--models", "tiny", "--steps", "2", "--size", "64x64",
+        "--seeds", "2", "--out", str(out), "--quiet",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return list(csv.DictReader((out / "results.csv").open()))
+
+
+@pytest.mark.slow  # two torchrun launches (each process imports torch and builds the tiny models)
+def test_two_processes_give_the_table_of_one(tmp_path):
+    data = make_dataset(tmp_path / "data", n=3)
+    one = _run(data, tmp_path / "one", 1)
+    two = _run(data, tmp_path / "two", 2)
+    assert [(r["line"], r["seed"]) for r in one] == [(str(line), str(s)) for line in (1, 2, 3) for s in (0, 1)]
+    assert [(r["line"], r["seed"], r["caption"]) for r in two] == [(r["line"], r["seed"], r["caption"]) for r in one]
+    for a, b in zip(one, two, strict=True):
+        for name in ("prompt_match", "heard_similarity", "audio_effect_pixels", "reference_match"):
+            assert float(b[name]) == pytest.approx(float(a[name]), abs=1e-5), (name, a, b)
+    assert sorted(p.name for p in (tmp_path / "two" / "parts").iterdir()) == ["part-0.jsonl", "part-1.jsonl"]
+    agg = {r["score"]: r for r in csv.DictReader((tmp_path / "two" / "aggregate.csv").open())}
+    assert agg["reference_match"]["n"] == "6"
+    report = (tmp_path / "two" / "report.md").read_text()
+    assert "| reference_match | 6 |" in report and "![](images/line-0001_seed-0.png)" in report
+    assert (tmp_path / "two" / "images" / "line-0003_seed-1.png").is_file()
+    assert str(tmp_path) not in report  # no server path in the shared report
