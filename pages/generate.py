@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import GenerationParams
-from studio import bindings, errors, jobs, loader, widgets, worker
+from studio import bindings, errors, jobs, loader, sweeping, widgets, worker
 from studio.session import HistoryItem, session
 
 engine = loader.current()
@@ -195,7 +195,23 @@ def _render_area(rendering: bool):
     st.caption(widgets.seed_line(item.params, item.timings.get("total", 0.0)) + f" · sources {item.params.sources}")
     widgets.skipped_note(item.trace, item.params)
     widgets.download_png(item, key=f"dl_render_{item.id}")
+    if s.scores.key == item.id and s.scores.result is not None:
+        widgets.scores_table(s.scores.result)
+    elif not (s.scores.running and s.scores.key == item.id):
+        st.button("Score (CLIP)", on_click=_start_scores, args=(item,), key="btn_scores", icon=":material/analytics:",
+                  help="How well the image shows its prompt and its sound (docs/SCORES.md).")  # fmt: skip
+    if s.scores.error and s.scores.key == item.id:
+        errors.show(s.scores.error)
     return status
+
+
+def _start_scores(item: HistoryItem) -> None:
+    scorer, why = sweeping.scorer_for(engine)
+    if scorer is None:
+        s.scores.fail(f"**No CLIP model**: {why}")
+        s.scores.key = item.id
+        return
+    s.scores.start(sweeping.score_job(engine, scorer, item.params, item.image, item.trace.heard, key=item.id))
 
 
 st.divider()
@@ -205,6 +221,10 @@ with render_col.container(key="render_box"):  # drawn first: its buttons are liv
     _render_status = _render_area(_rendering)
 with panel:
     live_panel()
+if s.scores.running and s.scores.job is not None:
+    widgets.follow(s.scores.job, _render_status)
+    s.collect_jobs()
+    st.rerun()
 if _rendering and s.render.job is not None:
     widgets.follow(s.render.job, _render_status)
     s.collect_jobs()

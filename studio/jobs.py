@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 _ids = itertools.count(1)
 
 WAITING = Waiting().text
-INTERACTIVE_KINDS = frozenset({"preview", "render", "listen"})  # ahead of batch work (studio/worker.py)
+INTERACTIVE_KINDS = frozenset({"preview", "render", "listen", "scores"})  # ahead of batch work (studio/worker.py)
 
 
 class Job:

@@ -182,6 +182,7 @@ class Session:
     listen: JobSlot[ModeView] = field(default_factory=JobSlot)
     edit: JobSlot[Any] = field(default_factory=JobSlot)
     sweep: JobSlot[Any] = field(default_factory=JobSlot)
+    scores: JobSlot[Any] = field(default_factory=JobSlot)  # CLIP scores of a render (key: its id)
     train: JobSlot[Any] = field(default_factory=JobSlot)
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview", 0): what Gates shows first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
@@ -261,7 +262,7 @@ class Session:
                     if run is not None
                     else "Comparison cancelled."
                 )
-        for slot in (self.listen, self.edit, self.sweep, self.train):
+        for slot in (self.listen, self.edit, self.sweep, self.train, self.scores):
             slot.collect()
 
 

@@ -103,6 +103,21 @@ def scorer_for(engine: Engine) -> tuple[Scorer | None, str | None]:
     return _scorers[spec], None
 
 
+def score_job(engine: Engine, scorer: Scorer, params: GenerationParams, image: Any, heard: Any, key: Any) -> Job:
+    """CLIP scores of one finished image (its strength-0 twin generated for the audio effect)."""
+    from core.sweep import heard_overall
+
+    def task(job: Job):
+        twin = None
+        if params.audio_path is not None:
+            twin = image if params.audio_strength == 0 else engine.generate(params.replace(audio_strength=0.0)).image
+        return scorer.score(image, params.prompt, heard_overall(heard), engine.vocabulary, twin)
+
+    job = Job("scores", task, total=params.steps)
+    job.key = key
+    return job.start()
+
+
 def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     """The sweep on the engine thread (batch work: previews go first between tiles); each finished
     tile lands in `job.partial` as (caption, PNG)."""
@@ -124,5 +139,5 @@ def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -29,7 +29,7 @@ def test_two_axes_run_show_grid_heatmap_and_recall_a_tile():
     ]  # fmt: skip
     assert all(t.scores is not None and t.scores.prompt_match is not None for t in run.tiles)
     assert len(at.get("plotly_chart")) == 1  # the heatmap
-    assert len(at.get("imgs")) == 1  # the grid
+    assert len(at.get("image")) == 1  # the grid
 
     at.selectbox(key="sweep_tile").set_value(3).run()
     at.button(key="sweep_recall").click().run()
@@ -56,3 +56,19 @@ def test_the_grid_download_carries_every_tile():
     grids, _, csv_bytes = sweep_files(run)
     assert [i.params.level_weights[0] for i in read_grid(grids[0])] == [0.2, 1.4]
     assert csv_bytes.decode().splitlines()[1].split(",")[-1] == ""  # no scores asked: empty cells
+
+
+def test_a_render_can_be_scored_on_generate():
+    from tests.studio_helpers import render
+
+    at = app(w_prompt="a harbour")
+    render(at)
+    item = session(at).history[-1]
+    at.button(key="btn_scores").click().run()
+    ok(at)
+    assert session(at).scores.key == item.id
+    scores = session(at).scores.result
+    assert scores is not None and scores.prompt_match is not None and scores.audio_effect_pixels > 0
+    table = at.dataframe[0].value
+    assert set(table["score"]) >= {"prompt_match", "heard_similarity", "audio_effect_pixels"}
+    assert not [b for b in at.button if b.key == "btn_scores"]  # scored: the table replaces the button

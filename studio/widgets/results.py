@@ -110,6 +110,28 @@ def weights_text(params: GenerationParams) -> str:
     return " · ".join(f"{LEVEL_SHORT[lv]} {w:g}" for lv, w in zip(LEVELS, params.level_weights, strict=True))
 
 
+SCORE_HELP = {
+    "prompt_match": "CLIP similarity of the image and the prompt",
+    "heard_top1": "1 when CLIP's top sound event for the image is CLAP's top event for the clip",
+    "heard_similarity": "how alike CLIP's events for the image and CLAP's for the clip are",
+    "audio_effect_clip": "how far the image moved from its no-audio twin (CLIP)",
+    "audio_effect_pixels": "how far the image moved from its no-audio twin (pixels)",
+    "reference_match": "CLIP similarity to the reference image",
+}
+
+
+def scores_table(scores: Any) -> None:
+    """A render's CLIP scores, each with what it means (docs/SCORES.md)."""
+    rows = [
+        {"score": name, "value": round(float(value), 4), "what it says": SCORE_HELP.get(name, "")}
+        for name, value in scores.as_row().items()
+        if value is not None and name in SCORE_HELP
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch")
+    if scores.clip_top_event:
+        st.caption(f"CLIP sees mostly **{scores.clip_top_event}**.")
+
+
 def seed_line(params: GenerationParams, seconds: float | None = None) -> str:
     took = f" · {seconds:.1f} s" if seconds is not None else ""
     return f"seed **{params.seed}** · {params.width}×{params.height} · {params.steps} steps{took}"
