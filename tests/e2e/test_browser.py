@@ -107,7 +107,7 @@ def test_cancel_stops_a_long_render(page, server):
     render(page)
     page.locator(".st-key-render_box").get_by_text(re.compile(r"step \d+/100")).wait_for()
     page.locator(button("btn_cancel")).click()
-    page.get_by_text(re.compile(r"Render cancelled after \d+ of 100 steps")).wait_for(timeout=30_000)
+    page.get_by_text(re.compile(r"Render cancelled after \d+ of 100 steps")).wait_for()  # polls; T under load
     expect(page.locator(button("btn_render"))).to_be_enabled()
     expect(page.locator(".st-key-btn_cancel")).to_have_count(0)  # only there while a render runs
     shot(page, "06_cancelled")
