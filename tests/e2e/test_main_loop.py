@@ -119,3 +119,24 @@ def test_an_error_goes_once_its_field_is_valid(page, server):
     set_number(page, "w_width", 64)
     expect(errors).to_have_count(0)
     expect(page.get_by_text("must be a multiple of 8")).to_have_count(0)
+
+
+def test_every_page_at_laptop_and_desktop_size(browser, server):
+    """Each page opens without an exception element at 1280x720 and 1920x1080; the screenshots
+    (test-artifacts/e2e/page_<name>_<width>.png) are for people to look at."""
+    from studio.nav import SPECS
+
+    for width, height in (LAPTOP, (1920, 1080)):
+        pg = new_page(browser, width, height)
+        try:
+            open_studio(pg, server)
+            for name, title, _ in SPECS:
+                if name != "generate":
+                    pg.get_by_role("link", name=title, exact=True).click()
+                    pg.wait_for_url(re.compile(rf"/{name}(\?|$)"))
+                expect(pg.locator("h2").first).to_be_visible()
+                expect(pg.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+                expect(pg.locator("[data-testid=stException]")).to_have_count(0)
+                shot(pg, f"page_{name}_{width}")
+        finally:
+            pg.context.close()

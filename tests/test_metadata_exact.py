@@ -1,0 +1,192 @@
+"""The PNG metadata code pinned exactly (mutation testing found what the round-trip tests let
+through): the JSON form, the `extra` block, the chunks written, and every error message."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+from core.export.formats import METADATA_KEY, PARAMETERS_KEY, ExportError
+from core.export.metadata import (
+    _describe,
+    _jsonable,
+    dumps,
+    extra_from_result,
+    png_bytes,
+    png_encode,
+    read_grid,
+    read_metadata,
+    read_params,
+)
+from core.params import GenerationParams
+from core.trace import HeardLabel, Trace
+
+
+@dataclass
+class _Point:
+    x: int
+    y: float
+
+
+def test_jsonable_keeps_plain_values_and_converts_the_rest():
+    assert [_jsonable(v) for v in (None, True, 3, "s")] == [None, True, 3, "s"]
+    assert _jsonable(True) is True and _jsonable(1) == 1 and type(_jsonable(True)) is bool
+    assert _jsonable(0.5) == 0.5 and _jsonable(math.inf) is None and _jsonable(math.nan) is None
+    assert _jsonable({1: (2, {3})}) == {"1": [2, [3]]}
+    assert _jsonable(Path("a/b.wav")) == "a/b.wav"
+    assert _jsonable(np.float32(0.25)) == 0.25 and _jsonable(np.arange(3)) == [0, 1, 2]
+    assert _jsonable(_Point(1, math.inf)) == {"x": 1, "y": None}
+
+    class OnlyItem:
+        def item(self):
+            return 7
+
+    assert _jsonable(OnlyItem()) == 7
+    assert _jsonable(object).startswith("<class 'object'")  # anything else: its text
+
+
+def test_dumps_is_compact_unicode_and_refuses_nan():
+    assert dumps({"a": [1, 2], "p": "천둥"}) == '{"a":[1,2],"p":"천둥"}'
+    with pytest.raises(ValueError):
+        dumps({"x": math.nan})
+
+
+def test_extra_from_result_records_device_dtype_timings_heard_and_skipped():
+    trace = Trace(steps=2, heard={"mix": [HeardLabel("rain", "rain falling", "weather", 0.75, 0.3)]})
+    trace.skipped_levels = ["ambience"]
+
+    @dataclass
+    class Result:
+        device: str
+        dtype: str
+        timings: dict
+        trace: Trace
+
+    extra = extra_from_result(Result("cpu", "torch.float32", {"denoise": 1.234567, "total": 2.0}, trace))
+    assert extra == {
+        "device": "cpu",
+        "dtype": "torch.float32",
+        "timings": {"denoise": 1.2346, "total": 2.0},
+        "heard": {
+            "mix": [
+                {"label": "rain", "phrase": "rain falling", "category": "weather", "weight": 0.75, "similarity": 0.3}
+            ]
+        },  # fmt: skip
+        "skipped_levels": ["ambience"],
+    }
+    assert extra_from_result(object()) == {}
+
+
+def test_png_encode_writes_itxt_and_text_chunks_and_converts_odd_modes():
+    with pytest.raises(TypeError, match="^expected a PIL image, got ndarray$"):
+        png_encode(np.zeros((2, 2)), [])
+    data = png_encode(Image.new("CMYK", (4, 4)), [("k1", "ascii", False), ("k2", "ascii too", True)])
+    with Image.open(io.BytesIO(data)) as im:
+        assert im.format == "PNG" and im.mode == "RGB"
+        chunks = {k: type(v).__name__ for k, v in im.text.items()}
+    assert b"tEXtk1" in data and b"iTXtk2" in data and chunks == {"k1": "str", "k2": "iTXt"}
+    with Image.open(io.BytesIO(png_encode(Image.new("P", (4, 4)), []))) as im:
+        assert im.mode == "P"  # PNG stores it as it is
+
+
+def test_png_bytes_puts_the_json_in_itxt_and_the_summary_in_text():
+    data = png_bytes(Image.new("RGB", (8, 8)), GenerationParams(prompt="rain"))
+    assert f"iTXt{METADATA_KEY}".encode() in data and f"tEXt{PARAMETERS_KEY}".encode() in data
+
+
+def test_describe_names_a_file_without_its_folder():
+    assert _describe("/srv/a/b.png") == "'b.png'" and _describe(Path("x/c.png")) == "'c.png'"
+    buf = io.BytesIO(b"")
+    buf.name = "/tmp/up/d.png"
+    assert _describe(buf) == "'d.png'"
+    assert _describe(b"raw") == "the data" and _describe(io.BytesIO()) == "the data"
+
+
+def _png_with(text: str) -> bytes:
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt(METADATA_KEY, text)
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "metadata, message",
+    [
+        ("[1]", "the data: the CLAP2Diff metadata is broken (expected a JSON object)"),
+        (
+            '{"format": "x", "version": 1}',
+            "the data: unknown CLAP2Diff metadata format 'x' (expected 'clap2diff/params' or 'clap2diff/grid')",
+        ),  # fmt: skip
+        (
+            '{"format": "clap2diff/params", "version": true}',
+            "the data: the CLAP2Diff metadata has an invalid version True",
+        ),
+        ('{"format": "clap2diff/params", "version": 0}', "the data: the CLAP2Diff metadata has an invalid version 0"),
+        (
+            '{"format": "clap2diff/params", "version": 99}',
+            "the data was written by a newer CLAP2Diff Studio (format version 99); this one reads version 1",
+        ),  # fmt: skip
+    ],
+)
+def test_read_metadata_messages(metadata, message):
+    with pytest.raises(ExportError) as err:
+        read_metadata(_png_with(metadata))
+    assert str(err.value) == message
+
+
+def test_read_params_and_read_grid_messages():
+    grid = _png_with(json.dumps({"format": "clap2diff/grid", "version": 1, "items": [{}, {}]}))
+    with pytest.raises(ExportError, match="^the data is a comparison grid of 2 images, not a single image: "):
+        read_params(grid)
+    single = png_bytes(Image.new("RGB", (4, 4)), GenerationParams())
+    with pytest.raises(ExportError, match="^the data is a single image, not a comparison grid: use read_params$"):
+        read_grid(single)
+    for items, message in (
+        ("null", "the data: the grid metadata is broken (no list of items)"),
+        ("[3]", "the data: grid item 1 is broken (expected a JSON object)"),
+    ):
+        with pytest.raises(ExportError) as err:
+            read_grid(_png_with('{"format": "clap2diff/grid", "version": 1, "items": ' + items + "}"))
+        assert str(err.value) == message
+    bad = _png_with('{"format": "clap2diff/grid", "version": 1, "items": [{"caption": "a", "params": {"steps": 0}}]}')
+    with pytest.raises(ExportError) as err:
+        read_grid(bad)
+    assert str(err.value).startswith("the data (grid item 1): the embedded parameters are invalid: steps")
+    assert err.value.field == "steps"
+    ok = _png_with('{"format": "clap2diff/grid", "version": 1, "items": [{"params": null}, {"caption": 5}]}')
+    assert [(i.caption, i.params) for i in read_grid(ok)] == [("", None), ("5", None)]
+    with pytest.raises(ExportError) as err:
+        read_params(_png_with('{"format": "clap2diff/params", "version": 1, "params": [1]}'))
+    assert str(err.value) == "the data: the embedded parameters are missing or not a JSON object"
+
+
+def test_reading_files_and_streams(tmp_path):
+    path = tmp_path / "img.png"
+    path.write_bytes(png_bytes(Image.new("RGB", (4, 4)), GenerationParams(seed=5)))
+    assert read_params(path).seed == read_params(str(path)).seed == 5
+    with path.open("rb") as fh:
+        fh.read(10)  # a stream not at its start is read from the start
+        assert read_params(fh).seed == 5
+    with pytest.raises(ExportError) as err:
+        read_params(tmp_path / "none.png")
+    assert str(err.value) == f"'none.png': file not found ({tmp_path / 'none.png'})"
+    with pytest.raises(ExportError) as err:
+        read_params(tmp_path)
+    assert str(err.value) == f"'{tmp_path.name}': is a folder, not a PNG file"
+    with pytest.raises(ExportError, match="^cannot read a PNG from a int$"):
+        read_params(3)
+    jpeg = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(jpeg, format="JPEG")
+    with pytest.raises(ExportError) as err:
+        read_params(jpeg.getvalue())
+    assert str(err.value).startswith("the data is a JPEG image, not a PNG: CLAP2Diff Studio stores its parameters")
+    with pytest.raises(ExportError, match=r"^the data is not a PNG image \(not an image file at all, or damaged\)$"):
+        read_params(b"plain text, not an image")

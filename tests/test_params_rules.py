@@ -1,0 +1,97 @@
+"""Each field's own rule in GenerationParams (core/params.py `_RULES`), pinned by field and by its
+exact message: mutation testing showed the round trips alone let these change unnoticed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.params import GenerationParams, ParamsError
+
+STEMS_OK = (("vocals", "foreground"), ("drums", "background"), ("bass", "ambience"), ("other", "ambience"))
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        (dict(width=100), "width", "must be a multiple of 8 (got 100)"),
+        (dict(height=68), "height", "must be a multiple of 8 (got 68)"),
+        (dict(audio_path="a\x00b.wav"), "audio_path", "contains a NUL character, which no file name can hold"),
+        (dict(models="ti\x00ny"), "models", "contains a NUL character, which no file name can hold"),
+        (dict(checkpoint="c\x00"), "checkpoint", "contains a NUL character, which no file name can hold"),
+        (dict(audio_sha256="A" * 64), "audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
+        (dict(audio_sha256="a" * 63), "audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
+        (dict(audio_sha256="g" * 64), "audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
+        (dict(mode="trained"), "checkpoint", "trained mode needs a projector checkpoint path"),
+        (dict(mode="trained", checkpoint=""), "checkpoint", "trained mode needs a projector checkpoint path"),
+        (dict(split=(30, 21, 21)), "split", "token counts must add up to 77 (got 72)"),
+        (
+            dict(switch_points=(0.8, 0.2)),
+            "switch_points",
+            "must be in order: ambience->background (0.8) before background->foreground (0.2)",
+        ),  # fmt: skip
+        (dict(crossovers=(1000.0, 1000.0)), "crossovers", "the low crossover must be below the high one"),
+        (dict(crossovers=(4000.0, 250.0)), "crossovers", "the low crossover must be below the high one"),
+        (dict(stem_map=[("vocals", "foreground")]), "stem_map", "expected pairs (stem, level)"),
+        (dict(stem_map=(("vocals",),)), "stem_map", "expected pairs (stem, level)"),
+        (
+            dict(stem_map=STEMS_OK[:3]),
+            "stem_map",
+            "must map each of drums, bass, other, vocals exactly once (got vocals, drums, bass)",
+        ),  # fmt: skip
+        (
+            dict(stem_map=(STEMS_OK[0], ("vocals", "background"), *STEMS_OK[2:])),
+            "stem_map",
+            "must map each of drums, bass, other, vocals exactly once (got vocals, vocals, bass, other)",
+        ),  # fmt: skip
+        (
+            dict(stem_map=(("vocals", "sky"), *STEMS_OK[1:])),
+            "stem_map",
+            "vocals -> 'sky': level must be one of foreground, background, ambience",
+        ),  # fmt: skip
+    ],
+)
+def test_each_rule_names_its_field_and_says_why(changes, field, message):
+    with pytest.raises(ParamsError) as err:
+        GenerationParams(**changes).validate()
+    assert err.value.field == field
+    assert str(err.value) == f"{field}: {message}"
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        dict(width=104, height=72),
+        dict(audio_path="ok.wav", models="tiny", checkpoint=None),
+        dict(audio_sha256="0123456789abcdef" * 4),
+        dict(mode="trained", checkpoint="runs/a/final"),
+        dict(split=(1, 1, 75)),
+        dict(switch_points=(0.5, 0.5)),
+        dict(crossovers=(999.0, 1000.0)),
+        dict(stem_map=tuple(reversed(STEMS_OK))),
+    ],
+)
+def test_values_just_inside_each_rule_pass(changes):
+    assert GenerationParams(**changes).validate() == GenerationParams(**changes)
+
+
+def test_json_forms():
+    p = GenerationParams(prompt="천둥", level_weights=(0.1, 0.2, 1 / 3))
+    text = p.to_json()
+    assert text.startswith('{"prompt": "천둥", "negative_prompt": "", "seed": 0,')  # field order, unicode kept
+    assert p.to_json(indent=2).startswith('{\n  "prompt": "천둥",\n')
+    assert GenerationParams.from_json(text) == p
+    assert json.loads(text)["level_weights"] == [0.1, 0.2, 1 / 3]
+    with pytest.raises(ParamsError) as err:
+        GenerationParams.from_json("{bad")
+    assert err.value.field == "params" and str(err.value).startswith("params: not valid JSON (Expecting property")
+    with pytest.raises(ParamsError) as err:
+        GenerationParams.from_json(None)
+    assert err.value.field == "params"
+
+
+def test_level_weight_and_gate_scale_read_by_name():
+    p = GenerationParams(level_weights=(0.9, 0.5, 0.1), gate_scales=(0.0, 0.25, 0.75))
+    assert [p.level_weight(lv) for lv in ("foreground", "background", "ambience")] == [0.9, 0.5, 0.1]
+    assert [p.gate_scale(g) for g in ("down", "mid", "up")] == [0.0, 0.25, 0.75]
