@@ -190,3 +190,99 @@ def test_reading_files_and_streams(tmp_path):
     assert str(err.value).startswith("the data is a JPEG image, not a PNG: CLAP2Diff Studio stores its parameters")
     with pytest.raises(ExportError, match=r"^the data is not a PNG image \(not an image file at all, or damaged\)$"):
         read_params(b"plain text, not an image")
+
+
+def test_messages_name_the_file_and_say_why(tmp_path, monkeypatch):
+    import os
+
+    import core.export.metadata as metadata
+
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (4, 4)).save(plain)
+    with pytest.raises(ExportError) as err:
+        read_params(plain)
+    assert str(err.value) == (
+        "'plain.png' has no CLAP2Diff parameters: this PNG was not made by CLAP2Diff Studio or its metadata was stripped"
+    )
+    summary_only = tmp_path / "a1111.png"
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PARAMETERS_KEY, "a cat\nSteps: 20")
+    Image.new("RGB", (4, 4)).save(summary_only, pnginfo=info)
+    with pytest.raises(
+        ExportError, match=r"stripped \(it has an A1111-style 'parameters' text, but that is only a summary\)$"
+    ):
+        read_params(summary_only)
+
+    grid = tmp_path / "grid.png"
+    grid.write_bytes(_png_with(json.dumps({"format": "clap2diff/grid", "version": 1, "items": [{}]})))
+    with pytest.raises(ExportError) as err:
+        read_params(grid)
+    assert str(err.value) == (
+        "'grid.png' is a comparison grid of 1 images, not a single image: open one of its images (or use "
+        "read_grid) to reproduce it"
+    )
+    single = tmp_path / "one.png"
+    single.write_bytes(png_bytes(Image.new("RGB", (4, 4)), GenerationParams()))
+    with pytest.raises(ExportError, match="^'one.png' is a single image"):
+        read_grid(single)
+    nested = tmp_path / "deep.png"
+    nested.write_bytes(_png_with('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}"))
+    with pytest.raises(ExportError) as err:
+        read_metadata(nested)
+    assert str(err.value) == "'deep.png': the CLAP2Diff metadata is broken (JSON nested too deeply)"
+    missing = tmp_path / "missing.png"
+    missing.write_bytes(_png_with('{"format": "clap2diff/params", "version": 1}'))
+    with pytest.raises(ExportError) as err:
+        read_params(missing)
+    assert err.value.field == "params"
+    typed = tmp_path / "typed.png"
+    typed.write_bytes(_png_with('{"format": "clap2diff/params", "version": 1, "params": {"seed": "x"}}'))
+    with pytest.raises(ExportError) as err:
+        read_params(typed)
+    assert str(err.value).startswith("'typed.png': the embedded parameters are invalid: seed")
+
+    # Files that are not PNG files at all: said before anything is read.
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    with pytest.raises(ExportError) as err:
+        read_params(tmp_path / "loop.png")
+    assert str(err.value) == "'loop.png' cannot be opened (Too many levels of symbolic links)"
+    os.mkfifo(tmp_path / "pipe.png")
+    with pytest.raises(ExportError) as err:
+        read_params(tmp_path / "pipe.png")
+    assert str(err.value) == "'pipe.png' is not a regular file (a pipe, socket or device): give a PNG file"
+    big = tmp_path / "big.png"
+    big.write_bytes(b"x" * (3 * 2**20))
+    monkeypatch.setattr(metadata, "MAX_PNG_BYTES", 3 * 2**20)
+    with pytest.raises(ExportError, match="not a PNG image"):  # exactly at the limit: read (and refused as not a PNG)
+        read_params(big)
+    monkeypatch.setattr(metadata, "MAX_PNG_BYTES", 3 * 2**20 - 1)
+    with pytest.raises(ExportError) as err:
+        read_params(big)
+    assert str(err.value) == "'big.png' is 3 MB: too large for a PNG made by CLAP2Diff Studio"
+
+
+def test_unreadable_pngs_say_what_they_are():
+    jpeg = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(jpeg, format="JPEG")
+    with pytest.raises(ExportError) as err:
+        read_params(jpeg.getvalue())
+    assert str(err.value) == (
+        "the data is a JPEG image, not a PNG: CLAP2Diff Studio stores its parameters only in PNG files"
+    )
+    data = png_bytes(Image.new("RGB", (64, 64)), GenerationParams())
+    broken = data[: data.index(b"iTXt") + 30]  # cut inside the metadata chunk
+    with pytest.raises(ExportError, match=r"^the data could not be read as a PNG \(damaged or truncated: "):
+        read_params(broken)
+
+    class Named(io.BytesIO):
+        name = 5  # not a file name: the message says "the data"
+
+    assert _describe(Named()) == "the data"
+
+
+def test_a_sha256_is_lowercase_hex_only():
+    from core.params import ParamsError
+
+    for bad in ("X" * 64, "0123456789abcdeX" * 4):
+        with pytest.raises(ParamsError):
+            GenerationParams(audio_sha256=bad).validate()
