@@ -307,11 +307,12 @@ def default(name: str) -> Any:
 
 # -- each field's own rule beyond its Knob (run right after that field's check) --------------------
 def _multiple_of_8(name: str) -> Callable[[GenerationParams], None]:
-    def rule(p: GenerationParams) -> None:
-        if getattr(p, name) % 8:
-            raise ParamsError(name, f"must be a multiple of 8 (got {getattr(p, name)})")
+    return lambda p: _require_multiple_of_8(p, name)
 
-    return rule
+
+def _require_multiple_of_8(p: GenerationParams, name: str) -> None:
+    if getattr(p, name) % 8:
+        raise ParamsError(name, f"must be a multiple of 8 (got {getattr(p, name)})")
 
 
 def _sha256_hex(p: GenerationParams) -> None:
@@ -321,18 +322,18 @@ def _sha256_hex(p: GenerationParams) -> None:
 
 
 def _no_nul(name: str) -> Callable[[GenerationParams], None]:
+    return lambda p: _require_no_nul(p, name)
+
+
+def _require_no_nul(p: GenerationParams, name: str) -> None:
     """A NUL character cannot be in a file name on any system: refused here, not as a traceback
     from the first open()."""
-
-    def rule(p: GenerationParams) -> None:
-        if "\x00" in (getattr(p, name) or ""):
-            raise ParamsError(name, "contains a NUL character, which no file name can hold")
-
-    return rule
+    if "\x00" in (getattr(p, name) or ""):
+        raise ParamsError(name, "contains a NUL character, which no file name can hold")
 
 
 def _trained_needs_checkpoint(p: GenerationParams) -> None:
-    _no_nul("checkpoint")(p)
+    _require_no_nul(p, "checkpoint")
     if p.mode == "trained" and not p.checkpoint:
         raise ParamsError("checkpoint", "trained mode needs a projector checkpoint path")
 

@@ -286,3 +286,14 @@ def test_a_sha256_is_lowercase_hex_only():
     for bad in ("X" * 64, "0123456789abcdeX" * 4):
         with pytest.raises(ParamsError):
             GenerationParams(audio_sha256=bad).validate()
+
+
+def test_a_decompression_bomb_is_refused_by_its_header():
+    import struct
+    import zlib
+
+    data = png_bytes(Image.new("RGB", (4, 4)), GenerationParams())
+    ihdr = struct.pack(">IIBBBBB", 200_000, 200_000, 8, 2, 0, 0, 0)  # 40 gigapixels claimed
+    bomb = data[:16] + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr) & 0xFFFFFFFF) + data[33:]
+    with pytest.raises(ExportError, match=r"^the data is too large to open safely \(Image size \(40000000000 pixels\)"):
+        read_params(bomb)
