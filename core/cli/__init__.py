@@ -20,7 +20,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 # Modules of this package, one per command, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("generate", "compare", "params", "prepare", "train")
+COMMANDS: tuple[str, ...] = ("generate", "compare", "params", "prepare", "train", "edit")
 
 
 class CliError(UserError, ValueError):
