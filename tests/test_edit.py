@@ -92,6 +92,10 @@ def outside_beyond_feather(mask_path, feather: int) -> np.ndarray:
     return ~region & (distance_transform_edt(~region) > feather + 1)
 
 
+def inside_of(mask_path) -> np.ndarray:
+    return np.asarray(Image.open(mask_path)) >= 128
+
+
 def test_masked_edit_keeps_the_photo_outside_and_changes_the_inside(tiny_engine, photo_path, mask_path, samples):
     params = edit_params(photo_path, samples, denoise=0.8, mask_path=str(mask_path), feather=4)
     result = edit_photo(tiny_engine, params)
@@ -103,6 +107,12 @@ def test_masked_edit_keeps_the_photo_outside_and_changes_the_inside(tiny_engine,
     inside = np.asarray(Image.open(mask_path)) >= 128
     assert np.abs(out[inside] - photo[inside]).mean() > 2.0
     assert result.params.edit.mask_sha256
+    # in latent space too: every latent cell the mask does not touch is the photo's own latent
+    round_trip = edit_photo(tiny_engine, params.replace(denoise=0.0, mask_path=None)).latents
+    untouched = torch.nn.functional.max_pool2d(torch.from_numpy(inside_of(mask_path)).float()[None, None], 8) == 0
+    untouched = untouched.expand_as(round_trip)
+    assert untouched.sum() > 40 and torch.equal(result.latents[untouched], round_trip[untouched])
+    assert not torch.equal(result.latents[~untouched], round_trip[~untouched])
 
     quiet = edit_photo(tiny_engine, params.replace(audio_strength=0.0))
     differs = np.abs(pixels(quiet.image) - out).sum(-1) > 0
@@ -117,3 +127,34 @@ def test_a_different_photo_or_mask_is_refused(tiny_engine, photo_path, mask_path
         edit_photo(tiny_engine, done.params.replace(image_path=str(other)))
     with pytest.raises(EditError, match="no mask was given"):
         edit_photo(tiny_engine, done.params.replace(mask_path=None))
+
+
+def test_a_cancel_stops_the_edit_and_the_adapters_come_down(tiny_engine, photo_path, samples):
+    import threading
+
+    from core.cancel import Cancelled
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(info) -> None:
+        seen.append(info.step)
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=1.0), progress=progress, cancel=cancel)
+    from core.attention import GatedAudioAttnProcessor
+
+    assert seen == [1] and not tiny_engine.adapters.installed
+    assert not any(isinstance(p, GatedAudioAttnProcessor) for p in tiny_engine.pipe.unet.attn_processors.values())
+
+
+def test_the_feather_ramps_linearly_across_the_edge():
+    from core.edit.run import feathered
+
+    region = np.zeros((1, 40), bool)
+    region[:, 20:] = True
+    alpha = feathered(region, 4)[0]
+    assert np.array_equal(alpha[:16], np.zeros(16)) and np.array_equal(alpha[24:], np.ones(16))
+    assert np.allclose(alpha[16:24], (np.arange(16, 24) - 19.5 + 4) / 8)
+    assert np.array_equal(feathered(region, 0)[0], region[0].astype(float))

@@ -46,6 +46,7 @@ class EditResult:
     notes: tuple[str, ...] = field(default_factory=tuple)  # what was done to the photo and mask
     device: str = "cpu"
     dtype: str = "float32"
+    latents: torch.Tensor | None = None  # the final latents, before decoding
 
 
 def run_steps(steps: int, denoise: float) -> int:
@@ -185,7 +186,7 @@ def edit_photo(
     edit = replace(params.edit, image_sha256=photo.sha256, mask_sha256=mask.sha256 if mask else None)
     notes = photo.notes + (mask.notes if mask else ())
     dtype = str(engine.dtype).removeprefix("torch.")
-    return EditResult(image, photo.image, EditParams(gen, edit), trace, timings, notes, engine.device, dtype)
+    return EditResult(image, photo.image, EditParams(gen, edit), trace, timings, notes, engine.device, dtype, latents)
 
 
 __all__ = ["EditError", "EditResult", "composite", "edit_photo", "feathered", "run_steps"]
