@@ -110,6 +110,14 @@ _EXPORTS: dict[str, str] = {
     "wav_bytes": "core.export",
     "write_zip": "core.export",
     "zip_bytes": "core.export",
+    # editing a photo with sound (the Edit page, `python -m core edit`)
+    "EditError": "core.edit.run",
+    "EditParams": "core.edit.params",
+    "EditResult": "core.edit.run",
+    "ImageError": "core.images",
+    "edit_photo": "core.edit.run",
+    "load_mask": "core.images",
+    "load_photo": "core.images",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -132,6 +140,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
     from .audio import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, AudioError, load_audio
     from .cancel import Cancelled
     from .compare import COMPARE_MODES, Cell, CompareRun, Plan, compare_files, mode_about, mode_label, run_compare
+    from .edit.params import EditParams
+    from .edit.run import EditError, EditResult, edit_photo
     from .engine import Engine, EngineError
     from .errors import UserError
     from .events import Phase, Stage, StatusEvent, StepInfo, Waiting
@@ -151,6 +161,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
         write_zip,
         zip_bytes,
     )
+    from .images import ImageError, load_mask, load_photo
     from .listening import LISTENING_FIELDS, Listening, ListeningKey, listening_key
     from .models import ModelUnavailable
     from .params import (

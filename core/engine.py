@@ -23,6 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -47,10 +48,24 @@ from .projector import (
     checkpoint_identity,
     load_projector,
 )
-from .schedule import level_schedule
+from .schedule import LevelBlend, level_schedule
 from .separation import StemSeparator, get_separator
 from .trace import GenerationResult, HeardLabel, Trace
 from .vocabulary import Vocabulary, load_vocabulary
+
+
+@dataclass
+class Conditioning:
+    """What stages 1-5 made for one run: the adapters are installed and their state begun."""
+
+    params: GenerationParams  # with the clip's hash filled in
+    listening: Listening
+    levels: LevelTokens
+    prompt_embeds: torch.Tensor
+    negative_embeds: torch.Tensor | None
+    schedule: list[LevelBlend]
+    timings: dict[str, float]
+    started: float  # perf_counter() when the run began
 
 
 class EngineError(UserError, RuntimeError):
@@ -225,9 +240,16 @@ class Engine:
         `progress` hears a `StepInfo` after every denoising step; `on_status` each stage as it
         begins and `Waiting` while another caller holds the engine."""
         params = params.replace(models=self.spec.name).validate()
+        with self.running(on_status):
+            return self._generate(params, progress, cancel, on_status or ignore)
+
+    @contextmanager
+    def running(self, on_status: StatusCallback | None = None) -> Iterator[Engine]:
+        """Hold the engine for one denoising run (a generation or an edit): a GPU out of memory
+        becomes an EngineError, and the adapters and their state are always taken down after."""
         with self.hold(on_status):
             try:
-                return self._generate(params, progress, cancel, on_status or ignore)
+                yield self
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
                 raise EngineError(
@@ -237,13 +259,11 @@ class Engine:
                 self.adapters.remove()
                 self.state.end()
 
-    def _generate(
-        self,
-        params: GenerationParams,
-        progress: ProgressCallback | None,
-        cancel: threading.Event | None,
-        status: StatusCallback,
-    ) -> GenerationResult:
+    def condition(
+        self, params: GenerationParams, steps: int, cancel: threading.Event | None, status: StatusCallback
+    ) -> Conditioning:
+        """Stages 1-5 and the adapters' set-up for a loop of `steps` UNet steps: what a generation and
+        an edit share before their denoising loops."""
         started = time.perf_counter()
         listening = self.listen(params, cancel=cancel, on_status=status)
         if cancel is not None and cancel.is_set():
@@ -258,7 +278,7 @@ class Engine:
         timings["prompt"] = time.perf_counter() - t
 
         schedule = level_schedule(
-            params.steps, params.switch_points, params.switch_style, params.crossfade, available=levels.tokens
+            steps, params.switch_points, params.switch_style, params.crossfade, available=levels.tokens
         )
         trained = params.mode == "trained"
         groups = [g for g in BLOCK_GROUPS if params.gate_scale(g) > 0]
@@ -272,14 +292,31 @@ class Engine:
             {g: params.gate_scale(g) for g in BLOCK_GROUPS},
         )
         self._set_scheduler(params.scheduler)
+        return Conditioning(params, listening, levels, prompt_embeds, negative_embeds, schedule, timings, started)
+
+    def decode(self, latents: torch.Tensor, generator: torch.Generator | None = None):
+        """Latents to a PIL image exactly as the pipelines' own decode does (stage 7)."""
+        vae = self.pipe.vae
+        decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False, generator=generator)[0]
+        return self.pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True])[0]
+
+    def _generate(
+        self,
+        params: GenerationParams,
+        progress: ProgressCallback | None,
+        cancel: threading.Event | None,
+        status: StatusCallback,
+    ) -> GenerationResult:
+        cond = self.condition(params, params.steps, cancel, status)
+        params, timings = cond.params, cond.timings
         generator = torch.Generator("cpu").manual_seed(params.seed)  # CPU: same noise on any device
         status(Stage("denoise", "Denoising"))
 
-        callback = LevelScheduleCallback(self.state, schedule, progress, cancel)
+        callback = LevelScheduleCallback(self.state, cond.schedule, progress, cancel)
         with torch.inference_mode():
             latents = self.pipe(
-                prompt_embeds=prompt_embeds,
-                negative_prompt_embeds=negative_embeds,
+                prompt_embeds=cond.prompt_embeds,
+                negative_prompt_embeds=cond.negative_embeds,
                 num_inference_steps=params.steps,
                 guidance_scale=params.guidance,
                 height=params.height,
@@ -293,13 +330,11 @@ class Engine:
             timings["denoise"] = time.perf_counter() - callback.started
 
             t = time.perf_counter()
-            vae = self.pipe.vae
-            decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False, generator=generator)[0]
-            image = self.pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True])[0]
+            image = self.decode(latents, generator)
             timings["decode"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - started
+        timings["total"] = time.perf_counter() - cond.started
 
-        trace = self._trace(params, levels, listening, prompt_embeds, trained)
+        trace = self.trace(cond, params.steps)
         return GenerationResult(
             image, params, trace, timings, device=self.device, dtype=str(self.dtype).removeprefix("torch.")
         )
@@ -313,19 +348,20 @@ class Engine:
         ):
             self.pipe.scheduler = getattr(diffusers, class_name).from_config(self._base_scheduler_config, **overrides)
 
-    def _trace(
-        self, params: GenerationParams, levels: LevelTokens, listening: Listening, prompt_embeds, trained: bool
-    ) -> Trace:
+    def trace(self, cond: Conditioning, steps: int) -> Trace:
+        """What the adapters did over a loop of `steps` UNet steps (call before `running` ends)."""
+        params, levels, listening = cond.params, cond.levels, cond.listening
         layers = self.adapters.layers
+        trained = params.mode == "trained"
         return Trace(
-            steps=params.steps,
+            steps=steps,
             layer_names=[n.removesuffix(".processor") for n in layers],
             layer_groups=[block_group(n) for n in layers],
             gates=self.adapters.gate_values(trained),
-            step_levels=[dict(self.state.used.get(i, {})) for i in range(params.steps)],
-            ratios=self.state.ratios(params.steps, len(layers)),
+            step_levels=[dict(self.state.used.get(i, {})) for i in range(steps)],
+            ratios=self.state.ratios(steps, len(layers)),
             token_norms=levels.norms,
-            text_norm=token_norm(prompt_embeds, params.norm_measure),
+            text_norm=token_norm(cond.prompt_embeds, params.norm_measure),
             norm_measure=params.norm_measure,
             heard=listening.heard,
             level_token_counts=levels.counts,

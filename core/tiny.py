@@ -191,6 +191,9 @@ def sd15_pipeline():
         sample_size=512,
     )
     text_encoder = CLIPTextModel(
-        CLIPTextConfig(vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1)
-    )
+        CLIPTextConfig(
+            vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1, pad_token_id=1,
+            hidden_size=768, intermediate_size=3072, num_attention_heads=12,  # ViT-L/14's text tower
+        )
+    )  # fmt: skip
     return _assemble(unet, vae, text_encoder, tokenizer)

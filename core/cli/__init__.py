@@ -23,7 +23,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 # Modules of this package, one per command, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("generate", "compare", "sweep", "evaluate", "params", "prepare", "train")
+COMMANDS: tuple[str, ...] = ("generate", "edit", "compare", "sweep", "evaluate", "params", "prepare", "train")
 
 
 class CliError(UserError, ValueError):

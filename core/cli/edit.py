@@ -1,0 +1,83 @@
+"""`python -m core edit`: edit a photo with sound, or reproduce an edit with `--from FILE.png`.
+
+Every generate flag applies (the conditioning mode is `--conditioning` here: `--mode` is the edit's
+mode). With `--from`, the photo (and mask) given must be the ones the edit was made from: their
+SHA-256 is in the PNG, and a different file is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..knobs import knob_of
+from ..params import MODE_CHOICES
+from .generate import _argparse_kwargs, _progress, add_param_flags, check_device, check_output, params_from_args
+
+EDIT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {}
+
+
+def _edit_flags() -> dict[str, tuple[str, dict[str, Any]]]:
+    from ..edit.params import EditKnobs
+
+    if not EDIT_FLAGS:
+        for f in dataclasses.fields(EditKnobs):
+            spec = knob_of(f)
+            if spec.flag:
+                EDIT_FLAGS[spec.flag] = (f.name, _argparse_kwargs(f.name, spec, f.default))
+    return EDIT_FLAGS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    cmd = sub.add_parser("edit", help="edit a photo with sound (or reproduce an edit with --from)")
+    cmd.add_argument("--from", dest="from_png", metavar="FILE.png", help="reproduce the edit stored in a PNG")
+    cmd.add_argument("--out", metavar="FILE.png", default="clap2diff-edit.png")
+    cmd.add_argument("--device", help="cuda | cpu (default: cuda when available)")
+    cmd.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    group = cmd.add_argument_group("edit parameters")
+    for flag, (_, kwargs) in _edit_flags().items():
+        group.add_argument(flag, default=None, **kwargs)
+    cmd.add_argument(
+        "--conditioning", dest="mode", default=None, choices=[c.value for c in MODE_CHOICES],
+        help="zero-shot | trained: the audio conditioning mode (generate's --mode)",
+    )  # fmt: skip
+    add_param_flags(cmd, exclude=("mode",))
+    cmd.set_defaults(run=run)
+
+
+def edit_params_from_args(args: argparse.Namespace):
+    """Start from --from (or the defaults), then apply every flag given. The photo and mask hashes
+    of --from stay: they are what refuses a different photo or mask."""
+    from ..edit.export import read_edit
+    from ..edit.params import EditParams
+
+    generation = params_from_args(args)
+    base = read_edit(args.from_png) if args.from_png else EditParams()
+    changes: dict[str, Any] = {}
+    for name, _ in _edit_flags().values():
+        value = getattr(args, name, None)
+        if value is not None:
+            changes[name] = str(Path(value).expanduser().resolve()) if name in ("image_path", "mask_path") else value
+    return dataclasses.replace(base, generation=generation).replace(**changes).validate()
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..edit.export import save_edit
+    from ..edit.run import edit_photo
+    from ..engine import Engine
+
+    params = edit_params_from_args(args)
+    check_device(args.device)
+    out = check_output(args.out)
+    engine = Engine(params.generation.models, device=args.device)
+    result = edit_photo(engine, params, progress=_progress(args.quiet))
+    out = save_edit(result, out)
+    if not args.quiet:
+        for note in result.notes:
+            sys.stderr.write(f"note: {note}\n")
+    width, height = result.photo.size
+    print(f"{out}  {width}x{height}  seed={result.params.generation.seed}  {result.timings['total']:.1f}s")
+    return 0

@@ -1,0 +1,45 @@
+"""An edit's PNG: the generation's `clap2diff` chunk plus an `edit` object (photo and mask hashes,
+denoise, mode...), so `python -m core edit --from` reproduces it and refuses another photo or mask.
+
+`read_params` of such a PNG still gives its GenerationParams (the `edit` object is beside them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..export.atomic import atomic_write
+from ..export.formats import METADATA_KEY, PARAMETERS_KEY, ExportError
+from ..export.infotext import parameters_text
+from ..export.metadata import Source, _describe, dumps, params_metadata, png_encode, read_metadata, read_params
+from ..knobs import ParamsError
+from .params import EditParams
+
+
+def edit_png_bytes(result: Any) -> bytes:
+    """The PNG of an EditResult, with every parameter needed to reproduce it."""
+    params: EditParams = result.params
+    metadata = params_metadata(params.generation, {"device": result.device, "notes": list(result.notes)})
+    metadata["edit"] = params.to_dict()
+    summary = parameters_text(params.generation) + f", Edit: {params.edit.edit_mode} denoise {params.edit.denoise:g}"
+    return png_encode(result.image, [(METADATA_KEY, dumps(metadata), True), (PARAMETERS_KEY, summary, False)])
+
+
+def save_edit(result: Any, path: str | Path) -> Path:
+    return atomic_write(path, edit_png_bytes(result))
+
+
+def read_edit(source: Source) -> EditParams:
+    """The EditParams stored in an edited PNG; an ExportError says what is wrong with it."""
+    what = _describe(source)
+    edit = read_metadata(source).get("edit")
+    if edit is None:
+        raise ExportError(f"{what} is not an edited photo (it has no edit settings): use `generate --from`")
+    try:
+        return EditParams.from_parts(read_params(source), edit)
+    except ParamsError as exc:
+        raise ExportError(f"{what}: the embedded edit settings are invalid: {exc}", field=exc.field) from None
+
+
+__all__ = ["edit_png_bytes", "read_edit", "save_edit"]

@@ -1,0 +1,192 @@
+"""Running an edit on the engine's loaded models (no second UNet, VAE or text encoder).
+
+Variation is diffusers' own `StableDiffusionImg2ImgPipeline`, built from the engine's pipeline's
+components (the same modules, shared), with the audio adapters installed as for a generation: the
+photo's latents are noised to `denoise` of the trajectory and denoised with the prompt and sound.
+We encode the photo ourselves, with the seeded generator exactly as the pipeline would, and hand
+the pipeline those latents: that is the same computation, and it gives us the photo's latents and
+the noise for the masked mode. Masked: after every step the latents outside the mask are replaced
+by the photo's own noised to the next step (as diffusers' inpainting does for a 4-channel UNet);
+after decoding, the photo's pixels are composited back outside the mask with a feathered edge.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..callbacks import LevelScheduleCallback
+from ..cancel import Cancelled
+from ..errors import UserError
+from ..events import ProgressCallback, Stage, StatusCallback, ignore
+from ..images import Mask, Photo, load_mask, load_photo
+from ..trace import Trace
+from .params import EditParams
+
+
+class EditError(UserError, ValueError):
+    """The photo or mask given is not the one the edit being reproduced was made from."""
+
+
+@dataclass
+class EditResult:
+    """One finished edit. `params` is complete (hashes, working size): it reproduces `image`."""
+
+    image: Image.Image
+    photo: Image.Image  # the photo at the working size: the "before"
+    params: EditParams
+    trace: Trace
+    timings: dict[str, float]
+    notes: tuple[str, ...] = field(default_factory=tuple)  # what was done to the photo and mask
+    device: str = "cpu"
+    dtype: str = "float32"
+    latents: torch.Tensor | None = None  # the final latents, before decoding
+
+
+def run_steps(steps: int, denoise: float) -> int:
+    """The steps img2img runs for `denoise` (diffusers' own arithmetic in `get_timesteps`)."""
+    return min(int(steps * denoise), steps)
+
+
+def load_inputs(params: EditParams) -> tuple[Photo, Mask | None]:
+    """The photo and mask, checked against the hashes a reproduction carries."""
+    e = params.edit
+    photo = load_photo(e.image_path, e.max_side)
+    if e.image_sha256 and e.image_sha256 != photo.sha256:
+        raise EditError(
+            f"{photo.name} is not the photo this image was edited from (its content differs): reproduce with "
+            "the original photo, or leave out --from to make a new edit"
+        )
+    mask = load_mask(e.mask_path, photo.size) if e.mask_path else None
+    if e.mask_sha256 and (mask is None or e.mask_sha256 != mask.sha256):
+        what = "no mask was given" if mask is None else f"{mask.name} is not the mask it was made with"
+        raise EditError(f"this image was edited inside a mask, and {what}: give the original mask with --mask")
+    return photo, mask
+
+
+class EditCallback(LevelScheduleCallback):
+    """The level schedule, progress and cancel of a generation, plus (masked mode) the photo's own
+    latents outside the mask after every step."""
+
+    tensor_inputs: list[str] = ["latents"]
+
+    def __init__(self, *args: Any, known: torch.Tensor, noise: torch.Tensor, keep: torch.Tensor | None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.known, self.noise, self.keep = known, noise, keep
+
+    def callback_fn(self, pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
+        callback_kwargs = super().callback_fn(pipeline, step_index, timestep, callback_kwargs)
+        if self.keep is None:
+            return callback_kwargs
+        timesteps = pipeline.scheduler.timesteps
+        index = len(timesteps) - len(self.schedule) + step_index + 1  # the step the latents are now at
+        if index < len(timesteps):
+            known = pipeline.scheduler.add_noise(self.known, self.noise, timesteps[index : index + 1])
+        else:
+            known = self.known  # after the last step: the photo itself
+        latents = callback_kwargs["latents"]
+        callback_kwargs["latents"] = torch.where(self.keep, known.to(latents.dtype), latents)
+        return callback_kwargs
+
+
+def feathered(region: np.ndarray, feather: int) -> np.ndarray:
+    """Blend weight of the edit per pixel: 1 inside beyond the feather, 0 outside beyond it,
+    a linear ramp over `feather` px on either side of the mask's edge."""
+    if feather <= 0:
+        return region.astype(np.float64)
+    from scipy.ndimage import distance_transform_edt
+
+    signed = np.where(region, distance_transform_edt(region) - 0.5, 0.5 - distance_transform_edt(~region))
+    return np.clip((signed + feather) / (2 * feather), 0.0, 1.0)
+
+
+def composite(photo: Image.Image, edited: Image.Image, region: np.ndarray, feather: int) -> Image.Image:
+    """The photo's own pixels where the weight is 0, the edit's where it is 1, blended between."""
+    alpha = feathered(region, feather)[..., None]
+    before = np.asarray(photo, dtype=np.float64)
+    after = np.asarray(edited, dtype=np.float64)
+    mixed = np.rint(before * (1 - alpha) + after * alpha).astype(np.uint8)
+    mixed = np.where(alpha == 0, np.asarray(photo), np.where(alpha == 1, np.asarray(edited), mixed))
+    return Image.fromarray(mixed, "RGB")
+
+
+def edit_photo(
+    engine: Any,
+    params: EditParams,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    on_status: StatusCallback | None = None,
+) -> EditResult:
+    """Edit the photo as `params` says. Raises ImageError, EditError, ParamsError, AudioError,
+    EngineError, Cancelled; `progress` and `on_status` hear what a generation's would."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
+    from diffusers.utils.torch_utils import randn_tensor
+
+    params = params.validate()
+    status = on_status or ignore
+    status(Stage("image", "Reading the photo"))
+    photo, mask = load_inputs(params)
+    width, height = photo.size
+    gen = params.generation.replace(models=engine.spec.name, width=width, height=height).validate()
+    steps = run_steps(gen.steps, params.edit.denoise)
+    with engine.running(on_status):
+        cond = engine.condition(gen, max(steps, 1), cancel, status)
+        gen, timings = cond.params, cond.timings
+        generator = torch.Generator("cpu").manual_seed(gen.seed)
+        status(Stage("denoise", "Denoising"))
+        t = time.perf_counter()
+        with torch.inference_mode():
+            pixels = engine.pipe.image_processor.preprocess(photo.image)
+            pixels = pixels.to(device=engine.device, dtype=cond.prompt_embeds.dtype)
+            vae = engine.pipe.vae
+            latents = retrieve_latents(vae.encode(pixels), generator=generator) * vae.config.scaling_factor
+            if steps > 0:
+                noise_generator = torch.Generator("cpu").set_state(generator.get_state())
+                noise = randn_tensor(
+                    latents.shape, generator=noise_generator, device=latents.device, dtype=latents.dtype
+                )
+                keep = None
+                if mask is not None:
+                    region = torch.from_numpy(mask.region).to(torch.float32)[None, None]
+                    inside = torch.nn.functional.max_pool2d(region, engine.pipe.vae_scale_factor)
+                    keep = (inside == 0).to(latents.device).expand_as(latents)
+                callback = EditCallback(
+                    engine.state, cond.schedule, progress, cancel, known=latents, noise=noise, keep=keep
+                )
+                img2img = StableDiffusionImg2ImgPipeline(**engine.pipe.components, requires_safety_checker=False)
+                img2img.set_progress_bar_config(disable=True)
+                latents = img2img(
+                    prompt_embeds=cond.prompt_embeds,
+                    negative_prompt_embeds=cond.negative_embeds,
+                    image=latents,
+                    strength=params.edit.denoise,
+                    num_inference_steps=gen.steps,
+                    guidance_scale=gen.guidance,
+                    generator=generator,
+                    output_type="latent",
+                    callback_on_step_end=callback,
+                ).images
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled("edit cancelled")
+            timings["denoise"] = time.perf_counter() - t
+            t = time.perf_counter()
+            image = engine.decode(latents, generator)
+            timings["decode"] = time.perf_counter() - t
+        if mask is not None:
+            image = composite(photo.image, image, mask.region, params.edit.feather)
+        timings["total"] = time.perf_counter() - cond.started
+        trace = engine.trace(cond, steps)
+    edit = replace(params.edit, image_sha256=photo.sha256, mask_sha256=mask.sha256 if mask else None)
+    notes = photo.notes + (mask.notes if mask else ())
+    dtype = str(engine.dtype).removeprefix("torch.")
+    return EditResult(image, photo.image, EditParams(gen, edit), trace, timings, notes, engine.device, dtype, latents)
+
+
+__all__ = ["EditError", "EditResult", "composite", "edit_photo", "feathered", "run_steps"]

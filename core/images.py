@@ -1,0 +1,243 @@
+"""Reading a user's photo (and the mask painted on it) defensively, with Pillow.
+
+A photo comes from anywhere: a phone (EXIF-rotated, 4032x3024), a scanner (16-bit, CMYK), the web
+(palette, transparency), or is no image at all. `load_photo` turns every such file into one RGB
+picture at a working size Stable Diffusion can take (each side a multiple of 8, the longer one at
+most `max_side`, the aspect kept), with a `notes` list of what was changed that a user may care
+about; `load_mask` turns a painted mask into a binary array at that working size. Each failure is
+an `ImageError` subclass whose message says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UserError
+
+# The largest photo we open: 50 megapixels (an 8K frame is 33; a phone's is 12-48). A decompression
+# bomb is a small file that claims a huge canvas; it is refused from its header, before decoding.
+MAX_PIXELS = 50_000_000
+DEFAULT_MAX_SIDE = 512  # SD 1.x's native size: a larger working size mostly costs time
+MIN_SIDE = 64  # the smallest side GenerationParams accepts
+MULTIPLE = 8  # the VAE's downsampling factor: latents need each side to divide by it
+
+Source = str | Path | bytes
+
+
+class ImageError(UserError, ValueError):
+    """A photo or mask that cannot be used; the message says why and what to do."""
+
+
+class NotAnImageError(ImageError):
+    """The file is not an image Pillow can read (or is empty)."""
+
+
+class TruncatedImageError(ImageError):
+    """The file starts as an image but its data ends early (an interrupted download or copy)."""
+
+
+class ImageTooLargeError(ImageError):
+    """The image claims more pixels than MAX_PIXELS (possibly a decompression bomb)."""
+
+
+class MaskError(ImageError):
+    """A mask that would make the edit meaningless: nothing painted, or everything."""
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo at its working size. `sha256` is of the file's bytes: reproducing checks it."""
+
+    image: Image.Image  # RGB, `size` == working size
+    sha256: str
+    name: str
+    original_size: tuple[int, int]  # (width, height) as stored in the file, before EXIF rotation
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.image.size
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A binary mask at the photo's working size: True where the edit may change the photo."""
+
+    region: np.ndarray  # bool (height, width)
+    sha256: str
+    name: str
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def fraction(self) -> float:
+        return float(self.region.mean())
+
+
+def _read(source: Source, what: str) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), what
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise NotAnImageError(f"{what} {path}: file not found")
+    if path.is_dir():
+        raise NotAnImageError(f"{what} {path} is a folder: choose an image file (JPEG, PNG, WebP, ...)")
+    return path.read_bytes(), path.name
+
+
+def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
+    """Open and fully decode, refusing a canvas over `max_pixels` from its header alone."""
+    if not data:
+        raise NotAnImageError(f"{name} is empty (0 bytes): choose the image file again")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            width, height = im.size
+            if width * height > max_pixels:
+                raise ImageTooLargeError(_too_large(name, width, height, max_pixels))
+            im.load()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise NotAnImageError(
+            f"{name} is not an image Pillow can read: choose a JPEG, PNG, WebP, BMP or TIFF file"
+        ) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLargeError(_too_large(name, *im.size, max_pixels)) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
+            raise TruncatedImageError(
+                f"{name} is truncated (its data ends early, e.g. an interrupted download): choose a complete copy"
+            ) from None
+        raise NotAnImageError(f"{name} could not be decoded ({exc}): it is damaged or not an image") from None
+    return im
+
+
+def _too_large(name: str, width: int, height: int, limit: int) -> str:
+    return (
+        f"{name} is {width}x{height} = {width * height / 1e6:.1f} megapixels, over the limit of "
+        f"{limit / 1e6:.0f} megapixels (a file this large may be a decompression bomb): scale it down first"
+    )
+
+
+def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
+    """Any mode to 8-bit RGB, noting the conversions that can change what the edit sees."""
+    if getattr(im, "n_frames", 1) > 1:
+        notes.append(f"it has {im.n_frames} frames: the first one is edited")
+    mode = im.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if values.max(initial=0) > 255 or mode.startswith("I;16") else 255.0
+        if mode == "F" and values.max(initial=0) <= 1.0:
+            top = 1.0
+        im = Image.fromarray(np.clip(np.rint(values / top * 255.0), 0, 255).astype(np.uint8))
+        notes.append("16-bit (or floating-point) image reduced to 8 bits per channel")
+        mode = "L"
+    if mode == "CMYK":
+        notes.append("CMYK image converted to RGB: colours may shift slightly (no colour profile is applied)")
+        return im.convert("RGB")
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        mode = im.mode
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = im.convert("RGBA")
+        if rgba.getchannel("A").getextrema()[0] < 255:
+            notes.append("transparent areas filled with white (the edit sees them as white)")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if mode in ("1", "L"):
+        notes.append("grayscale image: the edit works in colour and may add colour to it")
+    return im.convert("RGB")
+
+
+def working_size(width: int, height: int, max_side: int = DEFAULT_MAX_SIDE) -> tuple[int, int]:
+    """Each side a multiple of 8, the longer at most `max_side` and each at least 64, aspect kept
+    (to within the rounding to 8 px)."""
+    scale = min(1.0, max_side / max(width, height))
+    scale = max(scale, MIN_SIDE / min(width, height))
+
+    def side(n: int) -> int:
+        return max(MIN_SIDE, min(max(max_side, MIN_SIDE), int(round(n * scale / MULTIPLE)) * MULTIPLE))
+
+    return side(width), side(height)
+
+
+def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = MAX_PIXELS) -> Photo:
+    """Decode a user's photo into RGB at its working size; raise ImageError for what cannot work."""
+    data, name = _read(source, "photo")
+    im = _open(data, name, max_pixels)
+    original = im.size
+    notes: list[str] = []
+    if _orientation(im) not in (None, 1):
+        notes.append("turned upright as its EXIF orientation says")
+        im = ImageOps.exif_transpose(im)
+    im = _to_rgb(im, notes)
+    size = working_size(*im.size, max_side=max_side)
+    if size != im.size:
+        notes.append(
+            f"resized from {im.size[0]}x{im.size[1]} to the working size {size[0]}x{size[1]} "
+            "(sides a multiple of 8, aspect kept)"
+        )
+        im = im.resize(size, Image.Resampling.LANCZOS)
+    return Photo(im, hashlib.sha256(data).hexdigest(), name, original, tuple(notes))
+
+
+def _orientation(im: Image.Image) -> int | None:
+    try:
+        return im.getexif().get(0x0112)
+    except Exception:  # noqa: BLE001 - broken EXIF is the same as none
+        return None
+
+
+def load_mask(source: Source, size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> Mask:
+    """A mask image as a binary region at `size` (the photo's working size).
+
+    Painted strokes on a transparent canvas (a drawing component's output) use the alpha channel;
+    an opaque image uses its brightness: white (>= 50 %) marks what may change."""
+    data, name = _read(source, "mask")
+    im = ImageOps.exif_transpose(_open(data, name, max_pixels))
+    notes: list[str] = []
+    has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
+    alpha = im.convert("RGBA").getchannel("A") if has_alpha else None
+    if alpha is not None and alpha.getextrema()[0] < 255:
+        gray = alpha  # strokes on a transparent canvas
+    else:
+        gray = _to_rgb(im, []).convert("L")
+    if gray.size != size:
+        notes.append(f"mask of {gray.size[0]}x{gray.size[1]} scaled to the photo's working size {size[0]}x{size[1]}")
+        gray = gray.resize(size, Image.Resampling.BILINEAR)
+    region = np.asarray(gray, dtype=np.uint8) >= 128
+    if not region.any():
+        raise MaskError(
+            f"the mask {name} is empty (nothing painted white): paint the region to change, "
+            "or leave out the mask to edit the whole photo"
+        )
+    if region.all():
+        raise MaskError(
+            f"the mask {name} covers the whole photo, so it restricts nothing: leave out the mask to edit "
+            "the whole photo, or paint only the region to change"
+        )
+    return Mask(region, hashlib.sha256(data).hexdigest(), name, tuple(notes))
+
+
+__all__ = [
+    "DEFAULT_MAX_SIDE",
+    "MAX_PIXELS",
+    "ImageError",
+    "ImageTooLargeError",
+    "Mask",
+    "MaskError",
+    "NotAnImageError",
+    "Photo",
+    "TruncatedImageError",
+    "load_mask",
+    "load_photo",
+    "working_size",
+]

@@ -1,0 +1,160 @@
+"""Editing a photo (core/edit/): variation is diffusers' img2img, masked edits keep the photo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.edit import EditParams
+from core.edit.run import EditError, edit_photo
+from core.params import GenerationParams
+from core.tiny import tiny_sd_pipeline
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+@pytest.fixture(scope="module")
+def photo_path(tmp_path_factory):
+    y, x = np.mgrid[0:64, 0:96]
+    rgb = np.stack([x * 2, y * 3, (x * y) % 256], -1).astype(np.uint8)
+    path = tmp_path_factory.mktemp("photo") / "street.png"
+    Image.fromarray(rgb, "RGB").save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def mask_path(tmp_path_factory):
+    region = np.zeros((64, 96), np.uint8)
+    region[16:48, 40:80] = 255
+    path = tmp_path_factory.mktemp("mask") / "mask.png"
+    Image.fromarray(region, "L").save(path)
+    return path
+
+
+def edit_params(photo_path, samples, **changes) -> EditParams:
+    gen = GenerationParams(prompt="a city", audio_path=str(samples["thunder"]), steps=10, models="tiny", seed=7)
+    return EditParams(gen).replace(image_path=str(photo_path), **changes)
+
+
+def test_denoise_zero_is_the_photos_vae_round_trip(tiny_engine, photo_path, samples):
+    result = edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.0))
+    pipe = tiny_engine.pipe
+    generator = torch.Generator("cpu").manual_seed(7)
+    with torch.inference_mode():
+        x = pipe.image_processor.preprocess(Image.open(photo_path).convert("RGB"))
+        z = pipe.vae.encode(x).latent_dist.sample(generator)
+        decoded = pipe.vae.decode(z, return_dict=False)[0]
+    expected = pipe.image_processor.postprocess(decoded, output_type="pil")[0]
+    assert np.array_equal(pixels(result.image), pixels(expected))
+    assert result.trace.steps == 0 and result.params.generation.width == 96
+    assert result.params.edit.image_sha256 and result.params.generation.audio_sha256
+
+
+@pytest.mark.parametrize("denoise", [0.3, 0.75, 1.0])
+def test_variation_without_audio_strength_is_diffusers_img2img_pixel_for_pixel(
+    tiny_engine, photo_path, samples, denoise
+):
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    params = edit_params(photo_path, samples, denoise=denoise, audio_strength=0.0)
+    ours = edit_photo(tiny_engine, params)
+    reference = StableDiffusionImg2ImgPipeline(**tiny_sd_pipeline().components, requires_safety_checker=False)
+    reference.scheduler = type(tiny_engine.pipe.scheduler).from_config(tiny_engine.pipe.scheduler.config)
+    expected = reference(
+        prompt="a city",
+        image=Image.open(photo_path).convert("RGB"),
+        strength=denoise,
+        num_inference_steps=10,
+        guidance_scale=7.5,
+        generator=torch.Generator("cpu").manual_seed(7),
+    ).images[0]
+    assert np.array_equal(pixels(ours.image), pixels(expected))
+    assert ours.trace.steps == int(10 * denoise) and not ours.trace.ratios.any()
+    with_audio = edit_photo(tiny_engine, params.replace(audio_strength=1.0))
+    assert np.abs(pixels(with_audio.image) - pixels(expected)).mean() > 0.5
+    assert with_audio.trace.ratios.any()
+
+
+def test_variation_reports_progress_per_step_run(tiny_engine, photo_path, samples):
+    seen = []
+    edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.5), progress=seen.append)
+    assert [s.step for s in seen] == [1, 2, 3, 4, 5] and {s.total for s in seen} == {5}
+
+
+def outside_beyond_feather(mask_path, feather: int) -> np.ndarray:
+    from scipy.ndimage import distance_transform_edt
+
+    region = np.asarray(Image.open(mask_path)) >= 128
+    return ~region & (distance_transform_edt(~region) > feather + 1)
+
+
+def inside_of(mask_path) -> np.ndarray:
+    return np.asarray(Image.open(mask_path)) >= 128
+
+
+def test_masked_edit_keeps_the_photo_outside_and_changes_the_inside(tiny_engine, photo_path, mask_path, samples):
+    params = edit_params(photo_path, samples, denoise=0.8, mask_path=str(mask_path), feather=4)
+    result = edit_photo(tiny_engine, params)
+    photo = pixels(Image.open(photo_path).convert("RGB"))
+    out = pixels(result.image)
+    outside = outside_beyond_feather(mask_path, 4)
+    assert outside.sum() > 2000
+    assert np.array_equal(out[outside], photo[outside])
+    inside = np.asarray(Image.open(mask_path)) >= 128
+    assert np.abs(out[inside] - photo[inside]).mean() > 2.0
+    assert result.params.edit.mask_sha256
+    # in latent space too: every latent cell the mask does not touch is the photo's own latent
+    round_trip = edit_photo(tiny_engine, params.replace(denoise=0.0, mask_path=None)).latents
+    untouched = torch.nn.functional.max_pool2d(torch.from_numpy(inside_of(mask_path)).float()[None, None], 8) == 0
+    untouched = untouched.expand_as(round_trip)
+    assert untouched.sum() > 40 and torch.equal(result.latents[untouched], round_trip[untouched])
+    assert not torch.equal(result.latents[~untouched], round_trip[~untouched])
+
+    quiet = edit_photo(tiny_engine, params.replace(audio_strength=0.0))
+    differs = np.abs(pixels(quiet.image) - out).sum(-1) > 0
+    assert differs.any() and not differs[outside].any()
+
+
+def test_a_different_photo_or_mask_is_refused(tiny_engine, photo_path, mask_path, samples, tmp_path):
+    done = edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.2, mask_path=str(mask_path)))
+    other = tmp_path / "other.png"
+    Image.new("RGB", (96, 64), (9, 9, 9)).save(other)
+    with pytest.raises(EditError, match="other.png is not the photo this image was edited from"):
+        edit_photo(tiny_engine, done.params.replace(image_path=str(other)))
+    with pytest.raises(EditError, match="no mask was given"):
+        edit_photo(tiny_engine, done.params.replace(mask_path=None))
+
+
+def test_a_cancel_stops_the_edit_and_the_adapters_come_down(tiny_engine, photo_path, samples):
+    import threading
+
+    from core.cancel import Cancelled
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(info) -> None:
+        seen.append(info.step)
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=1.0), progress=progress, cancel=cancel)
+    from core.attention import GatedAudioAttnProcessor
+
+    assert seen == [1] and not tiny_engine.adapters.installed
+    assert not any(isinstance(p, GatedAudioAttnProcessor) for p in tiny_engine.pipe.unet.attn_processors.values())
+
+
+def test_the_feather_ramps_linearly_across_the_edge():
+    from core.edit.run import feathered
+
+    region = np.zeros((1, 40), bool)
+    region[:, 20:] = True
+    alpha = feathered(region, 4)[0]
+    assert np.array_equal(alpha[:16], np.zeros(16)) and np.array_equal(alpha[24:], np.ones(16))
+    assert np.allclose(alpha[16:24], (np.arange(16, 24) - 19.5 + 4) / 8)
+    assert np.array_equal(feathered(region, 0)[0], region[0].astype(float))

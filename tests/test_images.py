@@ -1,0 +1,167 @@
+"""core/images.py: every awkward photo or mask a user may bring, and the message each one gets."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.errors import UserError
+from core.images import (
+    ImageTooLargeError,
+    MaskError,
+    NotAnImageError,
+    TruncatedImageError,
+    load_mask,
+    load_photo,
+    working_size,
+)
+
+
+def encode(im: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def gradient(w: int = 96, h: int = 64) -> Image.Image:
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) % 256], -1).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB")
+
+
+def test_every_image_error_is_a_user_error():
+    for cls in (NotAnImageError, TruncatedImageError, ImageTooLargeError, MaskError):
+        assert issubclass(cls, UserError)
+
+
+def test_a_text_file_is_not_an_image(tmp_path):
+    path = tmp_path / "notes.jpg"
+    path.write_text("hello, not a picture")
+    with pytest.raises(NotAnImageError, match=r"notes\.jpg is not an image Pillow can read: choose a JPEG"):
+        load_photo(path)
+
+
+def test_an_empty_file_and_a_missing_file_and_a_folder(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(NotAnImageError, match=r"empty\.png is empty \(0 bytes\)"):
+        load_photo(tmp_path / "empty.png")
+    with pytest.raises(NotAnImageError, match="file not found"):
+        load_photo(tmp_path / "nope.png")
+    with pytest.raises(NotAnImageError, match="is a folder: choose an image file"):
+        load_photo(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_a_truncated_file_is_refused_as_truncated(fmt):
+    data = encode(gradient(128, 128), fmt)
+    with pytest.raises(TruncatedImageError, match=r"is truncated \(its data ends early"):
+        load_photo(data[: len(data) // 2])
+
+
+def test_a_decompression_bomb_is_refused_from_its_header_with_the_limit_named():
+    bomb = encode(Image.new("1", (8000, 7000)))  # 56 megapixels in a few kB
+    assert len(bomb) < 100_000
+    with pytest.raises(ImageTooLargeError) as err:
+        load_photo(bomb)
+    assert "8000x7000 = 56.0 megapixels, over the limit of 50 megapixels" in str(err.value)
+    assert "decompression bomb" in str(err.value)
+    with pytest.raises(ImageTooLargeError, match="over the limit of 1 megapixels"):
+        load_photo(encode(gradient(1200, 1000)), max_pixels=1_000_000)
+
+
+def test_sixteen_bit_grayscale_is_scaled_not_clipped():
+    values = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    photo = load_photo(encode(Image.fromarray(values)))
+    pixels = np.asarray(photo.image)
+    assert pixels.shape == (64, 64, 3)
+    assert pixels[0, 0, 0] == 0 and pixels[-1, -1, 0] == 255 and 120 <= pixels[32, 0, 0] <= 135
+    assert "16-bit (or floating-point) image reduced to 8 bits per channel" in photo.notes
+
+
+def test_cmyk_is_converted_with_a_note():
+    cmyk = gradient(64, 64).convert("CMYK")
+    photo = load_photo(encode(cmyk, "JPEG"))
+    assert photo.image.mode == "RGB"
+    assert any(n.startswith("CMYK image converted to RGB") for n in photo.notes)
+
+
+def test_palette_with_transparency_and_alpha_are_flattened_on_white():
+    rgba = gradient(64, 64).convert("RGBA")
+    rgba.putalpha(Image.new("L", (64, 64), 0).point(lambda _: 0))
+    photo = load_photo(encode(rgba))
+    assert np.all(np.asarray(photo.image) == 255)
+    assert "transparent areas filled with white (the edit sees them as white)" in photo.notes
+    opaque = load_photo(encode(gradient(64, 64).convert("RGBA")))
+    assert opaque.notes == ()  # fully opaque alpha changes nothing: no note
+    palette = gradient(64, 64).convert("P")
+    palette.info["transparency"] = 0
+    assert any("transparent" in n for n in load_photo(encode(palette, transparency=0)).notes)
+    assert load_photo(encode(gradient(64, 64).convert("P"))).notes == ()
+
+
+def test_grayscale_is_noted_because_the_edit_may_add_colour():
+    photo = load_photo(encode(gradient(64, 64).convert("L")))
+    assert photo.image.mode == "RGB"
+    assert "grayscale image: the edit works in colour and may add colour to it" in photo.notes
+
+
+def test_exif_rotation_is_honoured():
+    im = gradient(96, 64)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise to display
+    photo = load_photo(encode(im, "JPEG", exif=exif.tobytes(), quality=95))
+    assert photo.original_size == (96, 64)
+    assert photo.size == (64, 96)
+    assert "turned upright as its EXIF orientation says" in photo.notes
+    # the top-left of the upright photo is the stored image's bottom-left (red 0, green high)
+    r, g, _ = np.asarray(photo.image)[2, 2].astype(int)
+    assert r < 40 and g > 200
+
+
+def test_odd_sizes_get_a_working_size_that_divides_by_8_and_keeps_the_aspect():
+    assert working_size(4032, 3024) == (512, 384)
+    assert working_size(1001, 333) == (512, 168)
+    assert working_size(50, 30) == (104, 64)  # too small: the shorter side grows to 64
+    assert working_size(512, 512) == (512, 512)
+    photo = load_photo(encode(gradient(203, 101)), max_side=200)
+    assert photo.size == (200, 96) and photo.original_size == (203, 101)
+    assert "resized from 203x101 to the working size 200x96 (sides a multiple of 8, aspect kept)" in photo.notes
+    assert load_photo(encode(gradient(96, 64))).notes == ()  # already fine: untouched, nothing said
+
+
+def test_the_photo_hash_is_of_the_file_bytes(tmp_path):
+    import hashlib
+
+    data = encode(gradient())
+    (tmp_path / "p.png").write_bytes(data)
+    photo = load_photo(tmp_path / "p.png")
+    assert photo.sha256 == hashlib.sha256(data).hexdigest() and photo.name == "p.png"
+
+
+def test_a_mask_of_another_size_is_scaled_with_a_note():
+    mask = np.zeros((40, 60), np.uint8)
+    mask[:, 30:] = 255
+    loaded = load_mask(encode(Image.fromarray(mask, "L")), (96, 64))
+    assert loaded.region.shape == (64, 96)
+    assert loaded.region[:, 50:].all() and not loaded.region[:, :46].any()
+    assert "mask of 60x40 scaled to the photo's working size 96x64" in loaded.notes
+
+
+def test_strokes_on_a_transparent_canvas_are_the_mask():
+    canvas = np.zeros((64, 96, 4), np.uint8)
+    canvas[10:20, 10:30] = (255, 0, 0, 255)  # red strokes, as a drawing canvas returns them
+    loaded = load_mask(encode(Image.fromarray(canvas, "RGBA")), (96, 64))
+    assert loaded.region.sum() == 10 * 20 and loaded.region[10:20, 10:30].all()
+    assert loaded.notes == ()
+
+
+def test_an_empty_or_a_full_mask_is_said_plainly():
+    with pytest.raises(MaskError, match=r"the mask is empty \(nothing painted white\)|is empty \(nothing painted"):
+        load_mask(encode(Image.new("L", (96, 64), 0)), (96, 64))
+    with pytest.raises(MaskError, match="covers the whole photo, so it restricts nothing: leave out the mask"):
+        load_mask(encode(Image.new("L", (96, 64), 255)), (96, 64))
+    with pytest.raises(NotAnImageError, match="mask"):
+        load_mask(b"GIF89a nonsense", (96, 64))
