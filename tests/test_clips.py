@@ -79,3 +79,26 @@ def test_cli_png_has_no_folder_and_from_finds_the_clip_next_to_it(tmp_path, clip
     assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
     assert read_params(again) == params
+
+
+def test_an_edit_png_names_its_photo_and_mask_without_folders(tmp_path, samples):
+    """The edit's photo and mask are stored by name (their hashes identify them); `edit --from`
+    finds them next to the PNG."""
+    private = tmp_path / "private-folder"
+    private.mkdir()
+    Image.new("RGB", (64, 64), (30, 90, 160)).save(private / "me.png")
+    region = np.zeros((64, 64), np.uint8)
+    region[8:40, 8:40] = 255
+    Image.fromarray(region, "L").save(private / "mask.png")
+    out = tmp_path / "shared" / "edit.png"
+    out.parent.mkdir()
+    args = ["edit", "--image", str(private / "me.png"), "--mask", str(private / "mask.png"), "--denoise", "0.5"]
+    args += ["--audio", str(samples["rain"]), "--models", "tiny", "--steps", "4", "--seed", "2", "--quiet"]
+    assert main([*args, "--out", str(out)]) == 0
+    data = out.read_bytes()
+    assert b"private-folder" not in data and str(tmp_path).encode() not in data
+    for name in ("me.png", "mask.png"):
+        shutil.copy(private / name, out.parent / name)
+    again = out.parent / "again.png"
+    assert main(["edit", "--from", str(out), "--out", str(again), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))

@@ -61,6 +61,12 @@ def edit_params_from_args(args: argparse.Namespace):
         value = getattr(args, name, None)
         if value is not None:
             changes[name] = str(Path(value).expanduser().resolve()) if name in ("image_path", "mask_path") else value
+    if args.from_png:  # the PNG names its photo and mask without folders: next to the PNG, or here
+        for name in ("image_path", "mask_path"):
+            stored = getattr(base.edit, name)
+            if name not in changes and stored and not Path(stored).is_file():
+                beside = Path(args.from_png).expanduser().resolve().parent / stored
+                changes[name] = str(beside if beside.is_file() else Path(stored).resolve())
     return dataclasses.replace(base, generation=generation).replace(**changes).validate()
 
 

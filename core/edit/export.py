@@ -14,6 +14,7 @@ from ..export.formats import METADATA_KEY, PARAMETERS_KEY, ExportError
 from ..export.infotext import parameters_text
 from ..export.metadata import Source, _describe, dumps, params_metadata, png_encode, read_metadata, read_params
 from ..knobs import ParamsError
+from ..params import clip_name
 from .params import EditParams
 
 
@@ -21,9 +22,15 @@ def edit_png_bytes(result: Any) -> bytes:
     """The PNG of an EditResult, with every parameter needed to reproduce it."""
     params: EditParams = result.params
     metadata = params_metadata(params.generation, {"device": result.device, "notes": list(result.notes)})
-    metadata["edit"] = params.to_dict()
+    metadata["edit"] = shareable_edit(params.to_dict())
     summary = parameters_text(params.generation) + f", Edit: {params.edit.edit_mode} denoise {params.edit.denoise:g}"
     return png_encode(result.image, [(METADATA_KEY, dumps(metadata), True), (PARAMETERS_KEY, summary, False)])
+
+
+def shareable_edit(edit: dict[str, Any]) -> dict[str, Any]:
+    """The photo and mask by file name only (their hashes identify them): no folder of this
+    machine goes into a file a user shares."""
+    return {k: clip_name(v) if k in ("image_path", "mask_path") and v else v for k, v in edit.items()}
 
 
 def save_edit(result: Any, path: str | Path) -> Path:
