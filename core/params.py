@@ -326,8 +326,7 @@ def _no_nul(name: str) -> Callable[[GenerationParams], None]:
 
 
 def _require_no_nul(p: GenerationParams, name: str) -> None:
-    """A NUL character cannot be in a file name on any system: refused here, not as a traceback
-    from the first open()."""
+    """No file name can hold a NUL: refused here, not as a traceback from the first open()."""
     if "\x00" in (getattr(p, name) or ""):
         raise ParamsError(name, "contains a NUL character, which no file name can hold")
 

@@ -42,7 +42,9 @@ if TYPE_CHECKING:
 _ids = itertools.count(1)
 
 WAITING = Waiting().text
-INTERACTIVE_KINDS = frozenset({"preview", "render", "listen", "scores"})  # ahead of batch work (studio/worker.py)
+INTERACTIVE_KINDS = frozenset(
+    {"preview", "render", "listen", "scores", "edit"}
+)  # ahead of batch work (studio/worker.py)
 
 
 class Job:

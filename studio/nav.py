@@ -12,6 +12,7 @@ SPECS: tuple[tuple[str, str, str], ...] = (
     ("spectrogram", "Spectrogram", ":material/equalizer:"),
     ("gallery", "Gallery", ":material/photo_library:"),
     ("compare", "Compare", ":material/compare:"),
+    ("edit", "Edit", ":material/auto_fix_high:"),
     ("sweep", "Sweep", ":material/grid_on:"),
     ("train", "Train", ":material/model_training:"),
 )
