@@ -26,7 +26,7 @@ import torch  # noqa: E402
 
 from core.attention import AudioAdapters, AudioState  # noqa: E402
 from core.params import BLOCK_GROUPS  # noqa: E402
-from core.tiny import sd15_pipeline, sd15_unet  # noqa: E402
+from core.tiny import sd15_unet  # noqa: E402
 
 
 def _sync(device: str) -> None:
@@ -75,24 +75,12 @@ def unet_forward_times(device: str, dtype: torch.dtype, latent: int, repeats: in
 
 def gpu_pipeline_times(steps: int = 25) -> dict[str, float]:
     """512x512 fp16 on CUDA: plain StableDiffusionPipeline vs the same pipeline with our adapters."""
-    from core.engine import Engine
-    from core.models import ModelBundle, ModelSpec
+    from gpu import engine_on_cuda  # bench/gpu.py: the engine over SD 1.5 shapes in fp16
+
     from core.params import GenerationParams
     from core.samples import sample_paths
-    from core.tiny import tiny_clap
 
-    pipe = sd15_pipeline().to("cuda", torch.float16)
-    clap_model, features, tokenizer = tiny_clap()
-    bundle = ModelBundle(
-        ModelSpec("sd15-random", None, None, "SD 1.5 shapes, random weights"),
-        pipe,
-        clap_model.to("cuda"),
-        features,
-        tokenizer,
-        "cuda",
-        torch.float16,
-    )
-    engine = Engine(bundle=bundle)
+    engine, pipe = engine_on_cuda()
     params = GenerationParams(prompt="a city", audio_path=str(sample_paths()["thunder"]), steps=steps, seed=0)
 
     def plain(n: int) -> None:

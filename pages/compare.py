@@ -20,13 +20,7 @@ st.caption(
     "changes. Does separating the sources change the picture, and what does each level add?"
 )
 
-if engine is None:
-    st.info(loader.NO_MODELS)
-    st.stop()
-
-params = bindings.current_params(models=engine.spec.name)
-choice = bindings.audio_choice()
-st.markdown(f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}")
+params, choice = widgets.generate_settings(engine)
 running = s.compare.running
 
 with st.container(border=True, key="cmp_controls"):

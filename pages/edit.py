@@ -17,13 +17,8 @@ st.caption(
     "Change your own photo with a sound: the clip, prompt and every knob come from the Generate page. "
     "Denoise says how much of the photo is re-drawn; a mask keeps everything outside it exactly as it was."
 )
-if engine is None:
-    st.info(loader.NO_MODELS)
-    st.stop()
+params, choice = widgets.generate_settings(engine)
 editing.ensure_defaults()
-params = bindings.current_params(models=engine.spec.name)
-choice = widgets.checked_choice()
-st.markdown(f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}")
 
 left, right = st.columns([1, 1.3], gap="large")
 with left:

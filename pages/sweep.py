@@ -18,14 +18,8 @@ st.caption(
     "Same clip, prompt and settings as the Generate page; up to three knobs take each of their values. "
     "Every tile carries its settings, and the scores say how well each image shows its prompt and its sound."
 )
-if engine is None:
-    st.info(loader.NO_MODELS)
-    st.stop()
-
+params, choice = widgets.generate_settings(engine)
 sweeping.ensure_defaults()
-params = bindings.current_params(models=engine.spec.name)
-choice = widgets.checked_choice()
-st.markdown(f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}")
 running = s.sweep.running
 
 with st.container(border=True, key="sweep_controls"):

@@ -132,6 +132,24 @@ def scores_table(scores: Any) -> None:
         st.caption(f"CLIP sees mostly **{scores.clip_top_event}**.")
 
 
+def generate_settings(engine: Any) -> tuple[GenerationParams, Any]:
+    """For pages that work on the Generate page's settings (Compare, Sweep, Edit): stop with the way
+    out when no models are loaded; else show the prompt, clip and seed in use and return
+    (params, audio choice)."""
+    from studio import bindings, loader
+    from studio.widgets.audio import checked_choice
+
+    if engine is None:
+        st.info(loader.NO_MODELS)
+        st.stop()
+    params = bindings.current_params(models=engine.spec.name)
+    choice = checked_choice()
+    st.markdown(
+        f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}"
+    )
+    return params, choice
+
+
 def seed_line(params: GenerationParams, seconds: float | None = None) -> str:
     took = f" · {seconds:.1f} s" if seconds is not None else ""
     return f"seed **{params.seed}** · {params.width}×{params.height} · {params.steps} steps{took}"
