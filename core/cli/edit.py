@@ -15,7 +15,15 @@ from typing import Any
 
 from ..knobs import knob_of
 from ..params import MODE_CHOICES
-from .generate import _argparse_kwargs, _progress, add_param_flags, check_device, check_output, params_from_args
+from .generate import (
+    OUT_HELP,
+    _argparse_kwargs,
+    _progress,
+    add_param_flags,
+    check_device,
+    check_output,
+    params_from_args,
+)
 
 EDIT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {}
 
@@ -34,7 +42,8 @@ def _edit_flags() -> dict[str, tuple[str, dict[str, Any]]]:
 def register(sub: argparse._SubParsersAction) -> None:
     cmd = sub.add_parser("edit", help="edit a photo with sound (or reproduce an edit with --from)")
     cmd.add_argument("--from", dest="from_png", metavar="FILE.png", help="reproduce the edit stored in a PNG")
-    cmd.add_argument("--out", metavar="FILE.png", default="clap2diff-edit.png")
+    cmd.add_argument("--out", metavar="FILE.png", default="clap2diff-edit.png", help=OUT_HELP)
+    cmd.add_argument("--force", action="store_true", help="replace a read-only --out file")
     cmd.add_argument("--device", help="cuda | cpu (default: cuda when available)")
     cmd.add_argument("--quiet", action="store_true", help="no progress on stderr")
     group = cmd.add_argument_group("edit parameters")
@@ -77,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
 
     params = edit_params_from_args(args)
     check_device(args.device)
-    out = check_output(args.out)
+    out = check_output(args, f"clap2diff-edit-{params.generation.seed}.png")
     engine = Engine(params.generation.models, device=args.device)
     result = edit_photo(engine, params, progress=_progress(args.quiet))
     out = save_edit(result, out)

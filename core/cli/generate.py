@@ -7,7 +7,6 @@ reproducing) or GenerationParams' default.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sys
 from collections.abc import Callable
@@ -91,10 +90,14 @@ def add_param_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = 
             params.add_argument(flag, default=None, **kwargs)
 
 
+OUT_HELP = "file to write; a name ending in / is a folder (the file is named after the seed inside it)"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     gen = sub.add_parser("generate", help="generate an image (or reproduce one with --from)")
     gen.add_argument("--from", dest="from_png", metavar="FILE.png", help="reproduce the parameters stored in a PNG")
-    gen.add_argument("--out", metavar="FILE.png", default="clap2diff.png")
+    gen.add_argument("--out", metavar="FILE.png", default="clap2diff.png", help=OUT_HELP)
+    gen.add_argument("--force", action="store_true", help="replace a read-only --out file")
     gen.add_argument("--device", help="cuda | cpu (default: cuda when available)")
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_param_flags(gen)
@@ -162,16 +165,12 @@ def check_device(device: str | None) -> None:
         raise CliError("CUDA is not available on this machine: leave out --device, or use --device cpu")
 
 
-def check_output(path: str) -> Path:
-    """Fail before the generation, not after it, when the image could not be written."""
-    out = Path(path).expanduser()
-    if out.is_dir():
-        raise CliError(f"--out {path} is a folder: give a file name like {Path(path) / 'image.png'}")
-    parent = out.parent if str(out.parent) else Path(".")
-    existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise CliError(f"cannot write {path}: {existing} is not a writable folder")
-    return out
+def check_output(args: argparse.Namespace, default_name: str) -> Path:
+    """Fail before the generation, not after it, when the image could not be written (a device,
+    a FIFO, a read-only file without --force, a name too long); `--out DIR/` writes `default_name`."""
+    from ..export import check_target
+
+    return check_target(args.out, force=args.force, default_name=default_name)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
 
     params = params_from_args(args)
     check_device(args.device)
-    out = check_output(args.out)
+    out = check_output(args, f"clap2diff-{params.seed}.png")
     engine = Engine(params.models, device=args.device)
     result = engine.generate(params, progress=_progress(args.quiet))
     try:

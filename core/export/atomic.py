@@ -9,15 +9,23 @@ Temp files are named ``.<target name>.<12 hex digits>.tmp`` (TEMP_PATTERN): uniq
 two writers of one target (two studio sessions uploading the same clip) never share a temp file,
 and recognisable: the next write of the same target removes the ones a killed process left behind
 (`sweep_stale_temps`), and the CLI turns SIGTERM into an exit that removes its own.
+
+`check_target` runs before any work (a generation, a sweep) so that an output that cannot be written
+fails in a second, not after the render: it refuses anything that is not a regular file (a device
+node, a FIFO: `os.replace` would swap it for a plain file), a read-only file unless forced, and a
+name whose temp name is too long for the file system; a trailing slash means "a folder".
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 import uuid
 from pathlib import Path
+
+from .formats import ExportError
 
 TEMP_PATTERN = re.compile(r"^\..+\.[0-9a-f]{12}\.tmp$")  # what `atomic_write` names its temp files
 
@@ -62,6 +70,7 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     like any file a program writes; tempfile's 0600 would make exported images private.
     """
     path = Path(path)
+    _refuse_special(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(path)
     tmp = temp_path(path)
@@ -81,4 +90,69 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-__all__ = ["STALE_AFTER_S", "TEMP_PATTERN", "atomic_write", "sweep_stale_temps", "temp_path"]
+def _refuse_special(path: Path) -> None:
+    """A device node or FIFO (or a link to one) is never replaced: writing there is not saving."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
+        raise ExportError(f"{path} is {kind}: give the name of a file to write")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        os.stat(path)
+    except OSError:
+        return False
+    return True
+
+
+def _name_max(folder: Path) -> int:
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
+
+
+def check_target(path: str | os.PathLike, *, force: bool = False, default_name: str = "") -> Path:
+    """The file a later `atomic_write` will write, checked now: returns it, or raises ExportError.
+
+    `path` ending in a separator means a folder (created if missing): the file is `default_name`
+    inside it. Refused: a name (or its temp name) too long for the file system, a non-regular file,
+    a read-only file (unless `force`), a folder that is not writable. The nearest existing folder is probed by creating and removing the temp file itself.
+    """
+    raw = os.fspath(path)
+    target = Path(raw).expanduser()
+    if raw.endswith(("/", os.sep)):
+        if not default_name:
+            raise ExportError(f"{raw} is a folder: give a file name like {target / 'image.png'}")
+        target = target / default_name
+    parent = target.parent
+    existing = next((p for p in (parent, *parent.parents) if _exists(p)), Path("."))
+    limit = _name_max(existing)  # names first: a stat of a too-long path fails with ENAMETOOLONG
+    to_create = [(p.name, limit) for p in target.parents if existing in p.parents]
+    for name, most in [(target.name, limit - (len(temp_path(target).name) - len(target.name))), *to_create]:
+        if len(name) > most:
+            raise ExportError(
+                f"name too long for this file system: {name[:24]}... has {len(name)} characters (at most {most})"
+            )
+    if target.is_dir():
+        raise ExportError(f"{raw} is a folder: give a file name like {target / 'image.png'}")
+    _refuse_special(target)
+    if target.exists() and not force and not os.access(target, os.W_OK):
+        raise ExportError(f"{target} is read-only: choose another name, or add --force to replace it")
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ExportError(f"cannot write {target}: {existing} is not a writable folder")
+    if existing == parent:  # the folder exists: prove the temp file can be created there
+        probe = temp_path(target)
+        try:
+            os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
+        os.unlink(probe)
+    return target
+
+
+__all__ = ["STALE_AFTER_S", "TEMP_PATTERN", "atomic_write", "check_target", "sweep_stale_temps", "temp_path"]

@@ -1,0 +1,111 @@
+"""`--out` and `atomic_write` never replace what is not a regular file, refuse read-only targets
+unless forced, and fail before any work when the name (or its temp name) cannot be created."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+import core.engine
+from core.cli import main
+from core.export import ExportError, atomic_write, check_target, read_params
+
+
+class NoEngine:
+    """Stands in for the Engine: a refusal must come before any model is built."""
+
+    built = 0
+
+    def __init__(self, *args, **kwargs):
+        NoEngine.built += 1
+        raise AssertionError("the engine was built before --out was checked")
+
+
+@pytest.fixture
+def no_engine(monkeypatch):
+    NoEngine.built = 0
+    monkeypatch.setattr(core.engine, "Engine", NoEngine)
+    return NoEngine
+
+
+def _cli_error(args, capsys) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err
+    return err
+
+
+def test_fifo_is_never_replaced(tmp_path, no_engine, capsys):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    err = _cli_error(["generate", "--models", "tiny", "--out", str(fifo)], capsys)
+    assert "not a regular file" in err
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and no_engine.built == 0
+    with pytest.raises(ExportError, match="not a regular file"):
+        atomic_write(fifo, b"data")  # the write itself refuses too, not only the CLI's check
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert list(tmp_path.iterdir()) == [fifo]  # no temp file left behind
+
+
+def test_device_node_and_links_to_it_are_refused(tmp_path, no_engine, capsys):
+    link = tmp_path / "null.png"
+    link.symlink_to("/dev/null")
+    for target in ("/dev/null", str(link)):
+        err = _cli_error(["generate", "--models", "tiny", "--out", target], capsys)
+        assert "not a regular file" in err
+    assert link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode) and no_engine.built == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files anyway")
+def test_read_only_file_needs_force(tmp_path, no_engine, capsys):
+    target = tmp_path / "keep.png"
+    target.write_bytes(b"precious")
+    target.chmod(0o444)
+    err = _cli_error(["generate", "--models", "tiny", "--out", str(target)], capsys)
+    assert "read-only" in err and "--force" in err and no_engine.built == 0
+    assert target.read_bytes() == b"precious"
+    assert check_target(target, force=True) == target  # --force lets it through to the write
+
+
+def test_read_only_check_applies_to_root_too(tmp_path, monkeypatch):
+    """os.access answers for root as well: the check itself, whoever runs it."""
+    target = tmp_path / "keep.png"
+    target.write_bytes(b"x")
+    monkeypatch.setattr(os, "access", lambda p, mode: os.fspath(p) != os.fspath(target))
+    with pytest.raises(ExportError, match="read-only"):
+        check_target(target)
+
+
+def test_a_name_too_long_fails_up_front(tmp_path, no_engine, capsys):
+    name = "a" * 246 + ".png"  # a valid 250-character name whose temp name (+18) is not
+    err = _cli_error(["generate", "--models", "tiny", "--out", str(tmp_path / name)], capsys)
+    assert "name too long" in err and "250 characters (at most 237)" in err and no_engine.built == 0
+    folder = "d" * 256  # a folder that would be created is checked too
+    with pytest.raises(ExportError, match="256 characters \\(at most 255\\)"):
+        check_target(tmp_path / folder / "x.png")
+    assert list(tmp_path.iterdir()) == []  # the probe left nothing
+
+
+def test_folder_without_slash_still_asks_for_a_file_name(tmp_path):
+    with pytest.raises(ExportError, match="is a folder"):
+        check_target(tmp_path, default_name="x.png")
+
+
+def test_trailing_slash_is_a_folder(tmp_path):
+    assert check_target(f"{tmp_path}/new/", default_name="img.png") == tmp_path / "new" / "img.png"
+    assert not (tmp_path / "new").exists()  # created by the write, not by the check
+    with pytest.raises(ExportError, match="is a folder"):
+        check_target(f"{tmp_path}/new/")  # no name to generate: say so
+
+
+def test_generate_out_folder_writes_a_seed_named_file_inside(tmp_path, capsys, samples):
+    out = tmp_path / "renders"
+    args = ["generate", "--models", "tiny", "--audio", str(next(iter(samples.values()))), "--prompt", "a test"]
+    args += ["--size", "64x64", "--steps", "1", "--seed", "7", "--quiet", "--out", f"{out}/"]
+    assert main(args) == 0
+    written = out / "clap2diff-7.png"
+    assert written.is_file() and not (tmp_path / "renders").is_file()
+    assert read_params(written).seed == 7
+    assert str(written) in capsys.readouterr().out
