@@ -67,6 +67,7 @@ def measure(device: str, dtype: torch.dtype, size: int, steps: int, denoise: flo
     def plain() -> None:
         engine._set_scheduler(gen.scheduler)
         img2img = StableDiffusionImg2ImgPipeline(**engine.pipe.components, requires_safety_checker=False)
+        img2img.set_progress_bar_config(disable=True)
         img2img(prompt=gen.prompt, image=image, strength=denoise, num_inference_steps=steps,
                 generator=torch.Generator("cpu").manual_seed(0))  # fmt: skip
 

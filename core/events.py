@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Stage names, in the order a generation passes them.
-STAGES: tuple[str, ...] = ("audio", "sources", "clap", "tokens", "denoise", "spectrograms")
+# Stage names, in the order a generation passes them ("image": an edit reading its photo, first).
+STAGES: tuple[str, ...] = ("image", "audio", "sources", "clap", "tokens", "denoise", "spectrograms")
 
 
 @dataclass(frozen=True)

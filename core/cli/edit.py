@@ -81,12 +81,13 @@ def edit_params_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..edit.export import save_edit
-    from ..edit.run import edit_photo
+    from ..edit.run import edit_photo, load_inputs
     from ..engine import Engine
 
     params = edit_params_from_args(args)
     check_device(args.device)
     out = check_output(args, f"clap2diff-edit-{params.generation.seed}.png")
+    load_inputs(params)  # a bad photo or mask, or another one than --from's, fails before the models load
     engine = Engine(params.generation.models, device=args.device)
     result = edit_photo(engine, params, progress=_progress(args.quiet))
     out = save_edit(result, out)
