@@ -168,3 +168,24 @@ def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_par
     assert [(t.result.params.sources, t.result.params.norm_target) for t in run.tiles] == [
         ("mix", 40.0), ("stems", 40.0), ("mix", 80.0), ("stems", 80.0)
     ]  # fmt: skip
+
+
+def test_a_sweeps_heard_score_reads_the_engines_own_vocabulary(tiny_engine, tiny_params, scorer):
+    """An engine with a 4-event vocabulary: CLAP hears, and CLIP is asked about, those 4 events
+    only, and the sweep's scores are what the scorer gives with that vocabulary (not the default)."""
+    from core.engine import Engine
+    from core.sweep import heard_overall
+
+    small = tiny_engine.vocabulary.subset(tiny_engine.vocabulary.labels[::40][:4])
+    engine = Engine("tiny", vocabulary=small, bundle=tiny_engine.bundle)
+    assert engine.zero_shot.vocabulary is engine.vocabulary is small
+    base = _base(tiny_params, prompt="a field")
+    run = run_sweep(engine, SweepPlan(base, (parse_axis("x", "seed=1,2", base),)), scorer)
+    for tile in run.tiles:
+        heard = heard_overall(tile.result.trace.heard)
+        assert heard and {h.label for h in heard} <= set(small.labels)
+        assert tile.scores.clip_top_event in small.labels
+        twin = engine.generate(tile.result.params.replace(audio_strength=0.0)).image
+        expected = scorer.score(tile.result.image, base.prompt, heard, small, twin)
+        assert tile.scores == expected
+        assert scorer.score(tile.result.image, base.prompt, heard, tiny_engine.vocabulary, twin) != expected
