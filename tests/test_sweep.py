@@ -149,9 +149,16 @@ def test_cli_sweep_tiles_reproduce_with_generate_from(tmp_path, samples, capsys)
     assert "--x steps=0" in capsys.readouterr().err
 
 
-def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params):
-    """Sweeping the sources mode against another knob: the stems tiles share one separation, and
-    CLAP hears the clip what one mixed and one stems generation cost, not once per tile."""
+def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params, monkeypatch):
+    """Sweeping the sources mode against another knob: the clip is decoded once, the stems tiles
+    share one separation, and CLAP hears the clip what one mixed and one stems generation cost."""
+    import core.listening
+
+    decoded: list[str] = []
+    load = core.listening.load_audio
+    monkeypatch.setattr(
+        core.listening, "load_audio", lambda path, *a, **k: decoded.append(str(path)) or load(path, *a, **k)
+    )
     clip = str(_tone(tmp_path / "s.wav", 440))
     one = _base(tiny_params, audio_path=str(_tone(tmp_path / "one.wav", 660)), prompt="solo")
     sep, clap = tiny_engine.separator.calls, tiny_engine.clap.audio_calls
@@ -163,8 +170,10 @@ def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_par
     base = _base(tiny_params, audio_path=clip, prompt="duo")
     plan = SweepPlan(base, (parse_axis("x", "sources=mix,stems", base), parse_axis("y", "norm_target=40,80", base)))
     sep, clap = tiny_engine.separator.calls, tiny_engine.clap.audio_calls
+    decoded.clear()
     run = run_sweep(tiny_engine, plan)
     assert (tiny_engine.separator.calls - sep, tiny_engine.clap.audio_calls - clap) == single
+    assert decoded == [clip]
     assert [(t.result.params.sources, t.result.params.norm_target) for t in run.tiles] == [
         ("mix", 40.0), ("stems", 40.0), ("mix", 80.0), ("stems", 80.0)
     ]  # fmt: skip
