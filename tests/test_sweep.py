@@ -198,3 +198,23 @@ def test_a_sweeps_heard_score_reads_the_engines_own_vocabulary(tiny_engine, tiny
         expected = scorer.score(tile.result.image, base.prompt, heard, small, twin)
         assert tile.scores == expected
         assert scorer.score(tile.result.image, base.prompt, heard, tiny_engine.vocabulary, twin) != expected
+
+
+def test_cli_2x2x2_sweep_tiles_and_grid_labels_carry_their_axis_values(tmp_path, samples, capsys):
+    """The command line end to end: each tile's PNG, read back by `params`, holds exactly its
+    X/Y/Z values, in row/column order, and each grid's captions name the same values."""
+    import json
+
+    out = tmp_path / "cube"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--prompt", "a quay", "--steps", "2"]
+    args += ["--size", "64x64", "--x", "guidance=2,9", "--y", "level_weights.2=0.1,0.8", "--z", "seed=5,6"]
+    assert main([*args, "--no-scores", "--out", str(out), "--quiet"]) == 0
+    assert "8 tiles, 2 grid(s)" in capsys.readouterr().out
+    for z, seed in enumerate((5, 6)):
+        captions = [i.caption for i in read_grid(out / f"sweep_grid_{z + 1:02d}.png")]
+        for y, bg in enumerate((0.1, 0.8)):
+            for x, guidance in enumerate((2.0, 9.0)):
+                assert main(["params", str(out / f"z{z + 1:02d}_y{y + 1:02d}_x{x + 1:02d}.png")]) == 0
+                p = json.loads(capsys.readouterr().out)
+                assert (p["seed"], p["level_weights"][2], p["guidance"]) == (seed, bg, guidance)
+                assert captions[2 * y + x] == f"level_weights.2={bg:g} · guidance={guidance:g}"
