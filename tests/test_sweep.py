@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -218,3 +219,7 @@ def test_cli_2x2x2_sweep_tiles_and_grid_labels_carry_their_axis_values(tmp_path,
                 p = json.loads(capsys.readouterr().out)
                 assert (p["seed"], p["level_weights"][2], p["guidance"]) == (seed, bg, guidance)
                 assert captions[2 * y + x] == f"level_weights.2={bg:g} · guidance={guidance:g}"
+    with zipfile.ZipFile(out / "sweep.zip") as zf:  # every tile and grid, byte for byte, and the CSV
+        tiles = [f"z{z:02d}_y{y:02d}_x{x:02d}.png" for z in (1, 2) for y in (1, 2) for x in (1, 2)]
+        for name in [*tiles, "sweep_grid_01.png", "sweep_grid_02.png", "scores.csv"]:
+            assert zf.read(name) == (out / name).read_bytes()
