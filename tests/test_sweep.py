@@ -223,3 +223,27 @@ def test_cli_2x2x2_sweep_tiles_and_grid_labels_carry_their_axis_values(tmp_path,
         tiles = [f"z{z:02d}_y{y:02d}_x{x:02d}.png" for z in (1, 2) for y in (1, 2) for x in (1, 2)]
         for name in [*tiles, "sweep_grid_01.png", "sweep_grid_02.png", "scores.csv"]:
             assert zf.read(name) == (out / name).read_bytes()
+
+
+def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tiny_engine, tiny_params):
+    """Cancel after the third tile of four: three tiles kept (each with its full steps reported),
+    the fourth never started, and the saved grid names it "not generated"."""
+    import threading
+
+    base = _base(tiny_params).replace(steps=3)
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2", base), parse_axis("y", "guidance=3,6", base)))
+    cancel, steps, seen = threading.Event(), [], []
+
+    def on_tile(tile):
+        seen.append((tile.y, tile.x))
+        if len(seen) == 3:
+            cancel.set()
+
+    run = run_sweep(tiny_engine, plan, cancel=cancel, progress=lambda s: steps.append(s.step), on_tile=on_tile)
+    assert run.cancelled and seen == [(0, 0), (0, 1), (1, 0)] and len(run.tiles) == 3
+    assert steps == [1, 2, 3] * 3
+    save_sweep(run, tmp_path)
+    captions = [i.caption for i in read_grid(tmp_path / "sweep_grid_01.png")]
+    assert captions == ["guidance=3 · seed=1", "guidance=3 · seed=2", "guidance=6 · seed=1",
+                        "guidance=6 · seed=2: not generated"]  # fmt: skip
+    assert not (tmp_path / "z01_y02_x02.png").exists() and (tmp_path / "z01_y02_x01.png").exists()
