@@ -16,7 +16,7 @@ from core.cli import main
 from core.export import read_grid, read_params
 from core.params import GenerationParams
 from core.scoring import Scorer, heard_scores
-from core.sweep import SweepError, SweepPlan, parse_axis, run_sweep, save_sweep
+from core.sweep import SweepError, SweepPlan, parse_axis, run_sweep, save_sweep, sweep_files
 from core.trace import HeardLabel
 
 
@@ -122,6 +122,12 @@ def test_scores_are_deterministic_and_mean_what_they_say(tiny_engine, tiny_param
     image = a.tiles[1].result.image
     assert scorer.score(image, reference=image).reference_match == pytest.approx(1.0, abs=1e-5)
     assert -1 <= loud.prompt_match <= 1 and 0 <= loud.heard_similarity <= 1
+    rows = list(csv.DictReader(io.StringIO(sweep_files(a)[2].decode())))  # scores.csv: the same numbers
+    for row, tile in zip(rows, a.tiles, strict=True):
+        for name, value in tile.scores.as_row().items():
+            cell = row[name]
+            assert cell == ("" if value is None else value if isinstance(value, str) else f"{value:.6f}")
+    assert rows[0]["reference_match"] == "" and rows[1]["heard_top1"] in ("0.000000", "1.000000")
 
 
 def test_heard_in_the_image_uses_the_projectors_vocabulary(tiny_engine, scorer):
