@@ -253,3 +253,13 @@ def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tin
     assert captions == ["guidance=3 · seed=1", "guidance=3 · seed=2", "guidance=6 · seed=1",
                         "guidance=6 · seed=2: not generated"]  # fmt: skip
     assert not (tmp_path / "z01_y02_x02.png").exists() and (tmp_path / "z01_y02_x01.png").exists()
+
+
+def test_a_fresh_tiny_scorer_gives_the_same_numbers(tiny_engine, scorer):
+    """Deterministic across loads too: the tiny CLIP is built from a fixed seed, so a score in one
+    process's scores.csv is the score another process (evaluate's ranks) computes."""
+    image = Image.new("RGB", (48, 48), (30, 140, 60))
+    heard = [HeardLabel(tiny_engine.vocabulary.labels[3], "p", "c", 1.0, 0.4)]
+    kwargs = {"prompt": "a green field", "heard": heard, "vocabulary": tiny_engine.vocabulary, "reference": image}
+    again = Scorer("tiny").score(image, **kwargs)
+    assert again == scorer.score(image, **kwargs) and again.prompt_match is not None
