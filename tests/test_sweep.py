@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from core.cli import main
 from core.export import read_grid, read_params
 from core.params import GenerationParams
 from core.scoring import Scorer, heard_scores
-from core.sweep import SweepError, SweepPlan, parse_axis, run_sweep, save_sweep
+from core.sweep import SweepError, SweepPlan, parse_axis, run_sweep, save_sweep, sweep_files
 from core.trace import HeardLabel
 
 
@@ -121,6 +122,12 @@ def test_scores_are_deterministic_and_mean_what_they_say(tiny_engine, tiny_param
     image = a.tiles[1].result.image
     assert scorer.score(image, reference=image).reference_match == pytest.approx(1.0, abs=1e-5)
     assert -1 <= loud.prompt_match <= 1 and 0 <= loud.heard_similarity <= 1
+    rows = list(csv.DictReader(io.StringIO(sweep_files(a)[2].decode())))  # scores.csv: the same numbers
+    for row, tile in zip(rows, a.tiles, strict=True):
+        for name, value in tile.scores.as_row().items():
+            cell = row[name]
+            assert cell == ("" if value is None else value if isinstance(value, str) else f"{value:.6f}")
+    assert rows[0]["reference_match"] == "" and rows[1]["heard_top1"] in ("0.000000", "1.000000")
 
 
 def test_heard_in_the_image_uses_the_projectors_vocabulary(tiny_engine, scorer):
@@ -149,9 +156,16 @@ def test_cli_sweep_tiles_reproduce_with_generate_from(tmp_path, samples, capsys)
     assert "--x steps=0" in capsys.readouterr().err
 
 
-def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params):
-    """Sweeping the sources mode against another knob: the stems tiles share one separation, and
-    CLAP hears the clip what one mixed and one stems generation cost, not once per tile."""
+def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params, monkeypatch):
+    """Sweeping the sources mode against another knob: the clip is decoded once, the stems tiles
+    share one separation, and CLAP hears the clip what one mixed and one stems generation cost."""
+    import core.listening
+
+    decoded: list[str] = []
+    load = core.listening.load_audio
+    monkeypatch.setattr(
+        core.listening, "load_audio", lambda path, *a, **k: decoded.append(str(path)) or load(path, *a, **k)
+    )
     clip = str(_tone(tmp_path / "s.wav", 440))
     one = _base(tiny_params, audio_path=str(_tone(tmp_path / "one.wav", 660)), prompt="solo")
     sep, clap = tiny_engine.separator.calls, tiny_engine.clap.audio_calls
@@ -163,8 +177,89 @@ def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_par
     base = _base(tiny_params, audio_path=clip, prompt="duo")
     plan = SweepPlan(base, (parse_axis("x", "sources=mix,stems", base), parse_axis("y", "norm_target=40,80", base)))
     sep, clap = tiny_engine.separator.calls, tiny_engine.clap.audio_calls
+    decoded.clear()
     run = run_sweep(tiny_engine, plan)
     assert (tiny_engine.separator.calls - sep, tiny_engine.clap.audio_calls - clap) == single
+    assert decoded == [clip]
     assert [(t.result.params.sources, t.result.params.norm_target) for t in run.tiles] == [
         ("mix", 40.0), ("stems", 40.0), ("mix", 80.0), ("stems", 80.0)
     ]  # fmt: skip
+
+
+def test_a_sweeps_heard_score_reads_the_engines_own_vocabulary(tiny_engine, tiny_params, scorer):
+    """An engine with a 4-event vocabulary: CLAP hears, and CLIP is asked about, those 4 events
+    only, and the sweep's scores are what the scorer gives with that vocabulary (not the default)."""
+    from core.engine import Engine
+    from core.sweep import heard_overall
+
+    small = tiny_engine.vocabulary.subset(tiny_engine.vocabulary.labels[::40][:4])
+    engine = Engine("tiny", vocabulary=small, bundle=tiny_engine.bundle)
+    assert engine.zero_shot.vocabulary is engine.vocabulary is small
+    base = _base(tiny_params, prompt="a field")
+    run = run_sweep(engine, SweepPlan(base, (parse_axis("x", "seed=1,2", base),)), scorer)
+    for tile in run.tiles:
+        heard = heard_overall(tile.result.trace.heard)
+        assert heard and {h.label for h in heard} <= set(small.labels)
+        assert tile.scores.clip_top_event in small.labels
+        twin = engine.generate(tile.result.params.replace(audio_strength=0.0)).image
+        expected = scorer.score(tile.result.image, base.prompt, heard, small, twin)
+        assert tile.scores == expected
+        assert scorer.score(tile.result.image, base.prompt, heard, tiny_engine.vocabulary, twin) != expected
+
+
+def test_cli_2x2x2_sweep_tiles_and_grid_labels_carry_their_axis_values(tmp_path, samples, capsys):
+    """The command line end to end: each tile's PNG, read back by `params`, holds exactly its
+    X/Y/Z values, in row/column order, and each grid's captions name the same values."""
+    import json
+
+    out = tmp_path / "cube"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--prompt", "a quay", "--steps", "2"]
+    args += ["--size", "64x64", "--x", "guidance=2,9", "--y", "level_weights.2=0.1,0.8", "--z", "seed=5,6"]
+    assert main([*args, "--no-scores", "--out", str(out), "--quiet"]) == 0
+    assert "8 tiles, 2 grid(s)" in capsys.readouterr().out
+    for z, seed in enumerate((5, 6)):
+        captions = [i.caption for i in read_grid(out / f"sweep_grid_{z + 1:02d}.png")]
+        for y, bg in enumerate((0.1, 0.8)):
+            for x, guidance in enumerate((2.0, 9.0)):
+                assert main(["params", str(out / f"z{z + 1:02d}_y{y + 1:02d}_x{x + 1:02d}.png")]) == 0
+                p = json.loads(capsys.readouterr().out)
+                assert (p["seed"], p["level_weights"][2], p["guidance"]) == (seed, bg, guidance)
+                assert captions[2 * y + x] == f"level_weights.2={bg:g} · guidance={guidance:g}"
+    with zipfile.ZipFile(out / "sweep.zip") as zf:  # every tile and grid, byte for byte, and the CSV
+        tiles = [f"z{z:02d}_y{y:02d}_x{x:02d}.png" for z in (1, 2) for y in (1, 2) for x in (1, 2)]
+        for name in [*tiles, "sweep_grid_01.png", "sweep_grid_02.png", "scores.csv"]:
+            assert zf.read(name) == (out / name).read_bytes()
+
+
+def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tiny_engine, tiny_params):
+    """Cancel after the third tile of four: three tiles kept (each with its full steps reported),
+    the fourth never started, and the saved grid names it "not generated"."""
+    import threading
+
+    base = _base(tiny_params).replace(steps=3)
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2", base), parse_axis("y", "guidance=3,6", base)))
+    cancel, steps, seen = threading.Event(), [], []
+
+    def on_tile(tile):
+        seen.append((tile.y, tile.x))
+        if len(seen) == 3:
+            cancel.set()
+
+    run = run_sweep(tiny_engine, plan, cancel=cancel, progress=lambda s: steps.append(s.step), on_tile=on_tile)
+    assert run.cancelled and seen == [(0, 0), (0, 1), (1, 0)] and len(run.tiles) == 3
+    assert steps == [1, 2, 3] * 3
+    save_sweep(run, tmp_path)
+    captions = [i.caption for i in read_grid(tmp_path / "sweep_grid_01.png")]
+    assert captions == ["guidance=3 · seed=1", "guidance=3 · seed=2", "guidance=6 · seed=1",
+                        "guidance=6 · seed=2: not generated"]  # fmt: skip
+    assert not (tmp_path / "z01_y02_x02.png").exists() and (tmp_path / "z01_y02_x01.png").exists()
+
+
+def test_a_fresh_tiny_scorer_gives_the_same_numbers(tiny_engine, scorer):
+    """Deterministic across loads too: the tiny CLIP is built from a fixed seed, so a score in one
+    process's scores.csv is the score another process (evaluate's ranks) computes."""
+    image = Image.new("RGB", (48, 48), (30, 140, 60))
+    heard = [HeardLabel(tiny_engine.vocabulary.labels[3], "p", "c", 1.0, 0.4)]
+    kwargs = {"prompt": "a green field", "heard": heard, "vocabulary": tiny_engine.vocabulary, "reference": image}
+    again = Scorer("tiny").score(image, **kwargs)
+    assert again == scorer.score(image, **kwargs) and again.prompt_match is not None
