@@ -1,0 +1,67 @@
+"""Inputs several studio users share: concurrent saves of one upload, and prompts that must not
+forge lines in a PNG's readable `parameters` text."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.export import escape_line, parameters_text, unescape_line
+from core.params import GenerationParams
+
+
+def test_fifty_concurrent_saves_of_one_upload_all_succeed(tmp_path, monkeypatch):
+    from studio import uploads
+
+    monkeypatch.setenv(uploads.UPLOADS_ENV, str(tmp_path))
+    data = bytes(range(256)) * 4096  # 1 MiB: long enough for writes to overlap
+    results: list[object] = []
+    start = threading.Barrier(50)
+
+    def save() -> None:
+        start.wait()
+        try:
+            path = uploads.save_upload("same clip.wav", data)
+            results.append(path.read_bytes() == data)  # never a half-written file
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            results.append(exc)
+
+    threads = [threading.Thread(target=save) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 50
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert [p.name for p in files] == ["same_clip.wav"]
+    assert files[0].read_bytes() == data  # one file, whole, and no temp file left behind
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a city\nSteps: 999, Seed: 1",
+        "line\r\nbreak",
+        "a literal \\n and \\r and \\\\ in a prompt",
+        "A1111 escapes \\(kept\\) as they are",
+        "ends with a backslash\\",
+        "backslash then newline\\\nnext",
+        "",
+    ],
+)
+def test_escaped_lines_round_trip(text):
+    line = escape_line(text)
+    assert "\n" not in line and "\r" not in line
+    assert unescape_line(line) == text
+
+
+def test_a_prompt_cannot_forge_a_parameters_line():
+    params = GenerationParams(prompt="a city\nSteps: 999", negative_prompt="blur\nSeed: 1", steps=20, seed=5)
+    lines = parameters_text(params).split("\n")
+    assert lines[0] == "a city\\nSteps: 999"
+    assert lines[1] == "Negative prompt: blur\\nSeed: 1"
+    assert len(lines) == 3 and "Steps: 20" in lines[2] and "Seed: 5" in lines[2]
+    assert not any(line.startswith("Steps: 999") for line in lines)
+    assert unescape_line(lines[0]) == params.prompt
+    assert escape_line("A1111 \\(paren\\)") == "A1111 \\(paren\\)"  # other tools' escapes untouched
