@@ -65,3 +65,34 @@ def test_a_prompt_cannot_forge_a_parameters_line():
     assert not any(line.startswith("Steps: 999") for line in lines)
     assert unescape_line(lines[0]) == params.prompt
     assert escape_line("A1111 \\(paren\\)") == "A1111 \\(paren\\)"  # other tools' escapes untouched
+
+
+def _chunks(data: bytes) -> list[bytes]:
+    out, pos = [], 8
+    while pos < len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        out.append(data[pos : pos + 12 + length])
+        pos += 12 + length
+    return out
+
+
+def test_metadata_after_the_image_data_is_read_without_decoding_pixels(monkeypatch):
+    from PIL import Image, PngImagePlugin
+
+    from core.export import png_bytes, read_params
+
+    params = GenerationParams(prompt="after IDAT", steps=12, seed=99, width=64, height=64)
+    data = png_bytes(Image.new("RGB", (64, 64), (10, 20, 30)), params)
+    chunks = _chunks(data)
+    text = [c for c in chunks if c[4:8] in (b"tEXt", b"iTXt", b"zTXt")]
+    rest = [c for c in chunks if c not in text]
+    assert text and rest[-1][4:8] == b"IEND"
+    moved = data[:8] + b"".join(rest[:-1] + text + rest[-1:])  # metadata between IDAT and IEND
+    assert moved.index(b"IDAT") < moved.index(b"clap2diff")
+
+    def no_decode(self):
+        raise AssertionError("pixels were decoded to read the metadata")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decode)
+    got = read_params(moved)
+    assert (got.prompt, got.steps, got.seed) == ("after IDAT", 12, 99)
