@@ -96,3 +96,36 @@ def test_metadata_after_the_image_data_is_read_without_decoding_pixels(monkeypat
     monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", no_decode)
     got = read_params(moved)
     assert (got.prompt, got.steps, got.seed) == ("after IDAT", 12, 99)
+
+
+def _wav(rate: int, frames: bytes, width: int = 1) -> bytes:
+    import io
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return buf.getvalue()
+
+
+def test_a_zero_byte_8bit_clip_is_silent_not_a_constant_minus_one():
+    from core.audio import AudioError, load_audio
+
+    with pytest.raises(AudioError, match=r"is silent \(a constant offset, no sound\)"):
+        load_audio(_wav(16000, b"\x00" * 16000), name="zeros.wav")  # 8-bit: 0x00 decodes to -1.0
+    with pytest.raises(AudioError, match=r"is silent \(all zeros\)"):
+        load_audio(_wav(16000, b"\x80" * 16000), name="mid.wav")  # 8-bit: 0x80 is true zero
+    tone = bytes(128 + int(60 * ((i // 8) % 2 * 2 - 1)) for i in range(16000))  # a square wave
+    assert load_audio(_wav(16000, tone), name="tone.wav").peak > 0.4
+
+
+def test_a_sample_rate_beyond_the_maximum_is_refused_from_the_header():
+    from core.audio import MAX_RATE, AudioError, load_audio
+
+    tone = bytes(128 + int(60 * ((i // 8) % 2 * 2 - 1)) for i in range(4000))
+    with pytest.raises(AudioError, match=f"sample rate of 4000000 Hz, outside the 1000-{MAX_RATE} Hz"):
+        load_audio(_wav(4_000_000, tone), name="fast.wav")
+    assert load_audio(_wav(MAX_RATE, tone), name="ok.wav").sample_rate == MAX_RATE
