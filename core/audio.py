@@ -32,6 +32,7 @@ from .errors import UserError
 
 MAX_SECONDS = 3600.0  # longer uploads are rejected from the header, before decoding
 MIN_RATE = 1000  # below this it is not sound anyone recorded on purpose
+MAX_RATE = 384_000  # the highest rate studio converters record; a header beyond it is broken or hostile
 SILENCE_PEAK = 1e-5  # -100 dBFS: dither alone is louder, so a lower peak means digital silence
 CLAP_RATE = 48000  # LAION-CLAP (seeds 000, 004)
 CLAP_SECONDS = 10.0
@@ -263,10 +264,10 @@ def _check_length(frames: int, rate: int, label: str) -> None:
             f"{label} is {_fmt_duration(seconds)} long, more than the {_fmt_duration(MAX_SECONDS)} "
             "limit: cut the part you want and upload that."
         )
-    if rate < MIN_RATE:
+    if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
-            f"{label} has a sample rate of {rate} Hz, too low to hold sound (need at least {MIN_RATE} Hz): "
-            "re-export it at 44.1 or 48 kHz."
+            f"{label} has a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz a recording can "
+            "have (a damaged header?): re-export it at 44.1 or 48 kHz."
         )
 
 
@@ -371,8 +372,10 @@ def _validate(samples: np.ndarray, rate: int, label: str) -> None:
             f"{label} contains NaN or infinite sample values (a broken float export): re-export it as 16- or 24-bit PCM."
         )
     peak = float(np.max(np.abs(samples)))
-    if peak < SILENCE_PEAK:
+    swing = float(np.max(samples.max(axis=1) - samples.min(axis=1))) / 2  # DC (8-bit zeros: -1.0) is no sound
+    if peak < SILENCE_PEAK or swing < SILENCE_PEAK:
         level = "all zeros" if peak == 0 else f"peak {20 * math.log10(peak):.0f} dBFS"
+        level = "a constant offset, no sound" if peak >= SILENCE_PEAK else level
         raise AudioError(f"{label} is silent ({level}): choose a recording with audible sound.")
 
 
@@ -386,6 +389,7 @@ __all__ = [
     "AudioError",
     "CLAP_RATE",
     "CLAP_SECONDS",
+    "MAX_RATE",
     "MAX_SECONDS",
     "SILENCE_PEAK",
     "audio_hash",

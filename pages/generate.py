@@ -34,6 +34,8 @@ if s.recalled is not None:
         )
     else:
         st.success("Settings restored from the gallery.", icon=":material/settings_backup_restore:")
+    if s.recall_notes:
+        st.warning("The image asked for more than this studio allows: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:
         st.warning(f"The recalled audio file {recalled.audio_path} is not available here: pick the clip again.")
 

@@ -165,7 +165,9 @@ class Job:
 def _render(engine: Engine, params: GenerationParams, job: Job) -> tuple[GenerationResult, bytes]:
     """engine.generate + the PNG file, both in the worker (the page only draws)."""
     from core.export import extra_from_result, png_bytes
+    from studio.limits import limits
 
+    limits().check(params)  # the operator's caps (CLAP2DIFF_MAX_SIDE / _STEPS): refused before any step
     result = engine.generate(params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status)
     png = png_bytes(result.image, result.params, extra_from_result(result))
     return result, png

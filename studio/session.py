@@ -186,6 +186,7 @@ class Session:
     train: JobSlot[Any] = field(default_factory=JobSlot)
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview", 0): what Gates shows first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
+    recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits
     goto: str | None = None  # a page to switch to on the next run (after a recall)
     engine_spec: str | None = None  # the models this session uses
     clips: dict[str, str | None] = field(default_factory=dict)  # "upload" | "record" -> saved path
@@ -216,12 +217,14 @@ class Session:
         from core.clips import locate_clip
         from core.samples import SAMPLES_DIR
         from studio.bindings import push
+        from studio.limits import limits
         from studio.uploads import uploads_dir
 
         try:
             params = locate_clip(params, [uploads_dir(), SAMPLES_DIR], hint="choose the clip again")
         except AudioError:
             pass  # the Generate page says the recalled clip is not available here
+        params, self.recall_notes = limits().clamp(params)  # a PNG may ask for 2048² x 500 steps
         push(params)
         self.recalled, self.goto = params, goto
 

@@ -29,7 +29,7 @@ from .formats import (
     ExportError,
 )
 from .grid import GridLayout, grid_layout, grid_metadata, grid_png_bytes, make_grid, save_grid_png
-from .infotext import parameters_text
+from .infotext import escape_line, parameters_text, unescape_line
 from .metadata import (
     GridItem,
     extra_from_result,
@@ -57,12 +57,14 @@ __all__ = [
     "atomic_write",
     "check_target",
     "default_filename",
+    "escape_line",
     "extra_from_result",
     "grid_layout",
     "grid_metadata",
     "grid_png_bytes",
     "make_grid",
     "parameters_text",
+    "unescape_line",
     "params_metadata",
     "png_bytes",
     "read_grid",

@@ -3,12 +3,17 @@
 Line 1 is the prompt, then ``Negative prompt: ...`` (omitted when empty), then one
 ``Key: value, ...`` line. It is a summary for people and other tools: nothing parses it back (the
 ``clap2diff`` JSON chunk is what reproduces an image).
+
+The prompt and negative prompt are one line each: a newline in them is written ``\\n`` (and a
+backslash ``\\\\``), so a prompt can never forge a line such as ``Steps: 999`` (`escape_line`,
+`unescape_line` give the text back exactly).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +35,32 @@ def _num(value: Any) -> str:
 
 def _nums(values: Iterable[Any]) -> str:
     return "/".join(_num(v) for v in values)
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {v[1]: k for k, v in _ESCAPES.items()}
+# A backslash is doubled only where it would be misread (before \\, n, r or a line break): A1111
+# prompts keep their own escapes such as \\( as they are.
+_AMBIGUOUS_BACKSLASH = re.compile(r"\\(?=[\\nr\n\r]|$)")
+
+
+def escape_line(text: str) -> str:
+    """`text` on one line: newline and carriage return become \\n and \\r (and a backslash that
+    would be misread, \\\\)."""
+    text = _AMBIGUOUS_BACKSLASH.sub(r"\\\\", text)
+    return text.replace("\n", "\\n").replace("\r", "\\r")
+
+
+def unescape_line(line: str) -> str:
+    """The inverse of `escape_line` (for tools that read the parameters text back)."""
+    out, chars = [], iter(line)
+    for c in chars:
+        if c == "\\":
+            nxt = next(chars, "")
+            out.append(_UNESCAPES.get(nxt, c + nxt))
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def _quote(text: str) -> str:
@@ -91,11 +122,11 @@ def parameters_text(params: GenerationParams) -> str:
         fields.append(("Window start", f"{_num(params.window_start)} s"))
     fields.append(("Version", f"{PARAMS_FORMAT}/{FORMAT_VERSION}"))
 
-    lines = [params.prompt]
+    lines = [escape_line(params.prompt)]
     if params.negative_prompt:
-        lines.append(f"Negative prompt: {params.negative_prompt}")
+        lines.append(f"Negative prompt: {escape_line(params.negative_prompt)}")
     lines.append(", ".join(f"{k}: {v}" for k, v in fields))
     return "\n".join(lines)
 
 
-__all__ = ["parameters_text"]
+__all__ = ["escape_line", "parameters_text", "unescape_line"]

@@ -18,6 +18,7 @@ import io
 import json
 import math
 import stat
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +175,26 @@ def _regular_file(p: Path, what: str) -> Path:
     return p
 
 
+def _all_text_chunks(fp: Any) -> dict[str, str]:
+    """Every text chunk of a PNG, walked chunk by chunk with Pillow's own parser: image data is
+    skipped, never decoded (`Image.text` would decode every pixel to reach chunks after IDAT)."""
+    fp.seek(8)  # after the signature, which Image.open has checked
+    png = PngImagePlugin.PngStream(fp)
+    while True:
+        try:
+            cid, pos, length = png.read()
+        except struct.error:  # the file ends without IEND: keep what was read
+            break
+        if cid == b"IEND":
+            break
+        try:
+            png.call(cid, pos, length)  # text chunks are parsed (within Pillow's text memory cap)
+        except (EOFError, AttributeError):  # IDAT / fdAT / a chunk Pillow has no handler for
+            fp.seek(pos + length)
+        fp.read(4)  # CRC
+    return {k: v for k, v in png.im_text.items() if isinstance(v, str)}
+
+
 def _read_text_chunks(source: Source) -> dict[str, str]:
     """Open a PNG and return its text chunks, turning every failure into a clear ExportError."""
     what = _describe(source)
@@ -196,9 +217,8 @@ def _read_text_chunks(source: Source) -> dict[str, str]:
                     "parameters only in PNG files"
                 )
             chunks = {k: v for k, v in im.info.items() if isinstance(v, str)}
-            if METADATA_KEY not in chunks:
-                # Text chunks may also follow the image data; reading those needs a full load.
-                chunks.update({k: v for k, v in im.text.items() if isinstance(v, str)})
+            if METADATA_KEY not in chunks:  # text chunks may also follow the image data
+                chunks.update(_all_text_chunks(im.fp))
             return chunks
     except ExportError:
         raise

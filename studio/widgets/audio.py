@@ -11,6 +11,7 @@ from core.params import knobs
 from studio import bindings
 from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAMPLE_KEY, AudioChoice
 from studio.bindings import PERSIST as PS
+from studio.limits import LimitError, limits
 from studio.session import session
 from studio.uploads import save_upload
 
@@ -61,6 +62,11 @@ def _on_upload(widget_key: str, source: str) -> None:
     data = uploaded.getvalue()
     if not data:
         s.clip_errors[source] = f"{uploaded.name} is empty (0 bytes): choose a file that contains audio."
+        return
+    try:
+        limits().check_upload(uploaded.name or "recording", len(data))  # before a byte is stored
+    except LimitError as exc:
+        s.clip_errors[source] = str(exc)
         return
     path = save_upload(uploaded.name or "recording.wav", data)
     _, problem = clip_for(str(path))
