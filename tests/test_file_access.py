@@ -63,3 +63,26 @@ def test_the_studio_hides_the_path_box_and_says_why(monkeypatch):
     ok(at)
     assert not [t for t in at.text_input if t.key == "w_audio_path"]
     assert any(OFF in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_a_recalled_png_never_loads_the_models_it_names(monkeypatch):
+    """A stranger's PNG naming a Hub repository must not make the server download it: the recall
+    keeps the studio's models (Generate then names the image's models)."""
+    monkeypatch.setenv("CLAP2DIFF_MODELS", "tiny")
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+    from tests.studio_helpers import app, ok, session
+
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    wanted = GenerationParams(prompt="from afar", seed=77, steps=6, width=64, height=64, models="someone/any-repo")
+    at.file_uploader(key="gallery_png").set_value(
+        ("far.png", png_bytes(Image.new("RGB", (64, 64)), wanted), "image/png")
+    )
+    at.run()
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    assert at.session_state["w_seed"] == 77  # the settings came back...
+    assert session(at).engine_spec == "tiny" and at.session_state["w_models_choice"] != "someone/any-repo"
