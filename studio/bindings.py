@@ -281,6 +281,7 @@ class AudioChoice:
 
 def audio_choice() -> AudioChoice:
     from core.samples import sample_paths
+    from studio.file_access import allowed_audio_path
 
     ss = _ss()
     ensure_widgets()  # callbacks run before app.py: keys dropped on a page switch must come back first
@@ -305,12 +306,13 @@ def audio_choice() -> AudioChoice:
             None if path else refused or "Record a clip with the microphone first, or pick a sample.",
             label="your recording",
         )
-    if source == "path":
-        path = _str(ss.get(AUDIO_PATH_KEY)).strip()
+    if source == "path":  # the server's files: only in the operator's folders (studio/file_access.py)
+        typed = _str(ss.get(AUDIO_PATH_KEY)).strip()
+        path, refused = allowed_audio_path(typed)
         return AudioChoice(
-            path or None,
-            None if path else "Type the path of an audio file on this machine.",
-            label=Path(path).name if path else "",
+            path,
+            refused or (None if path else "Type the path of an audio file on this machine."),
+            label=Path(typed).name if path else "",
         )
     return AudioChoice(None, label="no audio")
 

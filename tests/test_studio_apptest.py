@@ -170,7 +170,8 @@ def test_cancel_stops_the_render_and_keeps_the_history(monkeypatch):
     assert len(_session(at).history) == 1  # nothing added, nothing lost
 
 
-def test_bad_inputs_show_errors_and_keep_the_history(tmp_path):
+def test_bad_inputs_show_errors_and_keep_the_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))  # the File-path source is opt-in
     at = _app()
     _render(at)
     assert len(_session(at).history) == 1
@@ -346,7 +347,8 @@ def test_spectrogram_page_follows_the_generate_sources():
     assert at.radio(key="spec_sources").value == "bands"
 
 
-def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path):
+def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))  # the File-path source is opt-in
     import json
 
     import soundfile as sf

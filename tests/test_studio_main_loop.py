@@ -152,7 +152,8 @@ def test_upload_accepts_every_container_the_decoder_reads():
     assert clip.duration == pytest.approx(1.0, abs=0.05)
 
 
-def test_a_bad_path_is_one_message_and_an_undecodable_upload_says_why(tmp_path):
+def test_a_bad_path_is_one_message_and_an_undecodable_upload_says_why(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))  # the File-path source is opt-in
     at = app()
     at.radio(key="w_audio_source").set_value("path").run()
     at.text_input(key="w_audio_path").set_value(str(tmp_path / "gone.wav")).run()

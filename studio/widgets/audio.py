@@ -11,6 +11,7 @@ from core.params import knobs
 from studio import bindings
 from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAMPLE_KEY, AudioChoice
 from studio.bindings import PERSIST as PS
+from studio.file_access import audio_dirs
 from studio.limits import LimitError, limits
 from studio.session import session
 from studio.uploads import save_upload
@@ -128,7 +129,7 @@ def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
         )
         if s.clip_errors.get("record"):
             _problem(s.clip_errors["record"])
-    elif source == "path":
+    elif source == "path" and audio_dirs():  # off unless the operator allows folders (the choice says so)
         st.text_input(
             "Path of an audio file on this machine",
             key=AUDIO_PATH_KEY,
