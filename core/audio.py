@@ -3,11 +3,9 @@
 Every path into the engine goes through `load_audio`, so a bad upload fails here with one sentence
 a person can act on (`AudioError`), never deep inside CLAP or Demucs with a traceback.
 
-The decoded clip keeps its original rate and channels: Demucs wants 44.1 kHz stereo, CLAP wants
-48 kHz mono, and resampling once from the original is better than chaining two resamplers.
-`clap_input` derives CLAP's view (mono, 48 kHz, a 10 s window) with soxr; no torch, no librosa.
-Formats libsndfile cannot read go through audioread/ffmpeg directly, not librosa: librosa's first
-call JIT-compiles (~20 s) and its audioread path is deprecated.
+The decoded clip keeps its original rate and channels (Demucs wants 44.1 kHz stereo, CLAP 48 kHz
+mono: one resampling from the original each). `clap_input` derives CLAP's view with soxr; formats
+libsndfile cannot read go through audioread/ffmpeg (librosa's first call JIT-compiles for ~20 s).
 """
 
 from __future__ import annotations
@@ -28,6 +26,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from .audio_budget import decoded_size_problem
 from .errors import UserError
 
 MAX_SECONDS = 3600.0  # longer uploads are rejected from the header, before decoding
@@ -296,6 +295,8 @@ def _decode(
     if info is not None:
         # The header is enough to refuse absurd files before decoding a byte of them.
         _check_length(int(info.frames), int(info.samplerate), label)
+        if problem := decoded_size_problem(int(info.frames), int(info.channels), label):
+            raise AudioError(problem)
         try:
             if isinstance(file, io.BytesIO):
                 file.seek(0)
@@ -318,12 +319,9 @@ def _decode(
 
 
 def _decode_fallback(path: Path | None, raw: bytes | None, label: str, suffix: str) -> tuple[np.ndarray, int]:
-    """Formats libsndfile does not read (m4a/aac, wma, ...) through audioread -> ffmpeg.
-
-    This is what librosa.load does when soundfile fails, minus librosa: its first call JIT-compiles
-    (15-20 s cold) and its audioread path is deprecated. audioread yields 16-bit PCM blocks; the
-    duration from the container is checked before decoding and the decoded size is capped too.
-    """
+    """Formats libsndfile does not read (m4a/aac, wma, ...) through audioread -> ffmpeg, as librosa.load
+    does, minus librosa. audioread yields 16-bit PCM blocks; the container's duration is checked
+    before decoding and the decoded size is capped too."""
     tmp: str | None = None
     try:
         if path is None:

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import re
 import signal
 import sys
 import threading
@@ -32,6 +33,12 @@ class CliError(UserError, ValueError):
 
 class Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing the usage and exiting: one line, exit 2."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # "-1,0,0" is a value (a list flag's negative first number), not an unknown option: argparse's
+        # own pattern knows only "-1" and "-.5", and would say "expected one argument".
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str) -> None:
         raise CliError(message)
