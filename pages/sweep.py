@@ -71,6 +71,9 @@ def _start() -> None:
     if problem is not None:
         s.sweep.fail(errors.describe(problem))
         return
+    if over := sweeping.over_limits_problem(plan):  # an axis of steps or sizes, tile by tile
+        s.sweep.fail(over)
+        return
     scorer, why = sweeping.scorer_for(engine) if bindings.value("sweep_scores", True) else (None, None)
     s.sweep.start(sweeping.sweep_job(engine, plan, scorer))
     s.sweep.note = f"No scores: {why}" if why else None

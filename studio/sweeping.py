@@ -9,6 +9,7 @@ from core import SweepPlan, parse_axis
 from core.params import GenerationParams, knobs
 from studio import bindings, worker
 from studio.jobs import Job
+from studio.limits import LimitError, limits
 
 if TYPE_CHECKING:
     from core import Scorer, SweepRun
@@ -118,12 +119,23 @@ def score_job(engine: Engine, scorer: Scorer, params: GenerationParams, image: A
     return job.start()
 
 
+def over_limits_problem(plan: SweepPlan) -> str | None:
+    """What in the sweep's tiles is beyond this studio's limits (an axis of steps or sizes), or None."""
+    for position in plan.positions():
+        if problems := limits().problems(plan.params_at(*position)):
+            return f"**Server limit**: a tile asks for {'; '.join(problems)}: choose smaller axis values."
+    return None
+
+
 def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     """The sweep on the engine thread (batch work: previews go first between tiles); each finished
     tile lands in `job.partial` as (caption, PNG)."""
     from core import run_sweep
 
     def task(job: Job) -> SweepRun:
+        if problem := over_limits_problem(plan):  # checked in the worker too: never a tile beyond them
+            raise LimitError(problem)
+
         def on_tile(tile) -> None:
             job.partial.append((" · ".join(v for k, v in tile.labels.items() if k != "z"), tile.png))
             worker.yield_to_interactive()

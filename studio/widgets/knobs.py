@@ -14,6 +14,7 @@ from studio import bindings, errors
 from studio.bindings import BY_KEY
 from studio.bindings import PERSIST as PS
 from studio.charts import LEVEL_ICON
+from studio.limits import limits
 
 
 def _knob(key: str) -> Knob:
@@ -24,14 +25,24 @@ def _part(key: str) -> int | str | None:
     return BY_KEY[key].index
 
 
+def _cap(key: str) -> float:
+    """The highest value this studio offers for the widget's field (its operator's limit), if any."""
+    caps = limits()
+    return {"steps": caps.max_steps, "width": caps.max_side, "height": caps.max_side}.get(
+        BY_KEY[key].field, float("inf")
+    )
+
+
 def slider_range(key: str) -> tuple[Any, Any]:
-    """The slider's span: the Knob's, widened to fit a recalled value that lies beyond it."""
+    """The slider's span: the Knob's, widened to fit a recalled value that lies beyond it, within
+    this studio's limits (CLAP2DIFF_MAX_STEPS)."""
     lo, hi = _knob(key).slider
     current = bindings.value(key, lo)
     try:
         top = max(hi, *(float(v) for v in current)) if isinstance(current, (tuple, list)) else max(hi, float(current))
     except (TypeError, ValueError):
         top = hi
+    top = min(top, _cap(key))
     return lo, (int(top) if isinstance(hi, int) and isinstance(lo, int) else top)
 
 
@@ -46,7 +57,7 @@ def slider(key: str, label: str | None = None) -> Any:
 
 def number(key: str, where: Any = st, **kwargs: Any) -> Any:
     k, part = _knob(key), _part(key)
-    lo, hi = k.range
+    lo, hi = k.range[0], min(k.range[1], _cap(key))  # width, height: CLAP2DIFF_MAX_SIDE
     step = k.step_for(part if isinstance(part, int) else None)
     if isinstance(step, float):
         lo, hi = float(lo), float(hi)
