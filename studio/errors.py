@@ -21,6 +21,7 @@ def describe(exc: BaseException) -> str:
         ParamsError,
         ProjectorError,
         SeparationError,
+        UserError,
     )
 
     if isinstance(exc, ParamsError):
@@ -42,6 +43,8 @@ def describe(exc: BaseException) -> str:
         return f"**Generation failed**: {exc}"
     if isinstance(exc, SeparationError):
         return f"**Source separation failed**: {exc} Choose 'mix' or 'bands' as the level sources meanwhile."
+    if isinstance(exc, UserError):  # any other error whose message already says what to do (a server limit...)
+        return f"**Cannot do this**: {exc}"
     if isinstance(exc, MemoryError):
         return "**Out of memory**: lower the image size or the number of steps, then try again."
     return (
