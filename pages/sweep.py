@@ -117,7 +117,7 @@ with right:
     with st.container(key="sweep_heatmap"):
         widgets.chart(charts.sweep_heatmap(run, score, z), key=f"sweep_heat_{score}_{z}", toolbar=False)
     tiles = [t for t in run.tiles if t.z == z]
-    picked = st.selectbox(
+    st.selectbox(
         "Tile",
         range(len(tiles)),
         format_func=lambda i: " · ".join(tiles[i].labels.values()),
@@ -126,8 +126,8 @@ with right:
     st.button(
         "Open in Generate",
         key="sweep_recall",
-        on_click=s.recall,
-        args=(tiles[picked].result.params,),
+        on_click=sweeping.recall_tile,
+        args=(run, z),
         icon=":material/settings_backup_restore:",
         help="Put this tile's settings into the Generate page's sliders.",
     )

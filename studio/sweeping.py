@@ -127,6 +127,17 @@ def over_limits_problem(plan: SweepPlan) -> str | None:
     return None
 
 
+def recall_tile(run: SweepRun, z: int) -> None:
+    """Button callback: the tile chosen in the page's selectbox *now* (read when the click arrives,
+    not when the button was drawn) back into Generate's sliders."""
+    from studio.session import session
+
+    tiles = [t for t in run.tiles if t.z == z]
+    index = int(bindings.value("sweep_tile") or 0)
+    if 0 <= index < len(tiles):
+        session().recall(tiles[index].result.params)
+
+
 def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     """The sweep on the engine thread (batch work: previews go first between tiles); each finished
     tile lands in `job.partial` as (caption, PNG)."""
@@ -151,5 +162,5 @@ def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -27,6 +27,7 @@ def test_sweep_two_axes_heatmap_and_recall(page, server):
     page.locator(".st-key-sweep_tile").click()
     page.get_by_role("option", name=wanted, exact=True).click()
     expect(page.locator(".st-key-sweep_tile [role=combobox]")).to_have_value(wanted)
+    expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()  # the choice reached the server
     page.locator(button("sweep_recall")).click()
     expect(page.locator(".st-key-w_weight_fg")).to_contain_text("1.40")
     expect(page.locator(".st-key-w_norm_target")).to_contain_text("90")
