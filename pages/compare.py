@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import COMPARE_MODES, Cell, ExportError, compare_files, mode_about, mode_label
-from studio import bindings, errors, jobs, loader, nav, widgets
+from studio import bindings, errors, jobs, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
@@ -208,6 +208,29 @@ with st.container(border=True, key="cmp_export"):
         for item in result.items.values():
             s.add_history(item)
         st.toast("Added to the Gallery")
+
+
+def _start_scores() -> None:
+    scorer, why = sweeping.scorer_for(engine)
+    if scorer is None:
+        s.scores.fail(f"**No CLIP model**: {why}")
+    else:
+        s.scores.start(sweeping.compare_scores_job(engine, scorer, result.items, key=("compare", result.id)))
+    s.scores.key = ("compare", result.id)
+
+
+with st.container(key="cmp_scores"):
+    if s.scores.key == ("compare", result.id) and isinstance(s.scores.result, list):
+        widgets.scores_rows_table(s.scores.result)
+    elif not s.scores.running:
+        st.button("Score the images (CLIP)", on_click=_start_scores, key="cmp_score", icon=":material/analytics:",
+                  help="Prompt match, heard in the image, and the audio effect against the no-audio tile.")  # fmt: skip
+    if s.scores.error and s.scores.key == ("compare", result.id):
+        errors.show(s.scores.error)
+    if s.scores.running and s.scores.job is not None:
+        widgets.follow(s.scores.job)
+        s.collect_jobs()
+        st.rerun()
 
 
 # ================================================================================================

@@ -127,6 +127,30 @@ def over_limits_problem(plan: SweepPlan) -> str | None:
     return None
 
 
+def compare_scores_job(engine: Engine, scorer: Scorer, items: dict[str, Any], key: Any) -> Job:
+    """CLIP scores of every image of a comparison: its "without audio" tile is the strength-0 twin
+    of the others (same seed and prompt), so the audio effect needs no extra generation."""
+    from core.sweep import heard_overall
+
+    twin = items["no_audio"].image if "no_audio" in items else None
+
+    def task(job: Job) -> list[tuple[str, Any]]:
+        rows = []
+        for key_, item in items.items():
+            p = item.params
+            scores = scorer.score(
+                item.image, p.prompt, heard_overall(item.trace.heard), engine.vocabulary, None if p.audio_path is None
+                else (item.image if key_ == "no_audio" else twin),
+            )  # fmt: skip
+            rows.append((item.caption or key_, scores))
+            job.completed += 1
+        return rows
+
+    job = Job("scores", task, total=max(1, len(items)))
+    job.key = key
+    return job.start()
+
+
 def recall_tile(run: SweepRun, z: int) -> None:
     """Button callback: the tile chosen in the page's selectbox *now* (read when the click arrives,
     not when the button was drawn) back into Generate's sliders."""
@@ -162,5 +186,5 @@ def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -72,3 +72,22 @@ def test_a_render_can_be_scored_on_generate():
     table = at.dataframe[0].value
     assert set(table["score"]) >= {"prompt_match", "heard_similarity", "audio_effect_pixels"}
     assert not [b for b in at.button if b.key == "btn_scores"]  # scored: the table replaces the button
+
+
+def test_the_compare_tiles_can_be_scored_against_the_no_audio_tile():
+    at = app(w_prompt="a harbour", cmp_alone=False, cmp_modes=["mix", "bands"])
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    at.button(key="cmp_score").click().run()
+    ok(at)
+    assert not errors(at), errors(at)
+    rows = dict(session(at).scores.result)
+    items = session(at).compare.result.items
+    assert len(rows) == len(items) == 3
+    no_audio = rows[items["no_audio"].caption]
+    assert no_audio.audio_effect_pixels == no_audio.audio_effect_clip == 0.0  # strength 0: its own twin
+    mixed = rows[items["mix"].caption]
+    assert mixed.audio_effect_pixels > 0 and mixed.prompt_match is not None
+    table = at.dataframe[0].value
+    assert list(table["image"]) == [items[k].caption for k in items]

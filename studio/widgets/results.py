@@ -120,6 +120,17 @@ SCORE_HELP = {
 }
 
 
+def scores_rows_table(rows: list[tuple[str, Any]]) -> None:
+    """Several images' CLIP scores, one row each (the Compare page's tiles)."""
+    table = [
+        {"image": caption}
+        | {n: (None if v is None else round(float(v), 4)) for n, v in s.as_row().items() if n in SCORE_HELP}
+        for caption, s in rows
+    ]
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(" · ".join(f"**{n}**: {h}" for n, h in SCORE_HELP.items() if n != "reference_match"))
+
+
 def scores_table(scores: Any) -> None:
     """A render's CLIP scores, each with what it means (docs/SCORES.md)."""
     rows = [
