@@ -122,11 +122,10 @@ def test_sigterm_during_a_png_write_leaves_no_temp_file(tmp_path):
     half-written temp file is gone."""
     out = tmp_path / "out.png"
     script = f"""
-import os, sys, time
-real = os.fsync
+import os, signal, sys
 def held(fd):
     print("writing", flush=True)
-    time.sleep(60)
+    signal.pause()  # held until the test's SIGTERM arrives
 os.fsync = held
 from core.cli import main
 sys.exit(main(["generate", "--out", {str(out)!r}, *{TINY!r}]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ os.environ["CLAP2DIFF_MODELS"] = "tiny"
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from tests.train_helpers import make_dataset, write_pair  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 APP = str(ROOT / "studio" / "app.py")
 
@@ -68,11 +68,6 @@ def test_no_dataset_says_where_to_put_one(tmp_path, monkeypatch):
     assert "No dataset yet" in at.info[0].value and "python -m core prepare" in at.info[0].value
 
 
-def _wait(predicate, what: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.mark.slow
@@ -92,7 +87,7 @@ def test_start_follow_stop_and_open_in_generate(roots):
     config = json.loads((run / "train_config.json").read_text())
     assert (config["stage"], config["stage_steps"][0], config["models"]) == (1, 100000, "tiny")
     assert config["resolution"] == 64 and config["data"].endswith("tones")  # the tiny demo's sizes
-    _wait(lambda: (read_status(run) or {}).get("step", 0) >= 2, "two steps")
+    wait_until(lambda: (read_status(run) or {}).get("step", 0) >= 2, "two steps")
 
     # A reload (a new session) reconnects to the running run and draws its curve from metrics.jsonl.
     at = _train_page()
@@ -103,7 +98,7 @@ def test_start_follow_stop_and_open_in_generate(roots):
     assert xs[: len(losses)] == [m["step"] for m in losses][: len(xs)] and ys[0] == pytest.approx(losses[0]["loss"])
 
     at.button(key="train_stop").click().run()
-    _wait(lambda: (read_status(run) or {}).get("state") == "stopped", "the stop")
+    wait_until(lambda: (read_status(run) or {}).get("state") == "stopped", "the stop")
     step = read_state(latest_checkpoint(run))["step"]
     assert step == read_status(run)["step"] >= 2  # stopped with a checkpoint of its last step
     (info,) = list_runs(runs)

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from core.train import checkpoint as ckpt
 from core.train.loop import train
 from core.train.metrics import read_metrics, read_status
 from tests.train_helpers import tiny_config
+from tests.waiting import wait_until
 
 QUIET = dict(progress=False, images=False, log=lambda _: None)
 
@@ -167,10 +167,10 @@ def test_a_run_in_its_own_process_starts_reports_and_stops(train_data, tmp_path)
     assert isinstance(config, TrainConfig)
     process = start_training(config)
     assert read_status(config.out)["state"] in ("starting", "preparing") and training_alive(config.out)
-    deadline = time.monotonic() + 120
-    while (read_status(config.out) or {}).get("step", 0) < 2 and process.poll() is None:
-        assert time.monotonic() < deadline, (Path(config.out) / "train.log").read_text()[-2000:]
-        time.sleep(0.2)
+    wait_until(
+        lambda: (read_status(config.out) or {}).get("step", 0) >= 2 or process.poll() is not None,
+        lambda: (Path(config.out) / "train.log").read_text()[-2000:],
+    )
     request_stop(config.out)
     assert process.wait(timeout=120) == 0, (Path(config.out) / "train.log").read_text()[-2000:]
     status = read_status(config.out)
