@@ -14,6 +14,7 @@ A CLIP image–text model, loaded like the other models (transformers' `CLIPMode
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .cache import LRUCache
 from .models import ModelUnavailable, _first_sentence, hf_command
 from .trace import HeardLabel
 from .vocabulary import Vocabulary
@@ -103,6 +105,7 @@ class Scorer:
         self.device = device
         self.model, self.processor = load_clip(spec, device)
         self._texts: dict[str, torch.Tensor] = {}
+        self._references = LRUCache(32)  # twins and reference images recur across tiles, rows and seeds
         self.image_calls = 0  # forward passes, for the tests
 
     @torch.inference_mode()
@@ -144,24 +147,32 @@ class Scorer:
         reference: Image.Image | None = None,
     ) -> Scores:
         """Every score that applies to `image` (see the module docstring for the definitions)."""
-        others = [x for x in (twin, reference) if x is not None]
-        embedded = self.embed_images([image, *others])
-        emb = embedded[0]
+        emb = self.embed_images([image])[0]
         values: dict[str, Any] = {}
         if prompt:
             values["prompt_match"] = float(self.embed_texts([prompt])[0] @ emb)
         if heard and vocabulary is not None:
             values.update(heard_scores(self.event_probabilities(emb, vocabulary), heard, vocabulary))
-        rest = iter(embedded[1:])
         if twin is not None:
-            twin_emb = next(rest)
+            twin_emb = self._reference_embedding(twin)
             a, b = np.asarray(image.convert("RGB"), np.float32), np.asarray(twin.convert("RGB"), np.float32)
             same = a.shape == b.shape and np.array_equal(a, b)
             values["audio_effect_clip"] = 0.0 if same else float(1.0 - twin_emb @ emb)
             values["audio_effect_pixels"] = 0.0 if same else float(np.abs(a - b).mean() / 255.0)
         if reference is not None:
-            values["reference_match"] = float(next(rest) @ emb)
+            values["reference_match"] = float(self._reference_embedding(reference) @ emb)
         return Scores(**values)
+
+    def _reference_embedding(self, image: Image.Image) -> torch.Tensor:
+        """A twin's or reference's embedding, computed once per distinct image (by its pixels): a
+        sweep shares one twin between tiles, an evaluation one reference between seeds."""
+        rgb = image.convert("RGB")
+        key = (rgb.size, hashlib.sha1(rgb.tobytes()).hexdigest())
+        cached = self._references.get_or_none(key)
+        if cached is None:
+            cached = self.embed_images([rgb])[0]
+            self._references.put(key, cached)
+        return cached
 
 
 def heard_scores(clip_probs: torch.Tensor, heard: list[HeardLabel], vocabulary: Vocabulary) -> dict[str, Any]:

@@ -263,3 +263,11 @@ def test_a_fresh_tiny_scorer_gives_the_same_numbers(tiny_engine, scorer):
     kwargs = {"prompt": "a green field", "heard": heard, "vocabulary": tiny_engine.vocabulary, "reference": image}
     again = Scorer("tiny").score(image, **kwargs)
     assert again == scorer.score(image, **kwargs) and again.prompt_match is not None
+
+
+def test_a_shared_twin_is_embedded_once(tiny_engine, tiny_params):
+    """Three tiles over the foreground weight share one strength-0 twin: CLIP sees it once."""
+    fresh = Scorer("tiny")
+    base = _base(tiny_params)
+    run_sweep(tiny_engine, SweepPlan(base, (parse_axis("x", "level_weights.0=0.2,0.9,1.6", base),)), fresh)
+    assert fresh.image_calls == 3 + 1
