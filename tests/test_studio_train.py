@@ -68,8 +68,6 @@ def test_no_dataset_says_where_to_put_one(tmp_path, monkeypatch):
     assert "No dataset yet" in at.info[0].value and "python -m core prepare" in at.info[0].value
 
 
-
-
 @pytest.mark.slow
 def test_start_follow_stop_and_open_in_generate(roots):
     from core import read_metrics, read_status
