@@ -1,7 +1,8 @@
 """What a sweep tile pays outside its denoising loop, pinned by call counters (bench/sweep.py has
-the timings): the adapters swap only the cross-attention layers they change, and diffusers'
-execution-device lookup (a walk over every module) is answered once per engine, not per tile.
-Neither changes a pixel: the images equal those of diffusers' own processor setting and lookup."""
+the timings): the adapters swap only the cross-attention layers they change, diffusers'
+execution-device lookup (a walk over every module) is answered once per engine, not per tile, and
+a scored sweep generates one strength-0 twin per distinct twin image, not one per tile. None of
+them changes a pixel or a score."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from diffusers.hooks import group_offloading
 
 from core.attention import AudioAdapters, GatedAudioAttnProcessor, block_group
 from core.params import BLOCK_GROUPS
-from core.sweep import SweepPlan, parse_axis, run_sweep
+from core.scoring import Scorer
+from core.sweep import SweepPlan, heard_overall, parse_axis, run_sweep
+from core.sweep.run import AUDIO_ONLY_FIELDS, twin_key
 
 
 def _plan(tiny_params, tiles: int = 3) -> SweepPlan:
@@ -96,3 +99,37 @@ def test_remove_restores_every_layer_whatever_was_installed(tiny_engine, groups)
     adapters.remove()
     procs = tiny_engine.pipe.unet.attn_processors
     assert all(procs[n] is adapters.original[n] for n in procs) and adapters.installed == []
+
+
+def test_tiles_that_differ_only_in_audio_knobs_share_one_twin_with_the_same_scores(
+    tiny_engine, tiny_params, monkeypatch
+):
+    scorer = Scorer("tiny")
+    base = tiny_params.replace(steps=2, width=64, height=64)
+    axes = ("x", "level_weights.0=0.2,1.4"), ("y", "switch_points=0.3,0.6;0.5,0.9"), ("z", "seed=3,4")
+    plan = SweepPlan(base, tuple(parse_axis(n, a, base) for n, a in axes))
+    real, strengths = tiny_engine.generate, []
+
+    def counted(params, **kwargs):
+        strengths.append(params.audio_strength)
+        return real(params, **kwargs)
+
+    monkeypatch.setattr(tiny_engine, "generate", counted)
+    run = run_sweep(tiny_engine, plan, scorer)
+    assert len(run.tiles) == 8 and strengths.count(0.0) == 2 and len(strengths) == 10  # a twin per seed
+    twins = {}
+    for tile in run.tiles:  # each tile's own twin: the same pixels as its seed's, the same scores
+        p = tile.result.params
+        own = real(p.replace(audio_strength=0.0)).image
+        assert np.array_equal(np.asarray(own), np.asarray(twins.setdefault(p.seed, own)))
+        again = scorer.score(tile.result.image, p.prompt, heard_overall(tile.result.trace.heard),
+                             tiny_engine.vocabulary, twin=own)  # fmt: skip
+        assert again == tile.scores and tile.scores.audio_effect_pixels > 0
+
+
+def test_a_twin_key_keeps_every_field_but_the_audio_only_ones(tiny_params):
+    key = twin_key(tiny_params)
+    assert key == twin_key(tiny_params.replace(level_weights=(1.5, 0.1, 0.0), norm_target=90.0, top_k=2))
+    for change in ({"seed": 8}, {"prompt": "a forest"}, {"steps": 3}, {"guidance": 2.0}, {"scheduler": "ddim"}):
+        assert twin_key(tiny_params.replace(**change)) != key, change
+    assert "audio_strength" not in AUDIO_ONLY_FIELDS and {"prompt", "seed", "models"}.isdisjoint(AUDIO_ONLY_FIELDS)
