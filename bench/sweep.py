@@ -1,6 +1,6 @@
 """A sweep against the same tiles as separate `generate` calls, side by side in one run.
 
-    python bench/sweep.py [--tiles 6] [--steps 10] [--size 128] [--models tiny] [--threads 1] [--profile]
+    python bench/sweep.py [--tiles 6] [--steps 10] [--size 128] [--models tiny] [--threads 1] [--scores] [--profile]
 
 Separate calls: each tile is what `python -m core generate` does in a fresh process (an Engine
 built, the clip decoded and heard, the prompt encoded, then denoising), timed in-process without
@@ -15,6 +15,9 @@ What the figures mean (the same clock for both runs):
 - per-tile overhead: a tile's wall time (one `on_tile` to the next) minus its loop and its decode,
   for tiles 2..N; tile 1 also pays the shared work (clip decoded, separated, heard; prompt encoded),
   shown once on its own line. Target: overhead <= 5% of the loop; the sweep <= 1.0x the separate calls.
+The sweep's files (grids, tiles, ZIP, CSV: `save_sweep`) are written once at the end, timed apart.
+`--scores` also runs the sweep scored (CLIP, and the strength-0 twins the audio-effect score needs) on
+the warm engine: the generations it made and its time per tile.
 `--profile` re-runs the sweep on the warm engine under cProfile, switched off inside each loop, and
 prints the top items of what the tiles pay outside their loops.
 """
@@ -27,6 +30,7 @@ import os
 import platform
 import pstats
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,7 +42,8 @@ import torch  # noqa: E402
 from core.engine import Engine  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
 from core.samples import sample_paths  # noqa: E402
-from core.sweep import SweepPlan, parse_axis, run_sweep  # noqa: E402
+from core.scoring import Scorer  # noqa: E402
+from core.sweep import SweepPlan, parse_axis, run_sweep, save_sweep  # noqa: E402
 
 
 class LoopClock:
@@ -100,6 +105,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--models", default="tiny")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: as the tests, on a shared machine)")
+    parser.add_argument("--scores", action="store_true", help="also run the sweep scored, on the warm engine")
     parser.add_argument("--profile", action="store_true", help="profile a second sweep outside its loops")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -145,6 +151,21 @@ def main() -> None:
         print(f"    per-tile overhead over the loop: {other / loop:.1%} (target <= 5%); decode {dec / loop:.1%}")
         first = walls[0] - clock.loops[0] - decodes[0] - other
         print(f"  shared work, once (tile 1's extra: clip heard, prompt encoded): {first:.2f} s")
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        save_sweep(run, folder)
+        print(f"  the sweep's files, once (grid, tiles, ZIP, CSV): {time.perf_counter() - start:.3f} s")
+    if args.scores:
+        scorer, calls, generate = Scorer(args.models if args.models == "tiny" else ""), [], engine.generate
+        engine.generate = lambda p, **kw: (calls.append(p), generate(p, **kw))[1]  # type: ignore[method-assign]
+        start = time.perf_counter()
+        scored = run_sweep(engine, plan, scorer)
+        took = time.perf_counter() - start
+        del engine.generate
+        print(
+            f"  scored sweep (warm engine): {len(calls)} generations for {len(scored.tiles)} tiles "
+            f"({sum(p.audio_strength == 0 for p in calls)} strength-0 twins), {took / len(scored.tiles):.3f} s a tile"
+        )
     if args.profile:
         profiler = cProfile.Profile()
         run, walls, clock = timed_sweep(engine, plan, profiler)
