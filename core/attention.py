@@ -133,7 +133,6 @@ class GatedAudioAttnProcessor(nn.Module):
         gate_init: float = GATE_INIT,
     ):
         super().__init__()
-        self.name = name
         self.group = block_group(name)
         self.index = index
         self.state = state
