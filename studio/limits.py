@@ -2,7 +2,8 @@
 
 The CLI keeps GenerationParams' full ranges (the user runs it on their own machine); a studio
 shared by many people caps the side, the steps and the upload size so that one job cannot hold the
-single render queue for hours or fill the server's memory. Each limit is an environment variable
+single render queue for hours or fill the server's memory, and the number of jobs one session may
+have waiting, so that one tab cannot fill the queue ahead of everyone else. Each limit is an environment variable
 read when the studio starts; the defaults fit one GPU. A render beyond them is refused with a
 message that names the limit; a recalled PNG beyond them is clamped, and the studio says so.
 """
@@ -25,6 +26,7 @@ ENV = {
     "max_side": "CLAP2DIFF_MAX_SIDE",
     "max_steps": "CLAP2DIFF_MAX_STEPS",
     "max_upload_mb": "CLAP2DIFF_MAX_UPLOAD_MB",
+    "max_queue": "CLAP2DIFF_MAX_QUEUE",
 }
 
 
@@ -33,6 +35,7 @@ class ServerLimits:
     max_side: int = 1024  # px, width and height each: SD 1.x at 1024² fits a 24 GB GPU
     max_steps: int = 150  # ~1 min at 512² on one GPU; beyond, a job holds everyone's queue
     max_upload_mb: int = 200  # about an hour of 16-bit stereo at 44.1 kHz is 600 MB: cut first
+    max_queue: int = 4  # jobs one session may have queued or running: a render, its preview, a listen, one more
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServerLimits:
@@ -89,10 +92,23 @@ class ServerLimits:
                 f"{ENV['max_upload_mb']}): cut the part you want and upload that."
             )
 
+    def check_queue(self, active: int) -> None:
+        """Refuse one more job for a session that has `active` jobs queued or running already."""
+        if active >= self.max_queue:
+            raise QueueFull(
+                f"You already have {active} jobs queued or running on this studio, its limit per session "
+                f"({self.max_queue}, {ENV['max_queue']}): wait for one to finish or cancel one, then try again. "
+                "Your settings are kept."
+            )
+
+
+class QueueFull(LimitError):
+    """One session asked for more queued/running jobs than CLAP2DIFF_MAX_QUEUE allows."""
+
 
 def limits() -> ServerLimits:
     """This server's limits (read from the environment each time: cheap, and tests can set it)."""
     return ServerLimits.from_env()
 
 
-__all__ = ["ENV", "LimitError", "ServerLimits", "limits"]
+__all__ = ["ENV", "LimitError", "QueueFull", "ServerLimits", "limits"]
