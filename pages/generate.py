@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import GenerationParams
 from studio import bindings, errors, jobs, loader, sweeping, widgets, worker
+from studio.limits import model_allowed
 from studio.session import HistoryItem, session
 
 engine = loader.current()
@@ -27,7 +28,12 @@ with top_right:
 
 if s.recalled is not None:
     recalled, s.recalled = s.recalled, None
-    if engine is not None and recalled.models != engine.spec.name:
+    if engine is not None and not model_allowed(recalled.models):  # a PNG never picks what the server loads
+        st.info(
+            f"Settings restored. This image was made with the models **{recalled.models}**, which this studio "
+            f"does not offer: you keep using **{engine.spec.name}**, so the picture will differ."
+        )
+    elif engine is not None and recalled.models != engine.spec.name:
         st.info(
             f"Settings restored. This image was made with the models **{recalled.models}**; you are "
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."

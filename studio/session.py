@@ -14,7 +14,6 @@ generic `JobSlot.collect` gives it the usual lifecycle, `Session.collect_jobs` a
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +32,16 @@ if TYPE_CHECKING:
     from core.trace import GenerationResult, Trace
 
 SESSION_KEY = "clap2diff_session"
-MODELS_ENV = "CLAP2DIFF_MODELS"
 HISTORY_LIMIT = 60  # renders kept per session (PNG bytes in memory); the oldest go first
 
 ResultT = TypeVar("ResultT")
 
 
 def env_models() -> str:
-    return (os.environ.get(MODELS_ENV) or "sd15").strip() or "sd15"
+    """Where a new session starts: the first of the models the operator offers (CLAP2DIFF_MODELS)."""
+    from studio.limits import configured_models
+
+    return configured_models()[0]
 
 
 @dataclass
@@ -187,6 +188,7 @@ class Session:
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview", 0): what Gates shows first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
     recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits
+    models_note: str | None = None  # a link asked for models this studio does not offer (sidebar says so)
     goto: str | None = None  # a page to switch to on the next run (after a recall)
     engine_spec: str | None = None  # the models this session uses
     clips: dict[str, str | None] = field(default_factory=dict)  # "upload" | "record" -> saved path
