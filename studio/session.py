@@ -196,6 +196,7 @@ class Session:
     text_norms: dict[tuple, float] = field(default_factory=dict)  # (models, prompt, measure) -> norm
     gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
     compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
+    gallery_code: str | None = None  # where this session's history is kept on disk (studio/gallery_store.py)
     spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
@@ -208,6 +209,15 @@ class Session:
             return
         self.history.append(item)
         del self.history[: max(0, len(self.history) - HISTORY_LIMIT)]
+        if self.gallery_code is not None:
+            from studio.gallery_store import keep
+
+            keep(self.gallery_code, item, HISTORY_LIMIT)
+
+    def restore_history(self, items: list[HistoryItem]) -> None:
+        """Images kept on disk for this session's gallery code go first; ids continue after them."""
+        self.history = [*items, *self.history][-HISTORY_LIMIT:]
+        self._ids = itertools.count(max((h.id for h in self.history), default=0) + 1)
 
     def find(self, item_id: int) -> HistoryItem | None:
         return next((h for h in self.history if h.id == item_id), None)
