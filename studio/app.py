@@ -2,7 +2,8 @@
 
     streamlit run studio/app.py --server.fileWatcherType none
 
-CLAP2DIFF_MODELS (tiny | sd15 | a Hub id | a local folder) picks the models the studio starts with.
+CLAP2DIFF_MODELS (tiny | sd15 | a Hub id | a local folder; comma-separated: the models offered, the
+first is where sessions start). Operators: docs/OPERATIONS.md.
 Once per server process: prune uploads older than a day. Every run: set up the session, draw the
 sidebar (models, conditioning, preview), collect finished background jobs, then run the selected
 page from the top-level pages/ folder.
