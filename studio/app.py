@@ -4,7 +4,8 @@
 
 CLAP2DIFF_MODELS (tiny | sd15 | a Hub id | a local folder; comma-separated: the models offered, the
 first is where sessions start). Operators: docs/OPERATIONS.md.
-Once per server process: prune uploads older than a day. Every run: set up the session, draw the
+Once per server process: prune uploads older than a day, and old galleries. Every run: set up the
+session (and its gallery kept on disk, studio/gallery_store.py), draw the
 sidebar (models, conditioning, preview), collect finished background jobs, then run the selected
 page from the top-level pages/ folder.
 """

@@ -45,7 +45,7 @@ def test_the_offered_models_come_from_the_operator(tmp_path):
 
 
 def test_recalling_a_png_made_with_unoffered_models_loads_nothing_and_names_them(engines_built):
-    at = app(ui_live_preview=False)
+    at = app()  # live preview on: the recalled settings' preview reruns the page, the message stays
     at.switch_page("../pages/gallery.py").run()
     wanted = GenerationParams(prompt="from afar", seed=77, steps=6, width=64, height=64, models=STRANGER)
     at.file_uploader(key="gallery_png").set_value(
