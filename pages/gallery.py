@@ -22,7 +22,7 @@ from studio.session import session
 s = session()
 st.markdown("## Gallery")
 st.caption(
-    "Every render of this session. Recall puts an image's settings back into the sliders; "
+    "Every render kept in this gallery. Recall puts an image's settings back into the sliders; "
     "every PNG carries its settings, so a downloaded image can be restored later.  \n" + gallery_store.retention_note()
 )
 
