@@ -14,6 +14,7 @@ generic `JobSlot.collect` gives it the usual lifecycle, `Session.collect_jobs` a
 from __future__ import annotations
 
 import itertools
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,7 @@ class Session:
     gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
     compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
     gallery_code: str | None = None  # where this session's history is kept on disk (studio/gallery_store.py)
+    queue_key: str = field(default_factory=lambda: secrets.token_hex(8))  # whose jobs the queue counts (worker.py)
     spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 

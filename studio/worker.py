@@ -34,7 +34,7 @@ _order = itertools.count()
 _guard = threading.Lock()
 _thread: threading.Thread | None = None
 _pending = 0  # submitted and not finished (running + queued)
-_owned: dict[str, list[tuple[Future, threading.Event]]] = {}  # session id -> its jobs (future, cancel)
+_owned: dict[str, list[tuple[Future, threading.Event]]] = {}  # Session.queue_key -> its jobs (future, cancel)
 _owned_guard = threading.Lock()
 
 
@@ -77,11 +77,15 @@ def submit(fn: Callable[..., Any], *args: Any, priority: int = BATCH, **kwargs: 
 
 
 def session_owner() -> str | None:
-    """The Streamlit session whose script thread is calling (None outside one: tests, scripts)."""
+    """The browser session whose script thread is calling (None outside one: tests, scripts). Its
+    Session's own key, not Streamlit's session id: AppTest gives every test session the same id."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-    ctx = get_script_run_ctx(suppress_warning=True)
-    return ctx.session_id if ctx is not None else None
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    from studio.session import session
+
+    return session().queue_key
 
 
 def _active(owner: str) -> int:
@@ -112,6 +116,8 @@ def submit_owned(
     if owner is None:
         return submit(fn, priority=priority)
     with _owned_guard:  # one check-and-queue at a time, so two clicks cannot both take the last place
+        for other in [o for o in _owned if o != owner]:
+            _active(other)  # forget the finished jobs of every session (ended ones too)
         limits().check_queue(_active(owner))
         future = submit(fn, priority=priority)
         _owned.setdefault(owner, []).append((future, cancel))

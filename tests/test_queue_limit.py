@@ -43,6 +43,9 @@ def test_a_session_gets_at_most_max_queue_jobs_and_others_are_not_affected(monke
         f.result(timeout=60)
     assert ran == ["a1", "a2", "b1", "a3"]  # the refused one never ran; the worker does not skip cancels itself
     assert worker.active("tab-a") == worker.active("tab-b") == 0
+    worker.submit_owned(lambda: None, threading.Event(), owner="tab-z").result(timeout=60)
+    worker.submit_owned(lambda: None, threading.Event(), owner="tab-y").result(timeout=60)
+    assert "tab-z" not in worker._owned  # a session that ended leaves nothing behind once others submit
 
 
 def test_a_refused_job_ends_at_once_and_its_page_says_why(monkeypatch, busy_engine_thread, tiny_engine, tiny_params):
@@ -72,3 +75,16 @@ def test_the_default_queue_limit_and_its_override():
     ServerLimits(max_queue=2).check_queue(1)
     with pytest.raises(QueueFull):
         ServerLimits(max_queue=2).check_queue(2)
+
+
+def test_a_studio_session_queues_its_jobs_under_its_own_key():
+    """In the studio, jobs are counted per browser session (Session.queue_key, not Streamlit's
+    session id, which AppTest shares between sessions)."""
+    from tests.studio_helpers import app, render, session
+
+    first, second = app(ui_live_preview=False), app(ui_live_preview=False)
+    assert session(first).queue_key != session(second).queue_key
+    render(first)
+    job = session(first).render.job
+    assert job.ok and any(f is job.future for f, _ in worker._owned.get(session(first).queue_key, []))
+    assert not any(f is job.future for f, _ in worker._owned.get(session(second).queue_key, []))
