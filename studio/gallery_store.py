@@ -3,7 +3,7 @@
 Each browser gets a random gallery code in its address (`?gallery=...`, like `?models=`): a
 bookmark or a reload brings the same gallery back, on any session of this server, and nobody can
 guess another's. Every image added to a session's history is written to
-`<uploads>/galleries/<code>/<id>.png` (the PNG exactly as downloaded) with `<id>.json` beside it
+`<uploads>/galleries/<code>/<time>-<random>.png` (the PNG exactly as downloaded) with a `.json` beside it
 (what the studio needs besides the pixels: params, trace, timings, caption); a new session with the
 same code reads them back. Kept like uploads: at most HISTORY_LIMIT images per gallery, and at
 server start galleries neither opened nor added to for CLAP2DIFF_GALLERY_DAYS go, then the oldest images while all
@@ -32,7 +32,7 @@ MB_ENV = "CLAP2DIFF_GALLERY_MB"
 DEFAULT_DAYS = 7.0  # a gallery nobody opened for a week goes at the next start
 DEFAULT_MB = 2048.0  # all galleries together (60 renders of 1024² are about 100 MB)
 _CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what new_code makes: never a path
-_ITEM = re.compile(r"^(\d{1,9})\.(png|json)$")
+_ITEM = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
 
 
 def galleries_dir() -> Path:
@@ -77,7 +77,6 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
 
     folder = galleries_dir() / code
     sidecar = {
-        "id": item.id,
         "kind": item.kind,
         "caption": item.caption,
         "created": item.created,
@@ -89,9 +88,10 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / f"{item.id}.png", item.png)
-        atomic_write(folder / f"{item.id}.json", json.dumps(sidecar).encode())
-        for old in sorted(_ids(folder))[:-limit]:
+        stem = f"{int(item.created * 1000):013d}-{secrets.token_hex(4)}"  # two tabs of one gallery never clash
+        atomic_write(folder / f"{stem}.png", item.png)
+        atomic_write(folder / f"{stem}.json", json.dumps(sidecar).encode())
+        for old in sorted(_stems(folder))[:-limit]:
             for ext in ("png", "json"):
                 (folder / f"{old}.{ext}").unlink(missing_ok=True)
     except OSError:
@@ -99,9 +99,9 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
     return True
 
 
-def _ids(folder: Path) -> set[int]:
+def _stems(folder: Path) -> set[str]:
     try:
-        return {int(m.group(1)) for f in folder.iterdir() if (m := _ITEM.match(f.name))}
+        return {m.group(1) for f in folder.iterdir() if (m := _ITEM.match(f.name))}
     except OSError:
         return set()
 
@@ -116,17 +116,17 @@ def load(code: str) -> list[HistoryItem]:
 
     folder = galleries_dir() / code
     items = []
-    for item_id in sorted(_ids(folder)):
+    for stem in sorted(_stems(folder)):
         try:
-            png = (folder / f"{item_id}.png").read_bytes()
-            meta: dict[str, Any] = json.loads((folder / f"{item_id}.json").read_text())
+            png = (folder / f"{stem}.png").read_bytes()
+            meta: dict[str, Any] = json.loads((folder / f"{stem}.json").read_text())
             for ext in ("png", "json"):
-                os.utime(folder / f"{item_id}.{ext}")  # opened: its age counts from now
+                os.utime(folder / f"{stem}.{ext}")  # opened: its age counts from now
             image = Image.open(io.BytesIO(png))
             image.load()
             items.append(
                 HistoryItem(
-                    id=item_id,
+                    id=len(items) + 1,  # numbered afresh, oldest first: several tabs may have added
                     kind=str(meta["kind"]),
                     params=GenerationParams.from_dict(meta["params"]),
                     png=png,

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from core.export import read_params
 from studio import gallery_store
 from tests.studio_helpers import APP, FAST, TIMEOUT, AppTest, ok, render, session
 
@@ -44,12 +45,8 @@ def test_a_new_session_with_the_same_code_sees_the_renders(own_uploads):
     render(first)
     made = session(first).history
     assert [h.id for h in made] == [1, 2]
-    assert sorted(f.name for f in (own_uploads / "galleries" / code).iterdir()) == [
-        "1.json",
-        "1.png",
-        "2.json",
-        "2.png",
-    ]
+    kept_files = sorted(f.name for f in (own_uploads / "galleries" / code).iterdir())
+    assert [f.rsplit(".", 1)[1] for f in kept_files] == ["json", "png"] * 2 and all(".tmp" not in f for f in kept_files)
 
     again = _open(code)  # a bookmark, another tab, or the same link after a restart
     kept = session(again).history
@@ -84,12 +81,29 @@ def test_damaged_files_are_skipped_and_the_newest_images_kept(tiny_engine, tiny_
     result = tiny_engine.generate(tiny_params.replace(steps=2))
     code = gallery_store.new_code()
     for i in range(1, 5):
-        item = HistoryItem.of(result, png_bytes(result.image, result.params), "render", i)
+        item = HistoryItem.of(result, png_bytes(result.image, result.params.replace(seed=i)), "render", i)
+        item.created = 1_000_000 + i  # the file names sort by it
         assert gallery_store.keep(code, item, limit=3)
     folder = own_uploads / "galleries" / code
-    assert sorted(int(f.stem) for f in folder.glob("*.png")) == [2, 3, 4]
-    (folder / "3.json").write_text("{not json")
-    assert [h.id for h in gallery_store.load(code)] == [2, 4]
+    stems = sorted(f.stem for f in folder.glob("*.png"))
+    assert [s.split("-")[0] for s in stems] == ["0001000002000", "0001000003000", "0001000004000"]  # newest 3
+    (folder / f"{stems[1]}.json").write_text("{not json")
+    loaded = gallery_store.load(code)
+    assert [h.id for h in loaded] == [1, 2]  # numbered afresh
+    assert [read_params(h.png).seed for h in loaded] == [2, 4]  # the damaged one is skipped
+
+
+def test_two_tabs_of_one_gallery_keep_both_renders(tiny_engine, tiny_params, own_uploads):
+    """Two sessions opened on the same address both number their next render 1: both are kept."""
+    from core.export import png_bytes
+    from studio.session import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    code = gallery_store.new_code()
+    for seed in (5, 6):
+        png = png_bytes(result.image, result.params.replace(seed=seed))
+        assert gallery_store.keep(code, HistoryItem.of(result, png, "render", 1), 60)
+    assert sorted(read_params(h.png).seed for h in gallery_store.load(code)) == [5, 6]
 
 
 def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget(own_uploads, monkeypatch):
@@ -99,7 +113,7 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
     def image(code: str, item_id: int, age_days: float, size: int) -> None:
         (root / code).mkdir(parents=True, exist_ok=True)
         for ext, data in (("png", b"x" * size), ("json", b"{}")):
-            path = root / code / f"{item_id}.{ext}"
+            path = root / code / f"{item_id:013d}-0000000{item_id}.{ext}"
             path.write_bytes(data)
             os.utime(path, (now - age_days * 86400,) * 2)
 
@@ -112,6 +126,7 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
     monkeypatch.setenv(gallery_store.MB_ENV, "1")  # 1 MiB: the two 600 kB images do not both fit
     removed = gallery_store.prune_galleries(now=now)
     assert not (root / old).exists()  # untouched for more than 7 days (the default)
-    assert sorted(p.name for p in (root / fresh).iterdir()) == ["2.json", "2.png"]  # the older image went
+    left = sorted(p.name for p in (root / fresh).iterdir())
+    assert left == ["0000000000002-00000002.json", "0000000000002-00000002.png"]  # the older image went
     assert (root / "not-ours" / "1.png").read_bytes() == b"kept"  # never a file keep() did not make
     assert len(removed) == 4

@@ -25,7 +25,7 @@ def test_the_gallery_survives_a_server_restart(browser, tmp_path):
         expect(pg).to_have_url(re.compile(r"[?&]gallery=[A-Za-z0-9_-]{16,}"))
         code = parse_qs(urlparse(pg.url).query)["gallery"][0]
         pg.context.close()
-    assert sorted(p.name for p in (uploads / "galleries" / code).iterdir()) == ["1.json", "1.png"]
+    assert sorted(p.suffix for p in (uploads / "galleries" / code).iterdir()) == [".json", ".png"]
 
     with studio_server(uploads, log_name="gallery_restart_2.log") as url:  # a new process: nothing in memory
         pg = new_page(browser)
