@@ -317,18 +317,14 @@ class AudioAdapters:
         self._zero_shot: dict[str, GatedAudioAttnProcessor] = {}
         self._trained: dict[str, GatedAudioAttnProcessor] = {}
         self.installed: list[str] = []
-
-    def _attention_module(self, name: str):
-        module = self.unet
-        for part in name.removesuffix(".processor").split("."):
-            module = getattr(module, part)
-        return module
+        self._attn = {n: unet.get_submodule(n.removesuffix(".processor")) for n in self.layers}
+        self.swaps = 0  # processors set: a generation sets each adapted layer twice (install, remove)
 
     def processor(self, name: str, trained: bool) -> GatedAudioAttnProcessor:
         pool = self._trained if trained else self._zero_shot
         if name not in pool:
             pool[name] = GatedAudioAttnProcessor(
-                self._attention_module(name), name, self.layers.index(name), self.state, own_kv=trained
+                self._attn[name], name, self.layers.index(name), self.state, own_kv=trained
             )
         return pool[name]
 
@@ -342,18 +338,24 @@ class AudioAdapters:
 
     def install(self, groups: Iterable[str], trained: bool = False) -> list[str]:
         groups = set(groups)
-        processors = dict(self.original)
         chosen = [n for n in self.layers if block_group(n) in groups]
         for name in chosen:
-            processors[name] = self.processor(name, trained)
-            processors[name].refresh_gate()
-        self.unet.set_attn_processor(processors)  # it pops from the dict it is given: a copy
+            self.processor(name, trained).refresh_gate()
+        self._swap({n: self.processor(n, trained) if n in chosen else self.original[n] for n in self.layers})
         self.installed = chosen
         return chosen
 
     def remove(self) -> None:
-        self.unet.set_attn_processor(dict(self.original))
+        self._swap(self.original)
         self.installed = []
+
+    def _swap(self, processors: dict) -> None:
+        """Set the cross-attention layers whose processor differs, only those (what diffusers'
+        set_processor does per layer): `set_attn_processor` walks and resets every attention layer."""
+        for name in self.layers:
+            if self._attn[name].processor is not processors[name]:
+                self._attn[name].set_processor(processors[name])
+                self.swaps += 1
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """Adapter weights for a checkpoint: '<layer>.to_k_audio.weight', '.to_v_audio.weight', '.gate'."""

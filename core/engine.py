@@ -79,6 +79,18 @@ SCHEDULER_CLASSES = {
 }
 
 
+def pin_execution_device(pipe):
+    """Fix `pipe._execution_device` at its current answer. diffusers recomputes it on every call by
+    walking every module of every component for offload hooks (the largest per-tile cost of a sweep
+    outside the VAE decode on the tiny models: bench/sweep.py --profile); the engine never offloads
+    or moves its pipeline, so the answer cannot change. The same pipeline object, a subclass."""
+    if not getattr(pipe, "_pinned_execution_device", False):
+        device, cls = pipe._execution_device, type(pipe)
+        pinned = {"_execution_device": property(lambda _: device), "_pinned_execution_device": True}
+        pipe.__class__ = type(cls.__name__, (cls,), {**pinned, "__module__": cls.__module__})
+    return pipe
+
+
 class Engine:
     """Loads the models once; generates one image at a time (a lock serialises callers)."""
 
@@ -92,7 +104,7 @@ class Engine:
     ):
         self.bundle = bundle or load_models(resolve_spec(models), device, dtype)
         self.spec = self.bundle.spec
-        self.pipe = self.bundle.pipe
+        self.pipe = pin_execution_device(self.bundle.pipe)
         self.device = self.bundle.device
         self.dtype = self.bundle.dtype
         self.clap = ClapEncoder(

@@ -2,7 +2,8 @@
 
 Shared work is done once, by the engine's own caches: each clip is decoded, separated and heard
 once per listening setting, each prompt encoded once. A strength-0 twin (the audio-effect score's
-reference) is generated once per distinct twin, not per tile.
+reference) is generated once per distinct twin image, not per tile: tiles that differ only in what
+the audio branch uses (a sweep over the hierarchy weights, the clip, the sources) share one.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 from ..cancel import Cancelled
 from ..events import Phase, ProgressCallback, StatusCallback, ignore
 from ..export import extra_from_result, png_bytes
+from ..listening import LISTENING_FIELDS
 from ..params import GenerationParams
 from .axes import Axis, check_axes
 
@@ -139,12 +141,32 @@ def run_sweep(
     return run
 
 
+# What a strength-0 image cannot depend on: at strength 0 every adapter skips its audio branch and
+# is the plain text path bit for bit (tests/test_attention_exact.py), so what is heard and how it is
+# weighted, split, gated and scheduled never reaches the pixels. A field not named here keeps twins
+# apart: a new knob can cost an extra twin, never share a wrong one.
+AUDIO_ONLY_FIELDS: tuple[str, ...] = (
+    *LISTENING_FIELDS,
+    *("audio_path", "audio_sha256", "gate_scales", "norm_target", "norm_measure", "split", "level_weights"),
+    *("switch_points", "switch_style", "crossfade"),
+)
+_DEFAULTS = GenerationParams()
+
+
+def twin_key(params: GenerationParams) -> GenerationParams:
+    """What identifies a tile's strength-0 twin image: its params at strength 0, audio-only fields
+    at their defaults."""
+    return dataclasses.replace(
+        params, audio_strength=0.0, **{name: getattr(_DEFAULTS, name) for name in AUDIO_ONLY_FIELDS}
+    )
+
+
 def _twin(engine: Engine, params: GenerationParams, cache: dict, cancel: threading.Event | None) -> Image.Image:
-    """The same image without audio (strength 0), generated once per distinct twin."""
-    twin_params = params.replace(audio_strength=0.0)
-    if twin_params not in cache:
-        cache[twin_params] = engine.generate(twin_params, cancel=cancel).image
-    return cache[twin_params]
+    """The same image without audio (strength 0), generated once per distinct twin image."""
+    key = twin_key(params)
+    if key not in cache:
+        cache[key] = engine.generate(params.replace(audio_strength=0.0), cancel=cancel).image
+    return cache[key]
 
 
 def heard_overall(heard: dict[str, list[HeardLabel]]) -> list[HeardLabel] | None:
@@ -162,4 +184,4 @@ def heard_overall(heard: dict[str, list[HeardLabel]]) -> list[HeardLabel] | None
     return sorted(merged.values(), key=lambda h: -h.weight) or None
 
 
-__all__ = ["SweepPlan", "SweepRun", "SweepTile", "heard_overall", "run_sweep"]
+__all__ = ["AUDIO_ONLY_FIELDS", "SweepPlan", "SweepRun", "SweepTile", "heard_overall", "run_sweep", "twin_key"]
