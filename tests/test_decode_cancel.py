@@ -72,3 +72,26 @@ def test_a_studio_job_cancelled_during_its_decode_ends_cancelled(tiny_engine, ti
     assert job.cancelled and job.error is None and job.result is None and job.status == "Cancelled"
     assert ran[0] == 1  # the first decoder layer finished; the next one never started
     assert job.step == tiny_params.steps  # every denoising step ran: the cancel came during the decode
+
+
+def test_an_edit_cancelled_during_its_decode_stops_there_too(tiny_engine, samples, tmp_path):
+    from PIL import Image
+
+    from core.edit import EditParams
+    from core.edit.run import edit_photo
+    from core.params import GenerationParams
+
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (64, 64), (90, 120, 200)).save(photo)
+    gen = GenerationParams(prompt="a city", audio_path=str(samples["thunder"]), steps=4, models="tiny", seed=7)
+    params = EditParams(gen).replace(image_path=str(photo))
+    cancel = threading.Event()
+    ran, handles = _counting(tiny_engine)
+    handles.append(_layers(tiny_engine)[0].register_forward_hook(lambda *_: cancel.set()))
+    try:
+        with pytest.raises(Cancelled, match="during the decode"):
+            edit_photo(tiny_engine, params, cancel=cancel)
+    finally:
+        for h in handles:
+            h.remove()
+    assert ran[0] == 1  # the encoder's layers are not hooked; in the decoder only the first one ran
