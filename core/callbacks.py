@@ -10,9 +10,12 @@ import threading
 import time
 from typing import Any
 
+import torch
 from diffusers.callbacks import PipelineCallback
+from diffusers.models.attention_processor import Attention
 
 from .attention import AudioState
+from .cancel import Cancelled
 from .events import ProgressCallback, StepInfo
 from .schedule import LevelBlend
 
@@ -52,4 +55,40 @@ class LevelScheduleCallback(PipelineCallback):
         return callback_kwargs
 
 
-__all__ = ["LevelScheduleCallback"]
+class DecodeCancel:
+    """A Cancel honoured inside the VAE decode, between two of its layers.
+
+    The decode of a large image is one call that runs for a long time on a CPU (minutes at 2048²),
+    so a check between denoising steps alone would leave a Cancel waiting for it. Inside
+    `with DecodeCancel(vae.decoder, cancel):` a forward pre-hook on every convolution and attention
+    layer of the decoder (the units that take the time) raises Cancelled once `cancel` is set.
+    The hooks read nothing and change nothing: the decode computes exactly the same pixels.
+    `slices` counts the layers started (tests, diagnostics).
+    """
+
+    LAYERS = (torch.nn.Conv2d, Attention)
+
+    def __init__(self, decoder: torch.nn.Module, cancel: threading.Event | None):
+        self.decoder = decoder
+        self.cancel = cancel
+        self.slices = 0
+        self._handles: list[Any] = []
+
+    def _check(self, module: torch.nn.Module, args: Any) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("generation cancelled during the decode")
+        self.slices += 1
+
+    def __enter__(self) -> DecodeCancel:
+        if self.cancel is not None:
+            layers = [m for m in self.decoder.modules() if isinstance(m, self.LAYERS)]
+            self._handles = [m.register_forward_pre_hook(self._check) for m in layers]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+__all__ = ["DecodeCancel", "LevelScheduleCallback"]

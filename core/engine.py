@@ -31,7 +31,7 @@ import torch
 from .attention import AudioAdapters, AudioState, block_group
 from .audio import AudioClip
 from .cache import LRUCache
-from .callbacks import LevelScheduleCallback
+from .callbacks import DecodeCancel, LevelScheduleCallback
 from .cancel import Cancelled
 from .clap import ClapEncoder
 from .errors import UserError
@@ -306,10 +306,14 @@ class Engine:
         self._set_scheduler(params.scheduler)
         return Conditioning(params, listening, levels, prompt_embeds, negative_embeds, schedule, timings, started)
 
-    def decode(self, latents: torch.Tensor, generator: torch.Generator | None = None):
-        """Latents to a PIL image exactly as the pipelines' own decode does (stage 7)."""
+    def decode(
+        self, latents: torch.Tensor, generator: torch.Generator | None = None, cancel: threading.Event | None = None
+    ):
+        """Latents to a PIL image exactly as the pipelines' own decode does (stage 7); a set
+        `cancel` stops it between two decoder layers (core/callbacks.py DecodeCancel)."""
         vae = self.pipe.vae
-        decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False, generator=generator)[0]
+        with DecodeCancel(vae.decoder, cancel):
+            decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False, generator=generator)[0]
         return self.pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True])[0]
 
     def _generate(
@@ -342,7 +346,7 @@ class Engine:
             timings["denoise"] = time.perf_counter() - callback.started
 
             t = time.perf_counter()
-            image = self.decode(latents, generator)
+            image = self.decode(latents, generator, cancel)
             timings["decode"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - cond.started
 

@@ -61,6 +61,16 @@ class Trace:
             "skipped_levels": list(self.skipped_levels),
         }
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Trace:
+        """The trace `to_dict` wrote (a gallery kept on disk reads its renders' traces back)."""
+        fields = dict(data)
+        fields["ratios"] = np.asarray(fields.get("ratios", []), dtype=np.float32).reshape(
+            len(fields.get("ratios", [])), -1
+        )
+        fields["heard"] = {k: [HeardLabel(**h) for h in v] for k, v in dict(fields.get("heard", {})).items()}
+        return cls(**fields)
+
 
 @dataclass
 class GenerationResult:

@@ -1,4 +1,5 @@
-"""Gallery: this session's renders with their params; recall, restore from a PNG, export."""
+"""Gallery: this session's renders with their params; recall, restore from a PNG, export. The
+renders are kept on disk under the address's gallery code (studio/gallery_store.py)."""
 
 from __future__ import annotations
 
@@ -14,15 +15,15 @@ from core import (
     read_params,
     zip_bytes,
 )
-from studio import bindings, errors, nav, widgets
+from studio import bindings, errors, gallery_store, nav, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
 s = session()
 st.markdown("## Gallery")
 st.caption(
-    "Every render of this session. Recall puts an image's settings back into the sliders; "
-    "every PNG carries its settings, so a downloaded image can be restored later."
+    "Every render kept in this gallery. Recall puts an image's settings back into the sliders; "
+    "every PNG carries its settings, so a downloaded image can be restored later.  \n" + gallery_store.retention_note()
 )
 
 # A render started on Generate keeps running while the user looks here: say so, follow it at the

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import GenerationParams
 from studio import bindings, errors, jobs, loader, sweeping, widgets, worker
+from studio.limits import model_allowed
 from studio.session import HistoryItem, session
 
 engine = loader.current()
@@ -25,9 +26,14 @@ with top_right:
     st.markdown("#### 2 · Prompt and sampling")
     widgets.text_and_sampling()
 
-if s.recalled is not None:
-    recalled, s.recalled = s.recalled, None
-    if engine is not None and recalled.models != engine.spec.name:
+if s.recalled is not None:  # cleared once the page has run past the live panel (its preview may rerun the page)
+    recalled = s.recalled
+    if engine is not None and not model_allowed(recalled.models):  # a PNG never picks what the server loads
+        st.info(
+            f"Settings restored. This image was made with the models **{recalled.models}**, which this studio "
+            f"does not offer: you keep using **{engine.spec.name}**, so the picture will differ."
+        )
+    elif engine is not None and recalled.models != engine.spec.name:
         st.info(
             f"Settings restored. This image was made with the models **{recalled.models}**; you are "
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
@@ -223,6 +229,7 @@ with render_col.container(key="render_box"):  # drawn first: its buttons are liv
     _render_status = _render_area(_rendering)
 with panel:
     live_panel()
+s.recalled = None  # the recall's messages stayed through any rerun the new preview asked for
 if s.scores.running and s.scores.job is not None:
     widgets.follow(s.scores.job, _render_status)
     s.collect_jobs()

@@ -2,8 +2,10 @@
 
     streamlit run studio/app.py --server.fileWatcherType none
 
-CLAP2DIFF_MODELS (tiny | sd15 | a Hub id | a local folder) picks the models the studio starts with.
-Once per server process: prune uploads older than a day. Every run: set up the session, draw the
+CLAP2DIFF_MODELS (tiny | sd15 | a Hub id | a local folder; comma-separated: the models offered, the
+first is where sessions start). Operators: docs/OPERATIONS.md.
+Once per server process: prune uploads older than a day, and old galleries. Every run: set up the
+session (and its gallery kept on disk, studio/gallery_store.py), draw the
 sidebar (models, conditioning, preview), collect finished background jobs, then run the selected
 page from the top-level pages/ folder.
 """
@@ -24,7 +26,7 @@ studio.bootstrap()
 import streamlit as st  # noqa: E402
 
 from core.models import default_device  # noqa: E402
-from studio import bindings, nav, widgets  # noqa: E402
+from studio import bindings, gallery_store, nav, widgets  # noqa: E402
 from studio.session import session  # noqa: E402
 
 st.set_page_config(
@@ -45,15 +47,18 @@ st.html(
 
 @st.cache_resource(show_spinner=False)
 def _on_server_start() -> int:
-    """Once per server process: uploads untouched for a day go (studio/uploads.py)."""
+    """Once per server process: uploads untouched for a day go (studio/uploads.py), and old
+    galleries (studio/gallery_store.py)."""
+    from studio.gallery_store import prune_galleries
     from studio.uploads import prune_uploads
 
-    return len(prune_uploads())
+    return len(prune_uploads()) + len(prune_galleries())
 
 
 _on_server_start()
 page = st.navigation(nav.pages(), position="top")
 current = session()
+gallery_store.attach(current, st.query_params)  # the gallery kept on disk under the link's ?gallery= code
 goto, current.goto = current.goto, None
 if goto in nav.PAGES:
     st.switch_page(nav.PAGES[goto])

@@ -26,6 +26,7 @@ import streamlit as st
 from core.compare import COMPARE_MODES
 from core.models import starting_params
 from core.params import BLOCK_GROUPS, LEVELS, MAX_SEED, STEMS, TOKENS, GenerationParams, knobs
+from studio.limits import linked_models
 from studio.session import env_models, session
 from studio.uploads import uploads_dir
 
@@ -188,8 +189,9 @@ def ensure_widgets(device_hint: str | None = None) -> None:
         ss.setdefault("ui_preview_side", 128)  # CPU: a smaller live preview keeps it live
     for key, v in UI_DEFAULTS.items():
         ss.setdefault(key, v)
-    if MODELS_CHOICE_KEY not in ss:
-        ss[MODELS_CHOICE_KEY], ss[MODELS_CUSTOM_KEY] = _models_choice(st.query_params.get(MODELS_QUERY) or env_models())
+    if MODELS_CHOICE_KEY not in ss:  # a `?models=` link counts only for models this studio offers
+        spec, session().models_note = linked_models(st.query_params.get(MODELS_QUERY), env_models())
+        ss[MODELS_CHOICE_KEY], ss[MODELS_CUSTOM_KEY] = _models_choice(spec)
 
 
 def _models_choice(spec: str) -> tuple[str, str]:

@@ -17,6 +17,8 @@ redrawing a progress bar every 0.1 s:
 * Several sessions: their jobs queue on the one engine thread (and the engine's lock serialises any
   other caller); a job that starts behind another reports "waiting" until it runs, as it does
   when the engine sends a `Waiting` event (its lock is held elsewhere), and the page shows it.
+  A session with CLAP2DIFF_MAX_QUEUE jobs queued or running gets its next Job ended at once with
+  a QueueFull error (studio/limits.py), which its page shows like any other refusal.
 * Cancel in Streamlit: Render/Cancel are drawn outside the preview fragment on purpose. Streamlit
   never lets a fragment rerun interrupt a running script (it queues), but a full rerun does.
 """
@@ -77,12 +79,18 @@ class Job:
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> Job:
         from studio import worker
+        from studio.limits import LimitError
 
         if worker.busy():  # another generation (this or another session) is ahead in the queue
             self.waiting = True
             self.status = WAITING
         priority = worker.INTERACTIVE if self.kind in INTERACTIVE_KINDS else worker.BATCH
-        self.future = worker.submit(self._run, priority=priority)
+        try:
+            self.future = worker.submit_owned(self._run, self.cancel, priority=priority)
+        except LimitError as exc:  # this session's queue is full (CLAP2DIFF_MAX_QUEUE): ends at once, says why
+            self.waiting, self.error, self.status = False, exc, "Failed"
+            self.finished = time.perf_counter()
+            self.done.set()
         return self
 
     def _run(self) -> None:

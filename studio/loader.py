@@ -58,8 +58,12 @@ NO_FOLDER = "Type a local folder (diffusers layout) or a Hub id under **Models**
 def load_engine(spec: str) -> EngineSlot:
     """The shared slot for `spec` (loads on first use). Tests call this to reach the app's engine.
     An empty spec (the custom box left blank) loads nothing: it is not silently the tiny demo."""
+    from studio.limits import model_allowed, not_offered
+
     if not spec.strip():
         return EngineSlot("", error=NO_FOLDER)
+    if not model_allowed(spec):  # the operator's list (CLAP2DIFF_MODELS): nothing else is loaded
+        return EngineSlot(spec.strip(), error=not_offered(spec.strip()))
     return _load(spec.strip())
 
 

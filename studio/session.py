@@ -14,7 +14,7 @@ generic `JobSlot.collect` gives it the usual lifecycle, `Session.collect_jobs` a
 from __future__ import annotations
 
 import itertools
-import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,14 +33,16 @@ if TYPE_CHECKING:
     from core.trace import GenerationResult, Trace
 
 SESSION_KEY = "clap2diff_session"
-MODELS_ENV = "CLAP2DIFF_MODELS"
 HISTORY_LIMIT = 60  # renders kept per session (PNG bytes in memory); the oldest go first
 
 ResultT = TypeVar("ResultT")
 
 
 def env_models() -> str:
-    return (os.environ.get(MODELS_ENV) or "sd15").strip() or "sd15"
+    """Where a new session starts: the first of the models the operator offers (CLAP2DIFF_MODELS)."""
+    from studio.limits import configured_models
+
+    return configured_models()[0]
 
 
 @dataclass
@@ -187,6 +189,7 @@ class Session:
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview", 0): what Gates shows first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
     recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits
+    models_note: str | None = None  # a link asked for models this studio does not offer (sidebar says so)
     goto: str | None = None  # a page to switch to on the next run (after a recall)
     engine_spec: str | None = None  # the models this session uses
     clips: dict[str, str | None] = field(default_factory=dict)  # "upload" | "record" -> saved path
@@ -194,6 +197,8 @@ class Session:
     text_norms: dict[tuple, float] = field(default_factory=dict)  # (models, prompt, measure) -> norm
     gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
     compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
+    gallery_code: str | None = None  # where this session's history is kept on disk (studio/gallery_store.py)
+    queue_key: str = field(default_factory=lambda: secrets.token_hex(8))  # whose jobs the queue counts (worker.py)
     spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
@@ -206,6 +211,15 @@ class Session:
             return
         self.history.append(item)
         del self.history[: max(0, len(self.history) - HISTORY_LIMIT)]
+        if self.gallery_code is not None:
+            from studio.gallery_store import keep
+
+            keep(self.gallery_code, item, HISTORY_LIMIT)
+
+    def restore_history(self, items: list[HistoryItem]) -> None:
+        """Images kept on disk for this session's gallery code go first; ids continue after them."""
+        self.history = [*items, *self.history][-HISTORY_LIMIT:]
+        self._ids = itertools.count(max((h.id for h in self.history), default=0) + 1)
 
     def find(self, item_id: int) -> HistoryItem | None:
         return next((h for h in self.history if h.id == item_id), None)

@@ -7,6 +7,10 @@ denoising loop ran 3× slower in a second thread than in the thread that loaded 
 long-lived engine thread keeps one warm pool, and doubles as the queue that serialises the
 sessions' generations (the engine's own lock still guards against any other caller).
 
+A fair share: `submit_owned` records which session a job belongs to and refuses one more when that
+session already has CLAP2DIFF_MAX_QUEUE jobs queued or running (studio/limits.py), so one tab cannot
+fill the queue ahead of everyone else.
+
 Interactive work first: the queue is ordered by priority (INTERACTIVE before BATCH, then first
 come), so a preview or a render never waits for the batch jobs queued before it. Batch work that
 runs long (a Compare) calls `yield_to_interactive()` between its images: the interactive work
@@ -30,6 +34,8 @@ _order = itertools.count()
 _guard = threading.Lock()
 _thread: threading.Thread | None = None
 _pending = 0  # submitted and not finished (running + queued)
+_owned: dict[str, list[tuple[Future, threading.Event]]] = {}  # Session.queue_key -> its jobs (future, cancel)
+_owned_guard = threading.Lock()
 
 
 def _run_one(future: Future, fn: Callable[[], Any]) -> None:
@@ -67,6 +73,54 @@ def submit(fn: Callable[..., Any], *args: Any, priority: int = BATCH, **kwargs: 
     with _guard:
         _pending += 1
     _queue.put((priority, next(_order), future, lambda: fn(*args, **kwargs)))
+    return future
+
+
+def session_owner() -> str | None:
+    """The browser session whose script thread is calling (None outside one: tests, scripts). Its
+    Session's own key, not Streamlit's session id: AppTest gives every test session the same id."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    from studio.session import session
+
+    return session().queue_key
+
+
+def _active(owner: str) -> int:
+    """(Holding _owned_guard) `owner`'s live jobs; the finished ones are forgotten here."""
+    live = [(f, c) for f, c in _owned.get(owner, []) if not f.done()]
+    if live:
+        _owned[owner] = live
+    else:
+        _owned.pop(owner, None)
+    return sum(not c.is_set() for _, c in live)
+
+
+def active(owner: str) -> int:
+    """How many of `owner`'s jobs are queued or running; a cancelled one that still waits its turn
+    does not count (it ends the moment it is reached, e.g. a superseded preview)."""
+    with _owned_guard:
+        return _active(owner)
+
+
+def submit_owned(
+    fn: Callable[[], Any], cancel: threading.Event, priority: int = BATCH, owner: str | None = None
+) -> Future:
+    """`submit(fn)` on behalf of a session (`owner`, by default the calling one), unless it already
+    has CLAP2DIFF_MAX_QUEUE jobs queued or running: then studio.limits.QueueFull, and nothing is queued."""
+    from studio.limits import limits
+
+    owner = owner or session_owner()
+    if owner is None:
+        return submit(fn, priority=priority)
+    with _owned_guard:  # one check-and-queue at a time, so two clicks cannot both take the last place
+        for other in [o for o in _owned if o != owner]:
+            _active(other)  # forget the finished jobs of every session (ended ones too)
+        limits().check_queue(_active(owner))
+        future = submit(fn, priority=priority)
+        _owned.setdefault(owner, []).append((future, cancel))
     return future
 
 

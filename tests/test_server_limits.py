@@ -82,6 +82,8 @@ def test_the_gallery_recalls_a_huge_png_clamped_and_says_so(monkeypatch):
     assert values == {"w_width": 1024, "w_height": 1024, "w_steps": 150, "w_seed": 1, "w_prompt": "a city"}
     notes = session(at).recall_notes  # what the Generate page shows in its warning
     assert notes[-1] == "lowered to 1024x1024 px, 150 steps" and "CLAP2DIFF_MAX_SIDE" in notes[0]
+    shown = [w.value for w in at.warning]  # and the page shows it (after the new preview's rerun too)
+    assert any("asked for more than this studio allows" in w and "lowered to 1024x1024 px" in w for w in shown), shown
 
 
 def test_a_limit_refusal_reads_as_its_own_message_not_an_unexpected_error():

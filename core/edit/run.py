@@ -177,7 +177,7 @@ def edit_photo(
                     raise Cancelled("edit cancelled")
             timings["denoise"] = time.perf_counter() - t
             t = time.perf_counter()
-            image = engine.decode(latents, generator)
+            image = engine.decode(latents, generator, cancel)  # a Cancel stops the decode too
             timings["decode"] = time.perf_counter() - t
         if mask is not None:
             image = composite(photo.image, image, mask.region, params.edit.feather)

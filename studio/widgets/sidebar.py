@@ -57,6 +57,8 @@ def sidebar() -> loader.EngineSlot:
             help="A folder in diffusers layout (model_index.json inside), or a Hub id already in the cache.",
             persist_state=PS,
         )
+    if note := session().models_note:
+        sb.caption(f":orange[{note}]")
     spec = selected_spec()
     session().engine_spec = spec
     if spec and st.query_params.get(MODELS_QUERY) != spec:

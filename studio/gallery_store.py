@@ -1,0 +1,217 @@
+"""The gallery kept on disk, so that a server restart (or a closed tab) does not empty it.
+
+Each browser gets a random gallery code in its address (`?gallery=...`, like `?models=`): a
+bookmark or a reload brings the same gallery back, on any session of this server, and nobody can
+guess another's. Every image added to a session's history is written to
+`<uploads>/galleries/<code>/<time>-<random>.png` (the PNG exactly as downloaded) with a `.json` beside it
+(what the studio needs besides the pixels: params, trace, timings, caption); a new session with the
+same code reads them back. Kept like uploads: at most HISTORY_LIMIT images per gallery, and at
+server start galleries neither opened nor added to for CLAP2DIFF_GALLERY_DAYS go, then the oldest images while all
+galleries together exceed CLAP2DIFF_GALLERY_MB. Writes go through atomic_write; a gallery that cannot
+be written or read is skipped (the studio still works from memory) and the Gallery page says so.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from studio.session import HistoryItem, Session
+
+GALLERY_QUERY = "gallery"  # the URL's ?gallery=<code>
+DAYS_ENV = "CLAP2DIFF_GALLERY_DAYS"
+MB_ENV = "CLAP2DIFF_GALLERY_MB"
+DEFAULT_DAYS = 7.0  # a gallery nobody opened for a week goes at the next start
+DEFAULT_MB = 2048.0  # all galleries together (60 renders of 1024² are about 100 MB)
+_CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what new_code makes: never a path
+_ITEM = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
+
+
+def galleries_dir() -> Path:
+    from studio.uploads import uploads_dir
+
+    return uploads_dir() / "galleries"
+
+
+def new_code() -> str:
+    return secrets.token_urlsafe(16)  # 128 random bits
+
+
+def valid_code(text: str | None) -> str | None:
+    return text if text and _CODE.match(text) else None
+
+
+def _setting(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+# -- writing and reading one gallery ---------------------------------------------------------------
+def retention_note() -> str:
+    """What the Gallery page tells people about where their images are kept and for how long."""
+    from studio.session import HISTORY_LIMIT
+
+    days = _setting(DAYS_ENV, DEFAULT_DAYS)
+    return (
+        f"Kept on this server under the gallery code in this page's address (`?{GALLERY_QUERY}=…`): bookmark "
+        f"it to see these images again after a reload, in another tab or after a restart; anyone with the "
+        f"address sees them. A gallery not opened for {days:g} days is removed; the newest {HISTORY_LIMIT} images are kept."
+    )
+
+
+def keep(code: str, item: HistoryItem, limit: int) -> bool:
+    """Write `item` into gallery `code` and drop its images beyond the newest `limit`. False when
+    the disk refused (the image stays in memory only)."""
+    from core.export import atomic_write
+
+    folder = galleries_dir() / code
+    sidecar = {
+        "kind": item.kind,
+        "caption": item.caption,
+        "created": item.created,
+        "params": item.params.to_dict(),
+        "trace": item.trace.to_dict(),
+        "timings": {k: float(v) for k, v in item.timings.items()},
+        "device": item.device,
+        "dtype": item.dtype,
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = f"{int(item.created * 1000):013d}-{secrets.token_hex(4)}"  # two tabs of one gallery never clash
+        atomic_write(folder / f"{stem}.png", item.png)
+        atomic_write(folder / f"{stem}.json", json.dumps(sidecar).encode())
+        for old in sorted(_stems(folder))[:-limit]:
+            for ext in ("png", "json"):
+                (folder / f"{old}.{ext}").unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
+
+
+def _stems(folder: Path) -> set[str]:
+    try:
+        return {m.group(1) for f in folder.iterdir() if (m := _ITEM.match(f.name))}
+    except OSError:
+        return set()
+
+
+def load(code: str) -> list[HistoryItem]:
+    """The images of gallery `code`, oldest first; an image whose files are damaged is skipped."""
+    from PIL import Image
+
+    from core.params import GenerationParams
+    from core.trace import Trace
+    from studio.session import HistoryItem
+
+    folder = galleries_dir() / code
+    items = []
+    for stem in sorted(_stems(folder)):
+        try:
+            png = (folder / f"{stem}.png").read_bytes()
+            meta: dict[str, Any] = json.loads((folder / f"{stem}.json").read_text())
+            for ext in ("png", "json"):
+                os.utime(folder / f"{stem}.{ext}")  # opened: its age counts from now
+            image = Image.open(io.BytesIO(png))
+            image.load()
+            items.append(
+                HistoryItem(
+                    id=len(items) + 1,  # numbered afresh, oldest first: several tabs may have added
+                    kind=str(meta["kind"]),
+                    params=GenerationParams.from_dict(meta["params"]),
+                    png=png,
+                    image=image.convert("RGB"),
+                    trace=Trace.from_dict(meta["trace"]),
+                    timings={k: float(v) for k, v in meta.get("timings", {}).items()},
+                    device=str(meta.get("device", "cpu")),
+                    dtype=str(meta.get("dtype", "float32")),
+                    caption=str(meta.get("caption", "")),
+                    created=float(meta.get("created", 0.0)),
+                )
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return items
+
+
+def attach(session: Session, query: MutableMapping[str, Any]) -> None:
+    """Give `session` its gallery code (the link's, else a new one, written into the link) and, on
+    its first run, the images kept under that code."""
+    if session.gallery_code is None:
+        code = valid_code(query.get(GALLERY_QUERY)) or new_code()
+        session.gallery_code = code
+        session.restore_history(load(code))
+    if query.get(GALLERY_QUERY) != session.gallery_code:
+        query[GALLERY_QUERY] = session.gallery_code  # a reload or a bookmark comes back to it
+
+
+# -- pruning, like the uploads ---------------------------------------------------------------------
+def prune_galleries(now: float | None = None, folder: Path | None = None) -> list[Path]:
+    """At server start: galleries untouched for CLAP2DIFF_GALLERY_DAYS go whole; then the oldest
+    images go while all galleries together exceed CLAP2DIFF_GALLERY_MB. Returns the files removed.
+    Only folders and files named as `keep` names them are ever touched."""
+    root = folder or galleries_dir()
+    cutoff = (time.time() if now is None else now) - _setting(DAYS_ENV, DEFAULT_DAYS) * 86400
+    budget = _setting(MB_ENV, DEFAULT_MB) * 2**20
+    removed: list[Path] = []
+    files: list[tuple[float, int, Path]] = []  # (modified, size, path) of every image file left
+    try:
+        galleries = [d for d in root.iterdir() if d.is_dir() and not d.is_symlink() and valid_code(d.name)]
+    except OSError:
+        return removed
+    for gallery in galleries:
+        try:
+            mine = [(f, f.stat()) for f in gallery.iterdir() if _ITEM.match(f.name) and f.is_file()]
+        except OSError:
+            continue
+        if all(st.st_mtime < cutoff for _, st in mine):
+            for f, _ in mine:
+                f.unlink(missing_ok=True)
+                removed.append(f)
+            _rmdir(gallery)
+            continue
+        sizes = {f.with_suffix(""): st.st_size for f, st in mine if f.suffix == ".json"}
+        for f, st in mine:
+            if f.suffix == ".png":  # an image and its sidecar go together
+                files.append((st.st_mtime, st.st_size + sizes.get(f.with_suffix(""), 0), f))
+    total = sum(size for _, size, _ in files)
+    for _, size, f in sorted(files):
+        if total <= budget:
+            break
+        for gone in (f, f.with_suffix(".json")):
+            gone.unlink(missing_ok=True)
+            removed.append(gone)
+        total -= size
+    return removed
+
+
+def _rmdir(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+__all__ = [
+    "DAYS_ENV",
+    "GALLERY_QUERY",
+    "MB_ENV",
+    "attach",
+    "galleries_dir",
+    "keep",
+    "load",
+    "new_code",
+    "prune_galleries",
+    "retention_note",
+    "valid_code",
+]

@@ -1,0 +1,132 @@
+"""The gallery survives a server restart (studio/gallery_store.py): renders are kept on disk under
+the address's `?gallery=` code, a new session with the same code sees them (pixels, params,
+trace), another code sees nothing, and old galleries are pruned like uploads."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from core.export import read_params
+from studio import gallery_store
+from tests.studio_helpers import APP, FAST, TIMEOUT, AppTest, ok, render, session
+
+
+@pytest.fixture(autouse=True)
+def own_uploads(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_UPLOADS", str(tmp_path / "uploads"))
+    return tmp_path / "uploads"
+
+
+def _open(code: str | None = None) -> AppTest:
+    """A new browser session (as after a restart: the studio's memory holds nothing of the last)."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in {**FAST, "ui_live_preview": False}.items():
+        at.session_state[key] = value
+    if code is not None:
+        at.query_params[gallery_store.GALLERY_QUERY] = code
+    at.run()
+    ok(at)
+    return at
+
+
+def _code(at: AppTest) -> str:
+    value = at.query_params[gallery_store.GALLERY_QUERY]
+    return value[0] if isinstance(value, list) else value
+
+
+def test_a_new_session_with_the_same_code_sees_the_renders(own_uploads):
+    first = _open()
+    code = _code(first)
+    assert gallery_store.valid_code(code) and session(first).gallery_code == code
+    render(first)
+    render(first)
+    made = session(first).history
+    assert [h.id for h in made] == [1, 2]
+    kept_files = sorted(f.name for f in (own_uploads / "galleries" / code).iterdir())
+    assert [f.rsplit(".", 1)[1] for f in kept_files] == ["json", "png"] * 2 and all(".tmp" not in f for f in kept_files)
+
+    again = _open(code)  # a bookmark, another tab, or the same link after a restart
+    kept = session(again).history
+    assert [h.id for h in kept] == [1, 2]
+    for old, new in zip(made, kept, strict=True):
+        assert new.png == old.png and new.params == old.params and new.kind == "render"
+        assert new.image.tobytes() == old.image.tobytes()
+        assert new.trace.to_dict() == old.trace.to_dict() and new.timings == pytest.approx(old.timings)
+    render(again)
+    assert [h.id for h in session(again).history] == [1, 2, 3]  # numbering goes on after the kept ones
+
+    again.switch_page("../pages/gallery.py").run()
+    ok(again)
+    assert len(again.image) == 3 and any("gallery code" in c.value for c in again.caption)
+    again.switch_page("../pages/gates.py").run()  # a kept render's trace draws, too
+    ok(again)
+
+    stranger = _open()
+    assert _code(stranger) != code and session(stranger).history == []
+
+
+def test_a_code_that_is_not_one_we_make_is_replaced(own_uploads):
+    at = _open("../../etc")
+    assert _code(at) != "../../etc" and gallery_store.valid_code(_code(at))
+    assert not (own_uploads / "etc").exists()
+
+
+def test_damaged_files_are_skipped_and_the_newest_images_kept(tiny_engine, tiny_params, own_uploads):
+    from core.export import png_bytes
+    from studio.session import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    code = gallery_store.new_code()
+    for i in range(1, 5):
+        item = HistoryItem.of(result, png_bytes(result.image, result.params.replace(seed=i)), "render", i)
+        item.created = 1_000_000 + i  # the file names sort by it
+        assert gallery_store.keep(code, item, limit=3)
+    folder = own_uploads / "galleries" / code
+    stems = sorted(f.stem for f in folder.glob("*.png"))
+    assert [s.split("-")[0] for s in stems] == ["0001000002000", "0001000003000", "0001000004000"]  # newest 3
+    (folder / f"{stems[1]}.json").write_text("{not json")
+    loaded = gallery_store.load(code)
+    assert [h.id for h in loaded] == [1, 2]  # numbered afresh
+    assert [read_params(h.png).seed for h in loaded] == [2, 4]  # the damaged one is skipped
+
+
+def test_two_tabs_of_one_gallery_keep_both_renders(tiny_engine, tiny_params, own_uploads):
+    """Two sessions opened on the same address both number their next render 1: both are kept."""
+    from core.export import png_bytes
+    from studio.session import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    code = gallery_store.new_code()
+    for seed in (5, 6):
+        png = png_bytes(result.image, result.params.replace(seed=seed))
+        assert gallery_store.keep(code, HistoryItem.of(result, png, "render", 1), 60)
+    assert sorted(read_params(h.png).seed for h in gallery_store.load(code)) == [5, 6]
+
+
+def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget(own_uploads, monkeypatch):
+    root = own_uploads / "galleries"
+    now = time.time()
+
+    def image(code: str, item_id: int, age_days: float, size: int) -> None:
+        (root / code).mkdir(parents=True, exist_ok=True)
+        for ext, data in (("png", b"x" * size), ("json", b"{}")):
+            path = root / code / f"{item_id:013d}-0000000{item_id}.{ext}"
+            path.write_bytes(data)
+            os.utime(path, (now - age_days * 86400,) * 2)
+
+    old, fresh = "a" * 22, "b" * 22
+    image(old, 1, 9, 10)
+    image(fresh, 1, 3, 600_000)
+    image(fresh, 2, 1, 600_000)
+    (root / "not-ours").mkdir()
+    (root / "not-ours" / "1.png").write_bytes(b"kept")
+    monkeypatch.setenv(gallery_store.MB_ENV, "1")  # 1 MiB: the two 600 kB images do not both fit
+    removed = gallery_store.prune_galleries(now=now)
+    assert not (root / old).exists()  # untouched for more than 7 days (the default)
+    left = sorted(p.name for p in (root / fresh).iterdir())
+    assert left == ["0000000000002-00000002.json", "0000000000002-00000002.png"]  # the older image went
+    assert (root / "not-ours" / "1.png").read_bytes() == b"kept"  # never a file keep() did not make
+    assert len(removed) == 4

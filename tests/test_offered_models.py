@@ -1,0 +1,93 @@
+"""Only the models the operator offers are loaded by the studio (studio/limits.py model_allowed):
+a recalled PNG, a `?models=` link or the sidebar's box naming anything else loads nothing and says
+which models were asked for; CLAP2DIFF_ANY_MODELS=1 opens it; the CLI keeps full access."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from core.export import png_bytes
+from core.params import GenerationParams
+from studio.limits import ANY_MODELS_ENV, MODELS_ENV, configured_models, model_allowed, offered_models
+from tests.studio_helpers import APP, TIMEOUT, AppTest, app, ok, session
+
+STRANGER = "someone/any-repo"
+
+
+@pytest.fixture
+def engines_built(monkeypatch) -> list[str]:
+    """Every spec the studio builds an engine for from now on (the tiny one is already cached)."""
+    import core
+    from tests.studio_helpers import engine
+
+    engine()  # the tiny engine is loaded (cached) before the spy goes in
+    built: list[str] = []
+    real = core.Engine
+
+    def spy(spec, *args, **kwargs):
+        built.append(spec)
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(core, "Engine", spy)
+    return built
+
+
+def test_the_offered_models_come_from_the_operator(tmp_path):
+    env = {MODELS_ENV: f" tiny , {tmp_path} ,tiny"}
+    assert configured_models(env) == ("tiny", str(tmp_path))  # the first is where sessions start
+    assert offered_models(env) == ("tiny", str(tmp_path), "sd15")
+    assert configured_models({}) == ("sd15",) and offered_models({}) == ("sd15", "tiny")
+    assert model_allowed(f"{tmp_path}/../{tmp_path.name}", env)  # the same folder, written another way
+    assert model_allowed("stable-diffusion-v1-5/stable-diffusion-v1-5", env)  # sd15 by its Hub id
+    assert not model_allowed(STRANGER, env) and not model_allowed(str(tmp_path.parent), env)
+    assert model_allowed(STRANGER, {**env, ANY_MODELS_ENV: "1"})
+
+
+def test_recalling_a_png_made_with_unoffered_models_loads_nothing_and_names_them(engines_built):
+    at = app()  # live preview on: the recalled settings' preview reruns the page, the message stays
+    at.switch_page("../pages/gallery.py").run()
+    wanted = GenerationParams(prompt="from afar", seed=77, steps=6, width=64, height=64, models=STRANGER)
+    at.file_uploader(key="gallery_png").set_value(
+        ("far.png", png_bytes(Image.new("RGB", (64, 64)), wanted), "image/png")
+    )
+    at.run()
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    assert at.session_state["w_seed"] == 77  # the settings came back
+    assert engines_built == [] and session(at).engine_spec == "tiny"  # the models did not
+    infos = [i.value for i in at.info]
+    assert any(f"**{STRANGER}**, which this studio does not offer: you keep using **tiny**" in i for i in infos), infos
+
+
+def test_a_link_naming_unoffered_models_starts_on_the_offered_ones_and_says_so(engines_built):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["models"] = STRANGER
+    at.session_state["ui_live_preview"] = False
+    at.run()
+    ok(at)
+    assert engines_built == [] and session(at).engine_spec == "tiny"
+    assert at.radio(key="w_models_choice").value == "tiny"
+    captions = [c.value for c in at.sidebar.caption]
+    assert any(f"This studio does not offer the models **{STRANGER}**" in c for c in captions), captions
+
+
+def test_the_sidebar_box_refuses_unoffered_models_before_loading(engines_built, monkeypatch):
+    at = app(w_models_choice="custom", w_models_custom=STRANGER, ui_live_preview=False)
+    assert engines_built == []
+    shown = [e.value for e in at.error]
+    assert any("could not be loaded" in e and f"does not offer the models **{STRANGER}**" in e for e in shown), shown
+    assert any("CLAP2DIFF_ANY_MODELS=1" in e for e in shown)
+    at.button(key="use_tiny_btn").click().run()  # the way out still works
+    ok(at)
+    assert session(at).engine_spec == "tiny" and not at.error
+
+
+def test_the_operator_can_open_the_box_to_any_models(engines_built, monkeypatch):
+    from studio import loader
+
+    monkeypatch.setenv(ANY_MODELS_ENV, "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    slot = loader.load_engine(STRANGER)  # tried (offline here, so it fails for want of weights)
+    loader.forget(STRANGER)
+    assert engines_built == [STRANGER] and not slot.ok and "does not offer" not in (slot.error or "")
