@@ -24,7 +24,7 @@ studio.bootstrap()
 import streamlit as st  # noqa: E402
 
 from core.models import default_device  # noqa: E402
-from studio import bindings, nav, widgets  # noqa: E402
+from studio import bindings, janitor, nav, widgets  # noqa: E402
 from studio.session import session  # noqa: E402
 
 st.set_page_config(
@@ -54,6 +54,7 @@ def _on_server_start() -> int:
 _on_server_start()
 page = st.navigation(nav.pages(), position="top")
 current = session()
+janitor.watch(current)  # its jobs cancelled and its uploads released when this session ends
 goto, current.goto = current.goto, None
 if goto in nav.PAGES:
     st.switch_page(nav.PAGES[goto])
