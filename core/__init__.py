@@ -118,6 +118,11 @@ _EXPORTS: dict[str, str] = {
     "edit_photo": "core.edit.run",
     "load_mask": "core.images",
     "load_photo": "core.images",
+    # the one decoded-clip cache (bytes-bounded), shared by the engine and the studio
+    "CLIP_CACHE_ENV": "core.clip_cache",
+    "decoded_clips": "core.clip_cache",
+    "forget_clip_file": "core.clip_cache",
+    "load_clip_cached": "core.clip_cache",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -139,6 +144,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported eagerly
     from .audio import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, AudioError, load_audio
     from .cancel import Cancelled
+    from .clip_cache import CLIP_CACHE_ENV, decoded_clips, forget_clip_file, load_clip_cached
     from .compare import COMPARE_MODES, Cell, CompareRun, Plan, compare_files, mode_about, mode_label, run_compare
     from .edit.params import EditParams
     from .edit.run import EditError, EditResult, edit_photo

@@ -1,6 +1,7 @@
 """Stages 1-4 of a generation: what the engine hears in a clip, before any hierarchy knob applies.
 
-1. audio    decode + validate the clip               key: file path, size, mtime
+1. audio    decode + validate the clip               the process's byte-sized clip cache
+                                                     (core/clip_cache.py), key: path, size, mtime
 2. sources  mix | bands | Demucs stems               (stems: the separator caches by window content)
 3. clap     CLAP audio embedding per source          (the encoder caches by waveform content)
 4. tokens   zero-shot phrases / trained projector    stages 2-4 together, key: the clip's content
@@ -23,9 +24,10 @@ from pathlib import Path
 
 import torch
 
-from .audio import CLAP_RATE, AudioClip, AudioError, load_audio, resample
+from .audio import CLAP_RATE, AudioClip, AudioError, resample
 from .cache import LRUCache
 from .clap import ClapEncoder
+from .clip_cache import load_clip_cached
 from .events import Stage, StatusCallback
 from .params import LEVELS, GenerationParams
 from .projector import ZeroShotProjector, checkpoint_identity
@@ -108,21 +110,11 @@ class Listener:
         self.separator = separator  # Demucs, loaded on first use
         self.device = device
         self.dtype = dtype
-        self._clips = LRUCache(4)  # decoded clips can be long (up to an hour): keep few
-        self._listenings = LRUCache(32)
+        self._listenings = LRUCache(32)  # kept without their clip: that lives in the clip cache only
 
     def load_clip(self, path: str | Path) -> AudioClip:
-        path = Path(path)
-        try:
-            stat = path.stat()
-        except OSError:
-            raise AudioError(f"The audio file {path} does not exist or cannot be opened; check the path.") from None
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        clip = self._clips.get_or_none(key)
-        if clip is None:
-            clip = load_audio(path)
-            self._clips.put(key, clip)
-        return clip
+        """Decoded once for the process, shared with the studio (core/clip_cache.py)."""
+        return load_clip_cached(path)
 
     def listen(self, params: GenerationParams, cancel: threading.Event | None, status: StatusCallback) -> Listening:
         if params.audio_path is None:
@@ -181,7 +173,7 @@ class Listener:
                     raw[name] = projector(embedding[None].to(self.device)).to(self.dtype)
         timings["tokens"] = time.perf_counter() - t
         listening = Listening(clip, raw, heard, sources, list(sources.silent_levels), timings)
-        self._listenings.put(key, listening)
+        self._listenings.put(key, dataclasses.replace(listening, clip=None, timings={}))
         return listening
 
     def hear_parts(self, params: GenerationParams, listening: Listening) -> dict[str, list[HeardLabel]]:

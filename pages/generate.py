@@ -21,7 +21,7 @@ st.caption(
 top_left, top_right = st.columns(2, gap="large")
 with top_left:
     st.markdown("#### 1 · Audio")
-    audio, clip = widgets.audio_picker()
+    audio = widgets.audio_picker()[0]  # not the clip: page globals outlive the run (docs/OPERATIONS.md, Memory)
 with top_right:
     st.markdown("#### 2 · Prompt and sampling")
     widgets.text_and_sampling()

@@ -56,6 +56,7 @@ with st.spinner("Computing the spectrogram…"):
 widgets.chart(
     charts.spectrogram_figure(mel, env, (start, end), title=f"{path.name} · {clip.duration:.1f} s"), key="fig_spec_mix"
 )
+del clip  # page globals can outlive the run (pages/generate.py): the decoded clip lives in the clip cache only
 st.audio(str(path))
 
 st.markdown("### Every source")

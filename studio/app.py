@@ -26,7 +26,7 @@ studio.bootstrap()
 import streamlit as st  # noqa: E402
 
 from core.models import default_device  # noqa: E402
-from studio import bindings, gallery_store, nav, widgets  # noqa: E402
+from studio import bindings, gallery_store, janitor, nav, widgets  # noqa: E402
 from studio.session import session  # noqa: E402
 
 st.set_page_config(
@@ -59,6 +59,7 @@ _on_server_start()
 page = st.navigation(nav.pages(), position="top")
 current = session()
 gallery_store.attach(current, st.query_params)  # the gallery kept on disk under the link's ?gallery= code
+janitor.watch(current)  # its jobs cancelled and its uploads released when this session ends
 goto, current.goto = current.goto, None
 if goto in nav.PAGES:
     st.switch_page(nav.PAGES[goto])

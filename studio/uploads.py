@@ -2,8 +2,9 @@
 
 The engine reads audio from paths (its caches key on the file's content), so an upload is written
 to `<temp>/clap2diff-uploads/<first 16 hex of its sha256>/<sanitised name>` (CLAP2DIFF_UPLOADS
-overrides the folder). Nothing deletes them while the studio runs: a recalled image may point at
-one. When the server starts, `prune_uploads` removes the ones untouched for a day.
+overrides the folder). When the last session that used an upload ends, the janitor deletes it
+(`delete_upload`, studio/janitor.py); when the server starts, `prune_uploads` removes the ones
+untouched for a day (left by a server that stopped before its sessions ended).
 """
 
 from __future__ import annotations
@@ -40,6 +41,41 @@ def save_upload(name: str, data: bytes) -> Path:
     return path
 
 
+def upload_folder_of(path: Path, root: Path | None = None) -> Path | None:
+    """The `<uploads>/<16 hex>/` folder holding `path` if save_upload made it, else None: only
+    such files are ever deleted, so CLAP2DIFF_UPLOADS pointing at other files never loses one."""
+    folder = path.parent
+    try:
+        inside = folder.parent.resolve() == (root or uploads_dir()).resolve()
+    except OSError:
+        return None
+    if not inside or not _DIGEST_DIR.match(folder.name) or folder.is_symlink():
+        return None
+    return folder
+
+
+def delete_upload(path: str | os.PathLike, unless_saved_since: float | None = None) -> bool:
+    """Delete one upload (and its folder once empty); False when it is not one, is gone, or was
+    saved again at or after `unless_saved_since` (a time.time()): then someone else just chose it."""
+    path = Path(path)
+    folder = upload_folder_of(path)
+    if folder is None:
+        return False
+    try:
+        if not path.is_file() or path.is_symlink():
+            return False
+        if unless_saved_since is not None and path.stat().st_mtime >= unless_saved_since:
+            return False
+        path.unlink()
+    except OSError:
+        return False
+    try:
+        folder.rmdir()  # only succeeds when it is empty now
+    except OSError:
+        pass
+    return True
+
+
 def prune_uploads(max_age_s: float = MAX_AGE_S, now: float | None = None, folder: Path | None = None) -> list[Path]:
     """Delete uploads (and left-over temp files) not modified for `max_age_s`; returns what went.
 
@@ -73,4 +109,12 @@ def prune_uploads(max_age_s: float = MAX_AGE_S, now: float | None = None, folder
     return removed
 
 
-__all__ = ["MAX_AGE_S", "UPLOADS_ENV", "prune_uploads", "save_upload", "uploads_dir"]
+__all__ = [
+    "MAX_AGE_S",
+    "UPLOADS_ENV",
+    "delete_upload",
+    "prune_uploads",
+    "save_upload",
+    "upload_folder_of",
+    "uploads_dir",
+]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, sample_paths
+from core import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, AudioError, load_clip_cached, sample_paths
 from core.params import knobs
-from studio import bindings
+from studio import bindings, janitor
 from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAMPLE_KEY, AudioChoice
 from studio.bindings import PERSIST as PS
 from studio.file_access import audio_dirs
@@ -17,28 +17,20 @@ from studio.session import session
 from studio.uploads import save_upload
 
 
-@st.cache_resource(show_spinner=False, max_entries=32)
-def _clip(path: str, size: int, mtime: int) -> tuple[AudioClip | None, str | None]:
-    from core import AudioError, load_audio
-
-    try:
-        return load_audio(path), None
-    except AudioError as exc:
-        return None, str(exc)
-
-
 def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
-    """(AudioClip, None) or (None, what is wrong): decoded once per file version, shared."""
+    """(AudioClip, None) or (None, what is wrong): decoded once per file version, in the process's
+    byte-sized clip cache that the engine uses too (core/clip_cache.py). An upload in use is
+    claimed for this session, so the janitor keeps it while any live session still uses it."""
     if not path:
         return None, None
     p = Path(path).expanduser()
-    try:
-        stat = p.stat()
-    except OSError:
-        return None, f"{p} does not exist or cannot be opened: check the path or pick another file."
-    if not p.is_file():
+    if p.exists() and not p.is_file():
         return None, f"{p} is not a file: pick an audio file ({FORMATS_TEXT})."
-    return _clip(str(p.resolve()), stat.st_size, stat.st_mtime_ns)
+    janitor.claim(p)
+    try:
+        return load_clip_cached(p), None
+    except AudioError as exc:
+        return None, str(exc)
 
 
 def checked_choice() -> AudioChoice:

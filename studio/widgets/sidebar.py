@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.params import knobs
-from studio import bindings, loader
+from studio import bindings, health, loader
 from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY, MODELS_QUERY
 from studio.bindings import PERSIST as PS
 from studio.session import session
@@ -118,6 +118,7 @@ def sidebar() -> loader.EngineSlot:
     capped = preview_capped_note()
     if capped:
         sb.caption(capped)
+    sb.caption(health.memory_line())
     return slot
 
 

@@ -1,0 +1,206 @@
+"""When a browser session ends: its jobs are cancelled, its uploads and their decoded clips go.
+
+Streamlit has no public "session ended" callback (streamlit#7688, #8545). Three ways were weighed:
+
+* Polling `Runtime.is_active_session(id)` from a thread of our own: it sees a closed tab only at
+  the next poll, and a thread cannot finish the session off safely (`Runtime.close_session` must
+  run on the server's event loop).
+* `weakref.finalize` on the Session object: it fires only when the garbage collector frees the
+  session state, which Streamlit delays on purpose (a disconnected session waits in its session
+  storage for a reconnect) and which never happens while anything still refers to the object.
+* Chosen: a session-scoped resource, `st.cache_resource(scope="session", on_release=...)`, the
+  public pattern Streamlit's maintainers point to in streamlit#8545. Streamlit clears a
+  session's scoped resources when its websocket disconnects, synchronously on the event loop,
+  so `_released` runs within milliseconds of a closed tab. It also runs on a "Clear cache" of a
+  live session: one loop turn later `_left` asks `Runtime.is_active_session` whether the session
+  really left (during the disconnect itself Streamlit still lists it as active).
+
+What a departure does:
+1. At once: every queued or running job of the session is cancelled (`Job.request_cancel`: a
+   queued job never starts, a running one stops at its next step), so a closed tab does not
+   hold the one engine queue (studio/worker.py) for the next user.
+2. After the reconnect window (Streamlit's `server.disconnectedSessionTTL`, 120 s by default,
+   less a second), unless the browser came back: the session is closed the way Streamlit closes
+   one (`Runtime.close_session`: its uploaded-file bytes, media files and session state go; its
+   storage would otherwise let the session expire without that shutdown, streamlit#12506), and
+   the uploads it used that no live session uses are deleted with their cached clips
+   (`release_uploads`). A file saved again after the session left is someone else's and stays.
+
+Pages claim an upload when they use it (`claim`, from widgets.clip_for): "used by nobody else"
+means no other session that has not ended claimed it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import gc
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import streamlit as st
+
+from core import forget_clip_file
+from studio.jobs import Job
+from studio.session import JobSlot, Session
+from studio.uploads import delete_upload, upload_folder_of
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_claims: dict[str, set[str]] = {}  # session id -> resolved upload paths it used
+_departures: dict[str, object] = {}  # session id -> the token of its latest departure
+
+
+@dataclass
+class Handle:
+    """What the session-scoped resource holds: the session's id and (weakly) its Session."""
+
+    session_id: str
+    session: weakref.ref[Session] = field(repr=False)
+
+
+def _session_id() -> str | None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else None
+
+
+def claim(path: str | Path) -> None:
+    """This session uses the upload at `path` (anything outside the uploads area is ignored)."""
+    p = Path(path)
+    sid = _session_id()
+    if sid is None or upload_folder_of(p) is None:
+        return
+    with _lock:
+        _claims.setdefault(sid, set()).add(str(p.resolve()))
+
+
+def claimed(session_id: str) -> set[str]:
+    with _lock:
+        return set(_claims.get(session_id, ()))
+
+
+def watch(current: Session) -> Handle:
+    """Every run: make sure this session has its handle (made once per connection)."""
+    return _handle(id(current), current)
+
+
+def _released(handle: Handle) -> None:
+    """Streamlit dropped the session's scoped resources: it disconnected, or a cache clear."""
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None  # not on the server's event loop (AppTest, a clear from a script thread)
+    if loop is None:
+        _left(handle, None)
+    else:
+        loop.call_soon(_left, handle, loop)  # after Streamlit has finished disconnecting it
+
+
+@st.cache_resource(scope="session", on_release=_released, show_spinner=False)
+def _handle(session_key: int, _current: Session) -> Handle:
+    return Handle(_session_id() or "", weakref.ref(_current))
+
+
+def _active(session_id: str) -> bool:
+    from streamlit import runtime
+
+    return runtime.exists() and bool(runtime.get_instance().is_active_session(session_id))
+
+
+def session_jobs(current: Session) -> list[Job]:
+    """Every job of the session still queued or running."""
+    slots = [v for v in vars(current).values() if isinstance(v, JobSlot)]
+    return [s.job for s in slots if s.job is not None and s.job.running]
+
+
+def _left(handle: Handle, loop: asyncio.AbstractEventLoop | None) -> None:
+    sid = handle.session_id
+    if not sid or _active(sid):
+        return  # a cache clear of a live session, not a departure
+    current = handle.session()
+    jobs = session_jobs(current) if current is not None else []
+    for job in jobs:
+        job.request_cancel()
+    token = object()
+    with _lock:
+        _departures[sid] = token
+    log.info("session %s left: %d job(s) cancelled", sid, len(jobs))
+    left_at = time.time()
+    if loop is None:
+        _ended(sid, token, left_at, on_loop=False)
+    else:
+        loop.call_later(grace_s(), _ended, sid, token, left_at)
+
+
+def grace_s() -> float:
+    """How long a disconnected session may come back: Streamlit's own window, less a second (so
+    the session is closed while its storage still holds it)."""
+    return max(0.0, float(st.get_option("server.disconnectedSessionTTL")) - 1.0)
+
+
+def _ended(sid: str, token: object, left_at: float, on_loop: bool = True) -> None:
+    with _lock:
+        if _departures.get(sid) is not token:
+            return  # it came back and left again: that later departure decides
+    if _active(sid):
+        return  # the browser came back: it keeps everything (its next departure starts over)
+    with _lock:
+        _departures.pop(sid, None)
+    if on_loop:
+        _close_streamlit_session(sid)
+    release_uploads(sid, left_at)
+    give_back_memory()
+
+
+def _close_streamlit_session(sid: str) -> None:
+    """What Streamlit's shutdown of a session frees (run on the event loop): its uploaded files'
+    bytes, its media files (st.audio of a clip keeps the whole file), its session state."""
+    from streamlit import runtime
+
+    if not runtime.exists():
+        return
+    rt = runtime.get_instance()
+    rt.close_session(sid)  # a session still in storage: shut down as Streamlit would
+    rt.uploaded_file_mgr.remove_session_files(sid)  # one already dropped from storage: free its files
+    rt.media_file_mgr.clear_session_refs(sid)
+    rt.media_file_mgr.remove_orphaned_files()
+
+
+def give_back_memory() -> None:
+    """Collect the session's object cycles now and hand freed heap pages back to the OS.
+
+    glibc keeps what its per-thread arenas freed (Streamlit runs each session's script in its own
+    thread) until the top of each heap is free, so RSS stays up after the objects are gone;
+    malloc_trim(0) returns those pages (measured: 15-30 MB per departed session that held a 60 MB
+    upload; docs/OPERATIONS.md). Elsewhere than glibc this only collects."""
+    gc.collect()
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def release_uploads(session_id: str, left_at: float | None = None) -> list[str]:
+    """Delete the uploads `session_id` used that no other session claims, and their cached clips;
+    returns the paths deleted. A file saved again at or after `left_at` is kept."""
+    with _lock:
+        mine = _claims.pop(session_id, set())
+        held = set().union(*_claims.values()) if _claims else set()
+        gone = []
+        for path in sorted(mine - held):
+            if delete_upload(path, unless_saved_since=left_at):
+                freed = forget_clip_file(path)
+                gone.append(path)
+                log.info("session %s ended: %s deleted (%d MB of decoded audio freed)", session_id, path, freed >> 20)
+    return gone
+
+
+__all__ = ["Handle", "claim", "claimed", "give_back_memory", "grace_s", "release_uploads", "session_jobs", "watch"]

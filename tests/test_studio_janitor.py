@@ -1,0 +1,142 @@
+"""studio/janitor.py: a session that leaves has its jobs cancelled, then its uploads (and their
+decoded clips) released unless another live session uses them.
+
+The departure is made the way Streamlit makes it: by clearing the session's scoped resources
+(`clear_session_resource_cache`, what AppSession does on a websocket disconnect), which calls the
+janitor's `on_release`. Outside a server (AppTest) there is no reconnect window: the release follows
+at once. The real server's timing (and its memory) is tested in tests/e2e/test_session_memory.py.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.runtime.caching import clear_session_resource_cache
+
+import core.clip_cache as cc
+from studio import janitor, worker
+from tests.studio_helpers import app, engine, ok, session, wav
+from tests.waiting import wait_until
+
+SID = "test session id"  # the one session id AppTest runs every app under
+
+
+@pytest.fixture
+def uploads(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / "uploads"
+    monkeypatch.setenv("CLAP2DIFF_UPLOADS", str(folder))
+    monkeypatch.setattr(cc, "_cache", cc.new_clip_cache(64 * 2**20))
+    clear_session_resource_cache(SID)  # no handle left over from another test's app
+    janitor.release_uploads(SID)
+    return folder
+
+
+def upload(at, name: str, data: bytes) -> Path:
+    at.radio(key="w_audio_source").set_value("upload").run()
+    at.file_uploader(key="w_upload").set_value((name, data, "audio/wav")).run()
+    ok(at)
+    path = Path(session(at).clips["upload"])
+    assert path.is_file()
+    return path
+
+
+def test_a_closed_sessions_render_is_cancelled_and_its_upload_released(uploads, monkeypatch):
+    from studio import widgets
+
+    at = app(ui_live_preview=False)
+    before = cc.decoded_clips().nbytes  # the starting sample clip
+    path = upload(at, "tone.wav", wav(seconds=2.0))
+    assert janitor.claimed(SID) == {str(path.resolve())}
+    assert cc.decoded_clips().nbytes - before == 2 * 16000 * 4  # decoded once, held in the shared cache
+
+    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())  # the run ends; the job runs on
+    at.slider(key="w_steps").set_value(100).run()
+    at.button(key="btn_render").click().run()
+    ok(at)
+    job = session(at).render.job
+    assert job is not None and job.params.audio_path == str(path)
+    wait_until(lambda: job.step >= 1 or job.done.is_set(), "the render's first step")
+    assert job.running, "the render ended before the session left"
+
+    clear_session_resource_cache(SID)  # the websocket closed
+    assert job.wait(60)
+    assert job.cancelled and not job.ok and job.status == "Cancelled" and job.step < 100
+    assert not path.exists() and not path.parent.exists()  # the upload and its folder went
+    assert cc.decoded_clips().nbytes == before and janitor.claimed(SID) == set()  # samples are not released
+
+
+def test_a_queued_job_of_a_closed_session_never_runs(uploads):
+    from studio import jobs
+
+    at = app(ui_live_preview=False)
+    gate = threading.Event()
+    blocker = worker.submit(gate.wait, 60)  # another session's work holds the engine thread
+    try:
+        job = jobs.generation_job(engine(), session(at).params.replace(steps=4, width=64, height=64))
+        session(at).render.start(job)
+        assert job.waiting and job.running
+        clear_session_resource_cache(SID)
+    finally:
+        gate.set()
+    blocker.result(timeout=60)
+    assert job.wait(60) and job.cancelled and job.step == 0 and job.result is None
+
+
+def test_an_upload_another_live_session_uses_is_kept(uploads, monkeypatch):
+    """Two sessions chose the same clip (one content-addressed file): the one that leaves keeps it."""
+    at = app(ui_live_preview=False)
+    path = upload(at, "shared.wav", wav())
+    janitor._claims.setdefault("another session", set()).add(str(path.resolve()))
+    try:
+        clear_session_resource_cache(SID)
+        held = cc.decoded_clips().nbytes
+        assert path.is_file() and cc.decoded_clips().nbytes == held
+        assert janitor.release_uploads("another session", time.time()) == [str(path.resolve())]
+        assert not path.exists() and cc.decoded_clips().nbytes == held - 16000 * 4
+    finally:
+        janitor._claims.pop("another session", None)
+
+
+def test_an_upload_saved_again_after_the_session_left_is_kept(uploads):
+    from studio.uploads import save_upload
+
+    at = app(ui_live_preview=False)
+    path = upload(at, "again.wav", wav())
+    left_at = time.time() - 5  # the session left before this save: someone just chose the clip
+    assert save_upload("again.wav", wav()) == path
+    assert janitor.release_uploads(SID, left_at) == [] and path.is_file()
+
+
+def test_a_cache_clear_of_a_live_session_is_not_a_departure(uploads, monkeypatch):
+    """Streamlit also releases session resources on "Clear cache": a session it still lists as
+    active keeps its jobs and uploads."""
+    from streamlit import runtime
+
+    at = app(ui_live_preview=False)
+    path = upload(at, "live.wav", wav())
+
+    class Live:
+        def is_active_session(self, session_id: str) -> bool:
+            return session_id == SID
+
+    monkeypatch.setattr(runtime, "exists", lambda: True)
+    monkeypatch.setattr(runtime, "get_instance", lambda: Live())
+    clear_session_resource_cache(SID)
+    assert path.is_file() and janitor.claimed(SID) == {str(path.resolve())}
+
+
+def test_only_files_in_the_uploads_layout_are_ever_deleted(uploads, tmp_path):
+    from studio.uploads import delete_upload
+
+    elsewhere = tmp_path / "0123456789abcdef" / "mine.wav"  # the right shape, outside the uploads area
+    elsewhere.parent.mkdir()
+    elsewhere.write_bytes(b"x")
+    loose = uploads / "loose.wav"
+    loose.parent.mkdir(parents=True, exist_ok=True)
+    loose.write_bytes(b"x")
+    assert not delete_upload(elsewhere) and not delete_upload(loose)
+    assert elsewhere.exists() and loose.exists()
