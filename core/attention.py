@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,13 +69,14 @@ class AudioState:
     # Training only: (B_cond, len(LEVELS)) level weights per sample, columns in LEVELS order. When
     # set, it replaces the per-step schedule, and the adapters keep everything in the autograd graph.
     sample_blend: torch.Tensor | None = None
+    static: Any = None  # core.static_audio.StaticAudio while a compiled preview runs (graph-safe mode)
 
     def begin(self, level_tokens, schedule, strength: float, group_scales: dict[str, float]) -> None:
         self.level_tokens = dict(level_tokens)
         self.schedule = list(schedule)
         self.strength = float(strength)
         self.group_scales = dict(group_scales)
-        self.sample_blend = None
+        self.sample_blend = self.static = None
         self.step = 0
         self.generation += 1
         self._ratios = {}
@@ -266,6 +268,9 @@ class GatedAudioAttnProcessor(nn.Module):
         # the same with its zero image embedding).
         if self.state.sample_blend is not None:
             hidden_states = self._add_audio_per_sample(attn, query, hidden_states, batch_size, head_dim)
+            scale, blend = 0.0, {}
+        elif self.state.static is not None:  # compiled previews: slider values as device tensors
+            hidden_states = self.state.static.add_audio(self, attn, query, hidden_states, batch_size, head_dim)
             scale, blend = 0.0, {}
         else:
             scale = self.effective_scale()

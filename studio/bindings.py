@@ -26,6 +26,7 @@ import streamlit as st
 from core.compare import COMPARE_MODES
 from core.models import starting_params
 from core.params import BLOCK_GROUPS, LEVELS, MAX_SEED, STEMS, TOKENS, GenerationParams, knobs
+from studio.fast import FAST_DEFAULTS
 from studio.session import env_models, session
 from studio.uploads import uploads_dir
 
@@ -154,6 +155,7 @@ UI_DEFAULTS: dict[str, Any] = {
     "cmp_alone": True,
     "cmp_quality": "preview",
     "cmp_wavs": False,
+    **FAST_DEFAULTS,  # the sidebar's fast-path toggles (studio/fast.py)
 }
 MODELS_CHOICE_KEY = "w_models_choice"
 MODELS_CUSTOM_KEY = "w_models_custom"
