@@ -1,0 +1,54 @@
+"""The sidebar's fast-path toggles (studio/fast.py, core/fastpaths.py) through AppTest: declared
+labels and defaults, the note on which decoder previews use, and the toggles reaching previews only."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from core.fastpaths import FAST_PATHS
+from studio.fast import FAST_KEYS
+from tests.studio_helpers import app, engine, ok, render, session
+
+
+@contextmanager
+def counting(module):
+    calls = [0]
+    handle = module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+def captions(at) -> list[str]:
+    return [c.value for c in at.sidebar.caption]
+
+
+def test_sidebar_toggles_are_the_declared_fast_paths_and_say_which_decoder_previews_use():
+    at = app()
+    assert set(FAST_KEYS) == {"channels_last", "compile", "tiny_decoder"}
+    for name, key in FAST_KEYS.items():
+        toggle = at.sidebar.toggle(key=key)
+        assert toggle.label == FAST_PATHS[name].label and toggle.help == FAST_PATHS[name].help
+        assert toggle.value is FAST_PATHS[name].default is False
+    assert "Previews decode with the full VAE." in captions(at)
+
+    at.sidebar.toggle(key=FAST_KEYS["compile"]).set_value(True).run()
+    ok(at)
+    assert any("warms up once" in c for c in captions(at))
+
+
+def test_the_tiny_decoder_toggle_reaches_previews_and_never_a_render():
+    at = app()
+    eng = engine()
+    with counting(eng.bundle.preview_vae.decoder) as taesd, counting(eng.pipe.vae.decoder) as full:
+        at.sidebar.toggle(key=FAST_KEYS["tiny_decoder"]).set_value(True).run()
+        ok(at)
+        assert "Previews decode with the TAESD (tiny decoder)." in captions(at)
+        at.slider(key="w_audio_strength").set_value(0.5).run()  # a new preview
+        ok(at)
+        assert session(at).preview.result.params.audio_strength == 0.5
+        assert (taesd[0], full[0]) == (1, 0)
+        render(at)
+        assert session(at).history[0].kind == "render"
+        assert (taesd[0], full[0]) == (1, 1)
