@@ -19,8 +19,8 @@ from core.events import Stage
 from core.fastpaths import FAST_PATHS, FastSettings
 from core.models import default_dtype, load_preview_vae, resolve_spec
 
-# channels_last vs the standard order on CPU, tiny models, 64 px: measured max 1 level of 255 (a
-# rounding flip); a wrong layout would change the picture entirely.
+# channels_last vs the standard order on CPU, tiny models (measured): identical at 64 px, at most 1
+# level of 255 on ~0.02% of the pixels at 128 and 256 px; a wrong layout would change the picture.
 CHANNELS_LAST_CPU_TOLERANCE = 2
 
 
