@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import torch
@@ -54,6 +53,12 @@ def cross_attention_layers(unet) -> list[str]:
     return sorted(names, key=lambda n: order[block_group(n)])  # stable: keeps block order inside a group
 
 
+def level_attention(attn, q_cond: torch.Tensor, k: torch.Tensor, v: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """SDPA of the conditional rows' queries (n, heads, L, head_dim) over one level's K/V (n, N, inner)."""
+    k, v = (x.view(q_cond.shape[0], -1, attn.heads, head_dim).transpose(1, 2) for x in (k, v))
+    return F.scaled_dot_product_attention(q_cond, k, v, dropout_p=0.0, is_causal=False)
+
+
 @dataclass
 class AudioState:
     """What the adapters need for the step being denoised; shared by all of them, set by the engine."""
@@ -69,7 +74,7 @@ class AudioState:
     # Training only: (B_cond, len(LEVELS)) level weights per sample, columns in LEVELS order. When
     # set, it replaces the per-step schedule, and the adapters keep everything in the autograd graph.
     sample_blend: torch.Tensor | None = None
-    static: Any = None  # core.static_audio.StaticAudio while a compiled preview runs (graph-safe mode)
+    static: object = None  # core.static_audio.StaticAudio while a compiled preview runs (graph-safe mode)
 
     def begin(self, level_tokens, schedule, strength: float, group_scales: dict[str, float]) -> None:
         self.level_tokens = dict(level_tokens)
@@ -173,10 +178,20 @@ class GatedAudioAttnProcessor(nn.Module):
             self._kv_generation = self.state.generation
         if level not in self._kv_cache:
             tokens = self.state.level_tokens[level]
-            to_k = self.to_k_audio if self.own_kv else attn.to_k
-            to_v = self.to_v_audio if self.own_kv else attn.to_v
+            to_k, to_v = (self.to_k_audio, self.to_v_audio) if self.own_kv else (attn.to_k, attn.to_v)
             self._kv_cache[level] = (to_k(tokens), to_v(tokens))
         return self._kv_cache[level]
+
+    def levels_sum(self, attn, q_cond, head_dim: int, weight) -> torch.Tensor:
+        """Σ over the levels present of weight(column) x attention over that level's tokens, K/V
+        recomputed: training's and compiled previews' audio branch (eager inference caches K/V)."""
+        to_k, to_v = (self.to_k_audio, self.to_v_audio) if self.own_kv else (attn.to_k, attn.to_v)
+        audio = None
+        for column, level in enumerate(LEVELS):
+            if (tokens := self.state.level_tokens.get(level)) is not None:
+                out = level_attention(attn, q_cond, to_k(tokens), to_v(tokens), head_dim) * weight(column)
+                audio = out if audio is None else audio + out
+        return audio
 
     def _add_audio_per_sample(self, attn, query, hidden_states, batch_size: int, head_dim: int) -> torch.Tensor:
         """Training's audio branch: each conditional row gets its own level blend, the gate is a
@@ -190,18 +205,7 @@ class GatedAudioAttnProcessor(nn.Module):
         if batch_size not in (n_cond, 2 * n_cond):
             raise ValueError(f"audio tokens for {n_cond} image(s) do not fit a batch of {batch_size}")
         q_cond = query[batch_size - n_cond :]
-        to_k = self.to_k_audio if self.own_kv else attn.to_k
-        to_v = self.to_v_audio if self.own_kv else attn.to_v
-        audio = None
-        for column, level in enumerate(LEVELS):
-            tokens = s.level_tokens.get(level)
-            if tokens is None:
-                continue
-            k_a = to_k(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-            v_a = to_v(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-            out = F.scaled_dot_product_attention(q_cond, k_a, v_a, dropout_p=0.0, is_causal=False)
-            out = out * weights[:, column].to(out.dtype).view(n_cond, 1, 1, 1)
-            audio = out if audio is None else audio + out
+        audio = self.levels_sum(attn, q_cond, head_dim, lambda c: weights[:, c].to(q_cond.dtype).view(n_cond, 1, 1, 1))
         gate = torch.tanh(self.gate) if self.gate is not None else 1.0
         audio = audio.transpose(1, 2).reshape(n_cond, -1, attn.heads * head_dim) * (scale * gate)
         text_cond = hidden_states[batch_size - n_cond :]
@@ -282,10 +286,7 @@ class GatedAudioAttnProcessor(nn.Module):
             q_cond = query[batch_size - n_cond :]
             audio = None
             for level, weight in blend.items():
-                k_a, v_a = self._audio_kv(attn, level)
-                k_a = k_a.view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-                v_a = v_a.view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-                out = F.scaled_dot_product_attention(q_cond, k_a, v_a, dropout_p=0.0, is_causal=False)
+                out = level_attention(attn, q_cond, *self._audio_kv(attn, level), head_dim)
                 out = out * weight if weight != 1.0 else out
                 audio = out if audio is None else audio + out
             audio = audio.transpose(1, 2).reshape(n_cond, -1, attn.heads * head_dim).to(query.dtype) * scale

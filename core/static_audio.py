@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .attention import AudioState
 from .params import BLOCK_GROUPS, LEVELS
@@ -97,18 +96,7 @@ class StaticAudio:
         if batch_size not in (n_cond, 2 * n_cond):
             raise ValueError(f"audio tokens for {n_cond} image(s) do not fit a batch of {batch_size}")
         q_cond = query[batch_size - n_cond :]
-        to_k = proc.to_k_audio if proc.own_kv else attn.to_k
-        to_v = proc.to_v_audio if proc.own_kv else attn.to_v
-        audio = None
-        for column, level in enumerate(LEVELS):
-            tokens = state.level_tokens.get(level)
-            if tokens is None:
-                continue
-            k_a = to_k(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-            v_a = to_v(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-            out = F.scaled_dot_product_attention(q_cond, k_a, v_a, dropout_p=0.0, is_causal=False)
-            out = out * self.blend_t[column].to(out.dtype)
-            audio = out if audio is None else audio + out
+        audio = proc.levels_sum(attn, q_cond, head_dim, lambda c: self.blend_t[c].to(q_cond.dtype))
         scale = self.scale_t[BLOCK_GROUPS.index(proc.group)]
         if proc.gate is not None:
             scale = scale * torch.tanh(proc.gate).to(scale.dtype)
