@@ -118,6 +118,10 @@ _EXPORTS: dict[str, str] = {
     "edit_photo": "core.edit.run",
     "load_mask": "core.images",
     "load_photo": "core.images",
+    # previews' fast paths (the sidebar's toggles, bench/gpu.py)
+    "CompileFailed": "core.fastpaths",
+    "FAST_PATHS": "core.fastpaths",
+    "FastSettings": "core.fastpaths",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -161,6 +165,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
         write_zip,
         zip_bytes,
     )
+    from .fastpaths import FAST_PATHS, CompileFailed, FastSettings
     from .images import ImageError, load_mask, load_photo
     from .listening import LISTENING_FIELDS, Listening, ListeningKey, listening_key
     from .models import ModelUnavailable

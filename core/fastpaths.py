@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from .errors import UserError
 from .events import Stage, StatusCallback, ignore
 from .params import BLOCK_GROUPS
 
@@ -28,6 +29,11 @@ if TYPE_CHECKING:  # torch loads with the engine: the declarations stay light fo
     import torch
 
 COMPILE_BACKEND_ENV = "CLAP2DIFF_COMPILE_BACKEND"  # e.g. "aot_eager" where no C compiler is at hand
+
+
+class CompileFailed(UserError, RuntimeError):
+    """torch.compile could not build the UNet (e.g. no C compiler for inductor on a CPU): that
+    preview fails with this message, and later ones run the uncompiled UNet."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,7 @@ class PreviewPaths:
         self.compile_options = compile_options(engine.device)
         self.warm: set[tuple] = set()  # what the compiled UNet has already been traced for
         self.compiled_runs = 0  # denoising loops run through the compiled UNet (tests, bench)
+        self.compile_error: str | None = None  # why compiling failed; then previews run uncompiled
         self._static = None  # core.static_audio.StaticAudio, allocated once
 
     # -- what previews use (the studio's sidebar shows it) -------------------------------------
@@ -174,9 +181,11 @@ class PreviewPaths:
         static mode, on every block group so a gate slider does not change the graph), else the
         pipeline's own. Says "one-time warm-up" before a loop that will trace a new graph."""
         pipe = self.engine.pipe
-        if settings is None or not settings.compile:
+        if settings is None or not settings.compile or self.compile_error:
             yield pipe.unet
             return
+        from torch._dynamo.exc import TorchDynamoException
+
         from .static_audio import StaticAudio
 
         engine, state = self.engine, self.engine.state
@@ -189,12 +198,17 @@ class PreviewPaths:
         key = self.warm_key(params)
         if key not in self.warm:
             status(Stage("compile", "Compiling the UNet for fast previews (one-time warm-up for this size)"))
-        original, compiled = pipe.unet, self.compiled_unet()
-        pipe.unet = compiled
+        original = pipe.unet
         try:
+            pipe.unet = compiled = self.compiled_unet()
             yield compiled
             self.warm.add(key)
             self.compiled_runs += 1
+        except TorchDynamoException as exc:
+            self.compile_error = f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]}"
+            raise CompileFailed(
+                f"Compiling the UNet failed ({self.compile_error}). Previews run the uncompiled UNet from now on."
+            ) from None
         finally:
             pipe.unet = original
 
@@ -205,4 +219,4 @@ class PreviewPaths:
         return (params.width, params.height, params.guidance > 1.0, tokens, params.mode, self.channels_last)
 
 
-__all__ = ["FAST_PATHS", "FastPath", "FastSettings", "PreviewPaths", "compile_options"]
+__all__ = ["FAST_PATHS", "CompileFailed", "FastPath", "FastSettings", "PreviewPaths", "compile_options"]

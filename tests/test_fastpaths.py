@@ -106,6 +106,25 @@ def test_channels_last_is_for_previews_only_and_within_tolerance_on_cpu(tiny_eng
     assert np.abs(pixels(fast.image) - pixels(standard.image)).max() <= CHANNELS_LAST_CPU_TOLERANCE
 
 
+def test_a_unet_that_cannot_compile_fails_one_preview_plainly_then_previews_run_uncompiled(
+    tiny_engine, tiny_params, monkeypatch
+):
+    from core.errors import UserError
+    from core.fastpaths import CompileFailed
+
+    monkeypatch.setattr(tiny_engine.fast, "compile_options", {"backend": "no-such-backend"})
+    monkeypatch.setattr(tiny_engine.fast, "compile_error", None)
+    monkeypatch.setattr(tiny_engine.fast, "compiled", None)
+    with pytest.raises(CompileFailed, match="Compiling the UNet failed .*InvalidBackend") as failed:
+        tiny_engine.generate(tiny_params, fast=FastSettings(compile=True))
+    assert isinstance(failed.value, UserError)  # the studio shows its message
+    assert type(tiny_engine.pipe.unet).__name__ == "UNet2DConditionModel"  # put back
+    again = tiny_engine.generate(tiny_params, fast=FastSettings(compile=True))
+    eager = tiny_engine.generate(tiny_params, fast=FastSettings())
+    assert np.array_equal(pixels(again.image), pixels(eager.image))
+    assert tiny_engine.fast.compiled is None and tiny_engine.state.static is None
+
+
 # -- the compiled UNet ----------------------------------------------------------------------------
 class CountingBackend:
     """A torch.compile backend that runs dynamo's graph eagerly and counts graphs made and run."""

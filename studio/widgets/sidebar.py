@@ -140,7 +140,9 @@ def fast_paths_note(engine) -> str:
     that a compiled UNet warms up once."""
     settings = fast_settings()
     note = f"Previews decode with the {engine.fast.decoder_label(settings)}."
-    if settings.compile and not engine.fast.warm:
+    if settings.compile and engine.fast.compile_error:
+        note += " Compiling the UNet failed: previews run it uncompiled."
+    elif settings.compile and not engine.fast.warm:
         note += " The first compiled preview warms up once (about a minute on a GPU)."
     return note
 
