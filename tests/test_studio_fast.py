@@ -33,22 +33,35 @@ def test_sidebar_toggles_are_the_declared_fast_paths_and_say_which_decoder_previ
         assert toggle.value is FAST_PATHS[name].default is False
     assert "Previews decode with the full VAE." in captions(at)
 
-    at.sidebar.toggle(key=FAST_KEYS["compile"]).set_value(True).run()
-    ok(at)
-    assert any("warms up once" in c for c in captions(at))
+
+def test_the_note_says_when_a_compiled_preview_will_warm_up_or_compiling_failed(monkeypatch):
+    import importlib
+
+    from core.fastpaths import FastSettings
+
+    sidebar = importlib.import_module("studio.widgets.sidebar")  # the package exports a function of that name
+    eng = engine()
+    monkeypatch.setattr(sidebar, "fast_settings", lambda: FastSettings(compile=True))
+    monkeypatch.setattr(eng.fast, "warm", set())
+    assert sidebar.fast_paths_note(eng) == (
+        "Previews decode with the full VAE. The first compiled preview warms up once (about a minute on a GPU)."
+    )
+    monkeypatch.setattr(eng.fast, "compile_error", "InvalidBackend: no C compiler")
+    assert sidebar.fast_paths_note(eng).endswith("Compiling the UNet failed: previews run it uncompiled.")
 
 
 def test_the_tiny_decoder_toggle_reaches_previews_and_never_a_render():
     at = app()
     eng = engine()
     with counting(eng.bundle.preview_vae.decoder) as taesd, counting(eng.pipe.vae.decoder) as full:
-        at.sidebar.toggle(key=FAST_KEYS["tiny_decoder"]).set_value(True).run()
+        at.sidebar.toggle(key=FAST_KEYS["tiny_decoder"]).set_value(True).run()  # a new preview, with it
         ok(at)
         assert "Previews decode with the TAESD (tiny decoder)." in captions(at)
-        at.slider(key="w_audio_strength").set_value(0.5).run()  # a new preview
+        assert (taesd[0], full[0]) == (1, 0)
+        at.slider(key="w_audio_strength").set_value(0.5).run()  # and every preview after it
         ok(at)
         assert session(at).preview.result.params.audio_strength == 0.5
-        assert (taesd[0], full[0]) == (1, 0)
+        assert (taesd[0], full[0]) == (2, 0)
         render(at)
         assert session(at).history[0].kind == "render"
-        assert (taesd[0], full[0]) == (1, 1)
+        assert (taesd[0], full[0]) == (2, 1)

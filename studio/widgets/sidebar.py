@@ -130,9 +130,21 @@ def fast_paths(slot: loader.EngineSlot) -> None:
     on_cuda = slot.engine is not None and str(slot.engine.device).startswith("cuda")
     for name, key in FAST_KEYS.items():
         path = FAST_PATHS[name]
-        sb.toggle(path.label, key=key, help=path.help, disabled=path.cuda_only and not on_cuda, persist_state=PS)
+        sb.toggle(
+            path.label,
+            key=key,
+            help=path.help,
+            disabled=path.cuda_only and not on_cuda,
+            on_change=fresh_preview,
+            persist_state=PS,
+        )
     if slot.engine is not None:
         sb.caption(fast_paths_note(slot.engine))
+
+
+def fresh_preview() -> None:
+    """Toggle callback: the shown preview was made without this setting, so make a new one."""
+    session().preview.key = None
 
 
 def fast_paths_note(engine) -> str:
