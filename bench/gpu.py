@@ -1,7 +1,7 @@
 """The engine on a CUDA GPU: full render against plain diffusers, preview latency with each fast path
 on and off, peak memory.
 
-    python bench/gpu.py [--steps 25] [--preview-steps 8] [--repeats 5]
+    python bench/gpu.py [--steps 25] [--preview-steps 8] [--repeats 5] [--no-compile]
     python bench/gpu.py --cpu-smoke      # the same code on the tiny models on CPU (tests run it)
 
 SD 1.5 shapes with random weights, fp16 (nothing to download), a full-size random CLAP and a
@@ -45,6 +45,7 @@ class Sizes:
     preview_side: int
     preview_steps: int
     repeats: int
+    compile: bool = True
 
 
 def engine_on_cuda():
@@ -132,6 +133,9 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
         "TAESD decoder": FastSettings(tiny_decoder=True),
         "all fast paths": FastSettings.all_on(),
     }
+    if not sizes.compile:  # --no-compile: the rows without the one-time warm-ups (~1 min each on a GPU)
+        variants = {k: v for k, v in variants.items() if not v.compile}
+        variants["all but compile"] = FastSettings(channels_last=True, tiny_decoder=True)
     for name, fast in variants.items():  # warm each once: the compiled UNet traces here, per format
         warm = timed(lambda fast=fast: ours(steps, side, fast), cuda)
         if fast.compile:
@@ -146,8 +150,8 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
         t = statistics.median(times[name])
         target = "  (target <= 0.15 s)" if name == "all fast paths" else ""
         print(f"  {name:<15} {t:.3f} s  ({base / t:.2f}x no fast path){target}")
-    if engine.fast.compiled_runs == 0:
-        print("  note: the compiled UNet never ran (see core/fastpaths.py)")
+    if sizes.compile and engine.fast.compiled_runs == 0:
+        print(f"  note: the compiled UNet never ran: {engine.fast.compile_error or 'see core/fastpaths.py'}")
 
     if not cuda:
         print("peak GPU memory: measured on CUDA only")
@@ -158,9 +162,13 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
     peak = torch.cuda.max_memory_allocated() / 2**30
     print(f"peak GPU memory, {side}x{side} render with CLAP: {peak:.2f} GiB (target <= 4 GB)")
     try:
+        from core.separation import RANDOM_HTDEMUCS_SPEC, get_separator
+
+        engine._separator = get_separator(RANDOM_HTDEMUCS_SPEC, device="cuda")  # htdemucs' shapes, not tiny's
         torch.cuda.reset_peak_memory_stats()
         engine.generate(params.replace(steps=steps, width=side, height=side, sources="stems"))
-        print(f"peak GPU memory with Demucs stems: {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB")
+        peak = torch.cuda.max_memory_allocated() / 2**30
+        print(f"peak GPU memory, {side}x{side} render with CLAP and Demucs (htdemucs shapes) stems: {peak:.2f} GiB")
     except Exception as exc:  # noqa: BLE001 - e.g. no Demucs weights offline: say so, keep the other rows
         print(f"stems mode not measured: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
 
@@ -170,18 +178,19 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--preview-steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled-UNet rows (their warm-ups)")
     parser.add_argument("--cpu-smoke", action="store_true", help="every row on the tiny models on CPU (proves it runs)")
     args = parser.parse_args()
     if args.cpu_smoke:
         print("CPU smoke run: tiny models, 64 px, 2 steps; the numbers mean nothing")
-        run(engine_on_cpu(), Sizes(64, 2, 64, 2, 1), cuda=False)
+        run(engine_on_cpu(), Sizes(64, 2, 64, 2, 1, compile=not args.no_compile), cuda=False)
         return 0
     if not torch.cuda.is_available():
         print(NO_CUDA)
         return 0
     engine = engine_on_cuda()
     print(f"CUDA {torch.cuda.get_device_name()}, torch {torch.__version__}, fp16, SD 1.5 shapes (random weights)")
-    run(engine, Sizes(512, args.steps, 256, args.preview_steps, args.repeats), cuda=True)
+    run(engine, Sizes(512, args.steps, 256, args.preview_steps, args.repeats, compile=not args.no_compile), cuda=True)
     return 0
 
 
