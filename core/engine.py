@@ -302,7 +302,7 @@ class Engine:
     def decode(self, latents: torch.Tensor, generator: torch.Generator | None = None, vae=None):
         """Latents to a PIL image exactly as the pipelines' own decode does (stage 7); `vae`: a
         preview's decoder (TAESD), the pipeline's VAE when None."""
-        vae = vae or self.pipe.vae
+        vae = self.pipe.vae if vae is None else vae
         decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False, generator=generator)[0]
         return self.pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True])[0]
 
