@@ -65,3 +65,21 @@ def test_the_tiny_decoder_toggle_reaches_previews_and_never_a_render():
         render(at)
         assert session(at).history[0].kind == "render"
         assert (taesd[0], full[0]) == (2, 1)
+
+
+def test_a_render_job_takes_no_fast_path_whatever_the_toggles(tiny_params):
+    import numpy as np
+
+    from core.fastpaths import FastSettings
+    from studio import jobs
+
+    eng = engine()
+    plain = eng.generate(tiny_params)
+    with counting(eng.bundle.preview_vae.decoder) as taesd:
+        job = jobs.generation_job(eng, tiny_params, "render", FastSettings.all_on())
+        assert job.wait(120) and job.ok, job.error
+        preview = jobs.generation_job(eng, tiny_params, "preview", FastSettings(tiny_decoder=True))
+        assert preview.wait(120) and preview.ok, preview.error
+    assert taesd[0] == 1  # the preview's decode only
+    assert np.array_equal(np.asarray(job.result[0].image), np.asarray(plain.image))
+    assert not np.array_equal(np.asarray(preview.result[0].image), np.asarray(plain.image))
