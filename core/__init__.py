@@ -123,6 +123,10 @@ _EXPORTS: dict[str, str] = {
     "decoded_clips": "core.clip_cache",
     "forget_clip_file": "core.clip_cache",
     "load_clip_cached": "core.clip_cache",
+    # previews' fast paths (the sidebar's toggles, bench/gpu.py)
+    "CompileFailed": "core.fastpaths",
+    "FAST_PATHS": "core.fastpaths",
+    "FastSettings": "core.fastpaths",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -167,6 +171,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
         write_zip,
         zip_bytes,
     )
+    from .fastpaths import FAST_PATHS, CompileFailed, FastSettings
     from .images import ImageError, load_mask, load_photo
     from .listening import LISTENING_FIELDS, Listening, ListeningKey, listening_key
     from .models import ModelUnavailable

@@ -15,9 +15,8 @@ advances once per denoising step, and record ||audio|| / ||text|| per step and l
 device sync (the ratios stay tensors until the generation ends).
 
 Training (core/train) uses the same processors through `AudioState.begin_batch`: every sample of
-the batch has its own timestep and so its own level blend, given as a (batch, levels) tensor; the
-gate is then `tanh(gate)` in the autograd graph and the audio K/V are recomputed on every call.
-Inference never takes that path, so its pixels do not depend on it.
+the batch has its own timestep and so its own level blend, a (batch, levels) tensor; the gate is then
+`tanh(gate)` in the autograd graph and the audio K/V are recomputed on every call (not inference's).
 """
 
 from __future__ import annotations
@@ -53,6 +52,12 @@ def cross_attention_layers(unet) -> list[str]:
     return sorted(names, key=lambda n: order[block_group(n)])  # stable: keeps block order inside a group
 
 
+def level_attention(attn, q_cond: torch.Tensor, k: torch.Tensor, v: torch.Tensor, head_dim: int) -> torch.Tensor:
+    """SDPA of the conditional rows' queries (n, heads, L, head_dim) over one level's K/V (n, N, inner)."""
+    k, v = (x.view(q_cond.shape[0], -1, attn.heads, head_dim).transpose(1, 2) for x in (k, v))
+    return F.scaled_dot_product_attention(q_cond, k, v, dropout_p=0.0, is_causal=False)
+
+
 @dataclass
 class AudioState:
     """What the adapters need for the step being denoised; shared by all of them, set by the engine."""
@@ -68,13 +73,14 @@ class AudioState:
     # Training only: (B_cond, len(LEVELS)) level weights per sample, columns in LEVELS order. When
     # set, it replaces the per-step schedule, and the adapters keep everything in the autograd graph.
     sample_blend: torch.Tensor | None = None
+    static: object = None  # core.static_audio.StaticAudio while a compiled preview runs (graph-safe mode)
 
     def begin(self, level_tokens, schedule, strength: float, group_scales: dict[str, float]) -> None:
         self.level_tokens = dict(level_tokens)
         self.schedule = list(schedule)
         self.strength = float(strength)
         self.group_scales = dict(group_scales)
-        self.sample_blend = None
+        self.sample_blend = self.static = None
         self.step = 0
         self.generation += 1
         self._ratios = {}
@@ -170,10 +176,20 @@ class GatedAudioAttnProcessor(nn.Module):
             self._kv_generation = self.state.generation
         if level not in self._kv_cache:
             tokens = self.state.level_tokens[level]
-            to_k = self.to_k_audio if self.own_kv else attn.to_k
-            to_v = self.to_v_audio if self.own_kv else attn.to_v
+            to_k, to_v = (self.to_k_audio, self.to_v_audio) if self.own_kv else (attn.to_k, attn.to_v)
             self._kv_cache[level] = (to_k(tokens), to_v(tokens))
         return self._kv_cache[level]
+
+    def levels_sum(self, attn, q_cond, head_dim: int, weight) -> torch.Tensor:
+        """Σ over the levels present of weight(column) x attention over that level's tokens, K/V
+        recomputed: training's and compiled previews' audio branch (eager inference caches K/V)."""
+        to_k, to_v = (self.to_k_audio, self.to_v_audio) if self.own_kv else (attn.to_k, attn.to_v)
+        audio = None
+        for column, level in enumerate(LEVELS):
+            if (tokens := self.state.level_tokens.get(level)) is not None:
+                out = level_attention(attn, q_cond, to_k(tokens), to_v(tokens), head_dim) * weight(column)
+                audio = out if audio is None else audio + out
+        return audio
 
     def _add_audio_per_sample(self, attn, query, hidden_states, batch_size: int, head_dim: int) -> torch.Tensor:
         """Training's audio branch: each conditional row gets its own level blend, the gate is a
@@ -187,18 +203,7 @@ class GatedAudioAttnProcessor(nn.Module):
         if batch_size not in (n_cond, 2 * n_cond):
             raise ValueError(f"audio tokens for {n_cond} image(s) do not fit a batch of {batch_size}")
         q_cond = query[batch_size - n_cond :]
-        to_k = self.to_k_audio if self.own_kv else attn.to_k
-        to_v = self.to_v_audio if self.own_kv else attn.to_v
-        audio = None
-        for column, level in enumerate(LEVELS):
-            tokens = s.level_tokens.get(level)
-            if tokens is None:
-                continue
-            k_a = to_k(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-            v_a = to_v(tokens).view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-            out = F.scaled_dot_product_attention(q_cond, k_a, v_a, dropout_p=0.0, is_causal=False)
-            out = out * weights[:, column].to(out.dtype).view(n_cond, 1, 1, 1)
-            audio = out if audio is None else audio + out
+        audio = self.levels_sum(attn, q_cond, head_dim, lambda c: weights[:, c].to(q_cond.dtype).view(n_cond, 1, 1, 1))
         gate = torch.tanh(self.gate) if self.gate is not None else 1.0
         audio = audio.transpose(1, 2).reshape(n_cond, -1, attn.heads * head_dim) * (scale * gate)
         text_cond = hidden_states[batch_size - n_cond :]
@@ -266,6 +271,9 @@ class GatedAudioAttnProcessor(nn.Module):
         if self.state.sample_blend is not None:
             hidden_states = self._add_audio_per_sample(attn, query, hidden_states, batch_size, head_dim)
             scale, blend = 0.0, {}
+        elif self.state.static is not None:  # compiled previews: slider values as device tensors
+            hidden_states = self.state.static.add_audio(self, attn, query, hidden_states, batch_size, head_dim)
+            scale, blend = 0.0, {}
         else:
             scale = self.effective_scale()
             blend = self.state.blend() if scale != 0.0 else {}
@@ -276,10 +284,7 @@ class GatedAudioAttnProcessor(nn.Module):
             q_cond = query[batch_size - n_cond :]
             audio = None
             for level, weight in blend.items():
-                k_a, v_a = self._audio_kv(attn, level)
-                k_a = k_a.view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-                v_a = v_a.view(n_cond, -1, attn.heads, head_dim).transpose(1, 2)
-                out = F.scaled_dot_product_attention(q_cond, k_a, v_a, dropout_p=0.0, is_causal=False)
+                out = level_attention(attn, q_cond, *self._audio_kv(attn, level), head_dim)
                 out = out * weight if weight != 1.0 else out
                 audio = out if audio is None else audio + out
             audio = audio.transpose(1, 2).reshape(n_cond, -1, attn.heads * head_dim).to(query.dtype) * scale

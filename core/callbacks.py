@@ -46,7 +46,10 @@ class LevelScheduleCallback(PipelineCallback):
         self.started = time.perf_counter()
 
     def callback_fn(self, pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
-        self.state.step = step_index + 1
+        if self.state.static is not None:  # a compiled preview: the next blend is written on the device
+            self.state.static.advance(step_index + 1)
+        else:
+            self.state.step = step_index + 1
         if self.progress is not None:
             elapsed = time.perf_counter() - self.started
             self.progress(StepInfo(step_index + 1, len(self.schedule), dict(self.schedule[step_index]), elapsed))

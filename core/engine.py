@@ -36,6 +36,7 @@ from .cancel import Cancelled
 from .clap import ClapEncoder
 from .errors import UserError
 from .events import ProgressCallback, Stage, StatusCallback, Waiting, ignore
+from .fastpaths import FastSettings, PreviewPaths
 from .hierarchy import LevelTokens, build_levels, build_levels_per_source, token_norm
 from .listening import Listener, Listening
 from .models import ModelBundle, load_models, resolve_spec
@@ -114,6 +115,7 @@ class Engine:
         self.zero_shot = ZeroShotProjector(self.clap, self.vocabulary, self.encode_text, self.count_tokens)
         self.state = AudioState()
         self.adapters = AudioAdapters(self.pipe.unet, self.state)
+        self.fast = PreviewPaths(self)  # previews' fast paths (core/fastpaths.py); renders never use them
         self._base_scheduler_config = dict(self.pipe.scheduler.config)
         self.lock = threading.RLock()
         self.counters: Counter[str] = Counter()
@@ -246,21 +248,24 @@ class Engine:
         progress: ProgressCallback | None = None,
         cancel: threading.Event | None = None,
         on_status: StatusCallback | None = None,
+        fast: FastSettings | None = None,
     ) -> GenerationResult:
         """Run one generation. Raises ParamsError, AudioError, ProjectorError, EngineError, Cancelled.
 
         `progress` hears a `StepInfo` after every denoising step; `on_status` each stage as it
-        begins and `Waiting` while another caller holds the engine."""
+        begins and `Waiting` while another caller holds the engine. `fast`: a preview's fast paths
+        (core/fastpaths.py); None (a render) runs the exact path."""
         params = params.replace(models=self.spec.name).validate()
-        with self.running(on_status):
-            return self._generate(params, progress, cancel, on_status or ignore)
+        with self.running(on_status, fast):
+            return self._generate(params, progress, cancel, on_status or ignore, fast)
 
     @contextmanager
-    def running(self, on_status: StatusCallback | None = None) -> Iterator[Engine]:
+    def running(self, on_status: StatusCallback | None = None, fast: FastSettings | None = None) -> Iterator[Engine]:
         """Hold the engine for one denoising run (a generation or an edit): a GPU out of memory
         becomes an EngineError, and the adapters and their state are always taken down after."""
         with self.hold(on_status):
             try:
+                self.fast.prepare(fast)  # the weights' memory format: standard unless a preview asks
                 yield self
             except torch.cuda.OutOfMemoryError:
                 torch.cuda.empty_cache()
@@ -307,11 +312,16 @@ class Engine:
         return Conditioning(params, listening, levels, prompt_embeds, negative_embeds, schedule, timings, started)
 
     def decode(
-        self, latents: torch.Tensor, generator: torch.Generator | None = None, cancel: threading.Event | None = None
+        self,
+        latents: torch.Tensor,
+        generator: torch.Generator | None = None,
+        cancel: threading.Event | None = None,
+        vae=None,
     ):
         """Latents to a PIL image exactly as the pipelines' own decode does (stage 7); a set
-        `cancel` stops it between two decoder layers (core/callbacks.py DecodeCancel)."""
-        vae = self.pipe.vae
+        `cancel` stops it between two decoder layers (core/callbacks.py DecodeCancel); `vae`: a
+        preview's decoder (TAESD), the pipeline's VAE when None."""
+        vae = self.pipe.vae if vae is None else vae
         with DecodeCancel(vae.decoder, cancel):
             decoded = vae.decode(latents / vae.config.scaling_factor, return_dict=False, generator=generator)[0]
         return self.pipe.image_processor.postprocess(decoded, output_type="pil", do_denormalize=[True])[0]
@@ -322,14 +332,14 @@ class Engine:
         progress: ProgressCallback | None,
         cancel: threading.Event | None,
         status: StatusCallback,
+        fast: FastSettings | None = None,
     ) -> GenerationResult:
         cond = self.condition(params, params.steps, cancel, status)
         params, timings = cond.params, cond.timings
         generator = torch.Generator("cpu").manual_seed(params.seed)  # CPU: same noise on any device
-        status(Stage("denoise", "Denoising"))
-
-        callback = LevelScheduleCallback(self.state, cond.schedule, progress, cancel)
-        with torch.inference_mode():
+        with torch.inference_mode(), self.fast.unet_for(fast, params, status):
+            status(Stage("denoise", "Denoising"))
+            callback = LevelScheduleCallback(self.state, cond.schedule, progress, cancel)
             latents = self.pipe(
                 prompt_embeds=cond.prompt_embeds,
                 negative_prompt_embeds=cond.negative_embeds,
@@ -346,7 +356,7 @@ class Engine:
             timings["denoise"] = time.perf_counter() - callback.started
 
             t = time.perf_counter()
-            image = self.decode(latents, generator, cancel)
+            image = self.decode(latents, generator, cancel, self.fast.decoder(fast))
             timings["decode"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - cond.started
 
@@ -375,7 +385,7 @@ class Engine:
             layer_groups=[block_group(n) for n in layers],
             gates=self.adapters.gate_values(trained),
             step_levels=[dict(self.state.used.get(i, {})) for i in range(steps)],
-            ratios=self.state.ratios(steps, len(layers)),
+            ratios=(self.state.static or self.state).ratios(steps, len(layers)),
             token_norms=levels.norms,
             text_norm=token_norm(cond.prompt_embeds, params.norm_measure),
             norm_measure=params.norm_measure,

@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-# Stage names, in the order a generation passes them ("image": an edit reading its photo, first).
-STAGES: tuple[str, ...] = ("image", "audio", "sources", "clap", "tokens", "denoise", "spectrograms")
+# Stage names, in the order a generation passes them ("image": an edit reading its photo, first;
+# "compile": a compiled preview's one-time warm-up, core/fastpaths.py).
+STAGES: tuple[str, ...] = ("image", "audio", "sources", "clap", "tokens", "compile", "denoise", "spectrograms")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ from .errors import UserError
 SD15_HUB_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 CLAP_HUB_ID = "laion/clap-htsat-unfused"
 CLAP_ENV = "CLAP2DIFF_CLAP"  # overrides the CLAP checkpoint (hub id or folder)
+TAESD_HUB_ID = "madebyollin/taesd"  # the tiny preview decoder (core/fastpaths.py), used when cached
+TAESD_ENV = "CLAP2DIFF_TAESD"  # overrides it (hub id or folder)
 
 
 class ModelUnavailable(UserError, RuntimeError):
@@ -92,6 +94,8 @@ class ModelBundle:
     clap_tokenizer: Any
     device: str
     dtype: torch.dtype
+    preview_vae: Any = None  # diffusers.AutoencoderTiny (TAESD) for previews, None when not cached
+    preview_vae_note: str = ""  # why there is none, for the studio's sidebar
 
 
 def _first_sentence(text: str, limit: int = 160) -> str:
@@ -198,4 +202,24 @@ def load_models(spec: ModelSpec | str, device: str | None = None, dtype: torch.d
         clap_model, clap_features, clap_tokenizer = clap
     pipe.to(device)
     clap_model.to(device)
-    return ModelBundle(spec, pipe, clap_model, clap_features, clap_tokenizer, device, dtype)
+    preview_vae, note = load_preview_vae(spec, device, dtype)
+    return ModelBundle(spec, pipe, clap_model, clap_features, clap_tokenizer, device, dtype, preview_vae, note)
+
+
+def load_preview_vae(spec: ModelSpec, device: str, dtype: torch.dtype, cache_dir: str | None = None) -> tuple[Any, str]:
+    """(TAESD as diffusers' AutoencoderTiny, "") from the local Hugging Face cache (never a download:
+    it is an optional speed-up), or (None, why not). The tiny spec has a tiny random-weight one."""
+    from .tiny import tiny_preview_vae
+
+    if spec.tiny:
+        vae = tiny_preview_vae()
+    else:
+        from diffusers import AutoencoderTiny
+
+        source = os.environ.get(TAESD_ENV, TAESD_HUB_ID)
+        try:
+            vae = AutoencoderTiny.from_pretrained(source, torch_dtype=dtype, local_files_only=True, cache_dir=cache_dir)
+        except Exception:  # noqa: BLE001 - not cached / unreadable: previews keep the full VAE
+            return None, f"TAESD not in the cache: `{hf_command()} download {source}` to use it"
+    vae = vae.to(device)
+    return (vae if vae.dtype == dtype else vae.to(dtype=dtype)).eval(), ""

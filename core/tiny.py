@@ -99,6 +99,21 @@ def tiny_sd_pipeline():
     return _assemble(unet, vae, text_encoder, tokenizer)
 
 
+def tiny_preview_vae():
+    """AutoencoderTiny (TAESD's class) with small widths and random weights: the tiny spec's preview
+    decoder. Same latent channels (4) and 8x upsampling as the tiny VAE, so it decodes its latents."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(TINY_SEED)
+    return AutoencoderTiny(
+        encoder_block_out_channels=(16, 16, 16, 16),
+        decoder_block_out_channels=(16, 16, 16, 16),
+        num_encoder_blocks=(1, 1, 1, 1),
+        num_decoder_blocks=(1, 1, 1, 1),
+        latent_channels=4,
+    ).eval()
+
+
 def _assemble(unet, vae, text_encoder, tokenizer):
     """A StableDiffusionPipeline from parts, with SD 1.5's scheduler and no safety checker."""
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
@@ -197,3 +212,12 @@ def sd15_pipeline():
         )
     )  # fmt: skip
     return _assemble(unet, vae, text_encoder, tokenizer)
+
+
+def sd15_preview_vae():
+    """TAESD's architecture (AutoencoderTiny's default config is madebyollin/taesd's) with random
+    weights: the preview decoder's real cost, for benchmarks."""
+    from diffusers import AutoencoderTiny
+
+    torch.manual_seed(TINY_SEED)
+    return AutoencoderTiny().eval()

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import GenerationParams
 from studio import bindings, errors, jobs, loader, sweeping, widgets, worker
+from studio.fast import fast_settings
 from studio.limits import model_allowed
 from studio.session import HistoryItem, session
 
@@ -141,7 +142,8 @@ def _preview_job(params: GenerationParams):
         return None, preview_params, None
     job = s.preview.job
     if job is None or job.key != preview_params or (job.done.is_set() and job.collected):
-        job = s.preview.start(jobs.generation_job(engine, preview_params, kind="preview"))  # cancels a stale one
+        fast = fast_settings()  # the sidebar's fast paths: previews only
+        job = s.preview.start(jobs.generation_job(engine, preview_params, "preview", fast))  # cancels a stale one
     return job, preview_params, None
 
 

@@ -2,10 +2,9 @@
 
 One table (`BINDINGS`) maps every parameter widget key to a GenerationParams field (an element of
 a tuple field, or a stem of the stem map). Both directions go through it: `push()` writes params
-into the widget keys (first visit, recall) and `current_params()` reads the widgets back into a
-GenerationParams. Widgets never get a `value=`: their defaults are whatever
-`push(GenerationParams())` wrote, so the defaults live only in core/params.py; labels, help texts,
-ranges and steps come from each field's Knob (see studio/widgets/knobs.py).
+into the widget keys (first visit, recall) and `current_params()` reads them back. Widgets never get
+a `value=`: their defaults are what `push(GenerationParams())` wrote, so the defaults live only in
+core/params.py; labels, help texts, ranges and steps come from each field's Knob (widgets/knobs.py).
 
 Every bound widget is drawn with `persist_state="session"` (Streamlit 1.67), so its value survives
 page switches and conditional hiding; `ensure_widgets()` fills a key only when the session has
@@ -26,6 +25,7 @@ import streamlit as st
 from core.compare import COMPARE_MODES
 from core.models import starting_params
 from core.params import BLOCK_GROUPS, LEVELS, MAX_SEED, STEMS, TOKENS, GenerationParams, knobs
+from studio.fast import FAST_DEFAULTS
 from studio.limits import linked_models
 from studio.session import env_models, session
 from studio.uploads import uploads_dir
@@ -155,6 +155,7 @@ UI_DEFAULTS: dict[str, Any] = {
     "cmp_alone": True,
     "cmp_quality": "preview",
     "cmp_wavs": False,
+    **FAST_DEFAULTS,  # the sidebar's fast-path toggles (studio/fast.py)
 }
 MODELS_CHOICE_KEY = "w_models_choice"
 MODELS_CUSTOM_KEY = "w_models_custom"

@@ -38,6 +38,7 @@ from core.params import GenerationParams
 if TYPE_CHECKING:
     from core.compare import CompareRun
     from core.engine import Engine
+    from core.fastpaths import FastSettings
     from core.parts import ModeView
     from core.trace import GenerationResult
 
@@ -170,20 +171,26 @@ class Job:
 # ================================================================================================
 # Job factories
 # ================================================================================================
-def _render(engine: Engine, params: GenerationParams, job: Job) -> tuple[GenerationResult, bytes]:
-    """engine.generate + the PNG file, both in the worker (the page only draws)."""
+def _render(
+    engine: Engine, params: GenerationParams, job: Job, fast: FastSettings | None = None
+) -> tuple[GenerationResult, bytes]:
+    """engine.generate + the PNG file, both in the worker (the page only draws); `fast`: a
+    preview's fast paths (core/fastpaths.py), never a render's."""
     from core.export import extra_from_result, png_bytes
     from studio.limits import limits
 
     limits().check(params)  # the operator's caps (CLAP2DIFF_MAX_SIDE / _STEPS): refused before any step
-    result = engine.generate(params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status)
+    result = engine.generate(params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status, fast=fast)
     png = png_bytes(result.image, result.params, extra_from_result(result))
     return result, png
 
 
-def generation_job(engine: Engine, params: GenerationParams, kind: str = "render") -> Job:
-    """A started Job whose result is (GenerationResult, png bytes)."""
-    job = Job(kind, lambda job: _render(engine, params, job), total=params.steps)
+def generation_job(
+    engine: Engine, params: GenerationParams, kind: str = "render", fast: FastSettings | None = None
+) -> Job:
+    """A started Job whose result is (GenerationResult, png bytes). `fast` applies to previews only."""
+    fast = fast if kind == "preview" else None
+    job = Job(kind, lambda job: _render(engine, params, job, fast), total=params.steps)
     job.params = job.key = params
     return job.start()
 

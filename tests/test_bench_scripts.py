@@ -23,3 +23,30 @@ def test_gpu_bench_without_cuda_says_so_and_exits_0():
     assert done.stdout.strip().splitlines() == [
         "no CUDA: bench/gpu.py measures the engine on a CUDA GPU; nothing measured on this machine"
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_gpu_bench_cpu_smoke_runs_every_row_on_the_tiny_models():
+    """`--cpu-smoke` runs the CUDA script's own code on the tiny models: every row, the compiled UNet
+    included (torch.compile's "eager" backend, no C compiler), so the script cannot rot unseen."""
+    import re
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gpu.py"), "--cpu-smoke"],
+        capture_output=True,
+        text=True,
+        timeout=380,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = done.stdout
+    ratio = re.search(r"render 64x64, 2 steps: plain diffusers [\d.]+ s, ours with audio [\d.]+ s, ratio ([\d.]+)", out)
+    assert ratio and float(ratio.group(1)) > 0
+    rows = dict(
+        re.findall(r"^  (no fast path|channels_last|compiled UNet|TAESD decoder|all fast paths) +([\d.]+) s", out, re.M)
+    )
+    assert set(rows) == {"no fast path", "channels_last", "compiled UNet", "TAESD decoder", "all fast paths"}
+    assert all(float(t) > 0 for t in rows.values())
+    assert "warm-up, compiled UNet" in out and "never ran" not in out
+    assert "peak GPU memory: measured on CUDA only" in out

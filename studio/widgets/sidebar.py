@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.fastpaths import FAST_PATHS
 from core.params import knobs
 from studio import bindings, health, loader
 from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY, MODELS_QUERY
 from studio.bindings import PERSIST as PS
+from studio.fast import FAST_KEYS, fast_settings
 from studio.session import session
 
 CHOICES: dict[str, str] = {
@@ -118,8 +120,46 @@ def sidebar() -> loader.EngineSlot:
     capped = preview_capped_note()
     if capped:
         sb.caption(capped)
+    fast_paths(slot)
     sb.caption(health.memory_line())
     return slot
+
+
+def fast_paths(slot: loader.EngineSlot) -> None:
+    """Toggles for the previews' fast paths (declared in core/fastpaths.py) and which decoder
+    previews use; renders never take them, so a toggle cannot change a render's pixels."""
+    sb = st.sidebar
+    sb.markdown("### Fast previews")
+    on_cuda = slot.engine is not None and str(slot.engine.device).startswith("cuda")
+    for name, key in FAST_KEYS.items():
+        path = FAST_PATHS[name]
+        sb.toggle(
+            path.label,
+            key=key,
+            help=path.help,
+            disabled=path.cuda_only and not on_cuda,
+            on_change=fresh_preview,
+            persist_state=PS,
+        )
+    if slot.engine is not None:
+        sb.caption(fast_paths_note(slot.engine))
+
+
+def fresh_preview() -> None:
+    """Toggle callback: the shown preview was made without this setting, so make a new one."""
+    session().preview.key = None
+
+
+def fast_paths_note(engine) -> str:
+    """The sidebar's line under the toggles: which decoder previews use (and why not TAESD), and
+    that a compiled UNet warms up once."""
+    settings = fast_settings()
+    note = f"Previews decode with the {engine.fast.decoder_label(settings)}."
+    if settings.compile and engine.fast.compile_error:
+        note += " Compiling the UNet failed: previews run it uncompiled."
+    elif settings.compile and not engine.fast.warm:
+        note += " The first compiled preview warms up once (about a minute on a GPU)."
+    return note
 
 
 def preview_capped_note() -> str | None:

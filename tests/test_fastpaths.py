@@ -1,0 +1,213 @@
+"""Fast paths (core/fastpaths.py) on CPU: each switch changes what runs, previews only, and a
+Render's pixels never depend on them.
+
+The compiled UNet is checked with a counting torch.compile backend (dynamo's graph, run eagerly: no
+C compiler needed): which forward runs when the toggle is on, off and on again, and that new slider
+values add no graph (no recompile). channels_last is on CPU too, with pixels within a stated
+tolerance of the standard memory order (CPU convolutions pick other kernels for it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from core.events import Stage
+from core.fastpaths import FAST_PATHS, FastSettings
+from core.models import default_dtype, load_preview_vae, resolve_spec
+
+# channels_last vs the standard order on CPU, tiny models (measured): identical at 64 px, at most 1
+# level of 255 on ~0.02% of the pixels at 128 and 256 px; a wrong layout would change the picture.
+CHANNELS_LAST_CPU_TOLERANCE = 2
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+def count_calls(module: torch.nn.Module) -> list[int]:
+    """A forward hook counting calls of `module` (e.g. a decoder)."""
+    calls = [0]
+    module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+def test_every_fast_path_is_declared_once_and_previews_only_where_it_may_change_pixels():
+    settings = {f.name for f in dataclasses.fields(FastSettings)}
+    assert set(FAST_PATHS) == settings | {"fp16_sdpa"}
+    assert FastSettings() == FastSettings(**{n: FAST_PATHS[n].default for n in settings})
+    assert all(FAST_PATHS[n].preview_only and FAST_PATHS[n].toggle for n in settings)
+    assert not FAST_PATHS["fp16_sdpa"].preview_only and FAST_PATHS["fp16_sdpa"].default
+    assert FastSettings.all_on().enabled() == ["channels_last", "compile", "tiny_decoder"]
+    assert FastSettings().enabled() == []  # compile, TAESD and channels_last start off
+
+
+def test_fp16_and_sdpa_are_the_defaults(tiny_engine):
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    assert default_dtype("cuda") == torch.float16 and default_dtype("cuda:1") == torch.float16
+    assert default_dtype("cpu") == torch.float32
+    kinds = {type(p) for p in tiny_engine.pipe.unet.attn_processors.values()}
+    assert kinds == {AttnProcessor2_0}  # PyTorch's fused scaled_dot_product_attention
+
+
+def test_without_taesd_in_the_cache_previews_use_the_full_vae_and_say_so(
+    tiny_engine, tiny_params, tmp_path, monkeypatch
+):
+    monkeypatch.delenv("CLAP2DIFF_TAESD", raising=False)
+    vae, note = load_preview_vae(resolve_spec("owner/model"), "cpu", torch.float32, cache_dir=str(tmp_path))
+    assert vae is None and "TAESD not in the cache" in note and "madebyollin/taesd" in note
+
+    monkeypatch.setattr(tiny_engine.bundle, "preview_vae", None)
+    monkeypatch.setattr(tiny_engine.bundle, "preview_vae_note", note)
+    label = tiny_engine.fast.decoder_label(FastSettings(tiny_decoder=True))
+    assert label.startswith("full VAE") and "TAESD not in the cache" in label
+    full_vae = count_calls(tiny_engine.pipe.vae.decoder)
+    asked = tiny_engine.generate(tiny_params, fast=FastSettings(tiny_decoder=True))
+    plain = tiny_engine.generate(tiny_params, fast=FastSettings())
+    assert full_vae[0] == 2
+    assert np.array_equal(pixels(asked.image), pixels(plain.image))
+
+
+def test_with_taesd_previews_use_it_and_renders_never_do(tiny_engine, tiny_params):
+    from diffusers import AutoencoderTiny
+
+    taesd = tiny_engine.bundle.preview_vae
+    assert isinstance(taesd, AutoencoderTiny)  # the tiny spec has a random-weight one
+    assert tiny_engine.fast.decoder_label(FastSettings(tiny_decoder=True)) == "TAESD (tiny decoder)"
+    assert tiny_engine.fast.decoder_label(FastSettings()) == "full VAE"
+    tiny_calls, full_calls = count_calls(taesd.decoder), count_calls(tiny_engine.pipe.vae.decoder)
+
+    preview = tiny_engine.generate(tiny_params, fast=FastSettings(tiny_decoder=True))
+    assert (tiny_calls[0], full_calls[0]) == (1, 0)
+    assert preview.image.size == (tiny_params.width, tiny_params.height)
+    render = tiny_engine.generate(tiny_params)
+    assert (tiny_calls[0], full_calls[0]) == (1, 1)
+    assert np.abs(pixels(preview.image) - pixels(render.image)).mean() > 5  # another decoder's picture
+
+
+def test_channels_last_is_for_previews_only_and_within_tolerance_on_cpu(tiny_engine, tiny_params):
+    conv = tiny_engine.pipe.unet.conv_in.weight
+    seen: list[bool] = []
+
+    def during(_info) -> None:
+        seen.append(conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous())
+
+    standard = tiny_engine.generate(tiny_params, fast=FastSettings(), progress=during)
+    assert not any(seen)
+    fast = tiny_engine.generate(tiny_params, fast=FastSettings(channels_last=True), progress=during)
+    assert seen[-1] and tiny_engine.fast.channels_last
+    render = tiny_engine.generate(tiny_params, progress=during)
+    assert not seen[-1] and not tiny_engine.fast.channels_last  # a render puts the standard order back
+    assert np.array_equal(pixels(render.image), pixels(standard.image))
+    assert np.abs(pixels(fast.image) - pixels(standard.image)).max() <= CHANNELS_LAST_CPU_TOLERANCE
+
+
+def test_a_unet_that_cannot_compile_fails_one_preview_plainly_then_previews_run_uncompiled(
+    tiny_engine, tiny_params, monkeypatch
+):
+    from core.errors import UserError
+    from core.fastpaths import CompileFailed
+
+    monkeypatch.setattr(tiny_engine.fast, "compile_options", {"backend": "no-such-backend"})
+    monkeypatch.setattr(tiny_engine.fast, "compile_error", None)
+    monkeypatch.setattr(tiny_engine.fast, "compiled", None)
+    with pytest.raises(CompileFailed, match="Compiling the UNet failed .*InvalidBackend") as failed:
+        tiny_engine.generate(tiny_params, fast=FastSettings(compile=True))
+    assert isinstance(failed.value, UserError)  # the studio shows its message
+    assert type(tiny_engine.pipe.unet).__name__ == "UNet2DConditionModel"  # put back
+    again = tiny_engine.generate(tiny_params, fast=FastSettings(compile=True))
+    eager = tiny_engine.generate(tiny_params, fast=FastSettings())
+    assert np.array_equal(pixels(again.image), pixels(eager.image))
+    assert tiny_engine.fast.compiled is None and tiny_engine.state.static is None
+
+
+# -- the compiled UNet ----------------------------------------------------------------------------
+class CountingBackend:
+    """A torch.compile backend that runs dynamo's graph eagerly and counts graphs made and run."""
+
+    def __init__(self):
+        self.graphs = 0
+        self.runs = 0
+
+    def __call__(self, gm: torch.fx.GraphModule, example_inputs):
+        self.graphs += 1
+
+        def run(*args):
+            self.runs += 1
+            return gm.forward(*args)
+
+        return run
+
+
+@pytest.fixture(scope="module")
+def compiled_engine():
+    """An engine of its own (its UNet gets compiled), with the counting backend."""
+    from core.engine import Engine
+
+    torch._dynamo.reset()
+    engine = Engine("tiny", device="cpu")
+    backend = CountingBackend()
+    engine.fast.compile_options = {"backend": backend, "fullgraph": True}
+    return engine, backend
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_compile_toggle_runs_the_compiled_unet_and_slider_changes_do_not_recompile(compiled_engine, tiny_params):
+    engine, backend = compiled_engine
+    params = tiny_params.replace(steps=3)
+    stages: list[str] = []
+
+    def status(event) -> None:
+        if isinstance(event, Stage):
+            stages.append(event.name)
+
+    eager = engine.generate(params, fast=FastSettings())
+    assert (backend.graphs, backend.runs) == (0, 0)
+
+    compiled = engine.generate(params, fast=FastSettings(compile=True), on_status=status)
+    assert backend.graphs == 1 and backend.runs == params.steps  # every step ran the compiled graph
+    assert stages.index("compile") < stages.index("denoise")  # the warm-up is said as such, first
+    assert np.array_equal(pixels(compiled.image), pixels(eager.image))  # eager backend: same numbers
+    np.testing.assert_allclose(compiled.trace.ratios, eager.trace.ratios, rtol=1e-5)
+    assert compiled.trace.step_levels == eager.trace.step_levels
+
+    engine.generate(params, fast=FastSettings())  # toggled off: the pipeline's own UNet again
+    assert backend.runs == params.steps
+    assert type(engine.pipe.unet).__name__ == "UNet2DConditionModel"
+
+    graphs_before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    stages.clear()
+    sliders = [
+        dict(audio_strength=0.3, seed=11),
+        dict(gate_scales=(1.0, 0.0, 2.0)),
+        dict(level_weights=(0.5, 0.0, 2.0)),
+        dict(switch_points=(0.1, 0.9), switch_style="smooth"),
+        dict(audio_strength=0.0),
+    ]
+    for change in sliders:
+        engine.generate(params.replace(**change), fast=FastSettings(compile=True), on_status=status)
+    assert backend.graphs == 1  # no recompile for any slider
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs_before
+    assert backend.runs == params.steps * (1 + len(sliders))
+    assert "compile" not in stages  # warm already: no warm-up announced
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_a_render_is_identical_with_every_preview_path_enabled(compiled_engine, tiny_params):
+    engine, backend = compiled_engine
+    before = engine.generate(tiny_params)
+    runs = backend.runs
+    preview = engine.generate(tiny_params.replace(steps=3), fast=FastSettings.all_on())
+    assert backend.runs > runs and engine.fast.channels_last  # the preview took the fast paths
+    runs = backend.runs
+    after = engine.generate(tiny_params)
+    assert backend.runs == runs  # the render ran the eager UNet
+    assert np.array_equal(pixels(after.image), pixels(before.image))
+    assert np.array_equal(after.trace.ratios, before.trace.ratios)
+    assert preview.image.size == before.image.size

@@ -1,0 +1,85 @@
+"""The sidebar's fast-path toggles (studio/fast.py, core/fastpaths.py) through AppTest: declared
+labels and defaults, the note on which decoder previews use, and the toggles reaching previews only."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from core.fastpaths import FAST_PATHS
+from studio.fast import FAST_KEYS
+from tests.studio_helpers import app, engine, ok, render, session
+
+
+@contextmanager
+def counting(module):
+    calls = [0]
+    handle = module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        yield calls
+    finally:
+        handle.remove()
+
+
+def captions(at) -> list[str]:
+    return [c.value for c in at.sidebar.caption]
+
+
+def test_sidebar_toggles_are_the_declared_fast_paths_and_say_which_decoder_previews_use():
+    at = app()
+    assert set(FAST_KEYS) == {"channels_last", "compile", "tiny_decoder"}
+    for name, key in FAST_KEYS.items():
+        toggle = at.sidebar.toggle(key=key)
+        assert toggle.label == FAST_PATHS[name].label and toggle.help == FAST_PATHS[name].help
+        assert toggle.value is FAST_PATHS[name].default is False
+    assert "Previews decode with the full VAE." in captions(at)
+
+
+def test_the_note_says_when_a_compiled_preview_will_warm_up_or_compiling_failed(monkeypatch):
+    import importlib
+
+    from core.fastpaths import FastSettings
+
+    sidebar = importlib.import_module("studio.widgets.sidebar")  # the package exports a function of that name
+    eng = engine()
+    monkeypatch.setattr(sidebar, "fast_settings", lambda: FastSettings(compile=True))
+    monkeypatch.setattr(eng.fast, "warm", set())
+    assert sidebar.fast_paths_note(eng) == (
+        "Previews decode with the full VAE. The first compiled preview warms up once (about a minute on a GPU)."
+    )
+    monkeypatch.setattr(eng.fast, "compile_error", "InvalidBackend: no C compiler")
+    assert sidebar.fast_paths_note(eng).endswith("Compiling the UNet failed: previews run it uncompiled.")
+
+
+def test_the_tiny_decoder_toggle_reaches_previews_and_never_a_render():
+    at = app()
+    eng = engine()
+    with counting(eng.bundle.preview_vae.decoder) as taesd, counting(eng.pipe.vae.decoder) as full:
+        at.sidebar.toggle(key=FAST_KEYS["tiny_decoder"]).set_value(True).run()  # a new preview, with it
+        ok(at)
+        assert "Previews decode with the TAESD (tiny decoder)." in captions(at)
+        assert (taesd[0], full[0]) == (1, 0)
+        at.slider(key="w_audio_strength").set_value(0.5).run()  # and every preview after it
+        ok(at)
+        assert session(at).preview.result.params.audio_strength == 0.5
+        assert (taesd[0], full[0]) == (2, 0)
+        render(at)
+        assert session(at).history[0].kind == "render"
+        assert (taesd[0], full[0]) == (2, 1)
+
+
+def test_a_render_job_takes_no_fast_path_whatever_the_toggles(tiny_params):
+    import numpy as np
+
+    from core.fastpaths import FastSettings
+    from studio import jobs
+
+    eng = engine()
+    plain = eng.generate(tiny_params)
+    with counting(eng.bundle.preview_vae.decoder) as taesd:
+        job = jobs.generation_job(eng, tiny_params, "render", FastSettings.all_on())
+        assert job.wait(120) and job.ok, job.error
+        preview = jobs.generation_job(eng, tiny_params, "preview", FastSettings(tiny_decoder=True))
+        assert preview.wait(120) and preview.ok, preview.error
+    assert taesd[0] == 1  # the preview's decode only
+    assert np.array_equal(np.asarray(job.result[0].image), np.asarray(plain.image))
+    assert not np.array_equal(np.asarray(preview.result[0].image), np.asarray(plain.image))
