@@ -98,9 +98,8 @@ def live_panel() -> None:
         elif reason:
             preview_status.caption(reason)
         shown = st.empty()
-        if todo is not None and todo.wait(
-            jobs.QUICK
-        ):  # a quick preview: its picture is sent once, not the old one first
+        # A quick preview: its picture is sent once, not the old one first.
+        if todo is not None and todo.wait(jobs.QUICK):
             s.collect_jobs()
             todo = None
         _draw_preview(shown, preview_params, updating=todo is not None)
