@@ -156,7 +156,8 @@ def _message_kind(payload: bytes | str) -> str:
 
 
 def _breakdown(log: dict, kinds: list[str]) -> dict[str, float]:
-    """One press, from the page's clock: ms until the server's first message, the picture's message,
+    """One press, from the page's clock: ms until the server's first message, its first element (the
+    fragment runs), the picture's message,
     its file fetched, the run's end, the picture drawn; messages and bytes."""
     ws = log["ws"]
     imgs = [t for (t, _), k in zip(ws, kinds, strict=False) if k == "delta:imgs"]  # the last is the new one
@@ -165,6 +166,7 @@ def _breakdown(log: dict, kinds: list[str]) -> dict[str, float]:
     media = [m for m in log["media"] if m[0] >= first_img - 1]
     return {
         "first message": ws[0][0] if ws else float("nan"),
+        "first element": next((t for (t, _), k in zip(ws, kinds, strict=False) if k.startswith("delta")), float("nan")),
         "picture message": first_img,
         "picture fetched": media[0][1] if media else float("nan"),
         "run finished": finished[-1] if finished else float("nan"),
