@@ -9,11 +9,18 @@ Times, in one run and on the same models:
 3. browser  — a real slider key press in chromium (playwright) until the preview <img> shows the
               new picture (websocket, fragment rerun, image transfer and drawing included);
 
-and prints each as a ratio to the engine's denoising loop alone.
+and prints, side by side, each one's time, its own denoising loop, the studio's overhead over that
+loop and the ratio to the engine's loop alone. In the browser each slider press is also broken
+down (from the page's own clock): until the server's first message (the rerun began), until the
+message that carries the new picture, until the run's end, until the picture is drawn; with the
+websocket messages and bytes each press cost. `--profile OUT` also samples the studio server with
+py-spy (when it is installed: `pip install py-spy`) during the presses, every thread, idle time
+included, and prints the script thread's top functions.
 
     python bench/studio_latency.py                  # tiny models, 64 px, 10 preview steps
     python bench/studio_latency.py --models sd15 --size 256 --steps 10   # on a CUDA machine
     python bench/studio_latency.py --no-browser
+    python bench/studio_latency.py --no-apptest --profile /tmp/studio.pyspy   # where the time goes
 """
 
 from __future__ import annotations
@@ -86,7 +93,14 @@ def bench_apptest(models: str, steps: int, size: int, repeats: int) -> dict[str,
         after = at.session_state[SESSION_KEY].preview.result
         assert after is not before and not at.exception, "the preview did not update"
         denoise.append(after.timings["denoise"])
-    return {"wall": _median(wall), "denoise": _median(denoise)}
+    return _summary(wall, denoise)
+
+
+def _summary(wall: list[float], denoise: list[float]) -> dict[str, float]:
+    """Medians; the overhead is the median of each press's (time - its own loop): on a loaded machine
+    the loop varies several-fold from press to press, and a difference of medians would mix presses."""
+    over = [w - d for w, d in zip(wall, denoise, strict=True)]
+    return {"wall": _median(wall), "denoise": _median(denoise), "overhead": _median(over)}
 
 
 def _free_port() -> int:
@@ -95,7 +109,127 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def bench_browser(models: str, steps: int, size: int, repeats: int) -> dict[str, float] | None:
+# In the page: every websocket message's arrival time and size, and the time of the last key press.
+_PAGE_CLOCK = """(() => {
+  window.__ws = []; window.__press = 0; window.__drawn = 0;
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', e => window.__ws.push(
+        [performance.now(), e.data.byteLength ?? e.data.size ?? e.data.length ?? 0]));
+    }
+  };
+  document.addEventListener('keydown', () => { window.__press = performance.now(); }, true);
+})();"""
+
+# True once the preview <img> shows a picture other than `old` (checked on every animation frame).
+_NEW_PICTURE = """old => { const i = document.querySelector('.st-key-preview_box img');
+  if (!(i && i.complete && i.getAttribute('src') !== old)) return false;
+  window.__drawn = performance.now(); return true; }"""
+
+# After a press: [arrival ms, size] of its messages, when the picture's file was fetched, when drawn.
+_PRESS_LOG = """([press, skip]) => ({
+  ws: window.__ws.slice(skip).map(([t, n]) => [t - press, n]),
+  media: performance.getEntriesByType('resource').filter(r => r.name.includes('/media/') && r.startTime >= press)
+    .map(r => [r.startTime - press, r.responseEnd - press, r.transferSize || r.encodedBodySize]),
+  drawn: window.__drawn - press })"""
+
+
+def _message_kind(payload: bytes | str) -> str:
+    """A websocket message's kind ('delta:imgs', 'script_finished', ...), from Streamlit's protobuf."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    msg = ForwardMsg()
+    try:
+        msg.ParseFromString(payload if isinstance(payload, bytes) else payload.encode())
+    except Exception:  # noqa: BLE001 - a message this version cannot parse is just counted
+        return "?"
+    kind = msg.WhichOneof("type") or "?"
+    if kind == "delta":
+        delta = msg.delta
+        sub = delta.WhichOneof("type") or ""
+        if sub == "new_element":
+            sub = delta.new_element.WhichOneof("type") or ""
+        return f"delta:{sub}"
+    return kind
+
+
+def _breakdown(log: dict, kinds: list[str]) -> dict[str, float]:
+    """One press, from the page's clock: ms until the server's first message, its first element (the
+    fragment runs), the picture's message,
+    its file fetched, the run's end, the picture drawn; messages and bytes."""
+    ws = log["ws"]
+    imgs = [t for (t, _), k in zip(ws, kinds, strict=False) if k == "delta:imgs"]  # the last is the new one
+    finished = [t for (t, _), k in zip(ws, kinds, strict=False) if k == "script_finished"]
+    first_img = imgs[-1] if imgs else float("nan")
+    media = [m for m in log["media"] if m[0] >= first_img - 1]
+    return {
+        "first message": ws[0][0] if ws else float("nan"),
+        "first element": next((t for (t, _), k in zip(ws, kinds, strict=False) if k.startswith("delta")), float("nan")),
+        "picture message": first_img,
+        "picture fetched": media[0][1] if media else float("nan"),
+        "run finished": finished[-1] if finished else float("nan"),
+        "picture drawn": log["drawn"],
+        "messages": float(len(ws)),
+        "kB": sum(n for _, n in ws) / 1000 + sum(m[2] for m in log["media"]) / 1000,
+    }
+
+
+class _PySpy:
+    """py-spy sampling the server (every thread, idle included) while it is open; optional."""
+
+    def __init__(self, pid: int, out: str | None):
+        self.proc, self.out = None, out
+        exe = shutil.which("py-spy")
+        if out is None:
+            return
+        if exe is None:
+            print("profile: skipped (pip install py-spy)")
+            return
+        args = [exe, "record", "--pid", str(pid), "--idle", "--threads", "--rate", "250"]
+        self.proc = subprocess.Popen(
+            [*args, "--format", "raw", "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(1.0)  # attached
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(2)  # SIGINT: py-spy writes its file and exits
+        self.proc.wait(timeout=60)
+        _print_profile(self.out)
+
+
+def _print_profile(path: str, top: int = 16) -> None:
+    """The script threads' time (those running our pages) by function, inclusive, as a share of
+    their samples (idle included: a wait shows as the function that waits); only the project's own
+    frames and Streamlit's element calls."""
+    inclusive: dict[str, int] = {}
+    total = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if "ScriptRunner" not in frames[0] or not count.isdigit():
+            continue  # not a script thread
+        n = int(count)
+        total += n
+        seen = set()
+        for frame in frames[1:]:
+            name = re.sub(r":\d+\)$", ")", frame)
+            where = name.rpartition("(")[2]
+            if name in seen or not where.startswith(("studio/", "pages/", "core/", "streamlit/elements/")):
+                continue
+            seen.add(name)
+            inclusive[name] = inclusive.get(name, 0) + n
+    print(f"profile: the script threads' samples by function (inclusive, {total} samples; py-spy raw file {path})")
+    for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {100 * n / max(total, 1):5.1f} %  {name}")
+
+
+def bench_browser(
+    models: str, steps: int, size: int, repeats: int, profile: str | None = None
+) -> dict[str, float] | None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
         from playwright.sync_api import expect, sync_playwright
@@ -145,6 +279,9 @@ def bench_browser(models: str, steps: int, size: int, repeats: int) -> dict[str,
             b = p.chromium.launch(executable_path=chromium, args=flags)
             pg = b.new_page(viewport={"width": 1440, "height": 1400})
             pg.set_default_timeout(600_000)
+            pg.add_init_script(_PAGE_CLOCK)
+            kinds: list[str] = []  # every message's kind, in arrival order (as the page's log)
+            pg.on("websocket", lambda ws: ws.on("framereceived", lambda payload: kinds.append(_message_kind(payload))))
             pg.goto(url)
             pg.locator(".st-key-preview_box img").first.wait_for()  # the first run is over
             settings = (("ui_preview_steps", steps), ("ui_preview_side", size), ("w_width", size), ("w_height", size))
@@ -153,30 +290,38 @@ def bench_browser(models: str, steps: int, size: int, repeats: int) -> dict[str,
                 box.fill(str(value))
                 box.press("Enter")
                 expect(box).to_have_value(str(value))
-            done = re.compile(rf"{steps} steps · {size}×{size} · denoise [0-9.]+ s$")
+            # The caption ends "… · denoise 0.12 s" once the preview has these steps and size.
+            done = re.compile(rf"^{steps} steps · {size}×{size} · .*denoise [0-9.]+ s$")
             caption = pg.locator(".st-key-preview_box").get_by_text(done)
             caption.wait_for()
             img = pg.locator(".st-key-preview_box img").first
             handle = pg.locator(".st-key-w_weight_fg input[type=range]").first
-            wall, denoise = [], []
-            for i in range(repeats):
-                src = img.get_attribute("src")
-                handle.focus()
-                t = time.perf_counter()
-                handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
-                # Checked on every animation frame (~16 ms), not at expect()'s 100-1000 ms retry steps.
-                pg.wait_for_function(
-                    "old => { const i = document.querySelector('.st-key-preview_box img');"
-                    " return i && i.complete && i.getAttribute('src') !== old; }",
-                    arg=src,
-                    polling="raf",
-                    timeout=600_000,
-                )
-                wall.append(time.perf_counter() - t)
-                text = caption.inner_text()
-                denoise.append(float(re.search(r"denoise ([0-9.]+) s", text).group(1)))
+            wall, denoise, parts = [], [], []
+            spy = _PySpy(proc.pid, profile)
+            try:
+                for i in range(repeats):
+                    src = img.get_attribute("src")
+                    handle.focus()
+                    pg.wait_for_timeout(300)  # the last press's trailing messages are in
+                    skip = pg.evaluate("window.__ws.length")
+                    t = time.perf_counter()
+                    handle.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
+                    pg.wait_for_function(_NEW_PICTURE, arg=src, polling="raf", timeout=600_000)
+                    wall.append(time.perf_counter() - t)
+                    text = caption.inner_text()
+                    denoise.append(float(re.search(r"denoise ([0-9.]+) s", text).group(1)))
+                    pg.wait_for_timeout(300)  # the run's last messages (script_finished) arrive
+                    log = pg.evaluate(_PRESS_LOG, [pg.evaluate("window.__press"), skip])
+                    parts.append(_breakdown(log, kinds[skip:]))
+            finally:
+                spy.close()
             b.close()
-        return {"wall": _median(wall), "denoise": _median(denoise)}
+        out = _summary(wall, denoise)
+        print("browser  one slider press, median of each step (ms from the key press, the page's clock):")
+        for name in parts[0]:
+            unit = "" if name in ("messages", "kB") else " ms"
+            print(f"           {name:16s} {_median([x[name] for x in parts]):8.1f}{unit}")
+        return out
     finally:
         proc.terminate()
         try:
@@ -192,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=64, help="preview side in px")
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--no-browser", action="store_true")
+    ap.add_argument("--no-apptest", action="store_true")
+    ap.add_argument("--profile", metavar="OUT", help="sample the studio server with py-spy into OUT (raw stacks)")
     args = ap.parse_args(argv)
 
     import torch
@@ -205,15 +352,16 @@ def main(argv: list[str] | None = None) -> int:
         f"engine   denoising loop {eng['denoise'] * 1000:8.1f} ms   whole generate() {eng['generate'] * 1000:8.1f} ms"
         f"   (ratio {eng['generate'] / eng['denoise']:.2f})"
     )
-    rows = [("apptest", bench_apptest(args.models, args.steps, args.size, args.repeats))]
+    rows = [] if args.no_apptest else [("apptest", bench_apptest(args.models, args.steps, args.size, args.repeats))]
     if not args.no_browser:
-        br = bench_browser(args.models, args.steps, args.size, args.repeats)
+        br = bench_browser(args.models, args.steps, args.size, args.repeats, args.profile)
         if br is not None:
             rows.append(("browser", br))
     for name, r in rows:
         print(
             f"{name:8s} slider -> new preview {r['wall'] * 1000:8.1f} ms | its own denoising loop "
-            f"{r['denoise'] * 1000:7.1f} ms | studio overhead {1000 * (r['wall'] - r['denoise']):7.1f} ms | "
+            f"{r['denoise'] * 1000:7.1f} ms | studio overhead over its own loop {1000 * r['overhead']:7.1f} ms"
+            f", over the engine loop alone {1000 * (r['wall'] - eng['denoise']):7.1f} ms | "
             f"ratio to the engine loop alone {r['wall'] / eng['denoise']:.2f} (to its own loop "
             f"{r['wall'] / r['denoise']:.2f})"
         )

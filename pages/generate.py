@@ -85,7 +85,9 @@ def live_panel() -> None:
     the preview at preview quality from the engine's cached encodings.
 
     The preview job starts first, from the widget values Streamlit has already put in the session,
-    so the engine works while the sliders are being drawn."""
+    so the engine works while the sliders are being drawn. The picture then waits for the job a
+    moment (jobs.QUICK): a preview that is done by then is sent once, as the new picture; only a
+    slower one shows the old picture marked "updating…" and a progress bar until it is done."""
     params = bindings.current_params(models=engine.spec.name if engine else None)
     if s.render.input_problem and _input_problem(params) is None:
         st.rerun()  # fixed here: the render area (outside this fragment) drops its stale error
@@ -103,6 +105,10 @@ def live_panel() -> None:
         elif reason:
             preview_status.caption(reason)
         shown = st.empty()
+        # A quick preview: its picture is sent once, not the old one first.
+        if todo is not None and todo.wait(jobs.QUICK):
+            s.collect_jobs()
+            todo = None
         _draw_preview(shown, preview_params, updating=todo is not None)
         drawn = _heard_signature(s.preview.result)
         if drawn:

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 _ids = itertools.count(1)
 
 WAITING = Waiting().text
+# Seconds a page waits for a job before it draws "working on it" (the old picture marked updating, a
+# progress bar): a job done by then is drawn once, as its result (the live preview: bench/studio_latency.py).
+QUICK = 0.25
 INTERACTIVE_KINDS = frozenset(
     {"preview", "render", "listen", "scores", "edit"}
 )  # ahead of batch work (studio/worker.py)
