@@ -95,10 +95,15 @@ def test_the_inversion_is_cached_per_photo_prompt_and_steps(tiny_engine, photo_p
     counters = tiny_engine.counters
     params = params_for(photo_path, samples, denoise=0.5, prompt="cached")
     before_steps, before_hits = counters["inversion_steps"], counters["inversion_hit"]
-    first = edit_photo(tiny_engine, params)
+    heard: list = []
+    first = edit_photo(tiny_engine, params, on_status=heard.append)
     assert counters["inversion_steps"] - before_steps == 5 and counters["inversion_hit"] == before_hits
-    second = edit_photo(tiny_engine, params.replace(seed=99, audio_strength=0.5))  # seed and sound: same inversion
+    inverting = [(e.done, e.total) for e in heard if str(e).startswith("Inverting the photo")]
+    assert inverting == [(i, 5) for i in range(1, 6)] and str(heard[-1]) == "Denoising"
+    heard.clear()
+    second = edit_photo(tiny_engine, params.replace(seed=99, audio_strength=0.5), on_status=heard.append)
     assert counters["inversion_hit"] == before_hits + 1 and counters["inversion_steps"] - before_steps == 5
+    assert not any(str(e).startswith("Inverting") for e in heard)
     assert second.timings["inversion"] < first.timings["inversion"]
     edit_photo(tiny_engine, params.replace(denoise=0.8))  # more of the trajectory: only the 3 new steps
     assert counters["inversion_steps"] - before_steps == 8

@@ -175,7 +175,7 @@ def edit_photo(
             keep = None if mask is None else outside(mask, latents, engine.pipe.vae_scale_factor)
             if steps > 0 and structure:
                 latents, injected = keep_structure(
-                    engine, cond, params, photo, latents, keep, steps, generator, progress, cancel
+                    engine, cond, params, photo, latents, keep, steps, generator, progress, cancel, status
                 )
                 notes += (injected.describe(),)
             elif steps > 0:
@@ -234,6 +234,7 @@ def keep_structure(
     generator: torch.Generator,
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
+    status: StatusCallback = ignore,
 ) -> tuple[torch.Tensor, InjectionRecord]:
     """The photo's inversion (cached), then the last `steps` DDIM steps from its latent with the prompt,
     the sound and the photo's layout injected for the first part of them."""
@@ -242,7 +243,12 @@ def keep_structure(
     gen, edit = cond.params, params.edit
     key = (photo.sha256, photo.size, gen.prompt, gen.steps, engine.spec.name)
     started = time.perf_counter()
-    inversion = invert(engine, latents, cond.prompt_embeds, key, gen.steps, steps, cancel)
+
+    def inverting(done: int, total: int) -> None:
+        status(Stage("denoise", "Inverting the photo (DDIM)", done, total))
+
+    inversion = invert(engine, latents, cond.prompt_embeds, key, gen.steps, steps, cancel, inverting)
+    status(Stage("denoise", "Denoising"))
     cond.timings["inversion"] = time.perf_counter() - started  # ~0 when the engine had it cached
     timesteps = inversion.timesteps[:steps][::-1]
     scheduler = tail_scheduler(engine.pipe.scheduler.config, steps)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,9 +94,11 @@ def invert(
     steps: int,
     run: int,
     cancel: threading.Event | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> Inversion:
     """The first `run` steps of the photo's DDIM inversion out of `steps`, from the engine's cache
-    where it has them (counted as `inversion_hit`), else computed (`inversion_steps` counts UNet calls)."""
+    where it has them (counted as `inversion_hit`), else computed (`inversion_steps` counts UNet calls;
+    `on_step(done, run)` hears each)."""
     cache = inversion_cache(engine)
     inversion = cache.get_or_none(key)
     if inversion is not None and len(inversion.timesteps) >= run:
@@ -116,6 +118,8 @@ def invert(
             inversion.timesteps.append(int(t))
             inversion.latents[int(t)] = latents
             engine.counters.update(["inversion_steps"])
+            if on_step is not None:
+                on_step(len(inversion.timesteps), run)
     cache.put(key, inversion)
     return inversion
 
