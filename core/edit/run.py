@@ -188,17 +188,8 @@ def edit_photo(
                 )
                 img2img = StableDiffusionImg2ImgPipeline(**engine.pipe.components, requires_safety_checker=False)
                 img2img.set_progress_bar_config(disable=True)
-                latents = img2img(
-                    prompt_embeds=cond.prompt_embeds,
-                    negative_prompt_embeds=cond.negative_embeds,
-                    image=latents,
-                    strength=params.edit.denoise,
-                    num_inference_steps=gen.steps,
-                    guidance_scale=gen.guidance,
-                    generator=generator,
-                    output_type="latent",
-                    callback_on_step_end=callback,
-                ).images
+                loop = loop_arguments(cond, generator, callback)
+                latents = img2img(image=latents, strength=params.edit.denoise, **loop).images
             if cancel is not None and cancel.is_set():
                 raise Cancelled("edit cancelled")
             timings["denoise"] = time.perf_counter() - t
@@ -267,19 +258,23 @@ def keep_structure(
     features, attention = int(steps * edit.feature_injection), int(steps * edit.attention_injection)
     injector = Injector(engine, inversion, cond.prompt_embeds, timesteps, features, attention)
     with injector.installed():
-        latents = pipe(
-            prompt_embeds=cond.prompt_embeds,
-            negative_prompt_embeds=cond.negative_embeds,
-            latents=inversion.latents[timesteps[0]],
-            num_inference_steps=gen.steps,
-            guidance_scale=gen.guidance,
-            height=gen.height,
-            width=gen.width,
-            generator=generator,
-            output_type="latent",
-            callback_on_step_end=callback,
-        ).images
+        start = inversion.latents[timesteps[0]]
+        loop = loop_arguments(cond, generator, callback)
+        latents = pipe(latents=start, height=gen.height, width=gen.width, **loop).images
     return latents, injector.record
+
+
+def loop_arguments(cond: Any, generator: torch.Generator, callback: EditCallback) -> dict[str, Any]:
+    """What both edit loops hand diffusers' pipeline: the conditioning, guidance, seed and callback."""
+    return {
+        "prompt_embeds": cond.prompt_embeds,
+        "negative_prompt_embeds": cond.negative_embeds,
+        "num_inference_steps": cond.params.steps,
+        "guidance_scale": cond.params.guidance,
+        "generator": generator,
+        "output_type": "latent",
+        "callback_on_step_end": callback,
+    }
 
 
 __all__ = ["EditError", "EditResult", "composite", "edit_photo", "feathered", "keep_structure", "run_steps"]
