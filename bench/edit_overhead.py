@@ -95,26 +95,33 @@ def measure(device: str, dtype: torch.dtype, size: int, steps: int, denoise: flo
         seconds.clear()
     times: dict[str, list[float]] = {k: [] for k in variants}
     peaks: dict[str, float] = {}
+    rows: dict[str, int] = {}  # UNet batch rows per edit: the work, whatever the machine's load
+    counted = [0]
+    hook = engine.pipe.unet.register_forward_pre_hook(lambda m, args: counted.__setitem__(0, counted[0] + len(args[0])))
     for _ in range(repeats):
         for label, run in variants.items():
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
+            counted[0] = 0
             start = time.perf_counter()
             run()
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
                 peaks[label] = torch.cuda.max_memory_allocated() / 2**30
             times[label].append(time.perf_counter() - start)
-    results = {k: (statistics.median(v), peaks.get(k)) for k, v in times.items()}
-    results.update({f"  of which inversion, {k}": (statistics.median(v), None) for k, v in inversion.items()})
+            rows[label] = counted[0]
+    hook.remove()
+    results = {k: (statistics.median(v), peaks.get(k), rows[k]) for k, v in times.items()}
+    results.update({f"  of which inversion, {k}": (statistics.median(v), None, None) for k, v in inversion.items()})
     return results
 
 
 def report(results: dict) -> None:
-    base = next(iter(results.values()))[0]
-    for label, (seconds, peak) in results.items():
+    base, _, base_rows = next(iter(results.values()))
+    for label, (seconds, peak, rows) in results.items():
         memory = f"   peak {peak:.2f} GiB" if peak is not None else ""
-        print(f"  {label:<30} {seconds:7.2f} s   ratio {seconds / base:.3f}{memory}")
+        work = f"   UNet rows {rows:3d} ({rows / base_rows:.2f}x)" if rows is not None else ""
+        print(f"  {label:<30} {seconds:7.2f} s   ratio {seconds / base:.3f}{work}{memory}")
 
 
 def main() -> None:
