@@ -24,6 +24,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import inspect
 import threading
 import weakref
 from collections.abc import Callable, Iterator
@@ -106,7 +107,10 @@ def invert(
         return inversion
     if inversion is None:
         inversion = Inversion(start)
-    scheduler = DDIMInverseScheduler.from_config(engine.pipe.scheduler.config)
+    accepted = inspect.signature(DDIMInverseScheduler.__init__).parameters  # not SD's PNDM leftovers: no warning
+    scheduler = DDIMInverseScheduler.from_config(
+        {k: v for k, v in engine.pipe.scheduler.config.items() if k in accepted}
+    )
     scheduler.set_timesteps(steps, device=start.device)
     latents = inversion.latents[inversion.timesteps[-1]] if inversion.timesteps else start
     with muted(engine.state):
