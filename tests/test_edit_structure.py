@@ -159,3 +159,38 @@ def test_bad_injection_knobs_are_refused_naming_the_field(photo_path, samples, f
     with pytest.raises(ParamsError) as caught:
         params_for(photo_path, samples, **{field: value}).validate()
     assert caught.value.field == field and str(caught.value).startswith(f"{field}: ")
+
+
+def test_cancel_during_the_inversion_or_the_denoise_leaves_no_hook_and_no_partial_inversion(
+    tiny_engine, photo_path, samples
+):
+    import threading
+
+    from core.cancel import Cancelled
+    from core.edit.structure import inversion_cache
+
+    unet = tiny_engine.pipe.unet
+    params = params_for(photo_path, samples, denoise=0.6, prompt="cancelled")
+    cancel = threading.Event()
+
+    def stop_at_second_inversion_step(event) -> None:
+        if str(event).startswith("Inverting") and event.done == 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        edit_photo(tiny_engine, params, cancel=cancel, on_status=stop_at_second_inversion_step)
+    assert not any(key[2] == "cancelled" for key in inversion_cache(tiny_engine))
+
+    cancel.clear()
+    steps: list[int] = []
+
+    def stop_after_first_step(info) -> None:
+        steps.append(info.step)
+        cancel.set()
+
+    with pytest.raises(Cancelled):
+        edit_photo(tiny_engine, params, progress=stop_after_first_step, cancel=cancel)
+    assert steps == [1]
+    hooked = [unet, *feature_layers(unet)] + [m for a in attention_layers(unet) for m in (a.to_q, a.to_k)]
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in hooked)
+    assert tiny_engine.state.strength == 0.0 and not tiny_engine.adapters.installed
