@@ -4,9 +4,11 @@
 
 Variants, interleaved in one run so machine noise hits all alike, each the same photo, seed and
 steps: diffusers' `StableDiffusionImg2ImgPipeline` (text only), our variation with the audio
-adapters (strength 1), and the masked variation (latents replaced outside the mask every step,
-pixels composited back). Prints the median seconds and the ratio to plain img2img. On CUDA: 512x512,
-25 steps, fp16, with peak GPU memory.
+adapters (strength 1), the masked variation (latents replaced outside the mask every step,
+pixels composited back), and keep structure twice: with the photo's DDIM inversion in the engine's
+cache (a second edit of the same photo) and cold (the cache emptied first, so the inversion is paid).
+Prints the median seconds and the ratio to plain img2img, then the inversion's own seconds cold and
+on a cache hit. On CUDA: 512x512, 25 steps, fp16, with peak GPU memory.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from core.edit import EditParams, edit_photo  # noqa: E402
+from core.edit.structure import inversion_cache  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
 from core.samples import sample_paths  # noqa: E402
 
@@ -71,33 +74,54 @@ def measure(device: str, dtype: torch.dtype, size: int, steps: int, denoise: flo
         img2img(prompt=gen.prompt, image=image, strength=denoise, num_inference_steps=steps,
                 generator=torch.Generator("cpu").manual_seed(0))  # fmt: skip
 
+    inversion: dict[str, list[float]] = {"cold": [], "cache hit": []}
+
+    def structure(cold: bool) -> None:
+        if cold:
+            inversion_cache(engine).clear()
+        result = edit_photo(engine, params.replace(edit_mode="structure"))
+        inversion["cold" if cold else "cache hit"].append(result.timings["inversion"])
+
     variants = {
         "diffusers img2img (text only)": plain,
         "variation + audio": lambda: edit_photo(engine, params),
         "masked variation + audio": lambda: edit_photo(engine, params.replace(mask_path=str(mask))),
+        "structure + audio, cached": lambda: structure(cold=False),
+        "structure + audio, cold": lambda: structure(cold=True),
     }
     for run in variants.values():
         run()  # warm-up; fills the CLAP and prompt caches as in the studio
+    for seconds in inversion.values():
+        seconds.clear()
     times: dict[str, list[float]] = {k: [] for k in variants}
     peaks: dict[str, float] = {}
+    rows: dict[str, int] = {}  # UNet batch rows per edit: the work, whatever the machine's load
+    counted = [0]
+    hook = engine.pipe.unet.register_forward_pre_hook(lambda m, args: counted.__setitem__(0, counted[0] + len(args[0])))
     for _ in range(repeats):
         for label, run in variants.items():
             if device.startswith("cuda"):
                 torch.cuda.reset_peak_memory_stats()
+            counted[0] = 0
             start = time.perf_counter()
             run()
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
                 peaks[label] = torch.cuda.max_memory_allocated() / 2**30
             times[label].append(time.perf_counter() - start)
-    return {k: (statistics.median(v), peaks.get(k)) for k, v in times.items()}
+            rows[label] = counted[0]
+    hook.remove()
+    results = {k: (statistics.median(v), peaks.get(k), rows[k]) for k, v in times.items()}
+    results.update({f"  of which inversion, {k}": (statistics.median(v), None, None) for k, v in inversion.items()})
+    return results
 
 
 def report(results: dict) -> None:
-    base = next(iter(results.values()))[0]
-    for label, (seconds, peak) in results.items():
+    base, _, base_rows = next(iter(results.values()))
+    for label, (seconds, peak, rows) in results.items():
         memory = f"   peak {peak:.2f} GiB" if peak is not None else ""
-        print(f"  {label:<30} {seconds:7.2f} s   ratio {seconds / base:.3f}{memory}")
+        work = f"   UNet rows {rows:3d} ({rows / base_rows:.2f}x)" if rows is not None else ""
+        print(f"  {label:<30} {seconds:7.2f} s   ratio {seconds / base:.3f}{work}{memory}")
 
 
 def main() -> None:
@@ -114,7 +138,6 @@ def main() -> None:
     if torch.cuda.is_available():
         print(f"CUDA {torch.cuda.get_device_name()}: fp16, 512x512, 25 steps, denoise {args.denoise}, median of 5")
         report(measure("cuda", torch.float16, 512, 25, args.denoise, 5))
-    print("keep-structure mode (DDIM inversion, its cost and cache hit): not implemented yet")
 
 
 if __name__ == "__main__":

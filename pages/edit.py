@@ -57,7 +57,10 @@ with left:
 
     st.markdown("#### 3 · How much")
     knobs = editing.edit_knobs()
-    for key, field in editing.EDIT_KEYS.items():
+    mode = knobs["edit_mode"]
+    st.radio(mode.label, mode.values, format_func=mode.choice_label, key=editing.MODE_KEY, help=mode.help,
+             horizontal=True, persist_state=PS)  # fmt: skip
+    for key, field in editing.shown_keys(bindings.value(editing.MODE_KEY)).items():
         k = knobs[field]
         lo, hi = k.slider
         st.slider(k.label, lo, hi, step=k.step_for(), key=key, help=k.help, format=k.fmt, persist_state=PS)

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from core.edit import EditParams
-from core.edit.params import EditKnobs
+from core.edit.params import STRUCTURE_KNOBS, EditKnobs
 from core.knobs import Knob, knob_of
 from core.params import GenerationParams
 from studio import bindings
@@ -27,10 +27,15 @@ if TYPE_CHECKING:
 PHOTO_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"]
 MASK_SOURCES = {"none": "Whole photo", "box": "A rectangle", "upload": "Upload a mask"}
 # Widget keys of the edit knobs -> EditKnobs fields (labels, ranges, help come from the knobs).
-EDIT_KEYS = {"edit_denoise": "denoise", "edit_feather": "feather"}
+EDIT_KEYS = {"edit_denoise": "denoise", "edit_feather": "feather",
+             "edit_feature_injection": "feature_injection", "edit_attention_injection": "attention_injection"}  # fmt: skip
+MODE_KEY = "edit_mode"  # the edit mode's radio (its choices: EditKnobs.edit_mode's)
 STARTING: dict[str, Any] = {
+    MODE_KEY: EditKnobs().edit_mode,
     "edit_denoise": EditKnobs().denoise,
     "edit_feather": EditKnobs().feather,
+    "edit_feature_injection": EditKnobs().feature_injection,
+    "edit_attention_injection": EditKnobs().attention_injection,
     "edit_mask_source": "none",
     "edit_box_x": (0.25, 0.75),
     "edit_box_y": (0.25, 0.75),
@@ -40,6 +45,11 @@ STARTING: dict[str, Any] = {
 def edit_knobs() -> dict[str, Knob]:
     """The edit's own knobs (label, range, help declared once, in core/edit/params.py)."""
     return {f.name: knob_of(f) for f in dataclasses.fields(EditKnobs)}
+
+
+def shown_keys(mode: str | None) -> dict[str, str]:
+    """The edit sliders the page shows in `mode`: the structure knobs only in the structure mode."""
+    return {k: f for k, f in EDIT_KEYS.items() if mode == "structure" or f not in STRUCTURE_KNOBS}
 
 
 def ensure_defaults() -> None:
@@ -75,6 +85,7 @@ def box_mask(size: tuple[int, int], box: tuple[tuple[float, float], tuple[float,
 def edit_params(generation: GenerationParams, photo_path: str, mask_path: str | None) -> EditParams:
     """The page's edit: the Generate page's settings, the photo, the mask and the edit knobs."""
     knobs = {field: bindings.value(key) for key, field in EDIT_KEYS.items()}
+    knobs["edit_mode"] = bindings.value(MODE_KEY)
     return EditParams(generation).replace(image_path=photo_path, mask_path=mask_path, **knobs).validate()
 
 
@@ -93,5 +104,5 @@ def edit_job(engine: Engine, params: EditParams) -> Job:
     return job.start()
 
 
-__all__ = ["EDIT_KEYS", "MASK_SOURCES", "PHOTO_TYPES", "STARTING", "EditOutput", "box_mask", "edit_job",
+__all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "shown_keys", "PHOTO_TYPES", "STARTING", "EditOutput", "box_mask", "edit_job",
            "edit_knobs", "edit_params", "ensure_defaults", "save_photo"]  # fmt: skip

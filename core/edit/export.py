@@ -23,7 +23,10 @@ def edit_png_bytes(result: Any) -> bytes:
     params: EditParams = result.params
     metadata = params_metadata(params.generation, {"device": result.device, "notes": list(result.notes)})
     metadata["edit"] = shareable_edit(params.to_dict())
-    summary = parameters_text(params.generation) + f", Edit: {params.edit.edit_mode} denoise {params.edit.denoise:g}"
+    e = params.edit
+    summary = parameters_text(params.generation) + f", Edit: {e.edit_mode} denoise {e.denoise:g}"
+    if e.edit_mode == "structure":
+        summary += f", features {e.feature_injection:g}, attention {e.attention_injection:g}"
     return png_encode(result.image, [(METADATA_KEY, dumps(metadata), True), (PARAMETERS_KEY, summary, False)])
 
 

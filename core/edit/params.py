@@ -12,7 +12,12 @@ from ..params import MAX_PATH, GenerationParams
 
 EDIT_MODE_CHOICES = (
     Choice("variation", "Variation", "the photo noised part of the way, then denoised with the prompt and the sound"),
-)
+    Choice(
+        "structure", "Keep structure",
+        "the photo DDIM-inverted, then denoised with the prompt and the sound while its layout is injected",
+    ),
+)  # fmt: skip
+STRUCTURE_KNOBS = ("feature_injection", "attention_injection")  # the knobs only the structure mode reads
 EDIT_MODES = tuple(c.value for c in EDIT_MODE_CHOICES)
 
 
@@ -22,11 +27,25 @@ class EditKnobs:
 
     edit_mode: str = knob(
         "variation", label="Edit mode", flag="--mode", choices=EDIT_MODE_CHOICES,
-        help="Variation: the photo is noised part of the way and re-drawn with the prompt and the sound.",
+        help="Variation: the photo is noised part of the way and re-drawn with the prompt and the sound. "
+        "Keep structure: the photo is inverted (DDIM) and re-drawn while its layout (decoder features and "
+        "self-attention) is injected, so shapes stay where they are.",
     )  # fmt: skip
     denoise: float = knob(
         0.6, label="Denoise", flag="--denoise", metavar="S", range=(0.0, 1.0), slider=(0.0, 1.0), step=0.05,
         fmt="%.2f", help="How much of the denoising trajectory is re-run: 0 keeps the photo, 1 draws anew.",
+    )  # fmt: skip
+    feature_injection: float = knob(
+        0.8, label="Keep layout features for", flag="--feature-injection", metavar="F", range=(0.0, 1.0),
+        slider=(0.0, 1.0), step=0.05, fmt="%.2f",
+        help="Keep structure: the fraction of the steps run in which the photo's decoder features replace the "
+        "edit's (more keeps more of the photo's shapes; 0 turns it off).",
+    )  # fmt: skip
+    attention_injection: float = knob(
+        0.5, label="Keep self-attention for", flag="--attention-injection", metavar="F", range=(0.0, 1.0),
+        slider=(0.0, 1.0), step=0.05, fmt="%.2f",
+        help="Keep structure: the fraction of the steps run in which the photo's self-attention queries and keys "
+        "replace the edit's (more keeps more of its layout; 0 turns it off).",
     )  # fmt: skip
     feather: int = knob(
         8, label="Mask feather (px)", flag="--feather", range=(0, 256), slider=(0, 64), step=1, unit="px",
@@ -86,4 +105,4 @@ class EditParams:
         return cls(generation, from_plain(EditKnobs, edit, "edit setting")).validate()
 
 
-__all__ = ["EDIT_MODES", "EditKnobs", "EditParams"]
+__all__ = ["EDIT_MODES", "STRUCTURE_KNOBS", "EditKnobs", "EditParams"]

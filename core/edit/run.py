@@ -8,6 +8,9 @@ the pipeline those latents: that is the same computation, and it gives us the ph
 the noise for the masked mode. Masked: after every step the latents outside the mask are replaced
 by the photo's own noised to the next step (as diffusers' inpainting does for a 4-channel UNet);
 after decoding, the photo's pixels are composited back outside the mask with a feathered edge.
+Keep structure (core/edit/structure.py): the photo's DDIM inversion, then diffusers' own text-to-image
+loop started at the inverted latent, with the photo's features and self-attention injected; masked,
+the latents outside the mask are the inversion's own at each step.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ..events import ProgressCallback, Stage, StatusCallback, ignore
 from ..images import Mask, Photo, load_mask, load_photo
 from ..trace import Trace
 from .params import EditParams
+from .structure import InjectionRecord, Injector, invert, tail_scheduler
 
 
 class EditError(UserError, ValueError):
@@ -47,6 +51,7 @@ class EditResult:
     device: str = "cpu"
     dtype: str = "float32"
     latents: torch.Tensor | None = None  # the final latents, before decoding
+    injected: InjectionRecord | None = None  # keep structure: which steps took the photo's layout
 
 
 def run_steps(steps: int, denoise: float) -> int:
@@ -76,9 +81,18 @@ class EditCallback(LevelScheduleCallback):
 
     tensor_inputs: list[str] = ["latents"]
 
-    def __init__(self, *args: Any, known: torch.Tensor, noise: torch.Tensor, keep: torch.Tensor | None, **kw: Any):
+    def __init__(
+        self,
+        *args: Any,
+        known: torch.Tensor,
+        noise: torch.Tensor | None,
+        keep: torch.Tensor | None,
+        trajectory: dict[int, torch.Tensor] | None = None,
+        **kw: Any,
+    ):
         super().__init__(*args, **kw)
         self.known, self.noise, self.keep = known, noise, keep
+        self.trajectory = trajectory  # keep structure: the photo's own latent per timestep (its inversion)
 
     def callback_fn(self, pipeline: Any, step_index: int, timestep: Any, callback_kwargs: dict) -> dict:
         callback_kwargs = super().callback_fn(pipeline, step_index, timestep, callback_kwargs)
@@ -86,7 +100,9 @@ class EditCallback(LevelScheduleCallback):
             return callback_kwargs
         timesteps = pipeline.scheduler.timesteps
         index = len(timesteps) - len(self.schedule) + step_index + 1  # the step the latents are now at
-        if index < len(timesteps):
+        if index < len(timesteps) and self.trajectory is not None:
+            known = self.trajectory[int(timesteps[index])]
+        elif index < len(timesteps):
             known = pipeline.scheduler.add_noise(self.known, self.noise, timesteps[index : index + 1])
         else:
             known = self.known  # after the last step: the photo itself
@@ -136,6 +152,12 @@ def edit_photo(
     width, height = photo.size
     gen = params.generation.replace(models=engine.spec.name, width=width, height=height).validate()
     steps = run_steps(gen.steps, params.edit.denoise)
+    structure = params.edit.edit_mode == "structure"
+    notes = photo.notes + (mask.notes if mask else ())
+    if structure and gen.scheduler != "ddim":
+        notes += (f"keep structure denoises with DDIM, the sampler its inversion mirrors (not {gen.scheduler})",)
+        gen = gen.replace(scheduler="ddim")
+    injected = None
     with engine.running(on_status):
         cond = engine.condition(gen, max(steps, 1), cancel, status)
         gen, timings = cond.params, cond.timings
@@ -146,35 +168,30 @@ def edit_photo(
             pixels = engine.pipe.image_processor.preprocess(photo.image)
             pixels = pixels.to(device=engine.device, dtype=cond.prompt_embeds.dtype)
             vae = engine.pipe.vae
-            latents = retrieve_latents(vae.encode(pixels), generator=generator) * vae.config.scaling_factor
-            if steps > 0:
+            if structure:  # the posterior's mean: the inversion depends on the photo alone, and is cached
+                latents = retrieve_latents(vae.encode(pixels), sample_mode="argmax") * vae.config.scaling_factor
+            else:
+                latents = retrieve_latents(vae.encode(pixels), generator=generator) * vae.config.scaling_factor
+            keep = None if mask is None else outside(mask, latents, engine.pipe.vae_scale_factor)
+            if steps > 0 and structure:
+                latents, injected = keep_structure(
+                    engine, cond, params, photo, latents, keep, steps, generator, progress, cancel, status
+                )
+                notes += (injected.describe(),)
+            elif steps > 0:
                 noise_generator = torch.Generator("cpu").set_state(generator.get_state())
                 noise = randn_tensor(
                     latents.shape, generator=noise_generator, device=latents.device, dtype=latents.dtype
                 )
-                keep = None
-                if mask is not None:
-                    region = torch.from_numpy(mask.region).to(torch.float32)[None, None]
-                    inside = torch.nn.functional.max_pool2d(region, engine.pipe.vae_scale_factor)
-                    keep = (inside == 0).to(latents.device).expand_as(latents)
                 callback = EditCallback(
                     engine.state, cond.schedule, progress, cancel, known=latents, noise=noise, keep=keep
                 )
                 img2img = StableDiffusionImg2ImgPipeline(**engine.pipe.components, requires_safety_checker=False)
                 img2img.set_progress_bar_config(disable=True)
-                latents = img2img(
-                    prompt_embeds=cond.prompt_embeds,
-                    negative_prompt_embeds=cond.negative_embeds,
-                    image=latents,
-                    strength=params.edit.denoise,
-                    num_inference_steps=gen.steps,
-                    guidance_scale=gen.guidance,
-                    generator=generator,
-                    output_type="latent",
-                    callback_on_step_end=callback,
-                ).images
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled("edit cancelled")
+                loop = loop_arguments(cond, generator, callback)
+                latents = img2img(image=latents, strength=params.edit.denoise, **loop).images
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("edit cancelled")
             timings["denoise"] = time.perf_counter() - t
             t = time.perf_counter()
             image = engine.decode(latents, generator, cancel)  # a Cancel stops the decode too
@@ -184,9 +201,80 @@ def edit_photo(
         timings["total"] = time.perf_counter() - cond.started
         trace = engine.trace(cond, steps)
     edit = replace(params.edit, image_sha256=photo.sha256, mask_sha256=mask.sha256 if mask else None)
-    notes = photo.notes + (mask.notes if mask else ())
     dtype = str(engine.dtype).removeprefix("torch.")
-    return EditResult(image, photo.image, EditParams(gen, edit), trace, timings, notes, engine.device, dtype, latents)
+    return EditResult(
+        image, photo.image, EditParams(gen, edit), trace, timings, notes, engine.device, dtype, latents, injected
+    )
 
 
-__all__ = ["EditError", "EditResult", "composite", "edit_photo", "feathered", "run_steps"]
+def outside(mask: Mask, latents: torch.Tensor, scale: int) -> torch.Tensor:
+    """True on the latent cells the mask leaves untouched (no pixel of the cell is painted)."""
+    region = torch.from_numpy(mask.region).to(torch.float32)[None, None]
+    inside = torch.nn.functional.max_pool2d(region, scale)
+    return (inside == 0).to(latents.device).expand_as(latents)
+
+
+def keep_structure(
+    engine: Any,
+    cond: Any,
+    params: EditParams,
+    photo: Photo,
+    latents: torch.Tensor,
+    keep: torch.Tensor | None,
+    steps: int,
+    generator: torch.Generator,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    status: StatusCallback = ignore,
+) -> tuple[torch.Tensor, InjectionRecord]:
+    """The photo's inversion (cached), then the last `steps` DDIM steps from its latent with the prompt,
+    the sound and the photo's layout injected for the first part of them."""
+    from diffusers import StableDiffusionPipeline
+
+    gen, edit = cond.params, params.edit
+    key = (photo.sha256, photo.size, gen.prompt, gen.steps, engine.spec.name)
+    started = time.perf_counter()
+
+    def inverting(done: int, total: int) -> None:
+        status(Stage("denoise", "Inverting the photo (DDIM)", done, total))
+
+    inversion = invert(engine, latents, cond.prompt_embeds, key, gen.steps, steps, cancel, inverting)
+    status(Stage("denoise", "Denoising"))
+    cond.timings["inversion"] = time.perf_counter() - started  # ~0 when the engine had it cached
+    timesteps = inversion.timesteps[:steps][::-1]
+    scheduler = tail_scheduler(engine.pipe.scheduler.config, steps)
+    pipe = StableDiffusionPipeline(**{**engine.pipe.components, "scheduler": scheduler}, requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    callback = EditCallback(
+        engine.state,
+        cond.schedule,
+        progress,
+        cancel,
+        known=latents,
+        noise=None,
+        keep=keep,
+        trajectory=inversion.latents,
+    )
+    features, attention = int(steps * edit.feature_injection), int(steps * edit.attention_injection)
+    injector = Injector(engine, inversion, cond.prompt_embeds, timesteps, features, attention)
+    with injector.installed():
+        start = inversion.latents[timesteps[0]]
+        loop = loop_arguments(cond, generator, callback)
+        latents = pipe(latents=start, height=gen.height, width=gen.width, **loop).images
+    return latents, injector.record
+
+
+def loop_arguments(cond: Any, generator: torch.Generator, callback: EditCallback) -> dict[str, Any]:
+    """What both edit loops hand diffusers' pipeline: the conditioning, guidance, seed and callback."""
+    return {
+        "prompt_embeds": cond.prompt_embeds,
+        "negative_prompt_embeds": cond.negative_embeds,
+        "num_inference_steps": cond.params.steps,
+        "guidance_scale": cond.params.guidance,
+        "generator": generator,
+        "output_type": "latent",
+        "callback_on_step_end": callback,
+    }
+
+
+__all__ = ["EditError", "EditResult", "composite", "edit_photo", "feathered", "keep_structure", "run_steps"]
