@@ -1,15 +1,20 @@
-"""The Edit page through AppTest on the tiny models: upload a photo, choose a region, edit, see
-before and after, download a PNG that reproduces; a missing photo is said plainly."""
+"""The Edit page through AppTest on the tiny models: upload a photo, choose a region (a rectangle, or
+strokes painted on the canvas), edit, see before and after, download a PNG that reproduces; the live
+preview follows the knobs; the Gates page shows the edit's trace; a missing photo is said plainly."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 
 import numpy as np
 from PIL import Image
 
 from core.edit.export import read_edit
-from tests.studio_helpers import app, errors, ok, session
+from core.edit.run import run_steps
+from core.images import working_size
+from tests.studio_helpers import FAST, app, errors, ok, session
 
 
 def _photo() -> bytes:
@@ -55,3 +60,97 @@ def test_editing_without_a_photo_says_what_to_do():
     at.button(key="edit_run").click().run()
     ok(at)
     assert any("Choose a photo first" in e for e in errors(at)), errors(at)
+
+
+def _strokes_state(rgba: np.ndarray) -> dict:
+    """What the drawing canvas sends back after strokes: Fabric's JSON and the strokes as a PNG data
+    URL (the photo, its background, is never part of it)."""
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"drawing": {"raw": {"version": "7.4.0", "objects": [{"type": "Path"}]}, "data": url}, "backgroundFit": None}
+
+
+def _painted_page(photo: bytes, **state):
+    at = _edit_page(**state)
+    at.file_uploader(key="edit_photo").set_value(("street.png", photo, "image/png")).run()
+    at.radio(key="edit_mask_source").set_value("paint").run()
+    ok(at)
+    return at
+
+
+def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_photo_changes():
+    photo = _photo()  # 96x64: its working size; the canvas shows it at 480x320 (5 canvas px per pixel)
+    at = _painted_page(photo, w_steps=6, edit_denoise=0.5, edit_feather=4)
+    key = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}_0"
+    assert any("Paint the region" in c.value for c in at.caption), "nothing painted yet: the page says so"
+    rgba = np.zeros((320, 480, 4), np.uint8)
+    rgba[100:200, 250:400] = (255, 64, 64, 140)  # one stroke...
+    rgba[150:200, 300:400, 3] = 200  # ...and a second over it (see-through paint: a different alpha)
+    rgba[:, 10:12] = (255, 64, 64, 90)  # a 2-px scratch: under half of each working pixel, so not painted
+    at.session_state[key] = _strokes_state(rgba)
+    at.run()
+    ok(at)
+    expected = np.zeros((64, 96), bool)
+    expected[20:40, 50:80] = True
+    mask_file = session(at).edit_preview.job.key.edit.mask_path
+    assert np.array_equal(np.asarray(Image.open(mask_file)) == 255, expected)
+    assert np.isin(np.asarray(Image.open(mask_file)), (0, 255)).all()
+
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert not errors(at), errors(at)
+    r = session(at).edit.result.result
+    before, after = np.asarray(r.photo, np.int16), np.asarray(r.image, np.int16)
+    far = np.ones((64, 96), bool)
+    far[20 - 5 : 40 + 5, 50 - 5 : 80 + 5] = False  # beyond the 4-px feather
+    assert np.array_equal(after[far], before[far])
+    assert np.abs(after[24:36, 54:76] - before[24:36, 54:76]).mean() > 1
+    assert r.params.edit.mask_sha256 == hashlib.sha256(open(mask_file, "rb").read()).hexdigest()
+
+    at.button(key="edit_clear").click().run()  # a fresh canvas: no strokes, so no mask
+    ok(at)
+    assert any("Paint the region" in c.value for c in at.caption)
+
+
+def test_the_live_preview_follows_the_knobs_at_preview_quality():
+    at = _edit_page(w_steps=6)
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)
+    slot = session(at).edit_preview
+    first = slot.job
+    assert first is not None and first.kind == "preview" and slot.result is not None
+    r = slot.result.result
+    assert r.params.edit.denoise == 0.6 and r.params.generation.steps == FAST["ui_preview_steps"]
+    assert r.image.size == working_size(96, 64, FAST["ui_preview_side"])
+    assert r.trace.steps == run_steps(FAST["ui_preview_steps"], 0.6)
+
+    at.slider(key="edit_denoise").set_value(1.0).run()
+    ok(at)
+    assert slot.job is not first and slot.job.key.edit.denoise == 1.0
+    r = slot.result.result
+    assert r.params.edit.denoise == 1.0 and r.trace.steps == FAST["ui_preview_steps"]
+    assert session(at).history == [] and session(at).edit.result is None  # previews only
+
+    at.run()  # nothing changed: no new preview
+    assert slot.job.key.edit.denoise == 1.0 and slot.job is session(at).edit_preview.job
+
+
+def test_the_gates_page_shows_the_last_edits_trace():
+    at = _edit_page(w_steps=6, edit_denoise=0.5, w_audio_strength=1.5)
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    edit = session(at).edit.result.result
+    preview = session(at).edit_preview.result.result
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    assert at.selectbox(key="gates_pick").value == "Latest edit"
+    metrics = {m.label: str(m.value) for m in at.metric}
+    assert metrics["Steps"] == str(edit.trace.steps) == str(run_steps(6, 0.5))
+    assert metrics["Audio strength"] == "1.5×"
+    assert metrics["Adapter layers"] == str(len(edit.trace.layer_names))
+    assert metrics["Text-token norm"] == f"{edit.trace.text_norm:.2f}"
+    at.selectbox(key="gates_pick").set_value("Latest edit preview").run()
+    ok(at)
+    assert {m.label: str(m.value) for m in at.metric}["Steps"] == str(preview.trace.steps) == str(run_steps(3, 0.5))

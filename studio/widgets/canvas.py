@@ -1,0 +1,47 @@
+"""Painting a region on a photo with streamlit-drawable-canvas (Fabric.js; its components-v2 build
+works with Streamlit 1.67). The photo is the canvas's background, which the component never sends
+back; the strokes come back as an RGBA picture at the canvas's size whose alpha says where paint
+is, and `studio.editing.painted_mask` turns that into the mask at the photo's working size."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+# See-through paint: the photo stays visible under the strokes (any alpha > 0 counts as painted).
+PAINT = "rgba(255, 64, 64, 0.55)"
+DISPLAY_SIDE = 480  # px: the canvas's longer side on screen; strokes are scaled to the working size
+
+
+def display_size(size: tuple[int, int], side: int = DISPLAY_SIDE) -> tuple[int, int]:
+    """The canvas's size on screen: the photo's aspect, its longer side `side` px (a small photo is
+    enlarged so that it can be painted on; a large one shrunk to fit the column)."""
+    width, height = size
+    scale = side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def paint_canvas(photo: Image.Image, brush: int, key: str) -> np.ndarray | None:
+    """The canvas over `photo`; returns the strokes (RGBA at the canvas's size), or None before any.
+    A new `key` is a fresh, empty canvas (how Clear and a new photo start over)."""
+    # The package registers its component when imported, which needs a running script: import here.
+    from streamlit_drawable_canvas import st_canvas
+
+    width, height = display_size(photo.size)
+    result = st_canvas(
+        stroke_width=int(brush),
+        stroke_color=PAINT,
+        background_image=photo,
+        width=width,
+        height=height,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=key,
+    )
+    return result.image_data
+
+
+__all__ = ["DISPLAY_SIDE", "PAINT", "display_size", "paint_canvas"]
