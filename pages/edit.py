@@ -88,8 +88,10 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
         return None, None, "Live preview is off (sidebar)."
     if photo is None:
         return None, None, photo_problem and "The preview waits for a photo that can be used."
-    if missing or not choice.ok:
-        return None, None, missing or choice.problem
+    if missing:
+        return None, None, "The preview waits for the region (2 · Where it may change)."
+    if not choice.ok:
+        return None, None, choice.problem
     try:
         edit = _edit(preview=True)
     except Exception as exc:  # noqa: BLE001 - a bad setting is shown, never raised into Streamlit

@@ -14,6 +14,7 @@ from PIL import Image
 from core.edit.export import read_edit
 from core.edit.run import run_steps
 from core.images import working_size
+from studio.widgets.canvas import display_size
 from tests.studio_helpers import FAST, app, errors, ok, session
 
 
@@ -80,14 +81,16 @@ def _painted_page(photo: bytes, **state):
 
 
 def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_photo_changes():
-    photo = _photo()  # 96x64: its working size; the canvas shows it at 480x320 (5 canvas px per pixel)
+    photo = _photo()  # 96x64, its own working size
     at = _painted_page(photo, w_steps=6, edit_denoise=0.5, edit_feather=4)
     key = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}_0"
     assert any("Paint the region" in c.value for c in at.caption), "nothing painted yet: the page says so"
-    rgba = np.zeros((320, 480, 4), np.uint8)
-    rgba[100:200, 250:400] = (255, 64, 64, 140)  # one stroke...
-    rgba[150:200, 300:400, 3] = 200  # ...and a second over it (see-through paint: a different alpha)
-    rgba[:, 10:12] = (255, 64, 64, 90)  # a 2-px scratch: under half of each working pixel, so not painted
+    width, height = display_size((96, 64))
+    assert (width, height) == (384, 256)  # the canvas shows the photo with 4 screen px per working pixel
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[80:160, 200:320] = (255, 64, 64, 140)  # one stroke...
+    rgba[120:160, 240:320, 3] = 200  # ...and a second over it (see-through paint: a different alpha)
+    rgba[:, 10] = (255, 64, 64, 90)  # a 1-px scratch: under half of each working pixel, so not painted
     at.session_state[key] = _strokes_state(rgba)
     at.run()
     ok(at)

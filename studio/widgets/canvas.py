@@ -13,14 +13,16 @@ if TYPE_CHECKING:
 
 # See-through paint: the photo stays visible under the strokes (any alpha > 0 counts as painted).
 PAINT = "rgba(255, 64, 64, 0.55)"
-DISPLAY_SIDE = 480  # px: the canvas's longer side on screen; strokes are scaled to the working size
+# px on screen: the Edit page's photo column is ~390 px wide on a 1440-px window (a wider canvas
+# would scroll); the strokes are scaled to the working size whatever the canvas's size.
+DISPLAY_WIDTH, DISPLAY_HEIGHT = 384, 480
 
 
-def display_size(size: tuple[int, int], side: int = DISPLAY_SIDE) -> tuple[int, int]:
-    """The canvas's size on screen: the photo's aspect, its longer side `side` px (a small photo is
+def display_size(size: tuple[int, int], most: tuple[int, int] = (DISPLAY_WIDTH, DISPLAY_HEIGHT)) -> tuple[int, int]:
+    """The canvas's size on screen: the photo's aspect, as large as fits `most` (a small photo is
     enlarged so that it can be painted on; a large one shrunk to fit the column)."""
     width, height = size
-    scale = side / max(width, height)
+    scale = min(most[0] / width, most[1] / height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
@@ -44,4 +46,4 @@ def paint_canvas(photo: Image.Image, brush: int, key: str) -> np.ndarray | None:
     return result.image_data
 
 
-__all__ = ["DISPLAY_SIDE", "PAINT", "display_size", "paint_canvas"]
+__all__ = ["DISPLAY_HEIGHT", "DISPLAY_WIDTH", "PAINT", "display_size", "paint_canvas"]
