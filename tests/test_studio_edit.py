@@ -157,3 +157,20 @@ def test_the_gates_page_shows_the_last_edits_trace():
     at.selectbox(key="gates_pick").set_value("Latest edit preview").run()
     ok(at)
     assert {m.label: str(m.value) for m in at.metric}["Steps"] == str(preview.trace.steps) == str(run_steps(3, 0.5))
+
+
+def test_the_spectrogram_page_shows_what_the_last_edit_heard():
+    at = _edit_page(w_steps=6, edit_denoise=0.5)
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    edit = session(at).edit.result.result
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    assert at.selectbox(key="spec_trace_pick").value == "Latest edit"
+    clip = edit.params.generation.audio_path.rsplit("/", 1)[-1]
+    assert any(c.value.startswith(f"{clip} · the 10-second window from 0 s") and "3 steps" in c.value for c in at.caption)
+    charts = [c for c in at.get("plotly_chart") if "spec_trace" in c.proto.id]
+    assert len(charts) == len(edit.trace.heard) >= 1
+    for chart, labels in zip(charts, edit.trace.heard.values(), strict=True):
+        assert all(h.label in chart.proto.spec for h in labels)
