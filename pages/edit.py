@@ -53,13 +53,14 @@ with left:
                            key="edit_mask_source", horizontal=True, persist_state=PS)  # fmt: skip
     strokes, uploaded = None, None
     if mask_source == "paint" and photo is not None:
+        with st.container(key="edit_canvas"):
+            strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.paint_key(photo))
+        # Below the canvas: the canvas's own toolbar (undo, redo, delete) floats over what is above it.
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         c1.slider("Brush (px)", 4, 96, key="edit_brush", step=2, persist_state=PS,
                   help="The brush's width on the canvas as shown.")  # fmt: skip
         c2.button("Clear", on_click=editing.clear_paint, key="edit_clear", icon=":material/ink_eraser:",
                   help="Remove every stroke.")  # fmt: skip
-        with st.container(key="edit_canvas"):
-            strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.paint_key(photo))
     elif photo is not None:
         st.image(photo.image, width="stretch")
     if mask_source == "box":

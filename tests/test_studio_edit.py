@@ -85,6 +85,7 @@ def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_
     at = _painted_page(photo, w_steps=6, edit_denoise=0.5, edit_feather=4)
     key = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}_0"
     assert any("Paint the region" in c.value for c in at.caption), "nothing painted yet: the page says so"
+    assert len(at.get("unknown")) == 1  # the canvas (a custom component)
     width, height = display_size((96, 64))
     assert (width, height) == (384, 256)  # the canvas shows the photo with 4 screen px per working pixel
     rgba = np.zeros((height, width, 4), np.uint8)
@@ -169,8 +170,25 @@ def test_the_spectrogram_page_shows_what_the_last_edit_heard():
     ok(at)
     assert at.selectbox(key="spec_trace_pick").value == "Latest edit"
     clip = edit.params.generation.audio_path.rsplit("/", 1)[-1]
-    assert any(c.value.startswith(f"{clip} · the 10-second window from 0 s") and "3 steps" in c.value for c in at.caption)
+    assert any(
+        c.value.startswith(f"{clip} · the 10-second window from 0 s") and "3 steps" in c.value for c in at.caption
+    )
     charts = [c for c in at.get("plotly_chart") if "spec_trace" in c.proto.id]
     assert len(charts) == len(edit.trace.heard) >= 1
     for chart, labels in zip(charts, edit.trace.heard.values(), strict=True):
         assert all(h.label in chart.proto.spec for h in labels)
+
+
+def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
+    at = _edit_page()
+    at.file_uploader(key="edit_photo").set_value(("notes.png", b"these are my notes", "image/png")).run()
+    ok(at)
+    said = [e for e in errors(at) if "notes.png is not an image Pillow can read" in e]
+    assert said, errors(at)
+    assert session(at).edit_preview.job is None  # no preview of a photo that cannot be read
+    at.radio(key="edit_mask_source").set_value("paint").run()
+    ok(at)
+    assert not at.get("unknown")  # no canvas without a photo
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert session(at).edit.job is None and session(at).edit.error == said[0]
