@@ -85,7 +85,7 @@ def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_
     at = _painted_page(photo, w_steps=6, edit_denoise=0.5, edit_feather=4)
     key = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}_0"
     assert any("Paint the region" in c.value for c in at.caption), "nothing painted yet: the page says so"
-    assert len(at.get("unknown")) == 1  # the canvas (a custom component)
+    assert [c.key for c in at.get("bidi_component")] == [key]  # the canvas (a components-v2 element)
     width, height = display_size((96, 64))
     assert (width, height) == (384, 256)  # the canvas shows the photo with 4 screen px per working pixel
     rgba = np.zeros((height, width, 4), np.uint8)
@@ -188,7 +188,7 @@ def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
     assert session(at).edit_preview.job is None  # no preview of a photo that cannot be read
     at.radio(key="edit_mask_source").set_value("paint").run()
     ok(at)
-    assert not at.get("unknown")  # no canvas without a photo
+    assert not at.get("bidi_component")  # no canvas without a photo
     at.button(key="edit_run").click().run()
     ok(at)
     assert session(at).edit.job is None and session(at).edit.error == said[0]
