@@ -61,6 +61,7 @@ with left:
                   help="The brush's width on the canvas as shown.")  # fmt: skip
         c2.button("Clear", on_click=editing.clear_paint, key="edit_clear", icon=":material/ink_eraser:",
                   help="Remove every stroke.")  # fmt: skip
+        st.caption(widgets.brush_note(bindings.value("edit_brush"), photo.size))
     elif photo is not None:
         st.image(photo.image, width="stretch")
     if mask_source == "box":

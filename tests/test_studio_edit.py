@@ -88,6 +88,7 @@ def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_
     assert [c.key for c in at.get("bidi_component")] == [key]  # the canvas (a components-v2 element)
     width, height = display_size((96, 64))
     assert (width, height) == (384, 256)  # the canvas shows the photo with 4 screen px per working pixel
+    assert any(c.value.startswith("A 32-px brush paints 8.0 px of the photo") for c in at.caption)
     rgba = np.zeros((height, width, 4), np.uint8)
     rgba[80:160, 200:320] = (255, 64, 64, 140)  # one stroke...
     rgba[120:160, 240:320, 3] = 200  # ...and a second over it (see-through paint: a different alpha)

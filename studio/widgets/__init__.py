@@ -13,7 +13,7 @@ from __future__ import annotations
 from studio.charts import LEVEL_ICON
 
 from .audio import audio_picker, checked_choice, clip_for
-from .canvas import paint_canvas
+from .canvas import brush_note, paint_canvas
 from .images import DAMAGED, duration, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
@@ -37,6 +37,7 @@ __all__ = [
     "DAMAGED",
     "LEVEL_ICON",
     "audio_picker",
+    "brush_note",
     "chart",
     "checked_choice",
     "clip_for",

@@ -26,6 +26,12 @@ def display_size(size: tuple[int, int], most: tuple[int, int] = (DISPLAY_WIDTH, 
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+def brush_note(brush: int, size: tuple[int, int]) -> str:
+    """What the brush's width on screen is on the photo at its working size `size`."""
+    on_photo = brush * size[0] / display_size(size)[0]
+    return f"A {brush}-px brush paints {on_photo:.1f} px of the photo at its working size."
+
+
 def paint_canvas(photo: Image.Image, brush: int, key: str) -> np.ndarray | None:
     """The canvas over `photo`; returns the strokes (RGBA at the canvas's size), or None before any.
     A new `key` is a fresh, empty canvas (how Clear and a new photo start over)."""
@@ -46,4 +52,4 @@ def paint_canvas(photo: Image.Image, brush: int, key: str) -> np.ndarray | None:
     return result.image_data
 
 
-__all__ = ["DISPLAY_HEIGHT", "DISPLAY_WIDTH", "PAINT", "display_size", "paint_canvas"]
+__all__ = ["DISPLAY_HEIGHT", "DISPLAY_WIDTH", "PAINT", "brush_note", "display_size", "paint_canvas"]

@@ -48,8 +48,9 @@ def test_edit_a_photo_inside_a_mask_and_download(page, server, tmp_path):
     assert (stored.generation.width, stored.generation.height) == (80, 64)  # the photo's working size
 
 
-def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, tmp_path):
-    """Strokes painted on the canvas are the mask: the downloaded PNG is the photo itself outside them."""
+def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs, tmp_path):
+    """Strokes painted on the canvas are the mask (each with the brush it was painted with): the
+    downloaded PNG is the photo itself outside them."""
     y, x = np.mgrid[0:64, 0:80]
     photo = np.stack([x * 3, y * 4, (x + y) % 256], -1).astype(np.uint8)  # 80x64: already its working size
     Image.fromarray(photo, "RGB").save(tmp_path / "street.png")
@@ -61,25 +62,47 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, tmp_path):
     expect(page.get_by_text("Paint the region that may change", exact=False)).to_be_visible()
     box = canvas.bounding_box()
     scale = box["width"] / 80  # the canvas shows the photo at 384x307: 4.8 screen px per working pixel
-    # Two strokes along row 25 (working pixels): x 20..60, then a thinner brush from 60 back to 30.
-    for x0, x1 in ((20, 60), (60, 30)):
-        if x0 == 60:
-            set_slider(page, "edit_brush", ["Home"])  # 4 px: the first stroke stays on the canvas
-            expect(page.locator(".st-key-edit_brush")).to_contain_text("4")
-        page.mouse.move(box["x"] + x0 * scale, box["y"] + 25 * scale)
+
+    def stroke(row: int, x0: int, x1: int) -> None:  # in working pixels
+        page.mouse.move(box["x"] + x0 * scale, box["y"] + row * scale)
         page.mouse.down()
-        page.mouse.move(box["x"] + x1 * scale, box["y"] + 25 * scale, steps=12)
+        page.mouse.move(box["x"] + x1 * scale, box["y"] + row * scale, steps=12)
         page.mouse.up()
+
+    stroke(20, 15, 65)  # the 32-px brush: 6.7 working px wide
     expect(page.get_by_text("the strokes are the mask at this size", exact=False)).to_be_visible()
+    set_slider(page, "edit_brush", ["Home"] + ["ArrowRight"] * 3)  # 10 px: 2.1 working px
+    expect(page.get_by_text("A 10-px brush paints 2.1 px of the photo", exact=False)).to_be_visible()
+    stroke(40, 60, 30)
     expect(page.locator(".st-key-edit_preview_box img")).to_be_visible()  # the live preview
     shot(page, "edit_painted")
 
     path, stored = _edit_and_download(page, "edit_painted")
     assert stored.edit.mask_sha256 and (stored.generation.width, stored.generation.height) == (80, 64)
+    # The mask the edit used (the server's upload of it, found by its hash): both strokes, each as wide
+    # as its brush, and nothing else.
+    masks = [m for m in server_dirs["uploads"].glob("*/painted_mask.png") if _sha256(m) == stored.edit.mask_sha256]
+    region = np.asarray(Image.open(masks[0])) == 255
+    rows = np.flatnonzero(region.any(axis=1))
+    first, second = rows[rows < 30], rows[rows >= 30]
+    assert 6 <= len(first) <= 9 and abs(first.mean() - 20) <= 1  # 6.7 px, antialiased edges
+    assert 2 <= len(second) <= 4 and abs(second.mean() - 40) <= 1  # 2.1 px
+    cols = np.flatnonzero(region[first].any(axis=0))
+    assert abs(cols.min() - (15 - 3.3)) <= 2 and abs(cols.max() - (65 + 3.3)) <= 2  # round caps
+    cols = np.flatnonzero(region[second].any(axis=0))
+    assert abs(cols.min() - 29) <= 2 and abs(cols.max() - 61) <= 2
+    # The download: the photo's own pixels beyond the mask's feathered edge (8 px, from the edge's
+    # half-pixel line: core.edit.run.feathered), edited inside.
     after = np.asarray(Image.open(path).convert("RGB"), np.int16)
-    # The brush (32 screen px = 6.7 working px) reaches 4 px either side of row 25; the feather 8 more.
-    outside = np.ones((64, 80), bool)
-    outside[25 - 13 : 25 + 14, 20 - 13 : 60 + 14] = False
+    from scipy.ndimage import distance_transform_edt
+
+    outside = distance_transform_edt(~region) >= 8.5
+    assert outside.mean() > 0.4
     assert np.array_equal(after[outside], photo[outside].astype(np.int16))
-    assert np.abs(after[24:27, 25:55] - photo[24:27, 25:55]).mean() > 1  # painted: edited
-    assert np.abs(after[24:27, 21:29] - photo[24:27, 21:29]).mean() > 1  # the first stroke alone
+    assert np.abs(after[region] - photo[region]).mean() > 1
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
