@@ -275,7 +275,8 @@ def compare_files(run: CompareRun, with_wavs: bool = False) -> tuple[bytes, byte
             params_list.append(None)
             captions.append(grid_text(cell.caption if cell.params is None else f"{cell.caption}: not generated"))
     grid = grid_png_bytes(images, captions, params_list, title=grid_text(run.plan.title), columns=run.plan.columns)
-    files = [(f"{i:02d}_{c.key}.png", done[c.key][1]) for i, c in enumerate(run.plan.cells, 1) if c.key in done]
+    made = [c for c in run.plan.cells if c.key in done]  # numbered 01, 02, ... in grid order, no gaps
+    files = [(f"{i:02d}_{c.key}.png", done[c.key][1]) for i, c in enumerate(made, 1)]
     files.append((GRID_IN_ZIP, grid))
     if with_wavs:
         for view in run.views.values():

@@ -44,6 +44,9 @@ def test_cli_compare_writes_the_pages_grid_and_zip(args, tmp_path, tiny_engine, 
         names = zf.namelist()
         pngs = [n for n in names if n.endswith(".png") and n != compare.GRID_IN_ZIP]
         assert len(pngs) == len(plan.generated) and "params.json" in names
+        assert len(plan.cells) > len(plan.generated)  # the grid has empty places...
+        want = [f"{i:02d}_{c.key}.png" for i, c in enumerate(plan.generated, 1)]
+        assert pngs == want  # ...which the files' numbers do not skip: 01, 02, 03, ... in grid order
         assert [read_params(zf.read(n)) for n in pngs] == [t.params for t in tiles if t.params is not None]
         assert read_metadata(zf.read(compare.GRID_IN_ZIP))["format"] == "clap2diff/grid"
         assert not [n for n in names if n.endswith(".wav")]

@@ -5,6 +5,7 @@ validation (the real range message) instead of argparse's "expected one argument
 from __future__ import annotations
 
 import io
+import json
 import struct
 import subprocess
 import sys
@@ -50,6 +51,31 @@ def test_a_clip_beyond_the_decode_budget_is_refused_from_its_header(tmp_path):
         "cut it or mix it down to stereo, then upload that."
     )
     assert int(grown_mb) < 50, out.stdout
+
+
+@pytest.mark.slow
+def test_a_2_gb_wav_header_is_one_line_and_exit_2_within_a_small_peak(tmp_path):
+    """Issue 9's case, which once drove `generate` to a 15.7 GB peak: a 2 GB 8-bit WAV at 1 MHz (a
+    sparse file: its header is true, its disk use ~0) gets one line and exit 2, and the whole
+    process's peak memory stays far below the 8 GB it would decode to."""
+    path = _sparse_u8_wav(tmp_path / "long.wav", 1, 1_000_000, 33.3 * 60)
+    assert path.stat().st_size > 1.99e9
+    code = (
+        "import json, resource, subprocess, sys\n"
+        "run = subprocess.run([sys.executable, '-m', 'core', 'generate', '--models', 'tiny', '--audio', sys.argv[1],"
+        " '--prompt', 'x', '--steps', '1', '--size', '64x64', '--out', sys.argv[2]], capture_output=True, text=True)\n"
+        "print(run.returncode); print(json.dumps(run.stderr))\n"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)"
+    )
+    argv = [sys.executable, "-c", code, str(path), str(tmp_path / "out.png")]
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=True, timeout=110)
+    returncode, stderr, peak_mb = out.stdout.strip().splitlines()
+    stderr = json.loads(stderr)
+    assert int(returncode) == EXIT_BAD_INPUT
+    assert stderr.count("\n") == 1 and stderr.startswith("error: ") and "Traceback" not in stderr, stderr
+    assert "sample rate of 1000000 Hz" in stderr and "long.wav" in stderr, stderr
+    assert int(peak_mb) < 1500, f"peak {peak_mb} MB"
+    assert not (tmp_path / "out.png").exists()
 
 
 def test_a_clip_within_the_budget_still_decodes():

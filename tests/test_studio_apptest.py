@@ -139,35 +139,49 @@ def test_moving_sliders_changes_the_trace_but_never_reencodes():
     assert not _errors(at)
 
 
-def test_cancel_stops_the_render_and_keeps_the_history(monkeypatch):
-    """A render whose job is cancelled ends as 'cancelled', keeps the history, and shows a note."""
+def test_clicking_cancel_stops_the_render_mid_way_and_keeps_the_history(monkeypatch):
+    """The Cancel button itself, clicked while the render is at step 2 of 40: the job ends cancelled
+    at that step (not finished, not failed), the page says so, and the Gallery keeps what it had."""
+    import threading
+
+    from studio import jobs, widgets
+
     at = _app()
     _render(at)
     assert len(_session(at).history) == 1
-    # Start a long render, then press Cancel as the user would (the callback sets the job's Event).
-    at.slider(key="w_steps").set_value(100).run()
-    at.button(key="btn_render").click()
-    job_holder = {}
+    at.slider(key="w_steps").set_value(40).run()
 
-    from studio import jobs
+    # Hold the render inside its step 2 (on the engine thread) until Cancel has been clicked, so the
+    # click lands mid-render however busy the machine is. The page's progress loop returns at once,
+    # so each script run ends and the test can click, as a browser user clicks during the loop.
+    at_step, clicked = threading.Event(), threading.Event()
+    real_progress = jobs.Job.on_progress
 
-    real = jobs.generation_job
+    def held_progress(job, info):
+        real_progress(job, info)
+        if job.kind == "render" and info.step == 2:
+            at_step.set()
+            assert clicked.wait(60), "Cancel was never clicked"
 
-    def start_cancelled(engine, params, kind="render"):
-        job = real(engine, params, kind)
-        job.request_cancel()  # as if Cancel were clicked during step 1
-        job_holder["job"] = job
-        return job
+    monkeypatch.setattr(jobs.Job, "on_progress", held_progress)
+    monkeypatch.setattr(widgets, "follow", lambda job, where=None, **kw: None)
+    monkeypatch.setattr("streamlit.rerun", lambda *a, **kw: None)  # no rerun loop while following
+    at.button(key="btn_render").click().run()
+    job = _session(at).render.job
+    assert job is not None and at_step.wait(60), "the render never reached step 2"
+    assert at.button(key="btn_cancel").label == "Cancel"  # shown while the render runs
 
-    monkeypatch.setattr(jobs, "generation_job", start_cancelled)
-    at.run()
-    job = job_holder["job"]
-    assert job.wait(60)  # the job may queue behind a preview on the engine thread
+    at.button(key="btn_cancel").click().run()
+    assert job.cancel.is_set()  # the click's callback asked the job to stop
+    clicked.set()
+    assert job.wait(60)
     at.run()  # the page collects the finished job
     _ok(at)
-    assert job.cancelled and job.step < 100
-    assert any("cancelled" in w.value for w in at.warning)
+    assert job.cancelled and job.error is None and job.result is None
+    assert job.step == 2  # stopped right after the step it was in: the engine checks between steps
+    assert any("Render cancelled after 2 of 40 steps" in w.value for w in at.warning)
     assert len(_session(at).history) == 1  # nothing added, nothing lost
+    assert not at.button(key="btn_render").disabled
 
 
 def test_bad_inputs_show_errors_and_keep_the_history(tmp_path, monkeypatch):

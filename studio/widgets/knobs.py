@@ -46,13 +46,20 @@ def slider_range(key: str) -> tuple[Any, Any]:
     return lo, (int(top) if isinstance(hi, int) and isinstance(lo, int) else top)
 
 
-def slider(key: str, label: str | None = None) -> Any:
+def slider(key: str, mark: str = "") -> Any:
+    """`mark`: Markdown shown before the label (a level's coloured dot). It is drawn as its own
+    caption line, and the widget keeps the plain label, because a widget's label is also its
+    accessible name: a screen reader would read ":red[●] Foreground weight" aloud."""
     k, part = _knob(key), _part(key)
     lo, top = slider_range(key)
     step = k.step_for(part if isinstance(part, int) else None)
+    label, help_text = BY_KEY[key].label, k.help_for(part)
+    if mark:
+        st.markdown(f"{mark} {label}", help=help_text)
     return st.slider(
-        label or BY_KEY[key].label, lo, top, step=step, key=key, help=k.help_for(part), format=k.fmt, persist_state=PS
-    )
+        label, lo, top, step=step, key=key, help=None if mark else help_text, format=k.fmt, persist_state=PS,
+        label_visibility="collapsed" if mark else "visible",
+    )  # fmt: skip
 
 
 def number(key: str, where: Any = st, **kwargs: Any) -> Any:
@@ -178,7 +185,7 @@ def conditioning_sliders(text_norm: float | None) -> None:
         st.rerun()  # a full run: size and steps sit outside the live panel's fragment
     for level in LEVELS:
         key = f"w_weight_{bindings.LEVEL_SHORT[level]}"
-        slider(key, label=f"{LEVEL_ICON[level]} {BY_KEY[key].label}")
+        slider(key, mark=LEVEL_ICON[level])
     st.markdown("**When each level speaks**")
     slider("w_switch")
     p = bindings.value("w_switch")

@@ -140,3 +140,17 @@ def test_every_page_at_laptop_and_desktop_size(browser, server):
                 shot(pg, f"page_{name}_{width}")
         finally:
             pg.context.close()
+
+
+def test_widgets_are_announced_by_their_plain_names(page, server):
+    """Screen readers read a widget's accessible name: the weight sliders must be announced as
+    "Foreground weight (×)", not ":red[●] Foreground weight (×)", and nothing by raw Markdown."""
+    open_studio(page, server)
+    page.locator(".st-key-w_weight_fg input[type=range]").wait_for(state="attached")
+    sliders = page.evaluate("() => [...document.querySelectorAll('input[type=range]')].map(s => s.ariaLabel)")
+    assert {"Foreground weight (×)", "Background weight (×)", "Ambience weight (×)"} <= set(sliders), sliders
+    names = page.evaluate("() => [...document.querySelectorAll('[aria-label]')].map(e => e.ariaLabel)")
+    assert [n for n in names if re.search(r":\w+\[|●|\*\*", n)] == []
+    expect(page.locator(".st-key-w_weight_fg").get_by_text("Foreground weight (×)")).to_be_hidden()  # collapsed
+    expect(page.get_by_text("● Foreground weight (×)")).to_be_visible()  # the coloured dot is still shown
+    shot(page, "main_loop_weights_labels")
