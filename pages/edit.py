@@ -73,9 +73,7 @@ with left:
             uploaded = editing.save_photo(mask_up.name, mask_up.getvalue())
     mask, missing = editing.mask_path(mask_source, photo, strokes, uploaded) if photo else (None, None)
     if photo is not None:
-        w, h = photo.size
-        st.caption(f":material/info: {missing}" if missing else f"Working size {w}×{h}"
-                   + (": the strokes are the mask at this size (painted = may change)." if mask_source == "paint" else "."))  # fmt: skip
+        st.caption(f":material/info: {missing}" if missing else editing.region_note(photo, mask))
 
 
 def _edit(preview: bool = False) -> EditParams:

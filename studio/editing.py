@@ -16,7 +16,7 @@ from PIL import Image
 
 from core.edit import EditParams
 from core.edit.params import EditKnobs
-from core.images import Photo, load_photo
+from core.images import ImageError, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
 from core.params import GenerationParams
 from studio import bindings
@@ -128,6 +128,25 @@ def mask_path(
     return None, None
 
 
+@functools.lru_cache(maxsize=16)
+def _share(mask: str, size: tuple[int, int]) -> tuple[float, tuple[str, ...]]:
+    m = load_mask(mask, size)
+    return m.fraction, m.notes
+
+
+def region_note(photo: Photo, mask: str | None) -> str:
+    """What may change, as the edit will read the mask: its share of the photo at the working size
+    (and the mask's own notes), or why the mask cannot be used."""
+    head = f"Working size {photo.size[0]}×{photo.size[1]}"
+    if mask is None:
+        return f"{head}: the whole photo may change."
+    try:
+        share, notes = _share(mask, photo.size)
+    except ImageError as exc:
+        return f"{head}. :orange[{exc}]"
+    return f"{head}: {share:.1%} of the photo may change" + "".join(f"; {n}" for n in notes) + "."
+
+
 def edit_params(generation: GenerationParams, photo_path: str, mask_path: str | None) -> EditParams:
     """The page's edit: the Generate page's settings, the photo, the mask and the edit knobs."""
     knobs = {field: bindings.value(key) for key, field in EDIT_KEYS.items()}
@@ -167,5 +186,5 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
 
 
 __all__ = ["EDIT_KEYS", "MASK_SOURCES", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput", "box_mask",
-           "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "mask_path", "paint_key", "painted_mask",
-           "preview_params", "save_photo", "working_photo"]  # fmt: skip
+           "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "mask_path",
+           "paint_key", "painted_mask", "preview_params", "region_note", "save_photo", "working_photo"]  # fmt: skip

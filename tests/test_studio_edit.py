@@ -37,6 +37,7 @@ def test_upload_box_edit_before_after_and_a_reproducible_png():
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.radio(key="edit_mask_source").set_value("box").run()
     at.slider(key="edit_box_x").set_value((0.5, 1.0)).run()
+    assert "Working size 96×64: 25.0% of the photo may change." in [c.value for c in at.caption]
     at.button(key="edit_run").click().run()
     ok(at)
     assert not errors(at), errors(at)
@@ -99,6 +100,7 @@ def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_
     expected = np.zeros((64, 96), bool)
     expected[20:40, 50:80] = True
     mask_file = session(at).edit_preview.job.key.edit.mask_path
+    assert "Working size 96×64: 9.8% of the photo may change." in [c.value for c in at.caption]  # 20x30 px
     assert np.array_equal(np.asarray(Image.open(mask_file)) == 255, expected)
     assert np.isin(np.asarray(Image.open(mask_file)), (0, 255)).all()
 

@@ -3,6 +3,8 @@ download the PNG."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from PIL import Image
 from playwright.sync_api import expect
@@ -69,11 +71,14 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
         page.mouse.move(box["x"] + x1 * scale, box["y"] + row * scale, steps=12)
         page.mouse.up()
 
+    share = page.get_by_text(re.compile(r"^Working size 80×64: [0-9.]+% of the photo may change"))
     stroke(20, 15, 65)  # the 32-px brush: 6.7 working px wide
-    expect(page.get_by_text("the strokes are the mask at this size", exact=False)).to_be_visible()
+    expect(share).to_be_visible()  # the strokes reached the server (the canvas sends 200 ms after mouse-up)
+    first_share = share.inner_text()
     set_slider(page, "edit_brush", ["Home"] + ["ArrowRight"] * 3)  # 10 px: 2.1 working px
     expect(page.get_by_text("A 10-px brush paints 2.1 px of the photo", exact=False)).to_be_visible()
     stroke(40, 60, 30)
+    expect(share).not_to_have_text(first_share)  # the second stroke reached it too: Edit sees both
     expect(page.locator(".st-key-edit_preview_box img")).to_be_visible()  # the live preview
     shot(page, "edit_painted")
 
