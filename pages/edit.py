@@ -1,13 +1,16 @@
-"""Edit: your own photo changed by a sound, as a whole or inside a region (variation: the photo is
-noised part of the way and re-drawn with the prompt and the audio). Before and after side by side."""
+"""Edit: your own photo changed by a sound, as a whole or inside a region painted on it (variation:
+the photo is noised part of the way and re-drawn with the prompt and the audio). A live preview
+follows the knobs, as on Generate; before and after side by side."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from core import EditParams
 from studio import bindings, editing, errors, loader, nav, widgets
 from studio.bindings import PERSIST as PS
-from studio.session import HistoryItem, session
+from studio.jobs import Job
+from studio.session import session
 
 s = session()
 engine = loader.current()
@@ -25,36 +28,87 @@ with left:
     st.markdown("#### 1 · Photo")
     source = st.radio("Photo from", ["upload", "gallery"], key="edit_photo_source", horizontal=True,
                       format_func={"upload": "Upload", "gallery": "The Gallery"}.get, persist_state=PS)  # fmt: skip
-    photo_path, photo_bytes = None, None
+    photo_path, photo, photo_problem = None, None, None
     if source == "upload":
         up = st.file_uploader("Photo", type=editing.PHOTO_TYPES, key="edit_photo")
         if up is not None:
-            photo_bytes = up.getvalue()
-            photo_path = editing.save_photo(up.name, photo_bytes)
+            photo_path = editing.save_photo(up.name, up.getvalue())
     elif s.history:
         pick = st.selectbox("Image", [h.id for h in reversed(s.history)], key="edit_gallery_pick",
                             format_func=lambda i: s.find(i).title if s.find(i) else str(i))  # fmt: skip
         item = s.find(pick)
         if item is not None:
-            photo_bytes = item.png
             photo_path = editing.save_photo(f"gallery_{item.id}.png", item.png)
     else:
         st.info("The Gallery is empty: render something on Generate, or upload a photo.")
-    if photo_bytes is not None:
-        widgets.safe_image(st, photo_bytes, width="stretch")
+    if photo_path is not None:
+        try:
+            photo = editing.working_photo(photo_path)
+        except Exception as exc:  # noqa: BLE001 - a file that cannot be used is a message, never raised
+            photo_problem = errors.describe(exc)
+            errors.show(photo_problem)
 
     st.markdown("#### 2 · Where it may change")
     mask_source = st.radio("Region", list(editing.MASK_SOURCES), format_func=editing.MASK_SOURCES.get,
                            key="edit_mask_source", horizontal=True, persist_state=PS)  # fmt: skip
-    mask_path = None
+    strokes, uploaded = None, None
+    if mask_source == "paint" and photo is not None:
+        with st.container(key="edit_canvas"):
+            strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.paint_key(photo))
+        # Below the canvas: the canvas's own toolbar (undo, redo, delete) floats over what is above it.
+        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        c1.slider("Brush (px)", 4, 96, key="edit_brush", step=2, persist_state=PS,
+                  help="The brush's width on the canvas as shown.")  # fmt: skip
+        c2.button("Clear", on_click=editing.clear_paint, key="edit_clear", icon=":material/ink_eraser:",
+                  help="Remove every stroke.")  # fmt: skip
+        st.caption(widgets.brush_note(bindings.value("edit_brush"), photo.size))
+    elif photo is not None:
+        st.image(photo.image, width="stretch")
     if mask_source == "box":
         st.slider("Left → right", 0.0, 1.0, key="edit_box_x", step=0.05, persist_state=PS)
         st.slider("Top → bottom", 0.0, 1.0, key="edit_box_y", step=0.05, persist_state=PS)
     elif mask_source == "upload":
         mask_up = st.file_uploader("Mask (white = may change)", type=["png", "jpg", "jpeg", "bmp"], key="edit_mask")
         if mask_up is not None:
-            mask_path = editing.save_photo(mask_up.name, mask_up.getvalue())
+            uploaded = editing.save_photo(mask_up.name, mask_up.getvalue())
+    mask, missing = editing.mask_path(mask_source, photo, strokes, uploaded) if photo else (None, None)
+    if photo is not None:
+        st.caption(f":material/info: {missing}" if missing else editing.region_note(photo, mask))
 
+
+def _edit(preview: bool = False) -> EditParams:
+    """The edit the page describes now (raises a UserError or ParamsError for a bad setting)."""
+    edit = editing.edit_params(bindings.current_params(models=engine.spec.name), photo_path, mask)
+    return editing.preview_params(edit) if preview else edit
+
+
+def _preview() -> tuple[Job | None, EditParams | None, str | None]:
+    """(the preview job to follow or None, the preview's params, why there is no preview)."""
+    if not bindings.value("ui_live_preview", True):
+        return None, None, "Live preview is off (sidebar)."
+    if photo is None:
+        return None, None, photo_problem and "The preview waits for a photo that can be used."
+    if missing:
+        return None, None, "The preview waits for the region (2 · Where it may change)."
+    if not choice.ok:
+        return None, None, choice.problem
+    try:
+        edit = _edit(preview=True)
+    except Exception as exc:  # noqa: BLE001 - a bad setting is shown, never raised into Streamlit
+        return None, None, errors.describe(exc)
+    if s.edit.running:
+        return None, edit, "Preview paused while the edit runs."
+    job = s.edit_preview.job
+    if s.edit_preview.key == edit or (job is not None and job.key == edit and job.done.is_set()):
+        return None, edit, None  # shown already, or it failed (its message is shown): not again
+    if job is None or job.key != edit:
+        job = s.edit_preview.start(editing.edit_job(engine, edit, kind="preview"))  # cancels a stale one
+    return job, edit, None
+
+
+todo, preview_edit, reason = _preview()  # started before the knobs are drawn: the engine works meanwhile
+
+with left:
     st.markdown("#### 3 · How much")
     knobs = editing.edit_knobs()
     mode = knobs["edit_mode"]
@@ -66,24 +120,32 @@ with left:
         st.slider(k.label, lo, hi, step=k.step_for(), key=key, help=k.help, format=k.fmt, persist_state=PS)
 
 
-def _start() -> None:
-    from PIL import Image
-
-    if photo_path is None:
-        s.edit.fail("Choose a photo first (upload one, or pick a Gallery image).")
-        return
-    mask = mask_path
-    if bindings.value("edit_mask_source") == "box":
-        try:
-            with Image.open(photo_path) as im:
-                size = im.size
-        except OSError:
-            s.edit.fail(widgets.DAMAGED)
+def _draw_preview(slot, updating: bool) -> None:
+    """The latest preview (or its error) into `slot`, replacing what was there."""
+    with slot.container():
+        job = s.edit_preview.job
+        if s.edit_preview.error and job is not None and job.key == preview_edit:
+            errors.show(s.edit_preview.error)
+        output = s.edit_preview.result
+        if output is None:
             return
-        box = (bindings.value("edit_box_x"), bindings.value("edit_box_y"))
-        mask = editing.save_photo("box_mask.png", editing.box_mask(size, box))
+        r = output.result
+        stale = s.edit_preview.key != preview_edit
+        st.image(r.image, width=320)
+        st.caption(f"{r.trace.steps} of {r.params.generation.steps} steps · {r.image.width}×{r.image.height} · "
+                   f"denoise {r.params.edit.denoise:g} · {r.timings.get('denoise', 0):.2f} s"
+                   + (" · updating…" if stale and updating else " · older settings" if stale else ""))  # fmt: skip
+
+
+def _start() -> None:
+    if photo is None:
+        s.edit.fail(photo_problem or "Choose a photo first (upload one, or pick a Gallery image).")
+        return
+    if missing:
+        s.edit.fail(missing)
+        return
     try:
-        edit = editing.edit_params(bindings.current_params(models=engine.spec.name), photo_path, mask)
+        edit = _edit()
     except Exception as exc:  # noqa: BLE001 - a bad setting or file is shown, never raised into Streamlit
         s.edit.fail(errors.describe(exc))
         return
@@ -91,12 +153,17 @@ def _start() -> None:
 
 
 def _keep(output: editing.EditOutput) -> None:
-    r = output.result
-    s.add_history(HistoryItem(id=s.new_id(), kind="edit", params=r.params.generation, png=output.png, image=r.image,
-                              trace=r.trace, timings=r.timings, caption="edit"))  # fmt: skip
+    s.add_history(editing.history_item(output, s.new_id()))
 
 
 with right:
+    with st.container(key="edit_preview_box"):
+        st.markdown("#### Live preview")
+        preview_status = st.container()
+        if reason:
+            preview_status.caption(reason)
+        shown = st.empty()
+        _draw_preview(shown, updating=todo is not None)
     st.markdown("#### 4 · Edit")
     running = s.edit.running
     c1, c2 = st.columns(2)
@@ -134,4 +201,8 @@ if s.edit.running and s.edit.job is not None:
     widgets.follow(s.edit.job, status)
     s.collect_jobs()
     st.rerun()
+if todo is not None:
+    widgets.follow(todo, preview_status)
+    s.collect_jobs()
+    _draw_preview(shown, updating=False)
 nav.link("generate", "Clip, prompt and knobs: Generate", icon=":material/graphic_eq:")

@@ -1,4 +1,4 @@
-"""Gates: what the audio conditioning did inside the UNet, drawn from a generation's trace."""
+"""Gates: what the audio conditioning did inside the UNet, drawn from a generation's (or an edit's) trace."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 
 import streamlit as st
 
-from studio import charts, nav, widgets
-from studio.session import HistoryItem, session
+from studio import charts, nav, traces, widgets
+from studio.session import session
 
 s = session()
 st.markdown("## Gates")
@@ -17,28 +17,14 @@ st.caption(
     "Hover any chart for exact values."
 )
 
-choices: dict[str, HistoryItem] = {}
-if s.preview.result is not None:
-    choices["Latest live preview"] = s.preview.result
-for item in reversed(s.history):
-    choices[f"Render {item.title}"] = item
-for item in s.compare.result.items.values() if s.compare.result is not None else ():
-    choices[f"Compare · {item.caption}"] = item
-
+choices = traces.trace_choices(s)
 if not choices:
-    st.info("No generation yet: render or preview something on the Generate page first.")
+    st.info("No generation yet: render or preview something on the Generate page (or edit a photo) first.")
     nav.link("generate", "Open Generate", icon=":material/graphic_eq:")
     st.stop()
 
-kind, item_id = s.last_trace or (None, None)
 labels = list(choices)
-default = 0
-for i, item in enumerate(choices.values()):
-    if (kind == "preview" and item is s.preview.result) or (
-        kind == "render" and item.id == item_id and item.kind == "render"
-    ):
-        default = i
-        break
+default = traces.first_choice(s, choices)
 picked = st.selectbox("Generation", labels, index=default, key="gates_pick")
 item = choices[picked]
 trace = item.trace

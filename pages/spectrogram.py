@@ -1,6 +1,7 @@
 """Spectrogram: the clip's mel spectrogram (log frequency) under its waveform, the CLAP window
-marked; then every source of the chosen mode (the mix; low/mid/high bands; the four Demucs stems),
-each with its spectrogram on one shared dB scale, a player and what CLAP heard in it."""
+marked; what a generation or an edit heard (from its trace); then every source of the chosen mode
+(the mix; low/mid/high bands; the four Demucs stems), each with its spectrogram on one shared dB
+scale, a player and what CLAP heard in it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from core import (
     mode_about,
     mode_label,
 )
-from studio import bindings, charts, errors, jobs, loader, nav, widgets
+from studio import bindings, charts, errors, jobs, loader, nav, traces, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
@@ -58,6 +59,20 @@ widgets.chart(
 )
 del clip  # page globals can outlive the run (pages/generate.py): the decoded clip lives in the clip cache only
 st.audio(str(path))
+
+choices = traces.trace_choices(s)  # the trace part: what a generation or an edit heard
+if choices:
+    with st.expander("What a generation or an edit heard", expanded=s.last_trace is not None):
+        picked = st.selectbox("Generation", list(choices), index=traces.first_choice(s, choices), key="spec_trace_pick")
+        item = choices[picked]
+        used = item.params
+        heard_path = Path(used.audio_path).expanduser().resolve() if used.audio_path else None
+        st.caption(
+            f"{heard_path.name if heard_path else 'No audio'} · the {CLAP_SECONDS:g}-second window from "
+            f"{used.window_start:g} s · {mode_label(used.sources)} · {item.trace.steps} steps"
+            + ("" if heard_path == path else " · not the clip shown above")
+        )
+        widgets.heard(item.trace, key="spec_trace", top_k=used.top_k)
 
 st.markdown("### Every source")
 if s.spectrogram_sources != params.sources:  # follow the Generate page's choice when it changes

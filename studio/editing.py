@@ -1,10 +1,12 @@
-"""What the Edit page does: the photo (an upload or a Gallery image) and the mask (an upload, or a
-rectangle chosen with sliders) saved where the engine reads files, the EditParams from the page,
-and the edit as a job on the engine thread."""
+"""What the Edit page does: the photo (an upload or a Gallery image) and the mask (painted on the
+photo, a rectangle chosen with sliders, or an upload) saved where the engine reads files, the
+EditParams from the page (and their preview-quality twin), and the edit as a job on the engine
+thread."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -14,10 +16,12 @@ from PIL import Image
 
 from core.edit import EditParams
 from core.edit.params import STRUCTURE_KNOBS, EditKnobs
+from core.images import ImageError, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
 from core.params import GenerationParams
 from studio import bindings
 from studio.jobs import Job
+from studio.session import HistoryItem
 from studio.uploads import save_upload
 
 if TYPE_CHECKING:
@@ -25,7 +29,8 @@ if TYPE_CHECKING:
     from core.engine import Engine
 
 PHOTO_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"]
-MASK_SOURCES = {"none": "Whole photo", "box": "A rectangle", "upload": "Upload a mask"}
+MASK_SOURCES = {"none": "Whole photo", "paint": "Paint it", "box": "A rectangle", "upload": "Upload a mask"}
+NOTHING_PAINTED = "Paint the region that may change on the photo (or choose Whole photo)."
 # Widget keys of the edit knobs -> EditKnobs fields (labels, ranges, help come from the knobs).
 EDIT_KEYS = {"edit_denoise": "denoise", "edit_feather": "feather",
              "edit_feature_injection": "feature_injection", "edit_attention_injection": "attention_injection"}  # fmt: skip
@@ -39,6 +44,8 @@ STARTING: dict[str, Any] = {
     "edit_mask_source": "none",
     "edit_box_x": (0.25, 0.75),
     "edit_box_y": (0.25, 0.75),
+    "edit_brush": 32,  # px on the canvas as shown
+    "edit_paint_round": 0,  # bumped by Clear: a new canvas key is an empty canvas
 }
 
 
@@ -82,6 +89,74 @@ def box_mask(size: tuple[int, int], box: tuple[tuple[float, float], tuple[float,
     return buf.getvalue()
 
 
+@functools.lru_cache(maxsize=8)
+def working_photo(path: str, max_side: int = EditKnobs().max_side) -> Photo:
+    """The photo decoded at its working size (an upload's path names its content: safe to cache).
+    Raises core.images.ImageError with the reason a file cannot be used."""
+    return load_photo(path, max_side)
+
+
+def painted_mask(strokes: np.ndarray | None, size: tuple[int, int]) -> bytes | None:
+    """The canvas's strokes (RGBA, any size) as a mask PNG at the photo's working size `size`: white
+    where there is paint, black elsewhere; None when nothing is painted. Paint is any alpha > 0 (the
+    strokes are see-through, so where two overlap the alpha differs, not the meaning); scaled with
+    area averaging, a working-size pixel is white when at least half of it was painted."""
+    if strokes is None or strokes.ndim != 3 or strokes.shape[-1] != 4:
+        return None
+    paint = (np.asarray(strokes)[..., 3] > 0).astype(np.float32)
+    if not paint.any():
+        return None
+    if paint.shape[::-1] != tuple(size):
+        paint = np.asarray(Image.fromarray(paint, "F").resize(size, Image.Resampling.BOX))
+    buf = io.BytesIO()
+    Image.fromarray(np.where(paint >= 0.5, 255, 0).astype(np.uint8), "L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def clear_paint() -> None:
+    """Clear's callback: the next canvas has a new key, so it starts empty."""
+    bindings.set_value("edit_paint_round", int(bindings.value("edit_paint_round", 0)) + 1)
+
+
+def paint_key(photo: Photo) -> str:
+    """The canvas's key: a new photo, or Clear, is a fresh canvas (no strokes of the last one)."""
+    return f"edit_paint_{photo.sha256[:12]}_{bindings.value('edit_paint_round', 0)}"
+
+
+def mask_path(
+    source: str, photo: Photo, strokes: np.ndarray | None, uploaded: str | None
+) -> tuple[str | None, str | None]:
+    """(the mask's path or None for the whole photo, what is missing for the chosen region)."""
+    if source == "paint":
+        png = painted_mask(strokes, photo.size)
+        return (save_photo("painted_mask.png", png), None) if png else (None, NOTHING_PAINTED)
+    if source == "box":
+        box = (bindings.value("edit_box_x"), bindings.value("edit_box_y"))
+        return save_photo("box_mask.png", box_mask(photo.size, box)), None
+    if source == "upload":
+        return uploaded, None if uploaded else "Upload a mask (white = may change), or choose another region."
+    return None, None
+
+
+@functools.lru_cache(maxsize=16)
+def _share(mask: str, size: tuple[int, int]) -> tuple[float, tuple[str, ...]]:
+    m = load_mask(mask, size)
+    return m.fraction, m.notes
+
+
+def region_note(photo: Photo, mask: str | None) -> str:
+    """What may change, as the edit will read the mask: its share of the photo at the working size
+    (and the mask's own notes), or why the mask cannot be used."""
+    head = f"Working size {photo.size[0]}×{photo.size[1]}"
+    if mask is None:
+        return f"{head}: the whole photo may change."
+    try:
+        share, notes = _share(mask, photo.size)
+    except ImageError as exc:
+        return f"{head}. :orange[{exc}]"
+    return f"{head}: {share:.1%} of the photo may change" + "".join(f"; {n}" for n in notes) + "."
+
+
 def edit_params(generation: GenerationParams, photo_path: str, mask_path: str | None) -> EditParams:
     """The page's edit: the Generate page's settings, the photo, the mask and the edit knobs."""
     knobs = {field: bindings.value(key) for key, field in EDIT_KEYS.items()}
@@ -89,8 +164,25 @@ def edit_params(generation: GenerationParams, photo_path: str, mask_path: str | 
     return EditParams(generation).replace(image_path=photo_path, mask_path=mask_path, **knobs).validate()
 
 
-def edit_job(engine: Engine, params: EditParams) -> Job:
-    """The edit on the engine thread, with per-step progress and cancel like a render."""
+def preview_params(params: EditParams) -> EditParams:
+    """Preview quality, as Generate's live preview: the sidebar's preview steps, and the photo's
+    working size no longer than its preview side; everything else the same."""
+    g = bindings.preview_params(params.generation)
+    side = int(bindings.value("ui_preview_side", bindings.UI_DEFAULTS["ui_preview_side"]))
+    return params.replace(steps=g.steps, max_side=max(64, min(params.edit.max_side, side)))
+
+
+def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> HistoryItem:
+    """An edit as the Gallery, Gates and Spectrogram pages take a generation."""
+    r = output.result
+    return HistoryItem(id=item_id, kind=kind, params=r.params.generation, png=output.png, image=r.image,
+                       trace=r.trace, timings=r.timings, device=str(r.device), dtype=str(r.dtype),
+                       caption="edit" if kind == "edit" else "edit preview")  # fmt: skip
+
+
+def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
+    """The edit on the engine thread, with per-step progress and cancel like a render (kind
+    "preview": a live preview's, keyed on its params so a stale one is cancelled)."""
     from core.edit import edit_photo
     from core.edit.export import edit_png_bytes
     from core.edit.run import run_steps
@@ -99,10 +191,12 @@ def edit_job(engine: Engine, params: EditParams) -> Job:
         result = edit_photo(engine, params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status)
         return EditOutput(result, edit_png_bytes(result))
 
-    job = Job("edit", task, total=max(1, run_steps(params.generation.steps, params.edit.denoise)))
-    job.params = job.key = params.generation
+    job = Job(kind, task, total=max(1, run_steps(params.generation.steps, params.edit.denoise)))
+    job.params, job.key = params.generation, params
     return job.start()
 
 
-__all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "shown_keys", "PHOTO_TYPES", "STARTING", "EditOutput", "box_mask", "edit_job",
-           "edit_knobs", "edit_params", "ensure_defaults", "save_photo"]  # fmt: skip
+__all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
+           "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
+           "mask_path", "paint_key", "painted_mask", "preview_params", "region_note", "save_photo", "shown_keys",
+           "working_photo"]  # fmt: skip

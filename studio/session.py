@@ -183,10 +183,11 @@ class Session:
     compare: JobSlot[CompareResult] = field(default_factory=JobSlot)
     listen: JobSlot[ModeView] = field(default_factory=JobSlot)
     edit: JobSlot[Any] = field(default_factory=JobSlot)
+    edit_preview: JobSlot[Any] = field(default_factory=JobSlot)  # the Edit page's live preview
     sweep: JobSlot[Any] = field(default_factory=JobSlot)
     scores: JobSlot[Any] = field(default_factory=JobSlot)  # CLIP scores of a render (key: its id)
     train: JobSlot[Any] = field(default_factory=JobSlot)
-    last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview", 0): what Gates shows first
+    last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview" | "edit" | "edit preview", 0): Gates' first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
     recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits
     models_note: str | None = None  # a link asked for models this studio does not offer (sidebar says so)
@@ -279,7 +280,11 @@ class Session:
                     if run is not None
                     else "Comparison cancelled."
                 )
-        for slot in (self.listen, self.edit, self.sweep, self.train, self.scores):
+        for name in ("edit", "edit preview"):
+            slot = self.edit if name == "edit" else self.edit_preview
+            if (job := slot.collect()) is not None and job.ok:
+                self.last_trace = (name, 0)
+        for slot in (self.listen, self.sweep, self.train, self.scores):
             slot.collect()
 
 

@@ -1,15 +1,21 @@
-"""The Edit page through AppTest on the tiny models: upload a photo, choose a region, edit, see
-before and after, download a PNG that reproduces; a missing photo is said plainly."""
+"""The Edit page through AppTest on the tiny models: upload a photo, choose a region (a rectangle, or
+strokes painted on the canvas), edit, see before and after, download a PNG that reproduces; the live
+preview follows the knobs; the Gates page shows the edit's trace; a missing photo is said plainly."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 
 import numpy as np
 from PIL import Image
 
 from core.edit.export import read_edit
-from tests.studio_helpers import app, errors, ok, session
+from core.edit.run import run_steps
+from core.images import working_size
+from studio.widgets.canvas import display_size
+from tests.studio_helpers import FAST, app, errors, ok, session
 
 
 def _photo() -> bytes:
@@ -31,6 +37,7 @@ def test_upload_box_edit_before_after_and_a_reproducible_png():
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.radio(key="edit_mask_source").set_value("box").run()
     at.slider(key="edit_box_x").set_value((0.5, 1.0)).run()
+    assert "Working size 96×64: 25.0% of the photo may change." in [c.value for c in at.caption]
     at.button(key="edit_run").click().run()
     ok(at)
     assert not errors(at), errors(at)
@@ -55,3 +62,136 @@ def test_editing_without_a_photo_says_what_to_do():
     at.button(key="edit_run").click().run()
     ok(at)
     assert any("Choose a photo first" in e for e in errors(at)), errors(at)
+
+
+def _strokes_state(rgba: np.ndarray) -> dict:
+    """What the drawing canvas sends back after strokes: Fabric's JSON and the strokes as a PNG data
+    URL (the photo, its background, is never part of it)."""
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"drawing": {"raw": {"version": "7.4.0", "objects": [{"type": "Path"}]}, "data": url}, "backgroundFit": None}
+
+
+def _painted_page(photo: bytes, **state):
+    at = _edit_page(**state)
+    at.file_uploader(key="edit_photo").set_value(("street.png", photo, "image/png")).run()
+    at.radio(key="edit_mask_source").set_value("paint").run()
+    ok(at)
+    return at
+
+
+def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_photo_changes():
+    photo = _photo()  # 96x64, its own working size
+    at = _painted_page(photo, w_steps=6, edit_denoise=0.5, edit_feather=4)
+    key = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}_0"
+    assert any("Paint the region" in c.value for c in at.caption), "nothing painted yet: the page says so"
+    assert [c.key for c in at.get("bidi_component")] == [key]  # the canvas (a components-v2 element)
+    width, height = display_size((96, 64))
+    assert (width, height) == (384, 256)  # the canvas shows the photo with 4 screen px per working pixel
+    assert any(c.value.startswith("A 32-px brush paints 8.0 px of the photo") for c in at.caption)
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[80:160, 200:320] = (255, 64, 64, 140)  # one stroke...
+    rgba[120:160, 240:320, 3] = 200  # ...and a second over it (see-through paint: a different alpha)
+    rgba[:, 10] = (255, 64, 64, 90)  # a 1-px scratch: under half of each working pixel, so not painted
+    at.session_state[key] = _strokes_state(rgba)
+    at.run()
+    ok(at)
+    expected = np.zeros((64, 96), bool)
+    expected[20:40, 50:80] = True
+    mask_file = session(at).edit_preview.job.key.edit.mask_path
+    assert "Working size 96×64: 9.8% of the photo may change." in [c.value for c in at.caption]  # 20x30 px
+    assert np.array_equal(np.asarray(Image.open(mask_file)) == 255, expected)
+    assert np.isin(np.asarray(Image.open(mask_file)), (0, 255)).all()
+
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert not errors(at), errors(at)
+    r = session(at).edit.result.result
+    before, after = np.asarray(r.photo, np.int16), np.asarray(r.image, np.int16)
+    far = np.ones((64, 96), bool)
+    far[20 - 5 : 40 + 5, 50 - 5 : 80 + 5] = False  # beyond the 4-px feather
+    assert np.array_equal(after[far], before[far])
+    assert np.abs(after[24:36, 54:76] - before[24:36, 54:76]).mean() > 1
+    assert r.params.edit.mask_sha256 == hashlib.sha256(open(mask_file, "rb").read()).hexdigest()
+
+    at.button(key="edit_clear").click().run()  # a fresh canvas: no strokes, so no mask
+    ok(at)
+    assert any("Paint the region" in c.value for c in at.caption)
+
+
+def test_the_live_preview_follows_the_knobs_at_preview_quality():
+    at = _edit_page(w_steps=6)
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)
+    slot = session(at).edit_preview
+    first = slot.job
+    assert first is not None and first.kind == "preview" and slot.result is not None
+    r = slot.result.result
+    assert r.params.edit.denoise == 0.6 and r.params.generation.steps == FAST["ui_preview_steps"]
+    assert r.image.size == working_size(96, 64, FAST["ui_preview_side"])
+    assert r.trace.steps == run_steps(FAST["ui_preview_steps"], 0.6)
+
+    at.slider(key="edit_denoise").set_value(1.0).run()
+    ok(at)
+    assert slot.job is not first and slot.job.key.edit.denoise == 1.0
+    r = slot.result.result
+    assert r.params.edit.denoise == 1.0 and r.trace.steps == FAST["ui_preview_steps"]
+    assert session(at).history == [] and session(at).edit.result is None  # previews only
+
+    at.run()  # nothing changed: no new preview
+    assert slot.job.key.edit.denoise == 1.0 and slot.job is session(at).edit_preview.job
+
+
+def test_the_gates_page_shows_the_last_edits_trace():
+    at = _edit_page(w_steps=6, edit_denoise=0.5, w_audio_strength=1.5)
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    edit = session(at).edit.result.result
+    preview = session(at).edit_preview.result.result
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    assert at.selectbox(key="gates_pick").value == "Latest edit"
+    metrics = {m.label: str(m.value) for m in at.metric}
+    assert metrics["Steps"] == str(edit.trace.steps) == str(run_steps(6, 0.5))
+    assert metrics["Audio strength"] == "1.5×"
+    assert metrics["Adapter layers"] == str(len(edit.trace.layer_names))
+    assert metrics["Text-token norm"] == f"{edit.trace.text_norm:.2f}"
+    at.selectbox(key="gates_pick").set_value("Latest edit preview").run()
+    ok(at)
+    assert {m.label: str(m.value) for m in at.metric}["Steps"] == str(preview.trace.steps) == str(run_steps(3, 0.5))
+
+
+def test_the_spectrogram_page_shows_what_the_last_edit_heard():
+    at = _edit_page(w_steps=6, edit_denoise=0.5)
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    edit = session(at).edit.result.result
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    assert at.selectbox(key="spec_trace_pick").value == "Latest edit"
+    clip = edit.params.generation.audio_path.rsplit("/", 1)[-1]
+    assert any(
+        c.value.startswith(f"{clip} · the 10-second window from 0 s") and "3 steps" in c.value for c in at.caption
+    )
+    charts = [c for c in at.get("plotly_chart") if "spec_trace" in c.proto.id]
+    assert len(charts) == len(edit.trace.heard) >= 1
+    for chart, labels in zip(charts, edit.trace.heard.values(), strict=True):
+        assert all(h.label in chart.proto.spec for h in labels)
+
+
+def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
+    at = _edit_page()
+    at.file_uploader(key="edit_photo").set_value(("notes.png", b"these are my notes", "image/png")).run()
+    ok(at)
+    said = [e for e in errors(at) if "notes.png is not an image Pillow can read" in e]
+    assert said, errors(at)
+    assert session(at).edit_preview.job is None  # no preview of a photo that cannot be read
+    at.radio(key="edit_mask_source").set_value("paint").run()
+    ok(at)
+    assert not at.get("bidi_component")  # no canvas without a photo
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert session(at).edit.job is None and session(at).edit.error == said[0]

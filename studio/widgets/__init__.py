@@ -5,6 +5,7 @@
 - images   images from user files and runs, decoded defensively
 - results  job progress, charts, heard labels, downloads, one card per audio part
 - sidebar  models, conditioning mode, live preview settings
+- canvas   painting a region on a photo (the Edit page's mask)
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from studio.charts import LEVEL_ICON
 
 from .audio import audio_picker, checked_choice, clip_for
+from .canvas import brush_note, paint_canvas
 from .images import DAMAGED, duration, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
@@ -35,6 +37,7 @@ __all__ = [
     "DAMAGED",
     "LEVEL_ICON",
     "audio_picker",
+    "brush_note",
     "chart",
     "checked_choice",
     "clip_for",
@@ -45,6 +48,7 @@ __all__ = [
     "follow",
     "generate_settings",
     "heard",
+    "paint_canvas",
     "part_card",
     "rerun_fragment",
     "safe_image",

@@ -1,37 +1,113 @@
-"""The Edit page in a real browser: upload a photo, upload a mask, edit, download the PNG."""
+"""The Edit page in a real browser: upload a photo, upload a mask or paint one with the mouse, edit,
+download the PNG."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from PIL import Image
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import ARTIFACTS, button, open_studio, shot, small_and_fast
+from tests.e2e.helpers import ARTIFACTS, button, open_studio, set_slider, shot, small_and_fast
+
+
+def _open_edit(page, server, photo) -> None:
+    """The studio at small sizes and few steps, on the Edit page with `photo` uploaded."""
+    open_studio(page, server)
+    small_and_fast(page, steps=4)
+    page.get_by_role("link", name="Edit", exact=True).click()
+    page.locator(".st-key-edit_photo input[type=file]").set_input_files(str(photo))
+
+
+def _edit_and_download(page, name: str):
+    """Press Edit, wait for the after image, download the PNG: (its path, its stored EditParams)."""
+    from core.edit.export import read_edit
+
+    page.locator(button("edit_run")).click()
+    expect(page.get_by_text("After", exact=True)).to_be_visible()
+    shot(page, f"{name}_done")
+    with page.expect_download() as info:
+        page.locator(button("edit_download")).click()
+    path = ARTIFACTS / f"{name}_download.png"
+    info.value.save_as(path)
+    return path, read_edit(path)
 
 
 def test_edit_a_photo_inside_a_mask_and_download(page, server, tmp_path):
-    from core.edit.export import read_edit
-
     y, x = np.mgrid[0:64, 0:80]
     Image.fromarray(np.stack([x * 3, y * 4, (x + y) % 256], -1).astype(np.uint8), "RGB").save(tmp_path / "me.png")
     region = np.zeros((64, 80), np.uint8)
     region[16:48, 20:60] = 255
     Image.fromarray(region, "L").save(tmp_path / "mask.png")
 
-    open_studio(page, server)
-    small_and_fast(page, steps=4)
-    page.get_by_role("link", name="Edit", exact=True).click()
-    page.locator(".st-key-edit_photo input[type=file]").set_input_files(str(tmp_path / "me.png"))
+    _open_edit(page, server, tmp_path / "me.png")
     page.locator(".st-key-edit_mask_source").get_by_text("Upload a mask", exact=True).click()
     page.locator(".st-key-edit_mask input[type=file]").set_input_files(str(tmp_path / "mask.png"))
     expect(page.locator(".st-key-edit_mask")).to_contain_text("mask.png")
-    page.locator(button("edit_run")).click()
-    expect(page.get_by_text("After", exact=True)).to_be_visible()
-    shot(page, "edit_done")
-    with page.expect_download() as info:
-        page.locator(button("edit_download")).click()
-    path = ARTIFACTS / "edit_download.png"
-    info.value.save_as(path)
-    stored = read_edit(path)
+    _, stored = _edit_and_download(page, "edit")
     assert stored.edit.image_path == "me.png" and stored.edit.mask_sha256
     assert (stored.generation.width, stored.generation.height) == (80, 64)  # the photo's working size
+
+
+def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs, tmp_path):
+    """Strokes painted on the canvas are the mask (each with the brush it was painted with): the
+    downloaded PNG is the photo itself outside them."""
+    y, x = np.mgrid[0:64, 0:80]
+    photo = np.stack([x * 3, y * 4, (x + y) % 256], -1).astype(np.uint8)  # 80x64: already its working size
+    Image.fromarray(photo, "RGB").save(tmp_path / "street.png")
+
+    _open_edit(page, server, tmp_path / "street.png")
+    page.locator(".st-key-edit_mask_source").get_by_text("Paint it", exact=True).click()
+    canvas = page.locator(".st-key-edit_canvas canvas").last  # Fabric's upper canvas takes the mouse
+    expect(canvas).to_be_visible()
+    expect(page.get_by_text("Paint the region that may change", exact=False)).to_be_visible()
+    box = canvas.bounding_box()
+    scale = box["width"] / 80  # the canvas shows the photo at 384x307: 4.8 screen px per working pixel
+
+    def stroke(row: int, x0: int, x1: int) -> None:  # in working pixels
+        page.mouse.move(box["x"] + x0 * scale, box["y"] + row * scale)
+        page.mouse.down()
+        page.mouse.move(box["x"] + x1 * scale, box["y"] + row * scale, steps=12)
+        page.mouse.up()
+
+    share = page.get_by_text(re.compile(r"^Working size 80×64: [0-9.]+% of the photo may change"))
+    stroke(20, 15, 65)  # the 32-px brush: 6.7 working px wide
+    expect(share).to_be_visible()  # the strokes reached the server (the canvas sends 200 ms after mouse-up)
+    first_share = share.inner_text()
+    set_slider(page, "edit_brush", ["Home"] + ["ArrowRight"] * 3)  # 10 px: 2.1 working px
+    expect(page.get_by_text("A 10-px brush paints 2.1 px of the photo", exact=False)).to_be_visible()
+    stroke(40, 60, 30)
+    expect(share).not_to_have_text(first_share)  # the second stroke reached it too: Edit sees both
+    expect(page.locator(".st-key-edit_preview_box img")).to_be_visible()  # the live preview
+    shot(page, "edit_painted")
+
+    path, stored = _edit_and_download(page, "edit_painted")
+    assert stored.edit.mask_sha256 and (stored.generation.width, stored.generation.height) == (80, 64)
+    # The mask the edit used (the server's upload of it, found by its hash): both strokes, each as wide
+    # as its brush, and nothing else.
+    masks = [m for m in server_dirs["uploads"].glob("*/painted_mask.png") if _sha256(m) == stored.edit.mask_sha256]
+    region = np.asarray(Image.open(masks[0])) == 255
+    rows = np.flatnonzero(region.any(axis=1))
+    first, second = rows[rows < 30], rows[rows >= 30]
+    assert 6 <= len(first) <= 9 and abs(first.mean() - 20) <= 1  # 6.7 px, antialiased edges
+    assert 2 <= len(second) <= 4 and abs(second.mean() - 40) <= 1  # 2.1 px
+    cols = np.flatnonzero(region[first].any(axis=0))
+    assert abs(cols.min() - (15 - 3.3)) <= 2 and abs(cols.max() - (65 + 3.3)) <= 2  # round caps
+    cols = np.flatnonzero(region[second].any(axis=0))
+    assert abs(cols.min() - 29) <= 2 and abs(cols.max() - 61) <= 2
+    # The download: the photo's own pixels beyond the mask's feathered edge (8 px, from the edge's
+    # half-pixel line: core.edit.run.feathered), edited inside.
+    after = np.asarray(Image.open(path).convert("RGB"), np.int16)
+    from scipy.ndimage import distance_transform_edt
+
+    outside = distance_transform_edt(~region) >= 8.5
+    assert outside.mean() > 0.4
+    assert np.array_equal(after[outside], photo[outside].astype(np.int16))
+    assert np.abs(after[region] - photo[region]).mean() > 1
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()

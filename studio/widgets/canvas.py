@@ -1,0 +1,55 @@
+"""Painting a region on a photo with streamlit-drawable-canvas (Fabric.js; its components-v2 build
+works with Streamlit 1.67). The photo is the canvas's background, which the component never sends
+back; the strokes come back as an RGBA picture at the canvas's size whose alpha says where paint
+is, and `studio.editing.painted_mask` turns that into the mask at the photo's working size."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
+
+# See-through paint: the photo stays visible under the strokes (any alpha > 0 counts as painted).
+PAINT = "rgba(255, 64, 64, 0.55)"
+# px on screen: the Edit page's photo column is ~390 px wide on a 1440-px window (a wider canvas
+# would scroll); the strokes are scaled to the working size whatever the canvas's size.
+DISPLAY_WIDTH, DISPLAY_HEIGHT = 384, 480
+
+
+def display_size(size: tuple[int, int], most: tuple[int, int] = (DISPLAY_WIDTH, DISPLAY_HEIGHT)) -> tuple[int, int]:
+    """The canvas's size on screen: the photo's aspect, as large as fits `most` (a small photo is
+    enlarged so that it can be painted on; a large one shrunk to fit the column)."""
+    width, height = size
+    scale = min(most[0] / width, most[1] / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def brush_note(brush: int, size: tuple[int, int]) -> str:
+    """What the brush's width on screen is on the photo at its working size `size`."""
+    on_photo = brush * size[0] / display_size(size)[0]
+    return f"A {brush}-px brush paints {on_photo:.1f} px of the photo at its working size."
+
+
+def paint_canvas(photo: Image.Image, brush: int, key: str) -> np.ndarray | None:
+    """The canvas over `photo`; returns the strokes (RGBA at the canvas's size), or None before any.
+    A new `key` is a fresh, empty canvas (how Clear and a new photo start over)."""
+    # The package registers its component when imported, which needs a running script: import here.
+    from streamlit_drawable_canvas import st_canvas
+
+    width, height = display_size(photo.size)
+    result = st_canvas(
+        stroke_width=int(brush),
+        stroke_color=PAINT,
+        background_image=photo,
+        width=width,
+        height=height,
+        drawing_mode="freedraw",
+        return_image_data=True,
+        key=key,
+    )
+    return result.image_data
+
+
+__all__ = ["DISPLAY_HEIGHT", "DISPLAY_WIDTH", "PAINT", "brush_note", "display_size", "paint_canvas"]
