@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import new_page
@@ -60,11 +61,17 @@ def test_output_stays_beside_the_knobs_and_heard_labels_fit(browser, server):
             charts = pg.locator(".st-key-preview_box [data-testid=stPlotlyChart]")
             expect(charts).to_have_count(3)  # one per level, one per row
             expect(pg.locator("[data-testid=stStatusWidget]")).to_be_hidden()  # the page has settled
-            tops = pg.evaluate(
+            tops_js = (
                 "[...document.querySelectorAll('.st-key-preview_box [data-testid=stPlotlyChart]')]"
                 ".map(c => c.getBoundingClientRect().top)"
             )
-            assert len(tops) == 3 and tops[0] < tops[1] < tops[2], f"levels side by side again: {tops}"
+            try:  # a chart being redrawn is briefly laid out at 0: poll until all three are placed
+                pg.wait_for_function(f"(() => {{ const t = {tops_js}; return t.length == 3 && t[0] > 0 "
+                                     "&& t[0] < t[1] && t[1] < t[2]; })()", timeout=30_000)  # fmt: skip
+            except PlaywrightTimeout:
+                pass
+            tops = pg.evaluate(tops_js)
+            assert len(tops) == 3 and 0 < tops[0] < tops[1] < tops[2], f"levels side by side again: {tops}"
             assert _clipped_labels(pg, ".st-key-preview_box") == []
             charts.nth(2).scroll_into_view_if_needed()
             shot(pg, f"main_loop_heard_{mode}")
