@@ -159,12 +159,12 @@ def test_cli_sweep_tiles_reproduce_with_generate_from(tmp_path, samples, capsys)
 def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params, monkeypatch):
     """Sweeping the sources mode against another knob: the clip is decoded once, the stems tiles
     share one separation, and CLAP hears the clip what one mixed and one stems generation cost."""
-    import core.listening
+    import core.clip_cache
 
     decoded: list[str] = []
-    load = core.listening.load_audio
+    load = core.clip_cache.load_audio  # the one decoder behind the process's clip cache
     monkeypatch.setattr(
-        core.listening, "load_audio", lambda path, *a, **k: decoded.append(str(path)) or load(path, *a, **k)
+        core.clip_cache, "load_audio", lambda path, *a, **k: decoded.append(str(path)) or load(path, *a, **k)
     )
     clip = str(_tone(tmp_path / "s.wav", 440))
     one = _base(tiny_params, audio_path=str(_tone(tmp_path / "one.wav", 660)), prompt="solo")
