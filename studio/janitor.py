@@ -94,8 +94,10 @@ def watch(current: Session) -> Handle:
 
 def _released(handle: Handle) -> None:
     """Streamlit dropped the session's scoped resources: it disconnected, or a cache clear."""
-    try:
-        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    from streamlit import runtime
+
+    try:  # only a server's loop: another library's loop in this thread (playwright's) never turns for us
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop() if runtime.exists() else None
     except RuntimeError:
         loop = None  # not on the server's event loop (AppTest, a clear from a script thread)
     if loop is None:
