@@ -175,9 +175,8 @@ def preview_params(params: EditParams) -> EditParams:
 def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> HistoryItem:
     """An edit as the Gallery, Gates and Spectrogram pages take a generation."""
     r = output.result
-    return HistoryItem(id=item_id, kind=kind, params=r.params.generation, png=output.png, image=r.image,
-                       trace=r.trace, timings=r.timings, device=str(r.device), dtype=str(r.dtype),
-                       caption="edit" if kind == "edit" else "edit preview")  # fmt: skip
+    caption = "edit" if kind == "edit" else "edit preview"
+    return HistoryItem.of(r, output.png, kind, item_id, caption, params=r.params.generation)
 
 
 def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from core.compare import CompareRun, Plan
+    from core.edit.run import EditResult
     from core.parts import ModeView
     from core.trace import GenerationResult, Trace
 
@@ -139,11 +140,20 @@ class HistoryItem:
         )
 
     @classmethod
-    def of(cls, result: GenerationResult, png: bytes, kind: str, item_id: int, caption: str = "") -> HistoryItem:
+    def of(
+        cls,
+        result: GenerationResult | EditResult,
+        png: bytes,
+        kind: str,
+        item_id: int,
+        caption: str = "",
+        params: GenerationParams | None = None,
+    ) -> HistoryItem:
+        """From a GenerationResult, or an EditResult with its generation settings as `params`."""
         return cls(
             id=item_id,
             kind=kind,
-            params=result.params,
+            params=result.params if params is None else params,
             png=png,
             image=result.image,
             trace=result.trace,

@@ -136,3 +136,17 @@ def train_data(tmp_path_factory) -> Path:
     from tests.train_helpers import make_dataset
 
     return make_dataset(tmp_path_factory.mktemp("train-data"))
+
+
+@pytest.fixture
+def edit_files(tmp_path):
+    """A 80x64 photo `p.png` and its mask `m.png` (white = may change) in a fresh folder: the edit CLI tests'."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:64, 0:80]
+    Image.fromarray(np.stack([x * 3, y * 4, (x + y) % 256], -1).astype(np.uint8), "RGB").save(tmp_path / "p.png")
+    region = np.zeros((64, 80), np.uint8)
+    region[8:40, 8:48] = 255
+    Image.fromarray(region, "L").save(tmp_path / "m.png")
+    return tmp_path

@@ -11,47 +11,40 @@ from core.edit.export import read_edit
 from core.export import read_params
 
 
-@pytest.fixture
-def files(tmp_path, samples):
-    y, x = np.mgrid[0:64, 0:80]
-    Image.fromarray(np.stack([x * 3, y * 4, (x + y) % 256], -1).astype(np.uint8), "RGB").save(tmp_path / "p.png")
-    region = np.zeros((64, 80), np.uint8)
-    region[8:40, 8:48] = 255
-    Image.fromarray(region, "L").save(tmp_path / "m.png")
-    return tmp_path
-
-
 @pytest.mark.slow
-def test_edit_then_reproduce_bit_identically_and_refuse_another_photo_or_mask(files, samples, capsys):
+def test_edit_then_reproduce_bit_identically_and_refuse_another_photo_or_mask(edit_files, samples, capsys):
     common = ["--models", "tiny", "--steps", "6", "--quiet"]
-    first = files / "out.png"
-    args = ["edit", "--image", str(files / "p.png"), "--mask", str(files / "m.png"), "--mode", "variation"]
+    first = edit_files / "out.png"
+    args = ["edit", "--image", str(edit_files / "p.png"), "--mask", str(edit_files / "m.png"), "--mode", "variation"]
     args += ["--denoise", "0.7", "--audio", str(samples["thunder"]), "--prompt", "a street", "--out", str(first)]
     assert main(args + common + ["--seed", "3"]) == 0
     stored = read_edit(first)
     assert stored.edit.denoise == 0.7 and stored.edit.image_sha256 and stored.edit.mask_sha256
     assert read_params(first).prompt == "a street"
 
-    again = files / "again.png"
-    redo = ["edit", "--from", str(first), "--image", str(files / "p.png"), "--mask", str(files / "m.png")]
+    again = edit_files / "again.png"
+    redo = ["edit", "--from", str(first), "--image", str(edit_files / "p.png"), "--mask", str(edit_files / "m.png")]
     assert main(redo + ["--out", str(again), "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
 
-    Image.new("RGB", (80, 64), (1, 2, 3)).save(files / "other.png")
+    Image.new("RGB", (80, 64), (1, 2, 3)).save(edit_files / "other.png")
     capsys.readouterr()
-    other = ["edit", "--from", str(first), "--image", str(files / "other.png"), "--out", str(files / "x.png")]
+    other = ["edit", "--from", str(first), "--image", str(edit_files / "other.png"), "--out", str(edit_files / "x.png")]
     assert main(other) == 2
     assert "other.png is not the photo this image was edited from" in capsys.readouterr().err
-    Image.fromarray(np.pad(np.full((8, 8), 255, np.uint8), 20), "L").resize((80, 64)).save(files / "m2.png")
-    assert main(redo[:-1] + [str(files / "m2.png"), "--out", str(files / "x.png")]) == 2
+    Image.fromarray(np.pad(np.full((8, 8), 255, np.uint8), 20), "L").resize((80, 64)).save(edit_files / "m2.png")
+    assert main(redo[:-1] + [str(edit_files / "m2.png"), "--out", str(edit_files / "x.png")]) == 2
     assert "m2.png is not the mask it was made with" in capsys.readouterr().err
-    assert not (files / "x.png").exists()
+    assert not (edit_files / "x.png").exists()
 
 
-def test_bad_photo_is_one_line_and_exit_2(files, capsys):
-    (files / "bad.jpg").write_text("not an image")
-    assert main(["edit", "--image", str(files / "bad.jpg"), "--models", "tiny", "--out", str(files / "o.png")]) == 2
+def test_bad_photo_is_one_line_and_exit_2(edit_files, capsys):
+    (edit_files / "bad.jpg").write_text("not an image")
+    assert (
+        main(["edit", "--image", str(edit_files / "bad.jpg"), "--models", "tiny", "--out", str(edit_files / "o.png")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: bad.jpg is not an image Pillow can read") and "\n" not in err
-    assert main(["edit", "--models", "tiny", "--out", str(files / "o.png")]) == 2
+    assert main(["edit", "--models", "tiny", "--out", str(edit_files / "o.png")]) == 2
     assert "an edit needs a photo (--image)" in capsys.readouterr().err

@@ -10,20 +10,10 @@ from core.cli import main
 from core.edit.export import read_edit
 
 
-@pytest.fixture
-def files(tmp_path):
-    y, x = np.mgrid[0:64, 0:80]
-    Image.fromarray(np.stack([x * 3, y * 4, (x * y) % 256], -1).astype(np.uint8), "RGB").save(tmp_path / "p.png")
-    region = np.zeros((64, 80), np.uint8)
-    region[8:40, 8:48] = 255
-    Image.fromarray(region, "L").save(tmp_path / "m.png")
-    return tmp_path
-
-
 @pytest.mark.slow
-def test_structure_edit_then_reproduce_bit_identically(files, samples, capsys):
-    first = files / "out.png"
-    args = ["edit", "--image", str(files / "p.png"), "--mask", str(files / "m.png"), "--mode", "structure"]
+def test_structure_edit_then_reproduce_bit_identically(edit_files, samples, capsys):
+    first = edit_files / "out.png"
+    args = ["edit", "--image", str(edit_files / "p.png"), "--mask", str(edit_files / "m.png"), "--mode", "structure"]
     args += ["--denoise", "0.6", "--feature-injection", "0.5", "--attention-injection", "0.25", "--steps", "8"]
     args += ["--audio", str(samples["rain"]), "--prompt", "a street", "--models", "tiny", "--seed", "3"]
     assert main(args + ["--out", str(first), "--quiet"]) == 0
@@ -32,21 +22,21 @@ def test_structure_edit_then_reproduce_bit_identically(files, samples, capsys):
     assert stored.edit.attention_injection == 0.25 and stored.generation.scheduler == "ddim"
     assert "Edit: structure denoise 0.6, features 0.5, attention 0.25" in Image.open(first).text["parameters"]
 
-    again = files / "again.png"
-    redo = ["edit", "--from", str(first), "--image", str(files / "p.png"), "--mask", str(files / "m.png")]
+    again = edit_files / "again.png"
+    redo = ["edit", "--from", str(first), "--image", str(edit_files / "p.png"), "--mask", str(edit_files / "m.png")]
     assert main(redo + ["--out", str(again), "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
 
-    other = files / "other.png"
+    other = edit_files / "other.png"
     assert main(redo + ["--feature-injection", "0", "--out", str(other), "--quiet"]) == 0
     assert not np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(other)))
 
 
 @pytest.mark.parametrize(("flag", "field"), [("--feature-injection", "feature_injection"),
                                              ("--attention-injection", "attention_injection")])  # fmt: skip
-def test_bad_injection_flag_is_one_line_naming_the_field_and_exit_2(files, capsys, flag, field):
-    out = files / "o.png"
-    args = ["edit", "--image", str(files / "p.png"), "--mode", "structure", flag, "1.5", "--models", "tiny"]
+def test_bad_injection_flag_is_one_line_naming_the_field_and_exit_2(edit_files, capsys, flag, field):
+    out = edit_files / "o.png"
+    args = ["edit", "--image", str(edit_files / "p.png"), "--mode", "structure", flag, "1.5", "--models", "tiny"]
     assert main(args + ["--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {field}: must be between 0 and 1 (got 1.5)"
