@@ -2,8 +2,9 @@
 
 Times, in one run and on the same models:
 
-1. engine   — `engine.generate(preview_params)` called directly (no Streamlit): its denoising loop
-              (`timings["denoise"]`) and the whole call;
+1. engine   — `engine.generate(preview_params, fast=...)` called directly (no Streamlit): its
+              denoising loop (`timings["denoise"]`) and the whole call; with no fast path, and with
+              the fast paths a studio preview takes by default (the reference for the overheads);
 2. apptest  — a hierarchy-slider change in `streamlit.testing.v1.AppTest` until the new preview
               is in the session (a full script run: an upper bound on the server-side overhead);
 3. browser  — a real slider key press in chromium (playwright) until the preview <img> shows the
@@ -51,7 +52,9 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def bench_engine(models: str, steps: int, size: int, repeats: int) -> dict[str, float]:
+def bench_engine(models: str, steps: int, size: int, repeats: int, fast=None) -> dict[str, float]:
+    """The preview's engine call alone, with the fast paths a studio preview takes by default
+    (`fast`: FastSettings(), the sidebar's defaults), on the studio's engine thread."""
     from core.params import GenerationParams
     from core.samples import sample_paths
     from studio import worker
@@ -62,12 +65,12 @@ def bench_engine(models: str, steps: int, size: int, repeats: int) -> dict[str, 
         audio_path=str(sample_paths()["thunder"]), steps=steps, width=size, height=size, models=models
     )
     # On the studio's engine thread (where the engine was built), called directly: no Streamlit.
-    worker.call(engine.generate, base)  # warm: CLAP, tokens, prompt encodings are cached from here on
+    worker.call(engine.generate, base, fast=fast)  # warm: CLAP, tokens, prompt encodings are cached from here on
     denoise, total = [], []
     for i in range(repeats):
         p = base.replace(level_weights=(WEIGHTS[i % len(WEIGHTS)], 0.5, 0.3))
         t = time.perf_counter()
-        r = worker.call(engine.generate, p)
+        r = worker.call(engine.generate, p, fast=fast)
         total.append(time.perf_counter() - t)
         denoise.append(r.timings["denoise"])
     return {"denoise": _median(denoise), "generate": _median(total)}
@@ -347,11 +350,15 @@ def main(argv: list[str] | None = None) -> int:
         f"models={args.models} preview={args.steps} steps {args.size}x{args.size} repeats={args.repeats} "
         f"torch threads={torch.get_num_threads()} cuda={torch.cuda.is_available()}"
     )
-    eng = bench_engine(args.models, args.steps, args.size, args.repeats)
-    print(
-        f"engine   denoising loop {eng['denoise'] * 1000:8.1f} ms   whole generate() {eng['generate'] * 1000:8.1f} ms"
-        f"   (ratio {eng['generate'] / eng['denoise']:.2f})"
-    )
+    from core.fastpaths import FastSettings
+
+    bare = bench_engine(args.models, args.steps, args.size, args.repeats, FastSettings.all_off())
+    eng = bench_engine(args.models, args.steps, args.size, args.repeats, FastSettings())
+    for name, e in (("no fast path", bare), (f"the studio's default ({', '.join(FastSettings().enabled())})", eng)):
+        print(
+            f"engine   denoising loop {e['denoise'] * 1000:8.1f} ms   whole generate() {e['generate'] * 1000:8.1f} ms"
+            f"   (ratio {e['generate'] / e['denoise']:.2f})   preview fast paths: {name}"
+        )
     rows = [] if args.no_apptest else [("apptest", bench_apptest(args.models, args.steps, args.size, args.repeats))]
     if not args.no_browser:
         br = bench_browser(args.models, args.steps, args.size, args.repeats, args.profile)

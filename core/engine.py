@@ -263,7 +263,7 @@ class Engine:
     def running(self, on_status: StatusCallback | None = None, fast: FastSettings | None = None) -> Iterator[Engine]:
         """Hold the engine for one denoising run (a generation or an edit): a GPU out of memory
         becomes an EngineError, and the adapters and their state are always taken down after."""
-        with self.hold(on_status):
+        with self.hold(on_status), self.fast.threads_for(fast):
             try:
                 self.fast.prepare(fast)  # the weights' memory format: standard unless a preview asks
                 yield self

@@ -10,7 +10,8 @@ depend on which toggles are on (tests/test_fastpaths.py compares them with `np.a
     FAST_PATHS        the declarations (label, help, default, previews only or not), read by the
                       studio's sidebar and bench/gpu.py
     FastSettings      which preview-only paths a preview asks for (None: a render)
-    PreviewPaths      the engine's side: memory format, the compiled UNet, the preview decoder
+    PreviewPaths      the engine's side: CPU threads, memory format, the compiled UNet, the preview
+                      decoder
 """
 
 from __future__ import annotations
@@ -61,6 +62,16 @@ FAST_PATHS: dict[str, FastPath] = {
             cuda_only=True,
         ),
         FastPath(
+            "spare_core",
+            "Leave a CPU core to the page (previews)",
+            "Previews run torch on one CPU thread fewer than the machine gives it, so the page, its "
+            "websocket and a browser on the same machine do not slow the denoising loop (on 2 cores "
+            "the preview came 40 % sooner: docs/PERFORMANCE.md). Renders use every thread, as the "
+            "CLI does, so their pixels match its on the same machine.",
+            preview_only=True,
+            default=True,
+        ),
+        FastPath(
             "channels_last",
             "channels_last (previews)",
             "UNet and VAE weights in channels-last memory order while previews run (faster convolutions "
@@ -93,6 +104,7 @@ FAST_PATHS: dict[str, FastPath] = {
 class FastSettings:
     """The preview-only paths one preview asks for (the engine's `generate(..., fast=...)`)."""
 
+    spare_core: bool = FAST_PATHS["spare_core"].default
     channels_last: bool = FAST_PATHS["channels_last"].default
     compile: bool = FAST_PATHS["compile"].default
     tiny_decoder: bool = FAST_PATHS["tiny_decoder"].default
@@ -100,6 +112,11 @@ class FastSettings:
     @classmethod
     def all_on(cls) -> FastSettings:
         return cls(**{f.name: True for f in fields(cls)})
+
+    @classmethod
+    def all_off(cls) -> FastSettings:
+        """A preview with none of the paths (benches' baseline; unlike None, still a preview)."""
+        return cls(**{f.name: False for f in fields(cls)})
 
     def enabled(self) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name)]
@@ -147,6 +164,24 @@ class PreviewPaths:
         if settings is not None and settings.tiny_decoder and self.preview_vae is not None:
             return self.preview_vae
         return self.engine.pipe.vae
+
+    # -- CPU threads -------------------------------------------------------------------------------
+    @contextmanager
+    def threads_for(self, settings: FastSettings | None) -> Iterator[int]:
+        """Torch's intra-op threads for this run (yields the count): one fewer for a preview that
+        asks, restored when the run ends, in the thread that runs it. A render keeps them all: a
+        different count can change float sums (a tiny 256² image differed between 1 and 2 threads)."""
+        import torch
+
+        full = torch.get_num_threads()
+        spare = bool(settings is not None and settings.spare_core and full > 1)
+        if spare:
+            torch.set_num_threads(full - 1)
+        try:
+            yield full - 1 if spare else full
+        finally:
+            if spare:
+                torch.set_num_threads(full)
 
     # -- memory format ---------------------------------------------------------------------------
     def prepare(self, settings: FastSettings | None) -> None:

@@ -7,7 +7,8 @@ first is where sessions start). Operators: docs/OPERATIONS.md.
 Once per server process: prune uploads older than a day, and old galleries. Every run: set up the
 session (and its gallery kept on disk, studio/gallery_store.py), draw the
 sidebar (models, conditioning, preview), collect finished background jobs, then run the selected
-page from the top-level pages/ folder.
+page from the top-level pages/ folder, and keep what the run loaded out of Streamlit's per-rerun
+garbage collection (studio/collector.py).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ studio.bootstrap()
 import streamlit as st  # noqa: E402
 
 from core.models import default_device  # noqa: E402
-from studio import bindings, gallery_store, janitor, nav, widgets  # noqa: E402
+from studio import bindings, collector, gallery_store, janitor, nav, widgets  # noqa: E402
 from studio.session import session  # noqa: E402
 
 st.set_page_config(
@@ -69,4 +70,7 @@ slot = widgets.sidebar()
 current.collect_jobs()
 if not slot.ok:
     widgets.show_load_error(slot)
-page.run()
+try:
+    page.run()
+finally:
+    collector.settle_on_server()  # what this run loaded stays out of the per-rerun collection

@@ -104,7 +104,7 @@ class Job:
         if self.status == WAITING:
             self.status = "Starting…"
         if self.cancel.is_set():  # cancelled (or superseded) while it waited in the queue
-            self.cancelled = True
+            self.cancelled, self._task = True, None
             self.finished = time.perf_counter()
             self.status = "Cancelled"
             self.done.set()
@@ -119,6 +119,7 @@ class Job:
         except BaseException as exc:  # noqa: BLE001 - every failure is shown to the user, never raised into Streamlit
             self.error = exc
         finally:
+            self._task = None  # a finished job does not keep its engine (and models) alive
             self.finished = time.perf_counter()
             self.status = "Cancelled" if self.cancelled else "Failed" if self.error else "Done"
             self.done.set()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
+from studio import collector
 from studio.session import session
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class EngineSlot:
         return self.engine is not None
 
 
-@st.cache_resource(show_spinner=False, max_entries=3)
+@st.cache_resource(show_spinner=False, max_entries=3, on_release=collector.release)  # its cycles collectable
 def _load(spec: str) -> EngineSlot:
     from core import Engine, ModelUnavailable
     from studio import worker

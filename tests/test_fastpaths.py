@@ -41,8 +41,8 @@ def test_every_fast_path_is_declared_once_and_previews_only_where_it_may_change_
     assert FastSettings() == FastSettings(**{n: FAST_PATHS[n].default for n in settings})
     assert all(FAST_PATHS[n].preview_only and FAST_PATHS[n].toggle for n in settings)
     assert not FAST_PATHS["fp16_sdpa"].preview_only and FAST_PATHS["fp16_sdpa"].default
-    assert FastSettings.all_on().enabled() == ["channels_last", "compile", "tiny_decoder"]
-    assert FastSettings().enabled() == []  # compile, TAESD and channels_last start off
+    assert FastSettings.all_on().enabled() == ["spare_core", "channels_last", "compile", "tiny_decoder"]
+    assert FastSettings().enabled() == ["spare_core"]  # compile, TAESD and channels_last start off
 
 
 def test_fp16_and_sdpa_are_the_defaults(tiny_engine):
@@ -89,6 +89,35 @@ def test_with_taesd_previews_use_it_and_renders_never_do(tiny_engine, tiny_param
     assert np.abs(pixels(preview.image) - pixels(render.image)).mean() > 5  # another decoder's picture
 
 
+def test_a_preview_that_spares_a_core_runs_on_one_thread_fewer_and_a_render_on_all(tiny_engine, tiny_params):
+    full = torch.get_num_threads()
+    seen: list[int] = []
+
+    def during(_info) -> None:
+        seen.append(torch.get_num_threads())
+
+    before = tiny_engine.generate(tiny_params, progress=during)
+    assert set(seen) == {full}
+    seen.clear()
+    tiny_engine.generate(tiny_params, fast=FastSettings(spare_core=True), progress=during)
+    assert set(seen) == {max(1, full - 1)} and torch.get_num_threads() == full  # restored when the run ends
+    seen.clear()
+    tiny_engine.generate(tiny_params, fast=FastSettings(spare_core=False), progress=during)
+    assert set(seen) == {full}
+    seen.clear()
+    after = tiny_engine.generate(tiny_params, progress=during)
+    assert set(seen) == {full}
+    assert np.array_equal(pixels(after.image), pixels(before.image))
+
+
+def test_a_run_that_fails_still_gives_the_core_back(tiny_engine, tiny_params):
+    full = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="stop here"), tiny_engine.fast.threads_for(FastSettings()) as threads:
+        assert threads == max(1, full - 1) == torch.get_num_threads()
+        raise RuntimeError("stop here")
+    assert torch.get_num_threads() == full
+
+
 def test_channels_last_is_for_previews_only_and_within_tolerance_on_cpu(tiny_engine, tiny_params):
     conv = tiny_engine.pipe.unet.conv_in.weight
     seen: list[bool] = []
@@ -96,9 +125,10 @@ def test_channels_last_is_for_previews_only_and_within_tolerance_on_cpu(tiny_eng
     def during(_info) -> None:
         seen.append(conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous())
 
-    standard = tiny_engine.generate(tiny_params, fast=FastSettings(), progress=during)
+    only = FastSettings(spare_core=False)  # channels_last on its own
+    standard = tiny_engine.generate(tiny_params, fast=only, progress=during)
     assert not any(seen)
-    fast = tiny_engine.generate(tiny_params, fast=FastSettings(channels_last=True), progress=during)
+    fast = tiny_engine.generate(tiny_params, fast=dataclasses.replace(only, channels_last=True), progress=during)
     assert seen[-1] and tiny_engine.fast.channels_last
     render = tiny_engine.generate(tiny_params, progress=during)
     assert not seen[-1] and not tiny_engine.fast.channels_last  # a render puts the standard order back

@@ -26,11 +26,11 @@ def captions(at) -> list[str]:
 
 def test_sidebar_toggles_are_the_declared_fast_paths_and_say_which_decoder_previews_use():
     at = app()
-    assert set(FAST_KEYS) == {"channels_last", "compile", "tiny_decoder"}
+    assert set(FAST_KEYS) == {"spare_core", "channels_last", "compile", "tiny_decoder"}
     for name, key in FAST_KEYS.items():
         toggle = at.sidebar.toggle(key=key)
         assert toggle.label == FAST_PATHS[name].label and toggle.help == FAST_PATHS[name].help
-        assert toggle.value is FAST_PATHS[name].default is False
+        assert toggle.value is FAST_PATHS[name].default is (name == "spare_core")
     assert "Previews decode with the full VAE." in captions(at)
 
 
@@ -65,6 +65,32 @@ def test_the_tiny_decoder_toggle_reaches_previews_and_never_a_render():
         render(at)
         assert session(at).history[0].kind == "render"
         assert (taesd[0], full[0]) == (2, 1)
+
+
+def test_previews_spare_a_core_until_the_toggle_is_off_and_renders_never(monkeypatch):
+    import torch
+
+    eng = engine()
+    threads: list[tuple[str, int]] = []
+    original = eng.fast.threads_for
+
+    @contextmanager
+    def recording(settings):
+        with original(settings) as n:
+            threads.append(("render" if settings is None else "preview", n))
+            yield n
+
+    monkeypatch.setattr(eng.fast, "threads_for", recording)
+    full = torch.get_num_threads()  # the engine thread's count is the process's
+    at = app()
+    at.slider(key="w_audio_strength").set_value(0.55).run()
+    ok(at)
+    assert threads[-1] == ("preview", max(1, full - 1))
+    at.sidebar.toggle(key=FAST_KEYS["spare_core"]).set_value(False).run()
+    ok(at)
+    assert threads[-1] == ("preview", full)
+    render(at)
+    assert threads[-1] == ("render", full)
 
 
 def test_a_render_job_takes_no_fast_path_whatever_the_toggles(tiny_params):
