@@ -9,6 +9,8 @@ Times, in one run and on the same models:
               is in the session (a full script run: an upper bound on the server-side overhead);
 3. browser  — a real slider key press in chromium (playwright) until the preview <img> shows the
               new picture (websocket, fragment rerun, image transfer and drawing included);
+   page     — the same presses on the page's own clock, keydown to the frame where the new picture
+              is complete (browser minus playwright's round trips to the page);
 
 and prints, side by side, each one's time, its own denoising loop, the studio's overhead over that
 loop and the ratio to the engine's loop alone. In the browser each slider press is also broken
@@ -20,6 +22,7 @@ included, and prints the script thread's top functions.
 
     python bench/studio_latency.py                  # tiny models, 64 px, 10 preview steps
     python bench/studio_latency.py --models sd15 --size 256 --steps 10   # on a CUDA machine
+    python bench/studio_latency.py --paths spare_core,tiny_decoder   # previews with these fast paths
     python bench/studio_latency.py --no-browser
     python bench/studio_latency.py --no-apptest --profile /tmp/studio.pyspy   # where the time goes
 """
@@ -76,14 +79,22 @@ def bench_engine(models: str, steps: int, size: int, repeats: int, fast=None) ->
     return {"denoise": _median(denoise), "generate": _median(total)}
 
 
-def bench_apptest(models: str, steps: int, size: int, repeats: int) -> dict[str, float]:
+def _toggles(fast) -> dict[str, bool]:
+    """The sidebar's fast-path toggles (widget key -> on) that make the studio's previews take `fast`."""
+    from studio.fast import FAST_KEYS
+
+    return {key: bool(getattr(fast, name)) for name, key in FAST_KEYS.items()}
+
+
+def bench_apptest(models: str, steps: int, size: int, repeats: int, fast) -> dict[str, float]:
     from streamlit.testing.v1 import AppTest
 
     from studio.session import SESSION_KEY
 
     os.environ["CLAP2DIFF_MODELS"] = models
     at = AppTest.from_file(str(ROOT / "studio" / "app.py"), default_timeout=600)
-    for key, value in {"w_width": size, "w_height": size, "ui_preview_steps": steps, "ui_preview_side": size}.items():
+    settings = {"w_width": size, "w_height": size, "ui_preview_steps": steps, "ui_preview_side": size}
+    for key, value in {**settings, **_toggles(fast)}.items():
         at.session_state[key] = value
     at.run()
     assert not at.exception, at.exception
@@ -231,7 +242,7 @@ def _print_profile(path: str, top: int = 16) -> None:
 
 
 def bench_browser(
-    models: str, steps: int, size: int, repeats: int, profile: str | None = None
+    models: str, steps: int, size: int, repeats: int, fast, profile: str | None = None
 ) -> dict[str, float] | None:
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     try:
@@ -293,6 +304,11 @@ def bench_browser(
                 box.fill(str(value))
                 box.press("Enter")
                 expect(box).to_have_value(str(value))
+            for key, on in _toggles(fast).items():
+                box = pg.locator(f".st-key-{key} input[type=checkbox]")
+                if box.is_checked() != on:
+                    pg.locator(f".st-key-{key} label").first.click()
+                expect(box).to_be_checked(checked=on)
             # The caption ends "… · denoise 0.12 s" once the preview has these steps and size.
             done = re.compile(rf"^{steps} steps · {size}×{size} · .*denoise [0-9.]+ s$")
             caption = pg.locator(".st-key-preview_box").get_by_text(done)
@@ -320,6 +336,10 @@ def bench_browser(
                 spy.close()
             b.close()
         out = _summary(wall, denoise)
+        # The same presses on the page's own clock: keydown -> the frame where the new picture is
+        # complete, without playwright's round trips (the key press sent, the check's answer back).
+        page = _summary([x["picture drawn"] / 1000 for x in parts], denoise)
+        out.update(page_wall=page["wall"], page_overhead=page["overhead"])
         print("browser  one slider press, median of each step (ms from the key press, the page's clock):")
         for name in parts[0]:
             unit = "" if name in ("messages", "kB") else " ms"
@@ -341,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=8)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-apptest", action="store_true")
+    ap.add_argument(
+        "--paths",
+        help="the preview fast paths the studio takes, comma-separated (default: the sidebar's defaults; '' for none)",
+    )
     ap.add_argument("--profile", metavar="OUT", help="sample the studio server with py-spy into OUT (raw stacks)")
     args = ap.parse_args(argv)
 
@@ -350,20 +374,31 @@ def main(argv: list[str] | None = None) -> int:
         f"models={args.models} preview={args.steps} steps {args.size}x{args.size} repeats={args.repeats} "
         f"torch threads={torch.get_num_threads()} cuda={torch.cuda.is_available()}"
     )
+    from dataclasses import fields
+
     from core.fastpaths import FastSettings
 
+    fast = FastSettings()
+    if args.paths is not None:
+        chosen = {p.strip() for p in args.paths.split(",") if p.strip()}
+        fast = FastSettings(**{f.name: f.name in chosen for f in fields(FastSettings)})
     bare = bench_engine(args.models, args.steps, args.size, args.repeats, FastSettings.all_off())
-    eng = bench_engine(args.models, args.steps, args.size, args.repeats, FastSettings())
-    for name, e in (("no fast path", bare), (f"the studio's default ({', '.join(FastSettings().enabled())})", eng)):
+    eng = bench_engine(args.models, args.steps, args.size, args.repeats, fast)
+    for name, e in (("no fast path", bare), (f"as the studio's previews ({', '.join(fast.enabled()) or 'none'})", eng)):
         print(
             f"engine   denoising loop {e['denoise'] * 1000:8.1f} ms   whole generate() {e['generate'] * 1000:8.1f} ms"
             f"   (ratio {e['generate'] / e['denoise']:.2f})   preview fast paths: {name}"
         )
-    rows = [] if args.no_apptest else [("apptest", bench_apptest(args.models, args.steps, args.size, args.repeats))]
+    rows = (
+        [] if args.no_apptest else [("apptest", bench_apptest(args.models, args.steps, args.size, args.repeats, fast))]
+    )
     if not args.no_browser:
-        br = bench_browser(args.models, args.steps, args.size, args.repeats, args.profile)
+        br = bench_browser(args.models, args.steps, args.size, args.repeats, fast, args.profile)
         if br is not None:
             rows.append(("browser", br))
+    if rows and "page_wall" in rows[-1][1]:
+        r = rows[-1][1]
+        rows.append(("page", {"wall": r["page_wall"], "denoise": r["denoise"], "overhead": r["page_overhead"]}))
     for name, r in rows:
         print(
             f"{name:8s} slider -> new preview {r['wall'] * 1000:8.1f} ms | its own denoising loop "

@@ -85,19 +85,19 @@ def live_panel() -> None:
     the preview at preview quality from the engine's cached encodings.
 
     The preview job starts first, from the widget values Streamlit has already put in the session,
-    so the engine works while the sliders are being drawn. The picture then waits for the job a
-    moment (jobs.QUICK): a preview that is done by then is sent once, as the new picture; only a
-    slower one shows the old picture marked "updating…" and a progress bar until it is done."""
+    and the panel waits for it a moment (jobs.QUICK) before drawing anything else: a preview done
+    by then is sent once, as the new picture, and only then are the sliders redrawn (a fragment must
+    re-send them). Drawing them beside the loop held the GIL and gave the browser ~60 elements to
+    render on the same cores: the loop ran 15-35 ms slower (bench/studio_latency.py). A slower
+    preview shows the old picture marked "updating…", the sliders, and a progress bar until it is
+    done."""
     params = bindings.current_params(models=engine.spec.name if engine else None)
     if s.render.input_problem and _input_problem(params) is None:
         st.rerun()  # fixed here: the render area (outside this fragment) drops its stale error
     todo, preview_params, reason = _preview_job(params)
 
     left, right = st.columns([1.45, 1], gap="large")
-    with left:
-        st.markdown("#### 3 · Sound → picture")
-        widgets.conditioning_sliders(_text_norm(params))
-    with right.container(key="preview_box"):
+    with right.container(key="preview_box"):  # before the sliders: see the docstring
         st.markdown("#### Live preview")
         preview_status = st.container()
         if isinstance(reason, BaseException):
@@ -114,6 +114,9 @@ def live_panel() -> None:
         if drawn:
             st.markdown("**What CLAP heard**")
             widgets.heard(s.preview.result.trace, key=str(hash(drawn)), top_k=s.preview.result.params.top_k)
+    with left:
+        st.markdown("#### 3 · Sound → picture")
+        widgets.conditioning_sliders(_text_norm(params))
     if todo is not None:
         widgets.follow(todo, preview_status)
         s.collect_jobs()
