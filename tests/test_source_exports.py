@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import struct
 import zipfile
 
 import numpy as np
@@ -60,6 +61,18 @@ def test_wav_bytes_round_trip_float_exactly():
     stereo = np.stack([x, -x])
     back, _ = sf.read(io.BytesIO(wav_bytes(stereo, 8000)), dtype="float32")
     assert back.shape == (1000, 2) and np.array_equal(back.T, stereo)
+
+
+def test_the_same_samples_make_the_same_file_whenever_they_are_written():
+    x = np.linspace(-0.5, 0.5, 64, dtype=np.float32)
+    data = wav_bytes(np.stack([x, -x]), 8000)
+    peak = data.index(b"PEAK")  # libsndfile's chunk for float WAVs: size, version, timestamp, peaks
+    assert data[peak + 12 : peak + 16] == bytes(4)  # no wall-clock second in the file
+    assert struct.unpack("<f", data[peak + 16 : peak + 20])[0] == pytest.approx(0.5)  # the peaks stay
+    assert sf.read(io.BytesIO(data), dtype="float32")[0].T.tolist() == np.stack([x, -x]).tolist()
+    spelled = np.frombuffer(b"PEAK" * 4, dtype=np.float32)  # samples (and so the peak) spell the chunk name
+    body = wav_bytes(spelled, 8000)
+    assert body.count(b"PEAK") == 6 and np.array_equal(sf.read(io.BytesIO(body), dtype="float32")[0], spelled)
 
 
 def test_pcm_wav_bytes_clip_instead_of_wrapping():
