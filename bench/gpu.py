@@ -127,10 +127,10 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
 
     side, steps = sizes.preview_side, sizes.preview_steps
     variants = {
-        "no fast path": FastSettings.all_off(),
-        "channels_last": replace(FastSettings.all_off(), channels_last=True),
-        "compiled UNet": replace(FastSettings.all_off(), compile=True),
-        "TAESD decoder": replace(FastSettings.all_off(), tiny_decoder=True),
+        "no fast path": FastSettings.only(),
+        "channels_last": FastSettings.only("channels_last"),
+        "compiled UNet": FastSettings.only("compile"),
+        "TAESD decoder": FastSettings.only("tiny_decoder"),
         "all fast paths": FastSettings.all_on(),
     }
     if not sizes.compile:  # --no-compile: the rows without the one-time warm-ups (~1 min each on a GPU)

@@ -55,9 +55,9 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
-def bench_engine(models: str, steps: int, size: int, repeats: int, fast=None) -> dict[str, float]:
-    """The preview's engine call alone, with the fast paths a studio preview takes by default
-    (`fast`: FastSettings(), the sidebar's defaults), on the studio's engine thread."""
+def bench_engine(models: str, steps: int, size: int, repeats: int, fast) -> dict[str, float]:
+    """The preview's engine call alone, with the fast paths `fast` (FastSettings), on the studio's
+    engine thread."""
     from core.params import GenerationParams
     from core.samples import sample_paths
     from studio import worker
@@ -374,15 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         f"models={args.models} preview={args.steps} steps {args.size}x{args.size} repeats={args.repeats} "
         f"torch threads={torch.get_num_threads()} cuda={torch.cuda.is_available()}"
     )
-    from dataclasses import fields
-
     from core.fastpaths import FastSettings
 
-    fast = FastSettings()
+    fast = FastSettings()  # the sidebar's defaults
     if args.paths is not None:
-        chosen = {p.strip() for p in args.paths.split(",") if p.strip()}
-        fast = FastSettings(**{f.name: f.name in chosen for f in fields(FastSettings)})
-    bare = bench_engine(args.models, args.steps, args.size, args.repeats, FastSettings.all_off())
+        fast = FastSettings.only(*(p.strip() for p in args.paths.split(",") if p.strip()))
+    bare = bench_engine(args.models, args.steps, args.size, args.repeats, FastSettings.only())
     eng = bench_engine(args.models, args.steps, args.size, args.repeats, fast)
     for name, e in (("no fast path", bare), (f"as the studio's previews ({', '.join(fast.enabled()) or 'none'})", eng)):
         print(

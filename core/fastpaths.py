@@ -114,9 +114,14 @@ class FastSettings:
         return cls(**{f.name: True for f in fields(cls)})
 
     @classmethod
-    def all_off(cls) -> FastSettings:
-        """A preview with none of the paths (benches' baseline; unlike None, still a preview)."""
-        return cls(**{f.name: False for f in fields(cls)})
+    def only(cls, *names: str) -> FastSettings:
+        """A preview with exactly these paths (none: the benches' baseline; unlike None, still a
+        preview). An unknown name is an error, not silently no path."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(f"no preview fast path named {', '.join(unknown)} (have {', '.join(known)})")
+        return cls(**{name: name in names for name in known})
 
     def enabled(self) -> list[str]:
         return [f.name for f in fields(self) if getattr(self, f.name)]

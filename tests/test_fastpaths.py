@@ -241,3 +241,10 @@ def test_a_render_is_identical_with_every_preview_path_enabled(compiled_engine, 
     assert np.array_equal(pixels(after.image), pixels(before.image))
     assert np.array_equal(after.trace.ratios, before.trace.ratios)
     assert preview.image.size == before.image.size
+
+
+def test_only_names_exactly_the_paths_a_bench_asks_for():
+    assert FastSettings.only().enabled() == []
+    assert FastSettings.only("tiny_decoder", "spare_core").enabled() == ["spare_core", "tiny_decoder"]
+    with pytest.raises(ValueError, match="no preview fast path named nope"):
+        FastSettings.only("nope")

@@ -26,10 +26,10 @@ def wav_bytes(data: np.ndarray, rate: int, subtype: str = "FLOAT") -> bytes:
         x = np.clip(x, -1.0, 1.0)
     buf = io.BytesIO()
     sf.write(buf, x.T if x.ndim == 2 else x, int(rate), subtype=subtype, format="WAV")
-    return without_peak_time(buf.getvalue())
+    return _without_peak_time(buf.getvalue())
 
 
-def without_peak_time(wav: bytes) -> bytes:
+def _without_peak_time(wav: bytes) -> bytes:
     """`wav` with its PEAK chunk's timestamp set to 0. libsndfile stamps float WAVs with the second
     they were written, so the same samples gave different files (a download and the saved stem
     differed when written across a second boundary). The chunks are walked, never searched for, so
@@ -53,4 +53,4 @@ def write_wav(path: str | os.PathLike, data: np.ndarray, rate: int, subtype: str
     return atomic_write(path, wav_bytes(data, rate, subtype))
 
 
-__all__ = ["wav_bytes", "without_peak_time", "write_wav"]
+__all__ = ["wav_bytes", "write_wav"]
