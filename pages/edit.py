@@ -54,7 +54,7 @@ with left:
     strokes, uploaded = None, None
     if mask_source == "paint" and photo is not None:
         with st.container(key="edit_canvas"):
-            strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.paint_key(photo))
+            strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.painting(photo))
         # Below the canvas: the canvas's own toolbar (undo, redo, delete) floats over what is above it.
         c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
         c1.slider("Brush (px)", 4, 96, key="edit_brush", step=2, persist_state=PS,

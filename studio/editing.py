@@ -21,7 +21,7 @@ from core.knobs import Knob, knob_of
 from core.params import GenerationParams
 from studio import bindings
 from studio.jobs import Job
-from studio.session import HistoryItem
+from studio.session import HistoryItem, Painting, session
 from studio.uploads import save_upload
 
 if TYPE_CHECKING:
@@ -119,8 +119,16 @@ def clear_paint() -> None:
 
 
 def paint_key(photo: Photo) -> str:
-    """The canvas's key: a new photo, or Clear, is a fresh canvas (no strokes of the last one)."""
+    """Whose strokes: a new photo, or Clear, starts an empty painting (and canvas)."""
     return f"edit_paint_{photo.sha256[:12]}_{bindings.value('edit_paint_round', 0)}"
+
+
+def painting(photo: Photo) -> Painting:
+    """This session's strokes on `photo` (an empty painting for a new photo or after Clear)."""
+    s = session()
+    if s.painting.key != paint_key(photo):
+        s.painting = Painting(key=paint_key(photo))
+    return s.painting
 
 
 def mask_path(
@@ -197,5 +205,5 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
 
 __all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
-           "mask_path", "paint_key", "painted_mask", "preview_params", "region_note", "save_photo", "shown_keys",
+           "mask_path", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo", "shown_keys",
            "working_photo"]  # fmt: skip

@@ -26,6 +26,7 @@ from core.params import GenerationParams
 from studio.jobs import Job
 
 if TYPE_CHECKING:
+    import numpy as np
     from PIL import Image
 
     from core.compare import CompareRun, Plan
@@ -183,6 +184,20 @@ class CompareResult:
 
 
 @dataclass
+class Painting:
+    """The strokes painted on one photo, kept here as well as in the canvas: a canvas is made anew
+    whenever the brush changes, or the page comes back to it (studio/widgets/canvas.py says why),
+    and starts from the strokes so far. Until it sends, they are the last ones a canvas sent."""
+
+    key: str = ""  # the photo and the Clear round these strokes belong to (editing.paint_key)
+    canvas: int = 0  # which canvas of this painting is on the page (each has its own widget key)
+    brush: int = 0  # that canvas's brush
+    start: dict | None = None  # Fabric's drawing that canvas started from
+    drawing: dict | None = None  # the latest drawing a canvas sent...
+    strokes: np.ndarray | None = None  # ...and its picture (RGBA at the canvas's size)
+
+
+@dataclass
 class Session:
     """Everything this browser session has made and is making."""
 
@@ -211,6 +226,7 @@ class Session:
     gallery_code: str | None = None  # where this session's history is kept on disk (studio/gallery_store.py)
     queue_key: str = field(default_factory=lambda: secrets.token_hex(8))  # whose jobs the queue counts (worker.py)
     spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
+    painting: Painting = field(default_factory=Painting)  # the Edit page's strokes (one photo's)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
     # -- history ----------------------------------------------------------------------------
@@ -308,4 +324,4 @@ def session() -> Session:
     return state[SESSION_KEY]
 
 
-__all__ = ["CompareResult", "HistoryItem", "JobSlot", "Session", "env_models", "session"]
+__all__ = ["CompareResult", "HistoryItem", "JobSlot", "Painting", "Session", "env_models", "session"]

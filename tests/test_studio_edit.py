@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 
 import numpy as np
 from PIL import Image
@@ -84,7 +85,7 @@ def _painted_page(photo: bytes, **state):
 def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_photo_changes():
     photo = _photo()  # 96x64, its own working size
     at = _painted_page(photo, w_steps=6, edit_denoise=0.5, edit_feather=4)
-    key = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}_0"
+    key = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}_0_c1"  # the photo's, before any Clear; canvas 1
     assert any("Paint the region" in c.value for c in at.caption), "nothing painted yet: the page says so"
     assert [c.key for c in at.get("bidi_component")] == [key]  # the canvas (a components-v2 element)
     width, height = display_size((96, 64))
@@ -117,6 +118,54 @@ def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_
 
     at.button(key="edit_clear").click().run()  # a fresh canvas: no strokes, so no mask
     ok(at)
+    assert any("Paint the region" in c.value for c in at.caption)
+
+
+def _canvas(at) -> tuple[str, dict]:
+    """The canvas on the page: its widget key and the arguments it was made with."""
+    (canvas,) = at.get("bidi_component")
+    return canvas.key, json.loads(canvas.proto.json)
+
+
+def test_a_new_brush_or_a_return_to_the_canvas_is_a_new_canvas_that_starts_from_the_strokes_so_far():
+    """A canvas's arguments never change (Streamlit 1.67 can tear down a components-v2 element whose
+    arguments change twice quickly: studio/widgets/canvas.py), so a new brush is a new canvas. It
+    must start from the strokes so far, and until it sends, the mask is those strokes."""
+    photo = _photo()
+    at = _painted_page(photo)
+    base = f"edit_paint_{hashlib.sha256(photo).hexdigest()[:12]}"
+    key, args = _canvas(at)
+    assert key == f"{base}_0_c1" and args["strokeWidth"] == 32 and args["initialDrawing"]["objects"] == []
+    at.run()
+    assert _canvas(at)[0] == key  # a rerun keeps the canvas
+    rgba = np.zeros((256, 384, 4), np.uint8)
+    rgba[80:160, 200:320] = (255, 64, 64, 140)
+    sent = _strokes_state(rgba)
+    at.session_state[key] = sent
+    at.run()
+    share = "Working size 96×64: 9.8% of the photo may change."
+    assert share in [c.value for c in at.caption]
+
+    at.slider(key="edit_brush").set_value(10).run()
+    ok(at)
+    key, args = _canvas(at)
+    assert key == f"{base}_0_c2" and args["strokeWidth"] == 10
+    assert args["initialDrawing"] == {**sent["drawing"]["raw"], "background": ""}  # the strokes so far
+    assert share in [c.value for c in at.caption]  # the mask is still the first canvas's strokes
+
+    at.radio(key="edit_mask_source").set_value("box").run()
+    at.radio(key="edit_mask_source").set_value("paint").run()
+    ok(at)
+    key, args = _canvas(at)  # the page left the canvas: a new one, with the strokes
+    assert (
+        key == f"{base}_0_c3" and args["strokeWidth"] == 10 and args["initialDrawing"]["objects"] == [{"type": "Path"}]
+    )
+    assert share in [c.value for c in at.caption]
+
+    at.button(key="edit_clear").click().run()
+    ok(at)
+    key, args = _canvas(at)  # Clear: an empty canvas and no mask
+    assert key == f"{base}_1_c1" and args["initialDrawing"]["objects"] == [] and args["strokeWidth"] == 10
     assert any("Paint the region" in c.value for c in at.caption)
 
 

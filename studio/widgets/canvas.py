@@ -7,9 +7,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import streamlit as st
+
 if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
+
+    from studio.session import Painting
 
 # See-through paint: the photo stays visible under the strokes (any alpha > 0 counts as painted).
 PAINT = "rgba(255, 64, 64, 0.55)"
@@ -32,24 +36,42 @@ def brush_note(brush: int, size: tuple[int, int]) -> str:
     return f"A {brush}-px brush paints {on_photo:.1f} px of the photo at its working size."
 
 
-def paint_canvas(photo: Image.Image, brush: int, key: str) -> np.ndarray | None:
-    """The canvas over `photo`; returns the strokes (RGBA at the canvas's size), or None before any.
-    A new `key` is a fresh, empty canvas (how Clear and a new photo start over)."""
+def canvas_key(painting: Painting) -> str:
+    return f"{painting.key}_c{painting.canvas}"
+
+
+def paint_canvas(photo: Image.Image, brush: int, painting: Painting) -> np.ndarray | None:
+    """The canvas over `photo`, painting with `brush`; returns the strokes (RGBA at the canvas's
+    size), or None before any. `painting` keeps the strokes across canvases; its `key` names the
+    photo and the Clear round (a new one is an empty canvas).
+
+    A canvas's arguments never change: a new brush is a new canvas (a new widget key) that starts
+    from the strokes so far. Streamlit 1.67 can tear down a components-v2 element whose arguments
+    change twice in quick succession (a cancelled mount's clean-up runs after the next mount, on
+    the same element: the review of streamlit/streamlit#17017); stepping the brush slider with
+    the arrow keys lost the first strokes that way, or the whole canvas. A canvas the page left
+    (its widget state is gone) is made anew too, so what it shows is always what the mask holds."""
     # The package registers its component when imported, which needs a running script: import here.
     from streamlit_drawable_canvas import st_canvas
 
+    if int(brush) != painting.brush or canvas_key(painting) not in st.session_state:
+        painting.canvas, painting.brush, painting.start = painting.canvas + 1, int(brush), painting.drawing
     width, height = display_size(photo.size)
     result = st_canvas(
-        stroke_width=int(brush),
+        stroke_width=painting.brush,
         stroke_color=PAINT,
         background_image=photo,
         width=width,
         height=height,
         drawing_mode="freedraw",
+        initial_drawing=painting.start,
         return_image_data=True,
-        key=key,
+        key=canvas_key(painting),
     )
-    return result.image_data
+    strokes = result.image_data  # None until this canvas sends
+    if strokes is not None:
+        painting.drawing, painting.strokes = result.json_data, strokes
+    return painting.strokes
 
 
-__all__ = ["DISPLAY_HEIGHT", "DISPLAY_WIDTH", "PAINT", "brush_note", "display_size", "paint_canvas"]
+__all__ = ["DISPLAY_HEIGHT", "DISPLAY_WIDTH", "PAINT", "brush_note", "canvas_key", "display_size", "paint_canvas"]

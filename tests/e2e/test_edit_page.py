@@ -77,6 +77,9 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
     first_share = share.inner_text()
     set_slider(page, "edit_brush", ["Home"] + ["ArrowRight"] * 3)  # 10 px: 2.1 working px
     expect(page.get_by_text("A 10-px brush paints 2.1 px of the photo", exact=False)).to_be_visible()
+    # A new brush is a new canvas (studio/widgets/canvas.py): it shows the first stroke before it is
+    # painted on (a stroke on the canvas it replaces, or before it has loaded the first, would be lost).
+    _wait_until_painted(page, x=int(40 * scale), y=int(20 * scale))
     stroke(40, 60, 30)
     expect(share).not_to_have_text(first_share)  # the second stroke reached it too: Edit sees both
     expect(page.locator(".st-key-edit_preview_box img")).to_be_visible()  # the live preview
@@ -105,6 +108,25 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
     assert outside.mean() > 0.4
     assert np.array_equal(after[outside], photo[outside].astype(np.int16))
     assert np.abs(after[region] - photo[region]).mean() > 1
+
+
+def _wait_until_painted(page, x: int, y: int) -> None:
+    """Until the canvas on the page is ready for the mouse and shows paint at screen pixel (x, y):
+    its drawing layer (Fabric's lower canvas, inside the component's shadow root) is painted there,
+    and its layers lie over the photo's (until the component's stylesheet is in, Fabric's canvases
+    sit below the photo's and a stroke misses them)."""
+    page.wait_for_function(
+        """([x, y]) => {
+            const root = document.querySelector('.st-key-edit_canvas [data-testid=stBidiComponentIsolated]')?.shadowRoot;
+            const drawing = root?.querySelector('canvas.dc-canvas.lower-canvas');
+            const mouse = root?.querySelector('canvas.upper-canvas');
+            const photo = root?.querySelector('canvas.dc-background-canvas');
+            if (!drawing || !mouse || !photo) return false;
+            const a = photo.getBoundingClientRect(), b = mouse.getBoundingClientRect();
+            return a.x === b.x && a.y === b.y && drawing.getContext('2d').getImageData(x, y, 1, 1).data[3] > 0;
+        }""",
+        arg=[x, y],
+    )
 
 
 def _sha256(path) -> str:
