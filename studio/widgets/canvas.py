@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import streamlit as st
+from studio import bindings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -20,6 +20,7 @@ PAINT = "rgba(255, 64, 64, 0.55)"
 # px on screen: the Edit page's photo column is ~390 px wide on a 1440-px window (a wider canvas
 # would scroll); the strokes are scaled to the working size whatever the canvas's size.
 DISPLAY_WIDTH, DISPLAY_HEIGHT = 384, 480
+_GONE = object()  # no widget state under a canvas's key: the page left that canvas
 
 
 def display_size(size: tuple[int, int], most: tuple[int, int] = (DISPLAY_WIDTH, DISPLAY_HEIGHT)) -> tuple[int, int]:
@@ -54,7 +55,7 @@ def paint_canvas(photo: Image.Image, brush: int, painting: Painting) -> np.ndarr
     # The package registers its component when imported, which needs a running script: import here.
     from streamlit_drawable_canvas import st_canvas
 
-    if int(brush) != painting.brush or canvas_key(painting) not in st.session_state:
+    if int(brush) != painting.brush or bindings.value(canvas_key(painting), _GONE) is _GONE:
         painting.canvas, painting.brush, painting.start = painting.canvas + 1, int(brush), painting.drawing
     width, height = display_size(photo.size)
     result = st_canvas(
