@@ -20,6 +20,7 @@ from core.images import ImageError, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
 from core.params import GenerationParams
 from studio import bindings
+from studio.fast import fast_settings
 from studio.jobs import Job
 from studio.session import HistoryItem, Painting, session
 from studio.uploads import save_upload
@@ -189,13 +190,18 @@ def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> Hi
 
 def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
     """The edit on the engine thread, with per-step progress and cancel like a render (kind
-    "preview": a live preview's, keyed on its params so a stale one is cancelled)."""
+    "preview": a live preview's, keyed on its params so a stale one is cancelled, and taking the
+    sidebar's fast paths as Generate's preview does; an edit takes none)."""
     from core.edit import edit_photo
     from core.edit.export import edit_png_bytes
     from core.edit.run import run_steps
 
+    fast = fast_settings() if kind == "preview" else None  # read here: the worker has no session
+
     def task(job: Job) -> EditOutput:
-        result = edit_photo(engine, params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status)
+        result = edit_photo(
+            engine, params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status, fast=fast
+        )
         return EditOutput(result, edit_png_bytes(result))
 
     job = Job(kind, task, total=max(1, run_steps(params.generation.steps, params.edit.denoise)))

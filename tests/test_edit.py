@@ -119,6 +119,43 @@ def test_masked_edit_keeps_the_photo_outside_and_changes_the_inside(tiny_engine,
     assert differs.any() and not differs[outside].any()
 
 
+def test_an_edit_preview_takes_the_fast_paths_and_an_edit_never_does(tiny_engine, photo_path, mask_path, samples):
+    from core.fastpaths import FastSettings
+
+    params = edit_params(photo_path, samples, denoise=0.6, mask_path=str(mask_path), feather=2)
+    full = torch.get_num_threads()
+    threads: list[int] = []
+
+    def during(_info) -> None:
+        threads.append(torch.get_num_threads())
+
+    before = edit_photo(tiny_engine, params, progress=during)
+    assert set(threads) == {full}
+    decoded = {"taesd": 0, "vae": 0}
+    hooks = [
+        module.decoder.register_forward_hook(lambda *_, name=name: decoded.__setitem__(name, decoded[name] + 1))
+        for name, module in (("taesd", tiny_engine.bundle.preview_vae), ("vae", tiny_engine.pipe.vae))
+    ]
+    try:
+        threads.clear()
+        fast = FastSettings(spare_core=True, channels_last=True, tiny_decoder=True)
+        preview = edit_photo(tiny_engine, params, progress=during, fast=fast)
+        assert decoded == {"taesd": 1, "vae": 0} and tiny_engine.fast.channels_last
+        assert set(threads) == {max(1, full - 1)}
+        threads.clear()
+        after = edit_photo(tiny_engine, params, progress=during)
+        assert decoded == {"taesd": 1, "vae": 1} and not tiny_engine.fast.channels_last
+        assert set(threads) == {full}
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert np.array_equal(pixels(after.image), pixels(before.image))  # the edit: as if no preview had run
+    photo, outside = pixels(Image.open(photo_path).convert("RGB")), outside_beyond_feather(mask_path, 2)
+    assert np.array_equal(pixels(preview.image)[outside], photo[outside])  # the preview keeps the photo too
+    inside = inside_of(mask_path)
+    assert np.abs(pixels(preview.image)[inside] - pixels(before.image)[inside]).mean() > 5  # TAESD's picture
+
+
 def test_a_different_photo_or_mask_is_refused(tiny_engine, photo_path, mask_path, samples, tmp_path):
     done = edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.2, mask_path=str(mask_path)))
     other = tmp_path / "other.png"

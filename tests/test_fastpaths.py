@@ -243,6 +243,31 @@ def test_a_render_is_identical_with_every_preview_path_enabled(compiled_engine, 
     assert preview.image.size == before.image.size
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(400)
+def test_an_edit_preview_runs_the_compiled_unet_and_keep_structure_never_does(compiled_engine, tiny_params, tmp_path):
+    from PIL import Image
+
+    from core.edit import EditParams
+    from core.edit.run import edit_photo, run_steps
+
+    engine, backend = compiled_engine
+    y, x = np.mgrid[0:64, 0:64]
+    Image.fromarray(np.stack([x * 4, y * 4, (x * y) % 256], -1).astype(np.uint8), "RGB").save(tmp_path / "p.png")
+    params = EditParams(tiny_params.replace(steps=4)).replace(image_path=str(tmp_path / "p.png"), denoise=0.5)
+    eager = edit_photo(engine, params, fast=FastSettings())
+    runs = backend.runs
+    compiled = edit_photo(engine, params, fast=FastSettings(compile=True))
+    assert backend.runs == runs + run_steps(4, 0.5) == runs + 2  # every step the img2img loop ran
+    assert np.array_equal(pixels(compiled.image), pixels(eager.image))  # eager backend: same numbers
+    assert compiled.trace.step_levels == eager.trace.step_levels
+    assert type(engine.pipe.unet).__name__ == "UNet2DConditionModel"  # put back
+
+    runs = backend.runs  # keep structure injects through hooks in the UNet's layers: always eager
+    structure = edit_photo(engine, params.replace(edit_mode="structure"), fast=FastSettings(compile=True))
+    assert backend.runs == runs and structure.injected is not None
+
+
 def test_only_names_exactly_the_paths_a_bench_asks_for():
     assert FastSettings.only().enabled() == []
     assert FastSettings.only("tiny_decoder", "spare_core").enabled() == ["spare_core", "tiny_decoder"]

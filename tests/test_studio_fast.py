@@ -109,3 +109,28 @@ def test_a_render_job_takes_no_fast_path_whatever_the_toggles(tiny_params):
     assert taesd[0] == 1  # the preview's decode only
     assert np.array_equal(np.asarray(job.result[0].image), np.asarray(plain.image))
     assert not np.array_equal(np.asarray(preview.result[0].image), np.asarray(plain.image))
+
+
+def test_the_edit_pages_preview_takes_the_toggles_and_its_edit_never_does():
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((64, 96, 3), 120, np.uint8), "RGB").save(buf, format="PNG")
+    at = app(w_steps=6, **{FAST_KEYS["tiny_decoder"]: True})
+    at.switch_page("../pages/edit.py").run()
+    ok(at)
+    if session(at).preview.job is not None:  # the Generate page's first preview: done before counting
+        session(at).preview.job.wait(120)
+    eng = engine()
+    with counting(eng.bundle.preview_vae.decoder) as taesd, counting(eng.pipe.vae.decoder) as full:
+        at.file_uploader(key="edit_photo").set_value(("street.png", buf.getvalue(), "image/png")).run()
+        ok(at)
+        assert session(at).edit_preview.result is not None
+        assert (taesd[0], full[0]) == (1, 0)
+        at.button(key="edit_run").click().run()
+        ok(at)
+        assert session(at).edit.result is not None
+        assert (taesd[0], full[0]) == (1, 1)

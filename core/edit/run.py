@@ -28,6 +28,7 @@ from ..callbacks import LevelScheduleCallback
 from ..cancel import Cancelled
 from ..errors import UserError
 from ..events import ProgressCallback, Stage, StatusCallback, ignore
+from ..fastpaths import FastSettings
 from ..images import Mask, Photo, load_mask, load_photo
 from ..trace import Trace
 from .params import EditParams
@@ -138,9 +139,13 @@ def edit_photo(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     on_status: StatusCallback | None = None,
+    fast: FastSettings | None = None,
 ) -> EditResult:
     """Edit the photo as `params` says. Raises ImageError, EditError, ParamsError, AudioError,
-    EngineError, Cancelled; `progress` and `on_status` hear what a generation's would."""
+    EngineError, Cancelled; `progress` and `on_status` hear what a generation's would. `fast`: a
+    preview's fast paths (core/fastpaths.py), as for a generation; None (an edit) runs the exact
+    path. Keep structure's loop never runs the compiled UNet: its injection hooks into the UNet's
+    layers, which a compiled graph would not call."""
     from diffusers import StableDiffusionImg2ImgPipeline
     from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import retrieve_latents
     from diffusers.utils.torch_utils import randn_tensor
@@ -158,7 +163,7 @@ def edit_photo(
         notes += (f"keep structure denoises with DDIM, the sampler its inversion mirrors (not {gen.scheduler})",)
         gen = gen.replace(scheduler="ddim")
     injected = None
-    with engine.running(on_status):
+    with engine.running(on_status, fast):
         cond = engine.condition(gen, max(steps, 1), cancel, status)
         gen, timings = cond.params, cond.timings
         generator = torch.Generator("cpu").manual_seed(gen.seed)
@@ -186,15 +191,16 @@ def edit_photo(
                 callback = EditCallback(
                     engine.state, cond.schedule, progress, cancel, known=latents, noise=noise, keep=keep
                 )
-                img2img = StableDiffusionImg2ImgPipeline(**engine.pipe.components, requires_safety_checker=False)
-                img2img.set_progress_bar_config(disable=True)
-                loop = loop_arguments(cond, generator, callback)
-                latents = img2img(image=latents, strength=params.edit.denoise, **loop).images
+                with engine.fast.unet_for(fast, gen, status):  # the pipeline's components: its UNet now
+                    img2img = StableDiffusionImg2ImgPipeline(**engine.pipe.components, requires_safety_checker=False)
+                    img2img.set_progress_bar_config(disable=True)
+                    loop = loop_arguments(cond, generator, callback)
+                    latents = img2img(image=latents, strength=params.edit.denoise, **loop).images
             if cancel is not None and cancel.is_set():
                 raise Cancelled("edit cancelled")
             timings["denoise"] = time.perf_counter() - t
             t = time.perf_counter()
-            image = engine.decode(latents, generator, cancel)  # a Cancel stops the decode too
+            image = engine.decode(latents, generator, cancel, engine.fast.decoder(fast))  # a Cancel stops it too
             timings["decode"] = time.perf_counter() - t
         if mask is not None:
             image = composite(photo.image, image, mask.region, params.edit.feather)
