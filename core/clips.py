@@ -1,10 +1,11 @@
-"""Finding the clip a PNG was made from on this machine.
+"""Finding the clip (and the trained checkpoint) a PNG was made from on this machine.
 
 A shared PNG names its clip by file name and content hash only (GenerationParams.shareable), so
 no folder of the machine that made it leaks. Reproducing looks for a file of that name whose
 content has that hash in the places the caller knows (the PNG's folder, the working folder, the
 bundled samples; the studio adds its uploads, which are stored under the hash's first 16 hex
-digits), and otherwise asks for the clip.
+digits), and otherwise asks for the clip. A trained checkpoint is named by its run
+('city/final'): it is looked for in those places and one folder down (`runs/city/final`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .audio import AudioError, file_sha256
-from .params import GenerationParams, clip_name
+from .params import GenerationParams, checkpoint_name, clip_name
 
 UPLOAD_DIGITS = 16  # studio uploads live in <uploads>/<first 16 hex of sha256>/<name>
 
@@ -54,3 +55,37 @@ def locate_clip(params: GenerationParams, places: Iterable[Path], hint: str = CL
         digest = f" (sha256 {params.audio_sha256[:12]}…)" if params.audio_sha256 else ""
         raise AudioError(f"the clip this image was made from, {clip_name(path)}{digest}, is not here: {hint}.")
     return params.replace(audio_path=str(found))
+
+
+CHECKPOINT_HINT = "pass it with --checkpoint FOLDER"
+CHECKPOINT_MARKER = "config.json"  # core.projector.CONFIG_FILE (importing it would load torch)
+
+
+def find_checkpoint(name: str, places: Iterable[Path]) -> Path | None:
+    """The first checkpoint folder `<place>/<name>` or `<place>/<folder>/<name>` (one level down)."""
+    name = checkpoint_name(name)
+    for place in places:
+        try:
+            below = sorted(p for p in place.iterdir() if p.is_dir()) if place.is_dir() else []
+        except OSError:
+            continue
+        for folder in (place, *below):
+            if (folder / name / CHECKPOINT_MARKER).is_file():
+                return (folder / name).resolve()
+    return None
+
+
+def locate_checkpoint(
+    params: GenerationParams, places: Iterable[Path], hint: str = CHECKPOINT_HINT
+) -> GenerationParams:
+    """`params` with its trained checkpoint resolved to a folder here (a folder that exists is
+    kept); not found, a ProjectorError says which run to pass."""
+    folder = params.checkpoint
+    if params.mode != "trained" or not folder or Path(folder).expanduser().is_dir():
+        return params
+    found = find_checkpoint(folder, places)
+    if found is None:
+        from .projector import ProjectorError
+
+        raise ProjectorError(f"the checkpoint this image was made with, {checkpoint_name(folder)}, is not here: {hint}")
+    return params.replace(checkpoint=str(found))

@@ -257,10 +257,12 @@ class GenerationParams:
 
     def shareable(self) -> GenerationParams:
         """These params as written into a file others see: the clip by its file name (and its
-        content hash), never a folder of this machine. core.clips finds the clip again."""
-        if self.audio_path is None:
-            return self
-        return self.replace(audio_path=clip_name(self.audio_path))
+        content hash), a trained checkpoint by its run's name, never a folder of this machine.
+        core.clips finds both again."""
+        return self.replace(
+            audio_path=self.audio_path and clip_name(self.audio_path),
+            checkpoint=self.checkpoint and checkpoint_name(self.checkpoint),
+        )
 
     def level_weight(self, level: str) -> float:
         return self.level_weights[LEVELS.index(level)]
@@ -292,6 +294,14 @@ class GenerationParams:
 def clip_name(path: str) -> str:
     """The file name of a clip path written on any system ('C:\\a\\b.wav' and '/a/b.wav': 'b.wav')."""
     return re.split(r"[\\/]", path)[-1] or path
+
+
+def checkpoint_name(path: str) -> str:
+    """A checkpoint folder by its run, written on any system: '/a/runs/city/final' → 'city/final',
+    '…/city/checkpoints/step-0000500' → 'city/checkpoints/step-0000500'."""
+    parts = [p for p in re.split(r"[\\/]", path) if p]
+    keep = 3 if len(parts) >= 3 and parts[-2] == "checkpoints" else 2
+    return "/".join(parts[-keep:]) or path
 
 
 @functools.cache
@@ -381,20 +391,6 @@ _RULES: dict[str, Callable[[GenerationParams], None]] = {
 }
 
 
-__all__ = [
-    "BLOCK_GROUPS",
-    "DEFAULT_STEM_MAP",
-    "GenerationParams",
-    "Knob",
-    "LEVELS",
-    "MODES",
-    "NORM_MEASURES",
-    "ParamsError",
-    "SCHEDULERS",
-    "SOURCE_MODES",
-    "STEMS",
-    "SWITCH_STYLES",
-    "TOKENS",
-    "default",
-    "knobs",
-]
+__all__ = ["BLOCK_GROUPS", "DEFAULT_STEM_MAP", "LEVELS", "MODES", "NORM_MEASURES", "SCHEDULERS", "SOURCE_MODES", "STEMS",
+           "SWITCH_STYLES", "TOKENS", "GenerationParams", "Knob", "ParamsError", "checkpoint_name", "clip_name",
+           "default", "knobs"]  # fmt: skip

@@ -253,18 +253,25 @@ class Session:
 
     def recall(self, params: GenerationParams, goto: str | None = "generate") -> None:
         """Put a past generation's params back into the sliders (a button callback). A PNG names
-        its clip without folders: it is looked for among this server's uploads and the samples."""
+        its clip without folders: it is looked for among this server's uploads and the samples
+        (a trained checkpoint among its runs)."""
         from core.audio import AudioError
-        from core.clips import locate_clip
+        from core.clips import locate_checkpoint, locate_clip
+        from core.errors import UserError
         from core.samples import SAMPLES_DIR
         from studio.bindings import push
         from studio.limits import limits
+        from studio.training import runs_root
         from studio.uploads import uploads_dir
 
         try:
             params = locate_clip(params, [uploads_dir(), SAMPLES_DIR], hint="choose the clip again")
         except AudioError:
             pass  # the Generate page says the recalled clip is not available here
+        try:  # a trained checkpoint is named by its run: among this server's runs
+            params = locate_checkpoint(params, [runs_root()], hint="choose the checkpoint folder in the sidebar")
+        except UserError:
+            pass  # generating says the checkpoint is not here
         params, self.recall_notes = limits().clamp(params)  # a PNG may ask for 2048² x 500 steps
         push(params)
         self.recalled, self.goto = params, goto

@@ -102,3 +102,76 @@ def test_an_edit_png_names_its_photo_and_mask_without_folders(tmp_path, samples)
     again = out.parent / "again.png"
     assert main(["edit", "--from", str(out), "--out", str(again), "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
+
+
+def test_a_trained_checkpoint_is_shared_by_its_run_and_found_one_folder_down(tmp_path):
+    from core.clips import find_checkpoint, locate_checkpoint
+    from core.export.infotext import parameters_text
+    from core.params import checkpoint_name
+    from core.projector import ProjectorError
+    from core.sweep.axes import parse_axis
+
+    final = tmp_path / "private-folder" / "runs" / "city" / "final"
+    step = final.parent / "checkpoints" / "step-0000500"
+    for folder in (final, step):
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text("{}")
+    trained = GenerationParams(mode="trained", checkpoint=str(final))
+    assert trained.shareable().checkpoint == "city/final"
+    assert checkpoint_name(str(step)) == "city/checkpoints/step-0000500"
+    assert checkpoint_name(r"C:\Users\ana\runs\city\final") == "city/final"
+    assert "Checkpoint: city/final" in parameters_text(trained) and "private-folder" not in parameters_text(trained)
+    axis = parse_axis("x", f"checkpoint={final},none", GenerationParams())
+    assert [axis.label(0), axis.label(1)] == ["checkpoint=city/final", "checkpoint=none"]
+
+    runs = final.parents[1]
+    assert find_checkpoint("city/final", [tmp_path / "elsewhere", runs]) == final.resolve()
+    assert find_checkpoint("city/final", [runs.parent]) == final.resolve()  # one folder down: runs/city/final
+    assert find_checkpoint("city/checkpoints/step-0000500", [runs]) == step.resolve()
+    assert find_checkpoint("city/final", [tmp_path]) is None  # two folders down: not searched
+    (final / "config.json").unlink()
+    assert find_checkpoint("city/final", [runs]) is None  # a folder without a checkpoint in it
+
+    shared = trained.replace(checkpoint="city/checkpoints/step-0000500")
+    assert locate_checkpoint(shared, [runs]).checkpoint == str(step.resolve())
+    assert locate_checkpoint(trained, []) == trained  # an existing folder is not searched for
+    zero_shot = GenerationParams(checkpoint="city/final")  # not trained: nothing to find
+    assert locate_checkpoint(zero_shot, []) == zero_shot
+    with pytest.raises(ProjectorError) as err:
+        locate_checkpoint(trained.replace(checkpoint="city/final"), [runs])
+    assert (
+        str(err.value)
+        == "the checkpoint this image was made with, city/final, is not here: pass it with --checkpoint FOLDER"
+    )
+
+
+def test_cli_png_names_its_checkpoint_by_run_and_from_finds_the_run_beside_it(
+    tiny_engine, tmp_path, samples, monkeypatch, capsys
+):
+    import torch
+
+    from core.projector import AudioProjector, ProjectorConfig, save_projector
+
+    config = ProjectorConfig(input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, heads=4)
+    torch.manual_seed(0)
+    final = tmp_path / "private-folder" / "runs" / "city" / "final"
+    save_projector(AudioProjector(config), final)
+    out = tmp_path / "shared" / "a.png"
+    out.parent.mkdir()
+    args = ["--models", "tiny", "--steps", "3", "--size", "64x64", "--seed", "4", "--quiet"]
+    args += ["--audio", str(samples["rain"]), "--prompt", "rain"]
+    assert main(["generate", "--mode", "trained", "--checkpoint", str(final), "--out", str(out), *args]) == 0
+    data = out.read_bytes()
+    assert b"private-folder" not in data and str(tmp_path).encode() not in data
+    assert read_params(out).checkpoint == "city/final"
+
+    monkeypatch.chdir(out.parent)
+    again = out.parent / "again.png"
+    assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 2
+    assert "city/final, is not here: pass it with --checkpoint FOLDER" in capsys.readouterr().err
+    assert not again.exists()
+
+    shutil.copytree(final.parents[1], out.parent / "runs")  # the run beside the PNG: shared/runs/city/final
+    assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
+    assert read_params(again) == read_params(out)

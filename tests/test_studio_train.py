@@ -120,3 +120,24 @@ def test_a_finished_run_opens_in_generate_in_trained_mode(roots):
     assert at.session_state["w_mode"] == "trained"
     assert at.session_state["w_checkpoint"] == str(runs / "done" / "final")
     assert at.session_state["w_models_choice"] == "tiny"
+
+
+def test_a_recalled_png_made_with_a_trained_run_finds_the_run_among_this_servers_runs(roots):
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+
+    _, runs = roots
+    (runs / "city" / "final").mkdir(parents=True)
+    (runs / "city" / "final" / "config.json").write_text("{}")
+    at = _train_page(ui_live_preview=False)
+    for name, expected in (("city", str((runs / "city" / "final").resolve())), ("gone", "gone/final")):
+        made = GenerationParams(prompt="p", seed=5, models="tiny", mode="trained", checkpoint=f"/srv/runs/{name}/final")
+        png = png_bytes(Image.new("RGB", (64, 64)), made)
+        assert b"/srv/runs" not in png  # the PNG names the run only
+        at.switch_page("../pages/gallery.py").run()
+        at.file_uploader(key="gallery_png").set_value((f"{name}.png", png, "image/png")).run()
+        at.button(key="recall_upload").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.session_state["w_mode"] == "trained" and at.session_state["w_checkpoint"] == expected

@@ -133,6 +133,10 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
         from ..samples import SAMPLES_DIR
 
         params = locate_clip(params, [Path(args.from_png).expanduser().resolve().parent, Path.cwd(), SAMPLES_DIR])
+    if getattr(args, "from_png", None) and "checkpoint" not in changes:
+        from ..clips import locate_checkpoint  # named by its run: next to the PNG or here, or one folder down
+
+        params = locate_checkpoint(params, [Path(args.from_png).expanduser().resolve().parent, Path.cwd()])
     return params
 
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from core.params import GenerationParams, clip_name
+from core.params import GenerationParams, checkpoint_name, clip_name
 
 from .formats import FORMAT_VERSION, PARAMS_FORMAT
 
@@ -114,7 +114,7 @@ def parameters_text(params: GenerationParams) -> str:
         ("Mode", params.mode),
     ]
     if params.mode == "trained" and params.checkpoint:
-        fields.append(("Checkpoint", _quote(params.checkpoint)))
+        fields.append(("Checkpoint", _quote(checkpoint_name(params.checkpoint))))
     if params.mode == "zero-shot":
         fields += [("Top-k", _num(params.top_k)), ("Temperature", _num(params.temperature))]
     fields.append(("Split", _nums(params.split)))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..params import GenerationParams, ParamsError, knobs
+from ..params import GenerationParams, ParamsError, checkpoint_name, clip_name, knobs
 
 MAX_VALUES = 16  # per axis
 MAX_TILES = 256  # per sweep: beyond this a sweep is a batch job for the CLI, not a grid to read
@@ -45,7 +45,9 @@ class Axis:
         """'norm_target=40', 'audio_path=rain.wav': what a tile's caption and the CSV say."""
         raw = self.raw[i]
         if self.base_field == "audio_path" and raw.lower() != "none":
-            raw = Path(raw).name
+            raw = clip_name(raw)
+        elif self.base_field == "checkpoint" and raw.lower() != "none":
+            raw = checkpoint_name(raw)  # a tile's caption and the CSV name no folder of this machine
         return f"{self.field}={raw}"
 
     def apply(self, params: GenerationParams, i: int) -> GenerationParams:
