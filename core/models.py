@@ -206,6 +206,16 @@ def load_models(spec: ModelSpec | str, device: str | None = None, dtype: torch.d
     return ModelBundle(spec, pipe, clap_model, clap_features, clap_tokenizer, device, dtype, preview_vae, note)
 
 
+def _taesd_missing(source: str, exc: Exception) -> str:
+    """Why TAESD did not load, and what to do: a folder named by TAESD_ENV is not the Hub's cache."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        return f"TAESD in {source} cannot be read ({type(exc).__name__}): check the folder {TAESD_ENV} names"
+    if source.startswith(("/", ".", "~")) or folder.is_absolute():
+        return f"{TAESD_ENV} names {source}, which is not a folder"
+    return f"TAESD not in the cache: `{hf_command()} download {source}` to use it"
+
+
 def load_preview_vae(spec: ModelSpec, device: str, dtype: torch.dtype, cache_dir: str | None = None) -> tuple[Any, str]:
     """(TAESD as diffusers' AutoencoderTiny, "") from the local Hugging Face cache (never a download:
     it is an optional speed-up), or (None, why not). The tiny spec has a tiny random-weight one."""
@@ -219,7 +229,7 @@ def load_preview_vae(spec: ModelSpec, device: str, dtype: torch.dtype, cache_dir
         source = os.environ.get(TAESD_ENV, TAESD_HUB_ID)
         try:
             vae = AutoencoderTiny.from_pretrained(source, torch_dtype=dtype, local_files_only=True, cache_dir=cache_dir)
-        except Exception:  # noqa: BLE001 - not cached / unreadable: previews keep the full VAE
-            return None, f"TAESD not in the cache: `{hf_command()} download {source}` to use it"
+        except Exception as exc:  # noqa: BLE001 - not cached / unreadable: previews keep the full VAE
+            return None, _taesd_missing(source, exc)
     vae = vae.to(device)
     return (vae if vae.dtype == dtype else vae.to(dtype=dtype)).eval(), ""

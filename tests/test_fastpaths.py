@@ -60,6 +60,12 @@ def test_without_taesd_in_the_cache_previews_use_the_full_vae_and_say_so(
     monkeypatch.delenv("CLAP2DIFF_TAESD", raising=False)
     vae, note = load_preview_vae(resolve_spec("owner/model"), "cpu", torch.float32, cache_dir=str(tmp_path))
     assert vae is None and "TAESD not in the cache" in note and "madebyollin/taesd" in note
+    # A folder named by CLAP2DIFF_TAESD: the note is about that folder, not a download.
+    (tmp_path / "taesd").mkdir()
+    for source, said in ((tmp_path / "taesd", "cannot be read"), (tmp_path / "nowhere", "which is not a folder")):
+        monkeypatch.setenv("CLAP2DIFF_TAESD", str(source))
+        _, folder_note = load_preview_vae(resolve_spec("owner/model"), "cpu", torch.float32, cache_dir=str(tmp_path))
+        assert said in folder_note and str(source) in folder_note and "download" not in folder_note
 
     monkeypatch.setattr(tiny_engine.bundle, "preview_vae", None)
     monkeypatch.setattr(tiny_engine.bundle, "preview_vae_note", note)
