@@ -16,9 +16,13 @@ Streamlit has no public "session ended" callback (streamlit#7688, #8545). Three 
   really left (during the disconnect itself Streamlit still lists it as active).
 
 What a departure does:
-1. At once: every queued or running job of the session is cancelled (`Job.request_cancel`: a
-   queued job never starts, a running one stops at its next step), so a closed tab does not
-   hold the one engine queue (studio/worker.py) for the next user.
+1. At once: the session's previews are cancelled (`Job.request_cancel`: a queued job never
+   starts, a running one stops at its next step); they are only for the eyes, and a browser that
+   comes back asks for a new one. Its other jobs (a render, an edit, a Compare, a sweep) are
+   cancelled `JOBS_GRACE_S` later unless the browser is back by then: a network blip (Streamlit's
+   page reconnects by itself) must not throw away a long render, and a closed tab still lets the
+   one engine queue (studio/worker.py) go to the next user within seconds. Outside a server
+   (AppTest) there is no reconnect, and everything is cancelled at once.
 2. After the reconnect window (Streamlit's `server.disconnectedSessionTTL`, 120 s by default,
    less a second), unless the browser came back: the session is closed the way Streamlit closes
    one (`Runtime.close_session`: its uploaded-file bytes, media files and session state go; its
@@ -51,6 +55,9 @@ from studio.session import JobSlot, Session
 from studio.uploads import delete_upload, upload_folder_of
 
 log = logging.getLogger(__name__)
+
+JOBS_GRACE_S = 15.0  # how long a departed session's render, edit, Compare or sweep waits for it to come back
+DISPOSABLE_KINDS = frozenset({"preview"})  # cancelled the moment the session leaves
 
 _lock = threading.Lock()
 _claims: dict[str, set[str]] = {}  # session id -> resolved upload paths it used
@@ -129,17 +136,33 @@ def _left(handle: Handle, loop: asyncio.AbstractEventLoop | None) -> None:
         return  # a cache clear of a live session, not a departure
     current = handle.session()
     jobs = session_jobs(current) if current is not None else []
-    for job in jobs:
+    now = [job for job in jobs if loop is None or job.kind in DISPOSABLE_KINDS]
+    later = [job for job in jobs if job not in now]
+    for job in now:
         job.request_cancel()
     token = object()
     with _lock:
         _departures[sid] = token
-    log.info("session %s left: %d job(s) cancelled", sid, len(jobs))
+    log.info("session %s left: %d job(s) cancelled, %d kept for %g s", sid, len(now), len(later), JOBS_GRACE_S)
     left_at = time.time()
     if loop is None:
         _ended(sid, token, left_at, on_loop=False)
     else:
+        if later:
+            loop.call_later(JOBS_GRACE_S, _cancel_unless_back, sid, token, later)
         loop.call_later(grace_s(), _ended, sid, token, left_at)
+
+
+def _cancel_unless_back(sid: str, token: object, jobs: list[Job]) -> None:
+    """The departed session's remaining jobs, cancelled unless its browser reconnected meanwhile."""
+    with _lock:
+        if _departures.get(sid) is not token:
+            return  # it came back and left again: that later departure decides
+    if _active(sid):
+        return  # a network blip: the browser is back and its jobs run on
+    for job in jobs:
+        job.request_cancel()
+    log.info("session %s did not come back: %d job(s) cancelled", sid, len(jobs))
 
 
 def grace_s() -> float:
@@ -205,4 +228,4 @@ def release_uploads(session_id: str, left_at: float | None = None) -> list[str]:
     return gone
 
 
-__all__ = ["Handle", "claim", "claimed", "give_back_memory", "grace_s", "release_uploads", "session_jobs", "watch"]
+__all__ = ["DISPOSABLE_KINDS", "JOBS_GRACE_S", "Handle", "claim", "claimed", "give_back_memory", "grace_s", "release_uploads", "session_jobs", "watch"]

@@ -86,6 +86,57 @@ def test_a_queued_job_of_a_closed_session_never_runs(uploads):
     assert job.wait(60) and job.cancelled and job.step == 0 and job.result is None
 
 
+class ServerLoop:
+    """The server's event loop as the janitor uses it: what it schedules runs when the test says."""
+
+    def __init__(self):
+        self.later: list[tuple[float, object, tuple]] = []
+
+    def call_later(self, delay: float, fn, *args) -> None:
+        self.later.append((delay, fn, args))
+
+    def run(self, delay: float) -> None:
+        for at_delay, fn, args in [c for c in self.later if c[0] == delay]:
+            self.later.remove((at_delay, fn, args))
+            fn(*args)
+
+
+def test_a_network_blip_cancels_previews_only_and_a_tab_that_stays_away_loses_its_render(uploads, monkeypatch):
+    import weakref
+
+    from studio import jobs, widgets
+
+    at = app(ui_live_preview=False)
+    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())  # the run ends; the job runs on
+    at.slider(key="w_steps").set_value(100).run()
+    at.button(key="btn_render").click().run()
+    ok(at)
+    render = session(at).render.job
+    try:
+        wait_until(lambda: render.step >= 1 or render.done.is_set(), "the render's first step")
+        preview = jobs.generation_job(engine(), session(at).params.replace(steps=4, width=64, height=64), "preview")
+        session(at).preview.start(preview)  # queued behind the render
+        active = {"now": False}
+        monkeypatch.setattr(janitor, "_active", lambda sid: active["now"])
+        handle, loop = janitor.Handle(SID, weakref.ref(session(at))), ServerLoop()
+
+        janitor._left(handle, loop)  # the websocket dropped
+        assert preview.cancel.is_set() and not render.cancel.is_set()
+        active["now"] = True  # Streamlit's page reconnected within the grace
+        loop.run(janitor.JOBS_GRACE_S)
+        assert render.running and not render.cancel.is_set()
+
+        active["now"] = False
+        janitor._left(handle, loop)  # it left again, and stays away
+        assert render.running and not render.cancel.is_set()
+        loop.run(janitor.JOBS_GRACE_S)
+        assert render.wait(60) and render.cancelled and render.status == "Cancelled" and render.step < 100
+        assert preview.wait(60) and preview.cancelled and preview.step == 0
+    finally:
+        render.request_cancel()
+        render.wait(60)
+
+
 def test_an_upload_another_live_session_uses_is_kept(uploads, monkeypatch):
     """Two sessions chose the same clip (one content-addressed file): the one that leaves keeps it."""
     at = app(ui_live_preview=False)
