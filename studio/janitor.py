@@ -228,4 +228,15 @@ def release_uploads(session_id: str, left_at: float | None = None) -> list[str]:
     return gone
 
 
-__all__ = ["DISPOSABLE_KINDS", "JOBS_GRACE_S", "Handle", "claim", "claimed", "give_back_memory", "grace_s", "release_uploads", "session_jobs", "watch"]
+__all__ = [
+    "DISPOSABLE_KINDS",
+    "JOBS_GRACE_S",
+    "Handle",
+    "claim",
+    "claimed",
+    "give_back_memory",
+    "grace_s",
+    "release_uploads",
+    "session_jobs",
+    "watch",
+]
