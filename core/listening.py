@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from .audio import CLAP_RATE, AudioClip, AudioError, resample
-from .cache import LRUCache
+from .cache import ByteLRUCache
 from .clap import ClapEncoder
 from .clip_cache import load_clip_cached
 from .events import Stage, StatusCallback
@@ -92,6 +92,19 @@ class Listening:
         return "mix" not in self.raw_tokens
 
 
+# A listening's tokens are a few hundred kB; one with separated sources also holds their waveforms
+# (Demucs stems of a 10 s window at 44.1 kHz: ~25 MB), so the cache counts bytes, not entries.
+LISTENING_CACHE_BYTES = 256 * 2**20
+
+
+def listening_nbytes(listening: Listening) -> int:
+    """What a cached listening holds: its token tensors and its sources' waveforms."""
+    tokens = sum(t.numel() * t.element_size() for t in listening.raw_tokens.values())
+    s = listening.sources
+    waves = [] if s is None else [*s.levels.values(), *s.parts.values(), *(s.stems_stereo or {}).values()]
+    return tokens + sum(int(w.nbytes) for w in {id(w): w for w in waves}.values())  # a shared array once
+
+
 class Listener:
     """Runs stages 1-4 and caches them by content. Not thread-safe: the engine's lock guards it."""
 
@@ -110,7 +123,8 @@ class Listener:
         self.separator = separator  # Demucs, loaded on first use
         self.device = device
         self.dtype = dtype
-        self._listenings = LRUCache(32)  # kept without their clip: that lives in the clip cache only
+        # kept without their clip (that lives in the clip cache only), bounded by what they hold
+        self._listenings = ByteLRUCache(LISTENING_CACHE_BYTES, sizeof=listening_nbytes)
 
     def load_clip(self, path: str | Path) -> AudioClip:
         """Decoded once for the process, shared with the studio (core/clip_cache.py)."""
@@ -187,4 +201,12 @@ class Listener:
         return {n: self.zero_shot.hear(e, params.top_k, params.temperature) for n, e in zip(names, embeddings)}
 
 
-__all__ = ["LISTENING_FIELDS", "Listener", "Listening", "ListeningKey", "listening_key"]
+__all__ = [
+    "LISTENING_CACHE_BYTES",
+    "LISTENING_FIELDS",
+    "Listener",
+    "Listening",
+    "ListeningKey",
+    "listening_key",
+    "listening_nbytes",
+]

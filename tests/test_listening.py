@@ -83,3 +83,20 @@ def test_the_engine_caches_listenings_by_the_key(tiny_engine, tiny_params):
         other = tiny_engine.listen(tiny_params.replace(**{name: OTHER[name]}))
         assert other.raw_tokens is not first.raw_tokens, name
     assert first.sources is not None and list(first.sources.parts) == ["mix"]  # mix mode has its part too
+
+
+def test_the_listening_cache_is_bounded_by_the_bytes_it_holds(tiny_engine, tiny_params, monkeypatch):
+    from core.listening import LISTENING_CACHE_BYTES, listening_nbytes
+
+    cache = tiny_engine.listener._listenings
+    assert cache.max_bytes == LISTENING_CACHE_BYTES
+    bands = tiny_params.replace(sources="bands")
+    first = tiny_engine.listen(bands)
+    waves = {id(w): w for w in [*first.sources.levels.values(), *first.sources.parts.values()]}
+    tokens = sum(t.numel() * t.element_size() for t in first.raw_tokens.values())
+    assert listening_nbytes(first) == tokens + sum(w.nbytes for w in waves.values()) > tokens > 0
+    monkeypatch.setattr(cache, "max_bytes", listening_nbytes(first) * 3 // 2)  # room for one and a half
+    assert tiny_engine.listen(bands).raw_tokens is first.raw_tokens  # still cached
+    tiny_engine.listen(bands.replace(window_start=OTHER["window_start"]))  # a second one: the first goes
+    assert tiny_engine.listen(bands).raw_tokens is not first.raw_tokens
+    assert cache.nbytes <= cache.max_bytes
