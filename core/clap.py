@@ -36,6 +36,10 @@ class ClapEncoder:
         self.audio_calls = 0
         self.text_calls = 0
 
+    def forget_audio(self) -> None:
+        """Drop the cached audio embeddings: the next clip is embedded again (a bench's first listen)."""
+        self._audio_cache.clear()
+
     @property
     def dim(self) -> int:
         return int(self.model.config.projection_dim)

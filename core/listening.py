@@ -126,6 +126,12 @@ class Listener:
         # kept without their clip (that lives in the clip cache only), bounded by what they hold
         self._listenings = ByteLRUCache(LISTENING_CACHE_BYTES, sizeof=listening_nbytes)
 
+    def forget(self) -> None:
+        """Drop every cached listening and CLAP audio embedding: the next listen runs stages 2-4
+        again (bench/gpu.py measures a first listen's memory that way)."""
+        self._listenings.clear()
+        self.clap.forget_audio()
+
     def load_clip(self, path: str | Path) -> AudioClip:
         """Decoded once for the process, shared with the studio (core/clip_cache.py)."""
         return load_clip_cached(path)

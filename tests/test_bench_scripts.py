@@ -50,3 +50,48 @@ def test_gpu_bench_cpu_smoke_runs_every_row_on_the_tiny_models():
     assert all(float(t) > 0 for t in rows.values())
     assert "warm-up, compiled UNet" in out and "never ran" not in out
     assert "peak GPU memory: measured on CUDA only" in out
+
+
+def test_gpu_bench_times_previews_grouped_by_memory_format_and_goes_on_past_a_failed_compile():
+    """A format switch moves the weights a CUDA graph holds by address: no timed call may follow a
+    switch it did not warm; a variant that cannot compile is said and left out."""
+    import importlib.util
+
+    from core.fastpaths import CompileFailed, FastSettings
+
+    spec = importlib.util.spec_from_file_location("gpu_bench", ROOT / "bench" / "gpu.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclasses look their module up
+    spec.loader.exec_module(bench)
+    variants = {
+        "no fast path": FastSettings.only(),
+        "channels_last": FastSettings.only("channels_last"),
+        "compiled UNet": FastSettings.only("compile"),
+        "all fast paths": FastSettings.all_on(),
+    }
+    calls: list[tuple[str, bool]] = []  # (variant, memory format) in call order
+
+    def preview(fast) -> None:
+        name = next(k for k, v in variants.items() if v is fast)
+        calls.append((name, fast.channels_last))
+        if name == "all fast paths":
+            raise CompileFailed("no C compiler")
+
+    times = bench.preview_times(variants, preview, 3, cuda=False)
+    assert set(times) == {"no fast path", "channels_last", "compiled UNet"}  # the failed one left out
+    assert all(len(t) == 3 for t in times.values())
+    formats = [f for _, f in calls]
+    assert formats == sorted(formats)  # one switch only: every standard-format call first
+    first_cl = formats.index(True)
+    assert calls[first_cl : first_cl + 2] == [("channels_last", True), ("all fast paths", True)]  # warmed first
+    assert calls.count(("all fast paths", True)) == 1  # tried once, never timed
+
+
+def test_forgetting_the_listenings_makes_the_next_listen_embed_again(tiny_engine, tiny_params):
+    tiny_engine.listen(tiny_params)
+    calls = tiny_engine.clap.audio_calls
+    tiny_engine.listen(tiny_params)
+    assert tiny_engine.clap.audio_calls == calls  # cached
+    tiny_engine.listener.forget()
+    tiny_engine.listen(tiny_params)
+    assert tiny_engine.clap.audio_calls > calls
