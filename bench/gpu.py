@@ -102,12 +102,18 @@ def preview_times(
     from core.fastpaths import CompileFailed
 
     times: dict[str, list[float]] = {}
+    failed: str | None = None  # after a failed compile, previews run uncompiled: no compiled row then
     for channels_last in (False, True):
         group = {k: v for k, v in variants.items() if v.channels_last == channels_last}
         for name, fast in list(group.items()):  # warm each: the compiled UNet traces here, per format
+            if failed and fast.compile:
+                print(f"  {name}: not measured: the UNet did not compile ({failed})", flush=True)
+                del group[name]
+                continue
             try:
                 warm = timed(lambda fast=fast: preview(fast), cuda)
             except CompileFailed as exc:
+                failed = str(exc)
                 print(f"  {name}: not measured: {exc}", flush=True)
                 del group[name]
                 continue

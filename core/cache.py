@@ -1,6 +1,7 @@
 """Two LRU dictionaries: `LRUCache` bounded by its number of entries (the engine's per-stage
 caches, content key -> result) and `ByteLRUCache` bounded by the bytes its values hold (decoded
-audio, where one entry can be 1000x another: a count says nothing about memory)."""
+audio, listenings with their sources' waveforms: where one entry can be 1000x another, a count says
+nothing about memory)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ no folder of the machine that made it leaks. Reproducing looks for a file of tha
 content has that hash in the places the caller knows (the PNG's folder, the working folder, the
 bundled samples; the studio adds its uploads, which are stored under the hash's first 16 hex
 digits), and otherwise asks for the clip. A trained checkpoint is named by its run
-('city/final'): it is looked for in those places and one folder down (`runs/city/final`).
+('city/final', core/train/layout.py): it is looked for in those places and one folder down
+(`runs/city/final`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .audio import AudioError, file_sha256
-from .params import GenerationParams, checkpoint_name, clip_name
+from .params import GenerationParams, clip_name
+from .train.layout import checkpoint_name
 
 UPLOAD_DIGITS = 16  # studio uploads live in <uploads>/<first 16 hex of sha256>/<name>
 
@@ -64,6 +66,8 @@ CHECKPOINT_MARKER = "config.json"  # core.projector.CONFIG_FILE (importing it wo
 def find_checkpoint(name: str, places: Iterable[Path]) -> Path | None:
     """The first checkpoint folder `<place>/<name>` or `<place>/<folder>/<name>` (one level down)."""
     name = checkpoint_name(name)
+    if not name or ".." in name.split("/"):  # a PNG's name never leads above the places searched
+        return None
     for place in places:
         try:
             below = sorted(p for p in place.iterdir() if p.is_dir()) if place.is_dir() else []

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .knobs import Choice, Knob, ParamsError, check_field, from_plain, knob, knob_of, to_plain
+from .train.layout import checkpoint_name
 
 LEVELS: tuple[str, ...] = ("foreground", "background", "ambience")
 STEMS: tuple[str, ...] = ("drums", "bass", "other", "vocals")
@@ -261,7 +262,7 @@ class GenerationParams:
         core.clips finds both again."""
         return self.replace(
             audio_path=self.audio_path and clip_name(self.audio_path),
-            checkpoint=self.checkpoint and checkpoint_name(self.checkpoint),
+            checkpoint=self.checkpoint and checkpoint_name(self.checkpoint),  # core/train/layout.py
         )
 
     def level_weight(self, level: str) -> float:
@@ -294,14 +295,6 @@ class GenerationParams:
 def clip_name(path: str) -> str:
     """The file name of a clip path written on any system ('C:\\a\\b.wav' and '/a/b.wav': 'b.wav')."""
     return re.split(r"[\\/]", path)[-1] or path
-
-
-def checkpoint_name(path: str) -> str:
-    """A checkpoint folder by its run, written on any system: '/a/runs/city/final' → 'city/final',
-    '…/city/checkpoints/step-0000500' → 'city/checkpoints/step-0000500'."""
-    parts = [p for p in re.split(r"[\\/]", path) if p]
-    keep = 3 if len(parts) >= 3 and parts[-2] == "checkpoints" else 2
-    return "/".join(parts[-keep:]) or path
 
 
 @functools.cache
@@ -392,5 +385,5 @@ _RULES: dict[str, Callable[[GenerationParams], None]] = {
 
 
 __all__ = ["BLOCK_GROUPS", "DEFAULT_STEM_MAP", "LEVELS", "MODES", "NORM_MEASURES", "SCHEDULERS", "SOURCE_MODES", "STEMS",
-           "SWITCH_STYLES", "TOKENS", "GenerationParams", "Knob", "ParamsError", "checkpoint_name", "clip_name",
+           "SWITCH_STYLES", "TOKENS", "GenerationParams", "Knob", "ParamsError", "clip_name",
            "default", "knobs"]  # fmt: skip

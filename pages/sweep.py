@@ -102,7 +102,7 @@ nz, ny, nx = run.plan.shape()
 z = 0
 if nz > 1:
     z_axis = run.plan.axis("z")
-    z = st.select_slider(z_axis.field, list(range(nz)), format_func=lambda i: z_axis.raw[i], key="sweep_z_shown")
+    z = st.select_slider(z_axis.field, list(range(nz)), format_func=z_axis.shown, key="sweep_z_shown")
 try:
     grid_pngs, archive, csv_bytes = sweep_files(run)
 except ValueError as exc:

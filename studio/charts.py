@@ -357,8 +357,8 @@ def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) ->
         return _empty(
             title or score, "No values: scores were off, or this one does not apply (prompt match needs a prompt)", 260
         )
-    xs = list(x_axis.raw) if x_axis else [""]
-    ys = list(y_axis.raw) if y_axis else [""]
+    xs = [x_axis.shown(i) for i in range(len(x_axis.values))] if x_axis else [""]
+    ys = [y_axis.shown(i) for i in range(len(y_axis.values))] if y_axis else [""]
     fig = go.Figure(
         go.Heatmap(
             z=grid, x=xs, y=ys, colorscale="Viridis", text=np.round(grid, 3), texttemplate="%{text}",

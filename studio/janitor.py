@@ -148,9 +148,9 @@ def _left(handle: Handle, loop: asyncio.AbstractEventLoop | None) -> None:
     if loop is None:
         _ended(sid, token, left_at, on_loop=False)
     else:
-        if later:
-            loop.call_later(JOBS_GRACE_S, _cancel_unless_back, sid, token, later)
-        loop.call_later(grace_s(), _ended, sid, token, left_at)
+        if later:  # never after _ended (a reconnect window shorter than the grace), which forgets the token
+            loop.call_later(min(JOBS_GRACE_S, grace_s()), _cancel_unless_back, sid, token, later)
+        loop.call_later(grace_s(), _ended, sid, token, left_at, True, later)
 
 
 def _cancel_unless_back(sid: str, token: object, jobs: list[Job]) -> None:
@@ -171,12 +171,14 @@ def grace_s() -> float:
     return max(0.0, float(st.get_option("server.disconnectedSessionTTL")) - 1.0)
 
 
-def _ended(sid: str, token: object, left_at: float, on_loop: bool = True) -> None:
+def _ended(sid: str, token: object, left_at: float, on_loop: bool = True, jobs: list[Job] | None = None) -> None:
     with _lock:
         if _departures.get(sid) is not token:
             return  # it came back and left again: that later departure decides
     if _active(sid):
         return  # the browser came back: it keeps everything (its next departure starts over)
+    for job in jobs or ():  # cancelled already, unless timers of equal delay ran out of order
+        job.request_cancel()
     with _lock:
         _departures.pop(sid, None)
     if on_loop:

@@ -107,9 +107,9 @@ def test_an_edit_png_names_its_photo_and_mask_without_folders(tmp_path, samples)
 def test_a_trained_checkpoint_is_shared_by_its_run_and_found_one_folder_down(tmp_path):
     from core.clips import find_checkpoint, locate_checkpoint
     from core.export.infotext import parameters_text
-    from core.params import checkpoint_name
     from core.projector import ProjectorError
     from core.sweep.axes import parse_axis
+    from core.train.layout import checkpoint_name
 
     final = tmp_path / "private-folder" / "runs" / "city" / "final"
     step = final.parent / "checkpoints" / "step-0000500"
@@ -120,6 +120,10 @@ def test_a_trained_checkpoint_is_shared_by_its_run_and_found_one_folder_down(tmp
     assert trained.shareable().checkpoint == "city/final"
     assert checkpoint_name(str(step)) == "city/checkpoints/step-0000500"
     assert checkpoint_name(r"C:\Users\ana\runs\city\final") == "city/final"
+    # Another layout: the folder's own name only (no user name above a run)
+    assert checkpoint_name("/home/ana/mymodel") == checkpoint_name(r"C:\Users\ana\mymodel") == "mymodel"
+    assert checkpoint_name("/home/ana/checkpoints/city") == "city"
+    assert checkpoint_name("/a/city/final/.") == "city/final" and checkpoint_name("final") == "final"
     assert "Checkpoint: city/final" in parameters_text(trained) and "private-folder" not in parameters_text(trained)
     axis = parse_axis("x", f"checkpoint={final},none", GenerationParams())
     assert [axis.label(0), axis.label(1)] == ["checkpoint=city/final", "checkpoint=none"]
@@ -129,6 +133,7 @@ def test_a_trained_checkpoint_is_shared_by_its_run_and_found_one_folder_down(tmp
     assert find_checkpoint("city/final", [runs.parent]) == final.resolve()  # one folder down: runs/city/final
     assert find_checkpoint("city/checkpoints/step-0000500", [runs]) == step.resolve()
     assert find_checkpoint("city/final", [tmp_path]) is None  # two folders down: not searched
+    assert find_checkpoint("../final", [runs / "city" / "checkpoints"]) is None  # never above a place searched
     (final / "config.json").unlink()
     assert find_checkpoint("city/final", [runs]) is None  # a folder without a checkpoint in it
 

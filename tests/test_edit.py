@@ -195,3 +195,21 @@ def test_the_feather_ramps_linearly_across_the_edge():
     assert np.array_equal(alpha[:16], np.zeros(16)) and np.array_equal(alpha[24:], np.ones(16))
     assert np.allclose(alpha[16:24], (np.arange(16, 24) - 19.5 + 4) / 8)
     assert np.array_equal(feathered(region, 0)[0], region[0].astype(float))
+
+
+def test_a_keep_structure_preview_never_lends_its_inversion_to_an_exact_edit(tiny_engine, photo_path, samples):
+    """The photo's inversion is cached; one a preview made (channels_last weights, a core spared:
+    other float sums) must not be what an exact edit starts from."""
+    from core.edit.structure import inversion_cache
+    from core.fastpaths import FastSettings
+
+    params = edit_params(photo_path, samples, denoise=0.6, edit_mode="structure", prompt="a harbour, inverted")
+    cache = inversion_cache(tiny_engine)
+    cache.clear()
+    exact = edit_photo(tiny_engine, params)
+    cache.clear()
+    edit_photo(tiny_engine, params, fast=FastSettings(spare_core=True, channels_last=True))
+    assert len(cache) == 1  # the preview's inversion, cached
+    again = edit_photo(tiny_engine, params)
+    assert len(cache) == 2  # the edit inverted the photo itself
+    assert torch.equal(again.latents, exact.latents) and np.array_equal(pixels(again.image), pixels(exact.image))

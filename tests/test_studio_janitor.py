@@ -95,10 +95,12 @@ class ServerLoop:
     def call_later(self, delay: float, fn, *args) -> None:
         self.later.append((delay, fn, args))
 
-    def run(self, delay: float) -> None:
-        for at_delay, fn, args in [c for c in self.later if c[0] == delay]:
-            self.later.remove((at_delay, fn, args))
-            fn(*args)
+    def run(self, delay: float, first_only: bool = False) -> None:
+        """Run what was scheduled after `delay` (only the earliest scheduled one if `first_only`)."""
+        due = [c for c in self.later if c[0] == delay]
+        for call in due[:1] if first_only else due:
+            self.later.remove(call)
+            call[1](*call[2])
 
 
 def test_a_network_blip_cancels_previews_only_and_a_tab_that_stays_away_loses_its_render(uploads, monkeypatch):
@@ -127,11 +129,37 @@ def test_a_network_blip_cancels_previews_only_and_a_tab_that_stays_away_loses_it
         assert render.running and not render.cancel.is_set()
 
         active["now"] = False
-        janitor._left(handle, loop)  # it left again, and stays away
+        janitor._left(handle, loop)  # a second blip: the browser comes back before the grace ends...
+        janitor._left(handle, loop)  # ...and leaves again, for good
+        loop.run(janitor.JOBS_GRACE_S, first_only=True)  # the second blip's grace: the later departure decides
         assert render.running and not render.cancel.is_set()
         loop.run(janitor.JOBS_GRACE_S)
         assert render.wait(60) and render.cancelled and render.status == "Cancelled" and render.step < 100
         assert preview.wait(60) and preview.cancelled and preview.step == 0
+    finally:
+        render.request_cancel()
+        render.wait(60)
+
+
+def test_a_reconnect_window_shorter_than_the_grace_still_cancels_a_departed_render(uploads, monkeypatch):
+    import weakref
+
+    from studio import widgets
+
+    at = app(ui_live_preview=False)
+    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())
+    at.slider(key="w_steps").set_value(100).run()
+    at.button(key="btn_render").click().run()
+    render = session(at).render.job
+    try:
+        wait_until(lambda: render.step >= 1 or render.done.is_set(), "the render's first step")
+        monkeypatch.setattr(janitor, "_active", lambda sid: False)
+        monkeypatch.setattr(janitor, "grace_s", lambda: 1.0)  # server.disconnectedSessionTTL = 2
+        loop = ServerLoop()
+        janitor._left(janitor.Handle(SID, weakref.ref(session(at))), loop)
+        assert {delay for delay, _, _ in loop.later} == {1.0}  # nothing waits past the window
+        loop.run(1.0)
+        assert render.wait(60) and render.cancelled and render.step < 100
     finally:
         render.request_cancel()
         render.wait(60)

@@ -271,3 +271,32 @@ def test_a_shared_twin_is_embedded_once(tiny_engine, tiny_params):
     base = _base(tiny_params)
     run_sweep(tiny_engine, SweepPlan(base, (parse_axis("x", "level_weights.0=0.2,0.9,1.6", base),)), fresh)
     assert fresh.image_calls == 3 + 1
+
+
+def test_sweep_files_name_no_folder_of_this_machine(tmp_path, tiny_engine, tiny_params, monkeypatch):
+    """Clips on an axis appear by file name in the CSV, the tile captions and a Z grid's title."""
+    import zipfile
+
+    import core.sweep.files as files
+
+    private = tmp_path / "private-folder"
+    private.mkdir()
+    clips = ",".join(str(_tone(private / f"p{i}.wav", 300 + 100 * i)) for i in range(2))
+    base = _base(tiny_params, prompt="private")
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2", base), parse_axis("z", f"audio_path={clips}", base)))
+    run = run_sweep(tiny_engine, plan)
+    titles: list[str] = []
+    original = files.grid_png_bytes
+
+    def recording(*args, **kwargs):
+        titles.append(kwargs["title"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(files, "grid_png_bytes", recording)
+    grids, zipped, table = sweep_files(run)
+    assert titles == ["Sweep · X: seed · Z: audio_path = p0.wav", "Sweep · X: seed · Z: audio_path = p1.wav"]
+    rows = list(csv.DictReader(io.StringIO(table.decode())))
+    assert [r["z_audio_path"] for r in rows] == ["p0.wav", "p0.wav", "p1.wav", "p1.wav"]
+    with zipfile.ZipFile(io.BytesIO(zipped)) as z:
+        members = [z.read(name) for name in z.namelist()]
+    assert all(b"private-folder" not in data for data in [*grids, table, *members])

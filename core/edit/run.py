@@ -238,7 +238,10 @@ def keep_structure(
     from diffusers import StableDiffusionPipeline
 
     gen, edit = cond.params, params.edit
-    key = (photo.sha256, photo.size, gen.prompt, gen.steps, engine.spec.name)
+    # What the inversion's numbers depend on besides the photo: a preview's channels_last weights
+    # and its spared core give other float sums, which an exact edit must not reuse.
+    numerics = (engine.fast.channels_last, torch.get_num_threads())
+    key = (photo.sha256, photo.size, gen.prompt, gen.steps, engine.spec.name, numerics)
     started = time.perf_counter()
 
     def inverting(done: int, total: int) -> None:

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from core.params import GenerationParams, checkpoint_name, clip_name
+from core.params import GenerationParams, clip_name
+from core.train.layout import checkpoint_name
 
 from .formats import FORMAT_VERSION, PARAMS_FORMAT
 

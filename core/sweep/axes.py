@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..params import GenerationParams, ParamsError, checkpoint_name, clip_name, knobs
+from ..params import GenerationParams, ParamsError, clip_name, knobs
+from ..train.layout import checkpoint_name
 
 MAX_VALUES = 16  # per axis
 MAX_TILES = 256  # per sweep: beyond this a sweep is a batch job for the CLI, not a grid to read
@@ -41,14 +42,19 @@ class Axis:
     def index(self) -> int | None:
         return int(self.field.split(".", 1)[1]) if "." in self.field else None
 
-    def label(self, i: int) -> str:
-        """'norm_target=40', 'audio_path=rain.wav': what a tile's caption and the CSV say."""
+    def shown(self, i: int) -> str:
+        """Value `i` as typed, but a clip by its file name and a checkpoint by its run: what
+        captions, titles and the CSV show (files others see name no folder of this machine)."""
         raw = self.raw[i]
-        if self.base_field == "audio_path" and raw.lower() != "none":
-            raw = clip_name(raw)
-        elif self.base_field == "checkpoint" and raw.lower() != "none":
-            raw = checkpoint_name(raw)  # a tile's caption and the CSV name no folder of this machine
-        return f"{self.field}={raw}"
+        if raw.lower() == "none":
+            return raw
+        if self.base_field == "audio_path":
+            return clip_name(raw)
+        return checkpoint_name(raw) if self.base_field == "checkpoint" else raw
+
+    def label(self, i: int) -> str:
+        """'norm_target=40', 'audio_path=rain.wav': what a tile's caption says."""
+        return f"{self.field}={self.shown(i)}"
 
     def apply(self, params: GenerationParams, i: int) -> GenerationParams:
         value = self.values[i]

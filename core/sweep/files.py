@@ -51,7 +51,7 @@ def grids(run: SweepRun) -> list[bytes]:
                     params.append(tile.result.params)
                     captions.append(grid_text(caption))
         title = "Sweep · " + " · ".join(
-            f"{n.upper()}: {a.field}" + (f" = {a.raw[z]}" if n == "z" else "")
+            f"{n.upper()}: {a.field}" + (f" = {a.shown(z)}" if n == "z" else "")
             for n in ("x", "y", "z")
             if (a := plan.axis(n))
         )
@@ -67,7 +67,7 @@ def scores_csv(run: SweepRun) -> bytes:
     writer.writerow(["file", *[f"{n}_{a.field}" for n, a in zip(names, run.plan.axes, strict=True)], "seed",
                      *SCORE_NAMES, "clip_top_event"])  # fmt: skip
     for t in run.tiles:
-        values = [run.plan.axis(n).raw[{"x": t.x, "y": t.y, "z": t.z}[n]] for n in names]
+        values = [run.plan.axis(n).shown({"x": t.x, "y": t.y, "z": t.z}[n]) for n in names]
         scores = t.scores.as_row() if t.scores is not None else {}
         row = [tile_name(t.z, t.y, t.x), *values, t.result.params.seed]
         row += ["" if scores.get(s) is None else f"{scores[s]:.6f}" for s in SCORE_NAMES]

@@ -6,6 +6,7 @@
     batches.py     which samples, noise and timesteps a step sees (seeded by position: exact resume)
     stages.py      StageModel: the three stages' losses over the engine's own projector and adapters
     loop.py        train(config): accelerate, checkpoints, resume, validation, graceful stop
+    layout.py      a run folder's names, and how a shared file names a checkpoint (light: no torch)
     checkpoint.py  run folder layout, atomic step checkpoints, RUN/final/ (what Engine loads)
     metrics.py     metrics.jsonl, status.json, TensorBoard, progress bar
     validation.py  fixed-noise validation loss and engine-made validation images

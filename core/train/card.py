@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import STAGE_NAMES, TrainConfig
+from .layout import checkpoint_name
 
 
 def _name(value: str | None) -> str | None:
@@ -20,8 +21,9 @@ def _name(value: str | None) -> str | None:
 def shareable_config(config: TrainConfig) -> dict[str, Any]:
     """The config with every folder reduced to its name (a hub id or 'tiny' stays as it is)."""
     data = config.to_dict()
-    for key in ("data", "out", "cache", "init"):
+    for key in ("data", "out", "cache"):
         data[key] = _name(data[key])
+    data["init"] = data["init"] and checkpoint_name(data["init"])  # 's1/final' as a PNG names it
     if Path(config.models).expanduser().exists():
         data["models"] = _name(config.models)
     return data

@@ -16,7 +16,6 @@ loads `final/` (or any step checkpoint) as is: `generate --mode trained --checkp
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -24,18 +23,12 @@ from ..attention import AudioAdapters
 from ..export.atomic import atomic_write
 from ..projector import ADAPTERS_FILE, CONFIG_FILE, WEIGHTS_FILE, AudioProjector, load_projector, save_projector
 from .config import TrainConfig, TrainError
+from .layout import CHECKPOINTS, FINAL, STEP_DIR, step_name
 
-CHECKPOINTS = "checkpoints"
-FINAL = "final"
 RUN_CONFIG = "train_config.json"
 STATE_FILE = "train_state.json"
 CARD_FILE = "README.md"
 TRAINING_FILE = "training.json"
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-def step_name(step: int) -> str:
-    return f"step-{step:07d}"
 
 
 def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:
@@ -43,7 +36,7 @@ def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:
     folder = Path(run) / CHECKPOINTS
     found = []
     for child in folder.iterdir() if folder.is_dir() else []:
-        match = _STEP_DIR.match(child.name)
+        match = STEP_DIR.match(child.name)
         if match and (child / STATE_FILE).is_file():
             found.append((int(match.group(1)), child))
     return sorted(found)
