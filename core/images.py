@@ -157,14 +157,20 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
     return im.convert("RGB")
 
 
+LONG_SIDE_FLOOR = 4 * MIN_SIDE  # a small max_side still keeps an aspect up to 4:1
+
+
 def working_size(width: int, height: int, max_side: int = DEFAULT_MAX_SIDE) -> tuple[int, int]:
     """Each side a multiple of 8, the longer at most `max_side` and each at least 64, aspect kept
-    (to within the rounding to 8 px)."""
+    (to within the rounding to 8 px). Where both cannot hold (a 64-px preview of a 3:2 photo), the
+    shorter side stays 64 and the longer passes `max_side` up to `LONG_SIDE_FLOOR` (96×64, not a
+    squashed 64×64); only beyond 4:1 is the aspect given up."""
     scale = min(1.0, max_side / max(width, height))
     scale = max(scale, MIN_SIDE / min(width, height))
+    longest = max(max_side, LONG_SIDE_FLOOR)
 
     def side(n: int) -> int:
-        return max(MIN_SIDE, min(max(max_side, MIN_SIDE), int(round(n * scale / MULTIPLE)) * MULTIPLE))
+        return max(MIN_SIDE, min(longest, int(round(n * scale / MULTIPLE)) * MULTIPLE))
 
     return side(width), side(height)
 

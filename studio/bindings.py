@@ -23,6 +23,7 @@ from typing import Any
 import streamlit as st
 
 from core.compare import COMPARE_MODES
+from core.images import working_size
 from core.models import starting_params
 from core.params import BLOCK_GROUPS, LEVELS, MAX_SEED, STEMS, TOKENS, GenerationParams, knobs
 from studio.fast import FAST_DEFAULTS
@@ -364,13 +365,9 @@ def current_params(models: str | None = None) -> GenerationParams:
 def preview_params(params: GenerationParams) -> GenerationParams:
     """Preview quality: fewer steps and a smaller image (UI settings), same everything else."""
     steps = max(1, min(params.steps, int(value("ui_preview_steps", UI_DEFAULTS["ui_preview_steps"]))))
-    side = max(64, int(value("ui_preview_side", UI_DEFAULTS["ui_preview_side"])))
-    scale = min(1.0, side / max(params.width, params.height))
-
-    def fit(x: int) -> int:
-        return max(64, int(round(x * scale / 8.0)) * 8)
-
-    return params.replace(steps=steps, width=fit(params.width), height=fit(params.height))
+    side = int(value("ui_preview_side", UI_DEFAULTS["ui_preview_side"]))
+    width, height = working_size(params.width, params.height, side)  # as the Edit page sizes a photo
+    return params.replace(steps=steps, width=width, height=height)
 
 
 __all__ = [

@@ -126,10 +126,20 @@ def test_odd_sizes_get_a_working_size_that_divides_by_8_and_keeps_the_aspect():
     assert working_size(1001, 333) == (512, 168)
     assert working_size(50, 30) == (104, 64)  # too small: the shorter side grows to 64
     assert working_size(512, 512) == (512, 512)
+
     photo = load_photo(encode(gradient(203, 101)), max_side=200)
     assert photo.size == (200, 96) and photo.original_size == (203, 101)
     assert "resized from 203x101 to the working size 200x96 (sides a multiple of 8, aspect kept)" in photo.notes
     assert load_photo(encode(gradient(96, 64))).notes == ()  # already fine: untouched, nothing said
+
+
+def test_a_small_max_side_keeps_the_aspect_up_to_4_to_1():
+    """A 64-px preview of a 3:2 photo is 96x64, not a squashed 64x64; beyond 4:1 the longer side stops."""
+    assert working_size(96, 64, 64) == working_size(960, 640, 64) == (96, 64)
+    assert working_size(640, 960, 64) == (64, 96) and working_size(640, 960, 128) == (88, 128)
+    assert working_size(1000, 250, 64) == (256, 64)
+    assert working_size(1000, 100, 64) == (256, 64)  # 10:1: the longer side stops at 256
+    assert working_size(1000, 100, 512) == (512, 64)  # as before for a large max_side
 
 
 def test_the_photo_hash_is_of_the_file_bytes(tmp_path):

@@ -380,3 +380,17 @@ def test_a_job_slot_follows_the_usual_lifecycle():
     assert slot.note and slot.error is None
     slot.fail("Choose a clip first.")
     assert slot.error == "Choose a clip first." and not slot.running
+
+
+def test_a_preview_keeps_the_renders_aspect_even_at_64_px(monkeypatch):
+    from core.params import GenerationParams
+    from studio import bindings
+
+    state = {"ui_preview_steps": 4, "ui_preview_side": 64}
+    monkeypatch.setattr(bindings, "value", lambda key, default=None: state.get(key, default))
+    tall = bindings.preview_params(GenerationParams(width=512, height=768, steps=25))
+    assert (tall.width, tall.height, tall.steps) == (64, 96, 4)
+    state["ui_preview_side"] = 256
+    assert (bindings.preview_params(GenerationParams(width=512, height=768)).width, 256) == (168, 256)
+    small = bindings.preview_params(GenerationParams(width=128, height=128))
+    assert (small.width, small.height) == (128, 128)  # never larger than the render

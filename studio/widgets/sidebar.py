@@ -114,7 +114,7 @@ def sidebar() -> loader.EngineSlot:
         1024,
         step=64,
         key="ui_preview_side",
-        help="Longest side of the preview image.",
+        help="Longest side of the preview image (its shorter side stays at least 64 px, so a small preview of a 3:2 image is 96×64).",
         persist_state=PS,
     )
     capped = preview_capped_note()
