@@ -29,6 +29,10 @@ What a departure does:
    storage would otherwise let the session expire without that shutdown, streamlit#12506), and
    the uploads it used that no live session uses are deleted with their cached clips
    (`release_uploads`). A file saved again after the session left is someone else's and stays.
+3. A browser that came back is heard leaving again through the handle its next run makes. Streamlit's
+   page reruns on a reconnect only when a run was going on (or a timer is set), so an idle page
+   gets no new handle until the user touches it: until then the janitor looks every `WATCH_S`
+   whether the session left again, and treats that as a departure.
 
 Pages claim an upload when they use it (`claim`, from widgets.clip_for): "used by nobody else"
 means no other session that has not ended claimed it.
@@ -58,6 +62,7 @@ log = logging.getLogger(__name__)
 
 JOBS_GRACE_S = 15.0  # how long a departed session's render, edit, Compare or sweep waits for it to come back
 DISPOSABLE_KINDS = frozenset({"preview"})  # cancelled the moment the session leaves
+WATCH_S = 10.0  # how often a session that came back without a rerun (so without a handle) is looked at
 
 _lock = threading.Lock()
 _claims: dict[str, set[str]] = {}  # session id -> resolved upload paths it used
@@ -115,7 +120,10 @@ def _released(handle: Handle) -> None:
 
 @st.cache_resource(scope="session", on_release=_released, show_spinner=False)
 def _handle(session_key: int, _current: Session) -> Handle:
-    return Handle(_session_id() or "", weakref.ref(_current))
+    sid = _session_id() or ""
+    with _lock:  # a run after a reconnect: this new handle's release hears the next departure
+        _departures.pop(sid, None)
+    return Handle(sid, weakref.ref(_current))
 
 
 def _active(session_id: str) -> bool:
@@ -146,11 +154,11 @@ def _left(handle: Handle, loop: asyncio.AbstractEventLoop | None) -> None:
     log.info("session %s left: %d job(s) cancelled, %d kept for %g s", sid, len(now), len(later), JOBS_GRACE_S)
     left_at = time.time()
     if loop is None:
-        _ended(sid, token, left_at, on_loop=False)
+        _ended(handle, token, left_at, None)
     else:
         if later:  # never after _ended (a reconnect window shorter than the grace), which forgets the token
             loop.call_later(min(JOBS_GRACE_S, grace_s()), _cancel_unless_back, sid, token, later)
-        loop.call_later(grace_s(), _ended, sid, token, left_at, True, later)
+        loop.call_later(grace_s(), _ended, handle, token, left_at, loop, later)
 
 
 def _cancel_unless_back(sid: str, token: object, jobs: list[Job]) -> None:
@@ -171,20 +179,43 @@ def grace_s() -> float:
     return max(0.0, float(st.get_option("server.disconnectedSessionTTL")) - 1.0)
 
 
-def _ended(sid: str, token: object, left_at: float, on_loop: bool = True, jobs: list[Job] | None = None) -> None:
+def _ended(
+    handle: Handle,
+    token: object,
+    left_at: float,
+    loop: asyncio.AbstractEventLoop | None,
+    jobs: list[Job] | None = None,
+) -> None:
+    sid = handle.session_id
     with _lock:
         if _departures.get(sid) is not token:
-            return  # it came back and left again: that later departure decides
+            return  # it came back (a run made a new handle), or came back and left again: that decides
     if _active(sid):
-        return  # the browser came back: it keeps everything (its next departure starts over)
+        # Back, but with no new handle: Streamlit's page reruns on a reconnect only when a run was
+        # going on (or timers), so an idle page's next departure would go unheard. Look again.
+        if loop is not None:
+            loop.call_later(WATCH_S, _watch, handle, token, loop)
+        return
     for job in jobs or ():  # cancelled already, unless timers of equal delay ran out of order
         job.request_cancel()
     with _lock:
         _departures.pop(sid, None)
-    if on_loop:
+    if loop is not None:
         _close_streamlit_session(sid)
     release_uploads(sid, left_at)
     give_back_memory()
+
+
+def _watch(handle: Handle, token: object, loop: asyncio.AbstractEventLoop) -> None:
+    """A session that came back without a rerun: until a run makes it a new handle, its departure
+    is seen here, every WATCH_S, and handled like any other."""
+    with _lock:
+        if _departures.get(handle.session_id) is not token:
+            return  # a run made a new handle: its release hears the next departure
+    if _active(handle.session_id):
+        loop.call_later(WATCH_S, _watch, handle, token, loop)
+    else:
+        _left(handle, loop)
 
 
 def _close_streamlit_session(sid: str) -> None:

@@ -165,6 +165,59 @@ def test_a_reconnect_window_shorter_than_the_grace_still_cancels_a_departed_rend
         render.wait(60)
 
 
+def test_a_session_back_without_a_rerun_is_still_heard_leaving_again(uploads, monkeypatch):
+    """Streamlit's page reruns on a reconnect only if a run was going on: an idle page that came
+    back has no handle until the user touches it, so the janitor watches it; a run ends the watch."""
+    from studio import widgets
+
+    at = app(ui_live_preview=False)
+    path = upload(at, "idle.wav", wav())
+    released: list[janitor.Handle] = []
+    server_left = janitor._left
+
+    def left(handle, loop) -> None:  # a release outside a server has no loop: run it on ours instead
+        released.append(handle) if loop is None else server_left(handle, loop)
+
+    monkeypatch.setattr(janitor, "_left", left)
+    active = {"now": False}
+    monkeypatch.setattr(janitor, "_active", lambda sid: active["now"])
+    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())
+    at.slider(key="w_steps").set_value(100).run()
+    at.button(key="btn_render").click().run()
+    render = session(at).render.job
+    try:
+        wait_until(lambda: render.step >= 1 or render.done.is_set(), "the render's first step")
+        loop = ServerLoop()
+        # 1. A blip, then a run (the user touched the page): the new handle ends the departure.
+        clear_session_resource_cache(SID)
+        server_left(released.pop(), loop)
+        active["now"] = True
+        at.run()  # makes a new handle
+        loop.run(janitor.JOBS_GRACE_S)
+        loop.run(janitor.grace_s())
+        assert loop.later == [] and render.running and path.is_file()  # nothing more to watch
+
+        # 2. A blip with no run after it: watched, and its next departure handled like any other.
+        active["now"] = False
+        clear_session_resource_cache(SID)
+        server_left(released.pop(), loop)
+        active["now"] = True  # back, idle: no run, no new handle
+        loop.run(janitor.JOBS_GRACE_S)
+        loop.run(janitor.grace_s())
+        assert [c[0] for c in loop.later] == [janitor.WATCH_S] and render.running
+        loop.run(janitor.WATCH_S)
+        assert [c[0] for c in loop.later] == [janitor.WATCH_S]  # still there: looked at again
+        active["now"] = False  # the tab closes: no release comes, the watch sees it
+        loop.run(janitor.WATCH_S)
+        loop.run(janitor.JOBS_GRACE_S)
+        assert render.wait(60) and render.cancelled
+        loop.run(janitor.grace_s())
+        assert not path.exists() and janitor.claimed(SID) == set()
+    finally:
+        render.request_cancel()
+        render.wait(60)
+
+
 def test_an_upload_another_live_session_uses_is_kept(uploads, monkeypatch):
     """Two sessions chose the same clip (one content-addressed file): the one that leaves keeps it."""
     at = app(ui_live_preview=False)
