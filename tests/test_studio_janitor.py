@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -86,6 +88,26 @@ def test_a_queued_job_of_a_closed_session_never_runs(uploads):
     assert job.wait(60) and job.cancelled and job.step == 0 and job.result is None
 
 
+@contextmanager
+def long_render(at, monkeypatch) -> Iterator:
+    """A 100-step render the page does not follow (its run ends, the job runs on), past its first
+    step; cancelled when the block ends, whatever the test did."""
+    from studio import widgets
+
+    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())
+    at.slider(key="w_steps").set_value(100).run()
+    at.button(key="btn_render").click().run()
+    ok(at)
+    render = session(at).render.job
+    try:
+        wait_until(lambda: render.step >= 1 or render.done.is_set(), "the render's first step")
+        assert render.running, "the render ended before the test could use it"
+        yield render
+    finally:
+        render.request_cancel()
+        render.wait(60)
+
+
 class ServerLoop:
     """The server's event loop as the janitor uses it: what it schedules runs when the test says."""
 
@@ -106,16 +128,10 @@ class ServerLoop:
 def test_a_network_blip_cancels_previews_only_and_a_tab_that_stays_away_loses_its_render(uploads, monkeypatch):
     import weakref
 
-    from studio import jobs, widgets
+    from studio import jobs
 
     at = app(ui_live_preview=False)
-    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())  # the run ends; the job runs on
-    at.slider(key="w_steps").set_value(100).run()
-    at.button(key="btn_render").click().run()
-    ok(at)
-    render = session(at).render.job
-    try:
-        wait_until(lambda: render.step >= 1 or render.done.is_set(), "the render's first step")
+    with long_render(at, monkeypatch) as render:
         preview = jobs.generation_job(engine(), session(at).params.replace(steps=4, width=64, height=64), "preview")
         session(at).preview.start(preview)  # queued behind the render
         active = {"now": False}
@@ -136,23 +152,13 @@ def test_a_network_blip_cancels_previews_only_and_a_tab_that_stays_away_loses_it
         loop.run(janitor.JOBS_GRACE_S)
         assert render.wait(60) and render.cancelled and render.status == "Cancelled" and render.step < 100
         assert preview.wait(60) and preview.cancelled and preview.step == 0
-    finally:
-        render.request_cancel()
-        render.wait(60)
 
 
 def test_a_reconnect_window_shorter_than_the_grace_still_cancels_a_departed_render(uploads, monkeypatch):
     import weakref
 
-    from studio import widgets
-
     at = app(ui_live_preview=False)
-    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())
-    at.slider(key="w_steps").set_value(100).run()
-    at.button(key="btn_render").click().run()
-    render = session(at).render.job
-    try:
-        wait_until(lambda: render.step >= 1 or render.done.is_set(), "the render's first step")
+    with long_render(at, monkeypatch) as render:
         monkeypatch.setattr(janitor, "_active", lambda sid: False)
         monkeypatch.setattr(janitor, "grace_s", lambda: 1.0)  # server.disconnectedSessionTTL = 2
         loop = ServerLoop()
@@ -160,16 +166,11 @@ def test_a_reconnect_window_shorter_than_the_grace_still_cancels_a_departed_rend
         assert {delay for delay, _, _ in loop.later} == {1.0}  # nothing waits past the window
         loop.run(1.0)
         assert render.wait(60) and render.cancelled and render.step < 100
-    finally:
-        render.request_cancel()
-        render.wait(60)
 
 
 def test_a_session_back_without_a_rerun_is_still_heard_leaving_again(uploads, monkeypatch):
     """Streamlit's page reruns on a reconnect only if a run was going on: an idle page that came
     back has no handle until the user touches it, so the janitor watches it; a run ends the watch."""
-    from studio import widgets
-
     at = app(ui_live_preview=False)
     path = upload(at, "idle.wav", wav())
     released: list[janitor.Handle] = []
@@ -181,12 +182,7 @@ def test_a_session_back_without_a_rerun_is_still_heard_leaving_again(uploads, mo
     monkeypatch.setattr(janitor, "_left", left)
     active = {"now": False}
     monkeypatch.setattr(janitor, "_active", lambda sid: active["now"])
-    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())
-    at.slider(key="w_steps").set_value(100).run()
-    at.button(key="btn_render").click().run()
-    render = session(at).render.job
-    try:
-        wait_until(lambda: render.step >= 1 or render.done.is_set(), "the render's first step")
+    with long_render(at, monkeypatch) as render:
         loop = ServerLoop()
         # 1. A blip, then a run (the user touched the page): the new handle ends the departure.
         clear_session_resource_cache(SID)
@@ -213,9 +209,6 @@ def test_a_session_back_without_a_rerun_is_still_heard_leaving_again(uploads, mo
         assert render.wait(60) and render.cancelled
         loop.run(janitor.grace_s())
         assert not path.exists() and janitor.claimed(SID) == set()
-    finally:
-        render.request_cancel()
-        render.wait(60)
 
 
 def test_an_upload_another_live_session_uses_is_kept(uploads, monkeypatch):
