@@ -107,18 +107,18 @@ def preview_times(
         group = {k: v for k, v in variants.items() if v.channels_last == channels_last}
         for name, fast in list(group.items()):  # warm each: the compiled UNet traces here, per format
             if failed and fast.compile:
-                print(f"  {name}: not measured: the UNet did not compile ({failed})", flush=True)
+                print(f"  {name}: not measured: the UNet did not compile ({failed})")
                 del group[name]
                 continue
             try:
                 warm = timed(lambda fast=fast: preview(fast), cuda)
             except CompileFailed as exc:
                 failed = str(exc)
-                print(f"  {name}: not measured: {exc}", flush=True)
+                print(f"  {name}: not measured: {exc}")
                 del group[name]
                 continue
             if fast.compile:
-                print(f"  warm-up, {name}: {warm:.1f} s (one-time, per image size and memory format)", flush=True)
+                print(f"  warm-up, {name}: {warm:.1f} s (one-time, per image size and memory format)")
         for _ in range(repeats):  # interleaved: clock and thermal drift hit the group alike
             for name, fast in group.items():
                 times.setdefault(name, []).append(timed(lambda fast=fast: preview(fast), cuda))
@@ -156,8 +156,7 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
     p, a = statistics.median(rows["plain"]), statistics.median(rows["audio"])
     print(
         f"render {side}x{side}, {steps} steps: plain diffusers {p:.3f} s, ours with audio {a:.3f} s, "
-        f"ratio {a / p:.3f} (target <= 1.05)",
-        flush=True,
+        f"ratio {a / p:.3f} (target <= 1.05)"
     )
 
     side, steps = sizes.preview_side, sizes.preview_steps
@@ -179,13 +178,13 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
     for name, runs in times.items():
         t = statistics.median(runs)
         target = "  (target <= 0.15 s)" if name in ("all fast paths", "all but compile") else ""
-        print(f"  {name:<15} {t:.3f} s  ({base / t:.2f}x no fast path){target}", flush=True)
+        print(f"  {name:<15} {t:.3f} s  ({base / t:.2f}x no fast path){target}")
     if sizes.compile and engine.fast.compiled_runs == 0:
         print(f"  note: the compiled UNet never ran: {engine.fast.compile_error or 'see core/fastpaths.py'}")
     if sizes.compile:
         counters = torch._dynamo.utils.counters
         skips = dict(counters["inductor"]).get("cudagraph_skips", 0)
-        print(f"  compiled graphs: {counters['stats']['unique_graphs']}, CUDA-graph skips: {skips}", flush=True)
+        print(f"  compiled graphs: {counters['stats']['unique_graphs']}, CUDA-graph skips: {skips}")
 
     if not cuda:
         print("peak GPU memory: measured on CUDA only")
@@ -197,8 +196,7 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
     peak, reserved = torch.cuda.max_memory_allocated() / 2**30, torch.cuda.max_memory_reserved() / 2**30
     print(
         f"peak GPU memory, {side}x{side} render with CLAP: {peak:.2f} GiB allocated (target <= 4 GB), "
-        f"{reserved:.2f} GiB reserved (the compiled previews' CUDA-graph pools included)",
-        flush=True,
+        f"{reserved:.2f} GiB reserved (the compiled previews' CUDA-graph pools included)"
     )
     try:
         from core.separation import RANDOM_HTDEMUCS_SPEC, get_separator
@@ -207,10 +205,7 @@ def run(engine, sizes: Sizes, cuda: bool) -> None:
         torch.cuda.reset_peak_memory_stats()
         engine.generate(params.replace(steps=steps, width=side, height=side, sources="stems"))
         peak = torch.cuda.max_memory_allocated() / 2**30
-        print(
-            f"peak GPU memory, {side}x{side} render with CLAP and Demucs (htdemucs shapes) stems: {peak:.2f} GiB",
-            flush=True,
-        )
+        print(f"peak GPU memory, {side}x{side} render with CLAP and Demucs (htdemucs shapes) stems: {peak:.2f} GiB")
     except Exception as exc:  # noqa: BLE001 - e.g. no Demucs weights offline: say so, keep the other rows
         print(f"stems mode not measured: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}")
 
@@ -223,6 +218,7 @@ def main() -> int:
     parser.add_argument("--no-compile", action="store_true", help="skip the compiled-UNet rows (their warm-ups)")
     parser.add_argument("--cpu-smoke", action="store_true", help="every row on the tiny models on CPU (proves it runs)")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each row as it is measured, even through a pipe
     if args.cpu_smoke:
         print("CPU smoke run: tiny models, 64 px, 2 steps; the numbers mean nothing")
         run(engine_on_cpu(), Sizes(64, 2, 64, 2, 1, compile=not args.no_compile), cuda=False)
@@ -231,10 +227,7 @@ def main() -> int:
         print(NO_CUDA)
         return 0
     engine = engine_on_cuda()
-    print(
-        f"CUDA {torch.cuda.get_device_name()}, torch {torch.__version__}, fp16, SD 1.5 shapes (random weights)",
-        flush=True,
-    )
+    print(f"CUDA {torch.cuda.get_device_name()}, torch {torch.__version__}, fp16, SD 1.5 shapes (random weights)")
     run(engine, Sizes(512, args.steps, 256, args.preview_steps, args.repeats, compile=not args.no_compile), cuda=True)
     return 0
 

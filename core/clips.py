@@ -60,11 +60,12 @@ def locate_clip(params: GenerationParams, places: Iterable[Path], hint: str = CL
 
 
 CHECKPOINT_HINT = "pass it with --checkpoint FOLDER"
-CHECKPOINT_MARKER = "config.json"  # core.projector.CONFIG_FILE (importing it would load torch)
 
 
 def find_checkpoint(name: str, places: Iterable[Path]) -> Path | None:
     """The first checkpoint folder `<place>/<name>` or `<place>/<folder>/<name>` (one level down)."""
+    from .projector import CONFIG_FILE  # what makes a folder a checkpoint (torch loads here, not at import)
+
     name = checkpoint_name(name)
     if not name or ".." in name.split("/"):  # a PNG's name never leads above the places searched
         return None
@@ -74,7 +75,7 @@ def find_checkpoint(name: str, places: Iterable[Path]) -> Path | None:
         except OSError:
             continue
         for folder in (place, *below):
-            if (folder / name / CHECKPOINT_MARKER).is_file():
+            if (folder / name / CONFIG_FILE).is_file():
                 return (folder / name).resolve()
     return None
 

@@ -126,17 +126,17 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
             raise CliError(f"--audio {changes['audio_path']} cannot be opened ({exc})") from None
         changes.setdefault("audio_sha256", None)
     params = base.replace(**changes).validate()
-    if getattr(args, "from_png", None) and "audio_path" not in changes:
-        # A PNG names its clip without folders: find it by name and hash next to the PNG, here, or
-        # among the samples.
-        from ..clips import locate_clip
+    if getattr(args, "from_png", None):
+        # A PNG names its clip and checkpoint without folders: find the clip by name and hash next
+        # to the PNG, here, or among the samples; the checkpoint by its run there, or one folder down.
+        from ..clips import locate_checkpoint, locate_clip
         from ..samples import SAMPLES_DIR
 
-        params = locate_clip(params, [Path(args.from_png).expanduser().resolve().parent, Path.cwd(), SAMPLES_DIR])
-    if getattr(args, "from_png", None) and "checkpoint" not in changes:
-        from ..clips import locate_checkpoint  # named by its run: next to the PNG or here, or one folder down
-
-        params = locate_checkpoint(params, [Path(args.from_png).expanduser().resolve().parent, Path.cwd()])
+        places = [Path(args.from_png).expanduser().resolve().parent, Path.cwd()]
+        if "audio_path" not in changes:
+            params = locate_clip(params, [*places, SAMPLES_DIR])
+        if "checkpoint" not in changes:
+            params = locate_checkpoint(params, places)
     return params
 
 
