@@ -343,7 +343,11 @@ def bench_browser(
         print("browser  one slider press, median of each step (ms from the key press, the page's clock):")
         for name in parts[0]:
             unit = "" if name in ("messages", "kB") else " ms"
-            print(f"           {name:16s} {_median([x[name] for x in parts]):8.1f}{unit}")
+            values = [x[name] for x in parts if x[name] == x[name]]  # NaN: the step did not happen
+            if not values:  # a picture sent inline (a data: URL) is never fetched
+                print(f"           {name:16s}     none (sent inline)")
+                continue
+            print(f"           {name:16s} {_median(values):8.1f}{unit}")
         return out
     finally:
         proc.terminate()

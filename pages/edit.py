@@ -131,7 +131,7 @@ def _draw_preview(slot, updating: bool) -> None:
             return
         r = output.result
         stale = s.edit_preview.key != preview_edit
-        st.image(r.image, width=320)
+        st.image(widgets.inline_png(output.png), width=320)
         st.caption(f"{r.trace.steps} of {r.params.generation.steps} steps · {r.image.width}×{r.image.height} · "
                    f"denoise {r.params.edit.denoise:g} · {r.timings.get('denoise', 0):.2f} s"
                    + (" · updating…" if stale and updating else " · older settings" if stale else ""))  # fmt: skip

@@ -165,7 +165,7 @@ def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool)
         if item is None:
             return
         stale = s.preview.key != preview_params
-        st.image(item.png, width="stretch", output_format="PNG")
+        st.image(widgets.inline_png(item.png), width="stretch")
         p = item.params
         weights = "/".join(f"{w:.2f}" for w in p.level_weights)
         st.caption(

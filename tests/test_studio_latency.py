@@ -106,3 +106,21 @@ def test_the_heard_figure_is_built_once_per_labels(monkeypatch):
     titled = results.heard_figure(rain, "foreground", "#E4572E")
     assert len(built) == 3 and other is not first and titled is not first
     assert list(first.data[0].y) == ["Wind", "Rain"]  # the figure is the one charts builds
+
+
+def test_a_preview_travels_inside_its_message_and_a_large_image_as_a_file():
+    """The preview is a data: URL holding exactly the preview's PNG (no second request to /media);
+    an image above the limit keeps Streamlit's file route."""
+    import base64
+
+    from studio.widgets import images
+
+    at = _app()
+    at.slider(key="w_weight_fg").set_value(0.4).run()
+    _ok(at)
+    png = _session(at).preview.result.png
+    urls = [img.url for element in at.get("image") for img in element.proto.imgs]
+    inline = [u for u in urls if u.startswith("data:image/png;base64,")]
+    assert len(inline) == 1, urls
+    assert base64.b64decode(inline[0].split(",", 1)[1]) == png
+    assert images.inline_png(b"x" * (images.INLINE_MAX_BYTES + 1)) == b"x" * (images.INLINE_MAX_BYTES + 1)

@@ -14,7 +14,7 @@ from studio.charts import LEVEL_ICON
 
 from .audio import audio_picker, checked_choice, clip_for
 from .canvas import brush_note, paint_canvas
-from .images import DAMAGED, duration, safe_image
+from .images import DAMAGED, duration, inline_png, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
     chart,
@@ -48,6 +48,7 @@ __all__ = [
     "follow",
     "generate_settings",
     "heard",
+    "inline_png",
     "paint_canvas",
     "part_card",
     "rerun_fragment",

@@ -7,6 +7,22 @@ from pathlib import Path
 from typing import Any
 
 DAMAGED = "This image is damaged or incomplete."
+INLINE_MAX_BYTES = 256_000  # a 64-256 px preview; a full render keeps the file route
+
+
+def inline_png(png: bytes) -> str | bytes:
+    """A small picture as a `data:` URL, so `st.image` sends it inside its own message.
+
+    Why: a picture Streamlit stores as a media file is a second request from the browser, and on a
+    busy server that request waits for the GIL behind the script's next work (~20 ms a press on the
+    2-core bench; a network round trip for a remote browser). A preview is redrawn on every slider
+    release, so it travels inline; a larger image keeps the file route and the message stays small.
+    """
+    import base64
+
+    if len(png) > INLINE_MAX_BYTES:
+        return png
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def safe_image(where: Any, source: str | Path | bytes, **kwargs: Any) -> bool:
