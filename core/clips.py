@@ -62,22 +62,32 @@ def locate_clip(params: GenerationParams, places: Iterable[Path], hint: str = CL
 CHECKPOINT_HINT = "pass it with --checkpoint FOLDER"
 
 
-def find_checkpoint(name: str, places: Iterable[Path]) -> Path | None:
-    """The first checkpoint folder `<place>/<name>` or `<place>/<folder>/<name>` (one level down)."""
-    from .projector import CONFIG_FILE  # what makes a folder a checkpoint (torch loads here, not at import)
+def find_checkpoint(name: str, places: Iterable[Path], sha256: str | None = None) -> Path | None:
+    """The first checkpoint folder `<place>/<name>` or `<place>/<folder>/<name>` (one level down)
+    whose weights have the hash `sha256`; with no such copy, the first of that name (the engine
+    then says its weights changed)."""
+    from .projector import CONFIG_FILE, ProjectorError, checkpoint_sha256  # torch loads here, not at import
 
     name = checkpoint_name(name)
     if not name or ".." in name.split("/"):  # a PNG's name never leads above the places searched
         return None
+    first = None
     for place in places:
         try:
             below = sorted(p for p in place.iterdir() if p.is_dir()) if place.is_dir() else []
         except OSError:
             continue
         for folder in (place, *below):
-            if (folder / name / CONFIG_FILE).is_file():
-                return (folder / name).resolve()
-    return None
+            if not (folder / name / CONFIG_FILE).is_file():
+                continue
+            found = (folder / name).resolve()
+            try:
+                if sha256 is None or checkpoint_sha256(found) == sha256:
+                    return found
+            except ProjectorError:  # a file that cannot be read: loading it says so
+                pass
+            first = first or found
+    return first
 
 
 def locate_checkpoint(
@@ -88,7 +98,7 @@ def locate_checkpoint(
     folder = params.checkpoint
     if params.mode != "trained" or not folder or Path(folder).expanduser().is_dir():
         return params
-    found = find_checkpoint(folder, places)
+    found = find_checkpoint(folder, places, params.checkpoint_sha256)
     if found is None:
         from .projector import ProjectorError
 

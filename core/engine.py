@@ -48,6 +48,7 @@ from .projector import (
     ZeroShotProjector,
     checkpoint_identity,
     load_projector,
+    verified_checkpoint,
 )
 from .schedule import LevelBlend, level_schedule
 from .separation import StemSeparator, get_separator
@@ -59,7 +60,7 @@ from .vocabulary import Vocabulary, load_vocabulary
 class Conditioning:
     """What stages 1-5 made for one run: the adapters are installed and their state begun."""
 
-    params: GenerationParams  # with the clip's hash filled in
+    params: GenerationParams  # with the clip's (and a trained checkpoint's) hash filled in
     listening: Listening
     levels: LevelTokens
     prompt_embeds: torch.Tensor
@@ -282,6 +283,7 @@ class Engine:
         """Stages 1-5 and the adapters' set-up for a loop of `steps` UNet steps: what a generation and
         an edit share before their denoising loops."""
         started = time.perf_counter()
+        params = verified_checkpoint(params)  # trained: refuse weights other than the image's
         listening = self.listen(params, cancel=cancel, on_status=status)
         if cancel is not None and cancel.is_set():
             raise Cancelled("generation cancelled")

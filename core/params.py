@@ -138,6 +138,11 @@ class GenerationParams:
         None, label="Checkpoint folder", flag="--checkpoint", metavar="FOLDER", optional=True, max_len=MAX_PATH,
         help="Folder with the projector (safetensors + JSON config) and, optionally, adapters.safetensors.",
     )  # fmt: skip
+    # set by the engine from the checkpoint's files (trained mode); checked on reproduce
+    checkpoint_sha256: str | None = knob(
+        None, label="Checkpoint folder", flag="--checkpoint-sha256", metavar="HEX", optional=True, max_len=64,
+        help="The checkpoint's SHA-256, set by the engine: reproducing refuses a checkpoint whose weights changed.",
+    )  # fmt: skip
     top_k: int = knob(
         5, label="Sound events heard", flag="--top-k", range=(1, 20), slider=(1, 20), step=1,
         help="How many sound events CLAP names (zero-shot mode).",
@@ -318,10 +323,14 @@ def _require_multiple_of_8(p: GenerationParams, name: str) -> None:
         raise ParamsError(name, f"must be a multiple of 8 (got {getattr(p, name)})")
 
 
-def _sha256_hex(p: GenerationParams) -> None:
-    sha = p.audio_sha256
+def _sha256_hex(name: str) -> Callable[[GenerationParams], None]:
+    return lambda p: _require_sha256_hex(p, name)
+
+
+def _require_sha256_hex(p: GenerationParams, name: str) -> None:
+    sha = getattr(p, name)
     if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
-        raise ParamsError("audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)")
+        raise ParamsError(name, "must be a SHA-256 hex digest (64 characters 0-9a-f)")
 
 
 def _no_nul(name: str) -> Callable[[GenerationParams], None]:
@@ -375,8 +384,9 @@ _RULES: dict[str, Callable[[GenerationParams], None]] = {
     "height": _multiple_of_8("height"),
     "audio_path": _no_nul("audio_path"),
     "models": _no_nul("models"),
-    "audio_sha256": _sha256_hex,
+    "audio_sha256": _sha256_hex("audio_sha256"),
     "checkpoint": _trained_needs_checkpoint,
+    "checkpoint_sha256": _sha256_hex("checkpoint_sha256"),
     "split": _split_covers_tokens,
     "switch_points": _switch_in_order,
     "crossovers": _crossovers_in_order,

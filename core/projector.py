@@ -14,6 +14,8 @@ Conv1D(-> 768), 4 transformer blocks with self-attention. Saved as safetensors +
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -24,8 +26,9 @@ from torch import nn
 
 from .errors import UserError
 from .export.atomic import atomic_write
-from .params import TOKENS
+from .params import TOKENS, GenerationParams
 from .trace import HeardLabel
+from .train.layout import checkpoint_name
 from .vocabulary import Vocabulary, clap_prompt
 
 EncodeText = Callable[[str], torch.Tensor]  # prompt -> (1, 77, D) SD text tokens
@@ -180,6 +183,50 @@ def checkpoint_identity(folder: str | Path | None) -> tuple | None:
         except OSError:
             files.append((name, None, None))
     return (str(folder), *files)
+
+
+def checkpoint_sha256(folder: str | Path | None) -> str | None:
+    """SHA-256 over a checkpoint's files (config, projector, adapters when present), each by name,
+    size and content: what a PNG records, so that reproducing refuses other weights under the same
+    run name (a run trained again). Hashed once per saved version (keyed on checkpoint_identity).
+    None when the folder holds no projector: loading it says what is missing."""
+    identity = checkpoint_identity(folder)
+    if identity is None or any(size is None for name, size, _ in identity[1:] if name != ADAPTERS_FILE):
+        return None
+    return _files_sha256(identity)
+
+
+@functools.lru_cache(maxsize=32)
+def _files_sha256(identity: tuple) -> str:
+    folder, sha = Path(identity[0]), hashlib.sha256()
+    for name, size, _ in identity[1:]:
+        if size is None:
+            continue
+        sha.update(f"{name}\0{size}\0".encode())
+        try:
+            with open(folder / name, "rb") as f:
+                while block := f.read(1 << 20):
+                    sha.update(block)
+        except OSError as exc:
+            raise ProjectorError(f"{folder / name} cannot be read ({exc})") from None
+    return sha.hexdigest()
+
+
+def verified_checkpoint(params: GenerationParams) -> GenerationParams:
+    """`params` with its checkpoint's hash recorded (trained mode; none otherwise), or a
+    ProjectorError when the hash it carries names other weights than the folder holds now."""
+    if params.mode != "trained" or not params.checkpoint:
+        return params.replace(checkpoint_sha256=None)
+    digest = checkpoint_sha256(params.checkpoint)
+    if digest is None:
+        return params  # loading the projector says what the folder lacks
+    if params.checkpoint_sha256 and params.checkpoint_sha256 != digest:
+        raise ProjectorError(
+            f"{checkpoint_name(params.checkpoint)} is not the checkpoint this image was made with (its weights "
+            "changed since, e.g. the run was trained again): reproduce with the original run, or choose the "
+            "checkpoint again to make a new image with these weights"
+        )
+    return params.replace(checkpoint_sha256=digest)
 
 
 def save_projector(projector: AudioProjector, folder: str | Path) -> Path:

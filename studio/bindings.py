@@ -349,6 +349,8 @@ def params_from_values(values: Mapping[str, Any], base: GenerationParams, audio_
     changes["audio_path"] = audio_path
     if base.audio_sha256 and (audio_path is None or not base.audio_path or not _same_file(audio_path, base.audio_path)):
         changes["audio_sha256"] = None
+    if base.checkpoint_sha256 and changes.get("checkpoint", base.checkpoint) != base.checkpoint:
+        changes["checkpoint_sha256"] = None  # another checkpoint chosen: its own weights, its own hash
     return base.replace(**changes)
 
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.audio import AudioError, file_sha256
 from core.cli import main
-from core.clips import find_clip, locate_clip
+from core.clips import find_checkpoint, find_clip, locate_clip
 from core.export import read_params
 from core.params import GenerationParams
 
@@ -155,7 +155,7 @@ def test_cli_png_names_its_checkpoint_by_run_and_from_finds_the_run_beside_it(
 ):
     import torch
 
-    from core.projector import AudioProjector, ProjectorConfig, save_projector
+    from core.projector import AudioProjector, ProjectorConfig, checkpoint_sha256, save_projector
 
     config = ProjectorConfig(input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, heads=4)
     torch.manual_seed(0)
@@ -180,3 +180,60 @@ def test_cli_png_names_its_checkpoint_by_run_and_from_finds_the_run_beside_it(
     assert main(["generate", "--from", str(out), "--out", str(again), "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
     assert read_params(again) == read_params(out)
+    assert read_params(out).checkpoint_sha256 == checkpoint_sha256(final)  # the weights, recorded
+
+
+def test_a_run_trained_again_under_the_same_name_is_refused_and_the_original_copy_preferred(
+    tiny_engine, tmp_path, samples, capsys
+):
+    """A PNG records its checkpoint's hash: reproducing with other weights under the same run name
+    is a clear error, not a silently different image; among copies of the run, the one with the
+    recorded weights is found; naming a checkpoint explicitly records that one's hash."""
+    import torch
+
+    from core.projector import AudioProjector, ProjectorConfig, ProjectorError, checkpoint_sha256, save_projector
+    from core.sweep.axes import SweepError, parse_axis
+
+    config = ProjectorConfig(input_dim=tiny_engine.clap.dim, hidden_dim=16, expand_dim=32, output_dim=32, heads=4)
+    torch.manual_seed(0)
+    original = AudioProjector(config)
+    retrained = AudioProjector(config)
+    old, new = tmp_path / "a" / "runs" / "city" / "final", tmp_path / "b" / "runs" / "city" / "final"
+    save_projector(retrained, new)
+    save_projector(original, old)
+    out = tmp_path / "a.png"
+    args = ["--models", "tiny", "--steps", "3", "--size", "64x64", "--seed", "4", "--quiet", "--prompt", "rain"]
+    args += ["--audio", str(samples["rain"])]
+    assert main(["generate", "--mode", "trained", "--checkpoint", str(old), "--out", str(out), *args]) == 0
+    recorded = read_params(out).checkpoint_sha256
+    assert recorded == checkpoint_sha256(old) != checkpoint_sha256(new)
+    assert f"Checkpoint: city/final (sha256 {recorded[:12]}…)" in Image.open(out).info["parameters"]
+
+    # Copies of the run in two places: the recorded weights win wherever they are searched.
+    assert find_checkpoint("city/final", [tmp_path / "b", tmp_path / "a"], recorded) == old.resolve()
+    assert find_checkpoint("city/final", [tmp_path / "b", tmp_path / "a"]) == new.resolve()  # no hash: the first
+    assert find_checkpoint("city/final", [tmp_path / "b"], recorded) == new.resolve()  # none has it: the engine says so
+
+    # The same folder trained again: reproducing is refused, with what to do.
+    save_projector(retrained, old)
+    again = tmp_path / "again.png"
+    assert main(["generate", "--from", str(out), "--checkpoint-sha256", recorded, "--checkpoint", str(old),
+                 "--out", str(again)]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "city/final is not the checkpoint this image was made with (its weights changed since" in err
+    assert not again.exists()
+    with pytest.raises(ProjectorError, match="not the checkpoint this image was made with"):
+        tiny_engine.generate(read_params(out).replace(checkpoint=str(old), audio_path=str(samples["rain"])))
+    # Named again explicitly: a new image with these weights, and their hash.
+    assert main(["generate", "--from", str(out), "--checkpoint", str(old), "--audio", str(samples["rain"]),
+                 "--out", str(again), "--quiet"]) == 0  # fmt: skip
+    assert read_params(again).checkpoint_sha256 == checkpoint_sha256(new) == checkpoint_sha256(old)
+    assert not np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(again)))
+
+    # Zero-shot carries no checkpoint hash; a checkpoint axis gives each checkpoint its own.
+    zero = tiny_engine.generate(read_params(out).replace(mode="zero-shot", audio_path=str(samples["rain"])))
+    assert zero.params.checkpoint_sha256 is None
+    axis = parse_axis("x", f"checkpoint={old}", read_params(out))
+    assert axis.apply(read_params(out), 0).checkpoint_sha256 is None
+    with pytest.raises(SweepError, match="not a setting that can be swept"):
+        parse_axis("x", "checkpoint_sha256=" + recorded, GenerationParams())

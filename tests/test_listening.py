@@ -22,6 +22,7 @@ OTHER = {
     "scheduler": "ddim",
     "audio_path": "/elsewhere/clip.wav",
     "audio_sha256": "ab" * 32,
+    "checkpoint_sha256": "cd" * 32,
     "window_start": 1.5,
     "mode": "trained",
     "checkpoint": "/ckpt",

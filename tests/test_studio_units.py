@@ -52,7 +52,7 @@ def _wait_until(predicate, job, timeout=60.0):
 def test_every_parameter_has_a_widget_or_is_derived():
     fields = {f.name for f in dataclasses.fields(GenerationParams)}
     bound = {b.field for b in bindings.BINDINGS}
-    derived = {"audio_path", "audio_sha256", "models"}  # audio picker, engine, sidebar
+    derived = {"audio_path", "audio_sha256", "checkpoint_sha256", "models"}  # audio picker, engine, sidebar
     assert fields == bound | derived, fields ^ (bound | derived)
 
 
@@ -92,6 +92,14 @@ def test_changing_the_clip_drops_the_recalled_audio_hash(params):
     recalled = params.replace(audio_sha256="ab" * 32)
     values = bindings.widget_values(recalled)
     assert bindings.params_from_values(values, recalled, "/elsewhere/other.wav").audio_sha256 is None
+
+
+def test_changing_the_checkpoint_drops_the_recalled_checkpoint_hash(params):
+    recalled = params.replace(mode="trained", checkpoint="/runs/city/final", checkpoint_sha256="cd" * 32)
+    values = bindings.widget_values(recalled)
+    assert bindings.params_from_values(values, recalled, recalled.audio_path) == recalled  # kept while it is the same
+    values["w_checkpoint"] = "/runs/city-v2/final"
+    assert bindings.params_from_values(values, recalled, recalled.audio_path).checkpoint_sha256 is None
 
 
 def test_recall_of_a_non_sample_path_selects_the_path_source(tmp_path):

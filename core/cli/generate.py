@@ -125,6 +125,8 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
         except (OSError, RuntimeError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
             raise CliError(f"--audio {changes['audio_path']} cannot be opened ({exc})") from None
         changes.setdefault("audio_sha256", None)
+    if "checkpoint" in changes:  # likewise a checkpoint named explicitly: its own weights' hash
+        changes.setdefault("checkpoint_sha256", None)
     params = base.replace(**changes).validate()
     if getattr(args, "from_png", None):
         # A PNG names its clip and checkpoint without folders: find the clip by name and hash next

@@ -115,7 +115,8 @@ def parameters_text(params: GenerationParams) -> str:
         ("Mode", params.mode),
     ]
     if params.mode == "trained" and params.checkpoint:
-        fields.append(("Checkpoint", _quote(checkpoint_name(params.checkpoint))))
+        digest = f" (sha256 {params.checkpoint_sha256[:12]}…)" if params.checkpoint_sha256 else ""
+        fields.append(("Checkpoint", _quote(checkpoint_name(params.checkpoint)) + digest))
     if params.mode == "zero-shot":
         fields += [("Top-k", _num(params.top_k)), ("Temperature", _num(params.temperature))]
     fields.append(("Split", _nums(params.split)))

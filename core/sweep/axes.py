@@ -63,17 +63,19 @@ class Axis:
             items[self.index] = value
             value = tuple(items)
         changes: dict[str, Any] = {self.base_field: value}
-        if self.base_field == "audio_path":
-            changes["audio_sha256"] = None  # each clip gets its own hash
+        if self.base_field in _OWN_HASH:
+            changes[_OWN_HASH[self.base_field]] = None  # each clip or checkpoint gets its own hash
         return params.replace(**changes)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
+_OWN_HASH = {"audio_path": "audio_sha256", "checkpoint": "checkpoint_sha256"}  # the run records each one's hash
+_NOT_SWEPT = ("models", *_OWN_HASH.values())  # set by the run, not a knob to explore
 
 
 def _convert(field: str, example: Any, text: str, axis: str) -> Any:
     text = text.strip()
-    if text.lower() == "none" and field in ("audio_path", "checkpoint", "audio_sha256"):
+    if text.lower() == "none" and field in ("audio_path", "checkpoint"):
         return None
     try:
         if isinstance(example, bool):
@@ -96,8 +98,8 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
     if not sep or not values_text.strip():
         raise SweepError(f"--{name} {spec!r}: expected FIELD=V1,V2,... (e.g. --{name} norm_target=40,60,80)")
     base_field, _, index_text = field.partition(".")
-    if base_field not in _FIELDS or base_field in ("models", "audio_sha256"):
-        known = ", ".join(n for n in knobs() if n not in ("models", "audio_sha256"))
+    if base_field not in _FIELDS or base_field in _NOT_SWEPT:
+        known = ", ".join(n for n in knobs() if n not in _NOT_SWEPT)
         raise SweepError(f"--{name} {field}: not a setting that can be swept (one of: {known})")
     current = getattr(base, base_field)
     if index_text:
