@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,13 +96,13 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     """Open and fully decode, refusing a canvas over `max_pixels` from its header alone."""
     if not data:
         raise NotAnImageError(f"{name} is empty (0 bytes): choose the image file again")
+    im: Image.Image | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
-            width, height = im.size
-            if width * height > max_pixels:
-                raise ImageTooLargeError(_too_large(name, width, height, max_pixels))
+            if im.size[0] * im.size[1] > max_pixels:
+                raise ImageTooLargeError(_too_large(name, _size_text(*im.size), max_pixels))
             im.load()
     except ImageError:
         raise
@@ -109,8 +110,12 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
         raise NotAnImageError(
             f"{name} is not an image Pillow can read: choose a JPEG, PNG, WebP, BMP or TIFF file"
         ) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLargeError(_too_large(name, *im.size, max_pixels)) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses a canvas over twice its own limit inside Image.open, before `im` exists:
+        # its message still carries the pixel count
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = _size_text(*im.size) if im is not None else f"{int(pixels[1]) / 1e6:.1f} megapixels" if pixels else None
+        raise ImageTooLargeError(_too_large(name, size, max_pixels)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         if "truncated" in str(exc).lower() or isinstance(exc, EOFError):
             raise TruncatedImageError(
@@ -120,10 +125,14 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
     return im
 
 
-def _too_large(name: str, width: int, height: int, limit: int) -> str:
+def _size_text(width: int, height: int) -> str:
+    return f"{width}x{height} = {width * height / 1e6:.1f} megapixels"
+
+
+def _too_large(name: str, size: str | None, limit: int) -> str:
     return (
-        f"{name} is {width}x{height} = {width * height / 1e6:.1f} megapixels, over the limit of "
-        f"{limit / 1e6:.0f} megapixels (a file this large may be a decompression bomb): scale it down first"
+        f"{name} is {size or 'too large'}, over the limit of {limit / 1e6:.0f} megapixels "
+        "(a file this large may be a decompression bomb): scale it down first"
     )
 
 

@@ -72,6 +72,15 @@ def test_a_decompression_bomb_is_refused_from_its_header_with_the_limit_named():
         load_photo(encode(gradient(1200, 1000)), max_pixels=1_000_000)
 
 
+def test_a_canvas_pillow_itself_refuses_on_opening_is_refused_as_too_large():
+    """Over twice Pillow's own limit (~179 Mpx) Image.open raises before the image exists."""
+    bomb = encode(Image.new("1", (20000, 10000)))  # 200 megapixels in a few kB
+    for load in (load_photo, lambda data: load_mask(data, (64, 64))):
+        with pytest.raises(ImageTooLargeError) as err:
+            load(bomb)
+        assert "is 200.0 megapixels, over the limit of 50 megapixels" in str(err.value)
+
+
 def test_sixteen_bit_grayscale_is_scaled_not_clipped():
     values = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
     photo = load_photo(encode(Image.fromarray(values)))
