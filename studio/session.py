@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from core.compare import CompareRun, Plan
     from core.edit.run import EditResult
     from core.parts import ModeView
+    from core.sweep.run import SweepRun
     from core.trace import GenerationResult, Trace
 
 SESSION_KEY = "clap2diff_session"
@@ -317,7 +318,19 @@ class Session:
             slot = self.edit if name == "edit" else self.edit_preview
             if (job := slot.collect()) is not None and job.ok:
                 self.last_trace = (name, 0)
-        for slot in (self.listen, self.sweep, self.train, self.scores):
+        if job := self.sweep.finished():
+            self.sweep.error = describe(job.error) if job.error is not None else None
+            self.sweep.note = None
+            tiles: SweepRun | None = job.result
+            if tiles is not None and tiles.tiles:  # a stopped sweep keeps its tiles, as its Stop button says
+                self.sweep.result, self.sweep.key = tiles, job.key
+            if job.cancelled:
+                done = len(tiles.tiles) if tiles is not None else 0
+                total = len(tiles.plan) if tiles is not None else "?"
+                self.sweep.note = f"Sweep stopped after {done} of {total} tiles" + (
+                    ": the grid shows them, the rest left empty." if done else ": nothing was kept."
+                )
+        for slot in (self.listen, self.train, self.scores):
             slot.collect()
 
 

@@ -91,3 +91,44 @@ def test_the_compare_tiles_can_be_scored_against_the_no_audio_tile():
     assert mixed.audio_effect_pixels > 0 and mixed.prompt_match is not None
     table = at.dataframe[0].value
     assert list(table["image"]) == [items[k].caption for k in items]
+
+
+def test_stopping_a_sweep_keeps_the_tiles_done(monkeypatch):
+    """Stop pressed after 2 of 4 tiles: the grid shows those two (the rest empty), the page says how
+    far it got, and the tiles can still be downloaded, as the Stop button's help promises."""
+    import threading
+
+    from studio import sweeping, widgets
+
+    at = _sweep_page(sweep_x_values="0.2,0.6,1.0,1.4", sweep_y_field="—", sweep_scores=False)
+    finished, two_done, stopped = [], threading.Event(), threading.Event()
+
+    def held_after_a_tile() -> None:  # the engine thread, between tiles
+        finished.append(1)
+        if len(finished) == 2:
+            two_done.set()
+            assert stopped.wait(60), "Stop was never pressed"
+
+    monkeypatch.setattr(sweeping.worker, "yield_to_interactive", held_after_a_tile)
+    monkeypatch.setattr(widgets, "follow", lambda job, where=None, **kw: None)
+    monkeypatch.setattr("streamlit.rerun", lambda *a, **kw: None)
+    at.button(key="sweep_run").click().run()
+    job = session(at).sweep.job
+    assert job is not None and two_done.wait(120), "the sweep never finished two tiles"
+    at.button(key="sweep_cancel").click().run()
+    assert job.cancel.is_set()
+    stopped.set()
+    assert job.wait(60)
+    at.run()
+    ok(at)
+    run = session(at).sweep.result
+    assert run is not None and run.cancelled
+    assert [t.result.params.level_weights[0] for t in run.tiles] == [0.2, 0.6]
+    assert any("Sweep stopped after 2 of 4 tiles" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert len(at.get("image")) == 1  # the grid, with two empty places
+    from core import sweep_files
+
+    grids, _, csv_bytes = sweep_files(run)
+    items = read_grid(grids[0])
+    assert [i.params and i.params.level_weights[0] for i in items] == [0.2, 0.6, None, None]  # empty places
+    assert len(csv_bytes.decode().splitlines()) == 3  # header + the two tiles done
