@@ -58,8 +58,8 @@ def test_device_node_and_links_to_it_are_refused(tmp_path, no_engine, capsys):
     assert link.is_symlink() and stat.S_ISCHR(os.stat("/dev/null").st_mode) and no_engine.built == 0
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files anyway")
 def test_read_only_file_needs_force(tmp_path, no_engine, capsys):
+    """Also as root (a container's usual user), whom os.access lets write anything."""
     target = tmp_path / "keep.png"
     target.write_bytes(b"precious")
     target.chmod(0o444)
@@ -109,3 +109,24 @@ def test_generate_out_folder_writes_a_seed_named_file_inside(tmp_path, capsys, s
     assert written.is_file() and not (tmp_path / "renders").is_file()
     assert read_params(written).seed == 7
     assert str(written) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["sweep", "compare", "evaluate", "train"])
+def test_a_folder_that_cannot_be_made_is_refused_before_any_work(command, tmp_path, no_engine, capsys, samples):
+    """--out below a file, or a file itself: one line before any model is built (a sweep or a
+    comparison used to render everything and then end in a traceback)."""
+    clip = str(samples["rain"])
+    args = {
+        "sweep": ["sweep", "--models", "tiny", "--audio", clip, "--x", "seed=1,2", "--no-scores"],
+        "compare": ["compare", "--models", "tiny", "--audio", clip],
+        "evaluate": ["evaluate", "--models", "tiny", "--data", str(tmp_path)],
+        "train": ["train", "--data", str(tmp_path), "--models", "tiny"],
+    }[command]
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    err = _cli_error([*args, "--out", str(a_file / "run")], capsys)
+    assert f"{a_file} is not a writable folder" in err
+    err = _cli_error([*args, "--out", str(a_file)], capsys)
+    assert f"{a_file} is a file: give a folder" in err
+    assert no_engine.built == 0 and a_file.read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -42,16 +42,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..compare import run_compare, save_compare
+    from ..compare import GRID_FILE, run_compare, save_compare
     from ..engine import Engine
+    from ..export import check_folder
 
     params = params_from_args(args)
     if params.audio_path is None:
         raise CliError("compare needs a clip: give --audio PATH (or --from a PNG made with one)")
     check_device(args.device)
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {args.out} is a file: give a folder")
+    out = check_folder(args.out, first_file=GRID_FILE)  # before the images, not after them
     engine = Engine(params.models, device=args.device)
 
     def status(event) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from . import CliError
 from .generate import add_param_flags, check_device, params_from_args
@@ -35,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..evaluate import evaluate
+    from ..evaluate import RESULTS, evaluate
+    from ..export import check_folder
 
     if not 1 <= args.seeds <= 100:
         raise CliError(f"--seeds {args.seeds}: give 1 to 100")
@@ -43,9 +43,7 @@ def run(args: argparse.Namespace) -> int:
         args.seed = 0  # the same seeds in every process (and every run): the table is reproducible
     base = params_from_args(args)
     check_device(args.device)
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {args.out} is a file: give a folder")
+    out = check_folder(args.out, first_file=RESULTS)
     main = os.environ.get("RANK", "0") == "0"
 
     def say(text: str) -> None:

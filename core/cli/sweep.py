@@ -47,15 +47,14 @@ def plan_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
+    from ..export import check_folder
     from ..models import ModelUnavailable
     from ..scoring import Scorer
-    from ..sweep import run_sweep, save_sweep
+    from ..sweep import CSV_FILE, run_sweep, save_sweep
 
     plan = plan_from_args(args)
     check_device(args.device)
-    out = Path(args.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {args.out} is a file: give a folder")
+    out = check_folder(args.out, first_file=CSV_FILE)  # before the tiles, not after them
     reference = _reference(args.reference)
     engine = Engine(plan.base.models, device=args.device)
     scorer = None

@@ -95,9 +95,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..export import check_folder
+    from ..train.checkpoint import RUN_CONFIG
     from ..train.loop import train
 
     config = config_from_args(args)
+    check_folder(config.out, first_file=RUN_CONFIG)
     result = train(config, resume=args.resume, cpu=args.cpu, progress=not args.quiet, images=not args.no_images)
     if not result.main:
         return 0

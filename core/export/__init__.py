@@ -17,7 +17,7 @@ No torch, no streamlit: the CLI, the studio and the tests import this alike.
 from __future__ import annotations
 
 from .archive import default_filename, sanitize_filename, write_zip, zip_bytes
-from .atomic import atomic_write, check_target
+from .atomic import atomic_write, check_folder, check_target
 from .formats import (
     FORMAT_VERSION,
     GRID_FORMAT,
@@ -55,6 +55,7 @@ __all__ = [
     "PARAMETERS_KEY",
     "PARAMS_FORMAT",
     "atomic_write",
+    "check_folder",
     "check_target",
     "default_filename",
     "escape_line",

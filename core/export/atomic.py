@@ -116,6 +116,12 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
+def _read_only(path: Path) -> bool:
+    """No write permission, or no write bit at all: root (a container's usual user) may write
+    anything, yet a file someone made read-only is still replaced only with --force."""
+    return not os.access(path, os.W_OK) or not path.stat().st_mode & 0o222
+
+
 def check_target(path: str | os.PathLike, *, force: bool = False, default_name: str = "") -> Path:
     """The file a later `atomic_write` will write, checked now: returns it, or raises ExportError.
 
@@ -141,7 +147,7 @@ def check_target(path: str | os.PathLike, *, force: bool = False, default_name: 
     if target.is_dir():
         raise ExportError(f"{raw} is a folder: give a file name like {target / 'image.png'}")
     _refuse_special(target)
-    if target.exists() and not force and not os.access(target, os.W_OK):
+    if target.exists() and not force and _read_only(target):
         raise ExportError(f"{target} is read-only: choose another name, or add --force to replace it")
     if not existing.is_dir() or not os.access(existing, os.W_OK):
         raise ExportError(f"cannot write {target}: {existing} is not a writable folder")
@@ -155,4 +161,23 @@ def check_target(path: str | os.PathLike, *, force: bool = False, default_name: 
     return target
 
 
-__all__ = ["STALE_AFTER_S", "TEMP_PATTERN", "atomic_write", "check_target", "sweep_stale_temps", "temp_path"]
+def check_folder(path: str | os.PathLike, *, first_file: str) -> Path:
+    """The folder a later save fills (made then if missing), checked now as `check_target` checks
+    `first_file` inside it: a sweep, a comparison, an evaluation or a training run learns that its
+    folder cannot be written before its work, not after."""
+    raw = os.fspath(path)
+    folder = Path(raw).expanduser()
+    if _exists(folder) and not folder.is_dir():
+        raise ExportError(f"{raw} is a file: give a folder")
+    return check_target(os.path.join(raw, ""), default_name=first_file).parent
+
+
+__all__ = [
+    "STALE_AFTER_S",
+    "TEMP_PATTERN",
+    "atomic_write",
+    "check_folder",
+    "check_target",
+    "sweep_stale_temps",
+    "temp_path",
+]
