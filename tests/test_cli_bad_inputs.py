@@ -137,3 +137,17 @@ sys.exit(main(["generate", "--out", {str(out)!r}, *{TINY!r}]))
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == EXIT_INTERRUPTED, proc.stderr.read().decode()
     assert list(tmp_path.iterdir()) == []  # no temp file, no half image
+
+
+def test_params_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`params X.png | head`: the reader gone before the JSON is written is not a traceback."""
+    png = _png_with_metadata(tmp_path / "a.png", _metadata(seed=5))
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has already gone
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "core", "params", str(png)], stdout=write_end, stderr=subprocess.PIPE, cwd=ROOT
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr, done.stderr

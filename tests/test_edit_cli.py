@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -27,8 +29,14 @@ def test_edit_then_reproduce_bit_identically_and_refuse_another_photo_or_mask(ed
     assert main(redo + ["--out", str(again), "--quiet"]) == 0
     assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
 
-    Image.new("RGB", (80, 64), (1, 2, 3)).save(edit_files / "other.png")
     capsys.readouterr()
+    assert main(["generate", "--from", str(first), "--out", str(edit_files / "g.png"), "--quiet"]) == 2
+    assert "is an edited photo: reproduce it with `python -m core edit --from" in capsys.readouterr().err
+    assert main(["params", str(first)]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["prompt"] == "a street" and shown["edit"] == stored.to_dict() and shown["edit"]["denoise"] == 0.7
+
+    Image.new("RGB", (80, 64), (1, 2, 3)).save(edit_files / "other.png")
     other = ["edit", "--from", str(first), "--image", str(edit_files / "other.png"), "--out", str(edit_files / "x.png")]
     assert main(other) == 2
     assert "other.png is not the photo this image was edited from" in capsys.readouterr().err

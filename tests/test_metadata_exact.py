@@ -192,7 +192,7 @@ def test_reading_files_and_streams(tmp_path):
         read_params(b"plain text, not an image")
 
 
-def test_messages_name_the_file_and_say_why(tmp_path, monkeypatch):
+def test_messages_name_the_file_and_say_why(tmp_path, monkeypatch, capsys):
     import os
 
     import core.export.metadata as metadata
@@ -218,9 +218,14 @@ def test_messages_name_the_file_and_say_why(tmp_path, monkeypatch):
     with pytest.raises(ExportError) as err:
         read_params(grid)
     assert str(err.value) == (
-        "'grid.png' is a comparison grid of 1 images, not a single image: open one of its images (or use "
-        "read_grid) to reproduce it"
+        "'grid.png' is a comparison grid of 1 images, not a single image: open one of its images to reproduce "
+        "it (`python -m core params` lists them)"
     )
+    from core.cli import main
+
+    capsys.readouterr()
+    assert main(["params", str(grid)]) == 0  # as it says: the tiles listed
+    assert json.loads(capsys.readouterr().out) == [{"caption": "", "params": None}]
     single = tmp_path / "one.png"
     single.write_bytes(png_bytes(Image.new("RGB", (4, 4)), GenerationParams()))
     with pytest.raises(ExportError, match="^'one.png' is a single image"):

@@ -181,8 +181,13 @@ def check_output(args: argparse.Namespace, default_name: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
-    from ..export import save_result
+    from ..export import read_metadata, save_result
 
+    if args.from_png and "edit" in read_metadata(args.from_png):
+        raise CliError(
+            f"{args.from_png} is an edited photo: reproduce it with `python -m core edit --from {args.from_png}` "
+            "(generate would draw a new image from its settings alone)"
+        )
     params = params_from_args(args)
     check_device(args.device)
     out = check_output(args, f"clap2diff-{params.seed}.png")

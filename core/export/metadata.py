@@ -289,7 +289,7 @@ def read_params(source: Source) -> GenerationParams:
         n = len(data.get("items") or [])
         raise ExportError(
             f"{what} is a comparison grid of {n} images, not a single image: "
-            "open one of its images (or use read_grid) to reproduce it"
+            "open one of its images to reproduce it (`python -m core params` lists them)"
         )
     return _params_from(data.get("params"), what)
 
