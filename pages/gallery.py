@@ -47,16 +47,16 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
     if up is not None:
         data = up.getvalue()
         try:
-            meta = read_metadata(data)
+            meta = read_metadata(up)  # the upload itself: messages name its file
             if meta.get("format") == GRID_FORMAT:
-                items = [it for it in read_grid(data) if it.params is not None]
+                items = [it for it in read_grid(up) if it.params is not None]
                 st.success(f"{up.name} is a comparison grid of {len(items)} images: recall any of them.")
                 for i, it in enumerate(items):
                     c1, c2 = st.columns([4, 1], vertical_alignment="center")
                     c1.markdown(f"**{it.caption}** — seed {it.params.seed}, {it.params.width}×{it.params.height}")
                     c2.button("Recall", key=f"recall_grid_{i}", on_click=s.recall, args=(it.params,))
             else:
-                restored = read_params(data)
+                restored = read_params(up)
                 c1, c2 = st.columns([1, 3])
                 widgets.safe_image(c1, data, width=160)
                 with c2:

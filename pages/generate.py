@@ -40,7 +40,9 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
         )
     else:
-        st.success("Settings restored from the gallery.", icon=":material/settings_backup_restore:")
+        st.success(
+            "Settings restored: the sliders hold this image's values.", icon=":material/settings_backup_restore:"
+        )
     if s.recall_notes:
         st.warning("The image asked for more than this studio allows: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:

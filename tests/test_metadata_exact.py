@@ -130,6 +130,7 @@ def _png_with(text: str) -> bytes:
             "the data: the CLAP2Diff metadata has an invalid version True",
         ),
         ('{"format": "clap2diff/params", "version": 0}', "the data: the CLAP2Diff metadata has an invalid version 0"),
+        ('{"format": "clap2diff/grid"}', "the data: the CLAP2Diff metadata is broken (it has no format version)"),
         (
             '{"format": "clap2diff/params", "version": 99}',
             "the data was written by a newer CLAP2Diff Studio (format version 99); this one reads version 1",

@@ -421,7 +421,7 @@ def test_gallery_restores_from_png_and_rejects_bad_metadata():
     Image.new("RGB", (8, 8)).save(buf, format="PNG")
     at.file_uploader(key="gallery_png").set_value(("plain.png", buf.getvalue(), "image/png")).run()
     _ok(at)
-    assert any("no CLAP2Diff parameters" in e for e in _errors(at)), _errors(at)
+    assert any("'plain.png' has no CLAP2Diff parameters" in e for e in _errors(at)), _errors(at)  # named
 
     # A studio PNG: its settings can be recalled into the sliders.
     wanted = GenerationParams(

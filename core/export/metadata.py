@@ -260,6 +260,8 @@ def read_metadata(source: Source) -> dict[str, Any]:
         raise ExportError(
             f"{what}: unknown CLAP2Diff metadata format {fmt!r} (expected {PARAMS_FORMAT!r} or {GRID_FORMAT!r})"
         )
+    if version is None:
+        raise ExportError(f"{what}: the CLAP2Diff metadata is broken (it has no format version)")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ExportError(f"{what}: the CLAP2Diff metadata has an invalid version {version!r}")
     if version > FORMAT_VERSION:
