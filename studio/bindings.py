@@ -242,6 +242,7 @@ def reset_knobs() -> None:
 
 def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
     from core.samples import sample_paths
+    from studio.file_access import audio_dirs
 
     samples = sample_paths()
     default_sample = PREFERRED_SAMPLE if PREFERRED_SAMPLE in samples else next(iter(samples), "")
@@ -255,6 +256,10 @@ def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
             return {AUDIO_SOURCE_KEY: "sample", SAMPLE_KEY: name, AUDIO_PATH_KEY: ""}
     if Path(path).expanduser().resolve().is_relative_to(uploads_dir().resolve()):
         session().clips["upload"] = path  # one of this server's uploads: recalled as the upload
+        session().clip_errors.pop("upload", None)
+        return {AUDIO_SOURCE_KEY: "upload", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: ""}
+    if not audio_dirs():  # this server reads no files by path: the clip has to be uploaded again
+        session().clips.pop("upload", None)
         session().clip_errors.pop("upload", None)
         return {AUDIO_SOURCE_KEY: "upload", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: ""}
     return {AUDIO_SOURCE_KEY: "path", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: path}

@@ -209,3 +209,24 @@ def test_the_gallery_follows_a_render_running_elsewhere_and_shows_it_when_done()
     assert job.done.is_set() and len(session(at).history) == 1
     assert not any("No renders yet" in i.value for i in at.info)
     assert any(c.value.startswith("seed ") for c in at.caption)  # the new render's card
+
+
+@pytest.mark.parametrize("audio_dirs", [False, True])
+def test_a_recalled_clip_that_is_not_here_asks_for_it_where_it_can_be_given(audio_dirs, tmp_path, monkeypatch):
+    """A PNG's clip that is neither a sample nor one of this server's uploads: on a server that reads
+    no files by path (the default) the page lands on Upload, never on the switched-off File path."""
+    if audio_dirs:
+        monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))
+    else:
+        monkeypatch.delenv("CLAP2DIFF_AUDIO_DIRS", raising=False)
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    wanted = GenerationParams(prompt="gone", seed=3, width=64, height=64, steps=6, models="tiny", audio_path="gone.wav")
+    data = png_bytes(Image.new("RGB", (64, 64)), wanted)
+    at.file_uploader(key="gallery_png").set_value(("gone.png", data, "image/png")).run()
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    assert at.radio(key="w_audio_source").value == ("path" if audio_dirs else "upload")
+    warnings = [w.value for w in at.warning]
+    assert any("The recalled audio file gone.wav is not available here" in w for w in warnings), warnings
+    assert not any("Reading audio files from this server is off" in e for e in errors(at) + warnings)
