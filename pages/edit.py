@@ -187,12 +187,17 @@ with right:
                    f"{r.timings.get('total', 0):.1f} s")  # fmt: skip
         for note in r.notes:
             st.caption(f":material/info: {note}")
-        d1, d2 = st.columns(2)
+        d1, d2, d3 = st.columns(3)
         d1.download_button("Download PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
                            on_click="ignore", key="edit_download", icon=":material/download:",
                            help="Carries every setting and the photo's and mask's hashes: `python -m core edit "
-                           "--from` reproduces it.")  # fmt: skip
-        d2.button("Keep in the Gallery", on_click=_keep, args=(output,), key="edit_keep",
+                           "--from` reproduces it with the photo, the mask and the clip beside it.")  # fmt: skip
+        if output.mask is not None:
+            d2.download_button("Mask", output.mask, file_name=editing.mask_file_name(r.params), mime="image/png",
+                               on_click="ignore", key="edit_download_mask", icon=":material/texture:",
+                               help="The region this edit changed, under the name the PNG stores: keep it beside "
+                               "the PNG to reproduce the edit.")  # fmt: skip
+        d3.button("Keep in the Gallery", on_click=_keep, args=(output,), key="edit_keep",
                   icon=":material/photo_library:")  # fmt: skip
     else:
         st.caption("Choose a photo, then press **Edit the photo**.")

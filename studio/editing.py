@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import io
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from core.edit.params import STRUCTURE_KNOBS, EditKnobs
 from core.images import ImageError, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
 from core.params import GenerationParams
-from studio import bindings
+from studio import bindings, janitor
 from studio.fast import fast_settings
 from studio.jobs import Job
 from studio.session import HistoryItem, Painting, session
@@ -72,11 +74,21 @@ class EditOutput:
 
     result: EditResult
     png: bytes
+    mask: bytes | None = None  # the mask file as the edit read it: `edit --from` finds it beside the PNG
 
 
 def save_photo(name: str, data: bytes) -> str:
-    """An uploaded photo (or a Gallery PNG) where the engine reads it: content-addressed uploads."""
-    return str(save_upload(name or "photo.png", data))
+    """An uploaded photo (or a Gallery PNG, a mask) where the engine reads it: content-addressed
+    uploads, claimed for this session so that they go when it ends, as its clips do."""
+    path = save_upload(name or "photo.png", data)
+    janitor.claim(path)
+    return str(path)
+
+
+def _save_made_mask(kind: str, png: bytes) -> str:
+    """A mask the page made (painted, a box), named by its content: the edited PNG stores this name,
+    and the mask downloaded under it sits beside the PNG without clashing with another edit's."""
+    return save_photo(f"{kind}-{hashlib.sha256(png).hexdigest()[:8]}.png", png)
 
 
 def box_mask(size: tuple[int, int], box: tuple[tuple[float, float], tuple[float, float]]) -> bytes:
@@ -138,10 +150,10 @@ def mask_path(
     """(the mask's path or None for the whole photo, what is missing for the chosen region)."""
     if source == "paint":
         png = painted_mask(strokes, photo.size)
-        return (save_photo("painted_mask.png", png), None) if png else (None, NOTHING_PAINTED)
+        return (_save_made_mask("painted_mask", png), None) if png else (None, NOTHING_PAINTED)
     if source == "box":
         box = (bindings.value("edit_box_x"), bindings.value("edit_box_y"))
-        return save_photo("box_mask.png", box_mask(photo.size, box)), None
+        return _save_made_mask("box_mask", box_mask(photo.size, box)), None
     if source == "upload":
         return uploaded, None if uploaded else "Upload a mask (white = may change), or choose another region."
     return None, None
@@ -188,6 +200,20 @@ def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> Hi
     return HistoryItem.of(r, output.png, kind, item_id, caption, params=r.params.generation)
 
 
+def mask_file_name(params: EditParams) -> str:
+    """The mask's file name as the edited PNG stores it (where `edit --from` looks beside the PNG)."""
+    from core.edit.export import shareable_edit
+
+    return shareable_edit({"mask_path": params.edit.mask_path})["mask_path"] or "mask.png"
+
+
+def _file_bytes(path: str | None) -> bytes | None:
+    try:
+        return Path(path).read_bytes() if path else None
+    except OSError:  # gone: the edit itself says so
+        return None
+
+
 def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
     """The edit on the engine thread, with per-step progress and cancel like a render (kind
     "preview": a live preview's, keyed on its params so a stale one is cancelled, and taking the
@@ -199,10 +225,11 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
     fast = fast_settings() if kind == "preview" else None  # read here: the worker has no session
 
     def task(job: Job) -> EditOutput:
+        mask = _file_bytes(params.edit.mask_path) if kind == "edit" else None
         result = edit_photo(
             engine, params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status, fast=fast
         )
-        return EditOutput(result, edit_png_bytes(result))
+        return EditOutput(result, edit_png_bytes(result), mask)
 
     job = Job(kind, task, total=max(1, run_steps(params.generation.steps, params.edit.denoise)))
     job.params, job.key = params.generation, params
@@ -211,5 +238,5 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
 
 __all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
-           "mask_path", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo", "shown_keys",
+           "mask_file_name", "mask_path", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo", "shown_keys",
            "working_photo"]  # fmt: skip

@@ -12,9 +12,12 @@ import json
 import numpy as np
 from PIL import Image
 
+from core.cli import main
 from core.edit.export import read_edit
 from core.edit.run import run_steps
 from core.images import working_size
+from core.samples import SAMPLES_DIR
+from studio import editing
 from studio.widgets.canvas import display_size
 from tests.studio_helpers import FAST, app, errors, ok, session
 
@@ -33,7 +36,7 @@ def _edit_page(**state):
     return at
 
 
-def test_upload_box_edit_before_after_and_a_reproducible_png():
+def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
     at = _edit_page(w_steps=6, edit_denoise=0.5)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.radio(key="edit_mask_source").set_value("box").run()
@@ -52,7 +55,20 @@ def test_upload_box_edit_before_after_and_a_reproducible_png():
     stored = read_edit(output.png)
     assert stored.edit.denoise == 0.5 and stored.edit.image_sha256 and stored.edit.mask_sha256
     assert stored.edit.image_path == "street.png" and b"clap2diff-uploads" not in output.png
-    assert any(b.key == "edit_download" for b in at.get("download_button"))
+    assert {"edit_download", "edit_download_mask"} <= {b.key for b in at.get("download_button")}
+    # The mask the page made is offered under the name the PNG stores: with the photo and the clip
+    # beside the PNG, the CLI reproduces the edit bit for bit.
+    assert stored.edit.mask_path.startswith("box_mask-") and b"clap2diff-uploads" not in output.png
+    assert hashlib.sha256(output.mask).hexdigest() == stored.edit.mask_sha256
+    assert editing.mask_file_name(output.result.params) == stored.edit.mask_path
+    (tmp_path / "edit.png").write_bytes(output.png)
+    (tmp_path / "street.png").write_bytes(_photo())
+    (tmp_path / stored.edit.mask_path).write_bytes(output.mask)
+    clip = stored.generation.audio_path
+    (tmp_path / clip).write_bytes((SAMPLES_DIR / clip).read_bytes())
+    again = tmp_path / "again.png"
+    assert main(["edit", "--from", str(tmp_path / "edit.png"), "--out", str(again), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(output.result.image))
 
     at.button(key="edit_keep").click().run()
     assert session(at).history[-1].kind == "edit"

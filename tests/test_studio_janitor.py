@@ -265,3 +265,25 @@ def test_only_files_in_the_uploads_layout_are_ever_deleted(uploads, tmp_path):
     loose.write_bytes(b"x")
     assert not delete_upload(elsewhere) and not delete_upload(loose)
     assert elsewhere.exists() and loose.exists()
+
+
+def test_a_closed_sessions_photo_and_mask_are_released_too(uploads):
+    """The Edit page's photo and the mask it made are uploads of this session like its clips: they
+    go when it leaves (they used to stay until a server restart a day later)."""
+    import io
+
+    from PIL import Image
+
+    at = app(ui_live_preview=False)
+    at.switch_page("../pages/edit.py").run()
+    buf = io.BytesIO()
+    Image.new("RGB", (96, 64), (10, 200, 30)).save(buf, format="PNG")
+    at.file_uploader(key="edit_photo").set_value(("street.png", buf.getvalue(), "image/png")).run()
+    at.radio(key="edit_mask_source").set_value("box").run()
+    ok(at)
+    saved = {p for p in uploads.glob("*/*") if p.is_file()}
+    assert {p.name.split("-")[0] for p in saved} == {"street.png", "box_mask"}
+    assert {str(p.resolve()) for p in saved} <= janitor.claimed(SID)
+
+    clear_session_resource_cache(SID)  # the websocket closed
+    assert not any(p.exists() for p in saved) and janitor.claimed(SID) == set()

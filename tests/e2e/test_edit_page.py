@@ -89,7 +89,7 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
     assert stored.edit.mask_sha256 and (stored.generation.width, stored.generation.height) == (80, 64)
     # The mask the edit used (the server's upload of it, found by its hash): both strokes, each as wide
     # as its brush, and nothing else.
-    masks = [m for m in server_dirs["uploads"].glob("*/painted_mask.png") if _sha256(m) == stored.edit.mask_sha256]
+    masks = [m for m in server_dirs["uploads"].glob("*/painted_mask-*.png") if _sha256(m) == stored.edit.mask_sha256]
     region = np.asarray(Image.open(masks[0])) == 255
     rows = np.flatnonzero(region.any(axis=1))
     first, second = rows[rows < 30], rows[rows >= 30]
