@@ -20,10 +20,15 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from .errors import UserError
 from .export import atomic_write, save_result
 from .params import GenerationParams
 from .scoring import SCORE_NAMES
+
+if TYPE_CHECKING:
+    from .train.dataset import SkippedRow
 
 RESULTS, AGGREGATE, REPORT = "results.csv", "aggregate.csv", "report.md"
 
@@ -73,7 +78,7 @@ def evaluate(
 
     from .engine import Engine
     from .scoring import Scorer
-    from .train.dataset import load_dataset
+    from .train.dataset import SkippedRow, load_dataset
 
     report = load_dataset(data).require_rows()
     state = PartialState(cpu=not torch.cuda.is_available())
@@ -82,14 +87,24 @@ def evaluate(
     mine = items[state.process_index :: state.num_processes]
     engine = Engine(base.models, device=device or ("cuda" if torch.cuda.is_available() else "cpu"))
     scorer = Scorer(clip or ("tiny" if engine.spec.tiny else ""), device=engine.device)
-    lines = []
+    lines, broken = [], set()
     for n, (row, seed) in enumerate(mine, 1):
+        if row.line in broken:
+            continue
         say(f"{n}/{len(mine)} line {row.line}, seed {seed}")
         params = base.replace(audio_path=str(row.audio), audio_sha256=None, prompt=row.caption, seed=seed)
-        result = engine.generate(params)
+        try:  # a row whose files do not decode is skipped with its reason, as training skips it
+            with Image.open(row.image) as im:
+                reference = im.convert("RGB")
+            result = engine.generate(params)
+        except (UserError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            # a UserError names files only; another error's text may hold this machine's folders
+            reason = str(exc) if isinstance(exc, UserError) else f"its files could not be read ({type(exc).__name__})"
+            broken.add(row.line)
+            say(f"line {row.line} skipped: {reason}")
+            lines.append(json.dumps({"line": row.line, "skipped": reason}))
+            continue
         twin = engine.generate(result.params.replace(audio_strength=0.0)).image
-        with Image.open(row.image) as im:
-            reference = im.convert("RGB")
         scores = scorer.score(result.image, result.params.prompt, _heard(result), engine.vocabulary, twin, reference)
         name = f"images/line-{row.line:04d}_seed-{seed}.png"
         save_result(result, out / name)
@@ -100,11 +115,13 @@ def evaluate(
     if not state.is_main_process:
         return None
     rows = []
-    for part in sorted((out / "parts").glob("part-*.jsonl")):
+    for index in range(state.num_processes):  # this run's parts only, not an earlier run's with more processes
+        part = out / "parts" / f"part-{index}.jsonl"
         rows += [json.loads(t) for t in part.read_text().splitlines() if t.strip()]
-    rows.sort(key=lambda r: (r["line"], r["seed"]))
+    skipped = report.skipped + [SkippedRow(r["line"], r["skipped"]) for r in rows if "skipped" in r]
+    rows = sorted((r for r in rows if "skipped" not in r), key=lambda r: (r["line"], r["seed"]))
     table = aggregate(rows)
-    _write(out, rows, table, report.folder.name, base, seeds)
+    _write(out, rows, table, report.folder.name, base, seeds, sorted(skipped, key=lambda s: s.line))
     return table
 
 
@@ -114,7 +131,15 @@ def _heard(result):
     return heard_overall(result.trace.heard)
 
 
-def _write(out: Path, rows: list[dict], table: list[Aggregate], dataset: str, base: GenerationParams, seeds: int):
+def _write(
+    out: Path,
+    rows: list[dict],
+    table: list[Aggregate],
+    dataset: str,
+    base: GenerationParams,
+    seeds: int,
+    skipped: list[SkippedRow],
+):
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["line", "seed", "audio", "caption", "image", *SCORE_NAMES, "clip_top_event"])
@@ -132,6 +157,8 @@ def _write(out: Path, rows: list[dict], table: list[Aggregate], dataset: str, ba
           f"{base.steps} steps, {base.width}x{base.height}, audio strength {base.audio_strength:g}.", "",
           "| score | n | mean | 95% interval |", "|---|---|---|---|"]  # fmt: skip
     md += [f"| {a.score} | {a.n} | {_fmt(a.mean)} | {'' if a.ci95 is None else '± ' + _fmt(a.ci95)} |" for a in table]
+    if skipped:
+        md += ["", f"{len(skipped)} row(s) skipped:", ""] + [f"- {s}" for s in skipped]
     md += [
         "",
         "Definitions: docs/SCORES.md.",

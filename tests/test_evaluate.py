@@ -55,3 +55,24 @@ def test_two_processes_give_the_table_of_one(tmp_path):
     assert "| reference_match | 6 |" in report and "![](images/line-0001_seed-0.png)" in report
     assert (tmp_path / "two" / "images" / "line-0003_seed-1.png").is_file()
     assert str(tmp_path) not in report  # no server path in the shared report
+
+
+def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, capsys):
+    """A clip that passes the header check but does not decode, and a damaged reference image: those
+    rows are skipped (each once, whatever the seeds) and listed in the report; the rest is scored."""
+    from core.cli import main
+
+    data = make_dataset(tmp_path / "data", n=3)
+    (data / "clips" / "1.wav").write_bytes(b"RIFF" + os.urandom(4000))  # row 2: a damaged clip
+    (data / "frames" / "2.jpg").write_bytes((data / "frames" / "2.jpg").read_bytes()[:200])  # row 3: cut short
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "2", "--size", "64x64", "--seeds", "2"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [(r["line"], r["seed"]) for r in rows] == [("1", "0"), ("1", "1")]
+    agg = {r["score"]: r for r in csv.DictReader((out / "aggregate.csv").open())}
+    assert agg["prompt_match"]["n"] == "2"
+    report = (out / "report.md").read_text()
+    assert "2 row(s) skipped:" in report and "- line 2: " in report and "- line 3: " in report
+    assert str(tmp_path) not in report  # reasons name files, not this machine's folders
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["line-0001_seed-0.png", "line-0001_seed-1.png"]
