@@ -102,6 +102,7 @@ def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_p
             "512 tiles: a sweep makes at most 256",
         ),
         (["norm_target"], "expected FIELD=V1,V2"),
+        (["checkpoint=a,b"], "--x checkpoint: a checkpoint is used in trained mode only (zero-shot ignores it)"),
     ],
 )
 def test_a_bad_axis_is_one_error_naming_it_before_anything_runs(axes, message, tiny_params):

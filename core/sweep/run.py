@@ -19,7 +19,7 @@ from ..events import Phase, ProgressCallback, StatusCallback, ignore
 from ..export import extra_from_result, png_bytes
 from ..listening import LISTENING_FIELDS
 from ..params import GenerationParams
-from .axes import Axis, check_axes
+from .axes import Axis, SweepError, check_axes
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -38,6 +38,12 @@ class SweepPlan:
 
     def __post_init__(self) -> None:
         check_axes(list(self.axes))
+        swept = {a.base_field: a for a in self.axes}
+        if "checkpoint" in swept and self.base.mode != "trained" and "mode" not in swept:  # tiles that all look alike
+            raise SweepError(
+                f"--{swept['checkpoint'].name} checkpoint: a checkpoint is used in trained mode only (zero-shot "
+                "ignores it): choose trained mode (--mode trained) first"
+            )
 
     def axis(self, name: str) -> Axis | None:
         return next((a for a in self.axes if a.name == name), None)
