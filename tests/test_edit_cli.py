@@ -36,6 +36,13 @@ def test_edit_then_reproduce_bit_identically_and_refuse_another_photo_or_mask(ed
     shown = json.loads(capsys.readouterr().out)
     assert shown["prompt"] == "a street" and shown["edit"] == stored.to_dict() and shown["edit"]["denoise"] == 0.7
 
+    alone = edit_files / "alone"
+    alone.mkdir()
+    (alone / "out.png").write_bytes(first.read_bytes())  # without its photo and mask
+    assert main(["edit", "--from", str(alone / "out.png"), "--out", str(alone / "x.png")]) == 2
+    assert "error: the photo p.png is neither beside out.png nor in this folder: put it there, or pass it with " \
+        "--image FILE" in capsys.readouterr().err  # fmt: skip
+
     Image.new("RGB", (80, 64), (1, 2, 3)).save(edit_files / "other.png")
     other = ["edit", "--from", str(first), "--image", str(edit_files / "other.png"), "--out", str(edit_files / "x.png")]
     assert main(other) == 2

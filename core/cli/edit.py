@@ -15,6 +15,7 @@ from typing import Any
 
 from ..knobs import knob_of
 from ..params import MODE_CHOICES
+from . import CliError
 from .generate import (
     OUT_HELP,
     _argparse_kwargs,
@@ -71,11 +72,16 @@ def edit_params_from_args(args: argparse.Namespace):
         if value is not None:
             changes[name] = str(Path(value).expanduser().resolve()) if name in ("image_path", "mask_path") else value
     if args.from_png:  # the PNG names its photo and mask without folders: next to the PNG, or here
-        for name in ("image_path", "mask_path"):
+        for name, what, flag in (("image_path", "photo", "--image"), ("mask_path", "mask", "--mask")):
             stored = getattr(base.edit, name)
             if name not in changes and stored and not Path(stored).is_file():
                 beside = Path(args.from_png).expanduser().resolve().parent / stored
-                changes[name] = str(beside if beside.is_file() else Path(stored).resolve())
+                if not beside.is_file():
+                    raise CliError(
+                        f"the {what} {stored} is neither beside {Path(args.from_png).name} nor in this folder: "
+                        f"put it there, or pass it with {flag} FILE"
+                    )
+                changes[name] = str(beside)
     return dataclasses.replace(base, generation=generation).replace(**changes).validate()
 
 
