@@ -92,4 +92,7 @@ def test_run_files_for_the_studio(stages):
         "step-0000008",
     ]
     assert len(list((run / "validation" / "step-0000008").glob("*.png"))) == 2
-    assert any((run / "logs").rglob("events.out.tfevents.*"))  # TensorBoard through accelerate
+    events = list((run / "logs").rglob("events.out.tfevents.*"))  # TensorBoard through accelerate
+    assert events
+    logged = b"".join(p.read_bytes() for p in (run / "logs").rglob("*") if p.is_file())
+    assert b"stage" in logged and str(run.parent).encode() not in logged  # hparams name no folder of this machine

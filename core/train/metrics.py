@@ -107,9 +107,13 @@ def tensorboard_available() -> bool:
 
 
 def tracker_config(config) -> dict[str, Any]:
-    """TensorBoard's hparams take scalars and strings only."""
+    """TensorBoard's hparams take scalars and strings only; folders by name, as in the model card
+    (a logs folder is shared, e.g. on tensorboard.dev, as readily as a checkpoint)."""
+    from .card import shareable_config
+
     return {
-        k: v if isinstance(v, (int, float, str, bool)) or v is None else str(v) for k, v in config.to_dict().items()
+        k: v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+        for k, v in shareable_config(config).items()
     }
 
 
