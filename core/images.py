@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -196,9 +197,14 @@ def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int
     im = _to_rgb(im, notes)
     size = working_size(*im.size, max_side=max_side)
     if size != im.size:
+        kept = abs(math.log((size[0] / size[1]) / (im.size[0] / im.size[1]))) < 0.1  # to within the rounding
+        how = (
+            "aspect kept"
+            if kept
+            else f"each side at least {MIN_SIDE} px and at most {LONG_SIDE_FLOOR // MIN_SIDE}:1, so its aspect changed"
+        )
         notes.append(
-            f"resized from {im.size[0]}x{im.size[1]} to the working size {size[0]}x{size[1]} "
-            "(sides a multiple of 8, aspect kept)"
+            f"resized from {im.size[0]}x{im.size[1]} to the working size {size[0]}x{size[1]} (sides a multiple of 8, {how})"
         )
         im = im.resize(size, Image.Resampling.LANCZOS)
     return Photo(im, hashlib.sha256(data).hexdigest(), name, original, tuple(notes))

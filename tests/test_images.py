@@ -140,6 +140,12 @@ def test_odd_sizes_get_a_working_size_that_divides_by_8_and_keeps_the_aspect():
     assert photo.size == (200, 96) and photo.original_size == (203, 101)
     assert "resized from 203x101 to the working size 200x96 (sides a multiple of 8, aspect kept)" in photo.notes
     assert load_photo(encode(gradient(96, 64))).notes == ()  # already fine: untouched, nothing said
+    strip = load_photo(encode(gradient(2000, 20)), max_side=64)  # 100:1 cannot be kept: the note says so
+    assert strip.size == (256, 64)
+    assert strip.notes == (
+        "resized from 2000x20 to the working size 256x64 (sides a multiple of 8, each side at least 64 px and "
+        "at most 4:1, so its aspect changed)",
+    )
 
 
 def test_a_small_max_side_keeps_the_aspect_up_to_4_to_1():
