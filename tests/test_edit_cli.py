@@ -63,3 +63,21 @@ def test_bad_photo_is_one_line_and_exit_2(edit_files, capsys):
     assert err.startswith("error: bad.jpg is not an image Pillow can read") and "\n" not in err
     assert main(["edit", "--models", "tiny", "--out", str(edit_files / "o.png")]) == 2
     assert "an edit needs a photo (--image)" in capsys.readouterr().err
+
+
+def test_an_edits_size_is_its_photos_so_size_flags_say_what_to_use(edit_files, capsys):
+    for flag in (["--width", "128"], ["--height", "128"], ["--size", "128x128"]):
+        args = [
+            "edit",
+            "--image",
+            str(edit_files / "p.png"),
+            *flag,
+            "--models",
+            "tiny",
+            "--out",
+            str(edit_files / "o.png"),
+        ]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert err == "error: an edit works at its photo's size: choose its longer side with --max-side N instead\n"
+    assert not (edit_files / "o.png").exists()

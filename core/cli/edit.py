@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--conditioning", dest="mode", default=None, choices=[c.value for c in MODE_CHOICES],
         help="zero-shot | trained: the audio conditioning mode (generate's --mode)",
     )  # fmt: skip
-    add_param_flags(cmd, exclude=("mode",))
+    add_param_flags(cmd, exclude=("mode", "width", "height"))  # the photo's working size (--max-side)
+    cmd.add_argument("--size", "--width", "--height", dest="sized", action="append", help=argparse.SUPPRESS)
     cmd.set_defaults(run=run)
 
 
@@ -64,6 +65,8 @@ def edit_params_from_args(args: argparse.Namespace):
     from ..edit.export import read_edit
     from ..edit.params import EditParams
 
+    if getattr(args, "sized", None):
+        raise CliError("an edit works at its photo's size: choose its longer side with --max-side N instead")
     generation = params_from_args(args)
     base = read_edit(args.from_png) if args.from_png else EditParams()
     changes: dict[str, Any] = {}

@@ -82,8 +82,10 @@ PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 
 def add_param_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
     """Every GenerationParams flag (and --size), for `generate` and any command that generates;
-    `exclude` names fields the command sets its own way (e.g. compare's list of source modes)."""
-    parser.add_argument("--size", type=_size, metavar="WxH", help="WIDTHxHEIGHT at once (like --width, --height)")
+    `exclude` names fields the command sets its own way (e.g. compare's list of source modes; an
+    edit's size, which is its photo's)."""
+    if "width" not in exclude:
+        parser.add_argument("--size", type=_size, metavar="WxH", help="WIDTHxHEIGHT at once (like --width, --height)")
     params = parser.add_argument_group("generation parameters (each one a GenerationParams field)")
     for flag, (name, kwargs) in PARAM_FLAGS.items():
         if name not in exclude:
@@ -110,7 +112,7 @@ def params_from_args(args: argparse.Namespace) -> GenerationParams:
 
     base = read_params(args.from_png) if args.from_png else GenerationParams(seed=random.randint(0, MAX_SEED))
     changes: dict[str, Any] = {}
-    if args.size is not None:
+    if getattr(args, "size", None) is not None:
         changes["width"], changes["height"] = args.size
     for field_name, _ in PARAM_FLAGS.values():
         value = getattr(args, field_name, None)
