@@ -585,3 +585,25 @@ def test_missing_models_offer_the_tiny_demo(monkeypatch, tmp_path):
     _ok(at)
     assert not any("could not be loaded" in e for e in _errors(at))
     assert at.radio(key="w_models_choice").value == "tiny"
+
+
+def test_restoring_an_edited_photo_says_what_recall_does_not_bring_back():
+    import json
+
+    from PIL import Image
+
+    from core.edit.params import EditParams
+    from core.export.formats import METADATA_KEY
+    from core.export.metadata import png_encode
+
+    at = _app()
+    at.switch_page("../pages/gallery.py").run()
+    params = GenerationParams(prompt="an edit", seed=5, width=64, height=64, steps=6, models="tiny")
+    meta = {"format": "clap2diff/params", "version": 1, "params": params.to_dict(), "edit": EditParams().to_dict()}
+    data = png_encode(Image.new("RGB", (64, 64)), [(METADATA_KEY, json.dumps(meta), True)])
+    at.file_uploader(key="gallery_png").set_value(("edited.png", data, "image/png")).run()
+    _ok(at)
+    assert any("edited.png is an edited photo: Recall restores its clip, prompt and knobs" in i.value for i in at.info)
+    plain = png_bytes(Image.new("RGB", (64, 64)), params)
+    at.file_uploader(key="gallery_png").set_value(("plain.png", plain, "image/png")).run()
+    assert not any("edited photo" in i.value for i in at.info)
