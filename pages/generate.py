@@ -203,7 +203,7 @@ def _render_area(rendering: bool):
         )
     status = st.container()
     if s.render.input_problem:
-        s.render.clear_input_problem(_input_problem(bindings.current_params()) is not None)
+        s.render.refresh_input_problem(_input_problem(bindings.current_params()))
     if s.render.error:
         errors.show(s.render.error)
     if s.render.note:

@@ -72,13 +72,14 @@ class JobSlot(Generic[ResultT]):
 
     def fail(self, message: str) -> None:
         """A problem found before any job could start (bad input): shown where the result goes,
-        until the settings are valid again (`clear_input_problem`)."""
+        until the settings are valid again (`refresh_input_problem`)."""
         self.error, self.note, self.input_problem = message, None, True
 
-    def clear_input_problem(self, still_wrong: bool) -> None:
-        """A settings error is stale once the settings are fixed: drop it then."""
-        if self.input_problem and not still_wrong:
-            self.error, self.input_problem = None, False
+    def refresh_input_problem(self, problem: str | None) -> None:
+        """A settings error follows the settings: gone once they are fixed, the new one when they
+        are wrong another way (another bad file chosen), never the stale one."""
+        if self.input_problem:
+            self.error, self.input_problem = problem, problem is not None
 
     def cancel(self) -> None:
         if self.job is not None:

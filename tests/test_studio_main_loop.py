@@ -28,6 +28,10 @@ def test_a_size_error_shows_at_the_field_and_goes_once_fixed():
     assert any("Width" in e and "multiple of 8" in e for e in errors(at)), errors(at)
     assert session(at).render.input_problem
 
+    at.number_input(key="w_width").set_value(108).run()  # wrong another way: the error follows, never stale
+    ok(at)
+    assert any("got 108" in e for e in errors(at)) and not any("got 100" in e for e in errors(at)), errors(at)
+
     at.number_input(key="w_width").set_value(64).run()
     ok(at)
     assert not errors(at), "the render error outlived the fix"
