@@ -137,17 +137,22 @@ def _draw_preview(slot, updating: bool) -> None:
                    + (" · updating…" if stale and updating else " · older settings" if stale else ""))  # fmt: skip
 
 
-def _start() -> None:
+def _edit_or_problem() -> tuple[EditParams | None, str | None]:
+    """(the edit to run, None) or (None, what stops it) with the page as it is now."""
     if photo is None:
-        s.edit.fail(photo_problem or "Choose a photo first (upload one, or pick a Gallery image).")
-        return
+        return None, photo_problem or "Choose a photo first (upload one, or pick a Gallery image)."
     if missing:
-        s.edit.fail(missing)
-        return
+        return None, missing
     try:
-        edit = _edit()
+        return _edit(), None
     except Exception as exc:  # noqa: BLE001 - a bad setting or file is shown, never raised into Streamlit
-        s.edit.fail(errors.describe(exc))
+        return None, errors.describe(exc)
+
+
+def _start() -> None:
+    edit, problem = _edit_or_problem()
+    if edit is None:
+        s.edit.fail(problem or "")
         return
     s.edit.start(editing.edit_job(engine, edit))
 
@@ -172,6 +177,8 @@ with right:
     c2.button("Cancel", on_click=s.edit.cancel, disabled=not running, key="edit_cancel", icon=":material/stop:",
               width="stretch", help="Stop after the current step.")  # fmt: skip
     status = st.container()
+    if s.edit.input_problem:  # another photo chosen, the region painted...: the message follows
+        s.edit.refresh_input_problem(_edit_or_problem()[1])
     if s.edit.error:
         errors.show(s.edit.error)
     if s.edit.note:

@@ -79,6 +79,12 @@ def test_editing_without_a_photo_says_what_to_do():
     at.button(key="edit_run").click().run()
     ok(at)
     assert any("Choose a photo first" in e for e in errors(at)), errors(at)
+    at.file_uploader(key="edit_photo").set_value(("cut.png", _photo()[: len(_photo()) // 2], "image/png")).run()
+    ok(at)  # another problem now: the message follows it
+    assert not any("Choose a photo first" in e for e in errors(at)) and any("cut.png" in e for e in errors(at))
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)  # fixed: no message left over
+    assert not errors(at), errors(at)
 
 
 def _strokes_state(rgba: np.ndarray) -> dict:
