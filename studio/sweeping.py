@@ -79,11 +79,16 @@ def on_field_change(axis: str) -> None:
 
 def plan_from_page(base: GenerationParams) -> SweepPlan:
     """The plan from the page's axis choices; raises SweepError naming a bad axis."""
+    from core import SweepError
+
     axes = []
     for axis in AXES:
         field = bindings.value(field_key(axis), NONE)
         if field and field != NONE:
-            axes.append(parse_axis(axis, f"{field}={bindings.value(values_key(axis), '')}", base))
+            values = str(bindings.value(values_key(axis), "") or "")
+            if not values.strip():  # the box, not core's FIELD=V1,V2 syntax, is what the page user sees
+                raise SweepError(f"{axis.upper()} ({label(field)}): type the values to try, separated by commas")
+            axes.append(parse_axis(axis, f"{field}={values}", base))
     return SweepPlan(base, tuple(axes))
 
 

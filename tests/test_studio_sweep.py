@@ -43,6 +43,14 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at.button(key="sweep_run").click().run()
     ok(at)
     assert any("--x level_weights.0: 'abc' is not a number" in e for e in errors(at)), errors(at)
+    at.text_input(key="sweep_x_values").set_value("  ").run()
+    at.button(key="sweep_run").click().run()
+    assert any("X (Foreground weight): type the values to try, separated by commas" in e for e in errors(at)), errors(
+        at
+    )
+    at.text_input(key="sweep_x_values").set_value("0.5,,1").run()
+    at.button(key="sweep_run").click().run()
+    assert any("an empty value (two commas in a row, or one at the end)" in e for e in errors(at)), errors(at)
     assert session(at).sweep.result is None and session(at).sweep.job is None
 
 

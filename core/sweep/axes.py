@@ -85,6 +85,8 @@ def _convert(field: str, example: Any, text: str, axis: str) -> Any:
         if isinstance(example, float):
             return float(text)
     except ValueError:
+        if not text:
+            raise SweepError(f"--{axis} {field}: an empty value (two commas in a row, or one at the end)") from None
         raise SweepError(f"--{axis} {field}: {text!r} is not a number") from None
     if field == "audio_path":
         return str(Path(text).expanduser().resolve())
