@@ -65,6 +65,7 @@ def test_final_checkpoint_is_what_the_engine_loads(stages, tiny_engine, tiny_par
     assert np.all(np.abs(gates[groups != "down"] - np.tanh(0.1)) > 1e-4)  # learned, not the init
     card = (final / "README.md").read_text()
     assert "stage 2 (hierarchy + adapters)" in card and "6 rows used, 0 skipped" in card
+    assert f"--checkpoint {final.parent.name}/final --audio" in card  # works beside the run, not only inside it
     assert str(final.parent.parent) not in card + (final / "training.json").read_text()  # no server paths
 
 

@@ -44,9 +44,10 @@ def model_card(config: TrainConfig, summary: dict[str, Any]) -> str:
         "",
         "## Use",
         "```",
-        "python -m core generate --mode trained --checkpoint final --audio clip.wav --prompt 'a city' "
-        f"--models {shared['models']}",
+        f"python -m core generate --mode trained --checkpoint {shared['out']}/final --audio clip.wav "
+        f"--prompt 'a city' --models {shared['models']}",
         "```",
+        f"(from the folder that holds the run `{shared['out']}`; or give this folder's full path)",
         "Generate with the hierarchy and schedule it was trained with (below) for the results it was trained for.",
         "",
         "## Data",
