@@ -34,7 +34,8 @@ What a departure does:
    gets no new handle until the user touches it: until then the janitor looks every `WATCH_S`
    whether the session left again, and treats that as a departure.
 
-Pages claim an upload when they use it (`claim`, from widgets.clip_for): "used by nobody else"
+Pages claim an upload when they use it (`claim`, from widgets.clip_for for clips and
+editing.save_photo for photos and masks): "used by nobody else"
 means no other session that has not ended claimed it.
 """
 
