@@ -102,9 +102,13 @@ def test_changing_the_checkpoint_drops_the_recalled_checkpoint_hash(params):
     assert bindings.params_from_values(values, recalled, recalled.audio_path).checkpoint_sha256 is None
 
 
-def test_recall_of_a_non_sample_path_selects_the_path_source(tmp_path):
+def test_recall_of_a_non_sample_path_selects_the_path_source_where_the_server_offers_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))
     values = bindings.widget_values(GenerationParams(audio_path=str(tmp_path / "mine.flac")))
     assert values[bindings.AUDIO_SOURCE_KEY] == "path" and values[bindings.AUDIO_PATH_KEY].endswith("mine.flac")
+    monkeypatch.delenv("CLAP2DIFF_AUDIO_DIRS")  # the default: no file is read by path, the clip is uploaded again
+    values = bindings.widget_values(GenerationParams(audio_path=str(tmp_path / "mine.flac")))
+    assert values[bindings.AUDIO_SOURCE_KEY] == "upload" and values[bindings.AUDIO_PATH_KEY] == ""
 
 
 # -- jobs ------------------------------------------------------------------------------------------
