@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import UserError
 from .export import atomic_write, save_result
 from .params import GenerationParams
 from .scoring import SCORE_NAMES
@@ -76,6 +75,7 @@ def evaluate(
     from accelerate import PartialState
     from PIL import Image
 
+    from .audio import AudioError
     from .engine import Engine
     from .scoring import Scorer
     from .train.dataset import SkippedRow, load_dataset
@@ -93,13 +93,20 @@ def evaluate(
             continue
         say(f"{n}/{len(mine)} line {row.line}, seed {seed}")
         params = base.replace(audio_path=str(row.audio), audio_sha256=None, prompt=row.caption, seed=seed)
-        try:  # a row whose files do not decode is skipped with its reason, as training skips it
+        # A row whose files do not decode is skipped with its reason, as training skips it; any other
+        # failure (a checkpoint refused, the GPU out of memory) is not the row's and ends the run.
+        reason = None
+        try:
             with Image.open(row.image) as im:
                 reference = im.convert("RGB")
-            result = engine.generate(params)
-        except (UserError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            # a UserError names files only; another error's text may hold this machine's folders
-            reason = str(exc) if isinstance(exc, UserError) else f"its files could not be read ({type(exc).__name__})"
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            reason = f"image {row.image.name} could not be read ({type(exc).__name__})"
+        if reason is None:
+            try:
+                result = engine.generate(params)
+            except AudioError as exc:
+                reason = _file_names_only(str(exc), row, report.folder)
+        if reason is not None:
             broken.add(row.line)
             say(f"line {row.line} skipped: {reason}")
             lines.append(json.dumps({"line": row.line, "skipped": reason}))
@@ -118,11 +125,21 @@ def evaluate(
     for index in range(state.num_processes):  # this run's parts only, not an earlier run's with more processes
         part = out / "parts" / f"part-{index}.jsonl"
         rows += [json.loads(t) for t in part.read_text().splitlines() if t.strip()]
-    skipped = report.skipped + [SkippedRow(r["line"], r["skipped"]) for r in rows if "skipped" in r]
+    # each process that met a broken row says so: one entry per line
+    skipped = {
+        s.line: s for s in report.skipped + [SkippedRow(r["line"], r["skipped"]) for r in rows if "skipped" in r]
+    }
     rows = sorted((r for r in rows if "skipped" not in r), key=lambda r: (r["line"], r["seed"]))
     table = aggregate(rows)
-    _write(out, rows, table, report.folder.name, base, seeds, sorted(skipped, key=lambda s: s.line))
+    _write(out, rows, table, report.folder.name, base, seeds, sorted(skipped.values(), key=lambda s: s.line))
     return table
+
+
+def _file_names_only(text: str, row, folder: Path) -> str:
+    """A reason as report.md may share it: the row's files by name, never this machine's folders."""
+    for path in {row.audio, Path(row.audio).resolve()}:
+        text = text.replace(str(path), Path(path).name)
+    return text.replace(str(folder.resolve()), folder.name).replace(str(folder), folder.name)
 
 
 def _heard(result):

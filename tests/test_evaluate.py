@@ -66,6 +66,10 @@ def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, ca
     (data / "clips" / "1.wav").write_bytes(b"RIFF" + os.urandom(4000))  # row 2: a damaged clip
     (data / "frames" / "2.jpg").write_bytes((data / "frames" / "2.jpg").read_bytes()[:200])  # row 3: cut short
     out = tmp_path / "out"
+    (out / "parts").mkdir(parents=True)  # an earlier run's with two processes: not this run's table
+    (out / "parts" / "part-1.jsonl").write_text(
+        '{"line": 3, "seed": 0, "audio": "2.wav", "caption": "old", "image": "x"}\n'
+    )
     args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "2", "--size", "64x64", "--seeds", "2"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
     rows = list(csv.DictReader((out / "results.csv").open()))
@@ -74,5 +78,17 @@ def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, ca
     assert agg["prompt_match"]["n"] == "2"
     report = (out / "report.md").read_text()
     assert "2 row(s) skipped:" in report and "- line 2: " in report and "- line 3: " in report
-    assert str(tmp_path) not in report  # reasons name files, not this machine's folders
+    assert str(tmp_path) not in report and "- line 2: 1.wav could not be decoded" in report  # names, not folders
+    assert report.count("- line 2: ") == 1
     assert sorted(p.name for p in (out / "images").iterdir()) == ["line-0001_seed-0.png", "line-0001_seed-1.png"]
+
+
+def test_a_failure_that_is_not_a_rows_ends_the_run_instead_of_skipping_every_row(tmp_path, capsys):
+    from core.cli import main
+
+    data = make_dataset(tmp_path / "data", n=2)
+    missing = tmp_path / "runs" / "city" / "final"  # a checkpoint that is not there: no row can help it
+    args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "2", "--size", "64x64"]
+    assert main([*args, "--mode", "trained", "--checkpoint", str(missing), "--out", str(tmp_path / "out")]) == 2
+    assert "error: " in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.csv").exists()
