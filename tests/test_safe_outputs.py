@@ -130,3 +130,16 @@ def test_a_folder_that_cannot_be_made_is_refused_before_any_work(command, tmp_pa
     assert f"{a_file} is a file: give a folder" in err
     assert no_engine.built == 0 and a_file.read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_folder_command_replaces_its_own_earlier_files_and_needs_a_name(tmp_path):
+    """sweep, compare, evaluate and train have no --force: their folder's own files of an earlier run
+    (read-only or not) are theirs to replace, so only the folder itself is checked."""
+    from core.export import check_folder
+
+    earlier = tmp_path / "scores.csv"
+    earlier.write_text("earlier run")
+    earlier.chmod(0o444)
+    assert check_folder(tmp_path, first_file="scores.csv") == tmp_path
+    with pytest.raises(ExportError, match="^no folder given: name the folder to write into$"):
+        check_folder("", first_file="scores.csv")

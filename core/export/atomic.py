@@ -166,10 +166,13 @@ def check_folder(path: str | os.PathLike, *, first_file: str) -> Path:
     `first_file` inside it: a sweep, a comparison, an evaluation or a training run learns that its
     folder cannot be written before its work, not after."""
     raw = os.fspath(path)
+    if not raw.strip():
+        raise ExportError("no folder given: name the folder to write into")
     folder = Path(raw).expanduser()
     if _exists(folder) and not folder.is_dir():
         raise ExportError(f"{raw} is a file: give a folder")
-    return check_target(os.path.join(raw, ""), default_name=first_file).parent
+    # force: these commands replace their own files of an earlier run, read-only or not
+    return check_target(os.path.join(raw, ""), force=True, default_name=first_file).parent
 
 
 __all__ = [
