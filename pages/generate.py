@@ -94,8 +94,8 @@ def live_panel() -> None:
     preview shows the old picture marked "updating…", the sliders, and a progress bar until it is
     done."""
     params = bindings.current_params(models=engine.spec.name if engine else None)
-    if s.render.input_problem and _input_problem(params) is None:
-        st.rerun()  # fixed here: the render area (outside this fragment) drops its stale error
+    if s.render.input_problem and _input_problem(params) != s.render.error:
+        st.rerun()  # fixed (or wrong another way) here: the render area, outside this fragment, follows
     todo, preview_params, reason = _preview_job(params)
 
     left, right = st.columns([1.45, 1], gap="large")
@@ -203,7 +203,10 @@ def _render_area(rendering: bool):
         )
     status = st.container()
     if s.render.input_problem:
-        s.render.refresh_input_problem(_input_problem(bindings.current_params()))
+        # the same params as the live panel's (which reruns the page while the two disagree)
+        s.render.refresh_input_problem(
+            _input_problem(bindings.current_params(models=engine.spec.name if engine else None))
+        )
     if s.render.error:
         errors.show(s.render.error)
     if s.render.note:
