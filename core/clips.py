@@ -94,13 +94,23 @@ def locate_checkpoint(
     params: GenerationParams, places: Iterable[Path], hint: str = CHECKPOINT_HINT
 ) -> GenerationParams:
     """`params` with its trained checkpoint resolved to a folder here (a folder that exists is
-    kept); not found, a ProjectorError says which run to pass."""
-    folder = params.checkpoint
-    if params.mode != "trained" or not folder or Path(folder).expanduser().is_dir():
-        return params
-    found = find_checkpoint(folder, places, params.checkpoint_sha256)
-    if found is None:
-        from .projector import ProjectorError
+    kept unless its weights are not the recorded ones and a copy among `places` is); not found, a
+    ProjectorError says which run to pass."""
+    from .projector import ProjectorError, checkpoint_sha256
 
+    folder, sha = params.checkpoint, params.checkpoint_sha256
+    if params.mode != "trained" or not folder:
+        return params
+    if Path(folder).expanduser().is_dir():  # e.g. city/final from the folder holding the run
+        try:
+            if sha is None or checkpoint_sha256(Path(folder).expanduser()) == sha:
+                return params
+        except ProjectorError:
+            return params  # loading it says what is wrong
+        found = find_checkpoint(folder, places, sha)
+        keep = found is None or checkpoint_sha256(found) != sha  # no better copy: the engine says what changed
+        return params if keep else params.replace(checkpoint=str(found))
+    found = find_checkpoint(folder, places, sha)
+    if found is None:
         raise ProjectorError(f"the checkpoint this image was made with, {checkpoint_name(folder)}, is not here: {hint}")
     return params.replace(checkpoint=str(found))

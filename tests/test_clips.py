@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,7 +185,7 @@ def test_cli_png_names_its_checkpoint_by_run_and_from_finds_the_run_beside_it(
 
 
 def test_a_run_trained_again_under_the_same_name_is_refused_and_the_original_copy_preferred(
-    tiny_engine, tmp_path, samples, capsys
+    tiny_engine, tmp_path, samples, capsys, monkeypatch
 ):
     """A PNG records its checkpoint's hash: reproducing with other weights under the same run name
     is a clear error, not a silently different image; among copies of the run, the one with the
@@ -224,6 +225,17 @@ def test_a_run_trained_again_under_the_same_name_is_refused_and_the_original_cop
     assert not again.exists()
     with pytest.raises(ProjectorError, match="not the checkpoint this image was made with"):
         tiny_engine.generate(read_params(out).replace(checkpoint=str(old), audio_path=str(samples["rain"])))
+    # Run from the folder holding the retrained run, with the original copied elsewhere: the name
+    # resolves here first, but the recorded weights are looked for (and found) among the places.
+    kept = tmp_path / "c" / "runs" / "city" / "final"
+    save_projector(original, kept)
+    monkeypatch.chdir(old.parent.parent)
+    from core.clips import locate_checkpoint
+
+    wanted = read_params(out)
+    assert wanted.checkpoint == "city/final" and Path("city/final").is_dir()
+    assert locate_checkpoint(wanted, [tmp_path / "c" / "runs"]).checkpoint == str(kept.resolve())
+    assert locate_checkpoint(wanted, [tmp_path / "b" / "runs"]).checkpoint == "city/final"  # no better copy
     # Named again explicitly: a new image with these weights, and their hash.
     assert main(["generate", "--from", str(out), "--checkpoint", str(old), "--audio", str(samples["rain"]),
                  "--out", str(again), "--quiet"]) == 0  # fmt: skip
