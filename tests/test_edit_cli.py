@@ -30,8 +30,9 @@ def test_edit_then_reproduce_bit_identically_and_refuse_another_photo_or_mask(ed
     assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(again)))
 
     capsys.readouterr()
-    assert main(["generate", "--from", str(first), "--out", str(edit_files / "g.png"), "--quiet"]) == 2
-    assert "is an edited photo: reproduce it with `python -m core edit --from" in capsys.readouterr().err
+    for command in (["generate"], ["sweep", "--x", "seed=1,2"], ["compare"]):
+        assert main([*command, "--from", str(first), "--out", str(edit_files / "g/"), "--quiet"]) == 2
+        assert "is an edited photo: reproduce it with `python -m core edit --from" in capsys.readouterr().err
     assert main(["params", str(first)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["prompt"] == "a street" and shown["edit"] == stored.to_dict() and shown["edit"]["denoise"] == 0.7

@@ -67,7 +67,7 @@ def edit_params_from_args(args: argparse.Namespace):
 
     if getattr(args, "sized", None):
         raise CliError("an edit works at its photo's size: choose its longer side with --max-side N instead")
-    generation = params_from_args(args)
+    generation = params_from_args(args, edit=True)
     base = read_edit(args.from_png) if args.from_png else EditParams()
     changes: dict[str, Any] = {}
     for name, _ in _edit_flags().values():

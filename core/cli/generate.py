@@ -106,10 +106,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.set_defaults(run=run)
 
 
-def params_from_args(args: argparse.Namespace) -> GenerationParams:
-    """Start from --from (or the defaults), then apply every flag that was given."""
-    from ..export import read_params
+def params_from_args(args: argparse.Namespace, edit: bool = False) -> GenerationParams:
+    """Start from --from (or the defaults), then apply every flag that was given. An edited PNG
+    is refused unless `edit` (the edit command's own --from): its image needs its photo."""
+    from ..export import read_metadata, read_params
 
+    if args.from_png and not edit and "edit" in read_metadata(args.from_png):
+        raise CliError(
+            f"{args.from_png} is an edited photo: reproduce it with `python -m core edit --from {args.from_png}` "
+            "(this command would draw new images from its settings alone)"
+        )
     base = read_params(args.from_png) if args.from_png else GenerationParams(seed=random.randint(0, MAX_SEED))
     changes: dict[str, Any] = {}
     if getattr(args, "size", None) is not None:
@@ -183,13 +189,8 @@ def check_output(args: argparse.Namespace, default_name: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
-    from ..export import read_metadata, save_result
+    from ..export import save_result
 
-    if args.from_png and "edit" in read_metadata(args.from_png):
-        raise CliError(
-            f"{args.from_png} is an edited photo: reproduce it with `python -m core edit --from {args.from_png}` "
-            "(generate would draw a new image from its settings alone)"
-        )
     params = params_from_args(args)
     check_device(args.device)
     out = check_output(args, f"clap2diff-{params.seed}.png")
