@@ -253,6 +253,11 @@ class Session:
     def find(self, item_id: int) -> HistoryItem | None:
         return next((h for h in self.history if h.id == item_id), None)
 
+    def use_current_weights(self) -> None:
+        """A callback: the trained checkpoint's weights as its folder holds them now, not those a
+        recalled image recorded (a new image, not a reproduction)."""
+        self.params = self.params.replace(checkpoint_sha256=None)
+
     def recall(self, params: GenerationParams, goto: str | None = "generate") -> None:
         """Put a past generation's params back into the sliders (a button callback). A PNG names
         its clip without folders: it is looked for among this server's uploads and the samples

@@ -137,6 +137,7 @@ def open_in_generate(run: str) -> None:
     bindings.set_models(read_run_config(Path(run)).models)
     bindings.set_value("w_mode", "trained")
     bindings.set_value("w_checkpoint", str(Path(run) / FINAL))
+    session().use_current_weights()  # the run as it is now, whatever a recalled image recorded
     session().goto = "generate"
 
 

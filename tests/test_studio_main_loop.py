@@ -234,3 +234,36 @@ def test_a_recalled_clip_that_is_not_here_asks_for_it_where_it_can_be_given(audi
     warnings = [w.value for w in at.warning]
     assert any("The recalled audio file gone.wav is not available here" in w for w in warnings), warnings
     assert not any("Reading audio files from this server is off" in e for e in errors(at) + warnings)
+
+
+def test_a_recalled_checkpoint_trained_again_is_said_and_its_current_weights_offered(tmp_path, monkeypatch):
+    """The PNG recorded other weights than the folder holds now: the sidebar says why renders are
+    refused and offers the current weights; taking them drops the recorded hash (a new image)."""
+    import torch
+
+    from core.projector import AudioProjector, ProjectorConfig, checkpoint_sha256, save_projector
+    from tests.studio_helpers import engine
+
+    monkeypatch.setenv("CLAP2DIFF_RUNS", str(tmp_path))  # the PNG names city/final: found among the runs
+    dim = engine().clap.dim
+    torch.manual_seed(0)
+    folder = save_projector(AudioProjector(ProjectorConfig(input_dim=dim, hidden_dim=16, expand_dim=32, output_dim=32,
+                                                           heads=4)), tmp_path / "city" / "final")  # fmt: skip
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    wanted = GenerationParams(prompt="a city", seed=2, width=64, height=64, steps=6, models="tiny", mode="trained",
+                              checkpoint=str(folder), checkpoint_sha256="ab" * 32)  # fmt: skip
+    at.file_uploader(key="gallery_png").set_value(
+        ("old.png", png_bytes(Image.new("RGB", (64, 64)), wanted), "image/png")
+    )
+    at.run()
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    assert session(at).params.checkpoint_sha256 == "ab" * 32 and session(at).params.checkpoint == str(folder)
+    assert any("made with other weights of this checkpoint (sha256 abababababab…)" in w.value for w in at.warning)
+    at.button(key="btn_current_weights").click().run()
+    ok(at)
+    assert session(at).params.checkpoint_sha256 is None
+    assert not any("other weights of this checkpoint" in w.value for w in at.warning)
+    assert not [b for b in at.button if b.key == "btn_current_weights"]
+    assert checkpoint_sha256(folder) != "ab" * 32

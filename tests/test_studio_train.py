@@ -114,9 +114,17 @@ def test_a_finished_run_opens_in_generate_in_trained_mode(roots):
     assert start_training(config).wait(timeout=120) == 0
     assert run_info(runs / "done").final is not None
     at = _train_page()
+    from studio.session import SESSION_KEY
+
+    # As after recalling an image this run made before it was trained again: the same folder, other weights.
+    recalled = at.session_state[SESSION_KEY]
+    final = str(runs / "done" / "final")
+    recalled.params = recalled.params.replace(mode="trained", checkpoint=final, checkpoint_sha256="ab" * 32)
+    at.session_state["w_mode"], at.session_state["w_checkpoint"] = "trained", final
     at.button(key="train_show_done").click().run()
     at.button(key="train_open").click().run()
     assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state[SESSION_KEY].params.checkpoint_sha256 is None  # the run as it is now
     assert at.session_state["w_mode"] == "trained"
     assert at.session_state["w_checkpoint"] == str(runs / "done" / "final")
     assert at.session_state["w_models_choice"] == "tiny"

@@ -96,6 +96,7 @@ def sidebar() -> loader.EngineSlot:
             help=knobs()["checkpoint"].help,
             persist_state=PS,
         )
+        recorded_weights_note(sb)
 
     sb.markdown("### Live preview")
     sb.toggle(
@@ -123,6 +124,28 @@ def sidebar() -> loader.EngineSlot:
     fast_paths(slot)
     sb.caption(health.memory_line())
     return slot
+
+
+def recorded_weights_note(where) -> None:
+    """A recalled image's checkpoint whose folder now holds other weights (its run trained again):
+    say so, and offer its current weights for a new image."""
+    from core.projector import ProjectorError, checkpoint_sha256
+
+    s = session()
+    recorded, folder = s.params.checkpoint_sha256, bindings.value("w_checkpoint")
+    try:
+        now = checkpoint_sha256(folder) if recorded and folder else None
+    except ProjectorError:
+        now = None
+    if now is None or now == recorded:
+        return
+    where.warning(
+        f"The recalled image was made with other weights of this checkpoint (sha256 {recorded[:12]}…): it is "
+        "refused so that nothing passes for a reproduction.",
+        icon=":material/history:",
+    )
+    where.button("Use its current weights", key="btn_current_weights", on_click=s.use_current_weights,
+                 help="Make new images with the weights the folder holds now.")  # fmt: skip
 
 
 def fast_paths(slot: loader.EngineSlot) -> None:
