@@ -140,3 +140,25 @@ def test_stopping_a_sweep_keeps_the_tiles_done(monkeypatch):
     items = read_grid(grids[0])
     assert [i.params and i.params.level_weights[0] for i in items] == [0.2, 0.6, None, None]  # empty places
     assert len(csv_bytes.decode().splitlines()) == 3  # header + the two tiles done
+
+
+def test_a_sweep_stopped_before_it_started_says_so_with_its_size(monkeypatch):
+    from studio import widgets
+    from tests.studio_helpers import engine
+
+    at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_values="30,90", sweep_scores=False)
+    monkeypatch.setattr(widgets, "follow", lambda job, where=None, **kw: None)
+    monkeypatch.setattr("streamlit.rerun", lambda *a, **kw: None)
+    engine().lock.acquire()  # another session's generation holds the engine: the sweep waits in the queue
+    try:
+        at.button(key="sweep_run").click().run()
+        job = session(at).sweep.job
+        at.button(key="sweep_cancel").click().run()
+    finally:
+        engine().lock.release()
+    assert job is not None and job.wait(60) and job.cancelled
+    at.run()
+    ok(at)
+    assert any("Sweep stopped after 0 of 4 tiles: nothing was kept." in w.value for w in at.warning), [
+        w.value for w in at.warning
+    ]
