@@ -154,7 +154,7 @@ def _start() -> None:
     if edit is None:
         s.edit.fail(problem or "")
         return
-    s.edit.start(editing.edit_job(engine, edit))
+    s.edit.start(editing.edit_job(engine, edit, offer_photo=source == "gallery"))
 
 
 def _keep(output: editing.EditOutput) -> None:
@@ -194,17 +194,22 @@ with right:
                    f"{r.timings.get('total', 0):.1f} s")  # fmt: skip
         for note in r.notes:
             st.caption(f":material/info: {note}")
-        d1, d2, d3 = st.columns(3)
+        d1, d2, d3, d4 = st.columns(4)
         d1.download_button("Download PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
                            on_click="ignore", key="edit_download", icon=":material/download:",
                            help="Carries every setting and the photo's and mask's hashes: `python -m core edit "
                            "--from` reproduces it with the photo, the mask and the clip beside it.")  # fmt: skip
         if output.mask is not None:
-            d2.download_button("Mask", output.mask, file_name=editing.mask_file_name(r.params), mime="image/png",
-                               on_click="ignore", key="edit_download_mask", icon=":material/texture:",
+            d2.download_button("Mask", output.mask, file_name=editing.stored_name(r.params), on_click="ignore",
+                               key="edit_download_mask", icon=":material/texture:",
                                help="The region this edit changed, under the name the PNG stores: keep it beside "
                                "the PNG to reproduce the edit.")  # fmt: skip
-        d3.button("Keep in the Gallery", on_click=_keep, args=(output,), key="edit_keep",
+        if output.photo is not None:
+            d3.download_button("Photo", output.photo, file_name=editing.stored_name(r.params, "image_path"),
+                               on_click="ignore", key="edit_download_photo", icon=":material/image:",
+                               help="The Gallery image this edit started from, under the name the PNG stores: keep "
+                               "it beside the PNG to reproduce the edit.")  # fmt: skip
+        d4.button("Keep in the Gallery", on_click=_keep, args=(output,), key="edit_keep",
                   icon=":material/photo_library:")  # fmt: skip
     else:
         st.caption("Choose a photo, then press **Edit the photo**.")

@@ -75,6 +75,7 @@ class EditOutput:
     result: EditResult
     png: bytes
     mask: bytes | None = None  # the mask file as the edit read it: `edit --from` finds it beside the PNG
+    photo: bytes | None = None  # a Gallery image edited: the user has no file of it otherwise
 
 
 def save_photo(name: str, data: bytes) -> str:
@@ -200,11 +201,12 @@ def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> Hi
     return HistoryItem.of(r, output.png, kind, item_id, caption, params=r.params.generation)
 
 
-def mask_file_name(params: EditParams) -> str:
-    """The mask's file name as the edited PNG stores it (where `edit --from` looks beside the PNG)."""
+def stored_name(params: EditParams, field: str = "mask_path") -> str:
+    """The photo's or mask's file name as the edited PNG stores it (where `edit --from` looks
+    beside the PNG)."""
     from core.edit.export import shareable_edit
 
-    return shareable_edit({"mask_path": params.edit.mask_path})["mask_path"] or "mask.png"
+    return shareable_edit({field: getattr(params.edit, field)})[field] or "image.png"
 
 
 def _file_bytes(path: str | None) -> bytes | None:
@@ -214,10 +216,11 @@ def _file_bytes(path: str | None) -> bytes | None:
         return None
 
 
-def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
+def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo: bool = False) -> Job:
     """The edit on the engine thread, with per-step progress and cancel like a render (kind
     "preview": a live preview's, keyed on its params so a stale one is cancelled, and taking the
-    sidebar's fast paths as Generate's preview does; an edit takes none)."""
+    sidebar's fast paths as Generate's preview does; an edit takes none). An edit keeps the mask
+    file, and the photo's when `offer_photo` (a Gallery image), for the page to offer beside its PNG."""
     from core.edit import edit_photo
     from core.edit.export import edit_png_bytes
     from core.edit.run import run_steps
@@ -226,10 +229,11 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
 
     def task(job: Job) -> EditOutput:
         mask = _file_bytes(params.edit.mask_path) if kind == "edit" else None
+        photo = _file_bytes(params.edit.image_path) if kind == "edit" and offer_photo else None
         result = edit_photo(
             engine, params, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status, fast=fast
         )
-        return EditOutput(result, edit_png_bytes(result), mask)
+        return EditOutput(result, edit_png_bytes(result), mask, photo)
 
     job = Job(kind, task, total=max(1, run_steps(params.generation.steps, params.edit.denoise)))
     job.params, job.key = params.generation, params
@@ -238,5 +242,5 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit") -> Job:
 
 __all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
-           "mask_file_name", "mask_path", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo", "shown_keys",
-           "working_photo"]  # fmt: skip
+           "mask_path", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo",
+           "shown_keys", "stored_name", "working_photo"]  # fmt: skip

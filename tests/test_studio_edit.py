@@ -60,7 +60,8 @@ def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
     # beside the PNG, the CLI reproduces the edit bit for bit.
     assert stored.edit.mask_path.startswith("box_mask-") and b"clap2diff-uploads" not in output.png
     assert hashlib.sha256(output.mask).hexdigest() == stored.edit.mask_sha256
-    assert editing.mask_file_name(output.result.params) == stored.edit.mask_path
+    assert editing.stored_name(output.result.params) == stored.edit.mask_path
+    assert output.photo is None  # the user's own upload: they have it
     (tmp_path / "edit.png").write_bytes(output.png)
     (tmp_path / "street.png").write_bytes(_photo())
     (tmp_path / stored.edit.mask_path).write_bytes(output.mask)
@@ -266,3 +267,29 @@ def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
     at.button(key="edit_run").click().run()
     ok(at)
     assert session(at).edit.job is None and session(at).edit.error == said[0]
+
+
+def test_a_gallery_image_edited_is_offered_with_the_edit_and_reproduces_from_them(tmp_path):
+    """The user has no file of a Gallery image: the page offers it under the name the PNG stores, and
+    with it (and the clip) beside the PNG the CLI reproduces the edit bit for bit."""
+    from tests.studio_helpers import render
+
+    at = app(w_steps=6, edit_denoise=0.5)
+    render(at)
+    item = session(at).history[-1]
+    at.switch_page("../pages/edit.py").run()
+    at.radio(key="edit_photo_source").set_value("gallery").run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    output = session(at).edit.result
+    assert output is not None and output.photo == item.png and output.mask is None  # the whole photo: no mask
+    stored = read_edit(output.png)
+    assert stored.edit.image_path == editing.stored_name(output.result.params, "image_path") == f"gallery_{item.id}.png"
+    assert "edit_download_photo" in {b.key for b in at.get("download_button")}
+    (tmp_path / "edit.png").write_bytes(output.png)
+    (tmp_path / stored.edit.image_path).write_bytes(output.photo)
+    clip = stored.generation.audio_path
+    (tmp_path / clip).write_bytes((SAMPLES_DIR / clip).read_bytes())
+    again = tmp_path / "again.png"
+    assert main(["edit", "--from", str(tmp_path / "edit.png"), "--out", str(again), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(output.result.image))
