@@ -6,10 +6,9 @@ into the widget keys (first visit, recall) and `current_params()` reads them bac
 a `value=`: their defaults are what `push(GenerationParams())` wrote, so the defaults live only in
 core/params.py; labels, help texts, ranges and steps come from each field's Knob (widgets/knobs.py).
 
-Every bound widget is drawn with `persist_state="session"` (Streamlit 1.67), so its value survives
-page switches and conditional hiding; `ensure_widgets()` fills a key only when the session has
-never had it. This module and studio/session.py are the only ones that touch `st.session_state`:
-widget keys here, the one Session object there.
+Every bound widget is drawn with `persist_state="session"` (Streamlit 1.67): its value survives page
+switches and hiding; `ensure_widgets()` fills a key only when the session never had it. Only this
+module (widget keys) and studio/session.py (the one Session) touch `st.session_state`.
 """
 
 from __future__ import annotations
@@ -254,12 +253,9 @@ def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
     for name, p in samples.items():
         if _same_file(path, p):
             return {AUDIO_SOURCE_KEY: "sample", SAMPLE_KEY: name, AUDIO_PATH_KEY: ""}
-    if Path(path).expanduser().resolve().is_relative_to(uploads_dir().resolve()):
-        session().clips["upload"] = path  # one of this server's uploads: recalled as the upload
-        session().clip_errors.pop("upload", None)
-        return {AUDIO_SOURCE_KEY: "upload", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: ""}
-    if not audio_dirs():  # this server reads no files by path: the clip has to be uploaded again
-        session().clips.pop("upload", None)
+    uploaded = Path(path).expanduser().resolve().is_relative_to(uploads_dir().resolve())
+    if uploaded or not audio_dirs():  # one of this server's uploads; or (no file read by path) one to upload again
+        session().clips["upload"] = path if uploaded else None
         session().clip_errors.pop("upload", None)
         return {AUDIO_SOURCE_KEY: "upload", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: ""}
     return {AUDIO_SOURCE_KEY: "path", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: path}

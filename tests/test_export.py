@@ -309,7 +309,7 @@ def test_missing_params_object() -> None:
         ({"format": "something/else", "version": 1, "params": {}}, "unknown CLAP2Diff metadata format"),
         ({"format": "clap2diff/params", "version": 2, "params": {}}, "newer CLAP2Diff Studio.*version 2"),
         ({"format": "clap2diff/params", "version": "1", "params": {}}, "invalid version"),
-        ({"format": "clap2diff/params", "params": {}}, "invalid version"),
+        ({"format": "clap2diff/params", "params": {}}, "it has no format version"),
     ],
 )
 def test_wrong_format_or_version(envelope: dict, message: str) -> None:
