@@ -36,6 +36,16 @@ def _edit_page(**state):
     return at
 
 
+def _reproduces_from(folder, output, files: dict) -> None:
+    """The edit's PNG with `files` and its sample clip beside it: `edit --from` gives the same pixels."""
+    (folder / "edit.png").write_bytes(output.png)
+    clip = read_edit(output.png).generation.audio_path
+    for name, data in {**files, clip: (SAMPLES_DIR / clip).read_bytes()}.items():
+        (folder / name).write_bytes(data)
+    assert main(["edit", "--from", str(folder / "edit.png"), "--out", str(folder / "again.png"), "--quiet"]) == 0
+    assert np.array_equal(np.asarray(Image.open(folder / "again.png")), np.asarray(output.result.image))
+
+
 def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
     at = _edit_page(w_steps=6, edit_denoise=0.5)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
@@ -62,14 +72,7 @@ def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
     assert hashlib.sha256(output.mask).hexdigest() == stored.edit.mask_sha256
     assert editing.stored_name(output.result.params) == stored.edit.mask_path
     assert output.photo is None  # the user's own upload: they have it
-    (tmp_path / "edit.png").write_bytes(output.png)
-    (tmp_path / "street.png").write_bytes(_photo())
-    (tmp_path / stored.edit.mask_path).write_bytes(output.mask)
-    clip = stored.generation.audio_path
-    (tmp_path / clip).write_bytes((SAMPLES_DIR / clip).read_bytes())
-    again = tmp_path / "again.png"
-    assert main(["edit", "--from", str(tmp_path / "edit.png"), "--out", str(again), "--quiet"]) == 0
-    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(output.result.image))
+    _reproduces_from(tmp_path, output, {"street.png": _photo(), stored.edit.mask_path: output.mask})
 
     at.button(key="edit_keep").click().run()
     assert session(at).history[-1].kind == "edit"
@@ -286,10 +289,4 @@ def test_a_gallery_image_edited_is_offered_with_the_edit_and_reproduces_from_the
     stored = read_edit(output.png)
     assert stored.edit.image_path == editing.stored_name(output.result.params, "image_path") == f"gallery_{item.id}.png"
     assert "edit_download_photo" in {b.key for b in at.get("download_button")}
-    (tmp_path / "edit.png").write_bytes(output.png)
-    (tmp_path / stored.edit.image_path).write_bytes(output.photo)
-    clip = stored.generation.audio_path
-    (tmp_path / clip).write_bytes((SAMPLES_DIR / clip).read_bytes())
-    again = tmp_path / "again.png"
-    assert main(["edit", "--from", str(tmp_path / "edit.png"), "--out", str(again), "--quiet"]) == 0
-    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(output.result.image))
+    _reproduces_from(tmp_path, output, {stored.edit.image_path: output.photo})
