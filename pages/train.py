@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import STAGE_NAMES, DatasetError, UserError, latest_validation, read_metrics, train_knobs
-from studio import charts, training, widgets
+from studio import bindings, charts, training, widgets
 from studio.session import session
 
 s = session()
@@ -62,24 +62,30 @@ if report is not None:
 # -- the settings ---------------------------------------------------------------------------------
 st.markdown("### Settings")
 finished = [r for r in training.list_runs() if r.final is not None]
+models = s.engine_spec or "tiny"
+if bindings.value("train_steps") is None:  # first draw: stage 1's defaults (the Stage choice sets them after)
+    training.use_stage_defaults(models)
+c1, c2, c3, c4 = st.columns(4)
+stage = c1.selectbox(  # outside the form: a new stage brings its own steps and learning rate at once
+    K["stage"].label,
+    (1, 2, 3),
+    format_func=lambda n: f"{n}: {STAGE_NAMES[n]}",
+    help=K["stage"].help,
+    key="train_stage",
+    on_change=training.use_stage_defaults,
+    args=(models,),
+)
 with st.form("train_settings", border=False):
-    c1, c2, c3, c4 = st.columns(4)
-    stage = c1.selectbox(
-        K["stage"].label,
-        (1, 2, 3),
-        format_func=lambda n: f"{n}: {STAGE_NAMES[n]}",
-        help=K["stage"].help,
-        key="train_stage",
-    )
+    c2, c3, c4 = st.columns(3)
     steps_knob, lr_knob, batch_knob = K["stage_steps"], K["learning_rates"], K["batch_size"]
-    defaults = training.starting_config(s.engine_spec or "tiny")
+    defaults = training.starting_config(models)
     steps = c2.number_input(
         steps_knob.label, int(steps_knob.range[0]), int(steps_knob.range[1]),
-        value=defaults.stage_steps[stage - 1], step=10, help=steps_knob.help_for(stage - 1), key="train_steps",
+        step=10, help=steps_knob.help_for(stage - 1), key="train_steps",
     )  # fmt: skip
     lr = c3.number_input(
         lr_knob.label, float(lr_knob.range[0]), float(lr_knob.range[1]),
-        value=defaults.learning_rates[stage - 1], format="%.0e", step=1e-5, help=lr_knob.help_for(stage - 1), key="train_lr",
+        format="%.0e", step=1e-5, help=lr_knob.help_for(stage - 1), key="train_lr",
     )  # fmt: skip
     batch = c4.number_input(
         batch_knob.label, int(batch_knob.range[0]), int(batch_knob.slider[1]), value=defaults.batch_size,
@@ -117,10 +123,9 @@ if start and report is not None and dataset is not None:
         st.error(problem, icon=":material/error:")
     else:
         try:
-            config = training.config_for(dataset, name, s.engine_spec or "tiny", stage, int(steps), float(lr),
-                                         int(batch), init)  # fmt: skip
+            config = training.config_for(dataset, name, models, stage, int(steps), float(lr), int(batch), init)
             run = training.start(config)
-            busy = True
+            st.rerun()  # the form again, with Start disabled while it trains, and the run followed
         except UserError as exc:
             st.error(str(exc), icon=":material/error:")
 
@@ -131,6 +136,8 @@ def follow_run() -> None:
     info = training.followed_run()
     if info is None:
         return
+    if info.alive != busy:  # it ended (or began) since the page was drawn: Start and its note follow
+        st.rerun(scope="app")
     st.markdown(f"### Run `{info.name}`")
     state = info.state
     stage_name = STAGE_NAMES.get(info.stage or 0, "")
@@ -151,19 +158,27 @@ def follow_run() -> None:
     if info.alive:
         c1.button("Stop", key="train_stop", icon=":material/stop:", on_click=training.stop, args=(str(info.path),),
                   help="Stops at the next step, after saving a checkpoint.")  # fmt: skip
+    elif state in ("stopped", "interrupted") and info.status.get("last_checkpoint") and info.final is None:
+        if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", on_click=training.resume,
+                     args=(str(info.path),), help="Continue from its last checkpoint."):  # fmt: skip
+            st.rerun(scope="app")  # followed and polled from now on
     if info.final is not None:
-        c2.button(
+        if c2.button(
             "Open in Generate", key="train_open", type="primary", icon=":material/graphic_eq:",
             on_click=training.open_in_generate, args=(str(info.path),),
             help="Generate in trained mode with this run's final checkpoint.",
-        )  # fmt: skip
+        ):  # fmt: skip
+            st.rerun(scope="app")  # a click in a fragment reruns only the fragment: the app navigates
     left, right = st.columns([3, 2], gap="large")
     with left:
         widgets.chart(charts.loss_figure(read_metrics(info.path)), key="fig_train_loss", toolbar=False)
     with right:
-        image = latest_validation(info.path)
-        if image is not None:
-            widgets.safe_image(st, image, caption=f"Latest validation images ({image.stem})")
+        folder = latest_validation(info.path)
+        if folder is not None:
+            st.caption(f"Latest validation images ({folder.name})")
+            images = sorted(folder.glob("*.png"))[:4]
+            for column, image in zip(st.columns(len(images)), images, strict=True):
+                widgets.safe_image(column, image, caption=image.stem)
         else:
             st.caption("Validation images appear here when the run makes them.")
 

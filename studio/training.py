@@ -130,6 +130,23 @@ def stop(run: str) -> None:
     request_stop(run)
 
 
+def use_stage_defaults(models: str) -> None:
+    """Callback of the Stage choice (and the page's first draw): Steps and Learning rate take that
+    stage's declared defaults (stage 3 fine-tunes at 1e-5, not stage 1's 1e-4)."""
+    stage = int(bindings.value("train_stage", 1) or 1)
+    defaults = starting_config(models)
+    bindings.set_value("train_steps", defaults.stage_steps[stage - 1])
+    bindings.set_value("train_lr", defaults.learning_rates[stage - 1])
+
+
+def resume(run: str) -> None:
+    """Button callback: continue a stopped or interrupted run from its last checkpoint."""
+    from core.train.launch import start_training
+
+    start_training(run=run, resume=True)
+    session().train.key = run
+
+
 def open_in_generate(run: str) -> None:
     """Button callback: Generate in trained mode with this run's final checkpoint and its models."""
     from core.train.checkpoint import FINAL, read_run_config
@@ -150,12 +167,14 @@ __all__ = [
     "dataset_report",
     "datasets_root",
     "follow",
-    "list_runs",
-    "starting_config",
     "followed_run",
+    "list_runs",
     "new_run_name",
     "open_in_generate",
+    "resume",
     "runs_root",
     "start",
+    "starting_config",
     "stop",
+    "use_stage_defaults",
 ]

@@ -61,6 +61,20 @@ def test_the_dataset_shows_its_rows_and_why_others_were_skipped(roots):
     assert _metric(at, "Total audio") == "0.1 min"  # four 1-second clips
 
 
+def test_a_stage_brings_its_own_steps_and_learning_rate(roots):
+    from core.train.config import starting_config
+
+    declared = starting_config("tiny")
+    at = _train_page()
+    assert at.number_input(key="train_steps").value == declared.stage_steps[0]
+    assert at.number_input(key="train_lr").value == pytest.approx(declared.learning_rates[0])
+    at.selectbox(key="train_stage").select(3).run()
+    assert at.number_input(key="train_steps").value == declared.stage_steps[2]
+    assert (
+        at.number_input(key="train_lr").value == pytest.approx(declared.learning_rates[2]) != declared.learning_rates[0]
+    )
+
+
 def test_no_dataset_says_where_to_put_one(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAP2DIFF_DATASETS", str(tmp_path / "nothing"))
     monkeypatch.setenv("CLAP2DIFF_RUNS", str(tmp_path / "runs"))
@@ -122,6 +136,14 @@ def test_a_finished_run_opens_in_generate_in_trained_mode(roots):
     recalled.params = recalled.params.replace(mode="trained", checkpoint=final, checkpoint_sha256="ab" * 32)
     at.session_state["w_mode"], at.session_state["w_checkpoint"] = "trained", final
     at.button(key="train_show_done").click().run()
+    from core import latest_validation
+
+    shown = latest_validation(runs / "done")  # the run's newest validation folder: each image of it shown
+    captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+    assert shown is not None and [c for c in captions if c.startswith("row-")] == sorted(
+        p.stem for p in shown.glob("*.png")
+    ), captions
+    assert not any("damaged" in c.value for c in at.caption), [c.value for c in at.caption]
     at.button(key="train_open").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state[SESSION_KEY].params.checkpoint_sha256 is None  # the run as it is now

@@ -32,8 +32,37 @@ def test_start_watch_and_stop_a_run(page, server, server_dirs):
     shot(page, "train_running")
 
     page.locator(button("train_stop")).click()
-    page.get_by_text(re.compile(r"stopped · stage 1")).wait_for()
+    page.get_by_text(re.compile(r"^stopped · stage 1 \(alignment\)")).wait_for()
     status = read_status(run)
     assert status["state"] == "stopped" and status["last_checkpoint"]
     expect(page.locator(".st-key-train_stop")).to_have_count(0)
+    # The whole page follows, not only the run's fragment: Start is back and the "training" note gone.
+    expect(page.locator(button("train_start"))).to_be_enabled()
+    expect(page.get_by_text("A run is training")).to_have_count(0)
     shot(page, "train_stopped")
+
+    page.locator(button("train_resume")).click()  # from its last checkpoint
+    page.get_by_text(re.compile(r"training · stage 1 \(alignment\)")).wait_for()
+    expect(page.locator(button("train_start"))).to_be_disabled()
+    page.locator(button("train_stop")).click()
+    page.get_by_text(re.compile(r"^stopped · stage 1 \(alignment\)")).wait_for()
+    assert read_status(run)["step"] >= status["step"]  # it went on from where it stopped
+
+
+def test_a_finished_run_opens_in_generate_in_trained_mode(page, server, server_dirs):
+    """The button sits in the run's fragment: its click must still take the whole app to Generate,
+    with trained mode and the run's checkpoint in the sidebar."""
+    from core import start_training
+    from tests.train_helpers import tiny_config
+
+    make_dataset(server_dirs["datasets"] / "tones", n=4)
+    config = tiny_config(server_dirs["datasets"] / "tones", server_dirs["runs"] / "finished", 1, stage_steps=(2, 1, 1))
+    assert start_training(config).wait(timeout=120) == 0
+    page.goto(f"{server}/train")
+    page.get_by_text(re.compile(r"Runs \(\d+\)")).click()
+    page.locator(button("train_show_finished")).click()
+    page.get_by_text(re.compile(r"^done · stage 1 \(alignment\)")).wait_for()
+    page.locator(button("train_open")).click()
+    page.locator(button("btn_render")).wait_for()  # Generate (the default page), with trained mode's checkpoint box:
+    expect(page.locator(".st-key-w_checkpoint input")).to_have_value(str(server_dirs["runs"] / "finished" / "final"))
+    shot(page, "train_opened_in_generate")
