@@ -148,6 +148,7 @@ class PreviewPaths:
         self.warm: set[tuple] = set()  # what the compiled UNet has already been traced for
         self.compiled_runs = 0  # denoising loops run through the compiled UNet (tests, bench)
         self.compile_error: str | None = None  # why compiling failed; then previews run uncompiled
+        self.tracing = False  # the loop under way traces a new graph: its time is mostly the warm-up
         self._static = None  # core.static_audio.StaticAudio, allocated once
 
     # -- what previews use (the studio's sidebar shows it) -------------------------------------
@@ -221,6 +222,7 @@ class PreviewPaths:
         static mode, on every block group so a gate slider does not change the graph), else the
         pipeline's own. Says "one-time warm-up" before a loop that will trace a new graph."""
         pipe = self.engine.pipe
+        self.tracing = False
         if settings is None or not settings.compile or self.compile_error:
             yield pipe.unet
             return
@@ -236,7 +238,8 @@ class PreviewPaths:
             self._static = StaticAudio(layers, engine.device, engine.dtype)
         self._static.begin(state)
         key = self.warm_key(params)
-        if key not in self.warm:
+        self.tracing = key not in self.warm
+        if self.tracing:
             status(Stage("compile", "Compiling the UNet for fast previews (one-time warm-up for this size)"))
         original = pipe.unet
         try:

@@ -133,7 +133,7 @@ def _draw_preview(slot, updating: bool) -> None:
         stale = s.edit_preview.key != preview_edit
         st.image(widgets.inline_png(output.png), width=320)
         st.caption(f"{r.trace.steps} of {r.params.generation.steps} steps · {r.image.width}×{r.image.height} · "
-                   f"denoise {r.params.edit.denoise:g} · {r.timings.get('denoise', 0):.2f} s"
+                   f"denoise {r.params.edit.denoise:g} · {widgets.loop_time(r.timings)}"
                    + (" · updating…" if stale and updating else " · older settings" if stale else ""))  # fmt: skip
 
 

@@ -172,7 +172,7 @@ def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool)
         weights = "/".join(f"{w:.2f}" for w in p.level_weights)
         st.caption(
             f"{p.steps} steps · {p.width}×{p.height} · {p.sources} · weights {weights} · "
-            f"denoise {item.timings.get('denoise', 0):.2f} s"
+            f"denoise {widgets.loop_time(item.timings)}"
             + (" · updating…" if stale and updating else " · older settings" if stale else "")
         )
         widgets.skipped_note(item.trace, item.params)

@@ -406,3 +406,10 @@ def test_a_preview_keeps_the_renders_aspect_even_at_64_px(monkeypatch):
     assert (bindings.preview_params(GenerationParams(width=512, height=768)).width, 256) == (168, 256)
     small = bindings.preview_params(GenerationParams(width=128, height=128))
     assert (small.width, small.height) == (128, 128)  # never larger than the render
+
+
+def test_a_loop_that_traced_the_compiled_unet_is_timed_as_the_compile():
+    from studio.widgets import loop_time
+
+    assert loop_time({"denoise": 0.1234}) == "0.12 s"
+    assert loop_time({"denoise": 70.59, "compile": 70.59}) == "70.6 s with the one-time compile"

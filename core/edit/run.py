@@ -162,7 +162,7 @@ def edit_photo(
     if structure and gen.scheduler != "ddim":
         notes += (f"keep structure denoises with DDIM, the sampler its inversion mirrors (not {gen.scheduler})",)
         gen = gen.replace(scheduler="ddim")
-    injected = None
+    injected, traced = None, False
     with engine.running(on_status, fast):
         cond = engine.condition(gen, max(steps, 1), cancel, status)
         gen, timings = cond.params, cond.timings
@@ -196,9 +196,12 @@ def edit_photo(
                     img2img.set_progress_bar_config(disable=True)
                     loop = loop_arguments(cond, generator, callback)
                     latents = img2img(image=latents, strength=params.edit.denoise, **loop).images
+                    traced = engine.fast.tracing
             if cancel is not None and cancel.is_set():
                 raise Cancelled("edit cancelled")
             timings["denoise"] = time.perf_counter() - t
+            if steps > 0 and not structure and traced:  # mostly the one-time compile (as Engine.generate says)
+                timings["compile"] = timings["denoise"]
             t = time.perf_counter()
             image = engine.decode(latents, generator, cancel, engine.fast.decoder(fast))  # a Cancel stops it too
             timings["decode"] = time.perf_counter() - t

@@ -14,7 +14,7 @@ from studio.charts import LEVEL_ICON
 
 from .audio import audio_picker, checked_choice, clip_for
 from .canvas import brush_note, paint_canvas
-from .images import DAMAGED, duration, inline_png, safe_image
+from .images import DAMAGED, duration, inline_png, loop_time, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
     chart,
@@ -45,6 +45,7 @@ __all__ = [
     "db_text",
     "download_png",
     "duration",
+    "loop_time",
     "follow",
     "generate_settings",
     "heard",

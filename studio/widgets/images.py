@@ -43,6 +43,14 @@ def safe_image(where: Any, source: str | Path | bytes, **kwargs: Any) -> bool:
     return True
 
 
+def loop_time(timings: dict[str, float]) -> str:
+    """'0.12 s' for a preview's denoising loop, or what it mostly was: the compiled UNet's one-time
+    warm-up (timed as the loop that traced it), so a slow first preview is not read as the loop's."""
+    if "compile" in timings:
+        return f"{timings['compile']:.1f} s with the one-time compile"
+    return f"{timings.get('denoise', 0):.2f} s"
+
+
 def duration(seconds: float) -> str:
     """'45 s', '3 min 20 s', '2 h 05 min': how long is left, in the words a progress line uses."""
     seconds = max(0, int(round(seconds)))
