@@ -24,6 +24,7 @@ from studio.session import session
 
 DATASETS_ENV = "CLAP2DIFF_DATASETS"
 RUNS_ENV = "CLAP2DIFF_RUNS"
+RUN_PICK_KEY = "w_checkpoint_run"  # the sidebar's choice of a finished run (trained mode)
 METADATA = "metadata.jsonl"
 
 
@@ -147,20 +148,33 @@ def resume(run: str) -> None:
     session().train.key = run
 
 
-def open_in_generate(run: str) -> None:
-    """Button callback: Generate in trained mode with this run's final checkpoint and its models."""
+def use_run(run: str) -> None:
+    """Trained mode with this run's final checkpoint and its models (a callback's work)."""
     from core.train.checkpoint import FINAL, read_run_config
 
     bindings.set_models(read_run_config(Path(run)).models)
     bindings.set_value("w_mode", "trained")
     bindings.set_value("w_checkpoint", str(Path(run) / FINAL))
     session().use_current_weights()  # the run as it is now, whatever a recalled image recorded
+
+
+def open_in_generate(run: str) -> None:
+    """Button callback: Generate with this run (`use_run`)."""
+    use_run(run)
     session().goto = "generate"
+
+
+def use_picked_run() -> None:
+    """Callback of the sidebar's finished-run choice."""
+    name = bindings.value(RUN_PICK_KEY)
+    if name:
+        use_run(str(runs_root() / name))
 
 
 __all__ = [
     "DATASETS_ENV",
     "RUNS_ENV",
+    "RUN_PICK_KEY",
     "check_run_name",
     "config_for",
     "dataset_names",
@@ -176,5 +190,7 @@ __all__ = [
     "start",
     "starting_config",
     "stop",
+    "use_picked_run",
+    "use_run",
     "use_stage_defaults",
 ]

@@ -151,6 +151,13 @@ def test_a_finished_run_opens_in_generate_in_trained_mode(roots):
     assert at.session_state["w_checkpoint"] == str(runs / "done" / "final")
     assert at.session_state["w_models_choice"] == "tiny"
 
+    # In the sidebar, the server's finished runs are offered instead of typing a folder.
+    at.text_input(key="w_checkpoint").set_value("somewhere/else").run()
+    assert at.selectbox(key="w_checkpoint_run").options == ["—", "done"]
+    at.selectbox(key="w_checkpoint_run").select("done").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.text_input(key="w_checkpoint").value == str(runs / "done" / "final")
+
 
 def test_a_recalled_png_made_with_a_trained_run_finds_the_run_among_this_servers_runs(roots):
     from PIL import Image

@@ -96,6 +96,7 @@ def sidebar() -> loader.EngineSlot:
             help=knobs()["checkpoint"].help,
             persist_state=PS,
         )
+        finished_runs(sb)
         recorded_weights_note(sb)
 
     sb.markdown("### Live preview")
@@ -124,6 +125,17 @@ def sidebar() -> loader.EngineSlot:
     fast_paths(slot)
     sb.caption(health.memory_line())
     return slot
+
+
+def finished_runs(where) -> None:
+    """The runs trained on this server, to pick instead of typing a folder (the Train page's)."""
+    from studio import training
+
+    names = [r.name for r in training.list_runs() if r.final is not None]
+    if names:
+        where.selectbox("Or a finished run", [None, *names], key=training.RUN_PICK_KEY,
+                        format_func=lambda n: "—" if n is None else n, on_change=training.use_picked_run,
+                        help="Trained on this server (Train page): its final checkpoint and its models.")  # fmt: skip
 
 
 def recorded_weights_note(where) -> None:
