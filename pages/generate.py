@@ -145,6 +145,8 @@ def _preview_job(params: GenerationParams):
     if not choice.ok:
         unusable = "This clip cannot be used (see the message under Audio): the preview waits for one that can."
         return None, preview_params, unusable if choice.path else "Choose audio to see a preview."
+    if problem is not None and problem.field == "checkpoint" and not preview_params.checkpoint:
+        return None, preview_params, "Trained mode: choose its checkpoint in the sidebar (a folder, or a finished run)."
     if problem is not None:
         return None, preview_params, problem
     if s.render.running:

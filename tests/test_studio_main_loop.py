@@ -267,3 +267,11 @@ def test_a_recalled_checkpoint_trained_again_is_said_and_its_current_weights_off
     assert not any("other weights of this checkpoint" in w.value for w in at.warning)
     assert not [b for b in at.button if b.key == "btn_current_weights"]
     assert checkpoint_sha256(folder) != "ab" * 32
+
+
+def test_trained_mode_without_a_checkpoint_asks_for_one_instead_of_an_error():
+    at = app()
+    at.radio(key="w_mode").set_value("trained").run()
+    ok(at)
+    assert any("Trained mode: choose its checkpoint in the sidebar" in c for c in _captions(at)), _captions(at)
+    assert not any("checkpoint" in e.lower() for e in errors(at)), errors(at)  # nothing is wrong yet
