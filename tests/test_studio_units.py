@@ -413,3 +413,12 @@ def test_a_loop_that_traced_the_compiled_unet_is_timed_as_the_compile():
 
     assert loop_time({"denoise": 0.1234}) == "0.12 s"
     assert loop_time({"denoise": 70.59, "compile": 70.59}) == "70.6 s with the one-time compile"
+
+
+def test_the_seed_line_names_a_trained_checkpoint_by_its_run():
+    from studio.widgets import seed_line
+
+    p = GenerationParams(seed=7, width=64, height=64, steps=6)
+    assert seed_line(p, 1.23) == "seed **7** · 64×64 · 6 steps · 1.2 s"
+    trained = p.replace(mode="trained", checkpoint="/srv/runs/city/final")
+    assert seed_line(trained) == "seed **7** · 64×64 · 6 steps · trained `city/final`"  # no server folder
