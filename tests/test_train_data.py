@@ -30,6 +30,7 @@ def write_bad_dataset(root):
         json.dumps({"image": rows[0]["image"], "caption": "x"}),
         json.dumps(silent),
         json.dumps({"audio": "clips/broken.wav", "image": rows[1]["image"], "caption": "broken"}),
+        json.dumps({"audio": str(root / "clips" / "gone.wav"), "image": rows[1]["image"], "caption": "absolute"}),
     ]
     (root / "metadata.jsonl").write_text("\n".join(lines) + "\n\n")
     return root
@@ -42,8 +43,9 @@ def test_bad_rows_are_skipped_with_their_reasons(tmp_path, train_bundle):
     assert reasons[4].startswith("not valid JSON")
     assert reasons[5] == "audio clips/missing.wav does not exist"
     assert reasons[6] == "empty caption"
-    assert reasons[7] == "image note.png is not an image PIL can read"
+    assert reasons[7] == "image frames/note.png is not an image PIL can read"  # as written, like the audio's
     assert reasons[8] == 'no "audio" path'
+    assert reasons[11] == "audio gone.wav does not exist"  # an absolute path by its name: no folder of this machine
     assert report.total_seconds == pytest.approx(4.0)  # from the headers: 3 good clips + the silent one
     store = FeatureStore(tmp_path / "cache")
     samples, failed = prepare_features(report.rows, store, Encoders(train_bundle, 64), latents=True)

@@ -135,8 +135,8 @@ def _parse(folder: Path, number: int, text: str) -> tuple[Row | None, str]:
             return None, f'no "{key}" path'
         path = Path(value).expanduser()
         path = path if path.is_absolute() else folder / path
-        if not path.is_file():
-            return None, f"{key} {value} does not exist"
+        if not path.is_file():  # named as written, or by file name when absolute (reports are shared)
+            return None, f"{key} {Path(value).name if Path(value).is_absolute() else value} does not exist"
         paths[key] = path
     caption = data.get("caption")
     if not isinstance(caption, str) or not caption.strip():
@@ -150,7 +150,8 @@ def _parse(folder: Path, number: int, text: str) -> tuple[Row | None, str]:
 def _check_media(row: Row, report: DatasetReport) -> str:
     from PIL import Image, UnidentifiedImageError
 
-    image_name = row.image.name
+    inside = row.image.is_relative_to(report.folder)
+    image_name = row.image.relative_to(report.folder).as_posix() if inside else row.image.name  # as the audio's
     try:
         with Image.open(row.image) as im:
             if im.width < 1 or im.height < 1:
