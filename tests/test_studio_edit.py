@@ -230,6 +230,8 @@ def test_the_gates_page_shows_the_last_edits_trace():
     assert at.selectbox(key="gates_pick").value == "Latest edit"
     metrics = {m.label: str(m.value) for m in at.metric}
     assert metrics["Steps"] == str(edit.trace.steps) == str(run_steps(6, 0.5))
+    steps_help = next(m.help for m in at.metric if m.label == "Steps")  # 3 of the caption's 6: said why
+    assert "an edit re-runs its denoise's share of the 6 steps" in steps_help
     assert metrics["Audio strength"] == "1.5×"
     assert metrics["Adapter layers"] == str(len(edit.trace.layer_names))
     assert metrics["Text-token norm"] == f"{edit.trace.text_norm:.2f}"
