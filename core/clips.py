@@ -66,7 +66,7 @@ def find_checkpoint(name: str, places: Iterable[Path], sha256: str | None = None
     """The first checkpoint folder `<place>/<name>` or `<place>/<folder>/<name>` (one level down)
     whose weights have the hash `sha256`; with no such copy, the first of that name (the engine
     then says its weights changed)."""
-    from .projector import CONFIG_FILE, ProjectorError, checkpoint_sha256  # torch loads here, not at import
+    from .projector import CONFIG_FILE  # torch loads here, not at import
 
     name = checkpoint_name(name)
     if not name or ".." in name.split("/"):  # a PNG's name never leads above the places searched
@@ -81,13 +81,20 @@ def find_checkpoint(name: str, places: Iterable[Path], sha256: str | None = None
             if not (folder / name / CONFIG_FILE).is_file():
                 continue
             found = (folder / name).resolve()
-            try:
-                if sha256 is None or checkpoint_sha256(found) == sha256:
-                    return found
-            except ProjectorError:  # a file that cannot be read: loading it says so
-                pass
+            if _holds(found, sha256):
+                return found
             first = first or found
     return first
+
+
+def _holds(folder: Path, sha256: str | None) -> bool:
+    """The checkpoint in `folder` has the recorded weights (any, when none were recorded)."""
+    from .projector import ProjectorError, checkpoint_sha256
+
+    try:
+        return sha256 is None or checkpoint_sha256(folder) == sha256
+    except ProjectorError:  # a file that cannot be read: loading it says so
+        return False
 
 
 def locate_checkpoint(
@@ -96,20 +103,17 @@ def locate_checkpoint(
     """`params` with its trained checkpoint resolved to a folder here (a folder that exists is
     kept unless its weights are not the recorded ones and a copy among `places` is); not found, a
     ProjectorError says which run to pass."""
-    from .projector import ProjectorError, checkpoint_sha256
+    from .projector import ProjectorError
 
     folder, sha = params.checkpoint, params.checkpoint_sha256
     if params.mode != "trained" or not folder:
         return params
-    if Path(folder).expanduser().is_dir():  # e.g. city/final from the folder holding the run
-        try:
-            if sha is None or checkpoint_sha256(Path(folder).expanduser()) == sha:
-                return params
-        except ProjectorError:
-            return params  # loading it says what is wrong
+    here = Path(folder).expanduser()
+    if here.is_dir():  # e.g. city/final from the folder holding the run: kept unless a copy has the weights
+        if _holds(here, sha):
+            return params
         found = find_checkpoint(folder, places, sha)
-        keep = found is None or checkpoint_sha256(found) != sha  # no better copy: the engine says what changed
-        return params if keep else params.replace(checkpoint=str(found))
+        return params.replace(checkpoint=str(found)) if found is not None and _holds(found, sha) else params
     found = find_checkpoint(folder, places, sha)
     if found is None:
         raise ProjectorError(f"the checkpoint this image was made with, {checkpoint_name(folder)}, is not here: {hint}")

@@ -60,6 +60,8 @@ MAX_STEPS = 500
 MAX_SIDE = 2048
 MAX_SEED = 2**32 - 1
 MAX_PATH = 4096
+# What a run records by hash; a clip or checkpoint chosen anew drops the recorded one.
+RECORDED_HASHES = {"audio_path": "audio_sha256", "checkpoint": "checkpoint_sha256"}
 
 # Demucs stem -> hierarchy level (issue 4): the voice is what a listener attends to, drums and the
 # rest of the mix are the scene around it, the bass is the room's low rumble.
@@ -138,7 +140,6 @@ class GenerationParams:
         None, label="Checkpoint folder", flag="--checkpoint", metavar="FOLDER", optional=True, max_len=MAX_PATH,
         help="Folder with the projector (safetensors + JSON config) and, optionally, adapters.safetensors.",
     )  # fmt: skip
-    # set by the engine from the checkpoint's files (trained mode); checked on reproduce
     checkpoint_sha256: str | None = knob(
         None, label="Checkpoint folder", flag="--checkpoint-sha256", metavar="HEX", optional=True, max_len=64,
         help="The checkpoint's SHA-256, set by the engine: reproducing refuses a checkpoint whose weights changed.",
@@ -395,5 +396,5 @@ _RULES: dict[str, Callable[[GenerationParams], None]] = {
 
 
 __all__ = ["BLOCK_GROUPS", "DEFAULT_STEM_MAP", "LEVELS", "MODES", "NORM_MEASURES", "SCHEDULERS", "SOURCE_MODES", "STEMS",
-           "SWITCH_STYLES", "TOKENS", "GenerationParams", "Knob", "ParamsError", "clip_name",
+           "RECORDED_HASHES", "SWITCH_STYLES", "TOKENS", "GenerationParams", "Knob", "ParamsError", "clip_name",
            "default", "knobs"]  # fmt: skip

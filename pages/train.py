@@ -61,7 +61,7 @@ if report is not None:
 
 # -- the settings ---------------------------------------------------------------------------------
 st.markdown("### Settings")
-finished = [r for r in training.list_runs() if r.final is not None]
+finished = training.finished_runs()
 models = s.engine_spec or "tiny"
 if bindings.value("train_steps") is None:  # first draw: stage 1's defaults (the Stage choice sets them after)
     training.use_stage_defaults(models)

@@ -20,7 +20,7 @@ from core.edit import EditParams
 from core.edit.params import STRUCTURE_KNOBS, EditKnobs
 from core.images import ImageError, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
-from core.params import GenerationParams
+from core.params import GenerationParams, clip_name
 from studio import bindings, janitor
 from studio.fast import fast_settings
 from studio.jobs import Job
@@ -204,9 +204,7 @@ def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> Hi
 def stored_name(params: EditParams, field: str = "mask_path") -> str:
     """The photo's or mask's file name as the edited PNG stores it (where `edit --from` looks
     beside the PNG)."""
-    from core.edit.export import shareable_edit
-
-    return shareable_edit({field: getattr(params.edit, field)})[field] or "image.png"
+    return clip_name(getattr(params.edit, field) or "image.png")
 
 
 def _file_bytes(path: str | None) -> bytes | None:

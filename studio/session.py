@@ -332,8 +332,7 @@ class Session:
                 self.sweep.result, self.sweep.key = tiles, job.key
             if job.cancelled:
                 done = len(tiles.tiles) if tiles is not None else 0
-                steps = job.params.steps if job.params is not None else 0  # stopped in the queue: from its size
-                total = len(tiles.plan) if tiles is not None else job.total // steps if steps else "?"
+                total = job.total // job.params.steps if job.params else "?"  # the job counts tiles x steps
                 self.sweep.note = f"Sweep stopped after {done} of {total} tiles" + (
                     ": the grid shows them, the rest left empty." if done else ": nothing was kept."
                 )

@@ -104,6 +104,11 @@ def list_runs() -> list[RunInfo]:
     return runs_under(runs_root())
 
 
+def finished_runs() -> list[RunInfo]:
+    """The runs with a final checkpoint: what trained mode can use (an init, Generate's choice)."""
+    return [r for r in list_runs() if r.final is not None]
+
+
 def followed_run() -> RunInfo | None:
     """The run this session follows: the one it started, else one still training (after a reload)."""
     from core.train.runs import running_run
@@ -180,6 +185,7 @@ __all__ = [
     "dataset_names",
     "dataset_report",
     "datasets_root",
+    "finished_runs",
     "follow",
     "followed_run",
     "list_runs",

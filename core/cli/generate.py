@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..knobs import Knob
-from ..params import MAX_SEED, GenerationParams, default, knobs
+from ..params import MAX_SEED, RECORDED_HASHES, GenerationParams, default, knobs
 from . import CliError
 
 
@@ -132,9 +132,9 @@ def params_from_args(args: argparse.Namespace, edit: bool = False) -> Generation
             changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
         except (OSError, RuntimeError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
             raise CliError(f"--audio {changes['audio_path']} cannot be opened ({exc})") from None
-        changes.setdefault("audio_sha256", None)
-    if "checkpoint" in changes:  # likewise a checkpoint named explicitly: its own weights' hash
-        changes.setdefault("checkpoint_sha256", None)
+    for chosen, digest in RECORDED_HASHES.items():  # likewise a checkpoint named explicitly: its own hash
+        if chosen in changes:
+            changes.setdefault(digest, None)
     params = base.replace(**changes).validate()
     if getattr(args, "from_png", None):
         # A PNG names its clip and checkpoint without folders: find the clip by name and hash next

@@ -200,7 +200,7 @@ def edit_photo(
             if cancel is not None and cancel.is_set():
                 raise Cancelled("edit cancelled")
             timings["denoise"] = time.perf_counter() - t
-            if steps > 0 and not structure and traced:  # mostly the one-time compile (as Engine.generate says)
+            if traced:  # mostly the one-time compile (as Engine.generate says)
                 timings["compile"] = timings["denoise"]
             t = time.perf_counter()
             image = engine.decode(latents, generator, cancel, engine.fast.decoder(fast))  # a Cancel stops it too

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..params import GenerationParams, ParamsError, clip_name, knobs
+from ..params import RECORDED_HASHES, GenerationParams, ParamsError, clip_name, knobs
 from ..train.layout import checkpoint_name
 
 MAX_VALUES = 16  # per axis
@@ -63,14 +63,13 @@ class Axis:
             items[self.index] = value
             value = tuple(items)
         changes: dict[str, Any] = {self.base_field: value}
-        if self.base_field in _OWN_HASH:
-            changes[_OWN_HASH[self.base_field]] = None  # each clip or checkpoint gets its own hash
+        if self.base_field in RECORDED_HASHES:
+            changes[RECORDED_HASHES[self.base_field]] = None  # each clip or checkpoint gets its own hash
         return params.replace(**changes)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
-_OWN_HASH = {"audio_path": "audio_sha256", "checkpoint": "checkpoint_sha256"}  # the run records each one's hash
-_NOT_SWEPT = ("models", *_OWN_HASH.values())  # set by the run, not a knob to explore
+_NOT_SWEPT = ("models", *RECORDED_HASHES.values())  # set by the run, not a knob to explore
 
 
 def _convert(field: str, example: Any, text: str, axis: str) -> Any:

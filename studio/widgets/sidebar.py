@@ -131,7 +131,7 @@ def finished_runs(where) -> None:
     """The runs trained on this server, to pick instead of typing a folder (the Train page's)."""
     from studio import training
 
-    names = [r.name for r in training.list_runs() if r.final is not None]
+    names = [r.name for r in training.finished_runs()]
     if names:
         where.selectbox("Or a finished run", [None, *names], key=training.RUN_PICK_KEY,
                         format_func=lambda n: "—" if n is None else n, on_change=training.use_picked_run,
