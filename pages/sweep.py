@@ -62,7 +62,7 @@ def _start() -> None:
     try:
         plan = sweeping.plan_from_page(base)
     except SweepError as exc:
-        s.sweep.fail(f"**Sweep settings**: {exc}")
+        s.sweep.fail(f"**Sweep settings**: {sweeping.worded(exc)}")
         return
     if not plan.axes:
         s.sweep.fail("Choose at least one axis (a knob and its values).")

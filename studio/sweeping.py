@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from core import SweepPlan, parse_axis
+from core import SweepError, SweepPlan, parse_axis
 from core.params import GenerationParams, knobs
 from studio import bindings, worker
 from studio.jobs import Job
@@ -79,17 +79,26 @@ def on_field_change(axis: str) -> None:
 
 def plan_from_page(base: GenerationParams) -> SweepPlan:
     """The plan from the page's axis choices; raises SweepError naming a bad axis."""
-    from core import SweepError
-
     axes = []
     for axis in AXES:
         field = bindings.value(field_key(axis), NONE)
         if field and field != NONE:
             values = str(bindings.value(values_key(axis), "") or "")
             if not values.strip():  # the box, not core's FIELD=V1,V2 syntax, is what the page user sees
-                raise SweepError(f"{axis.upper()} ({label(field)}): type the values to try, separated by commas")
+                raise SweepError("type the values to try, separated by commas", axis, field)
             axes.append(parse_axis(axis, f"{field}={values}", base))
     return SweepPlan(base, tuple(axes))
+
+
+def _subject(axis: str, field: str, value: str | None) -> str:
+    name = label(field) if field.split(".")[0] in knobs() else field
+    return f"{axis.upper()} ({name}" + (f" = {value}" if value is not None else "") + ")"
+
+
+def worded(exc: SweepError) -> str:
+    """A sweep error in the page's words: 'X (Foreground weight): 'abc' is not a number', not the
+    command line's '--x level_weights.0: ...'."""
+    return exc.worded(_subject, lambda axis: f"the {axis.upper()} axis")
 
 
 _scorers: dict[str, Any] = {}
@@ -191,5 +200,5 @@ def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "worded", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

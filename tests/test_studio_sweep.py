@@ -3,6 +3,8 @@ axis said plainly, and a tile opened in Generate with its values."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from core.export import read_grid
@@ -42,7 +44,17 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at = _sweep_page(sweep_x_values="0.2,abc")
     at.button(key="sweep_run").click().run()
     ok(at)
-    assert any("--x level_weights.0: 'abc' is not a number" in e for e in errors(at)), errors(at)
+    assert any("X (Foreground weight): 'abc' is not a number" in e for e in errors(at)), errors(at)
+    assert not any("--" in e for e in errors(at)), "the page speaks of its axes, not the command line's flags"
+    at.text_input(key="sweep_y_values").set_value("30,5000").run()
+    at.text_input(key="sweep_x_values").set_value("0.2").run()
+    at.button(key="sweep_run").click().run()
+    assert any("Y (Norm target = 5000): " in e for e in errors(at)), errors(at)
+    at.text_input(key="sweep_y_values").set_value("30").run()
+    at.selectbox(key="sweep_z_field").set_value("level_weights.0").run()
+    at.button(key="sweep_run").click().run()
+    assert any("Z (Foreground weight): already swept by the X axis" in e for e in errors(at)), errors(at)
+    at.selectbox(key="sweep_z_field").set_value("—").run()
     at.text_input(key="sweep_x_values").set_value("  ").run()
     at.button(key="sweep_run").click().run()
     assert any("X (Foreground weight): type the values to try, separated by commas" in e for e in errors(at)), errors(
@@ -144,19 +156,23 @@ def test_stopping_a_sweep_keeps_the_tiles_done(monkeypatch):
 
 def test_a_sweep_stopped_before_it_started_says_so_with_its_size(monkeypatch):
     from studio import widgets
-    from tests.studio_helpers import engine
 
     at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_values="30,90", sweep_scores=False)
     monkeypatch.setattr(widgets, "follow", lambda job, where=None, **kw: None)
     monkeypatch.setattr("streamlit.rerun", lambda *a, **kw: None)
-    engine().lock.acquire()  # another session's generation holds the engine: the sweep waits in the queue
+    from studio import worker
+
+    busy = threading.Event()  # another session's work holds the engine thread: the sweep waits in the queue
+    blocker = worker.submit(busy.wait, 60, priority=worker.INTERACTIVE)
     try:
         at.button(key="sweep_run").click().run()
         job = session(at).sweep.job
         at.button(key="sweep_cancel").click().run()
+        pending = job is not None and job.future is not None and not (job.future.running() or job.future.done())
+        assert pending, "the sweep must still be queued when Stop arrives"
     finally:
-        engine().lock.release()
-    assert job is not None and job.wait(60) and job.cancelled
+        busy.set()
+    assert blocker.result(60) and job.wait(60) and job.cancelled and job.result is None
     at.run()
     ok(at)
     assert any("Sweep stopped after 0 of 4 tiles: nothing was kept." in w.value for w in at.warning), [

@@ -9,6 +9,7 @@ None for fields that allow it. A bad axis is one SweepError naming it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,35 @@ MAX_VALUES = 16  # per axis
 MAX_TILES = 256  # per sweep: beyond this a sweep is a batch job for the CLI, not a grid to read
 
 
+def _flag(axis: str) -> str:
+    return f"--{axis}"
+
+
+def _as_typed(axis: str, field: str, value: str | None) -> str:
+    return f"--{axis} {field}" + (f"={value}" if value is not None else "")
+
+
 class SweepError(UserError, ValueError):
-    """An axis or a sweep that cannot run; the message names the axis and the value."""
+    """An axis or a sweep that cannot run. Its parts (axis, field, value, reason) are kept so that
+    each surface names them in its own words: `str()` is the command line's (`--x seed: ...`),
+    `worded()` takes the studio's (`X (Seed): ...`)."""
+
+    def __init__(
+        self, reason: str, axis: str | None = None, field: str | None = None, value: str | None = None,
+        clash: str | None = None,
+    ) -> None:  # fmt: skip
+        self.reason, self.axis, self.field, self.value, self.clash = reason, axis, field, value, clash
+        super().__init__(self.worded())
+
+    def worded(
+        self, subject: Callable[[str, str, str | None], str] = _as_typed, axis_name: Callable[[str], str] = _flag
+    ) -> str:
+        """The message with the axis, setting and value named by `subject(axis, field, value)` and
+        a clashing axis by `axis_name(axis)`."""
+        reason = self.reason if self.clash is None else f"{self.reason} {axis_name(self.clash)}"
+        if self.axis is None or self.field is None:
+            return reason
+        return f"{subject(self.axis, self.field, self.value)}: {reason}"
 
 
 @dataclass(frozen=True)
@@ -85,8 +113,8 @@ def _convert(field: str, example: Any, text: str, axis: str) -> Any:
             return float(text)
     except ValueError:
         if not text:
-            raise SweepError(f"--{axis} {field}: an empty value (two commas in a row, or one at the end)") from None
-        raise SweepError(f"--{axis} {field}: {text!r} is not a number") from None
+            raise SweepError("an empty value (two commas in a row, or one at the end)", axis, field) from None
+        raise SweepError(f"{text!r} is not a number", axis, field) from None
     if field == "audio_path":
         return str(Path(text).expanduser().resolve())
     return text
@@ -101,11 +129,11 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
     base_field, _, index_text = field.partition(".")
     if base_field not in _FIELDS or base_field in _NOT_SWEPT:
         known = ", ".join(n for n in knobs() if n not in _NOT_SWEPT)
-        raise SweepError(f"--{name} {field}: not a setting that can be swept (one of: {known})")
+        raise SweepError(f"not a setting that can be swept (one of: {known})", name, field)
     current = getattr(base, base_field)
     if index_text:
         if not isinstance(current, tuple) or not index_text.isdigit() or int(index_text) >= len(current):
-            raise SweepError(f"--{name} {field}: {base_field} has no element {index_text!r}")
+            raise SweepError(f"{base_field} has no element {index_text!r}", name, field)
         example, raw = current[int(index_text)], values_text.split(",")
         values = tuple(_convert(field, example, v, name) for v in raw)
     elif isinstance(current, tuple):
@@ -114,19 +142,19 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
             tuple(_convert(field, e, t, name) for e, t in zip(current, v.split(","), strict=False)) for v in raw
         )
         if any(len(v) != len(current) for v in values):
-            raise SweepError(f"--{name} {field}: each value needs {len(current)} numbers (values separated by ';')")
+            raise SweepError(f"each value needs {len(current)} numbers (values separated by ';')", name, field)
     else:
         example = current if current is not None else ""
         raw = values_text.split(",")
         values = tuple(_convert(field, example, v, name) for v in raw)
     if not 1 <= len(values) <= MAX_VALUES:
-        raise SweepError(f"--{name} {field}: {len(values)} values; give 1 to {MAX_VALUES}")
+        raise SweepError(f"{len(values)} values; give 1 to {MAX_VALUES}", name, field)
     axis = Axis(name, field, values, tuple(v.strip() for v in raw))
     for i in range(len(values)):
         try:
             axis.apply(base, i).validate()
         except ParamsError as exc:
-            raise SweepError(f"--{name} {axis.label(i)}: {str(exc).split(': ', 1)[-1]}") from None
+            raise SweepError(str(exc).split(": ", 1)[-1], name, field, axis.shown(i)) from None
     return axis
 
 
@@ -139,7 +167,7 @@ def check_axes(axes: list[Axis]) -> None:
         if clash is None and a.index is None:  # a whole tuple after one of its elements
             clash = next((n for k, n in seen.items() if k.startswith(a.base_field + ".")), None)
         if clash:
-            raise SweepError(f"--{a.name} {a.field}: already swept by --{clash}")
+            raise SweepError("already swept by", a.name, a.field, clash=clash)
         seen[key] = a.name
     tiles = 1
     for a in axes:

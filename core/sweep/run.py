@@ -41,9 +41,9 @@ class SweepPlan:
         swept = {a.base_field: a for a in self.axes}
         if "checkpoint" in swept and self.base.mode != "trained" and "mode" not in swept:  # tiles that all look alike
             raise SweepError(
-                f"--{swept['checkpoint'].name} checkpoint: a checkpoint is used in trained mode only (zero-shot "
-                "ignores it): choose trained mode (--mode trained) first"
-            )
+                "a checkpoint is used in trained mode only (zero-shot ignores it): choose trained mode (--mode trained) first",
+                swept["checkpoint"].name, "checkpoint",
+            )  # fmt: skip
 
     def axis(self, name: str) -> Axis | None:
         return next((a for a in self.axes if a.name == name), None)
