@@ -61,7 +61,10 @@ class JobSlot(Generic[ResultT]):
 
     @property
     def running(self) -> bool:
-        return self.job is not None and self.job.running
+        """Started and not yet collected. A job that ended after this run's `collect_jobs` still
+        counts: the page follows it (at once), collects it and reruns; otherwise the page would
+        show neither the job nor its result until the next click."""
+        return self.job is not None and not self.job.collected
 
     def start(self, job: Job) -> Job:
         """Follow `job` from now on; a different one still running is stale and is cancelled."""

@@ -375,7 +375,8 @@ def test_a_job_slot_follows_the_usual_lifecycle():
     slot.start(fresh.start())  # a new job supersedes the running one: it is cancelled
     assert stale.cancel.is_set()
     gate.set()
-    assert fresh.wait(30) and slot.collect() is fresh
+    assert fresh.wait(30) and slot.running  # ended, not collected: the page must still follow and collect it
+    assert slot.collect() is fresh and not slot.running
     assert (slot.result, slot.key, slot.error, slot.note) == (42, "new", None, None)
     assert slot.collect() is None  # collected once
 
