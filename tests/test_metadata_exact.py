@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from core.export.formats import METADATA_KEY, PARAMETERS_KEY, ExportError
+from core.export.formats import METADATA_KEY, PARAMETERS_KEY, WRITTEN_SINCE_V1, ExportError
 from core.export.metadata import (
     _describe,
     _jsonable,
@@ -157,7 +157,10 @@ def test_read_params_and_read_grid_messages():
         with pytest.raises(ExportError) as err:
             read_grid(_png_with('{"format": "clap2diff/grid", "version": 1, "items": ' + items + "}"))
         assert str(err.value) == message
-    bad = _png_with('{"format": "clap2diff/grid", "version": 1, "items": [{"caption": "a", "params": {"steps": 0}}]}')
+    bad_params = json.dumps({**GenerationParams().to_dict(), "steps": 0})
+    bad = _png_with(
+        '{"format": "clap2diff/grid", "version": 1, "items": [{"caption": "a", "params": ' + bad_params + "}]}"
+    )
     with pytest.raises(ExportError) as err:
         read_grid(bad)
     assert str(err.value).startswith("the data (grid item 1): the embedded parameters are invalid: steps")
@@ -242,10 +245,24 @@ def test_messages_name_the_file_and_say_why(tmp_path, monkeypatch, capsys):
         read_params(missing)
     assert err.value.field == "params"
     typed = tmp_path / "typed.png"
-    typed.write_bytes(_png_with('{"format": "clap2diff/params", "version": 1, "params": {"seed": "x"}}'))
+    full = GenerationParams().to_dict()
+    typed.write_bytes(
+        _png_with(json.dumps({"format": "clap2diff/params", "version": 1, "params": {**full, "seed": "x"}}))
+    )
     with pytest.raises(ExportError) as err:
         read_params(typed)
     assert str(err.value).startswith("'typed.png': the embedded parameters are invalid: seed")
+    # A key every PNG has carried since format 1, deleted by hand: refused by name, never defaulted.
+    no_seed = {k: v for k, v in full.items() if k not in ("seed", "steps")}
+    typed.write_bytes(_png_with(json.dumps({"format": "clap2diff/params", "version": 1, "params": no_seed})))
+    with pytest.raises(ExportError) as err:
+        read_params(typed)
+    assert str(err.value).startswith("'typed.png': the embedded parameters lack 'seed', 'steps', which every")
+    assert err.value.field == "seed"
+    # Settings added after the first build (the content hashes, gates, ...) may be absent: an older PNG.
+    older = {k: v for k, v in full.items() if k in WRITTEN_SINCE_V1} | {"seed": 7}
+    typed.write_bytes(_png_with(json.dumps({"format": "clap2diff/params", "version": 1, "params": older})))
+    assert read_params(typed) == GenerationParams(seed=7)
 
     # Files that are not PNG files at all: said before anything is read.
     (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")

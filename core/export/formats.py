@@ -13,6 +13,13 @@ METADATA_KEY = "clap2diff"  # the PNG text chunk holding our JSON
 PARAMETERS_KEY = "parameters"  # the A1111-style readable text chunk
 MANIFEST_NAME = "params.json"  # the manifest inside every ZIP we write
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Settings every writer of format version 1 has stored, from the first build on. A PNG without one
+# was edited by hand: refused, since a silent default (seed 0) would draw another image. Settings
+# added later may be absent (an older PNG) and take their defaults.
+WRITTEN_SINCE_V1 = (
+    "prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler", "audio_path",
+    "mode", "audio_strength", "norm_target", "level_weights", "switch_points", "sources",
+)  # fmt: skip
 
 
 class ExportError(UserError, ValueError):
@@ -35,6 +42,7 @@ __all__ = [
     "MANIFEST_NAME",
     "METADATA_KEY",
     "PARAMETERS_KEY",
+    "WRITTEN_SINCE_V1",
     "PARAMS_FORMAT",
     "PNG_SIGNATURE",
 ]

@@ -29,7 +29,15 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from core.params import GenerationParams, ParamsError
 
 from .atomic import atomic_write
-from .formats import FORMAT_VERSION, GRID_FORMAT, METADATA_KEY, PARAMETERS_KEY, PARAMS_FORMAT, ExportError
+from .formats import (
+    FORMAT_VERSION,
+    GRID_FORMAT,
+    METADATA_KEY,
+    PARAMETERS_KEY,
+    PARAMS_FORMAT,
+    WRITTEN_SINCE_V1,
+    ExportError,
+)
 from .infotext import parameters_text
 
 if TYPE_CHECKING:
@@ -275,6 +283,12 @@ def read_metadata(source: Source) -> dict[str, Any]:
 def _params_from(data: Any, what: str) -> GenerationParams:
     if not isinstance(data, Mapping):
         raise ExportError(f"{what}: the embedded parameters are missing or not a JSON object", field="params")
+    if missing := [name for name in WRITTEN_SINCE_V1 if name not in data]:
+        raise ExportError(
+            f"{what}: the embedded parameters lack {', '.join(map(repr, missing))}, which every CLAP2Diff PNG "
+            "stores (the metadata was edited): it cannot be reproduced exactly",
+            field=missing[0],
+        )
     try:
         return GenerationParams.from_dict(data).validate()
     except ParamsError as exc:
