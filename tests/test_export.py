@@ -281,7 +281,7 @@ def test_json_not_an_object() -> None:
 
 def test_unknown_param_key() -> None:
     with pytest.raises(ExportError, match="brightness: unknown parameter") as info:
-        read_params(_metadata_png(_envelope({"prompt": "x", "brightness": 3})))
+        read_params(_metadata_png(_envelope({**GenerationParams().to_dict(), "brightness": 3})))
     assert info.value.field == "brightness"
 
 
@@ -294,7 +294,7 @@ def test_param_failing_validation_names_the_field() -> None:
 
 def test_param_wrong_type() -> None:
     with pytest.raises(ExportError, match="split") as info:
-        read_params(_metadata_png(_envelope({"split": 77})))
+        read_params(_metadata_png(_envelope({**GenerationParams().to_dict(), "split": 77})))
     assert info.value.field == "split"
 
 
