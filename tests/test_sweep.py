@@ -94,6 +94,8 @@ def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_p
         (["nope=1,2"], "--x nope: not a setting that can be swept"),
         (["steps=0,5"], "--x steps=0: must be between 1 and 500 (got 0)"),
         (["level_weights.3=1"], "--x level_weights.3: level_weights has no element '3'"),
+        (["level_weights.1=0.5,-1"], "--x level_weights.1=-1: must be a number between 0 and 10 (got -1"),
+        (["switch_points=0.2,0.5,0.9;0.3,0.6"], "--x switch_points: each value needs 2 numbers"),  # none dropped
         (["norm_target=" + ",".join(["50"] * 17)], "--x norm_target: 17 values; give 1 to 16"),
         (["seed=1,x"], "--x seed: 'x' is not a number"),
         (["level_weights.0=1,2", "level_weights=1,1,1"], "--y level_weights: already swept by --x"),

@@ -138,11 +138,11 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
         values = tuple(_convert(field, example, v, name) for v in raw)
     elif isinstance(current, tuple):
         raw = values_text.split(";")
-        values = tuple(
-            tuple(_convert(field, e, t, name) for e, t in zip(current, v.split(","), strict=False)) for v in raw
-        )
-        if any(len(v) != len(current) for v in values):
+        if any(len(v.split(",")) != len(current) for v in raw):  # before zip, which would drop extra numbers
             raise SweepError(f"each value needs {len(current)} numbers (values separated by ';')", name, field)
+        values = tuple(
+            tuple(_convert(field, e, t, name) for e, t in zip(current, v.split(","), strict=True)) for v in raw
+        )
     else:
         example = current if current is not None else ""
         raw = values_text.split(",")
@@ -154,7 +154,10 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
         try:
             axis.apply(base, i).validate()
         except ParamsError as exc:
-            raise SweepError(str(exc).split(": ", 1)[-1], name, field, axis.shown(i)) from None
+            reason = str(exc).split(": ", 1)[-1]
+            if axis.index is not None:  # "value 2 must be ...": the element is the axis itself
+                reason = reason.removeprefix(f"value {axis.index + 1} ")
+            raise SweepError(reason, name, field, axis.shown(i)) from None
     return axis
 
 
