@@ -102,7 +102,7 @@ nz, ny, nx = run.plan.shape()
 z = 0
 if nz > 1:
     z_axis = run.plan.axis("z")
-    z = st.select_slider(z_axis.field, list(range(nz)), format_func=z_axis.shown, key="sweep_z_shown")
+    z = st.select_slider(z_axis.field, list(range(nz)), format_func=z_axis.shown, key=sweeping.Z_KEY)
 try:
     grid_pngs, archive, csv_bytes = sweep_files(run)
 except ValueError as exc:
@@ -121,7 +121,7 @@ with right:
         "Tile",
         range(len(tiles)),
         format_func=lambda i: " · ".join(tiles[i].labels.values()),
-        key="sweep_tile",
+        key=sweeping.TILE_KEY,
     )
     st.button(
         "Open in Generate",

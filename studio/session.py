@@ -333,6 +333,9 @@ class Session:
             tiles: SweepRun | None = job.result
             if tiles is not None and tiles.tiles:  # a stopped sweep keeps its tiles, as its Stop button says
                 self.sweep.result, self.sweep.key = tiles, job.key
+                from studio.sweeping import new_grid_shown
+
+                new_grid_shown()
             if job.cancelled:
                 done = len(tiles.tiles) if tiles is not None else 0
                 total = job.total // job.params.steps if job.params else "?"  # the job counts tiles x steps

@@ -137,7 +137,7 @@ def over_limits_problem(plan: SweepPlan) -> str | None:
     """What in the sweep's tiles is beyond this studio's limits (an axis of steps or sizes), or None."""
     for position in plan.positions():
         if problems := limits().problems(plan.params_at(*position)):
-            return f"**Server limit**: a tile asks for {'; '.join(problems)}: choose smaller axis values."
+            return f"**Server limit**: in a tile, {'; '.join(problems)}: choose smaller axis values."
     return None
 
 
@@ -165,13 +165,23 @@ def compare_scores_job(engine: Engine, scorer: Scorer, items: dict[str, Any], ke
     return job.start()
 
 
+TILE_KEY, Z_KEY = "sweep_tile", "sweep_z_shown"  # the page's tile picker and grid slider (by index)
+
+
+def new_grid_shown() -> None:
+    """A new sweep's grid starts at its first tile and grid: the pickers hold indices, and the old
+    grid's index would name another tile under a stale label."""
+    for key in (TILE_KEY, Z_KEY):
+        bindings.set_value(key, 0)
+
+
 def recall_tile(run: SweepRun, z: int) -> None:
     """Button callback: the tile chosen in the page's selectbox *now* (read when the click arrives,
     not when the button was drawn) back into Generate's sliders."""
     from studio.session import session
 
     tiles = [t for t in run.tiles if t.z == z]
-    index = int(bindings.value("sweep_tile") or 0)
+    index = int(bindings.value(TILE_KEY) or 0)
     if 0 <= index < len(tiles):
         session().recall(tiles[index].result.params)
 
@@ -200,5 +210,5 @@ def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "worded", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

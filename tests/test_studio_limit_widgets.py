@@ -29,7 +29,7 @@ def test_a_sweep_axis_beyond_the_limits_is_refused_before_it_runs(monkeypatch):
     at.button(key="sweep_run").click().run()
     ok(at)
     assert session(at).sweep.job is None
-    assert any("a tile asks for 9 steps is more than this studio allows (8" in e.value for e in at.error), [
+    assert any("in a tile, 9 steps is more than this studio allows (8" in e.value for e in at.error), [
         e.value for e in at.error
     ]
 

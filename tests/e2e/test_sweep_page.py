@@ -31,3 +31,13 @@ def test_sweep_two_axes_heatmap_and_recall(page, server):
     page.locator(button("sweep_recall")).click()
     expect(page.locator(".st-key-w_weight_fg")).to_contain_text("1.40")
     expect(page.locator(".st-key-w_norm_target")).to_contain_text("90")
+
+    # A second sweep: the tile picker starts at the new grid's first tile, never the old choice's
+    # index under the old grid's label.
+    page.get_by_role("link", name="Sweep").click()
+    box = page.locator(".st-key-sweep_x_values input")
+    box.fill("0.3,0.9")
+    box.press("Enter")
+    expect(box).to_have_value("0.3,0.9")
+    page.locator(button("sweep_run")).click()
+    expect(page.locator(".st-key-sweep_tile [role=combobox]")).to_have_value("norm_target=30 · level_weights.0=0.3")
