@@ -187,7 +187,7 @@ def recall_tile(run: SweepRun, z: int) -> None:
 
 
 def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
-    """The sweep on the engine thread (batch work: previews go first between tiles); each finished
+    """The sweep on the engine thread (batch work: previews go first, after each image); each finished
     tile lands in `job.partial` as (caption, PNG)."""
     from core import run_sweep
 
@@ -197,11 +197,11 @@ def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
 
         def on_tile(tile) -> None:
             job.partial.append((" · ".join(v for k, v in tile.labels.items() if k != "z"), tile.png))
-            worker.yield_to_interactive()
 
         run = run_sweep(
-            engine, plan, scorer, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status, on_tile=on_tile
-        )
+            engine, plan, scorer, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status,
+            on_tile=on_tile, between_images=worker.yield_to_interactive,
+        )  # fmt: skip
         job.cancelled = run.cancelled
         return run
 

@@ -53,3 +53,31 @@ def test_a_preview_finishes_before_a_running_compare(tiny_engine, tiny_params):
     assert preview.wait(120) and compare.wait(120)
     assert preview.ok and compare.ok
     assert preview.finished < compare.finished  # first come would have made it wait for every image
+
+
+def test_a_preview_waits_for_one_image_of_a_scored_sweep_not_its_whole_tile(tiny_engine, tiny_params):
+    """A scored sweep tile is two images (the tile and its no-audio twin) and its scores: a preview
+    started during the tile's image runs right after that image, before the tile is done."""
+    import time
+
+    from core import Scorer, SweepPlan, parse_axis
+    from studio import sweeping
+
+    base = tiny_params.replace(steps=6, width=64, height=64)
+    sweep = sweeping.sweep_job(tiny_engine, SweepPlan(base, (parse_axis("x", "audio_strength=0.5,1.5", base),)),
+                               Scorer("tiny"))  # fmt: skip
+    tiles_done: list[float] = []
+
+    class Stamped(list):
+        def append(self, item) -> None:
+            tiles_done.append(time.perf_counter())
+            super().append(item)
+
+    sweep.partial = Stamped()
+    while sweep.step == 0 and not sweep.done.is_set():  # the first tile's image is under way
+        time.sleep(0.002)
+    assert not tiles_done, "the sweep finished a tile before the test could race it"
+    preview = jobs.generation_job(tiny_engine, base.replace(steps=2, seed=9), kind="preview")
+    assert preview.wait(120) and sweep.wait(120)
+    assert preview.ok and sweep.ok and len(tiles_done) == 2
+    assert preview.finished < tiles_done[0]  # not after the tile's twin and scores

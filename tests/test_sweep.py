@@ -114,6 +114,32 @@ def test_a_bad_axis_is_one_error_naming_it_before_anything_runs(axes, message, t
     assert message in str(err.value)
 
 
+def test_a_scored_sweep_pauses_for_waiting_work_after_every_image_it_makes(
+    tiny_engine, tiny_params, scorer, monkeypatch
+):
+    """Batch work yields after each image (a tile, and its no-audio twin), not only after a whole
+    scored tile: a preview waiting meanwhile runs after at most one image."""
+    base = _base(tiny_params)
+    plan = SweepPlan(base, (parse_axis("x", "audio_strength=0.5,1.5", base), parse_axis("y", "seed=1,2", base)))
+    events: list[str] = []
+    generate = tiny_engine.generate
+
+    def logged(params, **kw):
+        events.append("twin" if params.audio_strength == 0 else f"tile s{params.seed}")
+        return generate(params, **kw)
+
+    monkeypatch.setattr(tiny_engine, "generate", logged)
+    run_sweep(
+        tiny_engine, plan, scorer, on_tile=lambda t: events.append("done"), between_images=lambda: events.append("|")
+    )
+    assert events == [
+        "tile s1", "|", "twin", "|", "done",  # seed 1: the twin is made once, for both strengths
+        "tile s1", "|", "done",
+        "tile s2", "|", "twin", "|", "done",
+        "tile s2", "|", "done",
+    ]  # fmt: skip
+
+
 def test_scores_are_deterministic_and_mean_what_they_say(tiny_engine, tiny_params, scorer):
     base = _base(tiny_params)
     plan = SweepPlan(base, (parse_axis("x", "audio_strength=0,1.5", base),))

@@ -105,10 +105,14 @@ def run_sweep(
     progress: ProgressCallback | None = None,
     on_status: StatusCallback | None = None,
     on_tile: Callable[[SweepTile], None] | None = None,
+    between_images: Callable[[], object] | None = None,
 ) -> SweepRun:
     """Generate every tile (reading order), scoring each when a scorer is given. A cancel keeps
-    the tiles done; `on_tile` hears each one as it finishes."""
+    the tiles done; `on_tile` hears each one as it finishes. `between_images` is called after every
+    image made (a tile, or its no-audio twin for the scores): where a studio lets waiting
+    interactive work run, so a preview never waits for a whole scored tile."""
     status = on_status or ignore
+    pause = between_images or (lambda: None)
     run = SweepRun(plan)
     twins: dict[GenerationParams, Image.Image] = {}
     total = len(plan) * plan.base.steps
@@ -119,6 +123,7 @@ def run_sweep(
             params, labels = plan.params_at(z, y, x), plan.labels_at(z, y, x)
             status(Phase(f"{n}/{len(plan)} " + " · ".join(labels.values()), (n - 1) * plan.base.steps, total))
             result = engine.generate(params, progress=progress, cancel=cancel, on_status=status)
+            pause()
             scores = None
             if scorer is not None:
                 twin = None
@@ -126,7 +131,7 @@ def run_sweep(
                     twin = (
                         result.image
                         if result.params.audio_strength == 0
-                        else _twin(engine, result.params, twins, cancel)
+                        else _twin(engine, result.params, twins, cancel, pause)
                     )
                 scores = scorer.score(
                     result.image,
@@ -167,11 +172,14 @@ def twin_key(params: GenerationParams) -> GenerationParams:
     )
 
 
-def _twin(engine: Engine, params: GenerationParams, cache: dict, cancel: threading.Event | None) -> Image.Image:
+def _twin(
+    engine: Engine, params: GenerationParams, cache: dict, cancel: threading.Event | None, pause: Callable[[], object]
+) -> Image.Image:
     """The same image without audio (strength 0), generated once per distinct twin image."""
     key = twin_key(params)
     if key not in cache:
         cache[key] = engine.generate(params.replace(audio_strength=0.0), cancel=cancel).image
+        pause()
     return cache[key]
 
 
