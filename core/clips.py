@@ -22,8 +22,14 @@ UPLOAD_DIGITS = 16  # studio uploads live in <uploads>/<first 16 hex of sha256>/
 
 
 def _candidates(name: str, sha256: str | None, places: Iterable[Path]) -> Iterable[Path]:
+    from .export import sanitize_filename
+
     for place in places:
         yield place / name
+        try:  # the studio stores an upload under a safe name ('my clip (1).wav' as 'my_clip_1_.wav')
+            yield from sorted(p for p in place.iterdir() if p.name != name and sanitize_filename(p.name, "") == name)
+        except OSError:
+            pass
         if sha256:
             folder = place / sha256[:UPLOAD_DIGITS]
             yield folder / name

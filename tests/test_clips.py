@@ -45,6 +45,12 @@ def test_find_clip_by_name_and_hash_skipping_a_namesake(tmp_path, clip):
     (uploads / sha[:16]).mkdir(parents=True)
     shutil.copy(clip, uploads / sha[:16] / "renamed.wav")
     assert find_clip("hum.wav", sha, [uploads]) == (uploads / sha[:16] / "renamed.wav").resolve()
+    # A studio PNG names an upload by its safe stored name; the user's copy keeps its own name.
+    own = tmp_path / "beside-the-png"
+    own.mkdir()
+    shutil.copy(clip, own / "my clip (1).wav")
+    (own / "my-clip-1.wav").write_bytes(b"not this one")
+    assert find_clip("my_clip_1_.wav", sha, [own]) == (own / "my clip (1).wav").resolve()
 
 
 def test_a_missing_clip_is_named_with_its_hash_and_what_to_do(tmp_path):
