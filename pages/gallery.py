@@ -142,6 +142,11 @@ with bar:
     else:
         c4.caption("Select images to export them as a ZIP or one captioned grid.")
 
+EDIT_RECALLED = (
+    "An edited photo: Recall puts its clip, prompt and knobs into Generate's sliders, not the edit (Render draws a "
+    "new picture from them). To edit again, choose its photo on the Edit page."
+)
+
 # -- thumbnails -----------------------------------------------------------------------------------
 COLUMNS = 4
 items = list(reversed(history))
@@ -153,14 +158,16 @@ for row in range(0, len(items), COLUMNS):
             st.checkbox(h.title, key=f"sel_{h.id}", persist_state=PS)
             st.caption(h.summary)
             b1, b2 = st.columns(2)
+            edited = h.kind == "edit"
             b1.button(
                 "Recall",
                 key=f"recall_{h.id}",
                 on_click=s.recall,
                 args=(h.params,),
+                kwargs={"about": EDIT_RECALLED} if edited else None,
                 icon=":material/settings_backup_restore:",
                 width="stretch",
-                help="Put these settings back into the Generate page's sliders.",
+                help=EDIT_RECALLED if edited else "Put these settings back into the Generate page's sliders.",
             )
             with b2:
                 widgets.download_png(h, key=f"dl_{h.id}", label="PNG")

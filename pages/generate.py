@@ -43,6 +43,8 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
         st.success(
             "Settings restored: the sliders hold this image's values.", icon=":material/settings_backup_restore:"
         )
+    if s.recall_about:
+        st.info(s.recall_about, icon=":material/info:")
     if s.recall_notes:
         st.warning("The image asked for more than this studio allows: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:

@@ -56,9 +56,10 @@ with st.container(border=True, key="sweep_controls"):
 
 
 def _start() -> None:
-    base = bindings.current_params(models=engine.spec.name)
-    if bindings.value("sweep_quality", "preview") == "preview":
-        base = bindings.preview_params(base)
+    base = full = bindings.current_params(models=engine.spec.name)
+    preview = bindings.value("sweep_quality", "preview") == "preview"
+    if preview:
+        base = bindings.preview_params(full)
     try:
         plan = sweeping.plan_from_page(base)
     except SweepError as exc:
@@ -75,7 +76,7 @@ def _start() -> None:
         s.sweep.fail(over)
         return
     scorer, why = sweeping.scorer_for(engine) if bindings.value("sweep_scores", True) else (None, None)
-    s.sweep.start(sweeping.sweep_job(engine, plan, scorer))
+    s.sweep.start(sweeping.sweep_job(engine, plan, scorer, drawn_from=full if preview else None))
     s.sweep.note = f"No scores: {why}" if why else None
 
 
@@ -127,9 +128,9 @@ with right:
         "Open in Generate",
         key="sweep_recall",
         on_click=sweeping.recall_tile,
-        args=(run, z),
+        args=(run, z, s.sweep.key),
         icon=":material/settings_backup_restore:",
-        help="Put this tile's settings into the Generate page's sliders.",
+        help="Put this tile's settings into the Generate page's sliders (a preview tile keeps Generate's steps and size).",
     )
     d1, d2, d3 = st.columns(3)
     d1.download_button("Grid", grid_pngs[z], file_name=f"sweep_grid_{z + 1:02d}.png", mime="image/png",

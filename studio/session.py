@@ -220,6 +220,7 @@ class Session:
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview" | "edit" | "edit preview", 0): Gates' first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
     recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits
+    recall_about: str | None = None  # what the recalled settings are not (an edit, a preview-quality tile)
     models_note: str | None = None  # a link asked for models this studio does not offer (sidebar says so)
     goto: str | None = None  # a page to switch to on the next run (after a recall)
     engine_spec: str | None = None  # the models this session uses
@@ -261,10 +262,11 @@ class Session:
         recalled image recorded (a new image, not a reproduction)."""
         self.params = self.params.replace(checkpoint_sha256=None)
 
-    def recall(self, params: GenerationParams, goto: str | None = "generate") -> None:
+    def recall(self, params: GenerationParams, goto: str | None = "generate", about: str | None = None) -> None:
         """Put a past generation's params back into the sliders (a button callback). A PNG names
         its clip without folders: it is looked for among this server's uploads and the samples
-        (a trained checkpoint among its runs)."""
+        (a trained checkpoint among its runs). `about` is shown with them on Generate: what the
+        sliders cannot bring back (an edit's photo) or changed (a preview tile's size)."""
         from core.audio import AudioError
         from core.clips import locate_checkpoint, locate_clip
         from core.errors import UserError
@@ -284,7 +286,7 @@ class Session:
             pass  # generating says the checkpoint is not here
         params, self.recall_notes = limits().clamp(params)  # a PNG may ask for 2048² x 500 steps
         push(params)
-        self.recalled, self.goto = params, goto
+        self.recalled, self.goto, self.recall_about = params, goto, about
 
     # -- jobs -------------------------------------------------------------------------------
     def collect_jobs(self) -> None:

@@ -175,18 +175,34 @@ def new_grid_shown() -> None:
         bindings.set_value(key, 0)
 
 
-def recall_tile(run: SweepRun, z: int) -> None:
+def recall_tile(run: SweepRun, z: int, full: GenerationParams | None = None) -> None:
     """Button callback: the tile chosen in the page's selectbox *now* (read when the click arrives,
-    not when the button was drawn) back into Generate's sliders."""
+    not when the button was drawn) back into Generate's sliders. A preview-quality sweep's tile
+    keeps `full`'s steps and size (the Generate settings it was drawn down from), unless swept, and
+    says so: Render then draws the tile at full quality."""
     from studio.session import session
 
     tiles = [t for t in run.tiles if t.z == z]
     index = int(bindings.value(TILE_KEY) or 0)
-    if 0 <= index < len(tiles):
-        session().recall(tiles[index].result.params)
+    if not 0 <= index < len(tiles):
+        return
+    params, about = tiles[index].result.params, None
+    swept = {a.base_field for a in run.plan.axes}
+    keep = {f: getattr(full, f) for f in ("steps", "width", "height") if full is not None and f not in swept}
+    if any(getattr(params, f) != v for f, v in keep.items()):
+        about = (
+            f"This tile was drawn at preview quality ({params.steps} steps, {params.width}×{params.height}): the "
+            f"sliders keep Generate's {keep.get('steps', params.steps)} steps and "
+            f"{keep.get('width', params.width)}×{keep.get('height', params.height)}, so Render draws it at full "
+            "quality (a picture like the tile, not the same pixels)."
+        )
+        params = params.replace(**keep)
+    session().recall(params, about=about)
 
 
-def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
+def sweep_job(
+    engine: Engine, plan: SweepPlan, scorer: Scorer | None, drawn_from: GenerationParams | None = None
+) -> Job:
     """The sweep on the engine thread (batch work: previews go first, after each image); each finished
     tile lands in `job.partial` as (caption, PNG)."""
     from core import run_sweep
@@ -206,7 +222,8 @@ def sweep_job(engine: Engine, plan: SweepPlan, scorer: Scorer | None) -> Job:
         return run
 
     job = Job("sweep", task, total=len(plan) * plan.base.steps)
-    job.params = job.key = plan.base
+    job.params = plan.base
+    job.key = drawn_from  # a preview-quality sweep's Generate settings, for Open in Generate
     return job.start()
 
 

@@ -75,7 +75,13 @@ def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
     _reproduces_from(tmp_path, output, {"street.png": _photo(), stored.edit.mask_path: output.mask})
 
     at.button(key="edit_keep").click().run()
-    assert session(at).history[-1].kind == "edit"
+    kept = session(at).history[-1]
+    assert kept.kind == "edit"
+    # Its Gallery card's Recall says what the sliders cannot bring back: the edit itself.
+    at.switch_page("../pages/gallery.py").run()
+    at.button(key=f"recall_{kept.id}").click().run()
+    ok(at)
+    assert any("An edited photo: Recall puts its clip, prompt and knobs" in i.value for i in at.info), at.info
 
 
 def test_editing_without_a_photo_says_what_to_do():

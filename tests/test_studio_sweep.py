@@ -38,6 +38,11 @@ def test_two_axes_run_show_grid_heatmap_and_recall_a_tile():
     ok(at)
     assert at.slider(key="w_weight_fg").value == pytest.approx(1.4)
     assert at.slider(key="w_norm_target").value == pytest.approx(90.0)
+    # A preview-quality tile (3 steps): the sliders keep Generate's 6 steps, and the page says so.
+    assert run.tiles[3].result.params.steps == 3 and at.session_state["w_steps"] == 6
+    assert any(
+        "drawn at preview quality (3 steps, 64×64): the sliders keep Generate's 6 steps" in i.value for i in at.info
+    )
 
 
 def test_a_bad_axis_value_is_one_message_and_nothing_runs():
