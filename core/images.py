@@ -201,7 +201,7 @@ def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int
         how = (
             "aspect kept"
             if kept
-            else f"each side at least {MIN_SIDE} px and at most {LONG_SIDE_FLOOR // MIN_SIDE}:1, so its aspect changed"
+            else f"each side from {MIN_SIDE} to {max(max_side, LONG_SIDE_FLOOR)} px, so its aspect changed"
         )
         notes.append(
             f"resized from {im.size[0]}x{im.size[1]} to the working size {size[0]}x{size[1]} (sides a multiple of 8, {how})"

@@ -143,9 +143,11 @@ def test_odd_sizes_get_a_working_size_that_divides_by_8_and_keeps_the_aspect():
     strip = load_photo(encode(gradient(2000, 20)), max_side=64)  # 100:1 cannot be kept: the note says so
     assert strip.size == (256, 64)
     assert strip.notes == (
-        "resized from 2000x20 to the working size 256x64 (sides a multiple of 8, each side at least 64 px and "
-        "at most 4:1, so its aspect changed)",
+        "resized from 2000x20 to the working size 256x64 (sides a multiple of 8, each side from 64 to 256 px, "
+        "so its aspect changed)",
     )
+    wide = load_photo(encode(gradient(2000, 40)))  # 8:1 at the default 512: the note names the real bounds
+    assert wide.size == (512, 64) and "each side from 64 to 512 px, so its aspect changed" in wide.notes[0]
 
 
 def test_a_small_max_side_keeps_the_aspect_up_to_4_to_1():
