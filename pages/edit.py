@@ -47,6 +47,8 @@ with left:
         except Exception as exc:  # noqa: BLE001 - a file that cannot be used is a message, never raised
             photo_problem = errors.describe(exc)
             errors.show(photo_problem)
+        for note in photo.notes if photo is not None else ():  # resized, turned upright, transparency filled
+            st.caption(f":material/info: Photo: {note}.")
 
     st.markdown("#### 2 · Where it may change")
     mask_source = st.radio("Region", list(editing.MASK_SOURCES), format_func=editing.MASK_SOURCES.get,
@@ -63,7 +65,8 @@ with left:
                   help="Remove every stroke.")  # fmt: skip
         st.caption(widgets.brush_note(bindings.value("edit_brush"), photo.size))
     elif photo is not None:
-        st.image(photo.image, width="stretch")
+        st.image(editing.with_box(photo.image, editing.page_box()) if mask_source == "box" else photo.image,
+                 width="stretch")  # fmt: skip
     if mask_source == "box":
         st.slider("Left → right", 0.0, 1.0, key="edit_box_x", step=0.05, persist_state=PS)
         st.slider("Top → bottom", 0.0, 1.0, key="edit_box_y", step=0.05, persist_state=PS)
@@ -143,6 +146,8 @@ def _edit_or_problem() -> tuple[EditParams | None, str | None]:
         return None, photo_problem or "Choose a photo first (upload one, or pick a Gallery image)."
     if missing:
         return None, missing
+    if problem := editing.mask_problem(photo, mask):
+        return None, problem
     try:
         return _edit(), None
     except Exception as exc:  # noqa: BLE001 - a bad setting or file is shown, never raised into Streamlit

@@ -92,12 +92,21 @@ def _save_made_mask(kind: str, png: bytes) -> str:
     return save_photo(f"{kind}-{hashlib.sha256(png).hexdigest()[:8]}.png", png)
 
 
-def box_mask(size: tuple[int, int], box: tuple[tuple[float, float], tuple[float, float]]) -> bytes:
-    """A white rectangle on black at the photo's size: (x from, x to), (y from, y to) as fractions."""
+Box = tuple[tuple[float, float], tuple[float, float]]  # (x from, x to), (y from, y to) as fractions
+
+
+def _box_pixels(size: tuple[int, int], box: Box) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) in pixels of a photo of `size`."""
     width, height = size
     (x0, x1), (y0, y1) = box
-    region = np.zeros((height, width), np.uint8)
-    region[int(round(y0 * height)) : int(round(y1 * height)), int(round(x0 * width)) : int(round(x1 * width))] = 255
+    return int(round(x0 * width)), int(round(y0 * height)), int(round(x1 * width)), int(round(y1 * height))
+
+
+def box_mask(size: tuple[int, int], box: Box) -> bytes:
+    """A white rectangle on black at the photo's size."""
+    left, top, right, bottom = _box_pixels(size, box)
+    region = np.zeros((size[1], size[0]), np.uint8)
+    region[top:bottom, left:right] = 255
     buf = io.BytesIO()
     Image.fromarray(region, "L").save(buf, format="PNG")
     return buf.getvalue()
@@ -153,11 +162,44 @@ def mask_path(
         png = painted_mask(strokes, photo.size)
         return (_save_made_mask("painted_mask", png), None) if png else (None, NOTHING_PAINTED)
     if source == "box":
-        box = (bindings.value("edit_box_x"), bindings.value("edit_box_y"))
+        box = page_box()
+        left, top, right, bottom = _box_pixels(photo.size, box)
+        if right <= left or bottom <= top:
+            return None, "The rectangle is empty: widen it with the sliders (Left → right, Top → bottom)."
+        if (left, top, right, bottom) == (0, 0, *photo.size):
+            return None, "The rectangle covers the whole photo: narrow it with the sliders, or choose Whole photo."
         return _save_made_mask("box_mask", box_mask(photo.size, box)), None
     if source == "upload":
         return uploaded, None if uploaded else "Upload a mask (white = may change), or choose another region."
     return None, None
+
+
+def page_box() -> Box:
+    return bindings.value("edit_box_x"), bindings.value("edit_box_y")
+
+
+def with_box(image: Image.Image, box: Box) -> Image.Image:
+    """The photo with the rectangle outlined, so its place shows before any preview."""
+    from PIL import ImageDraw
+
+    shown = image.convert("RGB")
+    left, top, right, bottom = _box_pixels(shown.size, box)
+    if right > left and bottom > top:
+        width = max(1, round(max(shown.size) / 160))
+        ImageDraw.Draw(shown).rectangle((left, top, right - 1, bottom - 1), outline=(255, 64, 64), width=width)
+    return shown
+
+
+def mask_problem(photo: Photo, mask: str | None) -> str | None:
+    """Why the mask cannot be used with this photo (empty, everything, unreadable), or None: said
+    before an edit starts, and gone once the region is fixed."""
+    if mask is None:
+        return None
+    try:
+        _share(mask, photo.size)
+    except ImageError as exc:
+        return str(exc)
+    return None
 
 
 @functools.lru_cache(maxsize=16)

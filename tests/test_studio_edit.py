@@ -97,6 +97,32 @@ def test_editing_without_a_photo_says_what_to_do():
     assert not errors(at), errors(at)
 
 
+def test_a_rectangle_that_restricts_nothing_is_said_in_its_own_words_and_goes_when_fixed():
+    at = _edit_page()
+    wide = io.BytesIO()
+    Image.new("RGB", (2000, 40), (90, 120, 150)).save(wide, format="PNG")
+    at.file_uploader(key="edit_photo").set_value(("strip.png", wide.getvalue(), "image/png")).run()
+    ok(at)  # said when the photo is chosen, not only after an edit
+    captions = [c.value for c in at.caption]
+    assert any("Photo: resized from 2000x40 to the working size 512x64" in c for c in captions), captions
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.radio(key="edit_mask_source").set_value("box").run()
+    at.slider(key="edit_box_x").set_value((0.5, 0.5)).run()
+    empty = "The rectangle is empty: widen it with the sliders"
+    assert any(empty in c.value for c in at.caption)
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert [e for e in errors(at) if empty in e] and not [e for e in errors(at) if "box_mask-" in e], errors(at)
+    assert session(at).edit.job is None  # refused before any work
+    at.slider(key="edit_box_y").set_value((0.0, 1.0)).run()
+    at.slider(key="edit_box_x").set_value((0.0, 1.0)).run()
+    assert any("The rectangle covers the whole photo" in e for e in errors(at)), errors(at)  # the new problem
+    at.slider(key="edit_box_x").set_value((0.5, 1.0)).run()
+    ok(at)  # fixed: the message goes
+    assert not errors(at), errors(at)
+    assert editing.with_box(Image.new("RGB", (96, 64)), ((0.5, 1.0), (0.0, 1.0))).getpixel((48, 10)) == (255, 64, 64)
+
+
 def _strokes_state(rgba: np.ndarray) -> dict:
     """What the drawing canvas sends back after strokes: Fabric's JSON and the strokes as a PNG data
     URL (the photo, its background, is never part of it)."""
@@ -298,3 +324,16 @@ def test_a_gallery_image_edited_is_offered_with_the_edit_and_reproduces_from_the
     assert stored.edit.image_path == editing.stored_name(output.result.params, "image_path") == f"gallery_{item.id}.png"
     assert "edit_download_photo" in {b.key for b in at.get("download_button")}
     _reproduces_from(tmp_path, output, {stored.edit.image_path: output.photo})
+
+
+def test_an_uploaded_mask_that_cannot_be_used_is_refused_before_the_edit_starts():
+    at = _edit_page()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.radio(key="edit_mask_source").set_value("upload").run()
+    blank = io.BytesIO()
+    Image.new("L", (96, 64), 0).save(blank, format="PNG")
+    at.file_uploader(key="edit_mask").set_value(("blank.png", blank.getvalue(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert session(at).edit.job is None  # an input problem, so it goes once the mask is fixed
+    assert session(at).edit.input_problem and any("blank.png is empty" in e for e in errors(at)), errors(at)
