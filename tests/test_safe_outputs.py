@@ -111,7 +111,7 @@ def test_generate_out_folder_writes_a_seed_named_file_inside(tmp_path, capsys, s
     assert str(written) in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("command", ["sweep", "compare", "evaluate", "train"])
+@pytest.mark.parametrize("command", ["sweep", "compare", "evaluate", "train", "prepare"])
 def test_a_folder_that_cannot_be_made_is_refused_before_any_work(command, tmp_path, no_engine, capsys, samples):
     """--out below a file, or a file itself: one line before any model is built (a sweep or a
     comparison used to render everything and then end in a traceback)."""
@@ -121,6 +121,7 @@ def test_a_folder_that_cannot_be_made_is_refused_before_any_work(command, tmp_pa
         "compare": ["compare", "--models", "tiny", "--audio", clip],
         "evaluate": ["evaluate", "--models", "tiny", "--data", str(tmp_path)],
         "train": ["train", "--data", str(tmp_path), "--models", "tiny"],
+        "prepare": ["prepare", "--videos", str(tmp_path), "--csv", str(tmp_path / "rows.csv")],
     }[command]
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")

@@ -24,7 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..export import check_folder
+    from ..train.dataset import METADATA
     from ..train.prepare import prepare_dataset
+
+    check_folder(args.out, first_file=METADATA)  # before any video is cut, not after
 
     def progress(done: int, total: int, name: str) -> None:
         sys.stderr.write(f"\r{done}/{total}  {name[:40]:<40}")
