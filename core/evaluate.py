@@ -17,12 +17,14 @@ import csv
 import io
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .export import atomic_write, save_result
+from .export.atomic import prune_earlier
 from .params import GenerationParams
 from .scoring import SCORE_NAMES
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from .train.dataset import SkippedRow
 
 RESULTS, AGGREGATE, REPORT = "results.csv", "aggregate.csv", "report.md"
+OWN_IMAGES = re.compile(r"line-\d{4,}_seed-\d+\.png")  # the images evaluate names in images/
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def evaluate(
             continue
         twin = engine.generate(result.params.replace(audio_strength=0.0)).image
         scores = scorer.score(result.image, result.params.prompt, _heard(result), engine.vocabulary, twin, reference)
-        name = f"images/line-{row.line:04d}_seed-{seed}.png"
+        name = f"images/line-{row.line:04d}_seed-{seed}.png"  # OWN_IMAGES
         save_result(result, out / name)
         lines.append(json.dumps({"line": row.line, "seed": seed, "audio": row.audio_name or row.audio.name,
                                  "caption": row.caption, "image": name, **scores.as_row()}))  # fmt: skip
@@ -132,6 +135,7 @@ def evaluate(
     rows = sorted((r for r in rows if "skipped" not in r), key=lambda r: (r["line"], r["seed"]))
     table = aggregate(rows)
     _write(out, rows, table, report.folder.name, base, seeds, sorted(skipped.values(), key=lambda s: s.line))
+    prune_earlier(out / "images", OWN_IMAGES, {out / r["image"] for r in rows})  # an earlier run's other seeds
     return table
 
 

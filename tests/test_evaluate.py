@@ -70,6 +70,9 @@ def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, ca
     (out / "parts" / "part-1.jsonl").write_text(
         '{"line": 3, "seed": 0, "audio": "2.wav", "caption": "old", "image": "x"}\n'
     )
+    (out / "images").mkdir()  # an earlier run's images of rows and seeds this run does not make, and a user's file
+    for name in ("line-0002_seed-0.png", "line-0001_seed-7.png", "keep.png"):
+        (out / "images" / name).write_bytes(b"earlier")
     args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "2", "--size", "64x64", "--seeds", "2"]
     assert main([*args, "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
     rows = list(csv.DictReader((out / "results.csv").open()))
@@ -80,7 +83,8 @@ def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, ca
     assert "2 row(s) skipped:" in report and "- line 2: " in report and "- line 3: " in report
     assert str(tmp_path) not in report and "- line 2: 1.wav could not be decoded" in report  # names, not folders
     assert report.count("- line 2: ") == 1
-    assert sorted(p.name for p in (out / "images").iterdir()) == ["line-0001_seed-0.png", "line-0001_seed-1.png"]
+    assert sorted(p.name for p in (out / "images").iterdir()) == ["keep.png", "line-0001_seed-0.png",
+                                                                  "line-0001_seed-1.png"]  # fmt: skip
 
 
 def test_a_failure_that_is_not_a_rows_ends_the_run_instead_of_skipping_every_row(tmp_path, capsys):

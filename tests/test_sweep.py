@@ -183,6 +183,11 @@ def test_cli_sweep_tiles_reproduce_with_generate_from(tmp_path, samples, capsys)
     assert read_params(again).norm_target == 80.0
     assert main(["sweep", "--models", "tiny", "--x", "steps=0", "--out", str(out)]) == 2
     assert "--x steps=0" in capsys.readouterr().err
+    # Again into the same folder with one tile: the earlier run's second tile goes, the user's file stays.
+    (out / "notes.png").write_bytes(b"mine")
+    assert main([*args[:-5], "--x", "norm_target=60", "--out", str(out), "--quiet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["notes.png", "scores.csv", "sweep.zip", "sweep_grid_01.png",
+                                                     "z01_y01_x01.png"]  # fmt: skip
 
 
 def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params, monkeypatch):

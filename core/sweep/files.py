@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 from PIL import Image
 
 from ..compare import grid_text, grid_tile
 from ..export import atomic_write, grid_png_bytes, zip_bytes
+from ..export.atomic import prune_earlier
 from ..scoring import SCORE_NAMES
 from .run import SweepRun
 
 CSV_FILE = "scores.csv"
 ZIP_FILE = "sweep.zip"
+
+
+OWN_NAMES = re.compile(r"sweep_grid_\d{2}\.png|z\d{2}_y\d{2}_x\d{2}\.png")  # grid_name, tile_name
 
 
 def grid_name(z: int) -> str:
@@ -94,6 +99,7 @@ def save_sweep(run: SweepRun, folder: str | Path) -> list[Path]:
     written += [atomic_write(folder / tile_name(t.z, t.y, t.x), t.png) for t in run.tiles]
     written.append(atomic_write(folder / ZIP_FILE, archive))
     written.append(atomic_write(folder / CSV_FILE, csv_bytes))
+    prune_earlier(folder, OWN_NAMES, set(written))  # an earlier, larger sweep's tiles and grids
     return written
 
 
