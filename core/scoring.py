@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,9 +91,15 @@ def load_clip(spec: str = "tiny", device: str = "cpu"):
         model = CLIPModel.from_pretrained(source).eval().to(device)
         processor = CLIPProcessor.from_pretrained(source)
     except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types; all mean "not here"
+        local = Path(source).expanduser().is_absolute() or source.startswith((".", "~")) or Path(source).exists()
+        how = (
+            "give a folder holding a CLIP model in transformers' layout (config.json, the weights, the processor files)"
+            if local
+            else f"run once with network: `{hf_command()} download {source}`"
+        )
         raise ModelUnavailable(
-            f"The CLIP model for scores could not be loaded from '{source}' (run once with network: "
-            f"`{hf_command()} download {source}`). Details: {type(exc).__name__}: {_first_sentence(str(exc))}"
+            f"The CLIP model for scores could not be loaded from '{source}' ({how}). "
+            f"Details: {type(exc).__name__}: {_first_sentence(str(exc))}"
         ) from exc
     return model, processor
 

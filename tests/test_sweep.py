@@ -190,6 +190,17 @@ def test_cli_sweep_tiles_reproduce_with_generate_from(tmp_path, samples, capsys)
                                                      "z01_y01_x01.png"]  # fmt: skip
 
 
+def test_cli_sweep_refuses_a_clip_model_it_was_given_and_cannot_load(tmp_path, samples, capsys):
+    """--clip named on purpose: refused before any tile (not a sweep without its scores and exit 0),
+    and a folder is not told to `hf download` itself."""
+    out = tmp_path / "sw"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--steps", "2", "--size", "64x64"]
+    assert main([*args, "--x", "seed=1,2", "--clip", str(tmp_path / "no-clip"), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "give a folder holding a CLIP model" in err and "download" not in err and "--no-scores" in err
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params, monkeypatch):
     """Sweeping the sources mode against another knob: the clip is decoded once, the stems tiles
     share one separation, and CLAP hears the clip what one mixed and one stems generation cost."""

@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             scorer = Scorer(spec, device=engine.device)
         except ModelUnavailable as exc:
+            if args.clip:  # named on purpose: refused before any tile, never a sweep without its scores
+                raise CliError(f"--clip {args.clip}: {exc}; or sweep with --no-scores") from None
             print(f"note: no scores: {exc}", file=sys.stderr)
 
     def status(event) -> None:
