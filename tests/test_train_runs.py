@@ -146,7 +146,9 @@ def test_cli_train_and_its_errors(train_data, tmp_path, capsys):
     assert main([*args, *small]) == 0
     printed = capsys.readouterr().out
     assert printed.strip().endswith("final  stage 1, 2 steps, 6 rows")
-    assert json.loads((out / "train_config.json").read_text())["stage_steps"] == [2, 2000, 1000]
+    saved = json.loads((out / "train_config.json").read_text())
+    assert saved["stage_steps"] == [2, 2000, 1000]
+    assert (saved["val_steps"], saved["warmup_steps"]) == (4, 0)  # a tiny run starts sized down, as on the Train page
     assert main([*args, *small]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: run already holds a training run: continue it with --resume latest, or choose another --out folder."

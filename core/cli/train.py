@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..train.config import TrainConfig, train_knobs
+from ..train.config import TrainConfig, starting_config, train_knobs
 from . import CliError
 from .generate import _argparse_kwargs
 
@@ -71,8 +71,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
             base = TrainConfig.from_json(Path(args.config).expanduser().read_text(encoding="utf-8"))
         except OSError as exc:
             raise CliError(f"cannot read --config {args.config}: {exc.strerror or exc}") from None
-    else:
-        base = TrainConfig()
+    else:  # a new run: sized down for the tiny demo models, as the Train page starts one
+        base = starting_config(getattr(args, "models", None) or TrainConfig().models)
     changes: dict[str, Any] = {}
     for name, _ in CONFIG_FLAGS.values():
         if getattr(args, name, None) is not None:
