@@ -261,7 +261,7 @@ def _check_length(frames: int, rate: int, label: str) -> None:
     if seconds > MAX_SECONDS:
         raise AudioError(
             f"{label} is {_fmt_duration(seconds)} long, more than the {_fmt_duration(MAX_SECONDS)} "
-            "limit: cut the part you want and upload that."
+            "limit: cut the part you want and use that."
         )
     if not MIN_RATE <= rate <= MAX_RATE:
         raise AudioError(
@@ -271,7 +271,8 @@ def _check_length(frames: int, rate: int, label: str) -> None:
 
 
 def _fmt_duration(seconds: float) -> str:
-    if seconds >= 3600:
+    """'61.7 min', not '1.0 h': a clip just over the hour's limit must not read as equal to it."""
+    if seconds >= 7200:
         return f"{seconds / 3600:.1f} h"
     if seconds >= 60:
         return f"{seconds / 60:.1f} min"

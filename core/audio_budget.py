@@ -17,7 +17,9 @@ def decoded_size_problem(frames: int, channels: int, label: str) -> str | None:
         return None
     return (
         f"{label} would take {size / 1e9:.1f} GB of memory decoded ({channels} channels), more than the "
-        f"{MAX_DECODED_BYTES / 1e9:.2f} GB one clip may use: cut it or mix it down to stereo, then upload that."
+        f"{MAX_DECODED_BYTES / 1e9:.2f} GB one clip may use: "
+        + ("cut it shorter or mix it down to stereo" if channels > 2 else "cut it shorter")
+        + ", then use that."
     )
 
 

@@ -48,7 +48,7 @@ def test_a_clip_beyond_the_decode_budget_is_refused_from_its_header(tmp_path):
     message, grown_mb = out.stdout.strip().splitlines()
     assert message == (
         "wide.wav would take 1.5 GB of memory decoded (16 channels), more than the 1.38 GB one clip may use: "
-        "cut it or mix it down to stereo, then upload that."
+        "cut it shorter or mix it down to stereo, then use that."
     )
     assert int(grown_mb) < 50, out.stdout
 
@@ -99,3 +99,11 @@ def test_negative_numbers_get_the_range_message(argv, message, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "\n" not in err and message in err
     assert "expected one argument" not in err
+
+
+def test_a_stereo_clip_over_the_budget_is_not_told_to_mix_down_to_stereo():
+    from core.audio_budget import decoded_size_problem
+
+    stereo = decoded_size_problem(3700 * 48000, 2, "long.wav")
+    assert stereo is not None and stereo.endswith("one clip may use: cut it shorter, then use that.")
+    assert "mix it down to stereo" in (decoded_size_problem(3000 * 48000, 6, "surround.wav") or "")
