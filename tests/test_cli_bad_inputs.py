@@ -151,3 +151,16 @@ def test_params_into_a_closed_pipe_ends_quietly(tmp_path):
     finally:
         os.close(write_end)
     assert done.returncode == 0 and b"Traceback" not in done.stderr and b"BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_an_error_after_progress_starts_on_its_own_line(capsys):
+    """A run that fails (or is interrupted) mid-way ends its progress line first: never
+    "step   5/30  ambience  2.8serror: interrupted"."""
+    from core.cli import main, progress
+
+    progress.show("step   5/30  ambience     2.8s")
+    assert main(["generate", "--models", "tiny", "--steps", "0", "--out", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("\rstep   5/30  ambience     2.8s\nerror: ") and err.count("\n") == 2, repr(err)
+    assert main(["generate", "--models", "tiny", "--steps", "0", "--out", "x.png"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")  # no progress line open: no blank line

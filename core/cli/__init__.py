@@ -73,15 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     from ..cancel import Cancelled
+    from . import progress
 
     try:
         args = build_parser().parse_args(argv)
         with _terminate_as_interrupt():
             return int(args.run(args))
     except UserError as exc:
+        progress.end()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except (KeyboardInterrupt, Cancelled):
+        progress.end()
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
 

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ..params import SOURCE_MODES
-from . import CliError
+from . import CliError, progress
 from .generate import add_param_flags, check_device, params_from_args
 
 
@@ -55,14 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
     def status(event) -> None:
         if not args.quiet:
-            sys.stderr.write(f"\r{str(event)[:100]:<100}")
-            sys.stderr.flush()
+            progress.show(f"{str(event)[:100]:<100}")
 
     label = Path(params.audio_path).name
     alone, without = not args.no_alone, not args.no_without
     result = run_compare(engine, params, args.modes, alone=alone, without=without, audio_label=label, on_status=status)
-    if not args.quiet:
-        sys.stderr.write("\n")
+    progress.end()
     for note in result.notes:
         sys.stderr.write(f"note: {note}\n")
     grid, archive = save_compare(result, out, with_wavs=args.wavs)

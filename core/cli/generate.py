@@ -15,7 +15,7 @@ from typing import Any
 
 from ..knobs import Knob
 from ..params import MAX_SEED, RECORDED_HASHES, GenerationParams, default, knobs
-from . import CliError
+from . import CliError, progress
 
 
 def _numbers(n: int, kind: type = float) -> Callable[[str], tuple]:
@@ -156,10 +156,9 @@ def _progress(quiet: bool):
 
     def report(info) -> None:
         level = max(info.levels, key=info.levels.get) if info.levels else "-"
-        sys.stderr.write(f"\rstep {info.step:>3}/{info.total}  {level:<10}  {info.elapsed:6.1f}s")
+        progress.show(f"step {info.step:>3}/{info.total}  {level:<10}  {info.elapsed:6.1f}s")
         if info.step == info.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            progress.end()
 
     return report
 

@@ -31,10 +31,9 @@ def run(args: argparse.Namespace) -> int:
     check_folder(args.out, first_file=METADATA)  # before any video is cut, not after
 
     def progress(done: int, total: int, name: str) -> None:
-        sys.stderr.write(f"\r{done}/{total}  {name[:40]:<40}")
+        progress.show(f"{done}/{total}  {name[:40]:<40}")
         if done == total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            progress.end()
 
     report = prepare_dataset(
         args.videos,

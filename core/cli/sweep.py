@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import CliError
+from . import CliError, progress
 from .generate import add_param_flags, check_device, params_from_args
 
 
@@ -69,12 +69,10 @@ def run(args: argparse.Namespace) -> int:
 
     def status(event) -> None:
         if not args.quiet:
-            sys.stderr.write(f"\r{str(event)[:100]:<100}")
-            sys.stderr.flush()
+            progress.show(f"{str(event)[:100]:<100}")
 
     result = run_sweep(engine, plan, scorer, reference, on_status=status)
-    if not args.quiet:
-        sys.stderr.write("\n")
+    progress.end()
     written = save_sweep(result, out)
     print(f"{len(result.tiles)} tiles, {len([p for p in written if p.name.startswith('sweep_grid')])} grid(s) in {out}")
     return 0
