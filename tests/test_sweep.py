@@ -201,6 +201,30 @@ def test_cli_sweep_refuses_a_clip_model_it_was_given_and_cannot_load(tmp_path, s
     assert not out.exists() or not list(out.iterdir())
 
 
+def test_cli_sweep_interrupted_keeps_the_tiles_done(tmp_path, samples, capsys, monkeypatch):
+    """Ctrl-C in the third tile: exit 130, and the two tiles done are saved with their grid and
+    CSV (the rest of the grid left empty), as the studio's Stop keeps them."""
+    from core.engine import Engine
+
+    generate, calls = Engine.generate, []
+
+    def interrupted_third(self, params, **kw):
+        calls.append(params.seed)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return generate(self, params, **kw)
+
+    monkeypatch.setattr(Engine, "generate", interrupted_third)
+    out = tmp_path / "sw"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--steps", "2", "--size", "64x64"]
+    assert main([*args, "--x", "seed=1,2,3,4", "--no-scores", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "the 2 of 4 tiles done are saved in" in err and err.rstrip().endswith("error: interrupted")
+    assert sorted(p.name for p in out.glob("z*.png")) == ["z01_y01_x01.png", "z01_y01_x02.png"]
+    assert [i.params and i.params.seed for i in read_grid(out / "sweep_grid_01.png")] == [1, 2, None, None]
+    assert len((out / "scores.csv").read_text().splitlines()) == 3
+
+
 def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params, monkeypatch):
     """Sweeping the sources mode against another knob: the clip is decoded once, the stems tiles
     share one separation, and CLAP hears the clip what one mixed and one stems generation cost."""

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import check_folder
     from ..models import ModelUnavailable
     from ..scoring import Scorer
-    from ..sweep import CSV_FILE, run_sweep, save_sweep
+    from ..sweep import CSV_FILE, SweepRun, SweepTile, run_sweep, save_sweep
 
     plan = plan_from_args(args)
     check_device(args.device)
@@ -71,7 +71,15 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             progress.show(f"{str(event)[:100]:<100}")
 
-    result = run_sweep(engine, plan, scorer, reference, on_status=status)
+    done: list[SweepTile] = []
+    try:
+        result = run_sweep(engine, plan, scorer, reference, on_status=status, on_tile=done.append)
+    except KeyboardInterrupt:  # Ctrl-C (or SIGTERM): the finished tiles are kept, as the studio's Stop keeps them
+        progress.end()
+        if done:
+            save_sweep(SweepRun(plan, done, cancelled=True), out)
+            print(f"interrupted: the {len(done)} of {len(plan)} tiles done are saved in {out}", file=sys.stderr)
+        raise
     progress.end()
     written = save_sweep(result, out)
     print(f"{len(result.tiles)} tiles, {len([p for p in written if p.name.startswith('sweep_grid')])} grid(s) in {out}")
