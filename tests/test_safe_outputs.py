@@ -93,6 +93,22 @@ def test_folder_without_slash_still_asks_for_a_file_name(tmp_path):
         check_target(tmp_path, default_name="x.png")
 
 
+@pytest.mark.parametrize("command", ["generate", "edit"])
+def test_an_out_name_that_is_not_a_png_is_refused_before_any_work(command, tmp_path, no_engine, capsys):
+    """PNG bytes under out.jpg (or a name with no extension) would mislead every viewer: said at once."""
+    from PIL import Image
+
+    photo = tmp_path / "in" / "photo.png"
+    photo.parent.mkdir()
+    Image.new("RGB", (64, 64)).save(photo)
+    args = [command, "--models", "tiny"] + (["--image", str(photo)] if command == "edit" else [])
+    err = _cli_error([*args, "--out", str(tmp_path / "out.jpg")], capsys)
+    assert err.endswith("the image is written as a PNG (its settings travel in the PNG's metadata): name it out.png")
+    err = _cli_error([*args, "--out", str(tmp_path / "noext")], capsys)
+    assert err.endswith(f"name it noext.png, or {tmp_path / 'noext'}/ for a folder")
+    assert no_engine.built == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
 def test_trailing_slash_is_a_folder(tmp_path):
     assert check_target(f"{tmp_path}/new/", default_name="img.png") == tmp_path / "new" / "img.png"
     assert not (tmp_path / "new").exists()  # created by the write, not by the check

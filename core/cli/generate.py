@@ -183,7 +183,13 @@ def check_output(args: argparse.Namespace, default_name: str) -> Path:
     a FIFO, a read-only file without --force, a name too long); `--out DIR/` writes `default_name`."""
     from ..export import check_target
 
-    return check_target(args.out, force=args.force, default_name=default_name)
+    target = check_target(args.out, force=args.force, default_name=default_name)
+    if target.suffix.lower() != ".png":  # PNG bytes under another name would mislead every viewer
+        raise CliError(
+            f"--out {args.out}: the image is written as a PNG (its settings travel in the PNG's metadata): "
+            f"name it {target.with_suffix('.png').name}" + ("" if target.suffix else f", or {args.out}/ for a folder")
+        )
+    return target
 
 
 def run(args: argparse.Namespace) -> int:
