@@ -125,9 +125,8 @@ def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
         else f"'{source}' from the Hugging Face Hub (run once with network: "
         f"`{hf_command()} download {source}`, or pass a local folder)"
     )
-    return ModelUnavailable(
-        f"{what} could not be loaded from {where}. Details: {type(exc).__name__}: {_first_sentence(str(exc))}"
-    )
+    detail = _first_sentence(str(exc)).rstrip(".")
+    return ModelUnavailable(f"{what} could not be loaded from {where}. Details: {type(exc).__name__}: {detail}.")
 
 
 def _all_unavailable(problems: list[ModelUnavailable]) -> ModelUnavailable:

@@ -29,6 +29,8 @@ def test_missing_real_model_says_which_and_how(monkeypatch):
     assert "hf download stable-diffusion-v1-5/stable-diffusion-v1-5`" in message
     assert "hf download laion/clap-htsat-unfused`" in message
     assert message.count("'tiny'") == 1
+    # One sentence ends before the next begins: never "...cached locally CLAP could not be loaded".
+    assert ". CLAP could not be loaded" in message and ".. " not in message
 
 
 def test_hub_command_is_the_one_this_install_has(monkeypatch, tmp_path):
