@@ -55,7 +55,7 @@ def test_a_preview_finishes_before_a_running_compare(tiny_engine, tiny_params):
     assert preview.finished < compare.finished  # first come would have made it wait for every image
 
 
-def test_a_preview_waits_for_one_image_of_a_scored_sweep_not_its_whole_tile(tiny_engine, tiny_params):
+def test_a_preview_waits_for_one_image_of_a_scored_sweep_not_its_whole_tile(tiny_engine, tiny_params, monkeypatch):
     """A scored sweep tile is two images (the tile and its no-audio twin) and its scores: a preview
     started during the tile's image runs right after that image, before the tile is done."""
     import time
@@ -64,6 +64,13 @@ def test_a_preview_waits_for_one_image_of_a_scored_sweep_not_its_whole_tile(tiny
     from studio import sweeping
 
     base = tiny_params.replace(steps=6, width=64, height=64)
+    stepping, on_progress = threading.Event(), jobs.Job.on_progress
+
+    def heard_a_step(job, info) -> None:
+        on_progress(job, info)
+        stepping.set()
+
+    monkeypatch.setattr(jobs.Job, "on_progress", heard_a_step)
     sweep = sweeping.sweep_job(tiny_engine, SweepPlan(base, (parse_axis("x", "audio_strength=0.5,1.5", base),)),
                                Scorer("tiny"))  # fmt: skip
     tiles_done: list[float] = []
@@ -74,8 +81,7 @@ def test_a_preview_waits_for_one_image_of_a_scored_sweep_not_its_whole_tile(tiny
             super().append(item)
 
     sweep.partial = Stamped()
-    while sweep.step == 0 and not sweep.done.is_set():  # the first tile's image is under way
-        time.sleep(0.002)
+    assert stepping.wait(60)  # the first tile's image is under way
     assert not tiles_done, "the sweep finished a tile before the test could race it"
     preview = jobs.generation_job(tiny_engine, base.replace(steps=2, seed=9), kind="preview")
     assert preview.wait(120) and sweep.wait(120)
