@@ -135,7 +135,7 @@ def evaluate(
     rows = sorted((r for r in rows if "skipped" not in r), key=lambda r: (r["line"], r["seed"]))
     table = aggregate(rows)
     _write(out, rows, table, report.folder.name, base, seeds, sorted(skipped.values(), key=lambda s: s.line))
-    prune_earlier(out / "images", OWN_IMAGES, {out / r["image"] for r in rows})  # an earlier run's other seeds
+    prune_earlier(out / "images", OWN_IMAGES, {Path(r["image"]).name for r in rows})  # an earlier run's other seeds
     return table
 
 

@@ -186,17 +186,16 @@ def recall_tile(run: SweepRun, z: int, full: GenerationParams | None = None) -> 
     index = int(bindings.value(TILE_KEY) or 0)
     if not 0 <= index < len(tiles):
         return
-    params, about = tiles[index].result.params, None
+    tile = tiles[index].result.params
     swept = {a.base_field for a in run.plan.axes}
     keep = {f: getattr(full, f) for f in ("steps", "width", "height") if full is not None and f not in swept}
-    if any(getattr(params, f) != v for f, v in keep.items()):
+    params, about = tile.replace(**keep), None
+    if params != tile:
         about = (
-            f"This tile was drawn at preview quality ({params.steps} steps, {params.width}×{params.height}): the "
-            f"sliders keep Generate's {keep.get('steps', params.steps)} steps and "
-            f"{keep.get('width', params.width)}×{keep.get('height', params.height)}, so Render draws it at full "
+            f"This tile was drawn at preview quality ({tile.steps} steps, {tile.width}×{tile.height}): the sliders "
+            f"keep Generate's {params.steps} steps and {params.width}×{params.height}, so Render draws it at full "
             "quality (a picture like the tile, not the same pixels)."
         )
-        params = params.replace(**keep)
     session().recall(params, about=about)
 
 

@@ -175,26 +175,20 @@ def check_folder(path: str | os.PathLike, *, first_file: str) -> Path:
     return check_target(os.path.join(raw, ""), force=True, default_name=first_file).parent
 
 
-def prune_earlier(folder: str | os.PathLike, own: re.Pattern[str], kept: set[Path]) -> list[str]:
-    """Remove the files in `folder` named as this command names its own (`own`, a full match) that
-    this run did not write (`kept`): a rerun into the same folder (fewer tiles, fewer seeds) must
-    not leave an earlier run's images beside the new ones. Anything else in the folder stays.
-    Returns the names removed."""
-    folder = Path(folder)
-    kept_names = {Path(k).name for k in kept if Path(k).parent.resolve() == folder.resolve()}
-    removed = []
+def prune_earlier(folder: str | os.PathLike, own: re.Pattern[str], kept: set[str]) -> None:
+    """Remove the files in `folder` named as this command names its own (`own`, a full match)
+    except the names this run wrote (`kept`): a rerun into the same folder (fewer tiles, fewer
+    seeds) must not leave an earlier run's images beside the new ones. Anything else stays."""
     try:
-        entries = sorted(folder.iterdir())
+        entries = sorted(Path(folder).iterdir())
     except OSError:
-        return removed
+        return
     for entry in entries:
-        if own.fullmatch(entry.name) and entry.name not in kept_names and entry.is_file():
+        if own.fullmatch(entry.name) and entry.name not in kept and entry.is_file():
             try:
                 entry.unlink()
-                removed.append(entry.name)
             except OSError:
                 pass  # read-only folder: the earlier file stays, the new run's files are correct
-    return removed
 
 
 __all__ = [

@@ -99,7 +99,7 @@ def save_sweep(run: SweepRun, folder: str | Path) -> list[Path]:
     written += [atomic_write(folder / tile_name(t.z, t.y, t.x), t.png) for t in run.tiles]
     written.append(atomic_write(folder / ZIP_FILE, archive))
     written.append(atomic_write(folder / CSV_FILE, csv_bytes))
-    prune_earlier(folder, OWN_NAMES, set(written))  # an earlier, larger sweep's tiles and grids
+    prune_earlier(folder, OWN_NAMES, {p.name for p in written})  # an earlier, larger sweep's tiles and grids
     return written
 
 
