@@ -44,7 +44,9 @@ def test_edit_a_photo_inside_a_mask_and_download(page, server, tmp_path):
     _open_edit(page, server, tmp_path / "me.png")
     page.locator(".st-key-edit_mask_source").get_by_text("Upload a mask", exact=True).click()
     page.locator(".st-key-edit_mask input[type=file]").set_input_files(str(tmp_path / "mask.png"))
-    expect(page.locator(".st-key-edit_mask")).to_contain_text("mask.png")
+    expect(page.locator(".st-key-edit_mask")).to_contain_text("mask.png")  # in the browser: maybe not sent yet
+    # The server has the mask (a click before that finds no region, and its message goes once the mask is in).
+    expect(page.get_by_text("Working size 80×64: 25.0% of the photo may change.")).to_be_visible()
     _, stored = _edit_and_download(page, "edit")
     assert stored.edit.image_path == "me.png" and stored.edit.mask_sha256
     assert (stored.generation.width, stored.generation.height) == (80, 64)  # the photo's working size
