@@ -103,7 +103,7 @@ nz, ny, nx = run.plan.shape()
 z = 0
 if nz > 1:
     z_axis = run.plan.axis("z")
-    z = st.select_slider(z_axis.field, list(range(nz)), format_func=z_axis.shown, key=sweeping.Z_KEY)
+    z = st.select_slider(z_axis.named, list(range(nz)), format_func=z_axis.shown, key=sweeping.Z_KEY)
 try:
     grid_pngs, archive, csv_bytes = sweep_files(run)
 except ValueError as exc:

@@ -362,10 +362,10 @@ def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) ->
     fig = go.Figure(
         go.Heatmap(
             z=grid, x=xs, y=ys, colorscale="Viridis", text=np.round(grid, 3), texttemplate="%{text}",
-            hovertemplate=f"{x_axis.field if x_axis else ''} %{{x}} · {y_axis.field if y_axis else ''} %{{y}}"
+            hovertemplate=f"{x_axis.named if x_axis else ''} %{{x}} · {y_axis.named if y_axis else ''} %{{y}}"
             f"<br>{score} %{{z:.4f}}<extra></extra>",
         )
     )  # fmt: skip
-    fig.update_xaxes(title_text=x_axis.field if x_axis else None, type="category")
-    fig.update_yaxes(title_text=y_axis.field if y_axis else None, type="category", autorange="reversed")
+    fig.update_xaxes(title_text=x_axis.named if x_axis else None, type="category")
+    fig.update_yaxes(title_text=y_axis.named if y_axis else None, type="category", autorange="reversed")
     return _layout(fig, title or score, 120 + 60 * ny)

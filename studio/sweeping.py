@@ -3,6 +3,7 @@ the plan from the page's choices, the shared CLIP scorer, and the job on the eng
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from core import SweepError, SweepPlan, parse_axis
@@ -86,7 +87,8 @@ def plan_from_page(base: GenerationParams) -> SweepPlan:
             values = str(bindings.value(values_key(axis), "") or "")
             if not values.strip():  # the box, not core's FIELD=V1,V2 syntax, is what the page user sees
                 raise SweepError("type the values to try, separated by commas", axis, field)
-            axes.append(parse_axis(axis, f"{field}={values}", base))
+            parsed = parse_axis(axis, f"{field}={values}", base)
+            axes.append(dataclasses.replace(parsed, title=label(field)))  # captions in the sliders' words
     return SweepPlan(base, tuple(axes))
 
 

@@ -32,6 +32,10 @@ def test_two_axes_run_show_grid_heatmap_and_recall_a_tile():
     assert all(t.scores is not None and t.scores.prompt_match is not None for t in run.tiles)
     assert len(at.get("plotly_chart")) == 1  # the heatmap
     assert len(at.get("image")) == 1  # the grid
+    # The page speaks of its sliders, not the command line's fields: the tiles, the heatmap's axes.
+    assert at.selectbox(key="sweep_tile").options[3] == "Norm target: 90 · Foreground weight: 1.4"
+    heatmap = at.get("plotly_chart")[0].proto.spec
+    assert '"Foreground weight"' in heatmap and '"Norm target"' in heatmap and "level_weights" not in heatmap
 
     at.selectbox(key="sweep_tile").set_value(3).run()
     at.button(key="sweep_recall").click().run()

@@ -61,6 +61,12 @@ class Axis:
     field: str  # as written: "level_weights.0"
     values: tuple[Any, ...]
     raw: tuple[str, ...]  # the values as typed, for labels
+    title: str = ""  # what a person calls the field ('Foreground weight'): the studio's words; the CLI keeps the field
+
+    @property
+    def named(self) -> str:
+        """The axis as captions, grid titles and heatmaps call it."""
+        return self.title or self.field
 
     @property
     def base_field(self) -> str:
@@ -81,8 +87,8 @@ class Axis:
         return checkpoint_name(raw) if self.base_field == "checkpoint" else raw
 
     def label(self, i: int) -> str:
-        """'norm_target=40', 'audio_path=rain.wav': what a tile's caption says."""
-        return f"{self.field}={self.shown(i)}"
+        """'norm_target=40', 'audio_path=rain.wav' (or 'Norm target: 40' with a title): a tile's caption."""
+        return f"{self.title}: {self.shown(i)}" if self.title else f"{self.field}={self.shown(i)}"
 
     def apply(self, params: GenerationParams, i: int) -> GenerationParams:
         value = self.values[i]

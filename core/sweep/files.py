@@ -56,7 +56,7 @@ def grids(run: SweepRun) -> list[bytes]:
                     params.append(tile.result.params)
                     captions.append(grid_text(caption))
         title = "Sweep · " + " · ".join(
-            f"{n.upper()}: {a.field}" + (f" = {a.shown(z)}" if n == "z" else "")
+            f"{n.upper()}: {a.named}" + (f" = {a.shown(z)}" if n == "z" else "")
             for n in ("x", "y", "z")
             if (a := plan.axis(n))
         )

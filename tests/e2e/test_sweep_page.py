@@ -19,11 +19,11 @@ def test_sweep_two_axes_heatmap_and_recall(page, server):
     page.locator(button("sweep_run")).click()
     heatmap = page.locator(".st-key-sweep_heatmap .js-plotly-plot")
     expect(heatmap).to_be_visible()
-    expect(heatmap).to_contain_text("level_weights.0")  # the X axis title
-    expect(heatmap).to_contain_text("norm_target")  # the Y axis title
+    expect(heatmap).to_contain_text("Foreground weight")  # the X axis title, in the sliders' words
+    expect(heatmap).to_contain_text("Norm target")  # the Y axis title
     shot(page, "sweep_done")
 
-    wanted = "norm_target=90 · level_weights.0=1.4"
+    wanted = "Norm target: 90 · Foreground weight: 1.4"
     page.locator(".st-key-sweep_tile").click()
     page.get_by_role("option", name=wanted, exact=True).click()
     expect(page.locator(".st-key-sweep_tile [role=combobox]")).to_have_value(wanted)
@@ -40,4 +40,4 @@ def test_sweep_two_axes_heatmap_and_recall(page, server):
     box.press("Enter")
     expect(box).to_have_value("0.3,0.9")
     page.locator(button("sweep_run")).click()
-    expect(page.locator(".st-key-sweep_tile [role=combobox]")).to_have_value("norm_target=30 · level_weights.0=0.3")
+    expect(page.locator(".st-key-sweep_tile [role=combobox]")).to_have_value("Norm target: 30 · Foreground weight: 0.3")
