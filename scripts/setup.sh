@@ -29,6 +29,15 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# librosa's numba kernels compile once per install (~25 s on 2 cores): here, not in the first
+# spectrogram a user asks for. studio.sh and test.sh point NUMBA_CACHE_DIR at the same folder.
+numba_cache=${NUMBA_CACHE_DIR:-$PWD/.numba_cache}
+if [ ! -f "$numba_cache/.warm-${stamp##*-}" ]; then
+  echo "==> compiling librosa's spectrogram kernels (once: ~30 s)"
+  NUMBA_CACHE_DIR=$numba_cache .venv/bin/python -c 'from core.spectrum import warm_up; warm_up()'
+  touch "$numba_cache/.warm-${stamp##*-}"
+fi
+
 # Debian packages the tests need: chromium for the browser tests, ffmpeg for the m4a/AAC decoding
 # fallback. Missing ones make those tests skip on a developer's machine and fail under CI (CI=true).
 if [ $dev = 1 ]; then
