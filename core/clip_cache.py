@@ -113,6 +113,18 @@ def load_clip_cached(path: str | os.PathLike) -> AudioClip:
     return found
 
 
+def load_clip_checked(path: str | os.PathLike, recorded_sha256: str | None = None) -> AudioClip:
+    """`load_clip_cached(path)`, refused when a reproduced image recorded another version of it
+    (`recorded_sha256`): the engine's first stage, and the CLI's check before the models load."""
+    clip = load_clip_cached(path)
+    if recorded_sha256 and recorded_sha256 != clip.sha256:
+        raise AudioError(
+            f"{Path(path).name} is not the clip this image was made from (its content changed): reproduce "
+            "with the original file, or choose the clip again to make a new image."
+        )
+    return clip
+
+
 def forget_clip_file(path: str | os.PathLike) -> int:
     """Drop every cached version of the file at `path` (it is being deleted); returns bytes freed."""
     resolved = str(Path(path).expanduser().resolve())
@@ -129,5 +141,6 @@ __all__ = [
     "clip_nbytes",
     "forget_clip_file",
     "load_clip_cached",
+    "load_clip_checked",
     "new_clip_cache",
 ]

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
-from .audio import CLAP_RATE, AudioClip, AudioError, resample
+from .audio import CLAP_RATE, AudioClip, resample
 from .cache import ByteLRUCache
 from .clap import ClapEncoder
-from .clip_cache import load_clip_cached
+from .clip_cache import load_clip_checked
 from .events import Stage, StatusCallback
 from .params import LEVELS, GenerationParams
 from .projector import ZeroShotProjector, checkpoint_identity
@@ -132,9 +132,10 @@ class Listener:
         self._listenings.clear()
         self.clap.forget_audio()
 
-    def load_clip(self, path: str | Path) -> AudioClip:
-        """Decoded once for the process, shared with the studio (core/clip_cache.py)."""
-        return load_clip_cached(path)
+    def load_clip(self, path: str | Path, recorded_sha256: str | None = None) -> AudioClip:
+        """Decoded once for the process, shared with the studio (core/clip_cache.py); refused when
+        it is not the version a reproduced image recorded."""
+        return load_clip_checked(path, recorded_sha256)
 
     def listen(self, params: GenerationParams, cancel: threading.Event | None, status: StatusCallback) -> Listening:
         if params.audio_path is None:
@@ -142,13 +143,8 @@ class Listener:
         timings: dict[str, float] = {}
         t = time.perf_counter()
         status(Stage("audio", "Reading the audio"))
-        clip = self.load_clip(params.audio_path)
+        clip = self.load_clip(params.audio_path, params.audio_sha256)
         timings["audio"] = time.perf_counter() - t
-        if params.audio_sha256 and params.audio_sha256 != clip.sha256:
-            raise AudioError(
-                f"{Path(params.audio_path).name} is not the clip this image was made from (its content "
-                "changed): reproduce with the original file, or choose the clip again to make a new image."
-            )
         trained = params.mode == "trained"
         key = (clip.sha256, listening_key(params), checkpoint_identity(params.checkpoint) if trained else None)
         cached = self._listenings.get_or_none(key)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..params import SOURCE_MODES
 from . import CliError, progress
-from .generate import add_param_flags, check_device, params_from_args
+from .generate import add_param_flags, check_audio, check_device, params_from_args
 
 
 def _modes(text: str) -> tuple[str, ...]:
@@ -43,7 +43,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..compare import GRID_FILE, run_compare, save_compare
-    from ..engine import Engine
     from ..export import check_folder
 
     params = params_from_args(args)
@@ -51,6 +50,9 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("compare needs a clip: give --audio PATH (or --from a PNG made with one)")
     check_device(args.device)
     out = check_folder(args.out, first_file=GRID_FILE)  # before the images, not after them
+    check_audio(params)
+    from ..engine import Engine  # torch, diffusers: seconds, paid only once the input is known to be good
+
     engine = Engine(params.models, device=args.device)
 
     def status(event) -> None:

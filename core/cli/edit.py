@@ -21,6 +21,7 @@ from .generate import (
     _argparse_kwargs,
     _progress,
     add_param_flags,
+    check_audio,
     check_device,
     check_output,
     params_from_args,
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     out = check_output(args, f"clap2diff-edit-{params.generation.seed}.png")
     load_inputs(params)  # a bad photo or mask, or another one than --from's, fails before the models load
+    check_audio(params.generation)
     engine = Engine(params.generation.models, device=args.device)
     result = edit_photo(engine, params, progress=_progress(args.quiet))
     out = save_edit(result, out)

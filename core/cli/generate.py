@@ -164,10 +164,10 @@ def _progress(quiet: bool):
 
 
 def check_device(device: str | None) -> None:
-    import torch
-
     if device is None:
         return
+    import torch
+
     try:
         kind = torch.device(device).type
     except (RuntimeError, ValueError):
@@ -176,6 +176,16 @@ def check_device(device: str | None) -> None:
         raise CliError(f"unknown device {device!r}: use cpu or cuda (or cuda:N)")
     if kind == "cuda" and not torch.cuda.is_available():
         raise CliError("CUDA is not available on this machine: leave out --device, or use --device cpu")
+
+
+def check_audio(params: GenerationParams) -> None:
+    """A clip that cannot be used (missing, not audio, silent, not the version --from recorded)
+    fails before the models load, which takes seconds to a minute, not after. The decode is kept
+    in the clip cache: the engine does not decode it again."""
+    if params.audio_path is not None:
+        from ..clip_cache import load_clip_checked
+
+        load_clip_checked(params.audio_path, params.audio_sha256)
 
 
 def check_output(args: argparse.Namespace, default_name: str) -> Path:
@@ -193,12 +203,13 @@ def check_output(args: argparse.Namespace, default_name: str) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import Engine
-    from ..export import save_result
-
     params = params_from_args(args)
     check_device(args.device)
     out = check_output(args, f"clap2diff-{params.seed}.png")
+    check_audio(params)
+    from ..engine import Engine  # torch, diffusers: seconds, paid only once the input is known to be good
+    from ..export import save_result
+
     engine = Engine(params.models, device=args.device)
     result = engine.generate(params, progress=_progress(args.quiet))
     try:

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from . import CliError, progress
-from .generate import add_param_flags, check_device, params_from_args
+from .generate import add_param_flags, check_audio, check_device, params_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +46,6 @@ def plan_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import Engine
     from ..export import check_folder
     from ..models import ModelUnavailable
     from ..scoring import Scorer
@@ -56,6 +55,11 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     out = check_folder(args.out, first_file=CSV_FILE)  # before the tiles, not after them
     reference = _reference(args.reference)
+    tiles = [plan.params_at(*at) for at in plan.positions()]
+    for params in {(p.audio_path, p.audio_sha256): p for p in tiles}.values():  # each clip on the grid, once
+        check_audio(params)
+    from ..engine import Engine  # torch, diffusers: seconds, paid only once the input is known to be good
+
     engine = Engine(plan.base.models, device=args.device)
     scorer = None
     if not args.no_scores:
