@@ -79,12 +79,15 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
         _SKIPPED_MODULES.append((report.nodeid, reason.removeprefix("Skipped: ")))
 
 
+E2E_DIR = ROOT / "tests" / "e2e"
 E2E_TIMEOUT_S = 300  # a browser test waits up to 90 s per step; every other test has pyproject's 120 s
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k / -m deselect, so they apply to these items too
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
+        if E2E_DIR in item.path.parents:  # every browser test, by where it lives: none can forget the marker
+            item.add_marker(pytest.mark.e2e)
         if item.get_closest_marker("e2e") and not item.get_closest_marker("timeout"):
             item.add_marker(pytest.mark.timeout(E2E_TIMEOUT_S))
     for nodeid, reason in _SKIPPED_MODULES:

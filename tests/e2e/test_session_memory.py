@@ -24,7 +24,7 @@ from tests.e2e.helpers import open_studio, shot
 from tests.e2e.studio_server import ARTIFACTS, studio_server
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 UPLOAD_MB = 60  # each upload: 16-bit stereo at 48 kHz, ~5.5 minutes (decoded float32: 2x this)
 BOUND_MB = 200  # what three released uploads may leave behind, all told (a session holding one: ~300 MB)
