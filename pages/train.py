@@ -20,7 +20,9 @@ st.caption(
 )
 
 run = training.followed_run()
-busy = run is not None and run.alive
+following = run is not None and run.alive  # the run shown is training: the page polls it
+training_now = training.training_now()  # whichever run trains, shown or not: Start waits for it
+busy = training_now is not None
 
 # -- the dataset ----------------------------------------------------------------------------------
 st.markdown("### Dataset")
@@ -112,8 +114,12 @@ with st.form("train_settings", border=False):
         icon=":material/model_training:",
         disabled=busy or report is None,
     )
-if busy:
+if busy and following and run.path == training_now.path:
     st.caption("A run is training (below): stop it before starting another.")
+elif busy:
+    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1.caption(f"Run `{training_now.name}` is training: stop it before starting another.")
+    c2.button("Show it", key="train_show_training", on_click=training.follow, args=(training_now.name,))
 if start and report is not None and dataset is not None:
     name = name.strip() or training.new_run_name(dataset, stage)
     problem = training.check_run_name(name)
@@ -134,10 +140,10 @@ if start and report is not None and dataset is not None:
 @st.fragment(run_every=2.0 if busy else None)
 def follow_run() -> None:
     info = training.followed_run()
+    if (training.training_now() is not None) != busy or (info is not None and info.alive != following):
+        st.rerun(scope="app")  # a run ended (or began) since the page was drawn: Start and its note follow
     if info is None:
         return
-    if info.alive != busy:  # it ended (or began) since the page was drawn: Start and its note follow
-        st.rerun(scope="app")
     st.markdown(f"### Run `{info.name}`")
     state = info.state
     stage_name = STAGE_NAMES.get(info.stage or 0, "")
@@ -160,7 +166,7 @@ def follow_run() -> None:
                   help="Stops at the next step, after saving a checkpoint.")  # fmt: skip
     elif state in ("stopped", "interrupted") and info.status.get("last_checkpoint") and info.final is None:
         if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", on_click=training.resume,
-                     args=(str(info.path),), help="Continue from its last checkpoint."):  # fmt: skip
+                     args=(str(info.path),), disabled=busy, help="Continue from its last checkpoint."):  # fmt: skip
             st.rerun(scope="app")  # followed and polled from now on
     if info.final is not None:
         if c2.button(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.train.config import TrainConfig, starting_config
+from core.train.config import TrainConfig, TrainError, starting_config
 from core.train.dataset import DatasetReport, load_dataset
 from core.train.runs import RunInfo, run_info
 from studio import bindings
@@ -88,10 +88,21 @@ def config_for(dataset: str, run: str, models: str, stage: int, steps: int, lr: 
     ).validate()
 
 
+def training_now() -> RunInfo | None:
+    """The run training under the runs folder, whichever session started it: one at a time, since
+    two runs would share this machine's cores and each take twice as long."""
+    from core.train.runs import running_run
+
+    return running_run(runs_root())
+
+
 def start(config: TrainConfig) -> RunInfo:
-    """Launch the run as its own process and follow it in this session."""
+    """Launch the run as its own process and follow it in this session; refused (TrainError) while
+    another run trains (another tab may have started one since this page was drawn)."""
     from core.train.launch import start_training
 
+    if (other := training_now()) is not None:
+        raise TrainError(f"run {other.name} is training: stop it (or wait for it) before starting another")
     start_training(config)
     info = run_info(config.out)
     session().train.key = config.out
@@ -111,14 +122,12 @@ def finished_runs() -> list[RunInfo]:
 
 def followed_run() -> RunInfo | None:
     """The run this session follows: the one it started, else one still training (after a reload)."""
-    from core.train.runs import running_run
-
     s = session()
     if s.train.key:
         info = run_info(s.train.key)
         if info is not None:
             return info
-    info = running_run(runs_root())
+    info = training_now()
     if info is not None:
         s.train.key = str(info.path)
     return info

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,7 @@ def test_no_dataset_says_where_to_put_one(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_start_follow_stop_and_open_in_generate(roots):
-    from core import read_metrics, read_status
+    from core import UserError, read_metrics, read_status
     from core.train.checkpoint import latest_checkpoint, read_state
     from core.train.runs import list_runs
 
@@ -108,6 +109,23 @@ def test_start_follow_stop_and_open_in_generate(roots):
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     xs, ys = fig["data"][0]["x"], fig["data"][0]["y"]
     assert xs[: len(losses)] == [m["step"] for m in losses][: len(xs)] and ys[0] == pytest.approx(losses[0]["loss"])
+
+    # Showing another run does not free Start: one run trains at a time, whichever one is shown.
+    older = runs / "older"
+    older.mkdir()
+    (older / "train_config.json").write_text((run / "train_config.json").read_text())
+    at = _train_page()
+    at.button(key="train_show_older").click().run()
+    assert any("Run `older`" in m.value for m in at.markdown)
+    assert at.button(key="train_start").disabled
+    assert any("Run `tones-s1` is training: stop it" in c.value for c in at.caption)
+    from studio import training
+
+    with pytest.raises(UserError, match="run tones-s1 is training"):  # a tab drawn before it began
+        training.start(training.config_for("tones", "second", "tiny", 1, 10, 1e-4, 1, None))
+    assert not (runs / "second").exists()
+    at.button(key="train_show_training").click().run()
+    shutil.rmtree(older)
 
     at.button(key="train_stop").click().run()
     wait_until(lambda: (read_status(run) or {}).get("state") == "stopped", "the stop")
