@@ -39,14 +39,14 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
             f"Settings restored. This image was made with the models **{recalled.models}**; you are "
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
         )
-    else:
+    elif not s.recall_notes:  # lowered to the limits: the sliders do not hold the image's values
         st.success(
             "Settings restored: the sliders hold this image's values.", icon=":material/settings_backup_restore:"
         )
     if s.recall_about:
         st.info(s.recall_about, icon=":material/info:")
     if s.recall_notes:
-        st.warning("The image asked for more than this studio allows: " + "; ".join(s.recall_notes) + ".")
+        st.warning("Settings restored, except what this studio does not allow: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:
         st.warning(f"The recalled audio file {recalled.audio_path} is not available here: pick the clip again.")
 

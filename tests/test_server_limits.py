@@ -83,7 +83,8 @@ def test_the_gallery_recalls_a_huge_png_clamped_and_says_so(monkeypatch):
     notes = session(at).recall_notes  # what the Generate page shows in its warning
     assert notes[-1] == "lowered to 1024x1024 px, 150 steps" and "CLAP2DIFF_MAX_SIDE" in notes[0]
     shown = [w.value for w in at.warning]  # and the page shows it (after the new preview's rerun too)
-    assert any("asked for more than this studio allows" in w and "lowered to 1024x1024 px" in w for w in shown), shown
+    assert any("except what this studio does not allow" in w and "lowered to 1024x1024 px" in w for w in shown), shown
+    assert not at.success, "no 'the sliders hold this image's values' beside a warning that they do not"
 
 
 def test_a_limit_refusal_reads_as_its_own_message_not_an_unexpected_error():
