@@ -83,11 +83,11 @@ with st.form("train_settings", border=False):
     defaults = training.starting_config(models)
     steps = c2.number_input(
         steps_knob.label, int(steps_knob.range[0]), int(steps_knob.range[1]),
-        step=10, help=steps_knob.help_for(stage - 1), key="train_steps",
+        step=int(steps_knob.step), help=steps_knob.help_for(stage - 1), key="train_steps",
     )  # fmt: skip
     lr = c3.number_input(
         lr_knob.label, float(lr_knob.range[0]), float(lr_knob.range[1]),
-        format="%.0e", step=1e-5, help=lr_knob.help_for(stage - 1), key="train_lr",
+        format=lr_knob.fmt, step=lr_knob.step, help=lr_knob.help_for(stage - 1), key="train_lr",
     )  # fmt: skip
     batch = c4.number_input(
         batch_knob.label, int(batch_knob.range[0]), int(batch_knob.slider[1]), value=defaults.batch_size,

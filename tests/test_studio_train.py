@@ -76,6 +76,16 @@ def test_a_stage_brings_its_own_steps_and_learning_rate(roots):
     )
 
 
+def test_the_learning_rate_field_shows_every_step_it_takes(roots):
+    """+ from 1e-4 is 1.1e-4: a format that shows both as '1e-04' made the button look dead."""
+    from core import train_knobs
+
+    knob = train_knobs()["learning_rates"]
+    for rate in (1e-5, 1e-4, 1.5e-4, 9e-4):
+        assert knob.fmt % rate != knob.fmt % (rate + knob.step) != knob.fmt % (rate - knob.step / 2), rate
+    assert _train_page().number_input(key="train_lr").proto.format == knob.fmt  # the page draws the knob's
+
+
 def test_no_dataset_says_where_to_put_one(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAP2DIFF_DATASETS", str(tmp_path / "nothing"))
     monkeypatch.setenv("CLAP2DIFF_RUNS", str(tmp_path / "runs"))

@@ -81,7 +81,7 @@ class TrainConfig:
         help="Optimizer steps of stage {part} (set the chosen stage's with --steps).",
     )  # fmt: skip
     learning_rates: tuple[float, float, float] = knob(
-        (1e-4, 1e-4, 1e-5), label="Learning rate", range=(1e-9, 1.0), step=1e-5, fmt="%.0e", parts=("1", "2", "3"),
+        (1e-4, 1e-4, 1e-5), label="Learning rate", range=(1e-9, 1.0), step=1e-5, fmt="%.3g", parts=("1", "2", "3"),
         help="AdamW's learning rate in stage {part}; stage 3 fine-tunes, lower (set the chosen stage's with --lr).",
     )  # fmt: skip
     lr_schedule: str = knob(
