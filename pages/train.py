@@ -26,7 +26,7 @@ busy = training_now is not None
 
 # -- the dataset ----------------------------------------------------------------------------------
 st.markdown("### Dataset")
-names = training.dataset_names()
+names, swapped = training.dataset_names(), None
 if not names:
     st.info(
         f"No dataset yet. Put a folder with a `metadata.jsonl` under the datasets folder "
@@ -36,6 +36,9 @@ if not names:
     dataset, report = None, None
 else:
     dataset = st.selectbox("Dataset folder", names, key="train_dataset")
+    if swapped := training.dataset_swapped(dataset):
+        st.warning(f"The dataset `{swapped}` is no longer in the datasets folder (deleted or renamed): "
+                   f"`{dataset}` is chosen now.", icon=":material/warning:")  # fmt: skip
     try:
         report = training.dataset_report(dataset)
     except (DatasetError, OSError) as exc:
@@ -123,6 +126,8 @@ elif busy:
 if start and report is not None and dataset is not None:
     name = name.strip() or training.new_run_name(dataset, stage)
     problem = training.check_run_name(name)
+    if problem is None and swapped:
+        problem = f"Not started: `{swapped}` is gone. Press Start again to train on `{dataset}`."
     if problem is None and not report.rows:
         problem = report.summary() + ": nothing to train on."
     if problem is not None:

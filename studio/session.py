@@ -217,6 +217,7 @@ class Session:
     sweep: JobSlot[Any] = field(default_factory=JobSlot)
     scores: JobSlot[Any] = field(default_factory=JobSlot)  # CLIP scores of a render (key: its id)
     train: JobSlot[Any] = field(default_factory=JobSlot)
+    train_dataset: str | None = None  # the dataset the Train page last showed: one that vanishes is said
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview" | "edit" | "edit preview", 0): Gates' first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
     recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits

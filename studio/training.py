@@ -55,6 +55,14 @@ def dataset_report(name: str) -> DatasetReport:
     return _report(str(folder), (folder / METADATA).stat().st_mtime)
 
 
+def dataset_swapped(chosen: str | None) -> str | None:
+    """The dataset this session showed last, when it has left the datasets folder since (deleted,
+    renamed) and the choice fell to `chosen`, another one: said before anything trains on that."""
+    s = session()
+    last, s.train_dataset = s.train_dataset, chosen
+    return last if last and last != chosen and last not in dataset_names() else None
+
+
 def new_run_name(dataset: str, stage: int) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", dataset).strip("-") or "run"
     return f"{safe}-stage{stage}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -193,6 +201,7 @@ __all__ = [
     "config_for",
     "dataset_names",
     "dataset_report",
+    "dataset_swapped",
     "datasets_root",
     "finished_runs",
     "follow",

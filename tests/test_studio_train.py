@@ -76,6 +76,20 @@ def test_a_stage_brings_its_own_steps_and_learning_rate(roots):
     )
 
 
+def test_a_dataset_deleted_under_the_page_is_said_and_nothing_trains_on_another(roots):
+    datasets, runs = roots
+    at = _train_page()
+    at.selectbox(key="train_dataset").select("tones").run()
+    shutil.rmtree(datasets / "tones")  # deleted (or renamed) while the page shows it
+    at.button(key="train_start").click().run()
+    assert at.selectbox(key="train_dataset").value == "broken"  # Streamlit's fallback: the first left
+    assert any("`tones` is no longer in the datasets folder" in w.value for w in at.warning)
+    assert any("Not started: `tones` is gone" in e.value for e in at.error), [e.value for e in at.error]
+    assert not runs.exists() or not any(runs.iterdir())
+    at.run()  # the next run: the choice stands, nothing more to say
+    assert not at.warning and not at.error
+
+
 def test_the_learning_rate_field_shows_every_step_it_takes(roots):
     """+ from 1e-4 is 1.1e-4: a format that shows both as '1e-04' made the button look dead."""
     from core import train_knobs
