@@ -146,3 +146,20 @@ def test_prepare_errors_are_one_line(tmp_path, capsys):
         "error: no row of none.csv could be prepared (line 2: zzz: no such video in the videos folder); "
         "every reason is in d/prepare_report.json."
     )
+
+
+@pytest.mark.parametrize("suffix", ["png", "jpg"])
+def test_an_image_cut_off_after_its_header_is_skipped_before_training(tmp_path, suffix):
+    """Its header opens, so it used to count as usable and fail in the feature pass (or the page's preview)."""
+    row = write_pair(tmp_path, 0)
+    cut = tmp_path / "frames" / f"cut.{suffix}"
+    noise = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)  # kB of pixels past the header
+    Image.fromarray(noise, "RGB").save(cut)
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    lines = [row, {**row, "image": f"frames/cut.{suffix}"}]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report = load_dataset(tmp_path)
+    assert [r.line for r in report.rows] == [1]
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (2, f"image frames/cut.{suffix} is damaged or incomplete (it stops before its last pixel)")
+    ]

@@ -153,11 +153,17 @@ def _check_media(row: Row, report: DatasetReport) -> str:
     inside = row.image.is_relative_to(report.folder)
     image_name = row.image.relative_to(report.folder).as_posix() if inside else row.image.name  # as the audio's
     try:
-        with Image.open(row.image) as im:
-            if im.width < 1 or im.height < 1:
-                return f"image {image_name} is empty"
+        im = Image.open(row.image)
     except (UnidentifiedImageError, OSError):
         return f"image {image_name} is not an image PIL can read"
+    with im:
+        if im.width < 1 or im.height < 1:
+            return f"image {image_name} is empty"
+        try:  # the header alone passes a file cut off after it: decode (a JPEG at 1/8 scale, cheap)
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+        except (OSError, SyntaxError, ValueError):
+            return f"image {image_name} is damaged or incomplete (it stops before its last pixel)"
     seconds = audio_seconds(row.audio)
     if seconds is not None:
         report.durations[row.line] = seconds
