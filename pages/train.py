@@ -168,11 +168,14 @@ def follow_run() -> None:
     c1, c2, _ = st.columns([1, 1, 2])
     if info.alive:
         c1.button("Stop", key="train_stop", icon=":material/stop:", on_click=training.stop, args=(str(info.path),),
-                  help="Stops at the next step, after saving a checkpoint.")  # fmt: skip
+                  help="Stops at the next step, after saving a checkpoint (a run still starting has none to "
+                  "save: it stops with nothing to resume).")  # fmt: skip
     elif state in ("stopped", "interrupted") and info.status.get("last_checkpoint") and info.final is None:
         if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", on_click=training.resume,
                      args=(str(info.path),), disabled=busy, help="Continue from its last checkpoint."):  # fmt: skip
             st.rerun(scope="app")  # followed and polled from now on
+    elif state in ("stopped", "interrupted") and info.final is None:
+        st.caption("It ended before its first checkpoint, so there is nothing to resume: start a new run.")
     if info.final is not None:
         if c2.button(
             "Open in Generate", key="train_open", type="primary", icon=":material/graphic_eq:",

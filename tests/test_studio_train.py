@@ -90,6 +90,21 @@ def test_a_dataset_deleted_under_the_page_is_said_and_nothing_trains_on_another(
     assert not at.warning and not at.error
 
 
+def test_a_run_stopped_before_its_first_checkpoint_offers_no_resume_and_says_why(roots):
+    from core.train.metrics import STATUS_FILE
+
+    _, runs = roots
+    early = runs / "early"
+    early.mkdir(parents=True)
+    (early / "train_config.json").write_text("{}")
+    (early / STATUS_FILE).write_text(json.dumps({"state": "stopped", "stage": 1, "step": 0, "total": 10}))
+    at = _train_page()
+    at.button(key="train_show_early").click().run()
+    assert any("Run `early`" in m.value for m in at.markdown)
+    assert not [b for b in at.button if b.key == "train_resume"]
+    assert any("ended before its first checkpoint" in c.value for c in at.caption)
+
+
 def test_the_learning_rate_field_shows_every_step_it_takes(roots):
     """+ from 1e-4 is 1.1e-4: a format that shows both as '1e-04' made the button look dead."""
     from core import train_knobs
