@@ -186,6 +186,17 @@ def open_in_generate(run: str) -> None:
     session().goto = "generate"
 
 
+def show_picked_run(names: list[str]) -> None:
+    """The sidebar's finished-run choice follows the checkpoint in use (Open in Generate, a recall,
+    a folder typed): that run's name, or none when the checkpoint is not one of `names`' finals."""
+    from core.train.checkpoint import FINAL
+
+    current = str(bindings.value("w_checkpoint") or "")
+    shown = next((n for n in names if current == str(runs_root() / n / FINAL)), None)
+    if bindings.value(RUN_PICK_KEY) != shown:
+        bindings.set_value(RUN_PICK_KEY, shown)
+
+
 def use_picked_run() -> None:
     """Callback of the sidebar's finished-run choice."""
     name = bindings.value(RUN_PICK_KEY)
@@ -211,6 +222,7 @@ __all__ = [
     "open_in_generate",
     "resume",
     "runs_root",
+    "show_picked_run",
     "start",
     "starting_config",
     "stop",

@@ -206,6 +206,7 @@ def test_a_finished_run_opens_in_generate_in_trained_mode(roots):
     assert at.session_state[SESSION_KEY].params.checkpoint_sha256 is None  # the run as it is now
     assert at.session_state["w_mode"] == "trained"
     assert at.session_state["w_checkpoint"] == str(runs / "done" / "final")
+    assert at.selectbox(key="w_checkpoint_run").value == "done"  # the sidebar's choice names it, not "—"
     assert at.session_state["w_models_choice"] == "tiny"
 
     # In the sidebar, the server's finished runs are offered instead of typing a folder.

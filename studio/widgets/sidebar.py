@@ -133,6 +133,7 @@ def finished_runs(where) -> None:
 
     names = [r.name for r in training.finished_runs()]
     if names:
+        training.show_picked_run(names)
         where.selectbox("Or a finished run", [None, *names], key=training.RUN_PICK_KEY,
                         format_func=lambda n: "—" if n is None else n, on_change=training.use_picked_run,
                         help="Trained on this server (Train page): its final checkpoint and its models.")  # fmt: skip
