@@ -56,7 +56,10 @@ if report is not None:
                 hide_index=True,
                 width="stretch",
             )
-    if report.rows:
+    if not report.rows:  # said here, not only after a press of Start
+        st.info(f"{report.summary()}: nothing to train on. Each line of `metadata.jsonl` names an audio file, "
+                "an image and a caption (README, 'Train your own').", icon=":material/info:")  # fmt: skip
+    else:
         with st.expander("A few rows", expanded=False):
             for row in report.rows[:3]:
                 left, right = st.columns([1, 2])
@@ -115,7 +118,7 @@ with st.form("train_settings", border=False):
         key="train_start",
         type="primary",
         icon=":material/model_training:",
-        disabled=busy or report is None,
+        disabled=busy or report is None or not report.rows,
     )
 if busy and following and run.path == training_now.path:
     st.caption("A run is training (below): stop it before starting another.")
@@ -126,10 +129,10 @@ elif busy:
 if start and report is not None and dataset is not None:
     name = name.strip() or training.new_run_name(dataset, stage)
     problem = training.check_run_name(name)
+    if problem is None and not report.rows:  # emptied since the page was drawn
+        problem = report.summary() + ": nothing to train on."
     if problem is None and swapped:
         problem = f"Not started: `{swapped}` is gone. Press Start again to train on `{dataset}`."
-    if problem is None and not report.rows:
-        problem = report.summary() + ": nothing to train on."
     if problem is not None:
         st.error(problem, icon=":material/error:")
     else:

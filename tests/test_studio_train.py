@@ -105,6 +105,18 @@ def test_a_run_stopped_before_its_first_checkpoint_offers_no_resume_and_says_why
     assert any("ended before its first checkpoint" in c.value for c in at.caption)
 
 
+def test_a_dataset_with_no_usable_row_says_so_before_start(roots):
+    datasets, _ = roots
+    (datasets / "empty").mkdir()
+    (datasets / "empty" / "metadata.jsonl").write_text("")
+    at = _train_page()
+    at.selectbox(key="train_dataset").select("empty").run()
+    assert any("0 of 0 rows usable: nothing to train on" in i.value for i in at.info), [i.value for i in at.info]
+    assert at.button(key="train_start").disabled
+    at.selectbox(key="train_dataset").select("tones").run()
+    assert not at.info and not at.button(key="train_start").disabled
+
+
 def test_the_learning_rate_field_shows_every_step_it_takes(roots):
     """+ from 1e-4 is 1.1e-4: a format that shows both as '1e-04' made the button look dead."""
     from core import train_knobs
