@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (if needed) and start the studio. CLAP2DIFF_MODELS picks the models: sd15 (default when
-# its weights are in the Hugging Face cache), tiny (offline demo), a hub id, or a local folder.
+# Set up (if needed) and start the studio. CLAP2DIFF_MODELS picks the models: sd15 (the default;
+# without its weights in the Hugging Face cache the page says what to download and offers the tiny
+# demo), tiny (offline demo), a hub id, or a local folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
