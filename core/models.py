@@ -54,7 +54,7 @@ def resolve_spec(name: str) -> ModelSpec:
     path = Path(name).expanduser()
     if path.is_dir():
         return ModelSpec(name, str(path.resolve()), clap, f"local folder {path}")
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
+    if name.count("/") == 1 and not names_a_folder(name):
         return ModelSpec(name, name, clap, f"hub model {name}")
     raise ModelUnavailable(
         f"Unknown model {name!r}: use 'sd15', 'tiny', a Hugging Face id like 'owner/model', "
@@ -102,6 +102,12 @@ def _first_sentence(text: str, limit: int = 160) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     line = line.split(" (", 1)[0].split(". ", 1)[0]
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def names_a_folder(source: str) -> bool:
+    """`source` is a path on this machine (absolute, ./, ~, or there), not a Hub id: what a failed
+    load then asks for is a readable folder, not a download."""
+    return Path(source).expanduser().is_absolute() or source.startswith((".", "~")) or Path(source).exists()
 
 
 def hf_command() -> str:
@@ -210,7 +216,7 @@ def _taesd_missing(source: str, exc: Exception) -> str:
     folder = Path(source).expanduser()
     if folder.is_dir():
         return f"TAESD in {source} cannot be read ({type(exc).__name__}): check the folder {TAESD_ENV} names"
-    if source.startswith(("/", ".", "~")) or folder.is_absolute():
+    if names_a_folder(source):
         return f"{TAESD_ENV} names {source}, which is not a folder"
     return f"TAESD not in the cache: `{hf_command()} download {source}` to use it"
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import torch
 from PIL import Image
 
 from .cache import LRUCache
-from .models import ModelUnavailable, _first_sentence, hf_command
+from .models import ModelUnavailable, _first_sentence, hf_command, names_a_folder
 from .trace import HeardLabel
 from .vocabulary import Vocabulary
 
@@ -91,10 +90,9 @@ def load_clip(spec: str = "tiny", device: str = "cpu"):
         model = CLIPModel.from_pretrained(source).eval().to(device)
         processor = CLIPProcessor.from_pretrained(source)
     except Exception as exc:  # noqa: BLE001 - hub/IO errors come in many types; all mean "not here"
-        local = Path(source).expanduser().is_absolute() or source.startswith((".", "~")) or Path(source).exists()
         how = (
             "give a folder holding a CLIP model in transformers' layout (config.json, the weights, the processor files)"
-            if local
+            if names_a_folder(source)
             else f"run once with network: `{hf_command()} download {source}`"
         )
         raise ModelUnavailable(
