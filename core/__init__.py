@@ -111,7 +111,7 @@ _EXPORTS: dict[str, str] = {
     "write_zip": "core.export",
     "zip_bytes": "core.export",
     # editing a photo with sound (the Edit page, `python -m core edit`)
-    "EditError": "core.edit.run",
+    "EditError": "core.edit.inputs",
     "EditParams": "core.edit.params",
     "EditResult": "core.edit.run",
     "ImageError": "core.images",
@@ -150,8 +150,9 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
     from .cancel import Cancelled
     from .clip_cache import CLIP_CACHE_ENV, decoded_clips, forget_clip_file, load_clip_cached
     from .compare import COMPARE_MODES, Cell, CompareRun, Plan, compare_files, mode_about, mode_label, run_compare
+    from .edit.inputs import EditError
     from .edit.params import EditParams
-    from .edit.run import EditError, EditResult, edit_photo
+    from .edit.run import EditResult, edit_photo
     from .engine import Engine, EngineError
     from .errors import UserError
     from .events import Phase, Stage, StatusEvent, StepInfo, Waiting

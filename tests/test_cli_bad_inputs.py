@@ -193,6 +193,25 @@ def test_a_clip_that_cannot_be_used_is_said_before_the_models_load(command, tmp_
     assert "silent.wav is silent (all zeros)" in line
 
 
+def test_a_typo_in_audio_costs_no_torch_import(tmp_path):
+    """The check above, seen from a shell: the error comes before torch is imported (about 5 s on
+    2 cores), for every command that takes --audio."""
+    code = (
+        "import sys\n"
+        "from core.cli import main\n"
+        f"tmp = {str(tmp_path)!r}\n"
+        "for extra in (['generate', '--out', tmp + '/a.png'], ['compare', '--out', tmp + '/cmp'],\n"
+        "              ['sweep', '--x', 'seed=1,2', '--out', tmp + '/sweep'],\n"
+        "              ['edit', '--image', tmp + '/photo.png', '--out', tmp + '/b.png']):\n"
+        "    assert main([*extra, '--audio', tmp + '/typo.wav', '--models', 'tiny']) == 2, extra\n"
+        "    assert 'torch' not in sys.modules, f'{extra[0]} imported torch before its clip check'\n"
+    )
+    _photo(tmp_path)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("typo.wav does not exist") == 4, done.stderr
+
+
 def _photo(tmp_path: Path) -> Path:
     Image.new("RGB", (64, 64), (40, 90, 160)).save(tmp_path / "photo.png")
     return tmp_path / "photo.png"

@@ -90,15 +90,17 @@ def edit_params_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..edit.export import save_edit
-    from ..edit.run import edit_photo, load_inputs
-    from ..engine import Engine
+    from ..edit.inputs import load_inputs
 
     params = edit_params_from_args(args)
     check_device(args.device)
     out = check_output(args, f"clap2diff-edit-{params.generation.seed}.png")
     load_inputs(params)  # a bad photo or mask, or another one than --from's, fails before the models load
     check_audio(params.generation)
+    from ..edit.export import save_edit
+    from ..edit.run import edit_photo  # torch, diffusers: seconds, paid only once the inputs are known to be good
+    from ..engine import Engine
+
     engine = Engine(params.generation.models, device=args.device)
     result = edit_photo(engine, params, progress=_progress(args.quiet))
     out = save_edit(result, out)

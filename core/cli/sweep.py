@@ -47,9 +47,7 @@ def plan_from_args(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..export import check_folder
-    from ..models import ModelUnavailable
-    from ..scoring import Scorer
-    from ..sweep import CSV_FILE, SweepRun, SweepTile, run_sweep, save_sweep
+    from ..sweep import CSV_FILE
 
     plan = plan_from_args(args)
     check_device(args.device)
@@ -59,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     for params in {(p.audio_path, p.audio_sha256): p for p in tiles}.values():  # each clip on the grid, once
         check_audio(params)
     from ..engine import Engine  # torch, diffusers: seconds, paid only once the input is known to be good
+    from ..models import ModelUnavailable
+    from ..scoring import Scorer
+    from ..sweep import SweepRun, SweepTile, run_sweep, save_sweep
 
     engine = Engine(plan.base.models, device=args.device)
     scorer = None

@@ -26,17 +26,13 @@ from PIL import Image
 
 from ..callbacks import LevelScheduleCallback
 from ..cancel import Cancelled
-from ..errors import UserError
 from ..events import ProgressCallback, Stage, StatusCallback, ignore
 from ..fastpaths import FastSettings
-from ..images import Mask, Photo, load_mask, load_photo
+from ..images import Mask, Photo
 from ..trace import Trace
+from .inputs import EditError, load_inputs
 from .params import EditParams
 from .structure import InjectionRecord, Injector, invert, tail_scheduler
-
-
-class EditError(UserError, ValueError):
-    """The photo or mask given is not the one the edit being reproduced was made from."""
 
 
 @dataclass
@@ -58,22 +54,6 @@ class EditResult:
 def run_steps(steps: int, denoise: float) -> int:
     """The steps img2img runs for `denoise` (diffusers' own arithmetic in `get_timesteps`)."""
     return min(int(steps * denoise), steps)
-
-
-def load_inputs(params: EditParams) -> tuple[Photo, Mask | None]:
-    """The photo and mask, checked against the hashes a reproduction carries."""
-    e = params.edit
-    photo = load_photo(e.image_path, e.max_side)
-    if e.image_sha256 and e.image_sha256 != photo.sha256:
-        raise EditError(
-            f"{photo.name} is not the photo this image was edited from (its content differs): reproduce with "
-            "the original photo, or leave out --from to make a new edit"
-        )
-    mask = load_mask(e.mask_path, photo.size) if e.mask_path else None
-    if e.mask_sha256 and (mask is None or e.mask_sha256 != mask.sha256):
-        what = "no mask was given" if mask is None else f"{mask.name} is not the mask it was made with"
-        raise EditError(f"this image was edited inside a mask, and {what}: give the original mask with --mask")
-    return photo, mask
 
 
 class EditCallback(LevelScheduleCallback):

@@ -14,11 +14,8 @@ from ..compare import grid_text, grid_tile
 from ..export import atomic_write, grid_png_bytes, zip_bytes
 from ..export.atomic import prune_earlier
 from ..scoring import SCORE_NAMES
+from .plan import CSV_FILE, ZIP_FILE
 from .run import SweepRun
-
-CSV_FILE = "scores.csv"
-ZIP_FILE = "sweep.zip"
-
 
 OWN_NAMES = re.compile(r"sweep_grid_\d{2}\.png|z\d{2}_y\d{2}_x\d{2}\.png")  # grid_name, tile_name
 
