@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest tests/...` without `python -m`
     sys.path.insert(0, str(ROOT))
 
-from core import audio  # noqa: E402
+from core import audio_decode  # noqa: E402
 from core.audio import AudioClip, AudioError, audio_hash, clap_input, load_audio  # noqa: E402
 from core.samples import sample_paths  # noqa: E402
 
@@ -274,18 +274,30 @@ def test_longer_than_an_hour_is_rejected_from_the_header(tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("the header alone must reject this file")
 
-    monkeypatch.setattr(audio.sf, "read", no_decoding)
+    monkeypatch.setattr(audio_decode.sf, "read", no_decoding)
     with pytest.raises(AudioError, match=r"is 61\.7 min long, more than the 60\.0 min limit"):
         load_audio(path)
 
 
 def test_length_limit_applies_to_real_audio(tmp_path, monkeypatch):
     path = write(tmp_path / "two.wav", tone(440.0, 2.0, 22050), 22050)
-    monkeypatch.setattr(audio, "MAX_SECONDS", 1.5)
+    monkeypatch.setattr(audio_decode, "MAX_SECONDS", 1.5)
     with pytest.raises(AudioError, match="more than the 1.5 s limit"):
         load_audio(path)
     with pytest.raises(AudioError, match="limit"):
         load_audio(path.read_bytes(), name="two.wav")
+
+
+def test_a_clip_too_short_to_hear_is_refused_and_a_tenth_of_a_second_is_not(tmp_path):
+    """CLAP repeats a short clip over its 10 s window: 10 samples would become a buzz it "hears"."""
+    for name, frames in (("ten.wav", 10), ("two_ms.wav", 96)):
+        path = write(tmp_path / name, tone(440.0, 1.0, 48000)[:frames], 48000)
+        with pytest.raises(AudioError, match=rf"{name} is [02] ms long, shorter than the 100 ms a sound needs"):
+            load_audio(path)
+        with pytest.raises(AudioError, match="shorter than the 100 ms"):
+            load_audio(path.read_bytes(), name=name)
+    path = write(tmp_path / "tenth.wav", tone(440.0, 0.1, 48000), 48000)
+    assert load_audio(path).frames == 4800
 
 
 def test_absurd_sample_rate(tmp_path):
