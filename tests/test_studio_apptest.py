@@ -361,6 +361,26 @@ def test_spectrogram_page_follows_the_generate_sources():
     assert at.radio(key="spec_sources").value == "bands"
 
 
+def test_a_recalled_window_start_past_the_last_full_window_is_kept_not_moved(tmp_path, monkeypatch):
+    """The CLI accepts any start inside the clip: a recall must reproduce it, so the slider widens to
+    it; a start past the clip's end (which the engine refuses) comes back to the last full window."""
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))
+    import soundfile as sf
+
+    rate = 16000
+    sf.write(tmp_path / "long.wav", (0.3 * np.sin(np.arange(rate * 25) / 7)).astype(np.float32), rate)
+    for recalled, shown, top in ((20.5, 20.5, 20.5), (31.0, 15.0, 15.0)):
+        at = _app()
+        at.radio(key="w_audio_source").set_value("path").run()
+        at.text_input(key="w_audio_path").set_value(str(tmp_path / "long.wav"))
+        at.session_state["w_window_start"] = recalled  # with the clip, as a recall sets them
+        at.run()
+        _ok(at)
+        slider = at.slider(key="w_window_start")
+        assert (slider.value, slider.max) == (shown, top)
+        assert _session(at).preview.result.params.window_start == shown
+
+
 def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path, monkeypatch):
     monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))  # the File-path source is opt-in
     import json
@@ -378,6 +398,7 @@ def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path, m
     at.radio(key="w_audio_source").set_value("path").run()
     at.text_input(key="w_audio_path").set_value(str(path)).run()
     _ok(at)
+    assert at.slider(key="w_window_start").max == 15.0  # 25 s: the last window that is all sound starts at 15 s
     at.slider(key="w_window_start").set_value(12.0).run()
     _ok(at)
     assert _session(at).preview.result.params.window_start == 12.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import streamlit as st
@@ -150,17 +151,22 @@ def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
 
 
 def _window_slider(clip: AudioClip) -> None:
-    """Where CLAP's 10 s window starts, for a clip longer than that (its range is the clip's)."""
+    """Where CLAP's 10 s window starts, for a clip longer than that: up to the last start whose window
+    is all sound (duration - 10 s). A later start that the engine still accepts (a recalled image, one
+    made with the CLI) widens the range to itself instead of being moved: the image must reproduce."""
     key, start = "w_window_start", float(bindings.value("w_window_start", 0.0))
     if clip.duration <= CLAP_SECONDS and start <= 0:
         if start != 0.0:
             bindings.set_value(key, 0.0)
         return
-    top = max(0.0, round(clip.duration - 0.5, 1))
-    if start > top:
+    k = knobs()["window_start"]
+    step = k.step_for()
+    top = max(0.0, round(math.floor(round((clip.duration - CLAP_SECONDS) / step, 6)) * step, 6))
+    if start >= clip.duration:  # past the end: the engine would refuse it
         bindings.set_value(key, top)
+    elif start > top:
+        top = start
     if top > 0:
-        k = knobs()["window_start"]
         st.slider(
             bindings.BY_KEY[key].label,
             0.0,
