@@ -23,6 +23,9 @@ What a departure does:
    page reconnects by itself) must not throw away a long render, and a closed tab still lets the
    one engine queue (studio/worker.py) go to the next user within seconds. Outside a server
    (AppTest) there is no reconnect, and everything is cancelled at once.
+   A reload is a departure too (a new session), but of someone who is still there: a session of
+   the same gallery (the link's `?gallery=` code) that runs within the grace adopts those jobs
+   (`adopt`), with the uploads they use; the page shows them going on, and a toast says so.
 2. After the reconnect window (Streamlit's `server.disconnectedSessionTTL`, 120 s by default,
    less a second), unless the browser came back: the session is closed the way Streamlit closes
    one (`Runtime.close_session`: its uploaded-file bytes, media files and session state go; its
@@ -68,6 +71,19 @@ WATCH_S = 10.0  # how often a session that came back without a rerun (so without
 _lock = threading.Lock()
 _claims: dict[str, set[str]] = {}  # session id -> resolved upload paths it used
 _departures: dict[str, object] = {}  # session id -> the token of its latest departure
+ADOPTABLE = {"render": "render", "edit": "edit", "compare": "Compare", "sweep": "sweep"}  # slot -> its name
+
+
+@dataclass
+class _Orphan:
+    """A departed session's jobs that wait out the grace: another session of its gallery may take them."""
+
+    session: weakref.ref[Session] = field(repr=False)
+    gallery_code: str
+    jobs: list[Job]  # the very list the grace's timers cancel: an adopted job leaves it
+
+
+_orphans: dict[str, _Orphan] = {}  # departed session id -> its jobs waiting out the grace
 
 
 @dataclass
@@ -101,8 +117,50 @@ def claimed(session_id: str) -> set[str]:
 
 
 def watch(current: Session) -> Handle:
-    """Every run: make sure this session has its handle (made once per connection)."""
-    return _handle(id(current), current)
+    """Every run: make sure this session has its handle (made once per connection), and take over
+    the jobs a reload (or a closed tab of the same gallery) left running."""
+    from studio import bindings
+
+    handle = _handle(id(current), current)
+    fresh = bindings.value("w_seed") is None  # the session's first run: no knob was drawn or set yet
+    if _orphans and (taken := adopt(current, handle.session_id)):
+        names = " and ".join(ADOPTABLE[name] for name in taken)
+        note = f"The {names} started before the reload goes on here"
+        if fresh and "render" in taken and current.render.job is not None and current.render.job.params:
+            bindings.push(current.render.job.params)  # a reload lost the knobs: they show the render's
+            note += "; the knobs show its settings"
+        st.toast(note + ".", icon=":material/sync:")
+    return handle
+
+
+def adopt(current: Session, session_id: str) -> list[str]:
+    """Move into `current` the running jobs of departed sessions of its gallery (within their grace),
+    slot by slot where `current`'s own slot is idle, with the uploads they use and their place in
+    the queue's count. Returns the slots taken."""
+    from studio import worker
+    from studio.session import JobSlot
+
+    if not current.gallery_code:
+        return []
+    taken: list[str] = []
+    with _lock:
+        for sid, orphan in list(_orphans.items()):
+            old = orphan.session()
+            if old is None or old is current or sid == session_id or orphan.gallery_code != current.gallery_code:
+                continue
+            for name in ADOPTABLE:
+                slot = getattr(old, name)
+                if slot.running and slot.job in orphan.jobs and not getattr(current, name).running:
+                    getattr(current, name).start(slot.job)  # the job, not the old page's last result
+                    setattr(old, name, JobSlot())
+                    orphan.jobs.remove(slot.job)
+                    taken.append(name)
+            if taken:
+                _claims.setdefault(session_id, set()).update(_claims.get(sid, ()))
+                worker.hand_over(old.queue_key, current.queue_key)
+            if not orphan.jobs:
+                del _orphans[sid]
+    return taken
 
 
 def _released(handle: Handle) -> None:
@@ -124,6 +182,7 @@ def _handle(session_key: int, _current: Session) -> Handle:
     sid = _session_id() or ""
     with _lock:  # a run after a reconnect: this new handle's release hears the next departure
         _departures.pop(sid, None)
+        _orphans.pop(sid, None)  # its jobs are its own again
     return Handle(sid, weakref.ref(_current))
 
 
@@ -152,6 +211,8 @@ def _left(handle: Handle, loop: asyncio.AbstractEventLoop | None) -> None:
     token = object()
     with _lock:
         _departures[sid] = token
+        if later and current is not None and current.gallery_code:
+            _orphans[sid] = _Orphan(weakref.ref(current), current.gallery_code, later)
     log.info("session %s left: %d job(s) cancelled, %d kept for %g s", sid, len(now), len(later), JOBS_GRACE_S)
     left_at = time.time()
     if loop is None:
@@ -169,7 +230,9 @@ def _cancel_unless_back(sid: str, token: object, jobs: list[Job]) -> None:
             return  # it came back and left again: that later departure decides
     if _active(sid):
         return  # a network blip: the browser is back and its jobs run on
-    for job in jobs:
+    with _lock:
+        _orphans.pop(sid, None)
+    for job in jobs:  # less any another session adopted
         job.request_cancel()
     log.info("session %s did not come back: %d job(s) cancelled", sid, len(jobs))
 
@@ -201,6 +264,7 @@ def _ended(
         job.request_cancel()
     with _lock:
         _departures.pop(sid, None)
+        _orphans.pop(sid, None)
     if loop is not None:
         _close_streamlit_session(sid)
     release_uploads(sid, left_at)
@@ -263,9 +327,11 @@ def release_uploads(session_id: str, left_at: float | None = None) -> list[str]:
 
 
 __all__ = [
+    "ADOPTABLE",
     "DISPOSABLE_KINDS",
     "JOBS_GRACE_S",
     "Handle",
+    "adopt",
     "claim",
     "claimed",
     "give_back_memory",

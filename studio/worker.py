@@ -124,6 +124,13 @@ def submit_owned(
     return future
 
 
+def hand_over(owner: str, to: str) -> None:
+    """`owner`'s queued and running jobs count as `to`'s from now on (a reloaded page took them)."""
+    with _owned_guard:
+        if moved := _owned.pop(owner, None):
+            _owned.setdefault(to, []).extend(moved)
+
+
 def yield_to_interactive() -> int:
     """Run the INTERACTIVE work queued now, here (call it from batch work on the engine thread,
     between two of its parts). Returns how many ran. Anything else goes back into the queue."""

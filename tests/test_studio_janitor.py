@@ -287,3 +287,49 @@ def test_a_closed_sessions_photo_and_mask_are_released_too(uploads):
 
     clear_session_resource_cache(SID)  # the websocket closed
     assert not any(p.exists() for p in saved) and janitor.claimed(SID) == set()
+
+
+def _reopened(code: str, monkeypatch, session_id: str):
+    """The studio opened again with `?gallery=code`, as another browser session (its own id)."""
+    from streamlit.testing.v1 import AppTest
+
+    from tests.studio_helpers import APP, FAST, TIMEOUT
+
+    monkeypatch.setattr(janitor, "_session_id", lambda: session_id)
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    again.query_params["gallery"] = code
+    for key, value in {**FAST, "ui_live_preview": False}.items():
+        again.session_state[key] = value
+    again.run()
+    ok(again)
+    return again
+
+
+def test_a_reloaded_page_takes_over_its_render_and_another_gallery_does_not(uploads, monkeypatch):
+    """A reload is a new session of the same gallery: the render it started goes on there (with its
+    upload and its place in the queue), instead of being cancelled when the grace ends."""
+    import weakref
+
+    at = app(ui_live_preview=False)
+    code, old_key = session(at).gallery_code, session(at).queue_key
+    path = upload(at, "tone.wav", wav(seconds=2.0))
+    with long_render(at, monkeypatch) as render:
+        monkeypatch.setattr(janitor, "_active", lambda sid: False)
+        loop = ServerLoop()
+        janitor._left(janitor.Handle(SID, weakref.ref(session(at))), loop)  # the reload's disconnect
+
+        stranger = _reopened("someone-else-entirely-0001", monkeypatch, "stranger")
+        assert session(stranger).render.job is None and not stranger.toast  # another gallery: not theirs
+        reloaded = _reopened(code, monkeypatch, "reloaded")
+        assert session(reloaded).render.job is render and not session(at).render.running
+        assert [t.value for t in reloaded.toast] == [
+            "The render started before the reload goes on here; the knobs show its settings."
+        ]
+        assert reloaded.slider(key="w_steps").value == 100 == session(reloaded).params.steps  # the reload lost them
+        assert worker.active(session(reloaded).queue_key) == 1 and worker.active(old_key) == 0
+
+        loop.run(janitor.JOBS_GRACE_S)
+        loop.run(janitor.grace_s())  # the departed session is closed and its uploads released...
+        assert render.running and not render.cancel.is_set()  # ...but the render goes on
+        assert path.is_file() and str(path.resolve()) in janitor.claimed("reloaded")
+    janitor.release_uploads("reloaded")

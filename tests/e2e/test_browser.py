@@ -101,11 +101,18 @@ def test_two_sessions_each_get_their_own_image(browser, server):
             c.close()
 
 
-def test_cancel_stops_a_long_render(page, server):
+def test_a_long_render_goes_on_after_a_reload_and_cancel_stops_it(page, server):
+    """A reload is a new session: it takes over the render (and the knobs show its settings), so
+    Cancel there stops the very render started before."""
     open_studio(page, server)
-    small_and_fast(page, steps=100, size=320)  # long enough that the click lands mid-render on a busy machine
-    render(page)
+    small_and_fast(page, steps=100, size=320)  # long enough that the clicks land mid-render on a busy machine
+    render(page, seed=4321)
     page.locator(".st-key-render_box").get_by_text(re.compile(r"step \d+/100")).wait_for()
+    page.reload()
+    page.get_by_text("The render started before the reload goes on here; the knobs show its settings.").wait_for()
+    page.locator(".st-key-render_box").get_by_text(re.compile(r"step \d+/100")).wait_for()
+    expect(page.locator(".st-key-w_seed input")).to_have_value("4321")
+    expect(page.locator(".st-key-w_width input")).to_have_value("320")
     page.locator(button("btn_cancel")).click()
     page.get_by_text(re.compile(r"Render cancelled after \d+ of 100 steps")).wait_for()  # polls; T under load
     expect(page.locator(button("btn_render"))).to_be_enabled()
