@@ -40,21 +40,29 @@ def edit_params(photo_path, samples, **changes) -> EditParams:
     return EditParams(gen).replace(image_path=str(photo_path), **changes)
 
 
-def test_denoise_zero_is_the_photos_vae_round_trip(tiny_engine, photo_path, samples):
+def test_denoise_below_one_step_returns_the_photo_itself_and_says_why(tiny_engine, photo_path, samples):
+    """No step re-drawn: the photo as it was (a VAE round trip is not the photo), with a note that
+    says which Denoise would change it. The latents are still the photo's, as img2img encodes them."""
+    photo = pixels(Image.open(photo_path).convert("RGB"))
     result = edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.0))
+    assert np.array_equal(pixels(result.image), photo)
+    assert result.trace.steps == 0 and result.params.generation.width == 96
+    assert "denoise 0 keeps the photo as it was" in result.notes
+    assert result.params.edit.image_sha256 and result.params.generation.audio_sha256
     pipe = tiny_engine.pipe
-    generator = torch.Generator("cpu").manual_seed(7)
     with torch.inference_mode():
         x = pipe.image_processor.preprocess(Image.open(photo_path).convert("RGB"))
-        # as diffusers' img2img: latents are scaled after encoding and unscaled before decoding (the
-        # two roundings move a pixel by 1 on some CPUs, so the reference takes them too)
-        sf = pipe.vae.config.scaling_factor
-        z = pipe.vae.encode(x).latent_dist.sample(generator) * sf
-        decoded = pipe.vae.decode(z / sf, return_dict=False)[0]
-    expected = pipe.image_processor.postprocess(decoded, output_type="pil")[0]
-    assert np.array_equal(pixels(result.image), pixels(expected))
-    assert result.trace.steps == 0 and result.params.generation.width == 96
-    assert result.params.edit.image_sha256 and result.params.generation.audio_sha256
+        z = (
+            pipe.vae.encode(x).latent_dist.sample(torch.Generator("cpu").manual_seed(7))
+            * pipe.vae.config.scaling_factor
+        )
+    assert torch.allclose(result.latents, z, atol=1e-6)
+
+    low = edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.05))  # 10 steps x 0.05: no step
+    assert np.array_equal(pixels(low.image), photo) and low.trace.steps == 0
+    assert any("less than one step" in n and "raise Denoise to 0.10 or more" in n for n in low.notes), low.notes
+    one = edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.1))
+    assert one.trace.steps == 1 and not np.array_equal(pixels(one.image), photo)
 
 
 @pytest.mark.parametrize("denoise", [0.3, 0.75, 1.0])

@@ -15,6 +15,7 @@ the latents outside the mask are the inversion's own at each step.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,15 @@ class EditResult:
 def run_steps(steps: int, denoise: float) -> int:
     """The steps img2img runs for `denoise` (diffusers' own arithmetic in `get_timesteps`)."""
     return min(int(steps * denoise), steps)
+
+
+def no_step_note(steps: int, denoise: float) -> str:
+    """Why an edit returned the photo unchanged, and what would change it."""
+    if denoise <= 0:
+        return "denoise 0 keeps the photo as it was"
+    need = math.ceil(100 / steps) / 100  # the smallest 2-decimal denoise with int(steps * denoise) >= 1
+    return (f"denoise {denoise:g} of {steps} steps is less than one step, so the photo is returned as it was: "
+            f"raise Denoise to {need:.2f} or more (or the steps) to change it")  # fmt: skip
 
 
 class EditCallback(LevelScheduleCallback):
@@ -183,7 +193,11 @@ def edit_photo(
             if traced:  # mostly the one-time compile (as Engine.generate says)
                 timings["compile"] = timings["denoise"]
             t = time.perf_counter()
-            image = engine.decode(latents, generator, cancel, engine.fast.decoder(fast))  # a Cancel stops it too
+            if steps > 0:
+                image = engine.decode(latents, generator, cancel, engine.fast.decoder(fast))  # a Cancel stops it too
+            else:  # nothing re-drawn: the photo itself, not its trip through the VAE (which is not the photo)
+                image = photo.image.copy()
+                notes += (no_step_note(gen.steps, params.edit.denoise),)
             timings["decode"] = time.perf_counter() - t
         if mask is not None:
             image = composite(photo.image, image, mask.region, params.edit.feather)
@@ -269,4 +283,13 @@ def loop_arguments(cond: Any, generator: torch.Generator, callback: EditCallback
     }
 
 
-__all__ = ["EditError", "EditResult", "composite", "edit_photo", "feathered", "keep_structure", "run_steps"]
+__all__ = [
+    "EditError",
+    "EditResult",
+    "composite",
+    "edit_photo",
+    "feathered",
+    "keep_structure",
+    "no_step_note",
+    "run_steps",
+]
