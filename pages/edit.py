@@ -30,9 +30,11 @@ with left:
                       format_func={"upload": "Upload", "gallery": "The Gallery"}.get, persist_state=PS)  # fmt: skip
     photo_path, photo, photo_problem = None, None, None
     if source == "upload":
-        up = st.file_uploader("Photo", type=editing.PHOTO_TYPES, key="edit_photo")
-        if up is not None:
-            photo_path = editing.save_photo(up.name, up.getvalue())
+        st.file_uploader("Photo", type=editing.PHOTO_TYPES, key="edit_photo", on_change=editing.on_upload,
+                         args=("edit_photo", "photo"))  # fmt: skip
+        photo_path, using = editing.kept_upload("photo", "edit_photo")
+        if using:
+            st.caption(using)
     elif s.history:
         pick = st.selectbox("Image", [h.id for h in reversed(s.history)], key="edit_gallery_pick",
                             format_func=lambda i: s.find(i).title if s.find(i) else str(i))  # fmt: skip
@@ -71,9 +73,11 @@ with left:
         st.slider("Left → right", 0.0, 1.0, key="edit_box_x", step=0.05, persist_state=PS)
         st.slider("Top → bottom", 0.0, 1.0, key="edit_box_y", step=0.05, persist_state=PS)
     elif mask_source == "upload":
-        mask_up = st.file_uploader("Mask (white = may change)", type=["png", "jpg", "jpeg", "bmp"], key="edit_mask")
-        if mask_up is not None:
-            uploaded = editing.save_photo(mask_up.name, mask_up.getvalue())
+        st.file_uploader("Mask (white = may change)", type=["png", "jpg", "jpeg", "bmp"], key="edit_mask",
+                         on_change=editing.on_upload, args=("edit_mask", "mask"))  # fmt: skip
+        uploaded, using = editing.kept_upload("mask", "edit_mask")
+        if using:
+            st.caption(using)
     mask, missing = editing.mask_path(mask_source, photo, strokes, uploaded) if photo else (None, None)
     if photo is not None:
         st.caption(f":material/info: {missing}" if missing else editing.region_note(photo, mask))
@@ -90,7 +94,11 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
     if not bindings.value("ui_live_preview", True):
         return None, None, "Live preview is off (sidebar)."
     if photo is None:
-        return None, None, photo_problem and "The preview waits for a photo that can be used."
+        return (
+            None,
+            None,
+            "The preview waits for a photo" + (" that can be used." if photo_problem else " (1 · Photo)."),
+        )
     if missing:
         return None, None, "The preview waits for the region (2 · Where it may change)."
     if not choice.ok:
@@ -125,6 +133,8 @@ with left:
 
 def _draw_preview(slot, updating: bool) -> None:
     """The latest preview (or its error) into `slot`, replacing what was there."""
+    if photo is None:  # no photo now: an earlier photo's preview would read as this one's
+        return
     with slot.container():
         job = s.edit_preview.job
         if s.edit_preview.error and job is not None and job.key == preview_edit:

@@ -86,6 +86,25 @@ def save_photo(name: str, data: bytes) -> str:
     return str(path)
 
 
+def on_upload(widget_key: str, slot: str) -> None:
+    """The photo's or the mask's uploader changed: a file chosen is saved and kept in the session
+    under `slot`, so it stays in use while its uploader is off the page (Generate and back, another
+    region and back: Streamlit forgets an undrawn uploader's file); its × removes it."""
+    uploaded, kept = bindings.value(widget_key), session().edit_uploads
+    if uploaded is None:
+        kept.pop(slot, None)
+    else:
+        kept[slot] = save_photo(uploaded.name, uploaded.getvalue())
+
+
+def kept_upload(slot: str, widget_key: str) -> tuple[str | None, str | None]:
+    """(the kept upload's path, a caption naming it when its uploader shows no file) for `slot`."""
+    path = session().edit_uploads.get(slot)
+    if path is None or bindings.value(widget_key) is not None:
+        return path, None
+    return path, f"Using the upload **{Path(path).name}**: upload another to replace it."
+
+
 def _save_made_mask(kind: str, png: bytes) -> str:
     """A mask the page made (painted, a box), named by its content: the edited PNG stores this name,
     and the mask downloaded under it sits beside the PNG without clashing with another edit's."""
@@ -282,5 +301,5 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 __all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
-           "mask_path", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo",
+           "kept_upload", "mask_path", "on_upload", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo",
            "shown_keys", "stored_name", "working_photo"]  # fmt: skip

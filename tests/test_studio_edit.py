@@ -337,3 +337,42 @@ def test_an_uploaded_mask_that_cannot_be_used_is_refused_before_the_edit_starts(
     ok(at)
     assert session(at).edit.job is None  # an input problem, so it goes once the mask is fixed
     assert session(at).edit.input_problem and any("blank.png is empty" in e for e in errors(at)), errors(at)
+
+
+def test_the_uploaded_photo_and_mask_stay_in_use_when_their_uploaders_leave_the_page():
+    """Streamlit forgets an uploader's file once it is not drawn: the page's own round trip to
+    Generate (the clip, prompt and knobs live there), or another region and back, kept nothing."""
+    at = _edit_page(w_steps=6)
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.radio(key="edit_mask_source").set_value("upload").run()
+    mask = io.BytesIO()
+    Image.fromarray(np.kron(np.eye(2, dtype=np.uint8) * 255, np.ones((32, 48), np.uint8)), "L").save(mask, "PNG")
+    at.file_uploader(key="edit_mask").set_value(("half.png", mask.getvalue(), "image/png")).run()
+    note = "Working size 96×64: 50.0% of the photo may change."
+    assert note in [c.value for c in at.caption]
+
+    at.switch_page("../pages/generate.py").run()
+    at.switch_page("../pages/edit.py").run()
+    at.radio(key="edit_mask_source").set_value("none").run()
+    at.radio(key="edit_mask_source").set_value("upload").run()
+    ok(at)
+    captions = [c.value for c in at.caption]
+    assert "Using the upload **street.png**: upload another to replace it." in captions
+    assert "Using the upload **half.png**: upload another to replace it." in captions and note in captions
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert not errors(at), errors(at)
+    edit = session(at).edit.result.result.params.edit
+    assert (edit.image_path, edit.mask_path) == tuple(session(at).edit_uploads[k] for k in ("photo", "mask"))
+    assert edit.mask_sha256 == hashlib.sha256(mask.getvalue()).hexdigest()
+
+
+def test_without_a_photo_the_preview_says_it_waits_and_shows_no_earlier_photos_preview():
+    at = _edit_page()
+    assert "The preview waits for a photo (1 · Photo)." in [c.value for c in at.caption]
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    assert session(at).edit_preview.result is not None  # its preview was made...
+    at.radio(key="edit_photo_source").set_value("gallery").run()  # ...and this photo source has none
+    ok(at)
+    assert "The preview waits for a photo (1 · Photo)." in [c.value for c in at.caption]
+    assert not at.get("imgs") and all("older settings" not in c.value for c in at.caption)
