@@ -62,6 +62,12 @@ class Photo:
     name: str
     original_size: tuple[int, int]  # (width, height) as stored in the file, before EXIF rotation
     notes: tuple[str, ...] = field(default_factory=tuple)
+    upright_size: tuple[int, int] | None = None  # after EXIF rotation, before the working size: a mask's shape
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(width, height) of the photo as seen, full size: what a mask made for it must match."""
+        return self.upright_size or self.size
 
     @property
     def size(self) -> tuple[int, int]:
@@ -195,6 +201,7 @@ def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int
         notes.append("turned upright as its EXIF orientation says")
         im = ImageOps.exif_transpose(im)
     im = _to_rgb(im, notes)
+    upright = im.size
     size = working_size(*im.size, max_side=max_side)
     if size != im.size:
         kept = abs(math.log((size[0] / size[1]) / (im.size[0] / im.size[1]))) < 0.1  # to within the rounding
@@ -207,7 +214,7 @@ def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int
             f"resized from {im.size[0]}x{im.size[1]} to the working size {size[0]}x{size[1]} (sides a multiple of 8, {how})"
         )
         im = im.resize(size, Image.Resampling.LANCZOS)
-    return Photo(im, hashlib.sha256(data).hexdigest(), name, original, tuple(notes))
+    return Photo(im, hashlib.sha256(data).hexdigest(), name, original, tuple(notes), upright)
 
 
 def _orientation(im: Image.Image) -> int | None:
@@ -217,13 +224,30 @@ def _orientation(im: Image.Image) -> int | None:
         return None
 
 
-def load_mask(source: Source, size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> Mask:
+MASK_ASPECT_SLACK = 0.06  # log aspect ratio: the working size's rounding to 8 px moves it by up to ~3 %
+
+
+def _aspect_gap(a: tuple[int, int], b: tuple[int, int]) -> float:
+    return abs(math.log((a[0] / a[1]) / (b[0] / b[1])))
+
+
+def load_mask(
+    source: Source, size: tuple[int, int], max_pixels: int = MAX_PIXELS, shape: tuple[int, int] | None = None
+) -> Mask:
     """A mask image as a binary region at `size` (the photo's working size).
 
     Painted strokes on a transparent canvas (a drawing component's output) use the alpha channel;
-    an opaque image uses its brightness: white (>= 50 %) marks what may change."""
+    an opaque image uses its brightness: white (>= 50 %) marks what may change. A mask of another
+    aspect than the photo's `shape` (its upright full size, default `size`) is refused: stretched,
+    it would change another region than the one painted (a mask made for another photo, or for
+    this one before it was turned upright)."""
     data, name = _read(source, "mask")
     im = ImageOps.exif_transpose(_open(data, name, max_pixels))
+    if all(_aspect_gap(im.size, other) > MASK_ASPECT_SLACK for other in (shape or size, size)):
+        raise MaskError(
+            f"the mask {name} is {im.size[0]}x{im.size[1]} and the photo {shape[0]}x{shape[1]}: a mask must have "
+            "the photo's shape (stretched, it would mark another region); make it on this photo as shown, upright"
+        )
     notes: list[str] = []
     has_alpha = im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info)
     alpha = im.convert("RGBA").getchannel("A") if has_alpha else None

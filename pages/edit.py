@@ -55,7 +55,9 @@ with left:
     st.markdown("#### 2 · Where it may change")
     mask_source = st.radio("Region", list(editing.MASK_SOURCES), format_func=editing.MASK_SOURCES.get,
                            key="edit_mask_source", horizontal=True, persist_state=PS)  # fmt: skip
-    strokes, uploaded = None, None
+    strokes, uploaded, using = None, None, None
+    if mask_source == "upload":  # known before its uploader is drawn: the photo above shows where it lands
+        uploaded, using = editing.kept_upload("mask", "edit_mask")
     if mask_source == "paint" and photo is not None:
         with st.container(key="edit_canvas"):
             strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.painting(photo))
@@ -67,15 +69,13 @@ with left:
                   help="Remove every stroke.")  # fmt: skip
         st.caption(widgets.brush_note(bindings.value("edit_brush"), photo.size))
     elif photo is not None:
-        st.image(editing.with_box(photo.image, editing.page_box()) if mask_source == "box" else photo.image,
-                 width="stretch")  # fmt: skip
+        st.image(editing.shown_photo(photo, mask_source, uploaded), width="stretch")
     if mask_source == "box":
         st.slider("Left → right", 0.0, 1.0, key="edit_box_x", step=0.05, persist_state=PS)
         st.slider("Top → bottom", 0.0, 1.0, key="edit_box_y", step=0.05, persist_state=PS)
     elif mask_source == "upload":
         st.file_uploader("Mask (white = may change)", type=["png", "jpg", "jpeg", "bmp"], key="edit_mask",
                          on_change=editing.on_upload, args=("edit_mask", "mask"))  # fmt: skip
-        uploaded, using = editing.kept_upload("mask", "edit_mask")
         if using:
             st.caption(using)
     mask, missing = editing.mask_path(mask_source, photo, strokes, uploaded) if photo else (None, None)

@@ -18,7 +18,7 @@ from PIL import Image
 
 from core.edit import EditParams
 from core.edit.params import STRUCTURE_KNOBS, EditKnobs
-from core.images import ImageError, Photo, load_mask, load_photo
+from core.images import ImageError, Mask, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
 from core.params import GenerationParams, clip_name
 from studio import bindings, janitor
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 PHOTO_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"]
 MASK_SOURCES = {"none": "Whole photo", "paint": "Paint it", "box": "A rectangle", "upload": "Upload a mask"}
+TINT = (255, 64, 64)  # the region's colour over the photo (a rectangle's outline, an uploaded mask's area)
 NOTHING_PAINTED = "Paint the region that may change on the photo (or choose Whole photo)."
 # Widget keys of the edit knobs -> EditKnobs fields (labels, ranges, help come from the knobs).
 EDIT_KEYS = {"edit_denoise": "denoise", "edit_feather": "feather",
@@ -205,7 +206,7 @@ def with_box(image: Image.Image, box: Box) -> Image.Image:
     left, top, right, bottom = _box_pixels(shown.size, box)
     if right > left and bottom > top:
         width = max(1, round(max(shown.size) / 160))
-        ImageDraw.Draw(shown).rectangle((left, top, right - 1, bottom - 1), outline=(255, 64, 64), width=width)
+        ImageDraw.Draw(shown).rectangle((left, top, right - 1, bottom - 1), outline=TINT, width=width)
     return shown
 
 
@@ -215,16 +216,36 @@ def mask_problem(photo: Photo, mask: str | None) -> str | None:
     if mask is None:
         return None
     try:
-        _share(mask, photo.size)
+        _share(mask, photo.size, photo.shape)
     except ImageError as exc:
         return str(exc)
     return None
 
 
 @functools.lru_cache(maxsize=16)
-def _share(mask: str, size: tuple[int, int]) -> tuple[float, tuple[str, ...]]:
-    m = load_mask(mask, size)
+def _mask(mask: str, size: tuple[int, int], shape: tuple[int, int]) -> Mask:
+    return load_mask(mask, size, shape=shape)  # an upload's path names its content: safe to cache
+
+
+def _share(mask: str, size: tuple[int, int], shape: tuple[int, int]) -> tuple[float, tuple[str, ...]]:
+    m = _mask(mask, size, shape)
     return m.fraction, m.notes
+
+
+def shown_photo(photo: Photo, source: str, uploaded: str | None) -> Image.Image:
+    """The photo as the region chooser shows it: the rectangle outlined, an uploaded mask's region
+    tinted (where it lands is seen before any preview)."""
+    if source == "box":
+        return with_box(photo.image, page_box())
+    if source != "upload" or uploaded is None:
+        return photo.image
+    try:
+        region = _mask(uploaded, photo.size, photo.shape).region
+    except ImageError:  # said under the uploader
+        return photo.image
+    pixels = np.asarray(photo.image.convert("RGB"), np.float32)
+    pixels[region] = pixels[region] * 0.55 + np.array(TINT, np.float32) * 0.45
+    return Image.fromarray(pixels.round().astype(np.uint8), "RGB")
 
 
 def region_note(photo: Photo, mask: str | None) -> str:
@@ -234,9 +255,10 @@ def region_note(photo: Photo, mask: str | None) -> str:
     if mask is None:
         return f"{head}: the whole photo may change."
     try:
-        share, notes = _share(mask, photo.size)
+        share, notes = _share(mask, photo.size, photo.shape)
     except ImageError as exc:
-        return f"{head}. :orange[{exc}]"
+        text = str(exc)
+        return f"{head}. :orange[{text[:1].upper()}{text[1:].rstrip('.')}.]"
     return f"{head}: {share:.1%} of the photo may change" + "".join(f"; {n}" for n in notes) + "."
 
 
@@ -301,5 +323,5 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 __all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
-           "kept_upload", "mask_path", "on_upload", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo",
+           "kept_upload", "mask_path", "on_upload", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo", "shown_photo",
            "shown_keys", "stored_name", "working_photo"]  # fmt: skip

@@ -192,3 +192,23 @@ def test_an_empty_or_a_full_mask_is_said_plainly():
         load_mask(encode(Image.new("L", (96, 64), 255)), (96, 64))
     with pytest.raises(NotAnImageError, match="mask"):
         load_mask(b"GIF89a nonsense", (96, 64))
+
+
+def _half_white(width: int, height: int) -> bytes:
+    region = np.zeros((height, width), np.uint8)
+    region[:, : width // 2] = 255
+    return encode(Image.fromarray(region, "L"))
+
+
+def test_a_mask_of_another_shape_than_the_photo_is_refused_not_stretched():
+    """A landscape mask on a portrait photo (made before the photo was turned upright, or for
+    another photo) would mark another region; the same shape at any size, or the working size of
+    a panorama whose working size gave its aspect up, is the photo's."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored landscape, shown portrait
+    photo = load_photo(encode(gradient(400, 300), "JPEG", exif=exif.tobytes()))
+    assert photo.shape == (300, 400) and photo.size == (304, 400)
+    with pytest.raises(MaskError, match=r"is 400x300 and the photo 300x400: a mask must have the photo's shape"):
+        load_mask(_half_white(400, 300), photo.size, shape=photo.shape)
+    assert load_mask(_half_white(150, 200), photo.size, shape=photo.shape).fraction == pytest.approx(0.5, abs=0.02)
+    assert load_mask(_half_white(256, 64), (256, 64), shape=(1200, 200)).region.shape == (64, 256)

@@ -365,6 +365,13 @@ def test_the_uploaded_photo_and_mask_stay_in_use_when_their_uploaders_leave_the_
     edit = session(at).edit.result.result.params.edit
     assert (edit.image_path, edit.mask_path) == tuple(session(at).edit_uploads[k] for k in ("photo", "mask"))
     assert edit.mask_sha256 == hashlib.sha256(mask.getvalue()).hexdigest()
+    # Where the uploaded mask lands is shown on the photo: its white quarters tinted, the rest as it was.
+    photo = editing.working_photo(edit.image_path)
+    shown = np.asarray(editing.shown_photo(photo, "upload", edit.mask_path), np.int16)
+    plain = np.asarray(photo.image, np.int16)
+    assert np.array_equal(shown[32:, :48], plain[32:, :48]) and np.array_equal(shown[:32, 48:], plain[:32, 48:])
+    assert (shown[:32, :48, 0] > plain[:32, :48, 0]).all() and (shown[32:, 48:, 1] < plain[32:, 48:, 1] + 1).all()
+    assert np.abs(shown[32:, 48:] - plain[32:, 48:]).mean() > 20
 
 
 def test_without_a_photo_the_preview_says_it_waits_and_shows_no_earlier_photos_preview():

@@ -24,7 +24,7 @@ def load_inputs(params: EditParams) -> tuple[Photo, Mask | None]:
             f"{photo.name} is not the photo this image was edited from (its content differs): reproduce with "
             "the original photo, or leave out --from to make a new edit"
         )
-    mask = load_mask(e.mask_path, photo.size) if e.mask_path else None
+    mask = load_mask(e.mask_path, photo.size, shape=photo.shape) if e.mask_path else None
     if e.mask_sha256 and (mask is None or e.mask_sha256 != mask.sha256):
         what = "no mask was given" if mask is None else f"{mask.name} is not the mask it was made with"
         raise EditError(f"this image was edited inside a mask, and {what}: give the original mask with --mask")
