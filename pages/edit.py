@@ -125,7 +125,7 @@ with left:
     mode = knobs["edit_mode"]
     st.radio(mode.label, mode.values, format_func=mode.choice_label, key=editing.MODE_KEY, help=mode.help,
              horizontal=True, persist_state=PS)  # fmt: skip
-    for key, field in editing.shown_keys(bindings.value(editing.MODE_KEY)).items():
+    for key, field in editing.shown_keys(bindings.value(editing.MODE_KEY), masked=mask_source != "none").items():
         k = knobs[field]
         lo, hi = k.slider
         st.slider(k.label, lo, hi, step=k.step_for(), key=key, help=k.help, format=k.fmt, persist_state=PS)
@@ -173,7 +173,9 @@ def _start() -> None:
 
 
 def _keep(output: editing.EditOutput) -> None:
-    s.add_history(editing.history_item(output, s.new_id()))
+    if output.kept_as is None:
+        output.kept_as = s.new_id()
+        s.add_history(editing.history_item(output, output.kept_as))
 
 
 with right:
@@ -209,23 +211,34 @@ with right:
                    f"{r.timings.get('total', 0):.1f} s")  # fmt: skip
         for note in r.notes:
             st.caption(f":material/info: {note}")
-        d1, d2, d3, d4 = st.columns(4)
-        d1.download_button("Download PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
-                           on_click="ignore", key="edit_download", icon=":material/download:",
-                           help="Carries every setting and the photo's and mask's hashes: `python -m core edit "
-                           "--from` reproduces it with the photo, the mask and the clip beside it.")  # fmt: skip
-        if output.mask is not None:
-            d2.download_button("Mask", output.mask, file_name=editing.stored_name(r.params), on_click="ignore",
-                               key="edit_download_mask", icon=":material/texture:",
-                               help="The region this edit changed, under the name the PNG stores: keep it beside "
-                               "the PNG to reproduce the edit.")  # fmt: skip
-        if output.photo is not None:
-            d3.download_button("Photo", output.photo, file_name=editing.stored_name(r.params, "image_path"),
-                               on_click="ignore", key="edit_download_photo", icon=":material/image:",
-                               help="The Gallery image this edit started from, under the name the PNG stores: keep "
-                               "it beside the PNG to reproduce the edit.")  # fmt: skip
-        d4.button("Keep in the Gallery", on_click=_keep, args=(output,), key="edit_keep",
-                  icon=":material/photo_library:")  # fmt: skip
+        wanted = ["png", *(["mask"] if output.mask else []), *(["photo"] if output.photo else []), "keep"]
+        cells = iter([c for _ in range(0, len(wanted), 2) for c in st.columns(2)])  # two a row: labels fit
+        next(cells).download_button(
+            "Download PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
+            on_click="ignore", key="edit_download", icon=":material/download:",
+            help="Carries every setting and the photo's and mask's hashes: `python -m core edit --from` reproduces "
+            "it with the photo, the mask and the clip beside it.",
+        )  # fmt: skip
+        if output.mask:
+            next(cells).download_button(
+                "Mask", output.mask, file_name=editing.stored_name(r.params), on_click="ignore",
+                key="edit_download_mask", icon=":material/texture:",
+                help="The region this edit changed, under the name the PNG stores: keep it beside the PNG to "
+                "reproduce the edit.",
+            )  # fmt: skip
+        if output.photo:
+            next(cells).download_button(
+                "Photo", output.photo, file_name=editing.stored_name(r.params, "image_path"), on_click="ignore",
+                key="edit_download_photo", icon=":material/image:",
+                help="The Gallery image this edit started from, under the name the PNG stores: keep it beside the "
+                "PNG to reproduce the edit.",
+            )  # fmt: skip
+        kept = output.kept_as is not None
+        next(cells).button(
+            f"Kept as #{output.kept_as}" if kept else "Keep in the Gallery", on_click=_keep, args=(output,),
+            key="edit_keep", icon=":material/photo_library:", disabled=kept,
+            help="In the Gallery, where Recall, Gates and Spectrogram find it.",
+        )  # fmt: skip
     else:
         st.caption("Choose a photo, then press **Edit the photo**.")
 

@@ -58,9 +58,11 @@ def edit_knobs() -> dict[str, Knob]:
     return {f.name: knob_of(f) for f in dataclasses.fields(EditKnobs)}
 
 
-def shown_keys(mode: str | None) -> dict[str, str]:
-    """The edit sliders the page shows in `mode`: the structure knobs only in the structure mode."""
-    return {k: f for k, f in EDIT_KEYS.items() if mode == "structure" or f not in STRUCTURE_KNOBS}
+def shown_keys(mode: str | None, masked: bool = True) -> dict[str, str]:
+    """The edit sliders the page shows in `mode`: the structure knobs only in the structure mode,
+    the mask's feather only with a region (the whole photo has no edge to soften)."""
+    return {k: f for k, f in EDIT_KEYS.items()
+            if (mode == "structure" or f not in STRUCTURE_KNOBS) and (masked or f != "feather")}  # fmt: skip
 
 
 def ensure_defaults() -> None:
@@ -77,6 +79,7 @@ class EditOutput:
     png: bytes
     mask: bytes | None = None  # the mask file as the edit read it: `edit --from` finds it beside the PNG
     photo: bytes | None = None  # a Gallery image edited: the user has no file of it otherwise
+    kept_as: int | None = None  # its Gallery id once kept: kept once, however often the button is pressed
 
 
 def save_photo(name: str, data: bytes) -> str:

@@ -194,3 +194,11 @@ def test_cancel_during_the_inversion_or_the_denoise_leaves_no_hook_and_no_partia
     hooked = [unet, *feature_layers(unet)] + [m for a in attention_layers(unet) for m in (a.to_q, a.to_k)]
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in hooked)
     assert tiny_engine.state.strength == 0.0 and not tiny_engine.adapters.installed
+
+
+def test_the_injection_note_counts_one_step_as_one():
+    from core.edit.structure import InjectionRecord
+
+    assert InjectionRecord([0], [0, 1, 2]).describe() == (
+        "keep structure: the photo's features injected in step 1, its self-attention in steps 1-3"
+    )

@@ -35,6 +35,10 @@ def test_structure_mode_shows_its_sliders_and_edits_with_them():
     mode = at.radio(key="edit_mode")
     assert mode.value == "variation" and list(mode.options) == ["Variation", "Keep structure"]
     assert not STRUCTURE_SLIDERS & _sliders(at) and "edit_denoise" in _sliders(at)
+    assert "edit_feather" not in _sliders(at)  # the whole photo (the default region) has no edge to soften
+    at.radio(key="edit_mask_source").set_value("box").run()
+    assert "edit_feather" in _sliders(at)
+    at.radio(key="edit_mask_source").set_value("none").run()
 
     mode.set_value("structure").run()
     assert STRUCTURE_SLIDERS <= _sliders(at)
@@ -50,6 +54,9 @@ def test_structure_mode_shows_its_sliders_and_edits_with_them():
     result = session(at).edit.result.result
     assert result.params.edit.edit_mode == "structure" and result.params.edit.attention_injection == 0.25
     assert result.injected.feature_steps == [0, 1] and result.injected.attention_steps == []  # 3 steps run
+    assert (
+        result.notes[-1] == "keep structure: the photo's features injected in steps 1-2, its self-attention in no step"
+    )
 
     at.radio(key="edit_mode").set_value("variation").run()
     assert not STRUCTURE_SLIDERS & _sliders(at)

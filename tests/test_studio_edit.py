@@ -77,6 +77,9 @@ def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
     at.button(key="edit_keep").click().run()
     kept = session(at).history[-1]
     assert kept.kind == "edit"
+    keep = at.button(key="edit_keep")
+    assert keep.label == f"Kept as #{kept.id}" and keep.disabled  # kept once: a second press adds no twin
+    assert [h.id for h in session(at).history].count(kept.id) == 1 and len(session(at).history) == 1
     # Its Gallery card's Recall says what the sliders cannot bring back: the edit itself.
     at.switch_page("../pages/gallery.py").run()
     at.button(key=f"recall_{kept.id}").click().run()

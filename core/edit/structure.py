@@ -153,7 +153,8 @@ class InjectionRecord:
 
     def describe(self) -> str:
         def steps(indices: list[int]) -> str:
-            return f"steps 1-{len(indices)}" if indices else "no step"
+            n = len(indices)
+            return "no step" if n == 0 else "step 1" if n == 1 else f"steps 1-{n}"
 
         return (
             f"keep structure: the photo's features injected in {steps(self.feature_steps)}, "
