@@ -227,12 +227,13 @@ def randomise_seed() -> None:
     set_value("w_seed", random.randint(0, MAX_SEED))
 
 
-KEPT_ON_RESET = frozenset({"prompt", "negative_prompt", "seed"})
+KEPT_ON_RESET = frozenset({"prompt", "negative_prompt", "seed", "window_start", "mode", "checkpoint"})
 
 
 def reset_knobs() -> None:
     """Button callback: every knob back to where a new session starts; the prompt, the seed and
-    the clip stay (they are the user's material, not settings)."""
+    the clip with its window stay (the user's material, not settings), and so do the sidebar's
+    conditioning mode and checkpoint (which model runs, not how it is steered)."""
     fresh = starting_params(session().params.models)
     for b in BINDINGS:
         if b.field not in KEPT_ON_RESET:

@@ -57,6 +57,8 @@ def test_reset_puts_knobs_back_and_keeps_prompt_seed_and_clip():
     at.number_input(key="w_seed").set_value(77).run()
     at.slider(key="w_weight_fg").set_value(1.9).run()
     at.slider(key="w_switch").set_value((0.1, 0.2)).run()
+    at.radio(key="w_mode").set_value("trained").run()
+    at.text_input(key="w_checkpoint").set_value("/runs/mine/final").run()
     at.button(key="btn_reset_knobs").click().run()
     ok(at)
     fresh = GenerationParams()
@@ -66,6 +68,8 @@ def test_reset_puts_knobs_back_and_keeps_prompt_seed_and_clip():
     assert at.text_area(key="w_prompt").value == "a harbour"
     assert at.number_input(key="w_seed").value == 77
     assert at.radio(key="w_audio_source").value == "sample"
+    # The sidebar's model choice is not a knob of the panel: trained mode and its checkpoint stay.
+    assert at.radio(key="w_mode").value == "trained" and at.text_input(key="w_checkpoint").value == "/runs/mine/final"
 
 
 def test_equal_switch_points_warn_that_background_gets_no_step():

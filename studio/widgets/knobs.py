@@ -180,7 +180,8 @@ def conditioning_sliders(text_norm: float | None) -> None:
         key="btn_reset_knobs",
         on_click=bindings.reset_knobs,
         icon=":material/restart_alt:",
-        help="Every knob back to its default; the prompt, the seed and the clip stay.",
+        help="Every knob back to its default; the prompt, the seed, the clip (and its window) and the sidebar's "
+        "conditioning mode stay.",
     ):
         st.rerun()  # a full run: size and steps sit outside the live panel's fragment
     for level in LEVELS:
