@@ -234,6 +234,7 @@ class Session:
     queue_key: str = field(default_factory=lambda: secrets.token_hex(8))  # whose jobs the queue counts (worker.py)
     spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
     painting: Painting = field(default_factory=Painting)  # the Edit page's strokes (one photo's)
+    window_for: str | None = None  # the clip (SHA-256) the window start was chosen for: another clip starts at 0
     edit_uploads: dict[str, str] = field(default_factory=dict)  # "photo" | "mask" -> saved: kept off the page
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 

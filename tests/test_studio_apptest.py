@@ -18,6 +18,7 @@ os.environ["CLAP2DIFF_MODELS"] = "tiny"
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from core.audio import file_sha256  # noqa: E402
 from core.export import png_bytes, read_params  # noqa: E402
 from core.models import starting_params  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
@@ -373,12 +374,36 @@ def test_a_recalled_window_start_past_the_last_full_window_is_kept_not_moved(tmp
         at = _app()
         at.radio(key="w_audio_source").set_value("path").run()
         at.text_input(key="w_audio_path").set_value(str(tmp_path / "long.wav"))
-        at.session_state["w_window_start"] = recalled  # with the clip, as a recall sets them
+        at.session_state["w_window_start"] = recalled  # with the clip, as a recall's push() sets them...
+        _session(at).window_for = file_sha256(tmp_path / "long.wav")  # ...naming the clip the start is for
         at.run()
         _ok(at)
         slider = at.slider(key="w_window_start")
         assert (slider.value, slider.max) == (shown, top)
         assert _session(at).preview.result.params.window_start == shown
+
+
+def test_a_window_start_belongs_to_its_clip_and_another_clip_starts_at_zero(tmp_path, monkeypatch):
+    """36 s into one long clip is not a place in the next one: switching clips starts at 0, and a
+    clip that was already chosen with its start (a recall) keeps it."""
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))
+    import soundfile as sf
+
+    rate = 16000
+    for name, seconds, hz in (("a.wav", 60, 300), ("b.wav", 30, 700)):
+        t = np.arange(rate * seconds) / rate
+        sf.write(tmp_path / name, (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32), rate)
+    at = _app()
+    at.radio(key="w_audio_source").set_value("path").run()
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "a.wav")).run()
+    at.slider(key="w_window_start").set_value(36.0).run()
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "b.wav")).run()
+    _ok(at)
+    assert at.slider(key="w_window_start").value == 0.0
+    at.slider(key="w_window_start").set_value(12.0).run()
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "b.wav ")).run()  # the same clip, typed again
+    assert at.slider(key="w_window_start").value == 12.0
+    assert _session(at).preview.result.params.window_start == 12.0
 
 
 def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path, monkeypatch):
