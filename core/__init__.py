@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "SOURCE_MODES": "core.params",
     "STEMS": "core.params",
     "TOKENS": "core.params",
+    "clip_name": "core.params",
     "knobs": "core.params",
     # results
     "GenerationResult": "core.trace",
@@ -186,6 +187,7 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
         GenerationParams,
         Knob,
         ParamsError,
+        clip_name,
         knobs,
     )
     from .parts import ModeView, PartView, clip_overview

@@ -78,7 +78,7 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
                         icon=":material/settings_backup_restore:",
                     )
                     with st.expander("All parameters"):
-                        st.json(restored.to_dict())
+                        st.json(restored.shareable().to_dict())  # what the PNG says: no folders
         except ExportError as exc:
             errors.show(exc)
 
@@ -172,6 +172,6 @@ for row in range(0, len(items), COLUMNS):
             with b2:
                 widgets.download_png(h, key=f"dl_{h.id}", label="PNG")
             with st.expander("Parameters"):
-                st.json(h.params.to_dict(), expanded=False)
+                st.json(h.params.shareable().to_dict(), expanded=False)  # as in its PNG: no server folders
 
 follow_running_render()

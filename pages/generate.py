@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import GenerationParams
+from core import GenerationParams, clip_name
 from studio import bindings, errors, jobs, loader, sweeping, widgets, worker
 from studio.fast import fast_settings
 from studio.limits import model_allowed
@@ -39,7 +39,7 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
             f"Settings restored. This image was made with the models **{recalled.models}**; you are "
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
         )
-    elif not s.recall_notes:  # lowered to the limits: the sliders do not hold the image's values
+    elif not s.recall_notes and not (recalled.audio_path and audio.problem):  # all of it is back
         st.success(
             "Settings restored: the sliders hold this image's values.", icon=":material/settings_backup_restore:"
         )
@@ -48,7 +48,8 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
     if s.recall_notes:
         st.warning("Settings restored, except what this studio does not allow: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:
-        st.warning(f"The recalled audio file {recalled.audio_path} is not available here: pick the clip again.")
+        st.warning(f"Settings restored, but not the clip **{clip_name(recalled.audio_path)}**: it is not on this "
+                   "server any more. Upload it again (its content is checked against the image's).")  # fmt: skip
 
 
 def _text_norm(params: GenerationParams) -> float | None:

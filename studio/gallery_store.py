@@ -151,6 +151,11 @@ def attach(session: Session, query: MutableMapping[str, Any]) -> None:
         code = valid_code(query.get(GALLERY_QUERY)) or new_code()
         session.gallery_code = code
         session.restore_history(load(code))
+        from studio.janitor import claim
+
+        for item in session.history:  # its clips: kept while this session can recall them
+            if item.params.audio_path:
+                claim(item.params.audio_path)
     if query.get(GALLERY_QUERY) != session.gallery_code:
         query[GALLERY_QUERY] = session.gallery_code  # a reload or a bookmark comes back to it
 

@@ -333,3 +333,35 @@ def test_a_reloaded_page_takes_over_its_render_and_another_gallery_does_not(uplo
         assert render.running and not render.cancel.is_set()  # ...but the render goes on
         assert path.is_file() and str(path.resolve()) in janitor.claimed("reloaded")
     janitor.release_uploads("reloaded")
+
+
+def test_a_gallerys_clips_stay_while_a_session_of_it_is_open_and_a_gone_one_is_said_without_folders(
+    uploads, monkeypatch
+):
+    """The gallery outlives a reload; the uploads its renders were made from now do too, while a
+    session of that gallery is open. An upload gone anyway is named, never shown as a server path."""
+    at = app(ui_live_preview=False)
+    code = session(at).gallery_code
+    path = upload(at, "uniq_c.wav", wav(seconds=1.0))
+    at.button(key="btn_render").click().run()
+    ok(at)
+    assert session(at).history[-1].params.audio_path == str(path)
+
+    reloaded = _reopened(code, monkeypatch, "reloaded")  # a reload: the gallery comes back
+    assert str(path.resolve()) in janitor.claimed("reloaded")
+    janitor.release_uploads(SID)  # the session that uploaded it has ended
+    assert path.is_file()
+
+    janitor.release_uploads("reloaded")  # and the reloaded one too: the clip goes
+    assert not path.exists()
+    item = session(reloaded).history[-1]
+    reloaded.switch_page("../pages/gallery.py").run()
+    bodies = [j.proto.body for j in reloaded.get("json")]
+    assert any('"uniq_c.wav"' in b for b in bodies) and not any(str(uploads) in b for b in bodies), bodies
+    reloaded.button(key=f"recall_{item.id}").click().run()
+    ok(reloaded)
+    shown = [m.value for m in [*reloaded.warning, *reloaded.error, *reloaded.success, *reloaded.caption]]
+    assert not any(str(uploads) in m for m in shown), shown  # no server folder in anything the page says
+    assert any("not on this server any more" in m and "uniq_c.wav" in m for m in shown), shown
+    assert not reloaded.success  # not "the sliders hold this image's values": its clip is missing
+    janitor.release_uploads("reloaded")

@@ -15,7 +15,7 @@ from studio.bindings import PERSIST as PS
 from studio.file_access import audio_dirs
 from studio.limits import LimitError, limits
 from studio.session import session
-from studio.uploads import save_upload
+from studio.uploads import save_upload, upload_folder_of
 
 
 def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
@@ -27,6 +27,9 @@ def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
     p = Path(path).expanduser()
     if p.exists() and not p.is_file():
         return None, f"{p} is not a file: pick an audio file ({FORMATS_TEXT})."
+    if upload_folder_of(p) is not None and not p.exists():  # said without the server's folders
+        return None, (f"The upload {p.name} is not on this server any more (uploads are kept while a tab uses "
+                      "them): upload it again.")  # fmt: skip
     janitor.claim(p)
     try:
         return load_clip_cached(p), None
