@@ -260,11 +260,11 @@ def _ended(
         if loop is not None:
             loop.call_later(WATCH_S, _watch, handle, token, loop)
         return
-    for job in jobs or ():  # cancelled already, unless timers of equal delay ran out of order
-        job.request_cancel()
-    with _lock:
+    with _lock:  # first: once it is gone, no session adopts one of `jobs` while they are cancelled
         _departures.pop(sid, None)
         _orphans.pop(sid, None)
+    for job in jobs or ():  # cancelled already (less any adopted), unless timers of equal delay ran out of order
+        job.request_cancel()
     if loop is not None:
         _close_streamlit_session(sid)
     release_uploads(sid, left_at)
