@@ -128,7 +128,7 @@ with right:
         "Open in Generate",
         key="sweep_recall",
         on_click=sweeping.recall_tile,
-        args=(run, z, s.sweep.key),
+        args=(run, z, s.sweep.key.drawn_from if s.sweep.key else None),
         icon=":material/settings_backup_restore:",
         help="Put this tile's settings into the Generate page's sliders (a preview tile keeps Generate's steps and size).",
     )

@@ -341,7 +341,7 @@ class Session:
                 new_grid_shown()
             if job.cancelled:
                 done = len(tiles.tiles) if tiles is not None else 0
-                total = job.total // job.params.steps if job.params else "?"  # the job counts tiles x steps
+                total = len(job.key.plan)  # studio.sweeping.SweepAsked
                 self.sweep.note = f"Sweep stopped after {done} of {total} tiles" + (
                     ": the grid shows them, the rest left empty." if done else ": nothing was kept."
                 )

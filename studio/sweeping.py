@@ -4,6 +4,7 @@ the plan from the page's choices, the shared CLIP scorer, and the job on the eng
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core import SweepError, SweepPlan, parse_axis
@@ -167,6 +168,15 @@ def compare_scores_job(engine: Engine, scorer: Scorer, items: dict[str, Any], ke
     return job.start()
 
 
+@dataclass(frozen=True)
+class SweepAsked:
+    """What a sweep job was asked for (its slot's key): the plan, which says how many tiles even when
+    none was made, and the Generate settings a preview-quality sweep was drawn down from."""
+
+    plan: SweepPlan
+    drawn_from: GenerationParams | None = None
+
+
 TILE_KEY, Z_KEY = "sweep_tile", "sweep_z_shown"  # the page's tile picker and grid slider (by index)
 
 
@@ -206,7 +216,7 @@ def sweep_job(
 ) -> Job:
     """The sweep on the engine thread (batch work: previews go first, after each image); each finished
     tile lands in `job.partial` as (caption, PNG)."""
-    from core import run_sweep
+    from core.sweep import run_sweep, sweep_steps
 
     def task(job: Job) -> SweepRun:
         if problem := over_limits_problem(plan):  # checked in the worker too: never a tile beyond them
@@ -222,11 +232,11 @@ def sweep_job(
         job.cancelled = run.cancelled
         return run
 
-    job = Job("sweep", task, total=len(plan) * plan.base.steps)
+    job = Job("sweep", task, total=sweep_steps(plan, scored=scorer is not None))  # a Steps axis: each tile's own
     job.params = plan.base
-    job.key = drawn_from  # a preview-quality sweep's Generate settings, for Open in Generate
+    job.key = SweepAsked(plan, drawn_from)
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

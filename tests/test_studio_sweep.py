@@ -187,3 +187,30 @@ def test_a_sweep_stopped_before_it_started_says_so_with_its_size(monkeypatch):
     assert any("Sweep stopped after 0 of 4 tiles: nothing was kept." in w.value for w in at.warning), [
         w.value for w in at.warning
     ]
+
+
+def test_a_steps_axis_sweeps_progress_climbs_to_exactly_its_total(tiny_engine, tiny_params, monkeypatch):
+    """X = Steps 2,5,4 on preview settings of 3 steps: the bar counts each tile's own steps (11 in
+    all, not 3 x 3), from the queue on, so it never jumps back nor sits at 100% in a tile."""
+    from core import SweepPlan, parse_axis
+    from studio import jobs, sweeping, worker
+
+    base = tiny_params.replace(steps=3)
+    bars, on_progress = [], jobs.Job.on_progress
+
+    def drawn(job, info) -> None:
+        on_progress(job, info)
+        bars.append((job.completed + job.step, job.total, job.fraction))
+
+    monkeypatch.setattr(jobs.Job, "on_progress", drawn)
+    busy = threading.Event()  # the engine thread is held: the sweep waits in the queue, its bar drawn
+    blocker = worker.submit(busy.wait, 60, priority=worker.INTERACTIVE)
+    try:
+        job = sweeping.sweep_job(tiny_engine, SweepPlan(base, (parse_axis("x", "steps=2,5,4", base),)), None)
+        assert job.total == 11 and job.fraction == 0.0
+    finally:
+        busy.set()
+    assert blocker.result(60) and job.wait(120) and job.ok, job.error
+    done = [d for d, _, _ in bars]
+    assert {t for _, t, _ in bars} == {11} and done == list(range(1, 12)), bars
+    assert [f for _, _, f in bars].index(1.0) == len(bars) - 1  # full only at the very end

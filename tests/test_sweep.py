@@ -369,3 +369,29 @@ def test_sweep_files_name_no_folder_of_this_machine(tmp_path, tiny_engine, tiny_
     with zipfile.ZipFile(io.BytesIO(zipped)) as z:
         members = [z.read(name) for name in z.namelist()]
     assert all(b"private-folder" not in data for data in [*grids, table, *members])
+
+
+def test_progress_with_a_steps_axis_never_goes_back_and_ends_at_its_total(tiny_engine, tiny_params, scorer):
+    """Each tile counts its own steps (a Steps axis), and each strength-0 twin the scores make its
+    own: the progress a page draws from Phase + step climbs to exactly the total, never past it."""
+    from core.events import Phase
+    from core.sweep.run import sweep_steps
+
+    base = _base(tiny_params).replace(steps=3)
+    plan = SweepPlan(base, (parse_axis("x", "steps=2,5", base), parse_axis("y", "audio_strength=0,1", base)))
+    totals, base_done, seen = set(), [0], []
+
+    def on_status(event) -> None:
+        if isinstance(event, Phase):
+            totals.add(event.steps_total)
+            base_done[0] = event.steps_done
+            seen.append(event.steps_done)
+
+    run = run_sweep(
+        tiny_engine, plan, scorer, on_status=on_status, progress=lambda s: seen.append(base_done[0] + s.step)
+    )
+    tile_steps = [t.result.params.steps for t in run.tiles]
+    assert tile_steps == [2, 5, 2, 5]
+    total = sum(tile_steps) + 2 + 5  # one twin for each step count at strength 1; strength 0 is its own
+    assert totals == {total} and sweep_steps(plan, scored=True) == total and sweep_steps(plan) == sum(tile_steps)
+    assert seen == sorted(seen) and seen[-1] == total, seen
