@@ -72,6 +72,11 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at.text_input(key="sweep_x_values").set_value("0.5,,1").run()
     at.button(key="sweep_run").click().run()
     assert any("an empty value (two commas in a row, or one at the end)" in e for e in errors(at)), errors(at)
+    at.text_input(key="sweep_x_values").set_value("0.3,0.30,0.7").run()
+    at.button(key="sweep_run").click().run()
+    assert any(
+        "X (Foreground weight): 0.3 and 0.30 are the same value: list each value once" in e for e in errors(at)
+    ), errors(at)
     assert session(at).sweep.result is None and session(at).sweep.job is None
 
 

@@ -98,6 +98,10 @@ def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_p
         (["switch_points=0.2,0.5,0.9;0.3,0.6"], "--x switch_points: each value needs 2 numbers"),  # none dropped
         (["norm_target=" + ",".join(["50"] * 17)], "--x norm_target: 17 values; give 1 to 16"),
         (["seed=1,x"], "--x seed: 'x' is not a number"),
+        (["level_weights.0=0.3,0.3,0.7"], "--x level_weights.0: 0.3 is listed twice: list each value once"),
+        (["seed=1", "norm_target=40,80,40.0"], "--y norm_target: 40 and 40.0 are the same value: list each value once"),
+        (["switch_points=0.2,0.5;0.4,0.7;0.20,0.5"], "--x switch_points: 0.2,0.5 and 0.20,0.5 are the same value"),
+        (["sources=mix, mix"], "--x sources: mix is listed twice"),
         (["level_weights.0=1,2", "level_weights=1,1,1"], "--y level_weights: already swept by --x"),
         (
             ["seed=" + ",".join(map(str, range(16))), "steps=" + ",".join(map(str, range(1, 17))), "guidance=2,3"],
