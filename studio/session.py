@@ -339,10 +339,11 @@ class Session:
                 from studio.sweeping import new_grid_shown
 
                 new_grid_shown()
-            if job.cancelled:
+            if job.cancelled or (job.error is not None and tiles is not None and tiles.tiles):
                 done = len(tiles.tiles) if tiles is not None else 0
                 total = len(job.key.plan)  # studio.sweeping.SweepAsked
-                self.sweep.note = f"Sweep stopped after {done} of {total} tiles" + (
+                why = "stopped" if job.cancelled else "stopped by the error above"
+                self.sweep.note = f"Sweep {why} after {done} of {total} tiles" + (
                     ": the grid shows them, the rest left empty." if done else ": nothing was kept."
                 )
         for slot in (self.listen, self.train, self.scores):

@@ -230,6 +230,9 @@ def sweep_job(
             on_tile=on_tile, between_images=worker.yield_to_interactive,
         )  # fmt: skip
         job.cancelled = run.cancelled
+        if run.error is not None:  # a tile failed: the job fails with it, and keeps the tiles done to show
+            job.result = run
+            raise run.error
         return run
 
     job = Job("sweep", task, total=sweep_steps(plan, scored=scorer is not None))  # a Steps axis: each tile's own

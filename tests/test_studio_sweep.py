@@ -219,3 +219,23 @@ def test_a_steps_axis_sweeps_progress_climbs_to_exactly_its_total(tiny_engine, t
     done = [d for d, _, _ in bars]
     assert {t for _, t, _ in bars} == {11} and done == list(range(1, 12)), bars
     assert [f for _, _, f in bars].index(1.0) == len(bars) - 1  # full only at the very end
+
+
+def test_a_sweep_failing_in_a_tile_shows_the_tiles_done_with_the_error(monkeypatch):
+    """An engine error in the third tile of four: the page shows the error, says how far the sweep
+    got, and keeps the two tiles done on the grid and in the downloads, as Stop keeps them."""
+    from core.engine import Engine
+    from tests.test_sweep import failing_on_call
+
+    at = _sweep_page(sweep_x_values="0.2,0.6,1.0,1.4", sweep_y_field="—", sweep_scores=False)
+    monkeypatch.setattr(Engine, "generate", failing_on_call(3, Engine.generate))
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    assert any("tile 3 failed on purpose" in e for e in errors(at)), errors(at)
+    run = session(at).sweep.result
+    assert run is not None and [t.result.params.level_weights[0] for t in run.tiles] == [0.2, 0.6]
+    warnings = [w.value for w in at.warning]
+    assert any("Sweep stopped by the error above after 2 of 4 tiles: the grid shows them" in w for w in warnings)
+    assert len(at.get("image")) == 1 and at.selectbox(key="sweep_tile").options == [
+        "Foreground weight: 0.2", "Foreground weight: 0.6"
+    ]  # fmt: skip

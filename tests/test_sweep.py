@@ -229,6 +229,53 @@ def test_cli_sweep_interrupted_keeps_the_tiles_done(tmp_path, samples, capsys, m
     assert len((out / "scores.csv").read_text().splitlines()) == 3
 
 
+def failing_on_call(n: int, generate):
+    """An Engine.generate that raises an EngineError on its `n`th call (as a tile running out of
+    memory would), and is the real one otherwise."""
+    from core.engine import EngineError
+
+    calls: list[int] = []
+
+    def generate_or_fail(*args, **kw):
+        calls.append(1)
+        if len(calls) == n:
+            raise EngineError(f"tile {n} failed on purpose")
+        return generate(*args, **kw)
+
+    return generate_or_fail
+
+
+def test_a_failing_tile_keeps_the_tiles_done_with_its_error(tmp_path, tiny_engine, tiny_params, monkeypatch):
+    """An engine error in the third tile of four: the two tiles done are kept, with the error that
+    stopped the run (not a cancel), and they save as a grid with the rest marked."""
+    from core.engine import EngineError
+
+    monkeypatch.setattr(tiny_engine, "generate", failing_on_call(3, tiny_engine.generate))
+    base = _base(tiny_params)
+    run = run_sweep(tiny_engine, SweepPlan(base, (parse_axis("x", "seed=1,2,3,4", base),)))
+    assert isinstance(run.error, EngineError) and str(run.error) == "tile 3 failed on purpose"
+    assert not run.cancelled and [t.result.params.seed for t in run.tiles] == [1, 2]
+    save_sweep(run, tmp_path)
+    assert [i.params and i.params.seed for i in read_grid(tmp_path / "sweep_grid_01.png")] == [1, 2, None, None]
+
+
+def test_cli_sweep_failing_in_a_tile_saves_the_tiles_done_then_says_the_error(tmp_path, samples, capsys, monkeypatch):
+    """The CLI as for Ctrl-C: the tiles before the failing one are saved (grid, CSV), then the
+    error ends the command with its own message and exit status."""
+    from core.engine import Engine
+
+    monkeypatch.setattr(Engine, "generate", failing_on_call(3, Engine.generate))  # a method: self in *args
+    out = tmp_path / "sw"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--steps", "2", "--size", "64x64"]
+    assert main([*args, "--x", "seed=1,2,3,4", "--no-scores", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "stopped by an error: the 2 of 4 tiles done are saved in" in err
+    assert err.rstrip().endswith("error: tile 3 failed on purpose")
+    assert sorted(p.name for p in out.glob("z*.png")) == ["z01_y01_x01.png", "z01_y01_x02.png"]
+    assert [i.params and i.params.seed for i in read_grid(out / "sweep_grid_01.png")] == [1, 2, None, None]
+    assert len((out / "scores.csv").read_text().splitlines()) == 3
+
+
 def test_a_sources_axis_separates_each_clip_once(tmp_path, tiny_engine, tiny_params, monkeypatch):
     """Sweeping the sources mode against another knob: the clip is decoded once, the stems tiles
     share one separation, and CLAP hears the clip what one mixed and one stems generation cost."""

@@ -42,10 +42,13 @@ class SweepTile:
 
 @dataclass
 class SweepRun:
+    """The tiles done, in reading order: all of them, or those before a cancel or a failing tile."""
+
     plan: SweepPlan
     tiles: list[SweepTile] = field(default_factory=list)
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
+    error: Exception | None = None  # what stopped the run at a tile: its caller says it, with the tiles done
 
 
 def run_sweep(
@@ -60,8 +63,9 @@ def run_sweep(
     on_tile: Callable[[SweepTile], None] | None = None,
     between_images: Callable[[], object] | None = None,
 ) -> SweepRun:
-    """Generate every tile (reading order), scoring each when a scorer is given. A cancel keeps
-    the tiles done; `on_tile` hears each one as it finishes. `between_images` is called after every
+    """Generate every tile (reading order), scoring each when a scorer is given. A cancel, or an
+    error in a tile (kept in `run.error`: the caller raises or shows it), keeps the tiles done:
+    a long sweep is not lost to its last tile. `on_tile` hears each one as it finishes. `between_images` is called after every
     image made (a tile, or its no-audio twin for the scores): where a studio lets waiting
     interactive work run, so a preview never waits for a whole scored tile."""
     status = on_status or ignore
@@ -109,6 +113,8 @@ def run_sweep(
                 on_tile(tile)
     except Cancelled:
         run.cancelled = True
+    except Exception as exc:  # noqa: BLE001 - any failure: kept with the tiles done, for the caller to say
+        run.error = exc
     return run
 
 
