@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import SCORE_NAMES, SweepError, sweep_files
+from core import SweepError, sweep_files
 from studio import bindings, charts, errors, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
@@ -114,9 +114,12 @@ left, right = st.columns([1.4, 1], gap="large")
 with left:
     st.image(grid_pngs[z], width="stretch", output_format="PNG")
 with right:
-    score = st.selectbox("Score", list(SCORE_NAMES), key="sweep_score", persist_state=PS)
+    score = st.selectbox(
+        "Score", sweeping.scores_offered(), format_func=sweeping.score_label, key="sweep_score", persist_state=PS
+    )
     with st.container(key="sweep_heatmap"):
-        widgets.chart(charts.sweep_heatmap(run, score, z), key=f"sweep_heat_{score}_{z}", toolbar=False)
+        figure = charts.sweep_heatmap(run, score, z, title=sweeping.score_label(score))
+        widgets.chart(figure, key=f"sweep_heat_{score}_{z}", toolbar=False)
     tiles = [t for t in run.tiles if t.z == z]
     st.selectbox(
         "Tile",

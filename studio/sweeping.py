@@ -52,10 +52,28 @@ STARTING: dict[str, Any] = {  # a first sweep that shows something: foreground w
 
 
 def ensure_defaults() -> None:
-    """The page's widgets start from STARTING on a session's first visit."""
+    """The page's widgets start from STARTING on a session's first visit (and the score picker from
+    its default when it holds a score the page no longer offers)."""
     for key, value in STARTING.items():
         if bindings.value(key) is None:
             bindings.set_value(key, value)
+    if bindings.value("sweep_score") not in scores_offered():
+        bindings.set_value("sweep_score", STARTING["sweep_score"])
+
+
+def scores_offered() -> list[str]:
+    """The scores the page's picker offers: those a sweep run here can have. Reference match needs
+    a reference image, which only the CLI takes (--reference), so it is never offered."""
+    from core.scoring import SCORE_NAMES
+
+    return [name for name in SCORE_NAMES if name != "reference_match"]
+
+
+def score_label(name: str) -> str:
+    """'Heard in the image: similarity' for heard_similarity: the picker's and the heatmap's words."""
+    from core.scoring import SCORE_LABELS
+
+    return SCORE_LABELS[name]
 
 
 def label(field: str) -> str:
@@ -241,5 +259,5 @@ def sweep_job(
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

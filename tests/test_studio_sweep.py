@@ -11,6 +11,26 @@ from core.export import read_grid
 from tests.studio_helpers import app, errors, ok, session
 
 
+@pytest.fixture(scope="module")
+def stopped_z_run(samples, tiny_engine):
+    """A real scored sweep, X = Foreground weight 0.2,1.4 and Z = Seed 7,8,9 (titled as the page
+    titles them), stopped after its first two tiles: Seed 7 is complete, 8 and 9 have no tile."""
+    import dataclasses
+
+    from core import Scorer, SweepPlan, parse_axis, run_sweep
+    from core.params import GenerationParams
+    from studio import sweeping
+
+    base = GenerationParams(prompt="a city", audio_path=str(samples["thunder"]), steps=2, width=64, height=64,
+                            models="tiny")  # fmt: skip
+    axes = [parse_axis("x", "level_weights.0=0.2,1.4", base), parse_axis("z", "seed=7,8,9", base)]
+    plan = SweepPlan(base, tuple(dataclasses.replace(a, title=sweeping.label(a.field)) for a in axes))
+    stop = threading.Event()
+    run = run_sweep(tiny_engine, plan, Scorer("tiny"), cancel=stop, on_tile=lambda t: t.x == 1 and stop.set())
+    assert run.cancelled and len(run.tiles) == 2
+    return run
+
+
 def _sweep_page(**state):
     at = app(**state)
     at.switch_page("../pages/sweep.py").run()
@@ -239,3 +259,31 @@ def test_a_sweep_failing_in_a_tile_shows_the_tiles_done_with_the_error(monkeypat
     assert len(at.get("image")) == 1 and at.selectbox(key="sweep_tile").options == [
         "Foreground weight: 0.2", "Foreground weight: 0.6"
     ]  # fmt: skip
+
+
+def test_the_score_picker_and_heatmap_speak_of_scores_by_name_and_offer_only_those_that_can_apply():
+    at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_field="—", w_prompt="a harbour")
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    picker = at.selectbox(key="sweep_score")
+    offered = ["Prompt match", "Heard in the image: same top event", "Heard in the image: similarity",
+               "Audio effect (CLIP)", "Audio effect (pixels)"]  # fmt: skip
+    assert picker.value == "heard_similarity" and picker.options == offered  # no reference match: no reference here
+    heatmap = at.get("plotly_chart")[0].proto.spec
+    assert "Heard in the image: similarity" in heatmap and "heard_similarity" not in heatmap
+
+
+def test_heatmap_cells_have_the_digits_that_tell_them_apart_and_no_nan(stopped_z_run):
+    """Two cells 0.00003 apart read 0.02086 and 0.02089 (not 0.021 twice); a cell without a value
+    is blank, never "NaN"."""
+    import dataclasses
+
+    from core import Scores
+    from studio import charts
+
+    tiles = stopped_z_run.tiles
+    near = [dataclasses.replace(t, scores=Scores(heard_similarity=v)) for t, v in zip(tiles, (0.020861, 0.020893))]
+    heat = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near), "heard_similarity", 0).data[0]
+    assert [list(row) for row in heat.text] == [["0.02086", "0.02089"]]
+    one = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near[:1]), "heard_similarity", 0)
+    assert [list(row) for row in one.data[0].text] == [["0.0209", ""]]
