@@ -39,6 +39,14 @@ SCORE_LABELS: dict[str, str] = {  # what people call each score, in the CSV's co
     "reference_match": "Reference match",
 }
 SCORE_NAMES = tuple(SCORE_LABELS)
+SCORE_NEEDS: dict[str, str] = {  # what each score cannot be computed without: why its cell is empty
+    "prompt_match": "a prompt",
+    "heard_top1": "a clip (what CLAP heard)",
+    "heard_similarity": "a clip (what CLAP heard)",
+    "audio_effect_clip": "a clip (the image is compared with its no-audio twin)",
+    "audio_effect_pixels": "a clip (the image is compared with its no-audio twin)",
+    "reference_match": "a reference image (the CLI's --reference)",
+}
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,7 @@ __all__ = [
     "CLIP_REAL",
     "SCORE_LABELS",
     "SCORE_NAMES",
+    "SCORE_NEEDS",
     "Scorer",
     "Scores",
     "heard_scores",

@@ -4,6 +4,7 @@ numbers come from core/ (trace, core.spectrum); here they only get axes, colours
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,11 +45,14 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 320, **kwarg
     return fig
 
 
-def _empty(title: str, message: str, height: int = 320) -> go.Figure:
+def _empty(title: str, message: str, height: int = 320, width: int = 44) -> go.Figure:
+    """A figure that says why it has nothing to draw, wrapped at `width` characters: a plotly
+    annotation is one line, cut off by a narrow column."""
     fig = go.Figure()
     fig.add_annotation(
-        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14, color="#6b7280")
-    )
+        text="<br>".join(textwrap.wrap(message, width)), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+        font=dict(size=14, color="#6b7280"),
+    )  # fmt: skip
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, height)
@@ -354,10 +358,8 @@ def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) ->
         value = getattr(t.scores, score, None) if t.scores is not None else None
         if t.z == z and value is not None:
             grid[t.y, t.x] = float(value)
-    if np.isnan(grid).all():
-        return _empty(
-            title, "No values: scores were off, or this one does not apply (prompt match needs a prompt)", 260
-        )
+    if np.isnan(grid).all():  # the page says why first (studio.sweeping.heatmap_gap)
+        return _empty(title, "No values of this score here", 260)
     xs = [x_axis.shown(i) for i in range(len(x_axis.values))] if x_axis else [""]
     ys = [y_axis.shown(i) for i in range(len(y_axis.values))] if y_axis else [""]
     fig = go.Figure(

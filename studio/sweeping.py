@@ -14,7 +14,7 @@ from studio.jobs import Job
 from studio.limits import LimitError, limits
 
 if TYPE_CHECKING:
-    from core import Scorer, SweepRun
+    from core import Scorer, SweepRun, SweepTile
     from core.engine import Engine
 
 AXES = ("x", "y", "z")
@@ -189,10 +189,44 @@ def compare_scores_job(engine: Engine, scorer: Scorer, items: dict[str, Any], ke
 @dataclass(frozen=True)
 class SweepAsked:
     """What a sweep job was asked for (its slot's key): the plan, which says how many tiles even when
-    none was made, and the Generate settings a preview-quality sweep was drawn down from."""
+    none was made, the Generate settings a preview-quality sweep was drawn down from, and why it runs
+    without scores when the CLIP scorer could not be loaded (None: scores on, or off by choice)."""
 
     plan: SweepPlan
     drawn_from: GenerationParams | None = None
+    no_scorer: str | None = None
+
+
+def tiles_at(run: SweepRun, z: int) -> list[SweepTile]:
+    """The tiles made for Z index `z`, in reading order: the tile picker's list."""
+    return [t for t in run.tiles if t.z == z]
+
+
+def missing_tiles(run: SweepRun, z: int) -> str | None:
+    """Why Z index `z` has no tile at all (a sweep stopped, or failed, before it), or None."""
+    if tiles_at(run, z):
+        return None
+    z_axis = run.plan.axis("z")
+    where = f" for {z_axis.label(z)}" if z_axis is not None else ""
+    why = "stopped by an error" if run.error is not None else "stopped"
+    return f"No tiles were made{where}: the sweep was {why} before them."
+
+
+def heatmap_gap(run: SweepRun, score: str, z: int, asked: SweepAsked | None = None) -> str | None:
+    """Why the heatmap of `score` at Z index `z` would have no value, said as it is (no tile there,
+    no scores in this sweep, or a score that needs what these tiles lack), or None when it has one."""
+    from core.scoring import SCORE_NEEDS
+
+    tiles = tiles_at(run, z)
+    if not tiles:
+        return missing_tiles(run, z)
+    if all(t.scores is None for t in tiles):
+        if asked is not None and asked.no_scorer:
+            return f"No scores in this sweep: {asked.no_scorer}"
+        return "No scores in this sweep: it ran with Scores (CLIP) off. Turn them on and run it again."
+    if all(getattr(t.scores, score) is None for t in tiles if t.scores is not None):
+        return f"{score_label(score)} does not apply to these tiles: it needs {SCORE_NEEDS[score]}."
+    return None
 
 
 TILE_KEY, Z_KEY = "sweep_tile", "sweep_z_shown"  # the page's tile picker and grid slider (by index)
@@ -212,7 +246,7 @@ def recall_tile(run: SweepRun, z: int, full: GenerationParams | None = None) -> 
     says so: Render then draws the tile at full quality."""
     from studio.session import session
 
-    tiles = [t for t in run.tiles if t.z == z]
+    tiles = tiles_at(run, z)
     index = int(bindings.value(TILE_KEY) or 0)
     if not 0 <= index < len(tiles):
         return
@@ -230,10 +264,14 @@ def recall_tile(run: SweepRun, z: int, full: GenerationParams | None = None) -> 
 
 
 def sweep_job(
-    engine: Engine, plan: SweepPlan, scorer: Scorer | None, drawn_from: GenerationParams | None = None
+    engine: Engine,
+    plan: SweepPlan,
+    scorer: Scorer | None,
+    drawn_from: GenerationParams | None = None,
+    no_scorer: str | None = None,
 ) -> Job:
     """The sweep on the engine thread (batch work: previews go first, after each image); each finished
-    tile lands in `job.partial` as (caption, PNG)."""
+    tile lands in `job.partial` as (caption, PNG). `no_scorer`: why `scorer` is None, if not by choice."""
     from core.sweep import run_sweep, sweep_steps
 
     def task(job: Job) -> SweepRun:
@@ -255,9 +293,9 @@ def sweep_job(
 
     job = Job("sweep", task, total=sweep_steps(plan, scored=scorer is not None))  # a Steps axis: each tile's own
     job.params = plan.base
-    job.key = SweepAsked(plan, drawn_from)
+    job.key = SweepAsked(plan, drawn_from, no_scorer)
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -105,6 +105,10 @@ def test_the_grid_download_carries_every_tile():
     at.button(key="sweep_run").click().run()
     ok(at)
     run = session(at).sweep.result
+    # No scores asked: the heatmap's place says so in text that wraps (a figure's one line was cut off).
+    assert not at.get("plotly_chart") and [i.value for i in at.info] == [
+        "No scores in this sweep: it ran with Scores (CLIP) off. Turn them on and run it again."
+    ]
     from core import sweep_files
 
     grids, _, csv_bytes = sweep_files(run)
@@ -287,3 +291,70 @@ def test_heatmap_cells_have_the_digits_that_tell_them_apart_and_no_nan(stopped_z
     assert [list(row) for row in heat.text] == [["0.02086", "0.02089"]]
     one = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near[:1]), "heard_similarity", 0)
     assert [list(row) for row in one.data[0].text] == [["0.0209", ""]]
+
+
+def test_a_z_value_the_stopped_sweep_never_reached_says_so_and_offers_nothing_that_cannot_work(stopped_z_run):
+    """Seed 9 of a sweep stopped in Seed 7: no grid of placeholders, no heatmap claiming scores were
+    off (they were on), no empty tile picker and no Open in Generate that does nothing; one line
+    says what happened. Seed 7 shows its grid, heatmap and tiles."""
+    from studio.sweeping import SweepAsked
+
+    at = _sweep_page()
+    session(at).sweep.result, session(at).sweep.key = stopped_z_run, SweepAsked(stopped_z_run.plan)
+    at.run()
+    ok(at)
+    assert len(at.get("image")) == 1 and len(at.get("plotly_chart")) == 1
+    assert at.selectbox(key="sweep_tile").options == [
+        "Seed: 7 · Foreground weight: 0.2",
+        "Seed: 7 · Foreground weight: 1.4",
+    ]
+    at.select_slider(key="sweep_z_shown").set_value(2).run()
+    ok(at)
+    assert [i.value for i in at.info] == ["No tiles were made for Seed: 9: the sweep was stopped before them."]
+    assert not at.get("image") and not at.get("plotly_chart")
+    assert not [w for w in at.selectbox if w.key == "sweep_tile"] and not [
+        b for b in at.button if b.key == "sweep_recall"
+    ]
+    assert at.get("download_button")[0].proto.disabled  # the grid of Seed 9 would only be placeholders
+    assert not at.get("download_button")[1].proto.disabled  # the ZIP keeps the tiles done
+
+
+def test_the_heatmap_says_why_it_has_no_value_in_words_that_are_true(stopped_z_run):
+    import dataclasses
+
+    from core import Scores
+    from studio import sweeping
+
+    run = stopped_z_run
+    assert sweeping.heatmap_gap(run, "heard_similarity", 0) is None  # scored, with a clip: values to draw
+    assert sweeping.heatmap_gap(run, "prompt_match", 1) == (
+        "No tiles were made for Seed: 8: the sweep was stopped before them."
+    )
+    failed = dataclasses.replace(run, cancelled=False, error=RuntimeError("out of memory"))
+    assert sweeping.heatmap_gap(failed, "prompt_match", 2) == (
+        "No tiles were made for Seed: 9: the sweep was stopped by an error before them."
+    )
+    unscored = dataclasses.replace(run, tiles=[dataclasses.replace(t, scores=None) for t in run.tiles])
+    assert sweeping.heatmap_gap(unscored, "prompt_match", 0) == (
+        "No scores in this sweep: it ran with Scores (CLIP) off. Turn them on and run it again."
+    )
+    asked = sweeping.SweepAsked(run.plan, no_scorer="the CLIP model could not be loaded (run hf download once).")
+    assert sweeping.heatmap_gap(unscored, "prompt_match", 0, asked) == (
+        "No scores in this sweep: the CLIP model could not be loaded (run hf download once)."
+    )
+    no_prompt = dataclasses.replace(
+        run, tiles=[dataclasses.replace(t, scores=Scores(heard_top1=1.0)) for t in run.tiles]
+    )
+    assert sweeping.heatmap_gap(no_prompt, "prompt_match", 0) == (
+        "Prompt match does not apply to these tiles: it needs a prompt."
+    )
+
+
+def test_an_empty_charts_message_is_wrapped_not_cut_off():
+    """Plotly draws an annotation on one line: a long one was cut at the column's edge."""
+    from studio import charts
+
+    message = "No step logged yet: the first point comes after the first logging step, which takes a while."
+    text = charts._empty("Loss", message).layout.annotations[0].text
+    lines = text.split("<br>")
+    assert len(lines) > 1 and max(map(len, lines)) <= 44 and " ".join(lines) == message
