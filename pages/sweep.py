@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import SweepError, sweep_files
+from core import SweepError
 from studio import bindings, charts, errors, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
@@ -105,7 +105,7 @@ if nz > 1:
     z_axis = run.plan.axis("z")
     z = st.select_slider(z_axis.named, list(range(nz)), format_func=z_axis.shown, key=sweeping.Z_KEY)
 try:
-    grid_pngs, archive, csv_bytes = sweep_files(run)
+    grid_pngs, archive, csv_bytes = sweeping.files(run)  # built once per sweep
 except ValueError as exc:
     errors.show(exc)
     st.stop()

@@ -230,6 +230,7 @@ class Session:
     text_norms: dict[tuple, float] = field(default_factory=dict)  # (models, prompt, measure) -> norm
     gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
     compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
+    sweep_files: tuple[Any, list[bytes], bytes, bytes] | None = None  # (run, grid PNGs, zip, csv): once per sweep
     gallery_code: str | None = None  # where this session's history is kept on disk (studio/gallery_store.py)
     queue_key: str = field(default_factory=lambda: secrets.token_hex(8))  # whose jobs the queue counts (worker.py)
     spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
@@ -335,7 +336,7 @@ class Session:
             self.sweep.note = None
             tiles: SweepRun | None = job.result
             if tiles is not None and tiles.tiles:  # a stopped sweep keeps its tiles, as its Stop button says
-                self.sweep.result, self.sweep.key = tiles, job.key
+                self.sweep.result, self.sweep.key, self.sweep_files = tiles, job.key, None
                 from studio.sweeping import new_grid_shown
 
                 new_grid_shown()

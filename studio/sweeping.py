@@ -212,6 +212,18 @@ def missing_tiles(run: SweepRun, z: int) -> str | None:
     return f"No tiles were made{where}: the sweep was {why} before them."
 
 
+def files(run: SweepRun) -> tuple[list[bytes], bytes, bytes]:
+    """The sweep's grid PNGs, ZIP and CSV (`core.sweep.sweep_files`), built once per finished sweep
+    and kept in the session: every rerun of the page (a slider, a picker) paid 1.2 s for 256 tiles."""
+    from core import sweep_files
+    from studio.session import session
+
+    s = session()
+    if s.sweep_files is None or s.sweep_files[0] is not run:
+        s.sweep_files = (run, *sweep_files(run))
+    return s.sweep_files[1], s.sweep_files[2], s.sweep_files[3]
+
+
 def heatmap_gap(run: SweepRun, score: str, z: int, asked: SweepAsked | None = None) -> str | None:
     """Why the heatmap of `score` at Z index `z` would have no value, said as it is (no tile there,
     no scores in this sweep, or a score that needs what these tiles lack), or None when it has one."""
@@ -297,5 +309,5 @@ def sweep_job(
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -358,3 +358,23 @@ def test_an_empty_charts_message_is_wrapped_not_cut_off():
     text = charts._empty("Loss", message).layout.annotations[0].text
     lines = text.split("<br>")
     assert len(lines) > 1 and max(map(len, lines)) <= 44 and " ".join(lines) == message
+
+
+def test_the_grid_zip_and_csv_are_built_once_per_sweep_not_on_every_rerun(monkeypatch):
+    import core.sweep.files as files
+
+    at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_field="—", sweep_scores=False)
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    built, grids = [], files.grids
+    monkeypatch.setattr(files, "grids", lambda run: built.append(run) or grids(run))
+    at.run()
+    at.selectbox(key="sweep_score").set_value("prompt_match").run()
+    ok(at)
+    assert built == [] and len(at.get("image")) == 1  # the first draw built them; reruns reuse them
+    at.text_input(key="sweep_x_values").set_value("0.3,0.9").run()
+    at.button(key="sweep_run").click().run()
+    at.run()
+    ok(at)
+    assert built == [session(at).sweep.result]  # a new sweep: its own files, once
+    assert [i.params.level_weights[0] for i in read_grid(session(at).sweep_files[1][0])] == [0.3, 0.9]
