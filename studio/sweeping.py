@@ -290,8 +290,8 @@ def sweep_job(
         if problem := over_limits_problem(plan):  # checked in the worker too: never a tile beyond them
             raise LimitError(problem)
 
-        def on_tile(tile) -> None:
-            job.partial.append((" · ".join(v for k, v in tile.labels.items() if k != "z"), tile.png))
+        def on_tile(tile) -> None:  # every axis named, Z too: the tiles of all Z values are shown together
+            job.partial.append((" · ".join(tile.labels.values()), tile.png))
 
         run = run_sweep(
             engine, plan, scorer, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status,

@@ -378,3 +378,21 @@ def test_the_grid_zip_and_csv_are_built_once_per_sweep_not_on_every_rerun(monkey
     ok(at)
     assert built == [session(at).sweep.result]  # a new sweep: its own files, once
     assert [i.params.level_weights[0] for i in read_grid(session(at).sweep_files[1][0])] == [0.3, 0.9]
+
+
+def test_tiles_shown_during_a_run_name_their_z_value_too(tiny_engine, tiny_params):
+    """The tiles appear as they finish, every Z value in one strip: each caption names its seed."""
+    import dataclasses
+
+    from core import SweepPlan, parse_axis
+    from studio import sweeping
+
+    base = tiny_params.replace(steps=2)
+    axes = [parse_axis("x", "level_weights.0=0.2,1.4", base), parse_axis("z", "seed=7,8", base)]
+    plan = SweepPlan(base, tuple(dataclasses.replace(a, title=sweeping.label(a.field)) for a in axes))
+    job = sweeping.sweep_job(tiny_engine, plan, None)
+    assert job.wait(120) and job.ok, job.error
+    assert [caption for caption, _ in job.partial] == [
+        "Seed: 7 · Foreground weight: 0.2", "Seed: 7 · Foreground weight: 1.4",
+        "Seed: 8 · Foreground weight: 0.2", "Seed: 8 · Foreground weight: 1.4",
+    ]  # fmt: skip
