@@ -333,7 +333,8 @@ class Session:
                 self.last_trace = (name, 0)
         if job := self.sweep.finished():
             self.sweep.error = describe(job.error) if job.error is not None else None
-            self.sweep.note = None
+            asked = job.key  # studio.sweeping.SweepAsked: why it ran without scores stays said with its grid
+            self.sweep.note = f"No scores: {asked.no_scorer}" if asked.no_scorer else None
             tiles: SweepRun | None = job.result
             if tiles is not None and tiles.tiles:  # a stopped sweep keeps its tiles, as its Stop button says
                 self.sweep.result, self.sweep.key, self.sweep_files = tiles, job.key, None
@@ -342,11 +343,11 @@ class Session:
                 new_grid_shown()
             if job.cancelled or (job.error is not None and tiles is not None and tiles.tiles):
                 done = len(tiles.tiles) if tiles is not None else 0
-                total = len(job.key.plan)  # studio.sweeping.SweepAsked
                 why = "stopped" if job.cancelled else "stopped by the error above"
-                self.sweep.note = f"Sweep {why} after {done} of {total} tiles" + (
+                stopped = f"Sweep {why} after {done} of {len(asked.plan)} tiles" + (
                     ": the grid shows them, the rest left empty." if done else ": nothing was kept."
                 )
+                self.sweep.note = stopped + (f"\n\n{self.sweep.note}" if self.sweep.note else "")
         for slot in (self.listen, self.train, self.scores):
             slot.collect()
 

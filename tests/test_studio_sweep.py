@@ -396,3 +396,25 @@ def test_tiles_shown_during_a_run_name_their_z_value_too(tiny_engine, tiny_param
         "Seed: 7 · Foreground weight: 0.2", "Seed: 7 · Foreground weight: 1.4",
         "Seed: 8 · Foreground weight: 0.2", "Seed: 8 · Foreground weight: 1.4",
     ]  # fmt: skip
+
+
+def test_the_no_scores_note_stays_once_the_sweep_is_done(monkeypatch):
+    """Scores asked but no CLIP model to be had: the note saying why stays with the finished grid
+    (it went when the sweep finished, leaving a heatmap that claimed scores were off)."""
+    from core import ModelUnavailable, Scorer
+    from studio import sweeping
+
+    why = "The CLIP model for scores could not be loaded from 'clip' (run once with network)."
+
+    def unavailable(self, *args, **kwargs):
+        raise ModelUnavailable(why)
+
+    monkeypatch.setattr(sweeping, "_scorers", {})  # none loaded yet in this server
+    monkeypatch.setattr(Scorer, "__init__", unavailable)
+    at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_field="—", sweep_scores=True)
+    at.button(key="sweep_run").click().run()
+    at.run()
+    ok(at)
+    assert session(at).sweep.result is not None and not session(at).sweep.running
+    assert [w.value for w in at.warning] == [f"No scores: {why}"]
+    assert [i.value for i in at.info] == [f"No scores in this sweep: {why}"]
