@@ -28,14 +28,25 @@ from .trace import HeardLabel
 from .vocabulary import Vocabulary
 
 CLIP_REAL = "openai/clip-vit-large-patch14"
-SCORE_NAMES = (
-    "prompt_match",
-    "heard_top1",
-    "heard_similarity",
-    "audio_effect_clip",
-    "audio_effect_pixels",
-    "reference_match",
-)
+
+
+SCORE_LABELS: dict[str, str] = {  # what people call each score, in the CSV's column order; docs/SCORES.md defines each
+    "prompt_match": "Prompt match",
+    "heard_top1": "Heard in the image: same top event",
+    "heard_similarity": "Heard in the image: similarity",
+    "audio_effect_clip": "Audio effect (CLIP)",
+    "audio_effect_pixels": "Audio effect (pixels)",
+    "reference_match": "Reference match",
+}
+SCORE_NAMES = tuple(SCORE_LABELS)
+SCORE_NEEDS: dict[str, str] = {  # what each score cannot be computed without: why its cell is empty
+    "prompt_match": "a prompt",
+    "heard_top1": "a clip (what CLAP heard)",
+    "heard_similarity": "a clip (what CLAP heard)",
+    "audio_effect_clip": "a clip (the image is compared with its no-audio twin)",
+    "audio_effect_pixels": "a clip (the image is compared with its no-audio twin)",
+    "reference_match": "a reference image (the CLI's --reference)",
+}
 
 
 @dataclass(frozen=True)
@@ -197,4 +208,14 @@ def heard_scores(clip_probs: torch.Tensor, heard: list[HeardLabel], vocabulary: 
     }
 
 
-__all__ = ["CLIP_REAL", "SCORE_NAMES", "Scorer", "Scores", "heard_scores", "load_clip", "tiny_clip"]
+__all__ = [
+    "CLIP_REAL",
+    "SCORE_LABELS",
+    "SCORE_NAMES",
+    "SCORE_NEEDS",
+    "Scorer",
+    "Scores",
+    "heard_scores",
+    "load_clip",
+    "tiny_clip",
+]

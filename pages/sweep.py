@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import SCORE_NAMES, SweepError, sweep_files
+from core import SweepError
 from studio import bindings, charts, errors, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
@@ -76,7 +76,7 @@ def _start() -> None:
         s.sweep.fail(over)
         return
     scorer, why = sweeping.scorer_for(engine) if bindings.value("sweep_scores", True) else (None, None)
-    s.sweep.start(sweeping.sweep_job(engine, plan, scorer, drawn_from=full if preview else None))
+    s.sweep.start(sweeping.sweep_job(engine, plan, scorer, drawn_from=full if preview else None, no_scorer=why))
     s.sweep.note = f"No scores: {why}" if why else None
 
 
@@ -105,36 +105,46 @@ if nz > 1:
     z_axis = run.plan.axis("z")
     z = st.select_slider(z_axis.named, list(range(nz)), format_func=z_axis.shown, key=sweeping.Z_KEY)
 try:
-    grid_pngs, archive, csv_bytes = sweep_files(run)
+    grid_pngs, archive, csv_bytes = sweeping.files(run)  # built once per sweep
 except ValueError as exc:
     errors.show(exc)
     st.stop()
 
+tiles = sweeping.tiles_at(run, z)
 left, right = st.columns([1.4, 1], gap="large")
 with left:
-    st.image(grid_pngs[z], width="stretch", output_format="PNG")
+    if tiles:
+        st.image(grid_pngs[z], width="stretch", output_format="PNG")
+    else:  # a sweep stopped before this Z value: an empty grid would say nothing
+        st.info(sweeping.missing_tiles(run, z), icon=":material/grid_off:")
 with right:
-    score = st.selectbox("Score", list(SCORE_NAMES), key="sweep_score", persist_state=PS)
-    with st.container(key="sweep_heatmap"):
-        widgets.chart(charts.sweep_heatmap(run, score, z), key=f"sweep_heat_{score}_{z}", toolbar=False)
-    tiles = [t for t in run.tiles if t.z == z]
-    st.selectbox(
-        "Tile",
-        range(len(tiles)),
-        format_func=lambda i: " · ".join(tiles[i].labels.values()),
-        key=sweeping.TILE_KEY,
-    )
-    st.button(
-        "Open in Generate",
-        key="sweep_recall",
-        on_click=sweeping.recall_tile,
-        args=(run, z, s.sweep.key),
-        icon=":material/settings_backup_restore:",
-        help="Put this tile's settings into the Generate page's sliders (a preview tile keeps Generate's steps and size).",
-    )
+    if tiles:
+        score = st.selectbox(
+            "Score", sweeping.scores_offered(), format_func=sweeping.score_label, key="sweep_score", persist_state=PS
+        )
+        with st.container(key="sweep_heatmap"):
+            if gap := sweeping.heatmap_gap(run, score, z, s.sweep.key):
+                st.info(gap, icon=":material/info:")  # wrapped text, never cut inside a figure
+            else:
+                figure = charts.sweep_heatmap(run, score, z, title=sweeping.score_label(score))
+                widgets.chart(figure, key=f"sweep_heat_{score}_{z}", toolbar=False)
+        st.selectbox(
+            "Tile",
+            range(len(tiles)),
+            format_func=lambda i: " · ".join(tiles[i].labels.values()),
+            key=sweeping.TILE_KEY,
+        )
+        st.button(
+            "Open in Generate",
+            key="sweep_recall",
+            on_click=sweeping.recall_tile,
+            args=(run, z, s.sweep.key.drawn_from if s.sweep.key else None),
+            icon=":material/settings_backup_restore:",
+            help="Put this tile's settings into the Generate page's sliders (a preview tile keeps Generate's steps and size).",
+        )
     d1, d2, d3 = st.columns(3)
     d1.download_button("Grid", grid_pngs[z], file_name=f"sweep_grid_{z + 1:02d}.png", mime="image/png",
-                       on_click="ignore", key="sweep_dl_grid", icon=":material/grid_view:")  # fmt: skip
+                       on_click="ignore", key="sweep_dl_grid", icon=":material/grid_view:", disabled=not tiles)  # fmt: skip
     d2.download_button("ZIP", archive, file_name="sweep.zip", mime="application/zip", on_click="ignore",
                        key="sweep_dl_zip", icon=":material/folder_zip:")  # fmt: skip
     d3.download_button("CSV", csv_bytes, file_name="scores.csv", mime="text/csv", on_click="ignore",

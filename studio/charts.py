@@ -4,6 +4,7 @@ numbers come from core/ (trace, core.spectrum); here they only get axes, colours
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,11 +45,14 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 320, **kwarg
     return fig
 
 
-def _empty(title: str, message: str, height: int = 320) -> go.Figure:
+def _empty(title: str, message: str, height: int = 320, width: int = 44) -> go.Figure:
+    """A figure that says why it has nothing to draw, wrapped at `width` characters: a plotly
+    annotation is one line, cut off by a narrow column."""
     fig = go.Figure()
     fig.add_annotation(
-        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font=dict(size=14, color="#6b7280")
-    )
+        text="<br>".join(textwrap.wrap(message, width)), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+        font=dict(size=14, color="#6b7280"),
+    )  # fmt: skip
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, height)
@@ -343,29 +347,36 @@ def loss_figure(metrics: Sequence[dict[str, Any]], height: int = 320) -> go.Figu
 # Sweeps
 # ================================================================================================
 def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) -> go.Figure:
-    """One score over the sweep's X (columns) and Y (rows) at Z index `z`; empty cells where a
-    tile was not made or the score does not apply."""
+    """One score over the sweep's X (columns) and Y (rows) at Z index `z`, titled `title` (the
+    score's label); empty cells where a tile was not made or the score does not apply."""
     plan = run.plan
     _, ny, nx = plan.shape()
     x_axis, y_axis = plan.axis("x"), plan.axis("y")
+    title = title or score
     grid = np.full((ny, nx), np.nan)
     for t in run.tiles:
         value = getattr(t.scores, score, None) if t.scores is not None else None
         if t.z == z and value is not None:
             grid[t.y, t.x] = float(value)
-    if np.isnan(grid).all():
-        return _empty(
-            title or score, "No values: scores were off, or this one does not apply (prompt match needs a prompt)", 260
-        )
+    if np.isnan(grid).all():  # the page says why first (studio.sweeping.heatmap_gap)
+        return _empty(title, "No values of this score here", 260)
     xs = [x_axis.shown(i) for i in range(len(x_axis.values))] if x_axis else [""]
     ys = [y_axis.shown(i) for i in range(len(y_axis.values))] if y_axis else [""]
     fig = go.Figure(
         go.Heatmap(
-            z=grid, x=xs, y=ys, colorscale="Viridis", text=np.round(grid, 3), texttemplate="%{text}",
-            hovertemplate=f"{x_axis.named if x_axis else ''} %{{x}} · {y_axis.named if y_axis else ''} %{{y}}"
-            f"<br>{score} %{{z:.4f}}<extra></extra>",
+            z=grid, x=xs, y=ys, colorscale="Viridis", text=distinct_digits(grid), texttemplate="%{text}",
+            hoverongaps=False, hovertemplate=f"{x_axis.named if x_axis else ''} %{{x}} · "
+            f"{y_axis.named if y_axis else ''} %{{y}}<br>{title} %{{text}}<extra></extra>",
         )
     )  # fmt: skip
     fig.update_xaxes(title_text=x_axis.named if x_axis else None, type="category")
     fig.update_yaxes(title_text=y_axis.named if y_axis else None, type="category", autorange="reversed")
-    return _layout(fig, title or score, 120 + 60 * ny)
+    return _layout(fig, title, 120 + 60 * ny)
+
+
+def distinct_digits(grid: np.ndarray, least: int = 3, most: int = 9) -> list[list[str]]:
+    """Each cell's value with the fewest significant digits (at least `least`) that still tell the
+    grid's different values apart (0.02086 and 0.02089, not 0.021 twice); "" where there is none."""
+    values = np.unique(grid[~np.isnan(grid)])
+    digits = next((d for d in range(least, most) if len({f"{v:.{d}g}" for v in values}) == len(values)), most)
+    return [["" if np.isnan(v) else f"{v:.{digits}g}" for v in row] for row in grid]

@@ -230,6 +230,7 @@ class Session:
     text_norms: dict[tuple, float] = field(default_factory=dict)  # (models, prompt, measure) -> norm
     gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
     compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
+    sweep_files: tuple[Any, list[bytes], bytes, bytes] | None = None  # (run, grid PNGs, zip, csv): once per sweep
     gallery_code: str | None = None  # where this session's history is kept on disk (studio/gallery_store.py)
     queue_key: str = field(default_factory=lambda: secrets.token_hex(8))  # whose jobs the queue counts (worker.py)
     spectrogram_sources: str | None = None  # the Generate page's mode the Spectrogram page last followed
@@ -334,19 +335,21 @@ class Session:
                 self.last_trace = (name, 0)
         if job := self.sweep.finished():
             self.sweep.error = describe(job.error) if job.error is not None else None
-            self.sweep.note = None
+            asked = job.key  # studio.sweeping.SweepAsked: why it ran without scores stays said with its grid
+            self.sweep.note = f"No scores: {asked.no_scorer}" if asked.no_scorer else None
             tiles: SweepRun | None = job.result
             if tiles is not None and tiles.tiles:  # a stopped sweep keeps its tiles, as its Stop button says
-                self.sweep.result, self.sweep.key = tiles, job.key
+                self.sweep.result, self.sweep.key, self.sweep_files = tiles, job.key, None
                 from studio.sweeping import new_grid_shown
 
                 new_grid_shown()
-            if job.cancelled:
+            if job.cancelled or (job.error is not None and tiles is not None and tiles.tiles):
                 done = len(tiles.tiles) if tiles is not None else 0
-                total = job.total // job.params.steps if job.params else "?"  # the job counts tiles x steps
-                self.sweep.note = f"Sweep stopped after {done} of {total} tiles" + (
+                why = "stopped" if job.cancelled else "stopped by the error above"
+                stopped = f"Sweep {why} after {done} of {len(asked.plan)} tiles" + (
                     ": the grid shows them, the rest left empty." if done else ": nothing was kept."
                 )
+                self.sweep.note = stopped + (f"\n\n{self.sweep.note}" if self.sweep.note else "")
         for slot in (self.listen, self.train, self.scores):
             slot.collect()
 

@@ -4,6 +4,7 @@ the plan from the page's choices, the shared CLIP scorer, and the job on the eng
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core import SweepError, SweepPlan, parse_axis
@@ -13,7 +14,7 @@ from studio.jobs import Job
 from studio.limits import LimitError, limits
 
 if TYPE_CHECKING:
-    from core import Scorer, SweepRun
+    from core import Scorer, SweepRun, SweepTile
     from core.engine import Engine
 
 AXES = ("x", "y", "z")
@@ -51,10 +52,28 @@ STARTING: dict[str, Any] = {  # a first sweep that shows something: foreground w
 
 
 def ensure_defaults() -> None:
-    """The page's widgets start from STARTING on a session's first visit."""
+    """The page's widgets start from STARTING on a session's first visit (and the score picker from
+    its default when it holds a score the page no longer offers)."""
     for key, value in STARTING.items():
         if bindings.value(key) is None:
             bindings.set_value(key, value)
+    if bindings.value("sweep_score") not in scores_offered():
+        bindings.set_value("sweep_score", STARTING["sweep_score"])
+
+
+def scores_offered() -> list[str]:
+    """The scores the page's picker offers: those a sweep run here can have. Reference match needs
+    a reference image, which only the CLI takes (--reference), so it is never offered."""
+    from core.scoring import SCORE_NAMES
+
+    return [name for name in SCORE_NAMES if name != "reference_match"]
+
+
+def score_label(name: str) -> str:
+    """'Heard in the image: similarity' for heard_similarity: the picker's and the heatmap's words."""
+    from core.scoring import SCORE_LABELS
+
+    return SCORE_LABELS[name]
 
 
 def label(field: str) -> str:
@@ -167,6 +186,61 @@ def compare_scores_job(engine: Engine, scorer: Scorer, items: dict[str, Any], ke
     return job.start()
 
 
+@dataclass(frozen=True)
+class SweepAsked:
+    """What a sweep job was asked for (its slot's key): the plan, which says how many tiles even when
+    none was made, the Generate settings a preview-quality sweep was drawn down from, and why it runs
+    without scores when the CLIP scorer could not be loaded (None: scores on, or off by choice)."""
+
+    plan: SweepPlan
+    drawn_from: GenerationParams | None = None
+    no_scorer: str | None = None
+
+
+def tiles_at(run: SweepRun, z: int) -> list[SweepTile]:
+    """The tiles made for Z index `z`, in reading order: the tile picker's list."""
+    return [t for t in run.tiles if t.z == z]
+
+
+def missing_tiles(run: SweepRun, z: int) -> str | None:
+    """Why Z index `z` has no tile at all (a sweep stopped, or failed, before it), or None."""
+    if tiles_at(run, z):
+        return None
+    z_axis = run.plan.axis("z")
+    where = f" for {z_axis.label(z)}" if z_axis is not None else ""
+    why = "stopped by an error" if run.error is not None else "stopped"
+    return f"No tiles were made{where}: the sweep was {why} before them."
+
+
+def files(run: SweepRun) -> tuple[list[bytes], bytes, bytes]:
+    """The sweep's grid PNGs, ZIP and CSV (`core.sweep.sweep_files`), built once per finished sweep
+    and kept in the session: every rerun of the page (a slider, a picker) paid 1.2 s for 256 tiles."""
+    from core import sweep_files
+    from studio.session import session
+
+    s = session()
+    if s.sweep_files is None or s.sweep_files[0] is not run:
+        s.sweep_files = (run, *sweep_files(run))
+    return s.sweep_files[1], s.sweep_files[2], s.sweep_files[3]
+
+
+def heatmap_gap(run: SweepRun, score: str, z: int, asked: SweepAsked | None = None) -> str | None:
+    """Why the heatmap of `score` at Z index `z` would have no value, said as it is (no tile there,
+    no scores in this sweep, or a score that needs what these tiles lack), or None when it has one."""
+    from core.scoring import SCORE_NEEDS
+
+    tiles = tiles_at(run, z)
+    if not tiles:
+        return missing_tiles(run, z)
+    if all(t.scores is None for t in tiles):
+        if asked is not None and asked.no_scorer:
+            return f"No scores in this sweep: {asked.no_scorer}"
+        return "No scores in this sweep: it ran with Scores (CLIP) off. Turn them on and run it again."
+    if all(getattr(t.scores, score) is None for t in tiles if t.scores is not None):
+        return f"{score_label(score)} does not apply to these tiles: it needs {SCORE_NEEDS[score]}."
+    return None
+
+
 TILE_KEY, Z_KEY = "sweep_tile", "sweep_z_shown"  # the page's tile picker and grid slider (by index)
 
 
@@ -184,7 +258,7 @@ def recall_tile(run: SweepRun, z: int, full: GenerationParams | None = None) -> 
     says so: Render then draws the tile at full quality."""
     from studio.session import session
 
-    tiles = [t for t in run.tiles if t.z == z]
+    tiles = tiles_at(run, z)
     index = int(bindings.value(TILE_KEY) or 0)
     if not 0 <= index < len(tiles):
         return
@@ -202,31 +276,38 @@ def recall_tile(run: SweepRun, z: int, full: GenerationParams | None = None) -> 
 
 
 def sweep_job(
-    engine: Engine, plan: SweepPlan, scorer: Scorer | None, drawn_from: GenerationParams | None = None
+    engine: Engine,
+    plan: SweepPlan,
+    scorer: Scorer | None,
+    drawn_from: GenerationParams | None = None,
+    no_scorer: str | None = None,
 ) -> Job:
     """The sweep on the engine thread (batch work: previews go first, after each image); each finished
-    tile lands in `job.partial` as (caption, PNG)."""
-    from core import run_sweep
+    tile lands in `job.partial` as (caption, PNG). `no_scorer`: why `scorer` is None, if not by choice."""
+    from core.sweep import run_sweep, sweep_steps
 
     def task(job: Job) -> SweepRun:
         if problem := over_limits_problem(plan):  # checked in the worker too: never a tile beyond them
             raise LimitError(problem)
 
-        def on_tile(tile) -> None:
-            job.partial.append((" · ".join(v for k, v in tile.labels.items() if k != "z"), tile.png))
+        def on_tile(tile) -> None:  # every axis named, Z too: the tiles of all Z values are shown together
+            job.partial.append((" · ".join(tile.labels.values()), tile.png))
 
         run = run_sweep(
             engine, plan, scorer, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status,
             on_tile=on_tile, between_images=worker.yield_to_interactive,
         )  # fmt: skip
         job.cancelled = run.cancelled
+        if run.error is not None:  # a tile failed: the job fails with it, and keeps the tiles done to show
+            job.result = run
+            raise run.error
         return run
 
-    job = Job("sweep", task, total=len(plan) * plan.base.steps)
+    job = Job("sweep", task, total=sweep_steps(plan, scored=scorer is not None))  # a Steps axis: each tile's own
     job.params = plan.base
-    job.key = drawn_from  # a preview-quality sweep's Generate settings, for Open in Generate
+    job.key = SweepAsked(plan, drawn_from, no_scorer)
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "ensure_defaults", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -11,6 +11,26 @@ from core.export import read_grid
 from tests.studio_helpers import app, errors, ok, session
 
 
+@pytest.fixture(scope="module")
+def stopped_z_run(samples, tiny_engine):
+    """A real scored sweep, X = Foreground weight 0.2,1.4 and Z = Seed 7,8,9 (titled as the page
+    titles them), stopped after its first two tiles: Seed 7 is complete, 8 and 9 have no tile."""
+    import dataclasses
+
+    from core import Scorer, SweepPlan, parse_axis, run_sweep
+    from core.params import GenerationParams
+    from studio import sweeping
+
+    base = GenerationParams(prompt="a city", audio_path=str(samples["thunder"]), steps=2, width=64, height=64,
+                            models="tiny")  # fmt: skip
+    axes = [parse_axis("x", "level_weights.0=0.2,1.4", base), parse_axis("z", "seed=7,8,9", base)]
+    plan = SweepPlan(base, tuple(dataclasses.replace(a, title=sweeping.label(a.field)) for a in axes))
+    stop = threading.Event()
+    run = run_sweep(tiny_engine, plan, Scorer("tiny"), cancel=stop, on_tile=lambda t: t.x == 1 and stop.set())
+    assert run.cancelled and len(run.tiles) == 2
+    return run
+
+
 def _sweep_page(**state):
     at = app(**state)
     at.switch_page("../pages/sweep.py").run()
@@ -72,6 +92,11 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at.text_input(key="sweep_x_values").set_value("0.5,,1").run()
     at.button(key="sweep_run").click().run()
     assert any("an empty value (two commas in a row, or one at the end)" in e for e in errors(at)), errors(at)
+    at.text_input(key="sweep_x_values").set_value("0.3,0.30,0.7").run()
+    at.button(key="sweep_run").click().run()
+    assert any(
+        "X (Foreground weight): 0.3 and 0.30 are the same value: list each value once" in e for e in errors(at)
+    ), errors(at)
     assert session(at).sweep.result is None and session(at).sweep.job is None
 
 
@@ -80,6 +105,10 @@ def test_the_grid_download_carries_every_tile():
     at.button(key="sweep_run").click().run()
     ok(at)
     run = session(at).sweep.result
+    # No scores asked: the heatmap's place says so in text that wraps (a figure's one line was cut off).
+    assert not at.get("plotly_chart") and [i.value for i in at.info] == [
+        "No scores in this sweep: it ran with Scores (CLIP) off. Turn them on and run it again."
+    ]
     from core import sweep_files
 
     grids, _, csv_bytes = sweep_files(run)
@@ -187,3 +216,205 @@ def test_a_sweep_stopped_before_it_started_says_so_with_its_size(monkeypatch):
     assert any("Sweep stopped after 0 of 4 tiles: nothing was kept." in w.value for w in at.warning), [
         w.value for w in at.warning
     ]
+
+
+def test_a_steps_axis_sweeps_progress_climbs_to_exactly_its_total(tiny_engine, tiny_params, monkeypatch):
+    """X = Steps 2,5,4 on preview settings of 3 steps: the bar counts each tile's own steps (11 in
+    all, not 3 x 3), from the queue on, so it never jumps back nor sits at 100% in a tile."""
+    from core import SweepPlan, parse_axis
+    from studio import jobs, sweeping, worker
+
+    base = tiny_params.replace(steps=3)
+    bars, on_progress = [], jobs.Job.on_progress
+
+    def drawn(job, info) -> None:
+        on_progress(job, info)
+        bars.append((job.completed + job.step, job.total, job.fraction))
+
+    monkeypatch.setattr(jobs.Job, "on_progress", drawn)
+    busy = threading.Event()  # the engine thread is held: the sweep waits in the queue, its bar drawn
+    blocker = worker.submit(busy.wait, 60, priority=worker.INTERACTIVE)
+    try:
+        job = sweeping.sweep_job(tiny_engine, SweepPlan(base, (parse_axis("x", "steps=2,5,4", base),)), None)
+        assert job.total == 11 and job.fraction == 0.0
+    finally:
+        busy.set()
+    assert blocker.result(60) and job.wait(120) and job.ok, job.error
+    done = [d for d, _, _ in bars]
+    assert {t for _, t, _ in bars} == {11} and done == list(range(1, 12)), bars
+    assert [f for _, _, f in bars].index(1.0) == len(bars) - 1  # full only at the very end
+
+
+def test_a_sweep_failing_in_a_tile_shows_the_tiles_done_with_the_error(monkeypatch):
+    """An engine error in the third tile of four: the page shows the error, says how far the sweep
+    got, and keeps the two tiles done on the grid and in the downloads, as Stop keeps them."""
+    from core.engine import Engine
+    from tests.test_sweep import failing_on_call
+
+    at = _sweep_page(sweep_x_values="0.2,0.6,1.0,1.4", sweep_y_field="—", sweep_scores=False)
+    monkeypatch.setattr(Engine, "generate", failing_on_call(3, Engine.generate))
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    assert any("tile 3 failed on purpose" in e for e in errors(at)), errors(at)
+    run = session(at).sweep.result
+    assert run is not None and [t.result.params.level_weights[0] for t in run.tiles] == [0.2, 0.6]
+    warnings = [w.value for w in at.warning]
+    assert any("Sweep stopped by the error above after 2 of 4 tiles: the grid shows them" in w for w in warnings)
+    assert len(at.get("image")) == 1 and at.selectbox(key="sweep_tile").options == [
+        "Foreground weight: 0.2", "Foreground weight: 0.6"
+    ]  # fmt: skip
+
+
+def test_the_score_picker_and_heatmap_speak_of_scores_by_name_and_offer_only_those_that_can_apply():
+    at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_field="—", w_prompt="a harbour")
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    picker = at.selectbox(key="sweep_score")
+    offered = ["Prompt match", "Heard in the image: same top event", "Heard in the image: similarity",
+               "Audio effect (CLIP)", "Audio effect (pixels)"]  # fmt: skip
+    assert picker.value == "heard_similarity" and picker.options == offered  # no reference match: no reference here
+    heatmap = at.get("plotly_chart")[0].proto.spec
+    assert "Heard in the image: similarity" in heatmap and "heard_similarity" not in heatmap
+
+
+def test_heatmap_cells_have_the_digits_that_tell_them_apart_and_no_nan(stopped_z_run):
+    """Two cells 0.00003 apart read 0.02086 and 0.02089 (not 0.021 twice); a cell without a value
+    is blank, never "NaN"."""
+    import dataclasses
+
+    from core import Scores
+    from studio import charts
+
+    tiles = stopped_z_run.tiles
+    near = [dataclasses.replace(t, scores=Scores(heard_similarity=v)) for t, v in zip(tiles, (0.020861, 0.020893))]
+    heat = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near), "heard_similarity", 0).data[0]
+    assert [list(row) for row in heat.text] == [["0.02086", "0.02089"]]
+    one = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near[:1]), "heard_similarity", 0)
+    assert [list(row) for row in one.data[0].text] == [["0.0209", ""]]
+
+
+def test_a_z_value_the_stopped_sweep_never_reached_says_so_and_offers_nothing_that_cannot_work(stopped_z_run):
+    """Seed 9 of a sweep stopped in Seed 7: no grid of placeholders, no heatmap claiming scores were
+    off (they were on), no empty tile picker and no Open in Generate that does nothing; one line
+    says what happened. Seed 7 shows its grid, heatmap and tiles."""
+    from studio.sweeping import SweepAsked
+
+    at = _sweep_page()
+    session(at).sweep.result, session(at).sweep.key = stopped_z_run, SweepAsked(stopped_z_run.plan)
+    at.run()
+    ok(at)
+    assert len(at.get("image")) == 1 and len(at.get("plotly_chart")) == 1
+    assert at.selectbox(key="sweep_tile").options == [
+        "Seed: 7 · Foreground weight: 0.2",
+        "Seed: 7 · Foreground weight: 1.4",
+    ]
+    at.select_slider(key="sweep_z_shown").set_value(2).run()
+    ok(at)
+    assert [i.value for i in at.info] == ["No tiles were made for Seed: 9: the sweep was stopped before them."]
+    assert not at.get("image") and not at.get("plotly_chart")
+    assert not [w for w in at.selectbox if w.key == "sweep_tile"] and not [
+        b for b in at.button if b.key == "sweep_recall"
+    ]
+    assert at.get("download_button")[0].proto.disabled  # the grid of Seed 9 would only be placeholders
+    assert not at.get("download_button")[1].proto.disabled  # the ZIP keeps the tiles done
+
+
+def test_the_heatmap_says_why_it_has_no_value_in_words_that_are_true(stopped_z_run):
+    import dataclasses
+
+    from core import Scores
+    from studio import sweeping
+
+    run = stopped_z_run
+    assert sweeping.heatmap_gap(run, "heard_similarity", 0) is None  # scored, with a clip: values to draw
+    assert sweeping.heatmap_gap(run, "prompt_match", 1) == (
+        "No tiles were made for Seed: 8: the sweep was stopped before them."
+    )
+    failed = dataclasses.replace(run, cancelled=False, error=RuntimeError("out of memory"))
+    assert sweeping.heatmap_gap(failed, "prompt_match", 2) == (
+        "No tiles were made for Seed: 9: the sweep was stopped by an error before them."
+    )
+    unscored = dataclasses.replace(run, tiles=[dataclasses.replace(t, scores=None) for t in run.tiles])
+    assert sweeping.heatmap_gap(unscored, "prompt_match", 0) == (
+        "No scores in this sweep: it ran with Scores (CLIP) off. Turn them on and run it again."
+    )
+    asked = sweeping.SweepAsked(run.plan, no_scorer="the CLIP model could not be loaded (run hf download once).")
+    assert sweeping.heatmap_gap(unscored, "prompt_match", 0, asked) == (
+        "No scores in this sweep: the CLIP model could not be loaded (run hf download once)."
+    )
+    no_prompt = dataclasses.replace(
+        run, tiles=[dataclasses.replace(t, scores=Scores(heard_top1=1.0)) for t in run.tiles]
+    )
+    assert sweeping.heatmap_gap(no_prompt, "prompt_match", 0) == (
+        "Prompt match does not apply to these tiles: it needs a prompt."
+    )
+
+
+def test_an_empty_charts_message_is_wrapped_not_cut_off():
+    """Plotly draws an annotation on one line: a long one was cut at the column's edge."""
+    from studio import charts
+
+    message = "No step logged yet: the first point comes after the first logging step, which takes a while."
+    text = charts._empty("Loss", message).layout.annotations[0].text
+    lines = text.split("<br>")
+    assert len(lines) > 1 and max(map(len, lines)) <= 44 and " ".join(lines) == message
+
+
+def test_the_grid_zip_and_csv_are_built_once_per_sweep_not_on_every_rerun(monkeypatch):
+    import core.sweep.files as files
+
+    at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_field="—", sweep_scores=False)
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    built, grids = [], files.grids
+    monkeypatch.setattr(files, "grids", lambda run: built.append(run) or grids(run))
+    at.run()
+    at.selectbox(key="sweep_score").set_value("prompt_match").run()
+    ok(at)
+    assert built == [] and len(at.get("image")) == 1  # the first draw built them; reruns reuse them
+    at.text_input(key="sweep_x_values").set_value("0.3,0.9").run()
+    at.button(key="sweep_run").click().run()
+    at.run()
+    ok(at)
+    assert built == [session(at).sweep.result]  # a new sweep: its own files, once
+    assert [i.params.level_weights[0] for i in read_grid(session(at).sweep_files[1][0])] == [0.3, 0.9]
+
+
+def test_tiles_shown_during_a_run_name_their_z_value_too(tiny_engine, tiny_params):
+    """The tiles appear as they finish, every Z value in one strip: each caption names its seed."""
+    import dataclasses
+
+    from core import SweepPlan, parse_axis
+    from studio import sweeping
+
+    base = tiny_params.replace(steps=2)
+    axes = [parse_axis("x", "level_weights.0=0.2,1.4", base), parse_axis("z", "seed=7,8", base)]
+    plan = SweepPlan(base, tuple(dataclasses.replace(a, title=sweeping.label(a.field)) for a in axes))
+    job = sweeping.sweep_job(tiny_engine, plan, None)
+    assert job.wait(120) and job.ok, job.error
+    assert [caption for caption, _ in job.partial] == [
+        "Seed: 7 · Foreground weight: 0.2", "Seed: 7 · Foreground weight: 1.4",
+        "Seed: 8 · Foreground weight: 0.2", "Seed: 8 · Foreground weight: 1.4",
+    ]  # fmt: skip
+
+
+def test_the_no_scores_note_stays_once_the_sweep_is_done(monkeypatch):
+    """Scores asked but no CLIP model to be had: the note saying why stays with the finished grid
+    (it went when the sweep finished, leaving a heatmap that claimed scores were off)."""
+    from core import ModelUnavailable, Scorer
+    from studio import sweeping
+
+    why = "The CLIP model for scores could not be loaded from 'clip' (run once with network)."
+
+    def unavailable(self, *args, **kwargs):
+        raise ModelUnavailable(why)
+
+    monkeypatch.setattr(sweeping, "_scorers", {})  # none loaded yet in this server
+    monkeypatch.setattr(Scorer, "__init__", unavailable)
+    at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_field="—", sweep_scores=True)
+    at.button(key="sweep_run").click().run()
+    at.run()
+    ok(at)
+    assert session(at).sweep.result is not None and not session(at).sweep.running
+    assert [w.value for w in at.warning] == [f"No scores: {why}"]
+    assert [i.value for i in at.info] == [f"No scores in this sweep: {why}"]

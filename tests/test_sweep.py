@@ -98,6 +98,10 @@ def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_p
         (["switch_points=0.2,0.5,0.9;0.3,0.6"], "--x switch_points: each value needs 2 numbers"),  # none dropped
         (["norm_target=" + ",".join(["50"] * 17)], "--x norm_target: 17 values; give 1 to 16"),
         (["seed=1,x"], "--x seed: 'x' is not a number"),
+        (["level_weights.0=0.3,0.3,0.7"], "--x level_weights.0: 0.3 is listed twice: list each value once"),
+        (["seed=1", "norm_target=40,80,40.0"], "--y norm_target: 40 and 40.0 are the same value: list each value once"),
+        (["switch_points=0.2,0.5;0.4,0.7;0.20,0.5"], "--x switch_points: 0.2,0.5 and 0.20,0.5 are the same value"),
+        (["sources=mix, mix"], "--x sources: mix is listed twice"),
         (["level_weights.0=1,2", "level_weights=1,1,1"], "--y level_weights: already swept by --x"),
         (
             ["seed=" + ",".join(map(str, range(16))), "steps=" + ",".join(map(str, range(1, 17))), "guidance=2,3"],
@@ -220,6 +224,53 @@ def test_cli_sweep_interrupted_keeps_the_tiles_done(tmp_path, samples, capsys, m
     assert main([*args, "--x", "seed=1,2,3,4", "--no-scores", "--out", str(out), "--quiet"]) == 130
     err = capsys.readouterr().err
     assert "the 2 of 4 tiles done are saved in" in err and err.rstrip().endswith("error: interrupted")
+    assert sorted(p.name for p in out.glob("z*.png")) == ["z01_y01_x01.png", "z01_y01_x02.png"]
+    assert [i.params and i.params.seed for i in read_grid(out / "sweep_grid_01.png")] == [1, 2, None, None]
+    assert len((out / "scores.csv").read_text().splitlines()) == 3
+
+
+def failing_on_call(n: int, generate):
+    """An Engine.generate that raises an EngineError on its `n`th call (as a tile running out of
+    memory would), and is the real one otherwise."""
+    from core.engine import EngineError
+
+    calls: list[int] = []
+
+    def generate_or_fail(*args, **kw):
+        calls.append(1)
+        if len(calls) == n:
+            raise EngineError(f"tile {n} failed on purpose")
+        return generate(*args, **kw)
+
+    return generate_or_fail
+
+
+def test_a_failing_tile_keeps_the_tiles_done_with_its_error(tmp_path, tiny_engine, tiny_params, monkeypatch):
+    """An engine error in the third tile of four: the two tiles done are kept, with the error that
+    stopped the run (not a cancel), and they save as a grid with the rest marked."""
+    from core.engine import EngineError
+
+    monkeypatch.setattr(tiny_engine, "generate", failing_on_call(3, tiny_engine.generate))
+    base = _base(tiny_params)
+    run = run_sweep(tiny_engine, SweepPlan(base, (parse_axis("x", "seed=1,2,3,4", base),)))
+    assert isinstance(run.error, EngineError) and str(run.error) == "tile 3 failed on purpose"
+    assert not run.cancelled and [t.result.params.seed for t in run.tiles] == [1, 2]
+    save_sweep(run, tmp_path)
+    assert [i.params and i.params.seed for i in read_grid(tmp_path / "sweep_grid_01.png")] == [1, 2, None, None]
+
+
+def test_cli_sweep_failing_in_a_tile_saves_the_tiles_done_then_says_the_error(tmp_path, samples, capsys, monkeypatch):
+    """The CLI as for Ctrl-C: the tiles before the failing one are saved (grid, CSV), then the
+    error ends the command with its own message and exit status."""
+    from core.engine import Engine
+
+    monkeypatch.setattr(Engine, "generate", failing_on_call(3, Engine.generate))  # a method: self in *args
+    out = tmp_path / "sw"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--steps", "2", "--size", "64x64"]
+    assert main([*args, "--x", "seed=1,2,3,4", "--no-scores", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "stopped by an error: the 2 of 4 tiles done are saved in" in err
+    assert err.rstrip().endswith("error: tile 3 failed on purpose")
     assert sorted(p.name for p in out.glob("z*.png")) == ["z01_y01_x01.png", "z01_y01_x02.png"]
     assert [i.params and i.params.seed for i in read_grid(out / "sweep_grid_01.png")] == [1, 2, None, None]
     assert len((out / "scores.csv").read_text().splitlines()) == 3
@@ -369,3 +420,29 @@ def test_sweep_files_name_no_folder_of_this_machine(tmp_path, tiny_engine, tiny_
     with zipfile.ZipFile(io.BytesIO(zipped)) as z:
         members = [z.read(name) for name in z.namelist()]
     assert all(b"private-folder" not in data for data in [*grids, table, *members])
+
+
+def test_progress_with_a_steps_axis_never_goes_back_and_ends_at_its_total(tiny_engine, tiny_params, scorer):
+    """Each tile counts its own steps (a Steps axis), and each strength-0 twin the scores make its
+    own: the progress a page draws from Phase + step climbs to exactly the total, never past it."""
+    from core.events import Phase
+    from core.sweep.run import sweep_steps
+
+    base = _base(tiny_params).replace(steps=3)
+    plan = SweepPlan(base, (parse_axis("x", "steps=2,5", base), parse_axis("y", "audio_strength=0,1", base)))
+    totals, base_done, seen = set(), [0], []
+
+    def on_status(event) -> None:
+        if isinstance(event, Phase):
+            totals.add(event.steps_total)
+            base_done[0] = event.steps_done
+            seen.append(event.steps_done)
+
+    run = run_sweep(
+        tiny_engine, plan, scorer, on_status=on_status, progress=lambda s: seen.append(base_done[0] + s.step)
+    )
+    tile_steps = [t.result.params.steps for t in run.tiles]
+    assert tile_steps == [2, 5, 2, 5]
+    total = sum(tile_steps) + 2 + 5  # one twin for each step count at strength 1; strength 0 is its own
+    assert totals == {total} and sweep_steps(plan, scored=True) == total and sweep_steps(plan) == sum(tile_steps)
+    assert seen == sorted(seen) and seen[-1] == total, seen

@@ -14,9 +14,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import CliError, progress
 from .generate import add_param_flags, check_audio, check_device, params_from_args
+
+if TYPE_CHECKING:
+    from ..sweep import SweepRun
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,14 +85,24 @@ def run(args: argparse.Namespace) -> int:
         result = run_sweep(engine, plan, scorer, reference, on_status=status, on_tile=done.append)
     except KeyboardInterrupt:  # Ctrl-C (or SIGTERM): the finished tiles are kept, as the studio's Stop keeps them
         progress.end()
-        if done:
-            save_sweep(SweepRun(plan, done, cancelled=True), out)
-            print(f"interrupted: the {len(done)} of {len(plan)} tiles done are saved in {out}", file=sys.stderr)
+        _keep_done(SweepRun(plan, done, cancelled=True), out, "interrupted")
         raise
     progress.end()
+    if result.error is not None:  # a tile failed: the tiles before it are saved, then the error is said
+        _keep_done(result, out, "stopped by an error")
+        raise result.error
     written = save_sweep(result, out)
     print(f"{len(result.tiles)} tiles, {len([p for p in written if p.name.startswith('sweep_grid')])} grid(s) in {out}")
     return 0
+
+
+def _keep_done(run: SweepRun, out: Path, why: str) -> None:
+    """Save the tiles a sweep finished before it stopped (with their grid and CSV), and say so."""
+    from ..sweep import save_sweep
+
+    if run.tiles:
+        save_sweep(run, out)
+        print(f"{why}: the {len(run.tiles)} of {len(run.plan)} tiles done are saved in {out}", file=sys.stderr)
 
 
 def _reference(path: str | None):

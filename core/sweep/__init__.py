@@ -14,7 +14,7 @@ from .axes import MAX_TILES, MAX_VALUES, Axis, SweepError, check_axes, parse_axi
 from .plan import CSV_FILE, ZIP_FILE, SweepPlan
 
 _LATER = {
-    **dict.fromkeys(("SweepRun", "SweepTile", "heard_overall", "run_sweep"), "run"),
+    **dict.fromkeys(("SweepRun", "SweepTile", "heard_overall", "run_sweep", "sweep_steps"), "run"),
     **dict.fromkeys(("grid_name", "grids", "save_sweep", "scores_csv", "sweep_files", "tile_name"), "files"),
 }
 
@@ -27,7 +27,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from .files import grid_name, grids, save_sweep, scores_csv, sweep_files, tile_name
-    from .run import SweepRun, SweepTile, heard_overall, run_sweep
+    from .run import SweepRun, SweepTile, heard_overall, run_sweep, sweep_steps
 
 __all__ = [
     "CSV_FILE",
@@ -48,5 +48,6 @@ __all__ = [
     "save_sweep",
     "scores_csv",
     "sweep_files",
+    "sweep_steps",
     "tile_name",
 ]

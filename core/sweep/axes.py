@@ -156,6 +156,7 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
     if not 1 <= len(values) <= MAX_VALUES:
         raise SweepError(f"{len(values)} values; give 1 to {MAX_VALUES}", name, field)
     axis = Axis(name, field, values, tuple(v.strip() for v in raw))
+    _refuse_repeats(axis)
     for i in range(len(values)):
         try:
             axis.apply(base, i).validate()
@@ -165,6 +166,18 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
                 reason = reason.removeprefix(f"value {axis.index + 1} ")
             raise SweepError(reason, name, field, axis.shown(i)) from None
     return axis
+
+
+def _refuse_repeats(axis: Axis) -> None:
+    """A value listed twice (as typed, or once parsed: 0.3 and 0.30, 1 and 01) would make two tiles
+    alike that the heatmap merges and the tile picker cannot tell apart."""
+    first: dict[Any, int] = {}
+    for i, value in enumerate(axis.values):
+        if value in first:
+            a, b = axis.shown(first[value]), axis.shown(i)
+            said = f"{a} is listed twice" if a == b else f"{a} and {b} are the same value"
+            raise SweepError(f"{said}: list each value once", axis.name, axis.field)
+        first[value] = i
 
 
 def check_axes(axes: list[Axis]) -> None:

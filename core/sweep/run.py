@@ -42,10 +42,13 @@ class SweepTile:
 
 @dataclass
 class SweepRun:
+    """The tiles done, in reading order: all of them, or those before a cancel or a failing tile."""
+
     plan: SweepPlan
     tiles: list[SweepTile] = field(default_factory=list)
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
+    error: Exception | None = None  # what stopped the run at a tile: its caller says it, with the tiles done
 
 
 def run_sweep(
@@ -60,32 +63,40 @@ def run_sweep(
     on_tile: Callable[[SweepTile], None] | None = None,
     between_images: Callable[[], object] | None = None,
 ) -> SweepRun:
-    """Generate every tile (reading order), scoring each when a scorer is given. A cancel keeps
-    the tiles done; `on_tile` hears each one as it finishes. `between_images` is called after every
+    """Generate every tile (reading order), scoring each when a scorer is given. A cancel, or an
+    error in a tile (kept in `run.error`: the caller raises or shows it), keeps the tiles done:
+    a long sweep is not lost to its last tile. `on_tile` hears each one as it finishes. `between_images` is called after every
     image made (a tile, or its no-audio twin for the scores): where a studio lets waiting
     interactive work run, so a preview never waits for a whole scored tile."""
     status = on_status or ignore
     pause = between_images or (lambda: None)
     run = SweepRun(plan)
     twins: dict[GenerationParams, Image.Image] = {}
-    total = len(plan) * plan.base.steps
+    total, done = sweep_steps(plan, scored=scorer is not None), 0
     try:
         for n, (z, y, x) in enumerate(plan.positions(), 1):
             if cancel is not None and cancel.is_set():
                 raise Cancelled("sweep cancelled")
             params, labels = plan.params_at(z, y, x), plan.labels_at(z, y, x)
-            status(Phase(f"{n}/{len(plan)} " + " · ".join(labels.values()), (n - 1) * plan.base.steps, total))
+            named = f"{n}/{len(plan)} " + " · ".join(labels.values())
+            status(Phase(named, done, total))
             result = engine.generate(params, progress=progress, cancel=cancel, on_status=status)
+            done += params.steps
             pause()
             scores = None
             if scorer is not None:
                 twin = None
-                if result.params.audio_path is not None:  # a strength-0 tile is its own twin: no effect
-                    twin = (
-                        result.image
-                        if result.params.audio_strength == 0
-                        else _twin(engine, result.params, twins, cancel, pause)
-                    )
+                if _needs_twin(params, scored=True):  # once per distinct twin image, counted in `total` alike
+                    key = twin_key(params)
+                    if key not in twins:
+                        status(Phase(f"{named} · without audio (for the scores)", done, total))
+                        no_audio = result.params.replace(audio_strength=0.0)
+                        twins[key] = engine.generate(no_audio, progress=progress, cancel=cancel).image
+                        done += params.steps
+                        pause()
+                    twin = twins[key]
+                elif params.audio_path is not None:  # a strength-0 tile is its own twin: no effect
+                    twin = result.image
                 scores = scorer.score(
                     result.image,
                     prompt=result.params.prompt,
@@ -102,6 +113,8 @@ def run_sweep(
                 on_tile(tile)
     except Cancelled:
         run.cancelled = True
+    except Exception as exc:  # noqa: BLE001 - any failure: kept with the tiles done, for the caller to say
+        run.error = exc
     return run
 
 
@@ -125,15 +138,17 @@ def twin_key(params: GenerationParams) -> GenerationParams:
     )
 
 
-def _twin(
-    engine: Engine, params: GenerationParams, cache: dict, cancel: threading.Event | None, pause: Callable[[], object]
-) -> Image.Image:
-    """The same image without audio (strength 0), generated once per distinct twin image."""
-    key = twin_key(params)
-    if key not in cache:
-        cache[key] = engine.generate(params.replace(audio_strength=0.0), cancel=cancel).image
-        pause()
-    return cache[key]
+def _needs_twin(params: GenerationParams, scored: bool) -> bool:
+    """Whether a tile's audio-effect score needs a strength-0 twin generated (a strength-0 tile is its own)."""
+    return scored and params.audio_path is not None and params.audio_strength != 0
+
+
+def sweep_steps(plan: SweepPlan, scored: bool = False) -> int:
+    """Every denoising step a sweep takes: each tile's own steps (a Steps axis makes them differ) and,
+    when scored, each distinct strength-0 twin's. What its progress counts to, never past."""
+    tiles = [plan.params_at(*at) for at in plan.positions()]
+    twins = {twin_key(p): p.steps for p in tiles if _needs_twin(p, scored)}
+    return sum(p.steps for p in tiles) + sum(twins.values())
 
 
 def heard_overall(heard: dict[str, list[HeardLabel]]) -> list[HeardLabel] | None:
@@ -151,4 +166,13 @@ def heard_overall(heard: dict[str, list[HeardLabel]]) -> list[HeardLabel] | None
     return sorted(merged.values(), key=lambda h: -h.weight) or None
 
 
-__all__ = ["AUDIO_ONLY_FIELDS", "SweepPlan", "SweepRun", "SweepTile", "heard_overall", "run_sweep", "twin_key"]
+__all__ = [
+    "AUDIO_ONLY_FIELDS",
+    "SweepPlan",
+    "SweepRun",
+    "SweepTile",
+    "heard_overall",
+    "run_sweep",
+    "sweep_steps",
+    "twin_key",
+]
