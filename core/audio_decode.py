@@ -70,11 +70,6 @@ def _check_length(frames: int, rate: int, label: str) -> None:
     if frames <= 0:
         raise AudioError(f"{label} has no audio frames (zero length): choose a file that contains sound.")
     seconds = frames / rate if rate > 0 else float("inf")
-    if seconds < MIN_SECONDS:
-        raise AudioError(
-            f"{label} is {seconds * 1000:.0f} ms long, shorter than the {MIN_SECONDS * 1000:.0f} ms a sound needs "
-            "to be heard: choose a longer recording."
-        )
     if seconds > MAX_SECONDS:
         raise AudioError(
             f"{label} is {_fmt_duration(seconds)} long, more than the {_fmt_duration(MAX_SECONDS)} "
@@ -84,6 +79,11 @@ def _check_length(frames: int, rate: int, label: str) -> None:
         raise AudioError(
             f"{label} has a sample rate of {rate} Hz, outside the {MIN_RATE}-{MAX_RATE} Hz a recording can "
             "have (a damaged header?): re-export it at 44.1 or 48 kHz."
+        )
+    if seconds < MIN_SECONDS:  # after the rate: a broken rate makes any length look short
+        raise AudioError(
+            f"{label} is {seconds * 1000:.0f} ms long, shorter than the {MIN_SECONDS * 1000:.0f} ms a sound needs "
+            "to be heard: choose a longer recording."
         )
 
 

@@ -48,8 +48,8 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
     if s.recall_notes:
         st.warning("Settings restored, except what this studio does not allow: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:
-        st.warning(f"Settings restored, but not the clip **{clip_name(recalled.audio_path)}**: it is not on this "
-                   "server any more. Upload it again (its content is checked against the image's).")  # fmt: skip
+        st.warning(f"Settings restored, except the clip **{clip_name(recalled.audio_path)}**: it is not on this "
+                   "server. Choose it again above.")  # fmt: skip
 
 
 def _text_norm(params: GenerationParams) -> float | None:

@@ -236,7 +236,9 @@ def test_a_recalled_clip_that_is_not_here_asks_for_it_where_it_can_be_given(audi
     ok(at)
     assert at.radio(key="w_audio_source").value == ("path" if audio_dirs else "upload")
     warnings = [w.value for w in at.warning]
-    assert any("The recalled audio file gone.wav is not available here" in w for w in warnings), warnings
+    assert any("Settings restored, except the clip **gone.wav**: it is not on this server." in w for w in warnings), (
+        warnings
+    )
     assert not any("Reading audio files from this server is off" in e for e in errors(at) + warnings)
 
 
