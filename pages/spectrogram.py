@@ -99,6 +99,9 @@ if engine is None:
     st.stop()
 
 listen_params = params.replace(sources=mode)
+if (problem := errors.check_params(listen_params)) is not None:  # as Generate and Compare: said, nothing started
+    errors.show(problem)
+    st.stop()
 key = (engine.spec.name, str(path), stat.st_mtime_ns, listening_key(listen_params))
 slot = s.listen
 if slot.key != key or slot.result is None:

@@ -45,3 +45,13 @@ def test_compare_drops_an_audio_error_once_a_sample_is_chosen():
     at.switch_page("../pages/compare.py").run()
     ok(at)
     assert not errors(at), errors(at)
+
+
+def test_spectrogram_says_what_is_wrong_with_the_crossovers_and_starts_nothing():
+    at = _bad_crossovers(app())
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    said = errors(at)
+    assert len(said) == 1 and "**Crossovers**" in said[0] and "Change this setting" in said[0], said
+    assert "Unexpected error" not in said[0]
+    assert session(at).listen.job is None  # no listen was started with settings the engine refuses
