@@ -4,7 +4,7 @@ typed (never as Markdown), the trace's file name, and the CLIP scores in a narro
 
 from __future__ import annotations
 
-from tests.studio_helpers import AppTest, app, errors, ok, session
+from tests.studio_helpers import AppTest, app, errors, ok, render, session
 
 
 def _bad_crossovers(at: AppTest) -> AppTest:
@@ -55,3 +55,41 @@ def test_spectrogram_says_what_is_wrong_with_the_crossovers_and_starts_nothing()
     assert len(said) == 1 and "**Crossovers**" in said[0] and "Change this setting" in said[0], said
     assert "Unexpected error" not in said[0]
     assert session(at).listen.job is None  # no listen was started with settings the engine refuses
+
+
+def _render_behind(at: AppTest, owner: str, kind: str) -> str:
+    """Press Render while `owner`'s `kind` job holds the engine thread; the render's status while it waits."""
+    import threading
+
+    from studio import jobs
+    from tests.waiting import wait_until
+
+    gate, seen = threading.Event(), []
+    ahead = jobs.Job(kind, lambda job: gate.wait(60)).start(owner=owner)
+    wait_until(lambda: ahead.future.running(), f"the {kind} ahead to run")
+
+    def let_go() -> None:  # once the render says it waits (the page follows it meanwhile), free the engine
+        try:
+            wait_until(lambda: (job := session(at).render.job) is not None and job.waiting, "the render to wait")
+            seen.append(session(at).render.job.status)
+        finally:
+            gate.set()
+
+    helper = threading.Thread(target=let_go)
+    helper.start()
+    try:
+        render(at)
+    finally:
+        gate.set()
+        helper.join(60)
+    assert ahead.wait(60) and session(at).render.result is not None
+    return seen[0]
+
+
+def test_a_render_waiting_behind_the_sessions_own_compare_says_so():
+    from studio import jobs
+
+    at = app(ui_live_preview=False)
+    mine = _render_behind(at, session(at).queue_key, "compare")
+    assert mine == "Waiting: the engine is busy with your Compare; this starts as soon as it is free."
+    assert _render_behind(at, "another-tab", "compare") == jobs.WAITING  # someone else's: as before
