@@ -173,9 +173,8 @@ def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool)
         stale = s.preview.key != preview_params
         st.image(widgets.inline_png(item.png), width="stretch")
         p = item.params
-        weights = "/".join(f"{w:.2f}" for w in p.level_weights)
         st.caption(
-            f"{p.steps} steps · {p.width}×{p.height} · {p.sources} · weights {weights} · "
+            f"{p.steps} steps · {p.width}×{p.height} · {widgets.audio_setup(p)} · "
             f"denoise {widgets.loop_time(item.timings)}"
             + (" · updating…" if stale and updating else " · older settings" if stale else "")
         )
@@ -220,7 +219,9 @@ def _render_area(rendering: bool):
         st.caption("Full quality with the settings on the left. Each render is kept in the Gallery.")
         return status
     st.image(item.png, width="stretch", output_format="PNG")
-    st.caption(widgets.seed_line(item.params, item.timings.get("total", 0.0)) + f" · sources {item.params.sources}")
+    st.caption(
+        widgets.seed_line(item.params, item.timings.get("total", 0.0)) + " · " + widgets.audio_setup(item.params)
+    )
     widgets.skipped_note(item.trace, item.params)
     widgets.download_png(item, key=f"dl_render_{item.id}")
     if s.scores.key == item.id and s.scores.result is not None:

@@ -93,3 +93,44 @@ def test_a_render_waiting_behind_the_sessions_own_compare_says_so():
     mine = _render_behind(at, session(at).queue_key, "compare")
     assert mine == "Waiting: the engine is busy with your Compare; this starts as soon as it is free."
     assert _render_behind(at, "another-tab", "compare") == jobs.WAITING  # someone else's: as before
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_a_text_only_image_says_no_audio_instead_of_audio_settings_that_did_nothing():
+    at = app(w_audio_source="none", w_sources="stems")
+    preview = [c for c in _captions(at) if c.startswith("3 steps · 64×64")]
+    assert preview == [f"3 steps · 64×64 · no audio · denoise {preview[0].split('denoise ')[1]}"], preview
+    render(at)
+    assert any(c.startswith("seed **") and c.endswith(" · no audio") for c in _captions(at)), _captions(at)
+
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    assert {m.label: m.value for m in at.metric}["Audio strength"] == "no audio"
+    line = next(c for c in _captions(at) if c.startswith("seed **"))
+    assert line.endswith(" · no audio") and not any(w in line for w in ("weights", "switch", "stems")), line
+
+
+def test_gates_names_the_audio_settings_of_an_image_that_heard_a_clip():
+    at = app(w_sources="bands")
+    render(at)
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    assert {m.label: m.value for m in at.metric}["Audio strength"] == "1×"
+    line = next(c for c in _captions(at) if c.startswith("seed **"))
+    assert line.endswith(" · bands · weights 0.70/0.50/0.30 · switch 0.4/0.7 (hard)"), line
+
+
+def test_the_spectrogram_says_how_long_the_window_heard_really_was():
+    at = app(w_sample="rain", w_window_start=7.5)  # an 8 s clip: half a second is left after 7.5 s
+    assert session(at).preview.result.params.window_start == 7.5
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    assert any(c.startswith("rain.wav · the 0.5-second window from 7.5 s · Mixed · 3 steps") for c in _captions(at))
+    at.switch_page("../pages/generate.py").run()
+    at.slider(key="w_window_start").set_value(0.0).run()
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    assert any(c.startswith("rain.wav · the 8-second window from 0 s") for c in _captions(at)), _captions(at)

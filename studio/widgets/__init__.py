@@ -17,6 +17,8 @@ from .canvas import brush_note, paint_canvas
 from .images import DAMAGED, duration, inline_png, loop_time, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
+    audio_setup,
+    audio_used,
     chart,
     db_text,
     download_png,
@@ -30,6 +32,7 @@ from .results import (
     seed_line,
     skipped_note,
     weights_text,
+    window_text,
 )
 from .sidebar import show_load_error, sidebar
 
@@ -37,6 +40,8 @@ __all__ = [
     "DAMAGED",
     "LEVEL_ICON",
     "audio_picker",
+    "audio_setup",
+    "audio_used",
     "brush_note",
     "chart",
     "checked_choice",
@@ -65,4 +70,5 @@ __all__ = [
     "sources_controls",
     "text_and_sampling",
     "weights_text",
+    "window_text",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import GenerationParams, Trace, default_filename
+from core import CLAP_SECONDS, GenerationParams, Trace, default_filename
 from core.params import LEVELS
 from core.parts import ModeView, PartView
 from core.sources import level_origin, part_filename, part_wav_bytes
@@ -118,6 +118,29 @@ def download_png(item: HistoryItem, key: str, label: str = "Download PNG") -> No
         icon=":material/download:",
         help="The PNG carries every parameter: load it in the Gallery (or the CLI) to reproduce it.",
     )
+
+
+def audio_used(params: GenerationParams) -> bool:
+    """Whether the image heard a clip: a text-only image's audio settings (strength, weights,
+    sources...) did nothing, and captions say "no audio" instead of them."""
+    return bool(params.audio_path)
+
+
+def audio_setup(params: GenerationParams, switch: bool = False) -> str:
+    """'stems · weights 0.70/0.50/0.30' (with `switch`: ' · switch 0.4/0.7 (hard)'), or 'no audio'."""
+    if not audio_used(params):
+        return "no audio"
+    weights = "/".join(f"{w:.2f}" for w in params.level_weights)
+    (a, b), style = params.switch_points, params.switch_style
+    return f"{params.sources} · weights {weights}" + (f" · switch {a:g}/{b:g} ({style})" if switch else "")
+
+
+def window_text(start: float, duration: float | None) -> str:
+    """'the 10-second window from 7.5 s': CLAP's window, as long as the clip has left after `start`
+    ('the 0.5-second window from 7.5 s'); 'the window from 7.5 s' when the clip's length is unknown."""
+    if duration is None:
+        return f"the window from {start:g} s"
+    return f"the {max(0.0, min(CLAP_SECONDS, duration - start)):.3g}-second window from {start:g} s"
 
 
 def weights_text(params: GenerationParams) -> str:
