@@ -158,7 +158,7 @@ def _tile(cell: Cell) -> None:
             st.caption(f"{cell.caption}: not generated (cancelled)")
 
 
-st.markdown(f"#### {result.plan.title}")
+st.markdown(f"#### {widgets.escape_md(result.plan.title)}")  # the prompt and clip, as typed
 explained = False
 for title, cells in result.plan.rows:
     corner = cells[0].params is None and cells[0].mode is None  # the empty cell under "without audio"

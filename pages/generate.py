@@ -29,14 +29,15 @@ with top_right:
 
 if s.recalled is not None:  # cleared once the page has run past the live panel (its preview may rerun the page)
     recalled = s.recalled
+    models = widgets.escape_md(recalled.models)  # a PNG's text, shown as written (never as Markdown)
     if engine is not None and not model_allowed(recalled.models):  # a PNG never picks what the server loads
         st.info(
-            f"Settings restored. This image was made with the models **{recalled.models}**, which this studio "
+            f"Settings restored. This image was made with the models **{models}**, which this studio "
             f"does not offer: you keep using **{engine.spec.name}**, so the picture will differ."
         )
     elif engine is not None and recalled.models != engine.spec.name:
         st.info(
-            f"Settings restored. This image was made with the models **{recalled.models}**; you are "
+            f"Settings restored. This image was made with the models **{models}**; you are "
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
         )
     elif not s.recall_notes:  # lowered to the limits: the sliders do not hold the image's values
@@ -48,7 +49,9 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
     if s.recall_notes:
         st.warning("Settings restored, except what this studio does not allow: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:
-        st.warning(f"The recalled audio file {recalled.audio_path} is not available here: pick the clip again.")
+        st.warning(
+            f"The recalled audio file {widgets.escape_md(recalled.audio_path)} is not available here: pick the clip again."
+        )
 
 
 def _text_norm(params: GenerationParams) -> float | None:

@@ -74,7 +74,7 @@ if choices:
             length = heard_clip.duration if heard_clip is not None else None  # None: the file is gone
             del heard_clip
             st.caption(
-                f"{heard_path.name} · {widgets.window_text(used.window_start, length)} · "
+                f"{widgets.escape_md(heard_path.name)} · {widgets.window_text(used.window_start, length)} · "
                 f"{mode_label(used.sources)} · {item.trace.steps} steps"
                 + ("" if heard_path == path else " · not the clip shown above")
             )

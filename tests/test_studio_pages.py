@@ -134,3 +134,57 @@ def test_the_spectrogram_says_how_long_the_window_heard_really_was():
     at.switch_page("../pages/spectrogram.py").run()
     ok(at)
     assert any(c.startswith("rain.wav · the 8-second window from 0 s") for c in _captions(at)), _captions(at)
+
+
+# -- user text is shown as typed, never as Markdown ---------------------------------------------------
+TRICKY = "a *neon* street [x](http://example.com) _under_ `code` for $5 at www.example.org or me@example.org"
+
+
+def _markdown_text(at: AppTest) -> list[str]:
+    return [m.value for m in [*at.markdown, *at.caption, *at.info, *at.warning, *at.error]]
+
+
+def test_escape_md_keeps_the_text_and_leaves_nothing_markdown_can_read():
+    import re
+
+    from studio.widgets import escape_md
+
+    shown = escape_md(TRICKY)
+    assert shown == (
+        "a \\*neon\\* street \\[x\\](http:\u2060//example.com) \\_under\\_ \\`code\\` for \\$5 at "
+        "www\u2060.example.org or me\u2060@example.org"
+    )
+    for text in (TRICKY, "1. intro.wav", "# take 2 > <b>bold</b> &amp; ~x~ | :material/star:", "two\nlines"):
+        shown = escape_md(text)
+        unescaped = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", shown).replace("\u2060", "")
+        assert unescaped == " ".join(text.splitlines())  # what a Markdown renderer shows: the text as typed
+        assert not re.search(r"(?<!\\)[*_`\[\]$<>#~|&]", shown), shown  # every syntax character escaped
+        assert not re.search(r"https?://|www\.|\w@|:material/", shown), shown  # nothing left to link or iconify
+    assert escape_md("1. intro.wav") == "1\\. intro.wav" and escape_md("rain.wav") == "rain.wav"
+
+
+def test_a_prompt_and_a_pngs_model_name_are_shown_as_typed():
+    from studio.widgets import escape_md
+
+    at = app(w_prompt=TRICKY, w_sample="rain", cmp_modes=["mix"], cmp_alone=False, cmp_without=False)
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    shown = _markdown_text(at)
+    assert f"**Prompt:** {escape_md(TRICKY)} · **audio:** sample “rain” · **seed** 0" in shown, shown
+    assert any(t.startswith(f"#### {escape_md(TRICKY)} · sample “rain” · seed 0") for t in shown), shown
+    assert not [t for t in shown if "[x](http" in t or "*neon*" in t]  # nowhere as Markdown
+
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+
+    foreign = GenerationParams(prompt="from a png", steps=6, width=64, height=64, models="[sd](http://example.com)")
+    at.switch_page("../pages/gallery.py").run()
+    data = png_bytes(Image.new("RGB", (64, 64)), foreign)
+    at.file_uploader(key="gallery_png").set_value(("theirs.png", data, "image/png")).run()
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    said = [i.value for i in at.info if "made with the models" in i.value]
+    assert said and f"**{escape_md(foreign.models)}**" in said[0] and "[sd](http" not in said[0], said

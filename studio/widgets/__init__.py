@@ -6,6 +6,7 @@
 - results  job progress, charts, heard labels, downloads, one card per audio part
 - sidebar  models, conditioning mode, live preview settings
 - canvas   painting a region on a photo (the Edit page's mask)
+- text     user text (prompts, file names) put into Markdown as typed
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .results import (
     window_text,
 )
 from .sidebar import show_load_error, sidebar
+from .text import escape_md
 
 __all__ = [
     "DAMAGED",
@@ -50,6 +52,7 @@ __all__ = [
     "db_text",
     "download_png",
     "duration",
+    "escape_md",
     "loop_time",
     "follow",
     "generate_settings",

@@ -20,6 +20,7 @@ from studio.bindings import LEVEL_SHORT
 from studio.charts import LEVEL_COLORS, LEVEL_ICON
 from studio.jobs import Job
 from studio.session import HistoryItem
+from studio.widgets.text import escape_md
 
 
 def follow(job: Job, where: Any = None, poll: float = 0.1, tiles: int = 0) -> None:
@@ -193,9 +194,8 @@ def generate_settings(engine: Any) -> tuple[GenerationParams, Any]:
         st.stop()
     params = bindings.current_params(models=engine.spec.name)
     choice = checked_choice()
-    st.markdown(
-        f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}"
-    )
+    prompt, audio = escape_md(params.prompt) or "(none)", escape_md(choice.label) or "none"
+    st.markdown(f"**Prompt:** {prompt} · **audio:** {audio} · **seed** {params.seed}")
     return params, choice
 
 
