@@ -57,7 +57,7 @@ with c2:
     st.download_button(
         "Trace (JSON)",
         json.dumps(trace.to_dict(), indent=1),
-        file_name=f"trace_{p.seed}.json",
+        file_name=widgets.trace_filename(item),  # like the image's PNG, with its kind and id
         mime="application/json",
         on_click="ignore",
         key="dl_trace",

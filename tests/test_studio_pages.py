@@ -188,3 +188,31 @@ def test_a_prompt_and_a_pngs_model_name_are_shown_as_typed():
     ok(at)
     said = [i.value for i in at.info if "made with the models" in i.value]
     assert said and f"**{escape_md(foreign.models)}**" in said[0] and "[sd](http" not in said[0], said
+
+
+def test_each_trace_download_is_named_after_its_image_with_kind_and_id():
+    import json
+
+    from core import default_filename
+    from studio import traces
+    from studio.widgets import trace_filename
+
+    at = app()
+    render(at)
+    render(at)  # the same settings again: one PNG name for two images
+    first, second = session(at).history[-2:]
+    png = default_filename(first.params)
+    assert png == default_filename(second.params) and first.id != second.id
+    assert trace_filename(first) == png.removesuffix(".png") + f"_render-{first.id}_trace.json"
+    assert trace_filename(second) == png.removesuffix(".png") + f"_render-{second.id}_trace.json"
+    preview = session(at).preview.result
+    assert trace_filename(preview) == default_filename(preview.params).removesuffix(".png") + "_preview_trace.json"
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    shown = traces.trace_choices(session(at))[at.selectbox(key="gates_pick").value]
+    # The page's download: Streamlit names its file by a hash of the bytes, the type and the file name.
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    data = json.dumps(shown.trace.to_dict(), indent=1).encode()
+    url = next(b.proto.url for b in at.download_button if b.key == "dl_trace")
+    assert url.endswith(f"/{_calculate_file_id(data, 'application/json', trace_filename(shown))}.json"), url

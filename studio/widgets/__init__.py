@@ -32,6 +32,7 @@ from .results import (
     scores_table,
     seed_line,
     skipped_note,
+    trace_filename,
     weights_text,
     window_text,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "slider_range",
     "sources_controls",
     "text_and_sampling",
+    "trace_filename",
     "weights_text",
     "window_text",
 ]

@@ -144,6 +144,13 @@ def window_text(start: float, duration: float | None) -> str:
     return f"the {max(0.0, min(CLAP_SECONDS, duration - start)):.3g}-second window from {start:g} s"
 
 
+def trace_filename(item: HistoryItem) -> str:
+    """'clap2diff_5_a_harbour_1a2b3c_render-3_trace.json': named like its image's PNG, plus the kind
+    and id, so the traces of several images (two renders of one seed, a preview) stay apart."""
+    tag = item.kind.replace(" ", "-") + (f"-{item.id}" if item.id else "")
+    return f"{default_filename(item.params).removesuffix('.png')}_{tag}_trace.json"
+
+
 def weights_text(params: GenerationParams) -> str:
     """'fg 0.7 · bg 0.5 · amb 0.3': the hierarchy weights named, for captions a reader meets cold."""
     return " · ".join(f"{LEVEL_SHORT[lv]} {w:g}" for lv, w in zip(LEVELS, params.level_weights, strict=True))

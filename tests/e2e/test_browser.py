@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -69,6 +70,12 @@ def test_render_live_preview_gates_and_download(page, server):
     assert charts.count() >= 4
     expect(page.locator(".js-plotly-plot").nth(3)).to_be_visible()
     shot(page, "04_gates")
+    with page.expect_download() as info:  # named like the image's PNG, with its kind and id
+        page.get_by_role("button", name="Trace (JSON)").click()
+    name = info.value.suggested_filename
+    assert re.fullmatch(r"clap2diff_5_\w+_[0-9a-f]{6}_(render-\d+|preview)_trace\.json", name), name
+    info.value.save_as(ARTIFACTS / name)
+    assert json.loads((ARTIFACTS / name).read_text())["steps"] in (3, 6)
 
     # Back on Generate: the moved slider, the clip and the render are all still there.
     page.get_by_role("link", name="Generate").click()
