@@ -4,7 +4,7 @@ typed (never as Markdown), the trace's file name, and the CLIP scores in a narro
 
 from __future__ import annotations
 
-from tests.studio_helpers import AppTest, app, errors, ok, render, session
+from tests.studio_helpers import AppTest, app, errors, ok, render, session, wav
 
 
 def _bad_crossovers(at: AppTest) -> AppTest:
@@ -216,3 +216,24 @@ def test_each_trace_download_is_named_after_its_image_with_kind_and_id():
     data = json.dumps(shown.trace.to_dict(), indent=1).encode()
     url = next(b.proto.url for b in at.download_button if b.key == "dl_trace")
     assert url.endswith(f"/{_calculate_file_id(data, 'application/json', trace_filename(shown))}.json"), url
+
+
+def _preview_reason(at: AppTest) -> list[str]:
+    return [c for c in _captions(at) if "preview" in c.lower() and ("clip" in c or "audio" in c)]
+
+
+def test_the_preview_says_a_refused_upload_cannot_be_used_instead_of_asking_for_audio(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))  # the File-path source is opt-in
+    cannot = "This clip cannot be used (see the message under Audio): the preview waits for one that can."
+    at = app()
+    at.radio(key="w_audio_source").set_value("upload").run()
+    assert _preview_reason(at) == ["Choose audio to see a preview."]  # nothing uploaded yet
+    for name, data in (("notes.wav", b"%PDF-1.4 not audio"), ("silence.wav", wav(silent=True))):
+        at.file_uploader(key="w_upload").set_value((name, data, "audio/wav")).run()
+        ok(at)
+        assert any("Audio problem" in e for e in errors(at)), errors(at)  # the error itself, under Audio
+        assert _preview_reason(at) == [cannot], (name, _captions(at))
+    at.radio(key="w_audio_source").set_value("path").run()
+    assert _preview_reason(at) == ["Choose audio to see a preview."]  # no path typed yet
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "missing.wav")).run()
+    assert _preview_reason(at) == [cannot], _captions(at)
