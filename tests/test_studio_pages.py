@@ -237,3 +237,19 @@ def test_the_preview_says_a_refused_upload_cannot_be_used_instead_of_asking_for_
     assert _preview_reason(at) == ["Choose audio to see a preview."]  # no path typed yet
     at.text_input(key="w_audio_path").set_value(str(tmp_path / "missing.wav")).run()
     assert _preview_reason(at) == [cannot], _captions(at)
+
+
+def test_a_renders_clip_scores_fit_the_render_column_with_their_meaning_below():
+    from studio.widgets.results import SCORE_HELP
+
+    at = app(w_prompt="a harbour", ui_live_preview=False)
+    render(at)
+    at.button(key="btn_scores").click().run()
+    ok(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["score", "value"]  # two short columns: nothing cut off in a narrow column
+    shown = list(table["score"])
+    assert {"prompt_match", "audio_effect_pixels"} <= set(shown)
+    meaning = " · ".join(f"**{name}**: {SCORE_HELP[name]}" for name in shown)
+    assert meaning in _captions(at), _captions(at)  # every score's meaning, as wrapping text
+    assert [e.label for e in at.expander if meaning in [c.value for c in e.caption]] == ["What each score says"]

@@ -178,13 +178,16 @@ def scores_rows_table(rows: list[tuple[str, Any]]) -> None:
 
 
 def scores_table(scores: Any) -> None:
-    """A render's CLIP scores, each with what it means (docs/SCORES.md)."""
+    """A render's CLIP scores, then what each means (docs/SCORES.md) as text that wraps, folded so
+    the sticky Render column stays short: there a third table column for it was cut off."""
     rows = [
-        {"score": name, "value": round(float(value), 4), "what it says": SCORE_HELP.get(name, "")}
+        {"score": name, "value": round(float(value), 4)}
         for name, value in scores.as_row().items()
         if value is not None and name in SCORE_HELP
     ]
     st.dataframe(rows, hide_index=True, width="stretch")
+    with st.expander("What each score says"):
+        st.caption(" · ".join(f"**{row['score']}**: {SCORE_HELP[row['score']]}" for row in rows))
     if scores.clip_top_event:
         st.caption(f"CLIP sees mostly **{scores.clip_top_event}**.")
 
