@@ -36,6 +36,12 @@ class Waiting:
 
     text: str = "Waiting: another generation is running (another tab or user); yours starts when it ends."
 
+    @classmethod
+    def behind_own(cls, what: str) -> Waiting:
+        """The work ahead is the caller's own (`what`: 'Compare', 'render'...), which a front end that
+        knows whose work is queued can say: blaming another tab for it would send people looking there."""
+        return cls(f"Waiting: the engine is busy with your {what}; this starts as soon as it is free.")
+
     def __str__(self) -> str:
         return self.text
 

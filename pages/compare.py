@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import COMPARE_MODES, Cell, ExportError, compare_files, mode_about, mode_label
+from core import COMPARE_MODES, Cell, ExportError, GenerationParams, compare_files, mode_about, mode_label
 from studio import bindings, errors, jobs, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
@@ -58,25 +58,40 @@ with st.container(border=True, key="cmp_controls"):
     )
 
 
-def _start() -> None:
+def _run_params() -> GenerationParams:
+    """The Generate page's settings at the quality chosen here."""
     p = bindings.current_params(models=engine.spec.name)
-    if bindings.value("cmp_quality", "preview") == "preview":
-        p = bindings.preview_params(p)
-    choice = bindings.audio_choice()
+    return bindings.preview_params(p) if bindings.value("cmp_quality", "preview") == "preview" else p
+
+
+def _modes() -> list[str]:
+    return [m for m in COMPARE_MODES if m in (bindings.value("cmp_modes") or [])]
+
+
+def _input_problem(p: GenerationParams) -> str | None:
+    """What stops a run before it starts (the clip, the modes, a setting), for people; None when it can run."""
+    choice = widgets.checked_choice()
     if not choice.ok or not choice.path:
-        s.compare.fail(f"**Audio missing**: {choice.problem or 'choose a clip on the Generate page.'}")
-        return
-    modes = [m for m in COMPARE_MODES if m in (bindings.value("cmp_modes") or [])]
+        return f"**Audio missing**: {choice.problem or 'choose a clip on the Generate page.'}"
+    modes = _modes()
     if not modes:
-        s.compare.fail("Choose at least one source mode.")
-        return
+        return "Choose at least one source mode."
     for mode in modes:
         problem = errors.check_params(p.replace(sources=mode))
         if problem is not None:
-            s.compare.fail(errors.describe(problem))
-            return
+            return errors.describe(problem)
+    return None
+
+
+def _start() -> None:
+    p = _run_params()
+    problem = _input_problem(p)
+    if problem is not None:
+        s.compare.fail(problem)
+        return
     alone, without = bool(bindings.value("cmp_alone")), bool(bindings.value("cmp_without"))
-    s.compare.start(jobs.compare_job(engine, p, modes, alone=alone, without=without, audio_label=choice.label))
+    label = widgets.checked_choice().label
+    s.compare.start(jobs.compare_job(engine, p, _modes(), alone=alone, without=without, audio_label=label))
 
 
 with c4:
@@ -107,6 +122,8 @@ if running and s.compare.job is not None:
     widgets.follow(s.compare.job, tiles=4)  # each image appears as it finishes
     s.collect_jobs()
     st.rerun()
+if s.compare.input_problem:  # fixed since Run (or wrong another way): the message follows, as on Generate
+    s.compare.refresh_input_problem(_input_problem(_run_params()))
 if s.compare.error:
     errors.show(s.compare.error)
 if s.compare.note:
@@ -141,7 +158,7 @@ def _tile(cell: Cell) -> None:
             st.caption(f"{cell.caption}: not generated (cancelled)")
 
 
-st.markdown(f"#### {result.plan.title}")
+st.markdown(f"#### {widgets.escape_md(result.plan.title)}")  # the prompt and clip, as typed
 explained = False
 for title, cells in result.plan.rows:
     corner = cells[0].params is None and cells[0].mode is None  # the empty cell under "without audio"

@@ -36,12 +36,8 @@ c1.metric("Steps", trace.steps, help=None if trace.steps == p.steps else
 c2.metric("Adapter layers", len(trace.layer_names))
 c3.metric("Text-token norm", f"{trace.text_norm:.2f}", help=f"The prompt's own tokens ({trace.norm_measure} measure)")
 c4.metric("Norm target", f"{p.norm_target:g}")
-c5.metric("Audio strength", f"{p.audio_strength:g}×")
-st.caption(
-    widgets.seed_line(p, item.timings.get("total", 0.0))
-    + f" · weights {'/'.join(f'{w:g}' for w in p.level_weights)} · "
-    f"switch {p.switch_points[0]:g}/{p.switch_points[1]:g} ({p.switch_style}) · sources {p.sources}"
-)
+c5.metric("Audio strength", f"{p.audio_strength:g}×" if widgets.audio_used(p) else "no audio")
+st.caption(widgets.seed_line(p, item.timings.get("total", 0.0)) + " · " + widgets.audio_setup(p, switch=True))
 
 left, right = st.columns(2, gap="large")
 with left:
@@ -61,7 +57,7 @@ with c2:
     st.download_button(
         "Trace (JSON)",
         json.dumps(trace.to_dict(), indent=1),
-        file_name=f"trace_{p.seed}.json",
+        file_name=widgets.trace_filename(item),  # like the image's PNG, with its kind and id
         mime="application/json",
         on_click="ignore",
         key="dl_trace",

@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import GenerationParams, clip_name
 from studio import bindings, errors, jobs, loader, sweeping, widgets, worker
+from studio.bindings import AudioChoice
 from studio.fast import fast_settings
 from studio.limits import model_allowed
 from studio.session import HistoryItem, session
@@ -29,14 +30,15 @@ with top_right:
 
 if s.recalled is not None:  # cleared once the page has run past the live panel (its preview may rerun the page)
     recalled = s.recalled
+    models = widgets.escape_md(recalled.models)  # a PNG's text, shown as written (never as Markdown)
     if engine is not None and not model_allowed(recalled.models):  # a PNG never picks what the server loads
         st.info(
-            f"Settings restored. This image was made with the models **{recalled.models}**, which this studio "
+            f"Settings restored. This image was made with the models **{models}**, which this studio "
             f"does not offer: you keep using **{engine.spec.name}**, so the picture will differ."
         )
     elif engine is not None and recalled.models != engine.spec.name:
         st.info(
-            f"Settings restored. This image was made with the models **{recalled.models}**; you are "
+            f"Settings restored. This image was made with the models **{models}**; you are "
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
         )
     elif not s.recall_notes and not (recalled.audio_path and audio.problem):  # all of it is back
@@ -48,8 +50,8 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
     if s.recall_notes:
         st.warning("Settings restored, except what this studio does not allow: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:
-        st.warning(f"Settings restored, except the clip **{clip_name(recalled.audio_path)}**: it is not on this "
-                   "server. Choose it again above.")  # fmt: skip
+        st.warning(f"Settings restored, except the clip **{widgets.escape_md(clip_name(recalled.audio_path))}**: "
+                   "it is not on this server. Choose it again above.")  # fmt: skip
 
 
 def _text_norm(params: GenerationParams) -> float | None:
@@ -147,7 +149,7 @@ def _preview_job(params: GenerationParams):
     choice = widgets.checked_choice()
     if not choice.ok:
         unusable = "This clip cannot be used (see the message under Audio): the preview waits for one that can."
-        return None, preview_params, unusable if choice.path else "Choose audio to see a preview."
+        return None, preview_params, unusable if _clip_given(choice) else "Choose audio to see a preview."
     if problem is not None and problem.field == "checkpoint" and not preview_params.checkpoint:
         return None, preview_params, "Trained mode: choose its checkpoint in the sidebar (a folder, or a finished run)."
     if problem is not None:
@@ -163,6 +165,14 @@ def _preview_job(params: GenerationParams):
     return job, preview_params, None
 
 
+def _clip_given(choice: AudioChoice) -> bool:
+    """Whether a clip was given (usable or not): a file found, an upload or recording refused (a text
+    file named .wav, silence: it has no path then), or a path typed; else nothing is chosen yet."""
+    source = bindings.value(bindings.AUDIO_SOURCE_KEY)
+    typed = source == "path" and str(bindings.value(bindings.AUDIO_PATH_KEY) or "").strip()
+    return bool(choice.path or s.clip_errors.get(source) or typed)
+
+
 def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool) -> None:
     """The latest preview picture (or its error) into `slot`, replacing what was there."""
     with slot.container():
@@ -174,9 +184,8 @@ def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool)
         stale = s.preview.key != preview_params
         st.image(widgets.inline_png(item.png), width="stretch")
         p = item.params
-        weights = "/".join(f"{w:.2f}" for w in p.level_weights)
         st.caption(
-            f"{p.steps} steps · {p.width}×{p.height} · {p.sources} · weights {weights} · "
+            f"{p.steps} steps · {p.width}×{p.height} · {widgets.audio_setup(p)} · "
             f"denoise {widgets.loop_time(item.timings)}"
             + (" · updating…" if stale and updating else " · older settings" if stale else "")
         )
@@ -221,7 +230,9 @@ def _render_area(rendering: bool):
         st.caption("Full quality with the settings on the left. Each render is kept in the Gallery.")
         return status
     st.image(item.png, width="stretch", output_format="PNG")
-    st.caption(widgets.seed_line(item.params, item.timings.get("total", 0.0)) + f" · sources {item.params.sources}")
+    st.caption(
+        widgets.seed_line(item.params, item.timings.get("total", 0.0)) + " · " + widgets.audio_setup(item.params)
+    )
     widgets.skipped_note(item.trace, item.params)
     widgets.download_png(item, key=f"dl_render_{item.id}")
     if s.scores.key == item.id and s.scores.result is not None:

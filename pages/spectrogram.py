@@ -67,11 +67,17 @@ if choices:
         item = choices[picked]
         used = item.params
         heard_path = Path(used.audio_path).expanduser().resolve() if used.audio_path else None
-        st.caption(
-            f"{heard_path.name if heard_path else 'No audio'} · the {CLAP_SECONDS:g}-second window from "
-            f"{used.window_start:g} s · {mode_label(used.sources)} · {item.trace.steps} steps"
-            + ("" if heard_path == path else " · not the clip shown above")
-        )
+        if heard_path is None:
+            st.caption(f"No audio · {item.trace.steps} steps")
+        else:
+            heard_clip = widgets.clip_for(str(heard_path))[0]  # the process's clip cache: decoded once
+            length = heard_clip.duration if heard_clip is not None else None  # None: the file is gone
+            del heard_clip
+            st.caption(
+                f"{widgets.escape_md(heard_path.name)} · {widgets.window_text(used.window_start, length)} · "
+                f"{mode_label(used.sources)} · {item.trace.steps} steps"
+                + ("" if heard_path == path else " · not the clip shown above")
+            )
         widgets.heard(item.trace, key="spec_trace", top_k=used.top_k)
 
 st.markdown("### Every source")
@@ -99,6 +105,9 @@ if engine is None:
     st.stop()
 
 listen_params = params.replace(sources=mode)
+if (problem := errors.check_params(listen_params)) is not None:  # as Generate and Compare: said, nothing started
+    errors.show(problem)
+    st.stop()
 key = (engine.spec.name, str(path), stat.st_mtime_ns, listening_key(listen_params))
 slot = s.listen
 if slot.key != key or slot.result is None:

@@ -51,6 +51,8 @@ QUICK = 0.25
 INTERACTIVE_KINDS = frozenset(
     {"preview", "render", "listen", "scores", "edit"}
 )  # ahead of batch work (studio/worker.py)
+# A job's kind as a waiting message names it ("the engine is busy with your Compare").
+KIND_NAMES = {"listen": "listening (Spectrogram)", "scores": "CLIP scoring", "compare": "Compare", "sweep": "Sweep"}
 
 
 class Job:
@@ -81,16 +83,19 @@ class Job:
         self.future: Future | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> Job:
+    def start(self, owner: str | None = None) -> Job:
+        """Queue it on the engine thread for `owner` (by default the calling browser session)."""
         from studio import worker
         from studio.limits import LimitError
 
-        if worker.busy():  # another generation (this or another session) is ahead in the queue
+        owner = owner or worker.session_owner()
+        if worker.busy():  # a generation is ahead in the queue: this session's own, or another's
+            ahead = worker.running_kind(owner) if owner else None
             self.waiting = True
-            self.status = WAITING
+            self.status = Waiting.behind_own(KIND_NAMES.get(ahead, ahead)).text if ahead else WAITING
         priority = worker.INTERACTIVE if self.kind in INTERACTIVE_KINDS else worker.BATCH
         try:
-            self.future = worker.submit_owned(self._run, self.cancel, priority=priority)
+            self.future = worker.submit_owned(self._run, self.cancel, priority=priority, owner=owner, kind=self.kind)
         except LimitError as exc:  # this session's queue is full (CLAP2DIFF_MAX_QUEUE): ends at once, says why
             self.waiting, self.error, self.status = False, exc, "Failed"
             self.finished = time.perf_counter()
@@ -100,9 +105,8 @@ class Job:
     def _run(self) -> None:
         from core.cancel import Cancelled
 
-        self.waiting = False
-        if self.status == WAITING:
-            self.status = "Starting…"
+        if self.waiting:  # its turn came
+            self.waiting, self.status = False, "Starting…"
         if self.cancel.is_set():  # cancelled (or superseded) while it waited in the queue
             self.cancelled, self._task = True, None
             self.finished = time.perf_counter()

@@ -34,7 +34,7 @@ _order = itertools.count()
 _guard = threading.Lock()
 _thread: threading.Thread | None = None
 _pending = 0  # submitted and not finished (running + queued)
-_owned: dict[str, list[tuple[Future, threading.Event]]] = {}  # Session.queue_key -> its jobs (future, cancel)
+_owned: dict[str, list[tuple[Future, threading.Event, str]]] = {}  # Session.queue_key -> (future, cancel, kind)
 _owned_guard = threading.Lock()
 
 
@@ -90,12 +90,12 @@ def session_owner() -> str | None:
 
 def _active(owner: str) -> int:
     """(Holding _owned_guard) `owner`'s live jobs; the finished ones are forgotten here."""
-    live = [(f, c) for f, c in _owned.get(owner, []) if not f.done()]
+    live = [job for job in _owned.get(owner, []) if not job[0].done()]
     if live:
         _owned[owner] = live
     else:
         _owned.pop(owner, None)
-    return sum(not c.is_set() for _, c in live)
+    return sum(not c.is_set() for _, c, _ in live)
 
 
 def active(owner: str) -> int:
@@ -105,11 +105,19 @@ def active(owner: str) -> int:
         return _active(owner)
 
 
+def running_kind(owner: str) -> str | None:
+    """The kind of `owner`'s own job the engine thread is running now ('compare', 'render'...), or
+    None: whose work is ahead, so a waiting job can say so truthfully."""
+    with _owned_guard:
+        return next((kind for f, _, kind in _owned.get(owner, []) if f.running()), None)
+
+
 def submit_owned(
-    fn: Callable[[], Any], cancel: threading.Event, priority: int = BATCH, owner: str | None = None
+    fn: Callable[[], Any], cancel: threading.Event, priority: int = BATCH, owner: str | None = None, kind: str = ""
 ) -> Future:
     """`submit(fn)` on behalf of a session (`owner`, by default the calling one), unless it already
-    has CLAP2DIFF_MAX_QUEUE jobs queued or running: then studio.limits.QueueFull, and nothing is queued."""
+    has CLAP2DIFF_MAX_QUEUE jobs queued or running: then studio.limits.QueueFull, and nothing is queued.
+    `kind` names the job for `running_kind`."""
     from studio.limits import limits
 
     owner = owner or session_owner()
@@ -120,7 +128,7 @@ def submit_owned(
             _active(other)  # forget the finished jobs of every session (ended ones too)
         limits().check_queue(_active(owner))
         future = submit(fn, priority=priority)
-        _owned.setdefault(owner, []).append((future, cancel))
+        _owned.setdefault(owner, []).append((future, cancel, kind))
     return future
 
 

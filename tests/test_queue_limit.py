@@ -86,5 +86,5 @@ def test_a_studio_session_queues_its_jobs_under_its_own_key():
     assert session(first).queue_key != session(second).queue_key
     render(first)
     job = session(first).render.job
-    assert job.ok and any(f is job.future for f, _ in worker._owned.get(session(first).queue_key, []))
-    assert not any(f is job.future for f, _ in worker._owned.get(session(second).queue_key, []))
+    assert job.ok and any(f is job.future for f, *_ in worker._owned.get(session(first).queue_key, []))
+    assert not any(f is job.future for f, *_ in worker._owned.get(session(second).queue_key, []))

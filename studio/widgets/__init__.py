@@ -6,6 +6,7 @@
 - results  job progress, charts, heard labels, downloads, one card per audio part
 - sidebar  models, conditioning mode, live preview settings
 - canvas   painting a region on a photo (the Edit page's mask)
+- text     user text (prompts, file names) put into Markdown as typed
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from .canvas import brush_note, paint_canvas
 from .images import DAMAGED, duration, inline_png, loop_time, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
+    audio_setup,
+    audio_used,
     chart,
     db_text,
     download_png,
@@ -29,14 +32,19 @@ from .results import (
     scores_table,
     seed_line,
     skipped_note,
+    trace_filename,
     weights_text,
+    window_text,
 )
 from .sidebar import show_load_error, sidebar
+from .text import escape_md
 
 __all__ = [
     "DAMAGED",
     "LEVEL_ICON",
     "audio_picker",
+    "audio_setup",
+    "audio_used",
     "brush_note",
     "chart",
     "checked_choice",
@@ -45,6 +53,7 @@ __all__ = [
     "db_text",
     "download_png",
     "duration",
+    "escape_md",
     "loop_time",
     "follow",
     "generate_settings",
@@ -64,5 +73,7 @@ __all__ = [
     "slider_range",
     "sources_controls",
     "text_and_sampling",
+    "trace_filename",
     "weights_text",
+    "window_text",
 ]

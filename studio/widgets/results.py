@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import GenerationParams, Trace, default_filename
+from core import CLAP_SECONDS, GenerationParams, Trace, default_filename
 from core.params import LEVELS
 from core.parts import ModeView, PartView
 from core.sources import level_origin, part_filename, part_wav_bytes
@@ -20,6 +20,7 @@ from studio.bindings import LEVEL_SHORT
 from studio.charts import LEVEL_COLORS, LEVEL_ICON
 from studio.jobs import Job
 from studio.session import HistoryItem
+from studio.widgets.text import escape_md
 
 
 def follow(job: Job, where: Any = None, poll: float = 0.1, tiles: int = 0) -> None:
@@ -120,6 +121,36 @@ def download_png(item: HistoryItem, key: str, label: str = "Download PNG") -> No
     )
 
 
+def audio_used(params: GenerationParams) -> bool:
+    """Whether the image heard a clip: a text-only image's audio settings (strength, weights,
+    sources...) did nothing, and captions say "no audio" instead of them."""
+    return bool(params.audio_path)
+
+
+def audio_setup(params: GenerationParams, switch: bool = False) -> str:
+    """'stems · weights 0.70/0.50/0.30' (with `switch`: ' · switch 0.4/0.7 (hard)'), or 'no audio'."""
+    if not audio_used(params):
+        return "no audio"
+    weights = "/".join(f"{w:.2f}" for w in params.level_weights)
+    (a, b), style = params.switch_points, params.switch_style
+    return f"{params.sources} · weights {weights}" + (f" · switch {a:g}/{b:g} ({style})" if switch else "")
+
+
+def window_text(start: float, duration: float | None) -> str:
+    """'the 10-second window from 7.5 s': CLAP's window, as long as the clip has left after `start`
+    ('the 0.5-second window from 7.5 s'); 'the window from 7.5 s' when the clip's length is unknown."""
+    if duration is None:
+        return f"the window from {start:g} s"
+    return f"the {max(0.0, min(CLAP_SECONDS, duration - start)):.3g}-second window from {start:g} s"
+
+
+def trace_filename(item: HistoryItem) -> str:
+    """'clap2diff_5_a_harbour_1a2b3c_render-3_trace.json': named like its image's PNG, plus the kind
+    and id, so the traces of several images (two renders of one seed, a preview) stay apart."""
+    tag = item.kind.replace(" ", "-") + (f"-{item.id}" if item.id else "")
+    return f"{default_filename(item.params).removesuffix('.png')}_{tag}_trace.json"
+
+
 def weights_text(params: GenerationParams) -> str:
     """'fg 0.7 · bg 0.5 · amb 0.3': the hierarchy weights named, for captions a reader meets cold."""
     return " · ".join(f"{LEVEL_SHORT[lv]} {w:g}" for lv, w in zip(LEVELS, params.level_weights, strict=True))
@@ -147,13 +178,16 @@ def scores_rows_table(rows: list[tuple[str, Any]]) -> None:
 
 
 def scores_table(scores: Any) -> None:
-    """A render's CLIP scores, each with what it means (docs/SCORES.md)."""
+    """A render's CLIP scores, then what each means (docs/SCORES.md) as text that wraps, folded so
+    the sticky Render column stays short: there a third table column for it was cut off."""
     rows = [
-        {"score": name, "value": round(float(value), 4), "what it says": SCORE_HELP.get(name, "")}
+        {"score": name, "value": round(float(value), 4)}
         for name, value in scores.as_row().items()
         if value is not None and name in SCORE_HELP
     ]
     st.dataframe(rows, hide_index=True, width="stretch")
+    with st.expander("What each score says"):
+        st.caption(" · ".join(f"**{row['score']}**: {SCORE_HELP[row['score']]}" for row in rows))
     if scores.clip_top_event:
         st.caption(f"CLIP sees mostly **{scores.clip_top_event}**.")
 
@@ -170,9 +204,8 @@ def generate_settings(engine: Any) -> tuple[GenerationParams, Any]:
         st.stop()
     params = bindings.current_params(models=engine.spec.name)
     choice = checked_choice()
-    st.markdown(
-        f"**Prompt:** {params.prompt or '(none)'} · **audio:** {choice.label or 'none'} · **seed** {params.seed}"
-    )
+    prompt, audio = escape_md(params.prompt) or "(none)", escape_md(choice.label) or "none"
+    st.markdown(f"**Prompt:** {prompt} · **audio:** {audio} · **seed** {params.seed}")
     return params, choice
 
 

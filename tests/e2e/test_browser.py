@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -69,6 +70,12 @@ def test_render_live_preview_gates_and_download(page, server):
     assert charts.count() >= 4
     expect(page.locator(".js-plotly-plot").nth(3)).to_be_visible()
     shot(page, "04_gates")
+    with page.expect_download() as info:  # named like the image's PNG, with its kind and id
+        page.get_by_role("button", name="Trace (JSON)").click()
+    name = info.value.suggested_filename
+    assert re.fullmatch(r"clap2diff_5_\w+_[0-9a-f]{6}_(render-\d+|preview)_trace\.json", name), name
+    info.value.save_as(ARTIFACTS / name)
+    assert json.loads((ARTIFACTS / name).read_text())["steps"] in (3, 6)
 
     # Back on Generate: the moved slider, the clip and the render are all still there.
     page.get_by_role("link", name="Generate").click()
@@ -136,6 +143,9 @@ def test_silent_upload_shows_a_clear_error(page, server, tmp_path):
     page.locator(".st-key-preview_box img").first.wait_for()
 
 
+MARKDOWN_PROMPT = "a *neon* street [x](http://example.com) _under_ `code` for $5 at www.example.org"
+
+
 def test_compare_separated_vs_mixed(page, server):
     """Mixed vs Demucs stems vs bands with one seed: the images, the parts, and the grid download."""
     from core.export import read_grid
@@ -143,7 +153,14 @@ def test_compare_separated_vs_mixed(page, server):
     open_studio(page, server)
     set_number(page, "ui_preview_steps", 3)  # Compare runs at preview quality: 3 steps, 64 px
     set_number(page, "ui_preview_side", 64)
+    prompt = page.locator(".st-key-w_prompt textarea")  # Markdown in a prompt is shown as typed, never rendered
+    prompt.fill(MARKDOWN_PROMPT)
+    prompt.press("Control+Enter")
     page.get_by_role("link", name="Compare").click()
+    line = page.locator("[data-testid=stMarkdownContainer]", has_text="Prompt:")
+    expect(line).to_contain_text("neon")
+    assert line.inner_text().replace("\u2060", "").startswith(f"Prompt: {MARKDOWN_PROMPT} · audio:")
+    expect(line.locator("a, em, code, .katex")).to_have_count(0)
     alone = page.locator(".st-key-cmp_alone")
     alone.get_by_text("Each level alone").click()  # keep it to one row of images: fast
     expect(alone.locator("input")).not_to_be_checked()
@@ -167,6 +184,10 @@ def test_compare_separated_vs_mixed(page, server):
     assert [t.params.sources for t in tiles] == ["mix", "mix", "stems", "bands"]  # no audio, then the modes
     assert tiles[0].params.audio_strength == 0 and tiles[2].caption.startswith("Demucs stems")
     assert len({(t.params.seed, t.params.prompt, t.params.width, t.params.steps) for t in tiles}) == 1
+    assert tiles[0].params.prompt == MARKDOWN_PROMPT
+    title = page.locator("h4", has_text="neon")  # the comparison's title: the prompt, as typed
+    assert title.inner_text().replace("\u2060", "").startswith(MARKDOWN_PROMPT)
+    expect(title.locator("a:not([href^='#']), em, code, .katex")).to_have_count(0)  # its own anchor only
     assert (tiles[0].params.width, tiles[0].params.steps) == (64, 3)
 
     # What each source hears: the stems tab shows a spectrogram, a player and a WAV download per stem.

@@ -1,0 +1,255 @@
+"""Compare, Spectrogram, Gates and Generate as a hands-on review met them: errors that follow the
+settings, the queue's words about one's own work, what a text-only image says, user text shown as
+typed (never as Markdown), the trace's file name, and the CLIP scores in a narrow column."""
+
+from __future__ import annotations
+
+from tests.studio_helpers import AppTest, app, errors, ok, render, session, wav
+
+
+def _bad_crossovers(at: AppTest) -> AppTest:
+    """Bands with the low crossover above the high one, set on Generate as a user does."""
+    at.radio(key="w_sources").set_value("bands").run()
+    at.number_input(key="w_crossover_low").set_value(16000.0).run()
+    at.number_input(key="w_crossover_high").set_value(15000.0).run()
+    ok(at)
+    return at
+
+
+def test_compare_drops_a_settings_error_once_they_are_fixed_on_generate():
+    at = _bad_crossovers(app())
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    assert any("**Crossovers**" in e and "low crossover must be below" in e for e in errors(at)), errors(at)
+    assert session(at).compare.job is None  # refused before anything ran
+
+    at.switch_page("../pages/generate.py").run()
+    at.number_input(key="w_crossover_low").set_value(500.0).run()
+    at.switch_page("../pages/compare.py").run()
+    ok(at)
+    assert not errors(at), "the Run error outlived the fix"
+    assert not session(at).compare.input_problem and session(at).compare.result is None
+
+
+def test_compare_drops_an_audio_error_once_a_sample_is_chosen():
+    at = app()
+    at.radio(key="w_audio_source").set_value("upload").run()  # nothing uploaded yet
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    assert any("Audio missing" in e and "Upload a clip first" in e for e in errors(at)), errors(at)
+
+    at.switch_page("../pages/generate.py").run()
+    at.radio(key="w_audio_source").set_value("sample").run()
+    at.switch_page("../pages/compare.py").run()
+    ok(at)
+    assert not errors(at), errors(at)
+
+
+def test_spectrogram_says_what_is_wrong_with_the_crossovers_and_starts_nothing():
+    at = _bad_crossovers(app())
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    said = errors(at)
+    assert len(said) == 1 and "**Crossovers**" in said[0] and "Change this setting" in said[0], said
+    assert "Unexpected error" not in said[0]
+    assert session(at).listen.job is None  # no listen was started with settings the engine refuses
+
+
+def _render_behind(at: AppTest, owner: str, kind: str) -> str:
+    """Press Render while `owner`'s `kind` job holds the engine thread; the render's status while it waits."""
+    import threading
+
+    from studio import jobs
+    from tests.waiting import wait_until
+
+    gate, seen = threading.Event(), []
+    ahead = jobs.Job(kind, lambda job: gate.wait(60)).start(owner=owner)
+    wait_until(lambda: ahead.future.running(), f"the {kind} ahead to run")
+
+    def let_go() -> None:  # once the render says it waits (the page follows it meanwhile), free the engine
+        try:
+            wait_until(lambda: (job := session(at).render.job) is not None and job.waiting, "the render to wait")
+            seen.append(session(at).render.job.status)
+        finally:
+            gate.set()
+
+    helper = threading.Thread(target=let_go)
+    helper.start()
+    try:
+        render(at)
+    finally:
+        gate.set()
+        helper.join(60)
+    assert ahead.wait(60) and session(at).render.result is not None
+    return seen[0]
+
+
+def test_a_render_waiting_behind_the_sessions_own_compare_says_so():
+    from studio import jobs
+
+    at = app(ui_live_preview=False)
+    mine = _render_behind(at, session(at).queue_key, "compare")
+    assert mine == "Waiting: the engine is busy with your Compare; this starts as soon as it is free."
+    assert _render_behind(at, "another-tab", "compare") == jobs.WAITING  # someone else's: as before
+
+
+def _captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_a_text_only_image_says_no_audio_instead_of_audio_settings_that_did_nothing():
+    at = app(w_audio_source="none", w_sources="stems")
+    preview = [c for c in _captions(at) if c.startswith("3 steps · 64×64")]
+    assert preview == [f"3 steps · 64×64 · no audio · denoise {preview[0].split('denoise ')[1]}"], preview
+    render(at)
+    assert any(c.startswith("seed **") and c.endswith(" · no audio") for c in _captions(at)), _captions(at)
+
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    assert {m.label: m.value for m in at.metric}["Audio strength"] == "no audio"
+    line = next(c for c in _captions(at) if c.startswith("seed **"))
+    assert line.endswith(" · no audio") and not any(w in line for w in ("weights", "switch", "stems")), line
+
+
+def test_gates_names_the_audio_settings_of_an_image_that_heard_a_clip():
+    at = app(w_sources="bands")
+    render(at)
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    assert {m.label: m.value for m in at.metric}["Audio strength"] == "1×"
+    line = next(c for c in _captions(at) if c.startswith("seed **"))
+    assert line.endswith(" · bands · weights 0.70/0.50/0.30 · switch 0.4/0.7 (hard)"), line
+
+
+def test_the_spectrogram_says_how_long_the_window_heard_really_was():
+    at = app(w_sample="rain", w_window_start=7.5)  # an 8 s clip: half a second is left after 7.5 s
+    assert session(at).preview.result.params.window_start == 7.5
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    assert any(c.startswith("rain.wav · the 0.5-second window from 7.5 s · Mixed · 3 steps") for c in _captions(at))
+    at.switch_page("../pages/generate.py").run()
+    at.slider(key="w_window_start").set_value(0.0).run()
+    at.switch_page("../pages/spectrogram.py").run()
+    ok(at)
+    assert any(c.startswith("rain.wav · the 8-second window from 0 s") for c in _captions(at)), _captions(at)
+
+
+# -- user text is shown as typed, never as Markdown ---------------------------------------------------
+TRICKY = "a *neon* street [x](http://example.com) _under_ `code` for $5 at www.example.org or me@example.org"
+
+
+def _markdown_text(at: AppTest) -> list[str]:
+    return [m.value for m in [*at.markdown, *at.caption, *at.info, *at.warning, *at.error]]
+
+
+def test_escape_md_keeps_the_text_and_leaves_nothing_markdown_can_read():
+    import re
+
+    from studio.widgets import escape_md
+
+    shown = escape_md(TRICKY)
+    assert shown == (
+        "a \\*neon\\* street \\[x\\](http:\u2060//example.com) \\_under\\_ \\`code\\` for \\$5 at "
+        "www\u2060.example.org or me\u2060@example.org"
+    )
+    for text in (TRICKY, "1. intro.wav", "# take 2 > <b>bold</b> &amp; ~x~ | :material/star:", "two\nlines"):
+        shown = escape_md(text)
+        unescaped = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", shown).replace("\u2060", "")
+        assert unescaped == " ".join(text.splitlines())  # what a Markdown renderer shows: the text as typed
+        assert not re.search(r"(?<!\\)[*_`\[\]$<>#~|&]", shown), shown  # every syntax character escaped
+        assert not re.search(r"https?://|www\.|\w@|:material/", shown), shown  # nothing left to link or iconify
+    assert escape_md("1. intro.wav") == "1\\. intro.wav" and escape_md("rain.wav") == "rain.wav"
+
+
+def test_a_prompt_and_a_pngs_model_name_are_shown_as_typed():
+    from studio.widgets import escape_md
+
+    at = app(w_prompt=TRICKY, w_sample="rain", cmp_modes=["mix"], cmp_alone=False, cmp_without=False)
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    shown = _markdown_text(at)
+    assert f"**Prompt:** {escape_md(TRICKY)} · **audio:** sample “rain” · **seed** 0" in shown, shown
+    assert any(t.startswith(f"#### {escape_md(TRICKY)} · sample “rain” · seed 0") for t in shown), shown
+    assert not [t for t in shown if "[x](http" in t or "*neon*" in t]  # nowhere as Markdown
+
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+
+    foreign = GenerationParams(prompt="from a png", steps=6, width=64, height=64, models="[sd](http://example.com)")
+    at.switch_page("../pages/gallery.py").run()
+    data = png_bytes(Image.new("RGB", (64, 64)), foreign)
+    at.file_uploader(key="gallery_png").set_value(("theirs.png", data, "image/png")).run()
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    said = [i.value for i in at.info if "made with the models" in i.value]
+    assert said and f"**{escape_md(foreign.models)}**" in said[0] and "[sd](http" not in said[0], said
+
+
+def test_each_trace_download_is_named_after_its_image_with_kind_and_id():
+    import json
+
+    from core import default_filename
+    from studio import traces
+    from studio.widgets import trace_filename
+
+    at = app()
+    render(at)
+    render(at)  # the same settings again: one PNG name for two images
+    first, second = session(at).history[-2:]
+    png = default_filename(first.params)
+    assert png == default_filename(second.params) and first.id != second.id
+    assert trace_filename(first) == png.removesuffix(".png") + f"_render-{first.id}_trace.json"
+    assert trace_filename(second) == png.removesuffix(".png") + f"_render-{second.id}_trace.json"
+    preview = session(at).preview.result
+    assert trace_filename(preview) == default_filename(preview.params).removesuffix(".png") + "_preview_trace.json"
+    at.switch_page("../pages/gates.py").run()
+    ok(at)
+    shown = traces.trace_choices(session(at))[at.selectbox(key="gates_pick").value]
+    # The page's download: Streamlit names its file by a hash of the bytes, the type and the file name.
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    data = json.dumps(shown.trace.to_dict(), indent=1).encode()
+    url = next(b.proto.url for b in at.download_button if b.key == "dl_trace")
+    assert url.endswith(f"/{_calculate_file_id(data, 'application/json', trace_filename(shown))}.json"), url
+
+
+def _preview_reason(at: AppTest) -> list[str]:
+    return [c for c in _captions(at) if "preview" in c.lower() and ("clip" in c or "audio" in c)]
+
+
+def test_the_preview_says_a_refused_upload_cannot_be_used_instead_of_asking_for_audio(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))  # the File-path source is opt-in
+    cannot = "This clip cannot be used (see the message under Audio): the preview waits for one that can."
+    at = app()
+    at.radio(key="w_audio_source").set_value("upload").run()
+    assert _preview_reason(at) == ["Choose audio to see a preview."]  # nothing uploaded yet
+    for name, data in (("notes.wav", b"%PDF-1.4 not audio"), ("silence.wav", wav(silent=True))):
+        at.file_uploader(key="w_upload").set_value((name, data, "audio/wav")).run()
+        ok(at)
+        assert any("Audio problem" in e for e in errors(at)), errors(at)  # the error itself, under Audio
+        assert _preview_reason(at) == [cannot], (name, _captions(at))
+    at.radio(key="w_audio_source").set_value("path").run()
+    assert _preview_reason(at) == ["Choose audio to see a preview."]  # no path typed yet
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "missing.wav")).run()
+    assert _preview_reason(at) == [cannot], _captions(at)
+
+
+def test_a_renders_clip_scores_fit_the_render_column_with_their_meaning_below():
+    from studio.widgets.results import SCORE_HELP
+
+    at = app(w_prompt="a harbour", ui_live_preview=False)
+    render(at)
+    at.button(key="btn_scores").click().run()
+    ok(at)
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["score", "value"]  # two short columns: nothing cut off in a narrow column
+    shown = list(table["score"])
+    assert {"prompt_match", "audio_effect_pixels"} <= set(shown)
+    meaning = " · ".join(f"**{name}**: {SCORE_HELP[name]}" for name in shown)
+    assert meaning in _captions(at), _captions(at)  # every score's meaning, as wrapping text
+    assert [e.label for e in at.expander if meaning in [c.value for c in e.caption]] == ["What each score says"]
