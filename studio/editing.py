@@ -26,6 +26,7 @@ from studio.fast import fast_settings
 from studio.jobs import Job
 from studio.session import HistoryItem, Painting, session
 from studio.uploads import save_upload
+from studio.widgets.text import escape_md
 
 if TYPE_CHECKING:
     from core.edit import EditResult
@@ -106,7 +107,7 @@ def kept_upload(slot: str, widget_key: str) -> tuple[str | None, str | None]:
     path = session().edit_uploads.get(slot)
     if path is None or bindings.value(widget_key) is not None:
         return path, None
-    return path, f"Using the upload **{Path(path).name}**: upload another to replace it."
+    return path, f"Using the upload **{escape_md(Path(path).name)}**: upload another to replace it."
 
 
 def _save_made_mask(kind: str, png: bytes) -> str:

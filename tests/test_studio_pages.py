@@ -240,6 +240,7 @@ def test_the_preview_says_a_refused_upload_cannot_be_used_instead_of_asking_for_
 
 
 def test_a_renders_clip_scores_fit_the_render_column_with_their_meaning_below():
+    from core.scoring import SCORE_LABELS
     from studio.widgets.results import SCORE_HELP
 
     at = app(w_prompt="a harbour", ui_live_preview=False)
@@ -248,8 +249,9 @@ def test_a_renders_clip_scores_fit_the_render_column_with_their_meaning_below():
     ok(at)
     table = at.dataframe[0].value
     assert list(table.columns) == ["score", "value"]  # two short columns: nothing cut off in a narrow column
-    shown = list(table["score"])
-    assert {"prompt_match", "audio_effect_pixels"} <= set(shown)
-    meaning = " · ".join(f"**{name}**: {SCORE_HELP[name]}" for name in shown)
+    shown = list(table["score"])  # by what people call them, not the CSV's field names
+    assert {"Prompt match", "Audio effect (pixels)"} <= set(shown) and "prompt_match" not in shown
+    name = {label: n for n, label in SCORE_LABELS.items()}
+    meaning = " · ".join(f"**{label}**: {SCORE_HELP[name[label]]}" for label in shown)
     assert meaning in _captions(at), _captions(at)  # every score's meaning, as wrapping text
     assert [e.label for e in at.expander if meaning in [c.value for c in e.caption]] == ["What each score says"]

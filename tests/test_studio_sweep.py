@@ -128,7 +128,7 @@ def test_a_render_can_be_scored_on_generate():
     scores = session(at).scores.result
     assert scores is not None and scores.prompt_match is not None and scores.audio_effect_pixels > 0
     table = at.dataframe[0].value
-    assert set(table["score"]) >= {"prompt_match", "heard_similarity", "audio_effect_pixels"}
+    assert set(table["score"]) >= {"Prompt match", "Heard in the image: similarity", "Audio effect (pixels)"}
     assert not [b for b in at.button if b.key == "btn_scores"]  # scored: the table replaces the button
 
 
@@ -149,6 +149,7 @@ def test_the_compare_tiles_can_be_scored_against_the_no_audio_tile():
     assert mixed.audio_effect_pixels > 0 and mixed.prompt_match is not None
     table = at.dataframe[0].value
     assert list(table["image"]) == [items[k].caption for k in items]
+    assert {"Prompt match", "Audio effect (CLIP)"} <= set(table.columns) and "prompt_match" not in table.columns
 
 
 def test_stopping_a_sweep_keeps_the_tiles_done(monkeypatch):

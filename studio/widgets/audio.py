@@ -16,6 +16,7 @@ from studio.file_access import audio_dirs
 from studio.limits import LimitError, limits
 from studio.session import session
 from studio.uploads import save_upload, upload_folder_of
+from studio.widgets.text import escape_md
 
 
 def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
@@ -113,7 +114,7 @@ def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
         if s.clip_errors.get("upload"):
             _problem(s.clip_errors["upload"])
         elif s.clips.get("upload"):
-            st.caption(f"Using the upload **{Path(s.clips['upload']).name}**")
+            st.caption(f"Using the upload **{escape_md(Path(s.clips['upload']).name)}**")
     elif source == "record":
         st.audio_input(
             "Record a clip",

@@ -166,28 +166,32 @@ SCORE_HELP = {
 }
 
 
+def _score_labels() -> dict[str, str]:
+    from core.scoring import SCORE_LABELS  # torch: loaded when scores are shown, not with the page
+
+    return SCORE_LABELS
+
+
 def scores_rows_table(rows: list[tuple[str, Any]]) -> None:
-    """Several images' CLIP scores, one row each (the Compare page's tiles)."""
+    """Several images' CLIP scores, one row each (the Compare page's tiles), by their labels."""
+    label = _score_labels()
     table = [
         {"image": caption}
-        | {n: (None if v is None else round(float(v), 4)) for n, v in s.as_row().items() if n in SCORE_HELP}
+        | {label[n]: (None if v is None else round(float(v), 4)) for n, v in s.as_row().items() if n in SCORE_HELP}
         for caption, s in rows
     ]
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption(" · ".join(f"**{n}**: {h}" for n, h in SCORE_HELP.items() if n != "reference_match"))
+    st.caption(" · ".join(f"**{label[n]}**: {h}" for n, h in SCORE_HELP.items() if n != "reference_match"))
 
 
 def scores_table(scores: Any) -> None:
     """A render's CLIP scores, then what each means (docs/SCORES.md) as text that wraps, folded so
     the sticky Render column stays short: there a third table column for it was cut off."""
-    rows = [
-        {"score": name, "value": round(float(value), 4)}
-        for name, value in scores.as_row().items()
-        if value is not None and name in SCORE_HELP
-    ]
-    st.dataframe(rows, hide_index=True, width="stretch")
+    label = _score_labels()
+    shown = [(n, v) for n, v in scores.as_row().items() if v is not None and n in SCORE_HELP]
+    st.dataframe([{"score": label[n], "value": round(float(v), 4)} for n, v in shown], hide_index=True, width="stretch")
     with st.expander("What each score says"):
-        st.caption(" · ".join(f"**{row['score']}**: {SCORE_HELP[row['score']]}" for row in rows))
+        st.caption(" · ".join(f"**{label[n]}**: {SCORE_HELP[n]}" for n, _ in shown))
     if scores.clip_top_event:
         st.caption(f"CLIP sees mostly **{scores.clip_top_event}**.")
 
