@@ -4,7 +4,7 @@
 
 Side by side in one run, each in its own process (wall seconds, median of `--repeats`):
 
-* the CLI's answer to `--help` and to a typo in `--audio`, against `import core.engine` alone
+* the CLI's answer to `--help` and to a typo in `--audio` (generate, compare, sweep, edit), against `import core.engine` alone
   (torch, diffusers, transformers): the CLI must answer before it pays for that import;
 * the first mel spectrogram in a process (what the Spectrogram and Compare pages draw first) with
   librosa's numba kernels compiled into NUMBA_CACHE_DIR by `core.spectrum.warm_up` (what
@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -61,11 +63,21 @@ def main() -> None:
           f"median of {n} runs, each in its own process")  # fmt: skip
 
     engine_import = median([PYTHON, "-c", "import core.engine"], n)
+    photo = Path(tempfile.mkdtemp()) / "photo.png"  # an edit checks its photo before its clip
+    Image.new("RGB", (64, 64), (40, 90, 160)).save(photo)
     cli = {
         "python -m core --help": median([PYTHON, "-m", "core", "--help"], n),
-        "generate --audio typo.wav": median(
-            [PYTHON, "-m", "core", "generate", "--models", "tiny", "--audio", "typo.wav", "--out", "x.png"], n
-        ),
+        **{
+            f"{command} --audio typo.wav": median(
+                [PYTHON, "-m", "core", command, "--models", "tiny", "--audio", "typo.wav", *extra], n
+            )
+            for command, extra in (
+                ("generate", ["--out", "x.png"]),
+                ("compare", ["--out", "cmp"]),
+                ("sweep", ["--x", "seed=1,2", "--out", "sweep"]),
+                ("edit", ["--image", str(photo), "--out", "x.png"]),
+            )
+        },
     }
     print(f"import core.engine alone: {engine_import:.2f} s")
     for name, seconds in cli.items():
