@@ -23,7 +23,6 @@ from .cancel import Cancelled
 from .events import Phase, ProgressCallback, StatusCallback, ignore
 from .export import atomic_write, extra_from_result, grid_png_bytes, png_bytes, zip_bytes
 from .params import LEVELS, GenerationParams, knobs
-from .parts import ModeView, mode_view
 from .schedule import SOLO_SWITCH_POINTS
 from .separation import SeparationError
 from .sources import level_origin, parts_wav_items
@@ -31,6 +30,7 @@ from .sources import level_origin, parts_wav_items
 if TYPE_CHECKING:
     from .engine import Engine
     from .listening import Listening
+    from .parts import ModeView
     from .trace import GenerationResult
 
 COMPARE_MODES: tuple[str, ...] = ("mix", "stems", "bands")  # the columns, in display order
@@ -198,6 +198,8 @@ def run_compare(
 
     A cancel while listening raises Cancelled (nothing to keep); later it returns what is done.
     `on_tile(cell, png)` hears each image as soon as it is made."""
+    from .parts import mode_view  # scipy's filters (0.8 s): loaded when a comparison runs, not by the CLI's checks
+
     status = on_status or ignore
     available: dict[str, Availability] = {}
     notes: list[str] = []
