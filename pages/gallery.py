@@ -53,7 +53,8 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
                 st.success(f"{up.name} is a comparison grid of {len(items)} images: recall any of them.")
                 for i, it in enumerate(items):
                     c1, c2 = st.columns([4, 1], vertical_alignment="center")
-                    c1.markdown(f"**{it.caption}** — seed {it.params.seed}, {it.params.width}×{it.params.height}")
+                    c1.markdown(f"**{widgets.escape_md(it.caption)}** — seed {it.params.seed}, "
+                                f"{it.params.width}×{it.params.height}")  # fmt: skip
                     c2.button("Recall", key=f"recall_grid_{i}", on_click=s.recall, args=(it.params,))
             else:
                 restored = read_params(up)
@@ -155,8 +156,8 @@ for row in range(0, len(items), COLUMNS):
     for col, h in zip(cols[: len(items[row : row + COLUMNS])], items[row : row + COLUMNS], strict=True):
         with col.container(border=True):
             st.image(h.png, width="stretch", output_format="PNG")
-            st.checkbox(h.title, key=f"sel_{h.id}", persist_state=PS)
-            st.caption(h.summary)
+            st.checkbox(widgets.escape_md(h.title), key=f"sel_{h.id}", persist_state=PS)  # a label is Markdown too
+            st.caption(widgets.escape_md(h.summary))
             b1, b2 = st.columns(2)
             edited = h.kind == "edit"
             b1.button(

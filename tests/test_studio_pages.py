@@ -174,6 +174,11 @@ def test_a_prompt_and_a_pngs_model_name_are_shown_as_typed():
     assert f"**Prompt:** {escape_md(TRICKY)} · **audio:** sample “rain” · **seed** 0" in shown, shown
     assert any(t.startswith(f"#### {escape_md(TRICKY)} · sample “rain” · seed 0") for t in shown), shown
     assert not [t for t in shown if "[x](http" in t or "*neon*" in t]  # nowhere as Markdown
+    at.switch_page("../pages/generate.py").run()
+    at.button(key="btn_render").click().run()
+    at.switch_page("../pages/gallery.py").run()  # a checkbox's label is Markdown too
+    labels = [c.label for c in at.checkbox if c.key.startswith("sel_")]
+    assert labels and all(escape_md(TRICKY) in label for label in labels), labels
 
     from PIL import Image
 
