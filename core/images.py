@@ -243,7 +243,8 @@ def load_mask(
     this one before it was turned upright)."""
     data, name = _read(source, "mask")
     im = ImageOps.exif_transpose(_open(data, name, max_pixels))
-    if all(_aspect_gap(im.size, other) > MASK_ASPECT_SLACK for other in (shape or size, size)):
+    shape = shape or size
+    if all(_aspect_gap(im.size, other) > MASK_ASPECT_SLACK for other in (shape, size)):
         raise MaskError(
             f"the mask {name} is {im.size[0]}x{im.size[1]} and the photo {shape[0]}x{shape[1]}: a mask must have "
             "the photo's shape (stretched, it would mark another region); make it on this photo as shown, upright"

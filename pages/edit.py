@@ -239,7 +239,7 @@ with right:
             key="edit_keep", icon=":material/photo_library:", disabled=kept,
             help="In the Gallery, where Recall, Gates and Spectrogram find it.",
         )  # fmt: skip
-    else:
+    elif photo is None:
         st.caption("Choose a photo, then press **Edit the photo**.")
 
 if s.edit.running and s.edit.job is not None:

@@ -185,7 +185,7 @@ def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool)
         st.image(widgets.inline_png(item.png), width="stretch")
         p = item.params
         st.caption(
-            f"{p.steps} steps · {p.width}×{p.height} · {widgets.audio_setup(p)} · "
+            f"{p.steps} step{'s' * (p.steps != 1)} · {p.width}×{p.height} · {widgets.audio_setup(p)} · "
             f"denoise {widgets.loop_time(item.timings)}"
             + (" · updating…" if stale and updating else " · older settings" if stale else "")
         )

@@ -222,8 +222,13 @@ def mask_problem(photo: Photo, mask: str | None) -> str | None:
     try:
         _share(mask, photo.size, photo.shape)
     except ImageError as exc:
-        return str(exc)
+        return _sentence(str(exc))
     return None
+
+
+def _sentence(text: str) -> str:
+    """A core message ('the mask x.png is empty: ...') as a sentence on its own."""
+    return f"{text[:1].upper()}{text[1:].rstrip('.')}."
 
 
 @functools.lru_cache(maxsize=16)
@@ -261,8 +266,7 @@ def region_note(photo: Photo, mask: str | None) -> str:
     try:
         share, notes = _share(mask, photo.size, photo.shape)
     except ImageError as exc:
-        text = str(exc)
-        return f"{head}. :orange[{text[:1].upper()}{text[1:].rstrip('.')}.]"
+        return f"{head}. :orange[{_sentence(str(exc))}]"
     return f"{head}: {share:.1%} of the photo may change" + "".join(f"; {n}" for n in notes) + "."
 
 

@@ -207,7 +207,7 @@ def missing_tiles(run: SweepRun, z: int) -> str | None:
     if tiles_at(run, z):
         return None
     z_axis = run.plan.axis("z")
-    where = f" for {z_axis.label(z)}" if z_axis is not None else ""
+    where = f" for {z_axis.title or z_axis.field} = {z_axis.shown(z)}" if z_axis is not None else ""
     why = "stopped by an error" if run.error is not None else "stopped"
     return f"No tiles were made{where}: the sweep was {why} before them."
 

@@ -252,9 +252,10 @@ def test_a_renders_clip_scores_fit_the_render_column_with_their_meaning_below():
     render(at)
     at.button(key="btn_scores").click().run()
     ok(at)
-    table = at.dataframe[0].value
-    assert list(table.columns) == ["score", "value"]  # two short columns: nothing cut off in a narrow column
-    shown = list(table["score"])  # by what people call them, not the CSV's field names
+    lines = next(m.value for m in at.markdown if " · Prompt match" in m.value).split("  \n")  # one a score: wraps
+    cells = [line.split(" · ", 1) for line in lines]  # the value first: never the part cut off
+    assert all(c[0].startswith("**") and float(c[0].strip("*")) == round(float(c[0].strip("*")), 4) for c in cells)
+    shown = [c[1] for c in cells]  # by what people call them, not the CSV's field names
     assert {"Prompt match", "Audio effect (pixels)"} <= set(shown) and "prompt_match" not in shown
     name = {label: n for n, label in SCORE_LABELS.items()}
     meaning = " · ".join(f"**{label}**: {SCORE_HELP[name[label]]}" for label in shown)

@@ -127,8 +127,10 @@ def test_a_render_can_be_scored_on_generate():
     assert session(at).scores.key == item.id
     scores = session(at).scores.result
     assert scores is not None and scores.prompt_match is not None and scores.audio_effect_pixels > 0
-    table = at.dataframe[0].value
-    assert set(table["score"]) >= {"Prompt match", "Heard in the image: similarity", "Audio effect (pixels)"}
+    table = next(m.value for m in at.markdown if " · Prompt match" in m.value)
+    for label in ("Prompt match", "Heard in the image: similarity", "Audio effect (pixels)"):
+        assert f" · {label}" in table, table
+    assert f"**{scores.prompt_match:.4f}** · Prompt match" in table
     assert not [b for b in at.button if b.key == "btn_scores"]  # scored: the table replaces the button
 
 
@@ -311,7 +313,7 @@ def test_a_z_value_the_stopped_sweep_never_reached_says_so_and_offers_nothing_th
     ]
     at.select_slider(key="sweep_z_shown").set_value(2).run()
     ok(at)
-    assert [i.value for i in at.info] == ["No tiles were made for Seed: 9: the sweep was stopped before them."]
+    assert [i.value for i in at.info] == ["No tiles were made for Seed = 9: the sweep was stopped before them."]
     assert not at.get("image") and not at.get("plotly_chart")
     assert not [w for w in at.selectbox if w.key == "sweep_tile"] and not [
         b for b in at.button if b.key == "sweep_recall"
@@ -329,11 +331,11 @@ def test_the_heatmap_says_why_it_has_no_value_in_words_that_are_true(stopped_z_r
     run = stopped_z_run
     assert sweeping.heatmap_gap(run, "heard_similarity", 0) is None  # scored, with a clip: values to draw
     assert sweeping.heatmap_gap(run, "prompt_match", 1) == (
-        "No tiles were made for Seed: 8: the sweep was stopped before them."
+        "No tiles were made for Seed = 8: the sweep was stopped before them."
     )
     failed = dataclasses.replace(run, cancelled=False, error=RuntimeError("out of memory"))
     assert sweeping.heatmap_gap(failed, "prompt_match", 2) == (
-        "No tiles were made for Seed: 9: the sweep was stopped by an error before them."
+        "No tiles were made for Seed = 9: the sweep was stopped by an error before them."
     )
     unscored = dataclasses.replace(run, tiles=[dataclasses.replace(t, scores=None) for t in run.tiles])
     assert sweeping.heatmap_gap(unscored, "prompt_match", 0) == (

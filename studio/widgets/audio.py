@@ -113,7 +113,7 @@ def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
         )
         if s.clip_errors.get("upload"):
             _problem(s.clip_errors["upload"])
-        elif s.clips.get("upload"):
+        elif s.clips.get("upload") and Path(s.clips["upload"]).is_file():  # a gone one is said as a problem
             st.caption(f"Using the upload **{escape_md(Path(s.clips['upload']).name)}**")
     elif source == "record":
         st.audio_input(

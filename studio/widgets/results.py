@@ -186,10 +186,12 @@ def scores_rows_table(rows: list[tuple[str, Any]]) -> None:
 
 def scores_table(scores: Any) -> None:
     """A render's CLIP scores, then what each means (docs/SCORES.md) as text that wraps, folded so
-    the sticky Render column stays short: there a third table column for it was cut off."""
+    the sticky Render column stays short."""
     label = _score_labels()
     shown = [(n, v) for n, v in scores.as_row().items() if v is not None and n in SCORE_HELP]
-    st.dataframe([{"score": label[n], "value": round(float(v), 4)} for n, v in shown], hide_index=True, width="stretch")
+    # One line a score, the value first: it wraps in the Render column, 120 px wide at 1024 px (a
+    # dataframe's, and then a table's, value column ran off its edge).
+    st.markdown("  \n".join(f"**{float(v):.4f}** · {label[n]}" for n, v in shown))
     with st.expander("What each score says"):
         st.caption(" · ".join(f"**{label[n]}**: {SCORE_HELP[n]}" for n, _ in shown))
     if scores.clip_top_event:
