@@ -102,6 +102,20 @@ def on_upload(widget_key: str, slot: str) -> None:
         kept[slot] = save_photo(uploaded.name, uploaded.getvalue())
 
 
+def show_edit(params: EditParams) -> None:
+    """The page as it was for `params` (an edit a reloaded page took over): its photo and mask as
+    kept uploads, its mode and knobs."""
+    e, kept = params.edit, session().edit_uploads
+    kept["photo"] = e.image_path
+    bindings.set_value("edit_photo_source", "upload")
+    if e.mask_path:
+        kept["mask"] = e.mask_path
+    bindings.set_value("edit_mask_source", "upload" if e.mask_path else "none")
+    bindings.set_value(MODE_KEY, e.edit_mode)
+    for key, field in EDIT_KEYS.items():
+        bindings.set_value(key, getattr(e, field))
+
+
 def kept_upload(slot: str, widget_key: str) -> tuple[str | None, str | None]:
     """(the kept upload's path, a caption naming it when its uploader shows no file) for `slot`."""
     path = session().edit_uploads.get(slot)
@@ -331,5 +345,5 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 __all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
-           "kept_upload", "mask_path", "on_upload", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo", "shown_photo",
+           "kept_upload", "mask_path", "on_upload", "show_edit", "paint_key", "painted_mask", "painting", "preview_params", "region_note", "save_photo", "shown_photo",
            "shown_keys", "stored_name", "working_photo"]  # fmt: skip

@@ -117,20 +117,36 @@ def claimed(session_id: str) -> set[str]:
 
 
 def watch(current: Session) -> Handle:
-    """Every run: make sure this session has its handle (made once per connection), and take over
-    the jobs a reload (or a closed tab of the same gallery) left running."""
+    """Every run: make sure this session has its handle (made once per connection); on its first
+    run, take over the jobs a reload (a page of the same gallery) left running."""
     from studio import bindings
 
     handle = _handle(id(current), current)
-    fresh = bindings.value("w_seed") is None  # the session's first run: no knob was drawn or set yet
-    if _orphans and (taken := adopt(current, handle.session_id)):
+    fresh = bindings.value("w_seed") is None  # the session's first run: a reload, not a tab in use
+    if fresh and _orphans and (taken := adopt(current, handle.session_id)):
         names = " and ".join(ADOPTABLE[name] for name in taken)
         note = f"The {names} started before the reload goes on here"
-        if fresh and "render" in taken and current.render.job is not None and current.render.job.params:
-            bindings.push(current.render.job.params)  # a reload lost the knobs: they show the render's
+        if _show_settings(current, taken):
             note += "; the knobs show its settings"
+        if "sweep" in taken:
+            note += " (the sweep's grid shows when it is done; its axes start afresh)"
         st.toast(note + ".", icon=":material/sync:")
     return handle
+
+
+def _show_settings(current: Session, taken: list[str]) -> bool:
+    """A reload lost the knobs: they show the settings of the first job taken over (and an edit's
+    photo, mask and edit knobs), so the page describes the work going on, not a fresh start."""
+    from studio import bindings, editing
+
+    for name in ADOPTABLE:
+        job = getattr(current, name).job if name in taken else None
+        if job is not None and job.params is not None:
+            bindings.push(job.params)
+            if name == "edit":
+                editing.show_edit(job.key)
+            return True
+    return False
 
 
 def adopt(current: Session, session_id: str) -> list[str]:

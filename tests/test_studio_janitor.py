@@ -9,6 +9,7 @@ at once. The real server's timing (and its memory) is tested in tests/e2e/test_s
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+from PIL import Image
 from streamlit.runtime.caching import clear_session_resource_cache
 
 import core.clip_cache as cc
@@ -366,3 +368,46 @@ def test_a_gallerys_clips_stay_while_a_session_of_it_is_open_and_a_gone_one_is_s
     assert any("The upload uniq_c.wav is not on this server any more" in m for m in shown), shown
     assert not reloaded.success  # not "the sliders hold this image's values": its clip is missing
     janitor.release_uploads("reloaded")
+
+
+def test_only_a_fresh_page_takes_over_and_a_reloaded_edit_shows_its_photo_and_knobs(uploads, monkeypatch):
+    """A tab of the same gallery already in use keeps its own page (it never takes work away from
+    the tab being reloaded); the reloaded page gets the edit with its photo, mask and knobs."""
+    import weakref
+
+    from core.edit import EditParams
+    from studio import editing
+
+    at = app(ui_live_preview=False)
+    code = session(at).gallery_code
+    live = _reopened(code, monkeypatch, "live")  # another tab of this gallery, open before the reload
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (40, 90, 160)).save(buf, format="PNG")
+    photo = editing.save_photo("street.png", buf.getvalue())
+    params = EditParams(session(at).params.replace(steps=100, width=64, height=64)).replace(
+        image_path=photo, denoise=0.9, feather=6
+    )
+    job = session(at).edit.start(editing.edit_job(engine(), params))
+    try:
+        wait_until(lambda: job.step >= 1 or job.done.is_set(), "the edit's first step")
+        assert job.running, "the edit ended before the test could use it"
+        monkeypatch.setattr(janitor, "_active", lambda sid: False)
+        janitor._left(janitor.Handle(SID, weakref.ref(session(at))), ServerLoop())
+
+        monkeypatch.setattr(janitor, "_session_id", lambda: "live")
+        live.run()  # the tab in use reruns first: not a reload, it takes nothing
+        assert session(live).edit.job is None and not live.toast
+        reloaded = _reopened(code, monkeypatch, "reloaded")
+        assert session(reloaded).edit.job is job
+        assert [t.value for t in reloaded.toast] == [
+            "The edit started before the reload goes on here; the knobs show its settings."
+        ]
+        state = reloaded.session_state
+        assert session(reloaded).edit_uploads["photo"] == photo and state["edit_photo_source"] == "upload"
+        assert (state["edit_denoise"], state["edit_feather"], state["edit_mask_source"]) == (0.9, 6, "none")
+        assert state["w_steps"] == 100
+    finally:
+        job.request_cancel()
+        job.wait(60)
+        for sid in ("live", "reloaded"):
+            janitor.release_uploads(sid)
