@@ -23,9 +23,10 @@ What a departure does:
    page reconnects by itself) must not throw away a long render, and a closed tab still lets the
    one engine queue (studio/worker.py) go to the next user within seconds. Outside a server
    (AppTest) there is no reconnect, and everything is cancelled at once.
-   A reload is a departure too (a new session), but of someone who is still there: a session of
-   the same gallery (the link's `?gallery=` code) that runs within the grace adopts those jobs
-   (`adopt`), with the uploads they use; the page shows them going on, and a toast says so.
+   A reload is a departure too (a new session), but of someone who is still there: a fresh page
+   of the same gallery (the link's `?gallery=` code; its first run) within the grace adopts those
+   jobs (`adopt`), with the uploads they use; the page shows them going on with their settings,
+   and a toast says so.
 2. After the reconnect window (Streamlit's `server.disconnectedSessionTTL`, 120 s by default,
    less a second), unless the browser came back: the session is closed the way Streamlit closes
    one (`Runtime.close_session`: its uploaded-file bytes, media files and session state go; its
