@@ -365,6 +365,7 @@ def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) ->
     fig = go.Figure(
         go.Heatmap(
             z=grid, x=xs, y=ys, colorscale="Viridis", text=distinct_digits(grid), texttemplate="%{text}",
+            colorbar={"nticks": 2 + ny},  # one row is 180 px: five ticks of 0.0191... ran into each other
             hoverongaps=False, hovertemplate=f"{x_axis.named if x_axis else ''} %{{x}} · "
             f"{y_axis.named if y_axis else ''} %{{y}}<br>{title} %{{text}}<extra></extra>",
         )

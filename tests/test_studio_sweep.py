@@ -292,6 +292,7 @@ def test_heatmap_cells_have_the_digits_that_tell_them_apart_and_no_nan(stopped_z
     near = [dataclasses.replace(t, scores=Scores(heard_similarity=v)) for t, v in zip(tiles, (0.020861, 0.020893))]
     heat = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near), "heard_similarity", 0).data[0]
     assert [list(row) for row in heat.text] == [["0.02086", "0.02089"]]
+    assert heat.colorbar.nticks == 3  # one row, 180 px: few colour-bar ticks, or their labels overlap
     one = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near[:1]), "heard_similarity", 0)
     assert [list(row) for row in one.data[0].text] == [["0.0209", ""]]
 
