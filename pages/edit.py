@@ -212,9 +212,11 @@ with right:
         for note in r.notes:
             st.caption(f":material/info: {note}")
         wanted = ["png", *(["mask"] if output.mask else []), *(["photo"] if output.photo else []), "keep"]
-        cells = iter([c for _ in range(0, len(wanted), 2) for c in st.columns(2)])  # two a row: labels fit
+        cells = iter(
+            [c for _ in range(0, len(wanted), 2) for c in st.columns(2)]
+        )  # two a row, short labels: fit at 1024 px
         next(cells).download_button(
-            "Download PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
+            "PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
             on_click="ignore", key="edit_download", icon=":material/download:",
             help="Carries every setting and the photo's and mask's hashes: `python -m core edit --from` reproduces "
             "it with the photo, the mask and the clip beside it.",
@@ -235,9 +237,9 @@ with right:
             )  # fmt: skip
         kept = output.kept_as is not None
         next(cells).button(
-            f"Kept as #{output.kept_as}" if kept else "Keep in the Gallery", on_click=_keep, args=(output,),
+            f"Kept as #{output.kept_as}" if kept else "Keep", on_click=_keep, args=(output,),
             key="edit_keep", icon=":material/photo_library:", disabled=kept,
-            help="In the Gallery, where Recall, Gates and Spectrogram find it.",
+            help="Keep it in the Gallery, where Recall, Gates and Spectrogram find it.",
         )  # fmt: skip
     elif photo is None:
         st.caption("Choose a photo, then press **Edit the photo**.")
