@@ -35,20 +35,24 @@ c1.metric("Steps", trace.steps, help=None if trace.steps == p.steps else
           f"Steps run: an edit re-runs its denoise's share of the {p.steps} steps it was set to.")  # fmt: skip
 c2.metric("Adapter layers", len(trace.layer_names))
 c3.metric("Text-token norm", f"{trace.text_norm:.2f}", help=f"The prompt's own tokens ({trace.norm_measure} measure)")
-c4.metric("Norm target", f"{p.norm_target:g}")
-c5.metric("Audio strength", f"{p.audio_strength:g}×" if widgets.audio_used(p) else "no audio")
+heard = widgets.audio_used(p)
+c4.metric("Norm target", f"{p.norm_target:g}" if heard else "—")
+c5.metric("Audio strength", f"{p.audio_strength:g}×" if heard else "no audio")
 st.caption(widgets.seed_line(p, item.timings.get("total", 0.0)) + " · " + widgets.audio_setup(p, switch=True))
 
-left, right = st.columns(2, gap="large")
-with left:
-    widgets.chart(charts.gate_figure(trace), key="fig_gates", toolbar=False)
-    widgets.chart(charts.ratio_figure(trace), key="fig_ratio", toolbar=False)
-with right:
-    widgets.chart(charts.level_timeline_figure(trace), key="fig_levels", toolbar=False)
-    widgets.chart(charts.norms_figure(trace), key="fig_norms", toolbar=False)
-
-with st.expander("What CLAP heard", expanded=True):
-    widgets.heard(trace, top_k=p.top_k)
+if not heard:  # every chart below is of the audio branch: empty axes would read as a broken page
+    st.info("This image heard no audio (text only): no gate opened and no level spoke, so there is nothing "
+            "to draw here. Pick an image made with a clip.", icon=":material/volume_off:")  # fmt: skip
+else:
+    left, right = st.columns(2, gap="large")
+    with left:
+        widgets.chart(charts.gate_figure(trace), key="fig_gates", toolbar=False)
+        widgets.chart(charts.ratio_figure(trace), key="fig_ratio", toolbar=False)
+    with right:
+        widgets.chart(charts.level_timeline_figure(trace), key="fig_levels", toolbar=False)
+        widgets.chart(charts.norms_figure(trace), key="fig_norms", toolbar=False)
+    with st.expander("What CLAP heard", expanded=True):
+        widgets.heard(trace, top_k=p.top_k)
 
 c1, c2, _ = st.columns([1, 1, 3])
 with c1:

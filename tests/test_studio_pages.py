@@ -108,9 +108,20 @@ def test_a_text_only_image_says_no_audio_instead_of_audio_settings_that_did_noth
 
     at.switch_page("../pages/gates.py").run()
     ok(at)
-    assert {m.label: m.value for m in at.metric}["Audio strength"] == "no audio"
+    metrics = {m.label: m.value for m in at.metric}
+    assert (metrics["Audio strength"], metrics["Norm target"]) == ("no audio", "—")
     line = next(c for c in _captions(at) if c.startswith("seed **"))
     assert line.endswith(" · no audio") and not any(w in line for w in ("weights", "switch", "stems")), line
+    assert [i.value for i in at.info if "heard no audio" in i.value]  # said, instead of four empty charts
+    assert not at.get("plotly_chart")
+    at.switch_page("../pages/generate.py").run()
+    at.radio(key="w_audio_source").set_value("sample").run()
+    render(at)
+    at.switch_page("../pages/gates.py").run()  # the newest image heard a clip: its charts are back
+    keys = {c.key for c in at.get("plotly_chart")}
+    assert {"fig_gates", "fig_ratio", "fig_levels", "fig_norms"} <= keys and not [
+        i for i in at.info if "heard no audio" in i.value
+    ]
 
 
 def test_gates_names_the_audio_settings_of_an_image_that_heard_a_clip():
