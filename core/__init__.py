@@ -68,7 +68,7 @@ _EXPORTS: dict[str, str] = {
     "mode_label": "core.compare",
     "run_compare": "core.compare",
     # sweeps and scores (the Sweep page, `python -m core sweep`)
-    "SCORE_NAMES": "core.scoring",
+    "SCORE_NAMES": "core.score_names",
     "Scorer": "core.scoring",
     "Scores": "core.scoring",
     "SweepError": "core.sweep",
@@ -193,7 +193,8 @@ if TYPE_CHECKING:  # what IDEs and type checkers see: the same names, imported e
     from .parts import ModeView, PartView, clip_overview
     from .projector import ProjectorError
     from .samples import sample_paths
-    from .scoring import SCORE_NAMES, Scorer, Scores
+    from .score_names import SCORE_NAMES
+    from .scoring import Scorer, Scores
     from .separation import SeparationError
     from .spectrum import MelSpectrogram
     from .sweep import SweepError, SweepPlan, SweepRun, SweepTile, parse_axis, run_sweep, sweep_files

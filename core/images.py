@@ -191,6 +191,13 @@ def working_size(width: int, height: int, max_side: int = DEFAULT_MAX_SIDE) -> t
     return side(width), side(height)
 
 
+MASK_ASPECT_SLACK = 0.06  # log aspect ratio: the working size's rounding to 8 px moves it by up to ~3 %
+
+
+def _aspect_gap(a: tuple[int, int], b: tuple[int, int]) -> float:
+    return abs(math.log((a[0] / a[1]) / (b[0] / b[1])))
+
+
 def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int = MAX_PIXELS) -> Photo:
     """Decode a user's photo into RGB at its working size; raise ImageError for what cannot work."""
     data, name = _read(source, "photo")
@@ -204,7 +211,7 @@ def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int
     upright = im.size
     size = working_size(*im.size, max_side=max_side)
     if size != im.size:
-        kept = abs(math.log((size[0] / size[1]) / (im.size[0] / im.size[1]))) < 0.1  # to within the rounding
+        kept = _aspect_gap(size, im.size) < 0.1  # to within the rounding
         how = (
             "aspect kept"
             if kept
@@ -222,13 +229,6 @@ def _orientation(im: Image.Image) -> int | None:
         return im.getexif().get(0x0112)
     except Exception:  # noqa: BLE001 - broken EXIF is the same as none
         return None
-
-
-MASK_ASPECT_SLACK = 0.06  # log aspect ratio: the working size's rounding to 8 px moves it by up to ~3 %
-
-
-def _aspect_gap(a: tuple[int, int], b: tuple[int, int]) -> float:
-    return abs(math.log((a[0] / a[1]) / (b[0] / b[1])))
 
 
 def load_mask(

@@ -24,29 +24,11 @@ from PIL import Image
 
 from .cache import LRUCache
 from .models import ModelUnavailable, _first_sentence, hf_command, names_a_folder
+from .score_names import SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
 from .trace import HeardLabel
 from .vocabulary import Vocabulary
 
 CLIP_REAL = "openai/clip-vit-large-patch14"
-
-
-SCORE_LABELS: dict[str, str] = {  # what people call each score, in the CSV's column order; docs/SCORES.md defines each
-    "prompt_match": "Prompt match",
-    "heard_top1": "Heard in the image: same top event",
-    "heard_similarity": "Heard in the image: similarity",
-    "audio_effect_clip": "Audio effect (CLIP)",
-    "audio_effect_pixels": "Audio effect (pixels)",
-    "reference_match": "Reference match",
-}
-SCORE_NAMES = tuple(SCORE_LABELS)
-SCORE_NEEDS: dict[str, str] = {  # what each score cannot be computed without: why its cell is empty
-    "prompt_match": "a prompt",
-    "heard_top1": "a clip (what CLAP heard)",
-    "heard_similarity": "a clip (what CLAP heard)",
-    "audio_effect_clip": "a clip (the image is compared with its no-audio twin)",
-    "audio_effect_pixels": "a clip (the image is compared with its no-audio twin)",
-    "reference_match": "a reference image (the CLI's --reference)",
-}
 
 
 @dataclass(frozen=True)

@@ -212,9 +212,8 @@ with right:
         for note in r.notes:
             st.caption(f":material/info: {note}")
         wanted = ["png", *(["mask"] if output.mask else []), *(["photo"] if output.photo else []), "keep"]
-        cells = iter(
-            [c for _ in range(0, len(wanted), 2) for c in st.columns(2)]
-        )  # two a row, short labels: fit at 1024 px
+        rows = (len(wanted) + 1) // 2  # two a row, short labels: they fit at 1024 px
+        cells = iter([cell for _ in range(rows) for cell in st.columns(2)])
         next(cells).download_button(
             "PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
             on_click="ignore", key="edit_download", icon=":material/download:",

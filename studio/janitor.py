@@ -59,7 +59,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import forget_clip_file
-from studio.jobs import Job
+from studio.jobs import KIND_NAMES, Job
 from studio.session import JobSlot, Session
 from studio.uploads import delete_upload, upload_folder_of
 
@@ -72,7 +72,7 @@ WATCH_S = 10.0  # how often a session that came back without a rerun (so without
 _lock = threading.Lock()
 _claims: dict[str, set[str]] = {}  # session id -> resolved upload paths it used
 _departures: dict[str, object] = {}  # session id -> the token of its latest departure
-ADOPTABLE = {"render": "render", "edit": "edit", "compare": "Compare", "sweep": "sweep"}  # slot -> its name
+ADOPTABLE = ("render", "edit", "compare", "sweep")  # the Session slots a reloaded page takes over
 
 
 @dataclass
@@ -125,7 +125,7 @@ def watch(current: Session) -> Handle:
     handle = _handle(id(current), current)
     fresh = bindings.value("w_seed") is None  # the session's first run: a reload, not a tab in use
     if fresh and _orphans and (taken := adopt(current, handle.session_id)):
-        names = " and ".join(ADOPTABLE[name] for name in taken)
+        names = " and ".join(KIND_NAMES.get(name, name) for name in taken)
         note = f"The {names} started before the reload goes on here"
         if _show_settings(current, taken):
             note += "; the knobs show its settings"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import SweepError, SweepPlan, parse_axis
 from core.params import GenerationParams, knobs
+from core.score_names import SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
 from studio import bindings, worker
 from studio.jobs import Job
 from studio.limits import LimitError, limits
@@ -64,15 +65,11 @@ def ensure_defaults() -> None:
 def scores_offered() -> list[str]:
     """The scores the page's picker offers: those a sweep run here can have. Reference match needs
     a reference image, which only the CLI takes (--reference), so it is never offered."""
-    from core.scoring import SCORE_NAMES
-
     return [name for name in SCORE_NAMES if name != "reference_match"]
 
 
 def score_label(name: str) -> str:
     """'Heard in the image: similarity' for heard_similarity: the picker's and the heatmap's words."""
-    from core.scoring import SCORE_LABELS
-
     return SCORE_LABELS[name]
 
 
@@ -227,8 +224,6 @@ def files(run: SweepRun) -> tuple[list[bytes], bytes, bytes]:
 def heatmap_gap(run: SweepRun, score: str, z: int, asked: SweepAsked | None = None) -> str | None:
     """Why the heatmap of `score` at Z index `z` would have no value, said as it is (no tile there,
     no scores in this sweep, or a score that needs what these tiles lack), or None when it has one."""
-    from core.scoring import SCORE_NEEDS
-
     tiles = tiles_at(run, z)
     if not tiles:
         return missing_tiles(run, z)

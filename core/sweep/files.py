@@ -13,7 +13,7 @@ from PIL import Image
 from ..compare import grid_text, grid_tile
 from ..export import atomic_write, grid_png_bytes, zip_bytes
 from ..export.atomic import prune_earlier
-from ..scoring import SCORE_NAMES
+from ..score_names import SCORE_NAMES
 from .plan import CSV_FILE, ZIP_FILE
 from .run import SweepRun
 

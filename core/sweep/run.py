@@ -86,7 +86,7 @@ def run_sweep(
             scores = None
             if scorer is not None:
                 twin = None
-                if _needs_twin(params, scored=True):  # once per distinct twin image, counted in `total` alike
+                if _needs_twin(params):  # once per distinct twin image, counted in `total` alike
                     key = twin_key(params)
                     if key not in twins:
                         status(Phase(f"{named} · without audio (for the scores)", done, total))
@@ -138,16 +138,17 @@ def twin_key(params: GenerationParams) -> GenerationParams:
     )
 
 
-def _needs_twin(params: GenerationParams, scored: bool) -> bool:
-    """Whether a tile's audio-effect score needs a strength-0 twin generated (a strength-0 tile is its own)."""
-    return scored and params.audio_path is not None and params.audio_strength != 0
+def _needs_twin(params: GenerationParams) -> bool:
+    """Whether a scored tile's audio-effect score needs a strength-0 twin generated (a strength-0 tile
+    is its own)."""
+    return params.audio_path is not None and params.audio_strength != 0
 
 
 def sweep_steps(plan: SweepPlan, scored: bool = False) -> int:
     """Every denoising step a sweep takes: each tile's own steps (a Steps axis makes them differ) and,
     when scored, each distinct strength-0 twin's. What its progress counts to, never past."""
     tiles = [plan.params_at(*at) for at in plan.positions()]
-    twins = {twin_key(p): p.steps for p in tiles if _needs_twin(p, scored)}
+    twins = {twin_key(p): p.steps for p in tiles if scored and _needs_twin(p)}
     return sum(p.steps for p in tiles) + sum(twins.values())
 
 

@@ -156,8 +156,9 @@ def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
 
 def _window_slider(clip: AudioClip) -> None:
     """Where CLAP's 10 s window starts, for a clip longer than that: up to the last start whose window
-    is all sound (duration - 10 s). A start belongs to its clip: another clip chosen starts at 0. A later start that the engine still accepts (a recalled image, one
-    made with the CLI) widens the range to itself instead of being moved: the image must reproduce."""
+    is all sound (duration - 10 s). A start belongs to its clip: another clip chosen starts at 0. A
+    later start that the engine still accepts (a recalled image, one made with the CLI) widens the
+    range to itself instead of being moved: the image must reproduce."""
     key, start = "w_window_start", float(bindings.value("w_window_start", 0.0))
     s = session()
     if s.window_for not in (None, clip.sha256) and start != 0.0:  # chosen for another clip: this one starts at 0

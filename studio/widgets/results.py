@@ -13,6 +13,7 @@ import streamlit as st
 from core import CLAP_SECONDS, GenerationParams, Trace, default_filename
 from core.params import LEVELS
 from core.parts import ModeView, PartView
+from core.score_names import SCORE_HELP, SCORE_LABELS
 from core.sources import level_origin, part_filename, part_wav_bytes
 from core.trace import HeardLabel
 from studio import charts
@@ -156,44 +157,30 @@ def weights_text(params: GenerationParams) -> str:
     return " · ".join(f"{LEVEL_SHORT[lv]} {w:g}" for lv, w in zip(LEVELS, params.level_weights, strict=True))
 
 
-SCORE_HELP = {
-    "prompt_match": "CLIP similarity of the image and the prompt",
-    "heard_top1": "1 when CLIP's top sound event for the image is CLAP's top event for the clip",
-    "heard_similarity": "how alike CLIP's events for the image and CLAP's for the clip are",
-    "audio_effect_clip": "how far the image moved from its no-audio twin (CLIP)",
-    "audio_effect_pixels": "how far the image moved from its no-audio twin (pixels)",
-    "reference_match": "CLIP similarity to the reference image",
-}
-
-
-def _score_labels() -> dict[str, str]:
-    from core.scoring import SCORE_LABELS  # torch: loaded when scores are shown, not with the page
-
-    return SCORE_LABELS
-
-
 def scores_rows_table(rows: list[tuple[str, Any]]) -> None:
     """Several images' CLIP scores, one row each (the Compare page's tiles), by their labels."""
-    label = _score_labels()
     table = [
         {"image": caption}
-        | {label[n]: (None if v is None else round(float(v), 4)) for n, v in s.as_row().items() if n in SCORE_HELP}
+        | {
+            SCORE_LABELS[n]: (None if v is None else round(float(v), 4))
+            for n, v in s.as_row().items()
+            if n in SCORE_HELP
+        }
         for caption, s in rows
     ]
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption(" · ".join(f"**{label[n]}**: {h}" for n, h in SCORE_HELP.items() if n != "reference_match"))
+    st.caption(" · ".join(f"**{SCORE_LABELS[n]}**: {h}" for n, h in SCORE_HELP.items() if n != "reference_match"))
 
 
 def scores_table(scores: Any) -> None:
     """A render's CLIP scores, then what each means (docs/SCORES.md) as text that wraps, folded so
     the sticky Render column stays short."""
-    label = _score_labels()
     shown = [(n, v) for n, v in scores.as_row().items() if v is not None and n in SCORE_HELP]
     # One line a score, the value first: it wraps in the Render column, 120 px wide at 1024 px (a
     # dataframe's, and then a table's, value column ran off its edge).
-    st.markdown("  \n".join(f"**{float(v):.4f}** · {label[n]}" for n, v in shown))
+    st.markdown("  \n".join(f"**{float(v):.4f}** · {SCORE_LABELS[n]}" for n, v in shown))
     with st.expander("What each score says"):
-        st.caption(" · ".join(f"**{label[n]}**: {SCORE_HELP[n]}" for n, _ in shown))
+        st.caption(" · ".join(f"**{SCORE_LABELS[n]}**: {SCORE_HELP[n]}" for n, _ in shown))
     if scores.clip_top_event:
         st.caption(f"CLIP sees mostly **{scores.clip_top_event}**.")
 
