@@ -27,7 +27,7 @@ studio.bootstrap()
 import streamlit as st  # noqa: E402
 
 from core.models import default_device  # noqa: E402
-from studio import bindings, collector, gallery_store, janitor, nav, widgets  # noqa: E402
+from studio import bindings, collector, gallery_store, janitor, knob_memory, nav, widgets  # noqa: E402
 from studio.session import session  # noqa: E402
 
 st.set_page_config(
@@ -59,8 +59,11 @@ def _on_server_start() -> int:
 _on_server_start()
 page = st.navigation(nav.pages(), position="top")
 current = session()
+fresh = current.gallery_code is None  # this session's first run: a new tab, a reload, a bookmark
 gallery_store.attach(current, st.query_params)  # the gallery kept on disk under the link's ?gallery= code
-janitor.watch(current)  # its jobs cancelled and its uploads released when this session ends
+if fresh:
+    knob_memory.restore(current)  # the knobs as this gallery's page last showed them
+janitor.watch(current, fresh)  # jobs cancelled, uploads released when it ends; a reload's jobs taken over
 goto, current.goto = current.goto, None
 if goto in nav.PAGES:
     st.switch_page(nav.PAGES[goto])
@@ -73,4 +76,5 @@ if not slot.ok:
 try:
     page.run()
 finally:
+    knob_memory.remember(current)  # what the knobs show, for a reload of this gallery
     collector.settle_on_server()  # what this run loaded stays out of the per-rerun collection

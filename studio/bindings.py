@@ -61,6 +61,7 @@ UI_DEFAULTS: dict[str, Any] = {
     "cmp_wavs": False,
     **FAST_DEFAULTS,  # the sidebar's fast-path toggles (studio/fast.py)
 }
+UI_RANGES: dict[str, tuple[int, int]] = {"ui_preview_steps": (1, 50), "ui_preview_side": (64, 1024)}  # number inputs
 MODELS_CHOICE_KEY = "w_models_choice"
 MODELS_CUSTOM_KEY = "w_models_custom"
 MODELS_QUERY = "models"  # the URL's ?models=...: the sidebar writes it, a reload reads it back
@@ -253,6 +254,7 @@ __all__ = [
     "PERSIST",
     "SAMPLE_KEY",
     "UI_DEFAULTS",
+    "UI_RANGES",
     "audio_choice",
     "current_params",
     "ensure_widgets",

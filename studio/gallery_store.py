@@ -5,7 +5,8 @@ bookmark or a reload brings the same gallery back, on any session of this server
 guess another's. Every image added to a session's history is written to
 `<uploads>/galleries/<code>/<time>-<random>.png` (the PNG exactly as downloaded) with a `.json` beside it
 (what the studio needs besides the pixels: params, trace, timings, caption); a new session with the
-same code reads them back. Kept like uploads: at most HISTORY_LIMIT images per gallery, and at
+same code reads them back. `knobs.json` beside them holds what the knobs last showed
+(studio/knob_memory.py says what and when). Kept like uploads: at most HISTORY_LIMIT images per gallery, and at
 server start galleries neither opened nor added to for CLAP2DIFF_GALLERY_DAYS go, then the oldest images while all
 galleries together exceed CLAP2DIFF_GALLERY_MB. Writes go through atomic_write; a gallery that cannot
 be written or read is skipped (the studio still works from memory) and the Gallery page says so.
@@ -33,6 +34,7 @@ DEFAULT_DAYS = 7.0  # a gallery nobody opened for a week goes at the next start
 DEFAULT_MB = 2048.0  # all galleries together (60 renders of 1024² are about 100 MB)
 _CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what new_code makes: never a path
 _ITEM = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
+KNOBS_FILE = "knobs.json"  # what the knobs last showed (studio/knob_memory.py): goes with its gallery
 
 
 def galleries_dir() -> Path:
@@ -97,6 +99,30 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def keep_knobs(code: str, text: str) -> bool:
+    """Write what the knobs show for gallery `code` (JSON text). False when the disk refused."""
+    from core.export import atomic_write
+
+    folder = galleries_dir() / code
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(folder / KNOBS_FILE, text.encode())
+    except OSError:
+        return False
+    return True
+
+
+def load_knobs(code: str) -> dict[str, Any] | None:
+    """What the knobs of gallery `code` last showed; None when nothing (readable) was kept."""
+    path = galleries_dir() / code / KNOBS_FILE
+    try:
+        data = json.loads(path.read_text())
+        os.utime(path)  # opened: its age counts from now, as the images'
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _stems(folder: Path) -> set[str]:
@@ -177,10 +203,11 @@ def prune_galleries(now: float | None = None, folder: Path | None = None) -> lis
     for gallery in galleries:
         try:
             mine = [(f, f.stat()) for f in gallery.iterdir() if _ITEM.match(f.name) and f.is_file()]
+            knobs = [(f, f.stat()) for f in [gallery / KNOBS_FILE] if f.is_file() and not f.is_symlink()]
         except OSError:
             continue
-        if all(st.st_mtime < cutoff for _, st in mine):
-            for f, _ in mine:
+        if all(st.st_mtime < cutoff for _, st in [*mine, *knobs]):  # its images and its knobs
+            for f, _ in [*mine, *knobs]:
                 f.unlink(missing_ok=True)
                 removed.append(f)
             _rmdir(gallery)
@@ -210,11 +237,14 @@ def _rmdir(folder: Path) -> None:
 __all__ = [
     "DAYS_ENV",
     "GALLERY_QUERY",
+    "KNOBS_FILE",
     "MB_ENV",
     "attach",
     "galleries_dir",
     "keep",
+    "keep_knobs",
     "load",
+    "load_knobs",
     "new_code",
     "prune_galleries",
     "retention_note",

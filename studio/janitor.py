@@ -117,20 +117,18 @@ def claimed(session_id: str) -> set[str]:
         return set(_claims.get(session_id, ()))
 
 
-def watch(current: Session) -> Handle:
+def watch(current: Session, fresh: bool) -> Handle:
     """Every run: make sure this session has its handle (made once per connection); on its first
-    run, take over the jobs a reload (a page of the same gallery) left running."""
-    from studio import bindings
-
+    run (`fresh`: a reload, not a tab in use), take over the jobs a reload (a page of the same
+    gallery) left running."""
     handle = _handle(id(current), current)
-    fresh = bindings.value("w_seed") is None  # the session's first run: a reload, not a tab in use
     if fresh and _orphans and (taken := adopt(current, handle.session_id)):
         names = " and ".join(KIND_NAMES.get(name, name) for name in taken)
         note = f"The {names} started before the reload goes on here"
         if _show_settings(current, taken):
             note += "; the knobs show its settings"
         if "sweep" in taken:
-            note += " (the sweep's grid shows when it is done; its axes start afresh)"
+            note += " (the sweep's grid shows when it is done)"
         st.toast(note + ".", icon=":material/sync:")
     return handle
 

@@ -10,6 +10,7 @@ at once. The real server's timing (and its memory) is tested in tests/e2e/test_s
 from __future__ import annotations
 
 import io
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from PIL import Image
 from streamlit.runtime.caching import clear_session_resource_cache
 
 import core.clip_cache as cc
-from studio import janitor, worker
+from studio import gallery_store, janitor, worker
 from tests.studio_helpers import app, engine, ok, session, wav
 from tests.waiting import wait_until
 
@@ -322,12 +323,15 @@ def test_a_reloaded_page_takes_over_its_render_and_another_gallery_does_not(uplo
 
         stranger = _reopened("someone-else-entirely-0001", monkeypatch, "stranger")
         assert session(stranger).render.job is None and not stranger.toast  # another gallery: not theirs
+        knobs = gallery_store.galleries_dir() / code / gallery_store.KNOBS_FILE  # studio/knob_memory.py
+        kept = json.loads(knobs.read_text())
+        knobs.write_text(json.dumps({**kept, "params": {**kept["params"], "steps": 50}}))
         reloaded = _reopened(code, monkeypatch, "reloaded")
         assert session(reloaded).render.job is render and not session(at).render.running
         assert [t.value for t in reloaded.toast] == [
             "The render started before the reload goes on here; the knobs show its settings."
         ]
-        assert reloaded.slider(key="w_steps").value == 100 == session(reloaded).params.steps  # the reload lost them
+        assert reloaded.slider(key="w_steps").value == 100 == session(reloaded).params.steps  # the render's, not 50
         assert worker.active(session(reloaded).queue_key) == 1 and worker.active(old_key) == 0
 
         loop.run(janitor.JOBS_GRACE_S)

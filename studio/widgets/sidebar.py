@@ -108,12 +108,16 @@ def sidebar() -> loader.EngineSlot:
     )
     c1, c2 = sb.columns(2)
     c1.number_input(
-        "Preview steps", 1, 50, step=1, key="ui_preview_steps", persist_state=PS, help="Denoising steps of the preview."
+        "Preview steps",
+        *bindings.UI_RANGES["ui_preview_steps"],
+        step=1,
+        key="ui_preview_steps",
+        persist_state=PS,
+        help="Denoising steps of the preview.",
     )
     c2.number_input(
         "Preview size (px)",
-        64,
-        1024,
+        *bindings.UI_RANGES["ui_preview_side"],
         step=64,
         key="ui_preview_side",
         help="Longest side of the preview image (its shorter side stays at least 64 px, so a small preview of a 3:2 image is 96×64).",
