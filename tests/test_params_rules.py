@@ -1,4 +1,4 @@
-"""Each field's own rule in GenerationParams (core/params.py `_RULES`), pinned by field and by its
+"""Each field's own rule in GenerationParams (core/param_rules.py `RULES`), pinned by field and by its
 exact message: mutation testing showed the round trips alone let these change unnoticed."""
 
 from __future__ import annotations
