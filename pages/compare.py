@@ -9,7 +9,7 @@ import streamlit as st
 from core import COMPARE_MODES, Cell, ExportError, GenerationParams, compare_files, mode_about, mode_label
 from studio import bindings, errors, jobs, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
-from studio.session import session
+from studio.session import CompareResult, session
 
 s = session()
 engine = loader.current()
@@ -188,6 +188,10 @@ def _exports(with_wavs: bool) -> tuple[bytes, bytes]:
     return s.compare_files[1], s.compare_files[2]
 
 
+def _keep(kept: CompareResult) -> None:
+    st.toast(f"Added {s.keep_compare(kept)} images to the Gallery")
+
+
 with st.container(border=True, key="cmp_export"):
     c1, c2, c3, c4 = st.columns([1.3, 1.1, 1.6, 1.3], vertical_alignment="center")
     c3.toggle(
@@ -221,10 +225,10 @@ with st.container(border=True, key="cmp_export"):
         )
     except (ExportError, ValueError) as exc:
         errors.show(exc)
-    if c4.button("Keep in the Gallery", key="cmp_keep", icon=":material/photo_library:"):
-        for item in result.items.values():
-            s.add_history(item)
-        st.toast("Added to the Gallery")
+    c4.button("Keep in the Gallery", key="cmp_keep", icon=":material/photo_library:", on_click=_keep,
+              args=(result,), disabled=result.kept)  # fmt: skip
+    if result.kept:
+        c4.caption("In the Gallery.")
 
 
 def _start_scores() -> None:

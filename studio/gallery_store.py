@@ -15,6 +15,7 @@ be written or read is skipped (the studio still works from memory) and the Galle
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
@@ -79,6 +80,7 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
 
     folder = galleries_dir() / code
     sidecar = {
+        "id": item.id,
         "kind": item.kind,
         "caption": item.caption,
         "created": item.created,
@@ -133,7 +135,9 @@ def _stems(folder: Path) -> set[str]:
 
 
 def load(code: str) -> list[HistoryItem]:
-    """The images of gallery `code`, oldest first; an image whose files are damaged is skipped."""
+    """The images of gallery `code`, oldest first, under the numbers they were shown with; an image
+    whose files are damaged is skipped. Two tabs of one gallery may each have given a number: the
+    later image gets the next free one (as does one written before numbers were kept)."""
     from PIL import Image
 
     from core.params import GenerationParams
@@ -150,9 +154,10 @@ def load(code: str) -> list[HistoryItem]:
                 os.utime(folder / f"{stem}.{ext}")  # opened: its age counts from now
             image = Image.open(io.BytesIO(png))
             image.load()
+            stored = meta.get("id")
             items.append(
                 HistoryItem(
-                    id=len(items) + 1,  # numbered afresh, oldest first: several tabs may have added
+                    id=stored if type(stored) is int and stored > 0 else 0,  # 0: numbered below
                     kind=str(meta["kind"]),
                     params=GenerationParams.from_dict(meta["params"]),
                     png=png,
@@ -167,6 +172,18 @@ def load(code: str) -> list[HistoryItem]:
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue
+    return _numbered(items)
+
+
+def _numbered(items: list[HistoryItem]) -> list[HistoryItem]:
+    """Each item keeps its number unless an earlier one has it (or it has none): then the next
+    number after all of them."""
+    taken: set[int] = set()
+    later = itertools.count(max((h.id for h in items), default=0) + 1)
+    for item in items:
+        if item.id == 0 or item.id in taken:
+            item.id = next(later)
+        taken.add(item.id)
     return items
 
 

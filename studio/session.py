@@ -13,6 +13,7 @@ generic `JobSlot.collect` gives it the usual lifecycle, `Session.collect_jobs` a
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import secrets
 import time
@@ -177,7 +178,8 @@ class CompareResult:
 
     id: int
     run: CompareRun
-    items: dict[str, HistoryItem]  # cell key -> item
+    items: dict[str, HistoryItem]  # cell key -> item (numbered 0: Gallery numbers are given when kept)
+    kept: bool = False  # Keep put them into the Gallery (once)
 
     @property
     def plan(self) -> Plan:
@@ -259,6 +261,16 @@ class Session:
         self.history = [*items, *self.history][-HISTORY_LIMIT:]
         self._ids = itertools.count(max((h.id for h in self.history), default=0) + 1)
 
+    def keep_compare(self, result: CompareResult) -> int:
+        """A comparison's images into the Gallery, numbered now (a comparison nobody keeps uses up
+        no Gallery numbers); once. Returns how many were added."""
+        if result.kept:
+            return 0
+        for item in result.items.values():
+            self.add_history(dataclasses.replace(item, id=self.new_id()))
+        result.kept = True
+        return len(result.items)
+
     def find(self, item_id: int) -> HistoryItem | None:
         return next((h for h in self.history if h.id == item_id), None)
 
@@ -321,7 +333,7 @@ class Session:
             self.compare.error = describe(job.error) if job.error is not None else None
             run: CompareRun | None = job.result
             if run is not None and run.done:
-                items = {c.key: HistoryItem.of(r, png, "compare", self.new_id(), c.caption) for c, r, png in run.done}
+                items = {c.key: HistoryItem.of(r, png, "compare", 0, c.caption) for c, r, png in run.done}
                 self.compare.result, self.compare.key = CompareResult(job.id, run, items), job.key
                 self.compare_files = None
             if job.cancelled:

@@ -89,21 +89,32 @@ def test_damaged_files_are_skipped_and_the_newest_images_kept(tiny_engine, tiny_
     assert [s.split("-")[0] for s in stems] == ["0001000002000", "0001000003000", "0001000004000"]  # newest 3
     (folder / f"{stems[1]}.json").write_text("{not json")
     loaded = gallery_store.load(code)
-    assert [h.id for h in loaded] == [1, 2]  # numbered afresh
+    assert [h.id for h in loaded] == [2, 4]  # the numbers they were shown with
     assert [read_params(h.png).seed for h in loaded] == [2, 4]  # the damaged one is skipped
 
 
 def test_two_tabs_of_one_gallery_keep_both_renders(tiny_engine, tiny_params, own_uploads):
-    """Two sessions opened on the same address both number their next render 1: both are kept."""
+    """Two sessions opened on the same address both number their next render 3: both are kept, the
+    later one under the next free number; an image kept without a number (an older gallery) too."""
+    import json
+    import time
+
     from core.export import png_bytes
     from studio.session import HistoryItem
 
     result = tiny_engine.generate(tiny_params.replace(steps=2))
     code = gallery_store.new_code()
-    for seed in (5, 6):
+    for seed, item_id in ((4, 3), (5, 3), (6, 3), (7, 9)):
         png = png_bytes(result.image, result.params.replace(seed=seed))
-        assert gallery_store.keep(code, HistoryItem.of(result, png, "render", 1), 60)
-    assert sorted(read_params(h.png).seed for h in gallery_store.load(code)) == [5, 6]
+        item = HistoryItem.of(result, png, "render", item_id)
+        item.created = time.time() + seed  # the file names sort by it
+        assert gallery_store.keep(code, item, 60)
+    unnumbered = sorted((own_uploads / "galleries" / code).glob("*.json"))[2]  # seed 6's
+    meta = json.loads(unnumbered.read_text())
+    del meta["id"]
+    unnumbered.write_text(json.dumps(meta))
+    loaded = gallery_store.load(code)
+    assert [(read_params(h.png).seed, h.id) for h in loaded] == [(4, 3), (5, 10), (6, 11), (7, 9)]
 
 
 def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget(own_uploads, monkeypatch):

@@ -47,6 +47,30 @@ def test_compare_drops_an_audio_error_once_a_sample_is_chosen():
     assert not errors(at), errors(at)
 
 
+def test_a_comparison_uses_gallery_numbers_only_when_kept_and_is_kept_once():
+    """Numbers are the Gallery's: a comparison nobody keeps leaves no gap between two renders, and
+    Keep adds its images once, numbered after what the Gallery holds."""
+    at = render(app(cmp_modes=["mix"], cmp_alone=False, cmp_without=True))
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    compared = session(at).compare.result
+    assert len(compared.items) == 2 and not compared.kept
+    at.switch_page("../pages/generate.py").run()
+    render(at)
+    assert [h.id for h in session(at).history] == [1, 2]  # the comparison's two images took no numbers
+
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_keep").click().run()
+    ok(at)
+    history = session(at).history
+    assert [(h.id, h.kind) for h in history] == [(1, "render"), (2, "render"), (3, "compare"), (4, "compare")]
+    assert [h.png for h in history[2:]] == [i.png for i in compared.items.values()]
+    assert [t.value for t in at.toast] == ["Added 2 images to the Gallery"]
+    assert at.button(key="cmp_keep").disabled  # kept: a second click cannot add them again
+    assert session(at).keep_compare(compared) == 0 and len(session(at).history) == 4
+
+
 def test_spectrogram_says_what_is_wrong_with_the_crossovers_and_starts_nothing():
     at = _bad_crossovers(app())
     at.switch_page("../pages/spectrogram.py").run()
