@@ -24,7 +24,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from core.attention import AudioAdapters, AudioState  # noqa: E402
+from core.attention import AudioAdapters  # noqa: E402
+from core.audio_state import AudioState  # noqa: E402
 from core.params import BLOCK_GROUPS  # noqa: E402
 from core.tiny import sd15_unet  # noqa: E402
 

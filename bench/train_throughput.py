@@ -27,7 +27,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from core.attention import AudioAdapters, AudioState  # noqa: E402
+from core.attention import AudioAdapters  # noqa: E402
+from core.audio_state import AudioState  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
 from core.projector import AudioProjector, ProjectorConfig  # noqa: E402
 from core.tiny import SD15_SCHEDULER_CONFIG, sd15_unet  # noqa: E402

@@ -14,7 +14,7 @@ import torch
 from diffusers.callbacks import PipelineCallback
 from diffusers.models.attention_processor import Attention
 
-from .attention import AudioState
+from .audio_state import AudioState
 from .cancel import Cancelled
 from .events import ProgressCallback, StepInfo
 from .schedule import LevelBlend

@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from .attention import AudioAdapters, AudioState, block_group
+from .attention import AudioAdapters, block_group
 from .audio import AudioClip
+from .audio_state import AudioState
 from .cache import LRUCache
 from .callbacks import DecodeCancel, LevelScheduleCallback
 from .cancel import Cancelled

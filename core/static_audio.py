@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .attention import AudioState
+from .audio_state import AudioState
 from .params import BLOCK_GROUPS, LEVELS
 
 

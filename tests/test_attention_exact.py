@@ -18,7 +18,8 @@ import torch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from core.attention import AudioAdapters, AudioState, GatedAudioAttnProcessor, block_group, cross_attention_layers
+from core.attention import AudioAdapters, GatedAudioAttnProcessor, block_group, cross_attention_layers
+from core.audio_state import AudioState
 from core.schedule import level_schedule
 
 QUERY_DIM, CROSS_DIM, HEADS, HEAD_DIM = 16, 12, 2, 8

@@ -17,7 +17,8 @@ import torch
 from diffusers import UNet2DConditionModel
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from core.attention import GATE_INIT, AudioAdapters, AudioState, GatedAudioAttnProcessor, block_group
+from core.attention import GATE_INIT, AudioAdapters, GatedAudioAttnProcessor, block_group
+from core.audio_state import AudioState
 from core.params import LEVELS
 from tests.test_attention_exact import (
     ATOL,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.attention import AudioAdapters, AudioState
+from core.attention import AudioAdapters
+from core.audio_state import AudioState
 from core.hierarchy import build_levels, build_levels_batch
 from core.params import LEVELS, GenerationParams
 from core.schedule import level_schedule

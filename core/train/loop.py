@@ -26,7 +26,8 @@ from pathlib import Path
 
 import torch
 
-from ..attention import AudioAdapters, AudioState
+from ..attention import AudioAdapters
+from ..audio_state import AudioState
 from ..errors import UserError
 from ..models import load_models
 from ..projector import AudioProjector

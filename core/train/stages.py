@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attention import AudioAdapters, AudioState, block_group
+from ..attention import AudioAdapters, block_group
+from ..audio_state import AudioState
 from ..hierarchy import build_levels_batch
 from ..params import BLOCK_GROUPS, LEVELS, GenerationParams
 from ..schedule import level_schedule
