@@ -42,6 +42,7 @@ from .hierarchy import LevelTokens, build_levels, build_levels_per_source, token
 from .listening import Listener, Listening
 from .models import ModelBundle, load_models, resolve_spec
 from .params import BLOCK_GROUPS, GenerationParams
+from .pipeline_setup import pin_execution_device, use_scheduler
 from .projector import (
     ADAPTERS_FILE,
     AudioProjector,
@@ -73,25 +74,6 @@ class Conditioning:
 
 class EngineError(UserError, RuntimeError):
     """A generation failed for a reason the user can act on; the message says how."""
-
-
-SCHEDULER_CLASSES = {
-    "dpmpp": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "ddim": ("DDIMScheduler", {}),
-    "euler": ("EulerDiscreteScheduler", {}),
-}
-
-
-def pin_execution_device(pipe):
-    """Fix `pipe._execution_device` at its current answer. diffusers recomputes it on every call by
-    walking every module of every component for offload hooks (the largest per-tile cost of a sweep
-    outside the VAE decode on the tiny models: bench/sweep.py --profile); the engine never offloads
-    or moves its pipeline, so the answer cannot change. The same pipeline object, a subclass."""
-    if not getattr(pipe, "_pinned_execution_device", False):
-        device, cls = pipe._execution_device, type(pipe)
-        pinned = {"_execution_device": property(lambda _: device), "_pinned_execution_device": True}
-        pipe.__class__ = type(cls.__name__, (cls,), {**pinned, "__module__": cls.__module__})
-    return pipe
 
 
 class Engine:
@@ -372,13 +354,7 @@ class Engine:
         )
 
     def _set_scheduler(self, name: str) -> None:
-        import diffusers
-
-        class_name, overrides = SCHEDULER_CLASSES[name]
-        if type(self.pipe.scheduler).__name__ != class_name or any(
-            self.pipe.scheduler.config.get(k) != v for k, v in overrides.items()
-        ):
-            self.pipe.scheduler = getattr(diffusers, class_name).from_config(self._base_scheduler_config, **overrides)
+        use_scheduler(self.pipe, name, self._base_scheduler_config)
 
     def trace(self, cond: Conditioning, steps: int) -> Trace:
         """What the adapters did over a loop of `steps` UNet steps (call before `running` ends)."""
