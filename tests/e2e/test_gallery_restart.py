@@ -25,7 +25,8 @@ def test_the_gallery_survives_a_server_restart(browser, tmp_path):
         expect(pg).to_have_url(re.compile(r"[?&]gallery=[A-Za-z0-9_-]{16,}"))
         code = parse_qs(urlparse(pg.url).query)["gallery"][0]
         pg.context.close()
-    assert sorted(p.suffix for p in (uploads / "galleries" / code).iterdir()) == [".json", ".png"]
+    kept = sorted((uploads / "galleries" / code).iterdir())
+    assert [p.suffix for p in kept[:2]] == [".json", ".png"] and [p.name for p in kept[2:]] == ["knobs.json"]
 
     with studio_server(uploads, log_name="gallery_restart_2.log") as url:  # a new process: nothing in memory
         pg = new_page(browser)
@@ -34,6 +35,7 @@ def test_the_gallery_survives_a_server_restart(browser, tmp_path):
         card.wait_for()
         expect(pg.get_by_text(re.compile(r"gallery code in this page's address"))).to_be_visible()
         expect(pg.locator("[data-testid=stImage] img")).to_have_count(1)
+        expect(pg.locator(".st-key-ui_preview_side input")).to_have_value("64")  # the knobs came back (not 128)
         shot(pg, "gallery_after_restart")
         pg.locator(button("recall_1")).click()  # its settings go back into Generate
         expect(pg.locator(".st-key-w_seed input")).to_have_value("11")

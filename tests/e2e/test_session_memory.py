@@ -66,7 +66,10 @@ def upload_and_leave(browser, url: str, clip: Path, proc: psutil.Process, name: 
 
 
 def upload_files(uploads: Path) -> list[Path]:
-    return [p for p in uploads.rglob("*") if p.is_file()] if uploads.exists() else []
+    """The uploads left (not the galleries kept beside them: each session's knobs are kept there)."""
+    if not uploads.exists():
+        return []
+    return [p for p in uploads.rglob("*") if p.is_file() and "galleries" not in p.relative_to(uploads).parts]
 
 
 def settled_rss(proc: psutil.Process, window_s: float = 3.0) -> float:
