@@ -165,22 +165,29 @@ def follow_run() -> None:
         st.progress(min(1.0, info.step / info.total))
     if state == "failed" and info.status.get("error"):
         st.error(str(info.status["error"]), icon=":material/error:")
+    if info.status.get("rows_skipped"):
+        with st.expander(f"Trained on {info.status.get('rows_used', '?')} rows; {info.status['rows_skipped']} skipped"):
+            st.markdown("\n".join(f"- {widgets.escape_md(reason)}" for reason in info.status.get("skipped", [])))
+            if int(info.status["rows_skipped"]) > len(info.status.get("skipped", [])):
+                st.caption(f"Every skipped row and why: `{info.name}/train.log`.")
+    resumable = info.resumable
     if state == "interrupted":
-        st.warning("The run's process ended without finishing (killed, or the machine restarted). "
-                   "`python -m core train --out RUN --resume latest` continues it from its last checkpoint.")  # fmt: skip
+        st.warning("The run's process ended without finishing (killed, or the machine restarted)"
+                   + (f": Resume continues it from its last checkpoint, {resumable.name}." if resumable else "."),
+                   icon=":material/warning:")  # fmt: skip
     c1, c2, _ = st.columns([1, 1, 2])
     if info.alive:
         c1.button("Stop", key="train_stop", icon=":material/stop:", on_click=training.stop, args=(str(info.path),),
                   help="Stops at the next step, after saving a checkpoint (a run still starting has none to "
                   "save: it stops with nothing to resume).")  # fmt: skip
-    elif state in ("stopped", "interrupted") and info.status.get("last_checkpoint") and info.final is None:
+    elif resumable is not None:
         if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", on_click=training.resume,
-                     args=(str(info.path),), disabled=busy, help="Continue from its last checkpoint."):  # fmt: skip
+                     args=(str(info.path),), disabled=busy, help=f"Continue from its last checkpoint, {resumable.name}."):  # fmt: skip
             st.rerun(scope="app")  # followed and polled from now on
     elif state in ("stopped", "interrupted") and info.final is None:
         st.caption("It ended before its first checkpoint, so there is nothing to resume: start a new run.")
-    if info.final is not None:
-        if c2.button(
+    if info.final is not None:  # beside Stop or Resume; first in the row when neither shows
+        if (c2 if info.alive or resumable is not None else c1).button(
             "Open in Generate", key="train_open", type="primary", icon=":material/graphic_eq:",
             on_click=training.open_in_generate, args=(str(info.path),),
             help="Generate in trained mode with this run's final checkpoint.",

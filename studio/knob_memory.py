@@ -64,7 +64,7 @@ def remember(current: Session) -> None:
     a visit that changes nothing leaves no file."""
     if current.gallery_code is None or bindings.value("w_seed") is None:
         return  # no gallery yet, or the widgets never got their values (the run stopped early)
-    text = json.dumps(snapshot(current))  # in field order: a stem map is ordered
+    text = json.dumps(snapshot(current), default=str)  # field order (a stem map is ordered); never a TypeError
     if current.knobs_kept is None:
         current.knobs_kept = text
     elif text != current.knobs_kept and gallery_store.keep_knobs(current.gallery_code, text):

@@ -105,6 +105,40 @@ def test_a_run_stopped_before_its_first_checkpoint_offers_no_resume_and_says_why
     assert any("ended before its first checkpoint" in c.value for c in at.caption)
 
 
+def test_a_resumed_run_stopped_before_its_next_checkpoint_still_resumes_and_says_what_it_skipped(roots):
+    """Its folder, not its status, says what a Resume goes on from: a resumed run stopped (or killed)
+    before its next checkpoint still has the one it resumed from. The run's skipped rows are named."""
+    from core.train import checkpoint as ckpt
+    from core.train.metrics import STATUS_FILE
+    from studio.widgets import escape_md
+
+    _, runs = roots
+    run = runs / "again"
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(107)).mkdir(parents=True)
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(107) / ckpt.STATE_FILE).write_text('{"step": 107}')
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(114)).mkdir()  # an incomplete one (no state file): not it
+    (run / "train_config.json").write_text("{}")
+    status = {"state": "stopped", "stage": 2, "step": 114, "total": 2000, "last_checkpoint": None, "pid": 0,
+              "rows_used": 4, "rows_skipped": 2, "skipped": ["line 5: image missing.png does not exist",
+                                                           "line 6: audio broken.wav is damaged"]}  # fmt: skip
+    (run / STATUS_FILE).write_text(json.dumps(status))
+    at = _train_page()
+    at.button(key="train_show_again").click().run()
+    resume = [b for b in at.button if b.key == "train_resume"]
+    assert resume and ckpt.step_name(107) in resume[0].help
+    assert not any("nothing to resume" in c.value for c in at.caption)
+    skipped = next(e for e in at.expander if e.label == "Trained on 4 rows; 2 skipped")
+    assert [m.value for m in skipped.markdown] == ["\n".join(f"- {escape_md(r)}" for r in status["skipped"])]
+
+    status.update(state="training")  # killed (no process): interrupted, and Resume says from where
+    (run / STATUS_FILE).write_text(json.dumps(status))
+    at.run()
+    said = [w.value for w in at.warning]
+    assert any(f"Resume continues it from its last checkpoint, {ckpt.step_name(107)}" in w for w in said), said
+    assert not any("--resume" in w or "RUN" in w for w in said)  # no command line with a placeholder
+    assert [b for b in at.button if b.key == "train_resume"]
+
+
 def test_a_dataset_with_no_usable_row_says_so_before_start(roots):
     datasets, _ = roots
     (datasets / "empty").mkdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -38,20 +39,25 @@ def write_bad_dataset(root):
 
 def test_bad_rows_are_skipped_with_their_reasons(tmp_path, train_bundle):
     report = load_dataset(write_bad_dataset(tmp_path))
-    assert [r.line for r in report.rows] == [1, 2, 3, 9, 10]  # silent and broken audio need decoding
+    assert [r.line for r in report.rows] == [1, 2, 3, 9]  # a silent clip needs decoding to be told
     reasons = {s.line: s.reason for s in report.skipped}
     assert reasons[4].startswith("not valid JSON")
     assert reasons[5] == "audio clips/missing.wav does not exist"
     assert reasons[6] == "empty caption"
     assert reasons[7] == "image frames/note.png is not an image PIL can read"  # as written, like the audio's
     assert reasons[8] == 'no "audio" path'
+    assert reasons[10] == "audio clips/broken.wav is damaged or not audio (its .wav header cannot be read)"
     assert reasons[11] == "audio gone.wav does not exist"  # an absolute path by its name: no folder of this machine
     assert report.total_seconds == pytest.approx(4.0)  # from the headers: 3 good clips + the silent one
     store = FeatureStore(tmp_path / "cache")
     samples, failed = prepare_features(report.rows, store, Encoders(train_bundle, 64), latents=True)
     assert [s.row.line for s in samples] == [1, 2, 3]
-    assert [f.line for f in failed] == [9, 10]
-    assert "silent" in failed[0].reason and "could not be decoded" in failed[1].reason
+    assert [f.line for f in failed] == [9]
+    assert "silent" in failed[0].reason
+    junk = tmp_path / "clips" / "junk.m4a"  # no header libsndfile reads, but ffmpeg may: decoding tells
+    junk.write_bytes(b"\x00\x00\x00\x18ftypM4A junk")
+    row = dataclasses.replace(report.rows[0], audio=junk)
+    assert "could not be decoded" in prepare_features([row], store, Encoders(train_bundle, 64), latents=True)[1][0].reason
 
 
 def test_zero_usable_rows_is_one_clear_error(tmp_path, capsys):
@@ -61,7 +67,7 @@ def test_zero_usable_rows_is_one_clear_error(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--models", "tiny", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        f"error: {tmp_path.name}/metadata.jsonl has no usable rows (1 skipped: line 1: audio a.wav does not exist); fix the rows listed or point --data at another dataset."
+        f"error: {tmp_path.name}/metadata.jsonl has no usable rows (1 skipped: line 1: audio a.wav does not exist); fix the rows listed, or use another dataset."
     ]
 
 

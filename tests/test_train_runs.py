@@ -39,8 +39,14 @@ def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
     first = train(config, bundle=train_bundle, on_step=stop_at_two, **QUIET)
     assert first.state == "stopped" and first.step == 2
     assert read_status(first.run)["state"] == "stopped" and ckpt.latest_checkpoint(first.run).name == "step-0000002"
-    rest = train(config, resume="latest", bundle=train_bundle, **QUIET)
+    seen: dict[int, dict] = {}
+    rest = train(config, resume="latest", bundle=train_bundle, on_step=lambda step, _: seen.setdefault(
+        step, read_status(tmp_path / "part")), **QUIET)  # fmt: skip
     assert rest.state == "done"
+    # What a page polling the resumed run sees: the checkpoint it goes on from (a stop before its
+    # next one still has something to resume), the steps counted on from 2, the time left.
+    assert seen[3]["last_checkpoint"] == "checkpoints/step-0000002" and seen[3]["total"] == 4
+    assert seen[3]["step"] == 3 and seen[3]["eta_s"] > 0 and seen[4]["eta_s"] == 0
     assert rest.losses[3] == pytest.approx(whole.losses[3], rel=1e-6)
     assert rest.losses[4] == pytest.approx(whole.losses[4], rel=1e-6)
     assert [m["step"] for m in read_metrics(rest.run) if "loss" in m] == [1, 2, 3, 4]  # no duplicates
@@ -151,13 +157,58 @@ def test_cli_train_and_its_errors(train_data, tmp_path, capsys):
     assert (saved["val_steps"], saved["warmup_steps"]) == (4, 0)  # a tiny run starts sized down, as on the Train page
     assert main([*args, *small]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: run already holds a training run: continue it with --resume latest, or choose another --out folder."
+        "error: run already holds a finished training run (its final/): choose another --out folder "
+        "(the next stage starts from it with --init run)."
+    )
+    assert main(["train", "--out", str(out), "--resume", "latest"]) == 2  # nothing left to do: not a second final/
+    assert capsys.readouterr().err.strip() == (
+        "error: run is finished (its final/ is written): nothing to resume; the next stage starts from it with --init run."
     )
     assert main(["train", "--out", str(out), "--resume", "latest", "--batch-size", "3"]) == 2
     assert "these differ: batch_size" in capsys.readouterr().err
     assert main([*args, *small[:2], "--out", str(tmp_path / "r2"), "--batch-size", "0"]) == 2
     assert capsys.readouterr().err.strip() == "error: batch_size: must be between 1 and 10000000 (got 0)"
     shutil.rmtree(out)
+
+
+def test_a_resumed_runs_status_starts_where_the_run_was(tmp_path):
+    """Before the resumed process's first word (it imports torch first), the page polling the run
+    must not see step 0 of ?, nor lose the checkpoint it resumes from."""
+    from core.train.metrics import Status
+
+    before = {"state": "stopped", "stage": 2, "step": 107, "total": 2000, "loss": 0.25, "pid": 1,
+              "last_checkpoint": "checkpoints/step-0000107", "rows_used": 4, "error": "old"}  # fmt: skip
+    (tmp_path / "status.json").write_text(json.dumps(before))
+    Status(tmp_path, True, resumed=True, stage=2).update(state="starting", pid=4242)
+    after = read_status(tmp_path)
+    assert {k: after[k] for k in ("step", "total", "last_checkpoint", "loss", "rows_used")} == {
+        "step": 107,
+        "total": 2000,
+        "last_checkpoint": "checkpoints/step-0000107",
+        "loss": 0.25,
+        "rows_used": 4,
+    }
+    assert (after["state"], after["pid"], after["error"]) == ("starting", 4242, None)  # its own, not the old
+    Status(tmp_path, True, stage=1).update(state="starting")  # a new run starts from nothing
+    assert (read_status(tmp_path)["step"], read_status(tmp_path)["last_checkpoint"]) == (0, None)
+
+
+def test_a_killed_run_of_this_process_is_not_alive_though_not_yet_waited_for(tmp_path):
+    """A run the server started and the OOM killer ended stays a zombie until waited for: `os.kill(pid,
+    0)` still answers, so the Train page showed it training (and refused Start) until someone pressed Stop."""
+    from core.train.launch import training_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        (tmp_path / "status.json").write_text(json.dumps({"state": "training", "pid": child.pid}))
+        assert training_alive(tmp_path)
+        os.kill(child.pid, signal.SIGKILL)
+        wait_until(lambda: not training_alive(tmp_path), "the killed run to count as gone")
+        (tmp_path / "status.json").write_text(json.dumps({"state": "training", "pid": 0}))
+        assert not training_alive(tmp_path)  # 0 names a process group, never a run
+    finally:
+        child.kill()
+        child.wait()
 
 
 def test_a_run_in_its_own_process_starts_reports_and_stops(train_data, tmp_path):

@@ -54,6 +54,11 @@ def read_state(checkpoint: Path) -> dict:
 def resolve_resume(run: Path, resume: str) -> Path:
     """'latest' or a checkpoint folder -> the checkpoint to continue from; TrainError if none."""
     if resume == "latest":
+        if (run / FINAL / TRAINING_FILE).is_file():
+            raise TrainError(
+                f"{run.name} is finished (its {FINAL}/ is written): nothing to resume; the next stage starts "
+                f"from it with --init {run.name}."
+            )
         found = latest_checkpoint(run)
         if found is None:
             raise TrainError(
@@ -69,7 +74,12 @@ def resolve_resume(run: Path, resume: str) -> Path:
 
 def check_fresh_run(run: Path) -> None:
     """A new run must not write over another one: say how to continue it instead."""
-    if list_checkpoints(run) or (run / FINAL / TRAINING_FILE).is_file():
+    if (run / FINAL / TRAINING_FILE).is_file():  # finished: nothing to continue
+        raise TrainError(
+            f"{run.name} already holds a finished training run (its {FINAL}/): choose another --out folder "
+            f"(the next stage starts from it with --init {run.name})."
+        )
+    if list_checkpoints(run):
         raise TrainError(
             f"{run.name} already holds a training run: continue it with --resume latest, "
             "or choose another --out folder."

@@ -76,7 +76,7 @@ class DatasetReport:
             detail = f": {skipped_text(self.skipped)}" if self.skipped else ""
             raise DatasetError(
                 f"{self.folder.name}/{METADATA} has no usable rows ({total} skipped{detail}); "
-                "fix the rows listed or point --data at another dataset."
+                "fix the rows listed, or use another dataset."
             )
         return self
 
@@ -165,9 +165,15 @@ def _check_media(row: Row, report: DatasetReport) -> str:
         except (OSError, SyntaxError, ValueError):
             return f"image {image_name} is damaged or incomplete (it stops before its last pixel)"
     seconds = audio_seconds(row.audio)
+    if seconds is None and row.audio.suffix.lower() in HEADER_FORMATS:  # others (m4a...): the feature pass decodes
+        audio_name = row.audio.relative_to(report.folder).as_posix() if inside else row.audio.name
+        return f"audio {audio_name} is damaged or not audio (its {row.audio.suffix.lower()} header cannot be read)"
     if seconds is not None:
         report.durations[row.line] = seconds
     return ""
+
+
+HEADER_FORMATS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")  # libsndfile reads every such header
 
 
 def audio_seconds(path: Path) -> float | None:

@@ -58,7 +58,9 @@ def start_training(
     finally:
         log.close()
     # Until the child's own first update (it imports torch first): a status a poller can trust.
-    Status(run, True, stage=(config or read_run_config(run)).stage).update(state="starting", pid=process.pid)
+    Status(run, True, resumed=resume, stage=(config or read_run_config(run)).stage).update(
+        state="starting", pid=process.pid
+    )
     return process
 
 
@@ -68,10 +70,16 @@ def training_alive(run: str | Path) -> bool:
     if not status or status.get("state") in FINISHED:
         return False
     try:
-        os.kill(int(status["pid"]), 0)
+        pid = int(status["pid"])
+        if pid <= 0:  # 0 and -N name process groups (os.kill's and waitpid's): never a run
+            return False
+        os.kill(pid, 0)
     except (OSError, KeyError, TypeError, ValueError):
         return False
-    return True
+    try:  # a run this process started and that was killed (OOM) is a zombie until waited for
+        return os.waitpid(pid, os.WNOHANG)[0] == 0
+    except ChildProcessError:
+        return True  # not this process's child (started before a restart): os.kill said it lives
 
 
 __all__ = [

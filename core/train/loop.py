@@ -43,6 +43,7 @@ from .stop import StopRequest
 from .validation import Validator
 
 StepHook = Callable[[int, dict], None]  # (step done, its record) on the main process; tests use it
+SKIPPED_SHOWN = 20  # skipped rows named in status.json (all of them are in train.log)
 
 
 @dataclass
@@ -124,7 +125,7 @@ def train(
         ckpt.check_fresh_run(run)
     # The run is this one from here on: its status file says how it fares, failures included.
     main = os.environ.get("RANK", "0") == "0"  # accelerate's main process, known before it starts
-    status = Status(run, main, stage=config.stage, total=config.steps)
+    status = Status(run, main, resumed=bool(resume), stage=config.stage, total=config.steps)
     say = log if main else (lambda _: None)
     state = AudioState()
     accelerator, adapters, bar = None, None, None
@@ -220,6 +221,8 @@ def train(
             if saved.get("data") != fingerprint:
                 say("warning: the dataset changed since this run started; the resumed run trains on the new rows")
             say(f"resuming {run.name} at step {start} from {checkpoint.name}")
+            if checkpoint.resolve().is_relative_to(run.resolve()):  # what a stop before the next one resumes
+                status.update(step=start, last_checkpoint=str(checkpoint.resolve().relative_to(run.resolve())))
         if accelerator.log_with:
             accelerator.init_trackers("tensorboard", config=tracker_config(config))
 
@@ -264,7 +267,13 @@ def train(
 
         bar = ProgressBar(config.steps, start, config.stage, enabled=main and progress)
         started = time.perf_counter()
-        status.update(state="training", step=start, rows_used=len(samples), rows_skipped=len(report.skipped))
+        status.update(
+            state="training",
+            step=start,
+            rows_used=len(samples),
+            rows_skipped=len(report.skipped),
+            skipped=[str(s) for s in report.skipped[:SKIPPED_SHOWN]],  # the Train page says which, and why
+        )
         if start == 0 and main:
             validate(0)
         accelerator.wait_for_everyone()

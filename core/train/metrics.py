@@ -73,12 +73,19 @@ class MetricsLog:
             fh.flush()
 
 
-class Status:
-    """RUN/status.json, merged and rewritten atomically on each update."""
+CARRIED = ("stage", "step", "total", "last_checkpoint", "loss", "val_loss", "last_validation", "rows_used",
+           "rows_skipped", "skipped")  # fmt: skip  # what a resumed run's status starts from: where it was
 
-    def __init__(self, run: Path, enabled: bool, **fields: Any):
+
+class Status:
+    """RUN/status.json, merged and rewritten atomically on each update. A resumed run's starts
+    from where the run was (`resumed=True`: step, total, last checkpoint...), so nobody polling it
+    sees it fall back to step 0 or lose the checkpoint it goes on from."""
+
+    def __init__(self, run: Path, enabled: bool, resumed: bool = False, **fields: Any):
         self.path = Path(run) / STATUS_FILE
         self.enabled = enabled
+        before = (read_status(run) or {}) if resumed else {}
         self.data: dict[str, Any] = {
             "state": "starting",
             "pid": os.getpid(),
@@ -88,6 +95,7 @@ class Status:
             "last_checkpoint": None,
             "final": None,
             "error": None,
+            **{k: before[k] for k in CARRIED if before.get(k) is not None},
             **fields,
         }
 
@@ -118,16 +126,19 @@ def tracker_config(config) -> dict[str, Any]:
 
 
 class ProgressBar:
-    """tqdm in the terminal (main process only): steps, loss, samples/s and the ETA."""
+    """tqdm in the terminal (main process only, unless --quiet): steps, loss, samples/s. The ETA
+    is counted here, bar or not: the studio starts runs with --quiet and still shows time left."""
 
     def __init__(self, total: int, initial: int, stage: int, enabled: bool):
         self.bar = None
+        self.total, self.initial, self.n, self.since = total, initial, initial, time.perf_counter()
         if enabled:
             from tqdm.auto import tqdm
 
             self.bar = tqdm(total=total, initial=initial, desc=f"stage {stage}", unit="step", dynamic_ncols=True)
 
     def update(self, n: int = 1) -> None:
+        self.n += n
         if self.bar is not None:
             self.bar.update(n)
 
@@ -136,9 +147,11 @@ class ProgressBar:
             self.bar.set_postfix(postfix, refresh=False)
 
     def eta(self) -> float | None:
-        if self.bar is None or not self.bar.format_dict.get("rate"):
+        """Seconds left at the mean rate of this process's steps so far (None before the first)."""
+        done, elapsed = self.n - self.initial, time.perf_counter() - self.since
+        if done <= 0 or elapsed <= 0:
             return None
-        return (self.bar.total - self.bar.n) / self.bar.format_dict["rate"]
+        return max(0, self.total - self.n) * elapsed / done
 
     def close(self) -> None:
         if self.bar is not None:

@@ -47,6 +47,16 @@ class RunInfo:
         return int(self.status.get("total") or 0)
 
     @property
+    def resumable(self) -> Path | None:
+        """The checkpoint a Resume goes on from, for a run that ended unfinished (its folder says,
+        not its status: a resumed run killed before its next checkpoint still has the last one)."""
+        if self.alive or self.final is not None or self.state not in ("stopped", "interrupted"):
+            return None
+        from .checkpoint import latest_checkpoint
+
+        return latest_checkpoint(self.path)
+
+    @property
     def final(self) -> Path | None:
         """The folder the engine loads in trained mode, once the run has written it."""
         final = self.path / FINAL
