@@ -23,8 +23,8 @@ st.caption(
 params, choice = widgets.generate_settings(engine)
 running = s.compare.running
 
-with st.container(border=True, key="cmp_controls"):
-    c1, c2, c3, c4 = st.columns([3.2, 1.6, 1.5, 1.3], vertical_alignment="bottom")
+with st.container(border=True, key="cmp_controls"):  # two rows: every label whole down to 1024 px
+    c1, c2 = st.columns([3, 1.3], vertical_alignment="bottom")
     c1.multiselect(
         "Source modes",
         list(COMPARE_MODES),
@@ -33,21 +33,7 @@ with st.container(border=True, key="cmp_controls"):
         persist_state=PS,
         help=" ".join(f"{mode_label(m)}: {mode_about(m)}." for m in COMPARE_MODES),
     )
-    with c2:
-        st.toggle(
-            "Without audio",
-            key="cmp_without",
-            persist_state=PS,
-            help="Add the same image with audio strength 0 (plain Stable Diffusion) as a reference.",
-        )
-        st.toggle(
-            "Each level alone",
-            key="cmp_alone",
-            persist_state=PS,
-            help="One row per level: that level conditions every denoising step (switch points moved "
-            "to the ends), in every source mode.",
-        )
-    c3.radio(
+    c2.radio(
         "Quality",
         ["preview", "full"],
         key="cmp_quality",
@@ -55,6 +41,20 @@ with st.container(border=True, key="cmp_controls"):
         persist_state=PS,
         format_func={"preview": "Preview", "full": "Full"}.get,
         help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
+    )
+    c1, run_column, stop_column = st.columns([1.7, 1, 1], vertical_alignment="center")
+    c1.toggle(
+        "Without audio",
+        key="cmp_without",
+        persist_state=PS,
+        help="Add the same image with audio strength 0 (plain Stable Diffusion) as a reference.",
+    )
+    c1.toggle(
+        "Each level alone",
+        key="cmp_alone",
+        persist_state=PS,
+        help="One row per level: that level conditions every denoising step (switch points moved "
+        "to the ends), in every source mode.",
     )
 
 
@@ -94,7 +94,7 @@ def _start() -> None:
     s.compare.start(jobs.compare_job(engine, p, _modes(), alone=alone, without=without, audio_label=label))
 
 
-with c4:
+with run_column:
     st.button(
         "Run",
         type="primary",
@@ -105,6 +105,7 @@ with c4:
         width="stretch",
         help="Generate every image of the comparison (same seed and prompt).",
     )
+with stop_column:
     st.button(
         "Stop",
         on_click=s.compare.cancel,

@@ -57,7 +57,9 @@ def test_bad_rows_are_skipped_with_their_reasons(tmp_path, train_bundle):
     junk = tmp_path / "clips" / "junk.m4a"  # no header libsndfile reads, but ffmpeg may: decoding tells
     junk.write_bytes(b"\x00\x00\x00\x18ftypM4A junk")
     row = dataclasses.replace(report.rows[0], audio=junk)
-    assert "could not be decoded" in prepare_features([row], store, Encoders(train_bundle, 64), latents=True)[1][0].reason
+    assert (
+        "could not be decoded" in prepare_features([row], store, Encoders(train_bundle, 64), latents=True)[1][0].reason
+    )
 
 
 def test_zero_usable_rows_is_one_clear_error(tmp_path, capsys):

@@ -96,11 +96,11 @@ def text_and_sampling() -> None:
         ("w_negative", st.text_input, dict(placeholder="e.g. blurry, text, watermark")),
     ):
         widget(BY_KEY[key].label, key=key, help=_knob(key).help, persist_state=PS, **extra)
-    c1, c2, c3 = st.columns([1.3, 0.8, 1.9], vertical_alignment="bottom")
+    c1, c2 = st.columns([1.6, 1], vertical_alignment="bottom")  # the toggle below: whole at 1024 px too
     number("w_seed", c1)
     # A text label: an icon-only button is announced by screen readers as its icon's name.
-    c2.button("Random", on_click=bindings.randomise_seed, help="Pick a random seed", key="btn_seed")
-    c3.toggle(
+    c2.button("Random", on_click=bindings.randomise_seed, help="Pick a random seed", key="btn_seed", width="stretch")
+    st.toggle(
         "New seed every render",
         key="ui_new_seed",
         persist_state=PS,
@@ -111,7 +111,7 @@ def text_and_sampling() -> None:
         slider("w_steps")
     with c2:
         slider("w_guidance")
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = st.columns([1, 1, 1.3])  # the sampler's name whole at 1024 px
     number("w_width", c1)
     number("w_height", c2)
     choice("w_scheduler", c3.selectbox)

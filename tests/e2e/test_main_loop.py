@@ -128,6 +128,17 @@ def test_an_error_goes_once_its_field_is_valid(page, server):
     expect(page.get_by_text("must be a multiple of 8")).to_have_count(0)
 
 
+def _cut_short(pg) -> list[str]:
+    """Widget labels, buttons and paragraphs shown with an ellipsis (wider than their box): a seed
+    button read "Ran…", a toggle "New seed every…"."""
+    return pg.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=stWidgetLabel] p, [data-testid=stWidgetLabel] div,'
+              + ' button p, button, label p, [data-testid=stMarkdownContainer] p')]
+            .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+            .map(e => e.textContent)"""
+    )
+
+
 def test_every_page_at_laptop_and_desktop_size(browser, server):
     """Each page opens without an exception element at 1280x720 and 1920x1080; the screenshots
     (test-artifacts/e2e/page_<name>_<width>.png) are for people to look at."""
@@ -144,6 +155,7 @@ def test_every_page_at_laptop_and_desktop_size(browser, server):
                 expect(pg.locator("h2").first).to_be_visible()
                 expect(pg.locator("[data-testid=stStatusWidget]")).to_be_hidden()
                 expect(pg.locator("[data-testid=stException]")).to_have_count(0)
+                assert _cut_short(pg) == [], f"{name} at {width} px: labels cut short"
                 shot(pg, f"page_{name}_{width}")
         finally:
             pg.context.close()
