@@ -213,9 +213,12 @@ def _files_sha256(identity: tuple) -> str:
 
 
 def verified_checkpoint(params: GenerationParams) -> GenerationParams:
-    """`params` with its checkpoint's hash recorded (trained mode; none otherwise), or a
-    ProjectorError when the hash it carries names other weights than the folder holds now."""
-    if params.mode != "trained" or not params.checkpoint:
+    """`params` with its checkpoint's hash recorded (trained mode; no checkpoint at all otherwise:
+    a zero-shot image's PNG names no run it did not use), or a ProjectorError when the hash it
+    carries names other weights than the folder holds now."""
+    if params.mode != "trained":
+        return params.replace(checkpoint=None, checkpoint_sha256=None)
+    if not params.checkpoint:
         return params.replace(checkpoint_sha256=None)
     digest = checkpoint_sha256(params.checkpoint)
     if digest is None:
@@ -247,6 +250,11 @@ def load_projector(folder: str | Path, input_dim: int | None = None, output_dim:
 
     folder = Path(folder)
     config_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+    if not folder.is_dir():
+        raise ProjectorError(
+            f"projector checkpoint folder {folder} does not exist (a trained run's final/ holds {CONFIG_FILE} + "
+            f"{WEIGHTS_FILE})"
+        )
     for path in (config_path, weights_path):
         if not path.is_file():
             raise ProjectorError(

@@ -41,7 +41,7 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
             f"Settings restored. This image was made with the models **{models}**; you are "
             f"using **{engine.spec.name}**: choose the same models in the sidebar to reproduce it exactly."
         )
-    elif not s.recall_notes and not (recalled.audio_path and audio.problem):  # all of it is back
+    elif not s.recall_notes and not s.recall_missing and not (recalled.audio_path and audio.problem):  # all back
         st.success(
             "Settings restored: the sliders hold this image's values.", icon=":material/settings_backup_restore:"
         )
@@ -52,6 +52,10 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
     if recalled.audio_path and audio.problem:
         st.warning(f"Settings restored, except the clip **{widgets.escape_md(clip_name(recalled.audio_path))}**: "
                    "it is not on this server. Choose it again above.")  # fmt: skip
+    for checkpoint in s.recall_missing:
+        st.warning(f"Settings restored, except the trained checkpoint **{widgets.escape_md(checkpoint)}**: it is not "
+                   "among this server's runs. Choose its folder (or a finished run) in the sidebar, or switch to "
+                   "Zero-shot.")  # fmt: skip
 
 
 def _text_norm(params: GenerationParams) -> float | None:

@@ -224,6 +224,7 @@ class Session:
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
     recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits
     recall_about: str | None = None  # what the recalled settings are not (an edit, a preview-quality tile)
+    recall_missing: list[str] = field(default_factory=list)  # what a recall named that is not here (a checkpoint)
     models_note: str | None = None  # a link asked for models this studio does not offer (sidebar says so)
     goto: str | None = None  # a page to switch to on the next run (after a recall)
     engine_spec: str | None = None  # the models this session uses
@@ -288,6 +289,7 @@ class Session:
         from core.clips import locate_checkpoint, locate_clip
         from core.errors import UserError
         from core.samples import SAMPLES_DIR
+        from core.train.layout import checkpoint_name
         from studio.bindings import push
         from studio.limits import limits
         from studio.training import runs_root
@@ -297,10 +299,11 @@ class Session:
             params = locate_clip(params, [uploads_dir(), SAMPLES_DIR], hint="choose the clip again")
         except AudioError:
             pass  # the Generate page says the recalled clip is not available here
+        self.recall_missing = []
         try:  # a trained checkpoint is named by its run: among this server's runs
             params = locate_checkpoint(params, [runs_root()], hint="choose the checkpoint folder in the sidebar")
-        except UserError:
-            pass  # generating says the checkpoint is not here
+        except UserError:  # the Generate page says so with the rest; generating would fail on it
+            self.recall_missing.append(checkpoint_name(params.checkpoint or ""))
         params, self.recall_notes = limits().clamp(params)  # a PNG may ask for 2048² x 500 steps
         push(params)
         self.recalled, self.goto, self.recall_about = params, goto, about

@@ -162,6 +162,18 @@ def test_text_only_generation_has_an_empty_trace(tiny_engine, tiny_params):
     assert result.params.audio_sha256 is None
 
 
+def test_a_zero_shot_image_records_no_checkpoint_it_did_not_use(tiny_engine, tiny_params):
+    """The sidebar keeps a checkpoint folder typed while zero-shot is chosen: the image's params (and
+    so its PNG) must not name a run that made nothing of it, nor reach pixels differently."""
+    from core.export import png_bytes
+
+    plain = tiny_engine.generate(tiny_params.replace(steps=2))
+    with_folder = tiny_engine.generate(tiny_params.replace(steps=2, checkpoint="/srv/runs/quayside/final"))
+    assert with_folder.params.checkpoint is None and with_folder.params.checkpoint_sha256 is None
+    assert with_folder.params == plain.params and with_folder.image.tobytes() == plain.image.tobytes()
+    assert b"quayside" not in png_bytes(with_folder.image, with_folder.params)
+
+
 def test_changed_audio_is_caught_on_reproduce(tiny_engine, tiny_params):
     with pytest.raises(AudioError, match="not the clip"):
         tiny_engine.generate(tiny_params.replace(audio_sha256="0" * 64))

@@ -105,8 +105,11 @@ def test_mismatched_checkpoints_give_clear_errors(tmp_path):
         load_projector(tmp_path / "good", input_dim=512)
     with pytest.raises(ProjectorError, match="this UNet wants 768-d"):
         load_projector(tmp_path / "good", output_dim=768)
-    with pytest.raises(ProjectorError, match="has no config.json"):
+    with pytest.raises(ProjectorError, match="projector checkpoint folder .*missing does not exist"):
         load_projector(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ProjectorError, match="has no config.json"):
+        load_projector(tmp_path / "empty")
 
     # weights from another architecture: same config file, different tensors
     save_projector(AudioProjector(small_config(layers=1)), tmp_path / "other")

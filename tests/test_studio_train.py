@@ -282,3 +282,12 @@ def test_a_recalled_png_made_with_a_trained_run_finds_the_run_among_this_servers
         at.button(key="recall_upload").click().run()
         assert not at.exception, [e.value for e in at.exception]
         assert at.session_state["w_mode"] == "trained" and at.session_state["w_checkpoint"] == expected
+        missing = [w.value for w in at.warning if "except the trained checkpoint" in w.value]
+        if name == "gone":  # said where the clip's absence is said, not "Settings restored" in green
+            assert missing == [
+                "Settings restored, except the trained checkpoint **gone/final**: it is not among this server's "
+                "runs. Choose its folder (or a finished run) in the sidebar, or switch to Zero-shot."
+            ]
+            assert not [m for m in at.success if "Settings restored" in m.value]
+        else:
+            assert missing == [] and [m for m in at.success if "Settings restored" in m.value]
