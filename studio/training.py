@@ -45,14 +45,28 @@ def dataset_names() -> list[str]:
 
 
 @st.cache_data(show_spinner="Reading the dataset…", max_entries=8)
-def _report(folder: str, stamp: float) -> DatasetReport:
+def _report(folder: str, stamp: tuple) -> DatasetReport:
     return load_dataset(folder)
 
 
+def _stamp(folder: Path, depth: int = 2) -> tuple:
+    """What changes when the dataset does: its metadata.jsonl, and every folder's listing (a file
+    added, removed or replaced by a rename) down to `depth` levels (clips/, frames/...)."""
+    stamp, level = [(METADATA, (folder / METADATA).stat().st_mtime_ns)], [folder]
+    for _ in range(depth + 1):
+        below = []
+        for d in level:
+            stamp.append((str(d), d.stat().st_mtime_ns))
+            below += [p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and p.name != ".cache"]
+        level = below
+    return tuple(stamp)
+
+
 def dataset_report(name: str) -> DatasetReport:
-    """The dataset's rows and skipped rows; read again only when its metadata.jsonl changes."""
+    """The dataset's rows and skipped rows; read again when its metadata.jsonl changes or a file
+    comes or goes in its folders (an image added for a row that lacked it)."""
     folder = datasets_root() / name
-    return _report(str(folder), (folder / METADATA).stat().st_mtime)
+    return _report(str(folder), _stamp(folder))
 
 
 def dataset_swapped(chosen: str | None) -> str | None:

@@ -57,6 +57,10 @@ def test_the_dataset_shows_its_rows_and_why_others_were_skipped(roots):
     assert list(table["line"]) == [2, 3, 4]
     reasons = list(table["reason"])
     assert "missing.wav" in reasons[0] and "caption" in reasons[1] and "JSON" in reasons[2]
+    datasets, _ = roots
+    shutil.copy(datasets / "broken" / "clips" / "0.wav", datasets / "broken" / "clips" / "missing.wav")
+    at.run()  # the missing clip put in place (metadata.jsonl unchanged): the row counts now
+    assert _metric(at, "Usable rows") == "2" and _metric(at, "Skipped rows") == "2"
     at.selectbox(key="train_dataset").select("tones").run()
     assert _metric(at, "Usable rows") == "4" and _metric(at, "Skipped rows") == "0"
     assert _metric(at, "Total audio") == "0.1 min"  # four 1-second clips
