@@ -139,14 +139,40 @@ def test_silent_audio_is_refused(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_from_with_another_clip_makes_a_new_image(tmp_path, samples):
+def test_from_with_another_clip_makes_a_new_image(tmp_path, samples, capsys):
     first, second = tmp_path / "a.png", tmp_path / "b.png"
     common = ["--models", "tiny", "--steps", "3", "--size", "64x64", "--seed", "2", "--quiet"]
     assert main(["generate", "--audio", str(samples["rain"]), *common, "--out", str(first)]) == 0
+    capsys.readouterr()
     assert (
         main(["generate", "--from", str(first), "--audio", str(samples["birdsong"]), "--out", str(second), "--quiet"])
         == 0
     )
+    assert capsys.readouterr().err == (
+        f"note: --audio replaces the clip {first} was made from (rain.wav): a new image, not a reproduction\n"
+    )
     a, b = read_params(first), read_params(second)
     assert b.audio_path.endswith("birdsong.wav") and b.audio_sha256 != a.audio_sha256
     assert b.replace(audio_path=a.audio_path, audio_sha256=a.audio_sha256) == a
+
+
+def test_a_checkpoint_named_without_models_runs_with_the_models_it_was_trained_with(tmp_path, capsys):
+    """A run trained on `tiny`, used as the README shows (no --models): not a long sd15 load error."""
+    from core.cli import build_parser
+    from core.cli.generate import params_from_args
+
+    final = tmp_path / "city" / "final"
+    final.mkdir(parents=True)
+    (final / "training.json").write_text(json.dumps({"config": {"models": "tiny", "stage": 2}}))
+    step = tmp_path / "city" / "checkpoints" / "step-0000500"
+    step.mkdir(parents=True)
+    (tmp_path / "city" / "train_config.json").write_text(json.dumps({"models": "tiny"}))
+    for folder in (final, step):
+        args = build_parser().parse_args(["generate", "--mode", "trained", "--checkpoint", str(folder)])
+        assert params_from_args(args).models == "tiny"
+        assert capsys.readouterr().err == (
+            f"note: using the models {folder} was trained with, tiny (--models to choose)\n"
+        )
+    chosen = ["generate", "--mode", "trained", "--checkpoint", str(final), "--models", "sd15"]
+    assert params_from_args(build_parser().parse_args(chosen)).models == "sd15"  # --models wins, silently
+    assert capsys.readouterr().err == ""

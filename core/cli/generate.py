@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..knobs import Knob
-from ..params import MAX_SEED, RECORDED_HASHES, GenerationParams, default, knobs
+from ..params import MAX_SEED, RECORDED_HASHES, GenerationParams, clip_name, default, knobs
 from . import CliError, progress
 
 
@@ -136,6 +136,11 @@ def params_from_args(args: argparse.Namespace, edit: bool = False) -> Generation
         if chosen in changes:
             changes.setdefault(digest, None)
     params = base.replace(**changes).validate()
+    if params.mode == "trained" and "checkpoint" in changes and "models" not in changes:
+        params = _models_of_checkpoint(params)
+    if args.from_png and base.audio_path and "audio_path" in changes and not changes.get("audio_sha256"):
+        sys.stderr.write(f"note: --audio replaces the clip {args.from_png} was made from ({clip_name(base.audio_path)}): "
+                         "a new image, not a reproduction\n")  # fmt: skip
     if getattr(args, "from_png", None):
         # A PNG names its clip and checkpoint without folders: find the clip by name and hash next
         # to the PNG, here, or among the samples; the checkpoint by its run there, or one folder down.
@@ -148,6 +153,18 @@ def params_from_args(args: argparse.Namespace, edit: bool = False) -> Generation
         if "checkpoint" not in changes:
             params = locate_checkpoint(params, places)
     return params
+
+
+def _models_of_checkpoint(params: GenerationParams) -> GenerationParams:
+    """A checkpoint named without --models runs with the models it was trained with (a run trained
+    on `tiny` with the default sd15 would fail to load, or load weights it does not fit)."""
+    from ..train.layout import trained_models
+
+    models = trained_models(params.checkpoint)
+    if models is None or models == params.models:
+        return params
+    sys.stderr.write(f"note: using the models {params.checkpoint} was trained with, {models} (--models to choose)\n")
+    return params.replace(models=models)
 
 
 def _progress(quiet: bool):

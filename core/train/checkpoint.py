@@ -23,12 +23,10 @@ from ..attention import AudioAdapters
 from ..export.atomic import atomic_write
 from ..projector import ADAPTERS_FILE, CONFIG_FILE, WEIGHTS_FILE, AudioProjector, load_projector, save_projector
 from .config import TrainConfig, TrainError
-from .layout import CHECKPOINTS, FINAL, STEP_DIR, step_name
+from .layout import CHECKPOINTS, FINAL, RUN_CONFIG, STEP_DIR, TRAINING_FILE, step_name
 
-RUN_CONFIG = "train_config.json"
 STATE_FILE = "train_state.json"
 CARD_FILE = "README.md"
-TRAINING_FILE = "training.json"
 
 
 def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:

@@ -1,17 +1,22 @@
 """A run folder's names, and how a shared file names a checkpoint of a run. Light (no torch), so
 core.params, core.clips and the exports read them without loading the training code.
 
-    RUN/final/                      what a finished run exports (the engine loads it)
+    RUN/train_config.json           the settings the run started with
+    RUN/final/                      what a finished run exports (the engine loads it), training.json last
     RUN/checkpoints/step-0000500/   a step checkpoint (the engine loads it too)
 """
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
 STEP_DIR = re.compile(r"^step-(\d+)$")
+RUN_CONFIG = "train_config.json"
+TRAINING_FILE = "training.json"
 
 
 def step_name(step: int) -> str:
@@ -35,4 +40,20 @@ def checkpoint_name(path: str) -> str:
     return "/".join(parts[-keep:])
 
 
-__all__ = ["CHECKPOINTS", "FINAL", "STEP_DIR", "checkpoint_name", "step_name"]
+def trained_models(checkpoint: str | Path) -> str | None:
+    """The models a checkpoint folder was trained with (what it must be used with): a final/'s
+    training.json, else its run's train_config.json (a step checkpoint); None when neither says."""
+    folder = Path(checkpoint).expanduser()
+    for path, inside in ((folder / TRAINING_FILE, "config"), (folder.parent.parent / RUN_CONFIG, None)):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            models = data[inside]["models"] if inside else data["models"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(models, str) and models:
+            return models
+    return None
+
+
+__all__ = ["CHECKPOINTS", "FINAL", "RUN_CONFIG", "STEP_DIR", "TRAINING_FILE", "checkpoint_name", "step_name",
+           "trained_models"]  # fmt: skip
