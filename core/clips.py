@@ -48,6 +48,12 @@ def find_clip(name: str, sha256: str | None, places: Iterable[Path]) -> Path | N
     return None
 
 
+def namesake(name: str, places: Iterable[Path]) -> Path | None:
+    """A file in `places` with the clip's name, whatever its content: when `find_clip` found none
+    with the recorded sound, this says that a file of that name is here, with other sound."""
+    return next((p for place in places if (p := place / clip_name(name)).is_file()), None)
+
+
 CLI_HINT = "pass it with --audio FILE (or put it next to the PNG)"
 
 

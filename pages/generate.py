@@ -50,8 +50,10 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
     if s.recall_notes:
         st.warning("Settings restored, except what this studio does not allow: " + "; ".join(s.recall_notes) + ".")
     if recalled.audio_path and audio.problem:
-        st.warning(f"Settings restored, except the clip **{widgets.escape_md(clip_name(recalled.audio_path))}**: "
-                   "it is not on this server. Choose it again above.")  # fmt: skip
+        why = ("this server's file of that name has other sound (not the recording this image was made with). "
+               "Upload the original above, or choose that file to make a new image with it." if s.recall_clip_differs
+               else "it is not on this server. Choose it again above.")  # fmt: skip
+        st.warning(f"Settings restored, except the clip **{widgets.escape_md(clip_name(recalled.audio_path))}**: {why}")
     for checkpoint in s.recall_missing:
         st.warning(f"Settings restored, except the trained checkpoint **{widgets.escape_md(checkpoint)}**: it is not "
                    "among this server's runs. Choose its folder (or a finished run) in the sidebar, or switch to "

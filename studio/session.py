@@ -225,6 +225,7 @@ class Session:
     recall_notes: list[str] = field(default_factory=list)  # what a recall lowered to the server's limits
     recall_about: str | None = None  # what the recalled settings are not (an edit, a preview-quality tile)
     recall_missing: list[str] = field(default_factory=list)  # what a recall named that is not here (a checkpoint)
+    recall_clip_differs: bool = False  # the recalled clip's name is here, with other sound (a sample of that name)
     models_note: str | None = None  # a link asked for models this studio does not offer (sidebar says so)
     goto: str | None = None  # a page to switch to on the next run (after a recall)
     engine_spec: str | None = None  # the models this session uses
@@ -286,7 +287,7 @@ class Session:
         (a trained checkpoint among its runs). `about` is shown with them on Generate: what the
         sliders cannot bring back (an edit's photo) or changed (a preview tile's size)."""
         from core.audio import AudioError
-        from core.clips import locate_checkpoint, locate_clip
+        from core.clips import locate_checkpoint, locate_clip, namesake
         from core.errors import UserError
         from core.samples import SAMPLES_DIR
         from core.train.layout import checkpoint_name
@@ -295,10 +296,12 @@ class Session:
         from studio.training import runs_root
         from studio.uploads import uploads_dir
 
+        places = [uploads_dir(), SAMPLES_DIR]
+        self.recall_clip_differs = False
         try:
-            params = locate_clip(params, [uploads_dir(), SAMPLES_DIR], hint="choose the clip again")
-        except AudioError:
-            pass  # the Generate page says the recalled clip is not available here
+            params = locate_clip(params, places, hint="choose the clip again")
+        except AudioError:  # the Generate page says the recalled clip is not available here
+            self.recall_clip_differs = params.audio_path is not None and namesake(params.audio_path, places) is not None
         self.recall_missing = []
         try:  # a trained checkpoint is named by its run: among this server's runs
             params = locate_checkpoint(params, [runs_root()], hint="choose the checkpoint folder in the sidebar")

@@ -296,3 +296,25 @@ def test_a_renders_clip_scores_fit_the_render_column_with_their_meaning_below():
     meaning = " · ".join(f"**{label}**: {SCORE_HELP[name[label]]}" for label in shown)
     assert meaning in _captions(at), _captions(at)  # every score's meaning, as wrapping text
     assert [e.label for e in at.expander if meaning in [c.value for c in e.caption]] == ["What each score says"]
+
+
+def test_a_recalled_clip_whose_name_is_here_with_other_sound_is_said_so():
+    """A PNG made from another rain.wav: the sample of that name is not the same recording."""
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    for clip, said in (("rain.wav", "this server's file of that name has other sound"),
+                       ("nowhere.wav", "it is not on this server")):  # fmt: skip
+        made = GenerationParams(prompt="p", steps=6, width=64, height=64, models="tiny", audio_path=f"/their/{clip}",
+                                audio_sha256="0" * 64)  # fmt: skip
+        data = png_bytes(Image.new("RGB", (64, 64)), made)
+        at.file_uploader(key="gallery_png").set_value((f"{clip}.png", data, "image/png")).run()
+        at.button(key="recall_upload").click().run()
+        ok(at)
+        warned = [w.value for w in at.warning if "except the clip" in w.value]
+        assert len(warned) == 1 and said in warned[0], warned
+        at.switch_page("../pages/gallery.py").run()
