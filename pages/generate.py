@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import GenerationParams, clip_name
-from studio import bindings, errors, jobs, loader, sweeping, widgets, worker
+from studio import bindings, errors, jobs, knob_memory, loader, sweeping, widgets, worker
 from studio.bindings import AudioChoice
 from studio.fast import fast_settings
 from studio.limits import model_allowed
@@ -105,6 +105,7 @@ def live_panel() -> None:
     preview shows the old picture marked "updating…", the sliders, and a progress bar until it is
     done."""
     params = bindings.current_params(models=engine.spec.name if engine else None)
+    knob_memory.remember(s)  # a fragment's rerun never reaches app.py: these are the most moved knobs
     if s.render.input_problem and _input_problem(params) != s.render.error:
         st.rerun()  # fixed (or wrong another way) here: the render area, outside this fragment, follows
     todo, preview_params, reason = _preview_job(params)

@@ -69,6 +69,7 @@ if goto in nav.PAGES:
     st.switch_page(nav.PAGES[goto])
 
 bindings.ensure_widgets(device_hint=default_device())
+knob_memory.remember(current)  # the knobs as the browser sent them (a run may end in st.stop or st.rerun)
 slot = widgets.sidebar()
 current.collect_jobs()
 if not slot.ok:
@@ -76,5 +77,4 @@ if not slot.ok:
 try:
     page.run()
 finally:
-    knob_memory.remember(current)  # what the knobs show, for a reload of this gallery
     collector.settle_on_server()  # what this run loaded stays out of the per-rerun collection

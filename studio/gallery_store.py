@@ -92,7 +92,9 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
     }
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        stem = f"{int(item.created * 1000):013d}-{secrets.token_hex(4)}"  # two tabs of one gallery never clash
+        newest = max((int(stem.split("-")[0]) for stem in _stems(folder)), default=0)
+        ms = max(int(time.time() * 1000), newest + 1)  # names in the order kept (a Keep adds many in one ms)
+        stem = f"{ms:013d}-{secrets.token_hex(4)}"  # two tabs of one gallery never clash
         atomic_write(folder / f"{stem}.png", item.png)
         atomic_write(folder / f"{stem}.json", json.dumps(sidecar).encode())
         for old in sorted(_stems(folder))[:-limit]:
@@ -177,14 +179,14 @@ def load(code: str) -> list[HistoryItem]:
 
 def _numbered(items: list[HistoryItem]) -> list[HistoryItem]:
     """Each item keeps its number unless an earlier one has it (or it has none): then the next
-    number after all of them."""
+    number after all of them. In number order, as the session showed them."""
     taken: set[int] = set()
     later = itertools.count(max((h.id for h in items), default=0) + 1)
     for item in items:
         if item.id == 0 or item.id in taken:
             item.id = next(later)
         taken.add(item.id)
-    return items
+    return sorted(items, key=lambda h: h.id)
 
 
 def attach(session: Session, query: MutableMapping[str, Any]) -> None:

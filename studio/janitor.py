@@ -134,17 +134,23 @@ def watch(current: Session, fresh: bool) -> Handle:
 
 
 def _show_settings(current: Session, taken: list[str]) -> bool:
-    """A reload lost the knobs: they show the settings of the first job taken over (and an edit's
-    photo, mask and edit knobs), so the page describes the work going on, not a fresh start."""
-    from studio import bindings, editing
+    """The knobs show the settings of the first job taken over (an edit's photo, mask and edit
+    knobs; a sweep's axes and the Generate knobs it was drawn from), so the page describes the work
+    going on. A comparison's are the remembered knobs (studio/knob_memory.py): its job holds
+    preview-quality settings, drawn down from them."""
+    from studio import bindings, editing, sweeping
 
     for name in ADOPTABLE:
         job = getattr(current, name).job if name in taken else None
-        if job is not None and job.params is not None:
+        if job is None or job.params is None or name == "compare":
+            continue
+        if name == "sweep":
+            sweeping.show_sweep(job.key)
+        else:
             bindings.push(job.params)
-            if name == "edit":
-                editing.show_edit(job.key)
-            return True
+        if name == "edit":
+            editing.show_edit(job.key)
+        return True
     return False
 
 

@@ -3,9 +3,12 @@ the settings that were on screen, not the defaults.
 
 A reload is a new Streamlit session, and widget values live in the old one. So every run writes
 what the knobs show (the generation params, the sidebar's preview and fast-path settings, Compare's
-choices, the edit knobs) into the gallery's folder when it changed (studio/gallery_store.py,
-atomically), and a new session of that gallery puts them back on its first run, before a reload's
-running job is taken over (whose own settings then win, studio/janitor.py).
+choices, the edit knobs, the sweep's axes) into the gallery's folder when it changed
+(studio/gallery_store.py, atomically), and a new session of that gallery puts them back on its
+first run, before a reload's running job is taken over (a render's own settings then win,
+studio/janitor.py). It is written at the start of a run, from the values the browser sent: a run
+may end in `st.stop()` or `st.rerun()`, after which Streamlit refuses session state reads, and a
+fragment's rerun (Generate's sliders) calls `remember` itself.
 
 Restoring is a recall without its messages: the values are checked as a PNG's are (`validate`,
 the server's limits), the models stay those of the link, and the clip is the file the settings
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
+
+import streamlit as st
 
 from core.compare import COMPARE_MODES
 from core.knobs import ParamsError
@@ -48,20 +53,22 @@ def remembered_keys() -> tuple[str, ...]:
 
 
 def snapshot(current: Session) -> dict[str, Any]:
-    """What the knobs show now, as JSON-ready data."""
+    """What the knobs show now (the widgets' values, not last run's canonical params), JSON-ready."""
     kept = {key: bindings.value(key) for key in remembered_keys()}
+    params = bindings.params_from_values(st.session_state, current.params, bindings.audio_choice().path)
     return {
         "version": VERSION,
-        "params": current.params.to_dict(),
+        "audio_source": bindings.value(bindings.AUDIO_SOURCE_KEY),  # "none" is no clip, and so is "upload" before one
+        "params": params.to_dict(),
         "widgets": {k: list(v) if isinstance(v, tuple) else v for k, v in kept.items() if v is not None},
     }
 
 
 def remember(current: Session) -> None:
-    """End of every run: write the snapshot when it changed since this session last wrote it (a
-    slider release writes once; a rerun that changed nothing writes nothing). The first run's is
-    what the page opened with (the defaults, or what `restore` brought back): nothing to write, so
-    a visit that changes nothing leaves no file."""
+    """Every run (and fragment run): write the snapshot when it changed since this session last
+    wrote it (a slider release writes once; a rerun that changed nothing writes nothing). The first
+    run's is what the page opened with (the defaults, or what `restore` brought back): nothing to
+    write, so a visit that changes nothing leaves no file."""
     if current.gallery_code is None or bindings.value("w_seed") is None:
         return  # no gallery yet, or the widgets never got their values (the run stopped early)
     text = json.dumps(snapshot(current), default=str)  # field order (a stem map is ordered); never a TypeError
@@ -88,6 +95,8 @@ def restore(current: Session) -> bool:
     bindings.push(params)
     if params.audio_path:
         claim(params.audio_path)  # an upload: kept while this session may use it
+    elif data.get("audio_source") in bindings.AUDIO_SOURCES:  # no clip: which source had none (not the sample)
+        bindings.set_value(bindings.AUDIO_SOURCE_KEY, data["audio_source"])
     widgets = data.get("widgets")
     for key in remembered_keys():
         accepted = _accepted(key, widgets.get(key, _SKIP) if isinstance(widgets, dict) else _SKIP)

@@ -192,6 +192,15 @@ class SweepAsked:
     plan: SweepPlan
     drawn_from: GenerationParams | None = None
     no_scorer: str | None = None
+    page: dict[str, Any] = dataclasses.field(default_factory=dict)  # the page's axes and choices at Run
+
+
+def show_sweep(asked: SweepAsked) -> None:
+    """The pages as they were for the sweep `asked` (one a reloaded page took over): Generate's
+    knobs at full quality (a preview-quality sweep's tiles are drawn down from them), its axes."""
+    bindings.push(asked.drawn_from or asked.plan.base)
+    for key, value in asked.page.items():
+        bindings.set_value(key, value)
 
 
 def tiles_at(run: SweepRun, z: int) -> list[SweepTile]:
@@ -300,9 +309,9 @@ def sweep_job(
 
     job = Job("sweep", task, total=sweep_steps(plan, scored=scorer is not None))  # a Steps axis: each tile's own
     job.params = plan.base
-    job.key = SweepAsked(plan, drawn_from, no_scorer)
+    job.key = SweepAsked(plan, drawn_from, no_scorer, page={key: bindings.value(key) for key in STARTING})
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "show_sweep", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -58,12 +58,12 @@ def test_two_processes_give_the_table_of_one(tmp_path):
 
 
 def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, capsys):
-    """A clip that passes the header check but does not decode, and a damaged reference image: those
+    """A clip that passes the header check but holds no sound, and a damaged reference image: those
     rows are skipped (each once, whatever the seeds) and listed in the report; the rest is scored."""
     from core.cli import main
 
     data = make_dataset(tmp_path / "data", n=3)
-    (data / "clips" / "1.wav").write_bytes(b"RIFF" + os.urandom(4000))  # row 2: a damaged clip
+    (data / "clips" / "1.wav").write_bytes((data / "clips" / "0.wav").read_bytes()[:44])  # row 2: a header, no sound
     (data / "frames" / "2.jpg").write_bytes((data / "frames" / "2.jpg").read_bytes()[:200])  # row 3: cut short
     out = tmp_path / "out"
     (out / "parts").mkdir(parents=True)  # an earlier run's with two processes: not this run's table
@@ -81,7 +81,9 @@ def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, ca
     assert agg["prompt_match"]["n"] == "2"
     report = (out / "report.md").read_text()
     assert "2 row(s) skipped:" in report and "- line 2: " in report and "- line 3: " in report
-    assert str(tmp_path) not in report and "- line 2: 1.wav could not be decoded" in report  # names, not folders
+    assert (
+        str(tmp_path) not in report and "- line 2: 1.wav has no audio frames (zero length)" in report
+    )  # names, not folders
     assert report.count("- line 2: ") == 1
     assert sorted(p.name for p in (out / "images").iterdir()) == ["keep.png", "line-0001_seed-0.png",
                                                                   "line-0001_seed-1.png"]  # fmt: skip

@@ -97,6 +97,16 @@ def test_a_reload_shows_the_knobs_as_they_were_and_another_gallery_the_defaults(
     assert session(stranger).params.prompt != "a harbour at night"
 
 
+def test_no_audio_comes_back_as_no_audio_not_as_the_starting_sample(own_uploads):
+    """With every other knob at its default, a session without a clip looks like a fresh one, which
+    starts on a sample: the remembered source says which it was."""
+    at = _open()
+    at.radio(key="w_audio_source").set_value("none").run()
+    ok(at)
+    again = _open(session(at).gallery_code)
+    assert again.radio(key="w_audio_source").value == "none" and session(again).params.audio_path is None
+
+
 def test_a_damaged_or_absurd_file_never_breaks_the_page(own_uploads):
     at = _open()
     at.slider(key="w_steps").set_value(9).run()

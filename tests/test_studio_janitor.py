@@ -341,6 +341,46 @@ def test_a_reloaded_page_takes_over_its_render_and_another_gallery_does_not(uplo
     janitor.release_uploads("reloaded")
 
 
+def test_a_reloaded_sweep_shows_its_axes_and_the_full_settings_it_was_drawn_from(uploads, monkeypatch):
+    """A preview-quality sweep's job holds settings drawn down to the preview's size: the reloaded
+    page shows the Generate knobs they came from, and the sweep's own axes, not the remembered ones."""
+    import weakref
+
+    from studio import sweeping, widgets
+
+    at = app(ui_live_preview=False, w_width=128, w_height=96, w_steps=7, ui_preview_steps=50, ui_preview_side=64)
+    code = session(at).gallery_code
+    at.switch_page("../pages/sweep.py").run()
+    at.selectbox(key="sweep_x_field").set_value("seed").run()
+    at.text_input(key="sweep_x_values").set_value(",".join(str(i) for i in range(16))).run()
+    at.selectbox(key="sweep_y_field").set_value("guidance").run()  # 48 tiles of 50 steps: long enough
+    at.toggle(key="sweep_scores").set_value(False).run()
+    monkeypatch.setattr(widgets, "follow", lambda *a, **k: st.stop())  # the run ends; the sweep runs on
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    job = session(at).sweep.job
+    try:
+        wait_until(lambda: job.step >= 1 or job.done.is_set(), "the sweep's first step")
+        assert job.running and (job.params.width, job.params.height) == (88, 64)  # drawn down to the preview
+        at.text_input(key="sweep_x_values").set_value("1,2").run()  # changed after Run: remembered, not the sweep's
+        monkeypatch.setattr(janitor, "_active", lambda sid: False)
+        janitor._left(janitor.Handle(SID, weakref.ref(session(at))), ServerLoop())
+        reloaded = _reopened(code, monkeypatch, "reloaded")
+        assert session(reloaded).sweep.job is job
+        state = reloaded.session_state
+        assert (state["w_width"], state["w_height"], state["w_steps"]) == (128, 96, 7)  # the user's, not 88x64
+        assert (state["sweep_x_field"], state["sweep_x_values"]) == ("seed", ",".join(str(i) for i in range(16)))
+        assert (state["sweep_y_field"], state["sweep_y_values"]) == ("guidance", sweeping.SWEEPABLE["guidance"])
+        assert [t.value for t in reloaded.toast] == [
+            "The Sweep started before the reload goes on here; the knobs show its settings (the sweep's grid "
+            "shows when it is done)."
+        ]
+    finally:
+        job.request_cancel()
+        job.wait(60)
+        janitor.release_uploads("reloaded")
+
+
 def test_a_gallerys_clips_stay_while_a_session_of_it_is_open_and_a_gone_one_is_said_without_folders(
     uploads, monkeypatch
 ):

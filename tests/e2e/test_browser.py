@@ -127,6 +127,35 @@ def test_a_long_render_goes_on_after_a_reload_and_cancel_stops_it(page, server):
     shot(page, "06_cancelled")
 
 
+def test_a_reload_keeps_every_knob_the_page_showed(page, server):
+    """Knobs kept with the gallery (studio/knob_memory.py), as a browser moves them: a slider in
+    Generate's fragment (its reruns never reach app.py), a Compare toggle and a sidebar toggle (their
+    runs end in st.stop/st.rerun, after which Streamlit refuses session state reads)."""
+    open_studio(page, server)
+    weight = page.locator(".st-key-w_weight_fg input[type=range]").first
+    before = weight.input_value()
+    set_slider(page, "w_weight_fg", ["ArrowRight"] * 3)
+    expect(weight).not_to_have_value(before)
+    moved = weight.input_value()
+    page.locator(".st-key-preview_box").get_by_text(re.compile(rf"weights {float(moved):g}/")).wait_for()
+    page.get_by_role("link", name="Compare", exact=True).click()
+    without = page.locator(".st-key-cmp_without input[type=checkbox]")
+    expect(without).to_be_checked()
+    page.locator(".st-key-cmp_without label").click()
+    expect(without).not_to_be_checked()
+    channels_last = page.locator(".st-key-ui_fast_channels_last input[type=checkbox]")
+    expect(channels_last).not_to_be_checked()
+    page.locator(".st-key-ui_fast_channels_last label").click()
+    expect(channels_last).to_be_checked()
+    expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+
+    page.reload()
+    expect(without).not_to_be_checked()
+    expect(channels_last).to_be_checked()
+    page.get_by_role("link", name="Generate", exact=True).click()
+    expect(weight).to_have_value(moved)
+
+
 def test_silent_upload_shows_a_clear_error(page, server, tmp_path):
     import soundfile as sf
 
