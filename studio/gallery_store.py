@@ -36,6 +36,7 @@ DEFAULT_MB = 2048.0  # all galleries together (60 renders of 1024² are about 10
 _CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what new_code makes: never a path
 _ITEM = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
 KNOBS_FILE = "knobs.json"  # what the knobs last showed (studio/knob_memory.py): goes with its gallery
+CLIPS = "clips"  # <gallery>/clips/<16 hex>/<name>: the uploads its images and knobs use, kept with it
 
 
 def galleries_dir() -> Path:
@@ -73,12 +74,49 @@ def retention_note() -> str:
     )
 
 
+def clips_dir(code: str) -> Path:
+    """Where gallery `code` keeps the uploads it uses, laid out as the uploads are (find_clip looks
+    there by name and hash)."""
+    return galleries_dir() / code / CLIPS
+
+
+def kept_clip(code: str, path: str) -> Path | None:
+    """Gallery `code`'s own copy of the upload at `path`, if it has one."""
+    copy = clips_dir(code) / Path(path).parent.name / Path(path).name
+    return copy if copy.is_file() else None
+
+
+def keep_clip(code: str, path: str | None) -> None:
+    """Keep the upload at `path` with gallery `code` (a hard link: no second copy while the upload
+    lives), so that a Recall or a reload days later still finds it after the upload itself went
+    (uploads go once no tab uses them). Samples and the operator's files are not copied."""
+    from studio.uploads import upload_folder_of
+
+    source = Path(path) if path else None
+    if source is None or upload_folder_of(source) is None or not source.is_file():
+        return
+    target = clips_dir(code) / source.parent.name / source.name
+    if target.exists():
+        return
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, target)
+        except OSError:  # another file system: a copy, written as every file is
+            from core.export import atomic_write
+
+            atomic_write(target, source.read_bytes())
+    except OSError:
+        pass  # the gallery works without it: a later Recall says the clip is not here
+
+
 def keep(code: str, item: HistoryItem, limit: int) -> bool:
-    """Write `item` into gallery `code` and drop its images beyond the newest `limit`. False when
-    the disk refused (the image stays in memory only)."""
+    """Write `item` into gallery `code` (with the upload it was made from) and drop its images
+    beyond the newest `limit`. False when the disk refused (the image stays in memory only)."""
     from core.export import atomic_write
 
     folder = galleries_dir() / code
+    keep_clip(code, item.params.audio_path)
     sidecar = {
         "id": item.id,
         "kind": item.kind,
@@ -229,6 +267,7 @@ def prune_galleries(now: float | None = None, folder: Path | None = None) -> lis
             for f, _ in [*mine, *knobs]:
                 f.unlink(missing_ok=True)
                 removed.append(f)
+            removed += _remove_clips(gallery / CLIPS)
             _rmdir(gallery)
             continue
         sizes = {f.with_suffix(""): st.st_size for f, st in mine if f.suffix == ".json"}
@@ -246,6 +285,21 @@ def prune_galleries(now: float | None = None, folder: Path | None = None) -> lis
     return removed
 
 
+def _remove_clips(folder: Path) -> list[Path]:
+    """A pruned gallery's clips: only `<clips>/<16 hex>/<file>` as keep_clip lays them out."""
+    from studio.uploads import upload_folder_of
+
+    removed = []
+    for sub in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []:
+        for f in sub.iterdir() if upload_folder_of(sub / "x", folder) is not None else []:
+            if f.is_file() and not f.is_symlink():
+                f.unlink(missing_ok=True)
+                removed.append(f)
+        _rmdir(sub)
+    _rmdir(folder)
+    return removed
+
+
 def _rmdir(folder: Path) -> None:
     try:
         folder.rmdir()
@@ -259,8 +313,11 @@ __all__ = [
     "KNOBS_FILE",
     "MB_ENV",
     "attach",
+    "clips_dir",
     "galleries_dir",
     "keep",
+    "keep_clip",
+    "kept_clip",
     "keep_knobs",
     "load",
     "load_knobs",

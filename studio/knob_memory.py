@@ -19,6 +19,7 @@ would refuse (a damaged or hand-edited file) is skipped, never an exception on t
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import streamlit as st
@@ -76,6 +77,7 @@ def remember(current: Session) -> None:
         current.knobs_kept = text
     elif text != current.knobs_kept and gallery_store.keep_knobs(current.gallery_code, text):
         current.knobs_kept = text
+        gallery_store.keep_clip(current.gallery_code, bindings.audio_choice().path)  # an upload outlives its tab
 
 
 def restore(current: Session) -> bool:
@@ -92,6 +94,9 @@ def restore(current: Session) -> bool:
     except (ParamsError, TypeError, ValueError):
         return False
     params, _ = limits().clamp(params.replace(models=current.params.models))  # the link picks the models
+    path = params.audio_path
+    if path and not os.path.exists(path) and (kept := gallery_store.kept_clip(current.gallery_code, path)):
+        params = params.replace(audio_path=str(kept))  # the upload went (no tab used it): the gallery's copy
     bindings.push(params)
     if params.audio_path:
         claim(params.audio_path)  # an upload: kept while this session may use it

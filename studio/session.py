@@ -292,11 +292,12 @@ class Session:
         from core.samples import SAMPLES_DIR
         from core.train.layout import checkpoint_name
         from studio.bindings import push
+        from studio.gallery_store import clips_dir
         from studio.limits import limits
         from studio.training import runs_root
         from studio.uploads import uploads_dir
 
-        places = [uploads_dir(), SAMPLES_DIR]
+        places = [uploads_dir(), *([clips_dir(self.gallery_code)] if self.gallery_code else []), SAMPLES_DIR]
         self.recall_clip_differs = False
         try:
             params = locate_clip(params, places, hint="choose the clip again")

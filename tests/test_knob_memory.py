@@ -97,6 +97,24 @@ def test_a_reload_shows_the_knobs_as_they_were_and_another_gallery_the_defaults(
     assert session(stranger).params.prompt != "a harbour at night"
 
 
+def test_a_bookmark_opened_after_the_upload_went_still_has_its_clip(own_uploads, monkeypatch):
+    """Uploads go once no tab uses them; the clip the knobs name is kept with the gallery."""
+    at = _open()
+    at.radio(key="w_audio_source").set_value("upload").run()
+    sound = wav(seconds=1.0)
+    at.file_uploader(key="w_upload").set_value(("quay.wav", sound, "audio/wav")).run()
+    at.run()
+    ok(at)
+    upload = session(at).clips["upload"]
+    janitor.release_uploads(SID)  # the tab closed: the upload goes
+    assert not os.path.exists(upload)
+    monkeypatch.setattr(janitor, "_session_id", lambda: "reloaded")
+    later = _open(session(at).gallery_code)
+    kept = session(later).clips["upload"]
+    assert kept != upload and open(kept, "rb").read() == sound and session(later).params.audio_path == kept
+    assert not [e.value for e in later.error], [e.value for e in later.error]
+
+
 def test_no_audio_comes_back_as_no_audio_not_as_the_starting_sample(own_uploads):
     """With every other knob at its default, a session without a clip looks like a fresh one, which
     starts on a sample: the remembered source says which it was."""
@@ -144,7 +162,8 @@ def test_an_old_gallerys_knobs_go_with_it_and_fresh_knobs_keep_it(own_uploads):
     now = time.time()
     old, touched = "c" * 22, "d" * 22
     for code, knobs_age in ((old, 9), (touched, 1)):
-        (root / code).mkdir(parents=True)
+        (root / code / gallery_store.CLIPS / ("0" * 16)).mkdir(parents=True)
+        (root / code / gallery_store.CLIPS / ("0" * 16) / "a.wav").write_bytes(b"RIFF")
         image = root / code / "0000000000001-00000001.png"
         image.write_bytes(b"x")
         knobs = root / code / gallery_store.KNOBS_FILE
@@ -153,5 +172,7 @@ def test_an_old_gallerys_knobs_go_with_it_and_fresh_knobs_keep_it(own_uploads):
             os.utime(p, (now - days * 86400,) * 2)
     removed = gallery_store.prune_galleries(now=now)
     assert not (root / old).exists() and root / old / gallery_store.KNOBS_FILE in removed
+    assert root / old / gallery_store.CLIPS / ("0" * 16) / "a.wav" in removed  # its clips with it
+    assert (root / touched / gallery_store.CLIPS / ("0" * 16) / "a.wav").exists()
     assert (root / touched / gallery_store.KNOBS_FILE).exists()  # its knobs were changed yesterday
     assert (root / touched / "0000000000001-00000001.png").exists()

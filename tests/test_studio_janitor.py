@@ -384,11 +384,13 @@ def test_a_reloaded_sweep_shows_its_axes_and_the_full_settings_it_was_drawn_from
 def test_a_gallerys_clips_stay_while_a_session_of_it_is_open_and_a_gone_one_is_said_without_folders(
     uploads, monkeypatch
 ):
-    """The gallery outlives a reload; the uploads its renders were made from now do too, while a
-    session of that gallery is open. An upload gone anyway is named, never shown as a server path."""
+    """The gallery outlives a reload; the uploads its renders were made from now do too: while a
+    session of that gallery is open, and after, in the gallery's own folder (a Recall days later
+    still has its clip). A clip gone anyway is named, never shown as a server path."""
     at = app(ui_live_preview=False)
     code = session(at).gallery_code
-    path = upload(at, "uniq_c.wav", wav(seconds=1.0))
+    sound = wav(seconds=1.0)
+    path = upload(at, "uniq_c.wav", sound)
     at.button(key="btn_render").click().run()
     ok(at)
     assert session(at).history[-1].params.audio_path == str(path)
@@ -398,9 +400,19 @@ def test_a_gallerys_clips_stay_while_a_session_of_it_is_open_and_a_gone_one_is_s
     janitor.release_uploads(SID)  # the session that uploaded it has ended
     assert path.is_file()
 
-    janitor.release_uploads("reloaded")  # and the reloaded one too: the clip goes
+    janitor.release_uploads("reloaded")  # and the reloaded one too: the upload goes...
     assert not path.exists()
+    kept = gallery_store.clips_dir(code) / path.parent.name / path.name  # ...the gallery's own stays
+    assert kept.read_bytes() == sound
     item = session(reloaded).history[-1]
+    reloaded.switch_page("../pages/gallery.py").run()
+    reloaded.button(key=f"recall_{item.id}").click().run()
+    ok(reloaded)
+    assert [m.value for m in reloaded.success] == ["Settings restored: the sliders hold this image's values."]
+    assert not reloaded.warning and session(reloaded).clips["upload"] == str(kept.resolve())
+    assert not [e.value for e in reloaded.error if "Audio" in e.value]  # the preview hears it
+
+    kept.unlink()  # gone from the gallery too (removed by hand): said, by name
     reloaded.switch_page("../pages/gallery.py").run()
     bodies = [j.proto.body for j in reloaded.get("json")]
     assert any('"uniq_c.wav"' in b for b in bodies) and not any(str(uploads) in b for b in bodies), bodies
