@@ -222,6 +222,11 @@ def audio_choice() -> AudioChoice:
     return AudioChoice(None, label="no audio")
 
 
+def shown_params() -> GenerationParams:
+    """What the widgets show, read back without making it canonical (studio/knob_memory.py)."""
+    return params_from_values(_ss(), session().params, audio_choice().path)
+
+
 def current_params(models: str | None = None) -> GenerationParams:
     """The widgets read back into a GenerationParams (not validated), stored as the canonical copy."""
     ensure_widgets()
@@ -264,6 +269,7 @@ __all__ = [
     "randomise_seed",
     "reset_knobs",
     "set_value",
+    "shown_params",
     "value",
     "widget_values",
 ]

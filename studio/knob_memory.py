@@ -22,8 +22,6 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-import streamlit as st
-
 from core.compare import COMPARE_MODES
 from core.knobs import ParamsError
 from core.params import GenerationParams
@@ -53,10 +51,10 @@ def remembered_keys() -> tuple[str, ...]:
     return tuple(_defaults())
 
 
-def snapshot(current: Session) -> dict[str, Any]:
+def snapshot() -> dict[str, Any]:
     """What the knobs show now (the widgets' values, not last run's canonical params), JSON-ready."""
     kept = {key: bindings.value(key) for key in remembered_keys()}
-    params = bindings.params_from_values(st.session_state, current.params, bindings.audio_choice().path)
+    params = bindings.shown_params()
     return {
         "version": VERSION,
         "audio_source": bindings.value(bindings.AUDIO_SOURCE_KEY),  # "none" is no clip, and so is "upload" before one
@@ -72,7 +70,7 @@ def remember(current: Session) -> None:
     write, so a visit that changes nothing leaves no file."""
     if current.gallery_code is None or bindings.value("w_seed") is None:
         return  # no gallery yet, or the widgets never got their values (the run stopped early)
-    text = json.dumps(snapshot(current), default=str)  # field order (a stem map is ordered); never a TypeError
+    text = json.dumps(snapshot(), default=str)  # field order (a stem map is ordered); never a TypeError
     if current.knobs_kept is None:
         current.knobs_kept = text
     elif text != current.knobs_kept and gallery_store.keep_knobs(current.gallery_code, text):
