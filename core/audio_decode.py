@@ -136,6 +136,18 @@ def decode(
     return samples, int(rate)
 
 
+def fallback_seconds(path: Path) -> float | None:
+    """The duration audioread (stdlib readers, then ffmpeg) reads from a file's header: what
+    `decode` falls back to when libsndfile cannot read it; None when neither can (no decoding)."""
+    try:
+        import audioread
+
+        with audioread.audio_open(str(path)) as reader:
+            return float(reader.duration or 0.0)
+    except Exception:  # noqa: BLE001 - audioread.NoBackendError, DecodeError, EOFError, ...: not readable
+        return None
+
+
 def _decode_fallback(path: Path | None, raw: bytes | None, label: str, suffix: str) -> tuple[np.ndarray, int]:
     """Formats libsndfile does not read (m4a/aac, wma, ...) through audioread -> ffmpeg, as librosa.load
     does, minus librosa. audioread yields 16-bit PCM blocks; the container's duration is checked
@@ -202,6 +214,8 @@ def _short(exc: BaseException) -> str:
 
 __all__ = [
     "AUDIO_TYPES",
+    "SNDFILE_TYPES",
+    "fallback_seconds",
     "FORMATS_TEXT",
     "MAX_RATE",
     "MAX_SECONDS",

@@ -35,7 +35,7 @@ with st.container(border=True, key="cmp_controls"):  # two rows: every label who
     )
     c2.radio(
         "Quality",
-        ["preview", "full"],
+        bindings.QUALITIES,
         key="cmp_quality",
         horizontal=True,
         persist_state=PS,

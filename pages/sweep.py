@@ -45,7 +45,7 @@ with st.container(border=True, key="sweep_controls"):
     c1, c2, c3, c4 = st.columns([1.6, 1.4, 1, 1], vertical_alignment="bottom")
     c1.radio(
         "Quality",
-        ["preview", "full"],
+        bindings.QUALITIES,
         key="sweep_quality",
         horizontal=True,
         persist_state=PS,

@@ -62,6 +62,7 @@ UI_DEFAULTS: dict[str, Any] = {
     **FAST_DEFAULTS,  # the sidebar's fast-path toggles (studio/fast.py)
 }
 UI_RANGES: dict[str, tuple[int, int]] = {"ui_preview_steps": (1, 50), "ui_preview_side": (64, 1024)}  # number inputs
+QUALITIES = ("preview", "full")  # Compare's and Sweep's quality: the sidebar's preview settings, or Generate's
 MODELS_CHOICE_KEY = "w_models_choice"
 MODELS_CUSTOM_KEY = "w_models_custom"
 MODELS_QUERY = "models"  # the URL's ?models=...: the sidebar writes it, a reload reads it back
@@ -257,6 +258,7 @@ __all__ = [
     "FIELD_LABELS",
     "LEVEL_SHORT",
     "PERSIST",
+    "QUALITIES",
     "SAMPLE_KEY",
     "UI_DEFAULTS",
     "UI_RANGES",

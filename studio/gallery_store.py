@@ -14,6 +14,7 @@ be written or read is skipped (the studio still works from memory) and the Galle
 
 from __future__ import annotations
 
+import errno
 import io
 import itertools
 import json
@@ -70,7 +71,8 @@ def retention_note() -> str:
     return (
         f"Kept on this server under the gallery code in this page's address (`?{GALLERY_QUERY}=…`): bookmark "
         f"it to see these images again after a reload, in another tab or after a restart; anyone with the "
-        f"address sees them. A gallery not opened for {days:g} days is removed; the newest {HISTORY_LIMIT} images are kept."
+        f"address sees them (and can change the knobs it remembers, with the clips you uploaded). A gallery not opened "
+        f"for {days:g} days is removed; the newest {HISTORY_LIMIT} images are kept."
     )
 
 
@@ -102,8 +104,12 @@ def keep_clip(code: str, path: str | None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)
-        except OSError:  # another file system: a copy, written as every file is
-            from core.export import atomic_write
+        except FileExistsError:
+            return  # another tab of this gallery linked it first
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            from core.export import atomic_write  # another file system: a copy, written as every file is
 
             atomic_write(target, source.read_bytes())
     except OSError:
@@ -263,11 +269,13 @@ def prune_galleries(now: float | None = None, folder: Path | None = None) -> lis
             knobs = [(f, f.stat()) for f in [gallery / KNOBS_FILE] if f.is_file() and not f.is_symlink()]
         except OSError:
             continue
-        if all(st.st_mtime < cutoff for _, st in [*mine, *knobs]):  # its images and its knobs
+        whole = all(st.st_mtime < cutoff for _, st in [*mine, *knobs])  # its images and its knobs untouched
+        if whole:
             for f, _ in [*mine, *knobs]:
                 f.unlink(missing_ok=True)
                 removed.append(f)
-            removed += _remove_clips(gallery / CLIPS)
+        removed += _remove_clips(gallery / CLIPS, keep=set() if whole else _clips_named(gallery))
+        if whole:
             _rmdir(gallery)
             continue
         sizes = {f.with_suffix(""): st.st_size for f, st in mine if f.suffix == ".json"}
@@ -285,18 +293,37 @@ def prune_galleries(now: float | None = None, folder: Path | None = None) -> lis
     return removed
 
 
-def _remove_clips(folder: Path) -> list[Path]:
-    """A pruned gallery's clips: only `<clips>/<16 hex>/<file>` as keep_clip lays them out."""
+def _clips_named(gallery: Path) -> set[tuple[str, str]]:
+    """(16 hex folder, file name) of every clip the gallery's images and knobs name."""
+    named = set()
+    for f in [*gallery.glob("*.json")]:
+        try:
+            path = (json.loads(f.read_text()).get("params") or {}).get("audio_path")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(path, str) and path:
+            named.add((Path(path).parent.name, Path(path).name))
+    return named
+
+
+def _remove_clips(folder: Path, keep: set[tuple[str, str]]) -> list[Path]:
+    """A gallery's clips that nothing of it names any more (all of them when it goes whole): only
+    `<clips>/<16 hex>/<file>` as keep_clip lays them out; a folder that cannot be read is left."""
     from studio.uploads import upload_folder_of
 
     removed = []
-    for sub in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []:
-        for f in sub.iterdir() if upload_folder_of(sub / "x", folder) is not None else []:
-            if f.is_file() and not f.is_symlink():
-                f.unlink(missing_ok=True)
-                removed.append(f)
-        _rmdir(sub)
-    _rmdir(folder)
+    try:
+        for sub in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []:
+            if not sub.is_dir() or upload_folder_of(sub / "x", folder) is None:
+                continue
+            for f in sub.iterdir():
+                if f.is_file() and not f.is_symlink() and (sub.name, f.name) not in keep:
+                    f.unlink(missing_ok=True)
+                    removed.append(f)
+            _rmdir(sub)
+        _rmdir(folder)
+    except OSError:
+        pass
     return removed
 
 

@@ -19,7 +19,6 @@ would refuse (a damaged or hand-edited file) is skipped, never an exception on t
 from __future__ import annotations
 
 import json
-import os
 from typing import TYPE_CHECKING, Any
 
 from core.compare import COMPARE_MODES
@@ -92,14 +91,13 @@ def restore(current: Session) -> bool:
     except (ParamsError, TypeError, ValueError):
         return False
     params, _ = limits().clamp(params.replace(models=current.params.models))  # the link picks the models
-    path = params.audio_path
-    if path and not os.path.exists(path) and (kept := gallery_store.kept_clip(current.gallery_code, path)):
-        params = params.replace(audio_path=str(kept))  # the upload went (no tab used it): the gallery's copy
+    if params.audio_path and (kept := gallery_store.kept_clip(current.gallery_code, params.audio_path)):
+        params = params.replace(audio_path=str(kept))  # the gallery's copy: the upload may go any moment
     bindings.push(params)
     if params.audio_path:
         claim(params.audio_path)  # an upload: kept while this session may use it
-    elif data.get("audio_source") in bindings.AUDIO_SOURCES:  # no clip: which source had none (not the sample)
-        bindings.set_value(bindings.AUDIO_SOURCE_KEY, data["audio_source"])
+    elif isinstance(source := data.get("audio_source"), str) and source in bindings.AUDIO_SOURCES:
+        bindings.set_value(bindings.AUDIO_SOURCE_KEY, source)  # no clip: which source had none (not the sample)
     widgets = data.get("widgets")
     for key in remembered_keys():
         accepted = _accepted(key, widgets.get(key, _SKIP) if isinstance(widgets, dict) else _SKIP)
@@ -123,8 +121,8 @@ def _accepted(key: str, value: Any) -> Any:
         ok = isinstance(value, list) and all(isinstance(m, str) and m in COMPARE_MODES for m in value)
         return [m for m in COMPARE_MODES if m in value] if ok else _SKIP
     options = {
-        "cmp_quality": ("preview", "full"),
-        "sweep_quality": ("preview", "full"),
+        "cmp_quality": bindings.QUALITIES,
+        "sweep_quality": bindings.QUALITIES,
         MODE_KEY: edit_knobs()["edit_mode"].values,
         "sweep_score": sweeping.scores_offered(),
         **{sweeping.field_key(axis): (sweeping.NONE, *sweeping.SWEEPABLE) for axis in sweeping.AXES},

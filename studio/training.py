@@ -56,8 +56,12 @@ def _stamp(folder: Path, depth: int = 2) -> tuple:
     for _ in range(depth + 1):
         below = []
         for d in level:
-            stamp.append((str(d), d.stat().st_mtime_ns))
-            below += [p for p in d.iterdir() if p.is_dir() and not p.is_symlink() and p.name != ".cache"]
+            try:  # a folder removed meanwhile is a change too, not an error
+                stamp.append((d, d.stat().st_mtime_ns))
+                with os.scandir(d) as entries:  # the listing's own types: no stat per file
+                    below += [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and e.name != ".cache"]
+            except OSError:
+                stamp.append((d, None))
         level = below
     return tuple(stamp)
 

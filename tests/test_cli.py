@@ -167,7 +167,10 @@ def test_a_checkpoint_named_without_models_runs_with_the_models_it_was_trained_w
     step = tmp_path / "city" / "checkpoints" / "step-0000500"
     step.mkdir(parents=True)
     (tmp_path / "city" / "train_config.json").write_text(json.dumps({"models": "tiny"}))
-    for folder in (final, step):
+    unmarked = tmp_path / "town" / "final"  # a final/ whose training.json is gone: its run's config says
+    unmarked.mkdir(parents=True)
+    (tmp_path / "town" / "train_config.json").write_text(json.dumps({"models": "tiny"}))
+    for folder in (final, step, unmarked):
         args = build_parser().parse_args(["generate", "--mode", "trained", "--checkpoint", str(folder)])
         assert params_from_args(args).models == "tiny"
         assert capsys.readouterr().err == (

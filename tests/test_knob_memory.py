@@ -57,7 +57,8 @@ def test_a_reload_shows_the_knobs_as_they_were_and_another_gallery_the_defaults(
     at.slider(key="w_weight_fg").set_value(1.7).run()
     at.slider(key="w_switch").set_value((0.2, 0.6)).run()
     at.radio(key="w_audio_source").set_value("upload").run()
-    at.file_uploader(key="w_upload").set_value(("harbour.wav", wav(seconds=1.5), "audio/wav")).run()
+    monkeypatch.setattr(gallery_store, "keep_clip", lambda *a: None)  # no copy kept (a full disk): the upload
+    at.file_uploader(key="w_upload").set_value(("harbour.wav", wav(seconds=1.5), "audio/wav")).run()  # is claimed
     at.number_input(key="ui_preview_steps").set_value(4).run()
     at.toggle(key="ui_new_seed").set_value(True).run()
     at.switch_page("../pages/compare.py").run()
@@ -106,12 +107,13 @@ def test_a_bookmark_opened_after_the_upload_went_still_has_its_clip(own_uploads,
     at.run()
     ok(at)
     upload = session(at).clips["upload"]
-    janitor.release_uploads(SID)  # the tab closed: the upload goes
+    janitor.release_uploads(SID)  # the tab closed: the upload goes (a restore uses the gallery's copy anyway)
     assert not os.path.exists(upload)
     monkeypatch.setattr(janitor, "_session_id", lambda: "reloaded")
     later = _open(session(at).gallery_code)
     kept = session(later).clips["upload"]
-    assert kept != upload and open(kept, "rb").read() == sound and session(later).params.audio_path == kept
+    assert kept == str(gallery_store.kept_clip(session(at).gallery_code, upload)) and kept != upload
+    assert open(kept, "rb").read() == sound and session(later).params.audio_path == kept
     assert not [e.value for e in later.error], [e.value for e in later.error]
 
 
@@ -133,6 +135,7 @@ def test_a_damaged_or_absurd_file_never_breaks_the_page(own_uploads):
     fresh = _open().session_state  # the defaults, from a gallery of its own
 
     kept["params"].update(width=2048, height=1024, steps=40)  # beyond this server's limits
+    kept["audio_source"], kept["params"]["audio_path"] = ["none"], None  # not a source: skipped, no TypeError
     kept["widgets"].update(
         ui_preview_side=99_999,
         cmp_modes=["mix", "bogus"],
@@ -161,18 +164,21 @@ def test_an_old_gallerys_knobs_go_with_it_and_fresh_knobs_keep_it(own_uploads):
     root = gallery_store.galleries_dir()
     now = time.time()
     old, touched = "c" * 22, "d" * 22
+    clips = "0" * 16
     for code, knobs_age in ((old, 9), (touched, 1)):
-        (root / code / gallery_store.CLIPS / ("0" * 16)).mkdir(parents=True)
-        (root / code / gallery_store.CLIPS / ("0" * 16) / "a.wav").write_bytes(b"RIFF")
+        (root / code / gallery_store.CLIPS / clips).mkdir(parents=True)
+        for name in ("a.wav", "b.wav"):
+            (root / code / gallery_store.CLIPS / clips / name).write_bytes(b"RIFF")
         image = root / code / "0000000000001-00000001.png"
         image.write_bytes(b"x")
         knobs = root / code / gallery_store.KNOBS_FILE
-        knobs.write_text("{}")
+        knobs.write_text(json.dumps({"params": {"audio_path": f"/srv/uploads/{clips}/a.wav"}}))  # names a.wav only
         for p, days in ((image, 9), (knobs, knobs_age)):
             os.utime(p, (now - days * 86400,) * 2)
     removed = gallery_store.prune_galleries(now=now)
     assert not (root / old).exists() and root / old / gallery_store.KNOBS_FILE in removed
-    assert root / old / gallery_store.CLIPS / ("0" * 16) / "a.wav" in removed  # its clips with it
-    assert (root / touched / gallery_store.CLIPS / ("0" * 16) / "a.wav").exists()
+    assert root / old / gallery_store.CLIPS / clips / "a.wav" in removed  # its clips with it
+    assert (root / touched / gallery_store.CLIPS / clips / "a.wav").exists()  # named by its knobs: kept
+    assert root / touched / gallery_store.CLIPS / clips / "b.wav" in removed  # named by nothing any more
     assert (root / touched / gallery_store.KNOBS_FILE).exists()  # its knobs were changed yesterday
     assert (root / touched / "0000000000001-00000001.png").exists()

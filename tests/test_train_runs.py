@@ -46,13 +46,27 @@ def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
     # What a page polling the resumed run sees: the checkpoint it goes on from (a stop before its
     # next one still has something to resume), the steps counted on from 2, the time left.
     assert seen[3]["last_checkpoint"] == "checkpoints/step-0000002" and seen[3]["total"] == 4
-    assert seen[3]["step"] == 3 and seen[3]["eta_s"] > 0 and seen[4]["eta_s"] == 0
+    assert seen[3]["step"] == 3 and seen[3]["eta_s"] is None and seen[4]["eta_s"] == 0  # a rate from step 3 on
     assert rest.losses[3] == pytest.approx(whole.losses[3], rel=1e-6)
     assert rest.losses[4] == pytest.approx(whole.losses[4], rel=1e-6)
     assert [m["step"] for m in read_metrics(rest.run) if "loss" in m] == [1, 2, 3, 4]  # no duplicates
     a = load_file(str(whole.final / "adapters.safetensors"))
     b = load_file(str(rest.final / "adapters.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_time_left_counts_steps_not_the_loading_and_validation_before_them():
+    """--quiet (the studio's runs) has no tqdm bar: the estimate is the bar's own, from the first step
+    done on, so a long step-0 validation does not inflate it."""
+    from core.train.metrics import ProgressBar
+
+    bar = ProgressBar(total=10, initial=0, stage=1, enabled=False)
+    assert bar.eta() is None
+    bar.update()  # step 1 ends after a long load: its time is not counted
+    assert bar.eta() is None
+    bar.since -= 2.0  # step 2 takes 2 s
+    bar.update()
+    assert bar.eta() == pytest.approx(8 * 2.0, rel=0.05)  # 8 steps left at 2 s each
 
 
 def test_gradient_checkpointing_and_accumulation_change_nothing(train_bundle, train_data, tmp_path):

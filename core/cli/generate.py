@@ -164,7 +164,7 @@ def _models_of_checkpoint(params: GenerationParams) -> GenerationParams:
     if models is None or models == params.models:
         return params
     sys.stderr.write(f"note: using the models {params.checkpoint} was trained with, {models} (--models to choose)\n")
-    return params.replace(models=models)
+    return params.replace(models=models).validate()
 
 
 def _progress(quiet: bool):

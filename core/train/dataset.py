@@ -164,16 +164,17 @@ def _check_media(row: Row, report: DatasetReport) -> str:
             im.load()
         except (OSError, SyntaxError, ValueError):
             return f"image {image_name} is damaged or incomplete (it stops before its last pixel)"
+    from ..audio_decode import SNDFILE_TYPES, fallback_seconds
+
     seconds = audio_seconds(row.audio)
-    if seconds is None and row.audio.suffix.lower() in HEADER_FORMATS:  # others (m4a...): the feature pass decodes
-        audio_name = row.audio.relative_to(report.folder).as_posix() if inside else row.audio.name
-        return f"audio {audio_name} is damaged or not audio (its {row.audio.suffix.lower()} header cannot be read)"
+    if seconds is None and row.audio.suffix.lower().lstrip(".") in SNDFILE_TYPES:  # m4a...: the feature pass decodes
+        seconds = fallback_seconds(row.audio)  # what decoding falls back to (ffmpeg): only for these few
+        if seconds is None:
+            audio_name = row.audio.relative_to(report.folder).as_posix() if inside else row.audio.name
+            return f"audio {audio_name} is damaged or not audio (its {row.audio.suffix.lower()} header cannot be read)"
     if seconds is not None:
         report.durations[row.line] = seconds
     return ""
-
-
-HEADER_FORMATS = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif")  # libsndfile reads every such header
 
 
 def audio_seconds(path: Path) -> float | None:

@@ -44,7 +44,8 @@ def trained_models(checkpoint: str | Path) -> str | None:
     """The models a checkpoint folder was trained with (what it must be used with): a final/'s
     training.json, else its run's train_config.json (a step checkpoint); None when neither says."""
     folder = Path(checkpoint).expanduser()
-    for path, inside in ((folder / TRAINING_FILE, "config"), (folder.parent.parent / RUN_CONFIG, None)):
+    run = folder.parent if folder.name == FINAL else folder.parent.parent  # RUN/final, RUN/checkpoints/step-N
+    for path, inside in ((folder / TRAINING_FILE, "config"), (run / RUN_CONFIG, None)):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             models = data[inside]["models"] if inside else data["models"]

@@ -131,7 +131,9 @@ class ProgressBar:
 
     def __init__(self, total: int, initial: int, stage: int, enabled: bool):
         self.bar = None
-        self.total, self.initial, self.n, self.since = total, initial, initial, time.perf_counter()
+        self.total, self.n = total, initial
+        self.since: float | None = None  # the first step's end: loading and step 0's validation are no rate
+        self.counted_from = initial
         if enabled:
             from tqdm.auto import tqdm
 
@@ -139,6 +141,8 @@ class ProgressBar:
 
     def update(self, n: int = 1) -> None:
         self.n += n
+        if self.since is None:
+            self.since, self.counted_from = time.perf_counter(), self.n
         if self.bar is not None:
             self.bar.update(n)
 
@@ -147,8 +151,10 @@ class ProgressBar:
             self.bar.set_postfix(postfix, refresh=False)
 
     def eta(self) -> float | None:
-        """Seconds left at the mean rate of this process's steps so far (None before the first)."""
-        done, elapsed = self.n - self.initial, time.perf_counter() - self.since
+        """Seconds left at the mean rate of this process's steps after its first (None until then)."""
+        if self.since is None:
+            return None
+        done, elapsed = self.n - self.counted_from, time.perf_counter() - self.since
         if done <= 0 or elapsed <= 0:
             return None
         return max(0, self.total - self.n) * elapsed / done

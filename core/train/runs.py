@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .checkpoint import FINAL, RUN_CONFIG
 from .launch import training_alive
+from .layout import FINAL, RUN_CONFIG
 from .metrics import STATUS_FILE, read_status
 
 
