@@ -11,6 +11,7 @@ digits), and otherwise asks for the clip. A trained checkpoint is named by its r
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,9 +50,15 @@ def find_clip(name: str, sha256: str | None, places: Iterable[Path]) -> Path | N
 
 
 def namesake(name: str, places: Iterable[Path]) -> Path | None:
-    """A file in `places` with the clip's name, whatever its content: when `find_clip` found none
-    with the recorded sound, this says that a file of that name is here, with other sound."""
-    return next((p for place in places if (p := place / clip_name(name)).is_file()), None)
+    """A file in `places` (or one folder down, where uploads are kept by hash) with the clip's name,
+    whatever its content: when `find_clip` found none with the recorded sound, this says that a
+    file of that name is here, with other sound."""
+    name = clip_name(name)
+    for place in places:
+        for path in [place / name, *sorted(place.glob(f"*/{glob.escape(name)}"))]:
+            if path.is_file():
+                return path
+    return None
 
 
 CLI_HINT = "pass it with --audio FILE (or put it next to the PNG)"

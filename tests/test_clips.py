@@ -11,7 +11,7 @@ from PIL import Image
 
 from core.audio import AudioError, file_sha256
 from core.cli import main
-from core.clips import find_checkpoint, find_clip, locate_clip
+from core.clips import find_checkpoint, find_clip, locate_clip, namesake
 from core.export import read_params
 from core.params import GenerationParams
 
@@ -51,6 +51,18 @@ def test_find_clip_by_name_and_hash_skipping_a_namesake(tmp_path, clip):
     shutil.copy(clip, own / "my clip (1).wav")
     (own / "my-clip-1.wav").write_bytes(b"not this one")
     assert find_clip("my_clip_1_.wav", sha, [own]) == (own / "my clip (1).wav").resolve()
+
+
+def test_a_namesake_is_found_beside_or_in_an_uploads_hash_folder_whatever_its_sound(tmp_path):
+    """What lets a recall say 'a file of that name is here, with other sound' instead of 'not here'."""
+    samples, uploads = tmp_path / "samples", tmp_path / "uploads"
+    (uploads / ("a" * 16)).mkdir(parents=True)
+    samples.mkdir()
+    (uploads / ("a" * 16) / "take [1].wav").write_bytes(b"RIFF")  # glob characters in a name
+    (samples / "rain.wav").write_bytes(b"RIFF")
+    assert namesake("/their/take [1].wav", [uploads, samples]) == uploads / ("a" * 16) / "take [1].wav"
+    assert namesake("C:\\them\\rain.wav", [uploads, samples]) == samples / "rain.wav"
+    assert namesake("take 1.wav", [uploads, samples]) is None and namesake("snow.wav", [uploads]) is None
 
 
 def test_a_missing_clip_is_named_with_its_hash_and_what_to_do(tmp_path):
