@@ -362,9 +362,12 @@ def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) ->
         return _empty(title, "No values of this score here", 260)
     xs = [x_axis.shown(i) for i in range(len(x_axis.values))] if x_axis else [""]
     ys = [y_axis.shown(i) for i in range(len(y_axis.values))] if y_axis else [""]
+    text = distinct_digits(grid)
+    size = cell_font(nx, text)
     fig = go.Figure(
         go.Heatmap(
-            z=grid, x=xs, y=ys, colorscale="Viridis", text=distinct_digits(grid), texttemplate="%{text}",
+            z=grid, x=xs, y=ys, colorscale="Viridis", text=text, texttemplate="%{text}" if size else "",
+            textfont={"size": size or 12},
             colorbar={"nticks": 2 + ny},  # one row is 180 px: five ticks of 0.0191... ran into each other
             hoverongaps=False, hovertemplate=f"{x_axis.named if x_axis else ''} %{{x}} · "
             f"{y_axis.named if y_axis else ''} %{{y}}<br>{title} %{{text}}<extra></extra>",
@@ -373,6 +376,17 @@ def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) ->
     fig.update_xaxes(title_text=x_axis.named if x_axis else None, type="category")
     fig.update_yaxes(title_text=y_axis.named if y_axis else None, type="category", autorange="reversed")
     return _layout(fig, title, 120 + 60 * ny)
+
+
+HEATMAP_PLOT_PX = 240  # the heatmap's cells' width in the Sweep page's right column at 1280 px
+
+
+def cell_font(columns: int, text: list[list[str]], smallest: int = 8, largest: int = 12) -> int | None:
+    """The cell labels' font size that fits the widest label in a cell (a digit is ~0.62 em), or None
+    when even `smallest` would not: the values are then shown on hover only, not run together."""
+    chars = max((len(t) for row in text for t in row), default=1) or 1
+    size = int(HEATMAP_PLOT_PX / max(columns, 1) / (0.62 * chars))
+    return min(largest, size) if size >= smallest else None
 
 
 def distinct_digits(grid: np.ndarray, least: int = 3, most: int = 9) -> list[list[str]]:

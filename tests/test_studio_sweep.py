@@ -297,6 +297,30 @@ def test_heatmap_cells_have_the_digits_that_tell_them_apart_and_no_nan(stopped_z
     assert [list(row) for row in one.data[0].text] == [["0.0209", ""]]
 
 
+def test_heatmap_cell_labels_shrink_to_fit_and_give_way_to_hover_when_they_cannot(stopped_z_run):
+    """Six columns of 0.0xxxx ran into one unreadable strip: the labels get smaller with more
+    columns, and past 8 px they are left to the hover (which always shows the value)."""
+    import dataclasses
+
+    from core import Scores, SweepPlan, parse_axis
+    from studio import charts
+
+    tile = stopped_z_run.tiles[0]
+
+    def heat(columns: int):
+        axis = parse_axis("x", "seed=" + ",".join(str(i) for i in range(columns)), stopped_z_run.plan.base)
+        tiles = [dataclasses.replace(tile, x=i, z=0, scores=Scores(heard_similarity=0.0201 + i / 1000))
+                 for i in range(columns)]  # fmt: skip
+        run = dataclasses.replace(stopped_z_run, plan=SweepPlan(stopped_z_run.plan.base, (axis,)), tiles=tiles)
+        return charts.sweep_heatmap(run, "heard_similarity", 0).data[0]
+
+    two, six, sixteen = heat(2), heat(6), heat(16)
+    assert (two.textfont.size, two.texttemplate) == (12, "%{text}")
+    assert 8 <= six.textfont.size < 12 and six.texttemplate == "%{text}"  # "0.0231" six times fits at 9 px
+    assert six.textfont.size * 0.62 * len("0.0231") * 6 <= charts.HEATMAP_PLOT_PX
+    assert sixteen.texttemplate == "" and "%{text}" in sixteen.hovertemplate  # on hover only
+
+
 def test_a_z_value_the_stopped_sweep_never_reached_says_so_and_offers_nothing_that_cannot_work(stopped_z_run):
     """Seed 9 of a sweep stopped in Seed 7: no grid of placeholders, no heatmap claiming scores were
     off (they were on), no empty tile picker and no Open in Generate that does nothing; one line
