@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import STAGE_NAMES, DatasetError, UserError, latest_validation, read_metrics, train_knobs
+from core.knobs import ParamsError
 from studio import bindings, charts, training, widgets
 from studio.session import session
 
@@ -87,17 +88,16 @@ with st.form("train_settings", border=False):
     c2, c3, c4 = st.columns(3)
     steps_knob, lr_knob, batch_knob = K["stage_steps"], K["learning_rates"], K["batch_size"]
     defaults = training.starting_config(models)
+    # No min/max on these: a browser refuses an out-of-range number with only a red border (and a
+    # form then submits the last good one); Start checks them and says which range (config.validate).
     steps = c2.number_input(
-        steps_knob.label, int(steps_knob.range[0]), int(steps_knob.range[1]),
-        step=int(steps_knob.step), help=steps_knob.help_for(stage - 1), key="train_steps",
+        steps_knob.label, step=int(steps_knob.step), help=steps_knob.help_for(stage - 1), key="train_steps",
     )  # fmt: skip
     lr = c3.number_input(
-        lr_knob.label, float(lr_knob.range[0]), float(lr_knob.range[1]),
-        format=lr_knob.fmt, step=lr_knob.step, help=lr_knob.help_for(stage - 1), key="train_lr",
+        lr_knob.label, format=lr_knob.fmt, step=lr_knob.step, help=lr_knob.help_for(stage - 1), key="train_lr",
     )  # fmt: skip
     batch = c4.number_input(
-        batch_knob.label, int(batch_knob.range[0]), int(batch_knob.slider[1]), value=defaults.batch_size,
-        help=batch_knob.help, key="train_batch",
+        batch_knob.label, value=defaults.batch_size, step=1, help=batch_knob.help, key="train_batch",
     )  # fmt: skip
     c1, c2 = st.columns(2)
     init = c1.selectbox(
@@ -140,6 +140,10 @@ if start and report is not None and dataset is not None:
             config = training.config_for(dataset, name, models, stage, int(steps), float(lr), int(batch), init)
             run = training.start(config)
             st.rerun()  # the form again, with Start disabled while it trains, and the run followed
+        except ParamsError as exc:  # a setting out of its range: named as the form names it
+            label = K[exc.field].label if exc.field in K else exc.field
+            st.error(f"**{label}**: {str(exc).split(': ', 1)[-1]}. Change it and press Start again.",
+                     icon=":material/error:")  # fmt: skip
         except UserError as exc:
             st.error(str(exc), icon=":material/error:")
 

@@ -143,6 +143,30 @@ def test_a_resumed_run_stopped_before_its_next_checkpoint_still_resumes_and_says
     assert [b for b in at.button if b.key == "train_resume"]
 
 
+def test_a_setting_out_of_range_is_said_by_its_label_and_range_and_nothing_starts(roots, monkeypatch):
+    """A browser refuses an out-of-range number with a red border only (a form then submits the last
+    good value): Start checks the settings and says which one, and its range."""
+    from core import train_knobs
+    from studio import training
+
+    started: list = []
+    monkeypatch.setattr(training, "start", started.append)  # were it reached: recorded, no process launched
+    K = train_knobs()
+    at = _train_page()
+    at.selectbox(key="train_dataset").select("tones").run()
+    for key, bad, label in (("train_batch", 0, K["batch_size"].label), ("train_steps", 0, K["stage_steps"].label),
+                            ("train_lr", 5.0, K["learning_rates"].label)):  # fmt: skip
+        good = at.number_input(key=key).value
+        at.number_input(key=key).set_value(bad)  # a form: the values go with its submit
+        at.button(key="train_start").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        said = [e.value for e in at.error]
+        assert len(said) == 1 and said[0].startswith(f"**{label}**: ") and "between" in said[0], said
+        assert said[0].endswith("Change it and press Start again."), said
+        assert started == []  # nothing was started
+        at.number_input(key=key).set_value(good)
+
+
 def test_a_dataset_with_no_usable_row_says_so_before_start(roots):
     datasets, _ = roots
     (datasets / "empty").mkdir()
