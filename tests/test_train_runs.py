@@ -209,8 +209,10 @@ def test_a_resumed_runs_status_starts_where_the_run_was(tmp_path):
 
 def test_a_killed_run_of_this_process_is_not_alive_though_not_yet_waited_for(tmp_path):
     """A run the server started and the OOM killer ended stays a zombie until waited for: `os.kill(pid,
-    0)` still answers, so the Train page showed it training (and refused Start) until someone pressed Stop."""
+    0)` still answers, so the Train page showed it training (and refused Start) until someone pressed Stop.
+    Once reaped, its pid may be given to another process: the recorded start time tells them apart."""
     from core.train.launch import training_alive
+    from core.train.metrics import process_started
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
@@ -220,6 +222,12 @@ def test_a_killed_run_of_this_process_is_not_alive_though_not_yet_waited_for(tmp
         wait_until(lambda: not training_alive(tmp_path), "the killed run to count as gone")
         (tmp_path / "status.json").write_text(json.dumps({"state": "training", "pid": 0}))
         assert not training_alive(tmp_path)  # 0 names a process group, never a run
+        started = process_started(os.getpid())
+        assert started is not None  # Linux: /proc
+        for recorded, alive in ((started, True), (started + 1, False), (None, True)):  # a pid given again: gone
+            (tmp_path / "status.json").write_text(json.dumps({"state": "training", "pid": os.getpid(),
+                                                              "pid_started": recorded}))  # fmt: skip
+            assert training_alive(tmp_path) is alive, recorded
     finally:
         child.kill()
         child.wait()

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..export.atomic import atomic_write
 from .checkpoint import RUN_CONFIG, check_fresh_run, read_run_config
 from .config import TrainConfig
-from .metrics import FINISHED, Status, read_metrics, read_status
+from .metrics import FINISHED, Status, process_started, read_metrics, read_status
 from .stop import request_stop
 from .validation import latest_validation
 
@@ -59,7 +59,7 @@ def start_training(
         log.close()
     # Until the child's own first update (it imports torch first): a status a poller can trust.
     Status(run, True, resumed=resume, stage=(config or read_run_config(run)).stage).update(
-        state="starting", pid=process.pid
+        state="starting", pid=process.pid, pid_started=process_started(process.pid)
     )
     return process
 
@@ -76,6 +76,9 @@ def training_alive(run: str | Path) -> bool:
         os.kill(pid, 0)
     except (OSError, KeyError, TypeError, ValueError):
         return False
+    recorded = status.get("pid_started")
+    if recorded is not None and process_started(pid) not in (None, recorded):
+        return False  # the run's process is gone and the system gave its pid to another one
     try:  # a run this process started and that was killed (OOM) is a zombie until waited for
         return os.waitpid(pid, os.WNOHANG)[0] == 0
     except ChildProcessError:

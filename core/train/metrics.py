@@ -43,6 +43,17 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
     return out
 
 
+def process_started(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, /proc/<pid>/stat's 22nd field): with the
+    pid, it names one process, so a pid the system gave again to another one is not mistaken for a
+    run. None where /proc is not there (not Linux) or the process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2 :].split()[19])  # fields after the name (which may hold spaces)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def read_status(run: str | Path) -> dict[str, Any] | None:
     path = Path(run) / STATUS_FILE
     try:
@@ -89,6 +100,7 @@ class Status:
         self.data: dict[str, Any] = {
             "state": "starting",
             "pid": os.getpid(),
+            "pid_started": process_started(os.getpid()),
             "started": time.time(),
             "step": 0,
             "total": 0,
@@ -173,6 +185,7 @@ __all__ = [
     "STATUS_FILE",
     "Status",
     "read_metrics",
+    "process_started",
     "read_status",
     "tensorboard_available",
     "tracker_config",
