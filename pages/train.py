@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import STAGE_NAMES, DatasetError, UserError, latest_validation, read_metrics, train_knobs
-from core.knobs import ParamsError
+from core import STAGE_NAMES, DatasetError, ParamsError, UserError, latest_validation, read_metrics, train_knobs
 from studio import bindings, charts, training, widgets
 from studio.session import session
 
