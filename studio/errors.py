@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.params import GenerationParams, ParamsError
 from studio.bindings import BY_KEY, FIELD_LABELS, current_params
+from studio.widgets.text import escape_md_prose
 
 
 def describe(exc: BaseException) -> str:
@@ -24,31 +25,32 @@ def describe(exc: BaseException) -> str:
         UserError,
     )
 
+    text = escape_md_prose(exc)  # its message may quote a file name or a prompt: shown as written
     if isinstance(exc, ParamsError):
         label = FIELD_LABELS.get(exc.field, exc.field.replace("_", " "))
-        detail = str(exc).split(": ", 1)[-1]
+        detail = escape_md_prose(str(exc).split(": ", 1)[-1])
         return f"**{label}**: {detail}. Change this setting and try again."
     if isinstance(exc, AudioError):
-        return f"**Audio problem**: {exc}"
+        return f"**Audio problem**: {text}"
     if isinstance(exc, ExportError):
-        return f"**Cannot use this file**: {exc}."
+        return f"**Cannot use this file**: {text}."
     if isinstance(exc, ModelUnavailable):
-        return f"**Models missing**: {exc}"
+        return f"**Models missing**: {text}"
     if isinstance(exc, ProjectorError):
         return (
-            f"**Trained checkpoint problem**: {exc}. Check the checkpoint folder in the sidebar, "
+            f"**Trained checkpoint problem**: {text}. Check the checkpoint folder in the sidebar, "
             "or switch back to zero-shot."
         )
     if isinstance(exc, EngineError):
-        return f"**Generation failed**: {exc}"
+        return f"**Generation failed**: {text}"
     if isinstance(exc, SeparationError):
-        return f"**Source separation failed**: {exc} Choose 'mix' or 'bands' as the level sources meanwhile."
+        return f"**Source separation failed**: {text} Choose 'mix' or 'bands' as the level sources meanwhile."
     if isinstance(exc, UserError):  # any other error whose message already says what to do (a server limit...)
-        return f"**Cannot do this**: {exc}"
+        return f"**Cannot do this**: {text}"
     if isinstance(exc, MemoryError):
         return "**Out of memory**: lower the image size or the number of steps, then try again."
     return (
-        f"**Unexpected error** ({type(exc).__name__}: {exc}). The studio is still running and your "
+        f"**Unexpected error** ({type(exc).__name__}: {text}). The studio is still running and your "
         "history is kept; try other settings, and please report this with the settings you used."
     )
 
@@ -74,4 +76,4 @@ def field_problem(key: str) -> str | None:
     problem = check_params(current_params())
     if problem is None or problem.field != BY_KEY[key].field:
         return None
-    return str(problem).split(": ", 1)[-1]
+    return escape_md_prose(str(problem).split(": ", 1)[-1])  # shown in a caption, as written

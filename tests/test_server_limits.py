@@ -92,4 +92,4 @@ def test_a_limit_refusal_reads_as_its_own_message_not_an_unexpected_error():
     from studio.limits import LimitError
 
     text = describe(LimitError("width 2048 is over CLAP2DIFF_MAX_SIDE=1024: lower it"))
-    assert text == "**Cannot do this**: width 2048 is over CLAP2DIFF_MAX_SIDE=1024: lower it"
+    assert text == "**Cannot do this**: width 2048 is over CLAP2DIFF\\_MAX\\_SIDE=1024: lower it"

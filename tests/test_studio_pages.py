@@ -196,6 +196,24 @@ def test_escape_md_keeps_the_text_and_leaves_nothing_markdown_can_read():
         assert not re.search(r"(?<!\\)[*_`\[\]$<>#~|&]", shown), shown  # every syntax character escaped
         assert not re.search(r"https?://|www\.|\w@|:material/", shown), shown  # nothing left to link or iconify
     assert escape_md("1. intro.wav") == "1\\. intro.wav" and escape_md("rain.wav") == "rain.wav"
+    # the invisible joiner only where a link or an icon could start: copied prose stays plain
+    assert escape_md("a city: at night") == "a city: at night" and "\u2060" in escape_md(":material/star:")
+
+
+def test_an_error_shows_the_file_names_it_quotes_as_written_and_keeps_its_commands_as_code():
+    import re
+
+    from core import AudioError, ModelUnavailable
+    from studio.errors import describe
+
+    name = "take_*2*_[x](http://e.org) for $5 <b>me@x.org</b>.wav"
+    said = describe(AudioError(f"cannot decode '{name}': no audio stream"))
+    unescaped = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", said).replace("\u2060", "")
+    assert unescaped == f"**Audio problem**: cannot decode '{name}': no audio stream"
+    quoted = said.removeprefix("**Audio problem**")
+    assert not re.search(r"(?<!\\)[*_`\[\]$<>]", quoted) and not re.search(r"https?://|\w@", quoted), said
+    missing = describe(ModelUnavailable("CLAP could not be loaded (run `hf download laion/clap_htsat`)."))
+    assert missing == "**Models missing**: CLAP could not be loaded (run `hf download laion/clap_htsat`)."
 
 
 def test_a_prompt_and_a_pngs_model_name_are_shown_as_typed():

@@ -16,8 +16,10 @@ _SYNTAX = re.compile(r"([\\`*_\[\]<>$~|&#!{}])")
 _LEADING = re.compile(r"^(\s*\d*)([-+.)])")
 # Streamlit turns bare links ('http://…', 'www.…', 'a@b.org') and ':material/…:' icons into
 # elements after parsing, where a backslash no longer counts: an invisible WORD JOINER splits them.
+# Only where one could start (a colon before a space, as in "a city: at night", starts neither), so
+# that little of what people copy off the page carries the invisible character.
 _JOIN = "\u2060"
-_AFTER_PARSE = re.compile(r"(:)|(@)|(?i:(www)(\.))")
+_AFTER_PARSE = re.compile(r"(:)(?=\S)|(@)|(?i:(www)(\.))")
 
 
 def _split(match: re.Match[str]) -> str:
@@ -36,4 +38,20 @@ def escape_md(text: object) -> str:
     return _AFTER_PARSE.sub(_split, _LEADING.sub(r"\1\\\2", _SYNTAX.sub(r"\\\1", flat)))
 
 
-__all__ = ["escape_md"]
+# A code span as a message writes it (`hf download owner/model`): already shown literally by Markdown.
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+
+
+def escape_md_prose(text: object) -> str:
+    """A message (an exception's text, which may quote a file name or a prompt) for Markdown: like
+    `escape_md`, except that its `code spans` stay code, so commands remain copyable as written."""
+    parts = _CODE_SPAN.split(" ".join(str(text).splitlines()))
+    return "".join(part if i % 2 else _escape_inline(part) for i, part in enumerate(parts))
+
+
+def _escape_inline(text: str) -> str:
+    """`escape_md` without the list-marker rule: a message follows its bold title on the line."""
+    return _AFTER_PARSE.sub(_split, _SYNTAX.sub(r"\\\1", text))
+
+
+__all__ = ["escape_md", "escape_md_prose"]
