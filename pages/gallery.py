@@ -50,7 +50,9 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
             meta = read_metadata(up)  # the upload itself: messages name its file
             if meta.get("format") == GRID_FORMAT:
                 items = [it for it in read_grid(up) if it.params is not None]
-                st.success(f"{up.name} is a comparison grid of {len(items)} images: recall any of them.")
+                st.success(
+                    f"{widgets.escape_md(up.name)} is a comparison grid of {len(items)} images: recall any of them."
+                )
                 for i, it in enumerate(items):
                     c1, c2 = st.columns([4, 1], vertical_alignment="center")
                     c1.markdown(f"**{widgets.escape_md(it.caption)}** — seed {it.params.seed}, "
@@ -61,7 +63,7 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
                 c1, c2 = st.columns([1, 3])
                 widgets.safe_image(c1, data, width=160)
                 with c2:
-                    st.success(f"Read the settings of {up.name}.")
+                    st.success(f"Read the settings of {widgets.escape_md(up.name)}.")
                     if "edit" in meta:  # the sliders take its generation settings; the edit needs its photo
                         st.info(
                             f"{up.name} is an edited photo: Recall restores its clip, prompt and knobs, not the "

@@ -37,12 +37,12 @@ if not names:
 else:
     dataset = st.selectbox("Dataset folder", names, key="train_dataset")
     if swapped := training.dataset_swapped(dataset):
-        st.warning(f"The dataset `{swapped}` is no longer in the datasets folder (deleted or renamed): "
-                   f"`{dataset}` is chosen now.", icon=":material/warning:")  # fmt: skip
+        st.warning(f"The dataset {widgets.code_md(swapped)} is no longer in the datasets folder (deleted or "
+                   f"renamed): {widgets.code_md(dataset)} is chosen now.", icon=":material/warning:")  # fmt: skip
     try:
         report = training.dataset_report(dataset)
     except (DatasetError, OSError) as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(widgets.escape_md_prose(exc), icon=":material/error:")
         report = None
 if report is not None:
     c1, c2, c3 = st.columns(3)
@@ -57,14 +57,16 @@ if report is not None:
                 width="stretch",
             )
     if not report.rows:  # said here, not only after a press of Start
-        st.info(f"{report.summary()}: nothing to train on. Each line of `metadata.jsonl` names an audio file, "
+        st.info(f"{widgets.escape_md_prose(report.summary())}: nothing to train on. Each line of `metadata.jsonl` names an audio file, "
                 "an image and a caption (README, 'Train your own').", icon=":material/info:")  # fmt: skip
     else:
         with st.expander("A few rows", expanded=False):
             for row in report.rows[:3]:
                 left, right = st.columns([1, 2])
                 widgets.safe_image(left, row.image, width=160)
-                right.markdown(f"**{row.caption}**  \n`{row.audio_name}` · line {row.line}")
+                right.markdown(
+                    f"**{widgets.escape_md(row.caption)}**  \n{widgets.code_md(row.audio_name)} · line {row.line}"
+                )
                 right.audio(str(row.audio))
 
 # -- the settings ---------------------------------------------------------------------------------
@@ -123,15 +125,16 @@ if busy and following and run.path == training_now.path:
     st.caption("A run is training (below): stop it before starting another.")
 elif busy:
     c1, c2 = st.columns([3, 1], vertical_alignment="center")
-    c1.caption(f"Run `{training_now.name}` is training: stop it before starting another.")
+    c1.caption(f"Run {widgets.code_md(training_now.name)} is training: stop it before starting another.")
     c2.button("Show it", key="train_show_training", on_click=training.follow, args=(training_now.name,))
 if start and report is not None and dataset is not None:
     name = name.strip() or training.new_run_name(dataset, stage)
-    problem = training.check_run_name(name)
+    problem = training.check_run_name(name)  # each problem as Markdown, the names in it as written
+    problem = widgets.escape_md_prose(problem) if problem is not None else None
     if problem is None and not report.rows:  # emptied since the page was drawn
-        problem = report.summary() + ": nothing to train on."
+        problem = widgets.escape_md_prose(report.summary()) + ": nothing to train on."
     if problem is None and swapped:
-        problem = f"Not started: `{swapped}` is gone. Press Start again to train on `{dataset}`."
+        problem = f"Not started: {widgets.code_md(swapped)} is gone. Press Start again to train on {widgets.code_md(dataset)}."
     if problem is not None:
         st.error(problem, icon=":material/error:")
     else:
@@ -141,10 +144,10 @@ if start and report is not None and dataset is not None:
             st.rerun()  # the form again, with Start disabled while it trains, and the run followed
         except ParamsError as exc:  # a setting out of its range: named as the form names it
             label = K[exc.field].label if exc.field in K else exc.field
-            st.error(f"**{label}**: {str(exc).split(': ', 1)[-1]}. Change it and press Start again.",
+            st.error(f"**{label}**: {widgets.escape_md_prose(str(exc).split(': ', 1)[-1])}. Change it and press Start again.",
                      icon=":material/error:")  # fmt: skip
         except UserError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(widgets.escape_md_prose(exc), icon=":material/error:")
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -155,7 +158,7 @@ def follow_run() -> None:
         st.rerun(scope="app")  # a run ended (or began) since the page was drawn: Start and its note follow
     if info is None:
         return
-    st.markdown(f"### Run `{info.name}`")
+    st.markdown(f"### Run {widgets.code_md(info.name)}")
     state = info.state
     stage_name = STAGE_NAMES.get(info.stage or 0, "")
     line = f"**{state}** · stage {info.stage} ({stage_name}) · step {info.step} of {info.total or '?'}"
@@ -167,12 +170,12 @@ def follow_run() -> None:
     if info.total:
         st.progress(min(1.0, info.step / info.total))
     if state == "failed" and info.status.get("error"):
-        st.error(str(info.status["error"]), icon=":material/error:")
+        st.error(widgets.escape_md_prose(info.status["error"]), icon=":material/error:")
     if info.status.get("rows_skipped"):
         with st.expander(f"Trained on {info.status.get('rows_used', '?')} rows; {info.status['rows_skipped']} skipped"):
             st.markdown("\n".join(f"- {widgets.escape_md(reason)}" for reason in info.status.get("skipped", [])))
             if int(info.status["rows_skipped"]) > len(info.status.get("skipped", [])):
-                st.caption(f"Every skipped row and why: `{info.name}/train.log`.")
+                st.caption(f"Every skipped row and why: {widgets.code_md(f'{info.name}/train.log')}.")
     resumable = info.resumable
     if state == "interrupted":
         st.warning("The run's process ended without finishing (killed, or the machine restarted)"
@@ -219,7 +222,7 @@ if runs:
         for info in runs:
             c1, c2 = st.columns([4, 1])
             c1.markdown(
-                f"`{info.name}` · {info.state} · stage {info.stage} · step {info.step}/{info.total}"
+                f"{widgets.code_md(info.name)} · {info.state} · stage {info.stage} · step {info.step}/{info.total}"
                 + (" · final checkpoint" if info.final else "")
             )
             c2.button("Show", key=f"train_show_{info.name}", on_click=training.follow, args=(info.name,))

@@ -29,6 +29,7 @@ from core.params import MAX_SEED, GenerationParams
 from studio.binding_table import BINDINGS, BY_KEY, FIELD_LABELS, LEVEL_SHORT, Binding, params_from_values, same_file
 from studio.fast import FAST_DEFAULTS
 from studio.limits import linked_models
+from studio.markdown import escape_md_prose
 from studio.session import env_models, session
 from studio.uploads import uploads_dir
 
@@ -174,7 +175,8 @@ def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
 # ================================================================================================
 @dataclass
 class AudioChoice:
-    """The audio the widgets point at: a path, or None with `problem` saying why there is none."""
+    """The audio the widgets point at: a path, or None with `problem` saying why there is none (a
+    message ready for Markdown: the file names it quotes are escaped)."""
 
     path: str | None
     problem: str | None = None
@@ -217,7 +219,9 @@ def audio_choice() -> AudioChoice:
         path, refused = allowed_audio_path(typed)
         return AudioChoice(
             path,
-            refused or (None if path else "Type the path of an audio file on this machine."),
+            escape_md_prose(refused)
+            if refused
+            else (None if path else "Type the path of an audio file on this machine."),
             label=Path(typed).name if path else "",
         )
     return AudioChoice(None, label="no audio")

@@ -24,9 +24,9 @@ from core.params import GenerationParams, clip_name
 from studio import bindings, janitor
 from studio.fast import fast_settings
 from studio.jobs import Job
+from studio.markdown import escape_md
 from studio.session import HistoryItem, Painting, session
 from studio.uploads import save_upload
-from studio.widgets.text import escape_md
 
 if TYPE_CHECKING:
     from core.edit import EditResult

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.params import GenerationParams, ParamsError
 from studio.bindings import BY_KEY, FIELD_LABELS, current_params
-from studio.widgets.text import escape_md_prose
+from studio.markdown import escape_md_prose
 
 
 def describe(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from core.errors import UserError
 from core.models import SD15_HUB_ID
 from core.params import GenerationParams
+from studio.markdown import escape_md
 
 
 class LimitError(UserError, ValueError):
@@ -150,7 +151,7 @@ def model_allowed(spec: str, env: Mapping[str, str] | None = None) -> bool:
 def not_offered(spec: str) -> str:
     """Why `spec` is not loaded here, for people."""
     return (
-        f"This studio does not offer the models **{spec}**; it offers {', '.join(offered_models())}. "
+        f"This studio does not offer the models **{escape_md(spec)}**; it offers {', '.join(offered_models())}. "
         f"Its operator can add them to {MODELS_ENV}, or allow any folder or Hub id with {ANY_MODELS_ENV}=1."
     )
 

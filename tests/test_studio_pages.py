@@ -4,7 +4,7 @@ typed (never as Markdown), the trace's file name, and the CLIP scores in a narro
 
 from __future__ import annotations
 
-from tests.studio_helpers import AppTest, app, errors, ok, render, session, wav
+from tests.studio_helpers import APP, TIMEOUT, AppTest, app, errors, ok, render, session, wav
 
 
 def _bad_crossovers(at: AppTest) -> AppTest:
@@ -246,6 +246,46 @@ def test_a_prompt_and_a_pngs_model_name_are_shown_as_typed():
     ok(at)
     said = [i.value for i in at.info if "made with the models" in i.value]
     assert said and f"**{escape_md(foreign.models)}**" in said[0] and "[sd](http" not in said[0], said
+
+
+
+def test_names_from_uploads_and_links_are_shown_as_written_in_every_message():
+    """An upload's file name, a `?models=` link and a PNG's file name reach errors, notes and
+    successes: each shows as typed, with no link, emphasis or code made of it."""
+    import re
+
+    from studio.widgets import code_md, escape_md
+
+    def markdown_made(texts: list[str]) -> list[str]:
+        return [t for t in texts if re.search(r"(?<!\\)\[x\]\(|(?<!\\)\*take\*|(?<!\\)\$5", t)]
+
+    name = "*take*_[x](e.org) for $5.wav"  # as the browser sends it (stored under a safe name)
+    at = app(w_audio_source="upload")
+    at.file_uploader(key="w_upload").set_value((name, b"", "audio/wav")).run()
+    ok(at)
+    said = [e for e in errors(at) if "Audio problem" in e]
+    assert said and f"{escape_md(name)} is empty" in said[0] and not markdown_made(said), said
+
+    linked = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    linked.query_params["models"] = "[x](http://e.org)/*take*"
+    linked.run()
+    notes = [c.value for c in linked.sidebar.caption if "does not offer" in c.value]
+    assert notes and escape_md("[x](http://e.org)/*take*") in notes[0] and not markdown_made(notes), notes
+
+    at.switch_page("../pages/gallery.py").run()
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+
+    data = png_bytes(Image.new("RGB", (64, 64)), GenerationParams(prompt="p", steps=6, width=64, height=64))
+    at.file_uploader(key="gallery_png").set_value(("*take*_[x](http://e.org).png", data, "image/png")).run()
+    ok(at)
+    read = [m.value for m in at.success]
+    assert read and escape_md("*take*_[x](http://e.org).png") in read[0] and not markdown_made(read), read
+
+    # a name as code: a backtick inside cannot end the span early
+    assert code_md("run_1") == "`run_1`" and code_md("a`b") == "``a`b``" and code_md("`x") == "`` `x ``"
 
 
 def test_each_trace_download_is_named_after_its_image_with_kind_and_id():

@@ -26,7 +26,7 @@ def roots(tmp_path, monkeypatch):
     datasets, runs = tmp_path / "datasets", tmp_path / "runs"
     make_dataset(datasets / "tones", n=4)
     broken = datasets / "broken"
-    rows = [write_pair(broken, 0), {"audio": "clips/missing.wav", "image": "frames/0.png", "caption": "gone"}]
+    rows = [write_pair(broken, 0) | {"caption": "a *neon* [x](http://e.org) street"}, {"audio": "clips/missing.wav", "image": "frames/0.png", "caption": "gone"}]
     rows.append({"audio": "clips/0.wav", "image": "frames/0.png", "caption": ""})
     (broken / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
     monkeypatch.setenv("CLAP2DIFF_DATASETS", str(datasets))
@@ -57,6 +57,8 @@ def test_the_dataset_shows_its_rows_and_why_others_were_skipped(roots):
     assert list(table["line"]) == [2, 3, 4]
     reasons = list(table["reason"])
     assert "missing.wav" in reasons[0] and "caption" in reasons[1] and "JSON" in reasons[2]
+    shown = [m.value for m in at.markdown if "line 1" in m.value]  # a caption is shown as written
+    assert shown == ["**a \\*neon\\* \\[x\\](http:\u2060//e.org) street**  \n`clips/0.wav` · line 1"], shown
     datasets, _ = roots
     shutil.copy(datasets / "broken" / "clips" / "0.wav", datasets / "broken" / "clips" / "missing.wav")
     at.run()  # the missing clip put in place (metadata.jsonl unchanged): the row counts now

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from studio.charts import LEVEL_ICON
+from studio.markdown import code_md, escape_md, escape_md_prose
 
 from .audio import audio_picker, checked_choice, clip_for
 from .canvas import brush_note, paint_canvas
@@ -37,7 +38,6 @@ from .results import (
     window_text,
 )
 from .sidebar import show_load_error, sidebar
-from .text import escape_md
 
 __all__ = [
     "DAMAGED",
@@ -53,7 +53,9 @@ __all__ = [
     "db_text",
     "download_png",
     "duration",
+    "code_md",
     "escape_md",
+    "escape_md_prose",
     "loop_time",
     "follow",
     "generate_settings",

@@ -14,28 +14,28 @@ from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAM
 from studio.bindings import PERSIST as PS
 from studio.file_access import audio_dirs
 from studio.limits import LimitError, limits
+from studio.markdown import escape_md, escape_md_prose
 from studio.session import session
 from studio.uploads import save_upload, upload_folder_of
-from studio.widgets.text import escape_md
 
 
 def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
-    """(AudioClip, None) or (None, what is wrong): decoded once per file version, in the process's
+    """(AudioClip, None) or (None, what is wrong, ready for Markdown): decoded once per file version, in the process's
     byte-sized clip cache that the engine uses too (core/clip_cache.py). An upload in use is
     claimed for this session, so the janitor keeps it while any live session still uses it."""
     if not path:
         return None, None
     p = Path(path).expanduser()
     if p.exists() and not p.is_file():
-        return None, f"{p} is not a file: pick an audio file ({FORMATS_TEXT})."
+        return None, escape_md_prose(f"{p.name} is not a file: pick an audio file ({FORMATS_TEXT}).")
     if upload_folder_of(p) is not None and not p.exists():  # said without the server's folders
-        return None, (f"The upload {p.name} is not on this server any more (uploads are kept while a tab uses "
-                      "them): upload it again.")  # fmt: skip
+        return None, escape_md_prose(f"The upload {p.name} is not on this server any more (uploads are kept "
+                                     "while a tab uses them): upload it again.")  # fmt: skip
     janitor.claim(p)
     try:
         return load_clip_cached(p), None
     except AudioError as exc:
-        return None, str(exc)
+        return None, escape_md_prose(exc)  # it names the file: shown as written
 
 
 def checked_choice() -> AudioChoice:
@@ -59,12 +59,14 @@ def _on_upload(widget_key: str, source: str) -> None:
         return
     data = uploaded.getvalue()
     if not data:
-        s.clip_errors[source] = f"{uploaded.name} is empty (0 bytes): choose a file that contains audio."
+        s.clip_errors[source] = escape_md_prose(
+            f"{uploaded.name} is empty (0 bytes): choose a file that contains audio."
+        )
         return
     try:
         limits().check_upload(uploaded.name or "recording", len(data))  # before a byte is stored
     except LimitError as exc:
-        s.clip_errors[source] = str(exc)
+        s.clip_errors[source] = escape_md_prose(exc)
         return
     path = save_upload(uploaded.name or "recording.wav", data)
     _, problem = clip_for(str(path))
@@ -144,7 +146,9 @@ def audio_picker() -> tuple[AudioChoice, AudioClip | None]:
         elif clip is not None:
             st.audio(str(Path(choice.path).expanduser()))
             chans = "mono" if clip.channels == 1 else "stereo" if clip.channels == 2 else f"{clip.channels} ch"
-            st.caption(f"{Path(choice.path).name} · {clip.duration:.1f} s · {clip.sample_rate / 1000:g} kHz · {chans}")
+            st.caption(
+                f"{escape_md(Path(choice.path).name)} · {clip.duration:.1f} s · {clip.sample_rate / 1000:g} kHz · {chans}"
+            )
             _window_slider(clip)
     elif choice.problem:
         if not s.clip_errors.get(source):  # upload/record errors are already shown above

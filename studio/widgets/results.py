@@ -20,8 +20,8 @@ from studio import charts
 from studio.bindings import LEVEL_SHORT
 from studio.charts import LEVEL_COLORS, LEVEL_ICON
 from studio.jobs import Job
+from studio.markdown import code_md, escape_md
 from studio.session import HistoryItem
-from studio.widgets.text import escape_md
 
 
 def follow(job: Job, where: Any = None, poll: float = 0.1, tiles: int = 0) -> None:
@@ -208,7 +208,9 @@ def seed_line(params: GenerationParams, seconds: float | None = None) -> str:
 
     took = f" · {seconds:.1f} s" if seconds is not None else ""
     trained = (
-        f" · trained `{checkpoint_name(params.checkpoint)}`" if params.mode == "trained" and params.checkpoint else ""
+        f" · trained {code_md(checkpoint_name(params.checkpoint))}"
+        if params.mode == "trained" and params.checkpoint
+        else ""
     )
     return f"seed **{params.seed}** · {params.width}×{params.height} · {params.steps} steps{took}{trained}"
 

@@ -11,6 +11,7 @@ from studio import bindings, health, loader
 from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY, MODELS_QUERY
 from studio.bindings import PERSIST as PS
 from studio.fast import FAST_KEYS, fast_settings
+from studio.markdown import escape_md
 from studio.session import session
 
 CHOICES: dict[str, str] = {
@@ -74,7 +75,7 @@ def sidebar() -> loader.EngineSlot:
         eng = slot.engine
         dtype = str(eng.dtype).removeprefix("torch.")
         loaded = f" · loaded in {slot.seconds:.1f} s" if slot.seconds else ""
-        sb.caption(f"**{eng.spec.label}**  \n{eng.device} · {dtype}{loaded}")
+        sb.caption(f"**{escape_md(eng.spec.label)}**  \n{eng.device} · {dtype}{loaded}")
     else:
         sb.caption(":red[Models not loaded]")
 

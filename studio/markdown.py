@@ -54,4 +54,13 @@ def _escape_inline(text: str) -> str:
     return _AFTER_PARSE.sub(_split, _SYNTAX.sub(r"\\\1", text))
 
 
-__all__ = ["escape_md", "escape_md_prose"]
+def code_md(text: object) -> str:
+    """`text` as a code span (a run or file name, shown as written and easy to copy), fenced with
+    more backticks than it contains, so a name with a backtick in it cannot end the span early."""
+    flat = " ".join(str(text).splitlines())
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", flat)), default=0) + 1)
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+__all__ = ["code_md", "escape_md", "escape_md_prose"]
