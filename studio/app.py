@@ -50,7 +50,7 @@ st.html(
 def _on_server_start() -> int:
     """Once per server process: uploads untouched for a day go (studio/uploads.py), and old
     galleries (studio/gallery_store.py)."""
-    from studio.gallery_store import prune_galleries
+    from studio.gallery_prune import prune_galleries
     from studio.uploads import prune_uploads
 
     return len(prune_uploads()) + len(prune_galleries())

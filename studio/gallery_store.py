@@ -6,10 +6,10 @@ guess another's. Every image added to a session's history is written to
 `<uploads>/galleries/<code>/<time>-<random>.png` (the PNG exactly as downloaded) with a `.json` beside it
 (what the studio needs besides the pixels: params, trace, timings, caption); a new session with the
 same code reads them back. `knobs.json` beside them holds what the knobs last showed
-(studio/knob_memory.py says what and when). Kept like uploads: at most HISTORY_LIMIT images per gallery, and at
-server start galleries neither opened nor added to for CLAP2DIFF_GALLERY_DAYS go, then the oldest images while all
-galleries together exceed CLAP2DIFF_GALLERY_MB. Writes go through atomic_write; a gallery that cannot
-be written or read is skipped (the studio still works from memory) and the Gallery page says so.
+(studio/knob_memory.py says what and when). Kept like uploads: at most HISTORY_LIMIT images per gallery,
+and at server start old galleries go, then the oldest images over the size budget
+(studio/gallery_prune.py). Writes go through atomic_write; a gallery that cannot be written or read
+is skipped (the studio still works from memory) and the Gallery page says so.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ MB_ENV = "CLAP2DIFF_GALLERY_MB"
 DEFAULT_DAYS = 7.0  # a gallery nobody opened for a week goes at the next start
 DEFAULT_MB = 2048.0  # all galleries together (60 renders of 1024² are about 100 MB)
 _CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what new_code makes: never a path
-_ITEM = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
+ITEM_NAME = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
 KNOBS_FILE = "knobs.json"  # what the knobs last showed (studio/knob_memory.py): goes with its gallery
 CLIPS = "clips"  # <gallery>/clips/<16 hex>/<name>: the uploads its images and knobs use, kept with it
 
@@ -54,7 +54,7 @@ def valid_code(text: str | None) -> str | None:
     return text if text and _CODE.match(text) else None
 
 
-def _setting(name: str, default: float) -> float:
+def setting(name: str, default: float) -> float:
     try:
         value = float(os.environ.get(name, "") or default)
     except ValueError:
@@ -67,7 +67,7 @@ def retention_note() -> str:
     """What the Gallery page tells people about where their images are kept and for how long."""
     from studio.session import HISTORY_LIMIT
 
-    days = _setting(DAYS_ENV, DEFAULT_DAYS)
+    days = setting(DAYS_ENV, DEFAULT_DAYS)
     return (
         f"Kept on this server under the gallery code in this page's address (`?{GALLERY_QUERY}=…`): bookmark "
         f"it to see these images again after a reload, in another tab or after a restart; anyone with the "
@@ -175,7 +175,7 @@ def load_knobs(code: str) -> dict[str, Any] | None:
 
 def _stems(folder: Path) -> set[str]:
     try:
-        return {m.group(1) for f in folder.iterdir() if (m := _ITEM.match(f.name))}
+        return {m.group(1) for f in folder.iterdir() if (m := ITEM_NAME.match(f.name))}
     except OSError:
         return set()
 
@@ -249,96 +249,13 @@ def attach(session: Session, query: MutableMapping[str, Any]) -> None:
         query[GALLERY_QUERY] = session.gallery_code  # a reload or a bookmark comes back to it
 
 
-# -- pruning, like the uploads ---------------------------------------------------------------------
-def prune_galleries(now: float | None = None, folder: Path | None = None) -> list[Path]:
-    """At server start: galleries untouched for CLAP2DIFF_GALLERY_DAYS go whole; then the oldest
-    images go while all galleries together exceed CLAP2DIFF_GALLERY_MB. Returns the files removed.
-    Only folders and files named as `keep` names them are ever touched."""
-    root = folder or galleries_dir()
-    cutoff = (time.time() if now is None else now) - _setting(DAYS_ENV, DEFAULT_DAYS) * 86400
-    budget = _setting(MB_ENV, DEFAULT_MB) * 2**20
-    removed: list[Path] = []
-    files: list[tuple[float, int, Path]] = []  # (modified, size, path) of every image file left
-    try:
-        galleries = [d for d in root.iterdir() if d.is_dir() and not d.is_symlink() and valid_code(d.name)]
-    except OSError:
-        return removed
-    for gallery in galleries:
-        try:
-            mine = [(f, f.stat()) for f in gallery.iterdir() if _ITEM.match(f.name) and f.is_file()]
-            knobs = [(f, f.stat()) for f in [gallery / KNOBS_FILE] if f.is_file() and not f.is_symlink()]
-        except OSError:
-            continue
-        whole = all(st.st_mtime < cutoff for _, st in [*mine, *knobs])  # its images and its knobs untouched
-        if whole:
-            for f, _ in [*mine, *knobs]:
-                f.unlink(missing_ok=True)
-                removed.append(f)
-        removed += _remove_clips(gallery / CLIPS, keep=set() if whole else _clips_named(gallery))
-        if whole:
-            _rmdir(gallery)
-            continue
-        sizes = {f.with_suffix(""): st.st_size for f, st in mine if f.suffix == ".json"}
-        for f, st in mine:
-            if f.suffix == ".png":  # an image and its sidecar go together
-                files.append((st.st_mtime, st.st_size + sizes.get(f.with_suffix(""), 0), f))
-    total = sum(size for _, size, _ in files)
-    for _, size, f in sorted(files):
-        if total <= budget:
-            break
-        for gone in (f, f.with_suffix(".json")):
-            gone.unlink(missing_ok=True)
-            removed.append(gone)
-        total -= size
-    return removed
-
-
-def _clips_named(gallery: Path) -> set[tuple[str, str]]:
-    """(16 hex folder, file name) of every clip the gallery's images and knobs name."""
-    named = set()
-    for f in [*gallery.glob("*.json")]:
-        try:
-            path = (json.loads(f.read_text()).get("params") or {}).get("audio_path")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(path, str) and path:
-            named.add((Path(path).parent.name, Path(path).name))
-    return named
-
-
-def _remove_clips(folder: Path, keep: set[tuple[str, str]]) -> list[Path]:
-    """A gallery's clips that nothing of it names any more (all of them when it goes whole): only
-    `<clips>/<16 hex>/<file>` as keep_clip lays them out; a folder that cannot be read is left."""
-    from studio.uploads import upload_folder_of
-
-    removed = []
-    try:
-        for sub in folder.iterdir() if folder.is_dir() and not folder.is_symlink() else []:
-            if not sub.is_dir() or upload_folder_of(sub / "x", folder) is None:
-                continue
-            for f in sub.iterdir():
-                if f.is_file() and not f.is_symlink() and (sub.name, f.name) not in keep:
-                    f.unlink(missing_ok=True)
-                    removed.append(f)
-            _rmdir(sub)
-        _rmdir(folder)
-    except OSError:
-        pass
-    return removed
-
-
-def _rmdir(folder: Path) -> None:
-    try:
-        folder.rmdir()
-    except OSError:
-        pass
-
-
 __all__ = [
     "DAYS_ENV",
     "GALLERY_QUERY",
     "KNOBS_FILE",
     "MB_ENV",
+    "ITEM_NAME",
+    "setting",
     "attach",
     "clips_dir",
     "galleries_dir",
@@ -349,7 +266,6 @@ __all__ = [
     "load",
     "load_knobs",
     "new_code",
-    "prune_galleries",
     "retention_note",
     "valid_code",
 ]

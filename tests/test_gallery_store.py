@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 
 from core.export import read_params
 from studio import gallery_store
+from studio.gallery_prune import prune_galleries
 from tests.studio_helpers import APP, FAST, TIMEOUT, AppTest, ok, render, session
 
 
@@ -134,9 +136,56 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
     (root / "not-ours").mkdir()
     (root / "not-ours" / "1.png").write_bytes(b"kept")
     monkeypatch.setenv(gallery_store.MB_ENV, "1")  # 1 MiB: the two 600 kB images do not both fit
-    removed = gallery_store.prune_galleries(now=now)
+    removed = prune_galleries(now=now)
     assert not (root / old).exists()  # untouched for more than 7 days (the default)
     left = sorted(p.name for p in (root / fresh).iterdir())
     assert left == ["0000000000002-00000002.json", "0000000000002-00000002.png"]  # the older image went
     assert (root / "not-ours" / "1.png").read_bytes() == b"kept"  # never a file keep() did not make
     assert len(removed) == 4
+
+
+def test_the_size_budget_counts_the_clips_a_gallery_keeps_once_each(own_uploads, monkeypatch):
+    """A clip counts like an image, once however many galleries link it; it goes with the last
+    image that names it, unless the gallery's knobs still name it."""
+    import json
+
+    root = own_uploads / "galleries"
+    now = time.time()
+    folder = "0" * 16
+
+    def clip(code: str, name: str, size: int = 0, linked_from: Path | None = None) -> Path:
+        path = root / code / gallery_store.CLIPS / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.link(linked_from, path) if linked_from else path.write_bytes(b"R" * size)
+        return path
+
+    def image(code: str, item_id: int, age_days: float, clip_name: str) -> Path:
+        (root / code).mkdir(parents=True, exist_ok=True)
+        sidecar = {"params": {"audio_path": f"/srv/uploads/{folder}/{clip_name}"}}
+        for ext, data in (("png", b"x" * 10), ("json", json.dumps(sidecar).encode())):
+            path = root / code / f"{item_id:013d}-0000000{item_id}.{ext}"
+            path.write_bytes(data)
+            os.utime(path, (now - age_days * 86400,) * 2)
+        return path.with_suffix(".png")
+
+    one, two = "e" * 22, "f" * 22
+    shared = clip(one, "shared.wav", 300_000)
+    clip(two, "shared.wav", linked_from=shared)  # the same upload in two galleries: one copy on disk
+    old_image, old_clip = image(one, 1, 3, "old.wav"), clip(one, "old.wav", 400_000)
+    pinned_image, pinned = image(one, 2, 2, "pinned.wav"), clip(one, "pinned.wav", 100_000)
+    (root / one / gallery_store.KNOBS_FILE).write_text(
+        json.dumps({"params": {"audio_path": f"/u/{folder}/pinned.wav"}})
+    )
+    new_images = [image(one, 3, 1, "shared.wav"), image(two, 4, 1, "shared.wav")]
+    monkeypatch.setenv(gallery_store.MB_ENV, str(0.5))  # 512 KiB: 300 + 400 + 100 kB of clips do not fit
+
+    removed = prune_galleries(now=now)
+    assert sorted(removed) == sorted([old_image, old_image.with_suffix(".json"), old_clip]), removed
+    assert pinned_image.exists() and pinned.exists() and shared.exists() and all(p.exists() for p in new_images)
+
+    monkeypatch.setenv(gallery_store.MB_ENV, str(0.35))  # 367 kB: 300 + 100 kB of clips do not fit
+    removed = prune_galleries(now=now)
+    assert pinned_image in removed and pinned.exists()  # its image went; the knobs still name the clip
+    linked = root / two / gallery_store.CLIPS / folder / "shared.wav"
+    assert set(new_images) <= set(removed) and {shared, linked} <= set(removed)  # each with its last image
+    assert not shared.exists() and not linked.exists()

@@ -13,6 +13,7 @@ import pytest
 from streamlit.runtime.caching import clear_session_resource_cache
 
 from studio import gallery_store, janitor, sweeping
+from studio.gallery_prune import prune_galleries
 from tests.studio_helpers import APP, TIMEOUT, AppTest, ok, session, wav
 
 SID = "test session id"  # the one session id AppTest runs every app under
@@ -175,7 +176,7 @@ def test_an_old_gallerys_knobs_go_with_it_and_fresh_knobs_keep_it(own_uploads):
         knobs.write_text(json.dumps({"params": {"audio_path": f"/srv/uploads/{clips}/a.wav"}}))  # names a.wav only
         for p, days in ((image, 9), (knobs, knobs_age)):
             os.utime(p, (now - days * 86400,) * 2)
-    removed = gallery_store.prune_galleries(now=now)
+    removed = prune_galleries(now=now)
     assert not (root / old).exists() and root / old / gallery_store.KNOBS_FILE in removed
     assert root / old / gallery_store.CLIPS / clips / "a.wav" in removed  # its clips with it
     assert (root / touched / gallery_store.CLIPS / clips / "a.wav").exists()  # named by its knobs: kept

@@ -248,7 +248,6 @@ def test_a_prompt_and_a_pngs_model_name_are_shown_as_typed():
     assert said and f"**{escape_md(foreign.models)}**" in said[0] and "[sd](http" not in said[0], said
 
 
-
 def test_names_from_uploads_and_links_are_shown_as_written_in_every_message():
     """An upload's file name, a `?models=` link and a PNG's file name reach errors, notes and
     successes: each shows as typed, with no link, emphasis or code made of it."""

@@ -26,7 +26,10 @@ def roots(tmp_path, monkeypatch):
     datasets, runs = tmp_path / "datasets", tmp_path / "runs"
     make_dataset(datasets / "tones", n=4)
     broken = datasets / "broken"
-    rows = [write_pair(broken, 0) | {"caption": "a *neon* [x](http://e.org) street"}, {"audio": "clips/missing.wav", "image": "frames/0.png", "caption": "gone"}]
+    rows = [
+        write_pair(broken, 0) | {"caption": "a *neon* [x](http://e.org) street"},
+        {"audio": "clips/missing.wav", "image": "frames/0.png", "caption": "gone"},
+    ]
     rows.append({"audio": "clips/0.wav", "image": "frames/0.png", "caption": ""})
     (broken / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
     monkeypatch.setenv("CLAP2DIFF_DATASETS", str(datasets))
