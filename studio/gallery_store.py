@@ -162,12 +162,14 @@ def keep_knobs(code: str, text: str) -> bool:
     return True
 
 
-def load_knobs(code: str) -> dict[str, Any] | None:
-    """What the knobs of gallery `code` last showed; None when nothing (readable) was kept."""
+def load_knobs(code: str, touch: bool = True) -> dict[str, Any] | None:
+    """What the knobs of gallery `code` last showed; None when nothing (readable) was kept. Read
+    by a new session (`touch`: opened, so its age counts from now) and before each write."""
     path = galleries_dir() / code / KNOBS_FILE
     try:
         data = json.loads(path.read_text())
-        os.utime(path)  # opened: its age counts from now, as the images'
+        if touch:
+            os.utime(path)  # opened: its age counts from now, as the images'
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None

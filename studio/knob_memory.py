@@ -8,7 +8,8 @@ choices, the edit knobs, the sweep's axes) into the gallery's folder when it cha
 first run, before a reload's running job is taken over (a render's own settings then win,
 studio/janitor.py). It is written at the start of a run, from the values the browser sent: a run
 may end in `st.stop()` or `st.rerun()`, after which Streamlit refuses session state reads, and a
-fragment's rerun (Generate's sliders) calls `remember` itself.
+fragment's rerun (Generate's sliders) calls `remember` itself. A write puts only what this session
+changed onto the file, so two tabs of one gallery keep each other's knobs.
 
 Restoring is a recall without its messages: the values are checked as a PNG's are (`validate`,
 the server's limits), the models stay those of the link, and the clip is the file the settings
@@ -69,12 +70,38 @@ def remember(current: Session) -> None:
     write, so a visit that changes nothing leaves no file."""
     if current.gallery_code is None or bindings.value("w_seed") is None:
         return  # no gallery yet, or the widgets never got their values (the run stopped early)
-    text = json.dumps(snapshot(), default=str)  # field order (a stem map is ordered); never a TypeError
+    shown = snapshot()
+    text = json.dumps(shown, default=str)  # field order (a stem map is ordered); never a TypeError
     if current.knobs_kept is None:
         current.knobs_kept = text
-    elif text != current.knobs_kept and gallery_store.keep_knobs(current.gallery_code, text):
-        current.knobs_kept = text
-        gallery_store.keep_clip(current.gallery_code, bindings.audio_choice().path)  # an upload outlives its tab
+    elif text != current.knobs_kept:
+        kept = gallery_store.load_knobs(current.gallery_code, touch=False)
+        merged = changes_onto(kept, json.loads(current.knobs_kept), json.loads(text)) if kept else shown
+        if gallery_store.keep_knobs(current.gallery_code, json.dumps(merged, default=str)):
+            current.knobs_kept = text
+            gallery_store.keep_clip(current.gallery_code, bindings.audio_choice().path)  # an upload outlives its tab
+
+
+def changes_onto(kept: dict[str, Any], before: dict[str, Any], now: dict[str, Any]) -> dict[str, Any]:
+    """The file as another tab of the gallery may have left it, with only what this session changed
+    since it last wrote (`before` → `now`) put on top: two tabs working different knobs both keep
+    theirs; the same knob, the later change. A file of another version is replaced."""
+    if kept.get("version") != now.get("version"):
+        return now
+    merged = {**kept, "version": now["version"]}
+    if now.get("audio_source") != before.get("audio_source"):
+        merged["audio_source"] = now.get("audio_source")
+    for section in ("params", "widgets"):
+        mine, was = now.get(section) or {}, before.get(section) or {}
+        theirs = kept.get(section)
+        merged[section] = dict(theirs) if isinstance(theirs, dict) else dict(mine)
+        for key in mine.keys() | was.keys():
+            if mine.get(key, _SKIP) != was.get(key, _SKIP):
+                if key in mine:
+                    merged[section][key] = mine[key]
+                else:
+                    merged[section].pop(key, None)
+    return merged
 
 
 def restore(current: Session) -> bool:

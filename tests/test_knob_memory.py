@@ -99,6 +99,28 @@ def test_a_reload_shows_the_knobs_as_they_were_and_another_gallery_the_defaults(
     assert session(stranger).params.prompt != "a harbour at night"
 
 
+def test_two_tabs_of_one_gallery_each_keep_the_knobs_they_changed(own_uploads):
+    """Each tab writes only what it changed onto the file: a reload gets both tabs' work, and a
+    knob both changed is the later change."""
+    first = _open()
+    code = session(first).gallery_code
+    second = _open(code)  # opened before the first changes anything: it shows the defaults
+    first.slider(key="w_steps").set_value(7).run()
+    first.number_input(key="ui_preview_steps").set_value(4).run()
+    second.text_area(key="w_prompt").set_value("a harbour at night").run()
+    second.number_input(key="ui_preview_steps").set_value(5).run()  # the same knob, later
+    reloaded = _open(code)
+    state = reloaded.session_state
+    assert (state["w_steps"], state["w_prompt"], state["ui_preview_steps"]) == (7, "a harbour at night", 5)
+    assert session(reloaded).params.steps == 7 and session(reloaded).params.prompt == "a harbour at night"
+
+    kept = json.loads(_knobs_file(reloaded).read_text())
+    kept["version"] = 0  # a file of another version is replaced whole, never merged
+    _knobs_file(reloaded).write_text(json.dumps(kept))
+    first.slider(key="w_steps").set_value(9).run()
+    assert json.loads(_knobs_file(first).read_text())["params"]["prompt"] != "a harbour at night"
+
+
 def test_a_bookmark_opened_after_the_upload_went_still_has_its_clip(own_uploads, monkeypatch):
     """Uploads go once no tab uses them; the clip the knobs name is kept with the gallery."""
     at = _open()
