@@ -48,6 +48,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))
 
+from server_profile import ServerProfile  # noqa: E402 - bench/, beside this script
+
 WEIGHTS = [0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0]
 
 
@@ -190,57 +192,6 @@ def _breakdown(log: dict, kinds: list[str]) -> dict[str, float]:
     }
 
 
-class _PySpy:
-    """py-spy sampling the server (every thread, idle included) while it is open; optional."""
-
-    def __init__(self, pid: int, out: str | None):
-        self.proc, self.out = None, out
-        exe = shutil.which("py-spy")
-        if out is None:
-            return
-        if exe is None:
-            print("profile: skipped (pip install py-spy)")
-            return
-        args = [exe, "record", "--pid", str(pid), "--idle", "--threads", "--rate", "250"]
-        self.proc = subprocess.Popen(
-            [*args, "--format", "raw", "--output", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        time.sleep(1.0)  # attached
-
-    def close(self) -> None:
-        if self.proc is None:
-            return
-        self.proc.send_signal(2)  # SIGINT: py-spy writes its file and exits
-        self.proc.wait(timeout=60)
-        _print_profile(self.out)
-
-
-def _print_profile(path: str, top: int = 16) -> None:
-    """The script threads' time (those running our pages) by function, inclusive, as a share of
-    their samples (idle included: a wait shows as the function that waits); only the project's own
-    frames and Streamlit's element calls."""
-    inclusive: dict[str, int] = {}
-    total = 0
-    for line in Path(path).read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        frames = stack.split(";")
-        if "ScriptRunner" not in frames[0] or not count.isdigit():
-            continue  # not a script thread
-        n = int(count)
-        total += n
-        seen = set()
-        for frame in frames[1:]:
-            name = re.sub(r":\d+\)$", ")", frame)
-            where = name.rpartition("(")[2]
-            if name in seen or not where.startswith(("studio/", "pages/", "core/", "streamlit/elements/")):
-                continue
-            seen.add(name)
-            inclusive[name] = inclusive.get(name, 0) + n
-    print(f"profile: the script threads' samples by function (inclusive, {total} samples; py-spy raw file {path})")
-    for name, n in sorted(inclusive.items(), key=lambda kv: -kv[1])[:top]:
-        print(f"  {100 * n / max(total, 1):5.1f} %  {name}")
-
-
 def bench_browser(
     models: str, steps: int, size: int, repeats: int, fast, profile: str | None = None
 ) -> dict[str, float] | None:
@@ -316,7 +267,7 @@ def bench_browser(
             img = pg.locator(".st-key-preview_box img").first
             handle = pg.locator(".st-key-w_weight_fg input[type=range]").first
             wall, denoise, parts = [], [], []
-            spy = _PySpy(proc.pid, profile)
+            spy = ServerProfile(proc.pid, profile)
             try:
                 for i in range(repeats):
                     src = img.get_attribute("src")
