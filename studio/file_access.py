@@ -15,7 +15,7 @@ from pathlib import Path
 AUDIO_DIRS_ENV = "CLAP2DIFF_AUDIO_DIRS"
 OFF = (
     "Reading audio files from this server is off: upload the clip instead (the operator can allow "
-    f"folders with {AUDIO_DIRS_ENV})."
+    f"folders with `{AUDIO_DIRS_ENV}`)."
 )
 
 

@@ -66,10 +66,10 @@ class ServerLimits:
         if max(params.width, params.height) > self.max_side:
             out.append(
                 f"{params.width}x{params.height} px is larger than this studio allows "
-                f"({self.max_side} px a side, {ENV['max_side']})"
+                f"({self.max_side} px a side, `{ENV['max_side']}`)"
             )
         if params.steps > self.max_steps:
-            out.append(f"{params.steps} steps is more than this studio allows ({self.max_steps}, {ENV['max_steps']})")
+            out.append(f"{params.steps} steps is more than this studio allows ({self.max_steps}, `{ENV['max_steps']}`)")
         return out
 
     def check(self, params: GenerationParams) -> GenerationParams:
@@ -95,7 +95,7 @@ class ServerLimits:
         if size > self.max_upload_mb * 2**20:
             raise LimitError(
                 f"{name} is {size / 2**20:.0f} MB, more than this studio accepts ({self.max_upload_mb} MB, "
-                f"{ENV['max_upload_mb']}): cut the part you want and upload that."
+                f"`{ENV['max_upload_mb']}`): cut the part you want and upload that."
             )
 
     def check_queue(self, active: int) -> None:
@@ -103,7 +103,7 @@ class ServerLimits:
         if active >= self.max_queue:
             raise QueueFull(
                 f"You already have {active} jobs queued or running on this studio, its limit per session "
-                f"({self.max_queue}, {ENV['max_queue']}): wait for one to finish or cancel one, then try again. "
+                f"({self.max_queue}, `{ENV['max_queue']}`): wait for one to finish or cancel one, then try again. "
                 "Your settings are kept."
             )
 
@@ -152,7 +152,7 @@ def not_offered(spec: str) -> str:
     """Why `spec` is not loaded here, for people."""
     return (
         f"This studio does not offer the models **{escape_md(spec)}**; it offers {', '.join(offered_models())}. "
-        f"Its operator can add them to {MODELS_ENV}, or allow any folder or Hub id with {ANY_MODELS_ENV}=1."
+        f"Its operator can add them to `{MODELS_ENV}`, or allow any folder or Hub id with `{ANY_MODELS_ENV}=1`."
     )
 
 

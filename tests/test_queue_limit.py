@@ -31,7 +31,7 @@ def test_a_session_gets_at_most_max_queue_jobs_and_others_are_not_affected(monke
     with pytest.raises(QueueFull) as refused:
         worker.submit_owned(lambda: ran.append("a3"), cancels[2], owner="tab-a")
     assert "You already have 2 jobs queued or running on this studio" in str(refused.value)
-    assert "(2, CLAP2DIFF_MAX_QUEUE)" in str(refused.value) and "Your settings are kept" in str(refused.value)
+    assert "(2, `CLAP2DIFF_MAX_QUEUE`)" in str(refused.value) and "Your settings are kept" in str(refused.value)
     other = worker.submit_owned(lambda: ran.append("b1"), threading.Event(), owner="tab-b")  # its own share
 
     cancels[0].set()  # a cancelled job still waiting for its turn no longer takes a place

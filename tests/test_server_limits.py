@@ -24,8 +24,8 @@ def test_a_huge_render_is_refused_under_the_default_limits():
     with pytest.raises(LimitError) as err:
         ServerLimits().check(HUGE)
     text = str(err.value)
-    assert "2048x1536 px is larger than this studio allows (1024 px a side, CLAP2DIFF_MAX_SIDE)" in text
-    assert "500 steps is more than this studio allows (150, CLAP2DIFF_MAX_STEPS)" in text
+    assert "2048x1536 px is larger than this studio allows (1024 px a side, `CLAP2DIFF_MAX_SIDE`)" in text
+    assert "500 steps is more than this studio allows (150, `CLAP2DIFF_MAX_STEPS`)" in text
     ok = HUGE.replace(width=1024, height=512, steps=150)
     assert ServerLimits().check(ok) is ok
 
@@ -59,7 +59,7 @@ def test_the_studio_refuses_a_render_beyond_the_limits_before_any_step(monkeypat
     job = jobs.generation_job(engine, params, kind="render")
     assert job.wait(60)
     assert isinstance(job.error, LimitError) and job.step == 0
-    assert "5 steps is more than this studio allows (4, CLAP2DIFF_MAX_STEPS)" in str(job.error)
+    assert "5 steps is more than this studio allows (4, `CLAP2DIFF_MAX_STEPS`)" in str(job.error)
     ok = jobs.generation_job(engine, params.replace(steps=4), kind="render")
     assert ok.wait(60) and ok.ok and ok.result[0].params.steps == 4
 

@@ -421,7 +421,7 @@ def test_a_gallerys_clips_stay_while_a_session_of_it_is_open_and_a_gone_one_is_s
     shown = [m.value for m in [*reloaded.warning, *reloaded.error, *reloaded.success, *reloaded.caption]]
     assert not any(str(uploads) in m for m in shown), shown  # no server folder in anything the page says
     assert any("except the clip **uniq\\_c.wav**: it is not on this server" in m for m in shown), shown  # escaped
-    assert any("The upload uniq_c.wav is not on this server any more" in m for m in shown), shown
+    assert any("The upload uniq\\_c.wav is not on this server any more" in m for m in shown), shown
     assert not reloaded.success  # not "the sliders hold this image's values": its clip is missing
     janitor.release_uploads("reloaded")
 
