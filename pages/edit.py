@@ -23,7 +23,8 @@ st.caption(
 params, choice = widgets.generate_settings(engine)
 editing.ensure_defaults()
 
-left, right = st.columns([1, 1.3], gap="large")
+painting = bindings.value("edit_mask_source") == "paint"  # the canvas has a fixed width: room for it
+left, right = st.columns(list(widgets.PAINT_COLUMNS) if painting else [1, 1.3], gap="large")
 with left:
     st.markdown("#### 1 · Photo")
     source = st.radio("Photo from", ["upload", "gallery"], key="edit_photo_source", horizontal=True,
@@ -62,11 +63,11 @@ with left:
         with st.container(key="edit_canvas"):
             strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.painting(photo))
         # Below the canvas: the canvas's own toolbar (undo, redo, delete) floats over what is above it.
-        c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
         c1.slider("Brush (px)", 4, 96, key="edit_brush", step=2, persist_state=PS,
                   help="The brush's width on the canvas as shown.")  # fmt: skip
         c2.button("Clear", on_click=editing.clear_paint, key="edit_clear", icon=":material/ink_eraser:",
-                  help="Remove every stroke.")  # fmt: skip
+                  help="Remove every stroke.", width="stretch")  # fmt: skip
         st.caption(widgets.brush_note(bindings.value("edit_brush"), photo.size))
     elif photo is not None:
         st.image(editing.shown_photo(photo, mask_source, uploaded), width="stretch")
@@ -74,7 +75,7 @@ with left:
         st.slider("Left → right", 0.0, 1.0, key="edit_box_x", step=0.05, persist_state=PS)
         st.slider("Top → bottom", 0.0, 1.0, key="edit_box_y", step=0.05, persist_state=PS)
     elif mask_source == "upload":
-        st.file_uploader("Mask (white = may change)", type=["png", "jpg", "jpeg", "bmp"], key="edit_mask",
+        st.file_uploader("Mask (white = may change)", type=editing.PHOTO_TYPES, key="edit_mask",
                          on_change=editing.on_upload, args=("edit_mask", "mask"))  # fmt: skip
         if using:
             st.caption(using)
@@ -101,6 +102,8 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
         )
     if missing:
         return None, None, "The preview waits for the region (2 · Where it may change)."
+    if editing.mask_problem(photo, mask):  # said once, under the region: not again here
+        return None, None, "The preview waits for a region it can use (2 · Where it may change)."
     if not choice.ok:
         return None, None, choice.problem
     try:
@@ -140,8 +143,8 @@ def _draw_preview(slot, updating: bool) -> None:
         if s.edit_preview.error and job is not None and job.key == preview_edit:
             errors.show(s.edit_preview.error)
         output = s.edit_preview.result
-        if output is None:
-            return
+        if output is None or output.result.params.edit.image_sha256 != photo.sha256:
+            return  # another photo's preview (the source switched, a new upload) would read as this one's
         r = output.result
         stale = s.edit_preview.key != preview_edit
         st.image(widgets.inline_png(output.png), width=320)
@@ -188,7 +191,8 @@ with right:
         _draw_preview(shown, updating=todo is not None)
     st.markdown("#### 4 · Edit")
     running = s.edit.running
-    c1, c2 = st.columns(2)
+    per_row = 1 if painting else 2  # the preview column is narrow while the canvas takes the room
+    c1, c2 = st.columns(2) if per_row == 2 else (st.container(), st.container())
     c1.button("Edit the photo", type="primary", on_click=_start, disabled=running, key="edit_run",
               icon=":material/auto_fix_high:", width="stretch")  # fmt: skip
     c2.button("Cancel", on_click=s.edit.cancel, disabled=not running, key="edit_cancel", icon=":material/stop:",
@@ -212,10 +216,10 @@ with right:
         for note in r.notes:
             st.caption(f":material/info: {note}")
         wanted = ["png", *(["mask"] if output.mask else []), *(["photo"] if output.photo else []), "keep"]
-        rows = (len(wanted) + 1) // 2  # two a row, short labels: they fit at 1024 px
-        cells = iter([cell for _ in range(rows) for cell in st.columns(2)])
+        rows = -(-len(wanted) // per_row)  # short labels, two a row: they fit at 1024 px
+        cells = iter([cell for _ in range(rows) for cell in (st.columns(2) if per_row == 2 else [st.container()])])
         next(cells).download_button(
-            "PNG", output.png, file_name=f"clap2diff_edit_{g.seed}.png", mime="image/png",
+            "PNG", output.png, file_name=output.file_name, mime="image/png",
             on_click="ignore", key="edit_download", icon=":material/download:",
             help="Carries every setting and the photo's and mask's hashes: `python -m core edit --from` reproduces "
             "it with the photo, the mask and the clip beside it.",
@@ -241,7 +245,7 @@ with right:
             help="Keep it in the Gallery, where Recall, Gates and Spectrogram find it.",
         )  # fmt: skip
     elif photo is None:
-        st.caption("Choose a photo, then press **Edit the photo**.")
+        st.caption(f"Choose a photo{' that can be used' if photo_problem else ''}, then press **Edit the photo**.")
 
 if s.edit.running and s.edit.job is not None:
     widgets.follow(s.edit.job, status)

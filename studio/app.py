@@ -42,6 +42,7 @@ _sticky = ",".join(f"[data-testid='stColumn'] [data-testid='stLayoutWrapper']:ha
 st.html(
     "<style>[data-testid='stMainBlockContainer']{padding-top:4.25rem;padding-bottom:2rem}"
     "[data-testid='stSidebarUserContent']{padding-top:0.5rem}"
+    ".st-key-edit_canvas{overflow-x:auto}"  # a paint canvas wider than its column scrolls, never hides a side
     f"@media (min-width:640px){{{_sticky}{{position:sticky;top:4rem;z-index:2}}}}</style>"
 )
 

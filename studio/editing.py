@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from core.edit import EditParams
+from core.edit.export import edit_filename
 from core.edit.params import STRUCTURE_KNOBS, EditKnobs
 from core.images import ImageError, Mask, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
@@ -24,7 +25,7 @@ from core.params import GenerationParams, clip_name
 from studio import bindings, janitor
 from studio.fast import fast_settings
 from studio.jobs import Job
-from studio.markdown import escape_md
+from studio.markdown import escape_md, escape_md_prose
 from studio.session import HistoryItem, Painting, session
 from studio.uploads import save_upload
 
@@ -81,6 +82,11 @@ class EditOutput:
     mask: bytes | None = None  # the mask file as the edit read it: `edit --from` finds it beside the PNG
     photo: bytes | None = None  # a Gallery image edited: the user has no file of it otherwise
     kept_as: int | None = None  # its Gallery id once kept: kept once, however often the button is pressed
+
+    @property
+    def file_name(self) -> str:
+        """The PNG's download name: distinct per photo and settings, not only per seed."""
+        return edit_filename(self.result.params)
 
 
 def save_photo(name: str, data: bytes) -> str:
@@ -241,8 +247,12 @@ def mask_problem(photo: Photo, mask: str | None) -> str | None:
 
 
 def _sentence(text: str) -> str:
-    """A core message ('the mask x.png is empty: ...') as a sentence on its own."""
-    return f"{text[:1].upper()}{text[1:].rstrip('.')}."
+    """A core message ('the mask x.png is empty: ...') as a sentence on its own, for Markdown: its
+    first word capitalised unless it is a file name ('notimage.jpg is not an image ...' stays as
+    the file is named), and the names in it shown as written."""
+    first = text.split(" ", 1)[0]
+    head = text[:1] if "." in first or not first.isalpha() else text[:1].upper()
+    return escape_md_prose(f"{head}{text[1:].rstrip('.')}.")
 
 
 @functools.lru_cache(maxsize=16)

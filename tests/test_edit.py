@@ -224,3 +224,19 @@ def test_a_keep_structure_preview_never_lends_its_inversion_to_an_exact_edit(tin
     again = edit_photo(tiny_engine, params)
     assert len(cache) == 2  # the edit inverted the photo itself
     assert torch.equal(again.latents, exact.latents) and np.array_equal(pixels(again.image), pixels(exact.image))
+
+
+def test_an_edits_download_name_tells_edits_of_one_seed_apart_and_names_no_folder():
+    from core.edit.export import edit_filename
+    from core.edit.params import EditKnobs, EditParams
+    from core.params import GenerationParams
+
+    base = EditParams(GenerationParams(seed=7), EditKnobs(image_path="/srv/uploads/ab12/My Street (2).JPG"))
+    name = edit_filename(base)
+    assert name.startswith("clap2diff_edit_7_my-street-2_") and name.endswith(".png") and "srv" not in name
+    assert edit_filename(base) == name  # the same edit: the same name
+    others = {edit_filename(base.replace(denoise=0.3)), edit_filename(base.replace(edit_mode="structure")),
+              edit_filename(base.replace(mask_path="/srv/uploads/cd34/mask.png"))}  # fmt: skip
+    assert name not in others and len(others) == 3
+    elsewhere = EditParams(GenerationParams(seed=7), EditKnobs(image_path="/home/me/My Street (2).JPG"))
+    assert edit_filename(elsewhere) == name  # the photo by name: the same edit on another machine

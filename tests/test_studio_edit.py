@@ -151,11 +151,11 @@ def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_
     assert any("Paint the region" in c.value for c in at.caption), "nothing painted yet: the page says so"
     assert [c.key for c in at.get("bidi_component")] == [key]  # the canvas (a components-v2 element)
     width, height = display_size((96, 64))
-    assert (width, height) == (384, 256)  # the canvas shows the photo with 4 screen px per working pixel
-    assert any(c.value.startswith("A 32-px brush paints 8.0 px of the photo") for c in at.caption)
+    assert (width, height) == (288, 192)  # the canvas shows the photo with 3 screen px per working pixel
+    assert any(c.value.startswith("A 32-px brush paints 10.7 px of the photo") for c in at.caption)
     rgba = np.zeros((height, width, 4), np.uint8)
-    rgba[80:160, 200:320] = (255, 64, 64, 140)  # one stroke...
-    rgba[120:160, 240:320, 3] = 200  # ...and a second over it (see-through paint: a different alpha)
+    rgba[60:120, 150:240] = (255, 64, 64, 140)  # one stroke...
+    rgba[90:120, 180:240, 3] = 200  # ...and a second over it (see-through paint: a different alpha)
     rgba[:, 10] = (255, 64, 64, 90)  # a 1-px scratch: under half of each working pixel, so not painted
     at.session_state[key] = _strokes_state(rgba)
     at.run()
@@ -200,8 +200,8 @@ def test_a_new_brush_or_a_return_to_the_canvas_is_a_new_canvas_that_starts_from_
     assert key == f"{base}_0_c1" and args["strokeWidth"] == 32 and args["initialDrawing"]["objects"] == []
     at.run()
     assert _canvas(at)[0] == key  # a rerun keeps the canvas
-    rgba = np.zeros((256, 384, 4), np.uint8)
-    rgba[80:160, 200:320] = (255, 64, 64, 140)
+    rgba = np.zeros((192, 288, 4), np.uint8)  # the canvas: 3 screen px per working pixel
+    rgba[60:120, 150:240] = (255, 64, 64, 140)
     sent = _strokes_state(rgba)
     at.session_state[key] = sent
     at.run()
@@ -343,6 +343,12 @@ def test_an_uploaded_mask_that_cannot_be_used_is_refused_before_the_edit_starts(
     ok(at)
     assert session(at).edit.job is None  # an input problem, so it goes once the mask is fixed
     assert session(at).edit.input_problem and any("blank.png is empty" in e for e in errors(at)), errors(at)
+    captions = [c.value for c in at.caption]
+    assert "The preview waits for a region it can use (2 · Where it may change)." in captions  # said once, below
+    at.file_uploader(key="edit_mask").set_value(("notimage.jpg", b"not an image", "image/jpeg")).run()
+    ok(at)
+    said = [c for c in (c.value for c in at.caption) if "not an image" in c]
+    assert said and "notimage.jpg is not an image" in said[0], said  # the file as named, not "Notimage.jpg"
 
 
 def test_the_uploaded_photo_and_mask_stay_in_use_when_their_uploaders_leave_the_page():
@@ -388,4 +394,21 @@ def test_without_a_photo_the_preview_says_it_waits_and_shows_no_earlier_photos_p
     at.radio(key="edit_photo_source").set_value("gallery").run()  # ...and this photo source has none
     ok(at)
     assert "The preview waits for a photo (1 · Photo)." in [c.value for c in at.caption]
+    assert not at.get("imgs") and all("older settings" not in c.value for c in at.caption)
+
+
+def test_another_photos_preview_is_not_shown_as_this_ones_while_the_region_is_awaited():
+    at = app()
+    at.button(key="btn_render").click().run()  # a Gallery image to edit
+    at.switch_page("../pages/edit.py").run()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    made = session(at).edit_preview.result
+    assert made is not None
+    at.radio(key="edit_mask_source").set_value("paint").run()  # nothing painted yet: no new preview
+    waits = "The preview waits for the region (2 · Where it may change)."
+    assert waits in [c.value for c in at.caption]
+    assert any("older settings" in c.value for c in at.caption)  # the same photo's: said to be older
+    at.radio(key="edit_photo_source").set_value("gallery").run()  # another photo, the region still awaited
+    ok(at)
+    assert session(at).edit_preview.result is made and waits in [c.value for c in at.caption]
     assert not at.get("imgs") and all("older settings" not in c.value for c in at.caption)

@@ -6,9 +6,12 @@ denoise, mode...), so `python -m core edit --from` reproduces it and refuses ano
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
+from ..export.archive import ascii_slug
 from ..export.atomic import atomic_write
 from ..export.formats import METADATA_KEY, PARAMETERS_KEY, ExportError
 from ..export.infotext import parameters_text
@@ -36,6 +39,16 @@ def shareable_edit(edit: dict[str, Any]) -> dict[str, Any]:
     return {k: clip_name(v) if k in ("image_path", "mask_path") and v else v for k, v in edit.items()}
 
 
+def edit_filename(params: EditParams) -> str:
+    """`clap2diff_edit_<seed>_<photo name>_<settings hash>.png`: two edits of one seed (another
+    photo, region, denoise or mode) never share a download name; the hash covers every setting,
+    with the photo and mask by name and hash (as the PNG stores them)."""
+    settings = {"generation": params.generation.to_dict(), "edit": shareable_edit(params.to_dict())}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:6]
+    photo = ascii_slug(Path(clip_name(params.edit.image_path)).stem, 40) or "photo"
+    return f"clap2diff_edit_{params.generation.seed}_{photo}_{digest}.png"
+
+
 def save_edit(result: Any, path: str | Path) -> Path:
     return atomic_write(path, edit_png_bytes(result))
 
@@ -52,4 +65,4 @@ def read_edit(source: Source) -> EditParams:
         raise ExportError(f"{what}: the embedded edit settings are invalid: {exc}", field=exc.field) from None
 
 
-__all__ = ["edit_png_bytes", "read_edit", "save_edit"]
+__all__ = ["edit_filename", "edit_png_bytes", "read_edit", "save_edit"]

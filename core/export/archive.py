@@ -22,7 +22,8 @@ from .metadata import read_metadata
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
 
 
-def _ascii_slug(text: str, max_len: int, sep: str = "-") -> str:
+def ascii_slug(text: str, max_len: int, sep: str = "-") -> str:
+    """`text` as lower-case ASCII words joined by `sep`, cut at a word within `max_len`: for file names."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
     slug = re.sub(r"[^a-z0-9]+", sep, text).strip(sep)
     if len(slug) > max_len:
@@ -37,9 +38,9 @@ def default_filename(params: GenerationParams) -> str:
     The slug falls back to the audio file name (then "image") when the prompt has no ASCII words;
     the 6-hex hash keeps two images of one seed and prompt but different sliders apart.
     """
-    slug = _ascii_slug(params.prompt, 40)
+    slug = ascii_slug(params.prompt, 40)
     if not slug and params.audio_path:
-        slug = _ascii_slug(Path(re.split(r"[\\/]", params.audio_path)[-1]).stem, 40)
+        slug = ascii_slug(Path(re.split(r"[\\/]", params.audio_path)[-1]).stem, 40)
     digest = hashlib.sha256(params.to_json().encode("utf-8")).hexdigest()[:6]
     return f"clap2diff_{params.seed}_{slug or 'image'}_{digest}.png"
 
@@ -117,4 +118,4 @@ def write_zip(items: Sequence[tuple[str, bytes]], path: str | Path) -> Path:
     return atomic_write(path, zip_bytes(items))
 
 
-__all__ = ["default_filename", "sanitize_filename", "write_zip", "zip_bytes"]
+__all__ = ["ascii_slug", "default_filename", "sanitize_filename", "write_zip", "zip_bytes"]

@@ -15,7 +15,7 @@ from studio.charts import LEVEL_ICON
 from studio.markdown import code_md, escape_md, escape_md_prose
 
 from .audio import audio_picker, checked_choice, clip_for
-from .canvas import brush_note, paint_canvas
+from .canvas import PAINT_COLUMNS, brush_note, paint_canvas
 from .images import DAMAGED, duration, inline_png, loop_time, safe_image
 from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
@@ -62,6 +62,7 @@ __all__ = [
     "heard",
     "inline_png",
     "paint_canvas",
+    "PAINT_COLUMNS",
     "part_card",
     "rerun_fragment",
     "safe_image",

@@ -17,9 +17,12 @@ if TYPE_CHECKING:
 
 # See-through paint: the photo stays visible under the strokes (any alpha > 0 counts as painted).
 PAINT = "rgba(255, 64, 64, 0.55)"
-# px on screen: the Edit page's photo column is ~390 px wide on a 1440-px window (a wider canvas
-# would scroll); the strokes are scaled to the working size whatever the canvas's size.
-DISPLAY_WIDTH, DISPLAY_HEIGHT = 384, 480
+# px on screen. The canvas needs a width in pixels, and the server does not know the browser's: the
+# Edit page widens its photo column while painting (PAINT_COLUMNS), to ~300 px on a 1024-px window
+# with the sidebar open (460 at 1280), and a wider canvas would hide the photo's right side. The
+# strokes are scaled to the working size whatever the canvas's size.
+DISPLAY_WIDTH, DISPLAY_HEIGHT = 288, 384
+PAINT_COLUMNS = (1.7, 1.0)  # photo column : preview column while painting (else 1 : 1.3)
 _GONE = object()  # no widget state under a canvas's key: the page left that canvas
 
 
@@ -75,4 +78,13 @@ def paint_canvas(photo: Image.Image, brush: int, painting: Painting) -> np.ndarr
     return painting.strokes
 
 
-__all__ = ["DISPLAY_HEIGHT", "DISPLAY_WIDTH", "PAINT", "brush_note", "canvas_key", "display_size", "paint_canvas"]
+__all__ = [
+    "DISPLAY_HEIGHT",
+    "DISPLAY_WIDTH",
+    "PAINT",
+    "PAINT_COLUMNS",
+    "brush_note",
+    "canvas_key",
+    "display_size",
+    "paint_canvas",
+]

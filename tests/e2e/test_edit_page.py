@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image
 from playwright.sync_api import expect
 
+from studio.widgets.canvas import DISPLAY_WIDTH
 from tests.e2e.helpers import ARTIFACTS, button, open_studio, set_slider, shot, small_and_fast
 
 
@@ -65,7 +66,9 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
     expect(canvas).to_be_visible()
     expect(page.get_by_text("Paint the region that may change", exact=False)).to_be_visible()
     box = canvas.bounding_box()
-    scale = box["width"] / 80  # the canvas shows the photo at 384x307: 4.8 screen px per working pixel
+    scale = box["width"] / 80  # the canvas shows the photo at 288x230: 3.6 screen px per working pixel
+    assert abs(box["width"] - DISPLAY_WIDTH) <= 1
+    wide, narrow = 32 / scale, 10 / scale  # the two brushes' widths in working pixels (8.9 and 2.8)
 
     def stroke(row: int, x0: int, x1: int) -> None:  # in working pixels
         page.mouse.move(box["x"] + x0 * scale, box["y"] + row * scale)
@@ -74,11 +77,11 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
         page.mouse.up()
 
     share = page.get_by_text(re.compile(r"^Working size 80×64: [0-9.]+% of the photo may change"))
-    stroke(20, 15, 65)  # the 32-px brush: 6.7 working px wide
+    stroke(20, 15, 65)  # the 32-px brush
     expect(share).to_be_visible()  # the strokes reached the server (the canvas sends 200 ms after mouse-up)
     first_share = share.inner_text()
-    set_slider(page, "edit_brush", ["Home"] + ["ArrowRight"] * 3)  # 10 px: 2.1 working px
-    expect(page.get_by_text("A 10-px brush paints 2.1 px of the photo", exact=False)).to_be_visible()
+    set_slider(page, "edit_brush", ["Home"] + ["ArrowRight"] * 3)  # 10 px
+    expect(page.get_by_text(f"A 10-px brush paints {narrow:.1f} px of the photo", exact=False)).to_be_visible()
     # A new brush is a new canvas (studio/widgets/canvas.py): it shows the first stroke before it is
     # painted on (a stroke on the canvas it replaces, or before it has loaded the first, would be lost).
     _wait_until_painted(page, x=int(40 * scale), y=int(20 * scale))
@@ -86,6 +89,14 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
     expect(share).not_to_have_text(first_share)  # the second stroke reached it too: Edit sees both
     expect(page.locator(".st-key-edit_preview_box img")).to_be_visible()  # the live preview
     shot(page, "edit_painted")
+    page.set_viewport_size({"width": 1024, "height": 900})  # a laptop, sidebar open: all of the photo
+    column = page.locator(".st-key-edit_canvas").bounding_box()
+    assert canvas.bounding_box()["x"] + DISPLAY_WIDTH <= column["x"] + column["width"] + 0.5, column
+    cut = page.evaluate("""() => [...document.querySelectorAll('button p, button')]
+        .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)""")
+    assert not cut, cut  # Edit, Cancel, Clear: whole labels in the narrower preview column
+    shot(page, "edit_painted_1024")
+    page.set_viewport_size({"width": 1440, "height": 1400})
 
     path, stored = _edit_and_download(page, "edit_painted")
     assert stored.edit.mask_sha256 and (stored.generation.width, stored.generation.height) == (80, 64)
@@ -95,10 +106,10 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
     region = np.asarray(Image.open(masks[0])) == 255
     rows = np.flatnonzero(region.any(axis=1))
     first, second = rows[rows < 30], rows[rows >= 30]
-    assert 6 <= len(first) <= 9 and abs(first.mean() - 20) <= 1  # 6.7 px, antialiased edges
-    assert 2 <= len(second) <= 4 and abs(second.mean() - 40) <= 1  # 2.1 px
+    assert wide - 1 <= len(first) <= wide + 2.5 and abs(first.mean() - 20) <= 1  # antialiased edges
+    assert narrow - 1 <= len(second) <= narrow + 2 and abs(second.mean() - 40) <= 1
     cols = np.flatnonzero(region[first].any(axis=0))
-    assert abs(cols.min() - (15 - 3.3)) <= 2 and abs(cols.max() - (65 + 3.3)) <= 2  # round caps
+    assert abs(cols.min() - (15 - wide / 2)) <= 2 and abs(cols.max() - (65 + wide / 2)) <= 2  # round caps
     cols = np.flatnonzero(region[second].any(axis=0))
     assert abs(cols.min() - 29) <= 2 and abs(cols.max() - 61) <= 2
     # The download: the photo's own pixels beyond the mask's feathered edge (8 px, from the edge's
