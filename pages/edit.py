@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import EditParams
+from core import EditParams, clip_name
 from studio import bindings, editing, errors, loader, nav, widgets
 from studio.bindings import PERSIST as PS
 from studio.jobs import Job
@@ -200,13 +200,17 @@ with right:
     status = st.container()
     if s.edit.input_problem:  # another photo chosen, the region painted...: the message follows
         s.edit.refresh_input_problem(_edit_or_problem()[1])
-    if s.edit.error:
-        errors.show(s.edit.error)
-    if s.edit.note:
-        st.warning(s.edit.note)
     output = s.edit.result
+    with st.empty().container():  # one slot, shown or not: what follows keeps its place, so a run that
+        if s.edit.error:  # clears the message leaves no stale copy of the result below while it runs
+            errors.show(s.edit.error)
+        if s.edit.note:  # a cancel: the result below (if any) is the edit before
+            st.warning(s.edit.note + (" The result below is the previous edit." if output is not None else ""))
     if output is not None:
         r = output.result
+        if photo is not None and r.params.edit.image_sha256 != photo.sha256:  # kept in view, said whose
+            st.caption(f":material/history: The last edit, of {widgets.escape_md(clip_name(r.params.edit.image_path))}"
+                       ": not the photo chosen now.")  # fmt: skip
         b, a = st.columns(2)
         b.image(r.photo, caption="Before (working size)", width="stretch")
         a.image(r.image, caption="After", width="stretch")

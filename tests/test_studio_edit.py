@@ -412,3 +412,46 @@ def test_another_photos_preview_is_not_shown_as_this_ones_while_the_region_is_aw
     ok(at)
     assert session(at).edit_preview.result is made and waits in [c.value for c in at.caption]
     assert not at.get("imgs") and all("older settings" not in c.value for c in at.caption)
+
+
+def _place(at, key: str) -> list[int] | None:
+    """Where the element `key` sits in the page's tree (the path its updates are sent to)."""
+
+    def walk(node, path: list[int]) -> list[int] | None:
+        if getattr(node, "key", None) == key:
+            return path
+        for index, child in getattr(node, "children", {}).items():
+            if (found := walk(child, [*path, index])) is not None:
+                return found
+        return None
+
+    return walk(at._tree, [])
+
+
+def test_a_message_over_the_result_leaves_the_result_in_its_place():
+    """The browser keeps an element the script has not reached yet where it was: were the result to
+    move when a message above it comes or goes, a run that follows an edit (and never finishes the
+    script) would show a stale copy of the result's buttons below it."""
+    at = _edit_page()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    quiet = _place(at, "edit_download")
+    session(at).edit.note = "Cancelled: nothing was kept."
+    at.run()
+    assert [w.value for w in at.warning] == ["Cancelled: nothing was kept. The result below is the previous edit."]
+    assert quiet is not None and _place(at, "edit_download") == quiet
+
+
+def test_the_last_edit_stays_in_view_with_the_name_of_its_photo_when_another_is_chosen():
+    at = _edit_page()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    whose = ":material/history: The last edit, of street.png: not the photo chosen now."
+    assert whose not in [c.value for c in at.caption]  # its own photo: nothing to say
+    other = io.BytesIO()
+    Image.new("RGB", (96, 64), (200, 40, 40)).save(other, format="PNG")
+    at.file_uploader(key="edit_photo").set_value(("harbour.png", other.getvalue(), "image/png")).run()
+    ok(at)
+    assert session(at).edit.result is not None and whose in [c.value for c in at.caption]
