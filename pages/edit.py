@@ -217,8 +217,8 @@ with right:
         g = r.params.generation
         st.caption(f"seed **{g.seed}** · {r.image.width}×{r.image.height} · denoise {r.params.edit.denoise:g} · "
                    f"{r.timings.get('total', 0):.1f} s")  # fmt: skip
-        for note in r.notes:
-            st.caption(f":material/info: {note}")
+        for note in r.notes:  # the core's notes ("keep structure denoises with DDIM..."), as sentences
+            st.caption(f":material/info: {editing.as_sentence(note)}")
         wanted = ["png", *(["mask"] if output.mask else []), *(["photo"] if output.photo else []), "keep"]
         rows = -(-len(wanted) // per_row)  # short labels, two a row: they fit at 1024 px
         cells = iter([cell for _ in range(rows) for cell in (st.columns(2) if per_row == 2 else [st.container()])])

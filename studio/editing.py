@@ -242,11 +242,11 @@ def mask_problem(photo: Photo, mask: str | None) -> str | None:
     try:
         _share(mask, photo.size, photo.shape)
     except ImageError as exc:
-        return _sentence(str(exc))
+        return as_sentence(str(exc))
     return None
 
 
-def _sentence(text: str) -> str:
+def as_sentence(text: str) -> str:
     """A core message ('the mask x.png is empty: ...') as a sentence on its own, for Markdown: its
     first word capitalised unless it is a file name ('notimage.jpg is not an image ...' stays as
     the file is named), and the names in it shown as written."""
@@ -290,7 +290,7 @@ def region_note(photo: Photo, mask: str | None) -> str:
     try:
         share, notes = _share(mask, photo.size, photo.shape)
     except ImageError as exc:
-        return f"{head}. :orange[{_sentence(str(exc))}]"
+        return f"{head}. :orange[{as_sentence(str(exc))}]"
     return f"{head}: {share:.1%} of the photo may change" + "".join(f"; {n}" for n in notes) + "."
 
 
@@ -353,7 +353,7 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
     return job.start()
 
 
-__all__ = ["EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
+__all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
            "kept_upload", "mask_path", "on_upload", "paint_key", "painted_mask", "painting", "preview_params",
            "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo"]  # fmt: skip

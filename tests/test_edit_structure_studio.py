@@ -57,6 +57,8 @@ def test_structure_mode_shows_its_sliders_and_edits_with_them():
     assert (
         result.notes[-1] == "keep structure: the photo's features injected in steps 1-2, its self-attention in no step"
     )
+    shown = ":material/info: Keep structure: the photo's features injected in steps 1-2, its self-attention in no step."
+    assert shown in [c.value for c in at.caption]  # a sentence on the page
 
     at.radio(key="edit_mode").set_value("variation").run()
     assert not STRUCTURE_SLIDERS & _sliders(at)
