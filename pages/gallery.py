@@ -1,4 +1,4 @@
-"""Gallery: this session's renders with their params; recall, restore from a PNG, export. The
+"""Gallery: this session's renders with their params; recall, restore from a PNG, export, delete. The
 renders are kept on disk under the address's gallery code (studio/gallery_store.py)."""
 
 from __future__ import annotations
@@ -93,21 +93,57 @@ if not history:
     st.stop()
 
 
-# -- selection and export -------------------------------------------------------------------------
+# -- selection, export and delete ------------------------------------------------------------------
 def _select_all(value: bool) -> None:
     for h in s.history:
         bindings.set_value(f"sel_{h.id}", value)
 
 
+def _ask_delete(ids: tuple[int, ...]) -> None:
+    s.gallery_delete = ids  # the confirm button appears; nothing is deleted yet
+
+
+def _delete(ids: tuple[int, ...]) -> None:
+    """The confirm button: these images out of this session and off the disk, the selection cleared."""
+    for i in ids:
+        bindings.set_value(f"sel_{i}", False)
+    count = sum(1 for h in s.history if h.id in ids)
+    refused = s.forget(set(ids))
+    s.gallery_delete = ()
+    st.toast(f"Deleted {_images(count)} from this gallery.", icon=":material/delete:")
+    if refused:
+        st.toast(
+            f"{len(refused)} of their files could not be removed from the server's disk: a reload may show them again.",
+            icon=":material/warning:",
+        )
+
+
+def _images(n: int) -> str:
+    return f"{n} image" + ("" if n == 1 else "s")
+
+
 selected = [h for h in history if bindings.value(f"sel_{h.id}")]
+key = tuple(h.id for h in selected)
+if s.gallery_delete and s.gallery_delete != key:
+    s.gallery_delete = ()  # the selection changed since Delete was pressed: ask again
 bar = st.container(border=True)
 with bar:
-    c1, c2, c3, c4, c5 = st.columns([1.2, 1, 1, 1.4, 1.4], vertical_alignment="bottom")
+    # Two rows, so that every label fits at 1024 px: choosing (and deleting), then the downloads.
+    c1, c2, c3, c6 = st.columns([1.4, 1, 1, 1.6], vertical_alignment="bottom")
+    c4, c5, _ = st.columns(3, vertical_alignment="bottom")
     c1.markdown(f"**{len(selected)}** of {len(history)} selected")
     c2.button("Select all", on_click=_select_all, args=(True,), key="sel_all")
     c3.button("Clear", on_click=_select_all, args=(False,), key="sel_none")
+    c6.button(
+        "Delete selected",
+        on_click=_ask_delete,
+        args=(key,),
+        key="del_ask",
+        disabled=not selected,
+        icon=":material/delete:",
+        help="Delete the selected images from this gallery (you confirm first).",
+    )
     if selected:
-        key = tuple(h.id for h in selected)
         cache = s.gallery_files
         try:
             if ("zip", key) not in cache:
@@ -143,7 +179,24 @@ with bar:
         except (ExportError, ValueError) as exc:
             errors.show(exc)
     else:
-        c4.caption("Select images to export them as a ZIP or one captioned grid.")
+        c4.caption("Select images to export them as a ZIP or one captioned grid, or to delete them.")
+    if selected and s.gallery_delete == key:
+        st.warning(
+            f"Delete {_images(len(selected))} from this gallery? They go from this server's disk too (a reload, "
+            "a bookmark or a new tab of this gallery will not show them again); a downloaded PNG keeps its settings. "
+            "This cannot be undone.",
+            icon=":material/delete_forever:",
+        )
+        d2, d3, _ = st.columns([1.3, 1, 1.7], vertical_alignment="center")  # whole labels at 1024 px
+        d2.button(
+            f"Delete {_images(len(selected))}",
+            on_click=_delete,
+            args=(key,),
+            key="del_confirm",
+            type="primary",
+            icon=":material/delete_forever:",
+        )
+        d3.button("Cancel", on_click=_ask_delete, args=((),), key="del_cancel")
 
 EDIT_RECALLED = (
     "An edited photo: Recall puts its clip, prompt and knobs into Generate's sliders, not the edit (Render draws a "
@@ -160,9 +213,8 @@ for row in range(0, len(items), COLUMNS):
             st.image(h.png, width="stretch", output_format="PNG")
             st.checkbox(widgets.escape_md(h.title), key=f"sel_{h.id}", persist_state=PS)  # a label is Markdown too
             st.caption(widgets.escape_md(h.summary))
-            b1, b2 = st.columns(2)
-            edited = h.kind == "edit"
-            b1.button(
+            edited = h.kind == "edit"  # one button a row: side by side, a 4-column card cuts their labels
+            st.button(
                 "Recall",
                 key=f"recall_{h.id}",
                 on_click=s.recall,
@@ -172,8 +224,7 @@ for row in range(0, len(items), COLUMNS):
                 width="stretch",
                 help=EDIT_RECALLED if edited else "Put these settings back into the Generate page's sliders.",
             )
-            with b2:
-                widgets.download_png(h, key=f"dl_{h.id}", label="PNG")
+            widgets.download_png(h, key=f"dl_{h.id}", label="PNG", width="stretch")
             with st.expander("Parameters"):
                 st.json(h.params.shareable().to_dict(), expanded=False)  # as in its PNG: no server folders
 

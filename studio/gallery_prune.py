@@ -3,8 +3,9 @@
 Galleries nobody opened or added to for CLAP2DIFF_GALLERY_DAYS go whole (images, knobs, clips).
 Then the oldest images go while all galleries together exceed CLAP2DIFF_GALLERY_MB, counting the
 clips they keep: a clip goes with the last image that names it (unless its gallery's knobs still
-name it), and a clip hard-linked into several galleries is counted once. Only what
-studio/gallery_store.py lays out is ever touched: `<code>/<item>.png|json`, `knobs.json` and
+name it), and a clip hard-linked into several galleries is counted once. A Delete on the Gallery
+page removes images the same way, at once (`remove_images`). Only what studio/gallery_store.py
+lays out is ever touched: `<code>/<item>.png|json`, `knobs.json` and
 `clips/<16 hex>/<file>`.
 """
 
@@ -109,6 +110,29 @@ def _over_budget(
     return removed
 
 
+def remove_images(gallery: Path, stems: list[str]) -> list[Path]:
+    """A Delete on the Gallery page (gallery_store.forget): these images' PNG and sidecar, then
+    the clips only they named (none that an image left or the knobs name). A file already gone is
+    fine (another tab of the gallery deleted it). Returns the image files the disk refused (the
+    page says so); a clip left behind goes at the next start, as every unnamed clip does."""
+    refused: list[Path] = []
+    named: set[Path] = set()
+    for stem in stems:
+        sidecar = gallery / f"{stem}.json"
+        clip = _clip_named(gallery, sidecar)  # read before the sidecar goes
+        named |= {clip} if clip else set()
+        refused += [f for f in (sidecar.with_suffix(".png"), sidecar) if not _unlink(f)]
+    try:
+        left = [f for f in gallery.iterdir() if ITEM_NAME.match(f.name) and f.suffix == ".json"]
+    except OSError:
+        return refused  # the gallery cannot be read: no clip is known to be unnamed
+    still = {_clip_named(gallery, f) for f in [*left, gallery / KNOBS_FILE]}
+    doomed = named - still
+    if doomed:
+        _remove_clips(gallery / CLIPS, keep=set(_clip_files(gallery / CLIPS)) - doomed)
+    return refused
+
+
 def _clip_named(gallery: Path, sidecar: Path) -> Path | None:
     """The gallery's clip an image's sidecar (or its knobs.json) names, by hash folder and file name."""
     try:
@@ -166,4 +190,4 @@ def _rmdir(folder: Path) -> None:
         pass
 
 
-__all__ = ["prune_galleries"]
+__all__ = ["prune_galleries", "remove_images"]

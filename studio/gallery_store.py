@@ -5,10 +5,10 @@ bookmark or a reload brings the same gallery back, on any session of this server
 guess another's. Every image added to a session's history is written to
 `<uploads>/galleries/<code>/<time>-<random>.png` (the PNG exactly as downloaded) with a `.json` beside it
 (what the studio needs besides the pixels: params, trace, timings, caption); a new session with the
-same code reads them back. `knobs.json` beside them holds what the knobs last showed
-(studio/knob_memory.py says what and when). Kept like uploads: at most HISTORY_LIMIT images per gallery,
-and at server start old galleries go, then the oldest images over the size budget
-(studio/gallery_prune.py). Writes go through atomic_write; a gallery that cannot be written or read
+same code reads them back, and the Gallery's Delete removes them (`forget`). `knobs.json` beside
+them holds what the knobs last showed (studio/knob_memory.py says what and when). Kept like
+uploads: at most HISTORY_LIMIT images per gallery, and at server start old galleries go, then the
+oldest images over the size budget (studio/gallery_prune.py). Writes go through atomic_write; a gallery that cannot be written or read
 is skipped (the studio still works from memory) and the Gallery page says so.
 """
 
@@ -36,6 +36,7 @@ DEFAULT_DAYS = 7.0  # a gallery nobody opened for a week goes at the next start
 DEFAULT_MB = 2048.0  # all galleries together (60 renders of 1024² are about 100 MB)
 _CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what new_code makes: never a path
 ITEM_NAME = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
+_STEM = re.compile(r"^\d{13}-[0-9a-f]{8}$")  # an item's name without its extension
 KNOBS_FILE = "knobs.json"  # what the knobs last showed (studio/knob_memory.py): goes with its gallery
 CLIPS = "clips"  # <gallery>/clips/<16 hex>/<name>: the uploads its images and knobs use, kept with it
 
@@ -141,6 +142,7 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
         stem = f"{ms:013d}-{secrets.token_hex(4)}"  # two tabs of one gallery never clash
         atomic_write(folder / f"{stem}.png", item.png)
         atomic_write(folder / f"{stem}.json", json.dumps(sidecar).encode())
+        item.stem = stem  # what a Delete removes (forget)
         for old in sorted(_stems(folder))[:-limit]:
             for ext in ("png", "json"):
                 (folder / f"{old}.{ext}").unlink(missing_ok=True)
@@ -216,6 +218,7 @@ def load(code: str) -> list[HistoryItem]:
                     dtype=str(meta.get("dtype", "float32")),
                     caption=str(meta.get("caption", "")),
                     created=float(meta.get("created", 0.0)),
+                    stem=stem,
                 )
             )
         except (OSError, ValueError, KeyError, TypeError):
@@ -233,6 +236,18 @@ def _numbered(items: list[HistoryItem]) -> list[HistoryItem]:
             item.id = next(later)
         taken.add(item.id)
     return sorted(items, key=lambda h: h.id)
+
+
+def forget(code: str, stems: list[str]) -> list[Path]:
+    """Delete images of gallery `code` (Session.forget: the Gallery's Delete) by the names they
+    were kept or read under, not by number: two tabs of a gallery may have written one number
+    twice, and `load` renumbers the later. The clips only they named go too. Never raises: returns
+    the files the disk would not remove (with either of its files gone an image is not read back)."""
+    from studio.gallery_prune import remove_images
+
+    if valid_code(code) is None:
+        return []
+    return remove_images(galleries_dir() / code, [s for s in stems if _STEM.match(s)])
 
 
 def attach(session: Session, query: MutableMapping[str, Any]) -> None:
@@ -261,6 +276,7 @@ __all__ = [
     "attach",
     "clips_dir",
     "galleries_dir",
+    "forget",
     "keep",
     "keep_clip",
     "kept_clip",

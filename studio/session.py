@@ -130,6 +130,7 @@ class HistoryItem:
     dtype: str = "float32"
     caption: str = ""
     created: float = field(default_factory=time.time)
+    stem: str = ""  # its files' name in the gallery folder, once kept or read there (gallery_store)
 
     @property
     def title(self) -> str:
@@ -241,6 +242,7 @@ class Session:
     painting: Painting = field(default_factory=Painting)  # the Edit page's strokes (one photo's)
     window_for: str | None = None  # the clip (SHA-256) the window start was chosen for: another clip starts at 0
     edit_uploads: dict[str, str] = field(default_factory=dict)  # "photo" | "mask" -> saved: kept off the page
+    gallery_delete: tuple[int, ...] = ()  # the images the Gallery's Delete asks to confirm
     knobs_kept: str | None = None  # what studio/knob_memory.py last wrote for this gallery (written on change)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
@@ -272,6 +274,16 @@ class Session:
             self.add_history(dataclasses.replace(item, id=self.new_id()))
         result.kept = True
         return len(result.items)
+
+    def forget(self, ids: set[int]) -> list[Path]:
+        """The Gallery's Delete: out of the history and off the disk, so a reload does not bring them
+        back (the others keep their numbers). Returns the files the disk refused (gallery_store.forget)."""
+        gone = [h.stem for h in self.history if h.id in ids and h.stem]
+        self.history[:] = [h for h in self.history if h.id not in ids]
+        self.gallery_files.clear()
+        from studio.gallery_store import forget
+
+        return forget(self.gallery_code, gone) if self.gallery_code and gone else []
 
     def find(self, item_id: int) -> HistoryItem | None:
         return next((h for h in self.history if h.id == item_id), None)

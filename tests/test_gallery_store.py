@@ -189,3 +189,117 @@ def test_the_size_budget_counts_the_clips_a_gallery_keeps_once_each(own_uploads,
     linked = root / two / gallery_store.CLIPS / folder / "shared.wav"
     assert set(new_images) <= set(removed) and {shared, linked} <= set(removed)  # each with its last image
     assert not shared.exists() and not linked.exists()
+
+
+def test_deleting_selected_images_asks_first_then_removes_them_from_the_session_and_the_disk(own_uploads):
+    """Gallery page: select two of three renders, Delete, confirm. The third keeps its number; a
+    reload, and a tab of the gallery opened before, do not break; the Edit page's gallery photo
+    picker, pointed at a deleted image, falls back to one still there."""
+    at = _open()
+    code = _code(at)
+    for _ in range(3):
+        render(at)
+    other_tab = _open(code)  # opened before the delete: still shows all three from memory
+    folder = own_uploads / "galleries" / code
+    stems = {h.id: h.stem for h in session(at).history}
+    assert sorted(stems) == [1, 2, 3] and all((folder / f"{s}.png").is_file() for s in stems.values())
+    at.session_state["edit_photo_source"] = "gallery"
+    at.switch_page("../pages/edit.py").run()
+    at.selectbox(key="edit_gallery_pick").select(1).run()  # the photo to edit: an image about to go
+    ok(at)
+
+    at.switch_page("../pages/gallery.py").run()
+    ok(at)
+    assert at.button(key="del_ask").disabled  # nothing selected: nothing to delete
+    at.checkbox(key="sel_1").check().run()
+    at.checkbox(key="sel_2").check().run()
+    at.button(key="del_ask").click().run()
+    ok(at)
+    assert [h.id for h in session(at).history] == [1, 2, 3]  # one click alone deletes nothing
+    assert len(list(folder.glob("*.png"))) == 3
+    assert at.button(key="del_confirm").label == "Delete 2 images"
+
+    at.button(key="del_confirm").click().run()
+    ok(at)
+    assert [h.id for h in session(at).history] == [3]
+    for item_id, stem in stems.items():
+        assert (folder / f"{stem}.png").exists() == (folder / f"{stem}.json").exists() == (item_id == 3)
+    assert [t.value for t in at.toast] == ["Deleted 2 images from this gallery."]
+    assert not at.checkbox(key="sel_3").value and "del_confirm" not in [b.key for b in at.button]
+    assert "**0** of 1 selected" in [m.value for m in at.markdown]
+
+    reloaded = _open(code)
+    assert [(h.id, h.stem) for h in session(reloaded).history] == [(3, stems[3])]
+    render(reloaded)
+    assert [h.id for h in session(reloaded).history] == [3, 4]
+
+    for page in ("edit", "gates", "generate", "gallery"):  # nothing that reads the history by number breaks
+        at.switch_page(f"../pages/{page}.py").run()
+        ok(at)
+        if page == "edit":
+            assert at.selectbox(key="edit_gallery_pick").value == 3  # the picker offers what is left
+
+    other_tab.switch_page("../pages/gallery.py").run()
+    ok(other_tab)
+    assert [h.id for h in session(other_tab).history] == [1, 2, 3]  # its memory, until its reload
+    other_tab.checkbox(key="sel_1").check().run()
+    other_tab.button(key="del_ask").click().run()
+    other_tab.button(key="del_confirm").click().run()  # its files are gone already: fine
+    ok(other_tab)
+    assert [h.id for h in session(other_tab).history] == [2, 3]
+    assert (folder / f"{stems[3]}.png").is_file()
+
+
+def test_forget_removes_the_files_of_those_images_and_the_clips_only_they_named(
+    tiny_engine, tiny_params, own_uploads, monkeypatch
+):
+    """One image's PNG is gone already (another tab deleted it); a clip only the deleted images
+    named goes, one a kept image or the knobs name stays; of two images another tab kept under one
+    number, the one named goes; a file the disk refuses is returned."""
+    import json
+
+    from core.export import png_bytes
+    from studio.session import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    code = gallery_store.new_code()
+    upload = own_uploads / ("0" * 16)
+    upload.mkdir(parents=True)
+    items = []
+    for i, clip in enumerate(["only.wav", "shared.wav", "shared.wav", "knobs.wav", None, None], start=1):
+        path = None
+        if clip is not None:
+            (upload / clip).write_bytes(b"RIFF" + clip.encode())
+            path = str(upload / clip)
+        params = result.params.replace(seed=i, audio_path=path)
+        item = HistoryItem.of(result, png_bytes(result.image, params), "render", i if i < 6 else 3, params=params)
+        assert gallery_store.keep(code, item, 60) and item.stem
+        items.append(item)
+    folder = own_uploads / "galleries" / code
+    clips = folder / gallery_store.CLIPS / upload.name
+    (folder / gallery_store.KNOBS_FILE).write_text(json.dumps({"params": {"audio_path": str(upload / "knobs.wav")}}))
+    (folder / f"{items[0].stem}.png").unlink()  # already gone
+
+    refused = gallery_store.forget(code, [items[0].stem, items[1].stem, items[3].stem, "../../etc/passwd"])
+    assert refused == []
+    left = sorted(f.name for f in folder.glob("*.png"))
+    assert left == [f"{items[i].stem}.png" for i in (2, 4, 5)]
+    assert sorted(f.name for f in folder.glob("*-*.json")) == [f"{items[i].stem}.json" for i in (2, 4, 5)]
+    assert sorted(f.name for f in clips.iterdir()) == ["knobs.wav", "shared.wav"]  # only.wav went
+    loaded = gallery_store.load(code)
+    assert [(h.id, h.stem) for h in loaded] == [(3, items[2].stem), (5, items[4].stem), (6, items[5].stem)]
+    assert gallery_store.forget(code, [loaded[2].stem]) == []  # shown as #6, kept as #3 by another tab
+    assert [(h.id, h.stem) for h in gallery_store.load(code)] == [(3, items[2].stem), (5, items[4].stem)]
+
+    real_unlink = Path.unlink
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        if self.suffix == ".json":
+            raise PermissionError(13, "read-only", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Path, "unlink", refuse)
+        assert gallery_store.forget(code, [items[2].stem]) == [folder / f"{items[2].stem}.json"]
+    assert [h.id for h in gallery_store.load(code)] == [5]  # its PNG went: it is not read back
+    assert gallery_store.forget("not a code", [items[4].stem]) == [] and len(gallery_store.load(code)) == 1

@@ -109,7 +109,7 @@ def heard_fewer_note(trace: Trace, top_k: int) -> str | None:
     ) + ": the others' phrases would not fit the prompt's 75 tokens, so they could not reach the picture."
 
 
-def download_png(item: HistoryItem, key: str, label: str = "Download PNG") -> None:
+def download_png(item: HistoryItem, key: str, label: str = "Download PNG", width: str = "content") -> None:
     st.download_button(
         label,
         item.png,
@@ -119,6 +119,7 @@ def download_png(item: HistoryItem, key: str, label: str = "Download PNG") -> No
         on_click="ignore",
         icon=":material/download:",
         help="The PNG carries every parameter: load it in the Gallery (or the CLI) to reproduce it.",
+        width=width,
     )
 
 
