@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import SweepError
-from studio import bindings, charts, errors, loader, nav, sweeping, widgets
+from studio import bindings, errors, loader, nav, sweep_charts, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
@@ -21,38 +21,6 @@ st.caption(
 params, choice = widgets.generate_settings(engine)
 sweeping.ensure_defaults()
 running = s.sweep.running
-
-with st.container(border=True, key="sweep_controls"):
-    cols = st.columns(3)
-    for col, axis in zip(cols, sweeping.AXES, strict=True):
-        with col:
-            st.selectbox(
-                f"{axis.upper()} axis" + {"x": " (columns)", "y": " (rows)", "z": " (one grid each)"}[axis],
-                [sweeping.NONE, *sweeping.SWEEPABLE],
-                format_func=sweeping.label,
-                key=sweeping.field_key(axis),
-                on_change=sweeping.on_field_change,
-                args=(axis,),
-                persist_state=PS,
-            )
-            if bindings.value(sweeping.field_key(axis), sweeping.NONE) != sweeping.NONE:
-                st.text_input(
-                    "Values",
-                    key=sweeping.values_key(axis),
-                    persist_state=PS,
-                    help="Comma-separated; for switch points, pairs separated by ';' (0.2,0.5;0.4,0.7).",
-                )
-    c1, c2, c3, c4 = st.columns([1.6, 1.4, 1, 1], vertical_alignment="bottom")
-    c1.radio(
-        "Quality",
-        bindings.QUALITIES,
-        key="sweep_quality",
-        horizontal=True,
-        persist_state=PS,
-        format_func={"preview": "Preview", "full": "Full"}.get,
-        help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
-    )
-    c2.toggle("Scores (CLIP)", key="sweep_scores", persist_state=PS, help="Score every tile (docs/SCORES.md).")
 
 
 def _start() -> None:
@@ -80,10 +48,47 @@ def _start() -> None:
     s.sweep.note = f"No scores: {why}" if why else None
 
 
-c3.button("Run", type="primary", on_click=_start, disabled=running, key="sweep_run", icon=":material/play_arrow:",
-          width="stretch", help="Generate every tile (the same seed unless the seed is an axis).")  # fmt: skip
-c4.button("Stop", on_click=s.sweep.cancel, disabled=not running, key="sweep_cancel", icon=":material/stop:",
-          width="stretch", help="Stop after the current step; the tiles done are kept.")  # fmt: skip
+with st.container(border=True, key="sweep_controls"):
+    cols = st.columns(3)
+    for col, axis in zip(cols, sweeping.AXES, strict=True):
+        with col:
+            st.selectbox(
+                f"{axis.upper()} axis" + {"x": " (columns)", "y": " (rows)", "z": " (one grid each)"}[axis],
+                [sweeping.NONE, *sweeping.SWEEPABLE],
+                format_func=sweeping.label,
+                key=sweeping.field_key(axis),
+                on_change=sweeping.on_field_change,
+                args=(axis,),
+                persist_state=PS,
+            )
+            if bindings.value(sweeping.field_key(axis), sweeping.NONE) != sweeping.NONE:
+                st.text_input(
+                    "Values",
+                    key=sweeping.values_key(axis),
+                    persist_state=PS,
+                    help="Comma-separated; for switch points, pairs separated by ';' (0.2,0.5;0.4,0.7).",
+                )
+                if note := sweeping.beyond_slider_note(axis, params):
+                    st.caption(note)
+    # One wrapping row, each control as wide as its label: in fixed columns "Scores (CLIP)" read
+    # "Scores (CL…" at 1024 px.
+    with st.container(horizontal=True, vertical_alignment="bottom", gap="medium", key="sweep_actions"):
+        st.radio(
+            "Quality",
+            bindings.QUALITIES,
+            key="sweep_quality",
+            horizontal=True,
+            persist_state=PS,
+            format_func={"preview": "Preview", "full": "Full"}.get,
+            help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
+            width="content",
+        )
+        st.toggle("Scores (CLIP)", key="sweep_scores", persist_state=PS, help="Score every tile (docs/SCORES.md).",
+                  width="content")  # fmt: skip
+        st.button("Run", type="primary", on_click=_start, disabled=running, key="sweep_run",
+                  icon=":material/play_arrow:", help="Generate every tile (the same seed unless the seed is an axis).")  # fmt: skip
+        st.button("Stop", on_click=s.sweep.cancel, disabled=not running, key="sweep_cancel", icon=":material/stop:",
+                  help="Stop after the current step; the tiles done are kept.")  # fmt: skip
 
 if running and s.sweep.job is not None:
     widgets.follow(s.sweep.job, tiles=4)  # each tile appears as it finishes
@@ -111,7 +116,7 @@ except ValueError as exc:
     st.stop()
 
 tiles = sweeping.tiles_at(run, z)
-left, right = st.columns([1.4, 1], gap="large")
+left, right = st.columns([1.4, 1], gap="medium")  # medium: the heatmap's cells get the room
 with left:
     if tiles:
         st.image(grid_pngs[z], width="stretch", output_format="PNG")
@@ -126,7 +131,7 @@ with right:
             if gap := sweeping.heatmap_gap(run, score, z, s.sweep.key):
                 st.info(gap, icon=":material/info:")  # wrapped text, never cut inside a figure
             else:
-                figure = charts.sweep_heatmap(run, score, z, title=sweeping.score_label(score))
+                figure = sweep_charts.sweep_heatmap(run, score, z, title=sweeping.score_label(score))
                 widgets.chart(figure, key=f"sweep_heat_{score}_{z}", toolbar=False)
         st.selectbox(
             "Tile",
@@ -142,11 +147,11 @@ with right:
             icon=":material/settings_backup_restore:",
             help="Put this tile's settings into the Generate page's sliders (a preview tile keeps Generate's steps and size).",
         )
-    d1, d2, d3 = st.columns(3)
-    d1.download_button("Grid", grid_pngs[z], file_name=f"sweep_grid_{z + 1:02d}.png", mime="image/png",
-                       on_click="ignore", key="sweep_dl_grid", icon=":material/grid_view:", disabled=not tiles)  # fmt: skip
-    d2.download_button("ZIP", archive, file_name="sweep.zip", mime="application/zip", on_click="ignore",
-                       key="sweep_dl_zip", icon=":material/folder_zip:")  # fmt: skip
-    d3.download_button("CSV", csv_bytes, file_name="scores.csv", mime="text/csv", on_click="ignore",
-                       key="sweep_dl_csv", icon=":material/table:")  # fmt: skip
+    with st.container(horizontal=True, gap="small"):  # each as wide as its label (3 columns cut them at 1024 px)
+        st.download_button("Grid", grid_pngs[z], file_name=f"sweep_grid_{z + 1:02d}.png", mime="image/png",
+                           on_click="ignore", key="sweep_dl_grid", icon=":material/grid_view:", disabled=not tiles)  # fmt: skip
+        st.download_button("ZIP", archive, file_name="sweep.zip", mime="application/zip", on_click="ignore",
+                           key="sweep_dl_zip", icon=":material/folder_zip:")  # fmt: skip
+        st.download_button("CSV", csv_bytes, file_name="scores.csv", mime="text/csv", on_click="ignore",
+                           key="sweep_dl_csv", icon=":material/table:")  # fmt: skip
 nav.link("generate", "Back to Generate", icon=":material/graphic_eq:")

@@ -13,6 +13,7 @@ from core.score_names import SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
 from studio import bindings, worker
 from studio.jobs import Job
 from studio.limits import LimitError, limits
+from studio.markdown import escape_md
 
 if TYPE_CHECKING:
     from core import Scorer, SweepRun, SweepTile
@@ -106,6 +107,29 @@ def plan_from_page(base: GenerationParams) -> SweepPlan:
             parsed = parse_axis(axis, f"{field}={values}", base)
             axes.append(dataclasses.replace(parsed, title=label(field)))  # captions in the sliders' words
     return SweepPlan(base, tuple(axes))
+
+
+def beyond_slider_note(axis: str, base: GenerationParams) -> str | None:
+    """The note beside an axis whose values lie beyond the slider's span (`Knob.slider`; the setting's
+    own range, checked by the params, still allows them): they are used as typed, and Open in
+    Generate widens the slider to show them. None when all lie within it, or the values cannot be
+    read yet (Run says why)."""
+    field = bindings.value(field_key(axis), NONE)
+    values = str(bindings.value(values_key(axis), "") or "")
+    if not field or field == NONE or not values.strip():
+        return None
+    try:
+        outside = parse_axis(axis, f"{field}={values}", base).beyond_slider()
+    except SweepError:
+        return None
+    if not outside:
+        return None
+    lo, hi = knobs()[field.split(".")[0]].slider
+    one = len(outside) == 1
+    return (
+        f"{escape_md(', '.join(outside))} {'is' if one else 'are'} beyond the slider's {lo:g}–{hi:g}: used as "
+        f"typed, and Open in Generate widens the slider to show {'it' if one else 'them'}."
+    )
 
 
 def _subject(axis: str, field: str, value: str | None) -> str:
@@ -313,5 +337,5 @@ def sweep_job(
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "show_sweep", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "beyond_slider_note", "show_sweep", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -3,7 +3,9 @@ axis said plainly, and a tile opened in Generate with its values."""
 
 from __future__ import annotations
 
+import io
 import threading
+import zipfile
 
 import pytest
 
@@ -98,6 +100,35 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
         "X (Foreground weight): 0.3 and 0.30 are the same value: list each value once" in e for e in errors(at)
     ), errors(at)
     assert session(at).sweep.result is None and session(at).sweep.job is None
+
+
+def test_values_beyond_a_sliders_span_are_used_as_typed_and_the_page_says_so_beside_the_axis():
+    """Foreground weight 5 (its slider goes 0-2, the setting up to 10) ran without a word, and Open in
+    Generate then stretched the slider: a note beside the axis says so, not a refusal (11 still is)."""
+
+    def notes(at) -> list[str]:
+        return [c.value for c in at.caption if "beyond the slider" in c.value]
+
+    at = _sweep_page(sweep_x_values="0.3,5", sweep_y_values="30,250,400", sweep_scores=False)
+    assert notes(at) == [
+        "5 is beyond the slider's 0–2: used as typed, and Open in Generate widens the slider to show it.",
+        "250, 400 are beyond the slider's 0–200: used as typed, and Open in Generate widens the slider to show them.",
+    ]
+    at.text_input(key="sweep_y_values").set_value("30").run()
+    assert len(notes(at)) == 1
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    assert not errors(at) and [t.result.params.level_weights[0] for t in session(at).sweep.result.tiles] == [0.3, 5.0]
+    at.selectbox(key="sweep_tile").set_value(1).run()
+    at.button(key="sweep_recall").click().run()
+    assert at.slider(key="w_weight_fg").value == pytest.approx(5.0) and at.slider(key="w_weight_fg").max == 5.0
+    at.switch_page("../pages/sweep.py").run()
+    at.text_input(key="sweep_x_values").set_value("0.3,0.7").run()
+    assert notes(at) == []
+    at.text_input(key="sweep_x_values").set_value("0.3,11").run()
+    assert notes(at) == []  # beyond what the setting allows: no note, Run refuses it by name
+    at.button(key="sweep_run").click().run()
+    assert any("X (Foreground weight = 11): must be a number between 0 and 10" in e for e in errors(at)), errors(at)
 
 
 def test_the_grid_download_carries_every_tile():
@@ -286,39 +317,69 @@ def test_heatmap_cells_have_the_digits_that_tell_them_apart_and_no_nan(stopped_z
     import dataclasses
 
     from core import Scores
-    from studio import charts
+    from studio import sweep_charts
 
     tiles = stopped_z_run.tiles
     near = [dataclasses.replace(t, scores=Scores(heard_similarity=v)) for t, v in zip(tiles, (0.020861, 0.020893))]
-    heat = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near), "heard_similarity", 0).data[0]
+    heat = sweep_charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near), "heard_similarity", 0).data[0]
     assert [list(row) for row in heat.text] == [["0.02086", "0.02089"]]
-    assert heat.colorbar.nticks == 3  # one row, 180 px: few colour-bar ticks, or their labels overlap
-    one = charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near[:1]), "heard_similarity", 0)
+    assert list(heat.colorbar.ticktext) == ["0.02086", "0.02089"]  # the colour bar's two ends, as the cells say them
+    one = sweep_charts.sweep_heatmap(dataclasses.replace(stopped_z_run, tiles=near[:1]), "heard_similarity", 0)
     assert [list(row) for row in one.data[0].text] == [["0.0209", ""]]
+
+
+def _heatmap(run, values: list[list[float]], x: str = "seed", y: str | None = "norm_target=30,60,90"):
+    """The heatmap of a run on `x` (and `y`) whose tiles score `values` (rows of columns)."""
+    import dataclasses
+
+    from core import Scores, SweepPlan, parse_axis
+    from studio import sweep_charts
+
+    base, tile = run.plan.base, run.tiles[0]
+    axes = [parse_axis("x", f"{x}=" + ",".join(str(i) for i in range(len(values[0]))), base)]
+    axes += [parse_axis("y", y, base)] if y else []
+    tiles = [dataclasses.replace(tile, x=i, y=j, z=0, scores=Scores(heard_similarity=v))
+             for j, row in enumerate(values) for i, v in enumerate(row)]  # fmt: skip
+    plan = SweepPlan(base, tuple(dataclasses.replace(a, title=a.field.capitalize()) for a in axes))
+    return sweep_charts.sweep_heatmap(dataclasses.replace(run, plan=plan, tiles=tiles), "heard_similarity", 0,
+                                      title="Heard in the image: similarity")  # fmt: skip
+
+
+CELL_AT_1024 = 53  # px: a cell of a three-column heatmap at 1024 px in Chromium (tests/e2e/test_sweep_page.py)
+
+
+def test_heatmap_labels_of_near_equal_scores_fit_their_cells_at_1024_px_and_the_title_wraps(stopped_z_run):
+    """A 3×3 sweep of near-equal scores labelled each cell '0.0165002': at 1024 px the labels ran into
+    each other and into the row labels ('30.0165000.0165480.016655'), and the title was cut off. Now
+    at most 4 significant digits (the hover keeps every digit that differs), a font that fits a cell
+    with room to spare, and a title wrapped into lines the column holds."""
+    values = [[0.0165002, 0.0165480, 0.0166560], [0.0165010, 0.0165490, 0.0166561], [0.016502, 0.01655, 0.016657]]
+    fig = _heatmap(stopped_z_run, values)
+    heat = fig.data[0]
+    labels = [t for row in heat.text for t in row]
+    assert max(len(t.lstrip("0.")) for t in labels) <= 4 and labels[:3] == ["0.0165", "0.01655", "0.01666"]
+    assert len({str(c) for row in heat.customdata for c in row}) == 9 and "%{customdata}" in heat.hovertemplate
+    assert heat.texttemplate == "%{text}" and 8 <= heat.textfont.size
+    assert heat.textfont.size * 0.62 * max(map(len, labels)) + 4 <= CELL_AT_1024
+    assert fig.layout.title.text == "Heard in the image:<br>similarity"
 
 
 def test_heatmap_cell_labels_shrink_to_fit_and_give_way_to_hover_when_they_cannot(stopped_z_run):
     """Six columns of 0.0xxxx ran into one unreadable strip: the labels get smaller with more
-    columns, and past 8 px they are left to the hover (which always shows the value)."""
-    import dataclasses
+    columns, and past 8 px they are left to the hover (which always shows the value); longer row
+    labels leave the cells less room."""
+    from studio import sweep_charts
 
-    from core import Scores, SweepPlan, parse_axis
-    from studio import charts
+    def heat(columns: int, y: str | None = None):
+        return _heatmap(stopped_z_run, [[0.0201 + i / 1000 for i in range(columns)]], y=y).data[0]
 
-    tile = stopped_z_run.tiles[0]
-
-    def heat(columns: int):
-        axis = parse_axis("x", "seed=" + ",".join(str(i) for i in range(columns)), stopped_z_run.plan.base)
-        tiles = [dataclasses.replace(tile, x=i, z=0, scores=Scores(heard_similarity=0.0201 + i / 1000))
-                 for i in range(columns)]  # fmt: skip
-        run = dataclasses.replace(stopped_z_run, plan=SweepPlan(stopped_z_run.plan.base, (axis,)), tiles=tiles)
-        return charts.sweep_heatmap(run, "heard_similarity", 0).data[0]
-
-    two, six, sixteen = heat(2), heat(6), heat(16)
+    two, five, six = heat(2), heat(5), heat(6)
     assert (two.textfont.size, two.texttemplate) == (12, "%{text}")
-    assert 8 <= six.textfont.size < 12 and six.texttemplate == "%{text}"  # "0.0231" six times fits at 9 px
-    assert six.textfont.size * 0.62 * len("0.0231") * 6 <= charts.HEATMAP_PLOT_PX
-    assert sixteen.texttemplate == "" and "%{text}" in sixteen.hovertemplate  # on hover only
+    assert 8 <= five.textfont.size < 12 and five.texttemplate == "%{text}"  # "0.0241" five times fits at 9 px
+    assert five.textfont.size * 0.62 * len("0.0241") * 5 <= sweep_charts.plot_px([""], titled=False)
+    assert six.texttemplate == "" and "%{customdata}" in six.hovertemplate  # on hover only
+    pairs = heat(3, "switch_points=0.2,0.5;0.4,0.7")  # rows labelled "0.2,0.5": narrower cells than "30"
+    assert pairs.textfont.size < heat(3, "norm_target=30,60").textfont.size
 
 
 def test_a_z_value_the_stopped_sweep_never_reached_says_so_and_offers_nothing_that_cannot_work(stopped_z_run):
@@ -345,6 +406,9 @@ def test_a_z_value_the_stopped_sweep_never_reached_says_so_and_offers_nothing_th
     ]
     assert at.get("download_button")[0].proto.disabled  # the grid of Seed 9 would only be placeholders
     assert not at.get("download_button")[1].proto.disabled  # the ZIP keeps the tiles done
+    with zipfile.ZipFile(io.BytesIO(session(at).sweep_files[2])) as offered:  # and only Seed 7's grid
+        assert sorted(offered.namelist()) == ["params.json", "scores.csv", "sweep_grid_01.png", "z01_y01_x01.png",
+                                              "z01_y01_x02.png"]  # fmt: skip
 
 
 def test_the_heatmap_says_why_it_has_no_value_in_words_that_are_true(stopped_z_run):

@@ -375,6 +375,26 @@ def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tin
     assert not (tmp_path / "z01_y02_x02.png").exists() and (tmp_path / "z01_y02_x01.png").exists()
 
 
+def test_a_stopped_sweeps_files_hold_only_the_grids_it_made(tmp_path, tiny_engine, tiny_params):
+    """Stopped in the first of three Z values: the ZIP and the folder hold that Z's grid, its tiles
+    and a CSV of them, never a grid of placeholders for the Z values it did not reach."""
+    import threading
+
+    base = _base(tiny_params)
+    plan = SweepPlan(base, (parse_axis("x", "level_weights.0=0.3,0.7", base), parse_axis("z", "seed=0,1,2", base)))
+    stop = threading.Event()
+    run = run_sweep(tiny_engine, plan, cancel=stop, on_tile=lambda t: stop.set())
+    assert run.cancelled and [(t.z, t.x) for t in run.tiles] == [(0, 0)]
+    grids, zipped, table = sweep_files(run)
+    with zipfile.ZipFile(io.BytesIO(zipped)) as z:
+        assert z.namelist() == ["z01_y01_x01.png", "sweep_grid_01.png", "scores.csv", "params.json"]
+    assert [r["file"] for r in csv.DictReader(io.StringIO(table.decode()))] == ["z01_y01_x01.png"]
+    assert grids[1:] == [b"", b""]  # indexed by Z: the page shows grid z, and says why there is none
+    save_sweep(run, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.csv", "sweep.zip", "sweep_grid_01.png",
+                                                          "z01_y01_x01.png"]  # fmt: skip
+
+
 def test_a_fresh_tiny_scorer_gives_the_same_numbers(tiny_engine, scorer):
     """Deterministic across loads too: the tiny CLIP is built from a fixed seed, so a score in one
     process's scores.csv is the score another process (evaluate's ranks) computes."""

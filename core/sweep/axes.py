@@ -90,6 +90,20 @@ class Axis:
         """'norm_target=40', 'audio_path=rain.wav' (or 'Norm target: 40' with a title): a tile's caption."""
         return f"{self.title}: {self.shown(i)}" if self.title else f"{self.field}={self.shown(i)}"
 
+    def beyond_slider(self) -> tuple[str, ...]:
+        """The values (as shown) outside the studio slider's span of the field (`Knob.slider`), which
+        validation still accepts: a sweep uses them as typed, and Generate's slider widens to one."""
+        span = knobs()[self.base_field].slider
+        if span is None:
+            return ()
+        lo, hi = span
+
+        def outside(value: Any) -> bool:
+            items = value if isinstance(value, tuple) else (value,)
+            return any(isinstance(v, (int, float)) and not lo <= v <= hi for v in items)
+
+        return tuple(self.shown(i) for i, value in enumerate(self.values) if outside(value))
+
     def apply(self, params: GenerationParams, i: int) -> GenerationParams:
         value = self.values[i]
         if self.index is not None:

@@ -1,5 +1,6 @@
-"""A sweep's files: one captioned grid PNG per Z value (every tile's params in its metadata), a ZIP
-of the tiles and grids, and scores.csv (one row per tile: its axis values and every score)."""
+"""A sweep's files: one captioned grid PNG per Z value that has a tile (every tile's params in its
+metadata), a ZIP of the tiles and grids, and scores.csv (one row per tile made: its axis values and
+every score). A Z value a stopped sweep never reached has no grid: it would be placeholders only."""
 
 from __future__ import annotations
 
@@ -29,15 +30,19 @@ def tile_name(z: int, y: int, x: int) -> str:
 
 
 def grids(run: SweepRun) -> list[bytes]:
-    """One grid per Z value: X across, Y down, empty tiles where a cancel stopped the run."""
+    """One grid per Z value: X across, Y down, empty tiles where a cancel stopped the run; b"" for a
+    Z value without any tile (`made_grids` leaves it out of the files)."""
     plan = run.plan
     nz, ny, nx = plan.shape()
     done = {(t.z, t.y, t.x): t for t in run.tiles}
     if not done:
         raise ValueError("nothing was generated: there is no sweep to export")
     size = grid_tile(next(iter(done.values())).result.image).size
-    out = []
+    made, out = {z for z, _, _ in done}, []
     for z in range(nz):
+        if z not in made:
+            out.append(b"")
+            continue
         images, captions, params = [], [], []
         for y in range(ny):
             for x in range(nx):
@@ -61,6 +66,11 @@ def grids(run: SweepRun) -> list[bytes]:
     return out
 
 
+def made_grids(grid_pngs: list[bytes]) -> list[tuple[str, bytes]]:
+    """(file name, PNG) of each grid with a tile in it: what the ZIP and the folder hold."""
+    return [(grid_name(z), g) for z, g in enumerate(grid_pngs) if g]
+
+
 def scores_csv(run: SweepRun) -> bytes:
     """scores.csv: z, y, x indices, each axis's value, the seed, and every score (empty: n/a)."""
     buf = io.StringIO()
@@ -79,11 +89,12 @@ def scores_csv(run: SweepRun) -> bytes:
 
 
 def sweep_files(run: SweepRun) -> tuple[list[bytes], bytes, bytes]:
-    """(grid PNGs, ZIP, CSV) in memory: the studio's downloads and `save_sweep` alike."""
+    """(grid PNGs, one per Z value, b"" where none was made; ZIP; CSV) in memory: the studio's downloads
+    and `save_sweep` alike."""
     grid_pngs = grids(run)
     csv_bytes = scores_csv(run)
     items = [(tile_name(t.z, t.y, t.x), t.png) for t in run.tiles]
-    items += [(grid_name(z), g) for z, g in enumerate(grid_pngs)]
+    items += made_grids(grid_pngs)
     items.append((CSV_FILE, csv_bytes))
     return grid_pngs, zip_bytes(items), csv_bytes
 
@@ -92,7 +103,7 @@ def save_sweep(run: SweepRun, folder: str | Path) -> list[Path]:
     """Every file of the sweep into `folder` (atomically): the grids, the tiles, the ZIP, the CSV."""
     folder = Path(folder)
     grid_pngs, archive, csv_bytes = sweep_files(run)
-    written = [atomic_write(folder / grid_name(z), g) for z, g in enumerate(grid_pngs)]
+    written = [atomic_write(folder / name, g) for name, g in made_grids(grid_pngs)]
     written += [atomic_write(folder / tile_name(t.z, t.y, t.x), t.png) for t in run.tiles]
     written.append(atomic_write(folder / ZIP_FILE, archive))
     written.append(atomic_write(folder / CSV_FILE, csv_bytes))

@@ -66,3 +66,37 @@ def render(pg, seed: int | None = None) -> None:
 def wait_render(pg, seed: int, size: int = 64) -> None:
     pg.locator(".st-key-render_box").get_by_text(re.compile(rf"seed {seed} · {size}×{size}")).wait_for()
     expect(pg.locator(".st-key-render_box img")).to_be_visible()
+
+
+def clipped_labels(pg, where: str) -> list[str]:
+    """Tick labels and titles of the charts in `where` that reach outside their chart, and charts
+    whose content is wider than their box (what 'foregroun' and 'nake hissin' were)."""
+    return pg.evaluate(
+        """(where) => {
+            const out = [];
+            for (const chart of document.querySelectorAll(where + ' [data-testid=stPlotlyChart]')) {
+                if (chart.scrollWidth > chart.clientWidth + 1) out.push('chart overflows');
+                const frame = chart.getBoundingClientRect();
+                for (const t of chart.querySelectorAll('.ytick text, .gtitle')) {
+                    const r = t.getBoundingClientRect();
+                    if (r.left < frame.left - 1 || r.right > frame.right + 1) out.push(t.textContent);
+                }
+            }
+            return out;
+        }""",
+        where,
+    )
+
+
+def cut_short(pg) -> list[str]:
+    """Widget labels, buttons and paragraphs shown with an ellipsis (wider than their box): a seed
+    button read "Ran…", a toggle "New seed every…", "Scores (CLIP)" "Scores (CL…" (1 px too wide:
+    where the text ends in an ellipsis, any overflow counts). A button's label is cut on the Markdown
+    block inside it (its <p> is inline: its widths say nothing)."""
+    return pg.evaluate(
+        """() => [...document.querySelectorAll('[data-testid=stWidgetLabel] p, [data-testid=stWidgetLabel] div,'
+              + ' button p, button, button [data-testid=stMarkdownContainer], label p, [data-testid=stMarkdownContainer] p')]
+            .filter(e => e.offsetParent !== null
+                && e.scrollWidth > e.clientWidth + (getComputedStyle(e).textOverflow === 'ellipsis' ? 0 : 1))
+            .map(e => e.textContent)"""
+    )

@@ -11,7 +11,17 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import new_page
-from tests.e2e.helpers import button, open_studio, render, set_number, shot, small_and_fast
+from tests.e2e.helpers import (
+    button,
+    clipped_labels,
+    cut_short,
+    open_studio,
+    render,
+    set_number,
+    shot,
+    small_and_fast,
+    wait_render,
+)
 
 LAPTOP = (1280, 720)
 
@@ -20,26 +30,6 @@ def _in_viewport(pg, selector: str) -> bool:
     box = pg.locator(selector).first.bounding_box()
     height = pg.viewport_size["height"]
     return box is not None and box["y"] >= 0 and box["y"] + min(box["height"], 40) <= height
-
-
-def _clipped_labels(pg, where: str) -> list[str]:
-    """Tick labels of the charts in `where` that reach outside their chart, and charts whose
-    content is wider than their box (what 'foregroun' and 'nake hissin' were)."""
-    return pg.evaluate(
-        """(where) => {
-            const out = [];
-            for (const chart of document.querySelectorAll(where + ' [data-testid=stPlotlyChart]')) {
-                if (chart.scrollWidth > chart.clientWidth + 1) out.push('chart overflows');
-                const frame = chart.getBoundingClientRect();
-                for (const t of chart.querySelectorAll('.ytick text, .gtitle')) {
-                    const r = t.getBoundingClientRect();
-                    if (r.left < frame.left - 1 || r.right > frame.right + 1) out.push(t.textContent);
-                }
-            }
-            return out;
-        }""",
-        where,
-    )
 
 
 def test_output_stays_beside_the_knobs_and_heard_labels_fit(browser, server):
@@ -72,7 +62,7 @@ def test_output_stays_beside_the_knobs_and_heard_labels_fit(browser, server):
                 pass
             tops = pg.evaluate(tops_js)
             assert len(tops) == 3 and 0 < tops[0] < tops[1] < tops[2], f"levels side by side again: {tops}"
-            assert _clipped_labels(pg, ".st-key-preview_box") == []
+            assert clipped_labels(pg, ".st-key-preview_box") == []
             box.scroll_into_view_if_needed()  # for the picture: the box stays, a chart may be redrawn meanwhile
             shot(pg, f"main_loop_heard_{mode}")
     finally:
@@ -95,6 +85,26 @@ def test_oga_upload_is_accepted_and_heard(page, server, tmp_path):
     render(page, seed=3)
     page.locator(".st-key-render_box").get_by_text(re.compile(r"seed 3 · 64×64")).wait_for()
     expect(page.locator(".st-key-preview_box [data-testid=stPlotlyChart]").first).to_be_visible()
+
+
+def test_the_gallery_bar_and_its_delete_question_fit_at_1024_px(page, server):
+    """Select, export and delete, and the question a Delete asks, each whole at a laptop's width
+    (six buttons in one row read "ZIP of select…", "Delete selec…"; the cards' "R…", "P…")."""
+    open_studio(page, server)
+    small_and_fast(page)
+    render(page, seed=5)
+    wait_render(page, seed=5)
+    page.set_viewport_size({"width": 1024, "height": 900})
+    page.get_by_role("link", name="Gallery").click()
+    page.locator(button("sel_all")).click()
+    page.locator(button("del_ask")).click()
+    expect(page.locator(button("del_confirm"))).to_contain_text("Delete 1 image")
+    expect(page.locator(button("dl_zip"))).to_be_visible()
+    assert not cut_short(page), cut_short(page)
+    shot(page, "gallery_delete_1024")
+    page.locator(button("del_cancel")).click()
+    expect(page.locator(button("del_confirm"))).to_have_count(0)  # nothing deleted: the image stays
+    expect(page.locator(button("recall_1"))).to_be_visible()
 
 
 def test_damaged_png_restore_is_a_message(page, server, tmp_path):
@@ -128,17 +138,6 @@ def test_an_error_goes_once_its_field_is_valid(page, server):
     expect(page.get_by_text("must be a multiple of 8")).to_have_count(0)
 
 
-def _cut_short(pg) -> list[str]:
-    """Widget labels, buttons and paragraphs shown with an ellipsis (wider than their box): a seed
-    button read "Ran…", a toggle "New seed every…"."""
-    return pg.evaluate(
-        """() => [...document.querySelectorAll('[data-testid=stWidgetLabel] p, [data-testid=stWidgetLabel] div,'
-              + ' button p, button, label p, [data-testid=stMarkdownContainer] p')]
-            .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
-            .map(e => e.textContent)"""
-    )
-
-
 def test_every_page_at_laptop_and_desktop_size(browser, server):
     """Each page opens without an exception element at 1280x720 and 1920x1080; the screenshots
     (test-artifacts/e2e/page_<name>_<width>.png) are for people to look at."""
@@ -155,7 +154,7 @@ def test_every_page_at_laptop_and_desktop_size(browser, server):
                 expect(pg.locator("h2").first).to_be_visible()
                 expect(pg.locator("[data-testid=stStatusWidget]")).to_be_hidden()
                 expect(pg.locator("[data-testid=stException]")).to_have_count(0)
-                assert _cut_short(pg) == [], f"{name} at {width} px: labels cut short"
+                assert cut_short(pg) == [], f"{name} at {width} px: labels cut short"
                 shot(pg, f"page_{name}_{width}")
         finally:
             pg.context.close()
