@@ -312,8 +312,18 @@ def preview_params(params: EditParams) -> EditParams:
 def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> HistoryItem:
     """An edit as the Gallery, Gates and Spectrogram pages take a generation."""
     r = output.result
-    caption = "edit" if kind == "edit" else "edit preview"
-    return HistoryItem.of(r, output.png, kind, item_id, caption, params=r.params.generation)
+    return HistoryItem.of(r, output.png, kind, item_id, edit_caption(r.params, kind), params=r.params.generation)
+
+
+def edit_caption(params: EditParams, kind: str = "edit") -> str:
+    """What an edit is called in the Gallery and the pickers: its photo, prompt, mode and denoise,
+    so that two edits of one photo read apart ("edit of street.png · a city · keep structure 1,
+    region"), not both "edit"."""
+    e = params.edit
+    how = f"{'keep structure' if e.edit_mode == 'structure' else 'variation'} {e.denoise:g}"
+    prompt = params.generation.prompt.strip()
+    parts = [f"{'edit' if kind == 'edit' else 'edit preview'} of {clip_name(e.image_path)}", prompt, how]
+    return " · ".join(p for p in parts if p) + (", region" if e.mask_path else "")
 
 
 def stored_name(params: EditParams, field: str = "mask_path") -> str:

@@ -455,3 +455,19 @@ def test_the_last_edit_stays_in_view_with_the_name_of_its_photo_when_another_is_
     at.file_uploader(key="edit_photo").set_value(("harbour.png", other.getvalue(), "image/png")).run()
     ok(at)
     assert session(at).edit.result is not None and whose in [c.value for c in at.caption]
+
+
+def test_kept_edits_are_named_by_their_photo_prompt_mode_and_denoise_in_the_gallery():
+    at = _edit_page(w_prompt="a city")
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    for denoise in (0.6, 0.3):
+        at.slider(key="edit_denoise").set_value(denoise).run()
+        at.button(key="edit_run").click().run()
+        at.button(key="edit_keep").click().run()
+        ok(at)
+    at.switch_page("../pages/gallery.py").run()
+    labels = sorted(c.label for c in at.checkbox if c.key.startswith("sel_"))  # Markdown: '#' escaped
+    assert labels == [
+        r"\#1 · edit of street.png · a city · variation 0.6",
+        r"\#2 · edit of street.png · a city · variation 0.3",
+    ]
