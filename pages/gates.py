@@ -54,7 +54,7 @@ else:
     with st.expander("What CLAP heard", expanded=True):
         widgets.heard(trace, top_k=p.top_k)
 
-c1, c2, _ = st.columns([1, 1, 3])
+c1, c2, _ = st.columns([1, 1.4, 2.6])  # "Trace (JSON)" whole at 1024 px
 with c1:
     st.image(item.png, width=160, output_format="PNG")
 with c2:

@@ -182,7 +182,9 @@ def norms_figure(trace: Trace) -> go.Figure:
 def heard_figure(
     labels: Sequence[HeardLabel], title: str | None = None, height: int | None = None, color: str = "#3A6EA5"
 ) -> go.Figure:
-    """What CLAP heard: label weights (horizontal bars, strongest on top)."""
+    """What CLAP heard: label weights (horizontal bars, strongest on top, the share inside each bar),
+    each label written above its bar across the chart's whole width: as tick labels beside the
+    bars, a narrow column (the live preview's at 1024 px) cut them ("nake hissing")."""
     if not labels:
         return _empty(title or "", "Nothing heard", height or 160)
     names = [h.label for h in labels][::-1]
@@ -195,17 +197,25 @@ def heard_figure(
             orientation="h",
             marker_color=color,
             customdata=custom,
+            width=0.55,
             text=[f"{w:.0%}" for w in weights],
-            textposition="auto",
+            textposition="inside",
+            insidetextanchor="start",  # at the bar's start: the end of a narrow chart may be hidden
+            textfont={"size": 11, "color": "white"},
             hovertemplate=(
                 "%{y}: weight %{x:.3f}<br>draws: %{customdata[0]}<br>similarity %{customdata[1]:.3f}<extra></extra>"
             ),
         )
     )
     fig.update_xaxes(visible=False, range=[0, max(weights) * 1.08])
-    fig = _layout(fig, title, height or ((40 if title else 16) + 28 * len(names)))
+    fig = _layout(fig, title, height or ((40 if title else 16) + 40 * len(names)))
     fig.update_layout(margin=dict(l=8, r=8, t=40 if title else 8, b=8), showlegend=False)
-    fig.update_yaxes(automargin=True)
+    fig.update_yaxes(showticklabels=False)
+    # Each name above its bar, from the left: a plotly chart is never drawn narrower than 150 px, so
+    # in a narrower column (the live preview's at 1024 px) the right end is what is hidden.
+    for name in names:
+        fig.add_annotation(x=0, y=name, text=name, showarrow=False, xanchor="left", yanchor="bottom", yshift=10,
+                           font={"size": 12}, xref="x", yref="y")  # fmt: skip
     return fig
 
 

@@ -274,7 +274,11 @@ def test_charts_draw_a_trace_with_exact_hover_values(engine, params):
     assert {bar.name for bar in timeline.data} == {"ambience", "background", "foreground"}
     norms = charts.norms_figure(trace)
     assert len(norms.data) == 3 and any(s.type == "line" for s in norms.layout.shapes)  # text-norm line
-    assert charts.heard_figure(trace.heard["mix"]).data[0].orientation == "h"
+    heard = charts.heard_figure(trace.heard["mix"])
+    assert heard.data[0].orientation == "h" and heard.layout.yaxis.showticklabels is False
+    labels = trace.heard["mix"][::-1]  # strongest on top: the last bar
+    assert [a.text for a in heard.layout.annotations] == [h.label for h in labels]  # each name above its bar
+    assert list(heard.data[0].text) == [f"{h.weight:.0%}" for h in labels]  # the share inside it
     # No audio: the figures say so instead of failing.
     silent = engine.generate(params.replace(audio_path=None)).trace
     for build in (charts.ratio_figure, charts.norms_figure):

@@ -173,10 +173,12 @@ def conditioning_sliders(text_norm: float | None) -> None:
     """The knobs that re-run only the denoising loop (engine caches reused)."""
     with st.container(border=True, key="sources_box"):
         sources_controls()
-    head, reset = st.columns([1.3, 1], vertical_alignment="bottom")
-    head.markdown("**Hierarchy weights**")
-    if reset.button(
+    # The heading and Reset each as wide as their text (in two columns, "Reset" read "R…" at 1024 px).
+    row = st.container(horizontal=True, vertical_alignment="center", horizontal_alignment="distribute")
+    row.markdown("**Hierarchy weights**", width="content")
+    if row.button(
         "Reset",
+        width="content",
         key="btn_reset_knobs",
         on_click=bindings.reset_knobs,
         icon=":material/restart_alt:",

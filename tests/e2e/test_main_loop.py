@@ -87,14 +87,20 @@ def test_oga_upload_is_accepted_and_heard(page, server, tmp_path):
     expect(page.locator(".st-key-preview_box [data-testid=stPlotlyChart]").first).to_be_visible()
 
 
-def test_the_gallery_bar_and_its_delete_question_fit_at_1024_px(page, server):
-    """Select, export and delete, and the question a Delete asks, each whole at a laptop's width
-    (six buttons in one row read "ZIP of select…", "Delete selec…"; the cards' "R…", "P…")."""
+def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, server):
+    """At a laptop's width with the sidebar open: Generate's Reset ("R…") and what CLAP heard
+    ("nake hissing" beside a bar), then the Gallery's bar (six buttons in one row read "ZIP of
+    select…", "Delete selec…"; the cards' "R…", "P…") and the question a Delete asks."""
+    page.set_viewport_size({"width": 1024, "height": 900})
     open_studio(page, server)
     small_and_fast(page)
     render(page, seed=5)
     wait_render(page, seed=5)
-    page.set_viewport_size({"width": 1024, "height": 900})
+    expect(page.locator(".st-key-preview_box [data-testid=stPlotlyChart]").first).to_be_visible()
+    assert not cut_short(page) and not clipped_labels(page, ".st-key-preview_box"), (
+        cut_short(page),
+        clipped_labels(page, ".st-key-preview_box"),
+    )
     page.get_by_role("link", name="Gallery").click()
     page.locator(button("sel_all")).click()
     page.locator(button("del_ask")).click()
