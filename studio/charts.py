@@ -99,7 +99,7 @@ def gate_figure(trace: Trace) -> go.Figure:
 
 def ratio_figure(trace: Trace) -> go.Figure:
     """||audio branch|| / ||text attention|| per step × layer."""
-    title = "Audio / text output ratio (step × layer)"
+    title = "Audio / text ratio, step × layer"  # whole in a half-page column at 1024 px
     ratios = np.asarray(trace.ratios, dtype=float)
     if ratios.size == 0 or not trace.layer_names or not np.any(ratios):
         return _empty(title, "No audio branch ran (no audio, strength 0 or all gates 0)")
@@ -142,7 +142,7 @@ def level_timeline_figure(trace: Trace) -> go.Figure:
     if not fig.data:
         return _empty(title, "No audio conditioned any step")
     fig.update_layout(barmode="stack", bargap=0.05)
-    fig.update_xaxes(title_text="denoising step (noisy → clean)", dtick=max(1, len(steps) // 10))
+    fig.update_xaxes(title_text="step (noisy → clean)", dtick=max(1, len(steps) // 10))
     fig.update_yaxes(title_text="blend weight", range=[0, 1.05])
     return _layout(fig, title)
 
@@ -150,7 +150,7 @@ def level_timeline_figure(trace: Trace) -> go.Figure:
 def norms_figure(trace: Trace) -> go.Figure:
     """Audio token norms per level: raw, after scaling to the target, after the level weight;
     the prompt's own text-token norm as a dashed reference line."""
-    title = f"Token norms per level ({trace.norm_measure} measure)"
+    title = f"Token norms ({trace.norm_measure} measure)"
     if not trace.token_norms:
         return _empty(title, "No audio tokens (no audio in this generation)")
     stages = [("before", "raw"), ("scaled", "scaled to target"), ("after", "× level weight")]

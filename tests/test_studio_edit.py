@@ -270,7 +270,7 @@ def test_the_gates_page_shows_the_last_edits_trace():
     assert "an edit re-runs its denoise's share of the 6 steps" in steps_help
     assert metrics["Audio strength"] == "1.5×"
     assert metrics["Adapter layers"] == str(len(edit.trace.layer_names))
-    assert metrics["Text-token norm"] == f"{edit.trace.text_norm:.2f}"
+    assert metrics["Text norm"] == f"{edit.trace.text_norm:.2f}"
     at.selectbox(key="gates_pick").set_value("Latest edit preview").run()
     ok(at)
     assert {m.label: str(m.value) for m in at.metric}["Steps"] == str(preview.trace.steps) == str(run_steps(3, 0.5))

@@ -77,7 +77,7 @@ def clipped_labels(pg, where: str) -> list[str]:
             for (const chart of document.querySelectorAll(where + ' [data-testid=stPlotlyChart]')) {
                 if (chart.scrollWidth > chart.clientWidth + 1) out.push('chart overflows');
                 const frame = chart.getBoundingClientRect();
-                for (const t of chart.querySelectorAll('.ytick text, .gtitle, .annotation-text')) {
+                for (const t of chart.querySelectorAll('.ytick text, .gtitle, .annotation-text, .xtitle, .ytitle')) {
                     const r = t.getBoundingClientRect();
                     if (r.left < frame.left - 1 || r.right > frame.right + 1) out.push(t.textContent);
                 }

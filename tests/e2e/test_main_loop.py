@@ -89,7 +89,8 @@ def test_oga_upload_is_accepted_and_heard(page, server, tmp_path):
 
 def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, server):
     """At a laptop's width with the sidebar open: Generate's Reset ("R…") and what CLAP heard
-    ("nake hissing" beside a bar), then the Gallery's bar (six buttons in one row read "ZIP of
+    ("nake hissing" beside a bar), the Gates page's titles and axes ("…(noisy → clea"), then the
+    Gallery's bar (six buttons in one row read "ZIP of
     select…", "Delete selec…"; the cards' "R…", "P…") and the question a Delete asks."""
     page.set_viewport_size({"width": 1024, "height": 900})
     open_studio(page, server)
@@ -101,6 +102,9 @@ def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, 
         cut_short(page),
         clipped_labels(page, ".st-key-preview_box"),
     )
+    page.get_by_role("link", name="Gates", exact=True).click()  # four charts in two columns
+    expect(page.locator("[data-testid=stPlotlyChart]")).to_have_count(4 + 1)  # and what CLAP heard
+    assert not cut_short(page) and not clipped_labels(page, ""), (cut_short(page), clipped_labels(page, ""))
     page.get_by_role("link", name="Gallery").click()
     page.locator(button("sel_all")).click()
     page.locator(button("del_ask")).click()
