@@ -34,7 +34,9 @@ c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Steps", trace.steps, help=None if trace.steps == p.steps else
           f"Steps run: an edit re-runs its denoise's share of the {p.steps} steps it was set to.")  # fmt: skip
 c2.metric("Adapter layers", len(trace.layer_names))
-c3.metric("Text norm", f"{trace.text_norm:.2f}", help=f"The prompt's own text tokens' norm ({trace.norm_measure} measure)")
+c3.metric(
+    "Text norm", f"{trace.text_norm:.2f}", help=f"The prompt's own text tokens' norm ({trace.norm_measure} measure)"
+)
 heard = widgets.audio_used(p)
 c4.metric("Norm target", f"{p.norm_target:g}" if heard else "—")
 c5.metric("Audio strength", f"{p.audio_strength:g}×" if heard else "no audio")
