@@ -33,15 +33,7 @@ with st.container(border=True, key="cmp_controls"):  # two rows: every label who
         persist_state=PS,
         help=" ".join(f"{mode_label(m)}: {mode_about(m)}." for m in COMPARE_MODES),
     )
-    c2.radio(
-        "Quality",
-        bindings.QUALITIES,
-        key="cmp_quality",
-        horizontal=True,
-        persist_state=PS,
-        format_func={"preview": "Preview", "full": "Full"}.get,
-        help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
-    )
+    widgets.quality_choice("cmp_quality", c2)
     c1, run_column, stop_column = st.columns([1.7, 1, 1], vertical_alignment="center")
     c1.toggle(
         "Without audio",

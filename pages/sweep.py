@@ -73,16 +73,7 @@ with st.container(border=True, key="sweep_controls"):
     # One wrapping row, each control as wide as its label: in fixed columns "Scores (CLIP)" read
     # "Scores (CL…" at 1024 px.
     with st.container(horizontal=True, vertical_alignment="bottom", gap="medium", key="sweep_actions"):
-        st.radio(
-            "Quality",
-            bindings.QUALITIES,
-            key="sweep_quality",
-            horizontal=True,
-            persist_state=PS,
-            format_func={"preview": "Preview", "full": "Full"}.get,
-            help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
-            width="content",
-        )
+        widgets.quality_choice("sweep_quality")
         st.toggle("Scores (CLIP)", key="sweep_scores", persist_state=PS, help="Score every tile (docs/SCORES.md).",
                   width="content")  # fmt: skip
         st.button("Run", type="primary", on_click=_start, disabled=running, key="sweep_run",

@@ -17,7 +17,7 @@ from studio.markdown import code_md, escape_md, escape_md_prose
 from .audio import audio_picker, checked_choice, clip_for
 from .canvas import PAINT_COLUMNS, brush_note, paint_canvas
 from .images import DAMAGED, duration, inline_png, loop_time, safe_image
-from .knobs import conditioning_sliders, slider, slider_range, sources_controls, text_and_sampling
+from .knobs import conditioning_sliders, quality_choice, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
     audio_setup,
     audio_used,
@@ -62,6 +62,7 @@ __all__ = [
     "heard",
     "inline_png",
     "paint_canvas",
+    "quality_choice",
     "PAINT_COLUMNS",
     "part_card",
     "rerun_fragment",

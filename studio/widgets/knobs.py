@@ -239,3 +239,17 @@ def conditioning_sliders(text_norm: float | None) -> None:
                 slider("w_top_k")
             with c2:
                 slider("w_temperature")
+
+
+def quality_choice(key: str, where: Any = st, width: str = "content") -> None:
+    """Preview or full quality for a batch of images (Compare, Sweep): one label and one help."""
+    where.radio(
+        "Quality",
+        bindings.QUALITIES,
+        key=key,
+        horizontal=True,
+        persist_state=PS,
+        format_func={"preview": "Preview", "full": "Full"}.get,
+        help="Preview uses the preview steps and size from the sidebar; full uses the Generate settings.",
+        width=width,
+    )
