@@ -214,7 +214,8 @@ def test_a_killed_run_of_this_process_is_not_alive_though_not_yet_waited_for(tmp
     from core.train.launch import training_alive
     from core.train.metrics import process_started
 
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    # A process that lives until killed: it waits for input that never comes.
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
         (tmp_path / "status.json").write_text(json.dumps({"state": "training", "pid": child.pid}))
         assert training_alive(tmp_path)
@@ -230,7 +231,7 @@ def test_a_killed_run_of_this_process_is_not_alive_though_not_yet_waited_for(tmp
             assert training_alive(tmp_path) is alive, recorded
     finally:
         child.kill()
-        child.wait()
+        child.communicate()  # reaped, its stdin closed
 
 
 def test_a_run_in_its_own_process_starts_reports_and_stops(train_data, tmp_path):
