@@ -191,8 +191,12 @@ with right:
         _draw_preview(shown, updating=todo is not None)
     st.markdown("#### 4 · Edit")
     running = s.edit.running
-    per_row = 1 if painting else 2  # the preview column is narrow while the canvas takes the room
-    c1, c2 = st.columns(2) if per_row == 2 else (st.container(), st.container())
+
+    def pair() -> list:
+        """Two buttons side by side, or one under the other while the canvas narrows this column."""
+        return [st.container(), st.container()] if painting else st.columns(2)
+
+    c1, c2 = pair()
     c1.button("Edit the photo", type="primary", on_click=_start, disabled=running, key="edit_run",
               icon=":material/auto_fix_high:", width="stretch")  # fmt: skip
     c2.button("Cancel", on_click=s.edit.cancel, disabled=not running, key="edit_cancel", icon=":material/stop:",
@@ -220,8 +224,7 @@ with right:
         for note in r.notes:  # the core's notes ("keep structure denoises with DDIM..."), as sentences
             st.caption(f":material/info: {editing.as_sentence(note)}")
         wanted = ["png", *(["mask"] if output.mask else []), *(["photo"] if output.photo else []), "keep"]
-        rows = -(-len(wanted) // per_row)  # short labels, two a row: they fit at 1024 px
-        cells = iter([cell for _ in range(rows) for cell in (st.columns(2) if per_row == 2 else [st.container()])])
+        cells = iter([cell for _ in range(-(-len(wanted) // 2)) for cell in pair()])  # short labels: fit at 1024 px
         next(cells).download_button(
             "PNG", output.png, file_name=output.file_name, mime="image/png",
             on_click="ignore", key="edit_download", icon=":material/download:",

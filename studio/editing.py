@@ -364,6 +364,6 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 
 __all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
-           "box_mask", "clear_paint", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
+           "box_mask", "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
            "kept_upload", "mask_path", "on_upload", "paint_key", "painted_mask", "painting", "preview_params",
            "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo"]  # fmt: skip

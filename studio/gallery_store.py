@@ -8,8 +8,9 @@ guess another's. Every image added to a session's history is written to
 same code reads them back, and the Gallery's Delete removes them (`forget`). `knobs.json` beside
 them holds what the knobs last showed (studio/knob_memory.py says what and when). Kept like
 uploads: at most HISTORY_LIMIT images per gallery, and at server start old galleries go, then the
-oldest images over the size budget (studio/gallery_prune.py). Writes go through atomic_write; a gallery that cannot be written or read
-is skipped (the studio still works from memory) and the Gallery page says so.
+oldest images over the size budget (studio/gallery_prune.py). Writes go through atomic_write; a
+gallery that cannot be written or read is skipped (the studio still works from memory) and the
+Gallery page says so.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ MB_ENV = "CLAP2DIFF_GALLERY_MB"
 DEFAULT_DAYS = 7.0  # a gallery nobody opened for a week goes at the next start
 DEFAULT_MB = 2048.0  # all galleries together (60 renders of 1024² are about 100 MB)
 _CODE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # what new_code makes: never a path
-ITEM_NAME = re.compile(r"^(\d{13}-[0-9a-f]{8})\.(png|json)$")  # <ms since 1970>-<random>: time order, no clash
-_STEM = re.compile(r"^\d{13}-[0-9a-f]{8}$")  # an item's name without its extension
+_STEM_TEXT = r"\d{13}-[0-9a-f]{8}"  # <ms since 1970>-<random>: time order, no clash
+ITEM_NAME = re.compile(rf"^({_STEM_TEXT})\.(png|json)$")
+_STEM = re.compile(rf"^{_STEM_TEXT}$")  # an item's name without its extension
 KNOBS_FILE = "knobs.json"  # what the knobs last showed (studio/knob_memory.py): goes with its gallery
 CLIPS = "clips"  # <gallery>/clips/<16 hex>/<name>: the uploads its images and knobs use, kept with it
 

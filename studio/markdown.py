@@ -34,8 +34,7 @@ def _split(match: re.Match[str]) -> str:
 def escape_md(text: object) -> str:
     """`text` as it reads, wherever it is put into Markdown: no emphasis, link, code, math, HTML,
     icon, list or heading, and on one line (a prompt's line breaks become spaces)."""
-    flat = " ".join(str(text).splitlines())
-    return _AFTER_PARSE.sub(_split, _LEADING.sub(r"\1\\\2", _SYNTAX.sub(r"\\\1", flat)))
+    return _LEADING.sub(r"\1\\\2", _escape_inline(" ".join(str(text).splitlines())))
 
 
 # A code span as a message writes it (`hf download owner/model`): already shown literally by Markdown.
@@ -50,7 +49,8 @@ def escape_md_prose(text: object) -> str:
 
 
 def _escape_inline(text: str) -> str:
-    """`escape_md` without the list-marker rule: a message follows its bold title on the line."""
+    """Every syntax character escaped, links and icons split; no list-marker rule (a message follows
+    its bold title on the line; `escape_md` adds the rule)."""
     return _AFTER_PARSE.sub(_split, _SYNTAX.sub(r"\\\1", text))
 
 
