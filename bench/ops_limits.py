@@ -151,7 +151,7 @@ def gallery(count: int, side: int) -> None:
     from core.params import GenerationParams
     from core.samples import sample_paths
     from studio import gallery_store
-    from studio.session import HistoryItem
+    from studio.history import HistoryItem
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["CLAP2DIFF_UPLOADS"] = tmp

@@ -9,7 +9,8 @@ import streamlit as st
 from core import COMPARE_MODES, Cell, ExportError, GenerationParams, compare_files, mode_about, mode_label
 from studio import bindings, errors, jobs, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
-from studio.session import CompareResult, session
+from studio.history import CompareResult
+from studio.session import session
 
 s = session()
 engine = loader.current()

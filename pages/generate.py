@@ -8,8 +8,9 @@ from core import GenerationParams, clip_name
 from studio import bindings, errors, jobs, knob_memory, loader, sweeping, widgets, worker
 from studio.bindings import AudioChoice
 from studio.fast import fast_settings
+from studio.history import HistoryItem
 from studio.limits import model_allowed
-from studio.session import HistoryItem, session
+from studio.session import session
 
 engine = loader.current()
 s = session()

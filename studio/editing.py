@@ -24,9 +24,10 @@ from core.knobs import Knob, knob_of
 from core.params import GenerationParams, clip_name
 from studio import bindings, janitor
 from studio.fast import fast_settings
+from studio.history import HistoryItem
 from studio.jobs import Job
 from studio.markdown import escape_md, escape_md_prose
-from studio.session import HistoryItem, Painting, session
+from studio.session import Painting, session
 from studio.uploads import save_upload
 
 if TYPE_CHECKING:

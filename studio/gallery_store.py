@@ -27,8 +27,10 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from studio.history import HISTORY_LIMIT, HistoryItem
+
 if TYPE_CHECKING:
-    from studio.session import HistoryItem, Session
+    from studio.session import Session
 
 GALLERY_QUERY = "gallery"  # the URL's ?gallery=<code>
 DAYS_ENV = "CLAP2DIFF_GALLERY_DAYS"
@@ -68,8 +70,6 @@ def setting(name: str, default: float) -> float:
 # -- writing and reading one gallery ---------------------------------------------------------------
 def retention_note() -> str:
     """What the Gallery page tells people about where their images are kept and for how long."""
-    from studio.session import HISTORY_LIMIT
-
     days = setting(DAYS_ENV, DEFAULT_DAYS)
     return (
         f"Kept on this server under the gallery code in this page's address (`?{GALLERY_QUERY}=…`): bookmark "
@@ -194,7 +194,6 @@ def load(code: str) -> list[HistoryItem]:
 
     from core.params import GenerationParams
     from core.trace import Trace
-    from studio.session import HistoryItem
 
     folder = galleries_dir() / code
     items = []

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import secrets
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -24,20 +23,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import streamlit as st
 
 from core.params import GenerationParams
+from studio.history import HISTORY_LIMIT, CompareResult, HistoryItem
 from studio.jobs import Job
 
 if TYPE_CHECKING:
     import numpy as np
-    from PIL import Image
 
-    from core.compare import CompareRun, Plan
-    from core.edit.run import EditResult
+    from core.compare import CompareRun
     from core.parts import ModeView
     from core.sweep.run import SweepRun
-    from core.trace import GenerationResult, Trace
 
 SESSION_KEY = "clap2diff_session"
-HISTORY_LIMIT = 60  # renders kept per session (PNG bytes in memory); the oldest go first
 
 ResultT = TypeVar("ResultT")
 
@@ -113,82 +109,6 @@ class JobSlot(Generic[ResultT]):
         else:
             self.error = describe(job.error)
         return job
-
-
-@dataclass
-class HistoryItem:
-    """One finished generation kept in this session, with everything the gallery and export need."""
-
-    id: int
-    kind: str  # "render" | "preview" | "compare"
-    params: GenerationParams  # complete (audio hash filled in): reproduces the image
-    png: bytes  # the PNG file with embedded params, exactly what "Download" gives
-    image: Image.Image
-    trace: Trace
-    timings: dict[str, float]
-    device: str = "cpu"
-    dtype: str = "float32"
-    caption: str = ""
-    created: float = field(default_factory=time.time)
-    stem: str = ""  # its files' name in the gallery folder, once kept or read there (gallery_store)
-
-    @property
-    def title(self) -> str:
-        head = self.caption or (self.params.prompt.strip() or "(no prompt)")
-        return f"#{self.id} · {head}"
-
-    @property
-    def summary(self) -> str:
-        p = self.params
-        audio = Path(p.audio_path).name if p.audio_path else "no audio"
-        w = "/".join(f"{x:g}" for x in p.level_weights)
-        return (
-            f"seed {p.seed} · {p.width}×{p.height} · {p.steps} steps · {audio} · weights {w} · "
-            f"norm {p.norm_target:g} · switch {p.switch_points[0]:g}/{p.switch_points[1]:g}"
-        )
-
-    @classmethod
-    def of(
-        cls,
-        result: GenerationResult | EditResult,
-        png: bytes,
-        kind: str,
-        item_id: int,
-        caption: str = "",
-        params: GenerationParams | None = None,
-    ) -> HistoryItem:
-        """From a GenerationResult, or an EditResult with its generation settings as `params`."""
-        return cls(
-            id=item_id,
-            kind=kind,
-            params=result.params if params is None else params,
-            png=png,
-            image=result.image,
-            trace=result.trace,
-            timings=dict(result.timings),
-            device=str(result.device),
-            dtype=str(result.dtype),
-            caption=caption,
-        )
-
-
-@dataclass
-class CompareResult:
-    """A comparison as this session keeps it: core's run, and each generated cell as a history item
-    (the Gates page and the Gallery take them from here)."""
-
-    id: int
-    run: CompareRun
-    items: dict[str, HistoryItem]  # cell key -> item (numbered 0: Gallery numbers are given when kept)
-    kept: bool = False  # Keep put them into the Gallery (once)
-
-    @property
-    def plan(self) -> Plan:
-        return self.run.plan
-
-    @property
-    def views(self) -> dict[str, ModeView]:
-        return self.run.views
 
 
 @dataclass
@@ -396,4 +316,4 @@ def session() -> Session:
     return state[SESSION_KEY]
 
 
-__all__ = ["CompareResult", "HistoryItem", "JobSlot", "Painting", "Session", "env_models", "session"]
+__all__ = ["JobSlot", "Painting", "Session", "env_models", "session"]

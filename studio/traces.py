@@ -4,7 +4,8 @@ last that finished)."""
 
 from __future__ import annotations
 
-from studio.session import HistoryItem, Session
+from studio.history import HistoryItem
+from studio.session import Session
 
 
 def trace_choices(s: Session) -> dict[str, HistoryItem]:

@@ -19,9 +19,9 @@ from core.trace import HeardLabel
 from studio import charts
 from studio.bindings import LEVEL_SHORT
 from studio.charts import LEVEL_COLORS, LEVEL_ICON
+from studio.history import HistoryItem
 from studio.jobs import Job
 from studio.markdown import code_md, escape_md
-from studio.session import HistoryItem
 
 
 def follow(job: Job, where: Any = None, poll: float = 0.1, tiles: int = 0) -> None:
