@@ -16,6 +16,7 @@ Gallery page says so.
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import itertools
 import json
@@ -42,6 +43,7 @@ _STEM_TEXT = r"\d{13}-[0-9a-f]{8}"  # <ms since 1970>-<random>: time order, no c
 ITEM_NAME = re.compile(rf"^({_STEM_TEXT})\.(png|json)$")
 _STEM = re.compile(rf"^{_STEM_TEXT}$")  # an item's name without its extension
 KNOBS_FILE = "knobs.json"  # what the knobs last showed (studio/knob_memory.py): goes with its gallery
+NUMBERS_FILE = "numbers.json"  # the last image number the gallery gave (next_number): goes with it
 CLIPS = "clips"  # <gallery>/clips/<16 hex>/<name>: the uploads its images and knobs use, kept with it
 
 
@@ -151,6 +153,35 @@ def keep(code: str, item: HistoryItem, limit: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def next_number(code: str, at_least: int) -> int | None:
+    """The next image number of gallery `code`: at least `at_least` and above every number it gave
+    before, so that two tabs of one gallery, or a new tab after a Delete of the newest image, never
+    show two images under one number. None when the disk refused (the session numbers alone)."""
+    from core.export import atomic_write
+
+    folder = galleries_dir() / code
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # one number at a time (tabs are threads; a second server)
+            number = max(_last_number(folder) + 1, at_least)
+            atomic_write(folder / NUMBERS_FILE, json.dumps({"last": number}).encode())
+        finally:
+            os.close(handle)  # and with it the lock
+    except OSError:
+        return None
+    return number
+
+
+def _last_number(folder: Path) -> int:
+    try:
+        last = json.loads((folder / NUMBERS_FILE).read_text()).get("last")
+    except (OSError, ValueError, AttributeError):
+        return 0  # none yet (a gallery from before numbers were kept), or damaged: the session's count
+    return last if type(last) is int and last > 0 else 0
 
 
 def keep_knobs(code: str, text: str) -> bool:
@@ -272,6 +303,7 @@ __all__ = [
     "GALLERY_QUERY",
     "KNOBS_FILE",
     "MB_ENV",
+    "NUMBERS_FILE",
     "ITEM_NAME",
     "setting",
     "attach",
@@ -285,6 +317,7 @@ __all__ = [
     "load",
     "load_knobs",
     "new_code",
+    "next_number",
     "retention_note",
     "valid_code",
 ]

@@ -168,7 +168,15 @@ class Session:
 
     # -- history ----------------------------------------------------------------------------
     def new_id(self) -> int:
-        return next(self._ids)
+        """The next Gallery number. A session with a gallery on disk takes it from there: another
+        tab of that gallery may have given the next one, or a Delete freed the newest."""
+        number = next(self._ids)
+        if self.gallery_code is not None:
+            from studio.gallery_store import next_number
+
+            number = next_number(self.gallery_code, number) or number
+            self._ids = itertools.count(number + 1)
+        return number
 
     def add_history(self, item: HistoryItem) -> None:
         if any(h.id == item.id for h in self.history):
@@ -201,6 +209,8 @@ class Session:
         gone = [h.stem for h in self.history if h.id in ids and h.stem]
         self.history[:] = [h for h in self.history if h.id not in ids]
         self.gallery_files.clear()
+        if self.render.result is not None and self.render.result.id in ids:
+            self.render.result = None  # Generate no longer shows it as its last render
         from studio.gallery_store import forget
 
         return forget(self.gallery_code, gone) if self.gallery_code and gone else []

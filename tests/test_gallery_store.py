@@ -4,6 +4,7 @@ trace), another code sees nothing, and old galleries are pruned like uploads."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -48,6 +49,7 @@ def test_a_new_session_with_the_same_code_sees_the_renders(own_uploads):
     made = session(first).history
     assert [h.id for h in made] == [1, 2]
     kept_files = sorted(f.name for f in (own_uploads / "galleries" / code).iterdir())
+    assert kept_files.pop() == gallery_store.NUMBERS_FILE  # the last number given (after the digits)
     assert [f.rsplit(".", 1)[1] for f in kept_files] == ["json", "png"] * 2 and all(".tmp" not in f for f in kept_files)
 
     again = _open(code)  # a bookmark, another tab, or the same link after a restart
@@ -78,7 +80,7 @@ def test_a_code_that_is_not_one_we_make_is_replaced(own_uploads):
 
 def test_damaged_files_are_skipped_and_the_newest_images_kept(tiny_engine, tiny_params, own_uploads):
     from core.export import png_bytes
-    from studio.session import HistoryItem
+    from studio.history import HistoryItem
 
     result = tiny_engine.generate(tiny_params.replace(steps=2))
     code = gallery_store.new_code()
@@ -101,7 +103,7 @@ def test_two_tabs_of_one_gallery_keep_both_renders(tiny_engine, tiny_params, own
     import time
 
     from core.export import png_bytes
-    from studio.session import HistoryItem
+    from studio.history import HistoryItem
 
     result = tiny_engine.generate(tiny_params.replace(steps=2))
     code = gallery_store.new_code()
@@ -131,6 +133,7 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
 
     old, fresh = "a" * 22, "b" * 22
     image(old, 1, 9, 10)
+    (root / old / gallery_store.NUMBERS_FILE).write_text('{"last": 1}')  # goes with its gallery
     image(fresh, 1, 3, 600_000)
     image(fresh, 2, 1, 600_000)
     (root / "not-ours").mkdir()
@@ -141,7 +144,7 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
     left = sorted(p.name for p in (root / fresh).iterdir())
     assert left == ["0000000000002-00000002.json", "0000000000002-00000002.png"]  # the older image went
     assert (root / "not-ours" / "1.png").read_bytes() == b"kept"  # never a file keep() did not make
-    assert len(removed) == 4
+    assert len(removed) == 5  # with the old gallery's numbers.json
 
 
 def test_the_size_budget_counts_the_clips_a_gallery_keeps_once_each(own_uploads, monkeypatch):
@@ -250,6 +253,57 @@ def test_deleting_selected_images_asks_first_then_removes_them_from_the_session_
     assert (folder / f"{stems[3]}.png").is_file()
 
 
+def test_a_gallery_never_gives_one_number_twice_and_generate_drops_a_deleted_render(own_uploads):
+    """Two tabs of one gallery take their numbers from it, not each from its own count; the newest
+    image deleted, its number is not given again (a reload included); Generate stops showing its
+    last render once the Gallery deleted it."""
+    at = _open()
+    code = _code(at)
+    render(at)
+    render(at)
+    other_tab = _open(code)
+    render(other_tab)  # 3
+    render(at)  # its own count says 3: the gallery gives 4
+    assert [h.id for h in session(at).history] == [1, 2, 4]
+    assert [h.id for h in session(other_tab).history] == [1, 2, 3]
+    assert [h.id for h in session(_open(code)).history] == [1, 2, 3, 4]  # nothing renumbered on reload
+
+    at.switch_page("../pages/gallery.py").run()
+    at.checkbox(key="sel_4").check().run()
+    at.button(key="del_ask").click().run()
+    at.button(key="del_confirm").click().run()
+    ok(at)
+    at.switch_page("../pages/generate.py").run()
+    ok(at)
+    assert session(at).render.result is None and "dl_render_4" not in [b.key for b in at.get("download_button")]
+    assert any(c.value.startswith("Full quality with the settings") for c in at.caption)
+
+    reloaded = _open(code)
+    assert [h.id for h in session(reloaded).history] == [1, 2, 3]
+    render(reloaded)
+    render(at)
+    assert [h.id for h in session(reloaded).history] == [1, 2, 3, 5]  # not 4 again
+    assert [h.id for h in session(at).history] == [1, 2, 6]
+    assert [h.id for h in session(_open(code)).history] == [1, 2, 3, 5, 6]
+
+
+def test_numbers_go_on_from_the_images_when_the_gallery_kept_none_or_a_damaged_count(own_uploads):
+    """A gallery kept before numbers were counted (or with its count damaged) goes on after its
+    images; a disk that refuses leaves the session's own count."""
+    code = gallery_store.new_code()
+    folder = own_uploads / "galleries" / code
+    assert gallery_store.next_number(code, 1) == 1
+    assert gallery_store.next_number(code, 1) == 2 and gallery_store.next_number(code, 7) == 7
+    for damaged in ("{not json", "[3]", '{"last": "9"}', '{"last": -4}'):
+        (folder / gallery_store.NUMBERS_FILE).write_text(damaged)
+        assert gallery_store.next_number(code, 5) == 5
+    assert json.loads((folder / gallery_store.NUMBERS_FILE).read_text()) == {"last": 5}
+    assert not [f for f in folder.iterdir() if ".tmp" in f.name]
+    blocked = gallery_store.new_code()
+    (own_uploads / "galleries" / blocked).write_bytes(b"")  # a file where its folder would go
+    assert gallery_store.next_number(blocked, 3) is None
+
+
 def test_forget_removes_the_files_of_those_images_and_the_clips_only_they_named(
     tiny_engine, tiny_params, own_uploads, monkeypatch
 ):
@@ -259,7 +313,7 @@ def test_forget_removes_the_files_of_those_images_and_the_clips_only_they_named(
     import json
 
     from core.export import png_bytes
-    from studio.session import HistoryItem
+    from studio.history import HistoryItem
 
     result = tiny_engine.generate(tiny_params.replace(steps=2))
     code = gallery_store.new_code()
