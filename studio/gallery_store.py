@@ -219,8 +219,8 @@ def _stems(folder: Path) -> set[str]:
 
 def load(code: str) -> list[HistoryItem]:
     """The images of gallery `code`, oldest first, under the numbers they were shown with; an image
-    whose files are damaged is skipped. Two tabs of one gallery may each have given a number: the
-    later image gets the next free one (as does one written before numbers were kept)."""
+    whose files are damaged is skipped. Where two images have one number (tabs of a gallery from
+    before `next_number`), the later gets the next free one, as does one kept without a number."""
     from PIL import Image
 
     from core.params import GenerationParams
@@ -272,8 +272,8 @@ def _numbered(items: list[HistoryItem]) -> list[HistoryItem]:
 
 def forget(code: str, stems: list[str]) -> list[Path]:
     """Delete images of gallery `code` (Session.forget: the Gallery's Delete) by the names they
-    were kept or read under, not by number: two tabs of a gallery may have written one number
-    twice, and `load` renumbers the later. The clips only they named go too. Never raises: returns
+    were kept or read under, not by number: a gallery from before numbers were counted (or whose
+    disk refused `next_number`) may hold one number twice, and `load` renumbers the later. The clips only they named go too. Never raises: returns
     the files the disk would not remove (with either of its files gone an image is not read back)."""
     from studio.gallery_prune import remove_images
 
