@@ -155,8 +155,10 @@ def _draw_preview(slot, updating: bool) -> None:
 
 def _edit_or_problem() -> tuple[EditParams | None, str | None]:
     """(the edit to run, None) or (None, what stops it) with the page as it is now."""
-    if photo is None:
-        return None, photo_problem or "Choose a photo first (upload one, or pick a Gallery image)."
+    if photo is None:  # a photo's own problem is said under it: here only where to look
+        if photo_problem:
+            return None, "This photo cannot be used (see the message under **1 · Photo**): choose another."
+        return None, "Choose a photo first (upload one, or pick a Gallery image)."
     if missing:
         return None, missing
     if problem := editing.mask_problem(photo, mask):
