@@ -187,9 +187,14 @@ def follow_run() -> None:
                   help="Stops at the next step, after saving a checkpoint (a run still starting has none to "
                   "save: it stops with nothing to resume).")  # fmt: skip
     elif resumable is not None:
-        if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", on_click=training.resume,
-                     args=(str(info.path),), disabled=busy, help=f"Continue from its last checkpoint, {resumable.name}."):  # fmt: skip
-            st.rerun(scope="app")  # followed and polled from now on
+        if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", disabled=busy,
+                     help=f"Continue from its last checkpoint, {resumable.name}."):  # fmt: skip
+            try:
+                training.resume(str(info.path))
+            except UserError as exc:  # a run started since this page was drawn
+                st.error(widgets.escape_md_prose(exc), icon=":material/error:")
+            else:
+                st.rerun(scope="app")  # followed and polled from now on
     elif state in ("stopped", "interrupted") and info.final is None:
         st.caption("It ended before its first checkpoint, so there is nothing to resume: start a new run.")
     if info.final is not None:  # beside Stop or Resume; first in the row when neither shows

@@ -181,9 +181,14 @@ def use_stage_defaults(models: str) -> None:
 
 
 def resume(run: str) -> None:
-    """Button callback: continue a stopped or interrupted run from its last checkpoint."""
+    """Continue a stopped, interrupted or failed run from its last checkpoint; refused (TrainError)
+    while any run trains: another tab, or a second click, may have started one since the page was
+    drawn, and two processes in one run folder would write over each other's checkpoints."""
     from core.train.launch import start_training
 
+    if (other := training_now()) is not None:
+        which = "it is training already" if other.path == Path(run) else f"run {other.name} is training"
+        raise TrainError(f"Not resumed: {which}. Stop it (or wait for it) first.")
     start_training(run=run, resume=True)
     session().train.key = run
 

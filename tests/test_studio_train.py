@@ -148,6 +148,41 @@ def test_a_resumed_run_stopped_before_its_next_checkpoint_still_resumes_and_says
     assert [b for b in at.button if b.key == "train_resume"]
 
 
+def test_resume_is_refused_when_a_run_started_since_the_page_was_drawn(roots, monkeypatch):
+    """Another tab started a run after this page drew Resume (or Resume was clicked twice): two
+    processes would write one run folder's checkpoints. The click says so and launches nothing."""
+    import core.train.launch
+    from core.train import checkpoint as ckpt
+    from core.train.metrics import STATUS_FILE, process_started
+
+    _, runs = roots
+    run = runs / "again"
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(7)).mkdir(parents=True)
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(7) / ckpt.STATE_FILE).write_text('{"step": 7}')
+    (run / "train_config.json").write_text("{}")
+    (run / STATUS_FILE).write_text(json.dumps({"state": "stopped", "stage": 1, "step": 7, "total": 20}))
+    launched = []
+    monkeypatch.setattr(core.train.launch, "start_training", lambda **kw: launched.append(kw))
+    at = _train_page()
+    at.button(key="train_show_again").click().run()
+    resume = next(b for b in at.button if b.key == "train_resume")
+    assert not resume.disabled
+    other = runs / "other"  # started in another tab: alive (this test's own process stands in for it)
+    other.mkdir()
+    (other / STATUS_FILE).write_text(json.dumps({"state": "training", "stage": 1, "step": 1, "total": 20,
+                                                 "pid": os.getpid(), "pid_started": process_started(os.getpid())}))  # fmt: skip
+    resume.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert launched == [] and next(b for b in at.button if b.key == "train_resume").disabled
+    assert any("Run `other` is training: stop it before starting another." in c.value for c in at.caption)
+    from core.train.config import TrainError
+    from studio import training
+
+    with pytest.raises(TrainError, match="Not resumed: run other is training"):  # a click that got through
+        training.resume(str(run))
+    assert launched == []
+
+
 def test_a_setting_out_of_range_is_said_by_its_label_and_range_and_nothing_starts(roots, monkeypatch):
     """A browser refuses an out-of-range number with a red border only (a form then submits the last
     good value): Start checks the settings and says which one, and its range."""

@@ -29,18 +29,23 @@ def run_stage(bundle, data, out, stage, **overrides):
 
 
 def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
-    whole = run_stage(train_bundle, train_data, tmp_path / "whole", 2, stage_steps=(4, 4, 4), checkpoint_every=2)
+    """Stopped at step 2 and resumed, a run gives the losses, learning rates (a warm-up over 3 steps:
+    the LR schedule's state travels with the checkpoint) and weights of one that never stopped. The
+    run folder may be named otherwise on resume (`./runs/a`, a moved folder)."""
+    warm = dict(stage_steps=(4, 4, 4), warmup_steps=3)
+    whole = run_stage(train_bundle, train_data, tmp_path / "whole", 2, checkpoint_every=2, **warm)
 
     def stop_at_two(step, record):
         if step == 2:
             (tmp_path / "part" / "STOP").touch()
 
-    config = tiny_config(train_data, tmp_path / "part", 2, stage_steps=(4, 4, 4), checkpoint_every=100)
+    config = tiny_config(train_data, tmp_path / "part", 2, checkpoint_every=100, **warm)
     first = train(config, bundle=train_bundle, on_step=stop_at_two, **QUIET)
     assert first.state == "stopped" and first.step == 2
     assert read_status(first.run)["state"] == "stopped" and ckpt.latest_checkpoint(first.run).name == "step-0000002"
     seen: dict[int, dict] = {}
-    rest = train(config, resume="latest", bundle=train_bundle, on_step=lambda step, _: seen.setdefault(
+    renamed = config.replace(out=str(tmp_path / "whole" / ".." / "part"))  # the same folder
+    rest = train(renamed, resume="latest", bundle=train_bundle, on_step=lambda step, _: seen.setdefault(
         step, read_status(tmp_path / "part")), **QUIET)  # fmt: skip
     assert rest.state == "done"
     # What a page polling the resumed run sees: the checkpoint it goes on from (a stop before its
@@ -50,6 +55,9 @@ def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
     assert rest.losses[3] == pytest.approx(whole.losses[3], rel=1e-6)
     assert rest.losses[4] == pytest.approx(whole.losses[4], rel=1e-6)
     assert [m["step"] for m in read_metrics(rest.run) if "loss" in m] == [1, 2, 3, 4]  # no duplicates
+    rates = {m["step"]: m["lr"] for m in read_metrics(rest.run) if "lr" in m}
+    assert rates == {m["step"]: m["lr"] for m in read_metrics(whole.run) if "lr" in m}
+    assert rates[1] < rates[2] < rates[3] == rates[4]  # warming up, then the rate itself
     a = load_file(str(whole.final / "adapters.safetensors"))
     b = load_file(str(rest.final / "adapters.safetensors"))
     assert all(torch.equal(a[k], b[k]) for k in a)

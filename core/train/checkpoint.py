@@ -67,6 +67,14 @@ def resolve_resume(run: Path, resume: str) -> Path:
     path = Path(resume).expanduser()
     if not (path / STATE_FILE).is_file():
         raise TrainError(f"{resume} is not a training checkpoint (no {STATE_FILE}): use --resume latest.")
+    step = read_state(path).get("step", 0)
+    later = [p.name for s, p in list_checkpoints(run) if s > step]
+    if later:  # their steps would be written again: two runs' checkpoints and metrics in one folder
+        raise TrainError(
+            f"{run.name} has checkpoints after {path.name} ({', '.join(later)}): going on from {path.name} would "
+            f"mix two trainings in one run. Use --resume latest, or move the later checkpoints out of "
+            f"{run.name}/{CHECKPOINTS}/ first."
+        )
     return path
 
 
@@ -114,7 +122,10 @@ def resolve_init(path: str | Path) -> Path:
     """--init accepts a run folder (its final/ or latest checkpoint) or a checkpoint folder."""
     path = Path(path).expanduser()
     for candidate in (path, path / FINAL, latest_checkpoint(path) if path.is_dir() else None):
-        if candidate is not None and (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
+        cut_short = candidate is not None and candidate.name == FINAL and not (candidate / TRAINING_FILE).is_file()
+        if cut_short or candidate is None:  # a final/ whose writing was killed: not one (write_final)
+            continue
+        if (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
             return candidate
     raise TrainError(
         f"--init {path}: no checkpoint there (expected {CONFIG_FILE} + {WEIGHTS_FILE}, or a run with {FINAL}/): "
@@ -123,12 +134,16 @@ def resolve_init(path: str | Path) -> Path:
 
 
 def load_init(folder: Path, adapters: AudioAdapters, input_dim: int, output_dim: int) -> AudioProjector:
-    """The previous stage's projector (and adapters, when it has them) as this stage's start."""
+    """The previous stage's projector (and adapters, when it has them) as this stage's start. The
+    adapters are loaded in float32, as they train: a UNet loaded in fp16 (mixed precision) would
+    otherwise round the stage-2 weights before stage 3 ever saw them."""
     projector = load_projector(folder, input_dim=input_dim, output_dim=output_dim)
     path = folder / ADAPTERS_FILE
     if path.is_file():
         from safetensors.torch import load_file
 
+        for processor in adapters.trained_processors().values():
+            processor.float()
         try:
             adapters.load_trained_state(load_file(str(path)))
         except Exception as exc:  # noqa: BLE001 - unreadable or mismatched: the same to the user
@@ -151,7 +166,7 @@ def save_checkpoint(accelerator, run: Path, step: int, state: dict, export, keep
         export(folder)
         atomic_write(folder / STATE_FILE, json.dumps(state, indent=2).encode())  # last: marks it complete
         complete = list_checkpoints(run)
-        stale = [old for _, old in complete[:-keep]]
+        stale = [old for _, old in complete[:-keep] if old != folder]  # never the one just saved
         stale += [p for p in folder.parent.iterdir() if p not in dict(complete).values() and p != folder]
         for old in stale:
             shutil.rmtree(old, ignore_errors=True)  # old checkpoints, and folders a killed save left

@@ -15,10 +15,10 @@ import sys
 from pathlib import Path
 
 from ..export.atomic import atomic_write
-from .checkpoint import RUN_CONFIG, check_fresh_run, read_run_config
+from .checkpoint import RUN_CONFIG, check_fresh_run, read_run_config, resolve_resume
 from .config import TrainConfig
 from .metrics import FINISHED, Status, process_started, read_metrics, read_status
-from .stop import request_stop
+from .stop import STOP_FILE, request_stop
 from .validation import latest_validation
 
 LOG_FILE = "train.log"
@@ -43,7 +43,10 @@ def start_training(
         check_fresh_run(run)  # here, not only in the child: the caller gets the error at once
         run.mkdir(parents=True, exist_ok=True)
         atomic_write(run / RUN_CONFIG, config.to_json().encode())
+    else:
+        resolve_resume(Path(run).expanduser(), "latest")  # nothing to resume: said here, not in train.log
     run = Path(run).expanduser()
+    (run / STOP_FILE).unlink(missing_ok=True)  # an earlier run's; a Stop pressed from now on is this one's
     log = open(run / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
     try:
         process = subprocess.Popen(

@@ -92,7 +92,8 @@ def _mixed_precision(config: TrainConfig, cpu: bool) -> str:
 
 def _check_resume_config(run: Path, config: TrainConfig) -> None:
     saved = ckpt.read_run_config(run)
-    differ = [k for k, v in saved.to_dict().items() if config.to_dict()[k] != v]
+    asked = config.to_dict()  # `out` is the folder resumed, however named now (./runs/a, a moved run)
+    differ = [k for k, v in saved.to_dict().items() if k != "out" and asked[k] != v]
     if differ:
         raise TrainError(
             f"--resume continues {run.name} with the settings it started with; these differ: {', '.join(differ)} "

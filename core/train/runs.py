@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .launch import training_alive
-from .layout import FINAL, RUN_CONFIG
+from .layout import FINAL, RUN_CONFIG, TRAINING_FILE
 from .metrics import STATUS_FILE, read_status
 
 
@@ -48,9 +48,10 @@ class RunInfo:
 
     @property
     def resumable(self) -> Path | None:
-        """The checkpoint a Resume goes on from, for a run that ended unfinished (its folder says,
+        """The checkpoint a Resume goes on from, for a run that ended unfinished (stopped, killed, or
+        failed: out of memory, a full disk...; its folder says,
         not its status: a resumed run killed before its next checkpoint still has the last one)."""
-        if self.alive or self.final is not None or self.state not in ("stopped", "interrupted"):
+        if self.alive or self.final is not None or self.state not in ("stopped", "interrupted", "failed"):
             return None
         from .checkpoint import latest_checkpoint
 
@@ -60,7 +61,7 @@ class RunInfo:
     def final(self) -> Path | None:
         """The folder the engine loads in trained mode, once the run has written it."""
         final = self.path / FINAL
-        return final if (final / "config.json").is_file() else None
+        return final if (final / TRAINING_FILE).is_file() else None  # written last (checkpoint.write_final)
 
     @property
     def updated(self) -> float:

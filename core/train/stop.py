@@ -23,7 +23,9 @@ def request_stop(run: str | Path) -> Path:
 
 
 class StopRequest:
-    """Context manager: installs the signal handlers (main thread only) and clears an old STOP file."""
+    """Context manager: installs the signal handlers (main thread only) and clears a STOP file left
+    from before this process started. One asked since (Stop pressed while the run was still
+    importing torch and reading its dataset) is kept: the run stops at its first step."""
 
     def __init__(self, run: Path):
         self.path = Path(run) / STOP_FILE
@@ -31,7 +33,8 @@ class StopRequest:
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopRequest:
-        self.path.unlink(missing_ok=True)  # a stop asked of an earlier run must not end this one
+        if _older_than_this_process(self.path):  # a stop asked of an earlier run must not end this one
+            self.path.unlink(missing_ok=True)
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._previous[sig] = signal.signal(sig, self._handle)
@@ -55,6 +58,16 @@ class StopRequest:
             signal.signal(sig, handler)
         self._previous = {}
         self.path.unlink(missing_ok=True)
+
+
+def _older_than_this_process(path: Path) -> bool:
+    """Whether the file at `path` was written before this process started (False when absent)."""
+    import psutil  # accelerate's own dependency
+
+    try:
+        return path.stat().st_mtime < psutil.Process().create_time()  # boot time in whole seconds: a
+    except OSError:  # start time up to 1 s early, so a stop asked after the start is never taken as old
+        return False
 
 
 __all__ = ["STOP_FILE", "StopRequest", "request_stop"]

@@ -1,0 +1,140 @@
+"""The rules a run folder keeps, without training: a Stop pressed while a run starts is kept, one
+left from an earlier run is not; Resume needs a checkpoint and never branches a run in two; a
+`final/` counts once written whole; a failed run with checkpoints resumes; a stage's `--init`
+keeps the previous stage's adapter weights exactly, whatever the UNet's dtype."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.train import checkpoint as ckpt
+from core.train.config import TrainError
+from core.train.launch import start_training
+from core.train.runs import run_info
+from core.train.stop import STOP_FILE, StopRequest, request_stop
+
+
+def _checkpoint(run: Path, step: int) -> Path:
+    folder = run / ckpt.CHECKPOINTS / ckpt.step_name(step)
+    folder.mkdir(parents=True)
+    (folder / ckpt.STATE_FILE).write_text(json.dumps({"step": step}))
+    return folder
+
+
+def test_a_stop_asked_before_the_run_started_is_cleared_one_asked_since_is_kept(tmp_path):
+    stale = request_stop(tmp_path)
+    an_hour_ago = time.time() - 3600
+    os.utime(stale, (an_hour_ago, an_hour_ago))  # an earlier run's, never picked up
+    with StopRequest(tmp_path) as stop:
+        assert not stop.requested and not stale.exists()
+    request_stop(tmp_path)  # pressed while this process was loading its models: after it started
+    with StopRequest(tmp_path) as stop:
+        assert stop.requested and stop.reason == f"{STOP_FILE} file"
+    assert not stale.exists()  # taken: the next run starts clean
+
+
+class _Launched:
+    pid = os.getpid()
+
+
+def test_the_launcher_clears_an_earlier_stop_and_says_at_once_when_nothing_resumes(tmp_path, monkeypatch):
+    """Resume of a run with no complete checkpoint is refused before any process starts (the page
+    shows it; the child would only have written it into train.log)."""
+    launched: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **_: launched.append(command) or _Launched())
+    run = tmp_path / "run"
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(4)).mkdir(parents=True)  # cut short: no state file
+    (run / ckpt.RUN_CONFIG).write_text("{}")
+    with pytest.raises(TrainError, match="no complete checkpoint"):
+        start_training(run=run, resume=True)
+    assert launched == [] and not (run / "status.json").exists()
+    _checkpoint(run, 2)
+    request_stop(run)  # pressed on the run's last session, after it had stopped
+    start_training(run=run, resume=True)
+    assert len(launched) == 1 and "--resume" in launched[0]
+    assert not (run / STOP_FILE).exists()
+
+
+def test_resuming_an_older_checkpoint_is_refused_while_later_ones_exist(tmp_path):
+    """Going on from step 2 with step 4 in the folder would write steps 3, 4... again beside the
+    other timeline's (and prune the new ones first): refused, saying how to do it."""
+    run = tmp_path / "run"
+    two, four = _checkpoint(run, 2), _checkpoint(run, 4)
+    with pytest.raises(TrainError, match=r"checkpoints after step-0000002 \(step-0000004\)"):
+        ckpt.resolve_resume(run, str(two))
+    assert ckpt.resolve_resume(run, str(four)) == four and ckpt.resolve_resume(run, "latest") == four
+    (four / ckpt.STATE_FILE).unlink()  # a save that was killed: not a checkpoint
+    assert ckpt.resolve_resume(run, str(two)) == two
+
+
+class _OneProcess:
+    is_main_process = True
+
+    def wait_for_everyone(self) -> None:
+        pass
+
+    def save_state(self, folder: str) -> None:
+        (Path(folder) / "model.safetensors").write_bytes(b"state")
+
+
+def test_a_checkpoint_just_saved_is_never_pruned(tmp_path):
+    run = tmp_path / "run"
+    _checkpoint(run, 8)  # numbered above the one saved (a run folder put together by hand)
+    saved = ckpt.save_checkpoint(_OneProcess(), run, 3, {"step": 3}, export=lambda folder: None, keep=1)
+    assert saved.is_dir() and (saved / ckpt.STATE_FILE).is_file()
+    assert [s for s, _ in ckpt.list_checkpoints(run)] == [3, 8]
+
+
+def test_a_final_folder_counts_once_written_whole_and_a_failed_run_resumes(tmp_path):
+    from core.train.metrics import STATUS_FILE
+
+    run = tmp_path / "run"
+    six = _checkpoint(run, 6)
+    for folder in (six, final := run / ckpt.FINAL):
+        folder.mkdir(exist_ok=True)
+        for name in ("config.json", "projector.safetensors"):  # final/: killed before the adapters'
+            (folder / name).write_text("{}")
+    (run / STATUS_FILE).write_text(json.dumps({"state": "failed", "error": "CUDA out of memory", "step": 7}))
+    info = run_info(run)
+    assert info.final is None and info.resumable == six
+    assert ckpt.resolve_init(run) == six  # not the final/ cut short
+    with pytest.raises(TrainError):
+        ckpt.resolve_init(final)
+    (final / "training.json").write_text("{}")
+    info = run_info(run)
+    assert info.final == final and info.resumable is None  # finished: nothing to resume
+    assert ckpt.resolve_init(run) == final
+
+
+def test_a_stage_init_keeps_the_adapter_weights_exactly_on_an_fp16_unet(train_bundle, tmp_path):
+    """Mixed precision loads the UNet in fp16; the adapters train in fp32 and must start from the
+    previous stage's fp32 weights, not from their fp16 rounding."""
+    from safetensors.torch import load_file
+
+    from core.attention import AudioAdapters, AudioState
+    from core.projector import ADAPTERS_FILE, AudioProjector, ProjectorConfig, save_projector
+
+    unet = copy.deepcopy(train_bundle.pipe.unet).half()
+    previous = AudioAdapters(copy.deepcopy(train_bundle.pipe.unet), AudioState())
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for processor in previous.trained_processors().values():
+            for p in processor.parameters():
+                p.add_(torch.randn_like(p) * 1e-3)  # stage-2 steps: below fp16's resolution at ~1
+    config = ProjectorConfig(input_dim=16, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4)
+    save_projector(AudioProjector(config), tmp_path)
+    ckpt.save_adapters(previous, tmp_path)
+    adapters = AudioAdapters(unet, AudioState())
+    ckpt.load_init(tmp_path, adapters, input_dim=16, output_dim=32)
+    saved = load_file(str(tmp_path / ADAPTERS_FILE))
+    loaded = adapters.trained_state()
+    assert saved.keys() == loaded.keys()
+    assert all(loaded[k].dtype == torch.float32 and torch.equal(loaded[k], saved[k]) for k in saved)
