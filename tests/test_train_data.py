@@ -156,6 +156,34 @@ def test_prepare_errors_are_one_line(tmp_path, capsys):
     )
 
 
+def test_a_video_ffmpeg_cannot_read_is_one_row_named_without_its_folder(tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "zzz.mp4").write_bytes(b"\x00\x00\x00\x18ftypisom" + b"junk" * 64)
+    (tmp_path / "one.csv").write_text("youtube_id,start_time,caption\nzzz,0,junk\n")
+    out = tmp_path / "d"
+    assert (
+        main(["prepare", "--videos", str(videos), "--csv", str(tmp_path / "one.csv"), "--out", str(out), "--quiet"])
+        == 2
+    )
+    (failed,) = json.loads((out / "prepare_report.json").read_text())["failed"]
+    assert failed["reason"].startswith("zzz: cannot be decoded (") and "zzz.mp4" in failed["reason"]
+    assert str(tmp_path) not in failed["reason"] and str(tmp_path) not in capsys.readouterr().err
+
+
+def test_a_row_too_large_to_decode_is_skipped_and_an_absolute_audio_path_is_named_by_its_file(tmp_path, monkeypatch):
+    rows = [write_pair(tmp_path, i) for i in range(2)]
+    Image.new("RGB", (300, 300)).save(tmp_path / "frames" / "big.png")
+    lines = [rows[0] | {"audio": str(tmp_path / "clips" / "0.wav")}, rows[1] | {"image": "frames/big.png"}]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 20_000)  # PIL refuses twice this: 300² is beyond
+    report = load_dataset(tmp_path)
+    assert [(r.line, r.audio_name) for r in report.rows] == [(1, "0.wav")]  # its reports never name the folder
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (2, "image frames/big.png is too large to decode safely (over 40,000 pixels)")
+    ]
+
+
 @pytest.mark.parametrize("suffix", ["png", "jpg"])
 def test_an_image_cut_off_after_its_header_is_skipped_before_training(tmp_path, suffix):
     """Its header opens, so it used to count as usable and fail in the feature pass (or the page's preview)."""

@@ -63,6 +63,17 @@ def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_new_run_where_an_attempt_saved_no_checkpoint_starts_a_curve_of_its_own(train_bundle, train_data, tmp_path):
+    run = tmp_path / "run"
+    (run / "validation" / "step-0000099").mkdir(parents=True)
+    (run / "validation" / "step-0000099" / "row-00001.png").write_bytes(b"an earlier attempt's")
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"step": s, "loss": 9.0}) + "\n" for s in (0, 1, 2, 3)))
+    result = run_stage(train_bundle, train_data, run, 1, stage_steps=(2, 2, 2))
+    assert result.state == "done"
+    assert [(m["step"], m["loss"] != 9.0) for m in read_metrics(run) if "loss" in m] == [(1, True), (2, True)]
+    assert not (run / "validation" / "step-0000099").exists()
+
+
 def test_time_left_counts_steps_not_the_loading_and_validation_before_them():
     """--quiet (the studio's runs) has no tqdm bar: the estimate is the bar's own, from the first step
     done on, so a long step-0 validation does not inflate it."""

@@ -37,7 +37,7 @@ class Row:
     image: Path
     caption: str
     labels: tuple[str, ...] = ()
-    audio_name: str = ""  # as written in metadata.jsonl (never a server path in a report)
+    audio_name: str = ""  # as written in metadata.jsonl, or the file name if absolute (never a server path in a report)
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,9 @@ def _parse(folder: Path, number: int, text: str) -> tuple[Row | None, str]:
     labels = data.get("labels", [])
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         return None, '"labels" must be a list of strings'
-    return Row(number, paths["audio"], paths["image"], caption.strip(), tuple(labels), data["audio"]), ""
+    written = Path(data["audio"])  # a name for reports: as written, or the file's name when absolute
+    audio_name = written.name if written.is_absolute() else data["audio"]
+    return Row(number, paths["audio"], paths["image"], caption.strip(), tuple(labels), audio_name), ""
 
 
 def _check_media(row: Row, report: DatasetReport) -> str:
@@ -156,6 +158,8 @@ def _check_media(row: Row, report: DatasetReport) -> str:
         im = Image.open(row.image)
     except (UnidentifiedImageError, OSError):
         return f"image {image_name} is not an image PIL can read"
+    except Image.DecompressionBombError:  # a row, not the run: another may be fine
+        return f"image {image_name} is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
     with im:
         if im.width < 1 or im.height < 1:
             return f"image {image_name} is empty"

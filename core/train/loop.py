@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from .features import Encoders, FeatureStore, content_key, prepare_features
 from .metrics import MetricsLog, ProgressBar, Status, tensorboard_available, tracker_config
 from .stages import StageModel, gate_summary, level_blend_table
 from .stop import StopRequest
-from .validation import Validator
+from .validation import VALIDATION, Validator
 
 StepHook = Callable[[int, dict], None]  # (step done, its record) on the main process; tests use it
 SKIPPED_SHOWN = 20  # skipped rows named in status.json (all of them are in train.log)
@@ -224,6 +225,10 @@ def train(
             say(f"resuming {run.name} at step {start} from {checkpoint.name}")
             if checkpoint.resolve().is_relative_to(run.resolve()):  # what a stop before the next one resumes
                 status.update(step=start, last_checkpoint=str(checkpoint.resolve().relative_to(run.resolve())))
+        else:  # an earlier attempt here that saved no checkpoint (check_fresh_run): its curve and images go
+            metrics.clear()
+            if main:
+                shutil.rmtree(run / VALIDATION, ignore_errors=True)
         if accelerator.log_with:
             accelerator.init_trackers("tensorboard", config=tracker_config(config))
 

@@ -76,6 +76,11 @@ class MetricsLog:
         kept = [r for r in read_metrics(self.path.parent) if int(r.get("step", 0)) <= step]
         atomic_write(self.path, "".join(json.dumps(r) + "\n" for r in kept).encode())
 
+    def clear(self) -> None:
+        """A new run in a folder where an earlier attempt saved no checkpoint: not this run's curve."""
+        if self.enabled:
+            self.path.unlink(missing_ok=True)
+
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
