@@ -24,11 +24,15 @@ KNOB = "knob"  # the field-metadata key that holds a field's Knob
 
 
 class ParamsError(UserError, ValueError):
-    """A parameter is out of range or malformed. `field` names it, so a UI can point at it."""
+    """A parameter is out of range or malformed. `field` names it, so a UI can point at it; of a
+    tuple (a stage's steps, a level's weight) `element` says which value, from 1; `problem` is the
+    message without either, for a form that shows that one value under its own label."""
 
-    def __init__(self, field_name: str, message: str):
-        super().__init__(f"{field_name}: {message}")
+    def __init__(self, field_name: str, message: str, element: int | None = None):
+        super().__init__(f"{field_name}: " + (f"value {element} " if element is not None else "") + message)
         self.field = field_name
+        self.element = element
+        self.problem = message
 
 
 class Choice(NamedTuple):
@@ -154,7 +158,7 @@ def check_int(name: str, value: Any, lo: float, hi: float, element: int | None =
     lo, hi = int(lo), int(hi)
     if element is not None:
         if not is_int(value) or not lo <= value <= hi:
-            raise ParamsError(name, f"value {element} must be a whole number between {lo} and {hi} (got {value!r})")
+            raise ParamsError(name, f"must be a whole number between {lo} and {hi} (got {value!r})", element)
         return
     if not is_int(value):
         raise ParamsError(name, f"expected a whole number, got {value!r}")
@@ -165,7 +169,7 @@ def check_int(name: str, value: Any, lo: float, hi: float, element: int | None =
 def check_float(name: str, value: Any, lo: float, hi: float, element: int | None = None) -> None:
     if element is not None:
         if not is_number(value) or not math.isfinite(value) or not lo <= value <= hi:
-            raise ParamsError(name, f"value {element} must be a number between {lo:g} and {hi:g} (got {value!r})")
+            raise ParamsError(name, f"must be a number between {lo:g} and {hi:g} (got {value!r})", element)
         return
     if not is_number(value) or not math.isfinite(value):
         raise ParamsError(name, f"expected a finite number, got {value!r}")

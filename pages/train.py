@@ -144,7 +144,7 @@ if start and report is not None and dataset is not None:
             st.rerun()  # the form again, with Start disabled while it trains, and the run followed
         except ParamsError as exc:  # a setting out of its range: named as the form names it
             label = K[exc.field].label if exc.field in K else exc.field
-            st.error(f"**{label}**: {widgets.escape_md_prose(str(exc).split(': ', 1)[-1])}. Change it and press Start again.",
+            st.error(f"**{label}**: {widgets.escape_md_prose(exc.problem)}. Change it and press Start again.",
                      icon=":material/error:")  # fmt: skip
         except UserError as exc:
             st.error(widgets.escape_md_prose(exc), icon=":material/error:")

@@ -201,7 +201,8 @@ def test_a_setting_out_of_range_is_said_by_its_label_and_range_and_nothing_start
         at.button(key="train_start").click().run()
         assert not at.exception, [e.value for e in at.exception]
         said = [e.value for e in at.error]
-        assert len(said) == 1 and said[0].startswith(f"**{label}**: ") and "between" in said[0], said
+        assert len(said) == 1 and said[0].startswith(f"**{label}**: must be ") and "between" in said[0], said
+        assert "value" not in said[0]  # not "value 1": which of the stages' values is the form's business
         assert said[0].endswith("Change it and press Start again."), said
         assert started == []  # nothing was started
         at.number_input(key=key).set_value(good)
