@@ -167,6 +167,8 @@ def follow_run() -> None:
     if info.alive and info.status.get("eta_s"):
         line += f" · about {widgets.duration(info.status['eta_s'])} left"
     st.markdown(line, help=None)
+    if settings := training.run_settings(info):
+        st.caption(settings)
     if info.total:
         st.progress(min(1.0, info.step / info.total))
     if state == "failed" and info.status.get("error"):

@@ -159,6 +159,23 @@ def followed_run() -> RunInfo | None:
     return info
 
 
+def run_settings(info: RunInfo) -> str | None:
+    """What the run trains on and with (its train_config.json), as Markdown: the form above shows
+    what a new run would use, which after a reload is not what this one uses. None if unreadable."""
+    from core.train.checkpoint import read_run_config
+    from studio.markdown import code_md
+
+    try:
+        config = read_run_config(info.path)
+    except (TrainError, OSError, ValueError, TypeError):
+        return None
+    parts = [f"Dataset {code_md(Path(config.data).name)}", f"learning rate {config.lr:g}",
+             f"batch {config.batch_size}", f"models {code_md(config.models)}"]  # fmt: skip
+    if config.init:
+        parts.append(f"from {code_md(Path(config.init).name)}")
+    return " · ".join(parts)
+
+
 def follow(name: str) -> None:
     """Button callback: show this past run."""
     session().train.key = str(runs_root() / name)

@@ -259,6 +259,11 @@ def test_start_follow_stop_and_open_in_generate(roots):
     # A reload (a new session) reconnects to the running run and draws its curve from metrics.jsonl.
     at = _train_page()
     assert any("tones-s1" in m.value for m in at.markdown)
+    assert at.selectbox(key="train_dataset").value == "broken"  # the form: what a new run would use...
+    said = [c.value for c in at.caption if c.value.startswith("Dataset ")]  # ...and what this one does
+    assert said == [
+        f"Dataset `tones` · learning rate {config['learning_rates'][0]:g} · batch {config['batch_size']} · models `tiny`"
+    ]
     losses = [m for m in read_metrics(run) if "loss" in m]
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     xs, ys = fig["data"][0]["x"], fig["data"][0]["y"]
