@@ -64,8 +64,12 @@ def _modes() -> list[str]:
 def _input_problem(p: GenerationParams) -> str | None:
     """What stops a run before it starts (the clip, the modes, a setting), for people; None when it can run."""
     choice = widgets.checked_choice()
-    if not choice.ok or not choice.path:
-        return f"**Audio missing**: {choice.problem or 'choose a clip on the Generate page.'}"
+    if not choice.ok or not choice.path:  # the clip's own problem is said above the results: here where
+        return "Nothing to compare without a usable clip: " + (  # to look
+            "the message above says why this one cannot be used."
+            if choice.given
+            else "choose one on the Generate page."
+        )
     modes = _modes()
     if not modes:
         return "Choose at least one source mode."
@@ -108,8 +112,11 @@ with stop_column:
         width="stretch",
         help="Stop after the current step; what is done is kept.",
     )
-if not choice.ok:
-    st.info(choice.problem)
+if not choice.ok:  # a clip that cannot be used is an error, as on Generate; none chosen yet, a hint
+    if choice.given:
+        st.error(f"**Audio problem**: {choice.problem}", icon=":material/error:")
+    else:
+        st.info(choice.problem)
     nav.link("generate", "Choose audio on Generate", icon=":material/graphic_eq:")
 
 if running and s.compare.job is not None:

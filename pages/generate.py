@@ -6,7 +6,6 @@ import streamlit as st
 
 from core import GenerationParams, clip_name
 from studio import bindings, errors, jobs, knob_memory, loader, sweeping, widgets, worker
-from studio.bindings import AudioChoice
 from studio.fast import fast_settings
 from studio.history import HistoryItem
 from studio.limits import model_allowed
@@ -157,7 +156,7 @@ def _preview_job(params: GenerationParams):
     choice = widgets.checked_choice()
     if not choice.ok:
         unusable = "This clip cannot be used (see the message under Audio): the preview waits for one that can."
-        return None, preview_params, unusable if _clip_given(choice) else "Choose audio to see a preview."
+        return None, preview_params, unusable if choice.given else "Choose audio to see a preview."
     if problem is not None and problem.field == "checkpoint" and not preview_params.checkpoint:
         return None, preview_params, "Trained mode: choose its checkpoint in the sidebar (a folder, or a finished run)."
     if problem is not None:
@@ -171,14 +170,6 @@ def _preview_job(params: GenerationParams):
         fast = fast_settings()  # the sidebar's fast paths: previews only
         job = s.preview.start(jobs.generation_job(engine, preview_params, "preview", fast))  # cancels a stale one
     return job, preview_params, None
-
-
-def _clip_given(choice: AudioChoice) -> bool:
-    """Whether a clip was given (usable or not): a file found, an upload or recording refused (a text
-    file named .wav, silence: it has no path then), or a path typed; else nothing is chosen yet."""
-    source = bindings.value(bindings.AUDIO_SOURCE_KEY)
-    typed = source == "path" and str(bindings.value(bindings.AUDIO_PATH_KEY) or "").strip()
-    return bool(choice.path or s.clip_errors.get(source) or typed)
 
 
 def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool) -> None:

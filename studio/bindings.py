@@ -181,6 +181,7 @@ class AudioChoice:
     path: str | None
     problem: str | None = None
     label: str = ""
+    given: bool = False  # a clip was given, usable or not (a refused upload has no path): vs none yet
 
     @property
     def ok(self) -> bool:
@@ -198,7 +199,7 @@ def audio_choice() -> AudioChoice:
         samples = sample_paths()
         name = ss.get(SAMPLE_KEY)
         if name in samples:
-            return AudioChoice(str(samples[name]), label=f"sample “{name}”")
+            return AudioChoice(str(samples[name]), label=f"sample “{name}”", given=True)
         return AudioChoice(None, "No sample clips were found in assets/samples: run `python assets/make_samples.py`.")
     if source in ("upload", "record"):
         path = session().clips.get(source)
@@ -208,11 +209,13 @@ def audio_choice() -> AudioChoice:
                 path,
                 None if path else refused or "Upload a clip first, or pick a sample.",
                 label=Path(path).name if path else "",
+                given=bool(path or refused),
             )
         return AudioChoice(
             path,
             None if path else refused or "Record a clip with the microphone first, or pick a sample.",
             label="your recording",
+            given=bool(path or refused),
         )
     if source == "path":  # the server's files: only in the operator's folders (studio/file_access.py)
         typed = str(ss.get(AUDIO_PATH_KEY) or "").strip()
@@ -223,6 +226,7 @@ def audio_choice() -> AudioChoice:
             if refused
             else (None if path else "Type the path of an audio file on this machine."),
             label=Path(typed).name if path else "",
+            given=bool(typed),
         )
     return AudioChoice(None, label="no audio")
 

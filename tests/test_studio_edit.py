@@ -312,7 +312,9 @@ def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
     assert not at.get("bidi_component")  # no canvas without a photo
     at.button(key="edit_run").click().run()
     ok(at)
-    assert session(at).edit.job is None and session(at).edit.error == said[0]
+    assert session(at).edit.job is None
+    assert session(at).edit.error == "This photo cannot be used (see the message under **1 · Photo**): choose another."
+    assert [e for e in errors(at) if "notes.png" in e] == said  # said once, under the photo
 
 
 def test_a_gallery_image_edited_is_offered_with_the_edit_and_reproduces_from_them(tmp_path):

@@ -38,13 +38,34 @@ def test_compare_drops_an_audio_error_once_a_sample_is_chosen():
     at.switch_page("../pages/compare.py").run()
     at.button(key="cmp_run").click().run()
     ok(at)
-    assert any("Audio missing" in e and "Upload a clip first" in e for e in errors(at)), errors(at)
+    assert errors(at) == ["Nothing to compare without a usable clip: choose one on the Generate page."]
+    assert [i.value for i in at.info] == ["Upload a clip first, or pick a sample."]  # a hint, not an error
 
     at.switch_page("../pages/generate.py").run()
     at.radio(key="w_audio_source").set_value("sample").run()
     at.switch_page("../pages/compare.py").run()
     ok(at)
     assert not errors(at), errors(at)
+
+
+def test_compare_says_once_why_a_clip_cannot_be_used():
+    """A text file named .wav: the header does not say "none", the reason is one error (as on
+    Generate), and Run points at it instead of saying it again."""
+    at = app()
+    at.radio(key="w_audio_source").set_value("upload").run()
+    at.file_uploader(key="w_upload").set_value(("notes.wav", b"not a sound at all", "audio/wav")).run()
+    at.switch_page("../pages/compare.py").run()
+    ok(at)
+    assert any("**audio:** a clip (cannot be used) ·" in m.value for m in at.markdown)
+    (said,) = errors(at)
+    assert said.startswith("**Audio problem**: ") and "notes.wav" in said
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    assert errors(at) == [
+        said,
+        "Nothing to compare without a usable clip: the message above says why this one cannot be used.",
+    ]
+    assert session(at).compare.job is None
 
 
 def test_a_comparison_uses_gallery_numbers_only_when_kept_and_is_kept_once():

@@ -198,7 +198,10 @@ def generate_settings(engine: Any) -> tuple[GenerationParams, Any]:
         st.stop()
     params = bindings.current_params(models=engine.spec.name)
     choice = checked_choice()
-    prompt, audio = escape_md(params.prompt) or "(none)", escape_md(choice.label) or "none"
+    audio = escape_md(choice.label) or ("a clip" if choice.given else "none")
+    if not choice.ok and choice.given:  # a refused upload, a text file named .wav: not "none"
+        audio += " (cannot be used)"
+    prompt = escape_md(params.prompt) or "(none)"
     st.markdown(f"**Prompt:** {prompt} · **audio:** {audio} · **seed** {params.seed}")
     return params, choice
 
