@@ -116,7 +116,7 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
     if s.edit_preview.key == edit or (job is not None and job.key == edit and job.done.is_set()):
         return None, edit, None  # shown already, or it failed (its message is shown): not again
     if job is None or job.key != edit:
-        job = s.edit_preview.start(editing.edit_job(engine, edit, kind="preview"))  # cancels a stale one
+        job = s.edit_preview.replace(lambda: editing.edit_job(engine, edit, kind="preview"))
     return job, edit, None
 
 

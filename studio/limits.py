@@ -102,7 +102,7 @@ class ServerLimits:
         """Refuse one more job for a session that has `active` jobs queued or running already."""
         if active >= self.max_queue:
             raise QueueFull(
-                f"You already have {active} jobs queued or running on this studio, its limit per session "
+                f"You already have {active} job{'s' if active != 1 else ''} queued or running on this studio, its limit per session "
                 f"({self.max_queue}, `{ENV['max_queue']}`): wait for one to finish or cancel one, then try again. "
                 "Your settings are kept."
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -69,6 +70,13 @@ class JobSlot(Generic[ResultT]):
             self.job.request_cancel()
         self.job, self.error, self.note, self.input_problem = job, None, None, False
         return job
+
+    def replace(self, make: Callable[[], Job]) -> Job:
+        """Cancel the job in flight (its settings changed: a preview the sliders left), then start
+        `make()` in its place. Cancelled first, so that its place in this session's queue is free
+        when the new one asks for one (CLAP2DIFF_MAX_QUEUE)."""
+        self.cancel()
+        return self.start(make())
 
     def fail(self, message: str) -> None:
         """A problem found before any job could start (bad input): shown where the result goes,
@@ -258,6 +266,7 @@ class Session:
     def collect_jobs(self) -> None:
         """Move finished jobs' results into this session (every page, every run)."""
         from studio.errors import describe
+        from studio.limits import QueueFull
 
         if job := self.render.finished():
             self.render.error = self.render.note = None
@@ -276,7 +285,8 @@ class Session:
                 self.preview.key, self.preview.error = job.key, None
                 self.last_trace = ("preview", 0)
             elif not job.cancelled:
-                self.preview.key = job.key  # don't retry the same failing params on every rerun
+                if not isinstance(job.error, QueueFull):  # a full queue is tried again on the next rerun
+                    self.preview.key = job.key  # don't retry the same failing params on every rerun
                 self.preview.error = describe(job.error)
         if job := self.compare.finished():
             self.compare.error = describe(job.error) if job.error is not None else None

@@ -60,13 +60,44 @@ def test_a_refused_job_ends_at_once_and_its_page_says_why(monkeypatch, busy_engi
     slot: JobSlot = JobSlot()
     slot.start(refused)
     assert slot.collect() is refused and slot.result is None
-    assert slot.error.startswith("**Cannot do this**: You already have 1 jobs queued or running")
+    assert slot.error.startswith("**Cannot do this**: You already have 1 job queued or running")
     assert "CLAP2DIFF_MAX_QUEUE" in slot.error
 
     busy_engine_thread.set()
     assert queued.wait(60) and queued.ok  # the job already queued was not touched
     again = jobs.generation_job(tiny_engine, tiny_params.replace(seed=8), kind="preview")
     assert again.wait(60) and again.ok and again.result[0].params.seed == 8
+
+
+def test_a_newer_preview_takes_the_place_of_the_one_it_replaces(
+    monkeypatch, busy_engine_thread, tiny_engine, tiny_params
+):
+    """A full queue (a render and a preview): moving a slider replaces the preview, so the stale one
+    is cancelled before the new one asks for a place, and the new one runs. A preview refused by a
+    full queue is tried again on the next rerun, not remembered as failing for its settings."""
+    from studio.session import Session
+
+    def preview(seed: int):
+        return lambda: jobs.generation_job(tiny_engine, tiny_params.replace(seed=seed), "preview")
+
+    monkeypatch.setenv(ENV["max_queue"], "2")
+    monkeypatch.setattr(worker, "session_owner", lambda: "tab-d")
+    s = Session(params=tiny_params)
+    render = s.render.start(jobs.generation_job(tiny_engine, tiny_params, kind="render"))
+    stale = s.preview.replace(preview(1))
+    newer = s.preview.replace(preview(2))
+    assert newer.error is None and s.preview.job is newer
+    assert stale.cancel.is_set() and worker.active("tab-d") == 2
+
+    monkeypatch.setenv(ENV["max_queue"], "1")  # the render alone fills it now: nothing to replace frees one
+    s.preview.replace(preview(3))
+    s.collect_jobs()
+    assert s.preview.error.startswith("**Cannot do this**: You already have 1 job ") and s.preview.key is None
+
+    busy_engine_thread.set()
+    assert render.wait(60) and render.ok and newer.wait(60) and newer.cancelled
+    again = s.preview.replace(preview(3))  # the next rerun: the same settings, tried again
+    assert again.wait(60) and again.ok
 
 
 def test_the_default_queue_limit_and_its_override():
