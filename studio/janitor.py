@@ -169,14 +169,16 @@ def adopt(current: Session, session_id: str) -> list[str]:
             old = orphan.session()
             if old is None or old is current or sid == session_id or orphan.gallery_code != current.gallery_code:
                 continue
+            took = []  # from this orphan: only then its claims and its queue count come along
             for name in ADOPTABLE:
                 slot = getattr(old, name)
                 if slot.running and slot.job in orphan.jobs and not getattr(current, name).running:
                     getattr(current, name).start(slot.job)  # the job, not the old page's last result
                     setattr(old, name, JobSlot())
                     orphan.jobs.remove(slot.job)
-                    taken.append(name)
-            if taken:
+                    took.append(name)
+            taken += took
+            if took:
                 _claims.setdefault(session_id, set()).update(_claims.get(sid, ()))
                 worker.hand_over(old.queue_key, current.queue_key)
             if not orphan.jobs:

@@ -34,10 +34,13 @@ def save_upload(name: str, data: bytes) -> Path:
     folder = uploads_dir() / digest
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / sanitize_filename(name or "audio.wav", "audio.wav")
-    if not path.exists() or path.stat().st_size != len(data):
-        atomic_write(path, data)  # a unique temp name: two sessions saving one clip never collide
-    else:
-        os.utime(path)
+    try:
+        if path.stat().st_size == len(data):
+            os.utime(path)
+            return path
+    except FileNotFoundError:  # never saved, or the janitor removed it between the two calls
+        pass
+    atomic_write(path, data)  # a unique temp name: two sessions saving one clip never collide
     return path
 
 

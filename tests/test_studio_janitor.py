@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -235,6 +236,7 @@ def test_an_upload_saved_again_after_the_session_left_is_kept(uploads):
     at = app(ui_live_preview=False)
     path = upload(at, "again.wav", wav())
     left_at = time.time() - 5  # the session left before this save: someone just chose the clip
+    os.utime(path, (left_at - 60, left_at - 60))  # saved first long before (the same bytes: kept, not written)
     assert save_upload("again.wav", wav()) == path
     assert janitor.release_uploads(SID, left_at) == [] and path.is_file()
 
@@ -467,3 +469,39 @@ def test_only_a_fresh_page_takes_over_and_a_reloaded_edit_shows_its_photo_and_kn
         job.wait(60)
         for sid in ("live", "reloaded"):
             janitor.release_uploads(sid)
+
+
+def test_a_reload_takes_over_only_what_each_departed_tab_gave_up(monkeypatch):
+    """Two departed tabs of one gallery, each with a render: the reload can take one (its own slot
+    is then busy); the other tab's claims and queue place stay its own."""
+    import weakref
+    from concurrent.futures import Future
+    from types import SimpleNamespace
+
+    from studio.jobs import Job
+    from studio.session import JobSlot
+
+    monkeypatch.setattr(janitor, "_orphans", {})
+    monkeypatch.setattr(janitor, "_claims", {"sid2": {"/uploads/ab/second.wav"}})
+    monkeypatch.setattr(worker, "_owned", {})
+
+    class Tab(SimpleNamespace):  # a Session as adopt sees it (weakly referenced)
+        pass
+
+    def tab(key: str) -> Tab:
+        s = Tab(gallery_code="g" * 22, queue_key=key)
+        for name in janitor.ADOPTABLE:
+            setattr(s, name, JobSlot())
+        return s
+
+    first, second, current = tab("first"), tab("second"), tab("current")
+    renders = {}
+    for sid, old in (("sid1", first), ("sid2", second)):
+        renders[sid] = old.render.start(Job("render", lambda job: None))
+        worker._owned[old.queue_key] = [(Future(), renders[sid].cancel, "render")]
+        janitor._orphans[sid] = janitor._Orphan(weakref.ref(old), old.gallery_code, [renders[sid]])
+    assert janitor.adopt(current, "sid-current") == ["render"]
+    assert current.render.job is renders["sid1"] and second.render.job is renders["sid2"]
+    assert worker.active("current") == 1 and worker.active("second") == 1
+    assert janitor._claims.get("sid-current", set()) == set()  # the first tab claimed nothing
+    assert list(janitor._orphans) == ["sid2"]  # still within its grace, with its render
