@@ -166,8 +166,11 @@ def score_job(engine: Engine, scorer: Scorer, params: GenerationParams, image: A
 
     def task(job: Job):
         twin = None
-        if params.audio_path is not None:
-            twin = image if params.audio_strength == 0 else engine.generate(params.replace(audio_strength=0.0)).image
+        if params.audio_path is not None and params.audio_strength == 0:
+            twin = image
+        elif params.audio_path is not None:  # a generation like any: Cancel, progress and "waiting" reach it
+            no_audio = params.replace(audio_strength=0.0)
+            twin = engine.generate(no_audio, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status).image
         return scorer.score(image, params.prompt, heard_overall(heard), engine.vocabulary, twin)
 
     job = Job("scores", task, total=params.steps)
