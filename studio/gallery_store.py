@@ -15,6 +15,7 @@ Gallery page says so.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import io
@@ -24,7 +25,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,17 +164,25 @@ def next_number(code: str, at_least: int) -> int | None:
 
     folder = galleries_dir() / code
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        handle = os.open(folder, os.O_RDONLY)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # one number at a time (tabs are threads; a second server)
+        with _locked(folder):
             number = max(_last_number(folder) + 1, at_least)
             atomic_write(folder / NUMBERS_FILE, json.dumps({"last": number}).encode())
-        finally:
-            os.close(handle)  # and with it the lock
     except OSError:
         return None
     return number
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One read-change-write of a gallery's shared files at a time: its tabs are threads of this
+    server (or another server on the same folder). Raises OSError when the folder cannot be made."""
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # and with it the lock
 
 
 def _last_number(folder: Path) -> int:
@@ -184,14 +193,16 @@ def _last_number(folder: Path) -> int:
     return last if type(last) is int and last > 0 else 0
 
 
-def keep_knobs(code: str, text: str) -> bool:
-    """Write what the knobs show for gallery `code` (JSON text). False when the disk refused."""
+def update_knobs(code: str, change: Callable[[dict[str, Any] | None], dict[str, Any]]) -> bool:
+    """Write `change(what the file holds now)` as gallery `code`'s knobs, with no other tab's
+    write between the read and the write (it would be lost). False when the disk refused."""
     from core.export import atomic_write
 
     folder = galleries_dir() / code
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(folder / KNOBS_FILE, text.encode())
+        with _locked(folder):
+            text = json.dumps(change(load_knobs(code, touch=False)), default=str)
+            atomic_write(folder / KNOBS_FILE, text.encode())
     except OSError:
         return False
     return True
@@ -313,7 +324,7 @@ __all__ = [
     "keep",
     "keep_clip",
     "kept_clip",
-    "keep_knobs",
+    "update_knobs",
     "load",
     "load_knobs",
     "new_code",

@@ -75,9 +75,12 @@ def remember(current: Session) -> None:
     if current.knobs_kept is None:
         current.knobs_kept = text
     elif text != current.knobs_kept:
-        kept = gallery_store.load_knobs(current.gallery_code, touch=False)
-        merged = changes_onto(kept, json.loads(current.knobs_kept), json.loads(text)) if kept else shown
-        if gallery_store.keep_knobs(current.gallery_code, json.dumps(merged, default=str)):
+        before = json.loads(current.knobs_kept)
+
+        def onto(kept: dict[str, Any] | None) -> dict[str, Any]:  # read and written under the gallery's lock
+            return changes_onto(kept, before, json.loads(text)) if kept else shown
+
+        if gallery_store.update_knobs(current.gallery_code, onto):
             current.knobs_kept = text
             gallery_store.keep_clip(current.gallery_code, bindings.audio_choice().path)  # an upload outlives its tab
 

@@ -205,3 +205,30 @@ def test_an_old_gallerys_knobs_go_with_it_and_fresh_knobs_keep_it(own_uploads):
     assert root / touched / gallery_store.CLIPS / clips / "b.wav" in removed  # named by nothing any more
     assert (root / touched / gallery_store.KNOBS_FILE).exists()  # its knobs were changed yesterday
     assert (root / touched / "0000000000001-00000001.png").exists()
+
+
+def test_two_tabs_writing_the_knobs_at_once_both_keep_their_change():
+    """Tab A reads the file, and while it is still merging, tab B writes: without the gallery's
+    lock, A's write (from its stale read) dropped B's change."""
+    import threading
+
+    code = gallery_store.new_code()
+    assert gallery_store.update_knobs(code, lambda kept: {"version": 1, "params": {"seed": 0, "steps": 10}})
+    reading, go = threading.Event(), threading.Event()
+
+    def tab_a(kept):
+        reading.set()
+        go.wait(0.5)  # still merging while B tries to write (B waits for the lock)
+        return {**kept, "params": {**kept["params"], "seed": 5}}
+
+    a = threading.Thread(target=gallery_store.update_knobs, args=(code, tab_a))
+    a.start()
+    assert reading.wait(30)
+    b = threading.Thread(
+        target=gallery_store.update_knobs, args=(code, lambda kept: {**kept, "params": {**kept["params"], "steps": 40}})
+    )
+    b.start()
+    b.join(30)
+    go.set()
+    a.join(30)
+    assert gallery_store.load_knobs(code, touch=False) == {"version": 1, "params": {"seed": 5, "steps": 40}}
