@@ -91,3 +91,32 @@ def test_the_operator_can_open_the_box_to_any_models(engines_built, monkeypatch)
     slot = loader.load_engine(STRANGER)  # tried (offline here, so it fails for want of weights)
     loader.forget(STRANGER)
     assert engines_built == [STRANGER] and not slot.ok and "does not offer" not in (slot.error or "")
+
+
+def test_failed_loads_never_push_a_working_engine_out_of_the_cache(monkeypatch):
+    """Specs typed and failing (the box opened to any models) are remembered apart: the engine
+    queued jobs hold stays the one loaded, not a second copy; Retry (forget) tries a failure again."""
+    import core
+    from studio import loader
+    from tests.studio_helpers import engine
+
+    tiny = engine()
+    monkeypatch.setenv(ANY_MODELS_ENV, "1")
+    tried: list[str] = []
+
+    def missing(spec, *args, **kwargs):
+        tried.append(spec)
+        raise core.ModelUnavailable(f"{spec} is not on this machine")
+
+    monkeypatch.setattr(core, "Engine", missing)
+    failing = [f"/no/such/models/{i}" for i in range(5)]
+    for spec in failing:
+        slot = loader.load_engine(spec)
+        assert not slot.ok and slot.error == f"{spec} is not on this machine"
+    assert loader.load_engine(failing[0]).error and tried == failing  # said again without loading again
+    assert loader.load_engine("tiny").engine is tiny  # still cached: no second copy
+    loader.forget(failing[0])
+    loader.load_engine(failing[0])
+    assert tried == [*failing, failing[0]]
+    for spec in failing:
+        loader.forget(spec)
