@@ -125,8 +125,9 @@ def live_panel() -> None:
             todo = None
         _draw_preview(shown, preview_params, updating=todo is not None)
         drawn = _heard_signature(s.preview.result)
-        if drawn:
-            st.markdown("**What CLAP heard**")
+        if drawn:  # of the picture above: older too when nothing is coming to replace it (a clip refused)
+            older = todo is None and s.preview.key != preview_params
+            st.markdown("**What CLAP heard**" + (" · *older settings*" if older else ""))
             widgets.heard(s.preview.result.trace, key=str(hash(drawn)), top_k=s.preview.result.params.top_k)
     with left:
         st.markdown("#### 3 · Sound → picture")

@@ -344,6 +344,11 @@ def test_the_preview_says_a_refused_upload_cannot_be_used_instead_of_asking_for_
     monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))  # the File-path source is opt-in
     cannot = "This clip cannot be used (see the message under Audio): the preview waits for one that can."
     at = app()
+
+    def heard_heading() -> list[str]:
+        return [m.value for m in at.markdown if m.value.startswith("**What CLAP heard**")]
+
+    assert heard_heading() == ["**What CLAP heard**"]  # the sample's preview
     at.radio(key="w_audio_source").set_value("upload").run()
     assert _preview_reason(at) == ["Choose audio to see a preview."]  # nothing uploaded yet
     for name, data in (("notes.wav", b"%PDF-1.4 not audio"), ("silence.wav", wav(silent=True))):
@@ -351,6 +356,7 @@ def test_the_preview_says_a_refused_upload_cannot_be_used_instead_of_asking_for_
         ok(at)
         assert any("Audio problem" in e for e in errors(at)), errors(at)  # the error itself, under Audio
         assert _preview_reason(at) == [cannot], (name, _captions(at))
+        assert heard_heading() == ["**What CLAP heard** · *older settings*"]  # the sample's, as its picture
     at.radio(key="w_audio_source").set_value("path").run()
     assert _preview_reason(at) == ["Choose audio to see a preview."]  # no path typed yet
     at.text_input(key="w_audio_path").set_value(str(tmp_path / "missing.wav")).run()
