@@ -103,10 +103,13 @@ def heard_fewer_note(trace: Trace, top_k: int) -> str | None:
     if not shown or min(shown) >= top_k:
         return None
     return (
-        f"Showing {min(shown)}–{max(shown)} of the {top_k} events asked for"
-        if min(shown) != max(shown)
-        else f"Showing {shown[0]} of the {top_k} events asked for"
-    ) + ": the others' phrases would not fit the prompt's 75 tokens, so they could not reach the picture."
+        (
+            f"Showing {min(shown)}–{max(shown)} of the {top_k} events asked for"
+            if min(shown) != max(shown)
+            else f"Showing {shown[0]} of the {top_k} events asked for"
+        )
+        + ": the others' phrases would not fit in the 75 CLIP tokens the sound is written in, so they could not reach the picture."
+    )
 
 
 def download_png(item: HistoryItem, key: str, label: str = "Download PNG", width: str = "content") -> None:
