@@ -191,16 +191,19 @@ def run_compare(
     progress: ProgressCallback | None = None,
     on_status: StatusCallback | None = None,
     on_tile: Callable[[Cell, bytes], None] | None = None,
+    between_parts: Callable[[], object] | None = None,
 ) -> CompareRun:
     """Listen to every chosen source mode (a mode whose separation cannot run is left out, with a
     note), plan the grid, generate every cell with the same seed and prompt, then gather each mode's
     parts. `on_status` hears a `Phase` per part of the run besides the engine's events.
 
     A cancel while listening raises Cancelled (nothing to keep); later it returns what is done.
-    `on_tile(cell, png)` hears each image as soon as it is made."""
+    `on_tile(cell, png)` hears each image as soon as it is made; `between_parts()` is called after
+    each mode listened to, each image and each mode's parts (the studio runs waiting previews there)."""
     from .parts import mode_view  # scipy's filters (0.8 s): loaded when a comparison runs, not by the CLI's checks
 
     status = on_status or ignore
+    between = between_parts or (lambda: None)
     available: dict[str, Availability] = {}
     notes: list[str] = []
     for mode in ordered_modes(modes):
@@ -209,6 +212,7 @@ def run_compare(
             available[mode] = availability(engine.listen(params.replace(sources=mode), cancel=cancel, on_status=status))
         except SeparationError as exc:  # e.g. no Demucs weights offline: compare the other modes
             notes.append(f"{mode_label(mode)} left out: {exc}")
+        between()
     if not available:
         raise SeparationError(notes[0] if len(notes) == 1 else " ".join(notes))
     the_plan = plan(params, list(available), alone, without, available, audio_label)
@@ -226,9 +230,11 @@ def run_compare(
             if on_tile is not None:  # a page shows each tile as it finishes, not all at the end
                 on_tile(cell, png)
             done += cell.params.steps
+            between()
         for mode in available:
             status(Phase(f"Parts · {mode_label(mode)}", done, total))
             run.views[mode] = mode_view(engine, params.replace(sources=mode), max_frames, cancel, status)
+            between()
     except Cancelled:
         run.cancelled = True
     return run

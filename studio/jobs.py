@@ -215,18 +215,11 @@ def listen_job(engine: Engine, params: GenerationParams, key: Any = None, max_fr
     return job.start()
 
 
-def _tile_done(job: Job, caption: str, png: bytes) -> None:
-    """A Compare image is done: show it, and let waiting previews and renders run before the next."""
-    from studio import worker
-
-    job.partial.append((caption, png))
-    worker.yield_to_interactive()
-
-
 def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], **options: Any) -> Job:
     """The Compare page's run: core.compare.run_compare with its `options` (alone, without,
     audio_label, max_frames). Result: a CompareRun, with whatever was done before a cancel."""
     from core.compare import run_compare
+    from studio import worker
 
     def task(job: Job) -> CompareRun:
         run = run_compare(
@@ -236,7 +229,8 @@ def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], 
             cancel=job.cancel,
             progress=job.on_progress,
             on_status=job.on_status,
-            on_tile=lambda cell, png: _tile_done(job, cell.caption, png),
+            on_tile=lambda cell, png: job.partial.append((cell.caption, png)),  # shown as it is done
+            between_parts=worker.yield_to_interactive,  # waiting previews and renders run between parts
             **options,
         )
         job.cancelled = run.cancelled

@@ -13,7 +13,7 @@ fill the queue ahead of everyone else.
 
 Interactive work first: the queue is ordered by priority (INTERACTIVE before BATCH, then first
 come), so a preview or a render never waits for the batch jobs queued before it. Batch work that
-runs long (a Compare) calls `yield_to_interactive()` between its images: the interactive work
+runs long (a Compare) calls `yield_to_interactive()` between its parts (listening, images): the interactive work
 waiting at that moment runs right there, on this same thread, and the batch goes on after it.
 """
 

@@ -79,7 +79,9 @@ def test_cli_compare_bad_input_is_one_line(args, extra, message, capsys):
 
 def test_each_tile_is_handed_over_as_soon_as_it_is_made(tiny_engine, tiny_params):
     """on_tile hears every image in plan order, with the exact PNG the run keeps, right after it is
-    made and before the next one starts (the parts come last): the studio shows tiles as they finish."""
+    made and before the next one starts (the parts come last): the studio shows tiles as they finish.
+    Between every two parts (a mode listened to, an image, a mode's parts) `between_parts` is called:
+    the studio runs waiting previews there, so none waits for a whole separation pass either."""
     from core.compare import run_compare
     from core.events import Phase
 
@@ -102,9 +104,21 @@ def test_each_tile_is_handed_over_as_soon_as_it_is_made(tiny_engine, tiny_params
         without=True,
         on_tile=on_tile,
         on_status=on_status,
+        between_parts=lambda: order.append("between"),
     )
     assert tiles == [(c.key, png) for c, _, png in run.done] and len(tiles) == 3
-    generated = [o for o in order if not o.startswith("Listening")]
     keys = [c.key for c in run.plan.generated]
+    parts = [o for o in order if o in ("Listening", "Parts", "between") or o[0].isdigit()]
+    assert (
+        parts
+        == ["Listening", "between"] * 2
+        + ["1/3", "between", "2/3", "between", "3/3", "between"]
+        + [
+            "Parts",
+            "between",
+        ]
+        * 2
+    )
+    generated = [o for o in order if o not in ("between",) and not o.startswith("Listening")]
     assert generated[:6] == ["1/3", f"tile {keys[0]}", "2/3", f"tile {keys[1]}", "3/3", f"tile {keys[2]}"]
     assert generated[6:] and all(o == "Parts" for o in generated[6:])
