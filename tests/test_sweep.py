@@ -109,6 +109,11 @@ def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_p
         ),
         (["norm_target"], "expected FIELD=V1,V2"),
         (["checkpoint=a,b"], "--x checkpoint: a checkpoint is used in trained mode only (zero-shot ignores it)"),
+        (  # each value fine alone, x=0.6 with y=0.5 out of order: refused before any tile, not at that one
+            ["switch_points.0=0.3,0.6", "switch_points.1=0.5,0.9"],
+            "the tile switch_points.1=0.5 · switch_points.0=0.6 cannot be made (must be in order: "
+            "ambience->background (0.6) before background->foreground (0.5)): change these axes' values",
+        ),
     ],
 )
 def test_a_bad_axis_is_one_error_naming_it_before_anything_runs(axes, message, tiny_params):

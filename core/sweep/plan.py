@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from ..params import GenerationParams
+from ..params import GenerationParams, ParamsError
 from .axes import Axis, SweepError, check_axes
 
 CSV_FILE = "scores.csv"  # a sweep's folder: named here, so the CLI checks the folder before torch loads
@@ -30,6 +30,23 @@ class SweepPlan:
                 "a checkpoint is used in trained mode only (zero-shot ignores it): choose trained mode (--mode trained) first",
                 swept["checkpoint"].name, "checkpoint",
             )  # fmt: skip
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """Each axis's values are checked alone (parse_axis), but two axes can clash only together
+        (switch points out of order): every tile is checked here, so none fails mid-sweep."""
+        if len(self.axes) < 2:
+            return
+        for at in self.positions():
+            try:
+                self.params_at(*at).validate()
+            except ParamsError as exc:
+                reason = str(exc).split(": ", 1)[-1]
+                tile = " · ".join(self.labels_at(*at).values())
+                raise SweepError(
+                    f"the tile {tile} cannot be made ({reason}): change these axes' values so that every "
+                    "combination is allowed"
+                ) from None
 
     def axis(self, name: str) -> Axis | None:
         return next((a for a in self.axes if a.name == name), None)
