@@ -176,11 +176,18 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
 LONG_SIDE_FLOOR = 4 * MIN_SIDE  # a small max_side still keeps an aspect up to 4:1
 
 
+def _cap(max_side: int) -> int:
+    """`max_side` rounded down to a multiple of 8 (and at least 64): `--max-side 517` would otherwise
+    give a 517-px side that the UNet refuses only once the models have loaded."""
+    return max(MIN_SIDE, max_side // MULTIPLE * MULTIPLE)
+
+
 def working_size(width: int, height: int, max_side: int = DEFAULT_MAX_SIDE) -> tuple[int, int]:
     """Each side a multiple of 8, the longer at most `max_side` and each at least 64, aspect kept
     (to within the rounding to 8 px). Where both cannot hold (a 64-px preview of a 3:2 photo), the
     shorter side stays 64 and the longer passes `max_side` up to `LONG_SIDE_FLOOR` (96×64, not a
     squashed 64×64); only beyond 4:1 is the aspect given up."""
+    max_side = _cap(max_side)
     scale = min(1.0, max_side / max(width, height))
     scale = max(scale, MIN_SIDE / min(width, height))
     longest = max(max_side, LONG_SIDE_FLOOR)
@@ -215,7 +222,7 @@ def load_photo(source: Source, max_side: int = DEFAULT_MAX_SIDE, max_pixels: int
         how = (
             "aspect kept"
             if kept
-            else f"each side from {MIN_SIDE} to {max(max_side, LONG_SIDE_FLOOR)} px, so its aspect changed"
+            else f"each side from {MIN_SIDE} to {max(_cap(max_side), LONG_SIDE_FLOOR)} px, so its aspect changed"
         )
         notes.append(
             f"resized from {im.size[0]}x{im.size[1]} to the working size {size[0]}x{size[1]} (sides a multiple of 8, {how})"

@@ -159,6 +159,16 @@ def test_a_small_max_side_keeps_the_aspect_up_to_4_to_1():
     assert working_size(1000, 100, 512) == (512, 64)  # as before for a large max_side
 
 
+def test_a_max_side_not_a_multiple_of_8_is_rounded_down_to_one():
+    """`--max-side 517` gives 512-px sides, not a 517-px side the UNet would refuse after the models load."""
+    assert working_size(4000, 3000, 517) == (512, 384)
+    assert working_size(3000, 4000, 1023) == (760, 1016)
+    assert working_size(4000, 1000, 70) == (256, 64)
+    assert all(n % 8 == 0 for side in range(64, 600) for n in working_size(1003, 701, side))
+    photo = load_photo(encode(gradient(1000, 50)), max_side=517)  # the note names the bound used
+    assert photo.size == (512, 64) and "each side from 64 to 512 px, so its aspect changed" in photo.notes[0]
+
+
 def test_the_photo_hash_is_of_the_file_bytes(tmp_path):
     import hashlib
 
