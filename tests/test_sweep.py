@@ -380,6 +380,41 @@ def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tin
     assert not (tmp_path / "z01_y02_x02.png").exists() and (tmp_path / "z01_y02_x01.png").exists()
 
 
+def test_a_cancel_while_the_twin_is_made_keeps_the_tile_done_unscored(tiny_engine, tiny_params, scorer, monkeypatch):
+    """Stop pressed while a tile's strength-0 twin (for its scores) is generated: the tile itself is
+    done, so it is kept and reported, without scores, and nothing after it runs."""
+    import threading
+
+    base = _base(tiny_params)
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2", base),))
+    cancel, generate, seen = threading.Event(), tiny_engine.generate, []
+
+    def stopped_in_twin(params, **kw):
+        if params.audio_strength == 0:
+            cancel.set()  # as Stop, pressed once the twin has started
+        return generate(params, **kw)
+
+    monkeypatch.setattr(tiny_engine, "generate", stopped_in_twin)
+    run = run_sweep(tiny_engine, plan, scorer, cancel=cancel, on_tile=seen.append)
+    assert run.cancelled and run.error is None
+    assert [(t.x, t.result.params.seed, t.scores) for t in run.tiles] == [(0, 1, None)] and seen == run.tiles
+
+
+def test_a_scorer_error_keeps_the_tile_done_with_the_error(tiny_engine, tiny_params, monkeypatch):
+    """A scorer failing on a tile: the tile is kept and reported (unscored), the error stops the run."""
+
+    def failing(*args, **kw):
+        raise RuntimeError("CLIP failed")
+
+    broken = Scorer("tiny")
+    monkeypatch.setattr(broken, "score", failing)
+    base = _base(tiny_params)
+    seen: list = []
+    run = run_sweep(tiny_engine, SweepPlan(base, (parse_axis("x", "seed=1,2", base),)), broken, on_tile=seen.append)
+    assert isinstance(run.error, RuntimeError) and str(run.error) == "CLIP failed" and not run.cancelled
+    assert [(t.result.params.seed, t.scores) for t in run.tiles] == [(1, None)] and seen == run.tiles
+
+
 def test_a_stopped_sweeps_files_hold_only_the_grids_it_made(tmp_path, tiny_engine, tiny_params):
     """Stopped in the first of three Z values: the ZIP and the folder hold that Z's grid, its tiles
     and a CSV of them, never a grid of placeholders for the Z values it did not reach."""

@@ -65,7 +65,8 @@ def run_sweep(
 ) -> SweepRun:
     """Generate every tile (reading order), scoring each when a scorer is given. A cancel, or an
     error in a tile (kept in `run.error`: the caller raises or shows it), keeps the tiles done:
-    a long sweep is not lost to its last tile. `on_tile` hears each one as it finishes. `between_images` is called after every
+    a long sweep is not lost to its last tile; one stopped while it is scored (its twin, the scorer)
+    is kept too, without scores. `on_tile` hears each one as it finishes. `between_images` is called after every
     image made (a tile, or its no-audio twin for the scores): where a studio lets waiting
     interactive work run, so a preview never waits for a whole scored tile."""
     status = on_status or ignore
@@ -83,39 +84,50 @@ def run_sweep(
             result = engine.generate(params, progress=progress, cancel=cancel, on_status=status)
             done += params.steps
             pause()
-            scores = None
+            scores, stopped = None, None
             if scorer is not None:
-                twin = None
-                if _needs_twin(params):  # once per distinct twin image, counted in `total` alike
-                    key = twin_key(params)
-                    if key not in twins:
-                        status(Phase(f"{named} · without audio (for the scores)", done, total))
-                        no_audio = result.params.replace(audio_strength=0.0)
-                        twins[key] = engine.generate(no_audio, progress=progress, cancel=cancel).image
-                        done += params.steps
-                        pause()
-                    twin = twins[key]
-                elif params.audio_path is not None:  # a strength-0 tile is its own twin: no effect
-                    twin = result.image
-                scores = scorer.score(
-                    result.image,
-                    prompt=result.params.prompt,
-                    heard=heard_overall(result.trace.heard),
-                    vocabulary=engine.vocabulary,
-                    twin=twin,
-                    reference=reference,
-                )
+                try:
+                    twin = None
+                    if _needs_twin(params):  # once per distinct twin image, counted in `total` alike
+                        key = twin_key(params)
+                        if key not in twins:
+                            status(Phase(f"{named} · without audio (for the scores)", done, total))
+                            no_audio = result.params.replace(audio_strength=0.0)
+                            twins[key] = engine.generate(no_audio, progress=progress, cancel=cancel).image
+                            done += params.steps
+                            pause()
+                        twin = twins[key]
+                    elif params.audio_path is not None:  # a strength-0 tile is its own twin: no effect
+                        twin = result.image
+                    scores = _score(engine, scorer, result, twin, reference)
+                except Exception as exc:  # noqa: BLE001 - a cancel or a scorer error: the tile made is kept, unscored
+                    stopped = exc
             tile = SweepTile(
                 z, y, x, labels, result, png_bytes(result.image, result.params, extra_from_result(result)), scores
             )
             run.tiles.append(tile)
             if on_tile is not None:
                 on_tile(tile)
+            if stopped is not None:
+                raise stopped
     except Cancelled:
         run.cancelled = True
     except Exception as exc:  # noqa: BLE001 - any failure: kept with the tiles done, for the caller to say
         run.error = exc
     return run
+
+
+def _score(
+    engine: Engine, scorer: Scorer, result: GenerationResult, twin: Image.Image | None, reference: Image.Image | None
+) -> Scores:
+    return scorer.score(
+        result.image,
+        prompt=result.params.prompt,
+        heard=heard_overall(result.trace.heard),
+        vocabulary=engine.vocabulary,
+        twin=twin,
+        reference=reference,
+    )
 
 
 # What a strength-0 image cannot depend on: at strength 0 every adapter skips its audio branch and
