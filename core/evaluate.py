@@ -29,6 +29,8 @@ from .params import GenerationParams
 from .scoring import SCORE_NAMES
 
 if TYPE_CHECKING:
+    from PIL import Image
+
     from .train.dataset import SkippedRow
 
 RESULTS, AGGREGATE, REPORT = "results.csv", "aggregate.csv", "report.md"
@@ -100,8 +102,7 @@ def evaluate(
         # failure (a checkpoint refused, the GPU out of memory) is not the row's and ends the run.
         reason = None
         try:
-            with Image.open(row.image) as im:
-                reference = im.convert("RGB")
+            reference = _reference(row.image)
         except (OSError, ValueError, Image.DecompressionBombError) as exc:
             reason = f"image {row.image.name} could not be read ({type(exc).__name__})"
         if reason is None:
@@ -146,6 +147,15 @@ def _file_names_only(text: str, row, folder: Path) -> str:
     return text.replace(str(folder.resolve()), folder.name).replace(str(folder), folder.name)
 
 
+def _reference(path: Path) -> Image.Image:
+    """A row's image upright as a viewer shows it (its EXIF orientation applied, as `load_photo`
+    does): a phone photo stored sideways would otherwise be scored against the image rotated."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        return ImageOps.exif_transpose(im).convert("RGB")
+
+
 def _heard(result):
     from .sweep import heard_overall
 
@@ -187,8 +197,8 @@ def _write(
         "| line | seed | caption | image | heard_similarity |",
         "|---|---|---|---|---|",
     ]
-    md += [f"| {r['line']} | {r['seed']} | {r['caption']} | ![]({r['image']}) | {_fmt(r.get('heard_similarity'))} |"
-           for r in rows]  # fmt: skip
+    md += [f"| {r['line']} | {r['seed']} | {r['caption']} | ![]({r['image']}) | "
+           f"{_fmt(r.get('heard_similarity'))} |" for r in rows]  # fmt: skip
     atomic_write(out / REPORT, ("\n".join(md) + "\n").encode())
 
 

@@ -98,3 +98,31 @@ def test_a_failure_that_is_not_a_rows_ends_the_run_instead_of_skipping_every_row
     assert main([*args, "--mode", "trained", "--checkpoint", str(missing), "--out", str(tmp_path / "out")]) == 2
     assert "error: " in capsys.readouterr().err
     assert not (tmp_path / "out" / "results.csv").exists()
+
+
+def test_a_reference_photo_is_scored_upright_as_its_exif_orientation_says(tmp_path, capsys, monkeypatch):
+    """A phone photo stored sideways with an EXIF orientation: the reference-match score sees it
+    turned upright, as a viewer (and the Edit page's `load_photo`) shows it."""
+    import numpy as np
+    from PIL import Image
+
+    from core.cli import main
+    from core.scoring import Scorer
+
+    data = make_dataset(tmp_path / "data", n=1)
+    stored = np.zeros((32, 64, 3), np.uint8)  # landscape as stored, its left half red
+    stored[:, :32, 0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: portrait, red on top
+    Image.fromarray(stored).save(data / "frames" / "0.png", exif=exif.tobytes())
+    seen, score = [], Scorer.score
+
+    def recorded(self, image, *args, **kw):
+        seen.append(args[4] if len(args) > 4 else kw["reference"])
+        return score(self, image, *args, **kw)
+
+    monkeypatch.setattr(Scorer, "score", recorded)
+    args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "1", "--size", "64x64"]
+    assert main([*args, "--out", str(tmp_path / "out"), "--quiet"]) == 0, capsys.readouterr().err
+    upright = np.asarray(seen[0])
+    assert upright.shape == (64, 32, 3) and upright[:32, :, 0].min() == 255 and upright[32:, :, 0].max() == 0
