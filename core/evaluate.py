@@ -156,6 +156,11 @@ def _reference(path: Path) -> Image.Image:
         return ImageOps.exif_transpose(im).convert("RGB")
 
 
+def _cell(text: str) -> str:
+    """Text as one report.md table cell: a `|` or a line break in a caption would split the row."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).replace("\\", "\\\\").replace("|", "\\|")
+
+
 def _heard(result):
     from .sweep import heard_overall
 
@@ -197,7 +202,7 @@ def _write(
         "| line | seed | caption | image | heard_similarity |",
         "|---|---|---|---|---|",
     ]
-    md += [f"| {r['line']} | {r['seed']} | {r['caption']} | ![]({r['image']}) | "
+    md += [f"| {r['line']} | {r['seed']} | {_cell(r['caption'])} | ![]({r['image']}) | "
            f"{_fmt(r.get('heard_similarity'))} |" for r in rows]  # fmt: skip
     atomic_write(out / REPORT, ("\n".join(md) + "\n").encode())
 

@@ -126,3 +126,14 @@ def test_a_reference_photo_is_scored_upright_as_its_exif_orientation_says(tmp_pa
     assert main([*args, "--out", str(tmp_path / "out"), "--quiet"]) == 0, capsys.readouterr().err
     upright = np.asarray(seen[0])
     assert upright.shape == (64, 32, 3) and upright[:32, :, 0].min() == 255 and upright[32:, :, 0].max() == 0
+
+
+def test_a_caption_with_a_pipe_or_a_line_break_stays_in_its_report_cell(tmp_path):
+    from core.evaluate import REPORT, _write, aggregate
+    from core.params import GenerationParams
+
+    rows = [{"line": 1, "seed": 0, "audio": "a.wav", "caption": "rain | thunder\nat night \\ late", "image": "i.png"}]
+    _write(tmp_path, rows, aggregate(rows), "data", GenerationParams(), 1, [])
+    table = (tmp_path / REPORT).read_text().split("| line | seed | caption |")[1].splitlines()
+    assert table[2] == r"| 1 | 0 | rain \| thunder at night \\ late | ![](i.png) |  |"
+    assert len(table) == 3  # the header, its rule, one row
