@@ -98,6 +98,7 @@ def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_p
         (["switch_points=0.2,0.5,0.9;0.3,0.6"], "--x switch_points: each value needs 2 numbers"),  # none dropped
         (["norm_target=" + ",".join(["50"] * 17)], "--x norm_target: 17 values; give 1 to 16"),
         (["seed=1,x"], "--x seed: 'x' is not a number"),
+        (["seed=1,10.0"], "--x seed: '10.0' is not a whole number: this setting takes whole numbers"),
         (["level_weights.0=0.3,0.3,0.7"], "--x level_weights.0: 0.3 is listed twice: list each value once"),
         (["seed=1", "norm_target=40,80,40.0"], "--y norm_target: 40 and 40.0 are the same value: list each value once"),
         (["switch_points=0.2,0.5;0.4,0.7;0.20,0.5"], "--x switch_points: 0.2,0.5 and 0.20,0.5 are the same value"),

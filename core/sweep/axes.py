@@ -134,10 +134,22 @@ def _convert(field: str, example: Any, text: str, axis: str) -> Any:
     except ValueError:
         if not text:
             raise SweepError("an empty value (two commas in a row, or one at the end)", axis, field) from None
-        raise SweepError(f"{text!r} is not a number", axis, field) from None
+        raise SweepError(_not_a_value(example, text), axis, field) from None
     if field == "audio_path":
         return str(Path(text).expanduser().resolve())
     return text
+
+
+def _not_a_value(example: Any, text: str) -> str:
+    """Why `text` is not a value of the field: `seed=10.0` is a number, but not a whole one."""
+    if isinstance(example, int):
+        try:
+            float(text)
+        except ValueError:
+            pass
+        else:
+            return f"{text!r} is not a whole number: this setting takes whole numbers, without a decimal point (10, not 10.0)"
+    return f"{text!r} is not a number"
 
 
 def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
