@@ -130,6 +130,64 @@ def test_masked_edit_keeps_the_photo_outside_and_changes_the_inside(tiny_engine,
     assert differs.any() and not differs[outside].any()
 
 
+def recorded_steps(monkeypatch) -> list[tuple]:
+    """Every EditCallback step as it ends: (callback, scheduler, timestep denoised, latents handed on)."""
+    from core.edit.run import EditCallback
+
+    seen, step = [], EditCallback.callback_fn
+
+    def recording(self, pipeline, step_index, timestep, callback_kwargs):
+        out = step(self, pipeline, step_index, timestep, callback_kwargs)
+        seen.append((self, pipeline.scheduler, int(timestep), out["latents"].clone()))
+        return out
+
+    monkeypatch.setattr(EditCallback, "callback_fn", recording)
+    return seen
+
+
+def untouched_cells(mask_path, like: torch.Tensor) -> torch.Tensor:
+    inside = torch.from_numpy(inside_of(mask_path)).float()[None, None]
+    return (torch.nn.functional.max_pool2d(inside, 8) == 0).expand_as(like)
+
+
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmpp"])  # DDIM noises by the timestep given; DPM++ by its own index
+def test_masked_variation_re_noises_the_photo_outside_to_the_timestep_the_next_step_denoises(
+    tiny_engine, photo_path, mask_path, samples, monkeypatch, scheduler
+):
+    """After each step the latents outside the mask are the photo's own noised to the timestep the
+    pipeline denoises next (a fresh scheduler's add_noise at that timestep), the photo itself after
+    the last: noised one step off, the untouched region would not match what the model expects."""
+    seen = recorded_steps(monkeypatch)
+    params = edit_params(photo_path, samples, denoise=0.6, mask_path=str(mask_path), scheduler=scheduler)
+    edit_photo(tiny_engine, params)
+    assert len(seen) == 6
+    callback, used = seen[0][0], seen[0][1]
+    fresh = type(used).from_config(used.config)  # no step index of its own: it noises by the timestep
+    fresh.set_timesteps(10)
+    keep = untouched_cells(mask_path, callback.known)
+    assert keep.sum() > 40 and torch.equal(callback.keep, keep)
+    for (_, _, _, latents), (_, _, following, _) in zip(seen, seen[1:], strict=False):
+        expected = fresh.add_noise(callback.known, callback.noise, torch.tensor([following]))
+        assert torch.allclose(latents[keep], expected[keep], atol=1e-5), following
+    assert torch.equal(seen[-1][3][keep], callback.known[keep])  # after the last step: the photo's own latents
+
+
+def test_keep_structure_masked_takes_the_inversions_latent_at_the_next_timestep_outside(
+    tiny_engine, photo_path, mask_path, samples, monkeypatch
+):
+    """Keep structure, masked: after each step the latents outside the mask are the photo's
+    inversion at the timestep denoised next, and the photo's latents after the last."""
+    seen = recorded_steps(monkeypatch)
+    params = edit_params(photo_path, samples, denoise=0.6, mask_path=str(mask_path), edit_mode="structure")
+    edit_photo(tiny_engine, params)
+    assert len(seen) == 6
+    callback = seen[0][0]
+    keep = untouched_cells(mask_path, callback.known)
+    for (_, _, _, latents), (_, _, following, _) in zip(seen, seen[1:], strict=False):
+        assert torch.equal(latents[keep], callback.trajectory[following][keep].to(latents.dtype)), following
+    assert torch.equal(seen[-1][3][keep], callback.known[keep])
+
+
 def test_an_edit_preview_takes_the_fast_paths_and_an_edit_never_does(tiny_engine, photo_path, mask_path, samples):
     from core.fastpaths import FastSettings
 
