@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from PIL import Image
 
 from core.cli import main
@@ -179,6 +180,20 @@ def test_heard_in_the_image_uses_the_projectors_vocabulary(tiny_engine, scorer):
     disagree = heard_scores(probs, [HeardLabel(other, "p", "c", 1.0, 0.5)], vocabulary)
     assert (agree["heard_top1"], disagree["heard_top1"]) == (1.0, 0.0)
     assert agree["clip_top_event"] == top
+
+
+def test_clips_event_distribution_is_transformers_own_zero_shot_softmax(tiny_engine, scorer):
+    """The heard scores' CLIP distribution is CLIP's zero-shot classifier as transformers computes
+    it (`logits_per_image.softmax(-1)`: cosines times CLIP's learnt logit scale), not a flatter one."""
+    vocabulary = tiny_engine.zero_shot.vocabulary
+    image = Image.new("RGB", (32, 32), (90, 20, 200))
+    phrases = [e.phrase for e in vocabulary.events]
+    inputs = scorer.processor(text=phrases, images=[image], return_tensors="pt", padding=True, truncation=True)
+    with torch.inference_mode():
+        expected = scorer.model(**inputs).logits_per_image.softmax(-1)[0]
+    assert float(scorer.model.logit_scale.detach().exp()) > 2  # sharper than a softmax of the bare cosines
+    ours = scorer.event_probabilities(scorer.embed_images([image])[0], vocabulary)
+    assert torch.allclose(ours, expected, atol=1e-5)
 
 
 def test_cli_sweep_tiles_reproduce_with_generate_from(tmp_path, samples, capsys):
