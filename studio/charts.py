@@ -28,14 +28,39 @@ SPECTRUM_SCALE = [
 FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size=13, color="#1f2937")
 
 
+NARROWEST_CHART_PX = 250  # a Gates chart in its half of the page at 1024 px, sidebar open
+LEGEND_ROW_PX = 22  # one row of a horizontal legend (13 px text)
+TITLE_TOP_PX = 76  # the room above the plot for a title and one or two legend rows
+
+
+def legend_rows(names: Sequence[str], width: int = NARROWEST_CHART_PX) -> int:
+    """How many rows a horizontal legend of `names` takes in a figure `width` px wide: plotly wraps
+    it at the plot's width (the margins off), an entry being its 40 px symbol and its text (~7.2 px
+    a character at 13 px)."""
+    room, rows, used = width - 56 - 16, 0, None
+    for name in names:
+        entry = 46 + 7.2 * len(name)
+        if used is None or used + entry > room:
+            rows, used = rows + 1, entry
+        else:
+            used += entry
+    return rows
+
+
 def _layout(fig: go.Figure, title: str | None = None, height: int = 320, **kwargs: Any) -> go.Figure:
+    """Our template, margins and fonts. The legend sits under the title, over the plot: the top
+    margin grows with the rows the legend takes in the narrowest column (`legend_rows`), so a
+    legend that wraps never reaches up into the title (three rows of "foreground"... overprinted
+    "Level used at each step" at 1024 px), and the figure grows by as much."""
+    names = [t.name for t in fig.data if t.name and t.showlegend is not False]
+    top = max(TITLE_TOP_PX, 36 + LEGEND_ROW_PX * legend_rows(names)) if title else 24
     fig.update_layout(
         template="plotly_white",
         title=dict(text=title, x=0, xanchor="left", y=0.98, yanchor="top", yref="container", font=dict(size=15))
         if title
         else None,
-        height=height,
-        margin=dict(l=56, r=16, t=76 if title else 24, b=44),
+        height=height + max(0, top - TITLE_TOP_PX),
+        margin=dict(l=56, r=16, t=top, b=44),
         font=FONT,
         hoverlabel=dict(font_size=12),
         # Under the title, left-aligned: never on top of it, however narrow the column.
@@ -167,16 +192,19 @@ def norms_figure(trace: Trace) -> go.Figure:
             marker_color=colors,
             hovertemplate=f"%{{x}}<br>{name}: %{{y:.3f}}<extra></extra>",
         )
-    fig.add_hline(
-        y=float(trace.text_norm),
-        line_dash="dash",
-        line_color="#111827",
-        annotation_text=f"text tokens {trace.text_norm:.2f}",
-        annotation_position="top left",
-    )
+    # The prompt's own norm: a dashed line named in the legend (its label written on the plot sat
+    # on the bars, which are scaled to about that height).
+    reference = f"text tokens {trace.text_norm:.2f}"
+    fig.add_hline(y=float(trace.text_norm), line_dash="dash", line_color="#111827")
+    fig.add_scatter(x=levels[:1], y=[None], mode="lines", name=reference, hoverinfo="skip",
+                    line=dict(dash="dash", color="#111827", width=1))  # fmt: skip
     fig.update_layout(barmode="group")
     fig.update_yaxes(title_text="norm", rangemode="tozero")
     return _layout(fig, title)
+
+
+HEARD_ROW_PX = 40  # one heard label: its name (a 17 px annotation box) over its bar, with room between rows
+HEARD_BAR_PX = 16
 
 
 def heard_figure(
@@ -184,12 +212,16 @@ def heard_figure(
 ) -> go.Figure:
     """What CLAP heard: label weights (horizontal bars, strongest on top, the share inside each bar),
     each label written above its bar across the chart's whole width: as tick labels beside the
-    bars, a narrow column (the live preview's at 1024 px) cut them ("nake hissing")."""
+    bars, a narrow column (the live preview's at 1024 px) cut them ("nake hissing"). Each row is
+    `HEARD_ROW_PX` high with a `HEARD_BAR_PX` bar, on a fixed axis range: plotly's own range left the
+    rows 29 px apart, and each name overprinted the bar above it."""
     if not labels:
         return _empty(title or "", "Nothing heard", height or 160)
     names = [h.label for h in labels][::-1]
     weights = [float(h.weight) for h in labels][::-1]
     custom = [[h.phrase, float(h.similarity)] for h in labels][::-1]
+    top, bottom = (40 if title else 8), 8
+    rows = len(names)
     fig = go.Figure(
         go.Bar(
             x=weights,
@@ -197,7 +229,7 @@ def heard_figure(
             orientation="h",
             marker_color=color,
             customdata=custom,
-            width=0.55,
+            width=HEARD_BAR_PX / HEARD_ROW_PX,
             text=[f"{w:.0%}" for w in weights],
             textposition="inside",
             insidetextanchor="start",  # at the bar's start: the end of a narrow chart may be hidden
@@ -208,14 +240,14 @@ def heard_figure(
         )
     )
     fig.update_xaxes(visible=False, range=[0, max(weights) * 1.08])
-    fig = _layout(fig, title, height or ((40 if title else 16) + 40 * len(names)))
-    fig.update_layout(margin=dict(l=8, r=8, t=40 if title else 8, b=8), showlegend=False)
-    fig.update_yaxes(showticklabels=False)
+    fig = _layout(fig, title, height or (top + bottom + HEARD_ROW_PX * rows))
+    fig.update_layout(margin=dict(l=8, r=8, t=top, b=bottom), showlegend=False)
+    fig.update_yaxes(showticklabels=False, range=[-0.5, rows - 0.5], fixedrange=True)
     # Each name above its bar, from the left: a plotly chart is never drawn narrower than 150 px, so
     # in a narrower column (the live preview's at 1024 px) the right end is what is hidden.
     for name in names:
-        fig.add_annotation(x=0, y=name, text=name, showarrow=False, xanchor="left", yanchor="bottom", yshift=10,
-                           font={"size": 12}, xref="x", yref="y")  # fmt: skip
+        fig.add_annotation(x=0, y=name, text=name, showarrow=False, xanchor="left", yanchor="bottom",
+                           yshift=HEARD_BAR_PX // 2 + 1, font={"size": 12}, xref="x", yref="y")  # fmt: skip
     return fig
 
 

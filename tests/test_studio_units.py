@@ -273,7 +273,8 @@ def test_charts_draw_a_trace_with_exact_hover_values(engine, params):
     timeline = charts.level_timeline_figure(trace)
     assert {bar.name for bar in timeline.data} == {"ambience", "background", "foreground"}
     norms = charts.norms_figure(trace)
-    assert len(norms.data) == 3 and any(s.type == "line" for s in norms.layout.shapes)  # text-norm line
+    assert len(norms.data) == 4 and any(s.type == "line" for s in norms.layout.shapes)  # text-norm line
+    assert norms.data[3].name == f"text tokens {trace.text_norm:.2f}"  # named in the legend, not on the bars
     heard = charts.heard_figure(trace.heard["mix"])
     assert heard.data[0].orientation == "h" and heard.layout.yaxis.showticklabels is False
     labels = trace.heard["mix"][::-1]  # strongest on top: the last bar
