@@ -135,24 +135,24 @@ if view.skipped:
     )
 if view.unfed:
     st.warning(f"No source feeds the **{', '.join(view.unfed)}**: its steps get no audio.", icon=":material/info:")
-per_row = 4 if mode == "stems" else 3
+# At most 3 cards a row (4 stems: 2 × 2, as on Compare): four in a row at 1024 px cut their titles
+# ("CLAP hears in d…") and their players lost the seek bar.
+per_row = 1 if mode == "mix" else 2 if len(view.parts) == 4 else 3
 for row in range(0, len(view.parts), per_row):
     chunk = view.parts[row : row + per_row]
-    cols = st.columns(per_row if mode != "mix" else 1, gap="medium")
-    for col, part in zip(cols, chunk, strict=False):
+    for col, part in zip(st.columns(per_row, gap="medium"), chunk, strict=False):
         with col:
-            widgets.part_card(view, part, "spec", height=300 if mode == "mix" else 220)
+            widgets.part_card(view, part, "spec", height=300 if mode == "mix" else 220, heard_title="CLAP hears")
 if view.heard_levels and mode == "stems":
     cols = st.columns(3, gap="medium")
     for col, level in zip(cols, LEVELS, strict=True):
         labels = view.heard_levels.get(level)
         parts = [p.name for p in view.parts if p.level == level]
         if labels and len(parts) > 1:
-            with col:
+            with col:  # the heading as text, which wraps: a chart's title was cut in a third of the page
+                st.markdown(f"{widgets.LEVEL_ICON[level]} The **{level}** ({' + '.join(parts)}) hears")
                 widgets.chart(
-                    charts.heard_figure(
-                        labels, title=f"The {level} ({' + '.join(parts)}) hears", color=charts.LEVEL_COLORS[level]
-                    ),
+                    charts.heard_figure(labels, color=charts.LEVEL_COLORS[level]),
                     key=f"fig_heard_{level}",
                     toolbar=False,
                 )

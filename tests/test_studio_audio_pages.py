@@ -145,3 +145,67 @@ def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path, m
     for stem in ("drums", "bass", "other", "vocals"):
         assert stem in text
     assert not _errors(at)
+
+
+def _figures(at) -> list[dict]:
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _legend(fig: dict) -> list[str]:
+    return [t["name"] for t in fig["data"] if t.get("name") and t.get("showlegend") is not False]
+
+
+def _heard_rows_fit(fig: dict) -> None:
+    """Each heard label (a 17 px box) between its bar and the bar above it, on a fixed axis range
+    (plotly's own range packed the rows 29 px apart: each label overprinted the bar above)."""
+    layout, bar = fig["layout"], fig["data"][0]
+    rows = len(bar["y"])
+    assert layout["yaxis"]["range"] == [-0.5, rows - 0.5]
+    row_px = (layout["height"] - layout["margin"]["t"] - layout["margin"]["b"]) / rows
+    bar_px = bar["width"] * row_px
+    for note in layout["annotations"]:
+        assert note["yshift"] >= bar_px / 2  # above its own bar
+        assert note["yshift"] + 17 + 4 <= row_px - bar_px / 2  # and clear of the one above
+
+
+def test_gates_charts_leave_room_for_their_legends_and_heard_labels():
+    """At 1024 px a Gates chart is ~250 px wide: its legend wraps to one entry a row, and three rows
+    ("foreground"...) reached up into the title; "text tokens 5.66" was written over the norms' bars."""
+    from studio.charts import LEGEND_ROW_PX, legend_rows
+
+    at = _app(w_sources="stems")
+    _render(at)
+    at.switch_page("../pages/gates.py").run()
+    _ok(at)
+    figures = _figures(at)
+    titled = {f["layout"]["title"]["text"]: f for f in figures if f["layout"].get("title", {}).get("text")}
+    for title in ("Gate value per layer", "Level used at each step"):
+        fig = titled[title]
+        assert legend_rows(_legend(fig)) == 3
+        assert fig["layout"]["margin"]["t"] >= 26 + 10 + LEGEND_ROW_PX * 3, title  # title, then the legend
+    norms = next(f for t, f in titled.items() if t.startswith("Token norms"))
+    assert not norms["layout"].get("annotations")  # nothing written on the plot
+    assert any(n.startswith("text tokens ") for n in _legend(norms))  # the dashed line, named in the legend
+    heard = [f for f in figures if f["data"] and f["data"][0].get("orientation") == "h"]
+    assert len(heard) == 3  # one per level
+    for fig in heard:
+        _heard_rows_fit(fig)
+
+
+def test_spectrogram_stems_come_two_a_row_with_short_titles():
+    """Four stems in a row at 1024 px cut "CLAP hears in d…" and the players' seek bars; the
+    levels' charts were titled "The background (drums + other) hears", cut in a third of the page."""
+    at = _app()
+    at.switch_page("../pages/spectrogram.py").run()
+    at.radio(key="spec_sources").set_value("stems").run()
+    _ok(at)
+    figures = _figures(at)
+    titles = [f["layout"].get("title", {}).get("text") for f in figures]
+    assert not [t for t in titles if t and t.startswith("CLAP hears in")]
+    assert not [t for t in titles if t and t.endswith(" hears") and t != "CLAP hears"]
+    assert any("The **background** (drums + other) hears" in m.value for m in at.markdown)
+    for fig in figures:
+        if fig["data"] and fig["data"][0].get("orientation") == "h":
+            _heard_rows_fit(fig)
