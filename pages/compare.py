@@ -11,6 +11,7 @@ from studio import bindings, errors, jobs, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.history import CompareResult
 from studio.session import session
+from studio.widgets.results import older_settings_note
 
 s = session()
 engine = loader.current()
@@ -24,9 +25,8 @@ st.caption(
 params, choice = widgets.generate_settings(engine)
 running = s.compare.running
 
-with st.container(border=True, key="cmp_controls"):  # two rows: every label whole down to 1024 px
-    c1, c2 = st.columns([3, 1.3], vertical_alignment="bottom")
-    c1.multiselect(
+with st.container(border=True, key="cmp_controls"):  # every label whole down to 1024 px
+    st.multiselect(  # a row of its own: beside Quality, "Frequency bands" ran under the clear icon at 1024 px
         "Source modes",
         list(COMPARE_MODES),
         format_func=mode_label,
@@ -34,8 +34,8 @@ with st.container(border=True, key="cmp_controls"):  # two rows: every label who
         persist_state=PS,
         help=" ".join(f"{mode_label(m)}: {mode_about(m)}." for m in COMPARE_MODES),
     )
-    widgets.quality_choice("cmp_quality", c2)
     c1, run_column, stop_column = st.columns([1.7, 1, 1], vertical_alignment="center")
+    widgets.quality_choice("cmp_quality", c1)
     c1.toggle(
         "Without audio",
         key="cmp_without",
@@ -153,13 +153,15 @@ def _tile(cell: Cell) -> None:
                 f"seed {p.seed} · {p.width}×{p.height} · {p.steps} steps"
                 + (f" · near-silent, not conditioned: {', '.join(skipped)}" if skipped else "")
             )
-        elif cell.params is None and cell.mode is not None:
-            st.info(cell.caption, icon=":material/volume_off:")
+        elif cell.params is None and cell.mode is not None:  # a caption: in a box, a tile's width broke words
+            st.caption(f":material/volume_off: {cell.caption}")
         elif cell.params is not None:
             st.caption(f"{cell.caption}: not generated (cancelled)")
 
 
 st.markdown(f"#### {widgets.escape_md(result.plan.title)}")  # the prompt and clip, as typed
+if older := older_settings_note(s.compare.key, _run_params()):  # as the live preview's "older settings"
+    st.info(older, icon=":material/history:")
 explained = False
 for title, cells in result.plan.rows:
     corner = cells[0].params is None and cells[0].mode is None  # the empty cell under "without audio"
@@ -193,17 +195,12 @@ def _keep(kept: CompareResult) -> None:
     st.toast(f"Added {s.keep_compare(kept)} images to the Gallery")
 
 
-with st.container(border=True, key="cmp_export"):
-    c1, c2, c3, c4 = st.columns([1.3, 1.1, 1.6, 1.3], vertical_alignment="center")
-    c3.toggle(
-        "Add the stems and bands as WAV",
-        key="cmp_wavs",
-        persist_state=PS,
-        help="Put every separated part in the ZIP as a 32-bit float WAV (stereo for Demucs stems).",
-    )
+# One wrapping row, each control as wide as its label: in four columns "Comparison grid (PNG)" read
+# "Compari…" at 1024 px.
+with st.container(border=True, horizontal=True, vertical_alignment="center", key="cmp_export"):
     try:
         grid, archive = _exports(bool(bindings.value("cmp_wavs")))
-        c1.download_button(
+        st.download_button(
             "Comparison grid (PNG)",
             grid,
             file_name="clap2diff_compare.png",
@@ -214,7 +211,7 @@ with st.container(border=True, key="cmp_export"):
             help="One captioned image of the whole comparison; it carries every tile's parameters "
             "(load it in the Gallery to recall any of them).",
         )
-        c2.download_button(
+        st.download_button(
             "ZIP",
             archive,
             file_name="clap2diff_compare.zip",
@@ -226,10 +223,17 @@ with st.container(border=True, key="cmp_export"):
         )
     except (ExportError, ValueError) as exc:
         errors.show(exc)
-    c4.button("Keep in the Gallery", key="cmp_keep", icon=":material/photo_library:", on_click=_keep,
+    st.toggle(  # its value was read above (the session's): the ZIP it shapes comes first
+        "Add the stems and bands as WAV",
+        key="cmp_wavs",
+        persist_state=PS,
+        width="content",
+        help="Put every separated part in the ZIP as a 32-bit float WAV (stereo for Demucs stems).",
+    )
+    st.button("Keep in the Gallery", key="cmp_keep", icon=":material/photo_library:", on_click=_keep,
               args=(result,), disabled=result.kept)  # fmt: skip
     if result.kept:
-        c4.caption("In the Gallery.")
+        st.caption("In the Gallery.", width="content")
 
 
 def _start_scores() -> None:

@@ -6,12 +6,13 @@ import functools
 import itertools
 import math
 from collections.abc import Sequence
+from dataclasses import fields
 from typing import Any
 
 import streamlit as st
 
 from core import CLAP_SECONDS, GenerationParams, Trace, default_filename
-from core.params import LEVELS
+from core.params import LEVELS, knobs
 from core.parts import ModeView, PartView
 from core.score_names import SCORE_HELP, SCORE_LABELS
 from core.sources import level_origin, part_filename, part_wav_bytes
@@ -207,6 +208,21 @@ def generate_settings(engine: Any) -> tuple[GenerationParams, Any]:
     prompt = escape_md(params.prompt) or "(none)"
     st.markdown(f"**Prompt:** {prompt} · **audio:** {audio} · **seed** {params.seed}")
     return params, choice
+
+
+def older_settings_note(made: GenerationParams | None, now: GenerationParams) -> str | None:
+    """For work shown after the settings changed (a Compare made before the seed or a weight moved
+    on Generate): 'Older settings: ... Seed, Level weights ...', naming what changed by the knobs'
+    labels, or None when `made` is what the settings make now (or nothing was made)."""
+    if made is None or made == now:
+        return None
+    labels = knobs()
+    changed = [labels[f.name].label if f.name in labels else f.name for f in fields(now)
+               if getattr(made, f.name) != getattr(now, f.name)]  # fmt: skip
+    return (
+        "**Older settings**: made before " + ", ".join(dict.fromkeys(changed)) + " changed (here or on Generate); "
+        "the images and downloads below are of the older settings. Press **Run** for the current ones."
+    )
 
 
 def seed_line(params: GenerationParams, seconds: float | None = None) -> str:
