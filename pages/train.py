@@ -110,8 +110,8 @@ with st.form("train_settings", border=False):
     )
     name = c2.text_input(
         "Run name",
-        placeholder="made from the dataset, the stage and the time",
-        help="The run's folder name.",
+        placeholder="dataset-stageN-time",  # whole at 1024 px: the help says it in words
+        help="The run's folder name. Left empty, it is made from the dataset, the stage and the time.",
         key="train_run_name",
     )
     start = st.form_submit_button(

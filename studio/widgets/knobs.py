@@ -16,6 +16,9 @@ from studio.bindings import PERSIST as PS
 from studio.charts import LEVEL_ICON
 from studio.limits import limits
 
+SIZE_PX = 104  # a width or height box: its label and a 4-digit value beside the -/+ buttons
+SAMPLER_PX = 140  # the sampler's select: "DPM++ 2M" whole
+
 
 def _knob(key: str) -> Knob:
     return knobs()[BY_KEY[key].field]
@@ -111,10 +114,12 @@ def text_and_sampling() -> None:
         slider("w_steps")
     with c2:
         slider("w_guidance")
-    c1, c2, c3 = st.columns([1, 1, 1.3])  # the sampler's name whole at 1024 px
-    number("w_width", c1)
-    number("w_height", c2)
-    choice("w_scheduler", c3.selectbox)
+    # One wrapping row of fixed widths: beside the size at 1280 px, under it at 1024 px (in a third
+    # column "DPM++ 2M" read "DPM+").
+    row = st.container(horizontal=True, gap="small", key="size_row")
+    number("w_width", row.container(width=SIZE_PX))
+    number("w_height", row.container(width=SIZE_PX))
+    choice("w_scheduler", row.container(width=SAMPLER_PX).selectbox)
 
 
 def silent_levels() -> list[str]:
@@ -152,9 +157,11 @@ def sources_controls() -> None:
         where = band_ranges((lo, hi)) | {"low": f"below {lo:g} Hz", "high": f"above {hi:g} Hz"}
         st.caption(" · ".join(f"{LEVEL_ICON[lv]} {lv} ← {where[b]} ({heard[b]})" for b, lv in BAND_LEVELS.items()))
     else:
-        cols = st.columns(2)
-        for i, stem in enumerate(STEMS):  # 2 × 2: a level's name fits its box in a narrow column
-            choice(f"w_stem_{stem}", cols[i % 2].selectbox, options=list(LEVELS))
+        # As many a row as fit at 14 rem each (Streamlit's least for a stretched select): one a row in
+        # the narrow column at 1024 px, where two a row read "bac", "amb".
+        row = st.container(horizontal=True, gap="small", key="stem_map")
+        for stem in STEMS:
+            choice(f"w_stem_{stem}", row.selectbox, options=list(LEVELS))
         routed = {lv: [s for s in STEMS if bindings.value(f"w_stem_{s}") == lv] for lv in LEVELS}
         st.caption(
             " · ".join(f"{LEVEL_ICON[lv]} {lv} ← {' + '.join(routed[lv]) or 'nothing'}" for lv in LEVELS)

@@ -92,11 +92,45 @@ def cut_short(pg) -> list[str]:
     """Widget labels, buttons and paragraphs shown with an ellipsis (wider than their box): a seed
     button read "Ran…", a toggle "New seed every…", "Scores (CLIP)" "Scores (CL…" (1 px too wide:
     where the text ends in an ellipsis, any overflow counts). A button's label is cut on the Markdown
-    block inside it (its <p> is inline: its widths say nothing)."""
+    block inside it (its <p> is inline: its widths say nothing). A select's value is the text of
+    its combobox input, cut without an ellipsis ("DPM+", "bac"): the value is listed when the text
+    is wider than the input."""
     return pg.evaluate(
         """() => [...document.querySelectorAll('[data-testid=stWidgetLabel] p, [data-testid=stWidgetLabel] div,'
               + ' button p, button, button [data-testid=stMarkdownContainer], label p, [data-testid=stMarkdownContainer] p')]
             .filter(e => e.offsetParent !== null
                 && e.scrollWidth > e.clientWidth + (getComputedStyle(e).textOverflow === 'ellipsis' ? 0 : 1))
-            .map(e => e.textContent)"""
+            .map(e => e.textContent)
+            .concat([...document.querySelectorAll('input[role=combobox]')]
+                .filter(e => e.offsetParent !== null && e.value && e.scrollWidth > e.clientWidth + 1)
+                .map(e => e.value))"""
+    )
+
+
+def overprinted(pg, where: str) -> list[str]:
+    """Text of the charts in `where` drawn over other things: a label or the legend over a bar (a
+    heard label over the bar above it, "text tokens 5.66" over the norms), and a legend over its
+    chart's title ("foreground" over "Level used at each step"). The shares written inside the bars
+    are not looked at."""
+    return pg.evaluate(
+        """(where) => {
+            const out = [];
+            const meets = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
+                && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+            for (const chart of document.querySelectorAll(where + ' [data-testid=stPlotlyChart]')) {
+                const bars = [...chart.querySelectorAll('.barlayer .point path')].map(b => b.getBoundingClientRect())
+                    .filter(r => r.width > 0 && r.height > 0);
+                const texts = [...chart.querySelectorAll('.annotation-text, .legendtext')];
+                for (const t of texts) {
+                    const r = t.getBoundingClientRect();
+                    if (bars.some(b => meets(r, b))) out.push(t.textContent);
+                }
+                const title = chart.querySelector('.gtitle');
+                for (const t of title ? chart.querySelectorAll('.legendtext, .legendsymbols') : []) {
+                    if (meets(t.getBoundingClientRect(), title.getBoundingClientRect())) out.push(t.textContent || 'legend');
+                }
+            }
+            return out;
+        }""",
+        where,
     )

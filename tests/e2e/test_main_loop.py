@@ -16,6 +16,7 @@ from tests.e2e.helpers import (
     clipped_labels,
     cut_short,
     open_studio,
+    overprinted,
     render,
     set_number,
     shot,
@@ -90,22 +91,26 @@ def test_oga_upload_is_accepted_and_heard(page, server, tmp_path):
 
 def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, server):
     """At a laptop's width with the sidebar open: Generate's Reset ("R…") and what CLAP heard
-    ("nake hissing" beside a bar), the Gates page's titles and axes ("…(noisy → clea"), then the
-    Gallery's bar (six buttons in one row read "ZIP of
-    select…", "Delete selec…"; the cards' "R…", "P…") and the question a Delete asks."""
+    ("nake hissing" beside a bar; each label over the bar above it), the stem map's and the
+    sampler's values ("bac", "DPM+"), the Gates page's titles and axes ("…(noisy → clea"; a legend
+    over its title, "text tokens 5.66" over the bars), then the Gallery's bar (six buttons in one row
+    read "ZIP of select…", "Delete selec…"; the cards' "R…", "P…") and the question a Delete asks."""
     page.set_viewport_size({"width": 1024, "height": 900})
     open_studio(page, server)
     small_and_fast(page)
+    page.locator(".st-key-w_sources").get_by_text("Demucs stems", exact=True).click()  # its stem map
+    page.locator(".st-key-preview_box").get_by_text(re.compile(r"· stems · weights")).wait_for()
     render(page, seed=5)
     wait_render(page, seed=5)
-    expect(page.locator(".st-key-preview_box [data-testid=stPlotlyChart]").first).to_be_visible()
-    assert not cut_short(page) and not clipped_labels(page, ".st-key-preview_box"), (
-        cut_short(page),
-        clipped_labels(page, ".st-key-preview_box"),
-    )
+    expect(page.locator(".st-key-preview_box [data-testid=stPlotlyChart]")).to_have_count(3)  # one per level
+    expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+    problems = cut_short(page), clipped_labels(page, ".st-key-preview_box"), overprinted(page, ".st-key-preview_box")
+    assert problems == ([], [], []), problems
     page.get_by_role("link", name="Gates", exact=True).click()  # four charts in two columns
-    expect(page.locator("[data-testid=stPlotlyChart]")).to_have_count(4 + 1)  # and what CLAP heard
-    assert not cut_short(page) and not clipped_labels(page, ""), (cut_short(page), clipped_labels(page, ""))
+    expect(page.locator("[data-testid=stPlotlyChart]")).to_have_count(4 + 3)  # and what each level heard
+    expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+    problems = cut_short(page), clipped_labels(page, ""), overprinted(page, "")
+    assert problems == ([], [], []), problems
     page.get_by_role("link", name="Gallery").click()
     page.locator(button("sel_all")).click()
     page.locator(button("del_ask")).click()
@@ -116,6 +121,39 @@ def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, 
     page.locator(button("del_cancel")).click()
     expect(page.locator(button("del_confirm"))).to_have_count(0)  # nothing deleted: the image stays
     expect(page.locator(button("recall_1"))).to_be_visible()
+
+
+def test_compare_exports_and_spectrogram_stems_fit_at_1024_px(page, server):
+    """Compare's export row in four columns read "Compari…", "Add the ste…", "Keep in t…"; the
+    Spectrogram's four stems in one row cut "CLAP hears in d…" and lost their players' seek bars."""
+    page.set_viewport_size({"width": 1024, "height": 900})
+    open_studio(page, server)
+    small_and_fast(page)
+    page.get_by_role("link", name="Compare", exact=True).click()
+    for key in ("cmp_without", "cmp_alone"):  # one row of three images: quick
+        toggle = page.locator(f".st-key-{key}")
+        toggle.locator("label").click()
+        expect(toggle.locator("input")).not_to_be_checked()
+    page.locator(button("cmp_run")).click()
+    expect(page.locator(button("cmp_grid"))).to_be_visible()
+    expect(page.locator(button("cmp_run"))).to_be_enabled()
+    expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+    page.locator(".st-key-cmp_export").scroll_into_view_if_needed()
+    shot(page, "compare_export_1024")
+    problems = cut_short(page), clipped_labels(page, ""), overprinted(page, "")
+    assert problems == ([], [], []), problems
+
+    page.get_by_role("link", name="Spectrogram", exact=True).click()
+    page.locator(".st-key-spec_sources").get_by_text("Demucs stems", exact=True).click()
+    expect(page.locator(".st-key-spec_part_stems_vocals [data-testid=stPlotlyChart]")).to_have_count(2)
+    expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+    problems = cut_short(page), clipped_labels(page, ""), overprinted(page, "")
+    assert problems == ([], [], []), problems
+    widths = page.evaluate("() => [...document.querySelectorAll('[class*=st-key-spec_part_stems] audio')]"
+                           ".map(a => a.getBoundingClientRect().width)")  # fmt: skip
+    assert len(widths) == 4 and min(widths) >= 250, widths  # wide enough for the seek bar
+    page.locator(".st-key-spec_part_stems_drums").scroll_into_view_if_needed()
+    shot(page, "spectrogram_stems_1024")
 
 
 def test_damaged_png_restore_is_a_message(page, server, tmp_path):
