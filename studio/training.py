@@ -169,8 +169,14 @@ def run_settings(info: RunInfo) -> str | None:
         config = read_run_config(info.path)
     except (TrainError, OSError, ValueError, TypeError):
         return None
-    parts = [f"Dataset {code_md(Path(config.data).name)}", f"learning rate {config.lr:g}",
-             f"batch {config.batch_size}", f"models {code_md(config.models)}"]  # fmt: skip
+    if not config.data:
+        return None  # a config written by hand without its dataset: nothing true to say
+    rows = info.status.get("rows_used")
+    batch = f"batch {config.batch_size}"
+    if isinstance(rows, int) and 0 < rows < config.batch_size:  # allowed (the rows repeat), but rarely meant
+        batch += f" (more than its {rows} usable rows: each step repeats them)"
+    parts = [f"Dataset {code_md(Path(config.data).name)}", f"learning rate {config.lr:g}", batch,
+             f"models {code_md(config.models)}"]  # fmt: skip
     if config.init:
         parts.append(f"from {code_md(Path(config.init).name)}")
     return " · ".join(parts)

@@ -365,3 +365,23 @@ def test_a_recalled_png_made_with_a_trained_run_finds_the_run_among_this_servers
             assert not [m for m in at.success if "Settings restored" in m.value]
         else:
             assert missing == [] and [m for m in at.success if "Settings restored" in m.value]
+
+
+def test_a_runs_settings_line_says_when_its_batch_is_more_than_its_rows(roots):
+    from core.train.config import TrainConfig
+    from core.train.runs import RunInfo
+    from studio import training
+
+    datasets, runs = roots
+    run = runs / "big-batch"
+    run.mkdir(parents=True)
+    config = TrainConfig(data=str(datasets / "tones"), out=str(run), models="tiny", batch_size=8, stage=2)
+    (run / "train_config.json").write_text(config.to_json())
+    said = training.run_settings(RunInfo(run, {"rows_used": 4}, alive=False))
+    assert said == (
+        f"Dataset `tones` · learning rate {config.lr:g} · batch 8 (more than its 4 usable rows: each step "
+        "repeats them) · models `tiny`"
+    )
+    assert "more than" not in training.run_settings(RunInfo(run, {"rows_used": 8}, alive=False))
+    (run / "train_config.json").write_text("{}")
+    assert training.run_settings(RunInfo(run, {}, alive=False)) is None
