@@ -176,7 +176,9 @@ def _preview_job(params: GenerationParams):
 def _draw_preview(slot, preview_params: GenerationParams | None, updating: bool) -> None:
     """The latest preview picture (or its error) into `slot`, replacing what was there."""
     with slot.container():
-        if s.preview.error and s.preview.key == preview_params:
+        job = s.preview.job  # refused by a full queue, it is tried again later: said until then
+        refused = job is not None and job.key == preview_params and job.done.is_set() and job.error is not None
+        if s.preview.error and (s.preview.key == preview_params or refused):
             errors.show(s.preview.error)
         item = s.preview.result
         if item is None:

@@ -119,3 +119,27 @@ def test_a_studio_session_queues_its_jobs_under_its_own_key():
     job = session(first).render.job
     assert job.ok and any(f is job.future for f, *_ in worker._owned.get(session(first).queue_key, []))
     assert not any(f is job.future for f, *_ in worker._owned.get(session(second).queue_key, []))
+
+
+def test_the_preview_says_why_a_full_queue_refused_it_and_runs_once_there_is_room(monkeypatch):
+    """Generate: the session's queue is full (its own long job), a knob moves: the preview box says
+    the queue is full (not just "older settings"), and the next rerun after the job ends previews."""
+    from tests.studio_helpers import app, errors, ok, session
+
+    at = app()
+    first = session(at).preview.result
+    monkeypatch.setenv(ENV["max_queue"], "1")
+    gate = threading.Event()
+    held = worker.submit_owned(gate.wait, threading.Event(), owner=session(at).queue_key)  # its own long job
+    try:
+        at.slider(key="w_norm_target").set_value(0.75).run()
+        ok(at)
+        assert any("You already have 1 job queued or running" in e for e in errors(at)), errors(at)
+        assert session(at).preview.result is first
+    finally:
+        gate.set()
+        held.result(timeout=60)
+    at.run()  # any rerun: the same settings are tried again
+    ok(at)
+    assert not errors(at) and session(at).preview.result is not first
+    assert session(at).preview.result.params.norm_target == 0.75
