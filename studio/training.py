@@ -162,6 +162,7 @@ def followed_run() -> RunInfo | None:
 def run_settings(info: RunInfo) -> str | None:
     """What the run trains on and with (its train_config.json), as Markdown: the form above shows
     what a new run would use, which after a reload is not what this one uses. None if unreadable."""
+    from core.train.card import shareable_config
     from core.train.checkpoint import read_run_config
     from studio.markdown import code_md
 
@@ -175,10 +176,11 @@ def run_settings(info: RunInfo) -> str | None:
     batch = f"batch {config.batch_size}"
     if isinstance(rows, int) and 0 < rows < config.batch_size:  # allowed (the rows repeat), but rarely meant
         batch += f" (more than its {rows} usable rows: each step repeats them)"
-    parts = [f"Dataset {code_md(Path(config.data).name)}", f"learning rate {config.lr:g}", batch,
-             f"models {code_md(config.models)}"]  # fmt: skip
-    if config.init:
-        parts.append(f"from {code_md(Path(config.init).name)}")
+    named = shareable_config(config)  # folders by their names, as the model card gives them
+    parts = [f"Dataset {code_md(named['data'])}", f"learning rate {config.lr:g}", batch,
+             f"models {code_md(named['models'])}"]  # fmt: skip
+    if named["init"]:
+        parts.append(f"from {code_md(named['init'])}")
     return " · ".join(parts)
 
 
@@ -212,6 +214,9 @@ def resume(run: str) -> None:
     if (other := training_now()) is not None:
         which = "it is training already" if other.path == Path(run) else f"run {other.name} is training"
         raise TrainError(f"Not resumed: {which}. Stop it (or wait for it) first.")
+    info = run_info(run)
+    if info is None or info.resumable is None:  # its checkpoints went since the page was drawn
+        raise TrainError(f"Not resumed: {Path(run).name} has no complete checkpoint left. Start a new run.")
     start_training(run=run, resume=True)
     session().train.key = run
 

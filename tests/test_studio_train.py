@@ -180,6 +180,10 @@ def test_resume_is_refused_when_a_run_started_since_the_page_was_drawn(roots, mo
 
     with pytest.raises(TrainError, match="Not resumed: run other is training"):  # a click that got through
         training.resume(str(run))
+    shutil.rmtree(other)  # no run trains now, and the checkpoint went (deleted by hand)
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(7) / ckpt.STATE_FILE).unlink()
+    with pytest.raises(TrainError, match="Not resumed: again has no complete checkpoint left. Start a new run."):
+        training.resume(str(run))
     assert launched == []
 
 
@@ -383,5 +387,11 @@ def test_a_runs_settings_line_says_when_its_batch_is_more_than_its_rows(roots):
         "repeats them) · models `tiny`"
     )
     assert "more than" not in training.run_settings(RunInfo(run, {"rows_used": 8}, alive=False))
+    models = datasets.parent / "my-sd"  # a local folder of models, and an init: by their names only
+    models.mkdir()
+    config = config.replace(models=str(models), init=str(runs / "first" / "final"))
+    (run / "train_config.json").write_text(config.to_json())
+    said = training.run_settings(RunInfo(run, {}, alive=False))
+    assert said.endswith(" · models `my-sd` · from `first/final`") and str(datasets.parent) not in said
     (run / "train_config.json").write_text("{}")
     assert training.run_settings(RunInfo(run, {}, alive=False)) is None
