@@ -5,7 +5,7 @@ Then the oldest images go while all galleries together exceed CLAP2DIFF_GALLERY_
 clips they keep: a clip goes with the last image that names it (unless its gallery's knobs still
 name it), and a clip hard-linked into several galleries is counted once. A Delete on the Gallery
 page removes images the same way, at once (`remove_images`). Only what studio/gallery_store.py
-lays out is ever touched: `<code>/<item>.png|json`, `knobs.json`, `numbers.json` and
+lays out is ever touched: `<code>/<item>.png|json`, `knobs.json`, `numbers.json`, `.lock` and
 `clips/<16 hex>/<file>`.
 """
 
@@ -24,6 +24,7 @@ from studio.gallery_store import (
     DEFAULT_MB,
     ITEM_NAME,
     KNOBS_FILE,
+    LOCK_FILE,
     MB_ENV,
     NUMBERS_FILE,
     galleries_dir,
@@ -63,7 +64,7 @@ def prune_galleries(now: float | None = None, folder: Path | None = None) -> lis
             continue
         if all(st.st_mtime < cutoff for _, st in [*mine, *knobs]):  # its images and its knobs untouched
             removed += [f for f, _ in [*mine, *knobs] if _unlink(f)]
-            removed += [f for f in [gallery / NUMBERS_FILE] if f.is_file() and _unlink(f)]
+            removed += [f for f in [gallery / NUMBERS_FILE, gallery / LOCK_FILE] if f.is_file() and _unlink(f)]
             removed += _remove_clips(gallery / CLIPS, keep=set())
             _rmdir(gallery)
             continue

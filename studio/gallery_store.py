@@ -45,6 +45,8 @@ ITEM_NAME = re.compile(rf"^({_STEM_TEXT})\.(png|json)$")
 _STEM = re.compile(rf"^{_STEM_TEXT}$")  # an item's name without its extension
 KNOBS_FILE = "knobs.json"  # what the knobs last showed (studio/knob_memory.py): goes with its gallery
 NUMBERS_FILE = "numbers.json"  # the last image number the gallery gave (next_number): goes with it
+LOCK_FILE = ".lock"  # what its tabs lock to change the two files above (_locked): goes with it
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF}  # flock refused by the file system
 CLIPS = "clips"  # <gallery>/clips/<16 hex>/<name>: the uploads its images and knobs use, kept with it
 
 
@@ -175,11 +177,17 @@ def next_number(code: str, at_least: int) -> int | None:
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """One read-change-write of a gallery's shared files at a time: its tabs are threads of this
-    server (or another server on the same folder). Raises OSError when the folder cannot be made."""
+    server (or another server on the same folder). A file system without locks (some network
+    mounts) gets the write unlocked, as before there was a lock, rather than none. Raises OSError
+    when the folder cannot be made."""
     folder.mkdir(parents=True, exist_ok=True)
-    handle = os.open(folder, os.O_RDONLY)
+    handle = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)  # writable: NFS locks need it
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                raise
         yield
     finally:
         os.close(handle)  # and with it the lock
@@ -313,6 +321,7 @@ __all__ = [
     "DAYS_ENV",
     "GALLERY_QUERY",
     "KNOBS_FILE",
+    "LOCK_FILE",
     "MB_ENV",
     "NUMBERS_FILE",
     "ITEM_NAME",

@@ -50,6 +50,7 @@ def test_a_new_session_with_the_same_code_sees_the_renders(own_uploads):
     assert [h.id for h in made] == [1, 2]
     kept_files = sorted(f.name for f in (own_uploads / "galleries" / code).iterdir())
     assert kept_files.pop() == gallery_store.NUMBERS_FILE  # the last number given (after the digits)
+    assert kept_files.pop(0) == gallery_store.LOCK_FILE  # what its tabs lock to give one (first: a dot)
     assert [f.rsplit(".", 1)[1] for f in kept_files] == ["json", "png"] * 2 and all(".tmp" not in f for f in kept_files)
 
     again = _open(code)  # a bookmark, another tab, or the same link after a restart
@@ -133,7 +134,8 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
 
     old, fresh = "a" * 22, "b" * 22
     image(old, 1, 9, 10)
-    (root / old / gallery_store.NUMBERS_FILE).write_text('{"last": 1}')  # goes with its gallery
+    (root / old / gallery_store.NUMBERS_FILE).write_text('{"last": 1}')  # goes with its gallery...
+    (root / old / gallery_store.LOCK_FILE).write_bytes(b"")  # ...as does its lock
     image(fresh, 1, 3, 600_000)
     image(fresh, 2, 1, 600_000)
     (root / "not-ours").mkdir()
@@ -144,7 +146,7 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
     left = sorted(p.name for p in (root / fresh).iterdir())
     assert left == ["0000000000002-00000002.json", "0000000000002-00000002.png"]  # the older image went
     assert (root / "not-ours" / "1.png").read_bytes() == b"kept"  # never a file keep() did not make
-    assert len(removed) == 5  # with the old gallery's numbers.json
+    assert len(removed) == 6  # with the old gallery's numbers.json and .lock
 
 
 def test_the_size_budget_counts_the_clips_a_gallery_keeps_once_each(own_uploads, monkeypatch):
@@ -302,6 +304,22 @@ def test_numbers_go_on_from_the_images_when_the_gallery_kept_none_or_a_damaged_c
     blocked = gallery_store.new_code()
     (own_uploads / "galleries" / blocked).write_bytes(b"")  # a file where its folder would go
     assert gallery_store.next_number(blocked, 3) is None
+
+
+def test_a_file_system_without_locks_still_numbers_and_keeps_the_knobs(own_uploads, monkeypatch):
+    """Some network mounts refuse flock: the gallery then writes unlocked (as before it locked),
+    instead of keeping neither numbers nor knobs."""
+    import errno
+    import fcntl
+
+    def refused(handle, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", refused)
+    code = gallery_store.new_code()
+    assert gallery_store.next_number(code, 1) == 1 and gallery_store.next_number(code, 1) == 2
+    assert gallery_store.update_knobs(code, lambda kept: {"version": 1, "seen": kept})
+    assert gallery_store.load_knobs(code, touch=False) == {"version": 1, "seen": None}
 
 
 def test_forget_removes_the_files_of_those_images_and_the_clips_only_they_named(
