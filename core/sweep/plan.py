@@ -41,7 +41,7 @@ class SweepPlan:
             try:
                 self.params_at(*at).validate()
             except ParamsError as exc:
-                reason = str(exc).split(": ", 1)[-1]
+                reason = exc.problem
                 tile = " · ".join(self.labels_at(*at).values())
                 raise SweepError(
                     f"the tile {tile} cannot be made ({reason}): change these axes' values so that every "

@@ -262,7 +262,9 @@ def _cut(index, videos: Path, request: ClipRequest, clip: Path, frame: Path, tri
             return "the clip is silent"
         image = grab_frame(video, start + min(FRAME_OFFSET, samples.size / CLAP_RATE / 2))
     except Exception as exc:  # noqa: BLE001 - PyAV raises many error types; each is one row's failure
-        said = str(exc).replace(str(video), video.name)  # FFmpeg names the file it read: not the server's path
+        said = str(exc)  # FFmpeg names the file it read, as it was given or resolved: by its name only
+        for form in sorted({str(video), str(video.resolve()), str(video.absolute())}, key=len, reverse=True):
+            said = said.replace(form, video.name)
         return f"cannot be decoded ({type(exc).__name__}: {said[:120]})"
     atomic_write(frame, _jpeg_bytes(image))
     write_wav(clip, samples, CLAP_RATE, "PCM_16")  # last: a row counts as done once its WAV exists
