@@ -107,29 +107,14 @@ except ValueError as exc:
     st.stop()
 
 tiles = sweeping.tiles_at(run, z)
-left, right = st.columns([1.4, 1], gap="medium")  # medium: the heatmap's cells get the room
-with left:
-    if tiles:
-        st.image(grid_pngs[z], width="stretch", output_format="PNG")
-    else:  # a sweep stopped before this Z value: an empty grid would say nothing
-        st.info(sweeping.missing_tiles(run, z), icon=":material/grid_off:")
-with right:
-    if tiles:
-        score = st.selectbox(
-            "Score", sweeping.scores_offered(), format_func=sweeping.score_label, key="sweep_score", persist_state=PS
-        )
-        with st.container(key="sweep_heatmap"):
-            if gap := sweeping.heatmap_gap(run, score, z, s.sweep.key):
-                st.info(gap, icon=":material/info:")  # wrapped text, never cut inside a figure
-            else:
-                figure = sweep_charts.sweep_heatmap(run, score, z, title=sweeping.score_label(score))
-                widgets.chart(figure, key=f"sweep_heat_{score}_{z}", toolbar=False)
-        st.selectbox(
-            "Tile",
-            range(len(tiles)),
-            format_func=lambda i: " · ".join(tiles[i].labels.values()),
-            key=sweeping.TILE_KEY,
-        )
+score = sweeping.scores_offered()[0]
+if tiles:  # one wrapping row of pickers as wide as their values: in the heatmap's column they were cut
+    tile_names = [" · ".join(t.labels.values()) for t in tiles]
+    with st.container(horizontal=True, gap="small", vertical_alignment="bottom", key="sweep_pickers"):
+        score = st.selectbox("Score", sweeping.scores_offered(), format_func=sweeping.score_label, key="sweep_score",
+                             persist_state=PS, width=sweeping.picker_px(map(sweeping.score_label, sweeping.scores_offered())))  # fmt: skip
+        st.selectbox("Tile", range(len(tiles)), format_func=tile_names.__getitem__, key=sweeping.TILE_KEY,
+                     width=sweeping.picker_px(tile_names))  # fmt: skip
         st.button(
             "Open in Generate",
             key="sweep_recall",
@@ -138,6 +123,20 @@ with right:
             icon=":material/settings_backup_restore:",
             help="Put this tile's settings into the Generate page's sliders (a preview tile keeps Generate's steps and size).",
         )
+left, right = st.columns([1.4, 1], gap="medium")  # medium: the heatmap's cells get the room
+with left:
+    if tiles:
+        st.image(grid_pngs[z], width="stretch", output_format="PNG")
+    else:  # a sweep stopped before this Z value: an empty grid would say nothing
+        st.info(sweeping.missing_tiles(run, z), icon=":material/grid_off:")
+with right:
+    if tiles:
+        with st.container(key="sweep_heatmap"):
+            if gap := sweeping.heatmap_gap(run, score, z, s.sweep.key):
+                st.info(gap, icon=":material/info:")  # wrapped text, never cut inside a figure
+            else:
+                figure = sweep_charts.sweep_heatmap(run, score, z, title=sweeping.score_label(score))
+                widgets.chart(figure, key=f"sweep_heat_{score}_{z}", toolbar=False)
     with st.container(horizontal=True, gap="small"):  # each as wide as its label (3 columns cut them at 1024 px)
         st.download_button("Grid", grid_pngs[z], file_name=f"sweep_grid_{z + 1:02d}.png", mime="image/png",
                            on_click="ignore", key="sweep_dl_grid", icon=":material/grid_view:", disabled=not tiles)  # fmt: skip

@@ -4,6 +4,7 @@ the plan from the page's choices, the shared CLIP scorer, and the job on the eng
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,12 @@ def scores_offered() -> list[str]:
     """The scores the page's picker offers: those a sweep run here can have. Reference match needs
     a reference image, which only the CLI takes (--reference), so it is never offered."""
     return [name for name in SCORE_NAMES if name != "reference_match"]
+
+
+def picker_px(values: Iterable[str]) -> int:
+    """A select's width for its longest value (about 8 px a character at the page's font, plus the
+    box's padding and arrow), so that no choice reads cut short; within what a column can hold."""
+    return min(640, max(200, 64 + 8 * max((len(v) for v in values), default=0)))
 
 
 def score_label(name: str) -> str:

@@ -26,7 +26,8 @@ def test_the_gallery_survives_a_server_restart(browser, tmp_path):
         code = parse_qs(urlparse(pg.url).query)["gallery"][0]
         pg.context.close()
     kept = sorted((uploads / "galleries" / code).iterdir())
-    assert [p.suffix for p in kept[:2]] == [".json", ".png"] and [p.name for p in kept[2:]] == ["knobs.json"]
+    assert kept[0].name == ".lock" and [p.suffix for p in kept[1:3]] == [".json", ".png"]
+    assert [p.name for p in kept[3:]] == ["knobs.json", "numbers.json"]
 
     with studio_server(uploads, log_name="gallery_restart_2.log") as url:  # a new process: nothing in memory
         pg = new_page(browser)
