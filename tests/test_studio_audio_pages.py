@@ -206,6 +206,8 @@ def test_spectrogram_stems_come_two_a_row_with_short_titles():
     assert not [t for t in titles if t and t.startswith("CLAP hears in")]
     assert not [t for t in titles if t and t.endswith(" hears") and t != "CLAP hears"]
     assert any("The **background** (drums + other) hears" in m.value for m in at.markdown)
+    widths = [round(c.weight, 3) for c in at.columns]
+    assert 0.25 not in widths and widths.count(0.5) >= 4  # the four stems' cards: two rows of two
     for fig in figures:
         if fig["data"] and fig["data"][0].get("orientation") == "h":
             _heard_rows_fit(fig)
