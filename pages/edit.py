@@ -118,7 +118,7 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
     if s.edit_preview.key == edit or (job is not None and job.key == edit and job.done.is_set() and not queue_full):
         return None, edit, None  # shown already, or it failed (its message is shown): not again
     if job is None or job.key != edit or queue_full:
-        job = s.edit_preview.replace(lambda: editing.edit_job(engine, edit, kind="preview"))
+        job = s.edit_preview.supersede(lambda: editing.edit_job(engine, edit, kind="preview"))
     return job, edit, None
 
 

@@ -169,7 +169,7 @@ def _preview_job(params: GenerationParams):
     job = s.preview.job
     if job is None or job.key != preview_params or (job.done.is_set() and job.collected):
         fast = fast_settings()  # the sidebar's fast paths: previews only
-        job = s.preview.replace(lambda: jobs.generation_job(engine, preview_params, "preview", fast))
+        job = s.preview.supersede(lambda: jobs.generation_job(engine, preview_params, "preview", fast))
     return job, preview_params, None
 
 

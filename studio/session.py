@@ -71,7 +71,7 @@ class JobSlot(Generic[ResultT]):
         self.job, self.error, self.note, self.input_problem = job, None, None, False
         return job
 
-    def replace(self, make: Callable[[], Job]) -> Job:
+    def supersede(self, make: Callable[[], Job]) -> Job:
         """Cancel the job in flight (its settings changed: a preview the sliders left), then start
         `make()` in its place. Cancelled first, so that its place in this session's queue is free
         when the new one asks for one (CLAP2DIFF_MAX_QUEUE)."""

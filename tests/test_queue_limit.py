@@ -84,19 +84,19 @@ def test_a_newer_preview_takes_the_place_of_the_one_it_replaces(
     monkeypatch.setattr(worker, "session_owner", lambda: "tab-d")
     s = Session(params=tiny_params)
     render = s.render.start(jobs.generation_job(tiny_engine, tiny_params, kind="render"))
-    stale = s.preview.replace(preview(1))
-    newer = s.preview.replace(preview(2))
+    stale = s.preview.supersede(preview(1))
+    newer = s.preview.supersede(preview(2))
     assert newer.error is None and s.preview.job is newer
     assert stale.cancel.is_set() and worker.active("tab-d") == 2
 
     monkeypatch.setenv(ENV["max_queue"], "1")  # the render alone fills it now: nothing to replace frees one
-    s.preview.replace(preview(3))
+    s.preview.supersede(preview(3))
     s.collect_jobs()
     assert s.preview.error.startswith("**Cannot do this**: You already have 1 job ") and s.preview.key is None
 
     busy_engine_thread.set()
     assert render.wait(60) and render.ok and newer.wait(60) and newer.cancelled
-    again = s.preview.replace(preview(3))  # the next rerun: the same settings, tried again
+    again = s.preview.supersede(preview(3))  # the next rerun: the same settings, tried again
     assert again.wait(60) and again.ok
 
 
