@@ -85,7 +85,7 @@ stage = c1.selectbox(  # outside the form: a new stage brings its own steps and 
     on_change=training.use_stage_defaults,
     args=(models,),
 )
-with st.form("train_settings", border=False):
+with st.form("train_settings", border=False, enter_to_submit=False):  # only Start starts a run: Enter in a box did
     c2, c3, c4 = st.columns(3)
     steps_knob, lr_knob, batch_knob = K["stage_steps"], K["learning_rates"], K["batch_size"]
     defaults = training.starting_config(models)

@@ -93,7 +93,9 @@ def test_fewer_heard_events_than_asked_are_explained():
     trace = Trace(steps=1, heard={"mix": labels(2)})
     assert heard_fewer_note(trace, 2) is None
     note = heard_fewer_note(trace, 5)
-    assert note.startswith("Showing 2 of the 5 events asked for") and "the 75 CLIP tokens the sound is written in" in note
+    assert (
+        note.startswith("Showing 2 of the 5 events asked for") and "the 75 CLIP tokens the sound is written in" in note
+    )
     levels = Trace(steps=1, heard={"foreground": labels(3), "background": labels(5), "ambience": []})
     assert heard_fewer_note(levels, 5).startswith("Showing 3–5 of the 5")
 

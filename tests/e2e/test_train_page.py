@@ -20,6 +20,9 @@ def test_start_watch_and_stop_a_run(page, server, server_dirs):
     expect(page.locator("[data-testid=stMetricValue]").first).to_have_text("4")
     page.locator(".st-key-train_run_name input").fill("browser-run")
     page.locator(".st-key-train_steps input").fill("100000")
+    page.locator(".st-key-train_steps input").press("Enter")  # starts nothing: Enter in a box started a run
+    expect(page.locator(".st-key-train_steps")).not_to_contain_text("Press Enter")  # the form's own hint
+    assert not (server_dirs["runs"] / "browser-run").exists()
     page.locator(button("train_start")).click()
 
     run = server_dirs["runs"] / "browser-run"
