@@ -183,7 +183,7 @@ with bar:
     if selected and s.gallery_delete == key:
         st.warning(
             f"Delete {_images(len(selected))} from this gallery? They go from this server's disk too (a reload, "
-            "a bookmark or a new tab of this gallery will not show them again); a downloaded PNG keeps its settings. "
+            "a bookmark or another tab of this gallery will not show them again); a downloaded PNG keeps its settings. "
             "This cannot be undone.",
             icon=":material/delete_forever:",
         )

@@ -62,6 +62,7 @@ page = st.navigation(nav.pages(), position="top")
 current = session()
 fresh = current.gallery_code is None  # this session's first run: a new tab, a reload, a bookmark
 gallery_store.attach(current, st.query_params)  # the gallery kept on disk under the link's ?gallery= code
+gallery_store.sync(current)  # what other tabs of that gallery kept or deleted since
 if fresh:
     knob_memory.restore(current)  # the knobs as this gallery's page last showed them
 janitor.watch(current, fresh)  # jobs cancelled, uploads released when it ends; a reload's jobs taken over

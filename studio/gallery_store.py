@@ -240,14 +240,19 @@ def load(code: str) -> list[HistoryItem]:
     """The images of gallery `code`, oldest first, under the numbers they were shown with; an image
     whose files are damaged is skipped. Where two images have one number (tabs of a gallery from
     before `next_number`), the later gets the next free one, as does one kept without a number."""
+    folder = galleries_dir() / code
+    return _numbered(_read(folder, sorted(_stems(folder))))
+
+
+def _read(folder: Path, stems: list[str]) -> list[HistoryItem]:
+    """The images kept under `stems` (damaged ones skipped), numbered as their sidecars say (0: none)."""
     from PIL import Image
 
     from core.params import GenerationParams
     from core.trace import Trace
 
-    folder = galleries_dir() / code
     items = []
-    for stem in sorted(_stems(folder)):
+    for stem in stems:
         try:
             png = (folder / f"{stem}.png").read_bytes()
             meta: dict[str, Any] = json.loads((folder / f"{stem}.json").read_text())
@@ -274,7 +279,31 @@ def load(code: str) -> list[HistoryItem]:
             )
         except (OSError, ValueError, KeyError, TypeError):
             continue
-    return _numbered(items)
+    return items
+
+
+def sync(session: Session) -> bool:
+    """Bring this tab's history in line with its gallery on disk (app.py, every full run): images
+    another tab of the gallery kept appear, images it deleted go, and Generate stops showing a
+    render deleted there. A folder listing; only the images new to this tab are read. Returns
+    whether the history changed."""
+    if session.gallery_code is None:
+        return False
+    folder = galleries_dir() / session.gallery_code
+    on_disk = _stems(folder)
+    if not on_disk and not folder.is_dir():
+        return False  # nothing kept yet (or the disk refused): the history in memory is all there is
+    mine = {h.stem for h in session.history if h.stem}
+    new, gone = on_disk - mine, mine - on_disk
+    if not new and not gone:
+        return False
+    kept = [h for h in session.history if h.stem not in gone]  # never-kept images (stem "") stay
+    merged = sorted([*kept, *_read(folder, sorted(new))], key=lambda h: (h.id == 0, h.id, h.created))
+    session.history[:] = _numbered(merged)[-HISTORY_LIMIT:]
+    session.gallery_files.clear()
+    if session.render.result is not None and session.render.result.stem in gone:
+        session.render.result = None
+    return True
 
 
 def _numbered(items: list[HistoryItem]) -> list[HistoryItem]:
@@ -292,8 +321,9 @@ def _numbered(items: list[HistoryItem]) -> list[HistoryItem]:
 def forget(code: str, stems: list[str]) -> list[Path]:
     """Delete images of gallery `code` (Session.forget: the Gallery's Delete) by the names they
     were kept or read under, not by number: a gallery from before numbers were counted (or whose
-    disk refused `next_number`) may hold one number twice, and `load` renumbers the later. The clips only they named go too. Never raises: returns
-    the files the disk would not remove (with either of its files gone an image is not read back)."""
+    disk refused `next_number`) may hold one number twice, and `load` renumbers the later. The clips
+    only they named go too. Never raises: returns the files the disk would not remove (with either
+    of its files gone an image is not read back)."""
     from studio.gallery_prune import remove_images
 
     if valid_code(code) is None:
@@ -327,6 +357,7 @@ __all__ = [
     "ITEM_NAME",
     "setting",
     "attach",
+    "sync",
     "clips_dir",
     "galleries_dir",
     "forget",

@@ -242,35 +242,32 @@ def test_deleting_selected_images_asks_first_then_removes_them_from_the_session_
         at.switch_page(f"../pages/{page}.py").run()
         ok(at)
         if page == "edit":
-            assert at.selectbox(key="edit_gallery_pick").value == 3  # the picker offers what is left
+            picker = at.selectbox(key="edit_gallery_pick")  # what is left, and the reload's render #4
+            assert picker.options == ["#4 · (no prompt)", "#3 · (no prompt)"] and picker.value == 4
 
     other_tab.switch_page("../pages/gallery.py").run()
     ok(other_tab)
-    assert [h.id for h in session(other_tab).history] == [1, 2, 3]  # its memory, until its reload
-    other_tab.checkbox(key="sel_1").check().run()
-    other_tab.button(key="del_ask").click().run()
-    other_tab.button(key="del_confirm").click().run()  # its files are gone already: fine
-    ok(other_tab)
-    assert [h.id for h in session(other_tab).history] == [2, 3]
+    assert [h.id for h in session(other_tab).history] == [3, 4]  # the delete (and the reload's #4) reached it
     assert (folder / f"{stems[3]}.png").is_file()
 
 
-def test_a_gallery_never_gives_one_number_twice_and_generate_drops_a_deleted_render(own_uploads):
-    """Two tabs of one gallery take their numbers from it, not each from its own count; the newest
-    image deleted, its number is not given again (a reload included); Generate stops showing its
-    last render once the Gallery deleted it."""
+def test_a_gallery_never_gives_one_number_twice_and_its_tabs_follow_each_other(own_uploads):
+    """Two tabs of one gallery take their numbers from it, not each from its own count; each shows
+    what the other kept or deleted at its next run, and Generate stops showing a render deleted
+    (in either tab); the newest image deleted, its number is not given again (a reload included)."""
     at = _open()
     code = _code(at)
     render(at)
     render(at)
     other_tab = _open(code)
     render(other_tab)  # 3
-    render(at)  # its own count says 3: the gallery gives 4
-    assert [h.id for h in session(at).history] == [1, 2, 4]
-    assert [h.id for h in session(other_tab).history] == [1, 2, 3]
+    render(at)  # its own count says 3: the gallery gives 4, and it shows the other tab's 3
+    assert [h.id for h in session(at).history] == [1, 2, 3, 4]
+    assert [h.id for h in session(other_tab).history] == [1, 2, 3]  # no run of its own since
     assert [h.id for h in session(_open(code)).history] == [1, 2, 3, 4]  # nothing renumbered on reload
 
     at.switch_page("../pages/gallery.py").run()
+    at.checkbox(key="sel_3").check().run()
     at.checkbox(key="sel_4").check().run()
     at.button(key="del_ask").click().run()
     at.button(key="del_confirm").click().run()
@@ -279,14 +276,18 @@ def test_a_gallery_never_gives_one_number_twice_and_generate_drops_a_deleted_ren
     ok(at)
     assert session(at).render.result is None and "dl_render_4" not in [b.key for b in at.get("download_button")]
     assert any(c.value.startswith("Full quality with the settings") for c in at.caption)
+    other_tab.run()  # its next run: the other tab's delete reaches it, its own render #3 included
+    ok(other_tab)
+    assert [h.id for h in session(other_tab).history] == [1, 2] and session(other_tab).render.result is None
+    assert any(c.value.startswith("Full quality with the settings") for c in other_tab.caption)
 
     reloaded = _open(code)
-    assert [h.id for h in session(reloaded).history] == [1, 2, 3]
+    assert [h.id for h in session(reloaded).history] == [1, 2]
     render(reloaded)
     render(at)
-    assert [h.id for h in session(reloaded).history] == [1, 2, 3, 5]  # not 4 again
-    assert [h.id for h in session(at).history] == [1, 2, 6]
-    assert [h.id for h in session(_open(code)).history] == [1, 2, 3, 5, 6]
+    assert [h.id for h in session(reloaded).history] == [1, 2, 5]  # not 4 again
+    assert [h.id for h in session(at).history] == [1, 2, 5, 6]
+    assert [h.id for h in session(_open(code)).history] == [1, 2, 5, 6]
 
 
 def test_numbers_go_on_from_the_images_when_the_gallery_kept_none_or_a_damaged_count(own_uploads):
