@@ -66,7 +66,7 @@ def _input_problem(p: GenerationParams) -> str | None:
     choice = widgets.checked_choice()
     if not choice.ok or not choice.path:  # the clip's own problem is said above the results: here where
         return "Nothing to compare without a usable clip: " + (  # to look
-            "the message above says why this one cannot be used."
+            "the message under Run says why this one cannot be used."
             if choice.given
             else "choose one on the Generate page."
         )
@@ -83,6 +83,9 @@ def _input_problem(p: GenerationParams) -> str | None:
 def _start() -> None:
     p = _run_params()
     problem = _input_problem(p)
+    if problem is not None and not widgets.checked_choice().ok:  # the box under Run says why already
+        st.toast(problem, icon=":material/graphic_eq:")
+        return
     if problem is not None:
         s.compare.fail(problem)
         return

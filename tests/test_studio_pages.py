@@ -38,8 +38,8 @@ def test_compare_drops_an_audio_error_once_a_sample_is_chosen():
     at.switch_page("../pages/compare.py").run()
     at.button(key="cmp_run").click().run()
     ok(at)
-    assert errors(at) == ["Nothing to compare without a usable clip: choose one on the Generate page."]
-    assert [i.value for i in at.info] == ["Upload a clip first, or pick a sample."]  # a hint, not an error
+    assert [t.value for t in at.toast] == ["Nothing to compare without a usable clip: choose one on the Generate page."]
+    assert [i.value for i in at.info] == ["Upload a clip first, or pick a sample."] and not errors(at)  # a hint
 
     at.switch_page("../pages/generate.py").run()
     at.radio(key="w_audio_source").set_value("sample").run()
@@ -61,9 +61,9 @@ def test_compare_says_once_why_a_clip_cannot_be_used():
     assert said.startswith("**Audio problem**: ") and "notes.wav" in said
     at.button(key="cmp_run").click().run()
     ok(at)
-    assert errors(at) == [
-        said,
-        "Nothing to compare without a usable clip: the message above says why this one cannot be used.",
+    assert errors(at) == [said]  # not a second red box: a toast points at it
+    assert [t.value for t in at.toast] == [
+        "Nothing to compare without a usable clip: the message under Run says why this one cannot be used."
     ]
     assert session(at).compare.job is None
 
