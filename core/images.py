@@ -38,7 +38,7 @@ class ImageError(UserError, ValueError):
 
 
 class NotAnImageError(ImageError):
-    """The file is not an image Pillow can read (or is empty)."""
+    """The file is not an image Pillow can read (or is empty): said without naming Pillow."""
 
 
 class TruncatedImageError(ImageError):
@@ -115,7 +115,7 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
         raise
     except UnidentifiedImageError:
         raise NotAnImageError(
-            f"{name} is not an image Pillow can read: choose a JPEG, PNG, WebP, BMP or TIFF file"
+            f"{name} is not an image file this studio reads: choose a JPEG, PNG, WebP, BMP or TIFF file"
         ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses a canvas over twice its own limit inside Image.open, before `im` exists:

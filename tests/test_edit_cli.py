@@ -61,7 +61,7 @@ def test_bad_photo_is_one_line_and_exit_2(edit_files, capsys):
         == 2
     )
     err = capsys.readouterr().err.strip()
-    assert err.startswith("error: bad.jpg is not an image Pillow can read") and "\n" not in err
+    assert err.startswith("error: bad.jpg is not an image file this studio reads") and "\n" not in err
     assert main(["edit", "--models", "tiny", "--out", str(edit_files / "o.png")]) == 2
     assert "an edit needs a photo (--image)" in capsys.readouterr().err
 

@@ -40,7 +40,7 @@ def test_every_image_error_is_a_user_error():
 def test_a_text_file_is_not_an_image(tmp_path):
     path = tmp_path / "notes.jpg"
     path.write_text("hello, not a picture")
-    with pytest.raises(NotAnImageError, match=r"notes\.jpg is not an image Pillow can read: choose a JPEG"):
+    with pytest.raises(NotAnImageError, match=r"notes\.jpg is not an image file this studio reads: choose a JPEG"):
         load_photo(path)
 
 

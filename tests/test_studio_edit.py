@@ -304,7 +304,7 @@ def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
     at = _edit_page()
     at.file_uploader(key="edit_photo").set_value(("notes.png", b"these are my notes", "image/png")).run()
     ok(at)
-    said = [e for e in errors(at) if "notes.png is not an image Pillow can read" in e]
+    said = [e for e in errors(at) if "notes.png is not an image file this studio reads" in e]
     assert said, errors(at)
     assert session(at).edit_preview.job is None  # no preview of a photo that cannot be read
     at.radio(key="edit_mask_source").set_value("paint").run()

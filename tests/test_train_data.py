@@ -44,7 +44,9 @@ def test_bad_rows_are_skipped_with_their_reasons(tmp_path, train_bundle):
     assert reasons[4].startswith("not valid JSON")
     assert reasons[5] == "audio clips/missing.wav does not exist"
     assert reasons[6] == "empty caption"
-    assert reasons[7] == "image frames/note.png is not an image PIL can read"  # as written, like the audio's
+    assert (
+        reasons[7] == "image frames/note.png is not an image file (JPEG, PNG, WebP, BMP or TIFF) that can be read"
+    )  # as written, like the audio's
     assert reasons[8] == 'no "audio" path'
     assert reasons[10] == "audio clips/broken.wav is damaged or not audio (its .wav header cannot be read)"
     assert reasons[11] == "audio gone.wav does not exist"  # an absolute path by its name: no folder of this machine

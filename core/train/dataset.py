@@ -157,7 +157,7 @@ def _check_media(row: Row, report: DatasetReport) -> str:
     try:
         im = Image.open(row.image)
     except (UnidentifiedImageError, OSError):
-        return f"image {image_name} is not an image PIL can read"
+        return f"image {image_name} is not an image file (JPEG, PNG, WebP, BMP or TIFF) that can be read"
     except Image.DecompressionBombError:  # a row, not the run: another may be fine
         return f"image {image_name} is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
     with im:
