@@ -117,7 +117,11 @@ def test_a_long_render_goes_on_after_a_reload_and_cancel_stops_it(page, server):
     page.locator(".st-key-render_box").get_by_text(re.compile(r"step \d+/100")).wait_for()
     page.reload()
     page.get_by_text("The render started before the reload goes on here; the knobs show its settings.").wait_for()
-    page.locator(".st-key-render_box").get_by_text(re.compile(r"step \d+/100")).wait_for()
+    try:
+        page.locator(".st-key-render_box").get_by_text(re.compile(r"step \d+/100")).wait_for()
+    except Exception:  # seen once in a full run (not since): keep what the page showed
+        shot(page, "06_reload_not_following")
+        raise AssertionError(f"not following the render: {page.locator('.st-key-render_box').inner_text()!r}") from None
     expect(page.locator(".st-key-w_seed input")).to_have_value("4321")
     expect(page.locator(".st-key-w_width input")).to_have_value("320")
     page.locator(button("btn_cancel")).click()
