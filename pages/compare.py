@@ -11,7 +11,6 @@ from studio import bindings, errors, jobs, loader, nav, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.history import CompareResult
 from studio.session import session
-from studio.widgets.results import older_settings_note
 
 s = session()
 engine = loader.current()
@@ -163,7 +162,7 @@ def _tile(cell: Cell) -> None:
 
 
 st.markdown(f"#### {widgets.escape_md(result.plan.title)}")  # the prompt and clip, as typed
-if older := older_settings_note(s.compare.key, _run_params()):  # as the live preview's "older settings"
+if older := widgets.older_settings_note(s.compare.key, _run_params()):  # as the live preview's "older settings"
     st.info(older, icon=":material/history:")
 explained = False
 for title, cells in result.plan.rows:

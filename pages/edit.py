@@ -10,7 +10,6 @@ from core import EditParams, clip_name
 from studio import bindings, editing, errors, loader, nav, widgets
 from studio.bindings import PERSIST as PS
 from studio.jobs import Job
-from studio.limits import QueueFull
 from studio.session import session
 
 s = session()
@@ -114,7 +113,7 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
     if s.edit.running:
         return None, edit, "Preview paused while the edit runs."
     job = s.edit_preview.job
-    queue_full = job is not None and isinstance(job.error, QueueFull)  # tried again on the next rerun
+    queue_full = s.edit_preview.refused_for_room  # tried again on the next rerun
     if s.edit_preview.key == edit or (job is not None and job.key == edit and job.done.is_set() and not queue_full):
         return None, edit, None  # shown already, or it failed (its message is shown): not again
     if job is None or job.key != edit or queue_full:

@@ -64,6 +64,14 @@ class JobSlot(Generic[ResultT]):
         show neither the job nor its result until the next click."""
         return self.job is not None and not self.job.collected
 
+    @property
+    def refused_for_room(self) -> bool:
+        """Its job was refused by a full queue (CLAP2DIFF_MAX_QUEUE): unlike settings that fail, the
+        same settings are tried again on a later run."""
+        from studio.limits import QueueFull
+
+        return self.job is not None and isinstance(self.job.error, QueueFull)
+
     def start(self, job: Job) -> Job:
         """Follow `job` from now on; a different one still running is stale and is cancelled."""
         if self.job is not None and self.job is not job and self.job.running:
@@ -266,7 +274,6 @@ class Session:
     def collect_jobs(self) -> None:
         """Move finished jobs' results into this session (every page, every run)."""
         from studio.errors import describe
-        from studio.limits import QueueFull
 
         if job := self.render.finished():
             self.render.error = self.render.note = None
@@ -285,7 +292,7 @@ class Session:
                 self.preview.key, self.preview.error = job.key, None
                 self.last_trace = ("preview", 0)
             elif not job.cancelled:
-                if not isinstance(job.error, QueueFull):  # a full queue is tried again on the next rerun
+                if not self.preview.refused_for_room:  # a full queue is tried again on the next rerun
                     self.preview.key = job.key  # don't retry the same failing params on every rerun
                 self.preview.error = describe(job.error)
         if job := self.compare.finished():

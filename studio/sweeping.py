@@ -169,15 +169,10 @@ def scorer_for(engine: Engine) -> tuple[Scorer | None, str | None]:
 
 def score_job(engine: Engine, scorer: Scorer, params: GenerationParams, image: Any, heard: Any, key: Any) -> Job:
     """CLIP scores of one finished image (its strength-0 twin generated for the audio effect)."""
-    from core.sweep import heard_overall
+    from core.sweep import heard_overall, no_audio_twin
 
-    def task(job: Job):
-        twin = None
-        if params.audio_path is not None and params.audio_strength == 0:
-            twin = image
-        elif params.audio_path is not None:  # a generation like any: Cancel, progress and "waiting" reach it
-            no_audio = params.replace(audio_strength=0.0)
-            twin = engine.generate(no_audio, progress=job.on_progress, cancel=job.cancel, on_status=job.on_status).image
+    def task(job: Job):  # the twin is a generation like any: Cancel, progress and "waiting" reach it
+        twin = no_audio_twin(engine, params, image, job.on_progress, job.cancel, job.on_status)
         return scorer.score(image, params.prompt, heard_overall(heard), engine.vocabulary, twin)
 
     job = Job("scores", task, total=params.steps)

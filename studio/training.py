@@ -114,6 +114,17 @@ def config_for(dataset: str, run: str, models: str, stage: int, steps: int, lr: 
     ).validate()
 
 
+def _refuse_while_training(then: str, run: str | None = None) -> None:
+    """One run at a time: a TrainError naming the one training (a tab drawn before it began, or a
+    second click, still shows Start or Resume)."""
+    if (other := training_now()) is None:
+        return
+    if run is not None:
+        which = "it is training already" if other.path == Path(run) else f"run {other.name} is training"
+        raise TrainError(f"Not resumed: {which}. Stop it (or wait for it) {then}.")
+    raise TrainError(f"run {other.name} is training: stop it (or wait for it) {then}")
+
+
 def training_now() -> RunInfo | None:
     """The run training under the runs folder, whichever session started it: one at a time, since
     two runs would share this machine's cores and each take twice as long."""
@@ -127,8 +138,7 @@ def start(config: TrainConfig) -> RunInfo:
     another run trains (another tab may have started one since this page was drawn)."""
     from core.train.launch import start_training
 
-    if (other := training_now()) is not None:
-        raise TrainError(f"run {other.name} is training: stop it (or wait for it) before starting another")
+    _refuse_while_training("before starting another")
     start_training(config)
     info = run_info(config.out)
     session().train.key = config.out
@@ -211,9 +221,7 @@ def resume(run: str) -> None:
     drawn, and two processes in one run folder would write over each other's checkpoints."""
     from core.train.launch import start_training
 
-    if (other := training_now()) is not None:
-        which = "it is training already" if other.path == Path(run) else f"run {other.name} is training"
-        raise TrainError(f"Not resumed: {which}. Stop it (or wait for it) first.")
+    _refuse_while_training("first", run)
     info = run_info(run)
     if info is None or info.resumable is None:  # its checkpoints went since the page was drawn
         raise TrainError(f"Not resumed: {Path(run).name} has no complete checkpoint left. Start a new run.")

@@ -92,13 +92,12 @@ def run_sweep(
                         key = twin_key(params)
                         if key not in twins:
                             status(Phase(f"{named} · without audio (for the scores)", done, total))
-                            no_audio = result.params.replace(audio_strength=0.0)
-                            twins[key] = engine.generate(no_audio, progress=progress, cancel=cancel).image
+                            twins[key] = no_audio_twin(engine, result.params, result.image, progress, cancel)
                             done += params.steps
                             pause()
                         twin = twins[key]
-                    elif params.audio_path is not None:  # a strength-0 tile is its own twin: no effect
-                        twin = result.image
+                    else:  # a strength-0 tile is its own twin (no effect); without a clip, none
+                        twin = no_audio_twin(engine, result.params, result.image)
                     scores = _score(engine, scorer, result, twin, reference)
                 except Exception as exc:  # noqa: BLE001 - a cancel or a scorer error: the tile made is kept, unscored
                     stopped = exc
@@ -156,6 +155,26 @@ def _needs_twin(params: GenerationParams) -> bool:
     return params.audio_path is not None and params.audio_strength != 0
 
 
+def no_audio_twin(
+    engine: Engine,
+    params: GenerationParams,
+    image: Image.Image,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    on_status: StatusCallback | None = None,
+) -> Image.Image | None:
+    """What an image's audio-effect scores compare it with: the same generation at audio strength 0,
+    generated like any (progress, cancel), or the image itself when it already is one; None without
+    a clip (no audio effect to measure)."""
+    if params.audio_path is None:
+        return None
+    if not _needs_twin(params):
+        return image
+    return engine.generate(
+        params.replace(audio_strength=0.0), progress=progress, cancel=cancel, on_status=on_status
+    ).image
+
+
 def sweep_steps(plan: SweepPlan, scored: bool = False) -> int:
     """Every denoising step a sweep takes: each tile's own steps (a Steps axis makes them differ) and,
     when scored, each distinct strength-0 twin's. What its progress counts to, never past."""
@@ -185,6 +204,7 @@ __all__ = [
     "SweepRun",
     "SweepTile",
     "heard_overall",
+    "no_audio_twin",
     "run_sweep",
     "sweep_steps",
     "twin_key",
