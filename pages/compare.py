@@ -50,10 +50,15 @@ with st.container(border=True, key="cmp_controls"):  # every label whole down to
     )
 
 
-def _run_params() -> GenerationParams:
-    """The Generate page's settings at the quality chosen here."""
+def _run_params(quality: str | None = None) -> GenerationParams:
+    """The Generate page's settings at the quality chosen here (or at `quality`)."""
     p = bindings.current_params(models=engine.spec.name)
-    return bindings.preview_params(p) if bindings.value("cmp_quality", "preview") == "preview" else p
+    quality = quality or bindings.value("cmp_quality", "preview")
+    return bindings.preview_params(p) if quality == "preview" else p
+
+
+def _other_quality() -> str:
+    return next(q for q in bindings.QUALITIES if q != bindings.value("cmp_quality", "preview"))
 
 
 def _modes() -> list[str]:
@@ -162,7 +167,9 @@ def _tile(cell: Cell) -> None:
 
 
 st.markdown(f"#### {widgets.escape_md(result.plan.title)}")  # the prompt and clip, as typed
-if older := widgets.older_settings_note(s.compare.key, _run_params()):  # as the live preview's "older settings"
+if older := widgets.older_settings_note(
+    s.compare.key, _run_params(), _run_params(_other_quality())
+):  # as the live preview's "older settings"
     st.info(older, icon=":material/history:")
 explained = False
 for title, cells in result.plan.rows:

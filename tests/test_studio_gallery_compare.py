@@ -224,6 +224,14 @@ def test_a_comparison_made_before_the_settings_changed_says_so():
     at.session_state["w_seed"], at.session_state["w_weight_fg"] = _session(at).compare.key.seed, 0.7
     at.run()
     assert not [i for i in at.info if "Older settings" in i.value]  # back to the settings it was made with
+    at.session_state["cmp_quality"] = "full"  # the Quality, not the steps and size it draws down
+    at.run()
+    older = [i.value for i in at.info if "Older settings" in i.value]
+    assert len(older) == 1 and "before Quality changed" in older[0], older
+    at.session_state["w_seed"] = 4321
+    at.run()
+    older = [i.value for i in at.info if "Older settings" in i.value]
+    assert len(older) == 1 and "before Quality, Seed changed" in older[0], older
 
 
 # ================================================================================================

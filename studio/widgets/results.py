@@ -210,19 +210,33 @@ def generate_settings(engine: Any) -> tuple[GenerationParams, Any]:
     return params, choice
 
 
-def older_settings_note(made: GenerationParams | None, now: GenerationParams) -> str | None:
+QUALITY_FIELDS = ("steps", "width", "height")  # what a Compare's or Sweep's Quality draws down
+
+
+def older_settings_note(
+    made: GenerationParams | None, now: GenerationParams, at_other_quality: GenerationParams | None = None
+) -> str | None:
     """For work shown after the settings changed (a Compare made before the seed or a weight moved
     on Generate): 'Older settings: ... Seed, Level weights ...', naming what changed by the knobs'
-    labels, or None when `made` is what the settings make now (or nothing was made)."""
+    labels, or None when `made` is what the settings make now (or nothing was made).
+    `at_other_quality` is `now` at the page's other Quality: work made at that quality names
+    "Quality", not the steps and size that Quality draws down."""
     if made is None or made == now:
         return None
+    base, changed = now, []
+    if at_other_quality is not None and _quality_of(made) == _quality_of(at_other_quality) != _quality_of(now):
+        base, changed = at_other_quality, ["Quality"]
     labels = knobs()
-    changed = [labels[f.name].label if f.name in labels else f.name for f in fields(now)
-               if getattr(made, f.name) != getattr(now, f.name)]  # fmt: skip
+    changed += [labels[f.name].label if f.name in labels else f.name for f in fields(base)
+                if getattr(made, f.name) != getattr(base, f.name)]  # fmt: skip
     return (
         "**Older settings**: made before " + ", ".join(dict.fromkeys(changed)) + " changed (here or on Generate); "
         "the images and downloads below are of the older settings. Press **Run** for the current ones."
     )
+
+
+def _quality_of(params: GenerationParams) -> tuple:
+    return tuple(getattr(params, f) for f in QUALITY_FIELDS)
 
 
 def seed_line(params: GenerationParams, seconds: float | None = None) -> str:
