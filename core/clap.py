@@ -24,7 +24,7 @@ def waveform_key(samples: np.ndarray) -> str:
 
 
 class ClapEncoder:
-    """Embeds 48 kHz mono waveforms and texts into CLAP's joint space, batched and cached."""
+    """Embeds 48 kHz mono waveforms (one at a time) and texts (batched) into CLAP's joint space, cached."""
 
     def __init__(self, model, feature_extractor, tokenizer, device: str, cache_size: int = 512):
         self.model = model
@@ -51,26 +51,32 @@ class ClapEncoder:
 
     @torch.inference_mode()
     def embed_audio(self, waveforms: Sequence[np.ndarray]) -> torch.Tensor:
-        """(B, dim) float32 on CPU; each waveform mono 48 kHz, at most 10 s (shorter is repeat-padded)."""
+        """(B, dim) float32 on CPU; each waveform mono 48 kHz, at most 10 s (shorter is repeat-padded).
+
+        Each missing waveform gets its own forward pass: CLAP's output for a waveform differs in the
+        last bits with the batch it runs in, and the cache is keyed by the waveform alone, so a
+        batched pass would make a level's tokens (and an image's pixels) depend on what was heard
+        before. Reproducing a PNG exactly needs them to depend on the waveform only."""
         keys = [waveform_key(w) for w in waveforms]
-        missing = [i for i, k in enumerate(keys) if self._audio_cache.get_or_none(k) is None]
-        if missing:
-            # "rand_trunc" is the unfused checkpoints' mode; at <= 10 s nothing is cut, so it is
-            # deterministic. The extractor's default, "fusion", is for the fused checkpoints.
-            features = self.feature_extractor(
-                [np.asarray(waveforms[i], dtype=np.float32) for i in missing],
-                sampling_rate=CLAP_RATE,
-                return_tensors="pt",
-                truncation="rand_trunc",
-                padding="repeatpad",
-            )
-            features = {k: v.to(self.device) for k, v in features.items()}
-            out = self.model.get_audio_features(**features)
-            emb = torch.nn.functional.normalize(_pooled(out).float(), dim=-1).cpu()
-            self.audio_calls += 1
-            for j, i in enumerate(missing):
-                self._audio_cache.put(keys[i], emb[j])
+        for key, wave in zip(keys, waveforms):
+            if self._audio_cache.get_or_none(key) is None:
+                self._audio_cache.put(key, self._embed_one(wave))
         return torch.stack([self._audio_cache.get_or_none(k) for k in keys])
+
+    def _embed_one(self, wave: np.ndarray) -> torch.Tensor:
+        # "rand_trunc" is the unfused checkpoints' mode; at <= 10 s nothing is cut, so it is
+        # deterministic. The extractor's default, "fusion", is for the fused checkpoints.
+        features = self.feature_extractor(
+            [np.asarray(wave, dtype=np.float32)],
+            sampling_rate=CLAP_RATE,
+            return_tensors="pt",
+            truncation="rand_trunc",
+            padding="repeatpad",
+        )
+        features = {k: v.to(self.device) for k, v in features.items()}
+        out = self.model.get_audio_features(**features)
+        self.audio_calls += 1
+        return torch.nn.functional.normalize(_pooled(out).float(), dim=-1).cpu()[0]
 
     @torch.inference_mode()
     def embed_text(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:

@@ -167,7 +167,7 @@ class Listener:
         waves = {name: resample(wave, sources.sample_rate, CLAP_RATE) for name, wave in heard_by.items()}
         timings["sources"] = time.perf_counter() - t
 
-        # 3. CLAP: one batched forward for every source
+        # 3. CLAP: every source (each alone: see ClapEncoder.embed_audio)
         t = time.perf_counter()
         status(Stage("clap", "Listening with CLAP"))
         names = [n for n in ("mix", *LEVELS) if n in waves]

@@ -101,3 +101,22 @@ def test_the_listening_cache_is_bounded_by_the_bytes_it_holds(tiny_engine, tiny_
     tiny_engine.listen(bands.replace(window_start=OTHER["window_start"]))  # a second one: the first goes
     assert tiny_engine.listen(bands).raw_tokens is not first.raw_tokens
     assert cache.nbytes <= cache.max_bytes
+
+
+def test_a_waveforms_clap_embedding_does_not_depend_on_what_was_heard_with_it():
+    """The cache is keyed by the waveform alone, so its embedding must be the one it gets alone:
+    a level heard earlier beside other levels (another stem map) gave other tokens, and an image
+    other pixels, than the same settings on a fresh engine."""
+    import numpy as np
+    import torch
+
+    from core.clap import ClapEncoder
+    from core.tiny import tiny_clap
+
+    model, extractor, tokenizer = tiny_clap()
+    rng = np.random.default_rng(0)
+    waves = [(rng.standard_normal(48000 * 10) * 0.1).astype(np.float32) for _ in range(4)]
+    alone = ClapEncoder(model.eval(), extractor, tokenizer, "cpu").embed_audio([waves[0]])[0]
+    for n in (2, 3, 4):
+        beside = ClapEncoder(model.eval(), extractor, tokenizer, "cpu").embed_audio(waves[n - 1 :: -1])
+        assert torch.equal(beside[-1], alone), n

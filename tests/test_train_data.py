@@ -80,7 +80,7 @@ def test_features_are_computed_once_and_keyed_by_content(tmp_path, train_bundle)
     store = FeatureStore(tmp_path / "cache")
     first = Encoders(train_bundle, 64)
     samples, _ = prepare_features(load_dataset(data).rows, store, first, latents=True)
-    assert first.clap.audio_calls == 1  # one batch for the three clips
+    assert first.clap.audio_calls == 3  # one pass per clip: its features never depend on its batch
     latent = store.get("latent", samples[0].latent)
     assert latent.shape == (4, 8, 8)
     # the same files in another folder under other names: the same features, nothing recomputed
