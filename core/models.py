@@ -58,7 +58,8 @@ def resolve_spec(name: str) -> ModelSpec:
         return ModelSpec(name, name, clap, f"hub model {name}")
     raise ModelUnavailable(
         f"Unknown model {name!r}: use 'sd15', 'tiny', a Hugging Face id like 'owner/model', "
-        "or an existing folder in diffusers layout."
+        "or an existing folder in diffusers layout (a shared image names a local models folder by its "
+        "own name only: give that folder's path)."
     )
 
 

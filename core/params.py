@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -266,11 +267,12 @@ class GenerationParams:
 
     def shareable(self) -> GenerationParams:
         """These params as written into a file others see: the clip by its file name (and its
-        content hash), a trained checkpoint by its run's name, never a folder of this machine.
-        core.clips finds both again."""
+        content hash), a trained checkpoint by its run's name, a local models folder by its own
+        name, never a folder of this machine. core.clips finds the clip and checkpoint again."""
         return self.replace(
             audio_path=self.audio_path and clip_name(self.audio_path),
             checkpoint=self.checkpoint and checkpoint_name(self.checkpoint),  # core/train/layout.py
+            models=models_name(self.models),
         )
 
     def level_weight(self, level: str) -> float:
@@ -305,6 +307,18 @@ def clip_name(path: str) -> str:
     return re.split(r"[\\/]", path)[-1] or path
 
 
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # 'owner/model', as the Hugging Face Hub names one
+
+
+def models_name(spec: str) -> str:
+    """A models spec as a file others see names it: 'sd15', 'tiny' and Hub ids as typed, a local
+    folder by its own name ('/srv/team/models/sd' -> 'sd'; core.models.resolve_spec asks for the
+    folder when that name is not one here)."""
+    if spec in ("sd15", "tiny") or (HUB_ID.fullmatch(spec) and not Path(spec).is_dir()):
+        return spec
+    return clip_name(spec.rstrip("\\/")) or spec
+
+
 @functools.cache
 def knobs() -> Mapping[str, Knob]:
     """Every field's Knob, in declaration order: what the sliders, the CLI and the tests read."""
@@ -318,4 +332,4 @@ def default(name: str) -> Any:
 
 __all__ = ["BLOCK_GROUPS", "DEFAULT_STEM_MAP", "LEVELS", "MODES", "NORM_MEASURES", "SCHEDULERS", "SOURCE_MODES", "STEMS",
            "RECORDED_HASHES", "SWITCH_STYLES", "TOKENS", "GenerationParams", "Knob", "ParamsError", "clip_name",
-           "default", "knobs"]  # fmt: skip
+           "default", "knobs", "models_name"]  # fmt: skip

@@ -32,6 +32,24 @@ def test_shareable_params_keep_the_name_and_hash_only():
     assert GenerationParams().shareable() == GenerationParams()
 
 
+def test_a_local_models_folder_is_shared_by_its_own_name(tmp_path):
+    """CLAP2DIFF_MODELS or --models naming a folder: the PNG's params and its A1111 text name the
+    folder, not where it lives on the server; Hub ids and the named specs stay as typed."""
+    from core.export.infotext import parameters_text
+    from core.models import ModelUnavailable, resolve_spec
+
+    folder = tmp_path / "secret-team" / "models" / "sd"
+    folder.mkdir(parents=True)
+    for typed in (str(folder), str(folder) + "/", r"C:\srv\secret-team\sd"):
+        shared = GenerationParams(models=typed).shareable()
+        assert shared.models == "sd", typed
+        assert "secret-team" not in parameters_text(shared)
+    for typed in ("sd15", "tiny", "runwayml/stable-diffusion-v1-5"):
+        assert GenerationParams(models=typed).shareable().models == typed
+    with pytest.raises(ModelUnavailable, match="names a local models folder by its own name"):
+        resolve_spec("sd")  # reproduced elsewhere: the message says to give the folder
+
+
 def test_find_clip_by_name_and_hash_skipping_a_namesake(tmp_path, clip):
     sha = file_sha256(clip)
     impostor = tmp_path / "elsewhere" / "hum.wav"

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..params import models_name
 from .config import STAGE_NAMES, TrainConfig
 from .layout import checkpoint_name
 
@@ -24,8 +25,7 @@ def shareable_config(config: TrainConfig) -> dict[str, Any]:
     for key in ("data", "out", "cache"):
         data[key] = _name(data[key])
     data["init"] = data["init"] and checkpoint_name(data["init"])  # 's1/final' as a PNG names it
-    if Path(config.models).expanduser().exists():
-        data["models"] = _name(config.models)
+    data["models"] = models_name(config.models)  # as a PNG names them
     return data
 
 
