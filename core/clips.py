@@ -65,17 +65,30 @@ CLI_HINT = "pass it with --audio FILE (or put it next to the PNG)"
 
 
 def locate_clip(params: GenerationParams, places: Iterable[Path], hint: str = CLI_HINT) -> GenerationParams:
-    """`params` with its clip resolved to a file here. A path that exists is kept (the hash check
-    happens when the engine reads it); a bare name is looked for in `places`; not found, an
-    AudioError says which clip (name and hash) to pass."""
+    """`params` with its clip resolved to a file here. A path that exists with the recorded sound
+    is kept; otherwise (a bare name, or a namesake in the working folder with other sound) the clip
+    is looked for by name and hash in `places`. Not found: an existing path is kept (the engine
+    then says its sound differs), else an AudioError says which clip (name and hash) to pass."""
     path = params.audio_path
-    if path is None or Path(path).expanduser().is_file():
+    if path is None:
+        return params
+    here = Path(path).expanduser()
+    if here.is_file() and _has_sound(here, params.audio_sha256):
         return params
     found = find_clip(path, params.audio_sha256, places)
-    if found is None:
-        digest = f" (sha256 {params.audio_sha256[:12]}…)" if params.audio_sha256 else ""
-        raise AudioError(f"the clip this image was made from, {clip_name(path)}{digest}, is not here: {hint}.")
-    return params.replace(audio_path=str(found))
+    if found is not None:
+        return params.replace(audio_path=str(found))
+    if here.is_file():
+        return params
+    digest = f" (sha256 {params.audio_sha256[:12]}…)" if params.audio_sha256 else ""
+    raise AudioError(f"the clip this image was made from, {clip_name(path)}{digest}, is not here: {hint}.")
+
+
+def _has_sound(path: Path, sha256: str | None) -> bool:
+    try:
+        return sha256 is None or file_sha256(path) == sha256
+    except OSError:
+        return False
 
 
 CHECKPOINT_HINT = "pass it with --checkpoint FOLDER"

@@ -95,6 +95,20 @@ def test_a_missing_clip_is_named_with_its_hash_and_what_to_do(tmp_path):
     assert locate_clip(kept.replace(audio_path=__file__), []) == kept.replace(audio_path=__file__)
 
 
+def test_a_namesake_in_the_working_folder_does_not_hide_the_clip_beside_the_png(tmp_path, samples, monkeypatch):
+    """`--from` in a folder holding another 'clip.wav': the one with the recorded sound is used."""
+    beside, work = tmp_path / "shared", tmp_path / "work"
+    beside.mkdir(), work.mkdir()
+    shutil.copy(samples["thunder"], beside / "clip.wav")
+    shutil.copy(samples["rain"], work / "clip.wav")
+    monkeypatch.chdir(work)
+    params = GenerationParams(audio_path="clip.wav", audio_sha256=file_sha256(samples["thunder"]))
+    assert locate_clip(params, [beside]).audio_path == str((beside / "clip.wav").resolve())
+    # Nowhere else: the namesake is kept, and the engine's hash check says its sound differs.
+    assert locate_clip(params, [tmp_path]).audio_path == "clip.wav"
+    assert locate_clip(params.replace(audio_sha256=None), [beside]).audio_path == "clip.wav"  # no hash: as named
+
+
 def test_cli_png_has_no_folder_and_from_finds_the_clip_next_to_it(tmp_path, clip, monkeypatch, capsys):
     out = tmp_path / "shared" / "a.png"
     out.parent.mkdir()

@@ -82,3 +82,34 @@ def test_an_edits_size_is_its_photos_so_size_flags_say_what_to_use(edit_files, c
         err = capsys.readouterr().err
         assert err == "error: an edit works at its photo's size: choose its longer side with --max-side N instead\n"
     assert not (edit_files / "o.png").exists()
+
+
+def test_from_takes_the_photo_and_mask_beside_the_png_over_namesakes_in_the_working_folder(
+    edit_files, tmp_path_factory, monkeypatch
+):
+    """`edit --from` run in a folder with another p.png and m.png: the files with the recorded
+    content (beside the PNG) are used, not the namesakes (which would be refused as other files)."""
+    import hashlib
+    import types
+
+    from core.cli import build_parser
+    from core.cli.edit import edit_params_from_args
+    from core.edit.export import save_edit
+    from core.edit.params import EditParams
+
+    def sha(path):
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    photo, mask = edit_files / "p.png", edit_files / "m.png"
+    stored = EditParams().replace(
+        image_path=str(photo), image_sha256=sha(photo), mask_path=str(mask), mask_sha256=sha(mask)
+    )
+    save_edit(types.SimpleNamespace(params=stored, image=Image.new("RGB", (80, 64)), device="cpu", notes=()),
+              edit_files / "out.png")  # fmt: skip
+    work = tmp_path_factory.mktemp("work")
+    Image.new("RGB", (80, 64), (9, 9, 9)).save(work / "p.png")
+    Image.new("L", (80, 64), 255).save(work / "m.png")
+    monkeypatch.chdir(work)
+    args = build_parser().parse_args(["edit", "--from", str(edit_files / "out.png")])
+    edit = edit_params_from_args(args).edit
+    assert (edit.image_path, edit.mask_path) == (str(photo.resolve()), str(mask.resolve()))

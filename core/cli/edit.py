@@ -76,17 +76,28 @@ def edit_params_from_args(args: argparse.Namespace):
         if value is not None:
             changes[name] = str(Path(value).expanduser().resolve()) if name in ("image_path", "mask_path") else value
     if args.from_png:  # the PNG names its photo and mask without folders: next to the PNG, or here
-        for name, what, flag in (("image_path", "photo", "--image"), ("mask_path", "mask", "--mask")):
+        folder = Path(args.from_png).expanduser().resolve().parent
+        inputs = (("image_path", "image_sha256", "photo", "--image"), ("mask_path", "mask_sha256", "mask", "--mask"))
+        for name, sha, what, flag in inputs:
             stored = getattr(base.edit, name)
-            if name not in changes and stored and not Path(stored).is_file():
-                beside = Path(args.from_png).expanduser().resolve().parent / stored
-                if not beside.is_file():
+            if name not in changes and stored:
+                found = _recorded_file([Path(stored), folder / stored], getattr(base.edit, sha))
+                if found is None:
                     raise CliError(
                         f"the {what} {stored} is neither beside {Path(args.from_png).name} nor in this folder: "
                         f"put it there, or pass it with {flag} FILE"
                     )
-                changes[name] = str(beside)
+                changes[name] = str(found)
     return dataclasses.replace(base, generation=generation).replace(**changes).validate()
+
+
+def _recorded_file(candidates: list[Path], sha256: str | None) -> Path | None:
+    """The first candidate with the recorded content, else the first that exists (loading it then
+    says its content differs): a namesake in the working folder never hides the file beside the PNG."""
+    from ..audio import file_sha256
+
+    existing = [p for p in candidates if p.is_file()]
+    return next((p for p in existing if sha256 is None or file_sha256(p) == sha256), next(iter(existing), None))
 
 
 def run(args: argparse.Namespace) -> int:
