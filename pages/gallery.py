@@ -77,7 +77,7 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
                         key="recall_upload",
                         type="primary",
                         on_click=s.recall,
-                        args=(restored,),
+                        args=(restored.shareable(),),  # names only: a PNG never makes the server open a path
                         icon=":material/settings_backup_restore:",
                     )
                     with st.expander("All parameters"):
