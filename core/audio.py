@@ -94,7 +94,8 @@ class AudioClip:
         return self.samples.mean(axis=0, dtype=np.float64).astype(np.float32)
 
     def window(self, start_s: float, seconds: float = CLAP_SECONDS) -> AudioClip:
-        """The cut [start_s, start_s + seconds), shorter at the end of the clip; never padded."""
+        """The cut [start_s, start_s + seconds), shorter at the end of the clip; never padded, and
+        never shorter than MIN_SECONDS (what a whole clip must hold) when the clip is not."""
         if not (_is_real(start_s) and start_s >= 0):
             raise AudioError(f"The window start must be a number of seconds from 0 (got {start_s!r}).")
         if not (_is_real(seconds) and seconds > 0):
@@ -106,6 +107,13 @@ class AudioClip:
                 f"long: choose a start below {self.duration:.2f} s."
             )
         i1 = min(self.frames, i0 + max(1, int(round(seconds * self.sample_rate))))
+        if i1 - i0 < MIN_SECONDS * self.sample_rate <= min(self.frames, seconds * self.sample_rate):
+            last = math.floor((self.duration - MIN_SECONDS) * 100) / 100
+            raise AudioError(
+                f"The window starting at {start_s:.2f} s holds only {(i1 - i0) / self.sample_rate * 1000:.0f} ms of "
+                f"{self.name} ({self.duration:.2f} s long), less than the {MIN_SECONDS * 1000:.0f} ms a sound needs "
+                f"(CLAP would repeat it into a buzz): choose a start of at most {last:.2f} s."
+            )
         return AudioClip(
             np.array(self.samples[:, i0:i1]),
             self.sample_rate,

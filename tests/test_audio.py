@@ -154,6 +154,17 @@ def test_window_beyond_the_end_names_the_clip_length(tmp_path, start):
         clip.window(start)
 
 
+def test_a_window_at_the_very_end_is_refused_like_a_click(tmp_path):
+    """A start 1 ms before the end left CLAP a few samples to repeat into 10 s of buzz; a window must
+    hold MIN_SECONDS of sound, as a whole clip must, and the message gives the last start that does."""
+    clip = load_audio(write(tmp_path / "short.wav", tone(440.0, 2.0, 22050), 22050))
+    for start in (1.999, 1.95):
+        with pytest.raises(AudioError, match=r"short\.wav \(2\.00 s long\), less than the 100 ms .*at most 1\.90 s"):
+            clip.window(start)
+    assert clip.window(1.9).frames == 2205  # exactly 100 ms
+    assert clip.window(1.999, 0.0005).frames == 11  # a short window asked for is not refused
+
+
 @pytest.mark.parametrize("start, seconds", [(-1.0, 10.0), (float("nan"), 10.0), (0.0, 0.0), (0.0, -2.0)])
 def test_window_rejects_nonsense(tmp_path, start, seconds):
     clip = load_audio(write(tmp_path / "s.wav", tone(440.0, 2.0, 22050), 22050))

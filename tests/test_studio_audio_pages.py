@@ -71,13 +71,14 @@ def test_spectrogram_page_follows_the_generate_sources():
 
 def test_a_recalled_window_start_past_the_last_full_window_is_kept_not_moved(tmp_path, monkeypatch):
     """The CLI accepts any start inside the clip: a recall must reproduce it, so the slider widens to
-    it; a start past the clip's end (which the engine refuses) comes back to the last full window."""
+    it; a start past the clip's end, or under 100 ms before it (which the engine refuses), comes back to the
+    last full window."""
     monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))
     import soundfile as sf
 
     rate = 16000
     sf.write(tmp_path / "long.wav", (0.3 * np.sin(np.arange(rate * 25) / 7)).astype(np.float32), rate)
-    for recalled, shown, top in ((20.5, 20.5, 20.5), (31.0, 15.0, 15.0)):
+    for recalled, shown, top in ((20.5, 20.5, 20.5), (31.0, 15.0, 15.0), (24.95, 15.0, 15.0)):  # 50 ms left: too little
         at = _app()
         at.radio(key="w_audio_source").set_value("path").run()
         at.text_input(key="w_audio_path").set_value(str(tmp_path / "long.wav"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from core import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, AudioError, load_clip_cached, sample_paths
+from core.audio import MIN_SECONDS
 from core.params import knobs
 from studio import bindings, janitor
 from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAMPLE_KEY, AudioChoice
@@ -175,7 +176,7 @@ def _window_slider(clip: AudioClip) -> None:
     k = knobs()["window_start"]
     step = k.step_for()
     top = max(0.0, round(math.floor(round((clip.duration - CLAP_SECONDS) / step, 6)) * step, 6))
-    if start >= clip.duration:  # past the end: the engine would refuse it
+    if start > clip.duration - MIN_SECONDS:  # past the end, or too little sound after it: the engine would refuse it
         bindings.set_value(key, top)
     elif start > top:
         top = start
