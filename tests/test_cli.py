@@ -179,3 +179,58 @@ def test_a_checkpoint_named_without_models_runs_with_the_models_it_was_trained_w
     chosen = ["generate", "--mode", "trained", "--checkpoint", str(final), "--models", "sd15"]
     assert params_from_args(build_parser().parse_args(chosen)).models == "sd15"  # --models wins, silently
     assert capsys.readouterr().err == ""
+
+
+def test_from_a_png_made_on_another_device_says_the_pixels_can_differ(tmp_path, capsys):
+    """fp16 on a GPU and fp32 on a CPU draw the same picture, not the same pixels: `--from` says so
+    before the run, and says nothing when the device and precision match."""
+    import types
+
+    from PIL import Image
+
+    from core.cli.generate import note_other_device
+    from core.export.formats import METADATA_KEY
+    from core.export.metadata import params_metadata, png_encode
+    from core.params import GenerationParams
+
+    here = types.SimpleNamespace(device="cpu", dtype="torch.float32")
+    for device, dtype, said in (("cuda:0", "float16", True), ("cpu", "float32", False), (None, None, False)):
+        meta = params_metadata(GenerationParams(), {"device": device, "dtype": dtype} if device else {})
+        png = tmp_path / f"{device}.png"
+        png.write_bytes(png_encode(Image.new("RGB", (8, 8)), [(METADATA_KEY, json.dumps(meta), True)]))
+        note_other_device(str(png), here)
+        err = capsys.readouterr().err
+        expected = f"note: {png.name} was made on cuda in float16, this run is on cpu in float32: the same picture"
+        assert (expected in err) is said and (err == "") is not said, err
+    note_other_device(None, here)
+    assert capsys.readouterr().err == ""
+
+
+def test_generate_and_edit_from_say_the_device_differs_before_they_run(tmp_path, edit_files, monkeypatch, capsys):
+    import core.engine
+    from core.cli import CliError
+    from core.edit.params import EditParams
+    from core.export.formats import METADATA_KEY
+    from core.export.metadata import params_metadata, png_encode
+    from core.params import GenerationParams
+
+    class Stop:  # the engine on a CPU; running it is not needed to see the note
+        device, dtype = "cpu", "torch.float32"
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def generate(self, *args, **kwargs):
+            raise CliError("stopped")
+
+    monkeypatch.setattr(core.engine, "Engine", Stop)
+    monkeypatch.setattr("core.edit.run.edit_photo", lambda *a, **k: Stop().generate(), raising=False)
+    params = GenerationParams(models="tiny", steps=2, width=64, height=64)
+    for command in ("generate", "edit"):
+        meta = params_metadata(params, {"device": "cuda:0", "dtype": "float16"})
+        if command == "edit":
+            meta["edit"] = EditParams(generation=params).replace(image_path="p.png").to_dict()
+        png = edit_files / f"{command}.png"
+        png.write_bytes(png_encode(Image.new("RGB", (64, 64)), [(METADATA_KEY, json.dumps(meta), True)]))
+        assert main([command, "--from", str(png), "--out", str(tmp_path / "x.png"), "--quiet"]) == 2
+        assert "was made on cuda in float16, this run is on cpu in float32" in capsys.readouterr().err, command

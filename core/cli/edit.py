@@ -24,6 +24,7 @@ from .generate import (
     check_audio,
     check_device,
     check_output,
+    note_other_device,
     params_from_args,
 )
 
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from ..engine import Engine
 
     engine = Engine(params.generation.models, device=args.device)
+    note_other_device(args.from_png, engine)
     result = edit_photo(engine, params, progress=_progress(args.quiet))
     out = save_edit(result, out)
     if not args.quiet:

@@ -167,6 +167,21 @@ def _models_of_checkpoint(params: GenerationParams) -> GenerationParams:
     return params.replace(models=models).validate()
 
 
+def note_other_device(png: str | None, engine) -> None:
+    """A PNG made on another kind of device or in another precision (fp16 on a GPU, reproduced in
+    fp32 on a CPU) reproduces the picture, not its exact pixels: say so before the run."""
+    if not png:
+        return
+    from ..export import read_metadata
+
+    extra = read_metadata(png).get("extra") or {}
+    made = (str(extra.get("device", "")).split(":")[0], str(extra.get("dtype", "")))
+    here = (str(engine.device).split(":")[0], str(engine.dtype).removeprefix("torch."))
+    if all(made) and made != here:
+        sys.stderr.write(f"note: {Path(png).name} was made on {made[0]} in {made[1]}, this run is on {here[0]} in "
+                         f"{here[1]}: the same picture, but its pixels can differ slightly\n")  # fmt: skip
+
+
 def _progress(quiet: bool):
     if quiet:
         return None
@@ -228,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
     from ..export import save_result
 
     engine = Engine(params.models, device=args.device)
+    note_other_device(args.from_png, engine)
     result = engine.generate(params, progress=_progress(args.quiet))
     try:
         out = save_result(result, out)
