@@ -139,6 +139,26 @@ def test_prepare_cuts_clip_and_middle_frame_and_resumes(tmp_path, capsys):
     assert (out / "clips" / "101.wav").stat().st_mtime_ns == mtime
 
 
+def test_prepare_without_quiet_shows_its_progress_line_and_writes_the_dataset(tmp_path, capsys):
+    """Every other prepare test passes --quiet; without it the progress callback once crashed."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_video(videos / "abc.mp4")
+    csv = tmp_path / "audiocaps.csv"
+    csv.write_text("audiocap_id,youtube_id,start_time,caption\n101,abc,1,a tone rising\n102,gone,0,missing video\n")
+    out = tmp_path / "dataset"
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"{out}: 1 rows ready (1 new, 0 already there); 1 failed"
+    # one line redrawn in place, ended before the skipped row is named
+    assert captured.err == (
+        f"\r1/2  {'101':<40}\r2/2  {'102':<40}\nskipped line 3: gone: no such video in the videos folder\n"
+    )
+    assert sf.info(out / "clips" / "101.wav").frames == 480000 and (out / "frames" / "101.jpg").is_file()
+    rows = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    assert rows == [{"audio": "clips/101.wav", "image": "frames/101.jpg", "caption": "a tone rising"}]
+
+
 def test_prepare_errors_are_one_line(tmp_path, capsys):
     csv = tmp_path / "x.csv"
     csv.write_text("youtube_id,start_time,caption\n")

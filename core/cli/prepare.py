@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import progress
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="cut clips and frames from local videos into a training dataset")
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_folder(args.out, first_file=METADATA)  # before any video is cut, not after
 
-    def progress(done: int, total: int, name: str) -> None:
+    def show(done: int, total: int, name: str) -> None:
         progress.show(f"{done}/{total}  {name[:40]:<40}")
         if done == total:
             progress.end()
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         trimmed=args.trimmed,
         limit=args.limit,
-        progress=None if args.quiet else progress,
+        progress=None if args.quiet else show,
     )
     for failure in report.failed[:20]:
         sys.stderr.write(f"skipped {failure}\n")
