@@ -154,27 +154,47 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _shown(value: Any) -> str:
+    """A bad value as a message shows it: a damaged file's whole number may have hundreds of digits."""
+    if is_int(value) and value.bit_length() > 64:
+        return f"a whole number of about {int(value.bit_length() * math.log10(2)) + 1} digits"
+    return repr(value)
+
+
+def _finite(value: Any) -> bool:
+    """A number, and not inf or nan. JSON's whole numbers have no bound: math.isfinite(10**400)
+    raises OverflowError, though the number is finite (and out of every knob's range)."""
+    if not is_number(value):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return True
+
+
 def check_int(name: str, value: Any, lo: float, hi: float, element: int | None = None) -> None:
     lo, hi = int(lo), int(hi)
     if element is not None:
         if not is_int(value) or not lo <= value <= hi:
-            raise ParamsError(name, f"must be a whole number between {lo} and {hi} (got {value!r})", element)
+            raise ParamsError(name, f"must be a whole number between {lo} and {hi} (got {_shown(value)})", element)
         return
     if not is_int(value):
-        raise ParamsError(name, f"expected a whole number, got {value!r}")
+        raise ParamsError(name, f"expected a whole number, got {_shown(value)}")
     if not lo <= value <= hi:
-        raise ParamsError(name, f"must be between {lo} and {hi} (got {value})")
+        raise ParamsError(name, f"must be between {lo} and {hi} (got {_shown(value)})")
 
 
 def check_float(name: str, value: Any, lo: float, hi: float, element: int | None = None) -> None:
+    # int vs float comparisons are exact in Python: 10**400 <= 30.0 is False, not an OverflowError
     if element is not None:
-        if not is_number(value) or not math.isfinite(value) or not lo <= value <= hi:
-            raise ParamsError(name, f"must be a number between {lo:g} and {hi:g} (got {value!r})", element)
+        if not _finite(value) or not lo <= value <= hi:
+            raise ParamsError(name, f"must be a number between {lo:g} and {hi:g} (got {_shown(value)})", element)
         return
-    if not is_number(value) or not math.isfinite(value):
+    if not _finite(value):
         raise ParamsError(name, f"expected a finite number, got {value!r}")
     if not lo <= value <= hi:
-        raise ParamsError(name, f"must be between {lo:g} and {hi:g} (got {value:g})")
+        shown = _shown(value) if is_int(value) else f"{value:g}"
+        raise ParamsError(name, f"must be between {lo:g} and {hi:g} (got {shown})")
 
 
 def check_tuple(name: str, value: Any, n: int) -> tuple:

@@ -303,6 +303,30 @@ def test_unreadable_pngs_say_what_they_are():
     assert _describe(Named()) == "the data"
 
 
+def test_a_whole_number_too_large_for_a_float_is_refused_by_name_not_a_traceback():
+    """A hand-edited PNG's 10**400 reached math.isfinite, which raised OverflowError past every except."""
+    from core.edit.export import read_edit
+
+    huge = "1" + "0" * 400
+    params = GenerationParams().to_json()[:-1] + f', "guidance": {huge}}}'
+    with pytest.raises(ExportError) as err:
+        read_params(_png_with('{"format": "clap2diff/params", "version": 1, "params": ' + params + "}"))
+    assert err.value.field == "guidance"
+    assert str(err.value) == (
+        "the data: the embedded parameters are invalid: "
+        "guidance: must be between 0 and 50 (got a whole number of about 401 digits)"
+    )
+    edit = '{"image_path": "a.png", "denoise": ' + huge + "}"
+    data = '{"format": "clap2diff/params", "version": 1, "params": ' + GenerationParams().to_json()
+    with pytest.raises(ExportError) as err:
+        read_edit(_png_with(data + ', "edit": ' + edit + "}"))
+    assert err.value.field == "denoise"
+    assert str(err.value) == (
+        "the data: the embedded edit settings are invalid: "
+        "denoise: must be between 0 and 1 (got a whole number of about 401 digits)"
+    )
+
+
 def test_a_sha256_is_lowercase_hex_only():
     from core.params import ParamsError
 

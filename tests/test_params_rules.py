@@ -91,6 +91,34 @@ def test_json_forms():
     assert err.value.field == "params"
 
 
+HUGE = "1" + "0" * 400  # a whole number JSON allows and no float holds: math.isfinite raised OverflowError
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("guidance", HUGE, "guidance: must be between 0 and 50 (got a whole number of about 401 digits)"),
+        ("guidance", "-" + HUGE, "guidance: must be between 0 and 50 (got a whole number of about 401 digits)"),
+        ("steps", HUGE, "steps: must be between 1 and 500 (got a whole number of about 401 digits)"),
+        (
+            "level_weights",
+            f"[{HUGE}, 0.5, 0.3]",
+            "level_weights: value 1 must be a number between 0 and 10 (got a whole number of about 401 digits)",
+        ),  # fmt: skip
+        (
+            "split",
+            f"[{HUGE}, 38, 38]",
+            "split: value 1 must be a whole number between 1 and 77 (got a whole number of about 401 digits)",
+        ),  # fmt: skip
+    ],
+)
+def test_a_whole_number_too_large_for_a_float_is_out_of_range_by_name(field, value, message):
+    text = GenerationParams().to_json()[:-1] + f', "{field}": {value}}}'  # the later key wins
+    with pytest.raises(ParamsError) as err:
+        GenerationParams.from_json(text).validate()
+    assert (err.value.field, str(err.value)) == (field, message)
+
+
 def test_level_weight_and_gate_scale_read_by_name():
     p = GenerationParams(level_weights=(0.9, 0.5, 0.1), gate_scales=(0.0, 0.25, 0.75))
     assert [p.level_weight(lv) for lv in ("foreground", "background", "ambience")] == [0.9, 0.5, 0.1]
