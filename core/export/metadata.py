@@ -18,7 +18,6 @@ import io
 import json
 import math
 import stat
-import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ from .formats import (
     ExportError,
 )
 from .infotext import parameters_text
+from .pngtext import PNG_SIGNATURE, png_text_chunks
 
 if TYPE_CHECKING:
     from core.trace import GenerationResult
@@ -183,56 +183,39 @@ def _regular_file(p: Path, what: str) -> Path:
     return p
 
 
-def _all_text_chunks(fp: Any) -> dict[str, str]:
-    """Every text chunk of a PNG, walked chunk by chunk with Pillow's own parser: image data is
-    skipped, never decoded (`Image.text` would decode every pixel to reach chunks after IDAT)."""
-    fp.seek(8)  # after the signature, which Image.open has checked
-    png = PngImagePlugin.PngStream(fp)
-    while True:
-        try:
-            cid, pos, length = png.read()
-        except struct.error:  # the file ends without IEND: keep what was read
-            break
-        if cid == b"IEND":
-            break
-        try:
-            png.call(cid, pos, length)  # text chunks are parsed (within Pillow's text memory cap)
-        except (EOFError, AttributeError):  # IDAT / fdAT / a chunk Pillow has no handler for
-            fp.seek(pos + length)
-        fp.read(4)  # CRC
-    return {k: v for k, v in png.im_text.items() if isinstance(v, str)}
+def _not_a_png(fp: IO[bytes], what: str) -> ExportError:
+    """The refusal of a file without PNG's signature, naming its format when Pillow knows it."""
+    fp.seek(0)
+    with Image.open(fp) as im:  # an unknown format raises UnidentifiedImageError
+        return ExportError(
+            f"{what} is a {im.format} image, not a PNG: CLAP2Diff Studio stores its parameters only in PNG files"
+        )
 
 
 def _read_text_chunks(source: Source) -> dict[str, str]:
-    """Open a PNG and return its text chunks, turning every failure into a clear ExportError."""
+    """Open a PNG and return its text chunks, turning every failure into a clear ExportError.
+    Its pixels are never decoded, so a grid over Pillow's decompression-bomb limit reads back."""
     what = _describe(source)
-    fp: Any
     if isinstance(source, (bytes, bytearray, memoryview)):
-        fp = io.BytesIO(bytes(source))
+        opened: Any = io.BytesIO(bytes(source))
     elif isinstance(source, (str, Path)):
-        fp = _regular_file(Path(source), what)
+        opened = _regular_file(Path(source), what)
     elif hasattr(source, "read"):
         if hasattr(source, "seek"):
             source.seek(0)
-        fp = io.BytesIO(source.read())
+        opened = io.BytesIO(source.read())
     else:
         raise ExportError(f"cannot read a PNG from a {type(source).__name__}")
     try:
-        with Image.open(fp) as im:
-            if im.format != "PNG":
-                raise ExportError(
-                    f"{what} is a {im.format} image, not a PNG: CLAP2Diff Studio stores its "
-                    "parameters only in PNG files"
-                )
-            chunks = {k: v for k, v in im.info.items() if isinstance(v, str)}
-            if METADATA_KEY not in chunks:  # text chunks may also follow the image data
-                chunks.update(_all_text_chunks(im.fp))
-            return chunks
+        with opened.open("rb") if isinstance(opened, Path) else opened as fp:
+            if fp.read(len(PNG_SIGNATURE)) != PNG_SIGNATURE:
+                raise _not_a_png(fp, what)
+            return png_text_chunks(fp, METADATA_KEY)
     except ExportError:
         raise
     except UnidentifiedImageError:
         raise ExportError(f"{what} is not a PNG image (not an image file at all, or damaged)") from None
-    except Image.DecompressionBombError as exc:
+    except Image.DecompressionBombError as exc:  # another format's header, opened to name it
         raise ExportError(f"{what} is too large to open safely ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ExportError(f"{what} could not be read as a PNG (damaged or truncated: {exc})") from None
