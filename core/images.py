@@ -14,6 +14,7 @@ import hashlib
 import io
 import math
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from .errors import UserError
 # The largest photo we open: 50 megapixels (an 8K frame is 33; a phone's is 12-48). A decompression
 # bomb is a small file that claims a huge canvas; it is refused from its header, before decoding.
 MAX_PIXELS = 50_000_000
+# The largest photo file we read: 50 megapixels of 16-bit RGBA, uncompressed, is 400 MB.
+MAX_FILE_BYTES = 512 * 2**20
 DEFAULT_MAX_SIDE = 512  # SD 1.x's native size: a larger working size mostly costs time
 MIN_SIDE = 64  # the smallest side GenerationParams accepts
 MULTIPLE = 8  # the VAE's downsampling factor: latents need each side to divide by it
@@ -89,14 +92,36 @@ class Mask:
 
 
 def _read(source: Source, what: str) -> tuple[bytes, str]:
+    """The file's bytes, refusing first what cannot be a photo: a pipe would block forever, a
+    device never ends, a file over MAX_FILE_BYTES would fill the memory before its header is read."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         return bytes(source), what
     path = Path(source).expanduser()
-    if not path.exists():
-        raise NotAnImageError(f"{what} {path}: file not found")
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise NotAnImageError(f"{what} {path}: file not found") from None
+    except OSError as exc:  # a symlink loop, a folder without permission, a name too long
+        raise NotAnImageError(f"{what} {path} cannot be opened ({exc.strerror or exc}): check the path") from None
+    if stat.S_ISDIR(info.st_mode):
         raise NotAnImageError(f"{what} {path} is a folder: choose an image file (JPEG, PNG, WebP, ...)")
-    return path.read_bytes(), path.name
+    if not stat.S_ISREG(info.st_mode):
+        raise NotAnImageError(
+            f"{what} {path} is not a regular file (a pipe, socket or device): choose an image file (JPEG, PNG, WebP, ...)"
+        )
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)  # bounded: the file may have grown since stat
+    except OSError as exc:
+        raise NotAnImageError(
+            f"{what} {path.name} cannot be read ({exc.strerror or exc}): check its permissions"
+        ) from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageTooLargeError(
+            f"{what} {path.name} is over {MAX_FILE_BYTES // 2**20} MB, more than a {MAX_PIXELS // 10**6}-megapixel "
+            "photo needs: choose a smaller copy (e.g. a JPEG export)"
+        )
+    return data, path.name
 
 
 def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
@@ -282,6 +307,7 @@ def load_mask(
 
 __all__ = [
     "DEFAULT_MAX_SIDE",
+    "MAX_FILE_BYTES",
     "MAX_PIXELS",
     "ImageError",
     "ImageTooLargeError",

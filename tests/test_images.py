@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import os
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from core import images
 from core.errors import UserError
 from core.images import (
     ImageTooLargeError,
@@ -52,6 +54,38 @@ def test_an_empty_file_and_a_missing_file_and_a_folder(tmp_path):
         load_photo(tmp_path / "nope.png")
     with pytest.raises(NotAnImageError, match="is a folder: choose an image file"):
         load_photo(tmp_path)
+
+
+@pytest.mark.timeout(20)  # reading a pipe once blocked forever
+@pytest.mark.parametrize("kind", ["pipe", "loop", "large"])
+def test_a_pipe_a_symlink_loop_or_a_huge_file_is_refused_before_reading(tmp_path, monkeypatch, kind):
+    path = tmp_path / "photo.png"
+    if kind == "pipe":
+        os.mkfifo(path)  # no writer: a read would wait for one forever
+        message = (
+            f"{path} is not a regular file (a pipe, socket or device): choose an image file (JPEG, PNG, WebP, ...)"
+        )
+    elif kind == "loop":
+        path.symlink_to(path)
+        message = f"{path} cannot be opened (Too many levels of symbolic links): check the path"
+    else:
+        path.write_bytes(encode(gradient()))
+        monkeypatch.setattr(images, "MAX_FILE_BYTES", path.stat().st_size - 1)
+        message = (
+            "photo.png is over 0 MB, more than a 50-megapixel photo needs: choose a smaller copy (e.g. a JPEG export)"
+        )
+    error = NotAnImageError if kind != "large" else ImageTooLargeError
+    for load, what in ((load_photo, "photo"), (lambda p: load_mask(p, (64, 64)), "mask")):
+        with pytest.raises(error) as err:
+            load(path)
+        assert str(err.value) == f"{what} {message}"
+
+
+def test_a_file_exactly_at_the_size_limit_is_read(tmp_path, monkeypatch):
+    path = tmp_path / "photo.png"
+    path.write_bytes(encode(gradient()))
+    monkeypatch.setattr(images, "MAX_FILE_BYTES", path.stat().st_size)
+    assert load_photo(path).size == (96, 64)
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
