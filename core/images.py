@@ -263,6 +263,13 @@ def _orientation(im: Image.Image) -> int | None:
         return None
 
 
+def load_reference(source: Source, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """A whole image, upright and in 8-bit RGB at its own size: what a reference-match score
+    compares a render with, decoded as defensively as a photo."""
+    data, name = _read(source, "reference image")
+    return _to_rgb(ImageOps.exif_transpose(_open(data, name, max_pixels)), [])
+
+
 def load_mask(
     source: Source, size: tuple[int, int], max_pixels: int = MAX_PIXELS, shape: tuple[int, int] | None = None
 ) -> Mask:
@@ -318,5 +325,6 @@ __all__ = [
     "TruncatedImageError",
     "load_mask",
     "load_photo",
+    "load_reference",
     "working_size",
 ]

@@ -18,6 +18,7 @@ from core.images import (
     TruncatedImageError,
     load_mask,
     load_photo,
+    load_reference,
     working_size,
 )
 
@@ -86,6 +87,21 @@ def test_a_file_exactly_at_the_size_limit_is_read(tmp_path, monkeypatch):
     path.write_bytes(encode(gradient()))
     monkeypatch.setattr(images, "MAX_FILE_BYTES", path.stat().st_size)
     assert load_photo(path).size == (96, 64)
+
+
+def test_a_reference_image_is_upright_rgb_at_its_own_size_and_refused_like_a_photo(tmp_path):
+    stored = np.zeros((32, 64, 3), np.uint8)  # landscape as stored, its left half red
+    stored[:, :32, 0] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90 degrees clockwise: portrait, red on top
+    path = tmp_path / "ref.png"
+    Image.fromarray(stored).save(path, exif=exif.tobytes())
+    upright = np.asarray(load_reference(path))
+    assert upright.shape == (64, 32, 3) and upright[:32, :, 0].min() == 255 and upright[32:, :, 0].max() == 0
+    with pytest.raises(ImageTooLargeError, match="over the limit of 50 megapixels"):
+        load_reference(encode(Image.new("1", (8000, 7000))))
+    with pytest.raises(NotAnImageError, match=r"^reference image .*nope\.png: file not found$"):
+        load_reference(tmp_path / "nope.png")
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG"])

@@ -228,6 +228,23 @@ def test_cli_sweep_refuses_a_clip_model_it_was_given_and_cannot_load(tmp_path, s
     assert not out.exists() or not list(out.iterdir())
 
 
+def test_cli_sweep_refuses_a_reference_it_cannot_decode_in_one_line_before_any_tile(tmp_path, samples, capsys):
+    """--reference was opened with a bare Image.open: a canvas over Pillow's limit was a traceback."""
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (20000, 10000)).save(bomb)  # 200 megapixels in a few kB
+    (tmp_path / "notes.png").write_text("not an image")
+    out = tmp_path / "sw"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--x", "seed=1,2", "--out", str(out)]
+    assert main([*args, "--reference", str(bomb)]) == 2
+    assert capsys.readouterr().err == (
+        "error: --reference: bomb.png is 200.0 megapixels, over the limit of 50 megapixels "
+        "(a file this large may be a decompression bomb): scale it down first\n"
+    )
+    assert main([*args, "--reference", str(tmp_path / "notes.png")]) == 2
+    assert capsys.readouterr().err.startswith("error: --reference: notes.png is not an image file this studio reads")
+    assert not out.exists() or not list(out.iterdir())
+
+
 def test_cli_sweep_interrupted_keeps_the_tiles_done(tmp_path, samples, capsys, monkeypatch):
     """Ctrl-C in the third tile: exit 130, and the two tiles done are saved with their grid and
     CSV (the rest of the grid left empty), as the studio's Stop keeps them."""

@@ -106,12 +106,13 @@ def _keep_done(run: SweepRun, out: Path, why: str) -> None:
 
 
 def _reference(path: str | None):
+    """--reference decoded as a photo is: a file over the pixel limit, a pipe or a damaged one is
+    one line, not a traceback."""
     if not path:
         return None
-    from PIL import Image, UnidentifiedImageError
+    from ..images import ImageError, load_reference
 
     try:
-        with Image.open(Path(path).expanduser()) as im:
-            return im.convert("RGB")
-    except (OSError, UnidentifiedImageError) as exc:
-        raise CliError(f"--reference {path}: not a readable image ({exc})") from None
+        return load_reference(path)
+    except ImageError as exc:
+        raise CliError(f"--reference: {exc}") from None
