@@ -160,3 +160,51 @@ def test_a_folder_command_replaces_its_own_earlier_files_and_needs_a_name(tmp_pa
     assert check_folder(tmp_path, first_file="scores.csv") == tmp_path
     with pytest.raises(ExportError, match="^no folder given: name the folder to write into$"):
         check_folder("", first_file="scores.csv")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", ["generate", "edit", "compare", "sweep"])
+def test_a_disk_that_fills_during_the_run_is_one_line_not_a_traceback(
+    command, tmp_path, monkeypatch, capsys, samples, edit_files
+):
+    """--out passed its checks, then the disk filled while the models ran: the write's OSError is
+    the CLI's one line naming the file, and no temp file is left behind."""
+    import errno
+
+    clip = str(samples["rain"])
+    quick = ["--models", "tiny", "--steps", "1", "--quiet"]
+    out = tmp_path / "out"
+    args = {
+        "generate": ["generate", *quick, "--audio", clip, "--size", "64x64", "--out", str(out / "a.png")],
+        "edit": ["edit", *quick, "--image", str(edit_files / "p.png"), "--out", str(out / "a.png")],
+        "compare": ["compare", *quick, "--audio", clip, "--sources", "mix", "--size", "64x64", "--out", str(out)],
+        "sweep": [
+            "sweep",
+            *quick,
+            "--audio",
+            clip,
+            "--size",
+            "64x64",
+            "--x",
+            "seed=1",
+            "--no-scores",
+            "--out",
+            str(out),
+        ],
+    }[command]
+    out.mkdir()
+    engine = core.engine.Engine
+
+    def full_disk(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    class FillsTheDisk(engine):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            monkeypatch.setattr(os, "fsync", full_disk)
+
+    monkeypatch.setattr(core.engine, "Engine", FillsTheDisk)
+    err = _cli_error(args, capsys)
+    what = out / "a.png" if command in ("generate", "edit") else f"into {out}"
+    assert err == f"error: could not write {what}: No space left on device (free some space, or choose another --out)"
+    assert list(out.iterdir()) == []

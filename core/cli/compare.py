@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..params import SOURCE_MODES
 from . import CliError, progress
-from .generate import add_param_flags, check_audio, check_device, params_from_args
+from .generate import add_param_flags, check_audio, check_device, params_from_args, writing
 
 
 def _modes(text: str) -> tuple[str, ...]:
@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     progress.end()
     for note in result.notes:
         sys.stderr.write(f"note: {note}\n")
-    grid, archive = save_compare(result, out, with_wavs=args.wavs)
+    with writing(f"into {out}"):
+        grid, archive = save_compare(result, out, with_wavs=args.wavs)
     print(f"{grid}\n{archive}  {len(result.done)} images")
     return 0

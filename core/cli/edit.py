@@ -26,6 +26,7 @@ from .generate import (
     check_output,
     note_other_device,
     params_from_args,
+    writing,
 )
 
 EDIT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {}
@@ -116,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(params.generation.models, device=args.device)
     note_other_device(args.from_png, engine)
     result = edit_photo(engine, params, progress=_progress(args.quiet))
-    out = save_edit(result, out)
+    with writing(out):
+        out = save_edit(result, out)
     if not args.quiet:
         for note in result.notes:
             sys.stderr.write(f"note: {note}\n")

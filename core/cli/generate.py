@@ -7,9 +7,10 @@ reproducing) or GenerationParams' default.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,18 @@ def check_output(args: argparse.Namespace, default_name: str) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def writing(what: str | Path) -> Iterator[None]:
+    """The result's write, an OSError in it the command's one line: --out was checked before the
+    run, but a disk can fill (or a folder go) while the models run."""
+    try:
+        yield
+    except OSError as exc:
+        raise CliError(
+            f"could not write {what}: {exc.strerror or exc} (free some space, or choose another --out)"
+        ) from None
+
+
 def run(args: argparse.Namespace) -> int:
     params = params_from_args(args)
     check_device(args.device)
@@ -245,10 +258,8 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine(params.models, device=args.device)
     note_other_device(args.from_png, engine)
     result = engine.generate(params, progress=_progress(args.quiet))
-    try:
+    with writing(out):
         out = save_result(result, out)
-    except OSError as exc:
-        raise CliError(f"could not write {out}: {exc.strerror or exc}") from None
     heard = result.trace.heard.get("mix") or next(iter(result.trace.heard.values()), [])
     if heard and not args.quiet:
         sys.stderr.write("heard: " + ", ".join(f"{h.label} ({h.weight:.2f})" for h in heard) + "\n")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import CliError, progress
-from .generate import add_param_flags, check_audio, check_device, params_from_args
+from .generate import add_param_flags, check_audio, check_device, params_from_args, writing
 
 if TYPE_CHECKING:
     from ..sweep import SweepRun
@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if result.error is not None:  # a tile failed: the tiles before it are saved, then the error is said
         _keep_done(result, out, "stopped by an error")
         raise result.error
-    written = save_sweep(result, out)
+    with writing(f"into {out}"):
+        written = save_sweep(result, out)
     print(f"{len(result.tiles)} tiles, {len([p for p in written if p.name.startswith('sweep_grid')])} grid(s) in {out}")
     return 0
 
@@ -101,7 +102,8 @@ def _keep_done(run: SweepRun, out: Path, why: str) -> None:
     from ..sweep import save_sweep
 
     if run.tiles:
-        save_sweep(run, out)
+        with writing(f"into {out}"):
+            save_sweep(run, out)
         print(f"{why}: the {len(run.tiles)} of {len(run.plan)} tiles done are saved in {out}", file=sys.stderr)
 
 
