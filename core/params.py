@@ -307,16 +307,14 @@ def clip_name(path: str) -> str:
     return re.split(r"[\\/]", path)[-1] or path
 
 
-HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")  # 'owner/model', as the Hugging Face Hub names one
-
-
 def models_name(spec: str) -> str:
-    """A models spec as a file others see names it: 'sd15', 'tiny' and Hub ids as typed, a local
-    folder by its own name ('/srv/team/models/sd' -> 'sd'; core.models.resolve_spec asks for the
-    folder when that name is not one here)."""
-    if spec in ("sd15", "tiny") or (HUB_ID.fullmatch(spec) and not Path(spec).is_dir()):
-        return spec
-    return clip_name(spec.rstrip("\\/")) or spec
+    """A models spec as a file others see names it: a local folder by its own name
+    ('/srv/team/models/sd' -> 'sd'; core.models.resolve_spec asks for the folder when that name is
+    not one here); 'sd15', 'tiny', Hub ids and anything else that names no folder, as typed."""
+    folder = Path(spec).expanduser()
+    if folder.is_absolute() or spec.startswith((".", "~")) or "\\" in spec or folder.is_dir():
+        return clip_name(spec.rstrip("\\/")) or spec
+    return spec
 
 
 @functools.cache
