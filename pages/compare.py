@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import COMPARE_MODES, Cell, ExportError, GenerationParams, compare_files, mode_about, mode_label
-from studio import bindings, errors, jobs, loader, nav, sweeping, widgets
+from studio import bindings, errors, jobs, loader, sweeping, widgets
 from studio.bindings import PERSIST as PS
 from studio.history import CompareResult
 from studio.session import session
@@ -67,13 +67,8 @@ def _modes() -> list[str]:
 
 def _input_problem(p: GenerationParams) -> str | None:
     """What stops a run before it starts (the clip, the modes, a setting), for people; None when it can run."""
-    choice = widgets.checked_choice()
-    if not choice.ok or not choice.path:  # the clip's own problem is said above the results: here where
-        return "Nothing to compare without a usable clip: " + (  # to look
-            "the message under Run says why this one cannot be used."
-            if choice.given
-            else "choose one on the Generate page."
-        )
+    if problem := widgets.unusable_clip(widgets.checked_choice(), "compare", needs_clip=True):
+        return problem  # the clip's own problem is said under Run: here where to look
     modes = _modes()
     if not modes:
         return "Choose at least one source mode."
@@ -85,11 +80,10 @@ def _input_problem(p: GenerationParams) -> str | None:
 
 
 def _start() -> None:
+    if widgets.refused_for_clip("compare"):  # the box under Run says why already
+        return
     p = _run_params()
     problem = _input_problem(p)
-    if problem is not None and not widgets.checked_choice().ok:  # the box under Run says why already
-        st.toast(problem, icon=":material/graphic_eq:")
-        return
     if problem is not None:
         s.compare.fail(problem)
         return
@@ -119,12 +113,7 @@ with stop_column:
         width="stretch",
         help="Stop after the current step; what is done is kept.",
     )
-if not choice.ok:  # a clip that cannot be used is an error, as on Generate; none chosen yet, a hint
-    if choice.given:
-        st.error(f"**Audio problem**: {choice.problem}", icon=":material/error:")
-    else:
-        st.info(choice.problem)
-    nav.link("generate", "Choose audio on Generate", icon=":material/graphic_eq:")
+widgets.clip_problem_box(choice)  # a clip that cannot be used is an error, as on Generate; none yet, a hint
 
 if running and s.compare.job is not None:
     widgets.follow(s.compare.job, tiles=4)  # each image appears as it finishes

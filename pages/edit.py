@@ -104,8 +104,8 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
         return None, None, "The preview waits for the region (2 · Where it may change)."
     if editing.mask_problem(photo, mask):  # said once, under the region: not again here
         return None, None, "The preview waits for a region it can use (2 · Where it may change)."
-    if not choice.ok:
-        return None, None, choice.problem
+    if not choice.ok:  # said once, under Edit the photo: not again here
+        return None, None, "The preview waits for a usable clip (see under **4 · Edit**)."
     try:
         edit = _edit(preview=True)
     except Exception as exc:  # noqa: BLE001 - a bad setting is shown, never raised into Streamlit
@@ -171,6 +171,8 @@ def _edit_or_problem() -> tuple[EditParams | None, str | None]:
 
 
 def _start() -> None:
+    if widgets.refused_for_clip("edit", "Edit the photo"):  # the box under the button says why already
+        return
     edit, problem = _edit_or_problem()
     if edit is None:
         s.edit.fail(problem or "")
@@ -204,6 +206,7 @@ with right:
               icon=":material/auto_fix_high:", width="stretch")  # fmt: skip
     c2.button("Cancel", on_click=s.edit.cancel, disabled=not running, key="edit_cancel", icon=":material/stop:",
               width="stretch", help="Stop after the current step.")  # fmt: skip
+    widgets.clip_problem_box(choice)  # a clip that cannot be used is an error, as on Generate
     status = st.container()
     if s.edit.input_problem:  # another photo chosen, the region painted...: the message follows
         s.edit.refresh_input_problem(_edit_or_problem()[1])

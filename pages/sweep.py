@@ -24,6 +24,8 @@ running = s.sweep.running
 
 
 def _start() -> None:
+    if widgets.refused_for_clip("sweep"):  # the box under Run says why already
+        return
     base = full = bindings.current_params(models=engine.spec.name)
     preview = bindings.value("sweep_quality", "preview") == "preview"
     if preview:
@@ -80,6 +82,8 @@ with st.container(border=True, key="sweep_controls"):
                   icon=":material/play_arrow:", help="Generate every tile (the same seed unless the seed is an axis).")  # fmt: skip
         st.button("Stop", on_click=s.sweep.cancel, disabled=not running, key="sweep_cancel", icon=":material/stop:",
                   help="Stop after the current step; the tiles done are kept.")  # fmt: skip
+
+widgets.clip_problem_box(choice)  # a clip that cannot be used is an error, as on Generate; none yet, a hint
 
 if running and s.sweep.job is not None:
     widgets.follow(s.sweep.job, tiles=4)  # each tile appears as it finishes

@@ -476,3 +476,28 @@ def test_kept_edits_are_named_by_their_photo_prompt_mode_and_denoise_in_the_gall
         r"\#1 · edit of street.png · a city · variation 0.6",
         r"\#2 · edit of street.png · a city · variation 0.3",
     ]
+
+
+def test_a_clip_generate_refuses_is_refused_by_edit_as_compare_does_said_once():
+    """A silent upload: Generate will not render with it, so Edit will not edit with it either (it
+    ran with no audio). One error under the button, as on Compare; Edit the photo points at it."""
+    from tests.studio_helpers import wav
+
+    at = app()
+    at.radio(key="w_audio_source").set_value("upload").run()
+    at.file_uploader(key="w_upload").set_value(("hush.wav", wav(silent=True), "audio/wav")).run()
+    at.switch_page("../pages/edit.py").run()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)
+    (said,) = errors(at)
+    assert said.startswith("**Audio problem**: ") and "hush.wav is silent" in said
+    assert session(at).edit_preview.job is None  # no preview either, and its caption points at the error
+    assert "The preview waits for a usable clip (see under **4 · Edit**)." in [c.value for c in at.caption]
+    assert not any("hush.wav" in c.value for c in at.caption)  # said once
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert session(at).edit.job is None and session(at).edit.result is None
+    assert errors(at) == [said]
+    assert [t.value for t in at.toast] == [
+        "Nothing to edit without a usable clip: the message under Edit the photo says why this one cannot be used."
+    ]

@@ -510,3 +510,24 @@ def test_the_no_scores_note_stays_once_the_sweep_is_done(monkeypatch):
     assert session(at).sweep.result is not None and not session(at).sweep.running
     assert [w.value for w in at.warning] == [f"No scores: {why}"]
     assert [i.value for i in at.info] == [f"No scores in this sweep: {why}"]
+
+
+def test_a_clip_generate_refuses_is_refused_by_sweep_as_compare_does_said_once():
+    """A silent upload: Generate will not render with it, so Sweep will not make tiles with it (it
+    made every tile with no audio). One error under Run, as on Compare; Run points at it."""
+    from tests.studio_helpers import wav
+
+    at = app(sweep_x_values="0.2,1.4")
+    at.radio(key="w_audio_source").set_value("upload").run()
+    at.file_uploader(key="w_upload").set_value(("hush.wav", wav(silent=True), "audio/wav")).run()
+    at.switch_page("../pages/sweep.py").run()
+    ok(at)
+    (said,) = errors(at)
+    assert said.startswith("**Audio problem**: ") and "hush.wav is silent" in said
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    assert session(at).sweep.job is None and session(at).sweep.result is None
+    assert errors(at) == [said]
+    assert [t.value for t in at.toast] == [
+        "Nothing to sweep without a usable clip: the message under Run says why this one cannot be used."
+    ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 from studio.charts import LEVEL_ICON
 from studio.markdown import code_md, escape_md, escape_md_prose
 
-from .audio import audio_picker, checked_choice, clip_for
+from .audio import audio_picker, checked_choice, clip_for, clip_problem_box, refused_for_clip, unusable_clip
 from .canvas import PAINT_COLUMNS, brush_note, paint_canvas
 from .images import DAMAGED, duration, inline_png, loop_time, safe_image
 from .knobs import conditioning_sliders, quality_choice, slider, slider_range, sources_controls, text_and_sampling
@@ -50,6 +50,7 @@ __all__ = [
     "chart",
     "checked_choice",
     "clip_for",
+    "clip_problem_box",
     "conditioning_sliders",
     "db_text",
     "download_png",
@@ -65,6 +66,7 @@ __all__ = [
     "older_settings_note",
     "paint_canvas",
     "quality_choice",
+    "refused_for_clip",
     "PAINT_COLUMNS",
     "part_card",
     "rerun_fragment",
@@ -80,6 +82,7 @@ __all__ = [
     "sources_controls",
     "text_and_sampling",
     "trace_filename",
+    "unusable_clip",
     "weights_text",
     "window_text",
 ]

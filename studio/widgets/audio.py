@@ -10,7 +10,7 @@ import streamlit as st
 from core import AUDIO_TYPES, CLAP_SECONDS, FORMATS_TEXT, AudioClip, AudioError, load_clip_cached, sample_paths
 from core.audio import MIN_SECONDS
 from core.params import knobs
-from studio import bindings, janitor
+from studio import bindings, janitor, nav
 from studio.bindings import AUDIO_PATH_KEY, AUDIO_SOURCE_KEY, AUDIO_SOURCES, SAMPLE_KEY, AudioChoice
 from studio.bindings import PERSIST as PS
 from studio.file_access import audio_dirs
@@ -48,6 +48,43 @@ def checked_choice() -> AudioChoice:
         if problem:
             choice.problem = problem
     return choice
+
+
+def unusable_clip(choice: AudioChoice, work: str, button: str = "Run", needs_clip: bool = False) -> str | None:
+    """Why `work` ("compare", "sweep", "edit") cannot start with the Generate page's clip, for the
+    pages that run on it; None when it can. `needs_clip`: no audio at all is refused too (a
+    comparison of sources has nothing to compare). Where the clip was given but cannot be used, the
+    reason itself is the one error under `button` (`clip_problem_box`): this only points at it."""
+    if choice.ok and (choice.path or not needs_clip):
+        return None
+    return f"Nothing to {work} without a usable clip: " + (
+        f"the message under {button} says why this one cannot be used."
+        if choice.given
+        else "choose one on the Generate page."
+    )
+
+
+def refused_for_clip(work: str, button: str = "Run") -> bool:
+    """In a Run button's callback: True, with a toast that points at the message about the clip,
+    when the Generate page's clip cannot be used (the callback then starts nothing). Said once: the
+    reason is the error `clip_problem_box` draws under the button."""
+    choice = checked_choice()
+    if choice.ok:
+        return False
+    st.toast(unusable_clip(choice, work, button), icon=":material/graphic_eq:")
+    return True
+
+
+def clip_problem_box(choice: AudioChoice) -> None:
+    """Under a page's Run button: a clip that cannot be used is one error, as on Generate; a clip
+    not chosen yet (an upload awaited), a hint; and the way to Generate."""
+    if choice.ok:
+        return
+    if choice.given:
+        _problem(choice.problem or "")
+    else:
+        st.info(choice.problem)
+    nav.link("generate", "Choose audio on Generate", icon=":material/graphic_eq:")
 
 
 def _on_upload(widget_key: str, source: str) -> None:
