@@ -110,17 +110,34 @@ def on_upload(widget_key: str, slot: str) -> None:
 
 
 def show_edit(params: EditParams) -> None:
-    """The page as it was for `params` (an edit a reloaded page took over): its photo and mask as
-    kept uploads, its mode and knobs."""
-    e, kept = params.edit, session().edit_uploads
-    kept["photo"] = e.image_path
+    """The page as it was for `params` (an edit a reloaded page took over): its photo as a kept
+    upload, its region, its mode and knobs. A mask painted on the page comes back as the painting
+    (the strokes the reloaded page kept, `Session.painting`, which janitor.adopt hands over), so it
+    can still be painted on; any other mask as a kept upload."""
+    e, s = params.edit, session()
+    s.edit_uploads["photo"] = e.image_path
     bindings.set_value("edit_photo_source", "upload")
-    if e.mask_path:
-        kept["mask"] = e.mask_path
-    bindings.set_value("edit_mask_source", "upload" if e.mask_path else "none")
+    region, round_ = "none", _painting_round(s.painting, e.image_path) if made_mask(e.mask_path) == "paint" else None
+    if round_ is not None:
+        bindings.set_value("edit_paint_round", round_)
+        region = "paint"
+    elif e.mask_path:
+        s.edit_uploads["mask"] = e.mask_path
+        region = "upload"
+    bindings.set_value("edit_mask_source", region)
     bindings.set_value(MODE_KEY, e.edit_mode)
     for key, field in EDIT_KEYS.items():
         bindings.set_value(key, getattr(e, field))
+
+
+def _painting_round(painting: Painting, photo_path: str | None) -> int | None:
+    """The Clear round of `painting` when it holds strokes on the photo at `photo_path` (paint_key), else None."""
+    try:
+        sha = hashlib.sha256(Path(photo_path or "").read_bytes()).hexdigest()
+    except OSError:
+        return None
+    head, _, round_ = painting.key.rpartition("_")
+    return int(round_) if painting.strokes is not None and head == _paint_prefix(sha) and round_.isdigit() else None
 
 
 def kept_upload(slot: str, widget_key: str) -> tuple[str | None, str | None]:
@@ -128,13 +145,28 @@ def kept_upload(slot: str, widget_key: str) -> tuple[str | None, str | None]:
     path = session().edit_uploads.get(slot)
     if path is None or bindings.value(widget_key) is not None:
         return path, None
+    if made := MADE_MASKS.get(made_mask(path) or ""):  # the page's own file: its name means nothing to the user
+        return (
+            path,
+            f"Using {made} before the page was reloaded: upload a mask to replace it, or choose another region.",
+        )
     return path, f"Using the upload **{escape_md(Path(path).name)}**: upload another to replace it."
 
 
+MASK_PREFIXES = {"paint": "painted_mask", "box": "box_mask"}  # the names of the masks the page makes
+MADE_MASKS = {"paint": "the region painted", "box": "the rectangle chosen"}
+
+
+def made_mask(path: str | None) -> str | None:
+    """Which region made the mask file at `path` ("paint", "box"), by its name (`_save_made_mask`); None for any other."""
+    name = Path(path or "").name
+    return next((kind for kind, prefix in MASK_PREFIXES.items() if name.startswith(f"{prefix}-")), None)
+
+
 def _save_made_mask(kind: str, png: bytes) -> str:
-    """A mask the page made (painted, a box), named by its content: the edited PNG stores this name,
+    """A mask the page made ("paint", "box"), named by its content: the edited PNG stores this name,
     and the mask downloaded under it sits beside the PNG without clashing with another edit's."""
-    return save_photo(f"{kind}-{hashlib.sha256(png).hexdigest()[:8]}.png", png)
+    return save_photo(f"{MASK_PREFIXES[kind]}-{hashlib.sha256(png).hexdigest()[:8]}.png", png)
 
 
 Box = tuple[tuple[float, float], tuple[float, float]]  # (x from, x to), (y from, y to) as fractions
@@ -188,7 +220,11 @@ def clear_paint() -> None:
 
 def paint_key(photo: Photo) -> str:
     """Whose strokes: a new photo, or Clear, starts an empty painting (and canvas)."""
-    return f"edit_paint_{photo.sha256[:12]}_{bindings.value('edit_paint_round', 0)}"
+    return f"{_paint_prefix(photo.sha256)}_{bindings.value('edit_paint_round', 0)}"
+
+
+def _paint_prefix(sha256: str) -> str:
+    return f"edit_paint_{sha256[:12]}"
 
 
 def painting(photo: Photo) -> Painting:
@@ -205,7 +241,7 @@ def mask_path(
     """(the mask's path or None for the whole photo, what is missing for the chosen region)."""
     if source == "paint":
         png = painted_mask(strokes, photo.size)
-        return (_save_made_mask("painted_mask", png), None) if png else (None, NOTHING_PAINTED)
+        return (_save_made_mask("paint", png), None) if png else (None, NOTHING_PAINTED)
     if source == "box":
         box = page_box()
         left, top, right, bottom = _box_pixels(photo.size, box)
@@ -213,7 +249,7 @@ def mask_path(
             return None, "The rectangle is empty: widen it with the sliders (Left → right, Top → bottom)."
         if (left, top, right, bottom) == (0, 0, *photo.size):
             return None, "The rectangle covers the whole photo: narrow it with the sliders, or choose Whole photo."
-        return _save_made_mask("box_mask", box_mask(photo.size, box)), None
+        return _save_made_mask("box", box_mask(photo.size, box)), None
     if source == "upload":
         return uploaded, None if uploaded else "Upload a mask (white = may change), or choose another region."
     return None, None

@@ -177,6 +177,8 @@ def adopt(current: Session, session_id: str) -> list[str]:
                     setattr(old, name, JobSlot())
                     orphan.jobs.remove(slot.job)
                     took.append(name)
+            if "edit" in took:  # its page's strokes: a painted region comes back as the painting
+                current.painting = old.painting
             taken += took
             if took:
                 _claims.setdefault(session_id, set()).update(_claims.get(sid, ()))

@@ -65,3 +65,16 @@ def wav(seconds: float = 1.0, rate: int = 16000, silent: bool = False) -> bytes:
     buf = io.BytesIO()
     sf.write(buf, wave.astype(np.float32), rate, format="WAV")
     return buf.getvalue()
+
+
+def strokes_state(rgba: np.ndarray) -> dict:
+    """What the Edit page's drawing canvas sends back after strokes: Fabric's JSON and the strokes as
+    a PNG data URL (the photo, its background, is never part of it)."""
+    import base64
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"drawing": {"raw": {"version": "7.4.0", "objects": [{"type": "Path"}]}, "data": url}, "backgroundFit": None}

@@ -4,7 +4,6 @@ preview follows the knobs; the Gates page shows the edit's trace; a missing phot
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -20,7 +19,7 @@ from core.images import working_size
 from core.samples import SAMPLES_DIR
 from studio import editing
 from studio.widgets.canvas import display_size
-from tests.studio_helpers import FAST, app, errors, ok, session
+from tests.studio_helpers import FAST, app, errors, ok, session, strokes_state
 
 
 def _photo() -> bytes:
@@ -130,15 +129,6 @@ def test_a_rectangle_that_restricts_nothing_is_said_in_its_own_words_and_goes_wh
     assert editing.with_box(Image.new("RGB", (96, 64)), ((0.5, 1.0), (0.0, 1.0))).getpixel((48, 10)) == (255, 64, 64)
 
 
-def _strokes_state(rgba: np.ndarray) -> dict:
-    """What the drawing canvas sends back after strokes: Fabric's JSON and the strokes as a PNG data
-    URL (the photo, its background, is never part of it)."""
-    buf = io.BytesIO()
-    Image.fromarray(rgba, "RGBA").save(buf, format="PNG")
-    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-    return {"drawing": {"raw": {"version": "7.4.0", "objects": [{"type": "Path"}]}, "data": url}, "backgroundFit": None}
-
-
 def _painted_page(photo: bytes, **state):
     at = _edit_page(**state)
     at.file_uploader(key="edit_photo").set_value(("street.png", photo, "image/png")).run()
@@ -160,7 +150,7 @@ def test_painted_strokes_become_the_mask_at_the_working_size_and_only_there_the_
     rgba[60:120, 150:240] = (255, 64, 64, 140)  # one stroke...
     rgba[90:120, 180:240, 3] = 200  # ...and a second over it (see-through paint: a different alpha)
     rgba[:, 10] = (255, 64, 64, 90)  # a 1-px scratch: under half of each working pixel, so not painted
-    at.session_state[key] = _strokes_state(rgba)
+    at.session_state[key] = strokes_state(rgba)
     at.run()
     ok(at)
     expected = np.zeros((64, 96), bool)
@@ -205,7 +195,7 @@ def test_a_new_brush_or_a_return_to_the_canvas_is_a_new_canvas_that_starts_from_
     assert _canvas(at)[0] == key  # a rerun keeps the canvas
     rgba = np.zeros((192, 288, 4), np.uint8)  # the canvas: 3 screen px per working pixel
     rgba[60:120, 150:240] = (255, 64, 64, 140)
-    sent = _strokes_state(rgba)
+    sent = strokes_state(rgba)
     at.session_state[key] = sent
     at.run()
     share = "Working size 96×64: 9.8% of the photo may change."
@@ -501,3 +491,23 @@ def test_a_clip_generate_refuses_is_refused_by_edit_as_compare_does_said_once():
     assert [t.value for t in at.toast] == [
         "Nothing to edit without a usable clip: the message under Edit the photo says why this one cannot be used."
     ]
+
+
+def test_a_mask_the_page_made_kept_as_an_upload_is_never_named_by_its_file():
+    """Where a painted region can only come back as the kept mask file (a reload whose strokes are
+    gone), Region says what it is, not "Using the upload painted_mask-….png" (a name the user never gave)."""
+    at = _edit_page()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    png = editing.box_mask((96, 64), ((0.5, 1.0), (0.0, 1.0)))
+    session(at).edit_uploads["mask"] = editing.save_photo(
+        f"painted_mask-{hashlib.sha256(png).hexdigest()[:8]}.png", png
+    )
+    at.radio(key="edit_mask_source").set_value("upload").run()
+    ok(at)
+    captions = [c.value for c in at.caption]
+    assert "Working size 96×64: 50.0% of the photo may change." in captions
+    assert not any("painted_mask" in c for c in captions), captions
+    assert (
+        "Using the region painted before the page was reloaded: upload a mask to replace it, or choose another region."
+        in captions
+    )

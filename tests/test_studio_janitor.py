@@ -471,6 +471,66 @@ def test_only_a_fresh_page_takes_over_and_a_reloaded_edit_shows_its_photo_and_kn
             janitor.release_uploads(sid)
 
 
+def test_a_reloaded_edit_of_a_painted_region_comes_back_as_the_painting_not_as_an_upload(uploads, monkeypatch):
+    """Paint, Edit the photo, reload while it runs: Region is still Paint it, on a canvas that starts
+    from the strokes (they can be changed), and the mask is the same; never "Using the upload
+    painted_mask-….png", a file name the user never gave."""
+    import hashlib
+    import weakref
+
+    import numpy as np
+
+    from core.edit import EditParams
+    from studio import editing
+    from studio.widgets.canvas import display_size
+    from tests.studio_helpers import strokes_state
+
+    at = app(ui_live_preview=False)
+    code = session(at).gallery_code
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (40, 90, 160)).save(buf, format="PNG")
+    at.switch_page("../pages/edit.py").run()
+    at.file_uploader(key="edit_photo").set_value(("street.png", buf.getvalue(), "image/png")).run()
+    at.radio(key="edit_mask_source").set_value("paint").run()
+    width, height = display_size((64, 64))
+    rgba = np.zeros((height, width, 4), np.uint8)
+    rgba[: height // 4, : width // 2] = (255, 64, 64, 140)
+    (canvas,) = at.get("bidi_component")
+    at.session_state[canvas.key] = strokes_state(rgba)
+    at.run()
+    ok(at)
+    share = "Working size 64×64: 12.5% of the photo may change."
+    assert share in [c.value for c in at.caption]
+    png = editing.painted_mask(rgba, (64, 64))
+    mask = editing.save_photo(f"painted_mask-{hashlib.sha256(png).hexdigest()[:8]}.png", png)  # the page's file
+    params = EditParams(session(at).params.replace(steps=100, width=64, height=64)).replace(
+        image_path=session(at).edit_uploads["photo"], mask_path=mask, denoise=0.9
+    )
+    job = session(at).edit.start(editing.edit_job(engine(), params))
+    try:
+        wait_until(lambda: job.step >= 1 or job.done.is_set(), "the edit's first step")
+        assert job.running, "the edit ended before the test could use it"
+        monkeypatch.setattr(janitor, "_active", lambda sid: False)
+        janitor._left(janitor.Handle(SID, weakref.ref(session(at))), ServerLoop())
+        reloaded = _reopened(code, monkeypatch, "reloaded")
+        assert session(reloaded).edit.job is job
+        assert reloaded.session_state["edit_mask_source"] == "paint"
+    finally:
+        job.request_cancel()
+        job.wait(60)
+    try:
+        reloaded.switch_page("../pages/edit.py").run()
+        ok(reloaded)
+        assert reloaded.radio(key="edit_mask_source").value == "paint"
+        (canvas,) = reloaded.get("bidi_component")  # a canvas that starts from the strokes: they can be changed
+        assert json.loads(canvas.proto.json)["initialDrawing"]["objects"] == [{"type": "Path"}]
+        captions = [c.value for c in reloaded.caption]
+        assert share in captions and not any("painted_mask" in c for c in captions), captions
+        assert "mask" not in session(reloaded).edit_uploads
+    finally:
+        janitor.release_uploads("reloaded")
+
+
 def test_a_reload_takes_over_only_what_each_departed_tab_gave_up(monkeypatch):
     """Two departed tabs of one gallery, each with a render: the reload can take one (its own slot
     is then busy); the other tab's claims and queue place stay its own."""
