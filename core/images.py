@@ -48,6 +48,11 @@ class TruncatedImageError(ImageError):
     """The file starts as an image but its data ends early (an interrupted download or copy)."""
 
 
+class DamagedImageError(ImageError):
+    """The file is complete but its data is corrupt (a checksum inside it does not match): Pillow
+    decodes a PNG with damaged image data without a word, as black or streaked rows."""
+
+
 class ImageTooLargeError(ImageError):
     """The image claims more pixels than MAX_PIXELS (possibly a decompression bomb)."""
 
@@ -136,6 +141,7 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
             if im.size[0] * im.size[1] > max_pixels:
                 raise ImageTooLargeError(_too_large(name, _size_text(*im.size), max_pixels))
             im.load()
+            _verify(data)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -153,8 +159,21 @@ def _open(data: bytes, name: str, max_pixels: int) -> Image.Image:
             raise TruncatedImageError(
                 f"{name} is truncated (its data ends early, e.g. an interrupted download): choose a complete copy"
             ) from None
+        if "checksum" in str(exc):
+            raise DamagedImageError(
+                f"{name} is damaged: its data does not match its own checksums (a corrupted download or copy), "
+                "so it would show as black or streaked: choose an undamaged copy"
+            ) from None
         raise NotAnImageError(f"{name} could not be decoded ({exc}): it is damaged or not an image") from None
     return im
+
+
+def _verify(data: bytes) -> None:
+    """Check the file's own checksums (every chunk's CRC in a PNG), on a fresh reader: decoding
+    stops once it has every row, so damaged image data decodes to wrong pixels without an error
+    (Pillow's `verify` must run before a load, hence the second open)."""
+    with Image.open(io.BytesIO(data)) as probe:
+        probe.verify()
 
 
 def _size_text(width: int, height: int) -> str:

@@ -12,6 +12,7 @@ from PIL import Image
 from core import images
 from core.errors import UserError
 from core.images import (
+    DamagedImageError,
     ImageTooLargeError,
     MaskError,
     NotAnImageError,
@@ -36,7 +37,7 @@ def gradient(w: int = 96, h: int = 64) -> Image.Image:
 
 
 def test_every_image_error_is_a_user_error():
-    for cls in (NotAnImageError, TruncatedImageError, ImageTooLargeError, MaskError):
+    for cls in (NotAnImageError, TruncatedImageError, DamagedImageError, ImageTooLargeError, MaskError):
         assert issubclass(cls, UserError)
 
 
@@ -109,6 +110,29 @@ def test_a_truncated_file_is_refused_as_truncated(fmt):
     data = encode(gradient(128, 128), fmt)
     with pytest.raises(TruncatedImageError, match=r"is truncated \(its data ends early"):
         load_photo(data[: len(data) // 2])
+
+
+def _zeroed_inside_idat(data: bytes, count: int = 200) -> bytes:
+    """A complete PNG whose image data has `count` bytes zeroed halfway through its first IDAT chunk."""
+    at = data.index(b"IDAT") + 4
+    length = int.from_bytes(data[at - 8 : at - 4], "big")
+    start = at + length // 2 - count // 2
+    return data[:start] + bytes(count) + data[start + count :]
+
+
+def test_a_png_with_damaged_image_data_is_refused_as_damaged_not_shown_black_or_streaked(tmp_path):
+    """Pillow decodes a PNG with damaged image data without an error (it stops once it has every
+    row): the photo showed black and streaked. Its chunk checksums say it is damaged."""
+    photo = encode(gradient(400, 300))
+    damaged = _zeroed_inside_idat(photo)
+    with Image.open(io.BytesIO(damaged)) as im:
+        im.load()  # what let it through: Pillow alone says nothing
+    (tmp_path / "street.png").write_bytes(damaged)
+    with pytest.raises(DamagedImageError, match=r"^street\.png is damaged: its data does not match its own checksums"):
+        load_photo(tmp_path / "street.png")
+    with pytest.raises(DamagedImageError, match="is damaged"):  # a mask too
+        load_mask(damaged, (400, 304), shape=(400, 300))
+    assert load_photo(photo).size == (400, 304)  # the undamaged file is fine
 
 
 def test_a_decompression_bomb_is_refused_from_its_header_with_the_limit_named():
