@@ -300,7 +300,8 @@ def load_mask(
     it would change another region than the one painted (a mask made for another photo, or for
     this one before it was turned upright)."""
     data, name = _read(source, "mask")
-    im = ImageOps.exif_transpose(_open(data, name, max_pixels))
+    said = "the mask" if name == "mask" else f"the mask {name}"  # "text.png is not an image" would not say which
+    im = ImageOps.exif_transpose(_open(data, said, max_pixels))
     shape = shape or size
     if all(_aspect_gap(im.size, other) > MASK_ASPECT_SLACK for other in (shape, size)):
         raise MaskError(
@@ -335,6 +336,7 @@ __all__ = [
     "DEFAULT_MAX_SIDE",
     "MAX_FILE_BYTES",
     "MAX_PIXELS",
+    "DamagedImageError",
     "ImageError",
     "ImageTooLargeError",
     "Mask",

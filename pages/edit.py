@@ -174,6 +174,9 @@ def _start() -> None:
     if widgets.refused_for_clip("edit", "Edit the photo"):  # the box under the button says why already
         return
     edit, problem = _edit_or_problem()
+    if edit is None and photo is None:  # said on the page (under 1 · Photo, or under the button): point at it
+        st.toast(problem or "", icon=":material/image:")
+        return
     if edit is None:
         s.edit.fail(problem or "")
         return
@@ -209,7 +212,7 @@ with right:
     widgets.clip_problem_box(choice)  # a clip that cannot be used is an error, as on Generate
     status = st.container()
     if s.edit.input_problem:  # another photo chosen, the region painted...: the message follows
-        s.edit.refresh_input_problem(_edit_or_problem()[1])
+        s.edit.refresh_input_problem(_edit_or_problem()[1] if photo is not None else None)  # else said already
     output = s.edit.result
     with st.empty().container():  # one slot, shown or not: what follows keeps its place, so a run that
         if s.edit.error:  # clears the message leaves no stale copy of the result below while it runs

@@ -18,6 +18,7 @@ def describe(exc: BaseException) -> str:
         AudioError,
         EngineError,
         ExportError,
+        ImageError,
         ModelUnavailable,
         ParamsError,
         ProjectorError,
@@ -34,6 +35,8 @@ def describe(exc: BaseException) -> str:
         return f"**Audio problem**: {text}"
     if isinstance(exc, ExportError):
         return f"**Cannot use this file**: {text}."
+    if isinstance(exc, ImageError):  # a photo or mask: its message names the file and says what to do
+        return f"**Cannot use this image**: {text}."
     if isinstance(exc, ModelUnavailable):
         return f"**Models missing**: {text}"
     if isinstance(exc, ProjectorError):

@@ -87,17 +87,30 @@ def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
     assert any("An edited photo: Recall puts its clip, prompt and knobs" in i.value for i in at.info), at.info
 
 
-def test_editing_without_a_photo_says_what_to_do():
+def test_editing_without_a_photo_says_what_to_do_once():
+    """No photo: the caption under the button says what to do, and Edit the photo points at it (a
+    toast), not a red error right above it. A photo that cannot be used: its reason is one error
+    under 1 · Photo, a sentence, and Edit the photo points at it."""
     at = _edit_page()
     at.button(key="edit_run").click().run()
     ok(at)
-    assert any("Choose a photo first" in e for e in errors(at)), errors(at)
+    assert not errors(at), errors(at)
+    assert [t.value for t in at.toast] == ["Choose a photo first (upload one, or pick a Gallery image)."]
+    assert "Choose a photo, then press **Edit the photo**." in [c.value for c in at.caption]
     at.file_uploader(key="edit_photo").set_value(("cut.png", _photo()[: len(_photo()) // 2], "image/png")).run()
-    ok(at)  # another problem now: the message follows it
-    assert not any("Choose a photo first" in e for e in errors(at))
-    said = [e for e in errors(at) if "cut.png" in e]
-    assert len(said) == 1, errors(at)  # under the photo, once: Edit's message points to it
-    assert "This photo cannot be used (see the message under **1 · Photo**): choose another." in errors(at)
+    ok(at)
+    (said,) = errors(at)  # under the photo, once
+    assert said == (
+        "**Cannot use this image**: cut.png is truncated (its data ends early, e.g. an interrupted download): "
+        "choose a complete copy."
+    )
+    assert "Choose a photo that can be used, then press **Edit the photo**." in [c.value for c in at.caption]
+    at.button(key="edit_run").click().run()
+    ok(at)
+    assert errors(at) == [said] and session(at).edit.job is None
+    assert [t.value for t in at.toast] == [
+        "This photo cannot be used (see the message under **1 · Photo**): choose another."
+    ]
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     ok(at)  # fixed: no message left over
     assert not errors(at), errors(at)
@@ -302,9 +315,11 @@ def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
     assert not at.get("bidi_component")  # no canvas without a photo
     at.button(key="edit_run").click().run()
     ok(at)
-    assert session(at).edit.job is None
-    assert session(at).edit.error == "This photo cannot be used (see the message under **1 · Photo**): choose another."
-    assert [e for e in errors(at) if "notes.png" in e] == said  # said once, under the photo
+    assert session(at).edit.job is None and session(at).edit.error is None
+    assert [t.value for t in at.toast] == [
+        "This photo cannot be used (see the message under **1 · Photo**): choose another."
+    ]
+    assert errors(at) == said  # said once, under the photo
 
 
 def test_a_gallery_image_edited_is_offered_with_the_edit_and_reproduces_from_them(tmp_path):
@@ -343,7 +358,10 @@ def test_an_uploaded_mask_that_cannot_be_used_is_refused_before_the_edit_starts(
     at.file_uploader(key="edit_mask").set_value(("notimage.jpg", b"not an image", "image/jpeg")).run()
     ok(at)
     said = [c for c in (c.value for c in at.caption) if "not an image" in c]
-    assert said and "notimage.jpg is not an image" in said[0], said  # the file as named, not "Notimage.jpg"
+    assert said == [  # which file: the mask, named as given
+        "Working size 96×64. :orange[The mask notimage.jpg is not an image file this studio reads: choose a JPEG, "
+        "PNG, WebP, BMP or TIFF file.]"
+    ], said
 
 
 def test_the_uploaded_photo_and_mask_stay_in_use_when_their_uploaders_leave_the_page():
