@@ -325,8 +325,12 @@ class Session:
             if job.cancelled or (job.error is not None and tiles is not None and tiles.tiles):
                 done = len(tiles.tiles) if tiles is not None else 0
                 why = "stopped" if job.cancelled else "stopped by the error above"
-                stopped = f"Sweep {why} after {done} of {len(asked.plan)} tiles" + (
-                    ": the grid shows them, the rest left empty." if done else ": nothing was kept."
+                total = len(asked.plan)
+                stopped = f"Sweep {why} after {done} of {total} tiles" + (
+                    f": the grid and the heatmap show the rows it reached; the other {total - done} tiles were "
+                    "not made."
+                    if done
+                    else ": nothing was kept."
                 )
                 self.sweep.note = stopped + (f"\n\n{self.sweep.note}" if self.sweep.note else "")
         for slot in (self.listen, self.train, self.scores):

@@ -28,21 +28,23 @@ COLORBAR_PX = 44  # the colour bar under the X axis: its bar and its tick labels
 def sweep_heatmap(run: Any, score: str, z: int = 0, title: str | None = None) -> go.Figure:
     """One score over the sweep's X (columns) and Y (rows) at Z index `z`, titled `title` (the
     score's label, wrapped: on one line it was cut at the column's edge); empty cells where a tile
-    was not made or the score does not apply."""
+    was not made or the score does not apply, and only the rows with a tile."""
     plan = run.plan
-    _, ny, nx = plan.shape()
+    _, _, nx = plan.shape()
     x_axis, y_axis = plan.axis("x"), plan.axis("y")
     title = title or score
-    grid = np.full((ny, nx), np.nan)
+    rows = run.rows_at(z)  # a stopped sweep: only the rows it reached, not a tall empty map
+    grid = np.full((len(rows), nx), np.nan)
     for t in run.tiles:
         value = getattr(t.scores, score, None) if t.scores is not None else None
         if t.z == z and value is not None:
-            grid[t.y, t.x] = float(value)
+            grid[rows.index(t.y), t.x] = float(value)
     wrapped = "<br>".join(textwrap.wrap(title, TITLE_CHARS))
     if np.isnan(grid).all():  # the page says why first (studio.sweeping.heatmap_gap)
         return _empty(wrapped, "No values of this score here", 260)
+    ny = len(rows)
     xs = [x_axis.shown(i) for i in range(len(x_axis.values))] if x_axis else [""]
-    ys = [y_axis.shown(i) for i in range(len(y_axis.values))] if y_axis else [""]
+    ys = [y_axis.shown(i) for i in rows] if y_axis else [""]
     text = distinct_digits(grid)
     size = cell_font(nx, text, plot_px(ys, titled=y_axis is not None))
     fig = go.Figure(

@@ -216,7 +216,8 @@ def test_stopping_a_sweep_keeps_the_tiles_done(monkeypatch):
     run = session(at).sweep.result
     assert run is not None and run.cancelled
     assert [t.result.params.level_weights[0] for t in run.tiles] == [0.2, 0.6]
-    assert any("Sweep stopped after 2 of 4 tiles" in w.value for w in at.warning), [w.value for w in at.warning]
+    said = "Sweep stopped after 2 of 4 tiles: the grid and the heatmap show the rows it reached; the other 2 tiles were not made."
+    assert any(said in w.value for w in at.warning), [w.value for w in at.warning]
     assert len(at.get("image")) == 1  # the grid, with two empty places
     from core import sweep_files
 
@@ -293,7 +294,10 @@ def test_a_sweep_failing_in_a_tile_shows_the_tiles_done_with_the_error(monkeypat
     run = session(at).sweep.result
     assert run is not None and [t.result.params.level_weights[0] for t in run.tiles] == [0.2, 0.6]
     warnings = [w.value for w in at.warning]
-    assert any("Sweep stopped by the error above after 2 of 4 tiles: the grid shows them" in w for w in warnings)
+    assert any(
+        "Sweep stopped by the error above after 2 of 4 tiles: the grid and the heatmap show the rows it reached" in w
+        for w in warnings
+    )
     assert len(at.get("image")) == 1 and at.selectbox(key="sweep_tile").options == [
         "Foreground weight: 0.2", "Foreground weight: 0.6"
     ]  # fmt: skip
@@ -343,6 +347,32 @@ def _heatmap(run, values: list[list[float]], x: str = "seed", y: str | None = "n
     plan = SweepPlan(base, tuple(dataclasses.replace(a, title=a.field.capitalize()) for a in axes))
     return sweep_charts.sweep_heatmap(dataclasses.replace(run, plan=plan, tiles=tiles), "heard_similarity", 0,
                                       title="Heard in the image: similarity")  # fmt: skip
+
+
+def test_a_stopped_sweep_shows_only_the_rows_it_reached_in_its_grid_and_heatmap(stopped_z_run):
+    """A 16×16 sweep stopped after 11 tiles drew 245 empty places and a tall, mostly empty heatmap:
+    the grid and the heatmap now hold the rows with a tile (the last one's missing places marked)."""
+    import dataclasses
+
+    from core import Scores, SweepPlan, parse_axis
+    from core.sweep.files import grids
+    from studio import sweep_charts
+
+    base, tile = stopped_z_run.plan.base, stopped_z_run.tiles[0]
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2,3,4", base), parse_axis("y", "norm_target=10,20,30,40", base)))
+    tiles = [dataclasses.replace(tile, x=i % 4, y=i // 4, z=0, scores=Scores(heard_similarity=0.1 + i / 100))
+             for i in range(6)]  # fmt: skip
+    run = dataclasses.replace(stopped_z_run, plan=plan, tiles=tiles)
+    assert run.rows_at(0) == [0, 1]
+    items = read_grid(grids(run)[0])
+    assert [i.params is not None for i in items] == [True] * 6 + [False] * 2  # rows 30 and 40: not there
+    assert [i.caption for i in items][-2:] == ["norm_target=20 · seed=3: not generated",
+                                               "norm_target=20 · seed=4: not generated"]  # fmt: skip
+    fig = sweep_charts.sweep_heatmap(run, "heard_similarity", 0)
+    heat = fig.data[0]
+    assert list(heat.y) == ["10", "20"] and len(heat.z) == 2
+    assert [list(row) for row in heat.text] == [["0.1", "0.11", "0.12", "0.13"], ["0.14", "0.15", "", ""]]
+    assert fig.layout.height == 120 + sweep_charts.COLORBAR_PX + 60 * 2  # two rows tall, not four
 
 
 CELL_AT_1024 = 53  # px: a cell of a three-column heatmap at 1024 px in Chromium (tests/e2e/test_sweep_page.py)

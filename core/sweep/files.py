@@ -1,5 +1,5 @@
 """A sweep's files: one captioned grid PNG per Z value that has a tile (every tile's params in its
-metadata), a ZIP of the tiles and grids, and scores.csv (one row per tile made: its axis values and
+metadata; the rows a stopped sweep never reached left out), a ZIP of the tiles and grids, and scores.csv (one row per tile made: its axis values and
 every score). A Z value a stopped sweep never reached has no grid: it would be placeholders only."""
 
 from __future__ import annotations
@@ -30,10 +30,11 @@ def tile_name(z: int, y: int, x: int) -> str:
 
 
 def grids(run: SweepRun) -> list[bytes]:
-    """One grid per Z value: X across, Y down, empty tiles where a cancel stopped the run; b"" for a
-    Z value without any tile (`made_grids` leaves it out of the files)."""
+    """One grid per Z value: X across, Y down, empty tiles where a cancel stopped the run inside a
+    row, the rows it never reached left out (`SweepRun.rows_at`); b"" for a Z value without any
+    tile (`made_grids` leaves it out of the files)."""
     plan = run.plan
-    nz, ny, nx = plan.shape()
+    nz, _, nx = plan.shape()
     done = {(t.z, t.y, t.x): t for t in run.tiles}
     if not done:
         raise ValueError("nothing was generated: there is no sweep to export")
@@ -44,7 +45,7 @@ def grids(run: SweepRun) -> list[bytes]:
             out.append(b"")
             continue
         images, captions, params = [], [], []
-        for y in range(ny):
+        for y in run.rows_at(z):
             for x in range(nx):
                 tile = done.get((z, y, x))
                 labels = plan.labels_at(z, y, x)

@@ -50,6 +50,11 @@ class SweepRun:
     notes: list[str] = field(default_factory=list)
     error: Exception | None = None  # what stopped the run at a tile: its caller says it, with the tiles done
 
+    def rows_at(self, z: int) -> list[int]:
+        """The Y indices with at least one tile at Z index `z`, in order: what a stopped sweep's grid
+        and heatmap show (11 tiles of a 16×16 sweep drew 245 empty places and a tall empty heatmap)."""
+        return sorted({t.y for t in self.tiles if t.z == z})
+
 
 def run_sweep(
     engine: Engine,
