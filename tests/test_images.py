@@ -212,7 +212,17 @@ def test_odd_sizes_get_a_working_size_that_divides_by_8_and_keeps_the_aspect():
 
     photo = load_photo(encode(gradient(203, 101)), max_side=200)
     assert photo.size == (200, 96) and photo.original_size == (203, 101)
-    assert "resized from 203x101 to the working size 200x96 (sides a multiple of 8, aspect kept)" in photo.notes
+    assert photo.notes == (  # 2.01:1 -> 2.08:1: said as it is, not "aspect kept"
+        "resized from 203x101 to the working size 200x96 (sides a multiple of 8, so its aspect changed slightly, "
+        "by 3.7 %)",
+    )
+    assert load_photo(encode(gradient(400, 300))).notes == (  # the review's 400x300 photo
+        "resized from 400x300 to the working size 400x304 (sides a multiple of 8, so its aspect changed slightly, "
+        "by 1.3 %)",
+    )
+    assert load_photo(encode(gradient(1024, 768))).notes == (  # 4:3 exactly: kept, and said so
+        "resized from 1024x768 to the working size 512x384 (sides a multiple of 8, aspect kept)",
+    )
     assert load_photo(encode(gradient(96, 64))).notes == ()  # already fine: untouched, nothing said
     strip = load_photo(encode(gradient(2000, 20)), max_side=64)  # 100:1 cannot be kept: the note says so
     assert strip.size == (256, 64)
