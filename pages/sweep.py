@@ -96,7 +96,7 @@ if s.sweep.note:
 
 run = s.sweep.result
 if run is None:
-    st.caption("Choose a knob for X (and Y, Z if you like), then press **Run**.")
+    st.caption(sweeping.start_hint())
     st.stop()
 
 nz, ny, nx = run.plan.shape()

@@ -88,6 +88,14 @@ def label(field: str) -> str:
     return _LEVEL_NAMES.get(field) or knobs()[field.split(".")[0]].label
 
 
+def start_hint() -> str:
+    """The line shown before any sweep, fitting the page: which knobs a Run would sweep, or that none is chosen."""
+    chosen = [label(f) for a in AXES if (f := bindings.value(field_key(a), NONE)) and f != NONE]
+    if not chosen:
+        return "Choose a knob for X (and Y, Z if you like), then press **Run**."
+    return f"Press **Run** for an image at each value of {' × '.join(chosen)} (or choose other knobs above)."
+
+
 def values_key(axis: str) -> str:
     return f"sweep_{axis}_values"
 
@@ -342,5 +350,5 @@ def sweep_job(
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "beyond_slider_note", "show_sweep", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "beyond_slider_note", "start_hint", "show_sweep", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
            "sweep_job", "values_key"]  # fmt: skip

@@ -561,3 +561,16 @@ def test_a_clip_generate_refuses_is_refused_by_sweep_as_compare_does_said_once()
     assert [t.value for t in at.toast] == [
         "Nothing to sweep without a usable clip: the message under Run says why this one cannot be used."
     ]
+
+
+def test_the_hint_before_a_sweep_fits_the_axes_the_page_shows():
+    """A fresh page has X and Y filled in, yet said "Choose a knob for X ...": it says what Run sweeps."""
+    at = _sweep_page()
+    knobs = (at.selectbox(key="sweep_x_field").value, at.selectbox(key="sweep_y_field").value)
+    assert knobs == ("level_weights.0", "norm_target")
+    hint = "Press **Run** for an image at each value of Foreground weight × Norm target (or choose other knobs above)."
+    assert hint in [c.value for c in at.caption]
+    for axis in ("x", "y"):
+        at.selectbox(key=f"sweep_{axis}_field").set_value("—").run()
+    ok(at)
+    assert "Choose a knob for X (and Y, Z if you like), then press **Run**." in [c.value for c in at.caption]
