@@ -8,7 +8,6 @@ import streamlit as st
 from core import (
     GRID_FORMAT,
     ExportError,
-    default_filename,
     grid_png_bytes,
     read_grid,
     read_metadata,
@@ -148,7 +147,7 @@ with bar:
         try:
             if ("zip", key) not in cache:
                 cache.clear()
-                cache[("zip", key)] = zip_bytes([(default_filename(h.params), h.png) for h in selected])
+                cache[("zip", key)] = zip_bytes([(h.file_name, h.png) for h in selected])
             if ("grid", key) not in cache:
                 captions = [
                     f"#{h.id} {h.caption or h.params.prompt or '(no prompt)'} · seed {h.params.seed} · "

@@ -5,6 +5,7 @@ the gallery on disk (studio/gallery_store.py), the widgets and the benchmarks us
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,21 @@ class HistoryItem:
     def title(self) -> str:
         head = self.caption or (self.params.prompt.strip() or "(no prompt)")
         return f"#{self.id} · {head}"
+
+    @functools.cached_property
+    def file_name(self) -> str:
+        """Its download name: an edit's as the Edit page names it (`core.edit.export.edit_filename`:
+        "clap2diff_edit_<seed>_<photo>_<hash>.png", read from its PNG), any other's as a generation's."""
+        from core.export import ExportError, default_filename
+
+        if self.kind.startswith("edit"):  # a kept edit, an edit's preview (its trace's name)
+            from core.edit.export import edit_filename, read_edit
+
+            try:
+                return edit_filename(read_edit(self.png))
+            except ExportError:  # a PNG without its edit settings: named as what it holds
+                pass
+        return default_filename(self.params)
 
     @property
     def summary(self) -> str:

@@ -529,3 +529,25 @@ def test_a_mask_the_page_made_kept_as_an_upload_is_never_named_by_its_file():
         "Using the region painted before the page was reloaded: upload a mask to replace it, or choose another region."
         in captions
     )
+
+
+def test_a_kept_edit_downloads_from_the_gallery_under_the_edits_own_name():
+    """The Gallery named a kept edit like a generation ('clap2diff_0_thunder_78f977.png'): it is the
+    name the Edit page gives it (its photo and settings), for its PNG and its trace alike."""
+    from streamlit.runtime.memory_media_file_storage import _calculate_file_id
+
+    from studio.widgets import trace_filename
+
+    at = _edit_page(w_prompt="a city")
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    at.button(key="edit_keep").click().run()
+    ok(at)
+    output, kept = session(at).edit.result, session(at).history[-1]
+    assert output.file_name.startswith(f"clap2diff_edit_{output.result.params.generation.seed}_street_")
+    assert kept.kind == "edit" and kept.file_name == output.file_name
+    assert trace_filename(kept) == output.file_name.removesuffix(".png") + f"_edit-{kept.id}_trace.json"
+    at.switch_page("../pages/gallery.py").run()
+    ok(at)
+    url = next(b.proto.url for b in at.download_button if b.key == f"dl_{kept.id}")
+    assert url.endswith(f"/{_calculate_file_id(kept.png, 'image/png', output.file_name)}.png"), url

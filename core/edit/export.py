@@ -42,8 +42,9 @@ def shareable_edit(edit: dict[str, Any]) -> dict[str, Any]:
 def edit_filename(params: EditParams) -> str:
     """`clap2diff_edit_<seed>_<photo name>_<settings hash>.png`: two edits of one seed (another
     photo, region, denoise or mode) never share a download name; the hash covers every setting,
-    with the photo and mask by name and hash (as the PNG stores them)."""
-    settings = {"generation": params.generation.to_dict(), "edit": shareable_edit(params.to_dict())}
+    with the clip, photo and mask by name and hash (as the PNG stores them: the name does not depend
+    on this machine's folders, and the edit read back from its PNG has the same name)."""
+    settings = {"generation": params.generation.shareable().to_dict(), "edit": shareable_edit(params.to_dict())}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:6]
     photo = ascii_slug(Path(clip_name(params.edit.image_path)).stem, 40) or "photo"
     return f"clap2diff_edit_{params.generation.seed}_{photo}_{digest}.png"

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import CLAP_SECONDS, GenerationParams, Trace, default_filename
+from core import CLAP_SECONDS, GenerationParams, Trace
 from core.params import LEVELS, knobs
 from core.parts import ModeView, PartView
 from core.score_names import SCORE_HELP, SCORE_LABELS
@@ -117,7 +117,7 @@ def download_png(item: HistoryItem, key: str, label: str = "Download PNG", width
     st.download_button(
         label,
         item.png,
-        file_name=default_filename(item.params),
+        file_name=item.file_name,
         mime="image/png",
         key=key,
         on_click="ignore",
@@ -154,7 +154,7 @@ def trace_filename(item: HistoryItem) -> str:
     """'clap2diff_5_a_harbour_1a2b3c_render-3_trace.json': named like its image's PNG, plus the kind
     and id, so the traces of several images (two renders of one seed, a preview) stay apart."""
     tag = item.kind.replace(" ", "-") + (f"-{item.id}" if item.id else "")
-    return f"{default_filename(item.params).removesuffix('.png')}_{tag}_trace.json"
+    return f"{item.file_name.removesuffix('.png')}_{tag}_trace.json"
 
 
 def weights_text(params: GenerationParams) -> str:
