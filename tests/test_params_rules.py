@@ -23,6 +23,8 @@ STEMS_OK = (("vocals", "foreground"), ("drums", "background"), ("bass", "ambienc
         (dict(audio_sha256="A" * 64), "audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
         (dict(audio_sha256="a" * 63), "audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
         (dict(audio_sha256="g" * 64), "audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
+        (dict(audio_sha256=""), "audio_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
+        (dict(checkpoint_sha256="A" * 64), "checkpoint_sha256", "must be a SHA-256 hex digest (64 characters 0-9a-f)"),
         (dict(mode="trained"), "checkpoint", "trained mode needs a projector checkpoint path"),
         (dict(mode="trained", checkpoint=""), "checkpoint", "trained mode needs a projector checkpoint path"),
         (dict(split=(30, 21, 21)), "split", "token counts must add up to 77 (got 72)"),
@@ -35,6 +37,7 @@ STEMS_OK = (("vocals", "foreground"), ("drums", "background"), ("bass", "ambienc
         (dict(crossovers=(4000.0, 250.0)), "crossovers", "the low crossover must be below the high one"),
         (dict(stem_map=[("vocals", "foreground")]), "stem_map", "expected pairs (stem, level)"),
         (dict(stem_map=(("vocals",),)), "stem_map", "expected pairs (stem, level)"),
+        (dict(stem_map=(["vocals", "foreground"], *STEMS_OK[1:])), "stem_map", "expected pairs (stem, level)"),
         (
             dict(stem_map=STEMS_OK[:3]),
             "stem_map",
@@ -44,6 +47,11 @@ STEMS_OK = (("vocals", "foreground"), ("drums", "background"), ("bass", "ambienc
             dict(stem_map=(STEMS_OK[0], ("vocals", "background"), *STEMS_OK[2:])),
             "stem_map",
             "must map each of drums, bass, other, vocals exactly once (got vocals, vocals, bass, other)",
+        ),  # fmt: skip
+        (
+            dict(stem_map=(*STEMS_OK, ("vocals", "background"))),
+            "stem_map",
+            "must map each of drums, bass, other, vocals exactly once (got vocals, drums, bass, other, vocals)",
         ),  # fmt: skip
         (
             dict(stem_map=(("vocals", "sky"), *STEMS_OK[1:])),
