@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import io
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -353,3 +354,188 @@ def test_samples_are_reproducible(tmp_path):
     for path in written:
         assert path.read_bytes() == committed[path.stem].read_bytes(), f"{path.name} differs: rerun make_samples.py"
     assert not list(tmp_path.glob(".*"))  # no temp files left behind
+
+
+# -- the refusals' edges (each pinned where a mutant of core/audio_decode.py survived) -------------
+def test_a_clip_exactly_at_the_length_limit_is_accepted(tmp_path, monkeypatch):
+    monkeypatch.setattr(audio_decode, "MAX_SECONDS", 1.0)
+    path = write(tmp_path / "one.wav", tone(440.0, 1.0, 22050), 22050)
+    assert load_audio(path).frames == 22050
+    path = write(tmp_path / "over.wav", tone(440.0, 1.0, 22050)[[*range(22050), 0]], 22050)  # one frame more
+    with pytest.raises(AudioError, match=r"is 1\.0 s long, more than the 1\.0 s limit"):
+        load_audio(path)
+
+
+def test_the_lowest_sample_rate_is_accepted_and_one_below_it_is_not(tmp_path):
+    path = write(tmp_path / "low.wav", tone(100.0, 0.5, 1000), 1000)
+    assert load_audio(path).sample_rate == 1000
+    path = write(tmp_path / "lower.wav", tone(100.0, 0.5, 999), 999)
+    with pytest.raises(AudioError, match="has a sample rate of 999 Hz, outside the 1000-384000 Hz"):
+        load_audio(path)
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(59.94, "59.9 s"), (60.0, "1.0 min"), (3700.0, "61.7 min"), (7199.0, "120.0 min"), (7200.0, "2.0 h")],
+)
+def test_durations_are_worded_in_seconds_minutes_then_hours(seconds, text):
+    assert audio_decode._fmt_duration(seconds) == text
+
+
+@pytest.mark.parametrize(
+    "head, kind",
+    [
+        (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (b"\xff\xd8\xff\xe0", "a JPEG image"),
+        (b"GIF89a", "a GIF image"),
+        (b"%PDF-1.7", "a PDF document"),
+        (b"PK\x03\x04", "a ZIP archive"),
+        (b"\x1f\x8b\x08\x00", "a gzip archive"),
+        (b"\x7fELF\x02", "a program"),
+        (b"rain\tthunder\r\n", "a text file"),
+        (b"", None),  # nothing to tell
+        (b"\x00\x01\x02", None),  # control characters: not text
+        (b"\xc3\x28", None),  # not UTF-8
+    ],
+)
+def test_a_file_that_is_not_audio_is_named_by_its_first_bytes(head, kind):
+    assert audio_decode._sniff_not_audio(head) == kind
+
+
+def test_silence_says_how_quiet_and_dither_level_sound_is_kept(tmp_path):
+    quiet = write(tmp_path / "quiet.wav", np.full((22050, 1), 5e-6), 22050, subtype="FLOAT")
+    with pytest.raises(AudioError) as err:
+        load_audio(quiet)
+    assert str(err.value) == "quiet.wav is silent (peak -106 dBFS): choose a recording with audible sound."
+    soft = write(tmp_path / "soft.wav", tone(440.0, 1.0, 22050, amp=2e-5), 22050, subtype="FLOAT")  # -94 dBFS
+    assert load_audio(soft).peak == pytest.approx(2e-5, rel=1e-3)
+
+
+def test_an_offset_with_a_ripple_below_silence_is_still_no_sound(tmp_path):
+    """A peak-to-peak swing of 1.2e-5 is a ±6e-6 ripple, below -100 dBFS: the DC offset is no sound."""
+    x = 0.5 + tone(440.0, 1.0, 22050, amp=6e-6)
+    path = write(tmp_path / "offset.wav", x, 22050, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"is silent \(a constant offset, no sound\)"):
+        load_audio(path)
+
+
+def test_one_silent_channel_does_not_make_a_stereo_clip_silent(tmp_path):
+    x = np.stack([tone(440.0, 1.0, 22050)[:, 0], np.zeros(22050)], axis=1)
+    clip = load_audio(write(tmp_path / "left.wav", x, 22050))
+    assert clip.channels == 2 and clip.peak == pytest.approx(0.5, abs=1e-4)
+
+
+def test_a_decode_error_is_named_by_its_first_line_cut_to_120_characters(tmp_path, monkeypatch):
+    path = write(tmp_path / "clip.wav", tone(440.0, 1.0, 22050), 22050)
+    reason = "bad block " + "x" * 200
+
+    def failing_read(*args, **kwargs):
+        raise RuntimeError(f"  {reason}\nsecond line\n")
+
+    monkeypatch.setattr(audio_decode.sf, "read", failing_read)
+    with pytest.raises(AudioError) as err:
+        load_audio(path)
+    assert str(err.value) == (
+        f"clip.wav could not be decoded ({reason[:120]}): the file may be truncated or corrupt, "
+        "re-export it as WAV or FLAC."
+    )
+
+    def silent_failure(*args, **kwargs):
+        raise RuntimeError("")
+
+    monkeypatch.setattr(audio_decode.sf, "read", silent_failure)
+    with pytest.raises(AudioError, match=r"could not be decoded \(RuntimeError\)"):
+        load_audio(path)
+
+
+class FakeReader:
+    """What audioread.audio_open gives: rate, channels, duration from the header, then 16-bit blocks."""
+
+    def __init__(self, blocks, rate=1000, channels=2, duration=0.0):
+        self.samplerate, self.channels, self.duration = rate, channels, duration
+        self.blocks, self.read = blocks, 0
+        self.opened: list[tuple[str, bool]] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __iter__(self):
+        for block in self.blocks:
+            self.read += 1
+            yield block
+
+
+def fake_audioread(monkeypatch, reader: FakeReader) -> FakeReader:
+    import audioread
+
+    def audio_open(path):
+        reader.opened.append((path, Path(path).is_file()))
+        return reader
+
+    monkeypatch.setattr(audioread, "audio_open", audio_open)
+    return reader
+
+
+NOT_SNDFILE = bytes(range(128, 256)) * 4  # neither audio libsndfile reads, nor text, nor a known magic
+
+
+def test_the_fallback_refuses_a_long_file_from_its_header(tmp_path, monkeypatch):
+    def no_blocks():
+        raise AssertionError("the header alone must refuse this file")
+        yield b""
+
+    reader = fake_audioread(monkeypatch, FakeReader(no_blocks(), duration=3650.0))
+    (tmp_path / "long.m4a").write_bytes(NOT_SNDFILE)
+    with pytest.raises(AudioError) as err:
+        load_audio(tmp_path / "long.m4a")
+    assert str(err.value).startswith("long.m4a is 60.8 min long, more than the 60.0 min limit")
+    assert reader.read == 0
+
+
+def test_the_fallback_stops_decoding_a_file_longer_than_its_header_said(monkeypatch):
+    """No duration in the header: decoding stops at the limit (+1 s), counted in frames of all
+    channels (4 bytes a frame in 16-bit stereo), and says how much it had read."""
+    monkeypatch.setattr(audio_decode, "MAX_SECONDS", 1.0)
+    block = np.full(2000, 1000, dtype="<i2").tobytes()  # 1000 stereo frames: 1 s at 1000 Hz
+    reader = fake_audioread(monkeypatch, FakeReader([block] * 10))
+    with pytest.raises(AudioError) as err:
+        load_audio(NOT_SNDFILE, name="stream.m4a")
+    assert str(err.value).startswith("stream.m4a is 3.0 s long, more than the 1.0 s limit")
+    assert reader.read == 3  # 12000 bytes > the cap of (1 + 1) s * 1000 Hz * 2 channels * 2 bytes
+
+
+def test_the_fallback_reads_16_bit_pcm_exactly_and_removes_its_temp_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    pcm = np.tile(np.array([-32768, 32767, 16384, -1], dtype="<i2"), 50)  # 100 stereo frames: 0.1 s
+    reader = fake_audioread(monkeypatch, FakeReader([pcm[:99].tobytes(), pcm[99:].tobytes() + b"\x05\x00"]))
+    clip = load_audio(NOT_SNDFILE, name="upload.m4a")  # a trailing half frame is dropped
+    assert (clip.channels, clip.sample_rate, clip.frames) == (2, 1000, 100)
+    assert np.array_equal(clip.samples[0], np.tile(np.float32([-1.0, 0.5]), 50))
+    assert np.array_equal(clip.samples[1], np.tile(np.float32([32767 / 32768, -1 / 32768]), 50))
+    assert reader.opened[0][1] and reader.opened[0][0].startswith(str(tmp_path / "clap2diff-"))
+    assert list(tmp_path.iterdir()) == []  # the upload's temp file is gone
+
+
+def test_the_fallback_reads_a_header_with_no_channel_count_as_mono(monkeypatch):
+    pcm = np.tile(np.array([8192, -8192], dtype="<i2"), 60)
+    fake_audioread(monkeypatch, FakeReader([pcm.tobytes()], channels=0))
+    clip = load_audio(NOT_SNDFILE, name="mono.m4a")
+    assert (clip.channels, clip.frames) == (1, 120)
+    assert np.array_equal(clip.samples[0], np.tile(np.float32([0.25, -0.25]), 60))
+
+
+def test_fallback_seconds_reads_the_header_and_none_when_unreadable(tmp_path, monkeypatch):
+    fake_audioread(monkeypatch, FakeReader([], duration=None))
+    assert audio_decode.fallback_seconds(tmp_path / "a.m4a") == 0.0
+    fake_audioread(monkeypatch, FakeReader([], duration=12.5))
+    assert audio_decode.fallback_seconds(tmp_path / "a.m4a") == 12.5
+    import audioread
+
+    def unreadable(path):
+        raise audioread.NoBackendError()
+
+    monkeypatch.setattr(audioread, "audio_open", unreadable)
+    assert audio_decode.fallback_seconds(tmp_path / "a.m4a") is None
