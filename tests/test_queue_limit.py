@@ -57,6 +57,7 @@ def test_a_refused_job_ends_at_once_and_its_page_says_why(monkeypatch, busy_engi
     refused = jobs.generation_job(tiny_engine, tiny_params.replace(seed=8), kind="preview")
     assert refused.done.is_set() and refused.future is None  # nothing was queued for it
     assert isinstance(refused.error, QueueFull) and not refused.cancelled and refused.status == "Failed"
+    assert not refused.waiting  # it waits for nothing (the thread is busy: it was marked waiting first)
     slot: JobSlot = JobSlot()
     slot.start(refused)
     assert slot.collect() is refused and slot.result is None

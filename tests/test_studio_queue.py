@@ -19,6 +19,20 @@ def test_interactive_work_overtakes_queued_batch_work():
     assert order == ["preview", "batch"]
 
 
+def test_a_jobs_kind_decides_its_place_in_the_queue():
+    """A Sweep or Compare Job queued first still runs after a preview queued behind it."""
+    gate, order = threading.Event(), []
+    blocker = worker.submit(gate.wait, 30)
+    started = [
+        jobs.Job(kind, lambda job, kind=kind: order.append(kind)).start(owner="tab-q")
+        for kind in ("sweep", "compare", "preview", "edit")
+    ]
+    gate.set()
+    blocker.result(timeout=30)
+    assert all(job.wait(30) and job.ok for job in started)
+    assert order == ["preview", "edit", "sweep", "compare"]
+
+
 def test_yield_runs_waiting_interactive_work_inside_batch_work_only():
     order: list[str] = []
     started, go_on = threading.Event(), threading.Event()

@@ -156,6 +156,134 @@ def test_job_errors_are_kept_for_the_page(engine, params):
     assert isinstance(job.error, ParamsError) and job.error.field == "steps"
 
 
+def test_a_jobs_progress_counts_phases_and_steps_and_stays_within_0_and_1():
+    from core.events import Phase, Stage, StepInfo, Waiting
+
+    assert jobs.Job("listen", lambda job: None, total=0).total == 1  # no division by zero
+    assert jobs.Job("listen", lambda job: None, total=0).fraction == 0.0
+    job = jobs.Job("compare", lambda job: None, total=10)
+    job.on_progress(StepInfo(3, 5, {"background": 1.0}, 0.25))
+    job.on_status(Phase("2/3 Bands", steps_done=4, steps_total=12))
+    assert (job.label, job.completed, job.step, job.total) == ("2/3 Bands", 4, 0, 12)
+    assert job.status == "2/3 Bands"  # a phase is not prefixed with its own label
+    job.on_status(Phase("3/3 Stems", steps_done=9))  # no total yet (still planning): the last one stays
+    assert (job.completed, job.total) == (9, 12)
+    job.on_status(Waiting())
+    job.on_progress(StepInfo(2, 5, {"foreground": 0.75, "background": 0.25}, 1.5))
+    assert not job.waiting and job.status == "3/3 Stems · step 2/5 · foreground · 1.5 s"
+    assert job.fraction == 11 / 12
+    job.on_status(Waiting())
+    job.on_status(Stage("clap", "Listening"))
+    assert not job.waiting and job.status == "3/3 Stems · Listening"
+    job.completed = 20
+    assert job.fraction == 1.0
+    job.completed, job.step = -5, 0
+    assert job.fraction == 0.0
+    for _ in range(600):
+        job.on_status(Stage("clap", "Listening"))
+    assert len(job.stages) == 500  # a long run's diagnostics are bounded
+
+
+def test_a_step_after_cancel_is_counted_but_says_cancelling():
+    from core.events import StepInfo
+
+    job = jobs.Job("render", lambda job: None, total=5)
+    job.request_cancel()
+    job.on_progress(StepInfo(2, 5, {"background": 1.0}, 0.5))
+    assert (job.step, job.status) == (2, "Cancelling…")
+
+
+def test_a_jobs_run_ends_done_failed_or_cancelled_and_lets_go_of_its_task():
+    import gc
+    import weakref
+
+    from core.cancel import Cancelled
+
+    class Engine:
+        pass
+
+    def run(task, cancel_first=False):
+        job = jobs.Job("render", task)
+        if cancel_first:
+            job.cancel.set()
+        job._run()  # what the engine thread calls
+        assert job.done.is_set() and job.finished is not None and job._task is None
+        return job
+
+    engine = Engine()
+    held = weakref.ref(engine)
+    job = run(lambda job, engine=engine: 42)
+    del engine
+    gc.collect()
+    assert held() is None  # a finished job does not keep its engine alive
+    assert (job.result, job.status, job.ok, job.cancelled) == (42, "Done", True, False)
+    assert job.elapsed == job.elapsed  # frozen once finished
+
+    job = run(lambda job: None)  # a task with nothing to return, not cancelled: done
+    assert (job.status, job.ok) == ("Done", True)
+
+    def cancelled_late(job):
+        job.cancel.set()  # the cancel came after the last step: the image is kept
+        return "image"
+
+    job = run(cancelled_late)
+    assert (job.result, job.status, job.ok) == ("image", "Done", True)
+
+    def stopped(job):
+        job.cancel.set()
+        return None
+
+    job = run(stopped)
+    assert (job.status, job.ok, job.cancelled) == ("Cancelled", False, True)
+
+    def raises_cancelled(job):
+        raise Cancelled("stop")
+
+    job = run(raises_cancelled)
+    assert (job.status, job.cancelled, job.error) == ("Cancelled", True, None)
+
+    def fails(job):
+        raise ValueError("no")
+
+    job = run(fails)
+    assert (job.status, job.ok, str(job.error)) == ("Failed", False, "no")
+
+    calls = []
+    job = run(lambda job: calls.append(1), cancel_first=True)  # cancelled while it waited
+    assert (job.status, job.cancelled, calls) == ("Cancelled", True, [])
+    job.request_cancel()
+    assert job.status == "Cancelled"  # a finished job is not 'Cancelling…'
+
+    def seen(job):
+        return job.waiting, job.status
+
+    job = jobs.Job("render", seen)
+    job.waiting, job.status = True, jobs.WAITING
+    job._run()
+    assert job.result == (False, "Starting…")  # its turn came
+
+
+def test_a_generation_job_counts_its_steps_checks_the_limits_and_gives_fast_paths_to_previews_only(monkeypatch):
+    calls = []
+
+    class Engine:
+        def generate(self, params, **kwargs):
+            calls.append(kwargs["fast"])
+            raise RuntimeError("stop here")
+
+    fast = object()
+    p = GenerationParams(steps=12, width=64, height=64)
+    render = jobs.generation_job(Engine(), p, kind="render", fast=fast)
+    assert render.total == 12 and render.params is p and render.key is p
+    assert render.wait(30) and str(render.error) == "stop here"
+    preview = jobs.generation_job(Engine(), p, kind="preview", fast=fast)
+    assert preview.wait(30) and calls == [None, fast]
+    monkeypatch.setenv("CLAP2DIFF_MAX_STEPS", "10")
+    over = jobs.generation_job(Engine(), p, kind="render")
+    assert over.wait(30) and "12 steps is more than this studio allows (10" in str(over.error)
+    assert calls == [None, fast]  # refused before the engine was asked
+
+
 def test_stage_messages_reach_the_progress_text(engine, params):
     from core.events import Stage, Waiting
 
