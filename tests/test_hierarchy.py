@@ -33,6 +33,8 @@ def test_target_zero_and_silence_leave_tokens_unchanged(tokens):
     zeros = torch.zeros(1, 77, 768)
     out = scale_to_norm(zeros, 60.0, "token")
     assert torch.equal(out, zeros) and not torch.isnan(out).any()
+    faint = torch.full((1, 77, 768), 1e-7)  # a norm of 2.8e-6 per token: quiet, not silent
+    assert token_norm(scale_to_norm(faint, 60.0, "token"), "token") == pytest.approx(60.0, rel=1e-5)
 
 
 def test_positional_split_and_weights_give_exact_tokens(tokens):

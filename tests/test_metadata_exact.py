@@ -94,6 +94,8 @@ def test_png_encode_writes_itxt_and_text_chunks_and_converts_odd_modes():
     assert b"tEXtk1" in data and b"iTXtk2" in data and chunks == {"k1": "str", "k2": "iTXt"}
     with Image.open(io.BytesIO(png_encode(Image.new("P", (4, 4)), []))) as im:
         assert im.mode == "P"  # PNG stores it as it is
+    with Image.open(io.BytesIO(png_encode(Image.new("1", (4, 4), 1), []))) as im:
+        assert im.mode == "1" and im.getpixel((0, 0)) == 255  # bilevel stays bilevel
 
 
 def test_png_bytes_puts_the_json_in_itxt_and_the_summary_in_text():
