@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from studio.fast import fast_settings
 from studio.history import HistoryItem
 from studio.jobs import Job
 from studio.markdown import escape_md, escape_md_prose
+from studio.region import TINT, Box, box_mask, box_pixels, painted_mask, with_box
 from studio.session import Painting, session
 from studio.uploads import save_upload
 
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 PHOTO_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "tif", "tiff"]
 MASK_SOURCES = {"none": "Whole photo", "paint": "Paint it", "box": "A rectangle", "upload": "Upload a mask"}
-TINT = (255, 64, 64)  # the region's colour over the photo (a rectangle's outline, an uploaded mask's area)
 NOTHING_PAINTED = "Paint the region that may change on the photo (or choose Whole photo)."
 # Widget keys of the edit knobs -> EditKnobs fields (labels, ranges, help come from the knobs).
 EDIT_KEYS = {"edit_denoise": "denoise", "edit_feather": "feather",
@@ -169,48 +168,11 @@ def _save_made_mask(kind: str, png: bytes) -> str:
     return save_photo(f"{MASK_PREFIXES[kind]}-{hashlib.sha256(png).hexdigest()[:8]}.png", png)
 
 
-Box = tuple[tuple[float, float], tuple[float, float]]  # (x from, x to), (y from, y to) as fractions
-
-
-def _box_pixels(size: tuple[int, int], box: Box) -> tuple[int, int, int, int]:
-    """(left, top, right, bottom) in pixels of a photo of `size`."""
-    width, height = size
-    (x0, x1), (y0, y1) = box
-    return int(round(x0 * width)), int(round(y0 * height)), int(round(x1 * width)), int(round(y1 * height))
-
-
-def box_mask(size: tuple[int, int], box: Box) -> bytes:
-    """A white rectangle on black at the photo's size."""
-    left, top, right, bottom = _box_pixels(size, box)
-    region = np.zeros((size[1], size[0]), np.uint8)
-    region[top:bottom, left:right] = 255
-    buf = io.BytesIO()
-    Image.fromarray(region, "L").save(buf, format="PNG")
-    return buf.getvalue()
-
-
 @functools.lru_cache(maxsize=8)
 def working_photo(path: str, max_side: int = EditKnobs().max_side) -> Photo:
     """The photo decoded at its working size (an upload's path names its content: safe to cache).
     Raises core.images.ImageError with the reason a file cannot be used."""
     return load_photo(path, max_side)
-
-
-def painted_mask(strokes: np.ndarray | None, size: tuple[int, int]) -> bytes | None:
-    """The canvas's strokes (RGBA, any size) as a mask PNG at the photo's working size `size`: white
-    where there is paint, black elsewhere; None when nothing is painted. Paint is any alpha > 0 (the
-    strokes are see-through, so where two overlap the alpha differs, not the meaning); scaled with
-    area averaging, a working-size pixel is white when at least half of it was painted."""
-    if strokes is None or strokes.ndim != 3 or strokes.shape[-1] != 4:
-        return None
-    paint = (np.asarray(strokes)[..., 3] > 0).astype(np.float32)
-    if not paint.any():
-        return None
-    if paint.shape[::-1] != tuple(size):
-        paint = np.asarray(Image.fromarray(paint, "F").resize(size, Image.Resampling.BOX))
-    buf = io.BytesIO()
-    Image.fromarray(np.where(paint >= 0.5, 255, 0).astype(np.uint8), "L").save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def clear_paint() -> None:
@@ -244,7 +206,7 @@ def mask_path(
         return (_save_made_mask("paint", png), None) if png else (None, NOTHING_PAINTED)
     if source == "box":
         box = page_box()
-        left, top, right, bottom = _box_pixels(photo.size, box)
+        left, top, right, bottom = box_pixels(photo.size, box)
         if right <= left or bottom <= top:
             return None, "The rectangle is empty: widen it with the sliders (Left → right, Top → bottom)."
         if (left, top, right, bottom) == (0, 0, *photo.size):
@@ -257,18 +219,6 @@ def mask_path(
 
 def page_box() -> Box:
     return bindings.value("edit_box_x"), bindings.value("edit_box_y")
-
-
-def with_box(image: Image.Image, box: Box) -> Image.Image:
-    """The photo with the rectangle outlined, so its place shows before any preview."""
-    from PIL import ImageDraw
-
-    shown = image.convert("RGB")
-    left, top, right, bottom = _box_pixels(shown.size, box)
-    if right > left and bottom > top:
-        width = max(1, round(max(shown.size) / 160))
-        ImageDraw.Draw(shown).rectangle((left, top, right - 1, bottom - 1), outline=TINT, width=width)
-    return shown
 
 
 def mask_problem(photo: Photo, mask: str | None) -> str | None:
@@ -401,6 +351,6 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 
 __all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
-           "box_mask", "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
-           "kept_upload", "mask_path", "on_upload", "paint_key", "painted_mask", "painting", "preview_params",
+           "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
+           "kept_upload", "mask_path", "on_upload", "paint_key", "painting", "preview_params",
            "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo"]  # fmt: skip

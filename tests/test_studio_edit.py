@@ -17,7 +17,7 @@ from core.edit.export import read_edit
 from core.edit.run import run_steps
 from core.images import working_size
 from core.samples import SAMPLES_DIR
-from studio import editing
+from studio import editing, region
 from studio.widgets.canvas import display_size
 from tests.studio_helpers import FAST, app, errors, ok, session, strokes_state
 
@@ -139,7 +139,7 @@ def test_a_rectangle_that_restricts_nothing_is_said_in_its_own_words_and_goes_wh
     at.slider(key="edit_box_x").set_value((0.5, 1.0)).run()
     ok(at)  # fixed: the message goes
     assert not errors(at), errors(at)
-    assert editing.with_box(Image.new("RGB", (96, 64)), ((0.5, 1.0), (0.0, 1.0))).getpixel((48, 10)) == (255, 64, 64)
+    assert region.with_box(Image.new("RGB", (96, 64)), ((0.5, 1.0), (0.0, 1.0))).getpixel((48, 10)) == (255, 64, 64)
 
 
 def _painted_page(photo: bytes, **state):
@@ -516,7 +516,7 @@ def test_a_mask_the_page_made_kept_as_an_upload_is_never_named_by_its_file():
     gone), Region says what it is, not "Using the upload painted_mask-….png" (a name the user never gave)."""
     at = _edit_page()
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
-    png = editing.box_mask((96, 64), ((0.5, 1.0), (0.0, 1.0)))
+    png = region.box_mask((96, 64), ((0.5, 1.0), (0.0, 1.0)))
     session(at).edit_uploads["mask"] = editing.save_photo(
         f"painted_mask-{hashlib.sha256(png).hexdigest()[:8]}.png", png
     )

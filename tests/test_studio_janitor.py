@@ -481,7 +481,7 @@ def test_a_reloaded_edit_of_a_painted_region_comes_back_as_the_painting_not_as_a
     import numpy as np
 
     from core.edit import EditParams
-    from studio import editing
+    from studio import editing, region
     from studio.widgets.canvas import display_size
     from tests.studio_helpers import strokes_state
 
@@ -501,7 +501,7 @@ def test_a_reloaded_edit_of_a_painted_region_comes_back_as_the_painting_not_as_a
     ok(at)
     share = "Working size 64×64: 12.5% of the photo may change."
     assert share in [c.value for c in at.caption]
-    png = editing.painted_mask(rgba, (64, 64))
+    png = region.painted_mask(rgba, (64, 64))
     mask = editing.save_photo(f"painted_mask-{hashlib.sha256(png).hexdigest()[:8]}.png", png)  # the page's file
     params = EditParams(session(at).params.replace(steps=100, width=64, height=64)).replace(
         image_path=session(at).edit_uploads["photo"], mask_path=mask, denoise=0.9

@@ -1,7 +1,7 @@
 """Painting a region on a photo with streamlit-drawable-canvas (Fabric.js; its components-v2 build
 works with Streamlit 1.67). The photo is the canvas's background, which the component never sends
 back; the strokes come back as an RGBA picture at the canvas's size whose alpha says where paint
-is, and `studio.editing.painted_mask` turns that into the mask at the photo's working size."""
+is, and `studio.region.painted_mask` turns that into the mask at the photo's working size."""
 
 from __future__ import annotations
 
