@@ -125,12 +125,32 @@ def hf_command() -> str:
     return "hf"
 
 
+# What StableDiffusionPipeline.from_pretrained reads of SD 1.5 in diffusers layout (no safety
+# checker: it is not loaded): every config, the tokenizer, and one fp32 safetensors file per model,
+# about 4.3 GB. The whole repository also holds the original checkpoints and fp16 / non-EMA
+# variants, tens of GB that nothing here reads.
+SD15_FILES = (
+    "*.json",
+    "*.txt",
+    "text_encoder/model.safetensors",
+    "unet/diffusion_pytorch_model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors",
+)
+
+
+def download_command(source: str) -> str:
+    """The Hub CLI command that fetches what loading `source` reads: only the files above for SD
+    1.5, the whole repository for another id (its layout is not known here)."""
+    files = " ".join(f'"{pattern}"' for pattern in SD15_FILES) if source == SD15_HUB_ID else ""
+    return f"{hf_command()} download {source}" + (f" --include {files}" if files else "")
+
+
 def _unavailable(what: str, source: str, exc: Exception) -> ModelUnavailable:
     where = (
         f"the folder {source}"
         if Path(source).exists()
         else f"'{source}' from the Hugging Face Hub (run once with network: "
-        f"`{hf_command()} download {source}`, or pass a local folder)"
+        f"`{download_command(source)}`, or pass a local folder)"
     )
     detail = _first_sentence(str(exc)).rstrip(".")
     return ModelUnavailable(f"{what} could not be loaded from {where}. Details: {type(exc).__name__}: {detail}.")
@@ -156,7 +176,7 @@ def _load_sd(source: str, dtype: torch.dtype):
         raise ModelUnavailable(
             f"The CLIP tokenizer of {source} has {len(pipe.tokenizer)} tokens instead of "
             f"{expected}: its tokenizer files are missing (a partial download?). "
-            f"Download the model again: `{hf_command()} download {source}`."
+            f"Download the model again: `{download_command(source)}`."
         )
     pipe.set_progress_bar_config(disable=True)
     return pipe
