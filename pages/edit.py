@@ -258,7 +258,8 @@ with right:
         next(cells).button(
             f"Kept as #{output.kept_as}" if kept else "Keep", on_click=_keep, args=(output,),
             key="edit_keep", icon=":material/photo_library:", disabled=kept,
-            help="Keep it in the Gallery, where Recall, Gates and Spectrogram find it.",
+            help="Keep it in the Gallery, where Recall, Gates and Spectrogram find it, and the page's link brings "
+            "it back; an edit not kept goes when this tab closes.",
         )  # fmt: skip
     elif photo is None:
         st.caption(f"Choose a photo{' that can be used' if photo_problem else ''}, then press **Edit the photo**.")
