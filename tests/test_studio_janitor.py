@@ -431,7 +431,6 @@ def test_a_gallerys_clips_stay_while_a_session_of_it_is_open_and_a_gone_one_is_s
 def test_only_a_fresh_page_takes_over_and_a_reloaded_edit_shows_its_photo_and_knobs(uploads, monkeypatch):
     """A tab of the same gallery already in use keeps its own page (it never takes work away from
     the tab being reloaded); the reloaded page gets the edit with its photo, mask and knobs."""
-    import weakref
 
     from core.edit import EditParams
     from studio import editing
@@ -447,10 +446,7 @@ def test_only_a_fresh_page_takes_over_and_a_reloaded_edit_shows_its_photo_and_kn
     )
     job = session(at).edit.start(editing.edit_job(engine(), params))
     try:
-        wait_until(lambda: job.step >= 1 or job.done.is_set(), "the edit's first step")
-        assert job.running, "the edit ended before the test could use it"
-        monkeypatch.setattr(janitor, "_active", lambda sid: False)
-        janitor._left(janitor.Handle(SID, weakref.ref(session(at))), ServerLoop())
+        _leave_mid_edit(at, job, monkeypatch)
 
         monkeypatch.setattr(janitor, "_session_id", lambda: "live")
         live.run()  # the tab in use reruns first: not a reload, it takes nothing
@@ -471,12 +467,21 @@ def test_only_a_fresh_page_takes_over_and_a_reloaded_edit_shows_its_photo_and_kn
             janitor.release_uploads(sid)
 
 
+def _leave_mid_edit(at, job, monkeypatch) -> None:
+    """The edit at its first step, and its session gone (the tab reloaded): its job waits out the grace."""
+    import weakref
+
+    wait_until(lambda: job.step >= 1 or job.done.is_set(), "the edit's first step")
+    assert job.running, "the edit ended before the test could use it"
+    monkeypatch.setattr(janitor, "_active", lambda sid: False)
+    janitor._left(janitor.Handle(SID, weakref.ref(session(at))), ServerLoop())
+
+
 def test_a_reloaded_edit_of_a_painted_region_comes_back_as_the_painting_not_as_an_upload(uploads, monkeypatch):
     """Paint, Edit the photo, reload while it runs: Region is still Paint it, on a canvas that starts
     from the strokes (they can be changed), and the mask is the same; never "Using the upload
     painted_mask-….png", a file name the user never gave."""
     import hashlib
-    import weakref
 
     import numpy as np
 
@@ -508,10 +513,7 @@ def test_a_reloaded_edit_of_a_painted_region_comes_back_as_the_painting_not_as_a
     )
     job = session(at).edit.start(editing.edit_job(engine(), params))
     try:
-        wait_until(lambda: job.step >= 1 or job.done.is_set(), "the edit's first step")
-        assert job.running, "the edit ended before the test could use it"
-        monkeypatch.setattr(janitor, "_active", lambda sid: False)
-        janitor._left(janitor.Handle(SID, weakref.ref(session(at))), ServerLoop())
+        _leave_mid_edit(at, job, monkeypatch)
         reloaded = _reopened(code, monkeypatch, "reloaded")
         assert session(reloaded).edit.job is job
         assert reloaded.session_state["edit_mask_source"] == "paint"
