@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from .export import atomic_write, save_result
 from .export.atomic import prune_earlier
 from .params import GenerationParams
-from .scoring import SCORE_NAMES
+from .score_names import SCORE_NAMES  # light: core.scoring imports torch
 
 if TYPE_CHECKING:
     from PIL import Image

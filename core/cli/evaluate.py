@@ -29,16 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--clip", metavar="SPEC", help="CLIP for the scores: tiny, or a Hub id / folder")
     ev.add_argument("--device", help="cuda | cpu (default: cuda when available)")
     ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    add_param_flags(ev, exclude=("prompt", "audio_path"))
+    # Each row brings its clip and caption: --prompt, --audio and --audio-sha256 would be ignored.
+    # The seed is 0 without --seed, in every process and every run: the table is reproducible.
+    add_param_flags(ev, exclude=("prompt", "audio_path", "audio_sha256"), seed_default="0 (the same seeds every run)")
     ev.set_defaults(run=run, from_png=None)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluate import RESULTS, evaluate
     from ..export import check_folder
+    from ..train.dataset import load_dataset
 
     if not 1 <= args.seeds <= 100:
         raise CliError(f"--seeds {args.seeds}: give 1 to 100")
+    # A typo in --data is said at once, before torch (seconds) is imported; the rows' media are checked by the run.
+    load_dataset(args.data, check_media=False).require_rows()
     if args.seed is None:
         args.seed = 0  # the same seeds in every process (and every run): the table is reproducible
     base = params_from_args(args)

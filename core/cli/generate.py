@@ -52,6 +52,9 @@ def _stem_map(text: str) -> tuple[tuple[str, str], ...]:
         ) from None
 
 
+RANDOM_SEED = "random (printed, and stored in the PNG)"  # generate's --seed default, as --help says it
+
+
 def _argparse_kwargs(name: str, knob: Knob, default: Any) -> dict[str, Any]:
     """argparse settings for one GenerationParams field, from its Knob and its default's type."""
     kwargs: dict[str, Any] = {"metavar": knob.metavar, "dest": name}
@@ -66,7 +69,7 @@ def _argparse_kwargs(name: str, knob: Knob, default: Any) -> dict[str, Any]:
         kwargs["type"] = type(default)
     shown = ",".join(f"{k}={v}" for k, v in default) if name == "stem_map" else default
     if name == "seed":
-        shown = "random (printed, and stored in the PNG)"
+        shown = RANDOM_SEED
     elif isinstance(shown, tuple):
         shown = ",".join(f"{v:g}" for v in shown)
     text = knob.help_for(None).replace("%", "%%")
@@ -81,15 +84,20 @@ PARAM_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def add_param_flags(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+def add_param_flags(
+    parser: argparse.ArgumentParser, exclude: tuple[str, ...] = (), seed_default: str = RANDOM_SEED
+) -> None:
     """Every GenerationParams flag (and --size), for `generate` and any command that generates;
     `exclude` names fields the command sets its own way (e.g. compare's list of source modes; an
-    edit's size, which is its photo's)."""
+    edit's size, which is its photo's; evaluate's clip, which is each row's). `seed_default` is
+    what --help says a run without --seed uses (evaluate's is 0, not a random one)."""
     if "width" not in exclude:
         parser.add_argument("--size", type=_size, metavar="WxH", help="WIDTHxHEIGHT at once (like --width, --height)")
     params = parser.add_argument_group("generation parameters (each one a GenerationParams field)")
     for flag, (name, kwargs) in PARAM_FLAGS.items():
         if name not in exclude:
+            if name == "seed":
+                kwargs = {**kwargs, "help": kwargs["help"].replace(RANDOM_SEED, seed_default)}
             params.add_argument(flag, default=None, **kwargs)
 
 
