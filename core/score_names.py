@@ -4,6 +4,8 @@ sweep's files name the scores without loading a model library."""
 
 from __future__ import annotations
 
+CLIP_REAL = "openai/clip-vit-large-patch14"  # the CLIP that scores, unless a spec names another (or tiny)
+
 SCORE_LABELS: dict[str, str] = {  # what people call each score, in the CSV's column order; docs/SCORES.md defines each
     "prompt_match": "Prompt match",
     "heard_top1": "Heard in the image: same top event",
@@ -31,4 +33,4 @@ SCORE_HELP: dict[str, str] = {  # what each score says, in a sentence a page can
 }
 
 
-__all__ = ["SCORE_HELP", "SCORE_LABELS", "SCORE_NAMES", "SCORE_NEEDS"]
+__all__ = ["CLIP_REAL", "SCORE_HELP", "SCORE_LABELS", "SCORE_NAMES", "SCORE_NEEDS"]

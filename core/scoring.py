@@ -24,11 +24,9 @@ from PIL import Image
 
 from .cache import LRUCache
 from .models import ModelUnavailable, _first_sentence, hf_command, names_a_folder
-from .score_names import SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
+from .score_names import CLIP_REAL, SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
 from .trace import HeardLabel
 from .vocabulary import Vocabulary
-
-CLIP_REAL = "openai/clip-vit-large-patch14"
 
 
 @dataclass(frozen=True)

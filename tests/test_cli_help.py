@@ -4,14 +4,20 @@ defaults as the code sets them, no flag a command ignores, the syntax a flag tak
 from __future__ import annotations
 
 import argparse
+import os
+from unittest import mock
+
+import pytest
 
 from core.cli import build_parser
 
 
 def _help(command: str) -> str:
+    """The command's --help on one line (wide, so that no word is broken at a hyphen)."""
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
-    return " ".join(sub.choices[command].format_help().split())
+    with mock.patch.dict(os.environ, {"COLUMNS": "10000"}):
+        return " ".join(sub.choices[command].format_help().split())
 
 
 def _flag_help(command: str, flag: str) -> str:
@@ -33,3 +39,18 @@ def test_evaluate_offers_no_flag_it_ignores():
     for ignored in ("--audio-sha256", "--audio ", "--prompt"):
         assert ignored not in text, ignored
     assert "--checkpoint-sha256" in text  # the engine refuses other weights in trained mode: it does what it says
+
+
+def test_sweep_says_which_fields_an_axis_takes_and_how():
+    text = _help("sweep")
+    for spelled in ("level_weights for --weights", "audio_strength", "gate_scales", "switch_points"):
+        assert spelled in text, spelled
+    assert "level_weights.0-2" in text and "switch_points.0-1" in text  # the .N element syntax, with valid N
+    assert "separated by ';'" in text and "switch_points=0.2,0.5;0.4,0.7" in text
+    assert "models," not in text.split("axes:", 1)[1].split("--x", 1)[0]  # set by the run, not swept
+
+
+@pytest.mark.parametrize("command", ["sweep", "evaluate"])
+def test_clip_states_its_default(command):
+    clip = _flag_help(command, "--clip")
+    assert "default: tiny with tiny models, else openai/clip-vit-large-patch14" in clip, clip

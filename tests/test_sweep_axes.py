@@ -32,8 +32,11 @@ def refusal(*specs: str) -> str:
         (["norm_target= "], "--x 'norm_target= ': expected FIELD=V1,V2,... (e.g. --x norm_target=40,60,80)"),
         (["norm_target=40,,60"], "--x norm_target: an empty value (two commas in a row, or one at the end)"),
         (["seed=1,"], "--x seed: an empty value (two commas in a row, or one at the end)"),
-        (["level_weights.x=1"], "--x level_weights.x: level_weights has no element 'x'"),
-        (["level_weights.-1=1"], "--x level_weights.-1: level_weights has no element '-1'"),  # not the last one
+        (["level_weights.x=1"], "--x level_weights.x: level_weights has no element 'x' (its elements are 0 to 2)"),
+        (["level_weights.-1=1"], "--x level_weights.-1: level_weights has no element '-1' (its elements are 0 to 2)"),
+        (["level_weights.3=1"], "--x level_weights.3: level_weights has no element '3' (its elements are 0 to 2)"),
+        (["switch_points.2=0.5"], "--x switch_points.2: switch_points has no element '2' (its elements are 0 or 1)"),
+        (["seed.0=1,2"], "--x seed.0: seed is one value: it has no element '0' (sweep it whole)"),
         (["level_weights=1,1,1;2,2,2", "level_weights.0=0.5"], "--y level_weights.0: already swept by --x"),
     ],
 )

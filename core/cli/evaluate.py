@@ -15,6 +15,7 @@ import sys
 
 from . import CliError
 from .generate import add_param_flags, check_device, params_from_args
+from .sweep import CLIP_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ev.add_argument(
         "--seeds", type=int, default=1, metavar="N", help="seeds per row: --seed, --seed+1, ... (default 1)"
     )
-    ev.add_argument("--clip", metavar="SPEC", help="CLIP for the scores: tiny, or a Hub id / folder")
+    ev.add_argument("--clip", metavar="SPEC", help=CLIP_HELP)
     ev.add_argument("--device", help="cuda | cpu (default: cuda when available)")
     ev.add_argument("--quiet", action="store_true", help="no progress on stderr")
     # Each row brings its clip and caption: --prompt, --audio and --audio-sha256 would be ignored.

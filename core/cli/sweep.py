@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..score_names import CLIP_REAL
 from . import CliError, progress
 from .generate import add_param_flags, check_audio, check_device, params_from_args, writing
 
@@ -23,13 +24,32 @@ if TYPE_CHECKING:
     from ..sweep import SweepRun
 
 
+def _axes_help() -> str:
+    from ..sweep.axes import MAX_VALUES, element_fields, swept_fields
+
+    lists = ", ".join(f"{n}.0-{k - 1}" for n, k in element_fields().items())
+    return (
+        f"Each axis is FIELD=V1,V2,... (up to {MAX_VALUES} values). FIELD is a setting's field name, the one in "
+        "[brackets] in each flag's help below, which is not always the flag's (level_weights for "
+        f"--weights, audio_strength for --strength, gate_scales for --gates, switch_points for --switch): "
+        f"{', '.join(swept_fields())}. FIELD.N sweeps one element of a list setting ({lists}; e.g. "
+        "level_weights.0=0.3,0.7,1.2 is the foreground weight). A whole list setting takes values "
+        "separated by ';' (switch_points=0.2,0.5;0.4,0.7). Clips: audio_path=a.wav,b.wav."
+    )
+
+
+AXES_HELP = _axes_help()
+CLIP_HELP = f"CLIP for the scores: tiny, or a Hub id / folder (default: tiny with tiny models, else {CLIP_REAL})"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     sw = sub.add_parser("sweep", help="an X/Y/Z grid over any knob, every tile with its params and scores")
     sw.add_argument("--out", metavar="DIR", required=True, help="folder for the grids, tiles, sweep.zip and scores.csv")
+    axes = sw.add_argument_group("axes", AXES_HELP)
     for name, what in (("x", "columns"), ("y", "rows"), ("z", "one grid per value")):
-        sw.add_argument(f"--{name}", metavar="FIELD=V1,V2", help=f"the {name.upper()} axis ({what})")
+        axes.add_argument(f"--{name}", metavar="FIELD=V1,V2", help=f"the {name.upper()} axis ({what})")
     sw.add_argument("--no-scores", action="store_true", help="skip the CLIP scores")
-    sw.add_argument("--clip", metavar="SPEC", help="CLIP for the scores: tiny, or a Hub id / folder")
+    sw.add_argument("--clip", metavar="SPEC", help=CLIP_HELP)
     sw.add_argument("--reference", metavar="IMAGE", help="a reference image: adds the reference-match score")
     sw.add_argument("--from", dest="from_png", metavar="FILE.png", help="start from the parameters in a PNG")
     sw.add_argument("--device", help="cuda | cpu (default: cuda when available)")

@@ -120,6 +120,21 @@ _FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
 _NOT_SWEPT = ("models", *RECORDED_HASHES.values())  # set by the run, not a knob to explore
 
 
+def swept_fields() -> tuple[str, ...]:
+    """The fields an axis may name, in GenerationParams' order (what the run sets is left out)."""
+    return tuple(n for n in knobs() if n not in _NOT_SWEPT)
+
+
+def element_fields() -> dict[str, int]:
+    """The list settings whose elements an axis may name one at a time (`level_weights.0`), with their lengths."""
+    base = GenerationParams()
+    return {
+        n: len(v)
+        for n in swept_fields()
+        if isinstance(v := getattr(base, n), tuple) and all(isinstance(e, (int, float)) for e in v)
+    }
+
+
 def _convert(field: str, example: Any, text: str, axis: str) -> Any:
     text = text.strip()
     if text.lower() == "none" and field in ("audio_path", "checkpoint"):
@@ -160,12 +175,16 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
         raise SweepError(f"--{name} {spec!r}: expected FIELD=V1,V2,... (e.g. --{name} norm_target=40,60,80)")
     base_field, _, index_text = field.partition(".")
     if base_field not in _FIELDS or base_field in _NOT_SWEPT:
-        known = ", ".join(n for n in knobs() if n not in _NOT_SWEPT)
-        raise SweepError(f"not a setting that can be swept (one of: {known})", name, field)
+        raise SweepError(f"not a setting that can be swept (one of: {', '.join(swept_fields())})", name, field)
     current = getattr(base, base_field)
     if index_text:
-        if not isinstance(current, tuple) or not index_text.isdigit() or int(index_text) >= len(current):
-            raise SweepError(f"{base_field} has no element {index_text!r}", name, field)
+        if not isinstance(current, tuple):
+            raise SweepError(
+                f"{base_field} is one value: it has no element {index_text!r} (sweep it whole)", name, field
+            )
+        if not index_text.isdigit() or int(index_text) >= len(current):
+            valid = f"0 to {len(current) - 1}" if len(current) > 2 else " or ".join(map(str, range(len(current))))
+            raise SweepError(f"{base_field} has no element {index_text!r} (its elements are {valid})", name, field)
         example, raw = current[int(index_text)], values_text.split(",")
         values = tuple(_convert(field, example, v, name) for v in raw)
     elif isinstance(current, tuple):
