@@ -54,3 +54,23 @@ def test_sweep_says_which_fields_an_axis_takes_and_how():
 def test_clip_states_its_default(command):
     clip = _flag_help(command, "--clip")
     assert "default: tiny with tiny models, else openai/clip-vit-large-patch14" in clip, clip
+
+
+@pytest.mark.parametrize(
+    "command, default, in_folder",
+    [("generate", "clap2diff.png", "clap2diff-SEED.png"), ("edit", "clap2diff-edit.png", "clap2diff-edit-SEED.png")],
+)
+def test_out_states_its_default(command, default, in_folder):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))  # noqa: SLF001
+    assert sub.choices[command].get_default("out") == default  # the help names the code's default
+    out = _flag_help(command, "--out")
+    assert f"default: {default} in the current folder" in out and f"({in_folder})" in out, out
+
+
+def test_ranges_show_whole_numbers_whole_and_their_units():
+    seed = _flag_help("generate", "--seed")
+    assert "[seed; 0 to 4294967295;" in seed, seed
+    assert "[feather; 0 to 256 px;" in _flag_help("edit", "--feather")
+    assert "[crossovers; 20 to 20000 Hz;" in _flag_help("generate", "--crossovers")
+    assert "e+" not in _help("generate") + _help("edit") + _help("train")  # no 1e+07 for ten million

@@ -17,7 +17,6 @@ from ..knobs import knob_of
 from ..params import MODE_CHOICES
 from . import CliError
 from .generate import (
-    OUT_HELP,
     _argparse_kwargs,
     _progress,
     add_param_flags,
@@ -25,6 +24,7 @@ from .generate import (
     check_device,
     check_output,
     note_other_device,
+    out_help,
     params_from_args,
     writing,
 )
@@ -46,7 +46,10 @@ def _edit_flags() -> dict[str, tuple[str, dict[str, Any]]]:
 def register(sub: argparse._SubParsersAction) -> None:
     cmd = sub.add_parser("edit", help="edit a photo with sound (or reproduce an edit with --from)")
     cmd.add_argument("--from", dest="from_png", metavar="FILE.png", help="reproduce the edit stored in a PNG")
-    cmd.add_argument("--out", metavar="FILE.png", default="clap2diff-edit.png", help=OUT_HELP)
+    cmd.add_argument(
+        "--out", metavar="FILE.png", default="clap2diff-edit.png",
+        help=out_help("clap2diff-edit.png", "clap2diff-edit-SEED.png"),
+    )  # fmt: skip
     cmd.add_argument("--force", action="store_true", help="replace a read-only --out file")
     cmd.add_argument("--device", help="cuda | cpu (default: cuda when available)")
     cmd.add_argument("--quiet", action="store_true", help="no progress on stderr")

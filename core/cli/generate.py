@@ -52,6 +52,11 @@ def _stem_map(text: str) -> tuple[tuple[str, str], ...]:
         ) from None
 
 
+def _number(value: float) -> str:
+    """A bound or default as a person writes it: whole numbers in full (4294967295, not 4.29497e+09)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 RANDOM_SEED = "random (printed, and stored in the PNG)"  # generate's --seed default, as --help says it
 
 
@@ -71,9 +76,10 @@ def _argparse_kwargs(name: str, knob: Knob, default: Any) -> dict[str, Any]:
     if name == "seed":
         shown = RANDOM_SEED
     elif isinstance(shown, tuple):
-        shown = ",".join(f"{v:g}" for v in shown)
+        shown = ",".join(_number(v) for v in shown)
     text = knob.help_for(None).replace("%", "%%")
-    limits = f"{knob.range[0]:g} to {knob.range[1]:g}; " if knob.range else ""
+    unit = f" {knob.unit}" if knob.unit and knob.unit != "×" else ""  # × (a factor) says nothing a bare number does not
+    limits = f"{_number(knob.range[0])} to {_number(knob.range[1])}{unit}; " if knob.range else ""
     kwargs["help"] = f"{text} [{name}; {limits}default: {shown if shown not in (None, '') else 'none'}]"
     return kwargs
 
@@ -101,13 +107,20 @@ def add_param_flags(
             params.add_argument(flag, default=None, **kwargs)
 
 
-OUT_HELP = "file to write; a name ending in / is a folder (the file is named after the seed inside it)"
+def out_help(default: str, in_folder: str) -> str:
+    """--out's help: the file written without --out, and the name given inside a folder."""
+    return (
+        f"file to write (default: {default} in the current folder); a name ending in / is a folder, "
+        f"the file inside it is named after the seed ({in_folder})"
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     gen = sub.add_parser("generate", help="generate an image (or reproduce one with --from)")
     gen.add_argument("--from", dest="from_png", metavar="FILE.png", help="reproduce the parameters stored in a PNG")
-    gen.add_argument("--out", metavar="FILE.png", default="clap2diff.png", help=OUT_HELP)
+    gen.add_argument(
+        "--out", metavar="FILE.png", default="clap2diff.png", help=out_help("clap2diff.png", "clap2diff-SEED.png")
+    )
     gen.add_argument("--force", action="store_true", help="replace a read-only --out file")
     gen.add_argument("--device", help="cuda | cpu (default: cuda when available)")
     gen.add_argument("--quiet", action="store_true", help="no progress on stderr")
