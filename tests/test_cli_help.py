@@ -74,3 +74,12 @@ def test_ranges_show_whole_numbers_whole_and_their_units():
     assert "[feather; 0 to 256 px;" in _flag_help("edit", "--feather")
     assert "[crossovers; 20 to 20000 Hz;" in _flag_help("generate", "--crossovers")
     assert "e+" not in _help("generate") + _help("edit") + _help("train")  # no 1e+07 for ten million
+
+
+def test_max_side_says_the_shorter_side_stays_at_least_64():
+    """A 128x96 photo at --max-side 64 is worked on at 88x64: the help says why (and the size is the code's)."""
+    from core.images import working_size
+
+    assert working_size(128, 96, 64) == (88, 64)
+    max_side = _flag_help("edit", "--max-side")
+    assert "shorter side stays at least 64" in max_side and "88×64" in max_side, max_side

@@ -53,7 +53,9 @@ class EditKnobs:
     )  # fmt: skip
     max_side: int = knob(
         DEFAULT_MAX_SIDE, label="Working size (longer side, px)", flag="--max-side", range=(64, 2048), step=8,
-        help="The photo is scaled so its longer side is at most this (sides a multiple of 8, aspect kept).",
+        unit="px", help="The photo is scaled so its longer side is at most this (sides a multiple of 8, aspect "
+        "kept), but its shorter side stays at least 64: a small value can leave the longer side above it "
+        "(a 4:3 photo at 64 becomes 88×64).",
     )  # fmt: skip
     image_path: str = knob(
         "", label="Photo", flag="--image", metavar="PATH", max_len=MAX_PATH, help="The photo to edit.",
