@@ -83,3 +83,10 @@ def test_max_side_says_the_shorter_side_stays_at_least_64():
     assert working_size(128, 96, 64) == (88, 64)
     max_side = _flag_help("edit", "--max-side")
     assert "shorter side stays at least 64" in max_side and "88×64" in max_side, max_side
+
+
+def test_compare_says_its_fixed_order():
+    from core.compare import ordered_modes
+
+    fixed = ", ".join(ordered_modes(["bands", "stems", "mix"]))
+    assert f"in the fixed order {fixed}," in _flag_help("compare", "--sources")

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     cmp = sub.add_parser("compare", help="source modes side by side and each level alone: a grid PNG and a ZIP")
     cmp.add_argument("--out", metavar="DIR", required=True, help="folder for clap2diff_compare.png and .zip")
     cmp.add_argument("--sources", dest="modes", type=_modes, default=("mix", "stems", "bands"), metavar="MODES",
-                     help="comma-separated source modes to compare (default: mix,stems,bands)")  # fmt: skip
+                     help="comma-separated source modes to compare (default: all three); the grid shows them "
+                     "in the fixed order mix, stems, bands, whatever order they are given in")  # fmt: skip
     cmp.add_argument("--no-alone", action="store_true", help="leave out the rows with each level alone")
     cmp.add_argument("--no-without", action="store_true", help="leave out the no-audio reference (strength 0)")
     cmp.add_argument("--wavs", action="store_true", help="put every separated part in the ZIP as a WAV")
