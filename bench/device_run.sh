@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# One call on a GPU machine lent through the `device` tool (torch there; no diffusers, soundfile,
-# soxr or demucs, and nothing can be downloaded): install the wheels carried in .whl/ (list and
-# command: docs/PERFORMANCE.md, "Running bench/gpu.py on the device machine"), check the imports
-# before any device time goes to models, then run bench/gpu.py under a time limit, unbuffered, its
-# output kept in $OUT/gpu.log even when the limit cuts it short. Extra arguments go to bench/gpu.py.
+# bench/gpu.py on a CUDA machine, for one run in limited time: install the wheels in .whl/ if any
+# (for a machine without network that has torch but not diffusers, soundfile, soxr or demucs; the
+# list and the download command: docs/PERFORMANCE.md, "Running it on a CUDA machine"), check the
+# imports before any time goes to models, then run bench/gpu.py under a time limit (GPU_BENCH_S,
+# 480 s), unbuffered, its output kept in $OUT/gpu.log even when the limit cuts it short. Extra
+# arguments go to bench/gpu.py.
 #
-#   run(command="bash bench/device_run.sh", carry=[".whl"], timeout_s=560)
+#   PYTHON=.venv/bin/python bash bench/device_run.sh [--no-compile]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}

@@ -3,7 +3,7 @@ on and off, peak memory.
 
     python bench/gpu.py [--steps 25] [--preview-steps 8] [--repeats 5] [--no-compile]
     python bench/gpu.py --cpu-smoke      # the same code on the tiny models on CPU (tests run it)
-    bash bench/device_run.sh             # on the lent GPU machine: carried wheels, import check, time limit
+    bash bench/device_run.sh             # the same under a time limit, after an import check (and .whl/ wheels)
 
 SD 1.5 shapes with random weights, fp16 (nothing to download), a full-size random CLAP and a
 TAESD-shaped preview decoder:
