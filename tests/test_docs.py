@@ -26,3 +26,10 @@ def test_every_variable_the_code_reads_is_in_the_settings_table():
     missing = sorted(v for v in used if f"`{v}`" not in table)
     assert not missing, f"docs/OPERATIONS.md's settings table leaves out {missing}"
     assert "`PORT`" in table  # scripts/studio.sh's
+
+
+def test_every_browser_test_file_is_in_the_testing_table():
+    text = (ROOT / "docs" / "TESTING.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith("| `e2e/test_")]
+    listed = {re.match(r"\| `e2e/(test_\w+\.py)`", line).group(1) for line in rows}
+    assert listed == {p.name for p in (ROOT / "tests" / "e2e").glob("test_*.py")}
