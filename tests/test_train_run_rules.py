@@ -138,3 +138,36 @@ def test_a_stage_init_keeps_the_adapter_weights_exactly_on_an_fp16_unet(train_bu
     loaded = adapters.trained_state()
     assert saved.keys() == loaded.keys()
     assert all(loaded[k].dtype == torch.float32 and torch.equal(loaded[k], saved[k]) for k in saved)
+
+
+def _finished_run(run: Path, models: str) -> Path:
+    final = run / ckpt.FINAL
+    final.mkdir(parents=True)
+    for name in ("config.json", "projector.safetensors"):
+        (final / name).write_text("{}")
+    (run / ckpt.RUN_CONFIG).write_text(json.dumps({"models": models}))
+    (final / "training.json").write_text(json.dumps({"config": {"models": Path(models).name}}))
+    return final
+
+
+def test_the_launcher_refuses_at_once_an_init_trained_on_other_models(tmp_path, monkeypatch):
+    """The Train page's models and its "Start from" run must agree: said before any process starts
+    (the child would load the models first, then fail on the tiny init's widths). The same models
+    named otherwise (sd15 and its hub id, a local folder by its path) are the same."""
+    from core.models import SD15_HUB_ID
+    from tests.train_helpers import tiny_config
+
+    launched: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda command, **_: launched.append(command) or _Launched())
+    _finished_run(tmp_path / "s1", "tiny")
+    config = tiny_config(tmp_path, tmp_path / "s2", 2, models="sd15", init=str(tmp_path / "s1"))
+    with pytest.raises(TrainError, match=r"was trained on the models tiny, not sd15"):
+        start_training(config)
+    assert launched == [] and not (tmp_path / "s2").exists()
+    _finished_run(tmp_path / "hub", "sd15")
+    assert ckpt.check_init(config.replace(models=SD15_HUB_ID, init=str(tmp_path / "hub"))) == tmp_path / "hub/final"
+    local = tmp_path / "models" / "my-sd"
+    local.mkdir(parents=True)
+    _finished_run(tmp_path / "mine", str(local))  # training.json: "my-sd"; its run's config: the path
+    assert ckpt.init_models(tmp_path / "mine" / "final") == str(local)
+    assert ckpt.check_init(config.replace(models=str(local), init=str(tmp_path / "mine"))) is not None

@@ -274,3 +274,49 @@ def test_a_run_in_its_own_process_starts_reports_and_stops(train_data, tmp_path)
     assert step == status["step"] >= 2 and status["last_checkpoint"] == f"checkpoints/{ckpt.step_name(step)}"
     assert [m["step"] for m in read_metrics(config.out) if "loss" in m][-1] == step
     assert "stopped at step" in (Path(config.out) / "train.log").read_text()
+
+
+def _cli_run(train_data, out, *more):
+    return ["train", "--data", str(train_data), "--out", str(out), "--steps", "1", "--val-rows", "0", "--quiet",
+            "--no-images", *more]  # fmt: skip
+
+
+def test_a_stage_trains_on_the_models_of_its_init_and_refuses_others(train_data, tmp_path, capsys):
+    """`train --stage 2 --init runs/s1` without --models goes on with the models s1 was trained with
+    (the README's commands after a tiny stage 1), as generate follows a checkpoint's; naming other
+    models is refused before any run folder is made."""
+    from core.cli import main
+
+    s1, s2 = tmp_path / "runs" / "s1", tmp_path / "runs" / "s2"
+    assert main(_cli_run(train_data, s1, "--models", "tiny")) == 0
+    capsys.readouterr()
+    assert main(_cli_run(train_data, s2, "--stage", "2", "--init", str(s1))) == 0
+    assert f"note: using the models {s1} was trained with, tiny" in capsys.readouterr().err
+    saved = json.loads((s2 / "train_config.json").read_text())
+    assert (saved["models"], saved["resolution"]) == ("tiny", 64)  # sized down as a tiny run starts
+    assert json.loads((s2 / "final" / "training.json").read_text())["config"]["models"] == "tiny"
+    s3 = tmp_path / "runs" / "s3"
+    assert main(_cli_run(train_data, s3, "--stage", "3", "--init", str(s2), "--models", "sd15")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --init {s2} was trained on the models tiny, not sd15: ") and "stage 1" in err
+    assert not s3.exists()
+
+
+def test_models_that_do_not_load_leave_no_run_folder(train_data, tmp_path, capsys, monkeypatch):
+    """A new run whose models fail to load trained nothing: no folder that looks like a failed run
+    (the same --out is used again). A folder that was there before (the studio's) keeps its status."""
+    from core.cli import main
+    from core.models import ModelUnavailable
+    from core.train import loop
+
+    def unavailable(spec, **_):
+        raise ModelUnavailable(f"{spec} is not available offline")
+
+    monkeypatch.setattr(loop, "load_models", unavailable)
+    out = tmp_path / "runs" / "s1"
+    assert main(_cli_run(train_data, out, "--models", "tiny")) == 2
+    assert capsys.readouterr().err.strip() == "error: tiny is not available offline"
+    assert not out.exists()
+    out.mkdir(parents=True)
+    assert main(_cli_run(train_data, out, "--models", "tiny")) == 2
+    assert read_status(out)["state"] == "failed" and read_status(out)["error"] == "tiny is not available offline"

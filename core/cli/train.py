@@ -1,7 +1,7 @@
 """`python -m core train`: one stage of the method on a dataset folder, into a run folder.
 
     python -m core train --data DATASET --stage 1 --models sd15 --out runs/s1
-    python -m core train --data DATASET --stage 2 --models sd15 --out runs/s2 --init runs/s1
+    python -m core train --data DATASET --stage 2 --out runs/s2 --init runs/s1   # on runs/s1's models
     python -m core train --out runs/s2 --resume latest          # continue after a stop or a crash
 
 Every flag is a TrainConfig field's, generated from its Knob (defaults and ranges live there);
@@ -13,6 +13,7 @@ processes. Ctrl-C, SIGTERM or a RUN/STOP file stop it after a checkpoint (exit 0
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def _models_of_init(init: str | None) -> str | None:
+    """Without --models, a stage goes on with the models its --init was trained with (the tiny
+    demo's stage 1 would not load into the default sd15), said on stderr as `generate` says it."""
+    from ..train.checkpoint import init_models, resolve_init, same_models
+
+    if not init:
+        return None
+    models = init_models(resolve_init(init))
+    if models is not None and not same_models(models, TrainConfig().models):
+        sys.stderr.write(f"note: using the models {init} was trained with, {models} (a stage goes on with them)\n")
+    return models
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """Start from the run's own config (--resume), --config, or the defaults; apply the given flags."""
     from ..train.checkpoint import read_run_config
@@ -72,7 +86,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         except OSError as exc:
             raise CliError(f"cannot read --config {args.config}: {exc.strerror or exc}") from None
     else:  # a new run: sized down for the tiny demo models, as the Train page starts one
-        base = starting_config(getattr(args, "models", None) or TrainConfig().models)
+        base = starting_config(getattr(args, "models", None) or _models_of_init(args.init) or TrainConfig().models)
     changes: dict[str, Any] = {}
     for name, _ in CONFIG_FLAGS.values():
         if getattr(args, name, None) is not None:
@@ -96,11 +110,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     from ..export import check_folder
-    from ..train.checkpoint import RUN_CONFIG
+    from ..train.checkpoint import RUN_CONFIG, check_init
     from ..train.loop import train
 
     config = config_from_args(args)
     check_folder(config.out, first_file=RUN_CONFIG)
+    if not args.resume:
+        check_init(config)  # refused here, before a run folder exists (train checks it again)
     result = train(config, resume=args.resume, cpu=args.cpu, progress=not args.quiet, images=not args.no_images)
     if not result.main:
         return 0

@@ -23,7 +23,7 @@ from ..attention import AudioAdapters
 from ..export.atomic import atomic_write
 from ..projector import ADAPTERS_FILE, CONFIG_FILE, WEIGHTS_FILE, AudioProjector, load_projector, save_projector
 from .config import TrainConfig, TrainError
-from .layout import CHECKPOINTS, FINAL, RUN_CONFIG, STEP_DIR, TRAINING_FILE, step_name
+from .layout import CHECKPOINTS, FINAL, RUN_CONFIG, STEP_DIR, TRAINING_FILE, step_name, trained_models
 
 STATE_FILE = "train_state.json"
 CARD_FILE = "README.md"
@@ -133,6 +133,54 @@ def resolve_init(path: str | Path) -> Path:
     )
 
 
+def init_models(folder: Path) -> str | None:
+    """The models an --init checkpoint was trained with, as this machine names them: its run's
+    train_config.json when that names the same models as the checkpoint's training.json (a local
+    models folder there by its path, in training.json by its name only), else `trained_models`."""
+    recorded = trained_models(folder)
+    run = folder.parent if folder.name == FINAL else folder.parent.parent
+    try:
+        here = json.loads((run / RUN_CONFIG).read_text(encoding="utf-8"))["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return recorded
+    if isinstance(here, str) and recorded is not None and same_models(here, recorded):
+        return here
+    return recorded
+
+
+def same_models(a: str, b: str) -> bool:
+    """Whether two models specs name the same models ('sd15' and its hub id; a folder by its name)."""
+    from ..models import SD15_HUB_ID
+    from ..params import models_name
+
+    def canonical(spec: str) -> str:
+        spec = spec.strip()
+        return SD15_HUB_ID if spec in ("sd15", SD15_HUB_ID) else models_name(spec)
+
+    return canonical(a) == canonical(b)
+
+
+def check_init(config: TrainConfig) -> Path | None:
+    """The checkpoint --init names (None without one); TrainError when there is none, or when it was
+    trained on other models than this run's: a stage goes on from the previous one on the same base
+    models (its projector's tokens were aligned with their text encoder, its adapters trained on
+    their UNet; the tiny demo's widths fit no real model's), so a mix is refused before any loads."""
+    if not config.init:
+        return None
+    from ..params import models_name
+
+    folder = resolve_init(config.init)
+    trained = init_models(folder)
+    if trained is not None and not same_models(trained, config.models):
+        was, asked = models_name(trained), models_name(config.models)
+        raise TrainError(
+            f"--init {config.init} was trained on the models {was}, not {asked}: a stage goes on with the models "
+            f"the previous stage trained on. Train this stage on {was} (train takes --init's models when "
+            f"--models is left out), or start from stage 1 on {asked}."
+        )
+    return folder
+
+
 def load_init(folder: Path, adapters: AudioAdapters, input_dim: int, output_dim: int) -> AudioProjector:
     """The previous stage's projector (and adapters, when it has them) as this stage's start. The
     adapters are loaded in float32, as they train: a UNet loaded in fp16 (mixed precision) would
@@ -191,8 +239,10 @@ __all__ = [
     "RUN_CONFIG",
     "STATE_FILE",
     "check_fresh_run",
+    "check_init",
     "export_engine_files",
     "latest_checkpoint",
+    "init_models",
     "list_checkpoints",
     "load_init",
     "read_run_config",
@@ -200,6 +250,7 @@ __all__ = [
     "resolve_init",
     "resolve_resume",
     "save_adapters",
+    "same_models",
     "save_checkpoint",
     "step_name",
     "write_final",

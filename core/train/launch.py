@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ..export.atomic import atomic_write
-from .checkpoint import RUN_CONFIG, check_fresh_run, read_run_config, resolve_resume
+from .checkpoint import RUN_CONFIG, check_fresh_run, check_init, read_run_config, resolve_resume
 from .config import TrainConfig
 from .metrics import FINISHED, Status, process_started, read_metrics, read_status
 from .stop import STOP_FILE, request_stop
@@ -41,6 +41,7 @@ def start_training(
         config = config.validate()
         run = Path(config.out).expanduser()
         check_fresh_run(run)  # here, not only in the child: the caller gets the error at once
+        check_init(config)  # an --init with no checkpoint, or trained on other models: said at once too
         run.mkdir(parents=True, exist_ok=True)
         atomic_write(run / RUN_CONFIG, config.to_json().encode())
     else:

@@ -102,6 +102,10 @@ def _check_resume_config(run: Path, config: TrainConfig) -> None:
         )
 
 
+def _inside(folder: str | None, run: Path) -> bool:
+    return bool(folder) and Path(folder).expanduser().resolve().is_relative_to(run.resolve())
+
+
 def train(
     config: TrainConfig,
     resume: str | None = None,
@@ -120,6 +124,7 @@ def train(
 
     config = config.validate()
     run = Path(config.out).expanduser()
+    fresh = not resume and not run.exists()  # a folder this call makes: gone again if nothing trains
     if resume:
         _check_resume_config(run, config)
         checkpoint = ckpt.resolve_resume(run, resume)
@@ -134,7 +139,7 @@ def train(
     stack = contextlib.ExitStack()
     try:
         status.update(state="preparing")
-        init = ckpt.resolve_init(config.init) if config.init else None
+        init = ckpt.check_init(config)  # before any model loads: none there, or other models'
         report = load_dataset(config.data)  # a wrong folder fails before any model loads
         if not report.rows:
             report.require_rows()
@@ -371,8 +376,14 @@ def train(
         status.update(state="done", step=step, final=str(Path(ckpt.FINAL)))
         return result
     except BaseException as exc:
+        preparing = status.data["state"] == "preparing"
         message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
         status.update(state="failed", error=message or type(exc).__name__)
+        if fresh and preparing and main and not _inside(config.cache, run):
+            # Nothing trained (models or data that did not load): no folder that looks like a failed
+            # run, so the same --out is simply used again. A run the studio started keeps its
+            # folder (it made it: train.log and status.json say what went wrong).
+            shutil.rmtree(run, ignore_errors=True)
         raise
     finally:
         stack.close()
