@@ -191,11 +191,11 @@ def test_cli_train_and_its_errors(train_data, tmp_path, capsys):
     assert main([*args, *small]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: run already holds a finished training run (its final/): choose another --out folder "
-        "(the next stage starts from it with --init run)."
+        f"(the next stage starts from it with --init {out})."
     )
     assert main(["train", "--out", str(out), "--resume", "latest"]) == 2  # nothing left to do: not a second final/
     assert capsys.readouterr().err.strip() == (
-        "error: run is finished (its final/ is written): nothing to resume; the next stage starts from it with --init run."
+        f"error: run is finished (its final/ is written): nothing to resume; the next stage starts from it with --init {out}."
     )
     assert main(["train", "--out", str(out), "--resume", "latest", "--batch-size", "3"]) == 2
     assert "these differ: batch_size" in capsys.readouterr().err
@@ -320,3 +320,22 @@ def test_models_that_do_not_load_leave_no_run_folder(train_data, tmp_path, capsy
     out.mkdir(parents=True)
     assert main(_cli_run(train_data, out, "--models", "tiny")) == 2
     assert read_status(out)["state"] == "failed" and read_status(out)["error"] == "tiny is not available offline"
+
+
+def test_the_hints_name_the_run_as_typed_so_they_work_from_the_same_folder(train_data, tmp_path, capsys, monkeypatch):
+    """`train --out "runs/my s1"` twice, or `--resume latest` once it is finished: the hint's --init
+    names the run as --out had it (quoted for the shell), not by its last part, which names no run here."""
+    import shlex
+
+    from core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    run = "runs/my s1"
+    assert main(_cli_run(train_data, run, "--models", "tiny")) == 0
+    capsys.readouterr()
+    for again in (_cli_run(train_data, run, "--models", "tiny"), ["train", "--out", run, "--resume", "latest"]):
+        assert main(again) == 2
+        hint = capsys.readouterr().err.strip()
+        assert hint.endswith(("with --init 'runs/my s1').", "with --init 'runs/my s1'.")), hint
+        typed = shlex.split(hint.rsplit("--init ", 1)[1].rstrip(".)"))[0]
+        assert ckpt.resolve_init(typed).resolve() == tmp_path / "runs" / "my s1" / "final"  # following it works

@@ -13,6 +13,7 @@ processes. Ctrl-C, SIGTERM or a RUN/STOP file stop it after a checkpoint (exit 0
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if result.state == "stopped":
         print(
             f"stopped at step {result.step} of {config.steps}; checkpoint {result.last_checkpoint}. "
-            f"Continue with: python -m core train --out {config.out} --resume latest"
+            f"Continue with: python -m core train --out {shlex.quote(config.out)} --resume latest"
         )
     else:
         print(f"{result.final}  stage {config.stage}, {result.step} steps, {result.rows_used} rows")

@@ -16,6 +16,7 @@ loads `final/` (or any step checkpoint) as is: `generate --mode trained --checkp
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -50,12 +51,13 @@ def read_state(checkpoint: Path) -> dict:
 
 
 def resolve_resume(run: Path, resume: str) -> Path:
-    """'latest' or a checkpoint folder -> the checkpoint to continue from; TrainError if none."""
+    """'latest' or a checkpoint folder -> the checkpoint to continue from; TrainError if none. A
+    folder a hint names to type again is named as given (`runs/s1`, as --out had it)."""
     if resume == "latest":
         if (run / FINAL / TRAINING_FILE).is_file():
             raise TrainError(
                 f"{run.name} is finished (its {FINAL}/ is written): nothing to resume; the next stage starts "
-                f"from it with --init {run.name}."
+                f"from it with --init {shlex.quote(str(run))}."
             )
         found = latest_checkpoint(run)
         if found is None:
@@ -73,7 +75,7 @@ def resolve_resume(run: Path, resume: str) -> Path:
         raise TrainError(
             f"{run.name} has checkpoints after {path.name} ({', '.join(later)}): going on from {path.name} would "
             f"mix two trainings in one run. Use --resume latest, or move the later checkpoints out of "
-            f"{run.name}/{CHECKPOINTS}/ first."
+            f"{run / CHECKPOINTS}/ first."
         )
     return path
 
@@ -83,7 +85,7 @@ def check_fresh_run(run: Path) -> None:
     if (run / FINAL / TRAINING_FILE).is_file():  # finished: nothing to continue
         raise TrainError(
             f"{run.name} already holds a finished training run (its {FINAL}/): choose another --out folder "
-            f"(the next stage starts from it with --init {run.name})."
+            f"(the next stage starts from it with --init {shlex.quote(str(run))})."
         )
     if list_checkpoints(run):
         raise TrainError(
