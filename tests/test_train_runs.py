@@ -255,7 +255,8 @@ def test_a_killed_run_of_this_process_is_not_alive_though_not_yet_waited_for(tmp
 
 def test_a_run_in_its_own_process_starts_reports_and_stops(train_data, tmp_path):
     """What the studio's Train page does: start a run as a separate process, follow its status and
-    metrics, ask it to stop; it saves a checkpoint and exits 0, and can be resumed from there."""
+    metrics, ask it to stop; it saves a checkpoint and exits 130 (interrupted: the studio reads
+    status.json, never the exit status), and can be resumed from there."""
     from core import TrainConfig, request_stop, start_training, training_alive
 
     config = tiny_config(train_data, tmp_path / "run", 1, stage_steps=(100000, 1, 1), checkpoint_every=100000)
@@ -267,7 +268,7 @@ def test_a_run_in_its_own_process_starts_reports_and_stops(train_data, tmp_path)
         lambda: (Path(config.out) / "train.log").read_text()[-2000:],
     )
     request_stop(config.out)
-    assert process.wait(timeout=120) == 0, (Path(config.out) / "train.log").read_text()[-2000:]
+    assert process.wait(timeout=120) == 130, (Path(config.out) / "train.log").read_text()[-2000:]
     status = read_status(config.out)
     assert status["state"] == "stopped" and not training_alive(config.out)
     step = ckpt.read_state(ckpt.latest_checkpoint(config.out))["step"]
@@ -339,3 +340,42 @@ def test_the_hints_name_the_run_as_typed_so_they_work_from_the_same_folder(train
         assert hint.endswith(("with --init 'runs/my s1').", "with --init 'runs/my s1'.")), hint
         typed = shlex.split(hint.rsplit("--init ", 1)[1].rstrip(".)"))[0]
         assert ckpt.resolve_init(typed).resolve() == tmp_path / "runs" / "my s1" / "final"  # following it works
+
+
+def test_a_stopped_run_exits_130_and_says_how_to_go_on(train_data, tmp_path, capsys):
+    """A stop is not a finish: exit 130, so `train ... && train --init` goes no further; stopped before
+    its first step, it offers no `--resume latest`, which would have nothing to go on from."""
+    from core.cli import EXIT_INTERRUPTED, main
+    from core.train.stop import request_stop
+
+    s0 = tmp_path / "runs" / "s0"
+    request_stop(s0)  # asked after this process started: the run stops before its first step
+    assert main(_cli_run(train_data, s0, "--models", "tiny")) == EXIT_INTERRUPTED
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith("stopped before step 1 of 1: nothing trained, no checkpoint. Start it again with the same command.")
+    )
+
+
+def test_a_stage_from_a_stopped_run_says_and_records_which_checkpoint_it_starts_from(
+    train_bundle, train_data, tmp_path, capsys
+):
+    """A stage whose --init run has no final/ starts from its latest checkpoint: said on stderr, and
+    recorded as that checkpoint in the model card and training.json (not as the run, never finished)."""
+    from core.cli import main
+
+    def stop_at_two(step, record):
+        if step == 2:
+            (tmp_path / "runs" / "s1" / "STOP").touch()
+
+    s1, s2 = tmp_path / "runs" / "s1", tmp_path / "runs" / "s2"
+    stopped = train(tiny_config(train_data, s1, 1), bundle=train_bundle, on_step=stop_at_two, **QUIET)
+    assert stopped.state == "stopped" and stopped.step == 2
+    assert main(_cli_run(train_data, s2, "--stage", "2", "--init", str(s1))) == 0
+    assert f"note: {s1} has no final/ (stopped at step 2 of 6): starting from its checkpoint step-0000002" in (
+        capsys.readouterr().err
+    )
+    training = json.loads((s2 / "final" / "training.json").read_text())
+    assert training["config"]["init"] == "s1/checkpoints/step-0000002"
+    assert "started from `s1/checkpoints/step-0000002`" in (s2 / "final" / "README.md").read_text()

@@ -7,7 +7,8 @@
 Every flag is a TrainConfig field's, generated from its Knob (defaults and ranges live there);
 `--steps` and `--lr` set the chosen stage's entry; `--config FILE` starts from a saved config (the
 studio writes one). Runs unchanged under `accelerate launch` or `torchrun` on several GPUs or
-processes. Ctrl-C, SIGTERM or a RUN/STOP file stop it after a checkpoint (exit 0).
+processes. Ctrl-C, SIGTERM or a RUN/STOP file stop it after a checkpoint, with exit status 130 (an
+interrupted command's, as `sweep`'s): `train --stage 1 ... && train --stage 2 ...` goes no further.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..train.config import TrainConfig, starting_config, train_knobs
-from . import CliError
+from . import EXIT_INTERRUPTED, CliError
 from .generate import _argparse_kwargs
 
 
@@ -111,21 +112,27 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     from ..export import check_folder
-    from ..train.checkpoint import RUN_CONFIG, check_init
+    from ..train.checkpoint import RUN_CONFIG, check_init, init_note, latest_checkpoint
     from ..train.loop import train
 
     config = config_from_args(args)
     check_folder(config.out, first_file=RUN_CONFIG)
     if not args.resume:
-        check_init(config)  # refused here, before a run folder exists (train checks it again)
+        init = check_init(config)  # refused here, before a run folder exists (train checks it again)
+        if init is not None and (note := init_note(config.init, init)):
+            sys.stderr.write(note + "\n")
     result = train(config, resume=args.resume, cpu=args.cpu, progress=not args.quiet, images=not args.no_images)
-    if not result.main:
-        return 0
-    if result.state == "stopped":
-        print(
-            f"stopped at step {result.step} of {config.steps}; checkpoint {result.last_checkpoint}. "
-            f"Continue with: python -m core train --out {shlex.quote(config.out)} --resume latest"
-        )
-    else:
+    if result.state == "stopped":  # not finished: `train ... && train --init` goes no further
+        checkpoint = result.last_checkpoint or latest_checkpoint(result.run)  # a resumed run stopped at once
+        if result.main and checkpoint is None:  # stopped before its first step: nothing to resume
+            print(f"stopped before step 1 of {config.steps}: nothing trained, no checkpoint. Start it again "
+                  "with the same command.")  # fmt: skip
+        elif result.main:
+            print(
+                f"stopped at step {result.step} of {config.steps}; checkpoint {checkpoint}. "
+                f"Continue with: python -m core train --out {shlex.quote(config.out)} --resume latest"
+            )
+        return EXIT_INTERRUPTED
+    if result.main:
         print(f"{result.final}  stage {config.stage}, {result.step} steps, {result.rows_used} rows")
     return 0

@@ -11,7 +11,7 @@
     metrics.py     metrics.jsonl, status.json, TensorBoard, progress bar
     validation.py  fixed-noise validation loss and engine-made validation images
     card.py        the model card
-    stop.py        SIGTERM / Ctrl-C / RUN/STOP -> checkpoint and exit 0
+    stop.py        SIGTERM / Ctrl-C / RUN/STOP -> checkpoint, exit 130
     launch.py      start a run as a separate process and follow it (for the studio)
 
 Import the submodules you need; this package imports nothing heavy by itself.

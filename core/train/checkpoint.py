@@ -135,6 +135,20 @@ def resolve_init(path: str | Path) -> Path:
     )
 
 
+def init_note(init: str, folder: Path) -> str | None:
+    """What to say when --init names a run with no final/ and its latest checkpoint is taken instead
+    (a stage stopped half-way): which one, and how far that run had got."""
+    path = Path(init).expanduser()
+    if folder.name == FINAL or folder.parent.parent != path:
+        return None
+    from .metrics import read_status
+
+    status = read_status(path) or {}
+    state, step, total = status.get("state"), status.get("step"), status.get("total")
+    how = f" ({state} at step {step} of {total})" if state in ("stopped", "failed") and step and total else ""
+    return f"note: {init} has no {FINAL}/{how}: starting from its checkpoint {folder.name}"
+
+
 def init_models(folder: Path) -> str | None:
     """The models an --init checkpoint was trained with, as this machine names them: its run's
     train_config.json when that names the same models as the checkpoint's training.json (a local
@@ -245,6 +259,7 @@ __all__ = [
     "export_engine_files",
     "latest_checkpoint",
     "init_models",
+    "init_note",
     "list_checkpoints",
     "load_init",
     "read_run_config",

@@ -140,6 +140,9 @@ def train(
     try:
         status.update(state="preparing")
         init = ckpt.check_init(config)  # before any model loads: none there, or other models'
+        # What the card, training.json and TensorBoard name as the start: the folder loaded (a run
+        # stopped half-way gives its latest checkpoint, 's2/checkpoints/step-0000011', not 's2').
+        recorded = config.replace(init=str(init)) if init is not None else config
         report = load_dataset(config.data)  # a wrong folder fails before any model loads
         if not report.rows:
             report.require_rows()
@@ -235,7 +238,7 @@ def train(
             if main:
                 shutil.rmtree(run / VALIDATION, ignore_errors=True)
         if accelerator.log_with:
-            accelerator.init_trackers("tensorboard", config=tracker_config(config))
+            accelerator.init_trackers("tensorboard", config=tracker_config(recorded))
 
         # 5. steps -------------------------------------------------------------------------------
         plan = BatchPlan(len(samples), config.seed, config.batch_size, accelerator.num_processes, config.grad_accum)
@@ -369,8 +372,8 @@ def train(
             summary.update(steps_done=step, seconds=time.perf_counter() - started, gates=gate_summary(adapters))
             vals = list(result.val_losses.values())
             summary.update(first_val_loss=vals[0] if vals else None, last_val_loss=vals[-1] if vals else None)
-            training = {"config": shareable_config(config), "summary": summary}
-            result.final = ckpt.write_final(run, export, model_card(config, summary), training)
+            training = {"config": shareable_config(recorded), "summary": summary}
+            result.final = ckpt.write_final(run, export, model_card(recorded, summary), training)
             say(f"final checkpoint: {result.final}")
         accelerator.wait_for_everyone()
         status.update(state="done", step=step, final=str(Path(ckpt.FINAL)))

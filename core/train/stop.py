@@ -1,5 +1,5 @@
 """A graceful stop: SIGTERM, Ctrl-C or a RUN/STOP file ends the run after the current step, with a
-checkpoint, and exit status 0. A second Ctrl-C interrupts at once (the previous checkpoint stays).
+checkpoint (the CLI then exits with status 130, as an interrupted command). A second Ctrl-C interrupts at once (the previous checkpoint stays).
 
 The STOP file is how another process (the studio's Stop button) asks, without signals, which a
 Streamlit server may not be able to deliver to a process group it does not own.
