@@ -198,9 +198,9 @@ def test_cli_train_and_its_errors(train_data, tmp_path, capsys):
         f"error: run is finished (its final/ is written): nothing to resume; the next stage starts from it with --init {out}."
     )
     assert main(["train", "--out", str(out), "--resume", "latest", "--batch-size", "3"]) == 2
-    assert "these differ: batch_size" in capsys.readouterr().err
+    assert "these flags change them: --batch-size (leave them out" in capsys.readouterr().err
     assert main([*args, *small[:2], "--out", str(tmp_path / "r2"), "--batch-size", "0"]) == 2
-    assert capsys.readouterr().err.strip() == "error: batch_size: must be between 1 and 10000000 (got 0)"
+    assert capsys.readouterr().err.strip() == "error: --batch-size: must be between 1 and 10000000 (got 0)"
     shutil.rmtree(out)
 
 
@@ -379,3 +379,46 @@ def test_a_stage_from_a_stopped_run_says_and_records_which_checkpoint_it_starts_
     training = json.loads((s2 / "final" / "training.json").read_text())
     assert training["config"]["init"] == "s1/checkpoints/step-0000002"
     assert "started from `s1/checkpoints/step-0000002`" in (s2 / "final" / "README.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "flags, said",
+    [
+        (["--steps", "0"], "--steps: must be a whole number between 1 and 10000000 (got 0)"),
+        (["--stage", "2", "--lr", "-1"], "--lr: must be a number between 1e-09 and 1 (got -1.0)"),
+        (
+            ["--projector", "foo=2"],
+            "--projector: no setting 'foo': a projector's sizes are hidden_dim, expand_dim, layers, heads",
+        ),  # fmt: skip
+        (["--projector", "layers=0"], "--projector: layers must be a whole number of at least 1 (got 0)"),
+        (["--temperature", "2,0"], "--temperature (end): must be a number between 0.01 and 100 (got 0.0)"),
+    ],
+)
+def test_a_setting_out_of_range_is_named_by_the_flag_typed(train_data, tmp_path, capsys, flags, said):
+    """Not `stage_steps: value 1 must be ...` (no such flag; "value 1" an index into a per-stage
+    tuple), nor a projector's sizes listed when the problem is a key that is none of them."""
+    from core.cli import main
+
+    assert main(["train", "--data", str(train_data), "--models", "tiny", "--out", str(tmp_path / "r"), *flags]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {said}"
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_names_the_flags_that_would_change_the_run_and_a_saved_config_its_fields(train_data, tmp_path, capsys):
+    from core.cli import main
+
+    run = tmp_path / "runs" / "s1"
+    run.mkdir(parents=True)
+    (run / "train_config.json").write_text(tiny_config(train_data, run, 1).to_json())
+    assert main(["train", "--out", str(run), "--resume", "latest", "--steps", "8", "--lr", "0.01"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --resume continues s1 with the settings it started with; these flags change them: --steps, --lr "
+        "(leave them out, or start a new run with another --out)."
+    )
+    saved = json.loads((run / "train_config.json").read_text())
+    saved["stage_steps"] = [6, 0, 6]  # another stage's entry, in a file: named as the file names it
+    (tmp_path / "c.json").write_text(json.dumps(saved))
+    assert main(["train", "--config", str(tmp_path / "c.json"), "--out", str(tmp_path / "r2"), "--steps", "3"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: stage_steps: value 2 must be a whole number between 1 and 10000000 (got 0)"
+    )

@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..knobs import ParamsError
 from ..train.config import TrainConfig, starting_config, train_knobs
 from . import EXIT_INTERRUPTED, CliError
 from .generate import _argparse_kwargs
@@ -42,6 +43,41 @@ def _flag_kwargs(name: str, knob) -> dict[str, Any]:
 CONFIG_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     k.flag: (name, _flag_kwargs(name, k)) for name, k in train_knobs().items() if k.flag
 }
+
+
+# TrainConfig fields set by a flag of their own making (the rest: CONFIG_FLAGS)
+OTHER_FLAGS = {"stage_steps": "--steps", "learning_rates": "--lr", "projector": "--projector",
+               "gradient_checkpointing": "--no-gradient-checkpointing"}  # fmt: skip
+
+
+def flag_of(field_name: str) -> str:
+    """The flag that sets a TrainConfig field (the field's own name when none does)."""
+    flags = {name: flag for flag, (name, _) in CONFIG_FLAGS.items()} | OTHER_FLAGS
+    return flags.get(field_name, field_name)
+
+
+def _typed(args: argparse.Namespace, field_name: str) -> bool:
+    """Whether the user gave the flag of this field (else its value came from --config or the run)."""
+    if field_name in ("stage_steps", "learning_rates"):
+        return getattr(args, "steps" if field_name == "stage_steps" else "lr") is not None
+    if field_name == "gradient_checkpointing":
+        return bool(args.no_gradient_checkpointing)
+    return getattr(args, field_name, None) is not None
+
+
+def _named_by_flag(exc: ParamsError, args: argparse.Namespace, config: TrainConfig) -> CliError | None:
+    """A setting out of range, named by the flag the user typed (`--steps: must be ...`, not
+    `stage_steps: value 1 must be ...`); None when the value came from --config or the run."""
+    if not _typed(args, exc.field):
+        return None
+    per_stage = exc.field in ("stage_steps", "learning_rates")
+    if per_stage and exc.element not in (None, config.stage):
+        return None  # another stage's entry: from --config, not from --steps / --lr
+    which = ""
+    if exc.element is not None and not per_stage:  # a tuple flag: which of its values
+        parts = train_knobs()[exc.field].parts if exc.field in train_knobs() else ()
+        which = f" ({parts[exc.element - 1]})" if 0 < exc.element <= len(parts) else f" (value {exc.element})"
+    return CliError(f"{flag_of(exc.field)}{which}: {exc.problem}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -107,7 +143,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     for name, flag in (("data", "--data DATASET"), ("out", "--out RUN")):
         if not getattr(config, name):
             raise CliError(f"{flag} is required")
-    return config.validate()
+    try:
+        config = config.validate()
+    except ParamsError as exc:
+        raise (_named_by_flag(exc, args, config) or exc) from None
+    if args.resume:
+        _check_resume_flags(args, base, config)
+    return config
+
+
+def _check_resume_flags(args: argparse.Namespace, saved: TrainConfig, asked: TrainConfig) -> None:
+    """--resume goes on with the run's own settings: a flag that changes one is named as typed."""
+    before, now = saved.to_dict(), asked.to_dict()
+    differ = [flag_of(k) for k, v in before.items() if k != "out" and now[k] != v]
+    if differ:
+        raise CliError(
+            f"--resume continues {Path(args.out).name} with the settings it started with; these flags change them: "
+            f"{', '.join(differ)} (leave them out, or start a new run with another --out)."
+        )
 
 
 def run(args: argparse.Namespace) -> int:

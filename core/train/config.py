@@ -183,10 +183,12 @@ class TrainConfig:
             raise ParamsError("gradient_checkpointing", "must be true or false")
         if self.resolution % 8:
             raise ParamsError("resolution", f"must be a multiple of 8 (got {self.resolution})")
-        sizes = {"hidden_dim", "expand_dim", "layers", "heads"}  # ProjectorConfig's, besides the models' widths
+        sizes = ("hidden_dim", "expand_dim", "layers", "heads")  # ProjectorConfig's, besides the models' widths
         for key, value in self.projector:
-            if key not in sizes or not isinstance(value, int) or value < 1:
-                raise ParamsError("projector", f"{key}={value!r}: give whole numbers for {', '.join(sorted(sizes))}")
+            if key not in sizes:
+                raise ParamsError("projector", f"no setting {key!r}: a projector's sizes are {', '.join(sizes)}")
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ParamsError("projector", f"{key} must be a whole number of at least 1 (got {value!r})")
         self.generation_params()
         if self.uses_unet and not any(self.gate_scales):
             raise ParamsError("gate_scales", "stages 2 and 3 train adapters: give a block group a scale above 0")
