@@ -105,6 +105,18 @@ def read_run_config(run: Path) -> TrainConfig:
     return TrainConfig.from_json(path.read_text())
 
 
+def check_resume_config(run: Path, config: TrainConfig) -> None:
+    """--resume goes on with the settings the run started with (`out` aside: the folder may have moved)."""
+    saved = read_run_config(run)
+    asked = config.to_dict()  # `out` is the folder resumed, however named now (./runs/a, a moved run)
+    differ = [k for k, v in saved.to_dict().items() if k != "out" and asked[k] != v]
+    if differ:
+        raise TrainError(
+            f"--resume continues {run.name} with the settings it started with; these differ: {', '.join(differ)} "
+            "(leave them out, or start a new run with another --out)."
+        )
+
+
 # -- engine files -------------------------------------------------------------------------------------
 def save_adapters(adapters: AudioAdapters, folder: Path) -> None:
     from safetensors.torch import save
@@ -256,6 +268,7 @@ __all__ = [
     "STATE_FILE",
     "check_fresh_run",
     "check_init",
+    "check_resume_config",
     "export_engine_files",
     "latest_checkpoint",
     "init_models",

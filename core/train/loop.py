@@ -91,17 +91,6 @@ def _mixed_precision(config: TrainConfig, cpu: bool) -> str:
     return "fp16" if torch.cuda.is_available() and not cpu else "no"
 
 
-def _check_resume_config(run: Path, config: TrainConfig) -> None:
-    saved = ckpt.read_run_config(run)
-    asked = config.to_dict()  # `out` is the folder resumed, however named now (./runs/a, a moved run)
-    differ = [k for k, v in saved.to_dict().items() if k != "out" and asked[k] != v]
-    if differ:
-        raise TrainError(
-            f"--resume continues {run.name} with the settings it started with; these differ: {', '.join(differ)} "
-            "(leave them out, or start a new run with another --out)."
-        )
-
-
 def _inside(folder: str | None, run: Path) -> bool:
     return bool(folder) and Path(folder).expanduser().resolve().is_relative_to(run.resolve())
 
@@ -126,7 +115,7 @@ def train(
     run = Path(config.out).expanduser()
     fresh = not resume and not run.exists()  # a folder this call makes: gone again if nothing trains
     if resume:
-        _check_resume_config(run, config)
+        ckpt.check_resume_config(run, config)
         checkpoint = ckpt.resolve_resume(run, resume)
     else:
         ckpt.check_fresh_run(run)
