@@ -43,13 +43,13 @@ def run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.seeds <= 100:
         raise CliError(f"--seeds {args.seeds}: give 1 to 100")
+    out = check_folder(args.out, first_file=RESULTS)  # as every command: --out first, nothing made yet
     # A typo in --data is said at once, before torch (seconds) is imported; the rows' media are checked by the run.
     load_dataset(args.data, check_media=False).require_rows()
     if args.seed is None:
         args.seed = 0  # the same seeds in every process (and every run): the table is reproducible
     base = params_from_args(args)
     check_device(args.device)
-    out = check_folder(args.out, first_file=RESULTS)
     main = os.environ.get("RANK", "0") == "0"
 
     def say(text: str) -> None:
