@@ -4,7 +4,7 @@ A decoded clip is float32 at its own rate (an hour of 48 kHz stereo: 1.38 GB), s
 entries bounds nothing: the studio (32 entries) and the engine (4 clips, plus 32 listenings that
 each held their clip) used to keep their own copies, and a few long uploads filled the server.
 Now every decode goes through `load_clip_cached`: one ByteLRUCache keyed by the file's identity
-(resolved path, size, mtime), so a clip is decoded once and held once, whoever asks.
+(resolved path, size, mtime, inode), so a clip is decoded once and held once, whoever asks.
 
 The budget is the operator's CLAP2DIFF_CLIP_CACHE_MB (default 2048 MB: one clip at the decode
 budget of core/audio_budget.py, 1.38 GB, plus a few short ones). A clip larger than the whole
@@ -27,7 +27,7 @@ from .errors import UserError
 CLIP_CACHE_ENV = "CLAP2DIFF_CLIP_CACHE_MB"
 DEFAULT_CLIP_CACHE_MB = 2048
 
-ClipKey = tuple[str, int, int]  # (resolved path, size, mtime_ns): a new version of a file is a new key
+ClipKey = tuple[str, int, int, int]  # (resolved path, size, mtime_ns, inode): a new version of a file is a new key
 
 
 class ClipCacheError(UserError, ValueError):
@@ -93,7 +93,10 @@ def clip_key(path: str | os.PathLike) -> ClipKey:
         resolved = str(p.resolve())
     except (OSError, RuntimeError):
         raise AudioError(f"{p} does not exist or cannot be opened: check the path or pick another file.") from None
-    return resolved, stat.st_size, stat.st_mtime_ns
+    # The inode too: rsync (or `cp -p` over a removed file) puts other sound under the same size and
+    # mtime as a new file, and the old decode (with the old hash, which a PNG would record) must not
+    # answer for it. Not the ctime: the studio touches an upload it saves again, and must not decode it again.
+    return resolved, stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 def load_clip_cached(path: str | os.PathLike) -> AudioClip:

@@ -87,6 +87,19 @@ def test_a_new_version_of_a_file_is_decoded_again(fresh_cache, tmp_path):
     assert cc.forget_clip_file(path) == old.samples.nbytes + new.samples.nbytes and len(fresh_cache) == 0
 
 
+def test_other_sound_under_the_same_size_and_time_is_decoded_again(fresh_cache, tmp_path):
+    """rsync: a new file under the name, with the same size and mtime and other sound. The old decode
+    (and its hash, which a PNG would record) must not answer for it."""
+    path = wav(tmp_path / "clip.wav", freq=440.0)
+    before = os.stat(path)
+    old = cc.load_clip_cached(path)
+    wav(tmp_path / "other.wav", freq=880.0)
+    os.replace(tmp_path / "other.wav", path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert cc.load_clip_cached(path).sha256 != old.sha256
+
+
 def test_a_missing_file_is_an_audio_error_and_caches_nothing(fresh_cache, tmp_path):
     with pytest.raises(AudioError, match="does not exist or cannot be opened"):
         cc.load_clip_cached(tmp_path / "nope.wav")
