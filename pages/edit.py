@@ -80,7 +80,10 @@ with left:
         if using:
             st.caption(using)
     mask, missing = editing.mask_path(mask_source, photo, strokes, uploaded) if photo else (None, None)
-    if photo is not None:
+    region_problem = editing.mask_problem(photo, mask) if photo is not None else None
+    if region_problem:  # said once, here: Edit the photo and the preview point at it
+        errors.show(f"**Cannot use this region**: {region_problem}")
+    elif photo is not None:
         st.caption(f":material/info: {missing}" if missing else editing.region_note(photo, mask))
 
 
@@ -102,7 +105,7 @@ def _preview() -> tuple[Job | None, EditParams | None, str | None]:
         )
     if missing:
         return None, None, "The preview waits for the region (2 · Where it may change)."
-    if editing.mask_problem(photo, mask):  # said once, under the region: not again here
+    if region_problem:  # said once, under the region: not again here
         return None, None, "The preview waits for a region it can use (2 · Where it may change)."
     if not choice.ok:  # said once, under Edit the photo: not again here
         return None, None, "The preview waits for a usable clip (see under **4 · Edit**)."
@@ -162,8 +165,8 @@ def _edit_or_problem() -> tuple[EditParams | None, str | None]:
         return None, "Choose a photo first (upload one, or pick a Gallery image)."
     if missing:
         return None, missing
-    if problem := editing.mask_problem(photo, mask):
-        return None, problem
+    if region_problem:
+        return None, "This region cannot be used (see the message under **2 · Where it may change**): fix it first."
     try:
         return _edit(), None
     except Exception as exc:  # noqa: BLE001 - a bad setting or file is shown, never raised into Streamlit
@@ -174,7 +177,7 @@ def _start() -> None:
     if widgets.refused_for_clip("edit", "Edit the photo"):  # the box under the button says why already
         return
     edit, problem = _edit_or_problem()
-    if edit is None and photo is None:  # said on the page (under 1 · Photo, or under the button): point at it
+    if edit is None and (photo is None or region_problem):  # said on the page (under 1 · Photo or 2): point at it
         st.toast(problem or "", icon=":material/image:")
         return
     if edit is None:
@@ -212,7 +215,8 @@ with right:
     widgets.clip_problem_box(choice)  # a clip that cannot be used is an error, as on Generate
     status = st.container()
     if s.edit.input_problem:  # another photo chosen, the region painted...: the message follows
-        s.edit.refresh_input_problem(_edit_or_problem()[1] if photo is not None else None)  # else said already
+        said = photo is None or region_problem  # said on the page already
+        s.edit.refresh_input_problem(None if said else _edit_or_problem()[1])
     output = s.edit.result
     with st.empty().container():  # one slot, shown or not: what follows keeps its place, so a run that
         if s.edit.error:  # clears the message leaves no stale copy of the result below while it runs

@@ -349,19 +349,24 @@ def test_an_uploaded_mask_that_cannot_be_used_is_refused_before_the_edit_starts(
     blank = io.BytesIO()
     Image.new("L", (96, 64), 0).save(blank, format="PNG")
     at.file_uploader(key="edit_mask").set_value(("blank.png", blank.getvalue(), "image/png")).run()
+    ok(at)
+    (said,) = errors(at)  # under the region, before any click
+    assert said.startswith("**Cannot use this region**: ") and "blank.png is empty" in said
     at.button(key="edit_run").click().run()
     ok(at)
-    assert session(at).edit.job is None  # an input problem, so it goes once the mask is fixed
-    assert session(at).edit.input_problem and any("blank.png is empty" in e for e in errors(at)), errors(at)
+    assert session(at).edit.job is None and errors(at) == [said]  # said once: the button points at it
+    assert [t.value for t in at.toast] == [
+        "This region cannot be used (see the message under **2 · Where it may change**): fix it first."
+    ]
     captions = [c.value for c in at.caption]
-    assert "The preview waits for a region it can use (2 · Where it may change)." in captions  # said once, below
+    assert "The preview waits for a region it can use (2 · Where it may change)." in captions  # said once, above
     at.file_uploader(key="edit_mask").set_value(("notimage.jpg", b"not an image", "image/jpeg")).run()
     ok(at)
-    said = [c for c in (c.value for c in at.caption) if "not an image" in c]
-    assert said == [  # which file: the mask, named as given
-        "Working size 96×64. :orange[The mask notimage.jpg is not an image file this studio reads: choose a JPEG, "
-        "PNG, WebP, BMP or TIFF file.]"
-    ], said
+    assert errors(at) == [  # which file: the mask, named as given
+        "**Cannot use this region**: The mask notimage.jpg is not an image file this studio reads: choose a JPEG, "
+        "PNG, WebP, BMP or TIFF file."
+    ], errors(at)
+    assert not [c for c in (c.value for c in at.caption) if "not an image" in c]
 
 
 def test_the_uploaded_photo_and_mask_stay_in_use_when_their_uploaders_leave_the_page():
