@@ -304,10 +304,11 @@ def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> Hi
 
 def edit_caption(params: EditParams, kind: str = "edit") -> str:
     """What an edit is called in the Gallery and the pickers: its photo, prompt, mode and denoise,
-    so that two edits of one photo read apart ("edit of street.png · a city · keep structure 1,
-    region"), not both "edit"."""
+    so that two edits of one photo read apart ("edit of street.png · a city · keep structure, denoise
+    1, region"), not both "edit". The denoise is named as the Edit page names it (not "variation 0.6",
+    which reads as an amount of variation)."""
     e = params.edit
-    how = f"{'keep structure' if e.edit_mode == 'structure' else 'variation'} {e.denoise:g}"
+    how = f"{'keep structure' if e.edit_mode == 'structure' else 'variation'}, denoise {e.denoise:g}"
     prompt = params.generation.prompt.strip()
     parts = [f"{'edit' if kind == 'edit' else 'edit preview'} of {clip_name(e.image_path)}", prompt, how]
     return " · ".join(p for p in parts if p) + (", region" if e.mask_path else "")

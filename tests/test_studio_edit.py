@@ -486,8 +486,8 @@ def test_kept_edits_are_named_by_their_photo_prompt_mode_and_denoise_in_the_gall
     at.switch_page("../pages/gallery.py").run()
     labels = sorted(c.label for c in at.checkbox if c.key.startswith("sel_"))  # Markdown: '#' escaped
     assert labels == [
-        r"\#1 · edit of street.png · a city · variation 0.6",
-        r"\#2 · edit of street.png · a city · variation 0.3",
+        r"\#1 · edit of street.png · a city · variation, denoise 0.6",
+        r"\#2 · edit of street.png · a city · variation, denoise 0.3",
     ]
 
 
