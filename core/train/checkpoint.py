@@ -105,12 +105,16 @@ def read_run_config(run: Path) -> TrainConfig:
     return TrainConfig.from_json(path.read_text())
 
 
+def changed_settings(saved: TrainConfig, asked: TrainConfig) -> list[str]:
+    """The fields a resume would change: all but `out`, the folder resumed, however named now
+    (./runs/a, a moved run). The CLI names them by their flags."""
+    before, now = saved.to_dict(), asked.to_dict()
+    return [k for k, v in before.items() if k != "out" and now[k] != v]
+
+
 def check_resume_config(run: Path, config: TrainConfig) -> None:
-    """--resume goes on with the settings the run started with (`out` aside: the folder may have moved)."""
-    saved = read_run_config(run)
-    asked = config.to_dict()  # `out` is the folder resumed, however named now (./runs/a, a moved run)
-    differ = [k for k, v in saved.to_dict().items() if k != "out" and asked[k] != v]
-    if differ:
+    """--resume goes on with the settings the run started with."""
+    if differ := changed_settings(read_run_config(run), config):
         raise TrainError(
             f"--resume continues {run.name} with the settings it started with; these differ: {', '.join(differ)} "
             "(leave them out, or start a new run with another --out)."
@@ -268,6 +272,7 @@ __all__ = [
     "STATE_FILE",
     "check_fresh_run",
     "check_init",
+    "changed_settings",
     "check_resume_config",
     "export_engine_files",
     "latest_checkpoint",
