@@ -105,3 +105,32 @@ def test_writers_leave_normal_files(tmp_path, name):
     os.umask(umask)
     assert written and all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask for p in written)
     assert not [p for p in tmp_path.iterdir() if TEMP_PATTERN.match(p.name)]
+
+
+def test_the_folder_is_synced_after_the_rename(tmp_path, monkeypatch):
+    """The rename is durable only once the folder's entry is on disk: the file is synced before the
+    rename, its folder after it."""
+    synced: list[tuple[str, bool]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        synced.append(("folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file", (tmp_path / "a.png").exists()))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", lambda *a: (synced.append(("replace", False)), real_replace(*a))[1])
+    atomic_write(tmp_path / "a.png", b"png")
+    assert synced == [("file", False), ("replace", False), ("folder", True)]
+
+
+def test_a_folder_that_cannot_be_synced_still_gets_the_file(tmp_path, monkeypatch):
+    real_fsync = os.fsync
+
+    def no_folder_sync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "Invalid argument")  # what some file systems answer for a folder
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", no_folder_sync)
+    assert atomic_write(tmp_path / "a.png", b"png").read_bytes() == b"png"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]

@@ -1,9 +1,9 @@
 """The one atomic write of the project: every file CLAP2Diff writes goes through `atomic_write`.
 
 PNGs, grids, ZIPs, WAV stems, projector checkpoints and studio uploads alike: the bytes go to a temp
-file in the target's own folder, are flushed and fsync'ed, then renamed over the target. A reader
-never sees half a file; a crash or a full disk never leaves a half-written file where a good one
-(or none) was.
+file in the target's own folder, are flushed and fsync'ed, then renamed over the target, and the
+folder is fsync'ed so that the rename itself survives a power cut. A reader never sees half a file;
+a crash or a full disk never leaves a half-written file where a good one (or none) was.
 
 Temp files are named ``.<target name>.<12 hex digits>.tmp`` (TEMP_PATTERN): unique per write, so
 two writers of one target (two studio sessions uploading the same clip) never share a temp file,
@@ -87,7 +87,26 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
         except FileNotFoundError:
             pass
         raise
+    _sync_folder(path.parent)
     return path
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync the folder that holds a renamed file: until its entry is on disk, a power cut may bring
+    back the old file (or none) although the write returned. Best effort: the file is in place and
+    complete either way, and some file systems (and Windows) cannot sync a folder."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _refuse_special(path: Path) -> None:
