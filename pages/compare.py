@@ -128,7 +128,8 @@ if s.compare.note:
 
 result = s.compare.result
 if result is None:
-    st.caption("Press **Run** to generate the source modes side by side.")
+    if choice.ok:  # else the clip's message above is what to do first: "Press Run" would contradict it
+        st.caption("Press **Run** to generate the source modes side by side.")
     st.stop()
 for note in result.run.notes:
     st.warning(note, icon=":material/info:")

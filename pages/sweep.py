@@ -96,7 +96,8 @@ if s.sweep.note:
 
 run = s.sweep.result
 if run is None:
-    st.caption(sweeping.start_hint())
+    if choice.ok:  # else the clip's message above is what to do first: "Press Run" would contradict it
+        st.caption(sweeping.start_hint())
     st.stop()
 
 nz, ny, nx = run.plan.shape()

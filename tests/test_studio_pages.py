@@ -40,6 +40,7 @@ def test_compare_drops_an_audio_error_once_a_sample_is_chosen():
     ok(at)
     assert [t.value for t in at.toast] == ["Nothing to compare without a usable clip: choose one on the Generate page."]
     assert [i.value for i in at.info] == ["Upload a clip first, or pick a sample."] and not errors(at)  # a hint
+    assert not [c.value for c in at.caption if "Press **Run**" in c.value]  # not beside "upload a clip first"
 
     at.switch_page("../pages/generate.py").run()
     at.radio(key="w_audio_source").set_value("sample").run()
@@ -59,6 +60,7 @@ def test_compare_says_once_why_a_clip_cannot_be_used():
     assert any("**audio:** a clip (cannot be used) ·" in m.value for m in at.markdown)
     (said,) = errors(at)
     assert said.startswith("**Audio problem**: ") and "notes.wav" in said
+    assert not [c.value for c in at.caption if "Press **Run**" in c.value]  # only the error: Run would refuse
     at.button(key="cmp_run").click().run()
     ok(at)
     assert errors(at) == [said]  # not a second red box: a toast points at it

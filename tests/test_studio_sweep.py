@@ -554,6 +554,7 @@ def test_a_clip_generate_refuses_is_refused_by_sweep_as_compare_does_said_once()
     ok(at)
     (said,) = errors(at)
     assert said.startswith("**Audio problem**: ") and "hush.wav is silent" in said
+    assert not [c.value for c in at.caption if "press **run**" in c.value.lower()]  # only the error: Run would refuse
     at.button(key="sweep_run").click().run()
     ok(at)
     assert session(at).sweep.job is None and session(at).sweep.result is None
