@@ -107,6 +107,23 @@ def cut_short(pg) -> list[str]:
     )
 
 
+def nav_cut(pg) -> list[str]:
+    """The top navigation's entries drawn past its right edge or the window's ("Train" ran 4 px past
+    a 1024-px window: Streamlit moves entries into "N more" by the nav's width, its padding included)."""
+    return pg.evaluate(
+        """() => {
+            const nav = document.querySelector('[data-testid=stTopNav]');
+            if (!nav) return [];
+            const edge = Math.min(nav.getBoundingClientRect().right - parseFloat(getComputedStyle(nav).paddingRight),
+                                  window.innerWidth);
+            return [...nav.querySelectorAll('.rc-overflow-item:not([aria-hidden=true])')]
+                .filter(i => i.getBoundingClientRect().width > 0
+                    && i.getBoundingClientRect().right > edge + 0.5)
+                .map(i => i.textContent);
+        }"""
+    )
+
+
 def overprinted(pg, where: str) -> list[str]:
     """Text of the charts in `where` drawn over other things: a label or the legend over a bar (a
     heard label over the bar above it, "text tokens 5.66" over the norms), and a legend over its

@@ -15,6 +15,7 @@ from tests.e2e.helpers import (
     button,
     clipped_labels,
     cut_short,
+    nav_cut,
     open_studio,
     overprinted,
     render,
@@ -94,9 +95,20 @@ def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, 
     ("nake hissing" beside a bar; each label over the bar above it), the stem map's and the
     sampler's values ("bac", "DPM+"), the Gates page's titles and axes ("…(noisy → clea"; a legend
     over its title, "text tokens 5.66" over the bars), then the Gallery's bar (six buttons in one row
-    read "ZIP of select…", "Delete selec…"; the cards' "R…", "P…") and the question a Delete asks."""
+    read "ZIP of select…", "Delete selec…"; the cards' "R…", "P…") and the question a Delete asks.
+    The top navigation shows every page whole at 1024 and 1023 px ("Train" ran past the window)."""
+    from studio.nav import SPECS
+
     page.set_viewport_size({"width": 1024, "height": 900})
     open_studio(page, server)
+    for width in (1023, 1024):
+        page.set_viewport_size({"width": width, "height": 900})
+        shown = page.locator(
+            "[data-testid=stTopNav] .rc-overflow-item:not([aria-hidden=true]) [data-testid=stTopNavLink]"
+        )
+        expect(shown).to_have_count(len(SPECS))  # none moved under "N more"
+        assert nav_cut(page) == [], (width, nav_cut(page))
+    shot(page, "nav_1024")
     small_and_fast(page)
     page.locator(".st-key-w_sources").get_by_text("Demucs stems", exact=True).click()  # its stem map
     page.locator(".st-key-preview_box").get_by_text(re.compile(r"· stems · weights")).wait_for()
