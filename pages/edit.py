@@ -24,7 +24,8 @@ params, choice = widgets.generate_settings(engine)
 editing.ensure_defaults()
 
 painting = bindings.value("edit_mask_source") == "paint"  # the canvas has a fixed width: room for it
-left, right = st.columns(list(widgets.PAINT_COLUMNS) if painting else [1, 1.3], gap="large")
+left, right = st.columns(list(widgets.PAINT_COLUMNS) if painting else [1, 1.3],
+                         gap=widgets.PAINT_GAP if painting else "large")  # fmt: skip
 with left:
     st.markdown("#### 1 · Photo")
     source = st.radio("Photo from", ["upload", "gallery"], key="edit_photo_source", horizontal=True,
@@ -228,9 +229,11 @@ with right:
         if photo is not None and r.params.edit.image_sha256 != photo.sha256:  # kept in view, said whose
             st.caption(f":material/history: The last edit, of {widgets.escape_md(clip_name(r.params.edit.image_path))}"
                        ": not the photo chosen now.")  # fmt: skip
-        b, a = st.columns(2)
-        b.image(r.photo, caption="Before (working size)", width="stretch")
-        a.image(r.image, caption="After", width="stretch")
+        # Side by side where both get 8 rem (Streamlit's least for a stretched container), else one
+        # under the other: in two columns of the narrow column at 1024 px they were 80 px each.
+        with st.container(horizontal=True, gap="small", key="edit_before_after"):
+            st.container().image(r.photo, caption="Before (working size)", width="stretch")
+            st.container().image(r.image, caption="After", width="stretch")
         g = r.params.generation
         st.caption(f"seed **{g.seed}** · {r.image.width}×{r.image.height} · denoise {r.params.edit.denoise:g} · "
                    f"{r.timings.get('total', 0):.1f} s")  # fmt: skip

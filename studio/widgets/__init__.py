@@ -15,7 +15,7 @@ from studio.charts import LEVEL_ICON
 from studio.markdown import code_md, escape_md, escape_md_prose
 
 from .audio import audio_picker, checked_choice, clip_for, clip_problem_box, refused_for_clip, unusable_clip
-from .canvas import PAINT_COLUMNS, brush_note, paint_canvas
+from .canvas import PAINT_COLUMNS, PAINT_GAP, brush_note, paint_canvas
 from .images import DAMAGED, duration, inline_png, loop_time, safe_image
 from .knobs import conditioning_sliders, quality_choice, slider, slider_range, sources_controls, text_and_sampling
 from .results import (
@@ -68,6 +68,7 @@ __all__ = [
     "quality_choice",
     "refused_for_clip",
     "PAINT_COLUMNS",
+    "PAINT_GAP",
     "part_card",
     "rerun_fragment",
     "safe_image",

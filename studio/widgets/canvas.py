@@ -18,11 +18,14 @@ if TYPE_CHECKING:
 # See-through paint: the photo stays visible under the strokes (any alpha > 0 counts as painted).
 PAINT = "rgba(255, 64, 64, 0.55)"
 # px on screen. The canvas needs a width in pixels, and the server does not know the browser's: the
-# Edit page widens its photo column while painting (PAINT_COLUMNS), to ~300 px on a 1024-px window
-# with the sidebar open (460 at 1280), and a wider canvas would hide the photo's right side. The
-# strokes are scaled to the working size whatever the canvas's size.
+# Edit page gives its photo column room for the canvas while painting (PAINT_COLUMNS, PAINT_GAP), ~300
+# px on a 1024-px window with the sidebar open (440 at 1280), and a wider canvas would hide the
+# photo's right side. No more than that: the other column holds the preview and the result, ~250 px
+# there (at 1.7 : 1 with a large gap it was 177 px, and Before and After 80 px each). The strokes
+# are scaled to the working size whatever the canvas's size.
 DISPLAY_WIDTH, DISPLAY_HEIGHT = 288, 384
-PAINT_COLUMNS = (1.7, 1.0)  # photo column : preview column while painting (else 1 : 1.3)
+PAINT_COLUMNS = (1.2, 1.0)  # photo column : preview and result column while painting (else 1 : 1.3)
+PAINT_GAP = "small"  # between them while painting (else large)
 _GONE = object()  # no widget state under a canvas's key: the page left that canvas
 
 
@@ -83,6 +86,7 @@ __all__ = [
     "DISPLAY_WIDTH",
     "PAINT",
     "PAINT_COLUMNS",
+    "PAINT_GAP",
     "brush_note",
     "canvas_key",
     "display_size",

@@ -10,7 +10,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from studio.widgets.canvas import DISPLAY_WIDTH
-from tests.e2e.helpers import ARTIFACTS, button, open_studio, set_slider, shot, small_and_fast
+from tests.e2e.helpers import ARTIFACTS, button, cut_short, open_studio, set_slider, shot, small_and_fast
 
 
 def _open_edit(page, server, photo) -> None:
@@ -121,6 +121,21 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
     assert outside.mean() > 0.4
     assert np.array_equal(after[outside], photo[outside].astype(np.int16))
     assert np.abs(after[region] - photo[region]).mean() > 1
+
+    # At 1024 px beside the canvas, the result is readable (Before and After were 80 px each in a
+    # 177-px column) and nothing is cut.
+    page.set_viewport_size({"width": 1024, "height": 900})
+    shown = [
+        page.locator("[data-testid=stImage]", has=page.get_by_text(caption, exact=True)).locator("img")
+        for caption in ("Before (working size)", "After")
+    ]
+    widths = [image.bounding_box()["width"] for image in shown]
+    assert min(widths) >= 240, widths
+    column = page.locator(".st-key-edit_canvas").bounding_box()
+    assert canvas.bounding_box()["x"] + DISPLAY_WIDTH <= column["x"] + column["width"] + 0.5
+    assert not cut_short(page), cut_short(page)
+    shown[1].scroll_into_view_if_needed()
+    shot(page, "edit_result_1024")
 
 
 def _wait_until_painted(page, x: int, y: int) -> None:
