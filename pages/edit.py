@@ -141,8 +141,8 @@ with left:
 
 def _draw_preview(slot, updating: bool) -> None:
     """The latest preview (or its error) into `slot`, replacing what was there."""
-    if photo is None:  # no photo now: an earlier photo's preview would read as this one's
-        return
+    if photo is None or missing or region_problem:  # what the preview waits for is said above it: an
+        return  # earlier preview (another photo, another region) would read as what is chosen now
     with slot.container():
         job = s.edit_preview.job
         if s.edit_preview.error and job is not None and job.key == preview_edit:

@@ -404,6 +404,12 @@ def test_the_uploaded_photo_and_mask_stay_in_use_when_their_uploaders_leave_the_
     assert np.abs(shown[32:, 48:] - plain[32:, 48:]).mean() > 20
 
 
+def _previews(at) -> list:
+    """The live preview's pictures on the page (a preview travels inline, as a data: URL; the photo
+    and an edit's Before and After as media files)."""
+    return [i for i in at.get("image") if any(url.startswith("data:image/") for url in i.value)]
+
+
 def test_without_a_photo_the_preview_says_it_waits_and_shows_no_earlier_photos_preview():
     at = _edit_page()
     assert "The preview waits for a photo (1 · Photo)." in [c.value for c in at.caption]
@@ -412,24 +418,38 @@ def test_without_a_photo_the_preview_says_it_waits_and_shows_no_earlier_photos_p
     at.radio(key="edit_photo_source").set_value("gallery").run()  # ...and this photo source has none
     ok(at)
     assert "The preview waits for a photo (1 · Photo)." in [c.value for c in at.caption]
-    assert not at.get("imgs") and all("older settings" not in c.value for c in at.caption)
+    assert not _previews(at) and all("older settings" not in c.value for c in at.caption)
 
 
-def test_another_photos_preview_is_not_shown_as_this_ones_while_the_region_is_awaited():
+def test_no_earlier_preview_is_shown_as_this_ones_while_the_region_is_awaited():
+    """The preview of the whole photo read as the painted region's (a small "older settings" in its
+    caption): while the region is awaited (nothing painted, no mask uploaded yet) or cannot be used,
+    the preview says so and shows no picture; another photo's neither."""
     at = app()
     at.button(key="btn_render").click().run()  # a Gallery image to edit
     at.switch_page("../pages/edit.py").run()
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     made = session(at).edit_preview.result
-    assert made is not None
-    at.radio(key="edit_mask_source").set_value("paint").run()  # nothing painted yet: no new preview
+    assert made is not None and _previews(at)
     waits = "The preview waits for the region (2 · Where it may change)."
-    assert waits in [c.value for c in at.caption]
-    assert any("older settings" in c.value for c in at.caption)  # the same photo's: said to be older
+    for region_source in ("paint", "upload"):  # nothing painted, no mask uploaded yet: no new preview
+        at.radio(key="edit_mask_source").set_value(region_source).run()
+        ok(at)
+        assert waits in [c.value for c in at.caption]
+        assert not _previews(at) and all("older settings" not in c.value for c in at.caption), region_source
+    at.radio(key="edit_mask_source").set_value("box").run()
+    at.slider(key="edit_box_x").set_value((0.5, 0.5)).run()  # an empty rectangle
+    ok(at)
+    assert not _previews(at) and all("older settings" not in c.value for c in at.caption)
+    at.radio(key="edit_mask_source").set_value("none").run()  # the whole photo again: its preview is back
+    ok(at)
+    assert _previews(at)
+    at.radio(key="edit_mask_source").set_value("paint").run()
+    made = session(at).edit_preview.result  # the whole street.png's
     at.radio(key="edit_photo_source").set_value("gallery").run()  # another photo, the region still awaited
     ok(at)
     assert session(at).edit_preview.result is made and waits in [c.value for c in at.caption]
-    assert not at.get("imgs") and all("older settings" not in c.value for c in at.caption)
+    assert not _previews(at) and all("older settings" not in c.value for c in at.caption)
 
 
 def _place(at, key: str) -> list[int] | None:
