@@ -246,10 +246,20 @@ def current_params(models: str | None = None) -> GenerationParams:
     return params
 
 
+def ui_number(key: str) -> int:
+    """A UI number box's value within its range (UI_RANGES): a number typed outside it is said under
+    the box (widgets.knobs.number_box) and the nearest allowed one is used meanwhile."""
+    lo, hi = UI_RANGES[key]
+    try:
+        return max(lo, min(hi, int(value(key, UI_DEFAULTS[key]))))
+    except (TypeError, ValueError, OverflowError):
+        return UI_DEFAULTS[key]
+
+
 def preview_params(params: GenerationParams) -> GenerationParams:
     """Preview quality: fewer steps and a smaller image (UI settings), same everything else."""
-    steps = max(1, min(params.steps, int(value("ui_preview_steps", UI_DEFAULTS["ui_preview_steps"]))))
-    side = int(value("ui_preview_side", UI_DEFAULTS["ui_preview_side"]))
+    steps = min(params.steps, ui_number("ui_preview_steps"))
+    side = ui_number("ui_preview_side")
     width, height = working_size(params.width, params.height, side)  # as the Edit page sizes a photo
     return params.replace(steps=steps, width=width, height=height)
 
@@ -280,6 +290,7 @@ __all__ = [
     "reset_knobs",
     "set_value",
     "shown_params",
+    "ui_number",
     "value",
     "widget_values",
 ]

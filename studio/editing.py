@@ -292,7 +292,7 @@ def preview_params(params: EditParams) -> EditParams:
     """Preview quality, as Generate's live preview: the sidebar's preview steps, and the photo's
     working size no longer than its preview side; everything else the same."""
     g = bindings.preview_params(params.generation)
-    side = int(bindings.value("ui_preview_side", bindings.UI_DEFAULTS["ui_preview_side"]))
+    side = bindings.ui_number("ui_preview_side")
     return params.replace(steps=g.steps, max_side=max(64, min(params.edit.max_side, side)))
 
 

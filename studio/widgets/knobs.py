@@ -28,12 +28,13 @@ def _part(key: str) -> int | str | None:
     return BY_KEY[key].index
 
 
+_CAPS = {"steps": "max_steps", "width": "max_side", "height": "max_side"}  # field -> its ServerLimits cap
+
+
 def _cap(key: str) -> float:
     """The highest value this studio offers for the widget's field (its operator's limit), if any."""
-    caps = limits()
-    return {"steps": caps.max_steps, "width": caps.max_side, "height": caps.max_side}.get(
-        BY_KEY[key].field, float("inf")
-    )
+    cap = _CAPS.get(BY_KEY[key].field)
+    return getattr(limits(), cap) if cap else float("inf")
 
 
 def slider_range(key: str) -> tuple[Any, Any]:
@@ -65,19 +66,44 @@ def slider(key: str, mark: str = "") -> Any:
     )  # fmt: skip
 
 
-def number(key: str, where: Any = st, **kwargs: Any) -> Any:
-    k, part = _knob(key), _part(key)
-    lo, hi = k.range[0], min(k.range[1], _cap(key))  # width, height: CLAP2DIFF_MAX_SIDE
-    step = k.step_for(part if isinstance(part, int) else None)
-    if isinstance(step, float):
-        lo, hi = float(lo), float(hi)
-    value = where.number_input(
-        BY_KEY[key].label, lo, hi, step=step, key=key, help=k.help_for(part), format=k.fmt, persist_state=PS, **kwargs
-    )
-    problem = errors.field_problem(key)
+def range_problem(value: Any, allowed: tuple[float, float], capped: bool = False) -> str | None:
+    """Words for a number outside `allowed` (inclusive), or None; `capped`: the top is this studio's
+    limit, below the knob's (the operator's variable is named where a render is refused)."""
+    lo, hi = allowed
+    try:
+        inside = lo <= float(value) <= hi
+    except (TypeError, ValueError, OverflowError):
+        inside = False
+    if inside:
+        return None
+    return f"must be between {_num(lo)} and {_num(hi)}" + (" on this studio" if capped else "")
+
+
+def _num(x: float) -> str:
+    """A bound as typed: a whole number whole (a seed's 4294967295, not 4.29497e+09)."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
+def number_box(where: Any, label: str, key: str, allowed: tuple[float, float], capped: bool = False,
+               problem: str | None = None, **kwargs: Any) -> Any:  # fmt: skip
+    """A number box that takes any number and says under it, in words, the range `allowed` when the
+    number is outside it (else `problem`, another rule's message). No min/max on the widget: with
+    them a browser refuses an out-of-range number with a red border alone (its words sit in a
+    tooltip), keeps the last good one, and the server never hears of it."""
+    value = where.number_input(label, key=key, persist_state=PS, **kwargs)
+    problem = range_problem(value, allowed, capped) or problem
     if problem:
         where.caption(f":red[{problem}]")
     return value
+
+
+def number(key: str, where: Any = st, **kwargs: Any) -> Any:
+    """The number box of a knob: its range from the Knob, its top lowered to the operator's limit."""
+    k, part = _knob(key), _part(key)
+    lo, hi = k.range[0], min(k.range[1], _cap(key))  # width, height: CLAP2DIFF_MAX_SIDE
+    step = k.step_for(part if isinstance(part, int) else None)
+    return number_box(where, BY_KEY[key].label, key, (lo, hi), capped=hi < k.range[1], problem=errors.field_problem(key),
+                      step=step, help=k.help_for(part), format=k.fmt, **kwargs)  # fmt: skip
 
 
 def choice(key: str, widget: Any = st.radio, options: list[str] | None = None, **kwargs: Any) -> Any:

@@ -13,6 +13,7 @@ from studio.bindings import PERSIST as PS
 from studio.fast import FAST_KEYS, fast_settings
 from studio.markdown import escape_md
 from studio.session import session
+from studio.widgets.knobs import number_box
 
 CHOICES: dict[str, str] = {
     "sd15": "Stable Diffusion 1.5 (Hub cache)",
@@ -108,22 +109,11 @@ def sidebar() -> loader.EngineSlot:
         help="Re-render a quick preview whenever you release a slider.",
     )
     c1, c2 = sb.columns(2)
-    c1.number_input(
-        "Preview steps",
-        *bindings.UI_RANGES["ui_preview_steps"],
-        step=1,
-        key="ui_preview_steps",
-        persist_state=PS,
-        help="Denoising steps of the preview.",
-    )
-    c2.number_input(
-        "Preview size (px)",
-        *bindings.UI_RANGES["ui_preview_side"],
-        step=64,
-        key="ui_preview_side",
-        help="Longest side of the preview image (its shorter side stays at least 64 px, so a small preview of a 3:2 image is 96×64).",
-        persist_state=PS,
-    )
+    number_box(c1, "Preview steps", "ui_preview_steps", bindings.UI_RANGES["ui_preview_steps"], step=1,
+               help="Denoising steps of the preview.")  # fmt: skip
+    number_box(c2, "Preview size (px)", "ui_preview_side", bindings.UI_RANGES["ui_preview_side"], step=64,
+               help="Longest side of the preview image (its shorter side stays at least 64 px, so a small preview "
+               "of a 3:2 image is 96×64).")  # fmt: skip
     capped = preview_capped_note()
     if capped:
         sb.caption(capped)
@@ -211,9 +201,9 @@ def preview_capped_note() -> str | None:
         max(int(bindings.value("w_width", 0)), int(bindings.value("w_height", 0))),
     )
     over = []
-    if int(bindings.value("ui_preview_steps", 0)) > steps > 0:
+    if bindings.ui_number("ui_preview_steps") > steps > 0:
         over.append(f"{steps} steps")
-    if int(bindings.value("ui_preview_side", 0)) > side > 0:
+    if bindings.ui_number("ui_preview_side") > side > 0:
         over.append(f"{side} px")
     return f"Previews use at most the render's {' and '.join(over)}." if over else None
 
