@@ -38,8 +38,12 @@ with left:
         if using:
             st.caption(using)
     elif s.history:
+        gone = editing.left_gallery()  # read before the picker falls back to the newest
         pick = st.selectbox("Image", [h.id for h in reversed(s.history)], key="edit_gallery_pick",
                             format_func=lambda i: s.find(i).title if s.find(i) else str(i))  # fmt: skip
+        if gone is not None:
+            st.caption(f":material/info: #{gone} is no longer in the Gallery (deleted, or pushed out by newer "
+                       "images): the newest is chosen instead.")  # fmt: skip
         item = s.find(pick)
         if item is not None:
             photo_path = editing.save_photo(f"gallery_{item.id}.png", item.png)
@@ -187,12 +191,6 @@ def _start() -> None:
     s.edit.start(editing.edit_job(engine, edit, offer_photo=source == "gallery"))
 
 
-def _keep(output: editing.EditOutput) -> None:
-    if output.kept_as is None:
-        output.kept_as = s.new_id()
-        s.add_history(editing.history_item(output, output.kept_as))
-
-
 with right:
     with st.container(key="edit_preview_box"):
         st.markdown("#### Live preview")
@@ -261,10 +259,10 @@ with right:
                 help="The Gallery image this edit started from, under the name the PNG stores: keep it beside the "
                 "PNG to reproduce the edit.",
             )  # fmt: skip
-        kept = output.kept_as is not None
+        kept = editing.kept_as(output)  # None again once the Gallery no longer has it
         next(cells).button(
-            f"Kept as #{output.kept_as}" if kept else "Keep", on_click=_keep, args=(output,),
-            key="edit_keep", icon=":material/photo_library:", disabled=kept,
+            f"Kept as #{kept}" if kept else "Keep", on_click=editing.keep, args=(output,),
+            key="edit_keep", icon=":material/photo_library:", disabled=kept is not None,
             help="Keep it in the Gallery, where Recall, Gates and Spectrogram find it, and the page's link brings "
             "it back; an edit not kept goes when this tab closes.",
         )  # fmt: skip

@@ -296,6 +296,29 @@ def preview_params(params: EditParams) -> EditParams:
     return params.replace(steps=g.steps, max_side=max(64, min(params.edit.max_side, side)))
 
 
+def kept_as(output: EditOutput) -> int | None:
+    """The Gallery number `output` is kept under, while the Gallery holds it. None when not kept, or
+    gone from there (deleted, or pushed out past HISTORY_LIMIT by newer images): "Kept as #N" then
+    locked Keep for an image the Gallery no longer had, so the edit could not be kept again."""
+    return output.kept_as if output.kept_as is not None and session().find(output.kept_as) is not None else None
+
+
+def left_gallery() -> int | None:
+    """The Gallery image the page's picker held, when the Gallery no longer has it (deleted, or
+    pushed out past HISTORY_LIMIT: at the limit, Keep pushes out the oldest, which may be the photo
+    being edited); the picker then falls back to the newest, which the page says."""
+    pick = bindings.value("edit_gallery_pick")
+    return pick if isinstance(pick, int) and session().find(pick) is None else None
+
+
+def keep(output: EditOutput) -> None:
+    """Keep's callback: into the Gallery, once while it is there (a second press adds no twin)."""
+    if kept_as(output) is None:
+        s = session()
+        output.kept_as = s.new_id()
+        s.add_history(history_item(output, output.kept_as))
+
+
 def history_item(output: EditOutput, item_id: int = 0, kind: str = "edit") -> HistoryItem:
     """An edit as the Gallery, Gates and Spectrogram pages take a generation."""
     r = output.result
@@ -352,6 +375,7 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 
 __all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
-           "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item",
+           "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "keep", "kept_as",
+           "left_gallery",
            "kept_upload", "mask_path", "on_upload", "paint_key", "painting", "preview_params",
            "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo"]  # fmt: skip

@@ -19,7 +19,7 @@ from core.images import working_size
 from core.samples import SAMPLES_DIR
 from studio import editing, region
 from studio.widgets.canvas import display_size
-from tests.studio_helpers import FAST, app, errors, ok, session, strokes_state
+from tests.studio_helpers import FAST, app, errors, ok, render, session, strokes_state
 
 
 def _photo() -> bytes:
@@ -493,6 +493,71 @@ def test_the_last_edit_stays_in_view_with_the_name_of_its_photo_when_another_is_
     at.file_uploader(key="edit_photo").set_value(("harbour.png", other.getvalue(), "image/png")).run()
     ok(at)
     assert session(at).edit.result is not None and whose in [c.value for c in at.caption]
+
+
+def test_keep_is_offered_again_once_the_gallery_no_longer_has_the_kept_edit():
+    """Keep locked for good once it said "Kept as #N": after the Gallery deleted #N, or newer images pushed it out
+    (the Gallery keeps HISTORY_LIMIT), the edit could not be kept again. While #N is there, Keep stays
+    locked (no twin); once gone, Keep keeps it anew under the next number."""
+    import dataclasses
+
+    from studio.history import HISTORY_LIMIT
+
+    at = _edit_page()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    at.button(key="edit_run").click().run()
+    at.button(key="edit_keep").click().run()
+    ok(at)
+    s = session(at)
+    (first,) = [h.id for h in s.history]
+    assert at.button(key="edit_keep").label == f"Kept as #{first}" and at.button(key="edit_keep").disabled
+    at.switch_page("../pages/gallery.py").run()
+    at.checkbox(key=f"sel_{first}").check().run()
+    at.button(key="del_ask").click().run()
+    at.button(key="del_confirm").click().run()
+    at.switch_page("../pages/edit.py").run()
+    ok(at)
+    assert s.history == []
+    keep = at.button(key="edit_keep")
+    assert keep.label == "Keep" and not keep.disabled
+    keep.click().run()
+    ok(at)
+    (second,) = [h.id for h in s.history]
+    assert second > first and at.button(key="edit_keep").label == f"Kept as #{second}"
+    kept = s.history[0]
+    for _ in range(HISTORY_LIMIT):  # newer images push it out of the Gallery
+        s.add_history(dataclasses.replace(kept, id=s.new_id(), stem=None))
+    at.run()
+    ok(at)
+    assert s.find(second) is None
+    keep = at.button(key="edit_keep")
+    assert keep.label == "Keep" and not keep.disabled
+
+
+def test_keep_at_the_gallery_limit_says_the_photo_it_pushed_out_is_no_longer_chosen():
+    """With the Gallery full, Keep pushes out its oldest image: when that is the photo being edited,
+    the picker fell back to the newest (the kept edit itself) without a word."""
+    import dataclasses
+
+    from studio.history import HISTORY_LIMIT
+
+    at = render(app())
+    s = session(at)
+    while len(s.history) < HISTORY_LIMIT:
+        s.add_history(dataclasses.replace(s.history[-1], id=s.new_id(), stem=None))
+    oldest = s.history[0].id
+    at.switch_page("../pages/edit.py").run()
+    at.radio(key="edit_photo_source").set_value("gallery").run()
+    at.selectbox(key="edit_gallery_pick").set_value(oldest).run()
+    at.button(key="edit_run").click().run()
+    ok(at)
+    note = f":material/info: #{oldest} is no longer in the Gallery (deleted, or pushed out by newer images): "
+    assert not [c.value for c in at.caption if c.value.startswith(note)]
+    at.button(key="edit_keep").click().run()
+    ok(at)
+    assert s.find(oldest) is None and at.button(key="edit_keep").label == f"Kept as #{s.history[-1].id}"
+    assert [c.value for c in at.caption if c.value.startswith(note)] == [note + "the newest is chosen instead."]
+    assert at.selectbox(key="edit_gallery_pick").value == s.history[-1].id
 
 
 def test_kept_edits_are_named_by_their_photo_prompt_mode_and_denoise_in_the_gallery():
