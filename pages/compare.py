@@ -191,7 +191,8 @@ def _exports(with_wavs: bool) -> tuple[bytes, bytes]:
 
 
 def _keep(kept: CompareResult) -> None:
-    st.toast(f"Added {s.keep_compare(kept)} images to the Gallery")
+    added = s.keep_compare(kept)
+    st.toast(f"Added {added} image{'s' * (added != 1)} to the Gallery")
 
 
 # One wrapping row, each control as wide as its label: in four columns "Comparison grid (PNG)" read
@@ -229,9 +230,10 @@ with st.container(border=True, horizontal=True, vertical_alignment="center", key
         width="content",
         help="Put every separated part in the ZIP as a 32-bit float WAV (stereo for Demucs stems).",
     )
+    kept = s.compare_kept(result)
     st.button("Keep in the Gallery", key="cmp_keep", icon=":material/photo_library:", on_click=_keep,
-              args=(result,), disabled=result.kept)  # fmt: skip
-    if result.kept:
+              args=(result,), disabled=kept)  # fmt: skip
+    if kept:
         st.caption("In the Gallery.", width="content")
 
 

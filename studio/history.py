@@ -104,7 +104,7 @@ class CompareResult:
     id: int
     run: CompareRun
     items: dict[str, HistoryItem]  # cell key -> item (numbered 0: Gallery numbers are given when kept)
-    kept: bool = False  # Keep put them into the Gallery (once)
+    kept_ids: dict[str, int] = field(default_factory=dict)  # cell key -> its Gallery number once kept
 
     @property
     def plan(self) -> Plan:

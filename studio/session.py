@@ -209,15 +209,22 @@ class Session:
         self.history = [*items, *self.history][-HISTORY_LIMIT:]
         self._ids = itertools.count(max((h.id for h in self.history), default=0) + 1)
 
+    def compare_kept(self, result: CompareResult) -> bool:
+        """Every image of the comparison is in the Gallery now (Keep has nothing left to add)."""
+        return all(self.find(result.kept_ids.get(key, 0)) is not None for key in result.items)
+
     def keep_compare(self, result: CompareResult) -> int:
         """A comparison's images into the Gallery, numbered now (a comparison nobody keeps uses up
-        no Gallery numbers); once. Returns how many were added."""
-        if result.kept:
-            return 0
-        for item in result.items.values():
-            self.add_history(dataclasses.replace(item, id=self.new_id()))
-        result.kept = True
-        return len(result.items)
+        no Gallery numbers); each once while the Gallery holds it: one deleted there, or pushed out
+        by newer images, is added again (Keep stayed locked for images the Gallery no longer had).
+        Returns how many were added."""
+        added = 0
+        for key, item in result.items.items():
+            if self.find(result.kept_ids.get(key, 0)) is None:
+                result.kept_ids[key] = self.new_id()
+                self.add_history(dataclasses.replace(item, id=result.kept_ids[key]))
+                added += 1
+        return added
 
     def forget(self, ids: set[int]) -> list[Path]:
         """The Gallery's Delete: out of the history and off the disk, so a reload does not bring them

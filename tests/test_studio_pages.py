@@ -78,7 +78,7 @@ def test_a_comparison_uses_gallery_numbers_only_when_kept_and_is_kept_once():
     at.button(key="cmp_run").click().run()
     ok(at)
     compared = session(at).compare.result
-    assert len(compared.items) == 2 and not compared.kept
+    assert len(compared.items) == 2 and not session(at).compare_kept(compared)
     at.switch_page("../pages/generate.py").run()
     render(at)
     assert [h.id for h in session(at).history] == [1, 2]  # the comparison's two images took no numbers
@@ -92,6 +92,29 @@ def test_a_comparison_uses_gallery_numbers_only_when_kept_and_is_kept_once():
     assert [t.value for t in at.toast] == ["Added 2 images to the Gallery"]
     assert at.button(key="cmp_keep").disabled  # kept: a second click cannot add them again
     assert session(at).keep_compare(compared) == 0 and len(session(at).history) == 4
+
+
+def test_keep_is_offered_again_for_a_comparison_image_deleted_from_the_gallery():
+    """'In the Gallery' locked Keep for good, although the Gallery's Delete (or newer images pushing
+    them out) had taken the images away: only the missing ones are added again, under new numbers."""
+    at = render(app(cmp_modes=["mix"], cmp_alone=False, cmp_without=True))
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    at.button(key="cmp_keep").click().run()
+    ok(at)
+    compared = session(at).compare.result
+    first, second = (h.id for h in session(at).history[-2:])
+    session(at).forget({first})
+    at.run()
+    assert not at.button(key="cmp_keep").disabled
+    assert not [c.value for c in at.caption if c.value == "In the Gallery."]
+    at.button(key="cmp_keep").click().run()
+    ok(at)
+    assert [t.value for t in at.toast] == ["Added 1 image to the Gallery"]
+    history = session(at).history
+    assert [h.id for h in history[-2:]] == [second, second + 1]  # the deleted one again, the other not twice
+    assert history[-1].png == next(iter(compared.items.values())).png
+    assert at.button(key="cmp_keep").disabled
 
 
 def test_spectrogram_says_what_is_wrong_with_the_crossovers_and_starts_nothing():
