@@ -47,7 +47,9 @@ def test_bad_rows_are_skipped_with_their_reasons(tmp_path, train_bundle):
     assert (
         reasons[7] == "image frames/note.png is not an image file (JPEG, PNG, WebP, BMP or TIFF) that can be read"
     )  # as written, like the audio's
-    assert reasons[8] == 'no "audio" path'
+    assert (
+        reasons[8] == 'no "audio" field (the line has "image", "caption"; each line needs "audio", "image", "caption")'
+    )
     assert reasons[10] == "audio clips/broken.wav is damaged or not audio (its .wav header cannot be read)"
     assert reasons[11] == "audio gone.wav does not exist"  # an absolute path by its name: no folder of this machine
     assert report.total_seconds == pytest.approx(4.0)  # from the headers: 3 good clips + the silent one
@@ -62,6 +64,30 @@ def test_bad_rows_are_skipped_with_their_reasons(tmp_path, train_bundle):
     assert (
         "could not be decoded" in prepare_features([row], store, Encoders(train_bundle, 64), latents=True)[1][0].reason
     )
+
+
+def test_a_misnamed_field_or_a_caption_that_is_not_text_is_said_as_such(tmp_path):
+    """A user's own metadata.jsonl: a field under another name ('img') is named with the fields the
+    line has; a number for a caption is not an 'empty caption'; a summary counts missing files as one kind."""
+    row = write_pair(tmp_path, 0)
+    lines = [
+        {"audio": row["audio"], "img": row["image"], "caption": "x"},
+        {"audio": row["audio"], "image": row["image"], "caption": 5},
+        {"sound": row["audio"], "picture": row["image"]},
+        *({"audio": f"clips/gone{i}.wav", "image": row["image"], "caption": "x"} for i in range(5)),
+    ]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = load_dataset(tmp_path)
+    reasons = [s.reason for s in report.skipped]
+    assert (
+        reasons[0]
+        == 'no "image" field (the line has "audio", "img", "caption"; each line needs "audio", "image", "caption")'
+    )
+    assert reasons[1] == "the caption is not text (got 5): write it in double quotes"
+    assert reasons[2] == (
+        'no "audio", "image", "caption" fields (the line has "sound", "picture"; each line needs "audio", "image", "caption")'
+    )
+    assert report.summary().endswith("and 5 more (5x audio file missing)")
 
 
 def test_zero_usable_rows_is_one_clear_error(tmp_path, capsys):

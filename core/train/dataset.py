@@ -44,9 +44,15 @@ class Row:
 class SkippedRow:
     line: int
     reason: str
+    kind: str = ""  # what the reason says without its file ('audio file missing'): how a summary counts them
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
+
+    @property
+    def group(self) -> str:
+        """The kind, else the reason up to its first detail ('not valid JSON (...)' -> 'not valid JSON')."""
+        return self.kind or self.reason.split(":", 1)[0].split(" (", 1)[0]
 
 
 @dataclass
@@ -85,7 +91,7 @@ def skipped_text(skipped: list[SkippedRow], limit: int = 3) -> str:
     """The first `limit` skipped rows with their reasons, then how many more."""
     shown = "; ".join(str(s) for s in skipped[:limit])
     if len(skipped) > limit:
-        kinds = Counter(s.reason.split(":", 1)[0].split(" (", 1)[0] for s in skipped[limit:])
+        kinds = Counter(s.group for s in skipped[limit:])
         shown += f"; and {len(skipped) - limit} more ({', '.join(f'{n}x {k}' for k, n in kinds.most_common(3))})"
     return shown
 
@@ -111,45 +117,67 @@ def load_dataset(folder: str | Path, check_media: bool = True) -> DatasetReport:
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        row, reason = _parse(folder, number, text)
+        row, skipped = _parse(folder, number, text)
         if row is not None and check_media:
-            reason = _check_media(row, report)
-        if reason:
-            report.skipped.append(SkippedRow(number, reason))
+            skipped = _check_media(row, report)
+        if skipped is not None:
+            report.skipped.append(skipped)
         else:
             report.rows.append(row)
     return report
 
 
-def _parse(folder: Path, number: int, text: str) -> tuple[Row | None, str]:
+FIELDS = ("audio", "image", "caption")  # what a row needs; "labels" is optional
+
+
+def _quoted(keys) -> str:
+    return ", ".join(f'"{k}"' for k in keys)
+
+
+def _parse(folder: Path, number: int, text: str) -> tuple[Row | None, SkippedRow | None]:
+    def skip(reason: str, kind: str = "") -> tuple[None, SkippedRow]:
+        return None, SkippedRow(number, reason, kind)
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+        return skip(f"not valid JSON ({exc.msg} at column {exc.colno})", "not valid JSON")
     if not isinstance(data, dict):
-        return None, "not a JSON object"
+        return skip("not a JSON object", "not a JSON object")
+    if missing := [key for key in FIELDS if key not in data]:  # a field named otherwise ("img", "text")
+        has = _quoted(data) or "no fields"
+        field = "field" if len(missing) == 1 else "fields"
+        return skip(f"no {_quoted(missing)} {field} (the line has {has}; each line needs {_quoted(FIELDS)})",
+                    "missing field")  # fmt: skip
     paths = {}
     for key in ("audio", "image"):
-        value = data.get(key)
+        value = data[key]
         if not isinstance(value, str) or not value.strip():
-            return None, f'no "{key}" path'
+            return skip(f'no "{key}" path', f"no {key} path")
         path = Path(value).expanduser()
         path = path if path.is_absolute() else folder / path
         if not path.is_file():  # named as written, or by file name when absolute (reports are shared)
-            return None, f"{key} {Path(value).name if Path(value).is_absolute() else value} does not exist"
+            written = Path(value).name if Path(value).is_absolute() else value
+            return skip(f"{key} {written} does not exist", f"{key} file missing")
         paths[key] = path
-    caption = data.get("caption")
-    if not isinstance(caption, str) or not caption.strip():
-        return None, "empty caption"
+    caption = data["caption"]
+    if not isinstance(caption, str):
+        shown = json.dumps(caption)[:40]
+        return skip(f"the caption is not text (got {shown}): write it in double quotes", "caption not text")
+    if not caption.strip():
+        return skip("empty caption", "empty caption")
     labels = data.get("labels", [])
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        return None, '"labels" must be a list of strings'
+        return skip('"labels" must be a list of strings')
     written = Path(data["audio"])  # a name for reports: as written, or the file's name when absolute
     audio_name = written.name if written.is_absolute() else data["audio"]
-    return Row(number, paths["audio"], paths["image"], caption.strip(), tuple(labels), audio_name), ""
+    return Row(number, paths["audio"], paths["image"], caption.strip(), tuple(labels), audio_name), None
 
 
-def _check_media(row: Row, report: DatasetReport) -> str:
+def _check_media(row: Row, report: DatasetReport) -> SkippedRow | None:
+    def skip(reason: str, kind: str) -> SkippedRow:
+        return SkippedRow(row.line, reason, kind)
+
     from PIL import Image, UnidentifiedImageError
 
     inside = row.image.is_relative_to(report.folder)
@@ -157,17 +185,20 @@ def _check_media(row: Row, report: DatasetReport) -> str:
     try:
         im = Image.open(row.image)
     except (UnidentifiedImageError, OSError):
-        return f"image {image_name} is not an image file (JPEG, PNG, WebP, BMP or TIFF) that can be read"
+        reason = f"image {image_name} is not an image file (JPEG, PNG, WebP, BMP or TIFF) that can be read"
+        return skip(reason, "not an image")
     except Image.DecompressionBombError:  # a row, not the run: another may be fine
-        return f"image {image_name} is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)"
+        return skip(f"image {image_name} is too large to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,} pixels)",
+                    "image too large")  # fmt: skip
     with im:
         if im.width < 1 or im.height < 1:
-            return f"image {image_name} is empty"
+            return skip(f"image {image_name} is empty", "empty image")
         try:  # the header alone passes a file cut off after it: decode (a JPEG at 1/8 scale, cheap)
             im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
         except (OSError, SyntaxError, ValueError):
-            return f"image {image_name} is damaged or incomplete (it stops before its last pixel)"
+            reason = f"image {image_name} is damaged or incomplete (it stops before its last pixel)"
+            return skip(reason, "damaged image")
     from ..audio_decode import SNDFILE_TYPES, fallback_seconds
 
     seconds = audio_seconds(row.audio)
@@ -175,10 +206,13 @@ def _check_media(row: Row, report: DatasetReport) -> str:
         seconds = fallback_seconds(row.audio)  # what decoding falls back to (ffmpeg): only for these few
         if seconds is None:
             audio_name = row.audio.relative_to(report.folder).as_posix() if inside else row.audio.name
-            return f"audio {audio_name} is damaged or not audio (its {row.audio.suffix.lower()} header cannot be read)"
+            suffix = row.audio.suffix.lower()
+            return skip(
+                f"audio {audio_name} is damaged or not audio (its {suffix} header cannot be read)", "unreadable audio"
+            )
     if seconds is not None:
         report.durations[row.line] = seconds
-    return ""
+    return None
 
 
 def audio_seconds(path: Path) -> float | None:

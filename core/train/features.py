@@ -29,6 +29,7 @@ from ..export.atomic import atomic_write
 from .dataset import Row, SkippedRow
 
 KINDS = ("clap", "text", "latent")
+FAILED_KINDS = {"clap": "audio that does not decode or is silent", "latent": "image that does not decode"}
 CLAP_WINDOW = "0+10s@48000"  # what CLAP hears of each clip: the first 10 s, as the engine's default window
 
 
@@ -200,12 +201,12 @@ def prepare_features(
 
     samples, skipped = [], []
     for row, keys, fails in keyed:
-        reasons = [store.failure(fails[kind]) for kind in keys if kind in fails]
-        reason = next((r for r in reasons if r), None)
+        reasons = [(store.failure(fails[kind]), FAILED_KINDS[kind]) for kind in keys if kind in fails]
+        reason, group = next(((r, g) for r, g in reasons if r), (None, ""))
         if reason is None and not all(store.has(kind, key) for kind, key in keys.items()):
-            reason = "features missing from the cache (another process failed to compute them)"
+            reason, group = "features missing from the cache (another process failed to compute them)", "no features"
         if reason:
-            skipped.append(SkippedRow(row.line, reason))
+            skipped.append(SkippedRow(row.line, reason, group))
         else:
             samples.append(Sample(row, keys["clap"], keys["text"], keys.get("latent")))
     return samples, skipped
