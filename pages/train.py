@@ -175,9 +175,10 @@ def follow_run() -> None:
         st.error(widgets.escape_md_prose(info.status["error"]), icon=":material/error:")
     if info.status.get("rows_skipped"):
         with st.expander(f"Trained on {info.status.get('rows_used', '?')} rows; {info.status['rows_skipped']} skipped"):
-            st.markdown("\n".join(f"- {widgets.escape_md(reason)}" for reason in info.status.get("skipped", [])))
-            if int(info.status["rows_skipped"]) > len(info.status.get("skipped", [])):
-                st.caption(f"Every skipped row and why: {widgets.code_md(f'{info.name}/train.log')}.")
+            skipped = info.skipped()  # every one, those only decoding told apart among them
+            st.dataframe([{"line": k.line, "reason": k.reason} for k in skipped], hide_index=True, width="stretch")
+            if int(info.status["rows_skipped"]) > len(skipped):  # a run from before skipped_rows.txt
+                st.caption(f"The first {len(skipped)} of {info.status['rows_skipped']}.")
     resumable = info.resumable
     if state == "interrupted":
         st.warning("The run's process ended without finishing (killed, or the machine restarted)"

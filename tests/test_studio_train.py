@@ -119,7 +119,6 @@ def test_a_resumed_run_stopped_before_its_next_checkpoint_still_resumes_and_says
     before its next checkpoint still has the one it resumed from. The run's skipped rows are named."""
     from core.train import checkpoint as ckpt
     from core.train.metrics import STATUS_FILE
-    from studio.widgets import escape_md
 
     _, runs = roots
     run = runs / "again"
@@ -137,7 +136,15 @@ def test_a_resumed_run_stopped_before_its_next_checkpoint_still_resumes_and_says
     assert resume and ckpt.step_name(107) in resume[0].help
     assert not any("nothing to resume" in c.value for c in at.caption)
     skipped = next(e for e in at.expander if e.label == "Trained on 4 rows; 2 skipped")
-    assert [m.value for m in skipped.markdown] == ["\n".join(f"- {escape_md(r)}" for r in status["skipped"])]
+    table = skipped.dataframe[0].value  # a run from before skipped_rows.txt: its status's list
+    assert list(table["line"]) == [5, 6] and list(table["reason"])[1] == "audio broken.wav is damaged"
+    every = [f"line {n}: audio clips/gone{n}.wav does not exist" for n in range(5, 31)]
+    (run / "skipped_rows.txt").write_text("".join(f"{line}\n" for line in every))
+    status.update(rows_skipped=26, skipped=every[:20])  # status.json names twenty, the file every one
+    (run / STATUS_FILE).write_text(json.dumps(status))
+    at.run()
+    skipped = next(e for e in at.expander if e.label == "Trained on 4 rows; 26 skipped")
+    assert list(skipped.dataframe[0].value["line"]) == list(range(5, 31)) and not skipped.caption
 
     status.update(state="training")  # killed (no process): interrupted, and Resume says from where
     (run / STATUS_FILE).write_text(json.dumps(status))

@@ -49,6 +49,12 @@ class SkippedRow:
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
 
+    @classmethod
+    def parse(cls, text: str) -> SkippedRow | None:
+        """A row written as `str()` writes it (a run's skipped_rows.txt); None for any other text."""
+        number, sep, reason = text.removeprefix("line ").partition(": ")
+        return cls(int(number), reason) if text.startswith("line ") and sep and number.isdigit() else None
+
     @property
     def group(self) -> str:
         """The kind, else the reason up to its first detail ('not valid JSON (...)' -> 'not valid JSON')."""

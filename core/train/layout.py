@@ -4,6 +4,7 @@ core.params, core.clips and the exports read them without loading the training c
     RUN/train_config.json           the settings the run started with
     RUN/final/                      what a finished run exports (the engine loads it), training.json last
     RUN/checkpoints/step-0000500/   a step checkpoint (the engine loads it too)
+    RUN/skipped_rows.txt            the dataset's rows the run skipped, with their reasons
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ FINAL = "final"
 STEP_DIR = re.compile(r"^step-(\d+)$")
 RUN_CONFIG = "train_config.json"
 TRAINING_FILE = "training.json"
+SKIPPED_FILE = "skipped_rows.txt"  # every row a run skipped and why, one `line N: reason` a line
 
 
 def step_name(step: int) -> str:
@@ -56,5 +58,5 @@ def trained_models(checkpoint: str | Path) -> str | None:
     return None
 
 
-__all__ = ["CHECKPOINTS", "FINAL", "RUN_CONFIG", "STEP_DIR", "TRAINING_FILE", "checkpoint_name", "step_name",
-           "trained_models"]  # fmt: skip
+__all__ = ["CHECKPOINTS", "FINAL", "RUN_CONFIG", "SKIPPED_FILE", "STEP_DIR", "TRAINING_FILE", "checkpoint_name",
+           "step_name", "trained_models"]  # fmt: skip

@@ -38,13 +38,13 @@ from .card import model_card, shareable_config
 from .config import TrainConfig, TrainError
 from .dataset import DatasetReport, load_dataset
 from .features import Encoders, FeatureStore, content_key, prepare_features
-from .metrics import MetricsLog, ProgressBar, Status, tensorboard_available, tracker_config
+from .metrics import MetricsLog, ProgressBar, Status, tensorboard_available, tracker_config, write_skipped
 from .stages import StageModel, gate_summary, level_blend_table
 from .stop import StopRequest
 from .validation import VALIDATION, Validator
 
 StepHook = Callable[[int, dict], None]  # (step done, its record) on the main process; tests use it
-SKIPPED_SHOWN = 20  # skipped rows named in status.json (all of them are in train.log)
+SKIPPED_SHOWN = 20  # skipped rows named in status.json (all of them: RUN/skipped_rows.txt)
 
 
 @dataclass
@@ -170,8 +170,9 @@ def train(
             store.put("text", empty_key, encoders.text_tokens([""])[0])
         accelerator.wait_for_everyone()
         samples, failed = prepare_features(report.rows, store, encoders, config.uses_unet, compute=False)
-        report = DatasetReport(report.folder, [s.row for s in samples], report.skipped + failed, report.durations)
-        say(f"data: {report.summary()}")
+        skipped = sorted(report.skipped + failed, key=lambda s: s.line)  # decoding's among the others
+        report = DatasetReport(report.folder, [s.row for s in samples], skipped, report.durations)
+        say(f"data: {report.summary()}{write_skipped(run, report.skipped, main)}")
         report.require_rows()
         fingerprint = hashlib.sha256("".join(s.clap + s.text + (s.latent or "") for s in samples).encode()).hexdigest()
 

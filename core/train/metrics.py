@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..export.atomic import atomic_write
+from .dataset import SkippedRow
+from .layout import SKIPPED_FILE
 
 METRICS_FILE = "metrics.jsonl"
 STATUS_FILE = "status.json"
@@ -41,6 +43,27 @@ def read_metrics(run: str | Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def write_skipped(run: Path, skipped: list[SkippedRow], enabled: bool) -> str:
+    """RUN/skipped_rows.txt: every skipped row and why, by line (a summary names three, status.json
+    twenty: the rows only decoding tells apart come last and would be the ones left out). Returns
+    what a summary adds to say where they are."""
+    path = Path(run) / SKIPPED_FILE
+    if enabled and skipped:
+        atomic_write(path, "".join(f"{s}\n" for s in skipped).encode())
+    elif enabled:
+        path.unlink(missing_ok=True)  # a resumed run on a mended dataset: no earlier list left
+    return f"; every skipped row and why: {Path(run).name}/{SKIPPED_FILE}" if skipped else ""
+
+
+def read_skipped(run: str | Path) -> list[SkippedRow] | None:
+    """The rows RUN/skipped_rows.txt lists; None when the run wrote none (an older run, or none skipped)."""
+    try:
+        text = (Path(run) / SKIPPED_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return [row for line in text.splitlines() if (row := SkippedRow.parse(line)) is not None]
 
 
 def process_started(pid: int) -> int | None:
@@ -190,8 +213,10 @@ __all__ = [
     "STATUS_FILE",
     "Status",
     "read_metrics",
+    "read_skipped",
     "process_started",
     "read_status",
     "tensorboard_available",
     "tracker_config",
+    "write_skipped",
 ]

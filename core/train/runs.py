@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .dataset import SkippedRow
 from .launch import training_alive
 from .layout import FINAL, RUN_CONFIG, TRAINING_FILE
-from .metrics import STATUS_FILE, read_status
+from .metrics import STATUS_FILE, read_skipped, read_status
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,14 @@ class RunInfo:
         from .checkpoint import latest_checkpoint
 
         return latest_checkpoint(self.path)
+
+    def skipped(self) -> list[SkippedRow]:
+        """Every row the run skipped, with its reason (its skipped_rows.txt; an older run's status
+        names its first twenty)."""
+        listed = read_skipped(self.path)
+        if listed is not None:
+            return listed
+        return [row for text in self.status.get("skipped") or [] if (row := SkippedRow.parse(str(text))) is not None]
 
     @property
     def final(self) -> Path | None:
