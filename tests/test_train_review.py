@@ -3,11 +3,20 @@ words): each test names what went wrong before its fix."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
+import pytest
+
+from core.train.config import TrainError
 from core.train.loop import train
+from core.train.metrics import read_status
 from core.train.runs import run_info
 from tests.train_helpers import tiny_config, write_pair
+
+QUIET = dict(progress=False, images=False, log=lambda _: None)
 
 
 def _dataset_with_many_bad_rows(root):
@@ -35,3 +44,58 @@ def test_every_skipped_row_is_listed_by_line_in_the_run_folder(train_bundle, tmp
     assert data_line.endswith(
         "and 20 more (20x audio file missing); every skipped row and why: run/skipped_rows.txt"
     ), data_line
+
+
+def test_a_full_disk_while_saving_is_said_and_the_run_resumes_from_its_last_checkpoint(
+    train_bundle, train_data, tmp_path, monkeypatch
+):
+    """A disk that fills during a checkpoint ended the run with torch's traceback; its status.json
+    stayed 'saving' (the Train page said 'killed, or the machine restarted'), since writing the
+    failure failed too, and that second error hid the first."""
+    from core.train import checkpoint as ckpt
+    from core.train import metrics
+
+    run = tmp_path / "run"
+    half = run / "checkpoints" / "step-0000002"
+    write, write_status = ckpt.atomic_write, metrics.atomic_write
+
+    def disk_fills(path, data):  # what torch.save says when the disk fills under it
+        if Path(path).parent == half:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 7232 vs 7120")
+        return write(path, data)
+
+    def no_room_beside_it(path, data):  # the disk stays full while the half-saved checkpoint is there
+        if half.exists():
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_status(path, data)
+
+    monkeypatch.setattr(ckpt, "atomic_write", disk_fills)
+    monkeypatch.setattr(metrics, "atomic_write", no_room_beside_it)
+    monkeypatch.setattr(ckpt, "_free_bytes", lambda folder: 0)
+    config = tiny_config(train_data, run, 1, stage_steps=(3, 3, 3), checkpoint_every=1, val_rows=0)
+    with pytest.raises(TrainError) as caught:
+        train(config, bundle=train_bundle, **QUIET)
+    said = str(caught.value)
+    assert said == (
+        "run: No space left on device while saving a checkpoint (step-0000002): free some space on its disk, then "
+        "resume it (--resume latest, or Resume on the Train page): it goes on from step-0000001."
+    )
+    assert not half.exists() and read_status(run)["state"] == "failed" and read_status(run)["error"] == said
+    monkeypatch.undo()
+    result = train(config, resume="latest", bundle=train_bundle, **QUIET)
+    assert result.state == "done" and result.step == 3
+
+
+def test_a_status_the_disk_refuses_does_not_hide_why_the_run_ended(train_bundle, train_data, tmp_path, monkeypatch):
+    from core.train import metrics
+
+    def refuse_failures(path, data):
+        if b'"failed"' in data:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write(path, data)
+
+    write = metrics.atomic_write
+    monkeypatch.setattr(metrics, "atomic_write", refuse_failures)
+    config = tiny_config(train_data, tmp_path / "run", 1, init=str(tmp_path / "nothing"))
+    with pytest.raises(TrainError, match="--init .*nothing: no checkpoint there"):
+        train(config, bundle=train_bundle, **QUIET)

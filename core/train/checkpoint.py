@@ -15,7 +15,9 @@ loads `final/` (or any step checkpoint) as is: `generate --mode trained --checkp
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shlex
 import shutil
 from pathlib import Path
@@ -28,6 +30,15 @@ from .layout import CHECKPOINTS, FINAL, RUN_CONFIG, STEP_DIR, TRAINING_FILE, ste
 
 STATE_FILE = "train_state.json"
 CARD_FILE = "README.md"
+LOW_SPACE = 64 << 20  # bytes: a checkpoint that failed with less left was cut off by the full disk
+
+
+def _free_bytes(folder: Path) -> int:
+    """What the user may still write on the disk holding `folder` (statvfs's f_bavail)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return LOW_SPACE
 
 
 def list_checkpoints(run: str | Path) -> list[tuple[int, Path]]:
@@ -236,15 +247,24 @@ def save_checkpoint(accelerator, run: Path, step: int, state: dict, export, keep
     """Every process calls this (accelerate saves each process's RNG state); the main process
     writes the engine's files (`export(folder)`), then the marker, then prunes old checkpoints."""
     folder = Path(run) / CHECKPOINTS / step_name(step)
+    try:
+        if accelerator.is_main_process:
+            (folder / STATE_FILE).unlink(missing_ok=True)  # incomplete until the marker is written again
+            folder.mkdir(parents=True, exist_ok=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(folder))
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            export(folder)
+            atomic_write(folder / STATE_FILE, json.dumps(state, indent=2).encode())  # last: marks it complete
+    except Exception as exc:  # a full disk: torch and safetensors say it in errors of their own
+        full = not isinstance(exc, OSError) and _free_bytes(folder.parent) < LOW_SPACE
+        if accelerator.is_main_process:  # half saved, of no use: its space lets the status say why
+            shutil.rmtree(folder, ignore_errors=True)
+        if full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder)) from exc
+        raise
     if accelerator.is_main_process:
-        (folder / STATE_FILE).unlink(missing_ok=True)  # incomplete until the marker is written again
-        folder.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(folder))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        export(folder)
-        atomic_write(folder / STATE_FILE, json.dumps(state, indent=2).encode())  # last: marks it complete
         complete = list_checkpoints(run)
         stale = [old for _, old in complete[:-keep] if old != folder]  # never the one just saved
         stale += [p for p in folder.parent.iterdir() if p not in dict(complete).values() and p != folder]
@@ -252,6 +272,29 @@ def save_checkpoint(accelerator, run: Path, step: int, state: dict, export, keep
             shutil.rmtree(old, ignore_errors=True)  # old checkpoints, and folders a killed save left
     accelerator.wait_for_everyone()
     return folder
+
+
+STORAGE_ERRNOS = {errno.ENOSPC: "free some space on its disk", errno.EDQUOT: "free some space on its disk",
+                  errno.EROFS: "make its folder writable", errno.EACCES: "make its folder writable",
+                  errno.EPERM: "make its folder writable"}  # fmt: skip
+_DOING = {"preparing": "computing the dataset's features", "saving": "saving a checkpoint",
+          "validating": "writing validation images"}  # fmt: skip
+
+
+def write_refused(exc: BaseException, run: Path, state: str) -> TrainError | None:
+    """A write the disk refused (full, over quota, read-only) while the run was in `state`, said as
+    what to do and where the run can go on from, not as a traceback; None for any other error."""
+    if not isinstance(exc, OSError) or exc.errno not in STORAGE_ERRNOS:
+        return None
+    file = f" ({Path(exc.filename).name})" if exc.filename else ""
+    latest = latest_checkpoint(run)
+    then = (
+        f"then resume it (--resume latest, or Resume on the Train page): it goes on from {latest.name}"
+        if latest is not None
+        else "then start it again: it had saved no checkpoint"
+    )
+    doing = _DOING.get(state, "writing the run's files")
+    return TrainError(f"{run.name}: {exc.strerror or exc} while {doing}{file}: {STORAGE_ERRNOS[exc.errno]}, {then}.")
 
 
 def write_final(run: Path, export, card: str, training: dict) -> Path:
@@ -289,5 +332,6 @@ __all__ = [
     "save_checkpoint",
     "step_name",
     "write_final",
+    "write_refused",
     "write_run_config",
 ]

@@ -370,13 +370,18 @@ def train(
         return result
     except BaseException as exc:
         preparing = status.data["state"] == "preparing"
-        message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        status.update(state="failed", error=message or type(exc).__name__)
+        refused = ckpt.write_refused(exc, run, status.data["state"])  # a full disk: what to do, not a traceback
+        said = refused or exc
+        message = str(said) if isinstance(said, UserError) else f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(OSError):  # the disk may refuse the status too: never hide why the run ended
+            status.update(state="failed", error=message or type(exc).__name__)
         if fresh and preparing and main and not _inside(config.cache, run):
             # Nothing trained (models or data that did not load): no folder that looks like a failed
             # run, so the same --out is simply used again. A run the studio started keeps its
             # folder (it made it: train.log and status.json say what went wrong).
             shutil.rmtree(run, ignore_errors=True)
+        if refused is not None:
+            raise refused from None
         raise
     finally:
         stack.close()
