@@ -9,9 +9,11 @@ another tab, finds it again with core.train.runs.running_run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import streamlit as st
@@ -133,13 +135,25 @@ def training_now() -> RunInfo | None:
     return running_run(runs_root())
 
 
+@contextlib.contextmanager
+def _runs_folder_named() -> Iterator[None]:
+    """A runs folder the server cannot write is the operator's to mend: the message names its variable."""
+    from core.export import ExportError
+
+    try:
+        yield
+    except ExportError as exc:
+        raise TrainError(f"Not started: the runs folder ({RUNS_ENV}) cannot be written: {exc}.") from None
+
+
 def start(config: TrainConfig) -> RunInfo:
     """Launch the run as its own process and follow it in this session; refused (TrainError) while
     another run trains (another tab may have started one since this page was drawn)."""
     from core.train.launch import start_training
 
     _refuse_while_training("before starting another")
-    start_training(config)
+    with _runs_folder_named():
+        start_training(config)
     info = run_info(config.out)
     session().train.key = config.out
     return info
@@ -225,7 +239,8 @@ def resume(run: str) -> None:
     info = run_info(run)
     if info is None or info.resumable is None:  # its checkpoints went since the page was drawn
         raise TrainError(f"Not resumed: {Path(run).name} has no complete checkpoint left. Start a new run.")
-    start_training(run=run, resume=True)
+    with _runs_folder_named():
+        start_training(run=run, resume=True)
     session().train.key = run
 
 

@@ -99,6 +99,21 @@ def test_a_dataset_deleted_under_the_page_is_said_and_nothing_trains_on_another(
     assert not at.warning and not at.error
 
 
+def test_a_runs_folder_the_server_cannot_write_is_said_on_start(roots, monkeypatch):
+    """Start raised the OSError of its mkdir: Streamlit's red 'This app has encountered an error'."""
+    datasets, runs = roots
+    runs.parent.mkdir(parents=True, exist_ok=True)
+    runs.write_text("not a folder")  # CLAP2DIFF_RUNS set to a file; a read-only disk reads the same
+    at = _train_page()
+    at.selectbox(key="train_dataset").select("tones").run()
+    at.text_input(key="train_run_name").input("mine")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [e.value for e in at.error]
+    assert said and said[0].startswith("Not started: the runs folder (CLAP2DIFF\\_RUNS) cannot be written: "), said
+    assert "is not a writable folder" in said[0]
+
+
 def test_a_run_stopped_before_its_first_checkpoint_offers_no_resume_and_says_why(roots):
     from core.train.metrics import STATUS_FILE
 

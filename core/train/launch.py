@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..export.atomic import atomic_write
+from ..export.atomic import atomic_write, check_folder
 from .checkpoint import RUN_CONFIG, check_fresh_run, check_init, read_run_config, resolve_resume
-from .config import TrainConfig
+from .config import TrainConfig, TrainError
 from .metrics import FINISHED, Status, process_started, read_metrics, read_status
 from .stop import STOP_FILE, request_stop
 from .validation import latest_validation
@@ -42,13 +42,18 @@ def start_training(
         run = Path(config.out).expanduser()
         check_fresh_run(run)  # here, not only in the child: the caller gets the error at once
         check_init(config)  # an --init with no checkpoint, or trained on other models: said at once too
-        run.mkdir(parents=True, exist_ok=True)
-        atomic_write(run / RUN_CONFIG, config.to_json().encode())
     else:
         resolve_resume(Path(run).expanduser(), "latest")  # nothing to resume: said here, not in train.log
     run = Path(run).expanduser()
-    (run / STOP_FILE).unlink(missing_ok=True)  # an earlier run's; a Stop pressed from now on is this one's
-    log = open(run / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
+    check_folder(run, first_file=LOG_FILE)  # a folder it cannot write: said, not a traceback
+    try:
+        if not resume:
+            run.mkdir(parents=True, exist_ok=True)
+            atomic_write(run / RUN_CONFIG, config.to_json().encode())
+        (run / STOP_FILE).unlink(missing_ok=True)  # an earlier run's; a Stop pressed from now on is this one's
+        log = open(run / LOG_FILE, "ab")  # noqa: SIM115 - handed to the child, closed below
+    except OSError as exc:  # a full disk
+        raise TrainError(f"{run.name} cannot be started: {exc.strerror or exc} (its folder's disk)") from None
     try:
         process = subprocess.Popen(
             train_command(config, run, resume),
