@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,46 @@ def test_a_status_the_disk_refuses_does_not_hide_why_the_run_ended(train_bundle,
     config = tiny_config(train_data, tmp_path / "run", 1, init=str(tmp_path / "nothing"))
     with pytest.raises(TrainError, match="--init .*nothing: no checkpoint there"):
         train(config, bundle=train_bundle, **QUIET)
+
+
+def _fake_run(root: Path, finished: bool) -> Path:
+    """A run folder's marker files only: what the command line reads of it before any model loads."""
+    run = root / "s2"
+    (run / "checkpoints" / "step-0000010").mkdir(parents=True)
+    (run / "train_config.json").write_text(json.dumps({"models": "tiny"}))
+    if finished:
+        (run / "final").mkdir()
+        (run / "final" / "training.json").write_text(json.dumps({"config": {"models": "tiny"}}))
+    return run
+
+
+def test_a_checkpoint_named_on_the_command_line_is_used_in_trained_mode(tmp_path, monkeypatch, capsys):
+    """`generate --checkpoint runs/s2/final` without --mode trained made a zero-shot image and
+    recorded no checkpoint; `--checkpoint runs/s2` (the run, as --init takes it) was 'no config.json'."""
+    from core.cli import CliError, build_parser
+    from core.cli.generate import params_from_args
+
+    monkeypatch.chdir(tmp_path)
+    _fake_run(tmp_path / "runs", finished=True)
+    clip = "assets/samples/rain.wav"
+
+    def params(*flags: str):
+        return params_from_args(build_parser().parse_args(["generate", "--audio", clip, "--prompt", "x", *flags]))
+
+    made = params("--checkpoint", "runs/s2/final")
+    assert (made.mode, made.checkpoint, made.models) == ("trained", "runs/s2/final", "tiny")
+    assert "note: --checkpoint: trained mode (--mode trained)" in capsys.readouterr().err
+    made = params("--checkpoint", "runs/s2")
+    assert (made.mode, made.checkpoint) == ("trained", "runs/s2/final")
+    assert "note: --checkpoint runs/s2 is a training run: using its final/" in capsys.readouterr().err
+    assert params("--mode", "zero-shot", "--checkpoint", "runs/s2/final").mode == "zero-shot"  # as typed
+    evaluate = build_parser().parse_args(["evaluate", "--data", "d", "--out", "o", "--checkpoint", "runs/s2/final"])
+    assert params_from_args(evaluate).mode == "trained"
+
+    shutil.rmtree(tmp_path / "runs" / "s2" / "final")  # stopped before its end
+    with pytest.raises(CliError) as caught:
+        params("--checkpoint", "runs/s2")
+    assert str(caught.value) == (
+        "--checkpoint runs/s2 is a training run that has not finished (no final/): name one of its checkpoints "
+        "(runs/s2/checkpoints/step-N), or finish it with python -m core train --out runs/s2 --resume latest"
+    )

@@ -154,6 +154,11 @@ def params_from_args(args: argparse.Namespace, edit: bool = False) -> Generation
             changes["audio_path"] = str(Path(changes["audio_path"]).expanduser().resolve())
         except (OSError, RuntimeError) as exc:  # Python 3.11 raises RuntimeError for a symlink loop
             raise CliError(f"--audio {changes['audio_path']} cannot be opened ({exc})") from None
+    if changes.get("checkpoint"):  # a checkpoint named is for trained mode: never silently left unused
+        changes["checkpoint"] = _checkpoint_of_run(changes["checkpoint"])
+        if "mode" not in changes and base.mode != "trained":
+            changes["mode"] = "trained"
+            sys.stderr.write(f"note: --checkpoint: trained mode ({'--conditioning' if edit else '--mode'} trained)\n")
     for chosen, digest in RECORDED_HASHES.items():  # likewise a checkpoint named explicitly: its own hash
         if chosen in changes:
             changes.setdefault(digest, None)
@@ -175,6 +180,23 @@ def params_from_args(args: argparse.Namespace, edit: bool = False) -> Generation
         if "checkpoint" not in changes:
             params = locate_checkpoint(params, places)
     return params
+
+
+def _checkpoint_of_run(path: str) -> str:
+    """`--checkpoint runs/s2`, a run folder as `train --init` takes it, is its final/; a run with no
+    final/ yet is said with what to name instead (the engine's 'has no config.json' said neither)."""
+    from ..train.layout import CHECKPOINTS, FINAL, RUN_CONFIG, TRAINING_FILE
+
+    folder = Path(path).expanduser()
+    if not (folder / RUN_CONFIG).is_file():
+        return path
+    if (folder / FINAL / TRAINING_FILE).is_file():
+        sys.stderr.write(f"note: --checkpoint {path} is a training run: using its {FINAL}/\n")
+        return str(Path(path) / FINAL)
+    raise CliError(
+        f"--checkpoint {path} is a training run that has not finished (no {FINAL}/): name one of its checkpoints "
+        f"({Path(path) / CHECKPOINTS}/step-N), or finish it with python -m core train --out {path} --resume latest"
+    )
 
 
 def _models_of_checkpoint(params: GenerationParams) -> GenerationParams:
