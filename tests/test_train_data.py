@@ -152,9 +152,9 @@ def test_prepare_cuts_clip_and_middle_frame_and_resumes(tmp_path, capsys):
         {"audio": "clips/102.wav", "image": "frames/102.jpg", "caption": "another tone"},
     ]
     report = json.loads((out / "prepare_report.json").read_text())
-    assert [(f["line"], f["reason"]) for f in report["failed"]] == [
-        (5, "start time 'x' is not a number"),
+    assert [(f["line"], f["reason"]) for f in report["failed"]] == [  # by line, the CSV's own among the videos'
         (4, "nothere: no such video in the videos folder"),
+        (5, "start time 'x' is not a number"),
     ]
     assert len(load_dataset(out).rows) == 2
     # resumable: done rows are not cut again, an interrupted row is

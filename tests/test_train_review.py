@@ -143,3 +143,37 @@ def test_a_checkpoint_named_on_the_command_line_is_used_in_trained_mode(tmp_path
         "--checkpoint runs/s2 is a training run that has not finished (no final/): name one of its checkpoints "
         "(runs/s2/checkpoints/step-N), or finish it with python -m core train --out runs/s2 --resume latest"
     )
+
+
+def test_prepare_skips_a_row_with_an_unquoted_comma_and_keeps_a_hand_written_line(tmp_path, capsys):
+    """A caption with an unquoted comma was cut at the comma without a word; a line of the dataset's
+    metadata.jsonl that is not JSON (a row typed by hand with a slip) was deleted by the next prepare;
+    --limit 0 prepared every row and --limit -1 all but the last."""
+    from core.cli import main
+    from tests.train_helpers import make_video
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_video(videos / "abc.mp4", seconds=2)
+    csv = tmp_path / "caps.csv"
+    csv.write_text("audiocap_id,youtube_id,start_time,caption\n1,abc,0,a tone\n2,abc,0,a dog, barking\n3,abc,x,no\n")
+    out = tmp_path / "data"
+    out.mkdir()
+    typed = '{"audio": "mine/a.wav", "image": "mine/a.jpg", "caption": "typed by hand",}'
+    (out / "metadata.jsonl").write_text(typed + "\n")
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        'skipped line 3: 5 columns where the header has 4: put a caption with a comma in double quotes ("a dog, barking")',
+        "skipped line 4: start time 'x' is not a number",
+    ]
+    lines = (out / "metadata.jsonl").read_text().splitlines()
+    assert lines[0] == typed and [json.loads(x)["caption"] for x in lines[1:]] == ["a tone"]
+
+    assert (
+        main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(tmp_path / "o"), "--limit", "0"]) == 2
+    )
+    assert capsys.readouterr().err == "error: --limit 0: give the number of CSV rows to prepare, 1 or more\n"
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(tmp_path / "two"), "--quiet",
+                 "--limit", "2"]) == 0  # fmt: skip
+    assert capsys.readouterr().err.count("skipped line") == 1  # line 3 is the second row; line 4 is past the limit

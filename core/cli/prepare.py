@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import progress
+from . import CliError, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     from ..train.dataset import METADATA
     from ..train.prepare import prepare_dataset
 
+    if args.limit is not None and args.limit < 1:  # 0 read as no limit, -1 as all rows but the last
+        raise CliError(f"--limit {args.limit}: give the number of CSV rows to prepare, 1 or more")
     check_folder(args.out, first_file=METADATA)  # before any video is cut, not after
 
     def show(done: int, total: int, name: str) -> None:

@@ -87,7 +87,8 @@ def read_csv(path: Path) -> tuple[list[ClipRequest], list[SkippedRow]]:
         )
         if id_col is None or cap_col is None:
             raise PrepareError(
-                f"the CSV {Path(path).name} needs a video column ({' / '.join(_ID_COLUMNS[:3])}) and a caption column"
+                f"the CSV {Path(path).name} needs a video column ({', '.join(_ID_COLUMNS)}) and a caption column "
+                f"({', '.join(_CAPTION_COLUMNS)}); its columns are {', '.join(rows[0])}: rename them"
             )
         body, first = rows[1:], 2
     else:  # VGGSound: youtube_id, start_seconds, label, split
@@ -98,8 +99,13 @@ def read_csv(path: Path) -> tuple[list[ClipRequest], list[SkippedRow]]:
             )
         id_col, start_col, cap_col, key_col, body, first = 0, 1, 2, None, rows, 1
     requests, bad = [], []
+    width = len(rows[0])  # the header's columns (VGGSound: its first row's)
     for line, row in enumerate(body, start=first):
         if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > width:  # an unquoted comma: the caption would be cut at it, the rest read as columns
+            bad.append(SkippedRow(line, f"{len(row)} columns where the header has {width}: put a caption with a "
+                                  'comma in double quotes ("a dog, barking")', "too many columns"))  # fmt: skip
             continue
         video, caption = _cell(row, id_col), _cell(row, cap_col)
         try:
@@ -216,7 +222,9 @@ def prepare_dataset(
     if not videos.is_dir():
         raise PrepareError(f"--videos {videos} is not a folder: give the folder holding the downloaded videos.")
     requests, bad = read_csv(Path(csv_path).expanduser())
-    requests = requests[:limit] if limit else requests
+    if limit is not None:  # the first `limit` rows of the CSV, the bad ones among them counted
+        last = max(sorted(r.line for r in [*requests, *bad])[:limit], default=0)
+        requests, bad = [r for r in requests if r.line <= last], [b for b in bad if b.line <= last]
     index = _index_videos(videos)
     report = PrepareReport(failed=list(bad))
     ready: dict[str, dict] = {}
@@ -238,6 +246,7 @@ def prepare_dataset(
         if n % FLUSH_EVERY == 0:
             _write_metadata(out, ready)
     _write_metadata(out, ready)
+    report.failed.sort(key=lambda s: s.line)  # the CSV's own problems among the videos' ones
     failures = [{"line": s.line, "reason": s.reason} for s in report.failed]
     atomic_write(out / REPORT, json.dumps({"summary": report.summary(), "failed": failures}, indent=2).encode())
     if not ready:
@@ -272,7 +281,8 @@ def _cut(index, videos: Path, request: ClipRequest, clip: Path, frame: Path, tri
 
 
 def _write_metadata(out: Path, ready: dict[str, dict]) -> None:
-    """Keep lines the folder already had for other clips, then this CSV's rows in CSV order."""
+    """Keep lines the folder already had for other clips (one that is not JSON too, as written: a
+    row typed by hand with a slip is the user's to mend, not ours to drop), then this CSV's rows."""
     path = out / METADATA
     kept = []
     if path.is_file():
@@ -280,10 +290,12 @@ def _write_metadata(out: Path, ready: dict[str, dict]) -> None:
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
+                kept.append(line)
                 continue
-            if isinstance(entry, dict) and entry.get("audio") not in ready:
-                kept.append(entry)
-    lines = [json.dumps(e, ensure_ascii=False) + "\n" for e in kept + list(ready.values())]
+            if not isinstance(entry, dict) or entry.get("audio") not in ready:
+                kept.append(line)
+    lines = [line + "\n" for line in kept if line.strip()]
+    lines += [json.dumps(e, ensure_ascii=False) + "\n" for e in ready.values()]
     atomic_write(path, "".join(lines).encode())
 
 
