@@ -177,3 +177,16 @@ def test_prepare_skips_a_row_with_an_unquoted_comma_and_keeps_a_hand_written_lin
     assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(tmp_path / "two"), "--quiet",
                  "--limit", "2"]) == 0  # fmt: skip
     assert capsys.readouterr().err.count("skipped line") == 1  # line 3 is the second row; line 4 is past the limit
+
+
+def test_a_csv_without_a_video_or_caption_column_names_the_columns_it_has(tmp_path):
+    from core.train.prepare import PrepareError, read_csv
+
+    csv = tmp_path / "mine.csv"
+    csv.write_text("vid,start,text\nabc,0,a tone\n")
+    with pytest.raises(PrepareError) as caught:
+        read_csv(csv)
+    assert str(caught.value) == (
+        "the CSV mine.csv needs a video column (youtube_id, ytid, file, filename, video, video_id) and a caption "
+        "column (caption, label, text); its columns are vid, start, text: rename them"
+    )
