@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core.train.config import TrainConfig, TrainError, starting_config
+from core.train.config import TrainConfig, TrainError, repeats_note, starting_config
 from core.train.dataset import DatasetReport, load_dataset
 from core.train.runs import RunInfo, run_info
 from studio import bindings
@@ -198,8 +198,8 @@ def run_settings(info: RunInfo) -> str | None:
         return None  # a config written by hand without its dataset: nothing true to say
     rows = info.status.get("rows_used")
     batch = f"batch {config.batch_size}"
-    if isinstance(rows, int) and 0 < rows < config.batch_size:  # allowed (the rows repeat), but rarely meant
-        batch += f" (more than its {rows} usable rows: each step repeats them)"
+    if isinstance(rows, int) and (note := repeats_note(config.batch_size, rows)):
+        batch += f" ({note})"
     named = shareable_config(config)  # folders by their names, as the model card gives them
     parts = [f"Dataset {code_md(named['data'])}", f"learning rate {config.lr:g}", batch,
              f"models {code_md(named['models'])}"]  # fmt: skip

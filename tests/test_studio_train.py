@@ -405,7 +405,7 @@ def test_a_runs_settings_line_says_when_its_batch_is_more_than_its_rows(roots):
     (run / "train_config.json").write_text(config.to_json())
     said = training.run_settings(RunInfo(run, {"rows_used": 4}, alive=False))
     assert said == (
-        f"Dataset `tones` · learning rate {config.lr:g} · batch 8 (more than its 4 usable rows: each step "
+        f"Dataset `tones` · learning rate {config.lr:g} · batch 8 (more than the 4 usable rows: each step "
         "repeats them) · models `tiny`"
     )
     assert "more than" not in training.run_settings(RunInfo(run, {"rows_used": 8}, alive=False))

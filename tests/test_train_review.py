@@ -190,3 +190,12 @@ def test_a_csv_without_a_video_or_caption_column_names_the_columns_it_has(tmp_pa
         "the CSV mine.csv needs a video column (youtube_id, ytid, file, filename, video, video_id) and a caption "
         "column (caption, label, text); its columns are vid, start, text: rename them"
     )
+
+
+def test_a_batch_larger_than_the_usable_rows_is_said_in_the_log(train_bundle, train_data, tmp_path):
+    """The Train page said it beside the run's settings; the command line said nothing (a batch of
+    10000 on 5 rows took 2.7 GB without a word)."""
+    said: list[str] = []
+    config = tiny_config(train_data, tmp_path / "run", 1, stage_steps=(1, 1, 1), val_rows=0, batch_size=4, grad_accum=2)
+    train(config, bundle=train_bundle, progress=False, images=False, log=said.append)
+    assert "note: a step's batch of 8 samples is more than the 6 usable rows: each step repeats them" in said

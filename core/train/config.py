@@ -234,6 +234,12 @@ def starting_config(models: str, **values: Any) -> TrainConfig:
     return TrainConfig(**{**base, "models": models, **values})
 
 
+def repeats_note(batch: int, rows: int) -> str:
+    """A batch larger than the usable rows is allowed (each step repeats them) but rarely meant: what
+    to say beside it ('' when it fits). The log and the Train page both say it."""
+    return f"more than the {rows} usable rows: each step repeats them" if 0 < rows < batch else ""
+
+
 def train_knobs() -> Mapping[str, Knob]:
     """Every TrainConfig field's Knob, in declaration order: what the CLI and the Train page read."""
     return MappingProxyType({f.name: knob_of(f) for f in dataclasses.fields(TrainConfig) if f.metadata})
@@ -247,6 +253,7 @@ __all__ = [
     "TrainConfig",
     "TINY_DEMO",
     "TrainError",
+    "repeats_note",
     "starting_config",
     "train_knobs",
 ]

@@ -35,7 +35,7 @@ from ..projector import AudioProjector
 from . import checkpoint as ckpt
 from .batches import BatchMaker, BatchPlan
 from .card import model_card, shareable_config
-from .config import TrainConfig, TrainError
+from .config import TrainConfig, TrainError, repeats_note
 from .dataset import DatasetReport, load_dataset
 from .features import Encoders, FeatureStore, content_key, prepare_features
 from .metrics import MetricsLog, ProgressBar, Status, tensorboard_available, tracker_config, write_skipped
@@ -133,8 +133,7 @@ def train(
         # stopped half-way gives its latest checkpoint, 's2/checkpoints/step-0000011', not 's2').
         recorded = config.replace(init=str(init)) if init is not None else config
         report = load_dataset(config.data)  # a wrong folder fails before any model loads
-        if not report.rows:
-            report.require_rows()
+        report.require_rows()
         cpu = cpu or not torch.cuda.is_available()  # accelerate's MULTI_CPU (gloo) needs cpu=True
         mixed = _mixed_precision(config, cpu)
         accelerator = Accelerator(
@@ -232,6 +231,8 @@ def train(
 
         # 5. steps -------------------------------------------------------------------------------
         plan = BatchPlan(len(samples), config.seed, config.batch_size, accelerator.num_processes, config.grad_accum)
+        if note := repeats_note(plan.global_batch * config.grad_accum, len(samples)):
+            say(f"note: a step's batch of {plan.global_batch * config.grad_accum} samples is {note}")
         timesteps = noise_scheduler.config.num_train_timesteps if noise_scheduler is not None else 1000
         maker = BatchMaker(
             samples, store, empty_key, config.seed, config.caption_dropout, timesteps, accelerator.device
