@@ -191,7 +191,8 @@ def follow_run() -> None:
                   "save: it stops with nothing to resume).")  # fmt: skip
     elif resumable is not None:
         if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", disabled=busy,
-                     help=f"Continue from its last checkpoint, {resumable.name}."):  # fmt: skip
+                     help=f"Continue from its last checkpoint, {resumable.name}, with the settings it started with (the "
+                     "settings above are for a new run)."):  # fmt: skip
             try:
                 training.resume(str(info.path))
             except UserError as exc:  # a run started since this page was drawn

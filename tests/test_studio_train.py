@@ -149,6 +149,7 @@ def test_a_resumed_run_stopped_before_its_next_checkpoint_still_resumes_and_says
     at.button(key="train_show_again").click().run()
     resume = [b for b in at.button if b.key == "train_resume"]
     assert resume and ckpt.step_name(107) in resume[0].help
+    assert "with the settings it started with (the settings above are for a new run)" in resume[0].help
     assert not any("nothing to resume" in c.value for c in at.caption)
     skipped = next(e for e in at.expander if e.label == "Trained on 4 rows; 2 skipped")
     table = skipped.dataframe[0].value  # a run from before skipped_rows.txt: its status's list

@@ -413,7 +413,8 @@ def test_resume_names_the_flags_that_would_change_the_run_and_a_saved_config_its
     assert main(["train", "--out", str(run), "--resume", "latest", "--steps", "8", "--lr", "0.01"]) == 2
     assert capsys.readouterr().err.strip() == (
         "error: --resume continues s1 with the settings it started with; these flags change them: --steps, --lr "
-        "(leave them out, or start a new run with another --out)."
+        f"(leave them out; to train on with them, start a new run from its weights: --init {run} --data {train_data} "
+        "--out NEW)."
     )
     saved = json.loads((run / "train_config.json").read_text())
     saved["stage_steps"] = [6, 0, 6]  # another stage's entry, in a file: named as the file names it

@@ -154,12 +154,12 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def _check_resume_flags(args: argparse.Namespace, saved: TrainConfig, asked: TrainConfig) -> None:
     """--resume goes on with the run's own settings: a flag that changes one is named as typed."""
-    from ..train.checkpoint import changed_settings
+    from ..train.checkpoint import changed_settings, other_settings_hint
 
     if differ := [flag_of(k) for k in changed_settings(saved, asked)]:
         raise CliError(
             f"--resume continues {Path(args.out).name} with the settings it started with; these flags change them: "
-            f"{', '.join(differ)} (leave them out, or start a new run with another --out)."
+            f"{', '.join(differ)} ({other_settings_hint(args.out, saved)})."
         )
 
 

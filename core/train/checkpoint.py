@@ -123,12 +123,20 @@ def changed_settings(saved: TrainConfig, asked: TrainConfig) -> list[str]:
     return [k for k, v in before.items() if k != "out" and now[k] != v]
 
 
+def other_settings_hint(run: str, saved: TrainConfig) -> str:
+    """What a resume refused for other settings can do instead: more steps or another learning rate
+    go on from the run's weights in a new run (its optimizer starts anew), not in this one."""
+    new = f"--init {shlex.quote(run)} --data {shlex.quote(saved.data)} --out NEW"
+    return f"leave them out; to train on with them, start a new run from its weights: {new}"
+
+
 def check_resume_config(run: Path, config: TrainConfig) -> None:
     """--resume goes on with the settings the run started with."""
-    if differ := changed_settings(read_run_config(run), config):
+    saved = read_run_config(run)
+    if differ := changed_settings(saved, config):
         raise TrainError(
             f"--resume continues {run.name} with the settings it started with; these differ: {', '.join(differ)} "
-            "(leave them out, or start a new run with another --out)."
+            f"({other_settings_hint(config.out, saved)})."
         )
 
 
@@ -323,6 +331,7 @@ __all__ = [
     "init_note",
     "list_checkpoints",
     "load_init",
+    "other_settings_hint",
     "read_run_config",
     "read_state",
     "resolve_init",
