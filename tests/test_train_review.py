@@ -42,6 +42,7 @@ def test_every_skipped_row_is_listed_by_line_in_the_run_folder(train_bundle, tmp
     assert listed[0] == "line 3: audio clips/gone0.wav does not exist" and listed[-1].startswith("line 25: ")
     assert [row.line for row in run_info(tmp_path / "run").skipped()] == [3, 4, *range(5, 26)]
     data_line = next(s for s in said if s.startswith("data: "))
+    assert "line 4: audio clips/2.wav is silent" in data_line and ".;" not in data_line  # the reason's full stop
     assert data_line.endswith(
         "and 20 more (20x audio file missing); every skipped row and why: run/skipped_rows.txt"
     ), data_line

@@ -95,7 +95,7 @@ class DatasetReport:
 
 def skipped_text(skipped: list[SkippedRow], limit: int = 3) -> str:
     """The first `limit` skipped rows with their reasons, then how many more."""
-    shown = "; ".join(str(s) for s in skipped[:limit])
+    shown = "; ".join(str(s).rstrip(".") for s in skipped[:limit])  # a reason may end a sentence: not '.;'
     if len(skipped) > limit:
         kinds = Counter(s.group for s in skipped[limit:])
         shown += f"; and {len(skipped) - limit} more ({', '.join(f'{n}x {k}' for k, n in kinds.most_common(3))})"
