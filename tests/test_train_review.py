@@ -200,3 +200,14 @@ def test_a_batch_larger_than_the_usable_rows_is_said_in_the_log(train_bundle, tr
     config = tiny_config(train_data, tmp_path / "run", 1, stage_steps=(1, 1, 1), val_rows=0, batch_size=4, grad_accum=2)
     train(config, bundle=train_bundle, progress=False, images=False, log=said.append)
     assert "note: a step's batch of 8 samples is more than the 6 usable rows: each step repeats them" in said
+
+
+def test_a_metadata_file_saved_by_windows_notepad_reads_every_line(tmp_path):
+    """UTF-8 with a byte-order mark and CRLF line ends: line 1 was 'not valid JSON (Unexpected UTF-8 BOM ...)'."""
+    from core.train.dataset import load_dataset
+
+    rows = [write_pair(tmp_path, i) for i in range(2)]
+    text = "".join(json.dumps(r) + "\r\n" for r in rows)
+    (tmp_path / "metadata.jsonl").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    report = load_dataset(tmp_path)
+    assert [r.line for r in report.rows] == [1, 2] and not report.skipped

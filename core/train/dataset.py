@@ -116,7 +116,7 @@ def load_dataset(folder: str | Path, check_media: bool = True) -> DatasetReport:
             "(or make it from videos with `python -m core prepare`)."
         )
     try:
-        lines = meta.read_text(encoding="utf-8").splitlines()
+        lines = meta.read_text(encoding="utf-8-sig").splitlines()  # a BOM (Windows Notepad) is no part of line 1
     except UnicodeDecodeError:
         raise DatasetError(f"{folder.name}/{METADATA} is not UTF-8 text: save it as UTF-8.") from None
     report = DatasetReport(folder=folder, rows=[])

@@ -286,7 +286,7 @@ def _write_metadata(out: Path, ready: dict[str, dict]) -> None:
     path = out / METADATA
     kept = []
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8-sig").splitlines():
             try:
                 entry = json.loads(line)
             except json.JSONDecodeError:
