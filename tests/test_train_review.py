@@ -211,3 +211,19 @@ def test_a_metadata_file_saved_by_windows_notepad_reads_every_line(tmp_path):
     (tmp_path / "metadata.jsonl").write_bytes(b"\xef\xbb\xbf" + text.encode())
     report = load_dataset(tmp_path)
     assert [r.line for r in report.rows] == [1, 2] and not report.skipped
+
+
+def test_a_json_list_instead_of_an_object_per_line_is_said_as_such(tmp_path):
+    """Every line of a pretty-printed list was a skipped row 'not valid JSON (Expecting value ...)'."""
+    from core.train.dataset import DatasetError, load_dataset
+
+    rows = [write_pair(tmp_path, i) for i in range(2)]
+    (tmp_path / "metadata.jsonl").write_text(json.dumps(rows, indent=2))
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(tmp_path)
+    assert str(caught.value) == (
+        f"{tmp_path.name}/metadata.jsonl is one JSON list over 12 line(s), not one object per line: write each row "
+        'on a line of its own, {"audio": ..., "image": ..., "caption": ...} (JSON Lines).'
+    )
+    (tmp_path / "metadata.jsonl").write_text(json.dumps(rows[0]) + "\n\n")  # one row: JSON Lines all the same
+    assert len(load_dataset(tmp_path).rows) == 1

@@ -119,6 +119,7 @@ def load_dataset(folder: str | Path, check_media: bool = True) -> DatasetReport:
         lines = meta.read_text(encoding="utf-8-sig").splitlines()  # a BOM (Windows Notepad) is no part of line 1
     except UnicodeDecodeError:
         raise DatasetError(f"{folder.name}/{METADATA} is not UTF-8 text: save it as UTF-8.") from None
+    _refuse_one_document(lines, f"{folder.name}/{METADATA}")
     report = DatasetReport(folder=folder, rows=[])
     for number, text in enumerate(lines, start=1):
         if not text.strip():
@@ -134,6 +135,23 @@ def load_dataset(folder: str | Path, check_media: bool = True) -> DatasetReport:
 
 
 FIELDS = ("audio", "image", "caption")  # what a row needs; "labels" is optional
+
+
+def _refuse_one_document(lines: list[str], name: str) -> None:
+    """A JSON list (or one object over several lines) instead of an object per line: said as such,
+    not as every line 'not valid JSON'."""
+    filled = [line for line in lines if line.strip()]
+    if not filled or (len(filled) == 1 and not filled[0].lstrip().startswith("[")):
+        return
+    try:
+        whole = json.loads("\n".join(filled))
+    except json.JSONDecodeError:
+        return  # JSON Lines (or lines each judged on their own)
+    kind = "list" if isinstance(whole, list) else "document"
+    raise DatasetError(
+        f"{name} is one JSON {kind} over {len(filled)} line(s), not one object per line: write each row on a line "
+        'of its own, {"audio": ..., "image": ..., "caption": ...} (JSON Lines).'
+    )
 
 
 def _quoted(keys) -> str:
