@@ -104,8 +104,9 @@ def skipped_text(skipped: list[SkippedRow], limit: int = 3) -> str:
 
 def load_dataset(folder: str | Path, check_media: bool = True) -> DatasetReport:
     """Read metadata.jsonl; every bad line becomes a SkippedRow. Raises DatasetError only when the
-    folder or its metadata file is missing. `check_media` also opens each image's header and reads
-    each audio file's duration (cheap; full decoding is left to the feature pass)."""
+    folder or its metadata file is missing, or the file is not lines of JSON at all (not UTF-8, one
+    JSON list). `check_media` also opens each image's header and reads each audio file's duration
+    (cheap; full decoding is left to the feature pass)."""
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise DatasetError(f"dataset folder {folder} does not exist: give a folder with {METADATA}.")
