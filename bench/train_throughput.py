@@ -32,8 +32,7 @@ from core.audio_state import AudioState  # noqa: E402
 from core.params import GenerationParams  # noqa: E402
 from core.projector import AudioProjector, ProjectorConfig  # noqa: E402
 from core.tiny import SD15_SCHEDULER_CONFIG, sd15_unet  # noqa: E402
-from core.train.loop import make_optimizer, optimizer_step  # noqa: E402
-from core.train.stages import StageModel, level_blend_table  # noqa: E402
+from core.train.stages import StageModel, level_blend_table, make_optimizer, optimizer_step  # noqa: E402  # noqa: E402
 
 CLAP_DIM, TOKEN_DIM = 512, 768  # LAION-CLAP joint space, SD 1.x text tokens
 

@@ -39,7 +39,7 @@ from .config import TrainConfig, TrainError, repeats_note
 from .dataset import DatasetReport, load_dataset
 from .features import Encoders, FeatureStore, content_key, prepare_features
 from .metrics import MetricsLog, ProgressBar, Status, tensorboard_available, tracker_config, write_skipped
-from .stages import StageModel, gate_summary, level_blend_table
+from .stages import StageModel, gate_summary, level_blend_table, make_optimizer, optimizer_step
 from .stop import StopRequest
 from .validation import VALIDATION, Validator
 
@@ -59,30 +59,6 @@ class TrainResult:
     rows_used: int = 0
     skipped: list = field(default_factory=list)
     main: bool = True  # False on the other processes of a multi-process run (they report nothing)
-
-
-def make_optimizer(model: StageModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW; no weight decay on gates, biases and norms (decay would pull the gates shut)."""
-    decay = [p for p in model.trainable_parameters() if p.ndim > 1]
-    no_decay = [p for p in model.trainable_parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr)
-
-
-def optimizer_step(accelerator, model, optimizer, micro_batches, max_grad_norm: float) -> torch.Tensor:
-    """One optimizer step over the micro-batches of gradient accumulation; the mean loss (detached)."""
-    total, count = None, 0
-    for batch in micro_batches:
-        with accelerator.accumulate(model):
-            loss = model(batch)["loss"].mean()
-            accelerator.backward(loss)
-            if accelerator.sync_gradients and max_grad_norm > 0:
-                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        total = loss.detach() if total is None else total + loss.detach()
-        count += 1
-    return total / count
 
 
 def _mixed_precision(config: TrainConfig, cpu: bool) -> str:
@@ -397,4 +373,4 @@ def train(
             bundle.pipe.unet.disable_gradient_checkpointing()
 
 
-__all__ = ["TrainResult", "make_optimizer", "optimizer_step", "train"]
+__all__ = ["TrainResult", "train"]

@@ -155,4 +155,28 @@ def gate_summary(adapters: AudioAdapters) -> dict[str, float]:
     return {g: sum(v) / len(v) for g, v in values.items()}
 
 
-__all__ = ["StageModel", "gate_summary", "level_blend_table", "trained_groups"]
+def make_optimizer(model: StageModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """AdamW; no weight decay on gates, biases and norms (decay would pull the gates shut)."""
+    decay = [p for p in model.trainable_parameters() if p.ndim > 1]
+    no_decay = [p for p in model.trainable_parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def optimizer_step(accelerator, model, optimizer, micro_batches, max_grad_norm: float) -> torch.Tensor:
+    """One optimizer step over the micro-batches of gradient accumulation; the mean loss (detached)."""
+    total, count = None, 0
+    for batch in micro_batches:
+        with accelerator.accumulate(model):
+            loss = model(batch)["loss"].mean()
+            accelerator.backward(loss)
+            if accelerator.sync_gradients and max_grad_norm > 0:
+                accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        total = loss.detach() if total is None else total + loss.detach()
+        count += 1
+    return total / count
+
+
+__all__ = ["StageModel", "gate_summary", "level_blend_table", "make_optimizer", "optimizer_step", "trained_groups"]
