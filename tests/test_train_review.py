@@ -227,3 +227,20 @@ def test_a_json_list_instead_of_an_object_per_line_is_said_as_such(tmp_path):
     )
     (tmp_path / "metadata.jsonl").write_text(json.dumps(rows[0]) + "\n\n")  # one row: JSON Lines all the same
     assert len(load_dataset(tmp_path).rows) == 1
+
+
+def test_a_loss_that_is_no_longer_a_number_ends_the_run_with_what_to_change(
+    train_bundle, train_data, tmp_path, monkeypatch
+):
+    """A diverged run (NaN loss: fp16 on a GPU, a learning rate too high) trained on to a final/ of
+    NaN weights, whose images are black, without a word."""
+    from core.train import loop
+
+    step = loop.optimizer_step
+    monkeypatch.setattr(loop, "optimizer_step", lambda *args: step(*args) * float("nan"))
+    config = tiny_config(train_data, tmp_path / "run", 1, stage_steps=(4, 4, 4), log_every=2, val_rows=0)
+    with pytest.raises(TrainError) as caught:
+        train(config, bundle=train_bundle, **QUIET)
+    assert str(caught.value).startswith("run: the loss became nan by step 2: training diverged")
+    status = read_status(tmp_path / "run")
+    assert status["state"] == "failed" and status["step"] == 2 and not (tmp_path / "run" / "final").exists()

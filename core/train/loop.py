@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import shutil
 import time
@@ -282,6 +283,12 @@ def train(
             window.update(loss=window["loss"] * 0, steps=0, since=time.perf_counter())
             bar.set_postfix(loss=f"{loss_value:.4f}")
             status.update(step=step, loss=loss_value, samples_per_s=record["samples_per_s"], eta_s=bar.eta())
+            if not math.isfinite(loss_value):  # diverged: every step from here on trains NaN weights
+                raise TrainError(
+                    f"{run.name}: the loss became {loss_value} by step {step}: training diverged (a learning rate "
+                    "too high for this data, or fp16 overflowing). Start again with a lower learning rate, or in "
+                    "fp32 (--mixed-precision no)."
+                )
             return record
 
         def stop_agreed() -> bool:
