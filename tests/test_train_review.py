@@ -244,3 +244,20 @@ def test_a_loss_that_is_no_longer_a_number_ends_the_run_with_what_to_change(
     assert str(caught.value).startswith("run: the loss became nan by step 2: training diverged")
     status = read_status(tmp_path / "run")
     assert status["state"] == "failed" and status["step"] == 2 and not (tmp_path / "run" / "final").exists()
+
+
+def test_no_checkpoint_is_saved_with_weights_of_a_loss_no_longer_a_number(
+    train_bundle, train_data, tmp_path, monkeypatch
+):
+    """The loss is looked at on every checkpoint step, logged or not: with --log-every 3 and
+    --checkpoint-every 2, step 2's NaN weights were saved as a checkpoint a resume would go on from."""
+    from core.train import loop
+
+    step = loop.optimizer_step
+    monkeypatch.setattr(loop, "optimizer_step", lambda *args: step(*args) * float("nan"))
+    config = tiny_config(
+        train_data, tmp_path / "run", 1, stage_steps=(6, 6, 6), log_every=3, checkpoint_every=2, val_rows=0
+    )
+    with pytest.raises(TrainError, match=r"^run: the loss became nan by step 2: "):
+        train(config, bundle=train_bundle, **QUIET)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step-*")) == []

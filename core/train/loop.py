@@ -317,7 +317,9 @@ def train(
             window["steps"] += 1
             result.step = step
             bar.update(1)
-            record = flush_log(step, temperature) if step % config.log_every == 0 or step == config.steps else None
+            # a checkpoint step is logged too: its loss is checked (a NaN) before its weights are saved
+            logged = step % config.log_every == 0 or step % config.checkpoint_every == 0 or step == config.steps
+            record = flush_log(step, temperature) if logged else None
             if on_step is not None and main:
                 on_step(step, record or {})
             if stop_agreed():
