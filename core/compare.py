@@ -176,6 +176,7 @@ class CompareRun:
     views: dict[str, ModeView]
     notes: list[str] = field(default_factory=list)  # source modes left out, and why
     cancelled: bool = False  # stopped after `done`: what is done is kept
+    error: Exception | None = None  # what stopped it after `done` (kept, as a cancel keeps them): its caller says it
 
 
 def run_compare(
@@ -197,7 +198,8 @@ def run_compare(
     note), plan the grid, generate every cell with the same seed and prompt, then gather each mode's
     parts. `on_status` hears a `Phase` per part of the run besides the engine's events.
 
-    A cancel while listening raises Cancelled (nothing to keep); later it returns what is done.
+    A cancel while listening raises Cancelled (nothing to keep); later it returns what is done, and so
+    does an error (an image out of memory, a mode's parts failing), kept in `run.error` for the caller.
     `on_tile(cell, png)` hears each image as soon as it is made; `between_parts()` is called after
     each mode listened to, each image and each mode's parts (the studio runs waiting previews there)."""
     from .parts import mode_view  # scipy's filters (0.8 s): loaded when a comparison runs, not by the CLI's checks
@@ -237,6 +239,8 @@ def run_compare(
             between()
     except Cancelled:
         run.cancelled = True
+    except Exception as exc:  # noqa: BLE001 - any failure: kept with the images done, for the caller to say
+        run.error = exc
     return run
 
 

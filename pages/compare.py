@@ -153,7 +153,7 @@ def _tile(cell: Cell) -> None:
         elif cell.params is None and cell.mode is not None:  # a caption: in a box, a tile's width broke words
             st.caption(f":material/volume_off: {cell.caption}")
         elif cell.params is not None:
-            st.caption(f"{cell.caption}: not generated (cancelled)")
+            st.caption(f"{cell.caption}: not generated ({'stopped by an error' if result.run.error else 'cancelled'})")
 
 
 st.markdown(f"#### {widgets.escape_md(result.plan.title)}")  # the prompt and clip, as typed

@@ -217,7 +217,8 @@ def listen_job(engine: Engine, params: GenerationParams, key: Any = None, max_fr
 
 def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], **options: Any) -> Job:
     """The Compare page's run: core.compare.run_compare with its `options` (alone, without,
-    audio_label, max_frames). Result: a CompareRun, with whatever was done before a cancel."""
+    audio_label, max_frames). Result: a CompareRun, with whatever was done before a cancel or an error
+    (the job fails with the error and keeps that run as its result, as a sweep's does)."""
     from core.compare import run_compare
     from studio import worker
 
@@ -240,3 +241,6 @@ def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], 
     job = Job("compare", task, label="")
     job.params = job.key = params
     return job.start()
+        if run.error is not None:  # an image failed: the job fails with it, and keeps the images done to show
+            job.result = run
+            raise run.error

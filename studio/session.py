@@ -319,6 +319,12 @@ class Session:
             slot = self.edit if name == "edit" else self.edit_preview
             if (job := slot.collect()) is not None and job.ok:
                 self.last_trace = (name, 0)
+            elif job.error is not None and run is not None:  # the images made before it are kept, as a sweep's
+                self.compare.note = f"Comparison stopped by the error above after {len(run.done)} of " + (
+                    f"{len(run.plan.generated)} images: those are shown below."
+                    if run.done
+                    else f"{len(run.plan.generated)} images: nothing was kept."
+                )
         if job := self.sweep.finished():
             self.sweep.error = describe(job.error) if job.error is not None else None
             asked = job.key  # studio.sweeping.SweepAsked: why it ran without scores stays said with its grid

@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     alone, without = not args.no_alone, not args.no_without
     result = run_compare(engine, params, args.modes, alone=alone, without=without, audio_label=label, on_status=status)
     progress.end()
+    if result.error is not None:  # an image or a mode's parts failed: said as before, one line
+        raise result.error
     for note in result.notes:
         sys.stderr.write(f"note: {note}\n")
     with writing(f"into {out}"):

@@ -1,0 +1,34 @@
+"""Compare's and Sweep's runs as a code review met them: an error mid-comparison keeps the images made."""
+
+from __future__ import annotations
+
+from tests.studio_helpers import app, engine, errors, ok, session
+
+
+def test_an_error_mid_comparison_keeps_the_images_made_and_says_where_it_stopped(monkeypatch):
+    """The second image out of memory: the first one was lost with it, and the previous comparison
+    stayed on screen as if it were this one."""
+    at = app(w_prompt="a harbour", cmp_alone=False, cmp_modes=["mix"])
+    at.switch_page("../pages/compare.py").run()
+    tiny = engine()
+    generate, calls = tiny.generate, []
+
+    def second_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(tiny, "generate", second_fails)
+    at.button(key="cmp_run").click().run()
+    ok(at)
+    result = session(at).compare.result
+    assert result is not None and list(result.items) == ["no_audio"]  # the image made before the error
+    assert [e for e in errors(at) if e.startswith("**Out of memory**")], errors(at)
+    assert [w.value for w in at.warning if w.value.startswith("Comparison stopped")] == [
+        "Comparison stopped by the error above after 1 of 2 images: those are shown below."
+    ]
+    assert len(at.image) == 1
+    assert [c.value for c in at.caption if "not generated" in c.value] == [
+        f"{result.plan.generated[1].caption}: not generated (stopped by an error)"
+    ]
