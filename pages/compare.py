@@ -80,7 +80,7 @@ def _input_problem(p: GenerationParams) -> str | None:
 
 
 def _start() -> None:
-    if widgets.refused_for_clip("compare"):  # the box under Run says why already
+    if s.compare.running or widgets.refused_for_clip("compare"):  # one run a double click; the box says why
         return
     p = _run_params()
     problem = _input_problem(p)

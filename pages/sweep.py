@@ -24,7 +24,7 @@ running = s.sweep.running
 
 
 def _start() -> None:
-    if widgets.refused_for_clip("sweep"):  # the box under Run says why already
+    if s.sweep.running or widgets.refused_for_clip("sweep"):  # one sweep a double click; the box says why
         return
     base = full = bindings.current_params(models=engine.spec.name)
     preview = bindings.value("sweep_quality", "preview") == "preview"

@@ -1,8 +1,42 @@
-"""Compare's and Sweep's runs as a code review met them: an error mid-comparison keeps the images made."""
+"""Compare's and Sweep's runs as a code review met them: a double click on Run starts one run, an
+error mid-comparison keeps the images made."""
 
 from __future__ import annotations
 
 from tests.studio_helpers import app, engine, errors, ok, session
+
+
+def _ended_job(kind: str, key=None):
+    """A job that has ended but that the page has not collected yet: its slot still counts it as
+    running, as in the moment between a first click on Run and the rerun that disables the button."""
+    from studio.jobs import Job
+
+    job = Job(kind, lambda job: None)
+    job.key = key
+    job.done.set()
+    return job
+
+
+def test_a_double_click_on_compares_run_starts_one_comparison():
+    at = app(w_prompt="a harbour", cmp_alone=False, cmp_modes=["mix"])
+    at.switch_page("../pages/compare.py").run()
+    first = session(at).compare.start(_ended_job("compare"))
+    at.button(key="cmp_run").click().run()  # the second click, before the button was disabled
+    ok(at)
+    assert session(at).compare.job is first and not first.cancel.is_set()
+
+
+def test_a_double_click_on_sweeps_run_starts_one_sweep():
+    from core import SweepPlan
+    from studio.sweeping import SweepAsked
+
+    at = app(w_prompt="a harbour", sweep_x_values="0.2,1.4", sweep_y_field="—", sweep_scores=False)
+    at.switch_page("../pages/sweep.py").run()
+    params = session(at).params
+    first = session(at).sweep.start(_ended_job("sweep", SweepAsked(SweepPlan(params, ()))))
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    assert session(at).sweep.job is first and not first.cancel.is_set()
 
 
 def test_an_error_mid_comparison_keeps_the_images_made_and_says_where_it_stopped(monkeypatch):
