@@ -13,8 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # Stage names, in the order a generation passes them ("image": an edit reading its photo, first;
-# "compile": a compiled preview's one-time warm-up, core/fastpaths.py).
-STAGES: tuple[str, ...] = ("image", "audio", "sources", "clap", "tokens", "compile", "denoise", "spectrograms")
+# "compile": a compiled preview's one-time warm-up, core/fastpaths.py; "scorer": the studio loading CLIP for scores).
+STAGES: tuple[str, ...] = (
+    "image",
+    "audio",
+    "sources",
+    "clap",
+    "tokens",
+    "compile",
+    "denoise",
+    "spectrograms",
+    "scorer",
+)
 
 
 @dataclass(frozen=True)

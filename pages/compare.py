@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import COMPARE_MODES, Cell, ExportError, GenerationParams, compare_files, mode_about, mode_label
-from studio import bindings, errors, jobs, loader, sweeping, widgets
+from studio import bindings, errors, jobs, loader, scoring, widgets
 from studio.bindings import PERSIST as PS
 from studio.history import CompareResult
 from studio.session import session
@@ -238,24 +238,22 @@ with st.container(border=True, horizontal=True, vertical_alignment="center", key
 
 
 def _start_scores() -> None:
-    scorer, why = sweeping.scorer_for(engine)
-    if scorer is None:
-        s.scores.fail(f"**No CLIP model**: {why}")
-    else:
-        s.scores.start(sweeping.compare_scores_job(engine, scorer, result.items, key=("compare", result.id)))
-    s.scores.key = ("compare", result.id)
+    asked = ("compare", result.id)
+    if not (s.compare_scores.running and s.compare_scores.asked == asked):  # a double click scores once
+        s.compare_scores.start(scoring.compare_scores_job(engine, None, result.items, key=asked))
 
 
-with st.container(key="cmp_scores"):
-    if s.scores.key == ("compare", result.id) and isinstance(s.scores.result, list):
-        widgets.scores_rows_table(s.scores.result)
-    elif not s.scores.running:
+with st.container(key="cmp_scores"):  # this comparison's scores, or its scoring's progress or error
+    scored, asked = s.compare_scores, ("compare", result.id)
+    if scored.key == asked and scored.result is not None:
+        widgets.scores_rows_table(scored.result)
+    elif not (scored.running and scored.asked == asked):
         st.button("Score the images (CLIP)", on_click=_start_scores, key="cmp_score", icon=":material/analytics:",
                   help="Prompt match, heard in the image, and the audio effect against the no-audio tile.")  # fmt: skip
-    if s.scores.error and s.scores.key == ("compare", result.id):
-        errors.show(s.scores.error)
-    if s.scores.running and s.scores.job is not None:
-        widgets.follow(s.scores.job)
+    if scored.error and scored.asked == asked:
+        errors.show(scored.error)
+    if scored.running and scored.job is not None:
+        widgets.follow(scored.job)
         s.collect_jobs()
         st.rerun()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import GenerationParams, clip_name
-from studio import bindings, errors, jobs, knob_memory, loader, sweeping, widgets, worker
+from studio import bindings, errors, jobs, knob_memory, loader, scoring, widgets
 from studio.fast import fast_settings
 from studio.history import HistoryItem
 from studio.limits import model_allowed
@@ -61,13 +61,8 @@ if s.recalled is not None:  # cleared once the page has run past the live panel 
 
 
 def _text_norm(params: GenerationParams) -> float | None:
-    """The prompt's own text-token norm (cached in the engine; never waits behind a generation)."""
-    if engine is None:
-        return None
-    key = (engine.spec.name, params.prompt, params.norm_measure)
-    if key not in s.text_norms and not worker.busy():
-        s.text_norms[key] = worker.call(engine.prompt_norm, params.prompt, params.norm_measure)
-    return s.text_norms.get(key)
+    """The prompt's own text-token norm (studio/jobs.py: never waits behind a generation)."""
+    return None if engine is None else jobs.text_norm(engine, s.text_norms, params)
 
 
 def _input_problem(params: GenerationParams) -> str | None:
@@ -237,23 +232,21 @@ def _render_area(rendering: bool):
     )
     widgets.skipped_note(item.trace, item.params)
     widgets.download_png(item, key=f"dl_render_{item.id}")
-    if s.scores.key == item.id and s.scores.result is not None:
-        widgets.scores_table(s.scores.result)
-    elif not (s.scores.running and s.scores.key == item.id):
+    scored = s.scores
+    if scored.key == item.id and scored.result is not None:
+        widgets.scores_table(scored.result)
+    elif not (scored.running and scored.asked == item.id):
         st.button("Score (CLIP)", on_click=_start_scores, args=(item,), key="btn_scores", icon=":material/analytics:",
                   help="How well the image shows its prompt and its sound (docs/SCORES.md).")  # fmt: skip
-    if s.scores.error and s.scores.key == item.id:
-        errors.show(s.scores.error)
+    if scored.error and scored.asked == item.id:  # a failed scoring of this render (CLIP missing, out of memory)
+        errors.show(scored.error)
     return status
 
 
 def _start_scores(item: HistoryItem) -> None:
-    scorer, why = sweeping.scorer_for(engine)
-    if scorer is None:
-        s.scores.fail(f"**No CLIP model**: {why}")
-        s.scores.key = item.id
+    if engine is None or (s.scores.running and s.scores.asked == item.id):  # a double click scores once
         return
-    s.scores.start(sweeping.score_job(engine, scorer, item.params, item.image, item.trace.heard, key=item.id))
+    s.scores.start(scoring.score_job(engine, None, item.params, item.image, item.trace.heard, key=item.id))
 
 
 st.divider()

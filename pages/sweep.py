@@ -45,9 +45,8 @@ def _start() -> None:
     if over := sweeping.over_limits_problem(plan):  # an axis of steps or sizes, tile by tile
         s.sweep.fail(over)
         return
-    scorer, why = sweeping.scorer_for(engine) if bindings.value("sweep_scores", True) else (None, None)
-    s.sweep.start(sweeping.sweep_job(engine, plan, scorer, drawn_from=full if preview else None, no_scorer=why))
-    s.sweep.note = f"No scores: {why}" if why else None
+    scores = bool(bindings.value("sweep_scores", True))  # CLIP loads in the job, with its progress (studio/scoring.py)
+    s.sweep.start(sweeping.sweep_job(engine, plan, None, drawn_from=full if preview else None, scores=scores))
 
 
 with st.container(border=True, key="sweep_controls"):

@@ -30,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_for
 from typing import TYPE_CHECKING, Any
 
 from core.events import Phase, StatusEvent, StepInfo, Waiting
@@ -176,6 +177,20 @@ class Job:
         self.status = f"{prefix}{info}"
 
 
+def text_norm(engine: Engine, norms: dict[tuple, Future], params: GenerationParams) -> float | None:
+    """The prompt's own text-token norm, asked of the engine thread once per (models, prompt, measure)
+    and waited for at most QUICK: None until it is known (a later run shows it). A blocking call after
+    a `worker.busy()` check held the page behind any job queued between the two (a whole render)."""
+    from studio import worker
+
+    key = (engine.spec.name, params.prompt, params.norm_measure)
+    if key not in norms:
+        norms[key] = worker.submit(engine.prompt_norm, params.prompt, params.norm_measure, priority=worker.INTERACTIVE)
+    future = norms[key]
+    wait_for([future], timeout=QUICK)
+    return future.result() if future.done() and future.exception() is None else None
+
+
 # ================================================================================================
 # Job factories
 # ================================================================================================
@@ -236,11 +251,11 @@ def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], 
         )
         job.cancelled = run.cancelled
         job.label = ""
+        if run.error is not None:  # an image failed: the job fails with it, and keeps the images done to show
+            job.result = run
+            raise run.error
         return run
 
     job = Job("compare", task, label="")
     job.params = job.key = params
     return job.start()
-        if run.error is not None:  # an image failed: the job fails with it, and keeps the images done to show
-            job.result = run
-            raise run.error

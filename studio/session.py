@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import secrets
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -53,6 +54,7 @@ class JobSlot(Generic[ResultT]):
     job: Job | None = None  # the job in flight (or the last one)
     result: ResultT | None = None  # the last good result
     key: Any = None  # what `result` was made from (e.g. the preview's params, the listen settings)
+    asked: Any = None  # what the latest job was asked for (its `key`): `error` and the progress belong to it
     error: str | None = None  # a message for people (studio.errors.describe)
     note: str | None = None  # e.g. "cancelled after 3 of 25 steps"
     input_problem: bool = False  # `error` is about the settings (not a run): it goes once they are valid
@@ -77,6 +79,7 @@ class JobSlot(Generic[ResultT]):
         if self.job is not None and self.job is not job and self.job.running:
             self.job.request_cancel()
         self.job, self.error, self.note, self.input_problem = job, None, None, False
+        self.asked = job.key
         return job
 
     def supersede(self, make: Callable[[], Job]) -> Job:
@@ -154,7 +157,8 @@ class Session:
     edit: JobSlot[Any] = field(default_factory=JobSlot)
     edit_preview: JobSlot[Any] = field(default_factory=JobSlot)  # the Edit page's live preview
     sweep: JobSlot[Any] = field(default_factory=JobSlot)
-    scores: JobSlot[Any] = field(default_factory=JobSlot)  # CLIP scores of a render (key: its id)
+    scores: JobSlot[Any] = field(default_factory=JobSlot)  # Generate's CLIP scores of a render (key: its id)
+    compare_scores: JobSlot[Any] = field(default_factory=JobSlot)  # Compare's, of a comparison (key: ("compare", id))
     train: JobSlot[Any] = field(default_factory=JobSlot)
     train_dataset: str | None = None  # the dataset the Train page last showed: one that vanishes is said
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview" | "edit" | "edit preview", 0): Gates' first
@@ -168,7 +172,7 @@ class Session:
     engine_spec: str | None = None  # the models this session uses
     clips: dict[str, str | None] = field(default_factory=dict)  # "upload" | "record" -> saved path
     clip_errors: dict[str, str] = field(default_factory=dict)  # "upload" | "record" -> what is wrong
-    text_norms: dict[tuple, float] = field(default_factory=dict)  # (models, prompt, measure) -> norm
+    text_norms: dict[tuple, Future] = field(default_factory=dict)  # (models, prompt, measure) -> norm (jobs.text_norm)
     gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
     compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
     sweep_files: tuple[Any, list[bytes], bytes, bytes] | None = None  # (run, grid PNGs, zip, csv): once per sweep
@@ -315,16 +319,16 @@ class Session:
                     if run is not None
                     else "Comparison cancelled."
                 )
-        for name in ("edit", "edit preview"):
-            slot = self.edit if name == "edit" else self.edit_preview
-            if (job := slot.collect()) is not None and job.ok:
-                self.last_trace = (name, 0)
             elif job.error is not None and run is not None:  # the images made before it are kept, as a sweep's
                 self.compare.note = f"Comparison stopped by the error above after {len(run.done)} of " + (
                     f"{len(run.plan.generated)} images: those are shown below."
                     if run.done
                     else f"{len(run.plan.generated)} images: nothing was kept."
                 )
+        for name in ("edit", "edit preview"):
+            slot = self.edit if name == "edit" else self.edit_preview
+            if (job := slot.collect()) is not None and job.ok:
+                self.last_trace = (name, 0)
         if job := self.sweep.finished():
             self.sweep.error = describe(job.error) if job.error is not None else None
             asked = job.key  # studio.sweeping.SweepAsked: why it ran without scores stays said with its grid
@@ -346,7 +350,7 @@ class Session:
                     else ": nothing was kept."
                 )
                 self.sweep.note = stopped + (f"\n\n{self.sweep.note}" if self.sweep.note else "")
-        for slot in (self.listen, self.train, self.scores):
+        for slot in (self.listen, self.train, self.scores, self.compare_scores):
             slot.collect()
 
 

@@ -1,5 +1,5 @@
 """What the Sweep page offers and how it runs: the knobs worth sweeping with sensible values,
-the plan from the page's choices, the shared CLIP scorer, and the job on the engine thread."""
+the plan from the page's choices, and the job on the engine thread (its CLIP scorer: studio/scoring.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from core.score_names import SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
 from studio import bindings, worker
 from studio.jobs import Job
 from studio.limits import LimitError, limits
-from studio.markdown import escape_md
+from studio.markdown import escape_md, escape_md_prose
 
 if TYPE_CHECKING:
     from core import Scorer, SweepRun, SweepTile
@@ -154,38 +154,9 @@ def _subject(axis: str, field: str, value: str | None) -> str:
 
 def worded(exc: SweepError) -> str:
     """A sweep error in the page's words: 'X (Foreground weight): 'abc' is not a number', not the
-    command line's '--x level_weights.0: ...'."""
-    return exc.worded(_subject, lambda axis: f"the {axis.upper()} axis")
-
-
-_scorers: dict[str, Any] = {}
-
-
-def scorer_for(engine: Engine) -> tuple[Scorer | None, str | None]:
-    """The CLIP scorer for these models (tiny with tiny, the real CLIP otherwise), loaded once per
-    server on the engine thread; or None and how to get it."""
-    from core import ModelUnavailable, Scorer
-
-    spec = "tiny" if engine.spec.tiny else ""
-    if spec not in _scorers:
-        try:
-            _scorers[spec] = worker.call(Scorer, spec, engine.device)
-        except ModelUnavailable as exc:
-            return None, str(exc)
-    return _scorers[spec], None
-
-
-def score_job(engine: Engine, scorer: Scorer, params: GenerationParams, image: Any, heard: Any, key: Any) -> Job:
-    """CLIP scores of one finished image (its strength-0 twin generated for the audio effect)."""
-    from core.sweep import heard_overall, no_audio_twin
-
-    def task(job: Job):  # the twin is a generation like any: Cancel, progress and "waiting" reach it
-        twin = no_audio_twin(engine, params, image, job.on_progress, job.cancel, job.on_status)
-        return scorer.score(image, params.prompt, heard_overall(heard), engine.vocabulary, twin)
-
-    job = Job("scores", task, total=params.steps)
-    job.key = key
-    return job.start()
+    command line's '--x level_weights.0: ...'. Markdown, every typed value escaped: the values come from
+    the page, or from the gallery's knobs.json, which anyone with the gallery's link can write."""
+    return escape_md_prose(exc.worded(_subject, lambda axis: f"the {axis.upper()} axis"))
 
 
 def over_limits_problem(plan: SweepPlan) -> str | None:
@@ -196,35 +167,12 @@ def over_limits_problem(plan: SweepPlan) -> str | None:
     return None
 
 
-def compare_scores_job(engine: Engine, scorer: Scorer, items: dict[str, Any], key: Any) -> Job:
-    """CLIP scores of every image of a comparison: its "without audio" tile is the strength-0 twin
-    of the others (same seed and prompt), so the audio effect needs no extra generation."""
-    from core.sweep import heard_overall
-
-    twin = items["no_audio"].image if "no_audio" in items else None
-
-    def task(job: Job) -> list[tuple[str, Any]]:
-        rows = []
-        for key_, item in items.items():
-            p = item.params
-            scores = scorer.score(
-                item.image, p.prompt, heard_overall(item.trace.heard), engine.vocabulary, None if p.audio_path is None
-                else (item.image if key_ == "no_audio" else twin),
-            )  # fmt: skip
-            rows.append((item.caption or key_, scores))
-            job.completed += 1
-        return rows
-
-    job = Job("scores", task, total=max(1, len(items)))
-    job.key = key
-    return job.start()
-
-
 @dataclass(frozen=True)
 class SweepAsked:
     """What a sweep job was asked for (its slot's key): the plan, which says how many tiles even when
     none was made, the Generate settings a preview-quality sweep was drawn down from, and why it runs
-    without scores when the CLIP scorer could not be loaded (None: scores on, or off by choice)."""
+    without scores when the CLIP scorer could not be loaded (Markdown, set by the job when it tried; None:
+    scores on, or off by choice)."""
 
     plan: SweepPlan
     drawn_from: GenerationParams | None = None
@@ -321,21 +269,31 @@ def sweep_job(
     plan: SweepPlan,
     scorer: Scorer | None,
     drawn_from: GenerationParams | None = None,
-    no_scorer: str | None = None,
+    scores: bool = False,
 ) -> Job:
     """The sweep on the engine thread (batch work: previews go first, after each image); each finished
-    tile lands in `job.partial` as (caption, PNG). `no_scorer`: why `scorer` is None, if not by choice."""
+    tile lands in `job.partial` as (caption, PNG). `scores` with no `scorer`: the task loads CLIP
+    (studio/scoring.py says why there); one that cannot load runs the sweep unscored, and its key says why."""
+    from core import ModelUnavailable
     from core.sweep import run_sweep, sweep_steps
+    from studio.scoring import load_scorer
 
     def task(job: Job) -> SweepRun:
         if problem := over_limits_problem(plan):  # checked in the worker too: never a tile beyond them
             raise LimitError(problem)
+        clip = scorer
+        if clip is None and scores:
+            try:
+                clip = load_scorer(engine, job)
+            except ModelUnavailable as exc:  # the tiles are still worth making: said with the grid
+                job.key = dataclasses.replace(job.key, no_scorer=escape_md_prose(exc))
+                job.total = sweep_steps(plan, scored=False)
 
         def on_tile(tile) -> None:  # every axis named, Z too: the tiles of all Z values are shown together
             job.partial.append((" · ".join(tile.labels.values()), tile.png))
 
         run = run_sweep(
-            engine, plan, scorer, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status,
+            engine, plan, clip, cancel=job.cancel, progress=job.on_progress, on_status=job.on_status,
             on_tile=on_tile, between_images=worker.yield_to_interactive,
         )  # fmt: skip
         job.cancelled = run.cancelled
@@ -344,11 +302,12 @@ def sweep_job(
             raise run.error
         return run
 
-    job = Job("sweep", task, total=sweep_steps(plan, scored=scorer is not None))  # a Steps axis: each tile's own
+    scored = scorer is not None or scores
+    job = Job("sweep", task, total=sweep_steps(plan, scored=scored))  # a Steps axis: each tile's own
     job.params = plan.base
-    job.key = SweepAsked(plan, drawn_from, no_scorer, page={key: bindings.value(key) for key in STARTING})
+    job.key = SweepAsked(plan, drawn_from, page={key: bindings.value(key) for key in STARTING})
     return job.start()
 
 
-__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "beyond_slider_note", "start_hint", "show_sweep", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "compare_scores_job", "recall_tile", "score_job", "scorer_for",
+__all__ = ["AXES", "NONE", "STARTING", "SWEEPABLE", "SweepAsked", "beyond_slider_note", "start_hint", "show_sweep", "ensure_defaults", "files", "heatmap_gap", "missing_tiles", "tiles_at", "score_label", "scores_offered", "field_key", "label", "on_field_change", "plan_from_page", "worded", "TILE_KEY", "Z_KEY", "new_grid_shown", "recall_tile",
            "sweep_job", "values_key"]  # fmt: skip

@@ -1,5 +1,5 @@
 """Compare's and Sweep's runs as a code review met them: a double click on Run starts one run, an
-error mid-comparison keeps the images made."""
+error mid-comparison keeps the images made, and a sweep's errors show typed values as typed."""
 
 from __future__ import annotations
 
@@ -66,3 +66,14 @@ def test_an_error_mid_comparison_keeps_the_images_made_and_says_where_it_stopped
     assert [c.value for c in at.caption if "not generated" in c.value] == [
         f"{result.plan.generated[1].caption}: not generated (stopped by an error)"
     ]
+
+
+def test_a_sweep_error_shows_the_typed_value_as_typed():
+    """Values come from the page or the gallery's knobs.json (anyone with its link can write it): a
+    value was put into the error's Markdown as it was, a live link."""
+    at = app(w_prompt="a harbour", sweep_x_values="[click](http://evil.example) *x*", sweep_y_field="—")
+    at.switch_page("../pages/sweep.py").run()
+    at.button(key="sweep_run").click().run()
+    ok(at)
+    (said,) = [e for e in errors(at) if e.startswith("**Sweep settings**")]
+    assert r"\[click\](http:" in said and r"\*x\*" in said and "](http://" not in said, said

@@ -173,7 +173,7 @@ def test_the_compare_tiles_can_be_scored_against_the_no_audio_tile():
     at.button(key="cmp_score").click().run()
     ok(at)
     assert not errors(at), errors(at)
-    rows = dict(session(at).scores.result)
+    rows = dict(session(at).compare_scores.result)
     items = session(at).compare.result.items
     assert len(rows) == len(items) == 3
     no_audio = rows[items["no_audio"].caption]
@@ -524,14 +524,14 @@ def test_the_no_scores_note_stays_once_the_sweep_is_done(monkeypatch):
     """Scores asked but no CLIP model to be had: the note saying why stays with the finished grid
     (it went when the sweep finished, leaving a heatmap that claimed scores were off)."""
     from core import ModelUnavailable, Scorer
-    from studio import sweeping
+    from studio import scoring
 
     why = "The CLIP model for scores could not be loaded from 'clip' (run once with network)."
 
     def unavailable(self, *args, **kwargs):
         raise ModelUnavailable(why)
 
-    monkeypatch.setattr(sweeping, "_scorers", {})  # none loaded yet in this server
+    monkeypatch.setattr(scoring, "_scorers", {})  # none loaded yet in this server
     monkeypatch.setattr(Scorer, "__init__", unavailable)
     at = _sweep_page(sweep_x_values="0.2,1.4", sweep_y_field="—", sweep_scores=True)
     at.button(key="sweep_run").click().run()

@@ -1,0 +1,156 @@
+"""CLIP scores on Generate and Compare (studio/scoring.py): each page scores in its own slot, an error
+is said under the image it belongs to, and the scorer loads inside the job, once per server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from tests.studio_helpers import app, errors, ok, render, session
+
+
+def _fail_scoring(monkeypatch) -> None:
+    from core import Scorer
+
+    def out_of_memory(self, *args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(Scorer, "score", out_of_memory)
+
+
+def test_a_failed_scoring_is_said_under_the_render_it_was_for(monkeypatch):
+    """Render 1 scored, then render 2 scored out of memory: the error stayed hidden (the slot kept
+    render 1 as its key) and the Score button looked as if nothing had happened."""
+    at = app(w_prompt="a harbour")
+    render(at)
+    first = session(at).history[-1]
+    at.button(key="btn_scores").click().run()
+    ok(at)
+    assert session(at).scores.key == first.id and session(at).scores.result is not None
+    render(at)
+    second = session(at).history[-1]
+    _fail_scoring(monkeypatch)
+    at.button(key="btn_scores").click().run()
+    ok(at)
+    assert [e for e in errors(at) if e.startswith("**Out of memory**")], errors(at)
+    assert session(at).scores.asked == second.id and session(at).scores.key == first.id
+    assert [b for b in at.button if b.key == "btn_scores"]  # it can be tried again
+    assert not [m for m in at.markdown if " · Prompt match" in m.value]  # render 1's table is not shown as 2's
+
+
+def test_compare_scores_belong_to_their_comparison_and_leave_generates_slot_alone(monkeypatch):
+    """Comparison B scored out of memory after A was scored: A's table was shown as B's (the key was
+    set before B's result existed), and Generate followed (and cancelled) Compare's scoring."""
+    at = app(w_prompt="a harbour", cmp_alone=False, cmp_modes=["mix"])
+    at.switch_page("../pages/compare.py").run()
+    at.button(key="cmp_run").click().run()
+    at.button(key="cmp_score").click().run()
+    ok(at)
+    first = session(at).compare.result
+    assert session(at).compare_scores.key == ("compare", first.id) and len(at.dataframe) == 1
+    assert session(at).scores.job is None  # Generate's own slot: untouched by Compare
+    at.button(key="cmp_run").click().run()
+    second = session(at).compare.result
+    assert second.id != first.id
+    _fail_scoring(monkeypatch)
+    at.button(key="cmp_score").click().run()
+    ok(at)
+    assert not at.dataframe, "comparison A's scores shown as B's"
+    assert [e for e in errors(at) if e.startswith("**Out of memory**")], errors(at)
+    assert [b for b in at.button if b.key == "cmp_score"]
+
+
+def test_the_scorer_loads_in_the_job_with_its_stage_and_a_missing_one_is_said_escaped(monkeypatch):
+    """The Score button's callback loaded CLIP itself (behind whatever the engine was doing, no
+    progress); now the job does, as a stage. A missing model is said under the render, as typed."""
+    from core import ModelUnavailable, Scorer
+    from studio import scoring
+
+    monkeypatch.setattr(scoring, "_scorers", {})  # none loaded yet in this server
+    at = app(w_prompt="a harbour")
+    render(at)
+    at.button(key="btn_scores").click().run()
+    ok(at)
+    job = session(at).scores.job
+    assert scoring.LOADING in job.stages and job.ok
+
+    def unavailable(self, *args, **kwargs):
+        raise ModelUnavailable("no CLIP in /srv/models/clip_vit_b_32: run `hf download openai/clip`")
+
+    monkeypatch.setattr(scoring, "_scorers", {})
+    monkeypatch.setattr(Scorer, "__init__", unavailable)
+    render(at)
+    at.button(key="btn_scores").click().run()
+    ok(at)
+    (said,) = [e for e in errors(at) if "CLIP" in e]
+    assert r"/srv/models/clip\_vit\_b\_32" in said and "`hf download openai/clip`" in said, said
+
+
+def test_two_sessions_scoring_at_once_load_the_scorer_once(monkeypatch, tiny_engine):
+    from core import Scorer
+    from studio import scoring
+
+    loads: list[int] = []
+
+    def slow_load(self, *args, **kwargs):
+        loads.append(1)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(scoring, "_scorers", {})
+    monkeypatch.setattr(Scorer, "__init__", slow_load)
+    got: list[object] = []
+    threads = [threading.Thread(target=lambda: got.append(scoring.load_scorer(tiny_engine))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(loads) == 1 and got[0] is got[1]
+
+
+def test_a_score_job_starts_at_once_while_the_engine_thread_is_busy(tiny_engine, tiny_params):
+    """Queued behind another job, the scorer's load waits in the queue, not in the page's callback."""
+    from PIL import Image
+
+    from studio import scoring
+
+    release = _hold_the_engine_thread()
+    try:
+        began = time.perf_counter()
+        job = scoring.score_job(tiny_engine, None, tiny_params, Image.new("RGB", (64, 64)), {}, key=1)
+        assert time.perf_counter() - began < 1.0 and not job.done.is_set()
+    finally:
+        release.set()
+    assert job.wait(60) and job.ok, job.error
+
+
+def _hold_the_engine_thread() -> threading.Event:
+    """A job running on the engine thread until the returned event is set (another session's render)."""
+    from studio import worker
+
+    running, release = threading.Event(), threading.Event()
+    worker.submit(lambda: running.set() or release.wait(30), priority=worker.INTERACTIVE)
+    assert running.wait(30)
+    return release
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_the_prompts_norm_never_holds_the_page_behind_the_engine(monkeypatch, tiny_engine, tiny_params, busy):
+    """Generate's slider scale: `worker.call` after a racy `busy()` check could wait out a whole render."""
+    from studio import jobs, worker
+
+    release = _hold_the_engine_thread() if busy else threading.Event()
+    monkeypatch.setattr(worker, "busy", lambda: False)  # a check that raced: the job ahead came just after it
+    norms: dict = {}
+    try:
+        began = time.perf_counter()
+        norm = jobs.text_norm(tiny_engine, norms, tiny_params)
+        assert time.perf_counter() - began < jobs.QUICK + 0.5
+        assert (norm is None) == busy
+    finally:
+        release.set()
+    next(iter(norms.values())).result(30)
+    assert jobs.text_norm(tiny_engine, norms, tiny_params) == tiny_engine.prompt_norm(
+        tiny_params.prompt, tiny_params.norm_measure
+    )
