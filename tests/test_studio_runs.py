@@ -77,3 +77,23 @@ def test_a_sweep_error_shows_the_typed_value_as_typed():
     ok(at)
     (said,) = [e for e in errors(at) if e.startswith("**Sweep settings**")]
     assert r"\[click\](http:" in said and r"\*x\*" in said and "](http://" not in said, said
+
+
+def test_why_a_sweep_has_no_scores_is_shown_as_written(monkeypatch):
+    """A missing CLIP model's message names a folder (`_` in it read as emphasis): escaped, code kept."""
+    from core import ModelUnavailable, Scorer
+    from studio import scoring
+
+    def unavailable(self, *args, **kwargs):
+        raise ModelUnavailable("no CLIP in /srv/models/clip_vit_b_32: run `hf download openai/clip_vit`")
+
+    monkeypatch.setattr(scoring, "_scorers", {})
+    monkeypatch.setattr(Scorer, "__init__", unavailable)
+    at = app(w_prompt="a harbour", sweep_x_values="0.2", sweep_y_field="—", sweep_scores=True)
+    at.switch_page("../pages/sweep.py").run()
+    at.button(key="sweep_run").click().run()
+    at.run()
+    ok(at)
+    why = r"no CLIP in /srv/models/clip\_vit\_b\_32: run `hf download openai/clip_vit`"
+    assert [w.value for w in at.warning] == [f"No scores: {why}"]
+    assert [i.value for i in at.info] == [f"No scores in this sweep: {why}"]
