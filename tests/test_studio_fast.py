@@ -134,3 +134,56 @@ def test_the_edit_pages_preview_takes_the_toggles_and_its_edit_never_does():
         ok(at)
         assert session(at).edit.result is not None
         assert (taesd[0], full[0]) == (1, 1)
+
+
+def test_a_toggle_makes_the_edit_pages_preview_again_with_it():
+    """After a fast-path toggle the Edit page's preview is made again with it: the one made before (the
+    full VAE's picture) is not kept as current, as Generate's is not."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((64, 96, 3), 120, np.uint8), "RGB").save(buf, format="PNG")
+    at = app(w_steps=6)
+    at.switch_page("../pages/edit.py").run()
+    ok(at)
+    if session(at).preview.job is not None:  # the Generate page's first preview: done before counting
+        session(at).preview.job.wait(120)
+    eng = engine()
+    with counting(eng.bundle.preview_vae.decoder) as taesd, counting(eng.pipe.vae.decoder) as full:
+        at.file_uploader(key="edit_photo").set_value(("street.png", buf.getvalue(), "image/png")).run()
+        ok(at)
+        before = session(at).edit_preview.result
+        assert before is not None and (taesd[0], full[0]) == (0, 1)
+        at.sidebar.toggle(key=FAST_KEYS["tiny_decoder"]).set_value(True).run()
+        ok(at)
+        assert (taesd[0], full[0]) == (1, 1)  # a new preview, through the tiny decoder
+        assert session(at).edit_preview.result is not before
+        at.sidebar.toggle(key=FAST_KEYS["tiny_decoder"]).set_value(False).run()
+        ok(at)
+        assert (taesd[0], full[0]) == (1, 2)  # and back
+
+
+def test_a_toggle_cancels_the_previews_in_flight_and_forgets_them(monkeypatch):
+    """A preview still running when a toggle changes was asked for without it: followed to its end,
+    it would be taken as the current picture (its key is the settings alone). Both pages' go."""
+    import importlib
+
+    from core.params import GenerationParams
+    from studio.jobs import Job
+    from studio.session import Session
+
+    sidebar = importlib.import_module("studio.widgets.sidebar")
+    s = Session(GenerationParams())
+    started = {}
+    for name in ("preview", "edit_preview"):
+        slot = getattr(s, name)
+        slot.job, slot.key = Job("preview", lambda job: None), "made without the toggle"  # in flight
+        started[name] = slot.job
+    monkeypatch.setattr(sidebar, "session", lambda: s)
+    sidebar.fresh_preview()
+    for name, job in started.items():
+        slot = getattr(s, name)
+        assert job.cancel.is_set() and slot.job is None and slot.key is None, name

@@ -177,8 +177,14 @@ def fast_paths(slot: loader.EngineSlot) -> None:
 
 
 def fresh_preview() -> None:
-    """Toggle callback: the shown preview was made without this setting, so make a new one."""
-    session().preview.key = None
+    """Toggle callback: the previews shown, and any in flight, were made without this setting (another
+    decoder is another picture), so both live previews, Generate's and Edit's, make a new one. Their
+    keys are the settings alone: the key reset, and the job forgotten, which a page otherwise
+    follows (one in flight) or takes as shown or failed (one done with these settings)."""
+    s = session()
+    for slot in (s.preview, s.edit_preview):
+        slot.cancel()
+        slot.job, slot.key = None, None
 
 
 def fast_paths_note(engine) -> str:
