@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from studio import collector
+from studio.markdown import escape_md_prose
 from studio.session import session
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ class EngineSlot:
 
     spec: str
     engine: Engine | None = None
-    error: str | None = None
+    error: str | None = None  # ready for Markdown: the spec and the exception's text escaped (studio/markdown.py)
     seconds: float = 0.0
 
     @property
@@ -63,10 +64,12 @@ def _load_or_failure(spec: str) -> EngineSlot:
             return _failures[spec]
     try:
         return _load(spec)
-    except ModelUnavailable as exc:
-        failed = EngineSlot(spec, error=str(exc))
+    except ModelUnavailable as exc:  # it quotes the spec as typed (a `?models=` link's): shown as written
+        failed = EngineSlot(spec, error=escape_md_prose(exc))
     except Exception as exc:  # noqa: BLE001 - any failure to load is reported, never a crash at start
-        failed = EngineSlot(spec, error=f"The models '{spec}' could not be loaded ({type(exc).__name__}: {exc}).")
+        failed = EngineSlot(
+            spec, error=escape_md_prose(f"The models '{spec}' could not be loaded ({type(exc).__name__}: {exc}).")
+        )
     with _failures_lock:
         _failures[spec] = failed
         while len(_failures) > FAILURES_KEPT:

@@ -120,3 +120,37 @@ def test_failed_loads_never_push_a_working_engine_out_of_the_cache(monkeypatch):
     assert tried == [*failing, failing[0]]
     for spec in failing:
         loader.forget(spec)
+
+
+def test_a_models_name_in_a_load_error_or_the_spinner_is_shown_as_written(engines_built, monkeypatch):
+    """With any models allowed, a `?models=` link can put a name on someone's page: in the load error
+    (`resolve_spec` quotes it) and the spinner it is text, never a live link."""
+    import contextlib
+    import re
+
+    import streamlit as st
+
+    from studio import loader
+    from studio.markdown import escape_md, escape_md_prose
+
+    lure = "[Verify your account](https://evil.example/x)"
+    monkeypatch.setenv(ANY_MODELS_ENV, "1")
+    spun: list[str] = []
+    real_spinner = st.spinner
+
+    @contextlib.contextmanager
+    def spinner(text="", *args, **kwargs):
+        spun.append(text)
+        with real_spinner(text, *args, **kwargs):
+            yield
+
+    monkeypatch.setattr(st, "spinner", spinner)
+    try:
+        at = app(w_models_choice="custom", w_models_custom=lure, ui_live_preview=False)
+        shown = [e.value for e in at.error if "could not be loaded" in e.value]
+        assert shown and "Unknown model" in shown[0], [e.value for e in at.error]
+        assert not [t for t in shown + spun if re.search(r"(?<!\\)\[Verify your account(?<!\\)\]\(", t)], shown + spun
+        assert f"Unknown model '{escape_md_prose(lure)}'" in shown[0]  # as written, no link made of it
+        assert f"Loading models ({escape_md(lure)})…" in spun
+    finally:
+        loader.forget(lure)

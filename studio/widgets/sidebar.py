@@ -68,7 +68,7 @@ def sidebar() -> loader.EngineSlot:
     if spec and st.query_params.get(MODELS_QUERY) != spec:
         st.query_params[MODELS_QUERY] = spec  # a reload keeps the choice (bindings.ensure_widgets)
     with sb:
-        with st.spinner(f"Loading models ({spec})…"):
+        with st.spinner(f"Loading models ({escape_md(spec)})…"):
             slot = loader.load_engine(spec)
     if not spec:
         sb.caption(f":orange[{loader.NO_FOLDER}]")
