@@ -238,8 +238,12 @@ def shown_params() -> GenerationParams:
 
 def current_params(models: str | None = None) -> GenerationParams:
     """The widgets read back into a GenerationParams (not validated), stored as the canonical copy."""
+    from studio.file_access import allowed_checkpoint
+
     ensure_widgets()
     params = params_from_values(_ss(), session().params, audio_choice().path)
+    if params.checkpoint:  # a folder outside the runs root (and the operator's) is never opened
+        params = params.replace(checkpoint=allowed_checkpoint(params.checkpoint)[0])
     if models:
         params = params.replace(models=models)
     session().params = params

@@ -5,6 +5,11 @@ fetch any readable audio file, or probe whether a path exists. So it is off unle
 `CLAP2DIFF_AUDIO_DIRS` names folders (separated by the OS path separator, ':' on Linux); a path is
 resolved (symlinks and '..' too) before it is checked against them, and a refusal reads the same
 whether or not the path exists. The CLI, run by users on their own machine, keeps full access.
+
+The sidebar's trained-checkpoint folder is the same kind of name: opened anywhere, its errors
+(which quote the folder and differ by what is there) would probe the server's disk. It opens
+folders under the runs root (`CLAP2DIFF_RUNS`, where the Train page's runs are) and those
+`CLAP2DIFF_CHECKPOINT_DIRS` names, checked the same way.
 """
 
 from __future__ import annotations
@@ -13,16 +18,28 @@ import os
 from pathlib import Path
 
 AUDIO_DIRS_ENV = "CLAP2DIFF_AUDIO_DIRS"
+CHECKPOINT_DIRS_ENV = "CLAP2DIFF_CHECKPOINT_DIRS"
 OFF = (
     "Reading audio files from this server is off: upload the clip instead (the operator can allow "
     f"folders with `{AUDIO_DIRS_ENV}`)."
 )
 
 
+def _dirs(env: str) -> list[Path]:
+    raw = os.environ.get(env, "")
+    return [Path(d).expanduser().resolve() for d in raw.split(os.pathsep) if d.strip()]
+
+
 def audio_dirs() -> list[Path]:
     """The folders the operator allows, resolved; empty when the File-path source is off."""
-    raw = os.environ.get(AUDIO_DIRS_ENV, "")
-    return [Path(d).expanduser().resolve() for d in raw.split(os.pathsep) if d.strip()]
+    return _dirs(AUDIO_DIRS_ENV)
+
+
+def _inside(raw: str, dirs: list[Path]) -> Path | None:
+    """`raw` resolved (relative: to the first folder) when it lies in one of `dirs`; nothing stat'ed."""
+    path = Path(os.path.expanduser(raw))
+    resolved = (path if path.is_absolute() else dirs[0] / path).resolve()
+    return resolved if any(resolved == d or d in resolved.parents for d in dirs) else None
 
 
 def allowed_audio_path(raw: str) -> tuple[str | None, str | None]:
@@ -36,12 +53,45 @@ def allowed_audio_path(raw: str) -> tuple[str | None, str | None]:
         return None, OFF
     if not raw:
         return None, None
-    path = Path(os.path.expanduser(raw))
-    resolved = (path if path.is_absolute() else dirs[0] / path).resolve()
-    if any(resolved == d or d in resolved.parents for d in dirs):
+    resolved = _inside(raw, dirs)
+    if resolved is not None:
         return str(resolved), None
     names = ", ".join(str(d) for d in dirs)
     return None, f"This studio reads audio files only inside {names}: give a path there, or upload the clip."
 
 
-__all__ = ["AUDIO_DIRS_ENV", "OFF", "allowed_audio_path", "audio_dirs"]
+def checkpoint_dirs() -> list[Path]:
+    """Where the sidebar may open a trained checkpoint: the runs root first, then the operator's."""
+    from studio.training import runs_root
+
+    return [runs_root().resolve(), *_dirs(CHECKPOINT_DIRS_ENV)]
+
+
+def allowed_checkpoint(raw: str) -> tuple[str | None, str | None]:
+    """(the folder to open, None) when `raw` lies under `checkpoint_dirs`, else (None, why not);
+    (None, None) for an empty box. An absolute folder is kept as typed (a recalled image's
+    checkpoint hash stays while the box still names its folder); a relative one is under the runs
+    root. As for audio, the refusal never depends on whether the folder exists."""
+    raw = raw.strip()
+    if not raw:
+        return None, None
+    dirs = checkpoint_dirs()
+    resolved = _inside(raw, dirs)
+    if resolved is not None:
+        return (raw if Path(raw).is_absolute() else str(resolved)), None
+    names = ", ".join(str(d) for d in dirs)
+    return None, (
+        f"This studio opens trained checkpoints only inside {names}: choose a finished run, or give a "
+        f"folder there (its operator can allow others with `{CHECKPOINT_DIRS_ENV}`)."
+    )
+
+
+__all__ = [
+    "AUDIO_DIRS_ENV",
+    "CHECKPOINT_DIRS_ENV",
+    "OFF",
+    "allowed_audio_path",
+    "allowed_checkpoint",
+    "audio_dirs",
+    "checkpoint_dirs",
+]

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from studio.file_access import AUDIO_DIRS_ENV, OFF, allowed_audio_path
+from studio.file_access import (
+    AUDIO_DIRS_ENV,
+    CHECKPOINT_DIRS_ENV,
+    OFF,
+    allowed_audio_path,
+    allowed_checkpoint,
+    checkpoint_dirs,
+)
 
 
 @pytest.fixture
@@ -86,3 +93,50 @@ def test_a_recalled_png_never_loads_the_models_it_names(monkeypatch):
     ok(at)
     assert at.session_state["w_seed"] == 77  # the settings came back...
     assert session(at).engine_spec == "tiny" and at.session_state["w_models_choice"] != "someone/any-repo"
+
+
+@pytest.fixture
+def runs(tmp_path, monkeypatch):
+    from studio.training import RUNS_ENV
+
+    root = tmp_path / "runs"
+    (root / "city" / "final").mkdir(parents=True)
+    monkeypatch.setenv(RUNS_ENV, str(root))
+    monkeypatch.delenv(CHECKPOINT_DIRS_ENV, raising=False)
+    return root
+
+
+def test_a_checkpoint_opens_under_the_runs_root_and_the_operators_folders_only(runs, tmp_path, monkeypatch):
+    final = runs / "city" / "final"
+    assert allowed_checkpoint(str(final)) == (str(final), None)  # as typed: a recalled image's hash stays
+    assert allowed_checkpoint("city/final") == (str(final.resolve()), None)  # relative: under the runs root
+    assert allowed_checkpoint("  ") == (None, None)
+    existing, missing = allowed_checkpoint("/etc"), allowed_checkpoint("/no/such/folder")
+    assert existing[0] is missing[0] is None and existing[1] == missing[1]  # nothing told about the disk
+    assert existing[1] == (
+        f"This studio opens trained checkpoints only inside {runs.resolve()}: choose a finished run, or give a "
+        "folder there (its operator can allow others with `CLAP2DIFF_CHECKPOINT_DIRS`)."
+    )
+    assert allowed_checkpoint("city/../../elsewhere")[0] is None  # '..' resolved before the check
+    shared = tmp_path / "shared"
+    monkeypatch.setenv(CHECKPOINT_DIRS_ENV, str(shared))
+    assert allowed_checkpoint(str(shared / "projector")) == (str(shared / "projector"), None)
+    assert checkpoint_dirs() == [runs.resolve(), shared.resolve()]
+
+
+def test_the_sidebar_refuses_a_checkpoint_folder_outside_and_nothing_opens_it(runs):
+    from studio.markdown import escape_md_prose
+    from tests.studio_helpers import app, errors, render, session
+
+    at = app(w_mode="trained", w_checkpoint="/etc", ui_live_preview=False)
+    refusal = [e.value for e in at.sidebar.error]
+    assert refusal == [escape_md_prose(allowed_checkpoint("/etc")[1])]
+    assert session(at).params.checkpoint is None  # what every page's work is made from
+    render(at)
+    said = [e for e in errors(at) if "Checkpoint" in e]
+    assert said and said[0].startswith("**Checkpoint folder**: trained mode needs a projector checkpoint path")
+    assert not [e for e in errors(at) if "/etc" in e], errors(at)
+    at.text_input(key="w_checkpoint").set_value("/no/such/folder").run()
+    assert [e.value for e in at.sidebar.error] == refusal  # the same words whether or not it exists
+    at.text_input(key="w_checkpoint").set_value("city/final").run()  # under the runs root: used
+    assert not at.sidebar.error and session(at).params.checkpoint == str((runs / "city" / "final").resolve())

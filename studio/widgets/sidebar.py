@@ -11,7 +11,7 @@ from studio import bindings, health, loader
 from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY, MODELS_QUERY
 from studio.bindings import PERSIST as PS
 from studio.fast import FAST_KEYS, fast_settings
-from studio.markdown import escape_md
+from studio.markdown import escape_md, escape_md_prose
 from studio.session import session
 from studio.widgets.knobs import number_box
 
@@ -94,10 +94,12 @@ def sidebar() -> loader.EngineSlot:
         sb.text_input(
             bindings.BY_KEY["w_checkpoint"].label,
             key="w_checkpoint",
-            placeholder="checkpoints/projector",
-            help=knobs()["checkpoint"].help,
+            placeholder="my-run/final",
+            help=knobs()["checkpoint"].help + " On this studio: a folder under its runs folder (a relative one is "
+            "read there), or one its operator allows.",
             persist_state=PS,
         )
+        checkpoint_refused(sb)
         finished_runs(sb)
         recorded_weights_note(sb)
 
@@ -122,6 +124,16 @@ def sidebar() -> loader.EngineSlot:
     return slot
 
 
+def checkpoint_refused(where) -> None:
+    """Under the checkpoint box: why the folder typed is not opened (outside the allowed folders,
+    studio/file_access.py); the pages then ask for a checkpoint, as with none."""
+    from studio.file_access import allowed_checkpoint
+
+    _, refused = allowed_checkpoint(str(bindings.value("w_checkpoint") or ""))
+    if refused:
+        where.error(escape_md_prose(refused), icon=":material/folder_off:")
+
+
 def finished_runs(where) -> None:
     """The runs trained on this server, to pick instead of typing a folder (the Train page's)."""
     from studio import training
@@ -138,9 +150,10 @@ def recorded_weights_note(where) -> None:
     """A recalled image's checkpoint whose folder now holds other weights (its run trained again):
     say so, and offer its current weights for a new image."""
     from core.projector import ProjectorError, checkpoint_sha256
+    from studio.file_access import allowed_checkpoint
 
     s = session()
-    recorded, folder = s.params.checkpoint_sha256, bindings.value("w_checkpoint")
+    recorded, folder = s.params.checkpoint_sha256, allowed_checkpoint(str(bindings.value("w_checkpoint") or ""))[0]
     try:
         now = checkpoint_sha256(folder) if recorded and folder else None
     except ProjectorError:
