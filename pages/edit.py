@@ -179,6 +179,8 @@ def _edit_or_problem() -> tuple[EditParams | None, str | None]:
 
 
 def _start() -> None:
+    if s.edit.running:  # a double click starts one edit (a second would cancel the first)
+        return
     if widgets.refused_for_clip("edit", "Edit the photo"):  # the box under the button says why already
         return
     edit, problem = _edit_or_problem()
