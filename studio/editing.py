@@ -25,6 +25,7 @@ from studio import bindings, janitor
 from studio.fast import fast_settings
 from studio.history import HistoryItem
 from studio.jobs import Job
+from studio.limits import limits
 from studio.markdown import escape_md, escape_md_prose
 from studio.region import TINT, Box, box_mask, box_pixels, painted_mask, with_box
 from studio.session import Painting, session
@@ -168,11 +169,22 @@ def _save_made_mask(kind: str, png: bytes) -> str:
     return save_photo(f"{MASK_PREFIXES[kind]}-{hashlib.sha256(png).hexdigest()[:8]}.png", png)
 
 
+def working_side() -> int:
+    """The longer side an edit works at on this studio: EditKnobs' own, or the operator's
+    CLAP2DIFF_MAX_SIDE where smaller. An edit is drawn at its photo's working size, not at Generate's
+    width and height, so this is where the cap a render's size has applies to an edit."""
+    return max(64, min(EditKnobs().max_side, limits().max_side))
+
+
+def working_photo(path: str, max_side: int | None = None) -> Photo:
+    """The photo decoded at its working size (`working_side` unless given). Raises
+    core.images.ImageError with the reason a file cannot be used."""
+    return _working_photo(path, max_side or working_side())
+
+
 @functools.lru_cache(maxsize=8)
-def working_photo(path: str, max_side: int = EditKnobs().max_side) -> Photo:
-    """The photo decoded at its working size (an upload's path names its content: safe to cache).
-    Raises core.images.ImageError with the reason a file cannot be used."""
-    return load_photo(path, max_side)
+def _working_photo(path: str, max_side: int) -> Photo:
+    return load_photo(path, max_side)  # an upload's path names its content: safe to cache
 
 
 def clear_paint() -> None:
@@ -285,7 +297,11 @@ def edit_params(generation: GenerationParams, photo_path: str, mask_path: str | 
     """The page's edit: the Generate page's settings, the photo, the mask and the edit knobs."""
     knobs = {field: bindings.value(key) for key, field in EDIT_KEYS.items()}
     knobs["edit_mode"] = bindings.value(MODE_KEY)
-    return EditParams(generation).replace(image_path=photo_path, mask_path=mask_path, **knobs).validate()
+    return (
+        EditParams(generation)
+        .replace(image_path=photo_path, mask_path=mask_path, max_side=working_side(), **knobs)
+        .validate()
+    )
 
 
 def preview_params(params: EditParams) -> EditParams:
@@ -350,6 +366,14 @@ def _file_bytes(path: str | None) -> bytes | None:
         return None
 
 
+def check_limits(params: EditParams) -> None:
+    """The operator's caps on an edit, as `jobs._render` checks a render's before any step: its
+    steps, and the size it is drawn at (the photo's working size: Generate's width and height do not
+    reach an edit). Raises LimitError in the operator's words."""
+    width, height = working_photo(params.edit.image_path, params.edit.max_side).size
+    limits().check(params.generation.replace(width=width, height=height))
+
+
 def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo: bool = False) -> Job:
     """The edit on the engine thread, with per-step progress and cancel like a render (kind
     "preview": a live preview's, keyed on its params so a stale one is cancelled, and taking the
@@ -362,6 +386,7 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
     fast = fast_settings() if kind == "preview" else None  # read here: the worker has no session
 
     def task(job: Job) -> EditOutput:
+        check_limits(params)  # refused before any step, as a render is
         mask = _file_bytes(params.edit.mask_path) if kind == "edit" else None
         photo = _file_bytes(params.edit.image_path) if kind == "edit" and offer_photo else None
         result = edit_photo(
@@ -375,7 +400,8 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 
 __all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
-           "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "keep", "kept_as",
+           "check_limits", "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "keep", "kept_as",
            "left_gallery",
            "kept_upload", "mask_path", "on_upload", "paint_key", "painting", "preview_params",
-           "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo"]  # fmt: skip
+           "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo",
+           "working_side"]  # fmt: skip
