@@ -37,6 +37,8 @@ with left:
         photo_path, using = editing.kept_upload("photo", "edit_photo")
         if using:
             st.caption(using)
+        if photo_problem := editing.upload_problem("photo"):  # too large, or the disk is full
+            errors.show(photo_problem)
     elif s.history:
         gone = editing.left_gallery()  # read before the picker falls back to the newest
         pick = st.selectbox("Image", [h.id for h in reversed(s.history)], key="edit_gallery_pick",
@@ -46,7 +48,9 @@ with left:
                        "images): the newest is chosen instead.")  # fmt: skip
         item = s.find(pick)
         if item is not None:
-            photo_path = editing.save_photo(f"gallery_{item.id}.png", item.png)
+            photo_path, photo_problem = editing.gallery_photo(item)
+            if photo_problem:
+                errors.show(photo_problem)
     else:
         st.info("The Gallery is empty: render something on Generate, or upload a photo.")
     if photo_path is not None:
@@ -84,8 +88,11 @@ with left:
                          on_change=editing.on_upload, args=("edit_mask", "mask"))  # fmt: skip
         if using:
             st.caption(using)
-    mask, missing = editing.mask_path(mask_source, photo, strokes, uploaded) if photo else (None, None)
-    region_problem = editing.mask_problem(photo, mask) if photo is not None else None
+        if refused := editing.upload_problem("mask"):
+            errors.show(refused)
+    mask, missing, region_problem = (
+        editing.chosen_mask(mask_source, photo, strokes, uploaded) if photo else (None, None, None)
+    )
     if region_problem:  # said once, here: Edit the photo and the preview point at it
         errors.show(f"**Cannot use this region**: {region_problem}")
     elif photo is not None:

@@ -25,11 +25,11 @@ from studio import bindings, janitor
 from studio.fast import fast_settings
 from studio.history import HistoryItem
 from studio.jobs import Job
-from studio.limits import limits
+from studio.limits import LimitError, limits
 from studio.markdown import escape_md, escape_md_prose
 from studio.region import TINT, Box, box_mask, box_pixels, painted_mask, with_box
 from studio.session import Painting, session
-from studio.uploads import save_upload
+from studio.uploads import UploadError, save_problem, save_upload
 
 if TYPE_CHECKING:
     from core.edit import EditResult
@@ -101,12 +101,34 @@ def save_photo(name: str, data: bytes) -> str:
 def on_upload(widget_key: str, slot: str) -> None:
     """The photo's or the mask's uploader changed: a file chosen is saved and kept in the session
     under `slot`, so it stays in use while its uploader is off the page (Generate and back, another
-    region and back: Streamlit forgets an undrawn uploader's file); its × removes it."""
-    uploaded, kept = bindings.value(widget_key), session().edit_uploads
+    region and back: Streamlit forgets an undrawn uploader's file); its × removes it. A file over
+    the operator's upload limit is refused before a byte is stored, as an audio upload is; one the
+    disk cannot take is said too (`upload_problem`), never raised into Streamlit."""
+    s = session()
+    uploaded = bindings.value(widget_key)
+    s.edit_upload_errors.pop(slot, None)
+    s.edit_uploads.pop(slot, None)  # a refused file is not replaced by the one before it, unseen
     if uploaded is None:
-        kept.pop(slot, None)
-    else:
-        kept[slot] = save_photo(uploaded.name, uploaded.getvalue())
+        return
+    data = uploaded.getvalue()
+    try:
+        limits().check_upload(uploaded.name or "photo", len(data))
+        s.edit_uploads[slot] = save_photo(uploaded.name, data)
+    except (LimitError, UploadError) as exc:
+        s.edit_upload_errors[slot] = f"**Cannot use this image**: {escape_md_prose(exc)}"
+
+
+def upload_problem(slot: str) -> str | None:
+    """Why the file last chosen in the `slot` uploader ("photo", "mask") was not kept, for Markdown."""
+    return session().edit_upload_errors.get(slot)
+
+
+def gallery_photo(item: HistoryItem) -> tuple[str | None, str | None]:
+    """(the Gallery image saved where the engine reads it, None) or (None, why it could not be)."""
+    try:
+        return save_photo(f"gallery_{item.id}.png", item.png), None
+    except UploadError as exc:
+        return None, f"**Cannot use this image**: {escape_md_prose(exc)}"
 
 
 def show_edit(params: EditParams) -> None:
@@ -227,6 +249,19 @@ def mask_path(
     if source == "upload":
         return uploaded, None if uploaded else "Upload a mask (white = may change), or choose another region."
     return None, None
+
+
+def chosen_mask(
+    source: str, photo: Photo, strokes: np.ndarray | None, uploaded: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """(the mask's path, what is missing, why the region cannot be used) for the page: `mask_path`
+    and `mask_problem`, with a mask the disk cannot take said as the region's problem."""
+    try:
+        mask, missing = mask_path(source, photo, strokes, uploaded)
+    except UploadError as exc:  # a region made on the page, by what it is (its file name means nothing)
+        cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+        return None, None, as_sentence(save_problem(MADE_MASKS.get(source, "the mask"), cause, then="try again"))
+    return mask, missing, mask_problem(photo, mask)
 
 
 def page_box() -> Box:
@@ -400,8 +435,8 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
 
 
 __all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
-           "check_limits", "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "keep", "kept_as",
-           "left_gallery",
+           "check_limits", "chosen_mask", "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "keep", "kept_as",
+           "gallery_photo", "left_gallery", "upload_problem",
            "kept_upload", "mask_path", "on_upload", "paint_key", "painting", "preview_params",
            "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo",
            "working_side"]  # fmt: skip

@@ -182,6 +182,7 @@ class Session:
     painting: Painting = field(default_factory=Painting)  # the Edit page's strokes (one photo's)
     window_for: str | None = None  # the clip (SHA-256) the window start was chosen for: another clip starts at 0
     edit_uploads: dict[str, str] = field(default_factory=dict)  # "photo" | "mask" -> saved: kept off the page
+    edit_upload_errors: dict[str, str] = field(default_factory=dict)  # "photo" | "mask" -> why it was not kept
     gallery_delete: tuple[int, ...] = ()  # the images the Gallery's Delete asks to confirm
     knobs_kept: str | None = None  # what studio/knob_memory.py last wrote for this gallery (written on change)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)

@@ -9,6 +9,7 @@ untouched for a day (left by a server that stopped before its sessions ended).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
@@ -16,9 +17,32 @@ import tempfile
 import time
 from pathlib import Path
 
+from core.errors import UserError
+
 UPLOADS_ENV = "CLAP2DIFF_UPLOADS"
 MAX_AGE_S = 24 * 3600.0  # an upload untouched for a day is pruned at the next start
 _DIGEST_DIR = re.compile(r"^[0-9a-f]{16}$")  # only folders save_upload made are ever pruned
+
+
+class UploadError(UserError, OSError):
+    """An upload the server could not store (its disk full, its folder not writable). An OSError
+    still (callers that caught one keep working), and a UserError: its message names the file as
+    sent, never the server's folder, and says what to do, so a page shows it instead of a traceback."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def save_problem(name: str, exc: OSError, then: str = "upload it again") -> str:
+    """Why `name` could not be stored, for people: a full disk (or quota) says to free space; any
+    other failure by its reason alone (its text would quote the server's folders)."""
+    if exc.errno in _FULL:
+        return (
+            f"{name} could not be saved: the server's disk is full. Free some space there (or ask the "
+            f"studio's operator to), then {then}; your settings and results are kept."
+        )
+    reason = exc.strerror or type(exc).__name__
+    return f"{name} could not be saved on the server ({reason}): {then}, or ask the studio's operator."
 
 
 def uploads_dir() -> Path:
@@ -27,20 +51,26 @@ def uploads_dir() -> Path:
 
 def save_upload(name: str, data: bytes) -> Path:
     """Store an upload content-addressed; written atomically. Saving the same content again
-    refreshes its time, so a clip in use is never the one pruned."""
+    refreshes its time, so a clip in use is never the one pruned. Raises UploadError when the
+    server cannot store it (a full disk)."""
     from core.export import atomic_write, sanitize_filename
 
     digest = hashlib.sha256(data).hexdigest()[:16]
     folder = uploads_dir() / digest
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / sanitize_filename(name or "audio.wav", "audio.wav")
     try:
-        if path.stat().st_size == len(data):
-            os.utime(path)
-            return path
-    except FileNotFoundError:  # never saved, or the janitor removed it between the two calls
-        pass
-    atomic_write(path, data)  # a unique temp name: two sessions saving one clip never collide
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            if path.stat().st_size == len(data):
+                os.utime(path)
+                return path
+        except FileNotFoundError:  # never saved, or the janitor removed it between the two calls
+            pass
+        atomic_write(path, data)  # a unique temp name: two sessions saving one clip never collide
+    except OSError as exc:
+        failed = UploadError(save_problem(name or path.name, exc))
+        failed.errno = exc.errno
+        raise failed from exc
     return path
 
 
@@ -115,8 +145,10 @@ def prune_uploads(max_age_s: float = MAX_AGE_S, now: float | None = None, folder
 __all__ = [
     "MAX_AGE_S",
     "UPLOADS_ENV",
+    "UploadError",
     "delete_upload",
     "prune_uploads",
+    "save_problem",
     "save_upload",
     "upload_folder_of",
     "uploads_dir",

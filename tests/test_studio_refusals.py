@@ -1,9 +1,13 @@
 """What the studio refuses, or cannot do, said on the page instead of a traceback: the operator's
-server limits on the Edit page as on Generate, and a double click that starts one edit."""
+upload limit and server limits on the Edit page as on Generate, a full disk when an upload, a
+Gallery photo or a region made on the page is saved, and a double click that starts one edit."""
 
 from __future__ import annotations
 
+import errno
 import io
+import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,8 +15,10 @@ from PIL import Image
 
 from studio import editing
 from studio.limits import ENV, LimitError
-from studio.uploads import UPLOADS_ENV, save_upload
-from tests.studio_helpers import app, errors, ok, session
+from studio.uploads import UPLOADS_ENV, UploadError, save_upload
+from tests.studio_helpers import app, errors, ok, session, wav
+
+FULL = "could not be saved: the server's disk is full. Free some space there (or ask the studio's operator to)"
 
 
 def _photo(side: int = 64) -> bytes:
@@ -34,6 +40,107 @@ def uploads(tmp_path, monkeypatch):
     folder = tmp_path / "uploads"
     monkeypatch.setenv(UPLOADS_ENV, str(folder))
     return folder
+
+
+@pytest.fixture
+def disk_full(monkeypatch):
+    """`full[0] = True` makes every upload's write fail as a full disk does (ENOSPC)."""
+    import core.export
+
+    full = [False]
+    real = core.export.atomic_write
+
+    def write(path, data, *args, **kwargs):
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(core.export, "atomic_write", write)
+    return full
+
+
+def _saved(folder) -> list[str]:
+    """The uploads saved (`<uploads>/<16 hex>/<name>`; the galleries live there too)."""
+    return sorted(p.name for p in folder.glob("*/*") if p.is_file() and re.fullmatch("[0-9a-f]{16}", p.parent.name))
+
+
+def test_a_photo_or_mask_over_the_upload_limit_is_refused_before_a_byte_is_stored(uploads, monkeypatch):
+    monkeypatch.setenv(ENV["max_upload_mb"], "1")
+    at = _edit_page()
+    big = b"\x89PNG" + bytes(3 * 2**20)
+    at.file_uploader(key="edit_photo").set_value(("big.png", big, "image/png")).run()
+    ok(at)
+    (said,) = errors(at)
+    assert said.startswith("**Cannot use this image**: big.png is 3 MB, more than this studio accepts (1 MB, ")
+    assert "`CLAP2DIFF_MAX_UPLOAD_MB`" in said
+    assert _saved(uploads) == [] and "photo" not in session(at).edit_uploads
+    at.button(key="edit_run").click().run()  # the Edit button points at it, starts nothing
+    ok(at)
+    assert session(at).edit.job is None and "see the message under **1 · Photo**" in at.toast[0].value
+
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)  # a photo within the limit: kept, the message gone
+    assert not errors(at) and session(at).edit_uploads["photo"].endswith("street.png")
+    at.radio(key="edit_mask_source").set_value("upload").run()
+    at.file_uploader(key="edit_mask").set_value(("mask.png", big, "image/png")).run()
+    ok(at)
+    assert [e for e in errors(at) if "mask.png is 3 MB, more than this studio accepts" in e], errors(at)
+    assert _saved(uploads) == ["street.png"] and "mask" not in session(at).edit_uploads
+
+
+def test_a_full_disk_is_said_where_the_file_was_given_and_the_page_goes_on(uploads, disk_full):
+    at = app(w_audio_source="upload")
+    disk_full[0] = True
+    at.file_uploader(key="w_upload").set_value(("rain.wav", wav(), "audio/wav")).run()
+    ok(at)
+    said = [e for e in errors(at) if "Audio problem" in e]
+    assert said and f"rain.wav {FULL}, then upload it again; your settings and results are kept." in said[0]
+    assert str(uploads) not in said[0], "no server folder in the message"
+
+    def edit_errors() -> list[str]:  # the clip's stays said under Edit the photo, as on Generate
+        return [e for e in errors(at) if not e.startswith("**Audio problem**")]
+
+    at.switch_page("../pages/edit.py").run()
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)
+    assert [e for e in edit_errors() if e.startswith(f"**Cannot use this image**: street.png {FULL}")], edit_errors()
+    assert "photo" not in session(at).edit_uploads
+
+    disk_full[0] = False
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)
+    assert not edit_errors(), edit_errors()
+    disk_full[0] = True  # the rectangle's mask is saved on the page's run: said as the region's problem
+    at.radio(key="edit_mask_source").set_value("box").run()
+    ok(at)
+    (region,) = edit_errors()
+    assert region.startswith(f"**Cannot use this region**: The rectangle chosen {FULL}, then try again")
+    assert at.markdown and session(at).edit.job is None  # the page is drawn, nothing started
+
+
+def test_a_gallery_photo_the_disk_cannot_take_is_a_message(uploads, disk_full):
+    disk_full[0] = True
+    path, problem = editing.gallery_photo(SimpleNamespace(id=7, png=_photo()))
+    assert path is None and problem.startswith(f"**Cannot use this image**: gallery\\_7.png {FULL}")
+    disk_full[0] = False
+    path, problem = editing.gallery_photo(SimpleNamespace(id=7, png=_photo()))
+    assert problem is None and path.endswith("gallery_7.png")
+
+
+def test_an_upload_error_names_the_file_not_the_folder_and_is_still_an_oserror(uploads, monkeypatch):
+    import core.export
+
+    def refuse(path, data, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(core.export, "atomic_write", refuse)
+    with pytest.raises(UploadError) as err:
+        save_upload("take 2.wav", b"data")
+    assert isinstance(err.value, OSError) and err.value.errno == errno.EACCES
+    assert str(err.value) == (
+        "take 2.wav could not be saved on the server (Permission denied): upload it again, or ask the studio's "
+        "operator."
+    )
 
 
 def test_an_edit_takes_the_operators_limits_as_a_render_does(uploads, monkeypatch):

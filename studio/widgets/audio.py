@@ -17,7 +17,7 @@ from studio.file_access import audio_dirs
 from studio.limits import LimitError, limits
 from studio.markdown import escape_md, escape_md_prose
 from studio.session import session
-from studio.uploads import save_upload, upload_folder_of
+from studio.uploads import UploadError, save_upload, upload_folder_of
 
 
 def clip_for(path: str | None) -> tuple[AudioClip | None, str | None]:
@@ -106,7 +106,11 @@ def _on_upload(widget_key: str, source: str) -> None:
     except LimitError as exc:
         s.clip_errors[source] = escape_md_prose(exc)
         return
-    path = save_upload(uploaded.name or "recording.wav", data)
+    try:
+        path = save_upload(uploaded.name or "recording.wav", data)
+    except UploadError as exc:  # a full disk: said under Audio, the page and the session's work kept
+        s.clip_errors[source] = escape_md_prose(exc)
+        return
     _, problem = clip_for(str(path))
     if problem:
         s.clip_errors[source] = problem
