@@ -1,7 +1,7 @@
 """What the Edit page does: the photo (an upload or a Gallery image) and the mask (painted on the
-photo, a rectangle chosen with sliders, or an upload) saved where the engine reads files, the
-EditParams from the page (and their preview-quality twin), and the edit as a job on the engine
-thread."""
+photo, a rectangle chosen with sliders, or an upload) at the working size, the EditParams from the
+page (and their preview-quality twin), and the edit as a job on the engine thread. Saving the files
+where the engine reads them is studio/edit_files.py's (its names are re-exported here for the page)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,25 @@ from core.edit.params import STRUCTURE_KNOBS, EditKnobs
 from core.images import ImageError, Mask, Photo, load_mask, load_photo
 from core.knobs import Knob, knob_of
 from core.params import GenerationParams, clip_name
-from studio import bindings, janitor
+from studio import bindings
+from studio.edit_files import (
+    MADE_MASKS,
+    gallery_photo,
+    kept_upload,
+    made_mask,
+    on_upload,
+    save_made_mask,
+    save_photo,
+    upload_problem,
+)
 from studio.fast import fast_settings
 from studio.history import HistoryItem
 from studio.jobs import Job
-from studio.limits import LimitError, limits
-from studio.markdown import escape_md, escape_md_prose
+from studio.limits import limits
+from studio.markdown import escape_md_prose
 from studio.region import TINT, Box, box_mask, box_pixels, painted_mask, with_box
 from studio.session import Painting, session
-from studio.uploads import UploadError, save_problem, save_upload
+from studio.uploads import UploadError, save_problem
 
 if TYPE_CHECKING:
     from core.edit import EditResult
@@ -90,47 +100,6 @@ class EditOutput:
         return edit_filename(self.result.params)
 
 
-def save_photo(name: str, data: bytes) -> str:
-    """An uploaded photo (or a Gallery PNG, a mask) where the engine reads it: content-addressed
-    uploads, claimed for this session so that they go when it ends, as its clips do."""
-    path = save_upload(name or "photo.png", data)
-    janitor.claim(path)
-    return str(path)
-
-
-def on_upload(widget_key: str, slot: str) -> None:
-    """The photo's or the mask's uploader changed: a file chosen is saved and kept in the session
-    under `slot`, so it stays in use while its uploader is off the page (Generate and back, another
-    region and back: Streamlit forgets an undrawn uploader's file); its × removes it. A file over
-    the operator's upload limit is refused before a byte is stored, as an audio upload is; one the
-    disk cannot take is said too (`upload_problem`), never raised into Streamlit."""
-    s = session()
-    uploaded = bindings.value(widget_key)
-    s.edit_upload_errors.pop(slot, None)
-    s.edit_uploads.pop(slot, None)  # a refused file is not replaced by the one before it, unseen
-    if uploaded is None:
-        return
-    data = uploaded.getvalue()
-    try:
-        limits().check_upload(uploaded.name or "photo", len(data))
-        s.edit_uploads[slot] = save_photo(uploaded.name, data)
-    except (LimitError, UploadError) as exc:
-        s.edit_upload_errors[slot] = f"**Cannot use this image**: {escape_md_prose(exc)}"
-
-
-def upload_problem(slot: str) -> str | None:
-    """Why the file last chosen in the `slot` uploader ("photo", "mask") was not kept, for Markdown."""
-    return session().edit_upload_errors.get(slot)
-
-
-def gallery_photo(item: HistoryItem) -> tuple[str | None, str | None]:
-    """(the Gallery image saved where the engine reads it, None) or (None, why it could not be)."""
-    try:
-        return save_photo(f"gallery_{item.id}.png", item.png), None
-    except UploadError as exc:
-        return None, f"**Cannot use this image**: {escape_md_prose(exc)}"
-
-
 def show_edit(params: EditParams) -> None:
     """The page as it was for `params` (an edit a reloaded page took over): its photo as a kept
     upload, its region, its mode and knobs. A mask painted on the page comes back as the painting
@@ -160,35 +129,6 @@ def _painting_round(painting: Painting, photo_path: str | None) -> int | None:
         return None
     head, _, round_ = painting.key.rpartition("_")
     return int(round_) if painting.strokes is not None and head == _paint_prefix(sha) and round_.isdigit() else None
-
-
-def kept_upload(slot: str, widget_key: str) -> tuple[str | None, str | None]:
-    """(the kept upload's path, a caption naming it when its uploader shows no file) for `slot`."""
-    path = session().edit_uploads.get(slot)
-    if path is None or bindings.value(widget_key) is not None:
-        return path, None
-    if made := MADE_MASKS.get(made_mask(path) or ""):  # the page's own file: its name means nothing to the user
-        return (
-            path,
-            f"Using {made} before the page was reloaded: upload a mask to replace it, or choose another region.",
-        )
-    return path, f"Using the upload **{escape_md(Path(path).name)}**: upload another to replace it."
-
-
-MASK_PREFIXES = {"paint": "painted_mask", "box": "box_mask"}  # the names of the masks the page makes
-MADE_MASKS = {"paint": "the region painted", "box": "the rectangle chosen"}
-
-
-def made_mask(path: str | None) -> str | None:
-    """Which region made the mask file at `path` ("paint", "box"), by its name (`_save_made_mask`); None for any other."""
-    name = Path(path or "").name
-    return next((kind for kind, prefix in MASK_PREFIXES.items() if name.startswith(f"{prefix}-")), None)
-
-
-def _save_made_mask(kind: str, png: bytes) -> str:
-    """A mask the page made ("paint", "box"), named by its content: the edited PNG stores this name,
-    and the mask downloaded under it sits beside the PNG without clashing with another edit's."""
-    return save_photo(f"{MASK_PREFIXES[kind]}-{hashlib.sha256(png).hexdigest()[:8]}.png", png)
 
 
 def working_side() -> int:
@@ -237,7 +177,7 @@ def mask_path(
     """(the mask's path or None for the whole photo, what is missing for the chosen region)."""
     if source == "paint":
         png = painted_mask(strokes, photo.size)
-        return (_save_made_mask("paint", png), None) if png else (None, NOTHING_PAINTED)
+        return (save_made_mask("paint", png), None) if png else (None, NOTHING_PAINTED)
     if source == "box":
         box = page_box()
         left, top, right, bottom = box_pixels(photo.size, box)
@@ -245,7 +185,7 @@ def mask_path(
             return None, "The rectangle is empty: widen it with the sliders (Left → right, Top → bottom)."
         if (left, top, right, bottom) == (0, 0, *photo.size):
             return None, "The rectangle covers the whole photo: narrow it with the sliders, or choose Whole photo."
-        return _save_made_mask("box", box_mask(photo.size, box)), None
+        return save_made_mask("box", box_mask(photo.size, box)), None
     if source == "upload":
         return uploaded, None if uploaded else "Upload a mask (white = may change), or choose another region."
     return None, None
