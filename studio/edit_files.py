@@ -18,6 +18,9 @@ if TYPE_CHECKING:
     from studio.history import HistoryItem
 
 
+PHOTO_ADVICE = "save it with fewer pixels (or as a JPEG) and upload that"  # an upload over the limit: how to fit
+
+
 def save_photo(name: str, data: bytes) -> str:
     """An uploaded photo (or a Gallery PNG, a mask) where the engine reads it: content-addressed
     uploads, claimed for this session so that they go when it ends, as its clips do."""
@@ -40,7 +43,7 @@ def on_upload(widget_key: str, slot: str) -> None:
         return
     data = uploaded.getvalue()
     try:
-        limits().check_upload(uploaded.name or "photo", len(data))
+        limits().check_upload(uploaded.name or "photo", len(data), PHOTO_ADVICE)
         s.edit_uploads[slot] = save_photo(uploaded.name, data)
     except (LimitError, UploadError) as exc:
         s.edit_upload_errors[slot] = f"**Cannot use this image**: {escape_md_prose(exc)}"

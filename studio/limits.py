@@ -91,11 +91,13 @@ class ServerLimits:
         clamped = params.replace(**changes)
         return clamped, [*notes, f"lowered to {clamped.width}x{clamped.height} px, {clamped.steps} steps"]
 
-    def check_upload(self, name: str, size: int) -> None:
+    def check_upload(self, name: str, size: int, advice: str = "cut the part you want and upload that") -> None:
+        """Refuse an upload over CLAP2DIFF_MAX_UPLOAD_MB; `advice` says how to make it fit (a clip is
+        cut, a photo saved smaller)."""
         if size > self.max_upload_mb * 2**20:
             raise LimitError(
                 f"{name} is {size / 2**20:.0f} MB, more than this studio accepts ({self.max_upload_mb} MB, "
-                f"`{ENV['max_upload_mb']}`): cut the part you want and upload that."
+                f"`{ENV['max_upload_mb']}`): {advice}."
             )
 
     def check_queue(self, active: int) -> None:
