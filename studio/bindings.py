@@ -24,11 +24,10 @@ import streamlit as st
 
 from core.compare import COMPARE_MODES
 from core.images import working_size
-from core.models import starting_params
 from core.params import MAX_SEED, GenerationParams
 from studio.binding_table import BINDINGS, BY_KEY, FIELD_LABELS, LEVEL_SHORT, Binding, params_from_values, same_file
 from studio.fast import FAST_DEFAULTS
-from studio.limits import linked_models
+from studio.limits import limits, linked_models
 from studio.markdown import escape_md_prose
 from studio.session import env_models, session
 from studio.uploads import uploads_dir
@@ -142,7 +141,7 @@ def reset_knobs() -> None:
     """Button callback: every knob back to where a new session starts; the prompt, the seed and
     the clip with its window stay (the user's material, not settings), and so do the sidebar's
     conditioning mode and checkpoint (which model runs, not how it is steered)."""
-    fresh = starting_params(session().params.models)
+    fresh = limits().starting_params(session().params.models)
     for b in BINDINGS:
         if b.field not in KEPT_ON_RESET:
             _ss()[b.key] = b.value_of(fresh)
@@ -157,7 +156,7 @@ def _audio_widgets(params: GenerationParams) -> dict[str, Any]:
     path = params.audio_path
     if path is None:
         # A fresh session starts on a sample clip so the first render has audio.
-        fresh = params == starting_params(params.models) and samples
+        fresh = params == limits().starting_params(params.models) and samples
         return {AUDIO_SOURCE_KEY: "sample" if fresh else "none", SAMPLE_KEY: default_sample, AUDIO_PATH_KEY: ""}
     for name, p in samples.items():
         if same_file(path, p):

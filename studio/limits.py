@@ -91,6 +91,13 @@ class ServerLimits:
         clamped = params.replace(**changes)
         return clamped, [*notes, f"lowered to {clamped.width}x{clamped.height} px, {clamped.steps} steps"]
 
+    def starting_params(self, spec: str) -> GenerationParams:
+        """Where a new session (and Reset) starts with these models: core's starting params within
+        the limits. A studio capped at 20 steps started at 25, beyond its own steps slider's end."""
+        from core.models import starting_params
+
+        return self.clamp(starting_params(spec))[0]
+
     def check_upload(self, name: str, size: int, advice: str = "cut the part you want and upload that") -> None:
         """Refuse an upload over CLAP2DIFF_MAX_UPLOAD_MB; `advice` says how to make it fit (a clip is
         cut, a photo saved smaller)."""

@@ -185,6 +185,7 @@ class Session:
     edit_upload_errors: dict[str, str] = field(default_factory=dict)  # "photo" | "mask" -> why it was not kept
     gallery_delete: tuple[int, ...] = ()  # the images the Gallery's Delete asks to confirm
     knobs_kept: str | None = None  # what studio/knob_memory.py last wrote for this gallery (written on change)
+    slider_spans: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # each knob slider's span as last drawn
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
     # -- history ----------------------------------------------------------------------------
@@ -359,9 +360,9 @@ def session() -> Session:
     """This browser session's Session (made on its first run)."""
     state = st.session_state
     if SESSION_KEY not in state:
-        from core.models import starting_params
+        from studio.limits import limits
 
-        state[SESSION_KEY] = Session(params=starting_params(env_models()))
+        state[SESSION_KEY] = Session(params=limits().starting_params(env_models()))
     return state[SESSION_KEY]
 
 

@@ -15,6 +15,7 @@ from studio.bindings import BY_KEY
 from studio.bindings import PERSIST as PS
 from studio.charts import LEVEL_ICON
 from studio.limits import limits
+from studio.session import session
 
 SIZE_PX = 104  # a width or height box: its label and a 4-digit value beside the -/+ buttons
 SAMPLER_PX = 140  # the sampler's select: "DPM++ 2M" whole
@@ -37,17 +38,41 @@ def _cap(key: str) -> float:
     return getattr(limits(), cap) if cap else float("inf")
 
 
-def slider_range(key: str) -> tuple[Any, Any]:
-    """The slider's span: the Knob's, widened to fit a recalled value that lies beyond it, within
-    this studio's limits (CLAP2DIFF_MAX_STEPS)."""
-    lo, hi = _knob(key).slider
-    current = bindings.value(key, lo)
+def _numbers(value: Any) -> list[float]:
+    """A slider's value as numbers (a range slider's both ends); none when it is not a number."""
     try:
-        top = max(hi, *(float(v) for v in current)) if isinstance(current, (tuple, list)) else max(hi, float(current))
+        return [float(v) for v in value] if isinstance(value, (tuple, list)) else [float(value)]
     except (TypeError, ValueError):
-        top = hi
-    top = min(top, _cap(key))
-    return lo, (int(top) if isinstance(hi, int) and isinstance(lo, int) else top)
+        return []
+
+
+def slider_range(key: str) -> tuple[Any, Any]:
+    """The slider's span: the Knob's, its top lowered to this studio's limit (CLAP2DIFF_MAX_STEPS),
+    and widened at either end to hold the value it shows: a recalled PNG may hold any value its
+    field accepts (a temperature of 0.02 below the span's 0.05; steps beyond the limit, said under
+    the slider and refused at Render). A value outside its span raised in Streamlit on every run."""
+    lo, hi = _knob(key).slider
+    shown = _numbers(bindings.value(key, lo))
+    top, bottom = max([min(hi, _cap(key)), *shown]), min([lo, *shown])
+    whole = isinstance(hi, int) and isinstance(lo, int)
+    return (int(bottom), int(top)) if whole else (bottom, top)
+
+
+def _span(key: str) -> tuple[Any, Any]:
+    """`slider_range`, with the value kept when the span changes. Streamlit makes a slider whose
+    span changed a new widget, which starts from the value of the run before: a recalled 120 steps
+    moved to 80 came back as 120 on a span now ending at 100 (StreamlitValueAboveMaxError)."""
+    span, drawn = slider_range(key), session().slider_spans
+    if drawn.get(key, span) != span:
+        bindings.set_value(key, bindings.value(key))  # the value the user just chose, for the new widget
+    drawn[key] = span
+    return span
+
+
+def allowed_range(key: str) -> tuple[Any, Any]:
+    """What the widget's field may hold on this studio: the Knob's range, its top lowered to the limit."""
+    lo, hi = _knob(key).range
+    return lo, min(hi, _cap(key))
 
 
 def slider(key: str, mark: str = "") -> Any:
@@ -55,15 +80,20 @@ def slider(key: str, mark: str = "") -> Any:
     caption line, and the widget keeps the plain label, because a widget's label is also its
     accessible name: a screen reader would read ":red[●] Foreground weight" aloud."""
     k, part = _knob(key), _part(key)
-    lo, top = slider_range(key)
+    lo, top = _span(key)
     step = k.step_for(part if isinstance(part, int) else None)
     label, help_text = BY_KEY[key].label, k.help_for(part)
     if mark:
         st.markdown(f"{mark} {label}", help=help_text)
-    return st.slider(
+    value = st.slider(
         label, lo, top, step=step, key=key, help=None if mark else help_text, format=k.fmt, persist_state=PS,
         label_visibility="collapsed" if mark else "visible",
     )  # fmt: skip
+    allowed = allowed_range(key)  # a value beyond this studio's limit is shown, and said
+    problems = (range_problem(v, allowed, capped=allowed[1] < k.range[1]) for v in _numbers(value))
+    if problem := next(filter(None, problems), None):
+        st.caption(f":red[{problem}]")
+    return value
 
 
 def range_problem(value: Any, allowed: tuple[float, float], capped: bool = False) -> str | None:
