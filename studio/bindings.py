@@ -28,7 +28,7 @@ from core.params import MAX_SEED, GenerationParams
 from studio.binding_table import BINDINGS, BY_KEY, FIELD_LABELS, LEVEL_SHORT, Binding, params_from_values, same_file
 from studio.fast import FAST_DEFAULTS
 from studio.limits import limits, linked_models
-from studio.markdown import escape_md_prose
+from studio.markdown import escape_md, escape_md_prose
 from studio.session import env_models, session
 from studio.uploads import uploads_dir
 
@@ -218,6 +218,10 @@ def audio_choice() -> AudioChoice:
         )
     if source == "path":  # the server's files: only in the operator's folders (studio/file_access.py)
         typed = str(ss.get(AUDIO_PATH_KEY) or "").strip()
+        unlocated = session().unlocated_clip
+        if unlocated is not None and typed == unlocated[0]:  # not "the file of that name in the first folder"
+            return AudioChoice(None, f"**{escape_md(typed)}**, the recalled image's clip, is not on this server: "
+                               "type where it is (its whole path), or upload it.", given=True)  # fmt: skip
         path, refused = allowed_audio_path(typed)
         return AudioChoice(
             path,
@@ -230,9 +234,19 @@ def audio_choice() -> AudioChoice:
     return AudioChoice(None, label="no audio")
 
 
+def _read_back() -> GenerationParams:
+    """The widgets as params. A path typed for a recalled clip that was not found here, under its
+    name, keeps the image's SHA-256: the engine refuses another recording of that name."""
+    path, unlocated = audio_choice().path, session().unlocated_clip
+    params = params_from_values(_ss(), session().params, path)
+    if unlocated and path and _ss().get(AUDIO_SOURCE_KEY) == "path" and Path(path).name == unlocated[0]:
+        params = params.replace(audio_sha256=unlocated[1])
+    return params
+
+
 def shown_params() -> GenerationParams:
     """What the widgets show, read back without making it canonical (studio/knob_memory.py)."""
-    return params_from_values(_ss(), session().params, audio_choice().path)
+    return _read_back()
 
 
 def current_params(models: str | None = None) -> GenerationParams:
@@ -240,7 +254,7 @@ def current_params(models: str | None = None) -> GenerationParams:
     from studio.file_access import allowed_checkpoint
 
     ensure_widgets()
-    params = params_from_values(_ss(), session().params, audio_choice().path)
+    params = _read_back()
     if params.checkpoint:  # a folder outside the runs root (and the operator's) is never opened
         params = params.replace(checkpoint=allowed_checkpoint(params.checkpoint)[0])
     if models:

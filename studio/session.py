@@ -167,6 +167,7 @@ class Session:
     recall_about: str | None = None  # what the recalled settings are not (an edit, a preview-quality tile)
     recall_missing: list[str] = field(default_factory=list)  # what a recall named that is not here (a checkpoint)
     recall_clip_differs: bool = False  # the recalled clip's name is here, with other sound (a sample of that name)
+    unlocated_clip: tuple[str, str | None] | None = None  # a recalled clip not found here: (its name, its SHA-256)
     models_note: str | None = None  # a link asked for models this studio does not offer (sidebar says so)
     goto: str | None = None  # a page to switch to on the next run (after a recall)
     engine_spec: str | None = None  # the models this session uses
@@ -260,6 +261,7 @@ class Session:
         from core.audio import AudioError
         from core.clips import locate_checkpoint, locate_clip, namesake
         from core.errors import UserError
+        from core.params import clip_name
         from core.samples import SAMPLES_DIR
         from core.train.layout import checkpoint_name
         from studio.bindings import push
@@ -269,11 +271,13 @@ class Session:
         from studio.uploads import uploads_dir
 
         places = [uploads_dir(), *([clips_dir(self.gallery_code)] if self.gallery_code else []), SAMPLES_DIR]
-        self.recall_clip_differs = False
+        self.recall_clip_differs, self.unlocated_clip = False, None
         try:
             params = locate_clip(params, places, hint="choose the clip again")
         except AudioError:  # the Generate page says the recalled clip is not available here
             self.recall_clip_differs = params.audio_path is not None and namesake(params.audio_path, places) is not None
+            if params.audio_path is not None:  # its bare name is no path here (bindings.audio_choice)
+                self.unlocated_clip = (clip_name(params.audio_path), params.audio_sha256)
         self.recall_missing = []
         try:  # a trained checkpoint is named by its run: among this server's runs
             params = locate_checkpoint(params, [runs_root()], hint="choose the checkpoint folder in the sidebar")

@@ -140,3 +140,47 @@ def test_the_sidebar_refuses_a_checkpoint_folder_outside_and_nothing_opens_it(ru
     assert [e.value for e in at.sidebar.error] == refusal  # the same words whether or not it exists
     at.text_input(key="w_checkpoint").set_value("city/final").run()  # under the runs root: used
     assert not at.sidebar.error and session(at).params.checkpoint == str((runs / "city" / "final").resolve())
+
+
+def test_a_recalled_clip_not_found_is_missing_not_its_namesake_in_the_first_folder(tmp_path, monkeypatch):
+    """A PNG's storm.wav, not found here: its bare name went into the path box, which read it as
+    `<first folder>/storm.wav`, another recording, used silently ("Settings restored") and without
+    the image's hash. Now the name is said to be missing; a path typed for it keeps the hash, so
+    the engine refuses a recording of that name with other sound."""
+    monkeypatch.setenv("CLAP2DIFF_MODELS", "tiny")
+    from PIL import Image
+
+    from core.export import png_bytes
+    from core.params import GenerationParams
+    from tests.studio_helpers import app, errors, ok, session, wav
+
+    root = tmp_path / "sounds"
+    root.mkdir()
+    (root / "storm.wav").write_bytes(wav())  # a namesake with other sound
+    monkeypatch.setenv(AUDIO_DIRS_ENV, str(root))
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    theirs = GenerationParams(prompt="p", seed=5, steps=6, width=64, height=64, models="tiny",
+                              audio_path="/their/storm.wav", audio_sha256="0" * 64)  # fmt: skip
+    data = png_bytes(Image.new("RGB", (64, 64)), theirs)
+    at.file_uploader(key="gallery_png").set_value(("storm.png", data, "image/png")).run()
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    assert at.radio(key="w_audio_source").value == "path" and at.text_input(key="w_audio_path").value == "storm.wav"
+    warned = [w.value for w in at.warning]
+    assert any("Settings restored, except the clip **storm.wav**: it is not on this server" in w for w in warned), (
+        warned
+    )
+    assert not at.success, [s.value for s in at.success]
+    assert session(at).params.audio_path is None  # nothing a preview or a render would hear
+
+    at.switch_page("../pages/generate.py").run()
+    at.text_input(key="w_audio_path").set_value(str(root / "storm.wav")).run()  # where "it" is: another recording
+    ok(at)
+    params = session(at).params
+    assert params.audio_path == str(root / "storm.wav") and params.audio_sha256 == "0" * 64
+    at.button(key="btn_render").click().run()
+    assert session(at).render.job.wait(60)
+    at.run()
+    ok(at)
+    assert any("storm.wav is not the clip this image was made from" in e for e in errors(at)), errors(at)
