@@ -168,9 +168,8 @@ def test_a_recalled_clip_not_found_is_missing_not_its_namesake_in_the_first_fold
     ok(at)
     assert at.radio(key="w_audio_source").value == "path" and at.text_input(key="w_audio_path").value == "storm.wav"
     warned = [w.value for w in at.warning]
-    assert any("Settings restored, except the clip **storm.wav**: it is not on this server" in w for w in warned), (
-        warned
-    )
+    said = "Settings restored, except the clip **storm.wav**: it is not on this server"
+    assert any(said in w for w in warned), warned
     assert not at.success, [s.value for s in at.success]
     assert session(at).params.audio_path is None  # nothing a preview or a render would hear
 
