@@ -9,7 +9,7 @@ import streamlit as st
 from core import COMPARE_MODES, Cell, ExportError, GenerationParams, compare_files, mode_about, mode_label
 from studio import bindings, errors, jobs, loader, scoring, widgets
 from studio.bindings import PERSIST as PS
-from studio.history import CompareResult
+from studio.history import CompareAsked, CompareResult
 from studio.session import session
 
 s = session()
@@ -26,7 +26,7 @@ running = s.compare.running
 
 with st.container(border=True, key="cmp_controls"):  # every label whole down to 1024 px
     st.multiselect(  # a row of its own: beside Quality, "Frequency bands" ran under the clear icon at 1024 px
-        "Source modes",
+        CompareAsked.LABELS["modes"],
         list(COMPARE_MODES),
         format_func=mode_label,
         key="cmp_modes",
@@ -36,13 +36,13 @@ with st.container(border=True, key="cmp_controls"):  # every label whole down to
     c1, run_column, stop_column = st.columns([1.7, 1, 1], vertical_alignment="center")
     widgets.quality_choice("cmp_quality", c1)
     c1.toggle(
-        "Without audio",
+        CompareAsked.LABELS["without"],
         key="cmp_without",
         persist_state=PS,
         help="Add the same image with audio strength 0 (plain Stable Diffusion) as a reference.",
     )
     c1.toggle(
-        "Each level alone",
+        CompareAsked.LABELS["alone"],
         key="cmp_alone",
         persist_state=PS,
         help="One row per level: that level conditions every denoising step (switch points moved "
@@ -63,6 +63,12 @@ def _other_quality() -> str:
 
 def _modes() -> list[str]:
     return [m for m in COMPARE_MODES if m in (bindings.value("cmp_modes") or [])]
+
+
+def _asked(quality: str | None = None) -> CompareAsked:
+    """What Run would ask now (at `quality`): the key a shown comparison is compared with."""
+    without, alone = bool(bindings.value("cmp_without")), bool(bindings.value("cmp_alone"))
+    return CompareAsked.of(_run_params(quality), _modes(), without, alone)
 
 
 def _input_problem(p: GenerationParams) -> str | None:
@@ -158,7 +164,7 @@ def _tile(cell: Cell) -> None:
 
 st.markdown(f"#### {widgets.escape_md(result.plan.title)}")  # the prompt and clip, as typed
 if older := widgets.older_settings_note(
-    s.compare.key, _run_params(), _run_params(_other_quality())
+    s.compare.key, _asked(), _asked(_other_quality())
 ):  # as the live preview's "older settings"
     st.info(older, icon=":material/history:")
 explained = False

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from core.params import GenerationParams
 
@@ -115,4 +116,41 @@ class CompareResult:
         return self.run.views
 
 
-__all__ = ["HISTORY_LIMIT", "CompareResult", "HistoryItem"]
+@dataclass(frozen=True)
+class CompareAsked:
+    """What a comparison was asked (its slot's key): Generate's settings at the page's Quality, the
+    source modes and the two toggles. Every chosen mode runs, so Generate's Level sources is no part
+    of it, nor the crossovers without Frequency bands or the stem map without Demucs stems: changing
+    them changes no image of the comparison, and the page's "Older settings" must not name them."""
+
+    params: GenerationParams
+    modes: tuple[str, ...]
+    without: bool = True
+    alone: bool = True
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "modes": "Source modes",
+        "without": "Without audio",
+        "alone": "Each level alone",
+    }
+
+    @classmethod
+    def of(
+        cls, params: GenerationParams, modes: Sequence[str], without: bool = True, alone: bool = True
+    ) -> CompareAsked:
+        from core.compare import ordered_modes
+
+        chosen, default = tuple(ordered_modes(modes)), GenerationParams()
+        unused: dict[str, Any] = {"sources": default.sources}
+        if "bands" not in chosen:
+            unused["crossovers"] = default.crossovers
+        if "stems" not in chosen:
+            unused["stem_map"] = default.stem_map
+        return cls(params.replace(**unused), chosen, bool(without), bool(alone))
+
+    def page_changes(self, other: CompareAsked) -> list[str]:
+        """The page's own settings (by their labels) that differ in `other`."""
+        return [label for name, label in self.LABELS.items() if getattr(self, name) != getattr(other, name)]
+
+
+__all__ = ["HISTORY_LIMIT", "CompareAsked", "CompareResult", "HistoryItem"]

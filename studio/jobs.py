@@ -236,6 +236,7 @@ def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], 
     (the job fails with the error and keeps that run as its result, as a sweep's does)."""
     from core.compare import run_compare
     from studio import worker
+    from studio.history import CompareAsked
 
     def task(job: Job) -> CompareRun:
         run = run_compare(
@@ -257,5 +258,6 @@ def compare_job(engine: Engine, params: GenerationParams, modes: Sequence[str], 
         return run
 
     job = Job("compare", task, label="")
-    job.params = job.key = params
+    job.params = params  # its key: what the page's "Older settings" compares
+    job.key = CompareAsked.of(params, modes, options.get("without", True), options.get("alone", True))
     return job.start()

@@ -253,7 +253,7 @@ def test_a_comparison_made_before_the_settings_changed_says_so():
     older = [i.value for i in at.info if "Older settings" in i.value]
     assert len(older) == 1 and "Seed" in older[0] and "Level weights" in older[0], older
     assert at.download_button(key="cmp_grid")  # still offered, under the note
-    at.session_state["w_seed"], at.session_state["w_weight_fg"] = _session(at).compare.key.seed, 0.7
+    at.session_state["w_seed"], at.session_state["w_weight_fg"] = _session(at).compare.key.params.seed, 0.7
     at.run()
     assert not [i for i in at.info if "Older settings" in i.value]  # back to the settings it was made with
     at.session_state["cmp_quality"] = "full"  # the Quality, not the steps and size it draws down
@@ -264,6 +264,35 @@ def test_a_comparison_made_before_the_settings_changed_says_so():
     at.run()
     older = [i.value for i in at.info if "Older settings" in i.value]
     assert len(older) == 1 and "before Quality, Seed changed" in older[0], older
+
+
+def test_older_settings_names_what_the_comparison_was_asked_and_nothing_it_ignores():
+    """The note compared Generate's params, `sources` included, though a comparison runs every chosen
+    mode: a change of Level sources was named, one of Source modes, Without audio or Each level alone
+    never was. It compares what Run asks now (studio.history.CompareAsked)."""
+    at = _app(w_sample="engine")
+    at.switch_page("../pages/compare.py").run()
+    at.multiselect(key="cmp_modes").set_value(["mix"])
+    at.toggle(key="cmp_without").set_value(False)
+    at.toggle(key="cmp_alone").set_value(False)
+    at.button(key="cmp_run").click().run()
+    _ok(at)
+
+    def older() -> list[str]:
+        return [i.value for i in at.info if "Older settings" in i.value]
+
+    assert _session(at).compare.result is not None and older() == []
+    at.session_state["w_sources"] = "bands"  # Generate's mode: the comparison runs its own
+    at.session_state["w_crossover_low"] = 300.0  # used by no tile without Frequency bands
+    at.run()
+    _ok(at)
+    assert older() == []
+    at.multiselect(key="cmp_modes").set_value(["mix", "bands"]).run()
+    assert len(older()) == 1 and "made before Crossovers, Source modes changed" in older()[0], older()
+    at.multiselect(key="cmp_modes").set_value(["mix"]).run()
+    at.toggle(key="cmp_without").set_value(True).run()
+    at.toggle(key="cmp_alone").set_value(True).run()
+    assert len(older()) == 1 and "made before Without audio, Each level alone changed" in older()[0], older()
 
 
 # ================================================================================================
@@ -302,3 +331,16 @@ def test_restoring_an_edited_photo_says_what_recall_does_not_bring_back():
     plain = png_bytes(Image.new("RGB", (64, 64)), params)
     at.file_uploader(key="gallery_png").set_value(("plain.png", plain, "image/png")).run()
     assert not any("edited photo" in i.value for i in at.info)
+
+
+def test_older_settings_names_the_clip_and_the_models_in_words():
+    """Every GenerationParams field declares a Knob (core.knobs.knob_of refuses one without), so the
+    note names a recorded clip's hash and the models by their labels, never by a raw field name."""
+    from studio.history import CompareAsked
+    from studio.widgets.results import older_settings_note
+
+    made = GenerationParams(audio_path="/a/rain.wav", audio_sha256="a" * 64, models="tiny")
+    now = made.replace(audio_sha256="b" * 64, models="sd15")
+    note = older_settings_note(CompareAsked.of(made, ["mix"]), CompareAsked.of(now, ["mix"]))
+    assert "made before Audio, Models changed" in note, note
+    assert "audio_sha256" not in note and "models" not in note

@@ -20,7 +20,7 @@ from core.trace import HeardLabel
 from studio import charts
 from studio.bindings import LEVEL_SHORT
 from studio.charts import LEVEL_COLORS, LEVEL_ICON
-from studio.history import HistoryItem
+from studio.history import CompareAsked, HistoryItem
 from studio.jobs import Job
 from studio.markdown import code_md, escape_md
 
@@ -214,21 +214,23 @@ QUALITY_FIELDS = ("steps", "width", "height")  # what a Compare's or Sweep's Qua
 
 
 def older_settings_note(
-    made: GenerationParams | None, now: GenerationParams, at_other_quality: GenerationParams | None = None
+    made: CompareAsked | None, now: CompareAsked, at_other_quality: CompareAsked | None = None
 ) -> str | None:
-    """For work shown after the settings changed (a Compare made before the seed or a weight moved
-    on Generate): 'Older settings: ... Seed, Level weights ...', naming what changed by the knobs'
-    labels, or None when `made` is what the settings make now (or nothing was made).
-    `at_other_quality` is `now` at the page's other Quality: work made at that quality names
+    """For a comparison shown after what it was asked changed (a seed or a weight on Generate, a
+    source mode here): 'Older settings: ... Seed, Level weights ...', naming what changed by the
+    knobs' and the page's labels, or None when `made` is what the page asks now (or nothing was
+    made). `at_other_quality` is `now` at the page's other Quality: work made at that quality names
     "Quality", not the steps and size that Quality draws down."""
     if made is None or made == now:
         return None
-    base, changed = now, []
-    if at_other_quality is not None and _quality_of(made) == _quality_of(at_other_quality) != _quality_of(now):
-        base, changed = at_other_quality, ["Quality"]
+    base, changed = now.params, []
+    if at_other_quality is not None and _quality_of(made.params) == _quality_of(at_other_quality.params) != _quality_of(
+        base
+    ):
+        base, changed = at_other_quality.params, ["Quality"]
     labels = knobs()
-    changed += [labels[f.name].label if f.name in labels else f.name for f in fields(base)
-                if getattr(made, f.name) != getattr(base, f.name)]  # fmt: skip
+    changed += [labels[f.name].label for f in fields(base) if getattr(made.params, f.name) != getattr(base, f.name)]
+    changed += made.page_changes(now)
     return (
         "**Older settings**: made before " + ", ".join(dict.fromkeys(changed)) + " changed (here or on Generate); "
         "the images and downloads below are of the older settings. Press **Run** for the current ones."
