@@ -65,8 +65,9 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
                     st.success(f"Read the settings of {widgets.escape_md(up.name)}.")
                     if "edit" in meta:  # the sliders take its generation settings; the edit needs its photo
                         st.info(
-                            f"{up.name} is an edited photo: Recall restores its clip, prompt and knobs, not the "
-                            "edit itself. To edit again, choose its photo on the Edit page; to reproduce it exactly, "
+                            f"{widgets.escape_md(up.name)} is an edited photo: Recall restores its clip, prompt and "
+                            "knobs, not the edit itself. To edit again, choose its photo on the Edit page; to "
+                            "reproduce it exactly, "
                             "`python -m core edit --from` with the photo and mask beside the PNG.",
                             icon=":material/info:",
                         )

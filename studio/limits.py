@@ -158,9 +158,10 @@ def model_allowed(spec: str, env: Mapping[str, str] | None = None) -> bool:
 
 
 def not_offered(spec: str) -> str:
-    """Why `spec` is not loaded here, for people."""
+    """Why `spec` is not loaded here, for people (the operator's specs are text too: escaped)."""
+    offered = ", ".join(map(escape_md, offered_models()))
     return (
-        f"This studio does not offer the models **{escape_md(spec)}**; it offers {', '.join(offered_models())}. "
+        f"This studio does not offer the models **{escape_md(spec)}**; it offers {offered}. "
         f"Its operator can add them to `{MODELS_ENV}`, or allow any folder or Hub id with `{ANY_MODELS_ENV}=1`."
     )
 

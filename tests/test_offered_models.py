@@ -154,3 +154,15 @@ def test_a_models_name_in_a_load_error_or_the_spinner_is_shown_as_written(engine
         assert f"Loading models ({escape_md(lure)})…" in spun
     finally:
         loader.forget(lure)
+
+
+def test_the_offered_models_are_named_as_written_in_the_refusal(monkeypatch):
+    """An operator's spec is text too: a folder with _ or * in it read as emphasis in the list."""
+    from studio.limits import not_offered
+    from studio.markdown import escape_md
+
+    odd = "/models/[x](http://e.example) *y*"
+    monkeypatch.setenv(MODELS_ENV, f"tiny,{odd}")
+    said = not_offered(STRANGER)
+    assert f"it offers tiny, {escape_md(odd)}, sd15." in said, said
+    assert "[x](http" not in said and " *y*" not in said

@@ -319,6 +319,7 @@ def test_restoring_an_edited_photo_says_what_recall_does_not_bring_back():
     from core.edit.params import EditParams
     from core.export.formats import METADATA_KEY
     from core.export.metadata import png_encode
+    from studio.markdown import escape_md
 
     at = _app()
     at.switch_page("../pages/gallery.py").run()
@@ -331,6 +332,11 @@ def test_restoring_an_edited_photo_says_what_recall_does_not_bring_back():
     plain = png_bytes(Image.new("RGB", (64, 64)), params)
     at.file_uploader(key="gallery_png").set_value(("plain.png", plain, "image/png")).run()
     assert not any("edited photo" in i.value for i in at.info)
+    tricky = "[x](http://e.example) *y*.png"  # a file name, shown as typed: no link, no emphasis
+    at.file_uploader(key="gallery_png").set_value((tricky, data, "image/png")).run()
+    _ok(at)
+    said = [i.value for i in at.info if "is an edited photo" in i.value]
+    assert len(said) == 1 and said[0].startswith(f"{escape_md(tricky)} is an edited photo"), said
 
 
 def test_older_settings_names_the_clip_and_the_models_in_words():
