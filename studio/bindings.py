@@ -82,6 +82,17 @@ def set_value(key: str, new: Any) -> None:
     _ss()[key] = new
 
 
+def hold_span(key: str, span: tuple[Any, Any]) -> None:
+    """Before a slider is drawn with `span`: Streamlit makes a slider whose span changed a new widget
+    (min and max are part of its identity), which starts from the value of the run before, not the one
+    just chosen. A recalled 120 steps (the span widened to 120) moved to 80 came back as 120 on the
+    span ending at 100: StreamlitValueAboveMaxError. The chosen value is handed to the new widget."""
+    drawn = session().slider_spans
+    if drawn.get(key, span) != span:
+        set_value(key, value(key))
+    drawn[key] = span
+
+
 def ensure_widgets(device_hint: str | None = None) -> None:
     """Give every widget key a value on the session's first run (and after a key is deleted), from
     the canonical params; callbacks call it too, since they run before app.py."""
@@ -310,4 +321,5 @@ __all__ = [
     "ui_number",
     "value",
     "widget_values",
+    "hold_span",
 ]

@@ -186,7 +186,7 @@ class Session:
     edit_upload_errors: dict[str, str] = field(default_factory=dict)  # "photo" | "mask" -> why it was not kept
     gallery_delete: tuple[int, ...] = ()  # the images the Gallery's Delete asks to confirm
     knobs_kept: str | None = None  # what studio/knob_memory.py last wrote for this gallery (written on change)
-    slider_spans: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # each knob slider's span as last drawn
+    slider_spans: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # sliders' spans as last drawn (hold_span)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1), repr=False)
 
     # -- history ----------------------------------------------------------------------------

@@ -78,7 +78,7 @@ def test_a_recalled_window_start_past_the_last_full_window_is_kept_not_moved(tmp
 
     rate = 16000
     sf.write(tmp_path / "long.wav", (0.3 * np.sin(np.arange(rate * 25) / 7)).astype(np.float32), rate)
-    for recalled, shown, top in ((20.5, 20.5, 20.5), (31.0, 15.0, 15.0), (24.95, 15.0, 15.0)):  # 50 ms left: too little
+    for recalled, shown, top in ((31.0, 15.0, 15.0), (24.95, 15.0, 15.0), (20.5, 20.5, 20.5)):  # 24.95: 50 ms left
         at = _app()
         at.radio(key="w_audio_source").set_value("path").run()
         at.text_input(key="w_audio_path").set_value(str(tmp_path / "long.wav"))
@@ -89,6 +89,10 @@ def test_a_recalled_window_start_past_the_last_full_window_is_kept_not_moved(tmp
         slider = at.slider(key="w_window_start")
         assert (slider.value, slider.max) == (shown, top)
         assert _session(at).preview.result.params.window_start == shown
+    at.slider(key="w_window_start").set_value(3.0).run()  # the last one, 20.5 widened: moved back inside, its
+    _ok(at)  # span shrinks to the last full window; Streamlit started the new slider from 20.5 (above its max)
+    slider = at.slider(key="w_window_start")
+    assert (slider.value, slider.max) == (3.0, 15.0)
 
 
 def test_a_window_start_belongs_to_its_clip_and_another_clip_starts_at_zero(tmp_path, monkeypatch):

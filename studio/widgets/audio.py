@@ -222,6 +222,7 @@ def _window_slider(clip: AudioClip) -> None:
     elif start > top:
         top = start
     if top > 0:
+        bindings.hold_span(key, (0.0, top))  # a recalled start moved back inside: its span shrinks
         st.slider(
             bindings.BY_KEY[key].label,
             0.0,

@@ -15,7 +15,6 @@ from studio.bindings import BY_KEY
 from studio.bindings import PERSIST as PS
 from studio.charts import LEVEL_ICON
 from studio.limits import limits
-from studio.session import session
 
 SIZE_PX = 104  # a width or height box: its label and a 4-digit value beside the -/+ buttons
 SAMPLER_PX = 140  # the sampler's select: "DPM++ 2M" whole
@@ -59,13 +58,9 @@ def slider_range(key: str) -> tuple[Any, Any]:
 
 
 def _span(key: str) -> tuple[Any, Any]:
-    """`slider_range`, with the value kept when the span changes. Streamlit makes a slider whose
-    span changed a new widget, which starts from the value of the run before: a recalled 120 steps
-    moved to 80 came back as 120 on a span now ending at 100 (StreamlitValueAboveMaxError)."""
-    span, drawn = slider_range(key), session().slider_spans
-    if drawn.get(key, span) != span:
-        bindings.set_value(key, bindings.value(key))  # the value the user just chose, for the new widget
-    drawn[key] = span
+    """`slider_range`, with the value the user chose kept when the span changes (bindings.hold_span)."""
+    span = slider_range(key)
+    bindings.hold_span(key, span)
     return span
 
 
