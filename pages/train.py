@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core import STAGE_NAMES, DatasetError, ParamsError, UserError, latest_validation, read_metrics, train_knobs
-from studio import bindings, charts, training, widgets
+from studio import charts, training, widgets
+from studio.bindings import PERSIST as PS
 from studio.session import session
 
 s = session()
@@ -35,7 +36,7 @@ if not names:
     )
     dataset, report = None, None
 else:
-    dataset = st.selectbox("Dataset folder", names, key="train_dataset")
+    dataset = st.selectbox("Dataset folder", names, key="train_dataset", persist_state=PS)
     if swapped := training.dataset_swapped(dataset):
         st.warning(f"The dataset {widgets.code_md(swapped)} is no longer in the datasets folder (deleted or "
                    f"renamed): {widgets.code_md(dataset)} is chosen now.", icon=":material/warning:")  # fmt: skip
@@ -73,8 +74,7 @@ if report is not None:
 st.markdown("### Settings")
 finished = training.finished_runs()
 models = s.engine_spec or "tiny"
-if bindings.value("train_steps") is None:  # first draw: stage 1's defaults (the Stage choice sets them after)
-    training.use_stage_defaults(models)
+training.ensure_defaults(models)
 c1, c2, c3, c4 = st.columns(4)
 stage = c1.selectbox(  # outside the form: a new stage brings its own steps and learning rate at once
     K["stage"].label,
@@ -82,23 +82,23 @@ stage = c1.selectbox(  # outside the form: a new stage brings its own steps and 
     format_func=lambda n: f"{n}: {STAGE_NAMES[n]}",
     help=K["stage"].help,
     key="train_stage",
+    persist_state=PS,
     on_change=training.use_stage_defaults,
     args=(models,),
 )
 with st.form("train_settings", border=False, enter_to_submit=False):  # only Start starts a run: Enter in a box did
     c2, c3, c4 = st.columns(3)
     steps_knob, lr_knob, batch_knob = K["stage_steps"], K["learning_rates"], K["batch_size"]
-    defaults = training.starting_config(models)
     # No min/max on these: a browser refuses an out-of-range number with only a red border (and a
     # form then submits the last good one); Start checks them and says which range (config.validate).
     steps = c2.number_input(
-        steps_knob.label, step=int(steps_knob.step), help=steps_knob.help_for(stage - 1), key="train_steps",
+        steps_knob.label, step=int(steps_knob.step), help=steps_knob.help_for(stage - 1), key="train_steps", persist_state=PS,
     )  # fmt: skip
     lr = c3.number_input(
-        lr_knob.label, format=lr_knob.fmt, step=lr_knob.step, help=lr_knob.help_for(stage - 1), key="train_lr",
+        lr_knob.label, format=lr_knob.fmt, step=lr_knob.step, help=lr_knob.help_for(stage - 1), key="train_lr", persist_state=PS,
     )  # fmt: skip
     batch = c4.number_input(
-        batch_knob.label, value=defaults.batch_size, step=1, help=batch_knob.help, key="train_batch",
+        batch_knob.label, step=1, help=batch_knob.help, key="train_batch", persist_state=PS,
     )  # fmt: skip
     c1, c2 = st.columns(2)
     init = c1.selectbox(
@@ -107,12 +107,14 @@ with st.form("train_settings", border=False, enter_to_submit=False):  # only Sta
         format_func=lambda n: "fresh weights" if n is None else n,
         help=K["init"].help,
         key="train_init",
+        persist_state=PS,
     )
     name = c2.text_input(
         "Run name",
         placeholder="dataset-stageN-time",  # whole at 1024 px: the help says it in words
         help="The run's folder name. Left empty, it is made from the dataset, the stage and the time.",
         key="train_run_name",
+        persist_state=PS,
     )
     start = st.form_submit_button(
         "Start training",

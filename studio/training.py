@@ -220,6 +220,15 @@ def stop(run: str) -> None:
     request_stop(run)
 
 
+def ensure_defaults(models: str) -> None:
+    """The form's first draw: stage 1's steps and learning rate, and the batch size, as declared. Once
+    set, they are the user's: kept across page switches (the widgets persist) until a Stage choice."""
+    if bindings.value("train_steps") is None:
+        use_stage_defaults(models)
+    if bindings.value("train_batch") is None:
+        bindings.set_value("train_batch", starting_config(models).batch_size)
+
+
 def use_stage_defaults(models: str) -> None:
     """Callback of the Stage choice (and the page's first draw): Steps and Learning rate take that
     stage's declared defaults (stage 3 fine-tunes at 1e-5, not stage 1's 1e-4)."""
@@ -287,6 +296,7 @@ __all__ = [
     "dataset_names",
     "dataset_report",
     "dataset_swapped",
+    "ensure_defaults",
     "datasets_root",
     "finished_runs",
     "follow",

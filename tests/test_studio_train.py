@@ -418,3 +418,23 @@ def test_a_runs_settings_line_says_when_its_batch_is_more_than_its_rows(roots):
     assert said.endswith(" · models `my-sd` · from `first/final`") and str(datasets.parent) not in said
     (run / "train_config.json").write_text("{}")
     assert training.run_settings(RunInfo(run, {}, alive=False)) is None
+
+
+def test_the_settings_typed_stay_when_another_page_was_opened_in_between(roots):
+    """Every other page keeps its knobs over a page switch; the Train form lost them (Streamlit drops
+    an undrawn widget's value): typed steps, learning rate and batch came back as the defaults."""
+    at = _train_page()
+    at.selectbox(key="train_dataset").select("tones").run()
+    at.selectbox(key="train_stage").select(2).run()
+    for key, typed in (("train_steps", 37), ("train_lr", 3e-5), ("train_batch", 3), ("train_run_name", "mine")):
+        at.session_state[key] = (
+            typed  # as the form holds them once typed (AppTest sends a form's values only on submit)
+        )
+    at.run()
+    assert at.number_input(key="train_steps").value == 37
+    at.switch_page("../pages/generate.py").run()
+    at.switch_page("../pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="train_dataset").value == "tones" and at.selectbox(key="train_stage").value == 2
+    assert [at.number_input(key=k).value for k in ("train_steps", "train_lr", "train_batch")] == [37, 3e-5, 3]
+    assert at.text_input(key="train_run_name").value == "mine"
