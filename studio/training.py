@@ -10,6 +10,7 @@ another tab, finds it again with core.train.runs.running_run.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import time
@@ -22,7 +23,10 @@ from core.train.config import TrainConfig, TrainError, repeats_note, starting_co
 from core.train.dataset import DatasetReport, load_dataset
 from core.train.runs import RunInfo, run_info
 from studio import bindings
+from studio.markdown import escape_md, escape_md_prose
 from studio.session import session
+
+log = logging.getLogger(__name__)
 
 DATASETS_ENV = "CLAP2DIFF_DATASETS"
 RUNS_ENV = "CLAP2DIFF_RUNS"
@@ -217,7 +221,12 @@ def stop(run: str) -> None:
     """Button callback: ask the run to stop at its next step (it saves a checkpoint first)."""
     from core.train.stop import request_stop
 
-    request_stop(run)
+    try:
+        request_stop(run)
+    except OSError as exc:  # the run's folder gone or read-only: said, not raised in the callback
+        log.warning("stop of %s refused: %s", run, exc)  # the server's log has the path and the reason
+        st.toast(f"Cannot ask the run {escape_md(Path(run).name)} to stop: its folder cannot be written. "
+                 "Whoever runs this studio can stop its training process.", icon=":material/error:")  # fmt: skip
 
 
 def ensure_defaults(models: str) -> None:
@@ -253,20 +262,31 @@ def resume(run: str) -> None:
     session().train.key = run
 
 
-def use_run(run: str) -> None:
-    """Trained mode with this run's final checkpoint and its models (a callback's work)."""
-    from core.train.checkpoint import FINAL, read_run_config
+def use_run(run: str) -> bool:
+    """Trained mode with this run's final checkpoint and its models (a callback's work). A run whose
+    settings cannot be read (train_config.json damaged or gone, its final/ still there) is said in a
+    toast and nothing changes: raised in a callback, it was a traceback in place of the page."""
+    from core import UserError
+    from core.train.checkpoint import FINAL, RUN_CONFIG, read_run_config
 
-    bindings.set_models(read_run_config(Path(run)).models)
+    try:
+        models = read_run_config(Path(run)).models
+    except (UserError, ValueError, TypeError, OSError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else str(exc)  # an OSError's text names the server path
+        st.toast(f"Cannot open the run {escape_md(Path(run).name)}: its {RUN_CONFIG} cannot be read "
+                 f"({escape_md_prose(why)}).", icon=":material/error:")  # fmt: skip
+        return False
+    bindings.set_models(models)
     bindings.set_value("w_mode", "trained")
     bindings.set_value("w_checkpoint", str(Path(run) / FINAL))
     session().use_current_weights()  # the run as it is now, whatever a recalled image recorded
+    return True
 
 
 def open_in_generate(run: str) -> None:
     """Button callback: Generate with this run (`use_run`)."""
-    use_run(run)
-    session().goto = "generate"
+    if use_run(run):
+        session().goto = "generate"
 
 
 def show_picked_run(names: list[str]) -> None:

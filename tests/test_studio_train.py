@@ -438,3 +438,42 @@ def test_the_settings_typed_stay_when_another_page_was_opened_in_between(roots):
     assert at.selectbox(key="train_dataset").value == "tones" and at.selectbox(key="train_stage").value == 2
     assert [at.number_input(key=k).value for k in ("train_steps", "train_lr", "train_batch")] == [37, 3e-5, 3]
     assert at.text_input(key="train_run_name").value == "mine"
+
+
+def test_a_finished_run_whose_settings_cannot_be_read_is_said_and_changes_nothing(roots):
+    """A run with its final/ but a damaged train_config.json: picking it in the sidebar raised in the
+    callback (a traceback in place of the page); now a toast says which run and why."""
+    _, runs = roots
+    bad = runs / "bad [x](e.example) *y*"
+    (bad / "final").mkdir(parents=True)
+    (bad / "final" / "training.json").write_text("{}")
+    (bad / "status.json").write_text(json.dumps({"state": "done"}))
+    (bad / "train_config.json").write_text("{not json")
+    at = _train_page()
+    at.session_state["w_mode"] = "trained"
+    at.run()
+    assert at.selectbox(key="w_checkpoint_run").options == ["—", bad.name]
+    at.selectbox(key="w_checkpoint_run").select(bad.name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (said,) = [t.value for t in at.toast]
+    assert said.startswith(r"Cannot open the run bad \[x\](e.example) \*y\*: its train_config.json cannot be read (")
+    assert str(runs) not in said
+    assert not at.session_state["w_checkpoint"]  # nothing changed: no checkpoint of a run that cannot be read
+    assert at.selectbox(key="w_checkpoint_run").value is None
+
+
+def test_stop_for_a_run_whose_folder_cannot_be_written_is_said_not_raised(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from studio import training
+
+    toasts: list[str] = []
+    monkeypatch.setattr(training, "st", SimpleNamespace(toast=lambda text, icon=None: toasts.append(text)))
+    gone = tmp_path / "runs" / "gone"
+    gone.parent.mkdir()
+    gone.write_text("a file where the run's folder was")  # request_stop cannot make its STOP file
+    training.stop(str(gone))
+    assert toasts == [
+        "Cannot ask the run gone to stop: its folder cannot be written. Whoever runs this studio can stop its "
+        "training process."
+    ]
