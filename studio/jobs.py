@@ -7,7 +7,8 @@ make no `st.*` call at all. Instead each generation is a `Job` queued on the sin
 it calls `engine.generate(params, progress=..., cancel=job.cancel, on_status=...)` and records
 progress, status, result or error on the Job object (never touching Streamlit). The page keeps
 the Job in its slot of the session (studio/session.py) and follows it (`widgets.follow()`),
-redrawing a progress bar every 0.1 s:
+looking at it every 0.1 s and redrawing its progress bar when it changed, at most every 0.5 s
+(`widgets.results.REDRAW_S`: more often, the browser never mounted a page's first toast):
 
 * Cancel: the Cancel button's callback sets `job.cancel`; the engine checks it after every
   denoising step (diffusers' interrupt) and the job ends as cancelled, at most one step later.

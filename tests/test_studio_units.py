@@ -556,3 +556,74 @@ def test_the_seed_line_names_a_trained_checkpoint_by_its_run():
     assert seed_line(p, 1.23) == "seed **7** · 64×64 · 6 steps · 1.2 s"
     trained = p.replace(mode="trained", checkpoint="/srv/runs/city/final")
     assert seed_line(trained) == "seed **7** · 64×64 · 6 steps · trained `city/final`"  # no server folder
+
+
+class _FakeJob:
+    """What `widgets.follow` reads of a Job, on a fake clock: each `wait(poll)` is `poll` seconds and
+    one step (a fast loop: its status changes at every look)."""
+
+    def __init__(self, clock: list[float], steps: int, moving: bool = True):
+        self.id, self.partial, self.waiting = 1, [], False
+        self.clock, self.steps, self.moving, self.step = clock, steps, moving, 0
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.steps if self.moving else 0.0
+
+    @property
+    def status(self) -> str:
+        return f"step {self.step}/{self.steps}" if self.moving else "Starting…"
+
+    def wait(self, poll: float) -> bool:
+        self.clock[0] = round(self.clock[0] + poll, 6)
+        self.step += 1
+        return self.step >= self.steps
+
+
+class _FakeBar:
+    def __init__(self, clock: list[float]):
+        self.clock, self.drawn, self.cleared = clock, [], False
+
+    def empty(self):
+        if self.drawn:
+            self.cleared = True
+        return self
+
+    def progress(self, value: float, text: str):
+        self.drawn.append((self.clock[0], value, text))
+        return self
+
+
+def test_following_a_job_redraws_its_bar_on_a_change_at_most_every_half_second(monkeypatch):
+    """Each redraw is a message the browser renders: at one per 0.1 s poll, the reloaded page's
+    toast (an element whose code the page loads lazily) mounted only when the render ended, 13-36 s
+    late (tests/e2e/test_browser.py's reload test). The job's end is still seen at the next poll."""
+    from types import SimpleNamespace
+
+    from studio.widgets import results
+
+    clock = [100.0]
+    monkeypatch.setattr(results, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    job, where = _FakeJob(clock, steps=40), _FakeBar(clock)
+    results.follow(job, where, poll=0.1)
+    times = [t for t, _, _ in where.drawn]
+    assert results.REDRAW_S == 0.5
+    assert times == [100.0 + 0.5 * i for i in range(8)]  # the first at once, then every 0.5 s of the 4 s
+    for t, value, text in where.drawn[1:]:  # each redraw shows the job as it is then, never an older look
+        step = round((t - 100.0) / 0.1)
+        assert (value, text) == (step / 40, f"step {step}/40")
+    assert clock[0] == 104.0 and where.cleared  # stopped at the poll that saw the end; the bar goes
+
+    clock[0] = 100.0  # nothing changes: nothing is sent after the first drawing
+    job, where = _FakeJob(clock, steps=40, moving=False), _FakeBar(clock)
+    results.follow(job, where, poll=0.1)
+    assert where.drawn == [(100.0, 0.0, "Starting…")]
+
+
+def test_a_waiting_job_shows_the_hourglass_from_its_first_drawing():
+    from studio.widgets import results
+
+    job = _FakeJob([0.0], steps=1)
+    job.waiting, where = True, _FakeBar([0.0])
+    results.follow(job, where, poll=0.0)
+    assert where.drawn[0][2] == ":material/hourglass_top: step 0/1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
@@ -24,16 +25,33 @@ from studio.history import CompareAsked, HistoryItem
 from studio.jobs import Job
 from studio.markdown import code_md, escape_md
 
+# The least time between two redraws of a followed job's progress bar. Each redraw is a message the
+# browser renders; sent every poll (10 a second), React never had the pause it needs to mount an
+# element whose code it loads lazily (a page's first toast: a reload's "The render started before
+# the reload goes on here" showed 3-36 s late, at a gap in the messages, or once the render ended).
+REDRAW_S = 0.5
+
+
+def _progress_text(job: Job) -> str:
+    return (":material/hourglass_top: " if job.waiting else "") + job.status
+
 
 def follow(job: Job, where: Any = None, poll: float = 0.1, tiles: int = 0) -> None:
     """Redraw a progress bar until the job ends. A rerun (any click) stops the following, not the job.
+    The job is looked at every `poll` s (its end is seen at once); the bar is redrawn when it changed,
+    at most every REDRAW_S.
     `tiles` > 0: below the bar, the job's finished images (`job.partial`) in rows of that many."""
     slot = (where or st).empty()
-    bar = slot.progress(job.fraction, text=job.status)
+    drawn = (job.fraction, _progress_text(job))
+    bar = slot.progress(*drawn)
+    drawn_at = time.monotonic()
     strip = st.empty() if tiles else None
     shown = 0
     while not job.wait(poll):
-        bar.progress(job.fraction, text=(":material/hourglass_top: " if job.waiting else "") + job.status)
+        now = (job.fraction, _progress_text(job))
+        if now != drawn and time.monotonic() - drawn_at >= REDRAW_S:
+            bar.progress(*now)
+            drawn, drawn_at = now, time.monotonic()
         if strip is not None and len(job.partial) != shown:
             shown = len(job.partial)
             with strip.container(key=f"partial_{job.id}_{shown}"):
