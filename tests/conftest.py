@@ -101,24 +101,47 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _component_manifests_scanned_once():
-    """Every AppTest scans every installed distribution's metadata for Streamlit component manifests
-    on its first run (0.23-0.30 s each, ~12 % of an AppTest file's time); the installed packages do
-    not change during a test run, so the scan's answer is kept. Only where AppTest was imported (the
-    modules collected for this run did), so a run of other files never imports Streamlit for it."""
+def _apptest_setup_done_once():
+    """What every AppTest redid, done once per test session (only where AppTest was imported, i.e. the
+    modules collected for this run use it: a run of other files never imports Streamlit for this):
+    - the scan of every installed distribution's metadata for Streamlit component manifests, on an
+      AppTest's first run (0.23-0.30 s each, ~12 % of an AppTest file's time); the installed
+      packages do not change during a test run;
+    - the scripts' bytecode: every run made a new ScriptCache, so app.py and the page parsed, had
+      Streamlit's magic added to their syntax tree and compiled again (~10 % of the AppTest files'
+      CPU time). One cache for all, as a server keeps one for its sessions; a script whose file
+      changed is compiled again."""
     if "streamlit.testing.v1" not in sys.modules:
         yield
         return
     import functools
 
     from streamlit.components.v2 import manifest_scanner
+    from streamlit.runtime.scriptrunner.script_cache import ScriptCache
+    from streamlit.testing.v1 import app_test
 
-    scan = manifest_scanner.scan_component_manifests
+    class KeptScriptCache(ScriptCache):
+        def __init__(self) -> None:
+            super().__init__()
+            self._stamps: dict[str, tuple[int, int]] = {}
+
+        def get_bytecode(self, script_path: str):
+            path = os.path.abspath(script_path)
+            stat = os.stat(path)
+            with self._lock:
+                if self._stamps.get(path) != (stat.st_mtime_ns, stat.st_size):
+                    self._cache.pop(path, None)
+                    self._stamps[path] = (stat.st_mtime_ns, stat.st_size)
+            return super().get_bytecode(path)
+
+    scan, made = manifest_scanner.scan_component_manifests, app_test.ScriptCache
     manifest_scanner.scan_component_manifests = functools.cache(scan)
+    shared = KeptScriptCache()
+    app_test.ScriptCache = lambda: shared
     try:
         yield
     finally:
-        manifest_scanner.scan_component_manifests = scan
+        manifest_scanner.scan_component_manifests, app_test.ScriptCache = scan, made
 
 
 @pytest.fixture(scope="session")
