@@ -25,24 +25,35 @@ def test_aggregate_is_the_mean_and_a_95_percent_interval():
     assert (rm.n, rm.mean, rm.ci95) == (0, None, None)
 
 
-def _run(data: Path, out: Path, processes: int) -> list[dict]:
-    torchrun = Path(sys.executable).with_name("torchrun")
-    command = [
-        str(torchrun), "--nproc_per_node", str(processes), "--master_port", str(29600 + os.getpid() % 1000 + processes),
-        "-m", "core", "evaluate", "--data", str(data), "--models", "tiny", "--steps", "2", "--size", "64x64",
-        "--seeds", "2", "--out", str(out), "--quiet",
-    ]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
+def _args(data: Path, out: Path) -> list[str]:
+    return ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "2", "--size", "64x64", "--seeds", "2",
+            "--out", str(out), "--quiet"]  # fmt: skip
+
+
+def _table(out: Path) -> list[dict]:
     return list(csv.DictReader((out / "results.csv").open()))
 
 
-@pytest.mark.slow  # two torchrun launches (each process imports torch and builds the tiny models)
-def test_two_processes_give_the_table_of_one(tmp_path):
+def _torchrun(data: Path, out: Path, processes: int) -> list[dict]:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    port = str(29600 + os.getpid() % 1000 + processes)
+    launch = [str(torchrun), "--nproc_per_node", str(processes), "--master_port", port, "-m", "core"]
+    command = [*launch, *_args(data, out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return _table(out)
+
+
+@pytest.mark.slow  # torchrun's two processes each import torch and build the tiny models
+def test_two_processes_give_the_table_of_one(tmp_path, capsys):
+    """One process (this one, as test_train_runs.py's loss check runs it) against torchrun's two."""
+    from core.cli import main
+
     data = make_dataset(tmp_path / "data", n=3)
-    one = _run(data, tmp_path / "one", 1)
-    two = _run(data, tmp_path / "two", 2)
+    assert main(_args(data, tmp_path / "one")) == 0, capsys.readouterr().err
+    one = _table(tmp_path / "one")
+    two = _torchrun(data, tmp_path / "two", 2)
     assert [(r["line"], r["seed"]) for r in one] == [(str(line), str(s)) for line in (1, 2, 3) for s in (0, 1)]
     assert [(r["line"], r["seed"], r["caption"]) for r in two] == [(r["line"], r["seed"], r["caption"]) for r in one]
     for a, b in zip(one, two, strict=True):
