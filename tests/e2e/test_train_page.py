@@ -52,15 +52,16 @@ def test_start_watch_and_stop_a_run(page, server, server_dirs):
     assert read_status(run)["step"] >= status["step"]  # it went on from where it stopped
 
 
-def test_a_finished_run_opens_in_generate_in_trained_mode(page, server, server_dirs):
+def test_a_finished_run_opens_in_generate_in_trained_mode(page, server, server_dirs, train_bundle):
     """The button sits in the run's fragment: its click must still take the whole app to Generate,
-    with trained mode and the run's checkpoint in the sidebar."""
-    from core import start_training
+    with trained mode and the run's checkpoint in the sidebar. The run is trained in the test's
+    process, on the shared tiny models (the page started one of its own above)."""
+    from core.train.loop import train
     from tests.train_helpers import tiny_config
 
     make_dataset(server_dirs["datasets"] / "tones", n=4)
     config = tiny_config(server_dirs["datasets"] / "tones", server_dirs["runs"] / "finished", 1, stage_steps=(2, 1, 1))
-    assert start_training(config).wait(timeout=120) == 0
+    assert train(config, bundle=train_bundle, progress=False, log=lambda _: None).state == "done"
     page.goto(f"{server}/train")
     page.get_by_text(re.compile(r"Runs \(\d+\)")).click()
     page.locator(button("train_show_finished")).click()
