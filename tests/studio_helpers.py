@@ -28,6 +28,14 @@ def app(fast: bool = True, **state) -> AppTest:
     return at
 
 
+def edit_page(**state) -> AppTest:
+    """A fresh session (as `app`) on the Edit page."""
+    at = app(**state)
+    at.switch_page("../pages/edit.py").run()
+    ok(at)
+    return at
+
+
 def ok(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
 

@@ -19,7 +19,7 @@ from core.images import working_size
 from core.samples import SAMPLES_DIR
 from studio import editing, region
 from studio.widgets.canvas import display_size
-from tests.studio_helpers import FAST, app, errors, ok, render, session, strokes_state
+from tests.studio_helpers import FAST, app, edit_page, errors, ok, render, session, strokes_state
 
 
 def _photo() -> bytes:
@@ -27,13 +27,6 @@ def _photo() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.stack([x * 2, y * 3, (x + y) % 256], -1).astype(np.uint8), "RGB").save(buf, format="PNG")
     return buf.getvalue()
-
-
-def _edit_page(**state):
-    at = app(**state)
-    at.switch_page("../pages/edit.py").run()
-    ok(at)
-    return at
 
 
 def _reproduces_from(folder, output, files: dict) -> None:
@@ -47,7 +40,7 @@ def _reproduces_from(folder, output, files: dict) -> None:
 
 
 def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
-    at = _edit_page(w_steps=6, edit_denoise=0.5)
+    at = edit_page(w_steps=6, edit_denoise=0.5)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.radio(key="edit_mask_source").set_value("box").run()
     at.slider(key="edit_box_x").set_value((0.5, 1.0)).run()
@@ -91,7 +84,7 @@ def test_editing_without_a_photo_says_what_to_do_once():
     """No photo: the caption under the button says what to do, and Edit the photo points at it (a
     toast), not a red error right above it. A photo that cannot be used: its reason is one error
     under 1 · Photo, a sentence, and Edit the photo points at it."""
-    at = _edit_page()
+    at = edit_page()
     at.button(key="edit_run").click().run()
     ok(at)
     assert not errors(at), errors(at)
@@ -117,7 +110,7 @@ def test_editing_without_a_photo_says_what_to_do_once():
 
 
 def test_a_rectangle_that_restricts_nothing_is_said_in_its_own_words_and_goes_when_fixed():
-    at = _edit_page()
+    at = edit_page()
     wide = io.BytesIO()
     Image.new("RGB", (2000, 40), (90, 120, 150)).save(wide, format="PNG")
     at.file_uploader(key="edit_photo").set_value(("strip.png", wide.getvalue(), "image/png")).run()
@@ -143,7 +136,7 @@ def test_a_rectangle_that_restricts_nothing_is_said_in_its_own_words_and_goes_wh
 
 
 def _painted_page(photo: bytes, **state):
-    at = _edit_page(**state)
+    at = edit_page(**state)
     at.file_uploader(key="edit_photo").set_value(("street.png", photo, "image/png")).run()
     at.radio(key="edit_mask_source").set_value("paint").run()
     ok(at)
@@ -238,7 +231,7 @@ def test_a_new_brush_or_a_return_to_the_canvas_is_a_new_canvas_that_starts_from_
 
 
 def test_the_live_preview_follows_the_knobs_at_preview_quality():
-    at = _edit_page(w_steps=6)
+    at = edit_page(w_steps=6)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     ok(at)
     slot = session(at).edit_preview
@@ -261,7 +254,7 @@ def test_the_live_preview_follows_the_knobs_at_preview_quality():
 
 
 def test_the_gates_page_shows_the_last_edits_trace():
-    at = _edit_page(w_steps=6, edit_denoise=0.5, w_audio_strength=1.5)
+    at = edit_page(w_steps=6, edit_denoise=0.5, w_audio_strength=1.5)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.button(key="edit_run").click().run()
     ok(at)
@@ -283,7 +276,7 @@ def test_the_gates_page_shows_the_last_edits_trace():
 
 
 def test_the_spectrogram_page_shows_what_the_last_edit_heard():
-    at = _edit_page(w_steps=6, edit_denoise=0.5)
+    at = edit_page(w_steps=6, edit_denoise=0.5)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.button(key="edit_run").click().run()
     ok(at)
@@ -304,7 +297,7 @@ def test_the_spectrogram_page_shows_what_the_last_edit_heard():
 
 
 def test_a_file_that_is_not_a_photo_is_said_at_once_and_nothing_runs():
-    at = _edit_page()
+    at = edit_page()
     at.file_uploader(key="edit_photo").set_value(("notes.png", b"these are my notes", "image/png")).run()
     ok(at)
     said = [e for e in errors(at) if "notes.png is not an image file this studio reads" in e]
@@ -343,7 +336,7 @@ def test_a_gallery_image_edited_is_offered_with_the_edit_and_reproduces_from_the
 
 
 def test_an_uploaded_mask_that_cannot_be_used_is_refused_before_the_edit_starts():
-    at = _edit_page()
+    at = edit_page()
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.radio(key="edit_mask_source").set_value("upload").run()
     blank = io.BytesIO()
@@ -372,7 +365,7 @@ def test_an_uploaded_mask_that_cannot_be_used_is_refused_before_the_edit_starts(
 def test_the_uploaded_photo_and_mask_stay_in_use_when_their_uploaders_leave_the_page():
     """Streamlit forgets an uploader's file once it is not drawn: the page's own round trip to
     Generate (the clip, prompt and knobs live there), or another region and back, kept nothing."""
-    at = _edit_page(w_steps=6)
+    at = edit_page(w_steps=6)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.radio(key="edit_mask_source").set_value("upload").run()
     mask = io.BytesIO()
@@ -411,7 +404,7 @@ def _previews(at) -> list:
 
 
 def test_without_a_photo_the_preview_says_it_waits_and_shows_no_earlier_photos_preview():
-    at = _edit_page()
+    at = edit_page()
     assert "The preview waits for a photo (1 · Photo)." in [c.value for c in at.caption]
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     assert session(at).edit_preview.result is not None  # its preview was made...
@@ -470,7 +463,7 @@ def test_a_message_over_the_result_leaves_the_result_in_its_place():
     """The browser keeps an element the script has not reached yet where it was: were the result to
     move when a message above it comes or goes, a run that follows an edit (and never finishes the
     script) would show a stale copy of the result's buttons below it."""
-    at = _edit_page()
+    at = edit_page()
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.button(key="edit_run").click().run()
     ok(at)
@@ -482,7 +475,7 @@ def test_a_message_over_the_result_leaves_the_result_in_its_place():
 
 
 def test_the_last_edit_stays_in_view_with_the_name_of_its_photo_when_another_is_chosen():
-    at = _edit_page()
+    at = edit_page()
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.button(key="edit_run").click().run()
     ok(at)
@@ -503,7 +496,7 @@ def test_keep_is_offered_again_once_the_gallery_no_longer_has_the_kept_edit():
 
     from studio.history import HISTORY_LIMIT
 
-    at = _edit_page()
+    at = edit_page()
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.button(key="edit_run").click().run()
     at.button(key="edit_keep").click().run()
@@ -561,7 +554,7 @@ def test_keep_at_the_gallery_limit_says_the_photo_it_pushed_out_is_no_longer_cho
 
 
 def test_kept_edits_are_named_by_their_photo_prompt_mode_and_denoise_in_the_gallery():
-    at = _edit_page(w_prompt="a city")
+    at = edit_page(w_prompt="a city")
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     for denoise in (0.6, 0.3):
         at.slider(key="edit_denoise").set_value(denoise).run()
@@ -604,7 +597,7 @@ def test_a_clip_generate_refuses_is_refused_by_edit_as_compare_does_said_once():
 def test_a_mask_the_page_made_kept_as_an_upload_is_never_named_by_its_file():
     """Where a painted region can only come back as the kept mask file (a reload whose strokes are
     gone), Region says what it is, not "Using the upload painted_mask-….png" (a name the user never gave)."""
-    at = _edit_page()
+    at = edit_page()
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     png = region.box_mask((96, 64), ((0.5, 1.0), (0.0, 1.0)))
     session(at).edit_uploads["mask"] = editing.save_photo(
@@ -628,7 +621,7 @@ def test_a_kept_edit_downloads_from_the_gallery_under_the_edits_own_name():
 
     from studio.widgets import trace_filename
 
-    at = _edit_page(w_prompt="a city")
+    at = edit_page(w_prompt="a city")
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.button(key="edit_run").click().run()
     at.button(key="edit_keep").click().run()

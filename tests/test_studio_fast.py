@@ -111,7 +111,9 @@ def test_a_render_job_takes_no_fast_path_whatever_the_toggles(tiny_params):
     assert not np.array_equal(np.asarray(preview.result[0].image), np.asarray(plain.image))
 
 
-def test_the_edit_pages_preview_takes_the_toggles_and_its_edit_never_does():
+def _edit_page_settled(**state):
+    """The Edit page with Generate's first preview done (so that decodes counted after are the
+    Edit page's), and a flat grey photo to upload."""
     import io
 
     import numpy as np
@@ -119,14 +121,19 @@ def test_the_edit_pages_preview_takes_the_toggles_and_its_edit_never_does():
 
     buf = io.BytesIO()
     Image.fromarray(np.full((64, 96, 3), 120, np.uint8), "RGB").save(buf, format="PNG")
-    at = app(w_steps=6, **{FAST_KEYS["tiny_decoder"]: True})
+    at = app(w_steps=6, **state)
     at.switch_page("../pages/edit.py").run()
     ok(at)
-    if session(at).preview.job is not None:  # the Generate page's first preview: done before counting
+    if session(at).preview.job is not None:
         session(at).preview.job.wait(120)
+    return at, buf.getvalue()
+
+
+def test_the_edit_pages_preview_takes_the_toggles_and_its_edit_never_does():
+    at, photo = _edit_page_settled(**{FAST_KEYS["tiny_decoder"]: True})
     eng = engine()
     with counting(eng.bundle.preview_vae.decoder) as taesd, counting(eng.pipe.vae.decoder) as full:
-        at.file_uploader(key="edit_photo").set_value(("street.png", buf.getvalue(), "image/png")).run()
+        at.file_uploader(key="edit_photo").set_value(("street.png", photo, "image/png")).run()
         ok(at)
         assert session(at).edit_preview.result is not None
         assert (taesd[0], full[0]) == (1, 0)
@@ -139,21 +146,10 @@ def test_the_edit_pages_preview_takes_the_toggles_and_its_edit_never_does():
 def test_a_toggle_makes_the_edit_pages_preview_again_with_it():
     """After a fast-path toggle the Edit page's preview is made again with it: the one made before (the
     full VAE's picture) is not kept as current, as Generate's is not."""
-    import io
-
-    import numpy as np
-    from PIL import Image
-
-    buf = io.BytesIO()
-    Image.fromarray(np.full((64, 96, 3), 120, np.uint8), "RGB").save(buf, format="PNG")
-    at = app(w_steps=6)
-    at.switch_page("../pages/edit.py").run()
-    ok(at)
-    if session(at).preview.job is not None:  # the Generate page's first preview: done before counting
-        session(at).preview.job.wait(120)
+    at, photo = _edit_page_settled()
     eng = engine()
     with counting(eng.bundle.preview_vae.decoder) as taesd, counting(eng.pipe.vae.decoder) as full:
-        at.file_uploader(key="edit_photo").set_value(("street.png", buf.getvalue(), "image/png")).run()
+        at.file_uploader(key="edit_photo").set_value(("street.png", photo, "image/png")).run()
         ok(at)
         before = session(at).edit_preview.result
         assert before is not None and (taesd[0], full[0]) == (0, 1)

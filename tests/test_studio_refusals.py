@@ -16,7 +16,7 @@ from PIL import Image
 from studio import editing
 from studio.limits import ENV, LimitError
 from studio.uploads import UPLOADS_ENV, UploadError, save_upload
-from tests.studio_helpers import app, errors, ok, session, wav
+from tests.studio_helpers import app, edit_page, errors, ok, session, wav
 
 FULL = "could not be saved: the server's disk is full. Free some space there (or ask the studio's operator to)"
 
@@ -25,13 +25,6 @@ def _photo(side: int = 64) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.full((side, side + 32, 3), 120, np.uint8), "RGB").save(buf, format="PNG")
     return buf.getvalue()
-
-
-def _edit_page(**state):
-    at = app(**state)
-    at.switch_page("../pages/edit.py").run()
-    ok(at)
-    return at
 
 
 @pytest.fixture
@@ -66,7 +59,7 @@ def _saved(folder) -> list[str]:
 
 def test_a_photo_or_mask_over_the_upload_limit_is_refused_before_a_byte_is_stored(uploads, monkeypatch):
     monkeypatch.setenv(ENV["max_upload_mb"], "1")
-    at = _edit_page()
+    at = edit_page()
     big = b"\x89PNG" + bytes(3 * 2**20)
     at.file_uploader(key="edit_photo").set_value(("big.png", big, "image/png")).run()
     ok(at)
@@ -148,7 +141,7 @@ def test_an_edit_takes_the_operators_limits_as_a_render_does(uploads, monkeypatc
     steps beyond CLAP2DIFF_MAX_STEPS are refused in the worker before any step, in its words."""
     monkeypatch.setenv(ENV["max_side"], "128")
     monkeypatch.setenv(ENV["max_steps"], "4")
-    at = _edit_page(w_steps=4, edit_denoise=1.0)
+    at = edit_page(w_steps=4, edit_denoise=1.0)
     at.file_uploader(key="edit_photo").set_value(("wide.png", _photo(200), "image/png")).run()
     ok(at)
     assert any("Working size 128×112" in c.value for c in at.caption), [c.value for c in at.caption]
@@ -186,7 +179,7 @@ def test_a_second_click_while_the_edit_runs_starts_no_second_edit(uploads):
     cancel the first."""
     from studio.jobs import Job
 
-    at = _edit_page(w_steps=6)
+    at = edit_page(w_steps=6)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     ok(at)
     first = Job("edit", lambda job: None)  # the edit of the first click: not collected yet, so running
