@@ -4,11 +4,11 @@ is said under the image it belongs to, and the scorer loads inside the job, once
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from tests.studio_helpers import app, errors, ok, render, session
+from tests.waiting import wait_until
 
 
 def _fail_scoring(monkeypatch) -> None:
@@ -92,18 +92,36 @@ def test_two_sessions_scoring_at_once_load_the_scorer_once(monkeypatch, tiny_eng
     from core import Scorer
     from studio import scoring
 
+    class CountingLock:
+        """The scorers' lock, counting the threads that asked for it."""
+
+        def __init__(self) -> None:
+            self.lock, self.asked = threading.Lock(), 0
+
+        def __enter__(self):
+            self.asked += 1
+            self.lock.acquire()
+
+        def __exit__(self, *exc) -> None:
+            self.lock.release()
+
     loads: list[int] = []
+    go = threading.Event()
 
-    def slow_load(self, *args, **kwargs):
+    def held_load(self, *args, **kwargs):  # the first load is held until the second session asks too
         loads.append(1)
-        time.sleep(0.3)
+        go.wait(60)
 
+    lock = CountingLock()
     monkeypatch.setattr(scoring, "_scorers", {})
-    monkeypatch.setattr(Scorer, "__init__", slow_load)
+    monkeypatch.setattr(scoring, "_lock", lock)
+    monkeypatch.setattr(Scorer, "__init__", held_load)
     got: list[object] = []
     threads = [threading.Thread(target=lambda: got.append(scoring.load_scorer(tiny_engine))) for _ in range(2)]
     for t in threads:
         t.start()
+    wait_until(lambda: lock.asked == 2 and len(loads) == 1, "both sessions asking while the first loads", 30)
+    go.set()
     for t in threads:
         t.join()
     assert len(loads) == 1 and got[0] is got[1]
@@ -115,24 +133,30 @@ def test_a_score_job_starts_at_once_while_the_engine_thread_is_busy(tiny_engine,
 
     from studio import scoring
 
-    release = _hold_the_engine_thread()
+    release, held = _hold_the_engine_thread()
     try:
-        began = time.perf_counter()
         job = scoring.score_job(tiny_engine, None, tiny_params, Image.new("RGB", (64, 64)), {}, key=1)
-        assert time.perf_counter() - began < 1.0 and not job.done.is_set()
+        assert held.is_set() and not job.done.is_set()  # returned while the job ahead still runs
     finally:
         release.set()
     assert job.wait(60) and job.ok, job.error
 
 
-def _hold_the_engine_thread() -> threading.Event:
-    """A job running on the engine thread until the returned event is set (another session's render)."""
+def _hold_the_engine_thread() -> tuple[threading.Event, threading.Event]:
+    """A job running on the engine thread (another session's render) until the first event returned
+    is set; the second is set while it runs: a call that waited for it would find it cleared."""
     from studio import worker
 
-    running, release = threading.Event(), threading.Event()
-    worker.submit(lambda: running.set() or release.wait(30), priority=worker.INTERACTIVE)
-    assert running.wait(30)
-    return release
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        held.set()
+        release.wait(60)
+        held.clear()
+
+    worker.submit(hold, priority=worker.INTERACTIVE)
+    assert held.wait(30)
+    return release, held
 
 
 @pytest.mark.parametrize("busy", [False, True])
@@ -140,13 +164,12 @@ def test_the_prompts_norm_never_holds_the_page_behind_the_engine(monkeypatch, ti
     """Generate's slider scale: `worker.call` after a racy `busy()` check could wait out a whole render."""
     from studio import jobs, worker
 
-    release = _hold_the_engine_thread() if busy else threading.Event()
+    release, held = _hold_the_engine_thread() if busy else (threading.Event(), None)
     monkeypatch.setattr(worker, "busy", lambda: False)  # a check that raced: the job ahead came just after it
     norms: dict = {}
     try:
-        began = time.perf_counter()
         norm = jobs.text_norm(tiny_engine, norms, tiny_params)
-        assert time.perf_counter() - began < jobs.QUICK + 0.5
+        assert held is None or held.is_set()  # returned while the job ahead still runs
         assert (norm is None) == busy
     finally:
         release.set()

@@ -4,7 +4,6 @@ download the PNG."""
 from __future__ import annotations
 
 import re
-import time
 
 import numpy as np
 from PIL import Image
@@ -12,6 +11,7 @@ from playwright.sync_api import expect
 
 from studio.widgets.canvas import DISPLAY_WIDTH
 from tests.e2e.helpers import ARTIFACTS, button, cut_short, open_studio, set_slider, shot, small_and_fast
+from tests.waiting import wait_until
 
 
 def _open_edit(page, server, photo) -> None:
@@ -130,25 +130,15 @@ def test_paint_a_mask_with_the_mouse_edit_and_download(page, server, server_dirs
         page.locator("[data-testid=stImage]", has=page.get_by_text(caption, exact=True)).locator("img")
         for caption in ("Before (working size)", "After")
     ]
-    widths = _settled_widths(shown)  # measured once the page has laid itself out at the new width
-    assert min(widths) >= 240, widths
+    widths = lambda: [image.bounding_box()["width"] for image in shown]  # noqa: E731
+    # polled: right after a viewport change the page is still laying itself out (a fresh clone's full
+    # run once measured Before mid-way, 211 px)
+    wait_until(lambda: min(widths()) >= 240, lambda: f"Before and After 240 px wide or more: {widths()}", 10)
     column = page.locator(".st-key-edit_canvas").bounding_box()
     assert canvas.bounding_box()["x"] + DISPLAY_WIDTH <= column["x"] + column["width"] + 0.5
     assert not cut_short(page), cut_short(page)
     shown[1].scroll_into_view_if_needed()
     shot(page, "edit_result_1024")
-
-
-def _settled_widths(images, seconds: float = 10.0) -> list[float]:
-    """The images' widths once two looks 0.25 s apart agree: right after a viewport change the page
-    is still laying itself out (a fresh clone's full run once measured Before mid-way, 211 px)."""
-    deadline, last = time.monotonic() + seconds, None
-    while True:
-        widths = [image.bounding_box()["width"] for image in images]
-        if widths == last or time.monotonic() > deadline:
-            return widths
-        last = widths
-        time.sleep(0.25)
 
 
 def _wait_until_painted(page, x: int, y: int) -> None:
