@@ -24,6 +24,7 @@ import streamlit as st
 
 from core.compare import COMPARE_MODES
 from core.images import working_size
+from core.models import SD15_HUB_ID
 from core.params import MAX_SEED, GenerationParams
 from studio.binding_table import BINDINGS, BY_KEY, FIELD_LABELS, LEVEL_SHORT, Binding, params_from_values, same_file
 from studio.fast import FAST_DEFAULTS
@@ -115,7 +116,7 @@ def ensure_widgets(device_hint: str | None = None) -> None:
 def _models_choice(spec: str) -> tuple[str, str]:
     if spec == "tiny":
         return "tiny", ""
-    if spec in ("sd15", "stable-diffusion-v1-5/stable-diffusion-v1-5"):
+    if spec in ("sd15", SD15_HUB_ID):
         return "sd15", ""
     return "custom", spec
 

@@ -125,10 +125,10 @@ def number_box(where: Any, label: str, key: str, allowed: tuple[float, float], c
 def number(key: str, where: Any = st, **kwargs: Any) -> Any:
     """The number box of a knob: its range from the Knob, its top lowered to the operator's limit."""
     k, part = _knob(key), _part(key)
-    lo, hi = k.range[0], min(k.range[1], _cap(key))  # width, height: CLAP2DIFF_MAX_SIDE
+    allowed = allowed_range(key)  # width, height: CLAP2DIFF_MAX_SIDE
     step = k.step_for(part if isinstance(part, int) else None)
-    return number_box(where, BY_KEY[key].label, key, (lo, hi), capped=hi < k.range[1], problem=errors.field_problem(key),
-                      step=step, help=k.help_for(part), format=k.fmt, **kwargs)  # fmt: skip
+    return number_box(where, BY_KEY[key].label, key, allowed, capped=allowed[1] < k.range[1],
+                      problem=errors.field_problem(key), step=step, help=k.help_for(part), format=k.fmt, **kwargs)  # fmt: skip
 
 
 def choice(key: str, widget: Any = st.radio, options: list[str] | None = None, **kwargs: Any) -> Any:
