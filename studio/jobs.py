@@ -50,6 +50,7 @@ WAITING = Waiting().text
 # Seconds a page waits for a job before it draws "working on it" (the old picture marked updating, a
 # progress bar): a job done by then is drawn once, as its result (the live preview: bench/studio_latency.py).
 QUICK = 0.25
+TEXT_NORMS_KEPT = 64  # prompts whose text norm a session keeps (jobs.text_norm)
 INTERACTIVE_KINDS = frozenset(
     {"preview", "render", "listen", "scores", "edit"}
 )  # ahead of batch work (studio/worker.py)
@@ -186,10 +187,17 @@ def text_norm(engine: Engine, norms: dict[tuple, Future], params: GenerationPara
 
     key = (engine.spec.name, params.prompt, params.norm_measure)
     if key not in norms:
+        while len(norms) >= TEXT_NORMS_KEPT:  # each prompt typed asks once: the oldest answers go first
+            del norms[next(iter(norms))]
         norms[key] = worker.submit(engine.prompt_norm, params.prompt, params.norm_measure, priority=worker.INTERACTIVE)
     future = norms[key]
     wait_for([future], timeout=QUICK)
-    return future.result() if future.done() and future.exception() is None else None
+    if not future.done():
+        return None
+    if future.exception() is not None:  # a failed ask (an engine swapped out under it): asked again next run
+        del norms[key]
+        return None
+    return future.result()
 
 
 # ================================================================================================

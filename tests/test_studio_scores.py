@@ -177,3 +177,35 @@ def test_the_prompts_norm_never_holds_the_page_behind_the_engine(monkeypatch, ti
     assert jobs.text_norm(tiny_engine, norms, tiny_params) == tiny_engine.prompt_norm(
         tiny_params.prompt, tiny_params.norm_measure
     )
+
+
+def test_a_failed_prompt_norm_is_asked_again_and_a_session_keeps_a_bounded_number(
+    monkeypatch, tiny_engine, tiny_params
+):
+    """A failed ask was kept for ever: that prompt's slider scale never showed its norm again."""
+    from studio import jobs
+
+    real, calls = tiny_engine.prompt_norm, []
+
+    def fails_once(prompt: str, measure: str) -> float:
+        calls.append(prompt)
+        if len(calls) == 1:
+            raise RuntimeError("the engine was swapped out")
+        return real(prompt, measure)
+
+    monkeypatch.setattr(tiny_engine, "prompt_norm", fails_once)
+    norms: dict = {}
+    assert jobs.text_norm(tiny_engine, norms, tiny_params) is None
+    if norms:  # the failure came after QUICK: the next run sees it
+        assert next(iter(norms.values())).exception(30) is not None
+        assert jobs.text_norm(tiny_engine, norms, tiny_params) is None
+    assert norms == {}  # forgotten: the next run asks again
+    jobs.text_norm(tiny_engine, norms, tiny_params)
+    assert next(iter(norms.values())).result(30) == real(tiny_params.prompt, tiny_params.norm_measure)
+    assert len(calls) == 2
+
+    monkeypatch.setattr(jobs, "TEXT_NORMS_KEPT", 3)
+    prompts = [f"a city {i}" for i in range(5)]
+    for prompt in prompts:
+        jobs.text_norm(tiny_engine, norms, tiny_params.replace(prompt=prompt))
+    assert [key[1] for key in norms] == prompts[-3:]
