@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from core import Scorer
     from core.engine import Engine
     from core.params import GenerationParams
+    from core.scoring import Scores
 
 LOADING = Stage("scorer", "Loading CLIP for the scores")
 
@@ -46,11 +47,11 @@ def load_scorer(engine: Engine, job: Job | None = None) -> Scorer:
 
 
 def score_job(engine: Engine, scorer: Scorer | None, params: GenerationParams, image: Any, heard: Any, key: Any) -> Job:
-    """CLIP scores of one finished image (its strength-0 twin generated for the audio effect);
+    """A job whose result is the CLIP `Scores` of one finished image (its strength-0 twin generated for the audio effect);
     `scorer` None: the task loads it (`load_scorer`)."""
     from core.sweep import heard_overall, no_audio_twin
 
-    def task(job: Job):  # the twin is a generation like any: Cancel, progress and "waiting" reach it
+    def task(job: Job) -> Scores:  # the twin is a generation like any: Cancel, progress and "waiting" reach it
         clip = scorer or load_scorer(engine, job)
         twin = no_audio_twin(engine, params, image, job.on_progress, job.cancel, job.on_status)
         return clip.score(image, params.prompt, heard_overall(heard), engine.vocabulary, twin)
@@ -67,7 +68,7 @@ def compare_scores_job(engine: Engine, scorer: Scorer | None, items: dict[str, A
 
     twin = items["no_audio"].image if "no_audio" in items else None
 
-    def task(job: Job) -> list[tuple[str, Any]]:
+    def task(job: Job) -> list[tuple[str, Scores]]:
         clip = scorer or load_scorer(engine, job)
         rows = []
         for key_, item in items.items():

@@ -6,7 +6,7 @@ widget keys, which only the binding table (studio/bindings.py) reads and writes.
 
 Each kind of background work has a `JobSlot`: the job in flight, the last result it gave, what
 that result was made from (`key`), an error and a note for people. A page that needs a new kind of
-work declares one field (`edit: JobSlot[EditResult] = field(default_factory=JobSlot)`); the
+work declares one field (`edit: JobSlot[EditOutput] = field(default_factory=JobSlot)`); the
 generic `JobSlot.collect` gives it the usual lifecycle, `Session.collect_jobs` adds what is special
 (renders go into the history, a cancelled comparison keeps its images).
 """
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
     from core.compare import CompareRun
     from core.parts import ModeView
+    from core.scoring import Scores
     from core.sweep.run import SweepRun
+    from studio.editing import EditOutput
 
 SESSION_KEY = "clap2diff_session"
 
@@ -154,12 +156,14 @@ class Session:
     preview: JobSlot[HistoryItem] = field(default_factory=JobSlot)
     compare: JobSlot[CompareResult] = field(default_factory=JobSlot)
     listen: JobSlot[ModeView] = field(default_factory=JobSlot)
-    edit: JobSlot[Any] = field(default_factory=JobSlot)
-    edit_preview: JobSlot[Any] = field(default_factory=JobSlot)  # the Edit page's live preview
-    sweep: JobSlot[Any] = field(default_factory=JobSlot)
-    scores: JobSlot[Any] = field(default_factory=JobSlot)  # Generate's CLIP scores of a render (key: its id)
-    compare_scores: JobSlot[Any] = field(default_factory=JobSlot)  # Compare's, of a comparison (key: ("compare", id))
-    train: JobSlot[Any] = field(default_factory=JobSlot)
+    edit: JobSlot[EditOutput] = field(default_factory=JobSlot)
+    edit_preview: JobSlot[EditOutput] = field(default_factory=JobSlot)  # the Edit page's live preview
+    sweep: JobSlot[SweepRun] = field(default_factory=JobSlot)
+    scores: JobSlot[Scores] = field(default_factory=JobSlot)  # Generate's CLIP scores of a render (key: its id)
+    compare_scores: JobSlot[list[tuple[str, Scores]]] = field(
+        default_factory=JobSlot
+    )  # Compare's, of a comparison (key: ("compare", id))
+    train: JobSlot[None] = field(default_factory=JobSlot)  # no job: its key is the run folder the Train page follows
     train_dataset: str | None = None  # the dataset the Train page last showed: one that vanishes is said
     last_trace: tuple[str, int] | None = None  # ("render", id) | ("preview" | "edit" | "edit preview", 0): Gates' first
     recalled: GenerationParams | None = None  # set by a recall, shown (once) on Generate
