@@ -234,9 +234,8 @@ def test_compare_page_reports_a_near_silent_level():
     assert len(tiles) == len(run.plan.cells)  # the skipped tile keeps its place, with no params
 
 
-def test_a_comparison_made_before_the_settings_changed_says_so():
-    """A seed or a weight moved on Generate after the run: the grid and its downloads are of the
-    older settings, as the live preview's picture says "older settings"."""
+def _compared_mix_alone():
+    """A session that ran a comparison of the mix only (no "without audio", no level alone)."""
     at = _app(w_sample="engine")
     at.switch_page("../pages/compare.py").run()
     at.multiselect(key="cmp_modes").set_value(["mix"])
@@ -244,6 +243,13 @@ def test_a_comparison_made_before_the_settings_changed_says_so():
     at.toggle(key="cmp_alone").set_value(False)
     at.button(key="cmp_run").click().run()
     _ok(at)
+    return at
+
+
+def test_a_comparison_made_before_the_settings_changed_says_so():
+    """A seed or a weight moved on Generate after the run: the grid and its downloads are of the
+    older settings, as the live preview's picture says "older settings"."""
+    at = _compared_mix_alone()
     assert _session(at).compare.result is not None
     assert not [i for i in at.info if "Older settings" in i.value]
     at.session_state["w_seed"] = 4321
@@ -270,13 +276,7 @@ def test_older_settings_names_what_the_comparison_was_asked_and_nothing_it_ignor
     """The note compared Generate's params, `sources` included, though a comparison runs every chosen
     mode: a change of Level sources was named, one of Source modes, Without audio or Each level alone
     never was. It compares what Run asks now (studio.history.CompareAsked)."""
-    at = _app(w_sample="engine")
-    at.switch_page("../pages/compare.py").run()
-    at.multiselect(key="cmp_modes").set_value(["mix"])
-    at.toggle(key="cmp_without").set_value(False)
-    at.toggle(key="cmp_alone").set_value(False)
-    at.button(key="cmp_run").click().run()
-    _ok(at)
+    at = _compared_mix_alone()
 
     def older() -> list[str]:
         return [i.value for i in at.info if "Older settings" in i.value]
