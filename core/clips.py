@@ -4,7 +4,8 @@ A shared PNG names its clip by file name and content hash only (GenerationParams
 no folder of the machine that made it leaks. Reproducing looks for a file of that name whose
 content has that hash in the places the caller knows (the PNG's folder, the working folder, the
 bundled samples; the studio adds its uploads, which are stored under the hash's first 16 hex
-digits), and otherwise asks for the clip. A trained checkpoint is named by its run
+digits, and the folders of the operator's audio library that hold a file of that name), and
+otherwise asks for the clip. A trained checkpoint is named by its run
 ('city/final', core/train/layout.py): it is looked for in those places and one folder down
 (`runs/city/final`).
 """
@@ -12,6 +13,7 @@ digits), and otherwise asks for the clip. A trained checkpoint is named by its r
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -59,6 +61,26 @@ def namesake(name: str, places: Iterable[Path]) -> Path | None:
             if path.is_file():
                 return path
     return None
+
+
+WALK_LIMIT = 20_000  # entries `folders_holding` looks at per search: a bounded wait in a large library
+
+
+def folders_holding(name: str, roots: Iterable[Path], limit: int = WALK_LIMIT) -> list[Path]:
+    """The folders at any depth under `roots` that hold a file named like the clip `name`, for
+    `find_clip` to check by hash: an audio library is a tree, and the PNG names no folder. The
+    walk looks at `limit` entries at most (symlinked folders are not followed), so a recall in a
+    huge library costs a bounded time; a clip beyond it is then asked for, as one not here."""
+    name, seen, found = clip_name(name), 0, []
+    for root in roots:
+        for folder, dirs, files in os.walk(root, onerror=lambda _err: None):
+            dirs.sort()
+            seen += len(dirs) + len(files)
+            if name in files:
+                found.append(Path(folder))
+            if seen >= limit:
+                return found
+    return found
 
 
 CLI_HINT = "pass it with --audio FILE (or put it next to the PNG)"

@@ -259,22 +259,25 @@ class Session:
 
     def recall(self, params: GenerationParams, goto: str | None = "generate", about: str | None = None) -> None:
         """Put a past generation's params back into the sliders (a button callback). A PNG names
-        its clip without folders: it is looked for among this server's uploads and the samples
-        (a trained checkpoint among its runs). `about` is shown with them on Generate: what the
+        its clip without folders: it is looked for among this server's uploads, the samples and the
+        operator's audio folders (a trained checkpoint among its runs). `about` is shown with them on Generate: what the
         sliders cannot bring back (an edit's photo) or changed (a preview tile's size)."""
         from core.audio import AudioError
-        from core.clips import locate_checkpoint, locate_clip, namesake
+        from core.clips import folders_holding, locate_checkpoint, locate_clip, namesake
         from core.errors import UserError
         from core.params import clip_name
         from core.samples import SAMPLES_DIR
         from core.train.layout import checkpoint_name
         from studio.bindings import push
+        from studio.file_access import audio_dirs
         from studio.gallery_store import clips_dir
         from studio.limits import limits
         from studio.training import runs_root
         from studio.uploads import uploads_dir
 
         places = [uploads_dir(), *([clips_dir(self.gallery_code)] if self.gallery_code else []), SAMPLES_DIR]
+        if params.audio_path is not None:  # the operator's audio library (File path): where it holds that name
+            places += folders_holding(params.audio_path, audio_dirs())
         self.recall_clip_differs, self.unlocated_clip = False, None
         try:
             params = locate_clip(params, places, hint="choose the clip again")

@@ -168,7 +168,7 @@ def test_a_recalled_clip_not_found_is_missing_not_its_namesake_in_the_first_fold
     ok(at)
     assert at.radio(key="w_audio_source").value == "path" and at.text_input(key="w_audio_path").value == "storm.wav"
     warned = [w.value for w in at.warning]
-    said = "Settings restored, except the clip **storm.wav**: it is not on this server"
+    said = "Settings restored, except the clip **storm.wav**: this server's file of that name has other sound"
     assert any(said in w for w in warned), warned
     assert not at.success, [s.value for s in at.success]
     assert session(at).params.audio_path is None  # nothing a preview or a render would hear
@@ -183,3 +183,51 @@ def test_a_recalled_clip_not_found_is_missing_not_its_namesake_in_the_first_fold
     at.run()
     ok(at)
     assert any("storm.wav is not the clip this image was made from" in e for e in errors(at)), errors(at)
+
+
+def test_a_recalled_clip_is_found_in_the_audio_library_by_name_and_sound(tmp_path, monkeypatch):
+    """A PNG names its clip without folders; the operator's library (CLAP2DIFF_AUDIO_DIRS) is a
+    tree. The recall looks at any depth for a file of that name with the recorded sound, and takes
+    that one, not a namesake with other sound met first."""
+    monkeypatch.setenv("CLAP2DIFF_MODELS", "tiny")
+    from PIL import Image
+
+    from core.audio import file_sha256
+    from core.export import png_bytes
+    from core.params import GenerationParams
+    from tests.studio_helpers import app, ok, session, wav
+
+    root = tmp_path / "library"
+    (root / "a_other").mkdir(parents=True)
+    (root / "a_other" / "storm.wav").write_bytes(wav(silent=True))  # walked first: other sound
+    (root / "field" / "2024").mkdir(parents=True)
+    theirs = root / "field" / "2024" / "storm.wav"
+    theirs.write_bytes(wav(seconds=1.37))  # a sound no other test uploads (uploads are looked in first)
+    monkeypatch.setenv(AUDIO_DIRS_ENV, str(root))
+    recorded = GenerationParams(prompt="p", seed=5, steps=6, width=64, height=64, models="tiny",
+                                audio_path="/their/machine/storm.wav", audio_sha256=file_sha256(theirs))  # fmt: skip
+    at = app()
+    at.switch_page("../pages/gallery.py").run()
+    at.file_uploader(key="gallery_png").set_value(("storm.png", png_bytes(Image.new("RGB", (64, 64)), recorded), "image/png")).run()  # fmt: skip
+    at.button(key="recall_upload").click().run()
+    ok(at)
+    assert at.radio(key="w_audio_source").value == "path"
+    assert at.text_input(key="w_audio_path").value == str(theirs.resolve())
+    assert [s.value for s in at.success] and not at.warning, [w.value for w in at.warning]
+    assert session(at).params.audio_path == str(theirs.resolve())
+    assert session(at).params.audio_sha256 == recorded.audio_sha256
+
+
+def test_the_library_search_stops_after_its_limit(tmp_path):
+    """A recall in a huge library waits a bounded time: the walk looks at WALK_LIMIT entries."""
+    from core.clips import folders_holding
+
+    for i in range(5):
+        (tmp_path / f"d{i}").mkdir()
+        (tmp_path / f"d{i}" / "hum.wav").write_bytes(b"")
+    assert folders_holding("/elsewhere/hum.wav", [tmp_path]) == [tmp_path / f"d{i}" for i in range(5)]
+    assert folders_holding("hum.wav", [tmp_path], limit=7) == [
+        tmp_path / "d0",
+        tmp_path / "d1",
+    ]  # 5 folders, then 1 file each
+    assert folders_holding("none.wav", [tmp_path]) == []
