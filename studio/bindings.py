@@ -263,12 +263,12 @@ def shown_params() -> GenerationParams:
 
 def current_params(models: str | None = None) -> GenerationParams:
     """The widgets read back into a GenerationParams (not validated), stored as the canonical copy."""
-    from studio.file_access import allowed_checkpoint
+    from studio.file_access import checkpoint_choice
 
     ensure_widgets()
     params = _read_back()
-    if params.checkpoint:  # a folder outside the runs root (and the operator's) is never opened
-        params = params.replace(checkpoint=allowed_checkpoint(params.checkpoint)[0])
+    if params.checkpoint:  # a folder outside the runs root (and the operator's) is never opened; a run, its final/
+        params = params.replace(checkpoint=checkpoint_choice(params.checkpoint).folder)
     if models:
         params = params.replace(models=models)
     session().params = params

@@ -9,12 +9,15 @@ whether or not the path exists. The CLI, run by users on their own machine, keep
 The sidebar's trained-checkpoint folder is the same kind of name: opened anywhere, its errors
 (which quote the folder and differ by what is there) would probe the server's disk. It opens
 folders under the runs root (`CLAP2DIFF_RUNS`, where the Train page's runs are) and those
-`CLAP2DIFF_CHECKPOINT_DIRS` names, checked the same way.
+`CLAP2DIFF_CHECKPOINT_DIRS` names, checked the same way. A run's folder typed there opens its
+final/ as `--checkpoint RUN` does (core.train.layout.checkpoint_of_run, one reading for both), and
+the folder it resolves to passes the same check (a final/ linked out of the folders does not open).
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 AUDIO_DIRS_ENV = "CLAP2DIFF_AUDIO_DIRS"
@@ -86,12 +89,48 @@ def allowed_checkpoint(raw: str) -> tuple[str | None, str | None]:
     )
 
 
+@dataclass(frozen=True)
+class CheckpointChoice:
+    """What the sidebar's checkpoint box opens: `folder` (None: nothing), `run` (the run's folder as
+    typed, when its final/ is the folder) and `problem` (why nothing opens, plain text)."""
+
+    folder: str | None
+    run: str | None = None
+    problem: str | None = None
+
+
+def checkpoint_choice(raw: str) -> CheckpointChoice:
+    """The box's text read as `--checkpoint` reads it, gated by `allowed_checkpoint` before anything
+    is stat'ed (a refusal never tells what is on the disk) and again on the folder it resolves to."""
+    from core.train.layout import CHECKPOINTS, FINAL, UnfinishedRun, checkpoint_of_run
+
+    folder, refused = allowed_checkpoint(raw)
+    if folder is None:
+        return CheckpointChoice(None, problem=refused)
+    try:
+        opened = checkpoint_of_run(folder)
+    except UnfinishedRun:
+        typed = raw.strip().rstrip("/\\")
+        return CheckpointChoice(None, run=typed, problem=(
+            f"The run {typed} has not finished: it has no {FINAL}/ checkpoint yet. Wait for it to finish (the Train "
+            f"page follows it), or name one of its step checkpoints, {typed}/{CHECKPOINTS}/step-N."
+        ))  # fmt: skip
+    if opened.run is None:
+        return CheckpointChoice(folder)
+    final, refused = allowed_checkpoint(opened.folder)
+    if final is None:
+        return CheckpointChoice(None, problem=refused)
+    return CheckpointChoice(final, run=raw.strip().rstrip("/\\"))
+
+
 __all__ = [
     "AUDIO_DIRS_ENV",
     "CHECKPOINT_DIRS_ENV",
     "OFF",
+    "CheckpointChoice",
     "allowed_audio_path",
     "allowed_checkpoint",
     "audio_dirs",
+    "checkpoint_choice",
     "checkpoint_dirs",
 ]

@@ -291,11 +291,14 @@ def open_in_generate(run: str) -> None:
 
 def show_picked_run(names: list[str]) -> None:
     """The sidebar's finished-run choice follows the checkpoint in use (Open in Generate, a recall,
-    a folder typed): that run's name, or none when the checkpoint is not one of `names`' finals."""
+    a folder typed, a run's folder typed): that run's name, or none when the checkpoint is not one of
+    `names`' finals."""
     from core.train.checkpoint import FINAL
+    from studio.file_access import checkpoint_choice
 
-    current = str(bindings.value("w_checkpoint") or "")
-    shown = next((n for n in names if current == str(runs_root() / n / FINAL)), None)
+    typed = str(bindings.value("w_checkpoint") or "")
+    current = {typed, checkpoint_choice(typed).folder}
+    shown = next((n for n in names if str(runs_root() / n / FINAL) in current), None)
     if bindings.value(RUN_PICK_KEY) != shown:
         bindings.set_value(RUN_PICK_KEY, shown)
 

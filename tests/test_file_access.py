@@ -9,8 +9,10 @@ from studio.file_access import (
     AUDIO_DIRS_ENV,
     CHECKPOINT_DIRS_ENV,
     OFF,
+    CheckpointChoice,
     allowed_audio_path,
     allowed_checkpoint,
+    checkpoint_choice,
     checkpoint_dirs,
 )
 
@@ -140,6 +142,58 @@ def test_the_sidebar_refuses_a_checkpoint_folder_outside_and_nothing_opens_it(ru
     assert [e.value for e in at.sidebar.error] == refusal  # the same words whether or not it exists
     at.text_input(key="w_checkpoint").set_value("city/final").run()  # under the runs root: used
     assert not at.sidebar.error and session(at).params.checkpoint == str((runs / "city" / "final").resolve())
+
+
+def _train_runs(runs, outside):
+    """A finished run, one still going (no final/ yet), and one whose final/ links out of the runs folder."""
+    for name in ("done", "going", "linked"):
+        (runs / name / "checkpoints").mkdir(parents=True)
+        (runs / name / "train_config.json").write_text('{"models": "tiny"}')
+    for final in (runs / "done" / "final", outside / "final"):
+        final.mkdir(parents=True)
+        (final / "training.json").write_text("{}")
+    (runs / "linked" / "final").symlink_to(outside / "final")
+
+
+def test_a_runs_folder_opens_its_final_checkpoint_inside_the_allowed_folders(runs, tmp_path):
+    """The box took only a checkpoint folder while `--checkpoint RUN` took the run: both read it
+    with core.train.layout.checkpoint_of_run, and what it resolves to is gated again."""
+    _train_runs(runs, tmp_path / "elsewhere")
+    done = str((runs / "done").resolve() / "final")
+    assert checkpoint_choice("done") == CheckpointChoice(done, run="done")
+    assert checkpoint_choice(" done/ ") == CheckpointChoice(done, run="done")
+    assert checkpoint_choice(str(runs / "done")) == CheckpointChoice(
+        str(runs / "done" / "final"), run=str(runs / "done")
+    )
+    assert checkpoint_choice("city/final") == CheckpointChoice(str((runs / "city" / "final").resolve()))
+    assert checkpoint_choice("going") == CheckpointChoice(None, run="going", problem=(
+        "The run going has not finished: it has no final/ checkpoint yet. Wait for it to finish (the Train page "
+        "follows it), or name one of its step checkpoints, going/checkpoints/step-N."
+    ))  # fmt: skip
+    refused = allowed_checkpoint("/etc")[1]
+    assert checkpoint_choice("linked") == CheckpointChoice(None, problem=refused)  # final/ links outside
+    assert (
+        checkpoint_choice("/etc")
+        == checkpoint_choice(str(tmp_path / "elsewhere"))
+        == CheckpointChoice(None, problem=refused)
+    )
+    assert checkpoint_choice("") == CheckpointChoice(None)
+
+
+def test_the_sidebar_opens_a_runs_final_checkpoint_and_says_so(runs, tmp_path):
+    from studio.markdown import escape_md_prose
+    from tests.studio_helpers import app, session
+
+    _train_runs(runs, tmp_path / "elsewhere")
+    at = app(w_mode="trained", w_checkpoint="done", ui_live_preview=False)
+    assert not at.sidebar.error, [e.value for e in at.sidebar.error]
+    assert "Run `done`: its final checkpoint." in [c.value for c in at.sidebar.caption]
+    assert session(at).params.checkpoint == str(runs.resolve() / "done" / "final")
+    assert at.text_input(key="w_checkpoint").value == "done"  # the box keeps what was typed
+    at.text_input(key="w_checkpoint").set_value("going").run()
+    assert [e.value for e in at.sidebar.error] == [escape_md_prose(checkpoint_choice("going").problem)]
+    assert session(at).params.checkpoint is None  # nothing opens: the pages ask for a checkpoint
+    assert not [c for c in at.sidebar.caption if "final checkpoint" in c.value]
 
 
 def test_a_recalled_clip_not_found_is_missing_not_its_namesake_in_the_first_folder(tmp_path, monkeypatch):

@@ -146,6 +146,24 @@ def test_a_checkpoint_named_on_the_command_line_is_used_in_trained_mode(tmp_path
     )
 
 
+def test_a_checkpoint_name_is_read_one_way_for_the_command_line_and_the_studio(tmp_path):
+    """`--checkpoint RUN` opened RUN/final while the studio's box took only the checkpoint folder:
+    both read the name with core.train.layout.checkpoint_of_run now."""
+    from core.train.layout import RunCheckpoint, UnfinishedRun, checkpoint_of_run
+
+    run = _fake_run(tmp_path / "runs", finished=True)
+    assert checkpoint_of_run(str(run)) == RunCheckpoint(str(run / "final"), run=str(run))
+    for folder in (run / "final", run / "checkpoints" / "step-0000010", tmp_path / "no-such-folder"):
+        assert checkpoint_of_run(str(folder)) == RunCheckpoint(str(folder))  # as typed: the engine says the rest
+    (run / "final" / "training.json").unlink()  # a final/ whose writing was cut short is not one
+    with pytest.raises(UnfinishedRun) as caught:
+        checkpoint_of_run(str(run))
+    assert caught.value.run == str(run) and str(caught.value) == (
+        f"{run} is a training run that has not finished (no final/): name one of its checkpoints "
+        f"({run / 'checkpoints' / 'step-N'})"
+    )
+
+
 def test_prepare_skips_a_row_with_an_unquoted_comma_and_keeps_a_hand_written_line(tmp_path, capsys):
     """A caption with an unquoted comma was cut at the comma without a word; a line of the dataset's
     metadata.jsonl that is not JSON (a row typed by hand with a slip) was deleted by the next prepare;

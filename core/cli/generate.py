@@ -183,20 +183,20 @@ def params_from_args(args: argparse.Namespace, edit: bool = False) -> Generation
 
 
 def _checkpoint_of_run(path: str) -> str:
-    """`--checkpoint runs/s2`, a run folder as `train --init` takes it, is its final/; a run with no
-    final/ yet is said with what to name instead (the engine's 'has no config.json' said neither)."""
-    from ..train.layout import CHECKPOINTS, FINAL, RUN_CONFIG, TRAINING_FILE
+    """`--checkpoint runs/s2`, a run folder as `train --init` takes it, is its final/ (read as the
+    studio's checkpoint box reads it: layout.checkpoint_of_run); a run with no final/ yet is said
+    with what to name instead, or how to finish it."""
+    from ..train.layout import FINAL, UnfinishedRun, checkpoint_of_run
 
-    folder = Path(path).expanduser()
-    if not (folder / RUN_CONFIG).is_file():
-        return path
-    if (folder / FINAL / TRAINING_FILE).is_file():
+    try:
+        opened = checkpoint_of_run(path)
+    except UnfinishedRun as exc:
+        raise CliError(
+            f"--checkpoint {exc}, or finish it with python -m core train --out {path} --resume latest"
+        ) from None
+    if opened.run is not None:
         sys.stderr.write(f"note: --checkpoint {path} is a training run: using its {FINAL}/\n")
-        return str(Path(path) / FINAL)
-    raise CliError(
-        f"--checkpoint {path} is a training run that has not finished (no {FINAL}/): name one of its checkpoints "
-        f"({Path(path) / CHECKPOINTS}/step-N), or finish it with python -m core train --out {path} --resume latest"
-    )
+    return opened.folder
 
 
 def _models_of_checkpoint(params: GenerationParams) -> GenerationParams:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+
+from ..errors import UserError
 
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
@@ -58,5 +61,39 @@ def trained_models(checkpoint: str | Path) -> str | None:
     return None
 
 
-__all__ = ["CHECKPOINTS", "FINAL", "RUN_CONFIG", "SKIPPED_FILE", "STEP_DIR", "TRAINING_FILE", "checkpoint_name",
-           "step_name", "trained_models"]  # fmt: skip
+@dataclass(frozen=True)
+class RunCheckpoint:
+    """What a checkpoint name opens: `folder`, and `run` when the name was a training run's folder
+    (the folder `train --init` takes), whose final/ is then the folder."""
+
+    folder: str
+    run: str | None = None
+
+
+class UnfinishedRun(UserError):
+    """A training run's folder named as a checkpoint before its final/ is written: nothing to open
+    yet. Each front end adds how to finish it (the CLI's command, the studio's Train page)."""
+
+    def __init__(self, run: str) -> None:
+        self.run = run
+        self.steps = str(Path(run) / CHECKPOINTS / "step-N")
+        super().__init__(
+            f"{run} is a training run that has not finished (no {FINAL}/): name one of its checkpoints ({self.steps})"
+        )
+
+
+def checkpoint_of_run(path: str) -> RunCheckpoint:
+    """The one reading of a checkpoint name, for `--checkpoint` and the studio's box: a run folder
+    (it holds train_config.json) is its final/, any other folder itself, as typed. A run without a
+    finished final/ (training.json is written last) raises UnfinishedRun: the engine's 'has no
+    config.json' would say neither that it is a run nor what to name instead."""
+    folder = Path(path).expanduser()
+    if not (folder / RUN_CONFIG).is_file():
+        return RunCheckpoint(path)
+    if (folder / FINAL / TRAINING_FILE).is_file():
+        return RunCheckpoint(str(Path(path) / FINAL), run=path)
+    raise UnfinishedRun(path)
+
+
+__all__ = ["CHECKPOINTS", "FINAL", "RUN_CONFIG", "SKIPPED_FILE", "STEP_DIR", "TRAINING_FILE", "RunCheckpoint",
+           "UnfinishedRun", "checkpoint_name", "checkpoint_of_run", "step_name", "trained_models"]  # fmt: skip

@@ -11,7 +11,7 @@ from studio import bindings, health, loader
 from studio.bindings import MODELS_CHOICE_KEY, MODELS_CUSTOM_KEY, MODELS_QUERY
 from studio.bindings import PERSIST as PS
 from studio.fast import FAST_KEYS, fast_settings
-from studio.markdown import escape_md, escape_md_prose
+from studio.markdown import code_md, escape_md, escape_md_prose
 from studio.session import session
 from studio.widgets.knobs import number_box
 
@@ -99,7 +99,7 @@ def sidebar() -> loader.EngineSlot:
             "read there), or one its operator allows.",
             persist_state=PS,
         )
-        checkpoint_refused(sb)
+        checkpoint_said(sb)
         finished_runs(sb)
         recorded_weights_note(sb)
 
@@ -124,14 +124,17 @@ def sidebar() -> loader.EngineSlot:
     return slot
 
 
-def checkpoint_refused(where) -> None:
-    """Under the checkpoint box: why the folder typed is not opened (outside the allowed folders,
-    studio/file_access.py); the pages then ask for a checkpoint, as with none."""
-    from studio.file_access import allowed_checkpoint
+def checkpoint_said(where) -> None:
+    """Under the checkpoint box: a run's folder typed opens its final checkpoint (said, since the
+    box still shows the run); why the folder typed is not opened (outside the allowed folders, a run
+    not finished: studio/file_access.py), and the pages then ask for a checkpoint, as with none."""
+    from studio.file_access import checkpoint_choice
 
-    _, refused = allowed_checkpoint(str(bindings.value("w_checkpoint") or ""))
-    if refused:
-        where.error(escape_md_prose(refused), icon=":material/folder_off:")
+    choice = checkpoint_choice(str(bindings.value("w_checkpoint") or ""))
+    if choice.problem:
+        where.error(escape_md_prose(choice.problem), icon=":material/folder_off:")
+    elif choice.run is not None:
+        where.caption(f"Run {code_md(choice.run)}: its final checkpoint.")
 
 
 def finished_runs(where) -> None:
@@ -150,10 +153,10 @@ def recorded_weights_note(where) -> None:
     """A recalled image's checkpoint whose folder now holds other weights (its run trained again):
     say so, and offer its current weights for a new image."""
     from core.projector import ProjectorError, checkpoint_sha256
-    from studio.file_access import allowed_checkpoint
+    from studio.file_access import checkpoint_choice
 
     s = session()
-    recorded, folder = s.params.checkpoint_sha256, allowed_checkpoint(str(bindings.value("w_checkpoint") or ""))[0]
+    recorded, folder = s.params.checkpoint_sha256, checkpoint_choice(str(bindings.value("w_checkpoint") or "")).folder
     try:
         now = checkpoint_sha256(folder) if recorded and folder else None
     except ProjectorError:
