@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import STAGE_NAMES, DatasetError, ParamsError, UserError, latest_validation, read_metrics, train_knobs
-from studio import charts, training, widgets
+from studio import charts, run_view, training, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
@@ -162,25 +162,19 @@ def follow_run() -> None:
         return
     st.markdown(f"### Run {widgets.code_md(info.name)}")
     state = info.state
-    stage_name = STAGE_NAMES.get(info.stage or 0, "")
-    line = f"**{state}** · stage {info.stage} ({stage_name}) · step {info.step} of {info.total or '?'}"
-    if info.status.get("loss") is not None:
-        line += f" · loss {info.status['loss']:.4f}"
-    if info.alive and info.status.get("eta_s"):
-        line += f" · about {widgets.duration(info.status['eta_s'])} left"
-    st.markdown(line, help=None)
+    st.markdown(run_view.status_line(info), help=None)
     if settings := training.run_settings(info):
         st.caption(settings)
-    if info.total:
-        st.progress(min(1.0, info.step / info.total))
+    if (done := run_view.progress(info)) is not None:
+        st.progress(done)
     if state == "failed" and info.status.get("error"):
         st.error(widgets.escape_md_prose(info.status["error"]), icon=":material/error:")
-    if info.status.get("rows_skipped"):
-        with st.expander(f"Trained on {info.status.get('rows_used', '?')} rows; {info.status['rows_skipped']} skipped"):
+    if label := run_view.skipped_label(info):
+        with st.expander(label):
             skipped = info.skipped()  # every one, those only decoding told apart among them
             st.dataframe([{"line": k.line, "reason": k.reason} for k in skipped], hide_index=True, width="stretch")
-            if int(info.status["rows_skipped"]) > len(skipped):  # a run from before skipped_rows.txt
-                st.caption(f"The first {len(skipped)} of {info.status['rows_skipped']}.")
+            if note := run_view.skipped_shown_note(info, len(skipped)):  # a run from before skipped_rows.txt
+                st.caption(note)
     resumable = info.resumable
     if state == "interrupted":
         st.warning("The run's process ended without finishing (killed, or the machine restarted)"
@@ -232,8 +226,5 @@ if runs:
     with st.expander(f"Runs ({len(runs)})", expanded=False):
         for info in runs:
             c1, c2 = st.columns([4, 1])
-            c1.markdown(
-                f"{widgets.code_md(info.name)} · {info.state} · stage {info.stage} · step {info.step}/{info.total}"
-                + (" · final checkpoint" if info.final else "")
-            )
+            c1.markdown(run_view.past_run_line(info))
             c2.button("Show", key=f"train_show_{info.name}", on_click=training.follow, args=(info.name,))
