@@ -90,16 +90,11 @@ with st.form("train_settings", border=False, enter_to_submit=False):  # only Sta
     c2, c3, c4 = st.columns(3)
     steps_knob, lr_knob, batch_knob = K["stage_steps"], K["learning_rates"], K["batch_size"]
     # No min/max on these: a browser refuses an out-of-range number with only a red border (and a
-    # form then submits the last good one); Start checks them and says which range (config.validate).
-    steps = c2.number_input(
-        steps_knob.label, step=int(steps_knob.step), help=steps_knob.help_for(stage - 1), key="train_steps", persist_state=PS,
-    )  # fmt: skip
-    lr = c3.number_input(
-        lr_knob.label, format=lr_knob.fmt, step=lr_knob.step, help=lr_knob.help_for(stage - 1), key="train_lr", persist_state=PS,
-    )  # fmt: skip
-    batch = c4.number_input(
-        batch_knob.label, step=1, help=batch_knob.help, key="train_batch", persist_state=PS,
-    )  # fmt: skip
+    # form then submits the last good one). Each box's help gives its declared range; Start checks
+    # them (config.validate), and a submitted number outside its range is said under its box.
+    steps = widgets.knob_box(c2, steps_knob, "train_steps", stage - 1, step=int(steps_knob.step))
+    lr = widgets.knob_box(c3, lr_knob, "train_lr", stage - 1, format=lr_knob.fmt, step=lr_knob.step)
+    batch = widgets.knob_box(c4, batch_knob, "train_batch", step=1)
     c1, c2 = st.columns(2)
     init = c1.selectbox(
         K["init"].label,

@@ -235,6 +235,31 @@ def test_a_setting_out_of_range_is_said_by_its_label_and_range_and_nothing_start
         at.number_input(key=key).set_value(good)
 
 
+def test_each_settings_box_shows_its_declared_range_before_start_and_under_it_when_refused(roots, monkeypatch):
+    """The form's ranges were said only after Start refused a number: each box's help now ends with the
+    range its Knob declares (the one config.validate checks), and a refused number's box says it."""
+    import re
+
+    from core import train_knobs
+    from studio import training
+
+    started: list = []
+    monkeypatch.setattr(training, "start", started.append)
+    K = train_knobs()
+    at = _train_page()
+    at.selectbox(key="train_dataset").select("tones").run()
+    for key, field in (("train_steps", "stage_steps"), ("train_lr", "learning_rates"), ("train_batch", "batch_size")):
+        shown = re.fullmatch(r".* Allowed: (\S+) to (\S+)\.", at.number_input(key=key).help, re.DOTALL)
+        assert shown and (float(shown[1]), float(shown[2])) == K[field].range, at.number_input(key=key).help
+    assert at.number_input(key="train_lr").help.endswith(" Allowed: 1e-09 to 1.")
+    assert not [c.value for c in at.caption if c.value.startswith(":red[")]  # nothing wrong yet
+    at.number_input(key="train_steps").set_value(0)
+    at.button(key="train_start").click().run()
+    lo, hi = K["stage_steps"].range
+    assert [c.value for c in at.caption if c.value.startswith(":red[")] == [f":red[must be between {lo} and {hi}]"]
+    assert started == [] and len(at.error) == 1  # and Start said which setting, below the form
+
+
 def test_a_dataset_with_no_usable_row_says_so_before_start(roots):
     datasets, _ = roots
     (datasets / "empty").mkdir()

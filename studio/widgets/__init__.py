@@ -17,7 +17,15 @@ from studio.markdown import code_md, escape_md, escape_md_prose
 from .audio import audio_picker, checked_choice, clip_for, clip_problem_box, refused_for_clip, unusable_clip
 from .canvas import PAINT_COLUMNS, PAINT_GAP, brush_note, paint_canvas
 from .images import DAMAGED, duration, inline_png, loop_time, safe_image
-from .knobs import conditioning_sliders, quality_choice, slider, slider_range, sources_controls, text_and_sampling
+from .knobs import (
+    conditioning_sliders,
+    knob_box,
+    quality_choice,
+    slider,
+    slider_range,
+    sources_controls,
+    text_and_sampling,
+)
 from .results import (
     audio_setup,
     audio_used,
@@ -63,6 +71,7 @@ __all__ = [
     "generate_settings",
     "heard",
     "inline_png",
+    "knob_box",
     "older_settings_note",
     "paint_canvas",
     "quality_choice",

@@ -122,6 +122,20 @@ def number_box(where: Any, label: str, key: str, allowed: tuple[float, float], c
     return value
 
 
+def range_words(allowed: tuple[float, float]) -> str:
+    """'1 to 10000000', '1e-09 to 1': a range as a box's help says it (bounds as `range_problem` writes them)."""
+    lo, hi = allowed
+    return f"{_num(lo)} to {_num(hi)}"
+
+
+def knob_box(where: Any, k: Knob, key: str, part: int | None = None, **kwargs: Any) -> Any:
+    """The number box of a Knob outside the binding table (the Train form's settings): its label,
+    its help ending with the range the Knob declares (what config.validate checks, seen before
+    Start), and under it, once a value outside that range is submitted, that range in words."""
+    help_text = f"{k.help_for(part)} Allowed: {range_words(k.range)}."
+    return number_box(where, k.label, key, k.range, help=help_text, **kwargs)
+
+
 def number(key: str, where: Any = st, **kwargs: Any) -> Any:
     """The number box of a knob: its range from the Knob, its top lowered to the operator's limit."""
     k, part = _knob(key), _part(key)
