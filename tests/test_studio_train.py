@@ -251,6 +251,7 @@ def test_each_settings_box_shows_its_declared_range_before_start_and_under_it_wh
     for key, field in (("train_steps", "stage_steps"), ("train_lr", "learning_rates"), ("train_batch", "batch_size")):
         shown = re.fullmatch(r".* Allowed: (\S+) to (\S+)\.", at.number_input(key=key).help, re.DOTALL)
         assert shown and (float(shown[1]), float(shown[2])) == K[field].range, at.number_input(key=key).help
+        assert "--" not in at.number_input(key=key).help  # the CLI's flags mean nothing here
     assert at.number_input(key="train_lr").help.endswith(" Allowed: 1e-09 to 1.")
     assert not [c.value for c in at.caption if c.value.startswith(":red[")]  # nothing wrong yet
     at.number_input(key="train_steps").set_value(0)

@@ -78,11 +78,11 @@ class TrainConfig:
     # seed 001: train_stage1 3000 steps, train_stage2 2000, train_stage3 1000
     stage_steps: tuple[int, int, int] = knob(
         (3000, 2000, 1000), label="Steps", range=(1, _BIG), slider=(10, 10000), step=10, parts=("1", "2", "3"),
-        help="Optimizer steps of stage {part} (set the chosen stage's with --steps).",
+        help="Optimizer steps of stage {part}.",
     )  # fmt: skip
     learning_rates: tuple[float, float, float] = knob(
         (1e-4, 1e-4, 1e-5), label="Learning rate", range=(1e-9, 1.0), step=1e-5, fmt="%.3g", parts=("1", "2", "3"),
-        help="AdamW's learning rate in stage {part}; stage 3 fine-tunes, lower (set the chosen stage's with --lr).",
+        help="AdamW's learning rate in stage {part}; stage 3 fine-tunes, lower.",
     )  # fmt: skip
     lr_schedule: str = knob(
         "constant_with_warmup", label="Learning-rate schedule", flag="--lr-schedule", choices=LR_SCHEDULE_CHOICES,
