@@ -6,22 +6,11 @@ scale, a player and what CLAP heard in it."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import streamlit as st
 
-from core import (
-    CLAP_SECONDS,
-    LEVELS,
-    SOURCE_MODES,
-    AudioClip,
-    MelSpectrogram,
-    clip_overview,
-    listening_key,
-    mode_about,
-    mode_label,
-)
-from studio import bindings, charts, errors, jobs, loader, nav, traces, widgets
+from core import LEVELS, SOURCE_MODES, listening_key, mode_about, mode_label
+from studio import bindings, charts, errors, jobs, loader, nav, overview, traces, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
@@ -30,11 +19,6 @@ engine = loader.current()
 
 st.markdown("## Spectrogram")
 st.caption("The clip chosen on the Generate page. The shaded span is the 10-second window CLAP listens to.")
-
-
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _overview(path: str, size: int, mtime: int, _clip: AudioClip) -> tuple[MelSpectrogram, Any]:
-    return clip_overview(_clip)
 
 
 params = bindings.current_params(models=engine.spec.name if engine else None)
@@ -48,15 +32,24 @@ if problem or clip is None:
     st.error(f"**Audio problem**: {problem}", icon=":material/error:")
     st.stop()
 
-path = Path(choice.path).expanduser().resolve()
-stat = path.stat()
-start = float(params.window_start)
-end = min(clip.duration, start + CLAP_SECONDS)
+file = overview.file_key(choice.path)
+if file is None:
+    st.error(f"**Audio problem**: {widgets.escape_md(Path(choice.path).name)} cannot be read any more: choose it "
+             "again on the Generate page.", icon=":material/error:")  # fmt: skip
+    st.stop()
+path = Path(file.path)
+window = overview.clap_window(params.window_start, clip.duration)
 with st.spinner("Computing the spectrogram…"):
-    mel, env = _overview(str(path), stat.st_size, stat.st_mtime_ns, clip)
+    mel, env = overview.overview(file, clip)
+title = f"{file.name} · {clip.duration:.1f} s"
 widgets.chart(
-    charts.spectrogram_figure(mel, env, (start, end), title=f"{path.name} · {clip.duration:.1f} s"), key="fig_spec_mix"
+    charts.spectrogram_figure(mel, env, None if window.empty else (window.start, window.end), title=title),
+    key="fig_spec_mix",
 )
+if window.empty:  # the engine refuses it; Generate's window slider moves it back inside the clip
+    st.warning(f"CLAP's window starts at {params.window_start:g} s, past the end of this "
+               f"{clip.duration:.1f}-second clip: choose an earlier start on the Generate page.",
+               icon=":material/warning:")  # fmt: skip
 del clip  # page globals can outlive the run (pages/generate.py): the decoded clip lives in the clip cache only
 st.audio(str(path))
 
@@ -74,7 +67,7 @@ if choices:
             length = heard_clip.duration if heard_clip is not None else None  # None: the file is gone
             del heard_clip
             st.caption(
-                f"{widgets.escape_md(heard_path.name)} · {widgets.window_text(used.window_start, length)} · "
+                f"{widgets.escape_md(heard_path.name)} · {overview.window_text(used.window_start, length)} · "
                 f"{mode_label(used.sources)} · {item.trace.steps} steps"
                 + ("" if heard_path == path else " · not the clip shown above")
             )
@@ -108,7 +101,7 @@ listen_params = params.replace(sources=mode)
 if (problem := errors.check_params(listen_params)) is not None:  # as Generate and Compare: said, nothing started
     errors.show(problem)
     st.stop()
-key = (engine.spec.name, str(path), stat.st_mtime_ns, listening_key(listen_params))
+key = (engine.spec.name, file, listening_key(listen_params))
 slot = s.listen
 if slot.key != key or slot.result is None:
     if slot.job is None or slot.job.key != key:

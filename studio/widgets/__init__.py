@@ -44,7 +44,6 @@ from .results import (
     skipped_note,
     trace_filename,
     weights_text,
-    window_text,
 )
 from .sidebar import show_load_error, sidebar
 
@@ -94,5 +93,4 @@ __all__ = [
     "trace_filename",
     "unusable_clip",
     "weights_text",
-    "window_text",
 ]

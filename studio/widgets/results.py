@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import CLAP_SECONDS, GenerationParams, Trace
+from core import GenerationParams, Trace
 from core.params import LEVELS, knobs
 from core.parts import ModeView, PartView
 from core.score_names import SCORE_HELP, SCORE_LABELS
@@ -158,14 +158,6 @@ def audio_setup(params: GenerationParams, switch: bool = False) -> str:
     weights = "/".join(f"{w:.2f}" for w in params.level_weights)
     (a, b), style = params.switch_points, params.switch_style
     return f"{params.sources} · weights {weights}" + (f" · switch {a:g}/{b:g} ({style})" if switch else "")
-
-
-def window_text(start: float, duration: float | None) -> str:
-    """'the 10-second window from 7.5 s': CLAP's window, as long as the clip has left after `start`
-    ('the 0.5-second window from 7.5 s'); 'the window from 7.5 s' when the clip's length is unknown."""
-    if duration is None:
-        return f"the window from {start:g} s"
-    return f"the {max(0.0, min(CLAP_SECONDS, duration - start)):.3g}-second window from {start:g} s"
 
 
 def trace_filename(item: HistoryItem) -> str:

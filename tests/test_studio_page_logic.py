@@ -1,0 +1,63 @@
+"""What the pages used to compute themselves, tested without Streamlit's AppTest: the Spectrogram's
+CLAP window and the cache key of its overview (studio/overview.py)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from core.audio import CLAP_SECONDS, AudioClip
+from studio import overview
+from studio.overview import ClapWindow, clap_window, file_key, window_text
+
+
+# -- the Spectrogram's window -----------------------------------------------------------------------
+def test_the_clap_window_is_ten_seconds_and_clamps_at_the_clips_end():
+    assert clap_window(0.0, 25.0) == ClapWindow(0.0, CLAP_SECONDS)
+    assert clap_window(12.0, 25.0) == ClapWindow(12.0, 22.0)
+    short = clap_window(7.5, 8.0)  # half a second left after 7.5 s: never padded
+    assert short == ClapWindow(7.5, 8.0) and short.seconds == 0.5 and not short.empty
+    assert window_text(7.5, 8.0) == "the 0.5-second window from 7.5 s"
+    assert window_text(0.0, 25.0) == "the 10-second window from 0 s"
+    assert window_text(3.0, None) == "the window from 3 s"  # the clip's file is gone: its length unknown
+
+
+def test_a_window_that_starts_past_the_clip_is_empty_and_said_so():
+    """The page shaded (12, 8), a span running backwards, and said 'the 0-second window from 12 s'."""
+    past = clap_window(12.0, 8.0)
+    assert past == ClapWindow(12.0, 12.0) and past.empty and past.seconds == 0.0
+    assert clap_window(8.0, 8.0).empty  # a start at the very end hears nothing either
+    assert window_text(12.0, 8.0) == "a window from 12 s, past the clip's end (8 s)"
+
+
+# -- the overview's cache key ----------------------------------------------------------------------
+def test_the_overview_key_is_the_resolved_file_and_changes_when_the_file_does(tmp_path):
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"RIFF one")
+    key = file_key(clip)
+    assert key is not None and key.path == str(clip.resolve()) and key.name == "clip.wav"
+    assert file_key(tmp_path / "." / "clip.wav") == key  # the same file by another spelling
+
+    os.utime(clip, ns=(key.mtime_ns, key.mtime_ns + 1_000_000))  # same bytes count, saved again
+    assert file_key(clip) != key
+    clip.write_bytes(b"RIFF two, longer")
+    os.utime(clip, ns=(key.mtime_ns, key.mtime_ns))  # same time, another size
+    assert file_key(clip) != key
+    clip.unlink()
+    assert file_key(clip) is None  # gone since it was decoded: the page says so, nothing raises
+
+
+def test_the_overview_is_computed_once_per_file_version(tmp_path, monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(overview, "clip_overview", lambda clip: calls.append(clip.frames) or ("mel", "env"))
+    overview.overview.clear()
+    path = tmp_path / "tone.wav"
+    path.write_bytes(b"one")
+    clip = AudioClip(np.zeros((1, 4800), np.float32), 48000, "0" * 64, "tone.wav")
+    first = file_key(path)
+    assert overview.overview(first, clip) == ("mel", "env") and overview.overview(first, clip) == ("mel", "env")
+    assert calls == [4800]
+    path.write_bytes(b"two!")
+    assert overview.overview(file_key(path), clip) == ("mel", "env") and calls == [4800, 4800]
+    overview.overview.clear()
