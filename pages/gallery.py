@@ -5,16 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import (
-    GRID_FORMAT,
-    ExportError,
-    grid_png_bytes,
-    read_grid,
-    read_metadata,
-    read_params,
-    zip_bytes,
-)
-from studio import bindings, errors, gallery_store, nav, widgets
+from core import GRID_FORMAT, ExportError, read_grid, read_metadata, read_params
+from studio import bindings, errors, gallery_export, gallery_store, nav, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 
@@ -144,24 +136,12 @@ with bar:
         help="Delete the selected images from this gallery (you confirm first).",
     )
     if selected:
-        cache = s.gallery_files
         try:
-            if ("zip", key) not in cache:
-                cache.clear()
-                cache[("zip", key)] = zip_bytes([(h.file_name, h.png) for h in selected])
-            if ("grid", key) not in cache:
-                captions = [
-                    f"#{h.id} {h.caption or h.params.prompt or '(no prompt)'} · seed {h.params.seed} · "
-                    + widgets.weights_text(h.params)
-                    for h in selected
-                ]
-                cache[("grid", key)] = grid_png_bytes(
-                    [h.image for h in selected], captions, [h.params for h in selected], title="CLAP2Diff comparison"
-                )
+            files = gallery_export.selection_files(selected, s.gallery_files)
             c4.download_button(
                 "ZIP of selection",
-                cache[("zip", key)],
-                file_name="clap2diff_selection.zip",
+                files.zip,
+                file_name=gallery_export.ZIP_NAME,
                 mime="application/zip",
                 on_click="ignore",
                 key="dl_zip",
@@ -169,8 +149,8 @@ with bar:
             )
             c5.download_button(
                 "Comparison grid",
-                cache[("grid", key)],
-                file_name="clap2diff_grid.png",
+                files.grid,
+                file_name=gallery_export.GRID_NAME,
                 mime="image/png",
                 on_click="ignore",
                 key="dl_grid",

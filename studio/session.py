@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from core.scoring import Scores
     from core.sweep.run import SweepRun
     from studio.editing import EditOutput
+    from studio.gallery_export import SelectionFiles
 
 SESSION_KEY = "clap2diff_session"
 
@@ -178,7 +179,7 @@ class Session:
     clips: dict[str, str | None] = field(default_factory=dict)  # "upload" | "record" -> saved path
     clip_errors: dict[str, str] = field(default_factory=dict)  # "upload" | "record" -> what is wrong
     text_norms: dict[tuple, Future] = field(default_factory=dict)  # (models, prompt, measure) -> norm (jobs.text_norm)
-    gallery_files: dict[tuple, bytes] = field(default_factory=dict)  # ("zip" | "grid", ids) -> file
+    gallery_files: dict[tuple[int, ...], SelectionFiles] = field(default_factory=dict)  # ids -> ZIP, grid
     compare_files: tuple[tuple, bytes, bytes] | None = None  # ((run id, wavs), grid, zip)
     sweep_files: tuple[Any, list[bytes], bytes, bytes] | None = None  # (run, grid PNGs, zip, csv): once per sweep
     gallery_code: str | None = None  # where this session's history is kept on disk (studio/gallery_store.py)

@@ -114,14 +114,12 @@ def test_gallery_exports_zip_and_grid():
     _ok(at)
     keys = {d.key for d in at.download_button}
     assert {"dl_zip", "dl_grid"} <= keys, keys
-    cache = _session(at).gallery_files
-    zip_data = next(v for k, v in cache.items() if k[0] == "zip")
-    with zipfile.ZipFile(io.BytesIO(zip_data)) as zf:
+    (files,) = _session(at).gallery_files.values()  # studio/gallery_export.py: this selection's
+    with zipfile.ZipFile(io.BytesIO(files.zip)) as zf:
         assert len([n for n in zf.namelist() if n.endswith(".png")]) == 2
     from core.export import read_grid
 
-    grid = next(v for k, v in cache.items() if k[0] == "grid")
-    assert len(read_grid(grid)) == 2
+    assert len(read_grid(files.grid)) == 2
 
 
 def test_compare_page_separated_vs_mixed_with_parts_and_exports():

@@ -1,14 +1,22 @@
 """What the pages used to compute themselves, tested without Streamlit's AppTest: the Spectrogram's
-CLAP window and the cache key of its overview (studio/overview.py)."""
+CLAP window and the cache key of its overview (studio/overview.py) and the Gallery's ZIP and comparison
+grid of a selection (studio/gallery_export.py)."""
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from core.audio import CLAP_SECONDS, AudioClip
-from studio import overview
+from core.export import read_grid
+from core.params import GenerationParams
+from studio import gallery_export, overview
+from studio.history import HistoryItem
 from studio.overview import ClapWindow, clap_window, file_key, window_text
 
 
@@ -61,3 +69,50 @@ def test_the_overview_is_computed_once_per_file_version(tmp_path, monkeypatch):
     path.write_bytes(b"two!")
     assert overview.overview(file_key(path), clip) == ("mel", "env") and calls == [4800, 4800]
     overview.overview.clear()
+
+
+# -- the Gallery's downloads -----------------------------------------------------------------------
+def _item(id_: int, seed: int, prompt: str = "a harbour") -> HistoryItem:
+    image = Image.new("RGB", (32, 32), (id_ * 40 % 256, 90, 160))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    params = GenerationParams(prompt=prompt, seed=seed, level_weights=(0.7, 0.5, 0.3))
+    return HistoryItem(id_, "render", params, buf.getvalue(), image, trace=None, timings={})  # type: ignore[arg-type]
+
+
+def test_the_zip_holds_the_selected_images_under_their_names():
+    items = [_item(1, 5), _item(3, 9, prompt="rain on a roof")]
+    files = gallery_export.selection_files(items, {})
+    with zipfile.ZipFile(io.BytesIO(files.zip)) as zf:
+        names = zf.namelist()
+        assert [n for n in names if n.endswith(".png")] == [h.file_name for h in items]
+        assert zf.read(items[1].file_name) == items[1].png
+    assert files.ids == (1, 3)
+
+
+def test_the_grid_captions_name_each_image_by_its_number_and_seed():
+    items = [_item(2, 5), _item(4, 11, prompt="")]
+    grid = read_grid(gallery_export.selection_files(items, {}).grid)
+    assert [g.caption for g in grid] == [
+        "#2 a harbour · seed 5 · fg 0.7 · bg 0.5 · amb 0.3",
+        "#4 (no prompt) · seed 11 · fg 0.7 · bg 0.5 · amb 0.3",
+    ]
+    assert [g.params.seed for g in grid] == [5, 11]
+
+
+def test_a_selections_files_are_built_once_and_another_selection_replaces_them(monkeypatch):
+    built: list[int] = []
+    real = gallery_export.zip_bytes
+    monkeypatch.setattr(gallery_export, "zip_bytes", lambda entries: built.append(len(entries)) or real(entries))
+    a, b, c = _item(1, 5), _item(2, 6), _item(3, 7)
+    cache: dict = {}
+    first = gallery_export.selection_files([a, b], cache)
+    assert gallery_export.selection_files([a, b], cache) is first and built == [2]  # every rerun of the page
+    other = gallery_export.selection_files([a, c], cache)
+    assert other.ids == (1, 3) and built == [2, 2] and list(cache) == [(1, 3)]  # one selection kept
+    assert gallery_export.selection_files([a, b], cache) is not first and built == [2, 2, 2]
+
+
+def test_an_empty_selection_builds_nothing():
+    with pytest.raises(ValueError, match="select at least one image"):
+        gallery_export.selection_files([], {})

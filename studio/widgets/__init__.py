@@ -43,7 +43,6 @@ from .results import (
     seed_line,
     skipped_note,
     trace_filename,
-    weights_text,
 )
 from .sidebar import show_load_error, sidebar
 
@@ -92,5 +91,4 @@ __all__ = [
     "text_and_sampling",
     "trace_filename",
     "unusable_clip",
-    "weights_text",
 ]

@@ -13,13 +13,12 @@ from typing import Any
 import streamlit as st
 
 from core import GenerationParams, Trace
-from core.params import LEVELS, knobs
+from core.params import knobs
 from core.parts import ModeView, PartView
 from core.score_names import SCORE_HELP, SCORE_LABELS
 from core.sources import level_origin, part_filename, part_wav_bytes
 from core.trace import HeardLabel
 from studio import charts
-from studio.bindings import LEVEL_SHORT
 from studio.charts import LEVEL_COLORS, LEVEL_ICON
 from studio.history import CompareAsked, HistoryItem
 from studio.jobs import Job
@@ -165,11 +164,6 @@ def trace_filename(item: HistoryItem) -> str:
     and id, so the traces of several images (two renders of one seed, a preview) stay apart."""
     tag = item.kind.replace(" ", "-") + (f"-{item.id}" if item.id else "")
     return f"{item.file_name.removesuffix('.png')}_{tag}_trace.json"
-
-
-def weights_text(params: GenerationParams) -> str:
-    """'fg 0.7 · bg 0.5 · amb 0.3': the hierarchy weights named, for captions a reader meets cold."""
-    return " · ".join(f"{LEVEL_SHORT[lv]} {w:g}" for lv, w in zip(LEVELS, params.level_weights, strict=True))
 
 
 def scores_rows_table(rows: list[tuple[str, Any]]) -> None:
