@@ -73,8 +73,7 @@ with left:
             strokes = widgets.paint_canvas(photo.image, bindings.value("edit_brush"), editing.painting(photo))
         # Below the canvas: the canvas's own toolbar (undo, redo, delete) floats over what is above it.
         c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
-        c1.slider("Brush (px)", 4, 96, key="edit_brush", step=2, persist_state=PS,
-                  help="The brush's width on the canvas as shown.")  # fmt: skip
+        widgets.knob_slider("edit_brush", editing.knob_for("edit_brush"), editing.STARTING["edit_brush"], c1)
         c2.button("Clear", on_click=editing.clear_paint, key="edit_clear", icon=":material/ink_eraser:",
                   help="Remove every stroke.", width="stretch")  # fmt: skip
         st.caption(widgets.brush_note(bindings.value("edit_brush"), photo.size))
@@ -144,10 +143,8 @@ with left:
     mode = knobs["edit_mode"]
     st.radio(mode.label, mode.values, format_func=mode.choice_label, key=editing.MODE_KEY, help=mode.help,
              horizontal=True, persist_state=PS)  # fmt: skip
-    for key, field in editing.shown_keys(bindings.value(editing.MODE_KEY), masked=mask_source != "none").items():
-        k = knobs[field]
-        lo, hi = k.slider
-        st.slider(k.label, lo, hi, step=k.step_for(), key=key, help=k.help, format=k.fmt, persist_state=PS)
+    for key in editing.shown_keys(bindings.value(editing.MODE_KEY), masked=mask_source != "none"):
+        widgets.knob_slider(key, editing.knob_for(key), editing.STARTING[key])
 
 
 def _draw_preview(slot, updating: bool) -> None:

@@ -19,7 +19,7 @@ from core.edit import EditParams
 from core.edit.export import edit_filename
 from core.edit.params import STRUCTURE_KNOBS, EditKnobs
 from core.images import ImageError, Mask, Photo, load_mask, load_photo
-from core.knobs import Knob, knob_of
+from core.knobs import Knob, knob, knob_of
 from core.params import GenerationParams, clip_name
 from studio import bindings
 from studio.edit_files import (
@@ -52,6 +52,19 @@ NOTHING_PAINTED = "Paint the region that may change on the photo (or choose Whol
 EDIT_KEYS = {"edit_denoise": "denoise", "edit_feather": "feather",
              "edit_feature_injection": "feature_injection", "edit_attention_injection": "attention_injection"}  # fmt: skip
 MODE_KEY = "edit_mode"  # the edit mode's radio (its choices: EditKnobs.edit_mode's)
+
+
+@dataclass(frozen=True)
+class PageKnobs:
+    """The Edit page's own settings, which no edit (nor its PNG) holds: declared as the edit's knobs are."""
+
+    brush: int = knob(
+        32, label="Brush (px)", range=(4, 96), slider=(4, 96), step=2, unit="px",
+        help="The brush's width on the canvas as shown.",
+    )  # fmt: skip
+
+
+PAGE_KEYS = {"edit_brush": "brush"}  # widget keys of the page's own knobs -> PageKnobs fields
 STARTING: dict[str, Any] = {
     MODE_KEY: EditKnobs().edit_mode,
     "edit_denoise": EditKnobs().denoise,
@@ -61,7 +74,7 @@ STARTING: dict[str, Any] = {
     "edit_mask_source": "none",
     "edit_box_x": (0.25, 0.75),
     "edit_box_y": (0.25, 0.75),
-    "edit_brush": 32,  # px on the canvas as shown
+    "edit_brush": PageKnobs().brush,  # px on the canvas as shown
     "edit_paint_round": 0,  # bumped by Clear: a new canvas key is an empty canvas
 }
 
@@ -69,6 +82,12 @@ STARTING: dict[str, Any] = {
 def edit_knobs() -> dict[str, Knob]:
     """The edit's own knobs (label, range, help declared once, in core/edit/params.py)."""
     return {f.name: knob_of(f) for f in dataclasses.fields(EditKnobs)}
+
+
+def knob_for(key: str) -> Knob:
+    """The Knob of an Edit page slider (EDIT_KEYS, PAGE_KEYS) by its widget key; it starts at STARTING[key]."""
+    fields = {f.name: knob_of(f) for f in dataclasses.fields(PageKnobs)}
+    return fields[PAGE_KEYS[key]] if key in PAGE_KEYS else edit_knobs()[EDIT_KEYS[key]]
 
 
 def shown_keys(mode: str | None, masked: bool = True) -> dict[str, str]:
@@ -374,9 +393,7 @@ def edit_job(engine: Engine, params: EditParams, kind: str = "edit", offer_photo
     return job.start()
 
 
-__all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
+__all__ = ["as_sentence", "EDIT_KEYS", "MASK_SOURCES", "MODE_KEY", "PAGE_KEYS", "PageKnobs", "knob_for", "NOTHING_PAINTED", "PHOTO_TYPES", "STARTING", "EditOutput",
            "check_limits", "chosen_mask", "clear_paint", "edit_caption", "edit_job", "edit_knobs", "edit_params", "ensure_defaults", "history_item", "keep", "kept_as",
-           "gallery_photo", "left_gallery", "upload_problem",
-           "kept_upload", "mask_path", "on_upload", "paint_key", "painting", "preview_params",
-           "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo",
-           "working_side"]  # fmt: skip
+           "gallery_photo", "left_gallery", "upload_problem", "kept_upload", "mask_path", "on_upload", "paint_key", "painting",
+           "preview_params", "region_note", "save_photo", "show_edit", "shown_keys", "shown_photo", "stored_name", "working_photo", "working_side"]  # fmt: skip

@@ -634,3 +634,29 @@ def test_a_kept_edit_downloads_from_the_gallery_under_the_edits_own_name():
     ok(at)
     url = next(b.proto.url for b in at.download_button if b.key == f"dl_{kept.id}")
     assert url.endswith(f"/{_calculate_file_id(kept.png, 'image/png', output.file_name)}.png"), url
+
+
+def test_the_brush_and_feather_sliders_are_their_declared_knobs_and_an_odd_value_never_raises():
+    """The brush (the page's own knob, editing.PageKnobs) and the feather (EditKnobs) are drawn as the
+    Generate knobs are (widgets.knob_slider): label, span, step and help as declared. A value outside
+    the span (one a reload's edit brings back, a damaged session's) widens it instead of raising
+    StreamlitValueAboveMaxError on every run; one beyond the knob's range is said under the slider."""
+    at = _painted_page(_photo())
+    for key in ("edit_brush", "edit_feather"):
+        k, slider = editing.knob_for(key), at.slider(key=key)
+        assert (slider.label, slider.min, slider.max, slider.step) == (k.label, *k.slider, k.step), key
+        assert slider.help == k.help and slider.value == editing.STARTING[key]
+    assert editing.knob_for("edit_brush").slider == (4, 96)
+
+    # Beyond the brush's range (shown, and said); beyond the feather's slider but within its range (0-256).
+    at = _painted_page(_photo(), edit_brush=120, edit_feather=100)
+    assert (at.slider(key="edit_brush").max, at.slider(key="edit_brush").value) == (120, 120)
+    assert (at.slider(key="edit_feather").max, at.slider(key="edit_feather").value) == (100, 100)
+    captions = [c.value for c in at.caption]
+    assert ":red[must be between 4 and 96]" in captions and not any("256" in c for c in captions), captions
+
+
+def test_an_edit_knob_that_holds_no_number_starts_from_its_default():
+    """A session value the slider cannot show (not a number) is the declared default, not an exception."""
+    at = edit_page(edit_mask_source="box", edit_feather="wide")
+    assert at.slider(key="edit_feather").value == editing.STARTING["edit_feather"]

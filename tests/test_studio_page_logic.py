@@ -1,6 +1,7 @@
 """What the pages used to compute themselves, tested without Streamlit's AppTest: the Spectrogram's
-CLAP window and the cache key of its overview (studio/overview.py) and the Gallery's ZIP and comparison
-grid of a selection (studio/gallery_export.py)."""
+CLAP window and the cache key of its overview (studio/overview.py), the Gallery's ZIP and comparison
+grid of a selection (studio/gallery_export.py), and the span a knob's slider is drawn with
+(widgets.knobs.span_holding)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from core.params import GenerationParams
 from studio import gallery_export, overview
 from studio.history import HistoryItem
 from studio.overview import ClapWindow, clap_window, file_key, window_text
+from studio.widgets.knobs import span_holding
 
 
 # -- the Spectrogram's window -----------------------------------------------------------------------
@@ -116,3 +118,13 @@ def test_a_selections_files_are_built_once_and_another_selection_replaces_them(m
 def test_an_empty_selection_builds_nothing():
     with pytest.raises(ValueError, match="select at least one image"):
         gallery_export.selection_files([], {})
+
+
+# -- a knob slider's span ---------------------------------------------------------------------------
+def test_a_sliders_span_widens_to_hold_its_value_and_stays_whole_for_a_whole_knob():
+    assert span_holding((4, 96), 32) == (4, 96)
+    assert span_holding((4, 96), 120) == (4, 120) and span_holding((4, 96), 2) == (2, 96)
+    assert span_holding((4, 96), 33.5) == (4, 96) and span_holding((4, 96), 96.5) == (4, 97)  # outwards
+    assert span_holding((0.0, 1.0), (0.2, 1.5)) == (0.0, 1.5)  # a range slider's pair
+    assert span_holding((1, 100), 150, cap=80) == (1, 150) and span_holding((1, 100), 20, cap=80) == (1, 80)
+    assert span_holding((4, 96), "wide") == (4, 96) and span_holding((4, 96), float("inf")) == (4, 96)

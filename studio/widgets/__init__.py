@@ -20,6 +20,7 @@ from .images import DAMAGED, duration, inline_png, loop_time, safe_image
 from .knobs import (
     conditioning_sliders,
     knob_box,
+    knob_slider,
     quality_choice,
     slider,
     slider_range,
@@ -70,6 +71,7 @@ __all__ = [
     "heard",
     "inline_png",
     "knob_box",
+    "knob_slider",
     "older_settings_note",
     "paint_canvas",
     "quality_choice",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import streamlit as st
@@ -45,16 +46,24 @@ def _numbers(value: Any) -> list[float]:
         return []
 
 
+def span_holding(span: tuple[Any, Any], value: Any, cap: float = float("inf")) -> tuple[Any, Any]:
+    """`span` (a Knob's slider), its top lowered to `cap` (an operator's limit), widened at either end
+    to hold `value` (a number, or a range slider's pair; anything else is not held). A whole-number
+    span stays whole, rounded outwards, so that an odd 33.5 still lies inside it."""
+    lo, hi = span
+    shown = [v for v in _numbers(value) if math.isfinite(v)]
+    top, bottom = max([min(hi, cap), *shown]), min([lo, *shown])
+    whole = isinstance(hi, int) and isinstance(lo, int)
+    return (math.floor(bottom), math.ceil(top)) if whole else (bottom, top)
+
+
 def slider_range(key: str) -> tuple[Any, Any]:
     """The slider's span: the Knob's, its top lowered to this studio's limit (CLAP2DIFF_MAX_STEPS),
     and widened at either end to hold the value it shows: a recalled PNG may hold any value its
     field accepts (a temperature of 0.02 below the span's 0.05; steps beyond the limit, said under
     the slider and refused at Render). A value outside its span raised in Streamlit on every run."""
-    lo, hi = _knob(key).slider
-    shown = _numbers(bindings.value(key, lo))
-    top, bottom = max([min(hi, _cap(key)), *shown]), min([lo, *shown])
-    whole = isinstance(hi, int) and isinstance(lo, int)
-    return (int(bottom), int(top)) if whole else (bottom, top)
+    k = _knob(key)
+    return span_holding(k.slider, bindings.value(key, k.slider[0]), _cap(key))
 
 
 def _span(key: str) -> tuple[Any, Any]:
@@ -89,6 +98,22 @@ def slider(key: str, mark: str = "") -> Any:
     if problem := next(filter(None, problems), None):
         st.caption(f":red[{problem}]")
     return value
+
+
+def knob_slider(key: str, k: Knob, default: Any, where: Any = st) -> Any:
+    """The slider of a Knob that is no GenerationParams field (the Edit page's denoise, feather and
+    brush), drawn as the Generate knobs are: label, help, step and format from `k`, its span widened
+    to hold the value it is given (`span_holding`, `bindings.hold_span`), a value outside the Knob's
+    range said under it. A value that is no number (a damaged session) is put back to `default`."""
+    value = bindings.value(key)
+    if isinstance(value, bool) or not _numbers(value):
+        bindings.set_value(key, value := default)
+    span = span_holding(k.slider, value)
+    bindings.hold_span(key, span)
+    shown = where.slider(k.label, *span, step=k.step_for(), key=key, help=k.help, format=k.fmt, persist_state=PS)
+    if problem := next(filter(None, (range_problem(v, k.range) for v in _numbers(shown))), None):
+        where.caption(f":red[{problem}]")
+    return shown
 
 
 def range_problem(value: Any, allowed: tuple[float, float], capped: bool = False) -> str | None:
