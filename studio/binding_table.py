@@ -95,7 +95,7 @@ BINDINGS: tuple[Binding, ...] = (
     _bind("w_top_k", "top_k", **_INT),
     _bind("w_temperature", "temperature"),
     _bind("w_audio_strength", "audio_strength"),
-    *(Binding(f"w_gate_{g}", "gate_scales", f"{g.capitalize()} (×)", index=i) for i, g in enumerate(BLOCK_GROUPS)),
+    *(Binding(f"w_gate_{g}", "gate_scales", f"{g.capitalize()} gate (×)", index=i) for i, g in enumerate(BLOCK_GROUPS)),
     _bind("w_norm_target", "norm_target"),
     _bind("w_norm_measure", "norm_measure", **_TEXT),
     _bind("w_split", "split", to_widget=_split_to_widget, from_widget=_split_from_widget),
@@ -113,6 +113,16 @@ BINDINGS: tuple[Binding, ...] = (
 )
 BY_KEY: dict[str, Binding] = {b.key: b for b in BINDINGS}
 FIELD_LABELS: dict[str, str] = {name: k.label for name, k in knobs().items()} | {"params": "Parameters"}
+
+
+def field_label(path: str) -> str:
+    """A field as its Generate widget is labelled: 'Foreground weight (×)' for `level_weights.0` (an
+    element of a tuple field, as a sweep axis names it), 'Norm target' for `norm_target`; the Knob's
+    label for a field without a widget of its own. Raises KeyError for a name that is no field."""
+    name, _, element = path.partition(".")
+    index: int | str | None = int(element) if element.isdigit() else element or None
+    bound = next((b for b in BINDINGS if b.field == name and b.index == index), None)
+    return bound.label if bound is not None else knobs()[name].label
 
 
 def params_from_values(values: Mapping[str, Any], base: GenerationParams, audio_path: str | None) -> GenerationParams:
@@ -155,4 +165,13 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
-__all__ = ["BINDINGS", "BY_KEY", "FIELD_LABELS", "LEVEL_SHORT", "Binding", "params_from_values", "same_file"]
+__all__ = [
+    "BINDINGS",
+    "BY_KEY",
+    "FIELD_LABELS",
+    "LEVEL_SHORT",
+    "Binding",
+    "field_label",
+    "params_from_values",
+    "same_file",
+]

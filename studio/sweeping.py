@@ -12,6 +12,7 @@ from core import SweepError, SweepPlan, parse_axis
 from core.params import GenerationParams, knobs
 from core.score_names import SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
 from studio import bindings, worker
+from studio.binding_table import field_label
 from studio.jobs import Job
 from studio.limits import LimitError, limits
 from studio.markdown import escape_md, escape_md_prose
@@ -37,8 +38,6 @@ SWEEPABLE: dict[str, str] = {
     "guidance": "4,7.5,11",
     "steps": "10,20,30",
 }
-_LEVEL_NAMES = {"level_weights.0": "Foreground weight", "level_weights.1": "Background weight",
-                "level_weights.2": "Ambience weight", "gate_scales.1": "Gate: mid", "gate_scales.2": "Gate: up"}  # fmt: skip
 
 
 STARTING: dict[str, Any] = {  # a first sweep that shows something: foreground weight × norm target
@@ -82,10 +81,11 @@ def score_label(name: str) -> str:
 
 
 def label(field: str) -> str:
-    """'Norm target', 'Foreground weight': a field as the sliders call it."""
+    """'Norm target', 'Foreground weight (×)': a field as its Generate slider is labelled (the binding
+    table's label, declared once: studio/binding_table.py)."""
     if field == NONE:
         return "— none —"
-    return _LEVEL_NAMES.get(field) or knobs()[field.split(".")[0]].label
+    return field_label(field)
 
 
 def start_hint() -> str:
