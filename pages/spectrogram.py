@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import LEVELS, SOURCE_MODES, listening_key, mode_about, mode_label
+from core import CLAP_SECONDS, LEVELS, SOURCE_MODES, listening_key, mode_about, mode_label
 from studio import bindings, charts, errors, jobs, loader, nav, overview, traces, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
@@ -18,7 +18,10 @@ s = session()
 engine = loader.current()
 
 st.markdown("## Spectrogram")
-st.caption("The clip chosen on the Generate page. The shaded span is the 10-second window CLAP listens to.")
+st.caption(
+    f"The clip chosen on the Generate page. The shaded span is the window CLAP listens to: {CLAP_SECONDS:g} seconds, "
+    "or what is left of the clip after the window's start."
+)
 
 
 params = bindings.current_params(models=engine.spec.name if engine else None)
