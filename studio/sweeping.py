@@ -149,11 +149,11 @@ def beyond_slider_note(axis: str, base: GenerationParams) -> str | None:
 
 def _subject(axis: str, field: str, value: str | None) -> str:
     name = label(field) if field.split(".")[0] in knobs() else field
-    return f"{axis.upper()} ({name}" + (f" = {value}" if value is not None else "") + ")"
+    return f"{axis.upper()} · {name}" + (f" = {value}" if value is not None else "")  # labels hold brackets: '(×)'
 
 
 def worded(exc: SweepError) -> str:
-    """A sweep error in the page's words: 'X (Foreground weight): 'abc' is not a number', not the
+    """A sweep error in the page's words: 'X · Foreground weight (×): 'abc' is not a number', not the
     command line's '--x level_weights.0: ...'. Markdown, every typed value escaped: the values come from
     the page, or from the gallery's knobs.json, which anyone with the gallery's link can write."""
     return escape_md_prose(exc.worded(_subject, lambda axis: f"the {axis.upper()} axis"))

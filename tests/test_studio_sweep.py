@@ -77,20 +77,20 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at = _sweep_page(sweep_x_values="0.2,abc")
     at.button(key="sweep_run").click().run()
     ok(at)
-    assert any("X (Foreground weight (×)): 'abc' is not a number" in e for e in errors(at)), errors(at)
+    assert any("X · Foreground weight (×): 'abc' is not a number" in e for e in errors(at)), errors(at)
     assert not any("--" in e for e in errors(at)), "the page speaks of its axes, not the command line's flags"
     at.text_input(key="sweep_y_values").set_value("30,5000").run()
     at.text_input(key="sweep_x_values").set_value("0.2").run()
     at.button(key="sweep_run").click().run()
-    assert any("Y (Norm target = 5000): " in e for e in errors(at)), errors(at)
+    assert any("Y · Norm target = 5000: " in e for e in errors(at)), errors(at)
     at.text_input(key="sweep_y_values").set_value("30").run()
     at.selectbox(key="sweep_z_field").set_value("level_weights.0").run()
     at.button(key="sweep_run").click().run()
-    assert any("Z (Foreground weight (×)): already swept by the X axis" in e for e in errors(at)), errors(at)
+    assert any("Z · Foreground weight (×): already swept by the X axis" in e for e in errors(at)), errors(at)
     at.selectbox(key="sweep_z_field").set_value("—").run()
     at.text_input(key="sweep_x_values").set_value("  ").run()
     at.button(key="sweep_run").click().run()
-    assert any("X (Foreground weight (×)): type the values to try, separated by commas" in e for e in errors(at)), (
+    assert any("X · Foreground weight (×): type the values to try, separated by commas" in e for e in errors(at)), (
         errors(at)
     )
     at.text_input(key="sweep_x_values").set_value("0.5,,1").run()
@@ -99,7 +99,7 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at.text_input(key="sweep_x_values").set_value("0.3,0.30,0.7").run()
     at.button(key="sweep_run").click().run()
     assert any(
-        "X (Foreground weight (×)): 0.3 and 0.30 are the same value: list each value once" in e for e in errors(at)
+        "X · Foreground weight (×): 0.3 and 0.30 are the same value: list each value once" in e for e in errors(at)
     ), errors(at)
     assert session(at).sweep.result is None and session(at).sweep.job is None
 
@@ -130,7 +130,7 @@ def test_values_beyond_a_sliders_span_are_used_as_typed_and_the_page_says_so_bes
     at.text_input(key="sweep_x_values").set_value("0.3,11").run()
     assert notes(at) == []  # beyond what the setting allows: no note, Run refuses it by name
     at.button(key="sweep_run").click().run()
-    assert any("X (Foreground weight (×) = 11): must be a number between 0 and 10" in e for e in errors(at)), errors(at)
+    assert any("X · Foreground weight (×) = 11: must be a number between 0 and 10" in e for e in errors(at)), errors(at)
 
 
 def test_the_grid_download_carries_every_tile():
