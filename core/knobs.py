@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from .errors import UserError
 
 KNOB = "knob"  # the field-metadata key that holds a field's Knob
+MULTIPLIER_MARK = " (×)"  # ends the label of a knob that multiplies (a weight, a gate scale, the audio strength)
 
 
 class ParamsError(UserError, ValueError):
@@ -242,4 +243,15 @@ def from_plain(cls: type, data: Any, what: str) -> Any:
     return cls(**kwargs)
 
 
-__all__ = ["Choice", "KNOB", "Knob", "ParamsError", "check_field", "from_plain", "knob", "knob_of", "to_plain"]
+__all__ = [
+    "Choice",
+    "KNOB",
+    "MULTIPLIER_MARK",
+    "Knob",
+    "ParamsError",
+    "check_field",
+    "from_plain",
+    "knob",
+    "knob_of",
+    "to_plain",
+]

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .knobs import Choice, Knob, ParamsError, check_field, from_plain, knob, knob_of, to_plain
+from .knobs import MULTIPLIER_MARK, Choice, Knob, ParamsError, check_field, from_plain, knob, knob_of, to_plain
 from .train.layout import checkpoint_name
 
 LEVELS: tuple[str, ...] = ("foreground", "background", "ambience")
@@ -156,7 +156,7 @@ class GenerationParams:
     )  # fmt: skip
     # a global multiplier on every audio branch; 0 = plain SD
     audio_strength: float = knob(
-        1.0, label="Audio strength (×)", flag="--strength", metavar="S", range=(0.0, 10.0), slider=(0.0, 3.0),
+        1.0, label="Audio strength" + MULTIPLIER_MARK, flag="--strength", metavar="S", range=(0.0, 10.0), slider=(0.0, 3.0),
         step=0.05, fmt="%.2f", unit="×",
         help="A global volume knob for all of the audio: 0 is plain Stable Diffusion, 1 is normal, above 1 "
         "lets the sound dominate.",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.knobs import MULTIPLIER_MARK
 from core.params import BLOCK_GROUPS, LEVELS, STEMS, TOKENS, GenerationParams, knobs
 
 
@@ -95,12 +96,15 @@ BINDINGS: tuple[Binding, ...] = (
     _bind("w_top_k", "top_k", **_INT),
     _bind("w_temperature", "temperature"),
     _bind("w_audio_strength", "audio_strength"),
-    *(Binding(f"w_gate_{g}", "gate_scales", f"{g.capitalize()} gate (×)", index=i) for i, g in enumerate(BLOCK_GROUPS)),
+    *(
+        Binding(f"w_gate_{g}", "gate_scales", f"{g.capitalize()} gate{MULTIPLIER_MARK}", index=i)
+        for i, g in enumerate(BLOCK_GROUPS)
+    ),
     _bind("w_norm_target", "norm_target"),
     _bind("w_norm_measure", "norm_measure", **_TEXT),
     _bind("w_split", "split", to_widget=_split_to_widget, from_widget=_split_from_widget),
     *(
-        Binding(f"w_weight_{LEVEL_SHORT[lv]}", "level_weights", f"{lv.capitalize()} weight (×)", index=i)
+        Binding(f"w_weight_{LEVEL_SHORT[lv]}", "level_weights", f"{lv.capitalize()} weight{MULTIPLIER_MARK}", index=i)
         for i, lv in enumerate(LEVELS)
     ),
     _bind("w_switch", "switch_points", to_widget=_pair, from_widget=_pair),

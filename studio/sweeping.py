@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core import SweepError, SweepPlan, parse_axis
+from core.knobs import MULTIPLIER_MARK
 from core.params import GenerationParams, knobs
 from core.score_names import SCORE_LABELS, SCORE_NAMES, SCORE_NEEDS
 from studio import bindings, worker
@@ -81,11 +82,12 @@ def score_label(name: str) -> str:
 
 
 def label(field: str) -> str:
-    """'Norm target', 'Foreground weight (×)': a field as its Generate slider is labelled (the binding
-    table's label, declared once: studio/binding_table.py)."""
+    """'Norm target', 'Foreground weight': a field as its Generate widget is labelled (the binding
+    table's label, declared once: studio/binding_table.py), less its ' (×)': beside a swept value
+    ('Foreground weight: 1.4') and in the axis picker at 1024 px the mark only took room."""
     if field == NONE:
         return "— none —"
-    return field_label(field)
+    return field_label(field).removesuffix(MULTIPLIER_MARK)
 
 
 def start_hint() -> str:
@@ -149,11 +151,11 @@ def beyond_slider_note(axis: str, base: GenerationParams) -> str | None:
 
 def _subject(axis: str, field: str, value: str | None) -> str:
     name = label(field) if field.split(".")[0] in knobs() else field
-    return f"{axis.upper()} · {name}" + (f" = {value}" if value is not None else "")  # labels hold brackets: '(×)'
+    return f"{axis.upper()} · {name}" + (f" = {value}" if value is not None else "")
 
 
 def worded(exc: SweepError) -> str:
-    """A sweep error in the page's words: 'X · Foreground weight (×): 'abc' is not a number', not the
+    """A sweep error in the page's words: 'X · Foreground weight: 'abc' is not a number', not the
     command line's '--x level_weights.0: ...'. Markdown, every typed value escaped: the values come from
     the page, or from the gallery's knobs.json, which anyone with the gallery's link can write."""
     return escape_md_prose(exc.worded(_subject, lambda axis: f"the {axis.upper()} axis"))

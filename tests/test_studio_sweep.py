@@ -56,10 +56,10 @@ def test_two_axes_run_show_grid_heatmap_and_recall_a_tile():
     assert len(at.get("plotly_chart")) == 1  # the heatmap
     assert len(at.get("image")) == 1  # the grid
     # The page speaks of its sliders, not the command line's fields: the tiles, the heatmap's axes.
-    assert at.selectbox(key="sweep_tile").options[3] == "Norm target: 90 · Foreground weight (×): 1.4"
+    assert at.selectbox(key="sweep_tile").options[3] == "Norm target: 90 · Foreground weight: 1.4"
     heatmap = json.loads(at.get("plotly_chart")[0].proto.spec)  # its JSON writes "×" as \u00d7
     titles = json.dumps(heatmap, ensure_ascii=False)
-    assert '"Foreground weight (×)"' in titles and '"Norm target"' in titles and "level_weights" not in titles
+    assert '"Foreground weight"' in titles and '"Norm target"' in titles and "level_weights" not in titles
 
     at.selectbox(key="sweep_tile").set_value(3).run()
     at.button(key="sweep_recall").click().run()
@@ -77,7 +77,7 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at = _sweep_page(sweep_x_values="0.2,abc")
     at.button(key="sweep_run").click().run()
     ok(at)
-    assert any("X · Foreground weight (×): 'abc' is not a number" in e for e in errors(at)), errors(at)
+    assert any("X · Foreground weight: 'abc' is not a number" in e for e in errors(at)), errors(at)
     assert not any("--" in e for e in errors(at)), "the page speaks of its axes, not the command line's flags"
     at.text_input(key="sweep_y_values").set_value("30,5000").run()
     at.text_input(key="sweep_x_values").set_value("0.2").run()
@@ -86,12 +86,12 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at.text_input(key="sweep_y_values").set_value("30").run()
     at.selectbox(key="sweep_z_field").set_value("level_weights.0").run()
     at.button(key="sweep_run").click().run()
-    assert any("Z · Foreground weight (×): already swept by the X axis" in e for e in errors(at)), errors(at)
+    assert any("Z · Foreground weight: already swept by the X axis" in e for e in errors(at)), errors(at)
     at.selectbox(key="sweep_z_field").set_value("—").run()
     at.text_input(key="sweep_x_values").set_value("  ").run()
     at.button(key="sweep_run").click().run()
-    assert any("X · Foreground weight (×): type the values to try, separated by commas" in e for e in errors(at)), (
-        errors(at)
+    assert any("X · Foreground weight: type the values to try, separated by commas" in e for e in errors(at)), errors(
+        at
     )
     at.text_input(key="sweep_x_values").set_value("0.5,,1").run()
     at.button(key="sweep_run").click().run()
@@ -99,7 +99,7 @@ def test_a_bad_axis_value_is_one_message_and_nothing_runs():
     at.text_input(key="sweep_x_values").set_value("0.3,0.30,0.7").run()
     at.button(key="sweep_run").click().run()
     assert any(
-        "X · Foreground weight (×): 0.3 and 0.30 are the same value: list each value once" in e for e in errors(at)
+        "X · Foreground weight: 0.3 and 0.30 are the same value: list each value once" in e for e in errors(at)
     ), errors(at)
     assert session(at).sweep.result is None and session(at).sweep.job is None
 
@@ -130,7 +130,7 @@ def test_values_beyond_a_sliders_span_are_used_as_typed_and_the_page_says_so_bes
     at.text_input(key="sweep_x_values").set_value("0.3,11").run()
     assert notes(at) == []  # beyond what the setting allows: no note, Run refuses it by name
     at.button(key="sweep_run").click().run()
-    assert any("X · Foreground weight (×) = 11: must be a number between 0 and 10" in e for e in errors(at)), errors(at)
+    assert any("X · Foreground weight = 11: must be a number between 0 and 10" in e for e in errors(at)), errors(at)
 
 
 def test_the_grid_download_carries_every_tile():
@@ -301,7 +301,7 @@ def test_a_sweep_failing_in_a_tile_shows_the_tiles_done_with_the_error(monkeypat
         for w in warnings
     )
     assert len(at.get("image")) == 1 and at.selectbox(key="sweep_tile").options == [
-        "Foreground weight (×): 0.2", "Foreground weight (×): 0.6"
+        "Foreground weight: 0.2", "Foreground weight: 0.6"
     ]  # fmt: skip
 
 
@@ -426,8 +426,8 @@ def test_a_z_value_the_stopped_sweep_never_reached_says_so_and_offers_nothing_th
     ok(at)
     assert len(at.get("image")) == 1 and len(at.get("plotly_chart")) == 1
     assert at.selectbox(key="sweep_tile").options == [
-        "Seed: 7 · Foreground weight (×): 0.2",
-        "Seed: 7 · Foreground weight (×): 1.4",
+        "Seed: 7 · Foreground weight: 0.2",
+        "Seed: 7 · Foreground weight: 1.4",
     ]
     at.select_slider(key="sweep_z_shown").set_value(2).run()
     ok(at)
@@ -517,8 +517,8 @@ def test_tiles_shown_during_a_run_name_their_z_value_too(tiny_engine, tiny_param
     job = sweeping.sweep_job(tiny_engine, plan, None)
     assert job.wait(120) and job.ok, job.error
     assert [caption for caption, _ in job.partial] == [
-        "Seed: 7 · Foreground weight (×): 0.2", "Seed: 7 · Foreground weight (×): 1.4",
-        "Seed: 8 · Foreground weight (×): 0.2", "Seed: 8 · Foreground weight (×): 1.4",
+        "Seed: 7 · Foreground weight: 0.2", "Seed: 7 · Foreground weight: 1.4",
+        "Seed: 8 · Foreground weight: 0.2", "Seed: 8 · Foreground weight: 1.4",
     ]  # fmt: skip
 
 
@@ -571,9 +571,7 @@ def test_the_hint_before_a_sweep_fits_the_axes_the_page_shows():
     at = _sweep_page()
     knobs = (at.selectbox(key="sweep_x_field").value, at.selectbox(key="sweep_y_field").value)
     assert knobs == ("level_weights.0", "norm_target")
-    hint = (
-        "Press **Run** for an image at each value of Foreground weight (×) × Norm target (or choose other knobs above)."
-    )
+    hint = "Press **Run** for an image at each value of Foreground weight × Norm target (or choose other knobs above)."
     assert hint in [c.value for c in at.caption]
     for axis in ("x", "y"):
         at.selectbox(key=f"sweep_{axis}_field").set_value("—").run()
@@ -582,9 +580,10 @@ def test_the_hint_before_a_sweep_fits_the_axes_the_page_shows():
 
 
 def test_a_sweep_axis_is_named_as_its_generate_widget_is_labelled():
-    """The axis names came from a table of their own ("Foreground weight", "Gate: mid") beside the
-    sliders' labels ("Foreground weight (×)", "Mid (×)"): now from the binding table's one label, so the
-    sweep's grid, heatmap and messages say what the Generate page's widget says."""
+    """The axis names came from a table of their own ("Gate: mid") beside the sliders' labels ("Mid
+    (×)"): now from the binding table's one label, so the sweep's grid, heatmap and messages say what
+    the Generate page's widget says, less the multiplier's mark (core.knobs.MULTIPLIER_MARK)."""
+    from core.knobs import MULTIPLIER_MARK
     from studio import sweeping
     from studio.binding_table import BINDINGS
 
@@ -593,6 +592,7 @@ def test_a_sweep_axis_is_named_as_its_generate_widget_is_labelled():
     for field in sweeping.SWEEPABLE:
         name, _, element = field.partition(".")
         (key,) = [b.key for b in BINDINGS if b.field == name and b.index == (int(element) if element else None)]
-        assert sweeping.label(field) == drawn[key], field
-    assert sweeping.label("level_weights.0") == "Foreground weight (×)"
-    assert sweeping.label("gate_scales.1") == "Mid gate (×)"  # a gate's slider names its group's gate
+        assert sweeping.label(field) == drawn[key].removesuffix(MULTIPLIER_MARK), field
+    assert sweeping.label("level_weights.0") == "Foreground weight"
+    assert sweeping.label("gate_scales.1") == "Mid gate"  # a gate's slider names its group's gate
+    assert drawn["w_gate_mid"] == "Mid gate (×)" and drawn["w_audio_strength"] == "Audio strength (×)"

@@ -57,7 +57,7 @@ def test_sweep_two_axes_heatmap_and_recall(page, server):
         assert clipped_labels(page, ".st-key-sweep_heatmap") == [] and not _title_above_chart(page), width
         shot(page, f"sweep_done_{width}")
 
-    wanted = "Norm target: 90 · Foreground weight (×): 1.4"
+    wanted = "Norm target: 90 · Foreground weight: 1.4"
     page.locator(".st-key-sweep_tile").scroll_into_view_if_needed()  # below the fold: a click that scrolls shuts it
     page.locator(".st-key-sweep_tile").click()
     page.get_by_role("option", name=wanted, exact=True).click()
@@ -75,6 +75,4 @@ def test_sweep_two_axes_heatmap_and_recall(page, server):
     box.press("Enter")
     expect(box).to_have_value("0.3,0.9")
     page.locator(button("sweep_run")).click()
-    expect(page.locator(".st-key-sweep_tile [role=combobox]")).to_have_value(
-        "Norm target: 30 · Foreground weight (×): 0.3"
-    )
+    expect(page.locator(".st-key-sweep_tile [role=combobox]")).to_have_value("Norm target: 30 · Foreground weight: 0.3")
