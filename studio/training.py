@@ -23,7 +23,7 @@ from core.train.config import TrainConfig, TrainError, repeats_note, starting_co
 from core.train.dataset import DatasetReport, load_dataset
 from core.train.runs import RunInfo, run_info
 from studio import bindings
-from studio.markdown import escape_md, escape_md_prose
+from studio.markdown import code_md, escape_md, escape_md_prose
 from studio.session import session
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,6 @@ def run_settings(info: RunInfo) -> str | None:
     what a new run would use, which after a reload is not what this one uses. None if unreadable."""
     from core.train.card import shareable_config
     from core.train.checkpoint import read_run_config
-    from studio.markdown import code_md
 
     try:
         config = read_run_config(info.path)
@@ -281,6 +280,24 @@ def use_run(run: str) -> bool:
     bindings.set_value("w_checkpoint", str(Path(run) / FINAL))
     session().use_current_weights()  # the run as it is now, whatever a recalled image recorded
     return True
+
+
+def use_typed_checkpoint() -> None:
+    """Callback of the sidebar's checkpoint box: a checkpoint (or a run's folder) trained with other
+    models than those in use switches to its models, as `--checkpoint` does on the command line and
+    a finished run picked beside the box does: with other models it fails to load, or loads weights
+    it does not fit. Said in a toast, since the models change above the box."""
+    from core.train.checkpoint import init_models, same_models
+    from studio.file_access import checkpoint_choice
+    from studio.widgets.sidebar import selected_spec
+
+    folder = checkpoint_choice(str(bindings.value("w_checkpoint") or "")).folder
+    models = init_models(Path(folder)) if folder else None
+    if models is None or same_models(models, selected_spec()):
+        return
+    bindings.set_models(models)
+    st.toast(f"This checkpoint was trained with the models {code_md(models)}: the sidebar uses them now.",
+             icon=":material/swap_horiz:")  # fmt: skip
 
 
 def open_in_generate(run: str) -> None:

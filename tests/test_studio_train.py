@@ -503,3 +503,28 @@ def test_stop_for_a_run_whose_folder_cannot_be_written_is_said_not_raised(tmp_pa
         "Cannot ask the run gone to stop: its folder cannot be written. Whoever runs this studio can stop its "
         "training process."
     ]
+
+
+def test_a_checkpoint_typed_in_the_sidebar_brings_the_models_it_was_trained_with(roots):
+    """A run (or a checkpoint) typed in the box, trained with other models than those in use, failed
+    to load or loaded weights it does not fit; `--checkpoint` and the finished-run choice switch to
+    its models, and now the box does too, saying so."""
+    _, runs = roots
+    for name, models in (("big", "sd15"), ("small", "tiny")):
+        (runs / name / "final").mkdir(parents=True)
+        (runs / name / "final" / "training.json").write_text(json.dumps({"config": {"models": models}}))
+        (runs / name / "train_config.json").write_text(json.dumps({"models": models}))
+    at = _train_page(w_mode="trained")
+    assert at.session_state["w_models_choice"] == "tiny"
+    at.text_input(key="w_checkpoint").set_value("small").run()
+    assert at.session_state["w_models_choice"] == "tiny" and not at.toast  # its own models: nothing to say
+    at.text_input(key="w_checkpoint").set_value("big").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["w_models_choice"] == "sd15"
+    assert [t.value for t in at.toast] == [
+        "This checkpoint was trained with the models `sd15`: the sidebar uses them now."
+    ]
+    at.text_input(key="w_checkpoint").set_value("big/final").run()  # the same models: no second switch
+    assert at.session_state["w_models_choice"] == "sd15" and not at.toast
+    at.text_input(key="w_checkpoint").set_value("/etc").run()  # outside the allowed folders: nothing is read
+    assert at.session_state["w_models_choice"] == "sd15"

@@ -91,12 +91,15 @@ def sidebar() -> loader.EngineSlot:
         persist_state=PS,
     )
     if bindings.value("w_mode") == "trained":
+        from studio import training
+
         sb.text_input(
             bindings.BY_KEY["w_checkpoint"].label,
             key="w_checkpoint",
             placeholder="my-run/final",
             help=knobs()["checkpoint"].help + " On this studio: a folder under its runs folder (a relative one is "
             "read there), or one its operator allows.",
+            on_change=training.use_typed_checkpoint,
             persist_state=PS,
         )
         checkpoint_said(sb)
