@@ -58,6 +58,11 @@ STEMS_OK = (("vocals", "foreground"), ("drums", "background"), ("bass", "ambienc
             "stem_map",
             "vocals -> 'sky': level must be one of foreground, background, ambience",
         ),  # fmt: skip
+        (  # "mix" is a sources mode, not a level a stem can go to
+            dict(stem_map=(("vocals", "mix"), *STEMS_OK[1:])),
+            "stem_map",
+            "vocals -> 'mix': level must be one of foreground, background, ambience",
+        ),  # fmt: skip
     ],
 )
 def test_each_rule_names_its_field_and_says_why(changes, field, message):
