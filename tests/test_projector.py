@@ -74,6 +74,33 @@ def test_tokens_put_the_dominant_phrase_first_and_weight_the_rest(tiny_engine):
         torch.testing.assert_close(tokens[:, 2 + first_len : 1 + end], plain[:, 2 + first_len : 1 + end] * ratio)
 
 
+class _OneHotClap:
+    """A CLAP stand-in: label i embeds as the i-th unit vector, so an audio embedding's entries are
+    the labels' cosines."""
+
+    logit_scale = 10.0
+
+    def embed_text(self, prompts: list[str]) -> torch.Tensor:
+        return torch.eye(len(prompts))
+
+
+def _fitting_projector(phrases: tuple[str, ...]) -> ZeroShotProjector:
+    events = tuple(SoundEvent(f"label {i}", "things", p) for i, p in enumerate(phrases))
+    return ZeroShotProjector(_OneHotClap(), Vocabulary(events), lambda _: None, len)
+
+
+def test_phrases_that_fill_the_75_tokens_exactly_are_all_heard():
+    """The token budget is inclusive: phrases that fill exactly 75 tokens (77 minus BOS/EOS) are
+    all kept, one token more drops the last. One token per character, ", " costs 2."""
+    phrases = ("a" * 40, "b" * 33, "c")  # "a…, b…" is 40 + 2 + 33 = 75 tokens; with ", c" 78
+    sims = torch.tensor([0.9, 0.5, 0.3])
+    heard = _fitting_projector(phrases).hear(sims, top_k=3, temperature=1.0)
+    assert [h.label for h in heard] == ["label 0", "label 1"]
+    assert len(ZeroShotProjector.phrase_prompt(heard)) == 75
+    longer = (phrases[0] + "a", *phrases[1:])  # 76 tokens: only the most confident is kept
+    assert [h.label for h in _fitting_projector(longer).hear(sims, top_k=3, temperature=1.0)] == ["label 0"]
+
+
 def small_config(**overrides) -> ProjectorConfig:
     values = dict(input_dim=32, hidden_dim=16, expand_dim=32, output_dim=32, layers=2, heads=4)
     values.update(overrides)
@@ -91,6 +118,19 @@ def test_projector_shapes_and_round_trip(tmp_path):
     assert loaded.config == projector.config
     torch.testing.assert_close(loaded(x), out, rtol=0, atol=0)
     assert not list(tmp_path.glob("ckpt/.*tmp"))  # atomic writes leave no temp files
+
+
+def test_projector_tokens_come_out_of_its_final_layer_norm():
+    """The last layer is a LayerNorm over each token (its learnt scale and shift included): a
+    checkpoint's `norm.*` weights shape every token the UNet sees."""
+    torch.manual_seed(0)
+    projector = AudioProjector(small_config()).eval()
+    with torch.no_grad():
+        projector.norm.weight.fill_(2.0)
+        projector.norm.bias.fill_(0.5)
+        out = projector(torch.randn(2, 32))
+    torch.testing.assert_close(out.mean(dim=-1), torch.full((2, 77), 0.5), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.std(dim=-1, unbiased=False), torch.full((2, 77), 2.0), atol=1e-3, rtol=0)
 
 
 def test_default_config_follows_the_seed():
