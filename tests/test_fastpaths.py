@@ -95,7 +95,19 @@ def test_with_taesd_previews_use_it_and_renders_never_do(tiny_engine, tiny_param
     assert np.abs(pixels(preview.image) - pixels(render.image)).mean() > 5  # another decoder's picture
 
 
-def test_a_preview_that_spares_a_core_runs_on_one_thread_fewer_and_a_render_on_all(tiny_engine, tiny_params):
+@pytest.fixture
+def two_threads():
+    """Torch on 2 intra-op threads for the test (conftest sets OMP_NUM_THREADS=1): on one thread no
+    core can be spared, and a preview and a render would run alike whatever the code does."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield 2
+    torch.set_num_threads(before)
+
+
+def test_a_preview_that_spares_a_core_runs_on_one_thread_fewer_and_a_render_on_all(
+    tiny_engine, tiny_params, two_threads
+):
     full = torch.get_num_threads()
     seen: list[int] = []
 
@@ -103,7 +115,7 @@ def test_a_preview_that_spares_a_core_runs_on_one_thread_fewer_and_a_render_on_a
         seen.append(torch.get_num_threads())
 
     before = tiny_engine.generate(tiny_params, progress=during)
-    assert set(seen) == {full}
+    assert full == two_threads and set(seen) == {full}
     seen.clear()
     tiny_engine.generate(tiny_params, fast=FastSettings(spare_core=True), progress=during)
     assert set(seen) == {max(1, full - 1)} and torch.get_num_threads() == full  # restored when the run ends
@@ -116,10 +128,10 @@ def test_a_preview_that_spares_a_core_runs_on_one_thread_fewer_and_a_render_on_a
     assert np.array_equal(pixels(after.image), pixels(before.image))
 
 
-def test_a_run_that_fails_still_gives_the_core_back(tiny_engine, tiny_params):
+def test_a_run_that_fails_still_gives_the_core_back(tiny_engine, tiny_params, two_threads):
     full = torch.get_num_threads()
     with pytest.raises(RuntimeError, match="stop here"), tiny_engine.fast.threads_for(FastSettings()) as threads:
-        assert threads == max(1, full - 1) == torch.get_num_threads()
+        assert threads == full - 1 == torch.get_num_threads() == 1
         raise RuntimeError("stop here")
     assert torch.get_num_threads() == full
 
@@ -283,3 +295,13 @@ def test_only_names_exactly_the_paths_a_bench_asks_for():
     assert FastSettings.only("tiny_decoder", "spare_core").enabled() == ["spare_core", "tiny_decoder"]
     with pytest.raises(ValueError, match="no preview fast path named nope"):
         FastSettings.only("nope")
+
+
+def test_the_compiled_unet_traces_again_for_a_new_shape_never_for_a_slider(tiny_engine, tiny_params):
+    """The warm-up key (what makes a compiled preview say "one-time warm-up" and count its time as
+    compiling) holds the image size, guidance on/off and the mode; slider values stay out of it."""
+    key = tiny_engine.fast.warm_key
+    for changes in (dict(width=96), dict(height=96), dict(guidance=1.0), dict(mode="trained", checkpoint="x")):
+        assert key(tiny_params.replace(**changes)) != key(tiny_params), changes
+    for changes in (dict(audio_strength=0.3), dict(norm_target=20.0), dict(switch_points=(0.1, 0.2)), dict(seed=9)):
+        assert key(tiny_params.replace(**changes)) == key(tiny_params), changes
