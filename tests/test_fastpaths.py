@@ -96,13 +96,14 @@ def test_with_taesd_previews_use_it_and_renders_never_do(tiny_engine, tiny_param
 
 
 @pytest.fixture
-def two_threads():
-    """Torch on 2 intra-op threads for the test (conftest sets OMP_NUM_THREADS=1): on one thread no
-    core can be spared, and a preview and a render would run alike whatever the code does."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield 2
-    torch.set_num_threads(before)
+def two_threads(monkeypatch):
+    """Torch reporting 2 intra-op threads: conftest sets OMP_NUM_THREADS=1, and on one thread no core
+    can be spared, so a preview and a render ran alike whatever the code did. Simulated (torch's
+    get/set_num_threads patched): 2 real OpenMP threads on a busy 2-core machine made this 4x slower."""
+    threads = [2]
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads[0])
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.__setitem__(0, int(n)))
+    return 2
 
 
 def test_a_preview_that_spares_a_core_runs_on_one_thread_fewer_and_a_render_on_all(
