@@ -274,6 +274,14 @@ def test_cache_is_lru_and_bounded(street):
     for start in (0.0, 0.5, 0.0):
         split_sources(street, "stems", separator=separator, start_s=start, seconds=0.5)
     assert separator.calls == 3
+    lru = StemSeparator("tiny", device="cpu", cache_size=2)
+    for start in (0.0, 0.5, 0.0, 1.0):  # the hit on 0.0 makes 0.5 the least recently used: 1.0 evicts it
+        split_sources(street, "stems", separator=lru, start_s=start, seconds=0.5)
+    assert lru.calls == 3
+    split_sources(street, "stems", separator=lru, start_s=0.0, seconds=0.5)
+    assert lru.calls == 3  # still cached
+    split_sources(street, "stems", separator=lru, start_s=0.5, seconds=0.5)
+    assert lru.calls == 4  # evicted
 
 
 def test_progress_reports_every_chunk(street):
@@ -313,6 +321,28 @@ def test_mono_and_multichannel_input_become_stereo(tiny):
         assert all(wave.shape == (2, 22050) for wave in stems.values())
 
 
+def test_stems_of_a_perfect_splitter_sum_back_to_the_mix_and_progress_ends_full(monkeypatch):
+    """The normalisation around apply_model (as demucs.api.Separator) is undone exactly: a model that
+    gives every stem a quarter of its (normalised) input must give back stems that sum to the mix,
+    DC offset and loudness included; and the progress bar ends at total/total even when demucs
+    reports fewer chunks than counted."""
+    import demucs.apply
+
+    def perfect_split(model, mix, **kwargs):  # (1, channels, n) -> (1, sources, channels, n)
+        n = len(model.sources)
+        return (mix[:, None] / n).expand(-1, n, -1, -1).clone()
+
+    monkeypatch.setattr(demucs.apply, "apply_model", perfect_split)
+    rate = 44100
+    x = 0.3 + 2.0 * sine(330.0, 3.5, rate, amp=1.0)  # mean 0.3, std far from 1
+    seen: list[tuple[int, int]] = []
+    stems = StemSeparator("tiny", device="cpu").separate(clip_of(x, rate), progress=lambda d, t: seen.append((d, t)))
+    total = sum(stems[s].astype(np.float64) for s in STEMS)
+    np.testing.assert_allclose(total, np.stack([x, x]), atol=1e-5)
+    np.testing.assert_allclose(stems["drums"], np.stack([x, x]) / 4, atol=1e-5)
+    assert seen == [(3, 3)]  # 3.5 s -> 3 chunks (see test_progress_reports_every_chunk)
+
+
 def test_save_stems_writes_wavs_atomically(street, tiny, tmp_path):
     sources = split_sources(street, "stems", separator=tiny, start_s=1.0, seconds=1.5)  # cached above
     paths = save_stems(sources, tmp_path / "stems")
@@ -340,6 +370,11 @@ def empty_caches(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     (tmp_path / "hf").mkdir()
     return tmp_path
+
+
+def test_the_default_demucs_model_is_the_seeds_htdemucs():
+    """DESIGN's default (seed 000's "improvement"): htdemucs, 4 stems at 44.1 kHz; nothing loads here."""
+    assert StemSeparator().spec == "htdemucs"
 
 
 def test_htdemucs_offline_is_a_clear_error(empty_caches, street):
