@@ -19,6 +19,7 @@ from core.params import GenerationParams
 from core.scoring import Scorer, heard_scores
 from core.sweep import SweepError, SweepPlan, parse_axis, run_sweep, save_sweep, sweep_files
 from core.trace import HeardLabel
+from core.vocabulary import SoundEvent, Vocabulary
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +183,40 @@ def test_heard_in_the_image_uses_the_projectors_vocabulary(tiny_engine, scorer):
     disagree = heard_scores(probs, [HeardLabel(other, "p", "c", 1.0, 0.5)], vocabulary)
     assert (agree["heard_top1"], disagree["heard_top1"]) == (1.0, 0.0)
     assert agree["clip_top_event"] == top
+
+
+def test_audio_effect_is_one_minus_the_clip_cosine_and_the_mean_pixel_change(scorer):
+    """audio_effect_clip = 1 - cos(image, twin) (0 for no effect, larger for more), audio_effect_pixels
+    = mean |difference| on a 0-1 scale; exactly 0 for the same pixels in another image object."""
+    image, twin = Image.new("RGB", (48, 48), (100, 100, 100)), Image.new("RGB", (48, 48), (151, 151, 151))
+    scores = scorer.score(image, twin=twin)
+    cosine = float(scorer.embed_images([twin])[0] @ scorer.embed_images([image])[0])
+    assert scores.audio_effect_pixels == pytest.approx(51 / 255, abs=1e-6)
+    assert scores.audio_effect_clip == pytest.approx(1.0 - cosine, abs=1e-6) and scores.audio_effect_clip > 0
+    rng = np.random.default_rng(0)
+    for _ in range(4):
+        noisy = Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8))
+        same = scorer.score(noisy, twin=noisy.copy())
+        assert (same.audio_effect_clip, same.audio_effect_pixels) == (0.0, 0.0)
+
+
+def test_heard_similarity_is_the_cosine_of_clips_and_claps_distributions():
+    """CLAP's side of the heard score is its heard labels' weights (zero for the rest of the vocabulary)."""
+    vocabulary = Vocabulary(tuple(SoundEvent(label, "things", label) for label in ("rain", "dog", "car", "bell")))
+    clip = torch.tensor([0.1, 0.6, 0.2, 0.1])
+    heard = [HeardLabel("dog", "a dog", "animal", 0.75, 0.5), HeardLabel("rain", "rain", "natural", 0.25, 0.4)]
+    clap = np.array([0.25, 0.75, 0.0, 0.0])
+    expected = float(clip.numpy() @ clap / (np.linalg.norm(clip.numpy()) * np.linalg.norm(clap)))
+    scores = heard_scores(clip, heard, vocabulary)
+    assert scores == {"heard_top1": 1.0, "heard_similarity": pytest.approx(expected, abs=1e-6), "clip_top_event": "dog"}
+
+
+def test_reference_match_compares_with_the_reference_not_the_twin(scorer):
+    image, twin = Image.new("RGB", (48, 48), (30, 140, 60)), Image.new("RGB", (48, 48), (30, 140, 61))
+    reference = Image.new("RGB", (48, 48), (220, 20, 20))
+    scores = scorer.score(image, twin=twin, reference=reference)
+    expected = float(scorer.embed_images([reference])[0] @ scorer.embed_images([image])[0])
+    assert scores.reference_match == pytest.approx(expected, abs=1e-6)
 
 
 def test_clips_event_distribution_is_transformers_own_zero_shot_softmax(tiny_engine, scorer):
@@ -541,3 +576,53 @@ def test_progress_with_a_steps_axis_never_goes_back_and_ends_at_its_total(tiny_e
     total = sum(tile_steps) + 2 + 5  # one twin for each step count at strength 1; strength 0 is its own
     assert totals == {total} and sweep_steps(plan, scored=True) == total and sweep_steps(plan) == sum(tile_steps)
     assert seen == sorted(seen) and seen[-1] == total, seen
+
+
+def _made(plan: SweepPlan, *positions: tuple[int, int, int]):
+    """A SweepRun holding tiles at `positions` (flat grey images, the plan's params): files without a model."""
+    from types import SimpleNamespace
+
+    from core.sweep import SweepRun, SweepTile
+
+    tiles = [
+        SweepTile(*at, plan.labels_at(*at), SimpleNamespace(image=Image.new("RGB", (64, 64), (128,) * 3),
+                                                            params=plan.params_at(*at)), b"")
+        for at in positions
+    ]  # fmt: skip
+    return SweepRun(plan, tiles)
+
+
+def test_a_stopped_sweeps_grid_leaves_out_the_rows_its_own_z_never_reached(tiny_params):
+    """Z 1 holds all rows, Z 2 only its first: Z 2's grid shows one row, not Z 1's rows as placeholders."""
+    base = _base(tiny_params)
+    axes = (parse_axis("x", "seed=1,2", base), parse_axis("y", "norm_target=30,90", base))
+    plan = SweepPlan(base, (*axes, parse_axis("z", "guidance=2,9", base)))
+    run = _made(plan, (0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1), (1, 0, 0))
+    assert (run.rows_at(0), run.rows_at(1)) == ([0, 1], [0])
+    first, second = (Image.open(io.BytesIO(png)) for png in sweep_files(run)[0])
+    assert second.width == first.width and second.height < first.height
+    assert len(read_grid(io.BytesIO(sweep_files(run)[0][1]))) == 2  # one row of two: a tile and a placeholder
+
+
+def test_a_sweep_with_one_column_draws_a_grid_one_tile_wide(tiny_params):
+    base = _base(tiny_params)
+    column = SweepPlan(base, (parse_axis("y", "seed=1,2", base),))
+    row = SweepPlan(base, (parse_axis("x", "seed=1,2", base),))
+    tall = Image.open(io.BytesIO(sweep_files(_made(column, (0, 0, 0), (0, 1, 0)))[0][0]))
+    wide = Image.open(io.BytesIO(sweep_files(_made(row, (0, 0, 0), (0, 0, 1)))[0][0]))
+    assert tall.width < wide.width and tall.height > wide.height
+
+
+def test_a_strength_0_tile_is_its_own_twin(tiny_engine, tiny_params, scorer, monkeypatch):
+    """Scored tiles at audio strength 0 make no strength-0 twin: the tile itself is one (no extra
+    image, none counted in the progress total)."""
+    from core.sweep import sweep_steps
+
+    base = _base(tiny_params, audio_strength=0.0)
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2", base),))
+    assert sweep_steps(plan, scored=True) == 2 * base.steps
+    made: list = []
+    generate = tiny_engine.generate
+    monkeypatch.setattr(tiny_engine, "generate", lambda params, **kw: made.append(params) or generate(params, **kw))
+    run = run_sweep(tiny_engine, plan, scorer)
+    assert len(made) == 2 and [t.scores.audio_effect_pixels for t in run.tiles] == [0.0, 0.0]
