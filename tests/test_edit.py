@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -266,6 +268,31 @@ def test_the_feather_ramps_linearly_across_the_edge():
     assert np.array_equal(feathered(region, 0)[0], region[0].astype(float))
 
 
+def test_the_composite_blends_the_edit_over_the_photo_by_the_feathers_weight():
+    """Across the feather each pixel is photo x (1 - w) + edit x w: near the outside mostly photo."""
+    from core.edit.run import composite, feathered
+
+    region = np.zeros((4, 40), bool)
+    region[:, 20:] = True
+    photo, edited = Image.new("RGB", (40, 4), (0, 0, 0)), Image.new("RGB", (40, 4), (200, 100, 40))
+    out = np.asarray(composite(photo, edited, region, 4))
+    weight = feathered(region, 4)[..., None]
+    assert np.array_equal(out, np.rint(weight * np.array([200, 100, 40])).astype(np.uint8))
+    assert out[0, 16].tolist() == [12, 6, 2] and out[0, 23].tolist() == [188, 94, 38]  # w = 1/16, 15/16
+
+
+def test_a_latent_cell_with_one_painted_pixel_is_edited_not_kept():
+    """`outside` keeps only the latent cells with no painted pixel: a cell the mask touches at all is re-drawn."""
+    from core.edit.run import outside
+    from core.images import Mask
+
+    region = np.zeros((16, 16), bool)
+    region[9, 3] = True  # one pixel, in the 8x8 cell at row 1, column 0
+    keep = outside(Mask(region, "0" * 64, "mask"), torch.zeros(1, 4, 2, 2), 8)
+    assert keep.shape == (1, 4, 2, 2) and bool(keep.all(dim=1).eq(keep.any(dim=1)).all())
+    assert keep[0, 0].tolist() == [[True, True], [False, True]]
+
+
 def test_a_keep_structure_preview_never_lends_its_inversion_to_an_exact_edit(tiny_engine, photo_path, samples):
     """The photo's inversion is cached; one a preview made (channels_last weights, a core spared:
     other float sums) must not be what an exact edit starts from."""
@@ -298,3 +325,34 @@ def test_an_edits_download_name_tells_edits_of_one_seed_apart_and_names_no_folde
     assert name not in others and len(others) == 3
     elsewhere = EditParams(GenerationParams(seed=7), EditKnobs(image_path="/home/me/My Street (2).JPG"))
     assert edit_filename(elsewhere) == name  # the photo by name: the same edit on another machine
+
+
+def test_an_edits_png_summary_names_the_mode_and_the_injection_lengths_of_keep_structure():
+    """The PNG's human-readable `parameters` text says how the photo was edited; keep structure adds
+    its two injection lengths (which variation does not read)."""
+    from types import SimpleNamespace
+
+    from core.edit.export import edit_png_bytes
+    from core.edit.params import EditKnobs, EditParams
+    from core.params import GenerationParams
+
+    def summary(**knobs) -> str:
+        params = EditParams(GenerationParams(seed=7), EditKnobs(image_path="photo.png", **knobs))
+        result = SimpleNamespace(image=Image.new("RGB", (8, 8)), params=params, device="cpu", notes=())
+        return Image.open(io.BytesIO(edit_png_bytes(result))).info["parameters"]
+
+    structure = summary(edit_mode="structure", denoise=0.6, feature_injection=0.8, attention_injection=0.25)
+    assert structure.endswith(", Edit: structure denoise 0.6, features 0.8, attention 0.25")
+    assert summary(edit_mode="variation", denoise=0.45).endswith(", Edit: variation denoise 0.45")
+
+
+def test_an_edit_without_a_photo_is_refused_blank_or_empty_and_the_defaults_are_the_documented_ones():
+    from core.edit.params import EditKnobs, EditParams
+    from core.knobs import ParamsError
+    from core.params import GenerationParams
+
+    for path in ("", "   "):
+        with pytest.raises(ParamsError, match="an edit needs a photo"):
+            EditParams(GenerationParams(), EditKnobs(image_path=path)).validate()
+    knobs = EditKnobs()  # README: "--feature-injection, default 0.8, and --attention-injection, default 0.5"
+    assert (knobs.edit_mode, knobs.feature_injection, knobs.attention_injection) == ("variation", 0.8, 0.5)

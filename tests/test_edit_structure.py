@@ -111,6 +111,47 @@ def test_the_inversion_is_cached_per_photo_prompt_and_steps(tiny_engine, photo_p
     assert counters["inversion_steps"] - before_steps == 13
 
 
+def test_the_inversion_hears_no_sound(tiny_engine, photo_path, samples, monkeypatch):
+    """The photo's DDIM inversion runs with the audio adapters muted: the same photo and prompt
+    invert to the same latents whatever the sound's strength (each run here inverts afresh)."""
+    import weakref
+
+    import core.edit.run
+    from core.edit import structure
+
+    inversions = []
+
+    def spy(*args, **kwargs):
+        inversions.append(structure.invert(*args, **kwargs))
+        return inversions[-1]
+
+    monkeypatch.setattr(core.edit.run, "invert", spy)
+    params = params_for(photo_path, samples, denoise=0.5, prompt="an inversion without sound")
+    for strength in (0.0, 3.0):
+        monkeypatch.setattr(structure, "_caches", weakref.WeakKeyDictionary())
+        edit_photo(tiny_engine, params.replace(audio_strength=strength, feature_injection=0.0, attention_injection=0.0))
+    silent, loud = inversions
+    assert silent.timesteps == loud.timesteps and len(silent.timesteps) == 5
+    for t in silent.timesteps:
+        assert torch.equal(silent.latents[t], loud.latents[t]), t
+
+
+def test_an_inversion_extended_from_the_cache_is_the_one_computed_afresh(tiny_engine, photo_path, samples, monkeypatch):
+    """A larger denoise continues the cached trajectory from its last latent: the edit is exactly
+    the one an empty cache gives."""
+    import weakref
+
+    from core.edit import structure
+
+    params = params_for(photo_path, samples, prompt="an inversion extended")
+    monkeypatch.setattr(structure, "_caches", weakref.WeakKeyDictionary())
+    edit_photo(tiny_engine, params.replace(denoise=0.5))
+    extended = edit_photo(tiny_engine, params.replace(denoise=0.8))
+    monkeypatch.setattr(structure, "_caches", weakref.WeakKeyDictionary())
+    fresh = edit_photo(tiny_engine, params.replace(denoise=0.8))
+    assert torch.equal(extended.latents, fresh.latents)
+
+
 def test_injection_lengths_change_the_edit_and_the_record_names_the_steps(tiny_engine, photo_path, samples):
     params = params_for(photo_path, samples, denoise=0.6)
     off = edit_photo(tiny_engine, params.replace(feature_injection=0.0, attention_injection=0.0))
