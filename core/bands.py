@@ -71,7 +71,7 @@ def band_split_in_context(clip: AudioClip, window: AudioClip, crossovers: tuple[
 def _lowpass(x: np.ndarray, rate: int, cutoff: float, order: int) -> np.ndarray:
     from scipy import signal  # 0.8 s to import: paid by the first band split, not by every import of core
 
-    if cutoff >= 0.49 * rate:  # at/above Nyquist the low-pass passes everything
+    if cutoff >= 0.49 * rate:  # at (or within 2 % of) Nyquist: scipy's filter needs cutoff < rate/2; pass everything
         return x.copy()
     sos = signal.butter(order, cutoff, btype="lowpass", fs=rate, output="sos")
     if x.shape[-1] < 2:

@@ -53,6 +53,7 @@ from .projector import (
     verified_checkpoint,
 )
 from .schedule import LevelBlend, level_schedule
+from .separation import DEFAULT_SPEC as DEFAULT_SEPARATOR
 from .separation import StemSeparator, get_separator
 from .trace import GenerationResult, HeardLabel, Trace
 from .vocabulary import Vocabulary, load_vocabulary
@@ -120,10 +121,10 @@ class Engine:
 
     @property
     def separator(self) -> StemSeparator:
-        """Demucs, on first use: the tiny spec with the tiny models, htdemucs otherwise. The
+        """Demucs, on first use: the tiny spec with the tiny models, htdemucs (DEFAULT_SEPARATOR) otherwise. The
         process-wide separator, so every engine and caller shares one model and one cache."""
         if self._separator is None:
-            self._separator = get_separator("tiny" if self.spec.tiny else "htdemucs", device=self.device)
+            self._separator = get_separator("tiny" if self.spec.tiny else DEFAULT_SEPARATOR, device=self.device)
         return self._separator
 
     # -- text ---------------------------------------------------------------------------------

@@ -153,7 +153,8 @@ class Scorer:
             twin_emb = self._reference_embedding(twin)
             a, b = np.asarray(image.convert("RGB"), np.float32), np.asarray(twin.convert("RGB"), np.float32)
             same = a.shape == b.shape and np.array_equal(a, b)
-            values["audio_effect_clip"] = 0.0 if same else float(1.0 - twin_emb @ emb)
+            # a cosine of two near-equal embeddings may round above 1: no effect is 0, never -1e-7
+            values["audio_effect_clip"] = 0.0 if same else max(0.0, float(1.0 - twin_emb @ emb))
             values["audio_effect_pixels"] = 0.0 if same else float(np.abs(a - b).mean() / 255.0)
         if reference is not None:
             values["reference_match"] = float(self._reference_embedding(reference) @ emb)

@@ -200,6 +200,17 @@ def test_audio_effect_is_one_minus_the_clip_cosine_and_the_mean_pixel_change(sco
         assert (same.audio_effect_clip, same.audio_effect_pixels) == (0.0, 0.0)
 
 
+def test_the_audio_effect_is_never_below_zero_when_the_cosine_rounds_above_one(scorer, monkeypatch):
+    """Two different images with (nearly) one embedding: 1 - cos came out as -1.2e-7 in float32."""
+    import torch
+
+    unit = torch.nn.functional.normalize(torch.arange(1.0, 513.0), dim=0) * (1 + 1e-6)  # a unit vector, rounded up
+    monkeypatch.setattr(scorer, "embed_images", lambda images: unit.repeat(len(images), 1))
+    image, twin = Image.new("RGB", (48, 48), (100, 100, 100)), Image.new("RGB", (48, 48), (101, 101, 101))
+    assert float(unit @ unit) > 1.0
+    assert scorer.score(image, twin=twin).audio_effect_clip == 0.0
+
+
 def test_heard_similarity_is_the_cosine_of_clips_and_claps_distributions():
     """CLAP's side of the heard score is its heard labels' weights (zero for the rest of the vocabulary)."""
     vocabulary = Vocabulary(tuple(SoundEvent(label, "things", label) for label in ("rain", "dog", "car", "bell")))
