@@ -33,3 +33,36 @@ def test_every_browser_test_file_is_in_the_testing_table():
     rows = [line for line in text.splitlines() if line.startswith("| `e2e/test_")]
     listed = {re.match(r"\| `e2e/(test_\w+\.py)`", line).group(1) for line in rows}
     assert listed == {p.name for p in (ROOT / "tests" / "e2e").glob("test_*.py")}
+
+
+def _named_in(text: str, module: Path) -> bool:
+    """Is `module` (core/x.py, core/train/y.py, studio/widgets/z.py) named in `text`: as `x.py`,
+    `parent/x`, `parent.x`, or (inside a package) as `x` on a line that names its package?"""
+    parent, stem = module.parent.name, module.stem
+    for token in re.findall(r"[\w./]+", text):
+        token = token.rstrip(".")
+        if token in (f"{stem}.py", f"{parent}/{stem}", f"{parent}/{stem}.py") or token.endswith(
+            (f"/{parent}/{stem}", f"/{parent}/{stem}.py")
+        ):
+            return True
+        if re.search(rf"(^|[./]){re.escape(parent)}\.{re.escape(stem)}(\.|$)", token):
+            return True
+    if parent in ("core", "studio"):
+        return False
+    return any(f"`{stem}`" in line and re.search(rf"(^|\W){parent}[/.]", line) for line in text.splitlines())
+
+
+def test_every_core_and_studio_module_is_in_the_architecture():
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    modules = [p for folder in ("core", "studio") for p in (ROOT / folder).rglob("*.py") if p.name != "__init__.py"]
+    assert len(modules) > 80  # the scan finds them
+    missing = sorted(str(p.relative_to(ROOT)) for p in modules if not _named_in(text, p.relative_to(ROOT)))
+    assert not missing, f"docs/ARCHITECTURE.md never names {missing}"
+
+
+def test_every_path_the_architecture_names_exists():
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"\b(?:core|studio|pages|tests|bench|scripts|assets)/[\w/]+\.(?:py|sh|csv|md)\b", text))
+    assert len(named) > 20
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"docs/ARCHITECTURE.md names files that do not exist: {missing}"
