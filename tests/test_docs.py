@@ -66,3 +66,36 @@ def test_every_path_the_architecture_names_exists():
     assert len(named) > 20
     missing = sorted(path for path in named if not (ROOT / path).exists())
     assert not missing, f"docs/ARCHITECTURE.md names files that do not exist: {missing}"
+
+
+DOCS = (
+    "README.md",
+    "docs/ARCHITECTURE.md",
+    "docs/OPERATIONS.md",
+    "docs/PERFORMANCE.md",
+    "docs/SCORES.md",
+    "docs/TESTING.md",
+)
+
+
+def test_every_test_the_docs_name_exists():
+    """A test file or `file::test` the docs cite as proof is there (`…::name` is the last file's)."""
+    wrong, cited = [], 0
+    for doc in DOCS:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for name in set(re.findall(r"\b(?:e2e/)?test_\w+\.py\b", text)):
+            cited += 1
+            if not (ROOT / "tests" / name).exists():
+                wrong.append(f"{doc}: {name}")
+        last = None
+        for match in re.finditer(r"`(?:tests/)?((?:e2e/)?test_\w+\.py|…)::(\w+)`", text):
+            file, test = match.groups()
+            last = last if file == "…" else file
+            if last is None:  # a pattern such as `…::prerequisites`, no file before it
+                continue
+            cited += 1
+            path = ROOT / "tests" / last
+            if not path.is_file() or not re.search(rf"\b{test}\b", path.read_text(encoding="utf-8")):
+                wrong.append(f"{doc}: {last}::{test}")
+    assert cited > 80  # the scan finds them
+    assert not wrong, f"the docs cite tests that do not exist: {wrong}"
