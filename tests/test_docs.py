@@ -35,18 +35,16 @@ def test_every_browser_test_file_is_in_the_testing_table():
     assert listed == {p.name for p in (ROOT / "tests" / "e2e").glob("test_*.py")}
 
 
-def _named_in(text: str, module: Path) -> bool:
-    """Is `module` (core/x.py, core/train/y.py, studio/widgets/z.py) named in `text`: as `x.py`,
-    `parent/x`, `parent.x`, or (inside a package) as `x` on a line that names its package?"""
+def _named_in(text: str, tokens: set[str], module: Path) -> bool:
+    """Is `module` (core/x.py, core/train/y.py, studio/widgets/z.py) named in `text` (whose `tokens`
+    are given): as `x.py`, `parent/x`, `parent.x`, or (inside a package) as `x` on a line that names
+    its package?"""
     parent, stem = module.parent.name, module.stem
-    for token in re.findall(r"[\w./]+", text):
-        token = token.rstrip(".")
-        if token in (f"{stem}.py", f"{parent}/{stem}", f"{parent}/{stem}.py") or token.endswith(
-            (f"/{parent}/{stem}", f"/{parent}/{stem}.py")
-        ):
-            return True
-        if re.search(rf"(^|[./]){re.escape(parent)}\.{re.escape(stem)}(\.|$)", token):
-            return True
+    if {f"{stem}.py", f"{parent}/{stem}", f"{parent}/{stem}.py"} & tokens:
+        return True
+    dotted = re.compile(rf"(^|[./]){re.escape(parent)}\.{re.escape(stem)}(\.|$)")
+    if any(t.endswith((f"/{parent}/{stem}", f"/{parent}/{stem}.py")) or dotted.search(t) for t in tokens):
+        return True
     if parent in ("core", "studio"):
         return False
     return any(f"`{stem}`" in line and re.search(rf"(^|\W){parent}[/.]", line) for line in text.splitlines())
@@ -56,7 +54,8 @@ def test_every_core_and_studio_module_is_in_the_architecture():
     text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     modules = [p for folder in ("core", "studio") for p in (ROOT / folder).rglob("*.py") if p.name != "__init__.py"]
     assert len(modules) > 80  # the scan finds them
-    missing = sorted(str(p.relative_to(ROOT)) for p in modules if not _named_in(text, p.relative_to(ROOT)))
+    tokens = {token.rstrip(".") for token in re.findall(r"[\w./]+", text)}
+    missing = sorted(str(p.relative_to(ROOT)) for p in modules if not _named_in(text, tokens, p.relative_to(ROOT)))
     assert not missing, f"docs/ARCHITECTURE.md never names {missing}"
 
 
@@ -99,3 +98,52 @@ def test_every_test_the_docs_name_exists():
                 wrong.append(f"{doc}: {last}::{test}")
     assert cited > 80  # the scan finds them
     assert not wrong, f"the docs cite tests that do not exist: {wrong}"
+
+
+def _defaults(table: str) -> dict[str, str]:
+    """`VAR` -> its default cell, from a Markdown table whose first two columns are variable and default."""
+    out = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2:
+            for var in re.findall(r"`(CLAP2DIFF_[A-Z_]+)`", cells[0]):
+                out[var] = cells[1]
+    return out
+
+
+def _number(cell: str) -> float:
+    return float(re.match(r"`?([\d.]+)", cell).group(1))
+
+
+def test_the_settings_tables_give_each_variables_default_as_the_code_has_it(monkeypatch):
+    import tempfile
+
+    from core.clip_cache import DEFAULT_CLIP_CACHE_MB
+    from core.models import CLAP_HUB_ID, TAESD_HUB_ID
+    from studio import gallery_store, training, uploads
+    from studio.limits import ENV, ServerLimits, configured_models
+
+    for var in ("CLAP2DIFF_DATASETS", "CLAP2DIFF_RUNS", "CLAP2DIFF_UPLOADS"):
+        monkeypatch.delenv(var, raising=False)
+    numbers = {var: getattr(ServerLimits, name) for name, var in ENV.items()}
+    numbers |= {
+        gallery_store.DAYS_ENV: gallery_store.DEFAULT_DAYS,
+        gallery_store.MB_ENV: gallery_store.DEFAULT_MB,
+        "CLAP2DIFF_CLIP_CACHE_MB": DEFAULT_CLIP_CACHE_MB,
+    }
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for doc, table in (("OPERATIONS.md", _settings_table()), ("README.md", readme)):
+        defaults = _defaults(table)
+        for var, value in numbers.items():
+            if var in defaults:
+                assert _number(defaults[var]) == value, f"{doc}: {var}'s default is {value}, not {defaults[var]}"
+        if "CLAP2DIFF_MODELS" in defaults:
+            assert defaults["CLAP2DIFF_MODELS"].strip("`") == ",".join(configured_models({})), doc
+    ops = _defaults(_settings_table())
+    assert ops["CLAP2DIFF_CLAP"] == f"`{CLAP_HUB_ID}`"
+    assert ops["CLAP2DIFF_TAESD"] == f"`{TAESD_HUB_ID}`"
+    roots = [Path(p.strip("` ")).expanduser() for p in ops["CLAP2DIFF_DATASETS"].split(",")]
+    assert roots == [training.datasets_root(), training.runs_root()]  # the row names both, in that order
+    assert uploads.uploads_dir() == Path(tempfile.gettempdir()) / ops["CLAP2DIFF_UPLOADS"].strip("`").split("/", 1)[1]
+    assert ops["CLAP2DIFF_UPLOADS"].startswith("`<temp>/")
+    assert len(set(numbers) & set(_defaults(readme))) >= 6  # README's operator table is read too
