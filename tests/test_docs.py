@@ -147,3 +147,11 @@ def test_the_settings_tables_give_each_variables_default_as_the_code_has_it(monk
     assert uploads.uploads_dir() == Path(tempfile.gettempdir()) / ops["CLAP2DIFF_UPLOADS"].strip("`").split("/", 1)[1]
     assert ops["CLAP2DIFF_UPLOADS"].startswith("`<temp>/")
     assert len(set(numbers) & set(_defaults(readme))) >= 6  # README's operator table is read too
+
+
+def test_every_score_is_defined_in_scores_md():
+    from core.score_names import SCORE_NAMES
+
+    text = (ROOT / "docs" / "SCORES.md").read_text(encoding="utf-8")
+    rows = {m.group(1) for m in re.finditer(r"^\| `(\w+)` \|", text, re.M)}
+    assert rows == set(SCORE_NAMES), "docs/SCORES.md's table defines exactly the scores core/score_names.py names"
