@@ -155,3 +155,20 @@ def test_every_score_is_defined_in_scores_md():
     text = (ROOT / "docs" / "SCORES.md").read_text(encoding="utf-8")
     rows = {m.group(1) for m in re.finditer(r"^\| `(\w+)` \|", text, re.M)}
     assert rows == set(SCORE_NAMES), "docs/SCORES.md's table defines exactly the scores core/score_names.py names"
+
+
+def test_the_readmes_studio_table_lists_the_studios_pages():
+    from studio.nav import SPECS
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The studio\n", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows[1:] == [title for _, title, _ in SPECS], "README's page table, in the navigation's order"
+
+
+def test_the_readmes_download_commands_are_the_ones_the_models_missing_message_gives():
+    from core.models import CLAP_HUB_ID, SD15_HUB_ID, download_command
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
+    shown = [" ".join(line.split()[1:]) for line in text.splitlines() if line.startswith(".venv/bin/hf download ")]
+    assert shown == [" ".join(download_command(hub_id).split()[1:]) for hub_id in (SD15_HUB_ID, CLAP_HUB_ID)]
