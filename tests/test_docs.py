@@ -189,3 +189,10 @@ def test_the_readmes_download_commands_are_the_ones_the_models_missing_message_g
     text = (ROOT / "README.md").read_text(encoding="utf-8").replace("\\\n", " ")
     shown = [" ".join(line.split()[1:]) for line in text.splitlines() if line.startswith(".venv/bin/hf download ")]
     assert shown == [" ".join(download_command(hub_id).split()[1:]) for hub_id in (SD15_HUB_ID, CLAP_HUB_ID)]
+
+
+def test_the_readmes_sweep_limits_are_the_codes():
+    from core.sweep.axes import MAX_TILES, MAX_VALUES
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert f"At most {MAX_VALUES} values an axis and {MAX_TILES} tiles a sweep" in text
