@@ -385,6 +385,9 @@ def test_a_finished_run_opens_in_generate_in_trained_mode(roots, train_bundle):
     # In the sidebar, the server's finished runs are offered instead of typing a folder.
     at.text_input(key="w_checkpoint").set_value("somewhere/else").run()
     assert at.selectbox(key="w_checkpoint_run").options == ["—", "done"]
+    # No run's checkpoint: shown as "—", as before any was picked (not Streamlit's "Choose an option").
+    assert at.selectbox(key="w_checkpoint_run").value is None
+    assert at.selectbox(key="w_checkpoint_run").proto.placeholder == "—"
     at.selectbox(key="w_checkpoint_run").select("done").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.text_input(key="w_checkpoint").value == str(runs / "done" / "final")

@@ -147,8 +147,11 @@ def finished_runs(where) -> None:
     names = [r.name for r in training.finished_runs()]
     if names:
         training.show_picked_run(names)
+        # None is "—" both as a choice and as no choice: a None set in the session (the checkpoint is
+        # no run's, or the box's clear icon) shows the placeholder, "Choose an option" by default.
         where.selectbox("Or a finished run", [None, *names], key=training.RUN_PICK_KEY,
                         format_func=lambda n: "—" if n is None else n, on_change=training.use_picked_run,
+                        placeholder="—",
                         help="Trained on this server (Train page): its final checkpoint and its models.")  # fmt: skip
 
 
