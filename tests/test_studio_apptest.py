@@ -58,6 +58,13 @@ def test_generate_widgets_show_the_seed_defaults():
     preview = _session(at).preview.result
     assert preview.params.steps == 2 and max(preview.params.width, preview.params.height) == 64
     assert not _errors(at)
+    # The gates show their group under a heading that names the knob ('Down gate (×)' took three lines
+    # in a third of the knobs' column at 1024 px); each slider keeps its full label as its accessible name.
+    shown = [m.value for m in at.markdown]
+    assert "**Gate scale (×) per UNet block group**" in shown and {"Down", "Mid", "Up"} <= set(shown)
+    for group in ("down", "mid", "up"):
+        gate = at.slider(key=f"w_gate_{group}")
+        assert gate.label == f"{group.capitalize()} gate (×)" and gate.proto.label_visibility.value == 2  # collapsed
 
 
 def test_every_slider_spans_its_declared_knob_range():

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from core.bands import BAND_LEVELS, band_ranges
+from core.knobs import MULTIPLIER_MARK
 from core.params import LEVELS, STEMS, Knob, knobs
 from core.schedule import level_schedule
 from studio import bindings, errors
@@ -79,19 +80,22 @@ def allowed_range(key: str) -> tuple[Any, Any]:
     return lo, min(hi, _cap(key))
 
 
-def slider(key: str, mark: str = "") -> Any:
-    """`mark`: Markdown shown before the label (a level's coloured dot). It is drawn as its own
-    caption line, and the widget keeps the plain label, because a widget's label is also its
-    accessible name: a screen reader would read ":red[●] Foreground weight" aloud."""
+def slider(key: str, mark: str = "", title: str = "") -> Any:
+    """`mark`: Markdown shown before the label (a level's coloured dot); `title`: shown instead of
+    the label, where a heading above says the rest (the gates' 'Down' under 'Gate scale (×) per
+    UNet block group': 'Down gate (×)' took three lines in a third of the knobs' column at 1024 px).
+    Either is drawn as its own line, and the widget keeps the plain label, because a widget's label
+    is also its accessible name: a screen reader would read ":red[●] Foreground weight" aloud."""
     k, part = _knob(key), _part(key)
     lo, top = _span(key)
     step = k.step_for(part if isinstance(part, int) else None)
     label, help_text = BY_KEY[key].label, k.help_for(part)
-    if mark:
-        st.markdown(f"{mark} {label}", help=help_text)
+    own_line = bool(mark or title)
+    if own_line:
+        st.markdown(f"{mark} {title or label}".strip(), help=help_text)
     value = st.slider(
-        label, lo, top, step=step, key=key, help=None if mark else help_text, format=k.fmt, persist_state=PS,
-        label_visibility="collapsed" if mark else "visible",
+        label, lo, top, step=step, key=key, help=None if own_line else help_text, format=k.fmt, persist_state=PS,
+        label_visibility="collapsed" if own_line else "visible",
     )  # fmt: skip
     allowed = allowed_range(key)  # a value beyond this studio's limit is shown, and said
     problems = (range_problem(v, allowed, capped=allowed[1] < k.range[1]) for v in _numbers(value))
@@ -313,10 +317,11 @@ def conditioning_sliders(text_norm: float | None) -> None:
         st.caption(f"Prompt's own text-token norm: **{ref}** ({measure})")
     with c2:
         slider("w_audio_strength")
-    st.markdown("**Gate scale per UNet block group**")
-    for col, group in zip(st.columns(3), ("down", "mid", "up"), strict=True):
+    st.markdown(f"**Gate scale{MULTIPLIER_MARK} per UNet block group**")
+    # Bottom-aligned: 'Down' and its help icon take two lines in a 1024-px window, the others one.
+    for col, group in zip(st.columns(3, vertical_alignment="bottom"), ("down", "mid", "up"), strict=True):
         with col:
-            slider(f"w_gate_{group}")
+            slider(f"w_gate_{group}", title=group.capitalize())
 
     with st.expander("More: token split, switch style, listening"):
         if bindings.value("w_sources", "mix") == "mix":
