@@ -215,11 +215,20 @@ def follow_run() -> None:
 
 follow_run()
 
+
 # -- past runs ------------------------------------------------------------------------------------
-runs = training.list_runs()
-if runs:
-    with st.expander(f"Runs ({len(runs)})", expanded=False):
-        for info in runs:
-            c1, c2 = st.columns([4, 1])
-            c1.markdown(run_view.past_run_line(info))
-            c2.button("Show", key=f"train_show_{info.name}", on_click=training.follow, args=(info.name,))
+@st.fragment(run_every=2.0 if busy else None)
+def past_runs() -> None:
+    """Polled as the run above is: drawn once, the training run's line read 'starting · step 0/?'
+    until it ended, under a run section at step 3 of 4."""
+    runs = training.list_runs()
+    if runs:
+        with st.expander(f"Runs ({len(runs)})", expanded=False):
+            for info in runs:
+                c1, c2 = st.columns([4, 1])
+                c1.markdown(run_view.past_run_line(info))
+                if c2.button("Show", key=f"train_show_{info.name}", on_click=training.follow, args=(info.name,)):
+                    st.rerun(scope="app")  # a click in a fragment reruns only the fragment: the run above follows
+
+
+past_runs()

@@ -32,6 +32,9 @@ def test_start_watch_and_stop_a_run(page, server, server_dirs):
     page.get_by_text(re.compile(r"training · stage 1 \(alignment\) · step ([3-9]|\d\d+) of 100000")).wait_for()
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     assert len([m for m in read_metrics(run) if "loss" in m]) >= 3
+    # The Runs list follows the run too (drawn once, it said 'starting · step 0/?' until the run ended).
+    page.get_by_text(re.compile(r"^Runs \(\d+\)$")).click()
+    page.get_by_text(re.compile(r"browser-run · training · stage 1 · step ([3-9]|\d\d+)/100000")).wait_for()
     shot(page, "train_running")
 
     page.locator(button("train_stop")).click()
