@@ -162,6 +162,14 @@ def _shown(value: Any) -> str:
     return repr(value)
 
 
+def _shown_number(value: Any) -> str:
+    """A bad value of a number knob as it was typed: 11, not 11.0 (a sweep's 'Foreground weight = 11:
+    … (got 11.0)' said one number two ways); 10.0000001 in full, where :g would say 10."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return _shown(value)
+
+
 def _finite(value: Any) -> bool:
     """A number, and not inf or nan. JSON's whole numbers have no bound: math.isfinite(10**400)
     raises OverflowError, though the number is finite (and out of every knob's range)."""
@@ -189,7 +197,7 @@ def check_float(name: str, value: Any, lo: float, hi: float, element: int | None
     # int vs float comparisons are exact in Python: 10**400 <= 30.0 is False, not an OverflowError
     if element is not None:
         if not _finite(value) or not lo <= value <= hi:
-            raise ParamsError(name, f"must be a number between {lo:g} and {hi:g} (got {_shown(value)})", element)
+            raise ParamsError(name, f"must be a number between {lo:g} and {hi:g} (got {_shown_number(value)})", element)
         return
     if not _finite(value):
         raise ParamsError(name, f"expected a finite number, got {value!r}")

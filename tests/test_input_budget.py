@@ -89,7 +89,7 @@ def test_a_clip_within_the_budget_still_decodes():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--weights", "-1,0,0"], "level_weights: value 1 must be a number between 0 and 10 (got -1.0)"),
+        (["--weights", "-1,0,0"], "level_weights: value 1 must be a number between 0 and 10 (got -1)"),
         (["--weights", "-.5,1,1"], "level_weights: value 1 must be a number between 0 and 10 (got -0.5)"),
         (["--steps", "-3"], "steps: must be between 1 and 500"),
     ],

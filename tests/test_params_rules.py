@@ -132,6 +132,17 @@ def test_a_whole_number_too_large_for_a_float_is_out_of_range_by_name(field, val
     assert (err.value.field, str(err.value)) == (field, message)
 
 
+@pytest.mark.parametrize(
+    "weights, shown",
+    [((11.0, 0.5, 0.3), "11"), ((-0.5, 0.5, 0.3), "-0.5"), ((10.0000001, 0.5, 0.3), "10.0000001")],
+)
+def test_an_element_out_of_range_is_shown_as_typed(weights, shown):
+    """A sweep's 'Foreground weight = 11: … (got 11.0)' said one number two ways."""
+    with pytest.raises(ParamsError) as err:
+        GenerationParams(level_weights=weights).validate()
+    assert str(err.value) == f"level_weights: value 1 must be a number between 0 and 10 (got {shown})"
+
+
 def test_level_weight_and_gate_scale_read_by_name():
     p = GenerationParams(level_weights=(0.9, 0.5, 0.1), gate_scales=(0.0, 0.25, 0.75))
     assert [p.level_weight(lv) for lv in ("foreground", "background", "ambience")] == [0.9, 0.5, 0.1]

@@ -385,13 +385,13 @@ def test_a_stage_from_a_stopped_run_says_and_records_which_checkpoint_it_starts_
     "flags, said",
     [
         (["--steps", "0"], "--steps: must be a whole number between 1 and 10000000 (got 0)"),
-        (["--stage", "2", "--lr", "-1"], "--lr: must be a number between 1e-09 and 1 (got -1.0)"),
+        (["--stage", "2", "--lr", "-1"], "--lr: must be a number between 1e-09 and 1 (got -1)"),
         (
             ["--projector", "foo=2"],
             "--projector: no setting 'foo': a projector's sizes are hidden_dim, expand_dim, layers, heads",
         ),  # fmt: skip
         (["--projector", "layers=0"], "--projector: layers must be a whole number of at least 1 (got 0)"),
-        (["--temperature", "2,0"], "--temperature (end): must be a number between 0.01 and 100 (got 0.0)"),
+        (["--temperature", "2,0"], "--temperature (end): must be a number between 0.01 and 100 (got 0)"),
     ],
 )
 def test_a_setting_out_of_range_is_named_by_the_flag_typed(train_data, tmp_path, capsys, flags, said):
