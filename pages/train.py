@@ -175,15 +175,17 @@ def follow_run() -> None:
         st.warning("The run's process ended without finishing (killed, or the machine restarted)"
                    + (f": Resume continues it from its last checkpoint, {resumable.name}." if resumable else "."),
                    icon=":material/warning:")  # fmt: skip
-    c1, c2, _ = st.columns([1, 1, 2])
+    # One row, each button as wide as its label: in a quarter of the page "Open in Generate" read
+    # "Open in Ge…" at 1024 px.
+    row = st.container(horizontal=True, gap="small", key="train_run_actions")
     if info.alive:
-        c1.button("Stop", key="train_stop", icon=":material/stop:", on_click=training.stop, args=(str(info.path),),
-                  help="Stops at the next step, after saving a checkpoint (a run still starting has none to "
-                  "save: it stops with nothing to resume).")  # fmt: skip
+        row.button("Stop", key="train_stop", icon=":material/stop:", on_click=training.stop, args=(str(info.path),),
+                   help="Stops at the next step, after saving a checkpoint (a run still starting has none to "
+                   "save: it stops with nothing to resume).")  # fmt: skip
     elif resumable is not None:
-        if c1.button("Resume", key="train_resume", icon=":material/play_arrow:", disabled=busy,
-                     help=f"Continue from its last checkpoint, {resumable.name}, with the settings it started with (the "
-                     "settings above are for a new run)."):  # fmt: skip
+        if row.button("Resume", key="train_resume", icon=":material/play_arrow:", disabled=busy,
+                      help=f"Continue from its last checkpoint, {resumable.name}, with the settings it started with "
+                      "(the settings above are for a new run)."):  # fmt: skip
             try:
                 training.resume(str(info.path))
             except UserError as exc:  # a run started since this page was drawn
@@ -193,7 +195,7 @@ def follow_run() -> None:
     elif state in ("stopped", "interrupted") and info.final is None:
         st.caption("It ended before its first checkpoint, so there is nothing to resume: start a new run.")
     if info.final is not None:  # beside Stop or Resume; first in the row when neither shows
-        if (c2 if info.alive or resumable is not None else c1).button(
+        if row.button(
             "Open in Generate", key="train_open", type="primary", icon=":material/graphic_eq:",
             on_click=training.open_in_generate, args=(str(info.path),),
             help="Generate in trained mode with this run's final checkpoint.",

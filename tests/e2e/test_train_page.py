@@ -7,7 +7,7 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.e2e.helpers import button, shot
+from tests.e2e.helpers import button, cut_short, shot
 from tests.train_helpers import make_dataset
 
 
@@ -69,6 +69,9 @@ def test_a_finished_run_opens_in_generate_in_trained_mode(page, server, server_d
     page.get_by_text(re.compile(r"Runs \(\d+\)")).click()
     page.locator(button("train_show_finished")).click()
     page.get_by_text(re.compile(r"^done · stage 1 \(alignment\)")).wait_for()
+    page.set_viewport_size({"width": 1024, "height": 900})  # in a quarter of the page it read "Open in Ge…"
+    expect(page.locator(button("train_open"))).to_be_visible()
+    assert cut_short(page) == []
     page.locator(button("train_open")).click()
     page.locator(button("btn_render")).wait_for()  # Generate (the default page), with trained mode's checkpoint box:
     expect(page.locator(".st-key-w_checkpoint input")).to_have_value(str(server_dirs["runs"] / "finished" / "final"))
