@@ -225,7 +225,8 @@ def past_runs() -> None:
     until it ended, under a run section at step 3 of 4."""
     runs = training.list_runs()
     if runs:
-        with st.expander(f"Runs ({len(runs)})", expanded=False):
+        # Keyed: unkeyed, it closed when the page's rerun at a run's end moved it (the note above gone).
+        with st.expander(f"Runs ({len(runs)})", expanded=False, key="train_runs_list"):
             for info in runs:
                 c1, c2 = st.columns([4, 1])
                 c1.markdown(run_view.past_run_line(info))

@@ -45,6 +45,8 @@ def test_start_watch_and_stop_a_run(page, server, server_dirs):
     # The whole page follows, not only the run's fragment: Start is back and the "training" note gone.
     expect(page.locator(button("train_start"))).to_be_enabled()
     expect(page.get_by_text("A run is training")).to_have_count(0)
+    # The Runs list opened above stays open (that note gone moved it down the page: it closed).
+    expect(page.get_by_text(re.compile(r"browser-run · stopped · stage 1"))).to_be_visible()
     shot(page, "train_stopped")
 
     page.locator(button("train_resume")).click()  # from its last checkpoint
