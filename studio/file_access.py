@@ -99,10 +99,29 @@ class CheckpointChoice:
     problem: str | None = None
 
 
+def unfinished_run_problem(folder: str, typed: str) -> str:
+    """Why a run's folder without final/ does not open, and what to do: wait for a run that
+    trains; Resume one that ended with a step checkpoint ('wait for it to finish' said of a stopped
+    run waited for ever); start again after one that ended before its first."""
+    from core.train.layout import CHECKPOINTS, FINAL
+    from core.train.runs import run_info
+
+    info = run_info(folder)
+    steps = f"name one of its step checkpoints, {typed}/{CHECKPOINTS}/step-N"
+    if info is None or info.alive:
+        return (f"The run {typed} has not finished: it has no {FINAL}/ checkpoint yet. Wait for it to finish (the "
+                f"Train page follows it), or {steps}.")  # fmt: skip
+    if info.resumable is not None:
+        return (f"The run {typed} ended without finishing ({info.state}): it has no {FINAL}/ checkpoint. Resume it "
+                f"on the Train page, or {steps}.")  # fmt: skip
+    return (f"The run {typed} ended before its first checkpoint ({info.state}): it has no {FINAL}/ checkpoint and "
+            "nothing to resume. Start a new run on the Train page.")  # fmt: skip
+
+
 def checkpoint_choice(raw: str) -> CheckpointChoice:
     """The box's text read as `--checkpoint` reads it, gated by `allowed_checkpoint` before anything
     is stat'ed (a refusal never tells what is on the disk) and again on the folder it resolves to."""
-    from core.train.layout import CHECKPOINTS, FINAL, UnfinishedRun, checkpoint_of_run
+    from core.train.layout import UnfinishedRun, checkpoint_of_run
 
     folder, refused = allowed_checkpoint(raw)
     if folder is None:
@@ -111,10 +130,7 @@ def checkpoint_choice(raw: str) -> CheckpointChoice:
         opened = checkpoint_of_run(folder)
     except UnfinishedRun:
         typed = raw.strip().rstrip("/\\")
-        return CheckpointChoice(None, run=typed, problem=(
-            f"The run {typed} has not finished: it has no {FINAL}/ checkpoint yet. Wait for it to finish (the Train "
-            f"page follows it), or name one of its step checkpoints, {typed}/{CHECKPOINTS}/step-N."
-        ))  # fmt: skip
+        return CheckpointChoice(None, run=typed, problem=unfinished_run_problem(folder, typed))
     if opened.run is None:
         return CheckpointChoice(folder)
     final, refused = allowed_checkpoint(opened.folder)
@@ -133,4 +149,5 @@ __all__ = [
     "audio_dirs",
     "checkpoint_choice",
     "checkpoint_dirs",
+    "unfinished_run_problem",
 ]

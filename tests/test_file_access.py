@@ -145,10 +145,21 @@ def test_the_sidebar_refuses_a_checkpoint_folder_outside_and_nothing_opens_it(ru
 
 
 def _train_runs(runs, outside):
-    """A finished run, one still going (no final/ yet), and one whose final/ links out of the runs folder."""
-    for name in ("done", "going", "linked"):
+    """A finished run, one still going (no final/ yet: this process is its trainer), one stopped after
+    a step checkpoint, one stopped before its first, and one whose final/ links out of the runs folder."""
+    import json
+    import os
+
+    from core.train.launch import process_started
+
+    for name in ("done", "going", "halted", "early", "linked"):
         (runs / name / "checkpoints").mkdir(parents=True)
         (runs / name / "train_config.json").write_text('{"models": "tiny"}')
+    going = {"state": "training", "pid": os.getpid(), "pid_started": process_started(os.getpid())}
+    for name, status in (("going", going), ("halted", {"state": "stopped"}), ("early", {"state": "stopped"})):
+        (runs / name / "status.json").write_text(json.dumps(status))
+    (runs / "halted" / "checkpoints" / "step-0000002").mkdir()
+    (runs / "halted" / "checkpoints" / "step-0000002" / "train_state.json").write_text('{"step": 2}')
     for final in (runs / "done" / "final", outside / "final"):
         final.mkdir(parents=True)
         (final / "training.json").write_text("{}")
@@ -170,6 +181,15 @@ def test_a_runs_folder_opens_its_final_checkpoint_inside_the_allowed_folders(run
         "The run going has not finished: it has no final/ checkpoint yet. Wait for it to finish (the Train page "
         "follows it), or name one of its step checkpoints, going/checkpoints/step-N."
     ))  # fmt: skip
+    # A run that ended unfinished is no run to wait for (a stopped one was: 'Wait for it to finish').
+    assert checkpoint_choice("halted").problem == (
+        "The run halted ended without finishing (stopped): it has no final/ checkpoint. Resume it on the Train "
+        "page, or name one of its step checkpoints, halted/checkpoints/step-N."
+    )
+    assert checkpoint_choice("early").problem == (
+        "The run early ended before its first checkpoint (stopped): it has no final/ checkpoint and nothing to "
+        "resume. Start a new run on the Train page."
+    )
     refused = allowed_checkpoint("/etc")[1]
     assert checkpoint_choice("linked") == CheckpointChoice(None, problem=refused)  # final/ links outside
     assert (
