@@ -29,6 +29,9 @@ def describe(exc: BaseException) -> str:
     text = escape_md_prose(exc)  # its message may quote a file name or a prompt: shown as written
     if isinstance(exc, ParamsError):
         label = FIELD_LABELS.get(exc.field, exc.field.replace("_", " "))
+        if exc.field == "checkpoint" and _typed_checkpoint_unopened():
+            return (f"**{label}**: the folder typed in the sidebar does not open (said under it). Choose another or "
+                    "a finished run there, or switch back to zero-shot.")  # fmt: skip
         detail = escape_md_prose(str(exc).split(": ", 1)[-1])
         return f"**{label}**: {detail}. Change this setting and try again."
     if isinstance(exc, AudioError):
@@ -56,6 +59,17 @@ def describe(exc: BaseException) -> str:
         f"**Unexpected error** ({type(exc).__name__}: {text}). The studio is still running and your "
         "history is kept; try other settings, and please report this with the settings you used."
     )
+
+
+def _typed_checkpoint_unopened() -> bool:
+    """Text in the sidebar's checkpoint box that opens nothing (refused, a run without final/): the
+    params then hold no checkpoint, and 'trained mode needs a projector checkpoint path' read as if
+    the box were empty."""
+    from studio import bindings
+    from studio.file_access import checkpoint_choice
+
+    typed = str(bindings.value("w_checkpoint") or "").strip()
+    return bool(typed) and checkpoint_choice(typed).problem is not None
 
 
 def show(problem: BaseException | str, where: Any = None) -> None:

@@ -136,10 +136,16 @@ def test_the_sidebar_refuses_a_checkpoint_folder_outside_and_nothing_opens_it(ru
     assert session(at).params.checkpoint is None  # what every page's work is made from
     render(at)
     said = [e for e in errors(at) if "Checkpoint" in e]
-    assert said and said[0].startswith("**Checkpoint folder**: trained mode needs a projector checkpoint path")
+    assert said and said[0] == (  # not 'needs a projector checkpoint path', as if the box were empty
+        "**Checkpoint folder**: the folder typed in the sidebar does not open (said under it). Choose another or a "
+        "finished run there, or switch back to zero-shot."
+    )
     assert not [e for e in errors(at) if "/etc" in e], errors(at)
     at.text_input(key="w_checkpoint").set_value("/no/such/folder").run()
     assert [e.value for e in at.sidebar.error] == refusal  # the same words whether or not it exists
+    at.text_input(key="w_checkpoint").set_value("").run()
+    render(at)  # an empty box is asked for as such
+    assert [e for e in errors(at) if e.startswith("**Checkpoint folder**: trained mode needs a projector")]
     at.text_input(key="w_checkpoint").set_value("city/final").run()  # under the runs root: used
     assert not at.sidebar.error and session(at).params.checkpoint == str((runs / "city" / "final").resolve())
 
