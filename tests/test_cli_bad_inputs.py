@@ -232,3 +232,12 @@ def test_a_typo_in_evaluates_data_costs_no_torch_import(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "dataset folder" in done.stderr and "typo does not exist" in done.stderr, done.stderr
+
+
+def test_a_sweep_axis_given_twice_is_refused_not_the_first_dropped(tmp_path, capsys):
+    """argparse keeps the last of a repeated flag: `--x seed=1,2 --x norm_target=40,60` swept the
+    norm target only, and the seeds asked for silently went."""
+    out = tmp_path / "sweep"
+    code = main(["sweep", *TINY, "--x", "seed=1,2", "--x", "norm_target=40,60", "--out", str(out)])
+    assert _one_line(capsys, code) == ("error: --x given twice: an axis sweeps one knob (--y and --z sweep others)")
+    assert not out.exists()

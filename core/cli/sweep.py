@@ -42,12 +42,22 @@ AXES_HELP = _axes_help()
 CLIP_HELP = f"CLIP for the scores: tiny, or a Hub id / folder (default: tiny with tiny models, else {CLIP_REAL})"
 
 
+class _OneAxis(argparse.Action):
+    """An axis flag given twice kept only the last one (argparse's way): a user adding a second knob
+    with another --x meant --y; refused, so no sweep runs that was not asked for."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            raise CliError(f"{option_string} given twice: an axis sweeps one knob (--y and --z sweep others)")
+        setattr(namespace, self.dest, values)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     sw = sub.add_parser("sweep", help="an X/Y/Z grid over any knob, every tile with its params and scores")
     sw.add_argument("--out", metavar="DIR", required=True, help="folder for the grids, tiles, sweep.zip and scores.csv")
     axes = sw.add_argument_group("axes", AXES_HELP)
     for name, what in (("x", "columns"), ("y", "rows"), ("z", "one grid per value")):
-        axes.add_argument(f"--{name}", metavar="FIELD=V1,V2", help=f"the {name.upper()} axis ({what})")
+        axes.add_argument(f"--{name}", metavar="FIELD=V1,V2", action=_OneAxis, help=f"the {name.upper()} axis ({what})")
     sw.add_argument("--no-scores", action="store_true", help="skip the CLIP scores")
     sw.add_argument("--clip", metavar="SPEC", help=CLIP_HELP)
     sw.add_argument("--reference", metavar="IMAGE", help="a reference image: adds the reference-match score")
