@@ -595,4 +595,6 @@ def test_a_sweep_axis_is_named_as_its_generate_widget_is_labelled():
         assert sweeping.label(field) == drawn[key].removesuffix(MULTIPLIER_MARK), field
     assert sweeping.label("level_weights.0") == "Foreground weight"
     assert sweeping.label("gate_scales.1") == "Mid gate"  # a gate's slider names its group's gate
+    gates = {b.field + "." + str(b.index) for b in BINDINGS if b.field == "gate_scales"}
+    assert gates <= set(sweeping.SWEEPABLE)  # every gate slider Generate draws can be swept (down was not)
     assert drawn["w_gate_mid"] == "Mid gate (×)" and drawn["w_audio_strength"] == "Audio strength (×)"
