@@ -84,16 +84,6 @@ def test_every_path_the_docs_name_exists():
     assert not missing, f"the docs name files that do not exist: {missing}"
 
 
-DOCS = (
-    "README.md",
-    "docs/ARCHITECTURE.md",
-    "docs/OPERATIONS.md",
-    "docs/PERFORMANCE.md",
-    "docs/SCORES.md",
-    "docs/TESTING.md",
-)
-
-
 def test_every_test_the_docs_name_exists():
     """A test file or `file::test` the docs cite as proof is there (`…::name` is the last file's)."""
     wrong, cited = [], 0
