@@ -220,6 +220,12 @@ def test_the_sidebar_opens_a_runs_final_checkpoint_and_says_so(runs, tmp_path):
     assert [e.value for e in at.sidebar.error] == [escape_md_prose(checkpoint_choice("going").problem)]
     assert session(at).params.checkpoint is None  # nothing opens: the pages ask for a checkpoint
     assert not [c for c in at.sidebar.caption if "final checkpoint" in c.value]
+    at.text_input(key="w_checkpoint").set_value("nosuch").run()  # under the runs folder: said under the box
+    assert [e.value for e in at.sidebar.error] == [
+        "There is no folder `nosuch` here: check the name, or pick a finished run below."
+    ]
+    at.text_input(key="w_checkpoint").set_value("/no/such/folder").run()  # outside: the one refusal, as ever
+    assert [e.value for e in at.sidebar.error] == [escape_md_prose(allowed_checkpoint("/no/such/folder")[1])]
 
 
 def test_a_recalled_clip_not_found_is_missing_not_its_namesake_in_the_first_folder(tmp_path, monkeypatch):

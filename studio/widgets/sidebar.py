@@ -3,6 +3,8 @@ preview's settings; and the way out when the models do not load."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from core.fastpaths import FAST_PATHS
@@ -133,11 +135,15 @@ def checkpoint_said(where) -> None:
     not finished: studio/file_access.py), and the pages then ask for a checkpoint, as with none."""
     from studio.file_access import checkpoint_choice
 
-    choice = checkpoint_choice(str(bindings.value("w_checkpoint") or ""))
+    typed = str(bindings.value("w_checkpoint") or "").strip()
+    choice = checkpoint_choice(typed)
     if choice.problem:
         where.error(escape_md_prose(choice.problem), icon=":material/folder_off:")
     elif choice.run is not None:
         where.caption(f"Run {code_md(choice.run)}: its final checkpoint.")
+    elif choice.folder is not None and not Path(choice.folder).is_dir():  # inside the allowed folders: may be said
+        where.error(f"There is no folder {code_md(typed)} here: check the name, or pick a finished run below.",
+                    icon=":material/folder_off:")  # fmt: skip
 
 
 def finished_runs(where) -> None:
