@@ -199,6 +199,21 @@ def test_parameters_text_defaults_match_the_house_example() -> None:
     assert "Negative prompt" not in text  # omitted when empty, as A1111 does
 
 
+def test_parameters_text_names_a_trained_checkpoint_by_its_run_and_keeps_the_prompt_on_one_line() -> None:
+    """A shared PNG says which run made it, never the server's folder; a Windows line break in the
+    prompt (CR LF) cannot start a second line that other tools would read as the negative prompt."""
+    p = GenerationParams(
+        prompt="a harbour\r\nNegative prompt: fog",
+        mode="trained",
+        checkpoint="/srv/runs/harbour/final",
+        checkpoint_sha256="cd" * 32,
+    )
+    lines = export.parameters_text(p).split("\n")
+    assert lines[0] == "a harbour\\r\\nNegative prompt: fog" and len(lines) == 2
+    assert "Checkpoint: harbour/final (sha256 cdcdcdcdcdcd…)" in lines[1] and "/srv" not in lines[1]
+    assert export.unescape_line(lines[0]) == p.prompt
+
+
 # -- atomic writes ---------------------------------------------------------------------------------
 def test_failure_inside_pil_save_leaves_nothing(
     tmp_path: Path, params: GenerationParams, image: Image.Image, monkeypatch: pytest.MonkeyPatch
@@ -401,6 +416,13 @@ def test_grid_layout_defaults_and_title(image: Image.Image) -> None:
     assert not _background_only(titled, (0, 0, titled.size[0], tl.title_height), (255, 255, 255))
 
 
+def test_grid_default_columns_and_caption_lines(image: Image.Image) -> None:
+    """Up to four images in one row, more in a near-square; a caption gets at most four lines."""
+    assert [grid_layout([image] * n, [""] * n).columns for n in (1, 4, 5, 9, 10)] == [1, 4, 3, 3, 4]
+    heights = [grid_layout([image], ["\n".join("abcdefg"[:n])]).caption_height for n in (1, 3, 4, 5, 7)]
+    assert heights[0] < heights[1] < heights[2] == heights[3] == heights[4]  # lines beyond 4 add nothing
+
+
 def test_grid_rejects_mismatched_inputs(image: Image.Image) -> None:
     with pytest.raises(ValueError, match="captions"):
         make_grid([image, image], ["one"])
@@ -445,6 +467,8 @@ def test_default_filename(params: GenerationParams) -> None:
         ("..", "image.png"),
         ("CON.png", "_CON.png"),
         ("ok-name_1.png", "ok-name_1.png"),
+        ("a" * 150 + ".png", "a" * 96 + ".png"),  # at most 100 characters, the extension kept
+        ("a" * 150, "a" * 100),
     ],
 )
 def test_sanitize_filename(raw: str, safe: str) -> None:
