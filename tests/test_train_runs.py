@@ -423,3 +423,57 @@ def test_resume_names_the_flags_that_would_change_the_run_and_a_saved_config_its
     assert capsys.readouterr().err.strip() == (
         "error: stage_steps: value 2 must be a whole number between 1 and 10000000 (got 0)"
     )
+
+
+def test_each_stage_reads_its_own_steps_learning_rate_and_temperature():
+    """A stage-2 run of (30, 20, 10) steps runs 20 at its own rate; stage 3 anneals over its own 10."""
+    from core.train.config import TrainConfig
+
+    two = TrainConfig(stage=2, stage_steps=(30, 20, 10), learning_rates=(1e-3, 1e-4, 1e-5), temperature=(2.0, 0.5))
+    assert (two.steps, two.lr, two.uses_unet) == (20, 1e-4, True)
+    three = two.replace(stage=3)
+    assert (three.steps, three.lr, three.uses_unet) == (10, 1e-5, True)
+    assert [three.temperature_at(s) for s in (0, 9, 12)] == [2.0, 0.5, 0.5]  # the last step at the end value
+    assert three.temperature_at(3) == pytest.approx(1.5)
+    assert not two.replace(stage=1).uses_unet
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"resolution": 100}, "resolution"),
+        ({"projector": (("layers", 0),)}, "projector"),
+        ({"stage": 2, "gate_scales": (0.0, 0.0, 0.0)}, "gate_scales"),
+        ({"out": "  "}, "out"),
+    ],
+)
+def test_a_setting_that_makes_no_sense_is_refused_by_name(changes, field):
+    from core.params import ParamsError
+    from core.train.config import TrainConfig
+
+    good = TrainConfig(data="d", out="o", models="tiny")
+    assert good.validate() is good
+    assert good.replace(stage=2, gate_scales=(0.0, 0.0, 1.0)).validate()  # one group above 0 is enough
+    with pytest.raises(ParamsError) as caught:
+        good.replace(**changes).validate()
+    assert caught.value.field == field
+
+
+def test_a_batch_is_said_to_repeat_rows_only_when_larger_than_the_usable_rows():
+    from core.train.config import repeats_note, starting_config
+
+    assert repeats_note(4, 3) == "more than the 3 usable rows: each step repeats them"
+    assert repeats_note(4, 4) == repeats_note(4, 0) == ""
+    tiny, sd = starting_config("tiny"), starting_config("sd15")
+    assert (tiny.resolution, tiny.val_steps, tiny.warmup_steps) == (64, 4, 0)
+    assert (sd.resolution, sd.warmup_steps) == (512, 100)
+
+
+def test_the_method_defaults_are_the_documented_ones():
+    """docs/ARCHITECTURE.md 'Stages': half the samples without caption, stage 3 at 1e-5 with
+    0.1 x alignment, temperature 2.0 -> 0.5 with cross-fades temperature x 0.1 wide (seed 001)."""
+    from core.train.config import TrainConfig
+
+    c = TrainConfig()
+    assert (c.caption_dropout, c.align_weight, c.anneal_crossfade, c.temperature) == (0.5, 0.1, 0.1, (2.0, 0.5))
+    assert (c.stage_steps, c.learning_rates, c.resolution) == ((3000, 2000, 1000), (1e-4, 1e-4, 1e-5), 512)
