@@ -93,6 +93,32 @@ def test_a_checkpoint_just_saved_is_never_pruned(tmp_path):
     assert [s for s, _ in ckpt.list_checkpoints(run)] == [3, 8]
 
 
+def test_a_checkpoint_one_step_later_also_refuses_resuming_the_one_before(tmp_path):
+    run = tmp_path / "run"
+    two, _ = _checkpoint(run, 2), _checkpoint(run, 3)
+    with pytest.raises(TrainError, match=r"checkpoints after step-0000002 \(step-0000003\)"):
+        ckpt.resolve_resume(run, str(two))
+
+
+def test_a_new_run_is_refused_in_a_folder_that_holds_checkpoints_of_another(tmp_path):
+    run = tmp_path / "run"
+    ckpt.check_fresh_run(run)  # nothing there yet
+    _checkpoint(run, 2)
+    with pytest.raises(TrainError, match="already holds a training run: continue it with --resume latest"):
+        ckpt.check_fresh_run(run)
+
+
+def test_saving_keeps_the_newest_checkpoints_as_many_as_asked(tmp_path):
+    """keep=2: the two newest stay, older ones go, and a folder a killed save left goes too."""
+    run = tmp_path / "run"
+    for step in (1, 2, 3):
+        _checkpoint(run, step)
+    (run / ckpt.CHECKPOINTS / ckpt.step_name(5)).mkdir()  # no state file: a save that was killed
+    ckpt.save_checkpoint(_OneProcess(), run, 4, {"step": 4}, export=lambda folder: None, keep=2)
+    assert [s for s, _ in ckpt.list_checkpoints(run)] == [3, 4]
+    assert sorted(p.name for p in (run / ckpt.CHECKPOINTS).iterdir()) == [ckpt.step_name(3), ckpt.step_name(4)]
+
+
 def test_a_final_folder_counts_once_written_whole_and_a_failed_run_resumes(tmp_path):
     from core.train.metrics import STATUS_FILE
 
@@ -112,6 +138,39 @@ def test_a_final_folder_counts_once_written_whole_and_a_failed_run_resumes(tmp_p
     info = run_info(run)
     assert info.final == final and info.resumable is None  # finished: nothing to resume
     assert ckpt.resolve_init(run) == final
+
+
+def test_a_final_folder_rewritten_and_killed_midway_no_longer_counts_as_written(tmp_path):
+    """write_final removes the old marker first: a second write of final/ that dies in the export
+    leaves a run with no final/, not one whose new weights are half written under the old marker."""
+    from core.train.metrics import STATUS_FILE
+
+    run = tmp_path / "run"
+    ckpt.write_final(run, export=lambda folder: folder.mkdir(parents=True, exist_ok=True), card="# run", training={})
+    (run / STATUS_FILE).write_text(json.dumps({"state": "done", "step": 6}))
+    assert run_info(run).final == run / ckpt.FINAL
+
+    def dies(folder: Path) -> None:
+        raise OSError("killed while exporting")
+
+    with pytest.raises(OSError):
+        ckpt.write_final(run, export=dies, card="# run", training={})
+    assert run_info(run).final is None
+
+
+def test_a_run_whose_process_is_gone_is_interrupted_and_resumes_and_runs_list_newest_first(tmp_path):
+    """'training' in a status nobody writes any more is a run killed without a word: said as
+    interrupted, resumable from its last checkpoint; the runs list puts the latest activity first."""
+    from core.train.metrics import STATUS_FILE
+    from core.train.runs import list_runs
+
+    for name, updated, state in [("killed", 100.0, "training"), ("later", 200.0, "done")]:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / STATUS_FILE).write_text(json.dumps({"state": state, "updated": updated}))
+    four = _checkpoint(tmp_path / "killed", 4)
+    runs = list_runs(tmp_path)
+    assert [(r.name, r.state) for r in runs] == [("later", "done"), ("killed", "interrupted")]
+    assert runs[1].resumable == four
 
 
 def test_a_stage_init_keeps_the_adapter_weights_exactly_on_an_fp16_unet(train_bundle, tmp_path):
