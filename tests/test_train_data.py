@@ -12,7 +12,7 @@ import soundfile as sf
 from PIL import Image
 
 from core.cli import main
-from core.train.dataset import DatasetError, load_dataset
+from core.train.dataset import DatasetError, SkippedRow, load_dataset, skipped_text
 from core.train.features import Encoders, FeatureStore, prepare_features
 from tests.train_helpers import dominant_hz, make_dataset, make_video, write_pair
 
@@ -88,6 +88,32 @@ def test_a_misnamed_field_or_a_caption_that_is_not_text_is_said_as_such(tmp_path
         'no "audio", "image", "caption" fields (the line has "sound", "picture"; each line needs "audio", "image", "caption")'
     )
     assert report.summary().endswith("and 5 more (5x audio file missing)")
+
+
+def test_labels_must_be_a_list_of_text_and_a_caption_is_trained_without_its_spaces(tmp_path):
+    row = write_pair(tmp_path, 0)
+    lines = [
+        {**row, "caption": "  a harbour at night  ", "labels": ["rain", "gulls"]},
+        {**row, "labels": [1, 2]},
+        {**row, "labels": "rain"},
+        {**row, "caption": "   "},
+    ]
+    (tmp_path / "metadata.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    report = load_dataset(tmp_path)
+    assert [(r.line, r.caption, r.labels, r.audio_name) for r in report.rows] == [
+        (1, "a harbour at night", ("rain", "gulls"), "clips/0.wav")
+    ]
+    assert [(s.line, s.reason) for s in report.skipped] == [
+        (2, '"labels" must be a list of strings'),
+        (3, '"labels" must be a list of strings'),
+        (4, "empty caption"),
+    ]
+
+
+def test_a_fourth_skipped_row_is_counted_not_dropped():
+    rows = [SkippedRow(i, "empty caption", "empty caption") for i in (2, 5, 7, 9)]
+    assert skipped_text(rows[:3]) == "line 2: empty caption; line 5: empty caption; line 7: empty caption"
+    assert skipped_text(rows).endswith("line 7: empty caption; and 1 more (1x empty caption)")
 
 
 def test_zero_usable_rows_is_one_clear_error(tmp_path, capsys):
