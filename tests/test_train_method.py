@@ -10,7 +10,7 @@ from core.audio_state import AudioState
 from core.hierarchy import build_levels, build_levels_batch
 from core.params import LEVELS, GenerationParams
 from core.schedule import level_schedule
-from core.train.stages import level_blend_table
+from core.train.stages import level_blend_table, trained_groups
 
 
 def test_batched_hierarchy_is_inference_hierarchy_per_sample():
@@ -99,3 +99,9 @@ def test_begin_clears_a_training_blend(unet_with_adapters):
     assert state.sample_blend is None
     with pytest.raises(ValueError, match="sample_blend"):
         state.begin_batch({}, torch.ones(2, 2), 1.0, {})
+
+
+def test_only_block_groups_with_a_gate_above_zero_are_trained():
+    """The default gates (down 0, mid 1, up 1): down's adapters are neither trained nor saved."""
+    assert trained_groups(GenerationParams()) == ["mid", "up"]
+    assert trained_groups(GenerationParams(gate_scales=(0.5, 0.0, 0.0))) == ["down"]
