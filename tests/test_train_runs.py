@@ -43,6 +43,8 @@ def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
     first = train(config, bundle=train_bundle, on_step=stop_at_two, **QUIET)
     assert first.state == "stopped" and first.step == 2
     assert read_status(first.run)["state"] == "stopped" and ckpt.latest_checkpoint(first.run).name == "step-0000002"
+    with (first.run / "metrics.jsonl").open("a") as log:  # what a kill after the checkpoint leaves
+        log.write(json.dumps({"step": 3, "stage": 2, "loss": 9.0}) + "\n")
     seen: dict[int, dict] = {}
     renamed = config.replace(out=str(tmp_path / "whole" / ".." / "part"))  # the same folder
     rest = train(renamed, resume="latest", bundle=train_bundle, on_step=lambda step, _: seen.setdefault(
@@ -54,7 +56,8 @@ def test_resume_continues_exactly(train_bundle, train_data, tmp_path):
     assert seen[3]["step"] == 3 and seen[3]["eta_s"] is None and seen[4]["eta_s"] == 0  # a rate from step 3 on
     assert rest.losses[3] == pytest.approx(whole.losses[3], rel=1e-6)
     assert rest.losses[4] == pytest.approx(whole.losses[4], rel=1e-6)
-    assert [m["step"] for m in read_metrics(rest.run) if "loss" in m] == [1, 2, 3, 4]  # no duplicates
+    logged = [(m["step"], m["loss"]) for m in read_metrics(rest.run) if "loss" in m]
+    assert [step for step, _ in logged] == [1, 2, 3, 4] and 9.0 not in dict(logged).values()  # no duplicates
     rates = {m["step"]: m["lr"] for m in read_metrics(rest.run) if "lr" in m}
     assert rates == {m["step"]: m["lr"] for m in read_metrics(whole.run) if "lr" in m}
     assert rates[1] < rates[2] < rates[3] == rates[4]  # warming up, then the rate itself
