@@ -62,6 +62,30 @@ def test_a_symlink_out_of_the_folders_is_refused(allowed, tmp_path):
     assert allowed_audio_path(str(allowed / "dir" / "secret.wav"))[0] is None
 
 
+def test_a_sibling_folder_sharing_the_allowed_name_as_a_prefix_is_refused(allowed, tmp_path):
+    """'sounds-private' begins with 'sounds' as text: the check compares folders, not strings."""
+    (tmp_path / "sounds-private").mkdir()
+    (tmp_path / "sounds-private" / "secret.wav").write_bytes(b"RIFF")
+    assert allowed_audio_path(str(tmp_path / "sounds-private" / "secret.wav"))[0] is None
+    assert allowed_audio_path("../sounds-private/secret.wav")[0] is None
+    assert allowed_checkpoint(str(tmp_path / "sounds-private"))[0] is None  # the same check for checkpoints
+
+
+def test_an_allowed_folder_named_through_a_link_or_home_reads_its_files(tmp_path, monkeypatch):
+    """The operator's folders are resolved as the paths are: a folder named through a symlink (or '~')
+    still allows its own files, and '~' in a typed path is the home folder, not a folder named '~'."""
+    root = tmp_path / "sounds"
+    root.mkdir()
+    (tmp_path / "link").symlink_to(root)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(AUDIO_DIRS_ENV, str(tmp_path / "link"))
+    assert allowed_audio_path(str(tmp_path / "link" / "rain.wav")) == (str(root / "rain.wav"), None)
+    assert allowed_audio_path("rain.wav") == (str(root / "rain.wav"), None)
+    monkeypatch.setenv(AUDIO_DIRS_ENV, "~/sounds")
+    assert allowed_audio_path("~/sounds/rain.wav") == (str(root / "rain.wav"), None)
+    assert allowed_audio_path("~/rain.wav")[0] is None  # the home folder itself is not allowed
+
+
 def test_the_studio_hides_the_path_box_and_says_why(monkeypatch):
     monkeypatch.setenv("CLAP2DIFF_MODELS", "tiny")
     monkeypatch.delenv(AUDIO_DIRS_ENV, raising=False)
