@@ -40,6 +40,16 @@ def test_a_recalled_png_beyond_the_limits_is_clamped_keeping_its_aspect():
     assert (small.width, small.height) == (64, 64)  # never below the smallest size a render has
 
 
+def test_a_clamp_changes_only_the_limit_that_was_passed():
+    """A PNG beyond the steps only keeps its size (never scaled up to the side limit); one beyond the
+    side only keeps its steps (never raised to the steps limit)."""
+    many_steps, notes = ServerLimits().clamp(HUGE.replace(width=512, height=384))
+    assert (many_steps.width, many_steps.height, many_steps.steps) == (512, 384, 150)
+    assert notes[-1] == "lowered to 512x384 px, 150 steps"
+    too_wide, _ = ServerLimits().clamp(HUGE.replace(steps=25))
+    assert (too_wide.width, too_wide.height, too_wide.steps) == (1024, 768, 25)
+
+
 def test_uploads_beyond_the_size_limit_are_refused():
     ServerLimits(max_upload_mb=1).check_upload("ok.wav", 2**20)
     with pytest.raises(LimitError, match=r"big.wav is 3 MB, more than this studio accepts \(1 MB"):
