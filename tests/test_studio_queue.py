@@ -101,3 +101,38 @@ def test_a_preview_waits_for_one_image_of_a_scored_sweep_not_its_whole_tile(tiny
     assert preview.wait(120) and sweep.wait(120)
     assert preview.ok and sweep.ok and len(tiles_done) == 2
     assert preview.finished < tiles_done[0]  # not after the tile's twin and scores
+
+
+def test_yield_off_the_engine_thread_leaves_queued_interactive_work_to_it():
+    """Only batch work on the engine thread lets interactive work through: called from any other
+    thread (a page's script thread), it runs nothing there and takes nothing from the queue."""
+    gate, ran_on = threading.Event(), []
+    blocker = worker.submit(gate.wait, 30)
+    urgent = worker.submit(lambda: ran_on.append(threading.current_thread().name), priority=worker.INTERACTIVE)
+    assert worker.yield_to_interactive() == 0 and not urgent.done()
+    gate.set()
+    blocker.result(timeout=30)
+    urgent.result(timeout=30)
+    assert ran_on == [worker.THREAD_NAME]
+
+
+def test_a_waiting_job_blames_its_own_work_only_while_that_work_runs():
+    """'busy with your Compare' only while this session's Compare is the running job: queued behind
+    another session's work, it is the generic wait (a preview goes ahead of the queued Compare)."""
+    from tests.waiting import wait_until
+
+    gate, mine = threading.Event(), threading.Event()
+    other = worker.submit_owned(lambda: gate.wait(30), threading.Event(), owner="tab-other", kind="sweep")
+    compare = jobs.Job("compare", lambda job: mine.wait(30)).start(owner="tab-own")
+    assert worker.running_kind("tab-own") is None and compare.status == jobs.WAITING
+    preview = jobs.Job("preview", lambda job: None).start(owner="tab-own")
+    assert preview.status == jobs.WAITING
+    gate.set()
+    other.result(timeout=30)
+    assert preview.wait(30) and preview.ok  # it went first
+    wait_until(lambda: worker.running_kind("tab-own") == "compare", "the Compare to start running")
+    later = jobs.Job("preview", lambda job: None).start(owner="tab-own")
+    assert later.status == "Waiting: the engine is busy with your Compare; this starts as soon as it is free."
+    mine.set()
+    assert compare.wait(30) and later.wait(30) and later.ok
+    assert worker.running_kind("tab-own") is None
