@@ -542,6 +542,22 @@ def test_a_preview_keeps_the_renders_aspect_even_at_64_px(monkeypatch):
     assert (small.width, small.height) == (128, 128)  # never larger than the render
 
 
+def test_a_preview_never_takes_more_steps_than_its_render_and_its_boxes_stay_in_range(monkeypatch):
+    """The preview-steps box caps a preview; a render of fewer steps previews with its own. A number
+    typed outside a box's range is used as the nearest allowed one (the box says so)."""
+    from core.params import GenerationParams
+    from studio import bindings
+
+    state = {"ui_preview_steps": 8, "ui_preview_side": 64}
+    monkeypatch.setattr(bindings, "value", lambda key, default=None: state.get(key, default))
+    assert bindings.preview_params(GenerationParams(width=64, height=64, steps=3)).steps == 3
+    state.update(ui_preview_steps=10**6, ui_preview_side=0)
+    assert (bindings.ui_number("ui_preview_steps"), bindings.ui_number("ui_preview_side")) == (50, 64)
+    assert bindings.preview_params(GenerationParams(width=512, height=512, steps=80)).steps == 50
+    state["ui_preview_steps"] = "4.5 typed"
+    assert bindings.ui_number("ui_preview_steps") == bindings.UI_DEFAULTS["ui_preview_steps"]
+
+
 def test_a_loop_that_traced_the_compiled_unet_is_timed_as_the_compile():
     from studio.widgets import loop_time
 
