@@ -150,6 +150,16 @@ def test_a_checkpoint_opens_under_the_runs_root_and_the_operators_folders_only(r
     assert checkpoint_dirs() == [runs.resolve(), shared.resolve()]
 
 
+def test_a_folder_the_operator_names_opens_itself(runs, tmp_path, monkeypatch):
+    """CLAP2DIFF_CHECKPOINT_DIRS may name one projector's folder: that folder itself opens, not only
+    what lies under it (and its parent still does not)."""
+    projector = tmp_path / "models" / "projector"
+    monkeypatch.setenv(CHECKPOINT_DIRS_ENV, str(projector))
+    assert allowed_checkpoint(str(projector)) == (str(projector), None)
+    assert allowed_checkpoint(str(projector) + "/") == (str(projector) + "/", None)
+    assert allowed_checkpoint(str(projector.parent))[0] is None
+
+
 def test_the_sidebar_refuses_a_checkpoint_folder_outside_and_nothing_opens_it(runs):
     from studio.markdown import escape_md_prose
     from tests.studio_helpers import app, errors, render, session
