@@ -86,6 +86,9 @@ def test_widgets_round_trip_any_params(changes, params):
     wanted = params.replace(audio_sha256="ab" * 32, **changes)
     values = bindings.widget_values(wanted)
     assert bindings.params_from_values(values, wanted, wanted.audio_path) == wanted
+    # Onto other params, too: each widget carries its own field (element), none is filled in by the base.
+    fresh = bindings.params_from_values(values, GenerationParams(), wanted.audio_path)
+    assert fresh.replace(audio_sha256=wanted.audio_sha256, models=wanted.models) == wanted
 
 
 def test_changing_the_clip_drops_the_recalled_audio_hash(params):
