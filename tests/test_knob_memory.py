@@ -232,3 +232,21 @@ def test_two_tabs_writing_the_knobs_at_once_both_keep_their_change():
     go.set()
     a.join(30)
     assert gallery_store.load_knobs(code, touch=False) == {"version": 1, "params": {"seed": 5, "steps": 40}}
+
+
+def test_changes_onto_puts_only_this_tabs_changes_on_the_file():
+    """Pure merge: what this tab changed (set or dropped) since it last wrote goes on the other tab's
+    file; what it did not touch stays as the other tab left it; a file of another version is replaced."""
+    from studio.knob_memory import VERSION, changes_onto
+
+    kept = {
+        "version": VERSION,
+        "audio_source": "upload",
+        "params": {"seed": 5, "steps": 9},
+        "widgets": {"a": 1, "b": 2},
+    }
+    before = {"version": VERSION, "audio_source": "upload", "params": {"seed": 1, "steps": 9}, "widgets": {"a": 1}}
+    now = {"version": VERSION, "audio_source": "upload", "params": {"seed": 1, "steps": 20}, "widgets": {}}
+    merged = changes_onto(kept, before, now)
+    assert merged["params"] == {"seed": 5, "steps": 20} and merged["widgets"] == {"b": 2}
+    assert changes_onto({**kept, "version": VERSION + 1}, before, now) == now
