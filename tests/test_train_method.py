@@ -105,3 +105,35 @@ def test_only_block_groups_with_a_gate_above_zero_are_trained():
     """The default gates (down 0, mid 1, up 1): down's adapters are neither trained nor saved."""
     assert trained_groups(GenerationParams()) == ["mid", "up"]
     assert trained_groups(GenerationParams(gate_scales=(0.5, 0.0, 0.0))) == ["down"]
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v_prediction"])
+def test_the_diffusion_loss_targets_what_the_scheduler_predicts(monkeypatch, prediction):
+    """SD 2-style v-prediction models learn the velocity, SD 1.x the noise: every tiny model predicts
+    the noise, so a loss that always took the noise as its target survived (mutation review)."""
+    from types import SimpleNamespace
+
+    from diffusers import DDPMScheduler
+
+    from core.train import stages
+
+    scheduler = DDPMScheduler(num_train_timesteps=1000, prediction_type=prediction)
+    g = torch.Generator().manual_seed(0)
+    latents, noise = torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 4, 8, 8, generator=g)
+    timesteps = torch.tensor([10, 900])
+    velocity = scheduler.get_velocity(latents, noise, timesteps)
+
+    class Predicts:  # a UNet whose prediction is the velocity, whatever it is given
+        dtype = torch.float32
+
+        def __call__(self, *_args, **_kwargs) -> SimpleNamespace:
+            return SimpleNamespace(sample=velocity)
+
+    monkeypatch.setattr(stages, "build_levels_batch", lambda tokens, params: None)
+    model = SimpleNamespace(unet=Predicts(), noise_scheduler=scheduler, params=None, group_scales=None,
+                            state=SimpleNamespace(begin_batch=lambda *_: None))  # fmt: skip
+    batch = {"latents": latents, "noise": noise, "timesteps": timesteps, "blend": None, "cond": torch.zeros(2, 77, 8)}
+    loss = stages.StageModel.diffusion_loss(model, torch.zeros(2, 1), batch)
+    expected = torch.zeros(2) if prediction == "v_prediction" else ((velocity - noise) ** 2).mean(dim=(1, 2, 3))
+    assert not torch.allclose(velocity, noise)  # the two targets differ: a loss on the wrong one is not 0
+    assert torch.allclose(loss, expected)
