@@ -86,8 +86,9 @@ def edit_knobs() -> dict[str, Knob]:
 
 def knob_for(key: str) -> Knob:
     """The Knob of an Edit page slider (EDIT_KEYS, PAGE_KEYS) by its widget key; it starts at STARTING[key]."""
-    fields = {f.name: knob_of(f) for f in dataclasses.fields(PageKnobs)}
-    return fields[PAGE_KEYS[key]] if key in PAGE_KEYS else edit_knobs()[EDIT_KEYS[key]]
+    if key in PAGE_KEYS:
+        return knob_of(PageKnobs.__dataclass_fields__[PAGE_KEYS[key]])
+    return edit_knobs()[EDIT_KEYS[key]]
 
 
 def shown_keys(mode: str | None, masked: bool = True) -> dict[str, str]:

@@ -126,17 +126,17 @@ def checkpoint_choice(raw: str) -> CheckpointChoice:
     folder, refused = allowed_checkpoint(raw)
     if folder is None:
         return CheckpointChoice(None, problem=refused)
+    typed = raw.strip().rstrip("/\\")  # a run as the user named it
     try:
         opened = checkpoint_of_run(folder)
     except UnfinishedRun:
-        typed = raw.strip().rstrip("/\\")
         return CheckpointChoice(None, run=typed, problem=unfinished_run_problem(folder, typed))
     if opened.run is None:
         return CheckpointChoice(folder)
     final, refused = allowed_checkpoint(opened.folder)
     if final is None:
         return CheckpointChoice(None, problem=refused)
-    return CheckpointChoice(final, run=raw.strip().rstrip("/\\"))
+    return CheckpointChoice(final, run=typed)
 
 
 __all__ = [

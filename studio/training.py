@@ -289,11 +289,10 @@ def use_typed_checkpoint() -> None:
     it does not fit. Said in a toast, since the models change above the box."""
     from core.train.checkpoint import init_models, same_models
     from studio.file_access import checkpoint_choice
-    from studio.widgets.sidebar import selected_spec
 
     folder = checkpoint_choice(str(bindings.value("w_checkpoint") or "")).folder
     models = init_models(Path(folder)) if folder else None
-    if models is None or same_models(models, selected_spec()):
+    if models is None or same_models(models, session().engine_spec or ""):  # the models the sidebar chose
         return
     bindings.set_models(models)
     st.toast(f"This checkpoint was trained with the models {code_md(models)}: the sidebar uses them now.",
