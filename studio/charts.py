@@ -31,6 +31,10 @@ FONT = dict(family="Inter, system-ui, -apple-system, Segoe UI, sans-serif", size
 NARROWEST_CHART_PX = 250  # a Gates chart in its half of the page at 1024 px, sidebar open
 LEGEND_ROW_PX = 22  # one row of a horizontal legend (13 px text)
 TITLE_TOP_PX = 76  # the room above the plot for a title and one or two legend rows
+# An empty chart's message: lines of at most 28 characters (about 210 px of 14 px text) fit the
+# narrowest column a chart is drawn in (a half page at 1024 px, ~250 px) within equal side margins.
+EMPTY_WRAP = 28
+EMPTY_SIDE_PX = 16
 
 
 def legend_rows(names: Sequence[str], width: int = NARROWEST_CHART_PX) -> int:
@@ -70,9 +74,11 @@ def _layout(fig: go.Figure, title: str | None = None, height: int = 320, **kwarg
     return fig
 
 
-def _empty(title: str, message: str, height: int = 320, width: int = 44) -> go.Figure:
-    """A figure that says why it has nothing to draw, wrapped at `width` characters: a plotly
-    annotation is one line, cut off by a narrow column."""
+def _empty(title: str, message: str, height: int = 320, width: int = EMPTY_WRAP) -> go.Figure:
+    """A figure that says why it has nothing to draw, wrapped at `width` characters and centred in
+    the whole figure (equal side margins): a plotly annotation is one line, and centred on the plot
+    area of the usual left axis margin it ran past the right edge of a half-page column at 1024 px
+    ("No audio conditioned any step" lost its last letters)."""
     fig = go.Figure()
     fig.add_annotation(
         text="<br>".join(textwrap.wrap(message, width)), showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
@@ -80,7 +86,8 @@ def _empty(title: str, message: str, height: int = 320, width: int = 44) -> go.F
     )  # fmt: skip
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    return _layout(fig, title, height)
+    _layout(fig, title, height)
+    return fig.update_layout(margin=dict(l=EMPTY_SIDE_PX, r=EMPTY_SIDE_PX))
 
 
 def short_layer(name: str) -> str:

@@ -481,7 +481,7 @@ def test_an_empty_charts_message_is_wrapped_not_cut_off():
     message = "No step logged yet: the first point comes after the first logging step, which takes a while."
     text = charts._empty("Loss", message).layout.annotations[0].text
     lines = text.split("<br>")
-    assert len(lines) > 1 and max(map(len, lines)) <= 44 and " ".join(lines) == message
+    assert len(lines) > 1 and max(map(len, lines)) <= charts.EMPTY_WRAP and " ".join(lines) == message
 
 
 def test_the_grid_zip_and_csv_are_built_once_per_sweep_not_on_every_rerun(monkeypatch):

@@ -20,6 +20,7 @@ from tests.e2e.helpers import (
     overprinted,
     render,
     set_number,
+    set_slider,
     shot,
     small_and_fast,
     wait_render,
@@ -119,8 +120,10 @@ def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, 
     problems = cut_short(page), clipped_labels(page, ".st-key-preview_box"), overprinted(page, ".st-key-preview_box")
     assert problems == ([], [], []), problems
     page.get_by_role("link", name="Gates", exact=True).click()  # four charts in two columns
+    pick_trace(page, re.compile(r"^Render #\d+"))  # the render, not a preview that finished after it
     expect(page.locator("[data-testid=stPlotlyChart]")).to_have_count(4 + 3)  # and what each level heard
     expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+    expect(page.locator(".annotation-text").get_by_text("No audio branch ran")).to_have_count(0)
     problems = cut_short(page), clipped_labels(page, ""), overprinted(page, "")
     assert problems == ([], [], []), problems
     page.get_by_role("link", name="Gallery").click()
@@ -133,6 +136,35 @@ def test_generate_and_the_gallery_with_its_delete_question_fit_at_1024_px(page, 
     page.locator(button("del_cancel")).click()
     expect(page.locator(button("del_confirm"))).to_have_count(0)  # nothing deleted: the image stays
     expect(page.locator(button("recall_1"))).to_be_visible()
+
+
+def pick_trace(pg, label: re.Pattern) -> None:
+    """Show the Gates page's trace whose label matches, whatever finished last."""
+    pg.locator(".st-key-gates_pick").click()
+    pg.get_by_role("option", name=label).first.click()
+    expect(pg.locator(".st-key-gates_pick [role=combobox]")).to_have_value(label)
+
+
+def test_gates_charts_with_no_audio_branch_say_why_whole_at_1024_px(page, server):
+    """Every gate at 0: the audio branch never ran, and the ratio and level charts say so in a half
+    column; "No audio conditioned any step" ran past its column's right edge."""
+    page.set_viewport_size({"width": 1024, "height": 900})
+    open_studio(page, server)
+    small_and_fast(page)
+    for group in ("down", "mid", "up"):
+        set_slider(page, f"w_gate_{group}", ["Home"])
+        expect(page.locator(f".st-key-w_gate_{group}")).to_contain_text("0.00")
+    render(page, seed=6)
+    wait_render(page, seed=6)
+    page.get_by_role("link", name="Gates", exact=True).click()
+    pick_trace(page, re.compile(r"^Render #\d+"))
+    messages = page.locator(".annotation-text")
+    expect(messages.filter(has_text="No audio branch ran")).to_have_count(1)
+    expect(messages.filter(has_text="No audio conditioned any")).to_have_count(1)
+    expect(page.locator("[data-testid=stStatusWidget]")).to_be_hidden()
+    problems = cut_short(page), clipped_labels(page, ""), overprinted(page, "")
+    assert problems == ([], [], []), problems
+    shot(page, "gates_no_branch_1024")
 
 
 def test_compare_exports_and_spectrogram_stems_fit_at_1024_px(page, server):
