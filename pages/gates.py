@@ -33,7 +33,8 @@ p = item.params
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Steps", trace.steps, help=None if trace.steps == p.steps else
           f"Steps run: an edit re-runs its denoise's share of the {p.steps} steps it was set to.")  # fmt: skip
-c2.metric("Adapter layers", len(trace.layer_names))
+c2.metric("Adapter layers", f"{traces.adapted_layers(trace)} of {len(trace.layer_names)}",
+          help="The UNet's cross-attention layers the audio spoke in: a gate scale of 0 switches its group off.")  # fmt: skip
 c3.metric(
     "Text norm", f"{trace.text_norm:.2f}", help=f"The prompt's own text tokens' norm ({trace.norm_measure} measure)"
 )
@@ -46,6 +47,8 @@ if not heard:  # every chart below is of the audio branch: empty axes would read
     st.info("This image heard no audio (text only): no gate opened and no level spoke, so there is nothing "
             "to draw here. Pick an image made with a clip.", icon=":material/volume_off:")  # fmt: skip
 else:
+    if why := traces.silent_branch(p, trace):
+        st.info(why, icon=":material/volume_off:")
     left, right = st.columns(2, gap="large")
     with left:
         widgets.chart(charts.gate_figure(trace), key="fig_gates", toolbar=False)

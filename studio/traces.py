@@ -4,8 +4,16 @@ last that finished)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+import numpy as np
+
 from studio.history import HistoryItem
 from studio.session import Session
+
+if TYPE_CHECKING:
+    from core.params import GenerationParams
+    from core.trace import Trace
 
 
 def trace_choices(s: Session) -> dict[str, HistoryItem]:
@@ -35,4 +43,28 @@ def first_choice(s: Session, choices: dict[str, HistoryItem]) -> int:
     return 0
 
 
-__all__ = ["first_choice", "trace_choices"]
+def adapted_layers(trace: Trace) -> int:
+    """The cross-attention layers the audio spoke in (a group whose gate scale is 0 has no adapter)."""
+    return sum(1 for g in trace.gates if g != 0)
+
+
+def silent_branch(params: GenerationParams, trace: Trace) -> str | None:
+    """Why a generation that heard a clip added nothing of it inside the UNet, in the knobs' words;
+    None when the audio branch ran. Without it the Gates page drew empty charts for a clip it
+    had heard, and the user was left to guess which knob did it."""
+    if np.any(np.asarray(trace.ratios, dtype=float)):
+        return None
+    from core.params import LEVELS
+
+    if params.audio_strength == 0:
+        return "Audio strength is 0: the audio branch adds nothing. Raise it on the Generate page."
+    if not any(params.gate_scales):
+        return "Every gate scale (Down, Mid, Up) is 0: no adapter ran. Raise one on the Generate page."
+    if not any(params.level_weights):
+        return "Every level weight is 0: the audio tokens are all zeros. Raise one on the Generate page."
+    if trace.skipped_levels and set(trace.skipped_levels) >= set(LEVELS):
+        return "Every level's sound was near-silent, so none conditioned the image: try a louder clip or the mix."
+    return "The audio branch added nothing at any step (its gates or tokens were all 0)."
+
+
+__all__ = ["adapted_layers", "first_choice", "silent_branch", "trace_choices"]

@@ -268,7 +268,7 @@ def test_the_gates_page_shows_the_last_edits_trace():
     steps_help = next(m.help for m in at.metric if m.label == "Steps")  # 3 of the caption's 6: said why
     assert "an edit re-runs its denoise's share of the 6 steps" in steps_help
     assert metrics["Audio strength"] == "1.5×"
-    assert metrics["Adapter layers"] == str(len(edit.trace.layer_names))
+    assert metrics["Adapter layers"] == f"{sum(g != 0 for g in edit.trace.gates)} of {len(edit.trace.layer_names)}"
     assert metrics["Text norm"] == f"{edit.trace.text_norm:.2f}"
     at.selectbox(key="gates_pick").set_value("Latest edit preview").run()
     ok(at)

@@ -204,6 +204,48 @@ def test_gates_names_the_audio_settings_of_an_image_that_heard_a_clip():
     assert line.endswith(" · bands · weights 0.70/0.50/0.30 · switch 0.4/0.7 (hard)"), line
 
 
+def test_gates_says_which_knob_kept_the_audio_branch_silent_and_counts_the_layers_it_spoke_in():
+    """A clip heard but every gate at 0 (or strength 0): the charts were empty with no word of why,
+    and "Adapter layers 7" counted layers whose group was switched off (down, by default)."""
+
+    def gates(**state) -> tuple[dict[str, str], list[str]]:
+        at = app(**state)
+        render(at)
+        at.switch_page("../pages/gates.py").run()
+        ok(at)
+        assert at.selectbox(key="gates_pick").value.startswith("Render #")
+        return {m.label: str(m.value) for m in at.metric}, [i.value for i in at.info]
+
+    metrics, infos = gates()  # defaults: down 0, mid and up 1: 5 of the tiny UNet's 7 layers
+    assert metrics["Adapter layers"] == "5 of 7" and infos == []
+    metrics, infos = gates(w_gate_down=0.0, w_gate_mid=0.0, w_gate_up=0.0)
+    assert metrics["Adapter layers"] == "0 of 7"
+    assert infos == ["Every gate scale (Down, Mid, Up) is 0: no adapter ran. Raise one on the Generate page."]
+    metrics, infos = gates(w_audio_strength=0.0)
+    assert infos == ["Audio strength is 0: the audio branch adds nothing. Raise it on the Generate page."]
+
+
+def test_silent_branch_names_zero_level_weights_and_near_silent_levels():
+    import dataclasses
+
+    import numpy as np
+
+    from core.params import GenerationParams
+    from core.trace import Trace
+    from studio.traces import silent_branch
+
+    params = GenerationParams(audio_path="clip.wav")
+    ran = Trace(steps=2, ratios=np.array([[0.0, 0.3], [0.0, 0.2]], dtype=np.float32))
+    assert silent_branch(params, ran) is None
+    quiet = dataclasses.replace(ran, ratios=np.zeros((2, 2), dtype=np.float32))
+    assert silent_branch(params.replace(level_weights=(0.0, 0.0, 0.0)), quiet).startswith("Every level weight is 0")
+    skipped = dataclasses.replace(quiet, skipped_levels=["foreground", "background", "ambience"])
+    assert silent_branch(params, skipped).startswith("Every level's sound was near-silent")
+    assert silent_branch(params, dataclasses.replace(quiet, skipped_levels=["ambience"])).startswith(
+        "The audio branch added nothing"
+    )
+
+
 def test_the_spectrogram_says_how_long_the_window_heard_really_was():
     at = app(w_sample="rain", w_window_start=7.5)  # an 8 s clip: half a second is left after 7.5 s
     assert session(at).preview.result.params.window_start == 7.5
