@@ -296,6 +296,15 @@ class Session:
         self.recalled, self.goto, self.recall_about = params, goto, about
 
     # -- jobs -------------------------------------------------------------------------------
+    def _previews_last_render(self, params: GenerationParams) -> bool:
+        """Whether a preview is of the settings the last shown render was made with (only its steps
+        and size differ): the same image at preview quality. Gates keeps the render's trace then: a
+        Render with a new seed queues that preview too, and it often finishes after the render."""
+        if self.last_trace is None or self.last_trace[0] != "render" or self.render.result is None:
+            return False
+        made = self.render.result.params
+        return params.replace(steps=made.steps, width=made.width, height=made.height) == made
+
     def collect_jobs(self) -> None:
         """Move finished jobs' results into this session (every page, every run)."""
         from studio.errors import describe
@@ -315,7 +324,8 @@ class Session:
             if job.ok:
                 self.preview.result = HistoryItem.of(*job.result, "preview", 0)
                 self.preview.key, self.preview.error = job.key, None
-                self.last_trace = ("preview", 0)
+                if not self._previews_last_render(self.preview.result.params):
+                    self.last_trace = ("preview", 0)
             elif not job.cancelled:
                 if not self.preview.refused_for_room:  # a full queue is tried again on the next rerun
                     self.preview.key = job.key  # don't retry the same failing params on every rerun

@@ -1,6 +1,6 @@
 """Which generations' traces a page can show (Gates, Spectrogram): the latest Generate preview, the
 latest edit and its preview, every kept render and compared image; and which one to show first (the
-last that finished)."""
+last that finished, but a render over a later preview of its own settings)."""
 
 from __future__ import annotations
 

@@ -646,3 +646,31 @@ def test_a_waiting_job_shows_the_hourglass_from_its_first_drawing():
     job.waiting, where = True, _FakeBar([0.0])
     results.follow(job, where, poll=0.0)
     assert where.drawn[0][2] == ":material/hourglass_top: step 0/1"
+
+
+def test_gates_shows_a_render_first_over_a_later_preview_of_its_own_settings(engine, params, monkeypatch):
+    """A Render with a new seed queues that seed's preview too, which often finishes after it: the
+    Gates page opened on the preview's 3-step trace of the image just rendered. A preview of other
+    settings (a moved slider) is what finished last, and comes first."""
+    from studio import traces, worker
+    from studio.session import Session
+
+    monkeypatch.setattr(worker, "session_owner", lambda: "tab-traces")
+    s = Session(params=params)
+
+    def finish(slot, p: GenerationParams, kind: str) -> None:
+        job = slot.start(jobs.generation_job(engine, p, kind=kind))
+        assert job.wait(120) and job.ok, job.error
+        s.collect_jobs()
+
+    def first() -> str:
+        choices = traces.trace_choices(s)
+        return list(choices)[traces.first_choice(s, choices)]
+
+    finish(s.render, params, "render")
+    finish(s.preview, params.replace(steps=3), "preview")  # the render's settings at preview quality
+    assert s.last_trace == ("render", s.history[-1].id) and first().startswith("Render #")
+    finish(s.preview, params.replace(steps=3, level_weights=(0.4, 0.5, 0.3)), "preview")  # a slider moved
+    assert s.last_trace == ("preview", 0) and first() == "Latest live preview"
+    finish(s.render, params.replace(seed=4), "render")  # a render that finishes last is first, as before
+    assert s.last_trace == ("render", s.history[-1].id) and first().startswith("Render #")
