@@ -356,3 +356,36 @@ def test_an_edit_without_a_photo_is_refused_blank_or_empty_and_the_defaults_are_
             EditParams(GenerationParams(), EditKnobs(image_path=path)).validate()
     knobs = EditKnobs()  # README: "--feature-injection, default 0.8, and --attention-injection, default 0.5"
     assert (knobs.edit_mode, knobs.feature_injection, knobs.attention_injection) == ("variation", 0.8, 0.5)
+
+
+@pytest.mark.parametrize("steps", [3, 7, 10, 25, 30, 50])
+def test_the_no_step_note_names_the_smallest_two_decimal_denoise_that_runs_a_step(steps):
+    """The Denoise it advises runs one step at these steps, and one hundredth less would not."""
+    import re
+
+    from core.edit.run import no_step_note, run_steps
+
+    need = float(re.search(r"raise Denoise to (\d\.\d\d) or more", no_step_note(steps, 0.001))[1])
+    assert run_steps(steps, need) == 1 and run_steps(steps, round(need - 0.01, 2)) == 0
+
+
+def test_masked_variation_re_noises_the_outside_with_the_noise_img2img_started_from(
+    tiny_engine, photo_path, mask_path, samples, monkeypatch
+):
+    """The UNet's first input is the photo's latents noised (by img2img) with the very noise the
+    mask's outside is re-noised with after every step: another noise would seam the edge."""
+    seen = recorded_steps(monkeypatch)
+    first: list[tuple] = []
+    hook = tiny_engine.pipe.unet.register_forward_pre_hook(
+        lambda _m, args: first.append((args[0][:1].clone(), args[1])) if not first else None
+    )
+    try:
+        edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.6, mask_path=str(mask_path)))
+    finally:
+        hook.remove()
+    callback, scheduler = seen[0][0], seen[0][1]
+    sample, t = first[0]
+    fresh = type(scheduler).from_config(scheduler.config)
+    fresh.set_timesteps(10)
+    expected = fresh.add_noise(callback.known, callback.noise, torch.as_tensor(t).reshape(1))
+    assert torch.allclose(sample, expected, atol=1e-5)
