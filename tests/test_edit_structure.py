@@ -243,3 +243,87 @@ def test_the_injection_note_counts_one_step_as_one():
     assert InjectionRecord([0], [0, 1, 2]).describe() == (
         "keep structure: the photo's features injected in step 1, its self-attention in steps 1-3"
     )
+
+
+def test_the_photos_own_features_and_attention_replace_the_edits_in_their_steps_only(
+    tiny_engine, photo_path, samples, monkeypatch
+):
+    """What the UNet's layers hand on, observed after the injection's hooks: in the first
+    `int(steps x fraction)` steps the decoder feature, and the self-attention's queries and keys (never
+    its values: they are the source's only where they are computed from its injected feature), are
+    the source pass's, which ran on the inversion's latent at that timestep with the sound muted;
+    after them, the edit's own (no stale injection carried on)."""
+    from contextlib import contextmanager
+
+    from core.edit import structure
+
+    unet, engine = tiny_engine.pipe.unet, tiny_engine
+    attn = attention_layers(unet)[0]
+    observed = {"feature": feature_layers(unet)[0], "q": attn.to_q, "k": attn.to_k, "v": attn.to_v}
+    assert observed["feature"] is unet.up_blocks[1].resnets[1]  # Plug-and-Play's layer
+    calls: list[dict] = []
+    injectors = []
+    installed = structure.Injector.installed
+
+    @contextmanager
+    def observing(self):
+        with installed(self) as injector:
+            injectors.append(injector)
+
+            def enter(_module, args, _kwargs) -> None:
+                calls.append({"t": int(args[1]), "source": self.recording, "sample": args[0].clone(),
+                              "strength": engine.state.strength})  # fmt: skip
+
+            handles = [unet.register_forward_pre_hook(enter, with_kwargs=True)]
+            for name, module in observed.items():
+                handles.append(
+                    module.register_forward_hook(
+                        lambda _m, _i, out, name=name: calls[-1].__setitem__(name, out.clone())
+                    )
+                )
+            try:
+                yield injector
+            finally:
+                for handle in handles:
+                    handle.remove()
+
+    monkeypatch.setattr(structure.Injector, "installed", observing)
+    params = params_for(photo_path, samples, denoise=0.6, feature_injection=0.5, attention_injection=0.8)
+    result = edit_photo(tiny_engine, params)  # 6 steps: features in int(3.0) = 3, attention in int(4.8) = 4
+    assert result.injected.feature_steps == [0, 1, 2] and result.injected.attention_steps == [0, 1, 2, 3]
+    edit = [c for c in calls if not c["source"]]
+    sources = {c["t"]: c for c in calls if c["source"]}
+    assert len(edit) == 6 and sorted(sources, reverse=True) == [c["t"] for c in edit[:4]]
+    inversion = injectors[0].inversion
+    for t, source in sources.items():
+        assert source["strength"] == 0.0 and result.trace.ratios.any()  # muted there, heard in the edit
+        assert torch.equal(source["sample"], inversion.latents[t])
+    for step, call in enumerate(edit):
+        source = sources.get(call["t"])
+        for name, steps in (("feature", 3), ("q", 4), ("k", 4), ("v", 3)):
+            took = source is not None and torch.equal(call[name], source[name].expand_as(call[name]))
+            stale = any(torch.equal(call[name], s[name].expand_as(call[name])) for s in sources.values())
+            assert took == (step < steps) and (step < steps or not stale), (step, name)
+
+
+def test_the_inversion_cache_never_lends_one_photos_or_step_counts_trajectory_to_another(
+    tiny_engine, photo_path, samples, tmp_path, monkeypatch
+):
+    """The cache is keyed by the photo's content and the step count too: another photo of the same
+    size (and prompt), or the same photo at other steps, is inverted afresh and edits as with an
+    empty cache."""
+    import weakref
+
+    from core.edit import structure
+
+    other = tmp_path / "other.png"
+    Image.open(photo_path).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(other)
+    params = params_for(photo_path, samples, denoise=0.5, prompt="one key per photo")
+    changed = {"photo": params.replace(image_path=str(other)), "steps": params.replace(steps=STEPS - 2)}
+    for what, then in changed.items():
+        monkeypatch.setattr(structure, "_caches", weakref.WeakKeyDictionary())
+        fresh = edit_photo(tiny_engine, then)
+        monkeypatch.setattr(structure, "_caches", weakref.WeakKeyDictionary())
+        edit_photo(tiny_engine, params)
+        after = edit_photo(tiny_engine, then)
+        assert torch.equal(after.latents, fresh.latents), what
