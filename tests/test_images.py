@@ -306,3 +306,55 @@ def test_a_mask_of_another_shape_than_the_photo_is_refused_not_stretched():
         load_mask(_half_white(400, 300), photo.size, shape=photo.shape)
     assert load_mask(_half_white(150, 200), photo.size, shape=photo.shape).fraction == pytest.approx(0.5, abs=0.02)
     assert load_mask(_half_white(256, 64), (256, 64), shape=(1200, 200)).region.shape == (64, 256)
+
+
+def test_an_exif_orientation_of_1_is_upright_already_and_nothing_is_said():
+    exif = Image.Exif()
+    exif[0x0112] = 1  # "normal": phones write it on every upright photo
+    photo = load_photo(encode(gradient(96, 64), "PNG", exif=exif.tobytes()))
+    assert photo.size == (96, 64) and photo.notes == ()
+
+
+def test_a_mask_stored_sideways_with_an_exif_orientation_is_turned_upright_as_its_photo_is():
+    """A mask saved by a phone's editor is stored as its sensor reads and shown upright by its EXIF
+    tag, as the photo is: the region used is the one seen, not the stored pixels laid on the photo."""
+    stored = np.zeros((64, 96), np.uint8)
+    stored[:, :24] = 255  # the stored left quarter: the top quarter once turned upright (orientation 6)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    mask = load_mask(encode(Image.fromarray(stored, "L"), "PNG", exif=exif.tobytes()), (64, 96))
+    assert mask.region.shape == (96, 64)
+    assert mask.region[:24].all() and not mask.region[24:].any()
+
+
+def test_a_dark_sixteen_bit_image_stays_dark():
+    """A 16-bit image is scaled by its 16-bit range even when every value is under 256 (a night shot):
+    read as 8-bit it would come out 257 times brighter."""
+    values = np.full((64, 64), 200, np.uint16)
+    assert np.asarray(load_photo(encode(Image.fromarray(values))).image).max() <= 1
+
+
+def test_half_transparent_pixels_are_blended_on_white_and_said():
+    rgba = np.zeros((64, 96, 4), np.uint8)
+    rgba[..., 3] = 200  # black, mostly opaque
+    photo = load_photo(encode(Image.fromarray(rgba, "RGBA")))
+    assert np.all(np.asarray(photo.image) == 55)  # 255 x (1 - 200/255)
+    assert "transparent areas filled with white (the edit sees them as white)" in photo.notes
+
+
+def test_a_photo_is_scaled_down_smoothly_not_by_dropping_pixels():
+    """A 1-px checkerboard halved is an even grey (LANCZOS), not all black or all white (a pixel kept in four)."""
+    checker = (np.indices((128, 192)).sum(0) % 2 * 255).astype(np.uint8)
+    photo = load_photo(encode(Image.fromarray(checker, "L")), max_side=96)
+    assert photo.size == (96, 64)
+    assert np.abs(np.asarray(photo.image, np.int16)[8:-8, 8:-8] - 128).max() <= 8
+
+
+def test_an_opaque_rgba_mask_is_read_by_its_brightness_and_half_grey_counts_as_painted():
+    """Full alpha everywhere marks nothing (an editor's RGBA export of a black-and-white mask): the
+    brightness does, and white means >= 50 % (128 of 255)."""
+    rgba = np.zeros((64, 96, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[:, 48:, :3] = 128
+    mask = load_mask(encode(Image.fromarray(rgba, "RGBA")), (96, 64))
+    assert mask.region[:, 48:].all() and not mask.region[:, :48].any()
