@@ -389,3 +389,28 @@ def test_masked_variation_re_noises_the_outside_with_the_noise_img2img_started_f
     fresh.set_timesteps(10)
     expected = fresh.add_noise(callback.known, callback.noise, torch.as_tensor(t).reshape(1))
     assert torch.allclose(sample, expected, atol=1e-5)
+
+
+def test_a_mask_made_at_a_panoramas_own_size_is_accepted_though_its_working_size_gave_the_aspect_up(tmp_path):
+    """A 25:1 panorama works at 512x64 (8:1); its mask, painted on the panorama as it is, has the
+    panorama's shape, not the working size's: it is taken (scaled), not refused as another shape."""
+    from core.edit.inputs import load_inputs
+
+    photo, mask = tmp_path / "panorama.png", tmp_path / "panorama_mask.png"
+    Image.new("RGB", (2000, 80), (90, 120, 150)).save(photo)
+    region = np.zeros((80, 2000), np.uint8)
+    region[:, 1000:] = 255
+    Image.fromarray(region, "L").save(mask)
+    loaded, m = load_inputs(EditParams().replace(image_path=str(photo), mask_path=str(mask)))
+    assert loaded.size == (512, 64) and m.region.shape == (64, 512)
+    assert m.region[:, 260:].all() and not m.region[:, :252].any()
+
+
+def test_reproducing_an_edit_from_a_generations_png_says_it_is_not_an_edit():
+    from core.edit.export import read_edit
+    from core.export.formats import ExportError
+    from core.export.metadata import png_bytes
+
+    png = png_bytes(Image.new("RGB", (8, 8)), GenerationParams(prompt="a city", seed=7))
+    with pytest.raises(ExportError, match=r"is not an edited photo \(it has no edit settings\): use `generate --from`"):
+        read_edit(png)
