@@ -40,7 +40,9 @@ def _reproduces_from(folder, output, files: dict) -> None:
 
 
 def test_upload_box_edit_before_after_and_a_reproducible_png(tmp_path):
-    at = edit_page(w_steps=6, edit_denoise=0.5)
+    """The sidebar's preview fast paths on (the tiny decoder, channels_last): the edit takes none of
+    them, so the CLI reproduces it bit for bit."""
+    at = edit_page(w_steps=6, edit_denoise=0.5, ui_fast_tiny_decoder=True, ui_fast_channels_last=True)
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     at.radio(key="edit_mask_source").set_value("box").run()
     at.slider(key="edit_box_x").set_value((0.5, 1.0)).run()
@@ -240,6 +242,7 @@ def test_the_live_preview_follows_the_knobs_at_preview_quality():
     r = slot.result.result
     assert r.params.edit.denoise == 0.6 and r.params.generation.steps == FAST["ui_preview_steps"]
     assert r.image.size == working_size(96, 64, FAST["ui_preview_side"])
+    assert r.params.edit.max_side == FAST["ui_preview_side"]  # a larger photo is drawn at the preview's side
     assert r.trace.steps == run_steps(FAST["ui_preview_steps"], 0.6)
 
     at.slider(key="edit_denoise").set_value(1.0).run()
@@ -660,3 +663,15 @@ def test_an_edit_knob_that_holds_no_number_starts_from_its_default():
     """A session value the slider cannot show (not a number) is the declared default, not an exception."""
     at = edit_page(edit_mask_source="box", edit_feather="wide")
     assert at.slider(key="edit_feather").value == editing.STARTING["edit_feather"]
+
+
+def test_a_painted_mask_marks_any_paint_and_a_working_pixel_at_least_half_painted():
+    """Paint is any alpha above 0 (faint, see-through strokes too); scaled down, a working-size pixel
+    is in the region when half of it or more was painted."""
+    strokes = np.zeros((4, 8, 4), np.uint8)  # the canvas at 2x the working size 4x2
+    strokes[:, 0:2, 3] = 30  # faint paint: the whole first working pixel column
+    strokes[0:2, 2, 3] = 255  # half of working pixel (1, 0): painted
+    strokes[2, 4, 3] = 255  # a quarter of working pixel (2, 1): not painted
+    painted = np.asarray(Image.open(io.BytesIO(region.painted_mask(strokes, (4, 2))))) == 255
+    assert painted.tolist() == [[True, True, False, False], [True, False, False, False]]
+    assert region.painted_mask(np.zeros((4, 8, 4), np.uint8), (4, 2)) is None  # nothing painted: no mask

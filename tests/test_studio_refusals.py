@@ -74,6 +74,12 @@ def test_a_photo_or_mask_over_the_upload_limit_is_refused_before_a_byte_is_store
     at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
     ok(at)  # a photo within the limit: kept, the message gone
     assert not errors(at) and session(at).edit_uploads["photo"].endswith("street.png")
+    at.file_uploader(key="edit_photo").set_value(("big.png", big, "image/png")).run()
+    ok(at)  # refused: the photo before it is not edited instead, unseen
+    assert "photo" not in session(at).edit_uploads and session(at).edit.job is None
+    at.file_uploader(key="edit_photo").set_value(("street.png", _photo(), "image/png")).run()
+    ok(at)
+    assert not errors(at) and session(at).edit_uploads["photo"].endswith("street.png")
     at.radio(key="edit_mask_source").set_value("upload").run()
     at.file_uploader(key="edit_mask").set_value(("mask.png", big, "image/png")).run()
     ok(at)
