@@ -152,7 +152,7 @@ def untouched_cells(mask_path, like: torch.Tensor) -> torch.Tensor:
     return (torch.nn.functional.max_pool2d(inside, 8) == 0).expand_as(like)
 
 
-@pytest.mark.parametrize("scheduler", ["ddim", "dpmpp"])  # DDIM noises by the timestep given; DPM++ by its own index
+@pytest.mark.parametrize("scheduler", ["ddim", "dpmpp", "euler"])  # DDIM: by the timestep; the others: own index
 def test_masked_variation_re_noises_the_photo_outside_to_the_timestep_the_next_step_denoises(
     tiny_engine, photo_path, mask_path, samples, monkeypatch, scheduler
 ):
