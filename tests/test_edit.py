@@ -338,7 +338,7 @@ def test_an_edits_png_summary_names_the_mode_and_the_injection_lengths_of_keep_s
 
     def summary(**knobs) -> str:
         params = EditParams(GenerationParams(seed=7), EditKnobs(image_path="photo.png", **knobs))
-        result = SimpleNamespace(image=Image.new("RGB", (8, 8)), params=params, device="cpu", notes=())
+        result = SimpleNamespace(image=Image.new("RGB", (8, 8)), params=params, device="cpu", dtype="float32", notes=())
         return Image.open(io.BytesIO(edit_png_bytes(result))).info["parameters"]
 
     structure = summary(edit_mode="structure", denoise=0.6, feature_injection=0.8, attention_injection=0.25)
@@ -414,3 +414,20 @@ def test_reproducing_an_edit_from_a_generations_png_says_it_is_not_an_edit():
     png = png_bytes(Image.new("RGB", (8, 8)), GenerationParams(prompt="a city", seed=7))
     with pytest.raises(ExportError, match=r"is not an edited photo \(it has no edit settings\): use `generate --from`"):
         read_edit(png)
+
+
+def test_reproducing_an_edit_made_in_another_precision_says_its_pixels_can_differ(tmp_path, capsys):
+    """An edit's PNG records the device and the precision it was made in, as a generation's does:
+    `edit --from` on a CPU of an fp16 GPU edit says why its pixels can differ."""
+    from types import SimpleNamespace
+
+    from core.cli.generate import note_other_device
+    from core.edit.export import save_edit
+    from core.export.metadata import read_metadata
+
+    params = EditParams(GenerationParams(seed=7)).replace(image_path="photo.png")
+    made = SimpleNamespace(image=Image.new("RGB", (8, 8)), params=params, device="cuda:0", dtype="float16", notes=())
+    png = save_edit(made, tmp_path / "edit.png")
+    assert {k: read_metadata(png)["extra"][k] for k in ("device", "dtype")} == {"device": "cuda:0", "dtype": "float16"}
+    note_other_device(str(png), SimpleNamespace(device="cpu", dtype=torch.float32))
+    assert "edit.png was made on cuda in float16, this run is on cpu in float32" in capsys.readouterr().err

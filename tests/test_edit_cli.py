@@ -104,8 +104,10 @@ def test_from_takes_the_photo_and_mask_beside_the_png_over_namesakes_in_the_work
     stored = EditParams().replace(
         image_path=str(photo), image_sha256=sha(photo), mask_path=str(mask), mask_sha256=sha(mask)
     )
-    save_edit(types.SimpleNamespace(params=stored, image=Image.new("RGB", (80, 64)), device="cpu", notes=()),
-              edit_files / "out.png")  # fmt: skip
+    made = types.SimpleNamespace(
+        params=stored, image=Image.new("RGB", (80, 64)), device="cpu", dtype="float32", notes=()
+    )
+    save_edit(made, edit_files / "out.png")
     work = tmp_path_factory.mktemp("work")
     Image.new("RGB", (80, 64), (9, 9, 9)).save(work / "p.png")
     Image.new("L", (80, 64), 255).save(work / "m.png")

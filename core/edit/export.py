@@ -24,7 +24,9 @@ from .params import EditParams
 def edit_png_bytes(result: Any) -> bytes:
     """The PNG of an EditResult, with every parameter needed to reproduce it."""
     params: EditParams = result.params
-    metadata = params_metadata(params.generation, {"device": result.device, "notes": list(result.notes)})
+    # the device and precision as a generation's PNG records them: `edit --from` elsewhere says its pixels can differ
+    extra = {"device": result.device, "dtype": result.dtype, "notes": list(result.notes)}
+    metadata = params_metadata(params.generation, extra)
     metadata["edit"] = shareable_edit(params.to_dict())
     e = params.edit
     summary = parameters_text(params.generation) + f", Edit: {e.edit_mode} denoise {e.denoise:g}"
