@@ -120,6 +120,11 @@ def test_masked_edit_keeps_the_photo_outside_and_changes_the_inside(tiny_engine,
     inside = np.asarray(Image.open(mask_path)) >= 128
     assert np.abs(out[inside] - photo[inside]).mean() > 2.0
     assert result.params.edit.mask_sha256
+    # the feather asked for: just outside the edge the edit blends in (a hard edge keeps the photo there)
+    from scipy.ndimage import distance_transform_edt
+
+    ring = ~inside & (distance_transform_edt(~inside) <= 2)
+    assert (np.abs(out[ring] - photo[ring]).sum(-1) > 0).mean() > 0.5
     # in latent space too: every latent cell the mask does not touch is the photo's own latent
     round_trip = edit_photo(tiny_engine, params.replace(denoise=0.0, mask_path=None)).latents
     untouched = torch.nn.functional.max_pool2d(torch.from_numpy(inside_of(mask_path)).float()[None, None], 8) == 0
