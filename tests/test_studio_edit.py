@@ -675,3 +675,14 @@ def test_a_painted_mask_marks_any_paint_and_a_working_pixel_at_least_half_painte
     painted = np.asarray(Image.open(io.BytesIO(region.painted_mask(strokes, (4, 2))))) == 255
     assert painted.tolist() == [[True, True, False, False], [True, False, False, False]]
     assert region.painted_mask(np.zeros((4, 8, 4), np.uint8), (4, 2)) is None  # nothing painted: no mask
+
+
+def test_an_edits_caption_names_its_mode_and_its_region():
+    from core.edit import EditParams
+    from core.params import GenerationParams
+
+    base = EditParams(GenerationParams(prompt=" a city ")).replace(image_path="/up/ab/street.png", denoise=1.0)
+    assert editing.edit_caption(base.replace(edit_mode="structure", mask_path="/up/cd/m.png")) == (
+        "edit of street.png · a city · keep structure, denoise 1, region"
+    )
+    assert editing.edit_caption(base, "preview") == "edit preview of street.png · a city · variation, denoise 1"
