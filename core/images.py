@@ -321,10 +321,16 @@ def load_mask(
         gray = alpha  # strokes on a transparent canvas
     else:
         gray = _to_rgb(im, []).convert("L")
+    full = gray
     if gray.size != size:
         notes.append(f"mask of {gray.size[0]}x{gray.size[1]} scaled to the photo's working size {size[0]}x{size[1]}")
         gray = gray.resize(size, Image.Resampling.BILINEAR)
     region = np.asarray(gray, dtype=np.uint8) >= 128
+    if not region.any() and gray.size != full.size and np.asarray(full, dtype=np.uint8).max() >= 128:
+        # Scaled down (a preview's smaller working size), strokes thinner than the scale faded
+        # under half: the user painted, so every pixel they touch is the region (none was before).
+        region = np.asarray(gray, dtype=np.uint8) > 0
+        notes.append("the painted region is thinner than a pixel at this size: every pixel it touches may change")
     if not region.any():
         raise MaskError(
             f"the mask {name} is empty (nothing painted white): paint the region to change, "

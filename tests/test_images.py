@@ -288,6 +288,24 @@ def test_an_empty_or_a_full_mask_is_said_plainly():
         load_mask(b"GIF89a nonsense", (96, 64))
 
 
+def test_a_thin_painted_stroke_scaled_down_to_a_previews_size_stays_a_region():
+    """A 1-px stroke on a 512 px mask faded to a quarter grey at a 128 px preview: the preview said
+    "the mask is empty (nothing painted white)" while the full-size edit changed the stroke. Only a
+    region that would be empty widens; a stroke that survives the scale keeps the 50 % rule."""
+    thin = np.zeros((512, 512), np.uint8)
+    thin[200, 100:400] = 255  # one row of paint
+    full = load_mask(encode(Image.fromarray(thin, "L")), (512, 512))
+    assert full.region.sum() == 300 and not full.notes
+    small = load_mask(encode(Image.fromarray(thin, "L")), (128, 128))
+    rows, columns = np.flatnonzero(small.region.any(axis=1)), np.flatnonzero(small.region.any(axis=0))
+    assert list(rows) == [49, 50] and (columns[0], columns[-1]) == (24, 100)  # its place at 1/4 scale, whole
+    assert any("thinner than a pixel" in n for n in small.notes)
+    thick = thin.copy()
+    thick[196:204, 100:400] = 255  # 8 rows: 2 at 1/4 scale, the 50 % rule as before
+    kept = load_mask(encode(Image.fromarray(thick, "L")), (128, 128))
+    assert list(np.flatnonzero(kept.region.any(axis=1))) == [49, 50] and not any("thinner" in n for n in kept.notes)
+
+
 def _half_white(width: int, height: int) -> bytes:
     region = np.zeros((height, width), np.uint8)
     region[:, : width // 2] = 255
