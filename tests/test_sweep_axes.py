@@ -133,3 +133,11 @@ def test_a_checkpoint_axis_needs_trained_mode_in_the_base_or_a_mode_axis():
     assert SweepPlan(named, axes).params_at(0, 1, 1).replace() == named.replace(
         mode="trained", checkpoint="runs/b/final"
     )
+
+
+@pytest.mark.parametrize("spec", ["audio_path=rain.wav,", "audio_path=rain.wav,,sea.wav", "audio_path=rain.wav, "])
+def test_an_empty_clip_value_is_refused_not_read_as_the_working_folder(spec, tmp_path, monkeypatch):
+    """A trailing comma made a tile whose clip was the folder the command ran in ('/home/ana is not
+    a file'), named nowhere in what the user typed: it is an empty value, as for a number."""
+    monkeypatch.chdir(tmp_path)
+    assert refusal(spec) == "--x audio_path: an empty value (two commas in a row, or one at the end)"

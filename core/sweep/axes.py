@@ -118,6 +118,7 @@ class Axis:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(GenerationParams)}
 _NOT_SWEPT = ("models", *RECORDED_HASHES.values())  # set by the run, not a knob to explore
+_PATH_FIELDS = tuple(RECORDED_HASHES)  # a clip or a checkpoint: `none` is no file
 
 
 def swept_fields() -> tuple[str, ...]:
@@ -137,8 +138,11 @@ def element_fields() -> dict[str, int]:
 
 def _convert(field: str, example: Any, text: str, axis: str) -> Any:
     text = text.strip()
-    if text.lower() == "none" and field in ("audio_path", "checkpoint"):
-        return None
+    if field in _PATH_FIELDS:
+        if not text:  # resolved, an empty path was the working folder: a trailing comma made it a clip
+            raise SweepError("an empty value (two commas in a row, or one at the end)", axis, field)
+        if text.lower() == "none":
+            return None
     try:
         if isinstance(example, bool):
             return text.lower() in ("1", "true", "yes", "on")
