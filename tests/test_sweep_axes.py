@@ -135,6 +135,15 @@ def test_a_checkpoint_axis_needs_trained_mode_in_the_base_or_a_mode_axis():
     )
 
 
+def test_a_checkpoint_on_an_axis_is_shown_by_its_run_never_by_this_machines_folders():
+    """Captions, grid titles and scores.csv name a checkpoint as `checkpoint_name` does (the run and
+    its final or step folder): the folders above the run are this machine's."""
+    trained = BASE.replace(mode="trained", checkpoint="/srv/ana/runs/city/final")
+    axis = parse_axis("x", "checkpoint=/srv/ana/runs/city/final,/srv/ana/runs/sea/checkpoints/step-0000500", trained)
+    assert [axis.label(i) for i in range(2)] == ["checkpoint=city/final", "checkpoint=sea/checkpoints/step-0000500"]
+    assert axis.values[0] == "/srv/ana/runs/city/final"  # the tile itself still loads the folder typed
+
+
 @pytest.mark.parametrize("spec", ["audio_path=rain.wav,", "audio_path=rain.wav,,sea.wav", "audio_path=rain.wav, "])
 def test_an_empty_clip_value_is_refused_not_read_as_the_working_folder(spec, tmp_path, monkeypatch):
     """A trailing comma made a tile whose clip was the folder the command ran in ('/home/ana is not
