@@ -63,6 +63,7 @@ def test_a_2x2x2_sweep_puts_every_value_in_its_tile_and_label(tmp_path, tiny_eng
     rows = list(csv.DictReader(io.StringIO((tmp_path / "scores.csv").read_text())))
     assert [r["file"] for r in rows][:3] == ["z01_y01_x01.png", "z01_y01_x02.png", "z01_y02_x01.png"]
     assert rows[1]["x_level_weights.0"] == "1.4" and rows[2]["y_norm_target"] == "90" and rows[4]["z_seed"] == "4"
+    assert [r["seed"] for r in rows] == ["3"] * 4 + ["4"] * 4  # each tile's own seed, not the base's
 
 
 def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_params):
@@ -209,6 +210,10 @@ def test_the_audio_effect_is_never_below_zero_when_the_cosine_rounds_above_one(s
     image, twin = Image.new("RGB", (48, 48), (100, 100, 100)), Image.new("RGB", (48, 48), (101, 101, 101))
     assert float(unit @ unit) > 1.0
     assert scorer.score(image, twin=twin).audio_effect_clip == 0.0
+    short = unit * (1 - 2e-6) / (1 + 1e-6)  # rounded down: 1 - cos is a hair above 0 for one image
+    monkeypatch.setattr(scorer, "embed_images", lambda images: short.repeat(len(images), 1))
+    assert float(short @ short) < 1.0
+    assert scorer.score(image, twin=image.copy()).audio_effect_clip == 0.0  # the same pixels: no effect, exactly
 
 
 def test_heard_similarity_is_the_cosine_of_clips_and_claps_distributions():
@@ -220,6 +225,7 @@ def test_heard_similarity_is_the_cosine_of_clips_and_claps_distributions():
     expected = float(clip.numpy() @ clap / (np.linalg.norm(clip.numpy()) * np.linalg.norm(clap)))
     scores = heard_scores(clip, heard, vocabulary)
     assert scores == {"heard_top1": 1.0, "heard_similarity": pytest.approx(expected, abs=1e-6), "clip_top_event": "dog"}
+    assert heard_scores(clip, heard[::-1], vocabulary) == scores  # CLAP's top event by weight, not by place
 
 
 def test_reference_match_compares_with_the_reference_not_the_twin(scorer):
@@ -437,7 +443,7 @@ def test_cli_2x2x2_sweep_tiles_and_grid_labels_carry_their_axis_values(tmp_path,
             assert zf.read(name) == (out / name).read_bytes()
 
 
-def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tiny_engine, tiny_params):
+def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tiny_engine, tiny_params, monkeypatch):
     """Cancel after the third tile of four: three tiles kept (each with its full steps reported),
     the fourth never started, and the saved grid names it "not generated"."""
     import threading
@@ -451,8 +457,11 @@ def test_a_cancel_keeps_the_tiles_done_and_the_grid_marks_the_rest(tmp_path, tin
         if len(seen) == 3:
             cancel.set()
 
+    generate, started = tiny_engine.generate, []
+    monkeypatch.setattr(tiny_engine, "generate", lambda params, **kw: started.append(params) or generate(params, **kw))
     run = run_sweep(tiny_engine, plan, cancel=cancel, progress=lambda s: steps.append(s.step), on_tile=on_tile)
     assert run.cancelled and seen == [(0, 0), (0, 1), (1, 0)] and len(run.tiles) == 3
+    assert len(started) == 3  # the fourth tile is not begun (its clip heard, separated) after Stop
     assert steps == [1, 2, 3] * 3
     save_sweep(run, tmp_path)
     captions = [i.caption for i in read_grid(tmp_path / "sweep_grid_01.png")]
@@ -637,3 +646,61 @@ def test_a_strength_0_tile_is_its_own_twin(tiny_engine, tiny_params, scorer, mon
     monkeypatch.setattr(tiny_engine, "generate", lambda params, **kw: made.append(params) or generate(params, **kw))
     run = run_sweep(tiny_engine, plan, scorer)
     assert len(made) == 2 and [t.scores.audio_effect_pixels for t in run.tiles] == [0.0, 0.0]
+
+
+def test_a_scored_sweep_without_a_clip_makes_no_twin_and_no_audio_scores(tiny_engine, tiny_params, scorer, monkeypatch):
+    """No clip: nothing to compare with a no-audio twin. No twin is made or counted in the progress
+    (the bar reaches its total), and the audio and heard scores are empty, not an 'effect' of 0."""
+    from core.events import Phase
+    from core.sweep import sweep_steps
+
+    base = _base(tiny_params, audio_path=None, prompt="a lighthouse")
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2", base),))
+    assert sweep_steps(plan, scored=True) == 2 * base.steps
+    made, totals, generate = [], set(), tiny_engine.generate
+    monkeypatch.setattr(tiny_engine, "generate", lambda params, **kw: made.append(params) or generate(params, **kw))
+    run = run_sweep(tiny_engine, plan, scorer, on_status=lambda e: isinstance(e, Phase) and totals.add(e.steps_total))
+    assert len(made) == 2 and totals == {2 * base.steps}
+    for tile in run.tiles:
+        s = tile.scores
+        assert s.prompt_match is not None
+        assert (s.audio_effect_clip, s.audio_effect_pixels, s.heard_top1, s.heard_similarity) == (None,) * 4
+
+
+def test_an_empty_prompt_has_no_prompt_match(scorer):
+    """Prompt match needs a prompt (docs/SCORES.md): the similarity to the empty text is no score."""
+    image = Image.new("RGB", (48, 48), (30, 140, 60))
+    assert scorer.score(image, prompt="").prompt_match is None
+    assert scorer.score(image, prompt="a field").prompt_match is not None
+
+
+def test_cli_sweep_reference_scores_each_tile_against_it(tmp_path, samples, scorer):
+    """--reference adds each tile's reference match to scores.csv, computed by the tiny CLIP (the
+    tiny models' scorer) against that tile's own image."""
+    reference = tmp_path / "ref.png"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(reference)
+    out = tmp_path / "sw"
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--prompt", "a street", "--steps", "2"]
+    args += ["--size", "64x64", "--x", "seed=1,2", "--reference", str(reference), "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(io.StringIO((out / "scores.csv").read_text())))
+    assert [r["file"] for r in rows] == ["z01_y01_x01.png", "z01_y01_x02.png"]
+    for row in rows:
+        expected = scorer.score(Image.open(out / row["file"]), reference=Image.open(reference)).reference_match
+        assert float(row["reference_match"]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_cli_sweep_refuses_an_out_that_is_a_file_before_any_tile(tmp_path, samples, capsys, monkeypatch):
+    """--out names a file: said before the models load, not after every tile is made."""
+    import core.engine
+
+    def no_engine(*args, **kwargs):
+        raise AssertionError("the models were loaded for a sweep whose folder cannot be written")
+
+    monkeypatch.setattr(core.engine, "Engine", no_engine)
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    args = ["sweep", "--models", "tiny", "--audio", str(samples["rain"]), "--x", "seed=1,2", "--no-scores"]
+    assert main([*args, "--out", str(taken), "--quiet"]) == 2
+    assert capsys.readouterr().err == f"error: {taken} is a file: give a folder\n"
+    assert taken.read_text() == "mine"
