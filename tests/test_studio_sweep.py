@@ -375,6 +375,7 @@ def test_a_stopped_sweep_shows_only_the_rows_it_reached_in_its_grid_and_heatmap(
     assert list(heat.y) == ["10", "20"] and len(heat.z) == 2
     assert [list(row) for row in heat.text] == [["0.1", "0.11", "0.12", "0.13"], ["0.14", "0.15", "", ""]]
     assert fig.layout.height == 120 + sweep_charts.COLORBAR_PX + 60 * 2  # two rows tall, not four
+    assert fig.layout.yaxis.autorange == "reversed"  # the first row on top, as in the grid beside it
 
 
 CELL_AT_1024 = 53  # px: a cell of a three-column heatmap at 1024 px in Chromium (tests/e2e/test_sweep_page.py)
@@ -598,3 +599,51 @@ def test_a_sweep_axis_is_named_as_its_generate_widget_is_labelled():
     gates = {b.field + "." + str(b.index) for b in BINDINGS if b.field == "gate_scales"}
     assert gates <= set(sweeping.SWEEPABLE)  # every gate slider Generate draws can be swept (down was not)
     assert drawn["w_gate_mid"] == "Mid gate (×)" and drawn["w_audio_strength"] == "Audio strength (×)"
+
+
+def test_open_in_generate_keeps_a_swept_steps_as_the_tile_made_it(monkeypatch, tiny_params):
+    """A preview-quality sweep over Steps: the tile opened keeps its swept steps (the knob the sweep
+    explored) and takes Generate's full size, which the sweep did not sweep."""
+    from types import SimpleNamespace
+
+    import studio.session
+    from core import SweepPlan, parse_axis
+    from core.sweep import SweepRun, SweepTile
+    from studio import sweeping
+
+    full = tiny_params.replace(steps=30, width=256, height=192)
+    base = full.replace(steps=3, width=64, height=64)  # drawn down to preview quality
+    plan = SweepPlan(base, (parse_axis("x", "steps=5,9", base),))
+    tiles = [SweepTile(0, 0, x, plan.labels_at(0, 0, x), SimpleNamespace(params=plan.params_at(0, 0, x)), b"")
+             for x in range(2)]  # fmt: skip
+    recalled: list = []
+
+    def recall(params, about=None) -> None:
+        recalled.append((params, about))
+
+    monkeypatch.setattr(studio.session, "session", lambda: SimpleNamespace(recall=recall))
+    monkeypatch.setattr(
+        sweeping.bindings, "value", lambda key, default=None: 1 if key == sweeping.TILE_KEY else default
+    )
+    sweeping.recall_tile(SweepRun(plan, tiles), 0, full)
+    ((params, about),) = recalled
+    assert (params.steps, params.width, params.height, params.seed) == (9, 256, 192, full.seed)
+    assert "drawn at preview quality (9 steps, 64×64)" in about
+
+
+def test_each_z_values_heatmap_shows_that_grids_scores_only(stopped_z_run):
+    """A finished sweep with a Z axis: the heatmap of Z index z holds the scores of the tiles at z,
+    not those of another grid drawn over them."""
+    import dataclasses
+
+    from core import Scores, SweepPlan, parse_axis
+    from studio import sweep_charts
+
+    base, tile = stopped_z_run.plan.base, stopped_z_run.tiles[0]
+    plan = SweepPlan(base, (parse_axis("x", "seed=1,2", base), parse_axis("z", "norm_target=30,90", base)))
+    tiles = [dataclasses.replace(tile, x=x, y=0, z=z, scores=Scores(heard_similarity=0.1 * (1 + x + 2 * z)))
+             for z in range(2) for x in range(2)]  # fmt: skip
+    run = dataclasses.replace(stopped_z_run, plan=plan, tiles=tiles)
+    for z, expected in ((0, [0.1, 0.2]), (1, [0.3, 0.4])):
+        heat = sweep_charts.sweep_heatmap(run, "heard_similarity", z).data[0]
+        assert [list(row) for row in heat.z] == [pytest.approx(expected)], z
