@@ -148,3 +148,19 @@ def test_a_caption_with_a_pipe_or_a_line_break_stays_in_its_report_cell(tmp_path
     table = (tmp_path / REPORT).read_text().split("| line | seed | caption |")[1].splitlines()
     assert table[2] == r"| 1 | 0 | rain \| thunder at night \\ late | ![](i.png) |  |"
     assert len(table) == 3  # the header, its rule, one row
+
+
+def test_the_seeds_start_at_the_seed_given(tmp_path, capsys):
+    """--seed 5 --seeds 2 generates each row at seeds 5 and 6 (what results.csv and the image names
+    say), as `generate --seed 5` would: not 0 and 1 whatever the seed."""
+    from core.cli import main
+    from core.export import read_params
+
+    data = make_dataset(tmp_path / "data", n=1)
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "1", "--size", "64x64", "--seeds", "2"]
+    assert main([*args, "--seed", "5", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    assert [(r["seed"], r["image"]) for r in _table(out)] == [
+        ("5", "images/line-0001_seed-5.png"), ("6", "images/line-0001_seed-6.png")
+    ]  # fmt: skip
+    assert read_params(out / "images" / "line-0001_seed-6.png").seed == 6
