@@ -83,6 +83,7 @@ def evaluate(
     from .audio import AudioError
     from .engine import Engine
     from .scoring import Scorer
+    from .sweep import no_audio_twin
     from .train.dataset import SkippedRow, load_dataset
 
     report = load_dataset(data).require_rows()
@@ -115,7 +116,7 @@ def evaluate(
             say(f"line {row.line} skipped: {reason}")
             lines.append(json.dumps({"line": row.line, "skipped": reason}))
             continue
-        twin = engine.generate(result.params.replace(audio_strength=0.0)).image
+        twin = no_audio_twin(engine, result.params, result.image)  # at strength 0 (a baseline), the image itself
         scores = scorer.score(result.image, result.params.prompt, _heard(result), engine.vocabulary, twin, reference)
         name = f"images/line-{row.line:04d}_seed-{seed}.png"  # OWN_IMAGES
         save_result(result, out / name)

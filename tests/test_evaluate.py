@@ -164,3 +164,21 @@ def test_the_seeds_start_at_the_seed_given(tmp_path, capsys):
         ("5", "images/line-0001_seed-5.png"), ("6", "images/line-0001_seed-6.png")
     ]  # fmt: skip
     assert read_params(out / "images" / "line-0001_seed-6.png").seed == 6
+
+
+def test_a_baseline_at_strength_0_is_its_own_twin(tmp_path, capsys, monkeypatch):
+    """--strength 0 (plain SD, the baseline a method is compared with): each image already is its
+    strength-0 twin, so it is generated once, not twice, and its audio effect is exactly 0."""
+    from core.cli import main
+    from core.engine import Engine
+
+    made, generate = [], Engine.generate
+    monkeypatch.setattr(
+        Engine, "generate", lambda self, params, **kw: made.append(params) or generate(self, params, **kw)
+    )
+    data = make_dataset(tmp_path / "data", n=1)
+    out = tmp_path / "out"
+    args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "1", "--size", "64x64", "--seeds", "2"]
+    assert main([*args, "--strength", "0", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
+    assert [p.seed for p in made] == [0, 1]
+    assert [(r["audio_effect_clip"], r["audio_effect_pixels"]) for r in _table(out)] == [("0.000000", "0.000000")] * 2
