@@ -150,3 +150,16 @@ def test_an_empty_clip_value_is_refused_not_read_as_the_working_folder(spec, tmp
     a file'), named nowhere in what the user typed: it is an empty value, as for a number."""
     monkeypatch.chdir(tmp_path)
     assert refusal(spec) == "--x audio_path: an empty value (two commas in a row, or one at the end)"
+
+
+def test_two_clips_or_checkpoints_shown_by_one_name_are_refused():
+    """Two clips of one file name in two folders were both captioned 'rain.wav': the CSV rows and
+    the tiles could not be told apart, and the heatmap drew the two columns as one."""
+    assert refusal("audio_path=takes/1/rain.wav,takes/2/rain.wav,sea.wav") == (
+        "--x audio_path: takes/1/rain.wav and takes/2/rain.wav are both shown as rain.wav: the grids, scores.csv "
+        "and the heatmap could not tell them apart; give them different names"
+    )
+    trained = BASE.replace(mode="trained", checkpoint="runs/city/final")
+    with pytest.raises(SweepError, match="ana/runs/city/final and bo/runs/city/final are both shown as city/final"):
+        parse_axis("x", "checkpoint=ana/runs/city/final,bo/runs/city/final", trained)
+    assert parse_axis("x", "audio_path=takes/1/rain.wav,takes/2/sea.wav", BASE).shown(1) == "sea.wav"

@@ -219,14 +219,23 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
 
 def _refuse_repeats(axis: Axis) -> None:
     """A value listed twice (as typed, or once parsed: 0.3 and 0.30, 1 and 01) would make two tiles
-    alike that the heatmap merges and the tile picker cannot tell apart."""
+    alike that the heatmap merges and the tile picker cannot tell apart; so would two clips or
+    checkpoints shown by one name (takes/1/rain.wav and takes/2/rain.wav: rain.wav twice)."""
     first: dict[Any, int] = {}
+    named: dict[str, int] = {}
     for i, value in enumerate(axis.values):
         if value in first:
             a, b = axis.shown(first[value]), axis.shown(i)
             said = f"{a} is listed twice" if a == b else f"{a} and {b} are the same value"
             raise SweepError(f"{said}: list each value once", axis.name, axis.field)
         first[value] = i
+        if (name := axis.shown(i)) in named:
+            raise SweepError(
+                f"{axis.raw[named[name]]} and {axis.raw[i]} are both shown as {name}: the grids, scores.csv "
+                "and the heatmap could not tell them apart; give them different names",
+                axis.name, axis.field,
+            )  # fmt: skip
+        named[name] = i
 
 
 def check_axes(axes: list[Axis]) -> None:
