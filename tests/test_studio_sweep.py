@@ -647,3 +647,25 @@ def test_each_z_values_heatmap_shows_that_grids_scores_only(stopped_z_run):
     for z, expected in ((0, [0.1, 0.2]), (1, [0.3, 0.4])):
         heat = sweep_charts.sweep_heatmap(run, "heard_similarity", z).data[0]
         assert [list(row) for row in heat.z] == [pytest.approx(expected)], z
+
+
+def test_open_in_generate_opens_the_tile_of_the_z_value_shown(stopped_z_run):
+    """Z moved to Seed 8: the tile picker lists Seed 8's tiles and Open in Generate puts Seed 8's
+    tile into the sliders, not the tile at the same place in Seed 7's grid."""
+    import dataclasses
+
+    from studio.sweeping import SweepAsked
+
+    seed_8 = [
+        dataclasses.replace(t, z=1, result=dataclasses.replace(t.result, params=t.result.params.replace(seed=8)))
+        for t in stopped_z_run.tiles
+    ]
+    run = dataclasses.replace(stopped_z_run, tiles=[*stopped_z_run.tiles, *seed_8])
+    at = _sweep_page()
+    session(at).sweep.result, session(at).sweep.key = run, SweepAsked(run.plan)
+    at.run()
+    at.select_slider(key="sweep_z_shown").set_value(1).run()
+    at.selectbox(key="sweep_tile").set_value(1).run()
+    at.button(key="sweep_recall").click().run()
+    ok(at)
+    assert at.session_state["w_seed"] == 8 and at.slider(key="w_weight_fg").value == pytest.approx(1.4)
