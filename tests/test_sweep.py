@@ -704,3 +704,10 @@ def test_cli_sweep_refuses_an_out_that_is_a_file_before_any_tile(tmp_path, sampl
     assert main([*args, "--out", str(taken), "--quiet"]) == 2
     assert capsys.readouterr().err == f"error: {taken} is a file: give a folder\n"
     assert taken.read_text() == "mine"
+
+
+def test_cli_sweep_without_an_axis_is_refused(tmp_path, capsys):
+    """No --x: not a one-tile 'sweep' of the base settings, but one line saying what a sweep needs."""
+    assert main(["sweep", "--models", "tiny", "--out", str(tmp_path / "sw")]) == 2
+    assert capsys.readouterr().err == "error: a sweep needs at least --x FIELD=V1,V2 (e.g. --x norm_target=40,60,80)\n"
+    assert not (tmp_path / "sw").exists()
