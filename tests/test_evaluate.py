@@ -182,3 +182,19 @@ def test_a_baseline_at_strength_0_is_its_own_twin(tmp_path, capsys, monkeypatch)
     assert main([*args, "--strength", "0", "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
     assert [p.seed for p in made] == [0, 1]
     assert [(r["audio_effect_clip"], r["audio_effect_pixels"]) for r in _table(out)] == [("0.000000", "0.000000")] * 2
+
+
+def test_seeds_past_the_largest_seed_are_refused_before_any_image(tmp_path, capsys):
+    """--seed 4294967295 --seeds 2: the second seed does not exist. Said at once, not as the error
+    that ended the run after its first image."""
+    from core.cli import main
+    from core.params import MAX_SEED
+
+    data = make_dataset(tmp_path / "data", n=1)
+    args = ["evaluate", "--data", str(data), "--models", "tiny", "--steps", "1", "--size", "64x64", "--seeds", "2"]
+    assert main([*args, "--seed", str(MAX_SEED), "--out", str(tmp_path / "out"), "--quiet"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --seed {MAX_SEED} --seeds 2: the last seed would be {MAX_SEED + 1}, over the largest seed, "
+        f"{MAX_SEED}: give a smaller --seed\n"
+    )
+    assert not (tmp_path / "out" / "images").exists()

@@ -13,6 +13,7 @@ import argparse
 import os
 import sys
 
+from ..params import MAX_SEED
 from . import CliError
 from .generate import add_param_flags, check_device, params_from_args
 from .sweep import CLIP_HELP
@@ -43,6 +44,11 @@ def run(args: argparse.Namespace) -> int:
 
     if not 1 <= args.seeds <= 100:
         raise CliError(f"--seeds {args.seeds}: give 1 to 100")
+    if args.seed is not None and args.seed + args.seeds - 1 > MAX_SEED:  # else refused at its first image, mid-run
+        raise CliError(
+            f"--seed {args.seed} --seeds {args.seeds}: the last seed would be {args.seed + args.seeds - 1}, "
+            f"over the largest seed, {MAX_SEED}: give a smaller --seed"
+        )
     out = check_folder(args.out, first_file=RESULTS)  # as every command: --out first, nothing made yet
     # A typo in --data is said at once, before torch (seconds) is imported; the rows' media are checked by the run.
     load_dataset(args.data, check_media=False).require_rows()
