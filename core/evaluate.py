@@ -121,7 +121,8 @@ def evaluate(
         name = f"images/line-{row.line:04d}_seed-{seed}.png"  # OWN_IMAGES
         save_result(result, out / name)
         lines.append(json.dumps({"line": row.line, "seed": seed, "audio": row.audio_name or row.audio.name,
-                                 "caption": row.caption, "image": name, **scores.as_row()}))  # fmt: skip
+                                 "caption": row.caption, "image": name, **scores.as_row(),
+                                 "scored_by": scorer.name}))  # fmt: skip
     atomic_write(out / "parts" / f"part-{state.process_index}.jsonl", ("\n".join(lines) + "\n").encode())
     state.wait_for_everyone()
     if not state.is_main_process:
@@ -179,10 +180,10 @@ def _write(
 ):
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["line", "seed", "audio", "caption", "image", *SCORE_NAMES, "clip_top_event"])
+    w.writerow(["line", "seed", "audio", "caption", "image", *SCORE_NAMES, "clip_top_event", "scored_by"])
     for r in rows:
         w.writerow([r["line"], r["seed"], r["audio"], r["caption"], r["image"], *(_fmt(r.get(s)) for s in SCORE_NAMES),
-                    r.get("clip_top_event") or ""])  # fmt: skip
+                    r.get("clip_top_event") or "", r.get("scored_by", "")])  # fmt: skip
     atomic_write(out / RESULTS, buf.getvalue().encode())
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -190,8 +191,10 @@ def _write(
     for a in table:
         w.writerow([a.score, a.n, _fmt(a.mean), _fmt(a.ci95)])
     atomic_write(out / AGGREGATE, buf.getvalue().encode())
+    clips = sorted({r["scored_by"] for r in rows if r.get("scored_by")})  # scores of two CLIPs do not compare
+    scored_by = f", scored by CLIP {', '.join(clips)}" if clips else ""
     md = [f"# Evaluation of {dataset}", "", f"{len(rows)} images ({seeds} seed(s) per row), models {base.models}, "
-          f"{base.steps} steps, {base.width}x{base.height}, audio strength {base.audio_strength:g}.", "",
+          f"{base.steps} steps, {base.width}x{base.height}, audio strength {base.audio_strength:g}{scored_by}.", "",
           "| score | n | mean | 95% interval |", "|---|---|---|---|"]  # fmt: skip
     md += [f"| {a.score} | {a.n} | {_fmt(a.mean)} | {'' if a.ci95 is None else '± ' + _fmt(a.ci95)} |" for a in table]
     if skipped:

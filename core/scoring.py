@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,7 @@ class Scorer:
 
     def __init__(self, spec: str = "tiny", device: str = "cpu"):
         self.spec = spec
+        self.name = scorer_name(spec)
         self.device = device
         self.model, self.processor = load_clip(spec, device)
         self._texts: dict[str, torch.Tensor] = {}
@@ -170,6 +172,15 @@ class Scorer:
             cached = self.embed_images([rgb])[0]
             self._references.put(key, cached)
         return cached
+
+
+def scorer_name(spec: str) -> str:
+    """The CLIP that scores, as a results file names it: the Hub id, or a local folder by its name
+    only (files others see name no folder of this machine). Scores of two CLIPs do not compare."""
+    if spec == "tiny":
+        return "tiny"
+    source = CLIP_REAL if spec in ("", "real", "clip") else spec
+    return Path(source).name if names_a_folder(source) else source
 
 
 def heard_scores(clip_probs: torch.Tensor, heard: list[HeardLabel], vocabulary: Vocabulary) -> dict[str, Any]:

@@ -88,10 +88,12 @@ def test_a_row_whose_files_do_not_decode_is_skipped_with_its_reason(tmp_path, ca
     assert main([*args, "--out", str(out), "--quiet"]) == 0, capsys.readouterr().err
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert [(r["line"], r["seed"]) for r in rows] == [("1", "0"), ("1", "1")]
+    assert {r["scored_by"] for r in rows} == {"tiny"}  # scores of two CLIPs do not compare: each row says whose
     agg = {r["score"]: r for r in csv.DictReader((out / "aggregate.csv").open())}
     assert agg["prompt_match"]["n"] == "2"
     report = (out / "report.md").read_text()
     assert "2 row(s) skipped:" in report and "- line 2: " in report and "- line 3: " in report
+    assert "audio strength 1, scored by CLIP tiny.\n" in report
     assert (
         str(tmp_path) not in report and "- line 2: 1.wav has no audio frames (zero length)" in report
     )  # names, not folders

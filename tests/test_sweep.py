@@ -64,6 +64,7 @@ def test_a_2x2x2_sweep_puts_every_value_in_its_tile_and_label(tmp_path, tiny_eng
     assert [r["file"] for r in rows][:3] == ["z01_y01_x01.png", "z01_y01_x02.png", "z01_y02_x01.png"]
     assert rows[1]["x_level_weights.0"] == "1.4" and rows[2]["y_norm_target"] == "90" and rows[4]["z_seed"] == "4"
     assert [r["seed"] for r in rows] == ["3"] * 4 + ["4"] * 4  # each tile's own seed, not the base's
+    assert {r["scored_by"] for r in rows} == {""}  # unscored: no CLIP named
 
 
 def test_shared_work_runs_once_per_clip_and_prompt(tmp_path, tiny_engine, tiny_params):
@@ -172,6 +173,18 @@ def test_scores_are_deterministic_and_mean_what_they_say(tiny_engine, tiny_param
             cell = row[name]
             assert cell == ("" if value is None else value if isinstance(value, str) else f"{value:.6f}")
     assert rows[0]["reference_match"] == "" and rows[1]["heard_top1"] in ("0.000000", "1.000000")
+    assert [r["scored_by"] for r in rows] == ["tiny", "tiny"]  # which CLIP: scores of two CLIPs do not compare
+
+
+def test_a_scorer_is_named_by_its_hub_id_or_its_folders_name_only(tmp_path):
+    from core.score_names import CLIP_REAL
+    from core.scoring import scorer_name
+
+    folder = tmp_path / "my-clip"
+    folder.mkdir()
+    assert [scorer_name(s) for s in ("tiny", "", "real", "org/clip-b32", str(folder))] == [
+        "tiny", CLIP_REAL, CLIP_REAL, "org/clip-b32", "my-clip"
+    ]  # fmt: skip
 
 
 def test_heard_in_the_image_uses_the_projectors_vocabulary(tiny_engine, scorer):
@@ -205,7 +218,11 @@ def test_the_audio_effect_is_never_below_zero_when_the_cosine_rounds_above_one(s
     """Two different images with (nearly) one embedding: 1 - cos came out as -1.2e-7 in float32."""
     import torch
 
+    from core.cache import LRUCache
+
     unit = torch.nn.functional.normalize(torch.arange(1.0, 513.0), dim=0) * (1 + 1e-6)  # a unit vector, rounded up
+    # The shared scorer caches twins' embeddings: the fakes below must not outlive this test.
+    monkeypatch.setattr(scorer, "_references", LRUCache(32))
     monkeypatch.setattr(scorer, "embed_images", lambda images: unit.repeat(len(images), 1))
     image, twin = Image.new("RGB", (48, 48), (100, 100, 100)), Image.new("RGB", (48, 48), (101, 101, 101))
     assert float(unit @ unit) > 1.0

@@ -73,18 +73,19 @@ def made_grids(grid_pngs: list[bytes]) -> list[tuple[str, bytes]]:
 
 
 def scores_csv(run: SweepRun) -> bytes:
-    """scores.csv: z, y, x indices, each axis's value, the seed, and every score (empty: n/a)."""
+    """scores.csv: z, y, x indices, each axis's value, the seed, every score (empty: n/a), and the
+    CLIP that scored the tile (scores of two CLIPs do not compare)."""
     buf = io.StringIO()
     names = [a.name for a in run.plan.axes]
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["file", *[f"{n}_{a.field}" for n, a in zip(names, run.plan.axes, strict=True)], "seed",
-                     *SCORE_NAMES, "clip_top_event"])  # fmt: skip
+                     *SCORE_NAMES, "clip_top_event", "scored_by"])  # fmt: skip
     for t in run.tiles:
         values = [run.plan.axis(n).shown({"x": t.x, "y": t.y, "z": t.z}[n]) for n in names]
         scores = t.scores.as_row() if t.scores is not None else {}
         row = [tile_name(t.z, t.y, t.x), *values, t.result.params.seed]
         row += ["" if scores.get(s) is None else f"{scores[s]:.6f}" for s in SCORE_NAMES]
-        row.append(scores.get("clip_top_event") or "")
+        row += [scores.get("clip_top_event") or "", run.scored_by if t.scores is not None else ""]
         writer.writerow(row)
     return buf.getvalue().encode("utf-8")
 

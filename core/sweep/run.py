@@ -49,6 +49,7 @@ class SweepRun:
     cancelled: bool = False
     notes: list[str] = field(default_factory=list)
     error: Exception | None = None  # what stopped the run at a tile: its caller says it, with the tiles done
+    scored_by: str = ""  # the CLIP that scored the tiles (`Scorer.name`); "" when unscored
 
     def rows_at(self, z: int) -> list[int]:
         """The Y indices with at least one tile at Z index `z`, in order: what a stopped sweep's grid
@@ -76,7 +77,7 @@ def run_sweep(
     interactive work run, so a preview never waits for a whole scored tile."""
     status = on_status or ignore
     pause = between_images or (lambda: None)
-    run = SweepRun(plan)
+    run = SweepRun(plan, scored_by=scorer.name if scorer is not None else "")
     twins: dict[GenerationParams, Image.Image] = {}
     total, done = sweep_steps(plan, scored=scorer is not None), 0
     try:
