@@ -302,6 +302,12 @@ class GenerationParams:
         return cls.from_dict(data)
 
 
+def stem_map_pairs(text: str) -> tuple[tuple[str, ...], ...]:
+    """'drums=background,vocals=foreground' -> (('drums', 'background'), ('vocals', 'foreground')), as
+    --stem-map and a sweep's stem_map values are written; `validate` says what a bad one lacks."""
+    return tuple(tuple(part.strip() for part in pair.split("=", 1)) for pair in text.split(","))
+
+
 def clip_name(path: str) -> str:
     """The file name of a clip path written on any system ('C:\\a\\b.wav' and '/a/b.wav': 'b.wav')."""
     return re.split(r"[\\/]", path)[-1] or path
@@ -330,4 +336,4 @@ def default(name: str) -> Any:
 
 __all__ = ["BLOCK_GROUPS", "DEFAULT_STEM_MAP", "LEVELS", "MODES", "NORM_MEASURES", "SCHEDULERS", "SOURCE_MODES", "STEMS",
            "RECORDED_HASHES", "SWITCH_STYLES", "TOKENS", "GenerationParams", "Knob", "ParamsError", "clip_name",
-           "default", "knobs", "models_name"]  # fmt: skip
+           "default", "knobs", "models_name", "stem_map_pairs"]  # fmt: skip

@@ -163,3 +163,21 @@ def test_two_clips_or_checkpoints_shown_by_one_name_are_refused():
     with pytest.raises(SweepError, match="ana/runs/city/final and bo/runs/city/final are both shown as city/final"):
         parse_axis("x", "checkpoint=ana/runs/city/final,bo/runs/city/final", trained)
     assert parse_axis("x", "audio_path=takes/1/rain.wav,takes/2/sea.wav", BASE).shown(1) == "sea.wav"
+
+
+def test_a_stem_map_axis_takes_stem_map_pairs_as_the_cli_flag_does():
+    """The help listed stem_map as sweepable, but every value was refused ("expected pairs"): each
+    value is --stem-map's pairs, values separated by ';', each checked by the params' own rule."""
+    axis = parse_axis(
+        "x", "stem_map=drums=foreground,bass=background,other=ambience,vocals=foreground; "
+        "drums=ambience, bass=background,other=ambience,vocals=foreground", BASE,
+    )  # fmt: skip
+    assert [dict(v)["drums"] for v in axis.values] == ["foreground", "ambience"]
+    assert axis.apply(BASE, 1).stem_map == (("drums", "ambience"), ("bass", "background"), ("other", "ambience"),
+                                            ("vocals", "foreground"))  # fmt: skip
+    assert axis.label(1) == "stem_map=drums=ambience, bass=background,other=ambience,vocals=foreground"
+    assert refusal("stem_map=drums=sky,bass=background,other=ambience,vocals=foreground") == (
+        "--x stem_map=drums=sky,bass=background,other=ambience,vocals=foreground: drums -> 'sky': level must be "
+        "one of foreground, background, ambience"
+    )
+    assert "expected pairs (stem, level)" in refusal("stem_map=drums")

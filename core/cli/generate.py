@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..knobs import Knob
-from ..params import MAX_SEED, RECORDED_HASHES, GenerationParams, clip_name, default, knobs
+from ..params import MAX_SEED, RECORDED_HASHES, GenerationParams, clip_name, default, knobs, stem_map_pairs
 from . import CliError, progress
 
 
@@ -43,15 +43,6 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 512x512, got {text!r}") from None
 
 
-def _stem_map(text: str) -> tuple[tuple[str, str], ...]:
-    try:
-        return tuple(tuple(pair.split("=", 1)) for pair in text.split(","))  # type: ignore[misc]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected stem=level pairs like vocals=foreground,..., got {text!r}"
-        ) from None
-
-
 def _number(value: float) -> str:
     """A bound or default as a person writes it: whole numbers in full (4294967295, not 4.29497e+09)."""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
@@ -67,7 +58,7 @@ def _argparse_kwargs(name: str, knob: Knob, default: Any) -> dict[str, Any]:
         kwargs["choices"] = knob.values
         kwargs.pop("metavar")
     elif name == "stem_map":
-        kwargs["type"] = _stem_map
+        kwargs["type"] = stem_map_pairs
     elif isinstance(default, tuple):
         kwargs["type"] = _numbers(len(default), int if isinstance(default[0], int) else float)
     elif isinstance(default, (int, float)):

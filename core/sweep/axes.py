@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
-from ..params import RECORDED_HASHES, GenerationParams, ParamsError, clip_name, knobs
+from ..params import RECORDED_HASHES, GenerationParams, ParamsError, clip_name, knobs, stem_map_pairs
 from ..train.layout import checkpoint_name
 
 MAX_VALUES = 16  # per axis
@@ -191,6 +191,9 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
             raise SweepError(f"{base_field} has no element {index_text!r} (its elements are {valid})", name, field)
         example, raw = current[int(index_text)], values_text.split(",")
         values = tuple(_convert(field, example, v, name) for v in raw)
+    elif base_field == "stem_map":  # drums=background,...;drums=ambience,...: validated below, as --stem-map
+        raw = values_text.split(";")
+        values = tuple(stem_map_pairs(v.strip()) for v in raw)
     elif isinstance(current, tuple):
         raw = values_text.split(";")
         if any(len(v.split(",")) != len(current) for v in raw):  # before zip, which would drop extra numbers
