@@ -49,14 +49,14 @@ def load_scorer(engine: Engine, job: Job | None = None) -> Scorer:
 def score_job(engine: Engine, scorer: Scorer | None, params: GenerationParams, image: Any, heard: Any, key: Any) -> Job:
     """A job whose result is the CLIP `Scores` of one finished image (its strength-0 twin generated for the audio effect);
     `scorer` None: the task loads it (`load_scorer`)."""
-    from core.sweep import heard_overall, no_audio_twin
+    from core.sweep import heard_overall, needs_twin, no_audio_twin
 
     def task(job: Job) -> Scores:  # the twin is a generation like any: Cancel, progress and "waiting" reach it
         clip = scorer or load_scorer(engine, job)
         twin = no_audio_twin(engine, params, image, job.on_progress, job.cancel, job.on_status)
         return clip.score(image, params.prompt, heard_overall(heard), engine.vocabulary, twin)
 
-    job = Job("scores", task, total=params.steps)
+    job = Job("scores", task, total=params.steps if needs_twin(params) else 1)  # no twin: no steps to show
     job.key = key
     return job.start()
 

@@ -14,7 +14,9 @@ from .axes import MAX_TILES, MAX_VALUES, Axis, SweepError, check_axes, parse_axi
 from .plan import CSV_FILE, ZIP_FILE, SweepPlan
 
 _LATER = {
-    **dict.fromkeys(("SweepRun", "SweepTile", "heard_overall", "no_audio_twin", "run_sweep", "sweep_steps"), "run"),
+    **dict.fromkeys(
+        ("SweepRun", "SweepTile", "heard_overall", "needs_twin", "no_audio_twin", "run_sweep", "sweep_steps"), "run"
+    ),
     **dict.fromkeys(("grid_name", "grids", "save_sweep", "scores_csv", "sweep_files", "tile_name"), "files"),
 }
 
@@ -27,7 +29,7 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from .files import grid_name, grids, save_sweep, scores_csv, sweep_files, tile_name
-    from .run import SweepRun, SweepTile, heard_overall, no_audio_twin, run_sweep, sweep_steps
+    from .run import SweepRun, SweepTile, heard_overall, needs_twin, no_audio_twin, run_sweep, sweep_steps
 
 __all__ = [
     "CSV_FILE",
@@ -43,6 +45,7 @@ __all__ = [
     "grid_name",
     "grids",
     "heard_overall",
+    "needs_twin",
     "no_audio_twin",
     "parse_axis",
     "run_sweep",

@@ -94,7 +94,7 @@ def run_sweep(
             if scorer is not None:
                 try:
                     twin = None
-                    if _needs_twin(params):  # once per distinct twin image, counted in `total` alike
+                    if needs_twin(params):  # once per distinct twin image, counted in `total` alike
                         key = twin_key(params)
                         if key not in twins:
                             status(Phase(f"{named} · without audio (for the scores)", done, total))
@@ -155,7 +155,7 @@ def twin_key(params: GenerationParams) -> GenerationParams:
     )
 
 
-def _needs_twin(params: GenerationParams) -> bool:
+def needs_twin(params: GenerationParams) -> bool:
     """Whether a scored tile's audio-effect score needs a strength-0 twin generated (a strength-0 tile
     is its own)."""
     return params.audio_path is not None and params.audio_strength != 0
@@ -174,7 +174,7 @@ def no_audio_twin(
     a clip (no audio effect to measure)."""
     if params.audio_path is None:
         return None
-    if not _needs_twin(params):
+    if not needs_twin(params):
         return image
     return engine.generate(
         params.replace(audio_strength=0.0), progress=progress, cancel=cancel, on_status=on_status
@@ -185,7 +185,7 @@ def sweep_steps(plan: SweepPlan, scored: bool = False) -> int:
     """Every denoising step a sweep takes: each tile's own steps (a Steps axis makes them differ) and,
     when scored, each distinct strength-0 twin's. What its progress counts to, never past."""
     tiles = [plan.params_at(*at) for at in plan.positions()]
-    twins = {twin_key(p): p.steps for p in tiles if scored and _needs_twin(p)}
+    twins = {twin_key(p): p.steps for p in tiles if scored and needs_twin(p)}
     return sum(p.steps for p in tiles) + sum(twins.values())
 
 
@@ -210,6 +210,7 @@ __all__ = [
     "SweepRun",
     "SweepTile",
     "heard_overall",
+    "needs_twin",
     "no_audio_twin",
     "run_sweep",
     "sweep_steps",
