@@ -181,3 +181,14 @@ def test_a_stem_map_axis_takes_stem_map_pairs_as_the_cli_flag_does():
         "one of foreground, background, ambience"
     )
     assert "expected pairs (stem, level)" in refusal("stem_map=drums")
+
+
+def test_a_quoted_value_keeps_its_commas():
+    """Prompts have commas, and a bare comma splits: `prompt=a city, at night,a forest` is three
+    prompts. In double quotes, as in a CSV row, a value holds its commas; numbers are read as before."""
+    axis = parse_axis("x", 'prompt="a city, at night", "a forest",a harbour', BASE)
+    assert axis.values == ("a city, at night", "a forest", "a harbour")
+    assert axis.label(0) == "prompt=a city, at night" and axis.apply(BASE, 0).prompt == "a city, at night"
+    assert parse_axis("x", "prompt=a city, at night", BASE).values == ("a city", "at night")  # unquoted: split
+    assert parse_axis("x", 'norm_target="40",60', BASE).values == (40.0, 60.0)
+    assert refusal('prompt="a, b","a, b"') == "--x prompt: a, b is listed twice: list each value once"

@@ -34,9 +34,9 @@ def _axes_help() -> str:
         f"--weights, audio_strength for --strength, gate_scales for --gates, switch_points for --switch): "
         f"{', '.join(swept_fields())}. FIELD.N sweeps one element of a list setting ({lists}; e.g. "
         "level_weights.0=0.3,0.7,1.2 is the foreground weight). A whole list setting takes values "
-        "separated by ';' (switch_points=0.2,0.5;0.4,0.7; stem_map takes --stem-map's pairs, "
-        "stem_map=drums=background,bass=ambience,other=background,vocals=foreground;drums=foreground,...). "
-        "Clips: audio_path=a.wav,b.wav."
+        "separated by ';' (switch_points=0.2,0.5;0.4,0.7; a stem_map value is --stem-map's pairs). "
+        "Clips: audio_path=a.wav,b.wav. A value in double quotes may hold commas: "
+        '--x \'prompt="a city, at night","a forest"\'.'
     )
 
 

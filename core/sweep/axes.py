@@ -8,6 +8,7 @@ None for fields that allow it. A bad axis is one SweepError naming it.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,6 +160,12 @@ def _convert(field: str, example: Any, text: str, axis: str) -> Any:
     return text
 
 
+def split_values(text: str) -> list[str]:
+    """'40,60,80' -> ['40', '60', '80']; a value in double quotes may hold commas, as in a CSV row
+    (prompt="a city, at night","a forest"): prompts have commas, and a bare comma splits."""
+    return next(csv.reader([text], skipinitialspace=True)) if '"' in text else text.split(",")
+
+
 def _not_a_value(example: Any, text: str) -> str:
     """Why `text` is not a value of the field: `seed=10.0` is a number, but not a whole one."""
     if isinstance(example, int):
@@ -189,7 +196,7 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
         if not index_text.isdigit() or int(index_text) >= len(current):
             valid = f"0 to {len(current) - 1}" if len(current) > 2 else " or ".join(map(str, range(len(current))))
             raise SweepError(f"{base_field} has no element {index_text!r} (its elements are {valid})", name, field)
-        example, raw = current[int(index_text)], values_text.split(",")
+        example, raw = current[int(index_text)], split_values(values_text)
         values = tuple(_convert(field, example, v, name) for v in raw)
     elif base_field == "stem_map":  # drums=background,...;drums=ambience,...: validated below, as --stem-map
         raw = values_text.split(";")
@@ -203,7 +210,7 @@ def parse_axis(name: str, spec: str, base: GenerationParams) -> Axis:
         )
     else:
         example = current if current is not None else ""
-        raw = values_text.split(",")
+        raw = split_values(values_text)
         values = tuple(_convert(field, example, v, name) for v in raw)
     if not 1 <= len(values) <= MAX_VALUES:
         raise SweepError(f"{len(values)} values; give 1 to {MAX_VALUES}", name, field)
