@@ -19,6 +19,7 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+from . import audio_budget
 from .audio_budget import decoded_size_problem
 from .errors import UserError
 
@@ -87,6 +88,11 @@ def _check_length(frames: int, rate: int, label: str) -> None:
         )
 
 
+def _check_budget(frames: int, channels: int, label: str) -> None:
+    if problem := decoded_size_problem(frames, channels, label):
+        raise AudioError(problem)
+
+
 def _fmt_duration(seconds: float) -> str:
     """'61.7 min', not '1.0 h': a clip just over the hour's limit must not read as equal to it."""
     if seconds >= 7200:
@@ -113,8 +119,7 @@ def decode(
     if info is not None:
         # The header is enough to refuse absurd files before decoding a byte of them.
         _check_length(int(info.frames), int(info.samplerate), label)
-        if problem := decoded_size_problem(int(info.frames), int(info.channels), label):
-            raise AudioError(problem)
+        _check_budget(int(info.frames), int(info.channels), label)
         try:
             if isinstance(file, io.BytesIO):
                 file.seek(0)
@@ -165,15 +170,18 @@ def _decode_fallback(path: Path | None, raw: bytes | None, label: str, suffix: s
             with audioread.audio_open(str(path)) as reader:
                 rate, channels = int(reader.samplerate), max(1, int(reader.channels))
                 seconds = float(reader.duration or 0.0)
-                if seconds > MAX_SECONDS:
+                if seconds > MAX_SECONDS or not MIN_RATE <= rate <= MAX_RATE:
                     _check_length(int(seconds * rate) + 1, rate, label)
-                cap = int((MAX_SECONDS + 1) * rate) * channels * 2
+                _check_budget(int(seconds * rate), channels, label)
+                # 16-bit PCM is half its float32 size: stop at the hour (+1 s) or at the budget
+                cap = min(int((MAX_SECONDS + 1) * rate) * channels * 2, audio_budget.MAX_DECODED_BYTES // 2)
                 blocks, size = [], 0
                 for block in reader:
                     blocks.append(block)
                     size += len(block)
                     if size > cap:
                         _check_length(size // (2 * channels), rate, label)
+                        _check_budget(-(-size // (2 * channels)), channels, label)
         except AudioError:
             raise
         except Exception:  # audioread.NoBackendError, DecodeError, EOFError, ...

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `pytest tests/...` without `python -m`
     sys.path.insert(0, str(ROOT))
 
-from core import audio_decode  # noqa: E402
+from core import audio_budget, audio_decode  # noqa: E402
 from core.audio import AudioClip, AudioError, audio_hash, clap_input, load_audio  # noqa: E402
 from core.samples import sample_paths  # noqa: E402
 
@@ -539,3 +539,41 @@ def test_fallback_seconds_reads_the_header_and_none_when_unreadable(tmp_path, mo
 
     monkeypatch.setattr(audioread, "audio_open", unreadable)
     assert audio_decode.fallback_seconds(tmp_path / "a.m4a") is None
+
+
+def test_the_fallback_refuses_a_clip_beyond_the_decode_budget_from_its_header(monkeypatch):
+    """Ten minutes of 64 channels at 48 kHz is within the hour but 7.4 GB as float32: the fallback
+    (m4a, webm...) refuses it from the header as libsndfile's path does, before a block is read."""
+
+    def no_blocks():
+        raise AssertionError("the header alone must refuse this file")
+        yield b""
+
+    reader = fake_audioread(monkeypatch, FakeReader(no_blocks(), rate=48000, channels=64, duration=600.0))
+    with pytest.raises(AudioError) as err:
+        load_audio(NOT_SNDFILE, name="wide.m4a")
+    assert str(err.value).startswith("wide.m4a would take 7.4 GB of memory decoded (64 channels)")
+    assert reader.read == 0
+
+
+def test_the_fallback_refuses_an_absurd_rate_from_its_header(monkeypatch):
+    def no_blocks():
+        raise AssertionError("the header alone must refuse this file")
+        yield b""
+
+    reader = fake_audioread(monkeypatch, FakeReader(no_blocks(), rate=10_000_000, channels=2, duration=5.0))
+    with pytest.raises(AudioError, match="sample rate of 10000000 Hz, outside the 1000-384000 Hz"):
+        load_audio(NOT_SNDFILE, name="odd.m4a")
+    assert reader.read == 0
+
+
+def test_the_fallback_stops_decoding_at_the_budget_when_the_header_has_no_duration(monkeypatch):
+    """No duration in the header, many channels: decoding stops once the blocks read would pass the
+    decode budget as float32 (16-bit PCM is half that), long before the hour's cap."""
+    monkeypatch.setattr(audio_budget, "MAX_DECODED_BYTES", 64_000)
+    block = np.full(8000, 1000, dtype="<i2").tobytes()  # 1000 frames of 8 channels: 32 kB as float32
+    reader = fake_audioread(monkeypatch, FakeReader([block] * 10, channels=8))
+    with pytest.raises(AudioError) as err:
+        load_audio(NOT_SNDFILE, name="stream.m4a")
+    assert str(err.value).startswith("stream.m4a would take ") and "decoded (8 channels), more than" in str(err.value)
+    assert reader.read == 3  # 48000 bytes of PCM > 32000, half the (patched) 64000-byte budget
