@@ -577,3 +577,29 @@ def test_the_fallback_stops_decoding_at_the_budget_when_the_header_has_no_durati
         load_audio(NOT_SNDFILE, name="stream.m4a")
     assert str(err.value).startswith("stream.m4a would take ") and "decoded (8 channels), more than" in str(err.value)
     assert reader.read == 3  # 48000 bytes of PCM > 32000, half the (patched) 64000-byte budget
+
+
+def test_a_resampled_cut_keeps_its_place_and_a_multichannel_clip_folds_to_its_mean():
+    """Demucs gets the window at 44.1 kHz: it is still the cut at 1.0 s (its key says so, and
+    differs from the cut at 2.0 s), and a 6-channel clip reaches it as the channels' mean on both sides."""
+    rate = 22050
+    x = np.random.default_rng(3).standard_normal((6, 3 * rate)).astype(np.float32) * 0.1
+    clip = AudioClip(x, rate, "f" * 64, "six")
+    one, two = (clip.window(s, 1.0).resampled(44100) for s in (1.0, 2.0))
+    assert (one.start, one.sample_rate, one.frames) == (1.0, 44100, 44100)
+    assert one.key != two.key
+    stereo = clip.to_channels(2)
+    assert stereo.shape == (2, 3 * rate)
+    np.testing.assert_allclose(stereo[0], x.mean(axis=0), atol=1e-7)
+    np.testing.assert_array_equal(stereo[0], stereo[1])
+
+
+def test_resampling_down_keeps_what_lies_above_the_new_nyquist_out():
+    """soxr HQ: a 15 kHz tone at 48 kHz brought to 22.05 kHz (Nyquist 11 kHz) leaves under -90 dB,
+    not an alias at 7 kHz that CLAP would hear as a whistle."""
+    t = np.arange(48000) / 48000
+    x = (0.5 * np.sin(2 * np.pi * 15000 * t)).astype(np.float32)
+    from core.audio import resample
+
+    y = resample(x, 48000, 22050)[2000:-2000]  # away from the filter's ends
+    assert 20 * np.log10(np.sqrt(np.mean(y.astype(np.float64) ** 2)) / (0.5 / np.sqrt(2))) < -90

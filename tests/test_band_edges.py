@@ -94,3 +94,14 @@ def test_band_split_refuses_crossovers_out_of_order(crossovers):
 def test_band_ranges_name_each_band_by_its_own_edges():
     assert band_ranges((250.0, 4000.0)) == {"low": "< 250 Hz", "mid": "250–4000 Hz", "high": "> 4000 Hz"}
     assert band_ranges((312.5, 2500.0)) == {"low": "< 312.5 Hz", "mid": "312.5–2500 Hz", "high": "> 2500 Hz"}
+
+
+def test_a_clip_that_starts_inside_its_file_is_cut_at_its_own_frames():
+    """A clip that is itself a cut (start 1 s into its file): the window from 0.5 s is its own
+    0.5 s, not the file's, so the bands still sum to exactly that window."""
+    noise = (np.random.default_rng(1).standard_normal(4 * RATE) * 0.3).astype(np.float32)
+    clip = clip_of(noise, "noise").window(1.0, 2.5)
+    sources = split_sources(clip, "bands", start_s=0.5, seconds=1.0)
+    window = clip.window(0.5, 1.0).mono()
+    np.testing.assert_array_equal(window, noise[int(1.5 * RATE) : int(2.5 * RATE)])
+    assert np.max(np.abs(sum(sources.parts.values()) - window)) <= BAND_TOLERANCE * np.max(np.abs(window))

@@ -107,3 +107,11 @@ def test_a_stereo_clip_over_the_budget_is_not_told_to_mix_down_to_stereo():
     stereo = decoded_size_problem(3700 * 48000, 2, "long.wav")
     assert stereo is not None and stereo.endswith("one clip may use: cut it shorter, then use that.")
     assert "mix it down to stereo" in (decoded_size_problem(3000 * 48000, 6, "surround.wav") or "")
+
+
+def test_exactly_an_hour_of_48_khz_stereo_is_within_the_budget_and_one_frame_more_is_not():
+    from core.audio_budget import decoded_size_problem
+
+    assert decoded_size_problem(3600 * 48000, 2, "hour.wav") is None
+    assert decoded_size_problem(3600 * 48000 + 1, 2, "hour.wav") is not None
+    assert decoded_size_problem(2 * 3600 * 48000, 0, "odd.wav") is None  # no channel count: read as mono
