@@ -26,7 +26,14 @@ from core.cancel import Cancelled  # noqa: E402
 from core.params import DEFAULT_STEM_MAP, LEVELS, STEMS, GenerationParams  # noqa: E402
 from core.samples import sample_paths  # noqa: E402
 from core.separation import TINY_KWARGS, SeparationError, StemSeparator, build_random_htdemucs  # noqa: E402
-from core.sources import SILENT_DB, LevelSources, save_stems, sources_for_params, split_sources  # noqa: E402
+from core.sources import (  # noqa: E402
+    SILENT_DB,
+    LevelSources,
+    level_origin,
+    save_stems,
+    sources_for_params,
+    split_sources,
+)
 
 
 def clip_of(x: np.ndarray, rate: int, name: str = "synthetic") -> AudioClip:
@@ -446,3 +453,96 @@ def test_level_sources_is_a_plain_dataclass(street):
     assert isinstance(sources, LevelSources)
     assert sources.duration == pytest.approx(1.0)
     assert sources.stems_stereo is None
+
+
+class ScaledSeparator:
+    """A stand-in for Demucs at the clip's rate: each stem is the window times its own factor, so
+    which stem went to which level, and each stem's loudness, are known exactly."""
+
+    def __init__(self, factors: dict[str, float], samplerate: int = 22050):
+        self.factors, self.samplerate, self.calls = factors, samplerate, 0
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.factors)
+
+    def separate(self, clip, progress=None, cancel=None):
+        self.calls += 1
+        stereo = clip.resampled(self.samplerate).to_channels(2)
+        return {stem: np.ascontiguousarray(stereo * k, dtype=np.float32) for stem, k in self.factors.items()}
+
+
+def test_stems_the_map_does_not_name_follow_other_and_are_measured_against_the_window():
+    """htdemucs_6s's guitar and piano follow "other" (here ambience, not the background default);
+    each stem's dB is its loudness against the window's mix, not against another stem."""
+    rate = 22050
+    factors = {"drums": 0.5, "bass": 0.25, "other": 0.1, "vocals": 0.1, "guitar": 0.03, "piano": 0.02}
+    separator = ScaledSeparator(factors, rate)
+    routing = {"drums": "foreground", "bass": "background", "other": "ambience", "vocals": "foreground"}
+    clip = clip_of(np.stack([sine(440.0, 2.0, rate), sine(660.0, 2.0, rate)]), rate)
+    sources = split_sources(clip, "stems", separator=separator, stem_map=routing)
+    assert sources.part_levels == routing | {"guitar": "ambience", "piano": "ambience"}
+    np.testing.assert_allclose(sources.levels["ambience"], clip.mono() * 0.15, atol=1e-6)
+    np.testing.assert_allclose(sources.levels["foreground"], clip.mono() * 0.6, atol=1e-6)
+    for stem, k in factors.items():
+        assert sources.part_db[stem] == pytest.approx(20 * np.log10(k), abs=1e-3), stem
+
+
+def test_a_cancel_before_the_split_stops_every_mode(street):
+    cancel = threading.Event()
+    cancel.set()
+    separator = ScaledSeparator(dict.fromkeys(STEMS, 0.25))
+    for mode in ("mix", "bands", "stems"):
+        with pytest.raises(Cancelled):
+            split_sources(street, mode, separator=separator, seconds=1.0, cancel=cancel)
+    assert separator.calls == 0
+
+
+def test_a_level_clip_is_keyed_by_its_rate_as_well_as_its_samples():
+    """The same samples at two rates are two sounds: CLAP's cache must not answer one for the other."""
+    wave = sine(440.0, 0.5, 22050).astype(np.float32)
+    a, b = (LevelSources("bands", rate, {"ambience": wave}, {"low": wave}, {}, []) for rate in (22050, 44100))
+    assert a.clip("ambience").sha256 != b.clip("ambience").sha256
+
+
+def test_level_origin_names_token_positions_bands_and_stems():
+    mix = GenerationParams(split=(35, 21, 21))
+    assert [level_origin(mix, lv) for lv in ("foreground", "background", "ambience")] == [
+        "tokens 1–35",
+        "tokens 36–56",
+        "tokens 57–77",
+    ]
+    bands = GenerationParams(sources="bands", crossovers=(300.0, 3000.0))
+    assert [level_origin(bands, lv) for lv in ("foreground", "background", "ambience")] == [
+        "> 3000 Hz",
+        "300–3000 Hz",
+        "< 300 Hz",
+    ]
+    stems = GenerationParams(sources="stems", stem_map=DEFAULT_STEM_MAP)
+    assert [level_origin(stems, lv) for lv in ("foreground", "background", "ambience")] == [
+        "vocals",
+        "drums+other",
+        "bass",
+    ]
+    solo = GenerationParams(sources="stems", stem_map=tuple((s, "background") for s in STEMS))
+    assert level_origin(solo, "foreground") == "no stem"
+
+
+def test_each_stem_is_the_models_output_of_that_name(monkeypatch):
+    """A model whose k-th source is the input times k+1: the stems come back under the names in
+    the model's order (drums x1, bass x2, other x3, vocals x4), the normalisation undone."""
+    import demucs.apply
+
+    def scaled_split(model, mix, **kwargs):  # (1, channels, n) -> (1, sources, channels, n)
+        import torch
+
+        return torch.stack([mix[0] * (k + 1) for k in range(len(model.sources))])[None]
+
+    monkeypatch.setattr(demucs.apply, "apply_model", scaled_split)
+    rate = 44100
+    x = sine(440.0, 1.0, rate)
+    x -= x.mean()  # no offset: what comes back is the scaled input alone
+    stems = StemSeparator("tiny", device="cpu").separate(clip_of(x, rate))
+    assert list(stems) == list(STEMS)
+    for k, stem in enumerate(STEMS):
+        np.testing.assert_allclose(stems[stem], np.stack([x, x]) * (k + 1), atol=1e-4, err_msg=stem)
