@@ -120,3 +120,88 @@ def test_a_waveforms_clap_embedding_does_not_depend_on_what_was_heard_with_it():
     for n in (2, 3, 4):
         beside = ClapEncoder(model.eval(), extractor, tokenizer, "cpu").embed_audio(waves[n - 1 :: -1])
         assert torch.equal(beside[-1], alone), n
+
+
+def _fresh_listener(engine, projector=None):
+    """A Listener with the session engine's CLAP and vocabulary but an empty listening cache."""
+    import torch
+
+    from core.listening import Listener
+
+    own = engine.listener
+    return Listener(own.clap, own.zero_shot, projector or own.projector, own.separator, "cpu", torch.float32)
+
+
+def test_clap_hears_every_source_at_48_khz_whatever_the_clips_rate(tiny_engine, tiny_params, tmp_path, monkeypatch):
+    """A 22.05 kHz clip: each band (and each part, for the captions) reaches CLAP resampled to its
+    48 kHz, 1.5 s long, not 22.05 kHz samples that it would hear an octave up and twice as fast."""
+    import numpy as np
+    import soundfile as sf
+
+    rate = 22050
+    t = np.arange(int(1.5 * rate)) / rate
+    path = tmp_path / "low_rate.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t) + 0.3 * np.sin(2 * np.pi * 6000 * t)).astype(np.float32), rate)
+    listener = _fresh_listener(tiny_engine)
+    heard: list[int] = []
+    embed = listener.clap.embed_audio
+    monkeypatch.setattr(listener.clap, "embed_audio", lambda waves: heard.extend(len(w) for w in waves) or embed(waves))
+    params = tiny_params.replace(audio_path=str(path), audio_sha256=None, sources="bands")
+    listening = listener.listen(params, None, lambda event: None)
+    assert listening.sources.sample_rate == rate and len(listening.raw_tokens) >= 2
+    assert heard == [72000] * len(listening.raw_tokens)
+    heard.clear()
+    listener.hear_parts(params, listening)
+    assert heard == [72000, 72000, 72000]
+
+
+def test_a_checkpoint_saved_again_in_place_is_heard_again(tiny_engine, tiny_params, tmp_path):
+    """Trained mode keys a listening on the checkpoint's files, not only its folder's name: a run
+    retrained into the same folder gives new tokens, not the old run's from the cache."""
+    import torch
+
+    from core.projector import CONFIG_FILE
+
+    folder = tmp_path / "city" / "final"
+    folder.mkdir(parents=True)
+    (folder / CONFIG_FILE).write_text("1")
+
+    class Constant(torch.nn.Module):
+        def __init__(self, value: float):
+            super().__init__()
+            self.value = value
+
+        def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+            return torch.full((1, 77, 8), self.value)
+
+    listener = _fresh_listener(tiny_engine, lambda ckpt: Constant(float((folder / CONFIG_FILE).read_text())))
+    params = tiny_params.replace(mode="trained", checkpoint=str(folder))
+    first = listener.listen(params, None, lambda event: None)
+    assert float(first.raw_tokens["mix"][0, 0, 0]) == 1.0
+    assert listener.listen(params, None, lambda event: None).raw_tokens is first.raw_tokens  # cached
+    (folder / CONFIG_FILE).write_text("22")
+    assert float(listener.listen(params, None, lambda event: None).raw_tokens["mix"][0, 0, 0]) == 22.0
+
+
+def test_listenings_are_keyed_by_the_clips_content_not_its_path(tiny_engine, tiny_params, tmp_path):
+    """The same sound under two names is heard once; other sound saved under the old name is heard anew."""
+    import shutil
+
+    import numpy as np
+    import soundfile as sf
+
+    rate = 22050
+    t = np.arange(rate) / rate
+    first_path, copy = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(first_path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+    shutil.copy(first_path, copy)
+    listener = _fresh_listener(tiny_engine)
+    params = tiny_params.replace(audio_path=str(first_path), audio_sha256=None)
+    first = listener.listen(params, None, lambda event: None)
+    assert (
+        listener.listen(params.replace(audio_path=str(copy)), None, lambda event: None).raw_tokens is first.raw_tokens
+    )
+    sf.write(first_path, (0.3 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32), rate)  # new sound, old name
+    other = listener.listen(params, None, lambda event: None)
+    assert other.raw_tokens is not first.raw_tokens and other.clip.sha256 != first.clip.sha256
+    assert not np.array_equal(other.sources.parts["mix"], first.sources.parts["mix"])
