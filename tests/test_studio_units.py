@@ -382,6 +382,34 @@ def test_mode_view_puts_every_part_on_one_db_scale(engine, params):
         assert view.end > view.start
 
 
+def test_mode_view_says_what_each_part_feeds_its_loudness_and_its_band(engine, params):
+    """Mix mode feeds no level by name and leaves none unfed (the page would warn of all three);
+    bands name their frequency range; a stem map that routes nothing to two levels says so."""
+    from core.parts import mode_view
+
+    mix = mode_view(engine, params)
+    assert [(p.level, p.db, p.origin) for p in mix.parts] == [(None, 0.0, "")]
+    assert mix.unfed == [] and mix.heard_levels == {}
+    bands = mode_view(engine, params.replace(sources="bands", crossovers=(300.0, 3000.0)))
+    assert [(p.name, p.level, p.origin) for p in bands.parts] == [
+        ("low", "ambience", "< 300 Hz"),
+        ("mid", "background", "300–3000 Hz"),
+        ("high", "foreground", "> 3000 Hz"),
+    ]
+    assert [p.db for p in bands.parts] == [bands.sources.part_db[n] for n in ("low", "mid", "high")]
+    assert bands.unfed == [] and set(bands.heard_levels) == set(bands.sources.levels)
+    from core.clip_cache import load_clip_cached
+    from core.sources import window_mix
+    from core.spectrum import mel_spectrogram
+
+    mix_wave = window_mix(load_clip_cached(params.audio_path), bands.sources)
+    reference = mel_spectrogram(mix_wave, bands.sources.sample_rate, max_frames=300).ref_power
+    assert all(p.mel.ref_power == reference for p in bands.parts)  # 0 dB: the mix's loudest bin, not a band's
+    one_level = tuple((stem, "background") for stem in ("drums", "bass", "other", "vocals"))
+    stems = mode_view(engine, params.replace(sources="stems", stem_map=one_level))
+    assert stems.unfed == ["foreground", "ambience"] and all(p.origin == "" for p in stems.parts)
+
+
 def test_compare_job_keeps_what_was_done_when_cancelled(engine, params):
     job = jobs.compare_job(engine, params.replace(steps=50), ["mix", "bands"], alone=True, without=False)
     _wait_until(lambda: job.completed >= 50, job)  # the first image is done
