@@ -117,3 +117,25 @@ def test_the_budget_is_the_operators_mb(raw, expected):
 def test_a_bad_budget_names_the_variable(raw):
     with pytest.raises(cc.ClipCacheError, match=f"{cc.CLIP_CACHE_ENV}=.*MB"):
         cc.clip_cache_budget({cc.CLIP_CACHE_ENV: raw})
+
+
+def test_a_file_edited_in_place_to_the_same_size_is_decoded_again(fresh_cache, tmp_path):
+    """A WAV re-exported over itself at the same length keeps its size and inode: its new mtime
+    alone says the sound changed, and the old decode (with the old hash) must not answer for it."""
+    path = wav(tmp_path / "clip.wav", freq=440.0)
+    before = os.stat(path)
+    old = cc.load_clip_cached(path)
+    new_sound = wav(tmp_path / "other.wav", freq=880.0).read_bytes()
+    with open(path, "r+b") as fh:  # rewritten in place: the same inode
+        fh.write(new_sound)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+    now = os.stat(path)
+    assert (now.st_size, now.st_ino) == (before.st_size, before.st_ino)
+    assert cc.load_clip_cached(path).sha256 != old.sha256
+
+
+def test_forgetting_a_file_by_a_relative_path_drops_its_decode(fresh_cache, tmp_path, monkeypatch):
+    path = wav(tmp_path / "clip.wav")
+    clip = cc.load_clip_cached(path)
+    monkeypatch.chdir(tmp_path)
+    assert cc.forget_clip_file("clip.wav") == clip.samples.nbytes and len(fresh_cache) == 0
