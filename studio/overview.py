@@ -55,13 +55,15 @@ def window_text(start: float, duration: float | None) -> str:
 
 @dataclass(frozen=True)
 class FileKey:
-    """A file as it is now: its resolved path, size and modification time. A file replaced under the
-    same name (an upload saved again, a clip edited) gets another key, so nothing cached for the old
-    content is shown for the new."""
+    """A file as it is now: its resolved path, size, modification time and inode (as the clip cache's
+    key, core/clip_cache.py). A file replaced under the same name (an upload saved again, a clip
+    edited, rsync putting other sound under the old size and mtime) gets another key, so nothing
+    cached for the old content is shown for the new."""
 
     path: str
     size: int
     mtime_ns: int
+    inode: int
 
     @property
     def name(self) -> str:
@@ -76,7 +78,7 @@ def file_key(path: str | Path) -> FileKey | None:
         stat = resolved.stat()
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop on older Pythons
         return None
-    return FileKey(str(resolved), stat.st_size, stat.st_mtime_ns)
+    return FileKey(str(resolved), stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -128,3 +128,16 @@ def test_a_sliders_span_widens_to_hold_its_value_and_stays_whole_for_a_whole_kno
     assert span_holding((0.0, 1.0), (0.2, 1.5)) == (0.0, 1.5)  # a range slider's pair
     assert span_holding((1, 100), 150, cap=80) == (1, 150) and span_holding((1, 100), 20, cap=80) == (1, 80)
     assert span_holding((4, 96), "wide") == (4, 96) and span_holding((4, 96), float("inf")) == (4, 96)
+
+
+def test_other_sound_under_the_same_size_and_time_gets_another_overview_key(tmp_path):
+    """rsync, or `cp -p` over a removed file: another file under the name with the same size and mtime.
+    The clip cache decodes it again (its key has the inode); the overview and the page's view must too."""
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"RIFF one")
+    key = file_key(clip)
+    (tmp_path / "other.wav").write_bytes(b"RIFF two")
+    os.replace(tmp_path / "other.wav", clip)
+    os.utime(clip, ns=(key.mtime_ns, key.mtime_ns))
+    assert (os.stat(clip).st_size, os.stat(clip).st_mtime_ns) == (key.size, key.mtime_ns)
+    assert file_key(clip) != key
