@@ -26,6 +26,7 @@ import torch
 
 from .audio import CLAP_RATE, AudioClip, resample
 from .cache import ByteLRUCache
+from .cancel import Cancelled
 from .clap import ClapEncoder
 from .clip_cache import load_clip_checked
 from .events import Stage, StatusCallback
@@ -166,6 +167,8 @@ class Listener:
         heard_by = sources.parts if params.sources == "mix" else sources.levels
         waves = {name: resample(wave, sources.sample_rate, CLAP_RATE) for name, wave in heard_by.items()}
         timings["sources"] = time.perf_counter() - t
+        if cancel is not None and cancel.is_set():  # Demucs checks before each chunk, not after the last
+            raise Cancelled("listening cancelled before CLAP")
 
         # 3. CLAP: every source (each alone: see ClapEncoder.embed_audio)
         t = time.perf_counter()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .bands import band_ranges
+from .cancel import Cancelled
 from .events import Stage, StatusCallback, ignore
 from .params import LEVELS, GenerationParams
 from .sources import LevelSources, player_wav_bytes, window_mix
@@ -65,6 +66,8 @@ def mode_view(
     status = on_status or ignore
     with engine.hold(status):
         listening = engine.listen(params, cancel=cancel, on_status=status)
+        if cancel is not None and cancel.is_set():  # not CLAP again over every part for a stopped view
+            raise Cancelled("the sources view was cancelled")
         clip, sources = listening.clip, listening.sources
         if clip is None or sources is None:
             raise ValueError("no audio chosen")

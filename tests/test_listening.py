@@ -4,6 +4,7 @@ engine's cache keys on exactly them."""
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import pytest
 
@@ -205,3 +206,63 @@ def test_listenings_are_keyed_by_the_clips_content_not_its_path(tiny_engine, tin
     other = listener.listen(params, None, lambda event: None)
     assert other.raw_tokens is not first.raw_tokens and other.clip.sha256 != first.clip.sha256
     assert not np.array_equal(other.sources.parts["mix"], first.sources.parts["mix"])
+
+
+def test_a_cancel_during_the_separation_stops_before_clap_listens(tiny_engine, tiny_params, monkeypatch):
+    """The stop pressed while Demucs ends its last chunk: nothing is embedded (seconds of CLAP on a
+    CPU for a listening nobody waits for), and the next listen reuses the separation."""
+    from core.cancel import Cancelled
+    from core.events import Stage
+
+    listener = _fresh_listener(tiny_engine)
+    embedded: list[int] = []
+    embed = listener.clap.embed_audio
+    monkeypatch.setattr(listener.clap, "embed_audio", lambda waves: embedded.append(len(waves)) or embed(waves))
+    cancel = threading.Event()
+
+    def status(event) -> None:
+        if isinstance(event, Stage) and event.total and event.done == event.total:
+            cancel.set()  # during the last chunk: demucs checks only before each chunk
+
+    params = tiny_params.replace(sources="stems", window_start=0.375)
+    with pytest.raises(Cancelled):
+        listener.listen(params, cancel, status)
+    assert embedded == []
+    separator = listener.separator()
+    calls = separator.calls
+    assert listener.listen(params, None, lambda event: None).sources.mode == "stems"
+    assert separator.calls == calls and embedded  # the separation was kept; CLAP listens now
+
+
+def test_mode_view_does_not_ask_clap_about_the_parts_after_a_cancel(tiny_params):
+    """The Spectrogram page's view: a stop pressed while CLAP heard the levels ends it there, without
+    a second round of CLAP over every part for a view nobody waits for."""
+    import contextlib
+
+    import numpy as np
+    import torch
+
+    from core.audio import AudioClip
+    from core.cancel import Cancelled
+    from core.listening import Listening
+    from core.parts import mode_view
+    from core.sources import split_sources
+
+    clip = AudioClip(np.sin(np.arange(8000, dtype=np.float32) / 5), 16000, "0" * 64, "tone.wav")
+    asked: list[str] = []
+
+    class Engine:
+        def hold(self, status):
+            return contextlib.nullcontext()
+
+        def listen(self, params, cancel=None, on_status=None):
+            cancel.set()  # pressed while the levels were heard
+            return Listening(clip, {"mix": torch.zeros(1, 77, 8)}, sources=split_sources(clip, "mix"))
+
+        def hear_parts(self, params):
+            asked.append(params.sources)
+            return {}
+
+    with pytest.raises(Cancelled):
+        mode_view(Engine(), tiny_params, cancel=threading.Event())
+    assert asked == []
