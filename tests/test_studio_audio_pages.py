@@ -152,6 +152,35 @@ def test_long_clip_gets_a_window_slider_and_the_spectrogram_marks_it(tmp_path, m
     assert not _errors(at)
 
 
+def test_the_spectrogram_pages_sources_are_of_the_clip_chosen_now(tmp_path, monkeypatch):
+    """Another clip chosen on Generate, same mode and window, or the clip saved again: the page
+    listens to the file as it is now, not the view it kept for the one before (its key names the
+    file's version)."""
+    monkeypatch.setenv("CLAP2DIFF_AUDIO_DIRS", str(tmp_path))
+    import soundfile as sf
+
+    rate = 16000
+    t = np.arange(rate * 2) / rate
+    for name, hz in (("a.wav", 300), ("b.wav", 3000)):
+        sf.write(tmp_path / name, (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32), rate)
+    at = _app()
+    at.radio(key="w_audio_source").set_value("path").run()
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "a.wav")).run()
+    at.switch_page("../pages/spectrogram.py").run()
+    _ok(at)
+    assert _session(at).listen.result.sources.sha256 == file_sha256(tmp_path / "a.wav")
+    at.switch_page("../pages/generate.py").run()
+    at.text_input(key="w_audio_path").set_value(str(tmp_path / "b.wav")).run()
+    at.switch_page("../pages/spectrogram.py").run()
+    _ok(at)
+    assert _session(at).listen.result.sources.sha256 == file_sha256(tmp_path / "b.wav")
+    sf.write(tmp_path / "b.wav", (0.3 * np.sin(2 * np.pi * 500 * t[:rate])).astype(np.float32), rate)  # saved again
+    at.run()
+    _ok(at)
+    assert _session(at).listen.result.sources.sha256 == file_sha256(tmp_path / "b.wav")
+    assert not _errors(at)
+
+
 def _figures(at) -> list[dict]:
     import json
 
