@@ -81,6 +81,7 @@ def test_the_engine_caches_listenings_by_the_key(tiny_engine, tiny_params):
     for name in ("level_weights", "norm_target", "switch_points", "seed", "prompt", "gate_scales"):
         again = tiny_engine.listen(tiny_params.replace(**{name: OTHER[name]}))
         assert again.raw_tokens is first.raw_tokens, name  # a cache hit: the same tensors
+        assert again.clip is first.clip and set(again.timings) == {"audio"}, name  # its clip, this call's time
     for name in ("window_start", "top_k", "temperature", "sources"):
         other = tiny_engine.listen(tiny_params.replace(**{name: OTHER[name]}))
         assert other.raw_tokens is not first.raw_tokens, name
