@@ -70,7 +70,9 @@ def _sniff_not_audio(head: bytes) -> str | None:
 def _check_length(frames: int, rate: int, label: str) -> None:
     if frames <= 0:
         raise AudioError(f"{label} has no audio frames (zero length): choose a file that contains sound.")
-    seconds = frames / rate if rate > 0 else float("inf")
+    if rate <= 0:  # "is inf h long" said nothing useful of a header without a rate
+        raise AudioError(f"{label} has no sample rate in its header (damaged?): re-export it at 44.1 or 48 kHz.")
+    seconds = frames / rate
     if seconds > MAX_SECONDS:
         raise AudioError(
             f"{label} is {_fmt_duration(seconds)} long, more than the {_fmt_duration(MAX_SECONDS)} "

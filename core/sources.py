@@ -258,7 +258,8 @@ def parts_wav_items(sources: LevelSources, prefix: str = "", subtype: str = "FLO
 def window_mix(clip: AudioClip, sources: LevelSources) -> np.ndarray:
     """The mono window the parts were split from, at the parts' sample rate (Demucs works at
     44.1 kHz whatever the clip's rate): the reference that puts every part on one dB scale."""
-    mono = clip.window(sources.start, max(sources.duration, 1.0 / clip.sample_rate)).mono()
+    # sources.start is where the window lies in the file; clip.window counts from the clip's own start
+    mono = clip.window(max(0.0, sources.start - clip.start), max(sources.duration, 1.0 / clip.sample_rate)).mono()
     if int(clip.sample_rate) != int(sources.sample_rate):
         from core.audio import resample
 

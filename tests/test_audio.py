@@ -519,6 +519,15 @@ def test_the_fallback_reads_16_bit_pcm_exactly_and_removes_its_temp_file(tmp_pat
     assert list(tmp_path.iterdir()) == []  # the upload's temp file is gone
 
 
+def test_the_fallback_says_a_header_without_a_sample_rate_is_damaged(monkeypatch):
+    """A rate of 0 read as an endless clip: "is inf h long, more than the 60.0 min limit"."""
+    pcm = np.tile(np.array([8192, -8192], dtype="<i2"), 600)
+    fake_audioread(monkeypatch, FakeReader([pcm.tobytes()], rate=0, duration=1.2))
+    with pytest.raises(AudioError) as err:
+        load_audio(NOT_SNDFILE, name="broken.m4a")
+    assert str(err.value) == "broken.m4a has no sample rate in its header (damaged?): re-export it at 44.1 or 48 kHz."
+
+
 def test_the_fallback_reads_a_header_with_no_channel_count_as_mono(monkeypatch):
     pcm = np.tile(np.array([8192, -8192], dtype="<i2"), 60)
     fake_audioread(monkeypatch, FakeReader([pcm.tobytes()], channels=0))

@@ -124,6 +124,9 @@ def test_window_mix_is_the_window_at_the_parts_rate(street, stems, bands):
     assert np.allclose(sum(bands.parts.values()), mix, atol=1e-3)  # the bands sum back to it
     mix44 = window_mix(street, stems)  # Demucs runs at 44.1 kHz whatever the clip's rate
     assert mix44.shape[-1] == stems.parts["drums"].shape[-1]
+    # A clip that starts inside its file (a cut): the parts' start is in the file, not in the cut.
+    cut = street.window(0.5, 5.0)
+    assert cut.start == 0.5 and np.allclose(window_mix(cut, bands), mix)
 
 
 def test_shared_spectrograms_use_one_reference():
