@@ -48,7 +48,8 @@ with st.expander("Restore settings from a PNG made by the studio or the CLI", ex
                     c1, c2 = st.columns([4, 1], vertical_alignment="center")
                     c1.markdown(f"**{widgets.escape_md(it.caption)}** — seed {it.params.seed}, "
                                 f"{it.params.width}×{it.params.height}")  # fmt: skip
-                    c2.button("Recall", key=f"recall_grid_{i}", on_click=s.recall, args=(it.params,))
+                    # names only, as a single PNG's Recall: a grid never makes the server open a path
+                    c2.button("Recall", key=f"recall_grid_{i}", on_click=s.recall, args=(it.params.shareable(),))
             else:
                 restored = read_params(up)
                 c1, c2 = st.columns([1, 3])

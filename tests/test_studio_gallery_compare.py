@@ -101,6 +101,40 @@ def test_a_png_naming_a_server_file_never_makes_the_studio_use_it(monkeypatch, t
     assert session.params.audio_path in (None, "their-interview.wav")
 
 
+def test_a_grid_naming_a_server_file_never_makes_the_studio_use_it(monkeypatch, tmp_path, samples):
+    """A comparison grid made by hand may name a server path in a tile's params too: the Gallery's
+    Recall of a grid tile takes the clip's name and hash only, as the single PNG's Recall does."""
+    import json
+    import shutil
+
+    from PIL import Image
+
+    from core.export.formats import GRID_FORMAT, METADATA_KEY
+    from core.export.grid import grid_metadata
+    from core.export.metadata import png_encode
+    from studio.uploads import UPLOADS_ENV
+
+    monkeypatch.setenv(UPLOADS_ENV, str(tmp_path / "uploads"))
+    theirs = tmp_path / "uploads" / ("0123456789abcdef") / "their-interview.wav"
+    theirs.parent.mkdir(parents=True)
+    shutil.copy(samples["rain"], theirs)
+    bait = GenerationParams(prompt="bait", seed=5, steps=6, width=64, height=64, models="tiny")
+    meta = grid_metadata(["tile"], [bait])
+    assert meta["format"] == GRID_FORMAT
+    meta["items"][0]["params"]["audio_path"] = str(theirs)  # no hash: a name that exists would be taken
+    data = png_encode(Image.new("RGB", (64, 64)), [(METADATA_KEY, json.dumps(meta), True)])
+    at = _app()
+    at.switch_page("../pages/gallery.py").run()
+    at.file_uploader(key="gallery_png").set_value(("bait.png", data, "image/png")).run()
+    _ok(at)
+    at.button(key="recall_grid_0").click().run()
+    _ok(at)
+    assert at.text_area(key="w_prompt").value == "bait"
+    session = _session(at)
+    assert session.clips.get("upload") is None and str(theirs) not in (session.params.audio_path or "")
+    assert session.params.audio_path in (None, "their-interview.wav")
+
+
 def test_gallery_exports_zip_and_grid():
     import zipfile
 
