@@ -8,6 +8,7 @@ import json
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -376,3 +377,67 @@ def test_forget_removes_the_files_of_those_images_and_the_clips_only_they_named(
         assert gallery_store.forget(code, [items[2].stem]) == [folder / f"{items[2].stem}.json"]
     assert [h.id for h in gallery_store.load(code)] == [5]  # its PNG went: it is not read back
     assert gallery_store.forget("not a code", [items[4].stem]) == [] and len(gallery_store.load(code)) == 1
+
+
+def test_forget_never_removes_a_file_outside_the_gallery(tiny_engine, tiny_params, own_uploads):
+    """A stem or a code that is a path ('../x') names nothing: the files it would reach stay."""
+    from core.export import png_bytes
+    from studio.history import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    code = gallery_store.new_code()
+    item = HistoryItem.of(result, png_bytes(result.image, result.params), "render", 1)
+    assert gallery_store.keep(code, item, 60)
+    root = own_uploads / "galleries"
+    outside = [root / "victim.png", root / "victim.json", own_uploads / f"{item.stem}.png"]
+    for path in outside:
+        path.write_bytes(b"not the gallery's")
+    assert gallery_store.forget(code, ["../victim"]) == []
+    assert gallery_store.forget("..", [item.stem]) == []  # galleries/../<stem>.png is an upload's place
+    assert all(path.read_bytes() == b"not the gallery's" for path in outside)
+    assert [h.stem for h in gallery_store.load(code)] == [item.stem]
+
+
+def test_opening_a_gallery_counts_its_age_from_now(tiny_engine, tiny_params, own_uploads):
+    """Reading a gallery's images (a reload, a bookmark) or its knobs touches them: a gallery opened
+    today is not pruned as one untouched for a week; one that only has an old image beside a fresh one
+    is not pruned whole either (only the size budget takes single images)."""
+    from core.export import png_bytes
+    from studio.history import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    root = own_uploads / "galleries"
+    old = time.time() - 9 * 86400
+
+    def aged(code: str) -> None:
+        for f in (root / code).iterdir():
+            os.utime(f, (old, old))
+
+    images, knobs, mixed = (gallery_store.new_code() for _ in range(3))
+    for code in (images, mixed):
+        assert gallery_store.keep(code, HistoryItem.of(result, png_bytes(result.image, result.params), "render", 1), 60)
+        aged(code)
+    assert gallery_store.update_knobs(knobs, lambda kept: {"version": 1})
+    aged(knobs)
+    assert gallery_store.keep(mixed, HistoryItem.of(result, png_bytes(result.image, result.params), "render", 2), 60)
+
+    assert len(gallery_store.load(images)) == 1  # opened
+    assert gallery_store.load_knobs(knobs) == {"version": 1}  # opened
+    assert prune_galleries() == []
+    assert len(list((root / images).glob("*.png"))) == 1 and (root / knobs / gallery_store.KNOBS_FILE).is_file()
+    assert len(list((root / mixed).glob("*.png"))) == 2
+
+
+def test_images_kept_within_one_millisecond_keep_their_order(tiny_engine, tiny_params, own_uploads, monkeypatch):
+    """Keep of a comparison adds many images at once: their names follow the order kept even when
+    the clock has not moved, so the limit drops the oldest, not a random one."""
+    from core.export import png_bytes
+    from studio.history import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    monkeypatch.setattr(gallery_store, "time", SimpleNamespace(time=lambda: 1_700_000_000.0))  # a still clock
+    code = gallery_store.new_code()
+    for i in range(1, 9):
+        item = HistoryItem.of(result, png_bytes(result.image, result.params.replace(seed=i)), "render", i)
+        assert gallery_store.keep(code, item, limit=5)
+    assert [read_params(h.png).seed for h in gallery_store.load(code)] == [4, 5, 6, 7, 8]
