@@ -318,12 +318,18 @@ def test_plan_puts_modes_side_by_side_and_each_level_alone(params):
         p = cell.params
         assert (p.seed, p.prompt, p.width, p.steps) == (params.seed, params.prompt, params.width, params.steps)
     assert plan.rows[0][1][0].params.audio_strength == 0
+    for sources in ("stems", "bands"):  # the reference needs no separation, whatever Generate's mode
+        reference = compare.plan(params.replace(sources=sources), ["mix"]).rows[0][1][0].params
+        assert (reference.audio_strength, reference.sources) == (0, "mix")
     for title, cells in plan.rows[1:]:
         level = title.split()[0].lower()
         assert cells[0].params is None  # the corner under "without audio"
         for cell in cells[1:]:
             assert cell.level == level and cell.params.sources == cell.mode
             assert cell.params.switch_points == SOLO_SWITCH_POINTS[level]
+    # Each level alone switches hard: Generate's smooth fade would let the neighbours in at the ends.
+    alone = [c for c in compare.plan(params.replace(switch_style="smooth"), ["mix"]).generated if c.level]
+    assert len(alone) == 3 and all(c.params.switch_style == "hard" for c in alone)
     assert "thunder" in plan.title and f"seed {params.seed}" in plan.title
     small = compare.plan(params, ["stems"], alone=False, without=False)
     assert [c.key for c in small.cells] == ["stems"] and small.columns == 1
