@@ -224,6 +224,12 @@ def test_deleting_selected_images_asks_first_then_removes_them_from_the_session_
     assert [h.id for h in session(at).history] == [1, 2, 3]  # one click alone deletes nothing
     assert len(list(folder.glob("*.png"))) == 3
     assert at.button(key="del_confirm").label == "Delete 2 images"
+    at.checkbox(key="sel_2").uncheck().run()  # the selection changed: the question goes...
+    assert "del_confirm" not in [b.key for b in at.button]
+    at.checkbox(key="sel_2").check().run()  # ...and is not answered by choosing the same images again
+    assert "del_confirm" not in [b.key for b in at.button]
+    at.button(key="del_ask").click().run()
+    assert at.button(key="del_confirm").label == "Delete 2 images"
 
     at.button(key="del_confirm").click().run()
     ok(at)
