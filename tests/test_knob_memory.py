@@ -158,6 +158,7 @@ def test_a_damaged_or_absurd_file_never_breaks_the_page(own_uploads):
     fresh = _open().session_state  # the defaults, from a gallery of its own
 
     kept["params"].update(width=2048, height=1024, steps=40)  # beyond this server's limits
+    kept["params"]["models"] = "sd15"  # the link picks the models, not the file
     kept["audio_source"], kept["params"]["audio_path"] = ["none"], None  # not a source: skipped, no TypeError
     kept["widgets"].update(
         ui_preview_side=99_999,
@@ -171,6 +172,7 @@ def test_a_damaged_or_absurd_file_never_breaks_the_page(own_uploads):
     clamped = _open(session(at).gallery_code)
     p = session(clamped).params
     assert (p.width, p.height, p.steps) == (1024, 512, 40)  # lowered as a recall is, aspect kept
+    assert p.models == session(at).params.models != "sd15"
     state = clamped.session_state
     assert state["ui_preview_side"] == fresh["ui_preview_side"]  # refused values: the defaults
     assert state["cmp_modes"] == fresh["cmp_modes"] and "edit_denoise" not in state  # the Edit page's default
