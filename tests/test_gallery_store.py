@@ -447,3 +447,21 @@ def test_images_kept_within_one_millisecond_keep_their_order(tiny_engine, tiny_p
         item = HistoryItem.of(result, png_bytes(result.image, result.params.replace(seed=i)), "render", i)
         assert gallery_store.keep(code, item, limit=5)
     assert [read_params(h.png).seed for h in gallery_store.load(code)] == [4, 5, 6, 7, 8]
+
+
+def test_a_kept_comparison_image_comes_back_with_its_caption_and_when_it_was_made(
+    tiny_engine, tiny_params, own_uploads
+):
+    """A comparison's tile is titled by its caption in the Gallery ('#3 · Demucs stems · …'), not by
+    its prompt like every other tile of it: a reload keeps that title, its kind and its age."""
+    from core.export import png_bytes
+    from studio.history import HistoryItem
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    code = gallery_store.new_code()
+    item = HistoryItem.of(result, png_bytes(result.image, result.params), "compare", 3, caption="Demucs stems · fg")
+    item.created = 1_700_000_000.5
+    assert gallery_store.keep(code, item, 60)
+    (back,) = gallery_store.load(code)
+    assert (back.title, back.kind, back.created) == ("#3 · Demucs stems · fg", "compare", 1_700_000_000.5)
+    assert (back.device, back.dtype) == (item.device, item.dtype)
