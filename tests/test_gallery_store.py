@@ -465,3 +465,25 @@ def test_a_kept_comparison_image_comes_back_with_its_caption_and_when_it_was_mad
     (back,) = gallery_store.load(code)
     assert (back.title, back.kind, back.created) == ("#3 · Demucs stems · fg", "compare", 1_700_000_000.5)
     assert (back.device, back.dtype) == (item.device, item.dtype)
+
+
+def test_a_gallery_keeps_its_newest_images_up_to_the_limit(tiny_engine, tiny_params, own_uploads):
+    """Past HISTORY_LIMIT images the oldest go, from the session and from the disk alike; a session
+    restoring more than the limit keeps the newest too."""
+    from core.export import png_bytes
+    from studio.history import HISTORY_LIMIT, HistoryItem
+    from studio.session import Session
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    png = png_bytes(result.image, result.params)
+    last = HISTORY_LIMIT + 2
+    made = Session(params=tiny_params, gallery_code=gallery_store.new_code())
+    for i in range(1, last + 1):
+        made.add_history(HistoryItem.of(result, png, "render", i))
+    newest = list(range(3, last + 1))
+    assert [h.id for h in made.history] == newest
+    assert [h.id for h in gallery_store.load(made.gallery_code)] == newest
+
+    restored = Session(params=tiny_params)
+    restored.restore_history([HistoryItem.of(result, png, "render", i) for i in range(1, last + 1)])
+    assert [h.id for h in restored.history] == newest
