@@ -34,6 +34,9 @@ def test_gallery_recall_restores_the_sliders():
     at.slider(key="w_weight_bg").set_value(0.1).run()
     at.switch_page("../pages/gallery.py").run()
     _ok(at)
+    shown = [j.proto.body for j in at.get("json")]  # the Parameters: as in its PNG, no server folder
+    folder = os.path.dirname(item.params.audio_path)
+    assert shown and all(os.path.basename(item.params.audio_path) in b and folder not in b for b in shown)
     at.button(key=f"recall_{item.id}").click().run()
     _ok(at)
     # Recall switched back to Generate with the recalled value in the slider.
