@@ -335,6 +335,29 @@ def test_plan_puts_modes_side_by_side_and_each_level_alone(params):
     assert [c.key for c in small.cells] == ["stems"] and small.columns == 1
 
 
+def test_a_stopped_comparison_exports_what_was_made_and_says_what_was_not(engine, params):
+    """Cancelled after the no-audio tile: the grid keeps the mixed tile's place, captioned as not
+    generated and without params; the ZIP has the one image, as 01."""
+    import zipfile
+
+    from core.export import png_bytes, read_grid
+
+    the_plan = compare.plan(params.replace(steps=2), ["mix"], alone=False, without=True)
+    reference, mixed = the_plan.cells
+    result = engine.generate(reference.params)
+    run = compare.CompareRun(the_plan, [(reference, result, png_bytes(result.image, result.params))], {})
+    run.cancelled = True
+    grid, archive = compare.compare_files(run)
+    tiles = read_grid(grid)
+    assert [t.caption for t in tiles] == [
+        compare.grid_text(reference.caption),
+        f"{compare.grid_text(mixed.caption)}: not generated",
+    ]
+    assert tiles[0].params is not None and tiles[1].params is None
+    with zipfile.ZipFile(io.BytesIO(archive)) as zf:
+        assert [n for n in zf.namelist() if n.endswith(".png")] == ["01_no_audio.png", compare.GRID_IN_ZIP]
+
+
 def test_plan_skips_levels_without_an_audible_source(params):
     available = {
         "bands": compare.Availability(frozenset({"ambience", "background"}), frozenset({"foreground"})),
