@@ -487,3 +487,22 @@ def test_a_gallery_keeps_its_newest_images_up_to_the_limit(tiny_engine, tiny_par
     restored = Session(params=tiny_params)
     restored.restore_history([HistoryItem.of(result, png, "render", i) for i in range(1, last + 1)])
     assert [h.id for h in restored.history] == newest
+
+
+def test_an_image_the_disk_refused_stays_in_its_tab_when_another_tab_changes_the_gallery(
+    tiny_engine, tiny_params, own_uploads
+):
+    """An image whose keep failed (no stem) is in this tab's memory only: a listing that brings
+    another tab's image must not drop it."""
+    from core.export import png_bytes
+    from studio.history import HistoryItem
+    from studio.session import Session
+
+    result = tiny_engine.generate(tiny_params.replace(steps=2))
+    png = png_bytes(result.image, result.params)
+    tab = Session(params=tiny_params, gallery_code=gallery_store.new_code())
+    tab.add_history(HistoryItem.of(result, png, "render", 1))
+    tab.history.append(HistoryItem.of(result, png, "render", 2))  # as when the disk refused its keep
+    assert gallery_store.keep(tab.gallery_code, HistoryItem.of(result, png, "render", 3), 60)  # another tab's
+    assert gallery_store.sync(tab)
+    assert [(h.id, bool(h.stem)) for h in tab.history] == [(1, True), (2, False), (3, True)]
