@@ -54,13 +54,20 @@ def resolve_spec(name: str) -> ModelSpec:
     path = Path(name).expanduser()
     if path.is_dir():
         return ModelSpec(name, str(path.resolve()), clap, f"local folder {path}")
-    if name.count("/") == 1 and not names_a_folder(name):
+    if is_hub_id(name) and not names_a_folder(name):
         return ModelSpec(name, name, clap, f"hub model {name}")
     raise ModelUnavailable(
         f"Unknown model {name!r}: use 'sd15', 'tiny', a Hugging Face id like 'owner/model', "
         "or an existing folder in diffusers layout (a shared image names a local models folder by its "
         "own name only: give that folder's path)."
     )
+
+
+def is_hub_id(name: str) -> bool:
+    """ "owner/model": one slash between two non-empty parts without spaces. Anything else would
+    end in a download command that cannot work (`hf download owner/`)."""
+    owner, slash, repo = name.partition("/")
+    return bool(slash and owner and repo) and "/" not in repo and not any(c.isspace() for c in name)
 
 
 # The tiny demo has random weights: a large image only costs time (about a minute per 512² render on

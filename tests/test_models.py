@@ -87,3 +87,62 @@ def test_broken_tokenizer_is_refused(tmp_path, monkeypatch):
     tokenizer_file.write_text(json.dumps(data))
     with pytest.raises(ModelUnavailable, match="tokenizer"):
         load_models(str(tmp_path / "sd"), device="cpu")
+
+
+def test_a_spec_is_read_as_typed_give_or_take_spaces_and_typos_are_refused_by_name(tmp_path, monkeypatch):
+    """A pasted " tiny " is the tiny demo; a local-looking path that is not a folder, or an id with an
+    empty or spaced part, is an unknown model, not a Hub id whose download command cannot work."""
+    monkeypatch.chdir(tmp_path)
+    assert (
+        resolve_spec(" tiny\n").tiny
+        and resolve_spec(" sd15 ").sd_source == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    )
+    for typo in ("./missing", "~/missing", "owner/", "/model", "owner/my model"):
+        with pytest.raises(ModelUnavailable, match="Unknown model"):
+            resolve_spec(typo)
+    (tmp_path / "models").mkdir()
+    assert resolve_spec("models").sd_source == str(tmp_path / "models")  # a folder here wins over the Hub
+
+
+def test_a_clap_tokenizer_missing_its_files_is_refused(tmp_path):
+    """The same silent trap for CLAP: a tokenizer with a tiny vocabulary must not pass."""
+    import json
+
+    from transformers import ClapProcessor
+
+    from core.models import _load_clap
+    from core.tiny import tiny_clap
+
+    clap_model, features, tokenizer = tiny_clap()
+    clap_model.save_pretrained(tmp_path / "clap")
+    ClapProcessor(feature_extractor=features, tokenizer=tokenizer).save_pretrained(tmp_path / "clap")
+    model, _, loaded = _load_clap(str(tmp_path / "clap"))  # intact: loads
+    assert len(loaded) == model.config.text_config.vocab_size
+    tokenizer_file = tmp_path / "clap" / "tokenizer.json"
+    data = json.loads(tokenizer_file.read_text())
+    data["model"]["vocab"] = dict(list(data["model"]["vocab"].items())[:2])
+    tokenizer_file.write_text(json.dumps(data))
+    with pytest.raises(ModelUnavailable, match=r"CLAP tokenizer of .* has only \d+ tokens.*download"):
+        _load_clap(str(tmp_path / "clap"))
+
+
+def test_the_tiny_models_load_in_the_dtype_asked_and_clap_stays_fp32():
+    """fp16 on a GPU for the tiny demo as for a real model (checked on CPU: only loaded, not run)."""
+    import torch
+
+    bundle = load_models("tiny", device="cpu", dtype=torch.float16)
+    assert bundle.dtype == torch.float16
+    assert {m.dtype for m in (bundle.pipe.unet, bundle.pipe.vae, bundle.pipe.text_encoder)} == {torch.float16}
+    assert bundle.preview_vae.dtype == torch.float16 and not bundle.preview_vae.training
+    assert next(bundle.clap_model.parameters()).dtype == torch.float32
+
+
+def test_the_default_device_is_the_gpu_when_there_is_one(monkeypatch):
+    import torch
+
+    from core.models import default_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_device() == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_device() == "cpu"
