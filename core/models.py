@@ -64,8 +64,8 @@ def resolve_spec(name: str) -> ModelSpec:
 
 
 def is_hub_id(name: str) -> bool:
-    """ "owner/model": one slash between two non-empty parts without spaces. Anything else would
-    end in a download command that cannot work (`hf download owner/`)."""
+    """An id like 'owner/model': one slash between two non-empty parts, no spaces. Anything else
+    would end in a download command that cannot work (`hf download owner/`)."""
     owner, slash, repo = name.partition("/")
     return bool(slash and owner and repo) and "/" not in repo and not any(c.isspace() for c in name)
 
