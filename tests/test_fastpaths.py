@@ -244,6 +244,10 @@ def test_compile_toggle_runs_the_compiled_unet_and_slider_changes_do_not_recompi
     for change in sliders:
         warm = engine.generate(params.replace(**change), fast=FastSettings(compile=True), on_status=status)
         assert "compile" not in warm.timings
+        # and the slider's new value reaches the compiled graph (eager backend: the same numbers)
+        plain = engine.generate(params.replace(**change), fast=FastSettings())
+        assert np.array_equal(pixels(warm.image), pixels(plain.image)), change
+        assert warm.trace.step_levels == plain.trace.step_levels, change
     assert backend.graphs == 1  # no recompile for any slider
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs_before
     assert backend.runs == params.steps * (1 + len(sliders))
@@ -298,7 +302,7 @@ def test_only_names_exactly_the_paths_a_bench_asks_for():
         FastSettings.only("nope")
 
 
-def test_the_compiled_unet_traces_again_for_a_new_shape_never_for_a_slider(tiny_engine, tiny_params):
+def test_the_compiled_unet_traces_again_for_a_new_shape_never_for_a_slider(tiny_engine, tiny_params, monkeypatch):
     """The warm-up key (what makes a compiled preview say "one-time warm-up" and count its time as
     compiling) holds the image size, guidance on/off and the mode; slider values stay out of it."""
     key = tiny_engine.fast.warm_key
@@ -306,3 +310,52 @@ def test_the_compiled_unet_traces_again_for_a_new_shape_never_for_a_slider(tiny_
         assert key(tiny_params.replace(**changes)) != key(tiny_params), changes
     for changes in (dict(audio_strength=0.3), dict(norm_target=20.0), dict(switch_points=(0.1, 0.2)), dict(seed=9)):
         assert key(tiny_params.replace(**changes)) == key(tiny_params), changes
+    standard = key(tiny_params)
+    monkeypatch.setattr(tiny_engine.fast, "channels_last", True)  # other weight strides: another graph
+    assert key(tiny_params) != standard
+
+
+def test_the_decoder_note_is_the_bundles_own_reason(tiny_engine, monkeypatch):
+    """A CLAP2DIFF_TAESD that names no folder is said as such in the sidebar, not as a missing download."""
+    monkeypatch.setattr(tiny_engine.bundle, "preview_vae", None)
+    said = "CLAP2DIFF_TAESD names /x, which is not a folder"
+    monkeypatch.setattr(tiny_engine.bundle, "preview_vae_note", said)
+    assert tiny_engine.fast.decoder_label(FastSettings(tiny_decoder=True)) == f"full VAE ({said})"
+    monkeypatch.setattr(tiny_engine.bundle, "preview_vae_note", "")
+    assert tiny_engine.fast.decoder_label(FastSettings(tiny_decoder=True)) == "full VAE (TAESD not in the cache)"
+    assert tiny_engine.fast.decoder_label(None) == "full VAE"
+
+
+def test_channels_last_converts_unet_and_both_vaes_once_for_a_stream_of_previews(tiny_engine, monkeypatch):
+    """Every model a preview runs is in channels_last, and the conversion is paid once, not per preview."""
+    fast = tiny_engine.fast
+    pipe = tiny_engine.pipe
+    modules = {"unet": pipe.unet, "vae": pipe.vae, "taesd": fast.preview_vae}
+    moved: list[str] = []
+    for name, module in modules.items():
+        original = module.to
+        monkeypatch.setattr(module, "to", lambda *a, _n=name, _o=original, **k: (moved.append(_n), _o(*a, **k))[1])
+    only = FastSettings.only("channels_last")
+    try:
+        for _ in range(3):
+            fast.prepare(only)
+        assert sorted(moved) == ["taesd", "unet", "vae"]  # once each
+        for module in modules.values():
+            weight = next(p for p in module.parameters() if p.dim() == 4)
+            assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    finally:
+        fast.prepare(None)  # the standard order back for the other tests
+    assert sorted(moved) == ["taesd", "taesd", "unet", "unet", "vae", "vae"]
+    assert not fast.channels_last and all(
+        next(p for p in m.parameters() if p.dim() == 4).is_contiguous() for m in modules.values()
+    )
+
+
+def test_compile_options_use_cuda_graphs_on_a_gpu_only_unless_a_backend_is_named(monkeypatch):
+    from core.fastpaths import COMPILE_BACKEND_ENV, compile_options
+
+    monkeypatch.delenv(COMPILE_BACKEND_ENV, raising=False)
+    assert compile_options("cuda") == compile_options("cuda:1") == {"mode": "reduce-overhead", "fullgraph": True}
+    assert compile_options("cpu") == {"fullgraph": True}
+    monkeypatch.setenv(COMPILE_BACKEND_ENV, "aot_eager")
+    assert compile_options("cuda") == {"backend": "aot_eager", "fullgraph": True}
