@@ -95,6 +95,7 @@ def test_generate_reproduce_and_params(tmp_path, samples, monkeypatch):
         (["generate", "--audio", "/no/such.wav", "--models", "tiny"], "does not exist"),
         (["generate", "--steps", "0", "--models", "tiny"], "steps: must be between 1 and 500"),
         (["generate", "--weights", "1,2", "--models", "tiny"], "expected 3 comma-separated numbers"),
+        (["generate", "--weights", "1,2,3,4", "--models", "tiny"], "expected 3 comma-separated numbers"),
         (["generate", "--switch", "0.9,0.1", "--models", "tiny"], "switch_points: must be in order"),
         (["generate", "--models", "no-such-model"], "Unknown model"),
         (["params", "pyproject.toml"], "not a PNG"),

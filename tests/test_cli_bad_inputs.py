@@ -241,3 +241,16 @@ def test_a_sweep_axis_given_twice_is_refused_not_the_first_dropped(tmp_path, cap
     code = main(["sweep", *TINY, "--x", "seed=1,2", "--x", "norm_target=40,60", "--out", str(out)])
     assert _one_line(capsys, code) == ("error: --x given twice: an axis sweeps one knob (--y and --z sweep others)")
     assert not out.exists()
+
+
+def test_a_cancel_ends_like_ctrl_c(monkeypatch, capsys):
+    """A Cancelled from inside a run is exit 130 with one line, as Ctrl-C, never a traceback."""
+    import core.cli.generate as generate
+    from core.cancel import Cancelled
+
+    def cancelled(args):
+        raise Cancelled("generation cancelled")
+
+    monkeypatch.setattr(generate, "run", cancelled)  # register() reads it when the parser is built
+    assert main(["generate", "--models", "tiny"]) == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "error: interrupted\n"

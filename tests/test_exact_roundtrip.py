@@ -66,3 +66,54 @@ def test_size_flag_is_width_then_height(size, expected):
     register(parser.add_subparsers())
     params = params_from_args(parser.parse_args(["generate", "--size", size, "--models", "tiny"]))
     assert (params.width, params.height) == expected
+
+
+def test_from_keeps_every_knob_and_a_flag_set_to_zero_or_empty_still_overrides_it(tmp_path):
+    """`--from` alone gives back every stored field; `--seed 0`, `--strength 0`, `--prompt ""`
+    are values the user chose, not "left out" (a truthiness check would keep the PNG's)."""
+    import argparse
+
+    from core.cli.generate import params_from_args, register
+
+    png = tmp_path / "a.png"
+    stored = AWKWARD.replace(seed=5, negative_prompt="blur", audio_strength=0.7, window_start=2.5)
+    png.write_bytes(png_bytes(Image.new("RGB", (16, 8)), stored))
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    again = params_from_args(parser.parse_args(["generate", "--from", str(png)]))
+    assert float_bits(again) == float_bits(stored)
+    flags = [
+        "--seed",
+        "0",
+        "--strength",
+        "0",
+        "--guidance",
+        "0",
+        "--window-start",
+        "0",
+        "--prompt",
+        "",
+        "--negative",
+        "",
+    ]
+    zeroed = params_from_args(parser.parse_args(["generate", "--from", str(png), *flags]))
+    assert (zeroed.seed, zeroed.audio_strength, zeroed.guidance, zeroed.window_start) == (0, 0.0, 0.0, 0.0)
+    assert (zeroed.prompt, zeroed.negative_prompt) == ("", "")
+    chosen = ("seed", "audio_strength", "guidance", "window_start", "prompt", "negative_prompt")
+    assert zeroed.replace(**{k: getattr(stored, k) for k in chosen}) == stored  # every other knob as stored
+
+
+def test_without_seed_or_from_the_seed_is_drawn_over_its_whole_range(monkeypatch):
+    """A run without --seed draws a new seed (printed, stored in the PNG), not a fixed one."""
+    import argparse
+
+    import core.cli.generate as generate
+    from core.params import MAX_SEED
+
+    parser = argparse.ArgumentParser()
+    generate.register(parser.add_subparsers())
+    drawn: list[tuple[int, int]] = []
+    monkeypatch.setattr(generate.random, "randint", lambda lo, hi: drawn.append((lo, hi)) or hi)
+    assert generate.params_from_args(parser.parse_args(["generate", "--models", "tiny"])).seed == MAX_SEED
+    assert drawn == [(0, MAX_SEED)]
+    assert generate.params_from_args(parser.parse_args(["generate", "--seed", "7"])).seed == 7
