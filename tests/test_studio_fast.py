@@ -183,3 +183,18 @@ def test_a_toggle_cancels_the_previews_in_flight_and_forgets_them(monkeypatch):
     for name, job in started.items():
         slot = getattr(s, name)
         assert job.cancel.is_set() and slot.job is None and slot.key is None, name
+
+
+def test_a_toggle_not_drawn_yet_is_its_declared_default(monkeypatch):
+    """Before the sidebar has drawn a toggle (a page that runs first), previews ask for its declared
+    default, not off: spare_core starts on."""
+    from core.fastpaths import FastSettings
+    from studio import bindings
+    from studio.fast import fast_settings
+
+    held: dict[str, bool] = {}
+    monkeypatch.setattr(bindings, "_ss", lambda: held)
+    assert fast_settings() == FastSettings() and fast_settings().spare_core
+    held[FAST_KEYS["compile"]] = True
+    held[FAST_KEYS["spare_core"]] = False
+    assert fast_settings() == FastSettings(spare_core=False, compile=True)
