@@ -254,3 +254,16 @@ def test_a_cancel_ends_like_ctrl_c(monkeypatch, capsys):
     monkeypatch.setattr(generate, "run", cancelled)  # register() reads it when the parser is built
     assert main(["generate", "--models", "tiny"]) == EXIT_INTERRUPTED
     assert capsys.readouterr().err == "error: interrupted\n"
+
+
+def test_an_upper_case_png_suffix_is_a_png(tmp_path):
+    """`--out shot.PNG` is written as asked; only another suffix is refused with the name to use."""
+    import argparse
+
+    from core.cli import CliError
+    from core.cli.generate import check_output
+
+    out = check_output(argparse.Namespace(out=str(tmp_path / "shot.PNG"), force=False), "x.png")
+    assert out.name == "shot.PNG"
+    with pytest.raises(CliError, match="name it shot.png"):
+        check_output(argparse.Namespace(out=str(tmp_path / "shot.jpg"), force=False), "x.png")
