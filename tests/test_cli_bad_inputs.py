@@ -267,3 +267,21 @@ def test_an_upper_case_png_suffix_is_a_png(tmp_path):
     assert out.name == "shot.PNG"
     with pytest.raises(CliError, match="name it shot.png"):
         check_output(argparse.Namespace(out=str(tmp_path / "shot.jpg"), force=False), "x.png")
+
+
+def test_audio_is_recorded_as_an_absolute_path(tmp_path, monkeypatch, samples):
+    """`--audio clip.wav` or a quoted `~/clip.wav` names the file from here: the run (and --from,
+    from any folder) finds it, not a path relative to wherever it runs next."""
+    import argparse
+    import shutil
+
+    from core.cli.generate import params_from_args, register
+
+    shutil.copy(samples["rain"], tmp_path / "rain.wav")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    for typed in ("rain.wav", "~/rain.wav", "./sub/../rain.wav"):
+        params = params_from_args(parser.parse_args(["generate", "--audio", typed, "--models", "tiny"]))
+        assert params.audio_path == str(tmp_path.resolve() / "rain.wav"), typed

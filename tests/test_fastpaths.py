@@ -233,6 +233,8 @@ def test_compile_toggle_runs_the_compiled_unet_and_slider_changes_do_not_recompi
     assert type(engine.pipe.unet).__name__ == "UNet2DConditionModel"
 
     graphs_before = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    static = engine.fast._static  # the graph's slider buffers: allocated once, then only written
+    buffers = [t.data_ptr() for t in (static.blend_t, static.scale_t, static.ratio_now)]
     stages.clear()
     sliders = [
         dict(audio_strength=0.3, seed=11),
@@ -249,6 +251,8 @@ def test_compile_toggle_runs_the_compiled_unet_and_slider_changes_do_not_recompi
         assert np.array_equal(pixels(warm.image), pixels(plain.image)), change
         assert warm.trace.step_levels == plain.trace.step_levels, change
     assert backend.graphs == 1  # no recompile for any slider
+    assert engine.fast._static is static  # a CUDA graph keeps reading the same storage
+    assert [t.data_ptr() for t in (static.blend_t, static.scale_t, static.ratio_now)] == buffers
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] == graphs_before
     assert backend.runs == params.steps * (1 + len(sliders))
     assert "compile" not in stages and "denoise" in stages  # warm already: no warm-up announced

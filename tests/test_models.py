@@ -146,3 +146,16 @@ def test_the_default_device_is_the_gpu_when_there_is_one(monkeypatch):
     assert default_device() == "cuda"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert default_device() == "cpu"
+
+
+def test_a_local_folder_that_cannot_load_is_named_as_a_folder_not_a_download(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "sd").mkdir()  # a folder, but not in diffusers layout
+    monkeypatch.setenv("CLAP2DIFF_CLAP", str(tmp_path / "clap-missing"))
+    (tmp_path / "clap-missing").mkdir()
+    with pytest.raises(ModelUnavailable) as err:
+        load_models(str(tmp_path / "sd"), device="cpu")
+    message = str(err.value)
+    assert f"Stable Diffusion could not be loaded from the folder {tmp_path / 'sd'}. Details:" in message
+    assert f"CLAP could not be loaded from the folder {tmp_path / 'clap-missing'}. Details:" in message
+    assert "download" not in message
