@@ -285,3 +285,17 @@ def test_audio_is_recorded_as_an_absolute_path(tmp_path, monkeypatch, samples):
     for typed in ("rain.wav", "~/rain.wav", "./sub/../rain.wav"):
         params = params_from_args(parser.parse_args(["generate", "--audio", typed, "--models", "tiny"]))
         assert params.audio_path == str(tmp_path.resolve() / "rain.wav"), typed
+
+
+def test_a_whole_number_list_flag_takes_whole_numbers_only(capsys):
+    """--split is token counts: 30,25,22 arrive as ints (stored so in the PNG), 30.5 is refused by name."""
+    import argparse
+
+    from core.cli.generate import params_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    split = params_from_args(parser.parse_args(["generate", "--split", "30,25,22", "--models", "tiny"])).split
+    assert split == (30, 25, 22) and all(type(n) is int for n in split)
+    assert main(["generate", "--split", "30.5,25,22", "--models", "tiny"]) == EXIT_BAD_INPUT
+    assert "expected 3 comma-separated whole numbers, got '30.5,25,22'" in capsys.readouterr().err
