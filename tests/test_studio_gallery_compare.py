@@ -72,41 +72,12 @@ def test_gallery_restores_from_png_and_rejects_bad_metadata():
     assert at.slider(key="w_weight_fg").value == pytest.approx(0.9)
 
 
-def test_a_png_naming_a_server_file_never_makes_the_studio_use_it(monkeypatch, tmp_path, samples):
+@pytest.mark.parametrize("made_as, recall", [("png", "recall_upload"), ("grid", "recall_grid_0")])
+def test_a_png_naming_a_server_file_never_makes_the_studio_use_it(monkeypatch, tmp_path, samples, made_as, recall):
     """A PNG made by hand may name any path of the server (another session's upload here, whose
     folder is the first 16 hex of its hash, so a file list is not needed). Recall takes the clip's
-    file name and hash only, as a shared PNG has them: the upload is not taken as this session's."""
-    import json
-    import shutil
-
-    from PIL import Image
-
-    from core.export.formats import METADATA_KEY
-    from core.export.metadata import params_metadata, png_encode
-    from studio.uploads import UPLOADS_ENV
-
-    monkeypatch.setenv(UPLOADS_ENV, str(tmp_path / "uploads"))
-    theirs = tmp_path / "uploads" / ("0123456789abcdef") / "their-interview.wav"
-    theirs.parent.mkdir(parents=True)
-    shutil.copy(samples["rain"], theirs)
-    meta = params_metadata(GenerationParams(prompt="bait", seed=5, steps=6, width=64, height=64, models="tiny"))
-    meta["params"]["audio_path"] = str(theirs)  # no hash: a name that exists would be taken as it is
-    data = png_encode(Image.new("RGB", (64, 64)), [(METADATA_KEY, json.dumps(meta), True)])
-    at = _app()
-    at.switch_page("../pages/gallery.py").run()
-    at.file_uploader(key="gallery_png").set_value(("bait.png", data, "image/png")).run()
-    _ok(at)
-    at.button(key="recall_upload").click().run()
-    _ok(at)
-    assert at.text_area(key="w_prompt").value == "bait"
-    session = _session(at)
-    assert session.clips.get("upload") is None and str(theirs) not in (session.params.audio_path or "")
-    assert session.params.audio_path in (None, "their-interview.wav")
-
-
-def test_a_grid_naming_a_server_file_never_makes_the_studio_use_it(monkeypatch, tmp_path, samples):
-    """A comparison grid made by hand may name a server path in a tile's params too: the Gallery's
-    Recall of a grid tile takes the clip's name and hash only, as the single PNG's Recall does."""
+    file name and hash only, as a shared PNG has them: the upload is not taken as this session's.
+    A comparison grid's tile is recalled alike (it took the grid's params as written)."""
     import json
     import shutil
 
@@ -114,7 +85,7 @@ def test_a_grid_naming_a_server_file_never_makes_the_studio_use_it(monkeypatch, 
 
     from core.export.formats import GRID_FORMAT, METADATA_KEY
     from core.export.grid import grid_metadata
-    from core.export.metadata import png_encode
+    from core.export.metadata import params_metadata, png_encode
     from studio.uploads import UPLOADS_ENV
 
     monkeypatch.setenv(UPLOADS_ENV, str(tmp_path / "uploads"))
@@ -122,15 +93,19 @@ def test_a_grid_naming_a_server_file_never_makes_the_studio_use_it(monkeypatch, 
     theirs.parent.mkdir(parents=True)
     shutil.copy(samples["rain"], theirs)
     bait = GenerationParams(prompt="bait", seed=5, steps=6, width=64, height=64, models="tiny")
-    meta = grid_metadata(["tile"], [bait])
-    assert meta["format"] == GRID_FORMAT
-    meta["items"][0]["params"]["audio_path"] = str(theirs)  # no hash: a name that exists would be taken
+    if made_as == "png":
+        meta = params_metadata(bait)
+        meta["params"]["audio_path"] = str(theirs)  # no hash: a name that exists would be taken as it is
+    else:
+        meta = grid_metadata(["tile"], [bait])
+        assert meta["format"] == GRID_FORMAT
+        meta["items"][0]["params"]["audio_path"] = str(theirs)
     data = png_encode(Image.new("RGB", (64, 64)), [(METADATA_KEY, json.dumps(meta), True)])
     at = _app()
     at.switch_page("../pages/gallery.py").run()
     at.file_uploader(key="gallery_png").set_value(("bait.png", data, "image/png")).run()
     _ok(at)
-    at.button(key="recall_grid_0").click().run()
+    at.button(key=recall).click().run()
     _ok(at)
     assert at.text_area(key="w_prompt").value == "bait"
     session = _session(at)
