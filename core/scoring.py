@@ -70,6 +70,11 @@ def tiny_clip():
     return model, CLIPProcessor(image_processor=images, tokenizer=tokenizer)
 
 
+def clip_source(spec: str) -> str:
+    """Where a CLIP spec other than 'tiny' loads from: '', 'real' and 'clip' name CLIP_REAL."""
+    return CLIP_REAL if spec in ("", "real", "clip") else spec
+
+
 def load_clip(spec: str = "tiny", device: str = "cpu"):
     """(model, processor) for `spec`: 'tiny', or a Hub id / folder (default CLIP_REAL)."""
     if spec == "tiny":
@@ -77,7 +82,7 @@ def load_clip(spec: str = "tiny", device: str = "cpu"):
         return model.to(device), processor
     from transformers import CLIPModel, CLIPProcessor
 
-    source = CLIP_REAL if spec in ("", "real", "clip") else spec
+    source = clip_source(spec)
     try:
         model = CLIPModel.from_pretrained(source).eval().to(device)
         processor = CLIPProcessor.from_pretrained(source)
@@ -179,7 +184,7 @@ def scorer_name(spec: str) -> str:
     only (files others see name no folder of this machine). Scores of two CLIPs do not compare."""
     if spec == "tiny":
         return "tiny"
-    source = CLIP_REAL if spec in ("", "real", "clip") else spec
+    source = clip_source(spec)
     return Path(source).name if names_a_folder(source) else source
 
 

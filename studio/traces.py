@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.params import LEVELS
 from studio.history import HistoryItem
 from studio.session import Session
 
@@ -54,8 +55,6 @@ def silent_branch(params: GenerationParams, trace: Trace) -> str | None:
     had heard, and the user was left to guess which knob did it."""
     if np.any(np.asarray(trace.ratios, dtype=float)):
         return None
-    from core.params import LEVELS
-
     if params.audio_strength == 0:
         return "Audio strength is 0: the audio branch adds nothing. Raise it on the Generate page."
     if not any(params.gate_scales):
