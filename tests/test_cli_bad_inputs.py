@@ -299,3 +299,21 @@ def test_a_whole_number_list_flag_takes_whole_numbers_only(capsys):
     assert split == (30, 25, 22) and all(type(n) is int for n in split)
     assert main(["generate", "--split", "30.5,25,22", "--models", "tiny"]) == EXIT_BAD_INPUT
     assert "expected 3 comma-separated whole numbers, got '30.5,25,22'" in capsys.readouterr().err
+
+
+def test_a_half_typed_size_is_refused_not_made_square(capsys):
+    """--size 64x lost its height while typing: refused by name, where it was read as 64x64; 96 alone is a square."""
+    import argparse
+
+    from core.cli.generate import params_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    params = params_from_args(parser.parse_args(["generate", "--size", "96", "--models", "tiny"]))
+    assert (params.width, params.height) == (96, 96)
+    params = params_from_args(parser.parse_args(["generate", "--size", "64X128", "--models", "tiny"]))
+    assert (params.width, params.height) == (64, 128)
+    for typed in ("64x", "x64", "64x64x64"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["generate", "--size", typed, "--models", "tiny"])
+        assert f"expected WIDTHxHEIGHT like 512x512, got '{typed}'" in capsys.readouterr().err

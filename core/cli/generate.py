@@ -36,9 +36,10 @@ def _numbers(n: int, kind: type = float) -> Callable[[str], tuple]:
 
 
 def _size(text: str) -> tuple[int, int]:
+    """WIDTHxHEIGHT, or one number for a square; a half-typed `64x` is refused, not read as 64x64."""
+    w, x, h = text.strip().lower().partition("x")
     try:
-        w, _, h = text.lower().partition("x")
-        return int(w), int(h or w)
+        return (int(w), int(h)) if x else (int(w), int(w))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 512x512, got {text!r}") from None
 
