@@ -205,6 +205,15 @@ def test_from_a_png_made_on_another_device_says_the_pixels_can_differ(tmp_path, 
         assert (expected in err) is said and (err == "") is not said, err
     note_other_device(None, here)
     assert capsys.readouterr().err == ""
+    for extra, said in (({"device": "cuda"}, "was made on cuda, this run is on cpu: the same picture"),
+                        ({"dtype": "float16"}, "was made in float16, this run is in float32: the same picture"),
+                        ({"device": "cpu"}, ""), ({"dtype": "float32", "device": None}, "")):  # fmt: skip
+        png = tmp_path / "partial.png"  # a PNG recording only one of the two is compared on what it records
+        meta = params_metadata(GenerationParams(), extra)
+        png.write_bytes(png_encode(Image.new("RGB", (8, 8)), [(METADATA_KEY, json.dumps(meta), True)]))
+        note_other_device(str(png), here)
+        err = capsys.readouterr().err
+        assert (said in err) if said else err == "", (extra, err)
 
 
 def test_generate_and_edit_from_say_the_device_differs_before_they_run(tmp_path, edit_files, monkeypatch, capsys):

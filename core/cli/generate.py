@@ -211,11 +211,16 @@ def note_other_device(png: str | None, engine) -> None:
     from ..export import read_metadata
 
     extra = read_metadata(png).get("extra") or {}
-    made = (str(extra.get("device", "")).split(":")[0], str(extra.get("dtype", "")))
+    made = (str(extra.get("device") or "").split(":")[0], str(extra.get("dtype") or ""))
     here = (str(engine.device).split(":")[0], str(engine.dtype).removeprefix("torch."))
-    if all(made) and made != here:
-        sys.stderr.write(f"note: {Path(png).name} was made on {made[0]} in {made[1]}, this run is on {here[0]} in "
-                         f"{here[1]}: the same picture, but its pixels can differ slightly\n")  # fmt: skip
+    # a PNG may record only one of the two (a hand-made or older file): compare and name what it records
+    differs = any(m and m != h for m, h in zip(made, here))
+    if differs:
+        words = ("on {}", "in {}")
+        was = " ".join(w.format(m) for w, m in zip(words, made) if m)
+        now = " ".join(w.format(h) for w, h, m in zip(words, here, made) if m)
+        sys.stderr.write(f"note: {Path(png).name} was made {was}, this run is {now}: "
+                         "the same picture, but its pixels can differ slightly\n")  # fmt: skip
 
 
 def _progress(quiet: bool):
