@@ -69,8 +69,9 @@ def level_schedule(
             blend = {level: 1.0}
         elif style == "smooth":
             position = (i + 0.5) / steps
+            # p1 <= p2 and one width give a1 >= a2 at every position (a later centre never ramps sooner),
+            # so background's share a1 - a2 is never negative, even where the two fades overlap
             a1, a2 = _ramp(position, p1, crossfade), _ramp(position, p2, crossfade)
-            a2 = min(a1, a2)  # overlapping fades: foreground never outweighs what has left ambience
             blend = {ambience: 1.0 - a1, background: a1 - a2, foreground: a2}
         else:
             raise ValueError(f"unknown switch style {style!r}")

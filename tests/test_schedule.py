@@ -149,3 +149,12 @@ def test_hard_boundaries(steps, switch, levels):
 def test_bad_arguments_say_what_is_wrong(args, message):
     with pytest.raises(ValueError, match=message):
         level_schedule(*args)
+
+
+def test_every_smooth_blend_is_a_distribution_for_any_ordered_switch_points():
+    """No level ever gets a negative share, whatever the fades' overlap (p1 <= p2 keeps ambience's fade ahead)."""
+    points = [i / 10 for i in range(11)]
+    for p1, p2 in ((a, b) for a in points for b in points if a <= b):
+        for width in (0.05, 0.3, 1.0, 2.5):
+            for blend in level_schedule(7, (p1, p2), "smooth", width):
+                assert all(v > 0 for v in blend.values()) and abs(sum(blend.values()) - 1) < 1e-12, (p1, p2, width)
