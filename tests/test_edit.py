@@ -363,15 +363,18 @@ def test_an_edit_without_a_photo_is_refused_blank_or_empty_and_the_defaults_are_
     assert (knobs.edit_mode, knobs.feature_injection, knobs.attention_injection) == ("variation", 0.8, 0.5)
 
 
-@pytest.mark.parametrize("steps", [3, 7, 10, 25, 30, 50])
-def test_the_no_step_note_names_the_smallest_two_decimal_denoise_that_runs_a_step(steps):
-    """The Denoise it advises runs one step at these steps, and one hundredth less would not."""
+def test_the_no_step_note_names_the_smallest_denoise_on_the_slider_that_runs_a_step():
+    """The Denoise it advises is one the slider can set (a multiple of its 0.05 step: 0.04 could not be set),
+    runs at least one step, and one slider step less would run none, at every step count."""
     import re
 
     from core.edit.run import no_step_note, run_steps
 
-    need = float(re.search(r"raise Denoise to (\d\.\d\d) or more", no_step_note(steps, 0.001))[1])
-    assert run_steps(steps, need) == 1 and run_steps(steps, round(need - 0.01, 2)) == 0
+    for steps in range(1, 1001):
+        need = float(re.search(r"raise Denoise to (\d\.\d\d) or more", no_step_note(steps, 0.001))[1])
+        assert round(need / 0.05, 9).is_integer() and run_steps(steps, need) >= 1, (steps, need)
+        assert run_steps(steps, round(need - 0.05, 2)) == 0, (steps, need)
+    assert "raise Denoise to 0.05 or more" in no_step_note(30, 0.01)  # 0.04 would do, but the slider has no 0.04
 
 
 def test_masked_variation_re_noises_the_outside_with_the_noise_img2img_started_from(

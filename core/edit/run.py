@@ -30,9 +30,10 @@ from ..cancel import Cancelled
 from ..events import ProgressCallback, Stage, StatusCallback, ignore
 from ..fastpaths import FastSettings
 from ..images import Mask, Photo
+from ..knobs import knob_of
 from ..trace import Trace
 from .inputs import EditError, load_inputs
-from .params import EditParams
+from .params import EditKnobs, EditParams
 from .structure import InjectionRecord, Injector, invert, tail_scheduler
 
 
@@ -61,7 +62,8 @@ def no_step_note(steps: int, denoise: float) -> str:
     """Why an edit returned the photo unchanged, and what would change it."""
     if denoise <= 0:
         return "denoise 0 keeps the photo as it was"
-    need = math.ceil(100 / steps) / 100  # the smallest 2-decimal denoise with int(steps * denoise) >= 1
+    step = knob_of(EditKnobs.__dataclass_fields__["denoise"]).step  # the Denoise slider's step: a value it can set
+    need = round(math.ceil(1 / steps / step - 1e-9) * step, 2)  # the smallest such with int(steps * need) >= 1
     return (f"denoise {denoise:g} of {steps} steps is less than one step, so the photo is returned as it was: "
             f"raise Denoise to {need:.2f} or more (or the steps) to change it")  # fmt: skip
 
