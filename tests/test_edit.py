@@ -434,8 +434,13 @@ def test_reproducing_an_edit_made_in_another_precision_says_its_pixels_can_diffe
     from core.export.metadata import read_metadata
 
     params = EditParams(GenerationParams(seed=7)).replace(image_path="photo.png")
-    made = SimpleNamespace(image=Image.new("RGB", (8, 8)), params=params, device="cuda:0", dtype="float16", notes=())
+    made = SimpleNamespace(image=Image.new("RGB", (8, 8)), params=params, device="cuda:0", dtype="float16",
+                           notes=("a note",), timings={"denoise": 1.23456}, trace=SimpleNamespace(
+                               heard={"mix": [("Rain", 0.5)]}, skipped_levels=["ambience"]))  # fmt: skip
     png = save_edit(made, tmp_path / "edit.png")
-    assert {k: read_metadata(png)["extra"][k] for k in ("device", "dtype")} == {"device": "cuda:0", "dtype": "float16"}
+    # the information a generation's PNG carries too: what was heard, how long it took
+    assert read_metadata(png)["extra"] == {"device": "cuda:0", "dtype": "float16", "notes": ["a note"],
+                                           "timings": {"denoise": 1.2346}, "heard": {"mix": [["Rain", 0.5]]},
+                                           "skipped_levels": ["ambience"]}  # fmt: skip
     note_other_device(str(png), SimpleNamespace(device="cpu", dtype=torch.float32))
     assert "edit.png was made on cuda in float16, this run is on cpu in float32" in capsys.readouterr().err

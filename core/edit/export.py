@@ -15,7 +15,16 @@ from ..export.archive import ascii_slug
 from ..export.atomic import atomic_write
 from ..export.formats import METADATA_KEY, PARAMETERS_KEY, ExportError
 from ..export.infotext import parameters_text
-from ..export.metadata import Source, _describe, dumps, params_metadata, png_encode, read_metadata, read_params
+from ..export.metadata import (
+    Source,
+    _describe,
+    dumps,
+    extra_from_result,
+    params_metadata,
+    png_encode,
+    read_metadata,
+    read_params,
+)
 from ..knobs import ParamsError
 from ..params import clip_name
 from .params import EditParams
@@ -24,8 +33,9 @@ from .params import EditParams
 def edit_png_bytes(result: Any) -> bytes:
     """The PNG of an EditResult, with every parameter needed to reproduce it."""
     params: EditParams = result.params
-    # the device and precision as a generation's PNG records them: `edit --from` elsewhere says its pixels can differ
-    extra = {"device": result.device, "dtype": result.dtype, "notes": list(result.notes)}
+    # what a generation's PNG records (device and precision: `edit --from` elsewhere says its pixels can differ;
+    # what was heard, how long it took), and what was done to the photo and mask
+    extra = {**extra_from_result(result), "notes": list(result.notes)}
     metadata = params_metadata(params.generation, extra)
     metadata["edit"] = shareable_edit(params.to_dict())
     e = params.edit
