@@ -141,12 +141,17 @@ def test_pruning_drops_old_galleries_then_the_oldest_images_over_the_size_budget
     image(fresh, 2, 1, 600_000)
     (root / "not-ours").mkdir()
     (root / "not-ours" / "1.png").write_bytes(b"kept")
+    image("not-ours", 3, 30, 10)  # laid out as a gallery, and old, but its folder's name is no gallery code
+    (root / "not-ours" / gallery_store.NUMBERS_FILE).write_text('{"last": 3}')
+    (root / ("c" * 22)).symlink_to(root / "not-ours")  # a gallery's name, but a link to another folder
     monkeypatch.setenv(gallery_store.MB_ENV, "1")  # 1 MiB: the two 600 kB images do not both fit
     removed = prune_galleries(now=now)
     assert not (root / old).exists()  # untouched for more than 7 days (the default)
     left = sorted(p.name for p in (root / fresh).iterdir())
     assert left == ["0000000000002-00000002.json", "0000000000002-00000002.png"]  # the older image went
     assert (root / "not-ours" / "1.png").read_bytes() == b"kept"  # never a file keep() did not make
+    foreign = ["0000000000003-00000003.json", "0000000000003-00000003.png", "1.png", gallery_store.NUMBERS_FILE]
+    assert sorted(p.name for p in (root / "not-ours").iterdir()) == sorted(foreign)  # nor a folder it did not make
     assert len(removed) == 6  # with the old gallery's numbers.json and .lock
 
 
