@@ -8,6 +8,7 @@ from core import STAGE_NAMES, DatasetError, ParamsError, UserError, latest_valid
 from studio import charts, run_view, training, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
+from studio.uploads import save_problem
 
 s = session()
 K = train_knobs()
@@ -32,8 +33,22 @@ if not names:
     st.info(
         f"No dataset yet. Put a folder with a `metadata.jsonl` under the datasets folder "
         f"(`{training.DATASETS_ENV}`), or make one from videos with `python -m core prepare` "
-        "(README, 'Train your own')."
+        "(README, 'Train your own'). To try training first, make the demo dataset: six sample clips "
+        "with pictures drawn to match (too few to learn real scenes; the tiny demo models learn them in "
+        "a few steps)."
     )
+    if st.button("Make the demo dataset", icon=":material/dataset:", key="train_make_demo"):
+        try:
+            made = training.make_demo_dataset()
+        except DatasetError as exc:
+            st.error(widgets.escape_md_prose(exc), icon=":material/error:")
+        except OSError as exc:  # a full disk: said without the server's folders
+            st.error(
+                widgets.escape_md_prose(save_problem("The demo dataset", exc, "try again")), icon=":material/error:"
+            )
+        else:
+            st.session_state["train_dataset"] = made
+            st.rerun()
     dataset, report = None, None
 else:
     dataset = st.selectbox("Dataset folder", names, key="train_dataset", persist_state=PS)

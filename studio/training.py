@@ -20,7 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 from core.train.config import TrainConfig, TrainError, repeats_note, starting_config
-from core.train.dataset import DatasetReport, load_dataset
+from core.train.dataset import DatasetError, DatasetReport, load_dataset
 from core.train.runs import RunInfo, run_info
 from studio import bindings
 from studio.markdown import code_md, escape_md, escape_md_prose
@@ -47,7 +47,26 @@ def dataset_names() -> list[str]:
     root = datasets_root()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / METADATA).is_file())
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".") and (p / METADATA).is_file())
+
+
+DEMO_DATASET = "demo"  # the folder the Train page's demo button makes under the datasets folder
+
+
+def make_demo_dataset() -> str:
+    """The demo dataset (core/train/demo.py) under the datasets folder, made if it is not there yet;
+    its name. A folder of that name holding something else is left alone, and said so."""
+    from core.train.demo import write_demo_dataset
+
+    folder = datasets_root() / DEMO_DATASET
+    if not (folder / METADATA).is_file():
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise DatasetError(
+                f"The datasets folder (`{DATASETS_ENV}`) already has a `{DEMO_DATASET}` that is no dataset: "
+                "rename or remove it, or make the demo elsewhere with `python -m core prepare --samples --out DIR`."
+            )
+        write_demo_dataset(folder)
+    return DEMO_DATASET
 
 
 @st.cache_data(show_spinner="Reading the dataset…", max_entries=8)

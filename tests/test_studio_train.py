@@ -290,6 +290,25 @@ def test_no_dataset_says_where_to_put_one(tmp_path, monkeypatch):
     assert "No dataset yet" in at.info[0].value and "python -m core prepare" in at.info[0].value
 
 
+def test_the_demo_dataset_is_made_and_chosen_from_the_empty_page(tmp_path, monkeypatch):
+    """With no dataset, one press makes the demo under the datasets folder and shows its six rows; a
+    `demo` folder holding something else is left as it was and said so (no server folder named)."""
+    datasets = tmp_path / "datasets"
+    monkeypatch.setenv("CLAP2DIFF_DATASETS", str(datasets))
+    monkeypatch.setenv("CLAP2DIFF_RUNS", str(tmp_path / "runs"))
+    (datasets / "demo").mkdir(parents=True)
+    (datasets / "demo" / "notes.txt").write_text("mine")
+    at = _train_page()
+    at.button(key="train_make_demo").click().run()
+    assert "already has a `demo` that is no dataset" in at.error[0].value and str(tmp_path) not in at.error[0].value
+    assert [p.name for p in (datasets / "demo").iterdir()] == ["notes.txt"]
+    (datasets / "demo" / "notes.txt").unlink()
+    at.button(key="train_make_demo").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="train_dataset").value == "demo" and at.selectbox(key="train_dataset").options == ["demo"]
+    assert _metric(at, "Usable rows") == "6" and _metric(at, "Skipped rows") == "0"
+
+
 @pytest.mark.slow
 def test_start_follow_stop_and_open_in_generate(roots):
     from core import UserError, read_metrics, read_status
