@@ -1,4 +1,4 @@
-"""The Train page in a real browser: pick a dataset, start a tiny stage-1 run, watch its loss curve
+"""The Train page in a real browser: make the demo dataset, start a tiny stage-1 run, watch its loss curve
 fill from metrics.jsonl, stop it (a checkpoint is saved) and see the state change."""
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from tests.train_helpers import make_dataset
 def test_start_watch_and_stop_a_run(page, server, server_dirs):
     from core import read_metrics, read_status
 
-    make_dataset(server_dirs["datasets"] / "tones", n=4)
+    assert not server_dirs["datasets"].exists() or not any(server_dirs["datasets"].iterdir())  # a new studio
     page.goto(f"{server}/train")
+    page.locator(button("train_make_demo")).click()  # its empty state offers the demo dataset
     expect(page.get_by_text("Usable rows")).to_be_visible()
-    expect(page.locator("[data-testid=stMetricValue]").first).to_have_text("4")
+    expect(page.locator("[data-testid=stMetricValue]").first).to_have_text("6")
+    assert (server_dirs["datasets"] / "demo" / "metadata.jsonl").is_file()  # chosen: the page's only dataset
     page.locator(".st-key-train_run_name input").fill("browser-run")
     page.locator(".st-key-train_steps input").fill("100000")
     page.locator(".st-key-train_steps input").press("Enter")  # starts nothing: Enter in a box started a run
