@@ -669,3 +669,43 @@ def test_open_in_generate_opens_the_tile_of_the_z_value_shown(stopped_z_run):
     at.button(key="sweep_recall").click().run()
     ok(at)
     assert at.session_state["w_seed"] == 8 and at.slider(key="w_weight_fg").value == pytest.approx(1.4)
+
+
+def test_the_grid_and_its_download_are_the_z_value_shown(stopped_z_run, monkeypatch):
+    """Z moved to Seed 8: the grid image and the Grid download are Seed 8's grid (its tiles drawn red
+    here), not Seed 7's; back at Seed 7, Seed 7's."""
+    import dataclasses
+    import io
+
+    import numpy as np
+    import streamlit
+    from PIL import Image
+
+    from studio.sweeping import SweepAsked
+
+    red = Image.new("RGB", (64, 64), (255, 0, 0))
+    seed_8 = [dataclasses.replace(t, z=1, result=dataclasses.replace(t.result, image=red)) for t in stopped_z_run.tiles]
+    run = dataclasses.replace(stopped_z_run, tiles=[*stopped_z_run.tiles, *seed_8])
+    shown, grids, real_image, real_download = [], [], streamlit.image, streamlit.download_button
+    monkeypatch.setattr(streamlit, "image", lambda image, *a, **k: (shown.append(image), real_image(image, *a, **k))[1])
+
+    def download(label, data, *a, **k):
+        if label == "Grid":
+            grids.append((data, k["file_name"]))
+        return real_download(label, data, *a, **k)
+
+    monkeypatch.setattr(streamlit, "download_button", download)
+
+    def red_share(png: bytes) -> float:
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+        return float(((pixels[..., 0] == 255) & (pixels[..., 1:].max(axis=2) == 0)).mean())
+
+    at = _sweep_page()
+    session(at).sweep.result, session(at).sweep.key = run, SweepAsked(run.plan)
+    at.run()
+    for z, is_red in ((1, True), (0, False)):
+        shown.clear(), grids.clear()
+        at.select_slider(key="sweep_z_shown").set_value(z).run()
+        ok(at)
+        assert len(shown) == 1 and (red_share(shown[0]) > 0.3) is is_red, z
+        assert grids == [(shown[0], f"sweep_grid_0{z + 1}.png")], z
