@@ -80,14 +80,15 @@ class ServerLimits:
 
     def clamp(self, params: GenerationParams) -> tuple[GenerationParams, list[str]]:
         """`params` brought within the limits (a recalled PNG) and what was changed, for the user.
-        The side is scaled keeping the aspect ratio, rounded down to the sliders' step of 64 px."""
+        Sides beyond it are scaled keeping the aspect ratio, rounded down to the sliders' step of 64 px."""
         notes = self.problems(params)
         if not notes:
             return params, []
         changes: dict[str, int] = {"steps": min(params.steps, self.max_steps)}
-        scale = min(1.0, self.max_side / max(params.width, params.height))
-        for side in ("width", "height"):
-            changes[side] = max(64, int(getattr(params, side) * scale) // 64 * 64)
+        if max(params.width, params.height) > self.max_side:  # a size within it is kept as it is (520x200)
+            scale = self.max_side / max(params.width, params.height)
+            for side in ("width", "height"):
+                changes[side] = max(64, int(getattr(params, side) * scale) // 64 * 64)
         clamped = params.replace(**changes)
         return clamped, [*notes, f"lowered to {clamped.width}x{clamped.height} px, {clamped.steps} steps"]
 
@@ -102,8 +103,10 @@ class ServerLimits:
         """Refuse an upload over CLAP2DIFF_MAX_UPLOAD_MB; `advice` says how to make it fit (a clip is
         cut, a photo saved smaller)."""
         if size > self.max_upload_mb * 2**20:
+            mb = size / 2**20  # 200.3 MB is not "200 MB, more than this studio accepts (200 MB)"
+            said = f"{mb:.0f} MB" if round(mb) > self.max_upload_mb else f"over {self.max_upload_mb} MB"
             raise LimitError(
-                f"{name} is {size / 2**20:.0f} MB, more than this studio accepts ({self.max_upload_mb} MB, "
+                f"{name} is {said}, more than this studio accepts ({self.max_upload_mb} MB, "
                 f"`{ENV['max_upload_mb']}`): {advice}."
             )
 

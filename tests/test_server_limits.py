@@ -48,12 +48,18 @@ def test_a_clamp_changes_only_the_limit_that_was_passed():
     assert notes[-1] == "lowered to 512x384 px, 150 steps"
     too_wide, _ = ServerLimits().clamp(HUGE.replace(steps=25))
     assert (too_wide.width, too_wide.height, too_wide.steps) == (1024, 768, 25)
+    cli_made, notes = ServerLimits().clamp(HUGE.replace(width=520, height=200))  # the CLI's multiples of 8
+    assert (cli_made.width, cli_made.height, cli_made.steps) == (520, 200, 150)  # not 512x192: only steps passed
+    assert notes[-1] == "lowered to 520x200 px, 150 steps"
 
 
 def test_uploads_beyond_the_size_limit_are_refused():
     ServerLimits(max_upload_mb=1).check_upload("ok.wav", 2**20)
     with pytest.raises(LimitError, match=r"big.wav is 3 MB, more than this studio accepts \(1 MB"):
         ServerLimits(max_upload_mb=1).check_upload("big.wav", 3 * 2**20)
+    with pytest.raises(LimitError, match=r"^near.wav is over 200 MB, more than this studio accepts \(200 MB, "):
+        ServerLimits().check_upload("near.wav", 200 * 2**20 + 300 * 2**10)  # rounds to 200: said as over it
+    ServerLimits().check_upload("at.wav", 200 * 2**20)  # the limit itself is accepted
 
 
 def test_the_studio_refuses_a_render_beyond_the_limits_before_any_step(monkeypatch):
