@@ -136,3 +136,56 @@ def test_a_waiting_job_blames_its_own_work_only_while_that_work_runs():
     mine.set()
     assert compare.wait(30) and later.wait(30) and later.ok
     assert worker.running_kind("tab-own") is None
+
+
+def test_busy_counts_queued_and_running_work_and_nothing_once_it_ends():
+    """A new job says 'Waiting' only while `busy()`: an idle engine thread is not busy, and a job
+    leaves the count as it ends (else every later job would say it waits, forever)."""
+    from tests.waiting import wait_until
+
+    wait_until(lambda: not worker.busy(), "the engine thread to be idle", seconds=30)
+    gate = threading.Event()
+    held = worker.submit(gate.wait, 30)
+    queued = worker.submit(lambda: None)
+    assert worker.busy()
+    gate.set()
+    held.result(timeout=30)
+    queued.result(timeout=30)
+    wait_until(lambda: not worker.busy(), "the finished jobs to leave the count", seconds=30)
+
+
+def test_a_call_goes_ahead_of_queued_batch_work():
+    """`worker.call` (a model load, a text norm a page waits on) is interactive: it never waits for
+    the batch work queued before it."""
+    from tests.waiting import wait_until
+
+    gate, order = threading.Event(), []
+    blocker = worker.submit(gate.wait, 30)
+    batch = worker.submit(order.append, "batch")
+    caller = threading.Thread(target=worker.call, args=(order.append, "call"))
+    caller.start()
+    wait_until(lambda: worker._queue.qsize() == 2, "the call to be queued", seconds=30)
+    gate.set()
+    caller.join(30)
+    for f in (blocker, batch):
+        f.result(timeout=30)
+    assert order == ["call", "batch"]
+
+
+def test_a_job_of_a_studio_session_counts_as_that_sessions_by_default(monkeypatch):
+    """`submit_owned` without an owner counts the job as the calling session's (its queue share)."""
+    monkeypatch.setattr(worker, "session_owner", lambda: "tab-default")
+    gate = threading.Event()
+    held = worker.submit_owned(gate.wait, threading.Event())
+    try:
+        assert worker.active("tab-default") == 1
+    finally:
+        gate.set()
+        held.result(timeout=30)
+
+
+def test_a_call_from_the_engine_thread_runs_there_at_once():
+    """Work on the engine thread that needs a model call (a load inside a job) runs it in place:
+    queued behind itself, it would wait forever."""
+    got = worker.submit(lambda: worker.call(lambda: threading.current_thread().name)).result(timeout=30)
+    assert got == worker.THREAD_NAME
