@@ -42,6 +42,34 @@ def test_the_offered_models_come_from_the_operator(tmp_path):
     assert model_allowed("stable-diffusion-v1-5/stable-diffusion-v1-5", env)  # sd15 by its Hub id
     assert not model_allowed(STRANGER, env) and not model_allowed(str(tmp_path.parent), env)
     assert model_allowed(STRANGER, {**env, ANY_MODELS_ENV: "1"})
+    assert all(model_allowed(STRANGER, {ANY_MODELS_ENV: v}) for v in ("true", " Yes ", "TRUE"))
+    assert not model_allowed(STRANGER, {ANY_MODELS_ENV: "0"}) and not model_allowed(STRANGER, {ANY_MODELS_ENV: "no"})
+
+
+def test_a_folder_is_offered_however_it_is_written(tmp_path, monkeypatch):
+    """A folder the operator names is the same folder typed from the home (`~/`) or the working
+    directory (`./`); a Hub id is never taken for a folder."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    env = {MODELS_ENV: str(tmp_path / "sd-local")}
+    assert (
+        model_allowed("~/sd-local", env)
+        and model_allowed("./sd-local", env)
+        and model_allowed("../" + f"{tmp_path.name}/sd-local", env)
+    )
+    assert not model_allowed("sd-local", env)  # a Hub id (or a name): not that folder
+
+
+def test_a_link_without_models_starts_on_the_default_and_says_nothing(monkeypatch):
+    """Only a `?models=` link that names models this studio does not offer gets a note; no link (or
+    an empty one) is the default, silently."""
+    from studio.limits import linked_models
+
+    monkeypatch.setenv(MODELS_ENV, "tiny")
+    assert linked_models(None, "tiny") == linked_models("  ", "tiny") == ("tiny", None)
+    assert linked_models(" sd15 ", "tiny") == ("sd15", None)
+    spec, note = linked_models(STRANGER, "tiny")
+    assert spec == "tiny" and note.startswith("The link asked for other models. This studio does not offer")
 
 
 def test_recalling_a_png_made_with_unoffered_models_loads_nothing_and_names_them(engines_built):

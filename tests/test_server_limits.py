@@ -15,6 +15,7 @@ def test_defaults_and_environment_overrides():
     assert limits() == ServerLimits() == ServerLimits.from_env({})
     got = ServerLimits.from_env({ENV["max_side"]: "768", ENV["max_steps"]: " 40 ", ENV["max_upload_mb"]: "5"})
     assert (got.max_side, got.max_steps, got.max_upload_mb) == (768, 40, 5)
+    assert ServerLimits.from_env({ENV["max_steps"]: "   ", ENV["max_side"]: ""}) == ServerLimits()  # blank: the default
     for bad in ("0", "-3", "lots"):
         with pytest.raises(LimitError, match=f"CLAP2DIFF_MAX_STEPS='{bad}': give a whole number of at least 1"):
             ServerLimits.from_env({ENV["max_steps"]: bad})
@@ -26,6 +27,10 @@ def test_a_huge_render_is_refused_under_the_default_limits():
     text = str(err.value)
     assert "2048x1536 px is larger than this studio allows (1024 px a side, `CLAP2DIFF_MAX_SIDE`)" in text
     assert "500 steps is more than this studio allows (150, `CLAP2DIFF_MAX_STEPS`)" in text
+    tall = HUGE.replace(width=512, height=2048, steps=25)  # each side counts, the height too
+    assert ServerLimits().problems(tall) == [
+        "512x2048 px is larger than this studio allows (1024 px a side, `CLAP2DIFF_MAX_SIDE`)"
+    ]
     ok = HUGE.replace(width=1024, height=512, steps=150)
     assert ServerLimits().check(ok) is ok
 
@@ -51,6 +56,8 @@ def test_a_clamp_changes_only_the_limit_that_was_passed():
     cli_made, notes = ServerLimits().clamp(HUGE.replace(width=520, height=200))  # the CLI's multiples of 8
     assert (cli_made.width, cli_made.height, cli_made.steps) == (520, 200, 150)  # not 512x192: only steps passed
     assert notes[-1] == "lowered to 520x200 px, 150 steps"
+    odd, _ = ServerLimits().clamp(HUGE.replace(width=2048, height=1535))  # 767.5 px: down to the step of 64
+    assert (odd.width, odd.height) == (1024, 704)
 
 
 def test_uploads_beyond_the_size_limit_are_refused():
