@@ -13,6 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core.edit.inputs import EditError
+from core.engine import EngineError
+from core.export import ExportError
+from core.models import ModelUnavailable
+from core.params import ParamsError
+from core.projector import ProjectorError
+from core.separation import SeparationError
 from studio import editing
 from studio.limits import ENV, LimitError
 from studio.uploads import UPLOADS_ENV, UploadError, save_upload
@@ -196,3 +203,41 @@ def test_a_second_click_while_the_edit_runs_starts_no_second_edit(uploads):
     at.button(key="edit_run").click().run()
     ok(at)
     assert session(at).edit.job is first and not first.cancel.is_set()
+
+
+@pytest.mark.parametrize(
+    "exc, said",
+    [
+        (
+            ParamsError("norm_target", "must be between 0 and 100 (got 200)"),
+            "**Norm target**: must be between 0 and 100 (got 200). Change this setting and try again.",
+        ),
+        (ExportError("cannot read 'a_b.png': no PNG"), "**Cannot use this file**: cannot read 'a\\_b.png': no PNG."),
+        (ModelUnavailable("tiny is not cached"), "**Models missing**: tiny is not cached"),
+        (
+            ProjectorError("no final/ in run"),
+            "**Trained checkpoint problem**: no final/ in run. Check the checkpoint folder in the sidebar, "
+            "or switch back to zero-shot.",
+        ),
+        (EngineError("the UNet returned NaN"), "**Generation failed**: the UNet returned NaN"),
+        (
+            SeparationError("htdemucs is not cached."),
+            "**Source separation failed**: htdemucs is not cached. Choose 'mix' or 'bands' as the level sources "
+            "meanwhile.",
+        ),
+        (EditError("the mask is empty"), "**Cannot do this**: the mask is empty"),
+        (MemoryError(), "**Out of memory**: lower the image size or the number of steps, then try again."),
+        (
+            KeyError("k"),
+            "**Unexpected error** (KeyError: 'k'). The studio is still running and your history is kept; try other "
+            "settings, and please report this with the settings you used.",
+        ),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else "",
+)
+def test_each_kind_of_failure_is_said_under_its_own_title(exc, said):
+    """studio/errors.describe: each core error under its own title with what to do; a ParamsError by
+    its knob's label, its message without the field name; anything else as unexpected, with its type."""
+    from studio.errors import describe
+
+    assert describe(exc) == said
