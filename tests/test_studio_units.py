@@ -530,6 +530,56 @@ def test_pruning_a_missing_uploads_folder_is_a_no_op(tmp_path):
     assert uploads.prune_uploads(folder=tmp_path / "never-made") == []
 
 
+def test_pruning_keeps_an_upload_exactly_as_old_as_the_limit(tmp_path):
+    from studio import uploads
+
+    kept = tmp_path / "0123456789abcdef" / "edge.wav"
+    kept.parent.mkdir()
+    kept.write_bytes(b"x")
+    os.utime(kept, (1_700_000_000.0, 1_700_000_000.0))
+    assert uploads.prune_uploads(max_age_s=10.0, now=1_700_000_010.0, folder=tmp_path) == []
+    assert uploads.prune_uploads(max_age_s=10.0, now=1_700_000_010.5, folder=tmp_path) == [kept]
+
+
+def test_only_a_file_save_upload_made_is_deleted_and_not_one_saved_again_since(tmp_path, monkeypatch):
+    """delete_upload (the janitor's) never follows a link out of the uploads area, never deletes in a
+    folder save_upload did not make, and keeps a file saved at or after the session left."""
+    from studio import uploads
+
+    monkeypatch.setenv(uploads.UPLOADS_ENV, str(tmp_path / "up"))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "mine.wav").write_bytes(b"x")
+    (tmp_path / "up").mkdir()
+    (tmp_path / "up" / "fedcba9876543210").symlink_to(outside)  # a digest-shaped link to another folder
+    assert not uploads.delete_upload(tmp_path / "up" / "fedcba9876543210" / "mine.wav")
+    own = tmp_path / "up" / "my-folder" / "keep.wav"  # the operator's folder beside the uploads
+    own.parent.mkdir()
+    own.write_bytes(b"x")
+    assert not uploads.delete_upload(own)
+    link = tmp_path / "up" / "0123456789abcdef" / "link.wav"  # a link in a digest folder: save_upload makes none
+    link.parent.mkdir()
+    link.symlink_to(outside / "mine.wav")
+    assert not uploads.delete_upload(link) and link.is_symlink()
+    assert (outside / "mine.wav").exists() and own.exists()
+    saved = uploads.save_upload("take.wav", b"take")
+    os.utime(saved, (1_700_000_000.0, 1_700_000_000.0))
+    assert not uploads.delete_upload(saved, unless_saved_since=1_700_000_000.0) and saved.exists()
+    assert uploads.delete_upload(saved, unless_saved_since=1_700_000_000.5) and not saved.parent.exists()
+
+
+def test_a_full_quota_is_said_as_a_full_disk():
+    import errno
+
+    from studio.uploads import save_problem
+
+    said = save_problem("take.wav", OSError(errno.EDQUOT, "Disk quota exceeded"), then="record it again")
+    assert said == (
+        "take.wav could not be saved: the server's disk is full. Free some space there (or ask the studio's "
+        "operator to), then record it again; your settings and results are kept."
+    )
+
+
 def test_compare_leaves_out_a_mode_whose_separation_fails(engine, params):
     from core.separation import SeparationError
 
