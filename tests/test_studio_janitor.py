@@ -544,7 +544,7 @@ def test_a_reload_takes_over_only_what_each_departed_tab_gave_up(monkeypatch):
     from studio.session import JobSlot
 
     monkeypatch.setattr(janitor, "_orphans", {})
-    monkeypatch.setattr(janitor, "_claims", {"sid2": {"/uploads/ab/second.wav"}})
+    monkeypatch.setattr(janitor, "_claims", {"sid1": {"/uploads/cd/first.wav"}, "sid2": {"/uploads/ab/second.wav"}})
     monkeypatch.setattr(worker, "_owned", {})
 
     class Tab(SimpleNamespace):  # a Session as adopt sees it (weakly referenced)
@@ -565,5 +565,56 @@ def test_a_reload_takes_over_only_what_each_departed_tab_gave_up(monkeypatch):
     assert janitor.adopt(current, "sid-current") == ["render"]
     assert current.render.job is renders["sid1"] and second.render.job is renders["sid2"]
     assert worker.active("current") == 1 and worker.active("second") == 1
-    assert janitor._claims.get("sid-current", set()) == set()  # the first tab claimed nothing
+    assert janitor._claims["sid-current"] == {"/uploads/cd/first.wav"}  # the first tab's uploads came along
     assert list(janitor._orphans) == ["sid2"]  # still within its grace, with its render
+
+
+def test_a_cache_clear_on_the_servers_loop_of_a_live_session_cancels_nothing(monkeypatch):
+    """A "Clear cache" of a session Streamlit still lists as active is no departure, on the server's
+    loop too: its preview runs on and nothing is scheduled for it."""
+    import weakref
+
+    from core.params import GenerationParams
+    from studio.jobs import Job
+    from studio.session import Session
+
+    monkeypatch.setattr(janitor, "_active", lambda sid: True)
+    live = Session(params=GenerationParams())
+    preview = live.preview.start(Job("preview", lambda job: None))
+    loop = ServerLoop()
+    janitor._left(janitor.Handle("live-sid", weakref.ref(live)), loop)
+    assert not preview.cancel.is_set() and loop.later == [] and "live-sid" not in janitor._departures
+
+
+def test_a_session_that_did_not_come_back_is_closed_as_streamlit_closes_one(monkeypatch):
+    """After the reconnect window the janitor shuts the session down on the server: its session,
+    its uploaded files' bytes and its media files go (streamlit#12506)."""
+    import weakref
+
+    from streamlit import runtime
+
+    from core.params import GenerationParams
+    from studio.session import Session
+
+    calls: list[tuple[str, ...]] = []
+
+    class Files:
+        def __getattr__(self, name: str):
+            return lambda *args: calls.append((name, *args))
+
+    server = Files()
+    server.uploaded_file_mgr = server.media_file_mgr = Files()
+    monkeypatch.setattr(runtime, "exists", lambda: True)
+    monkeypatch.setattr(runtime, "get_instance", lambda: server)
+    monkeypatch.setattr(janitor, "_active", lambda sid: False)
+    gone = Session(params=GenerationParams())
+    loop = ServerLoop()
+    janitor._left(janitor.Handle("gone-sid", weakref.ref(gone)), loop)
+    assert calls == []  # not before the window ends: the browser may come back
+    loop.run(janitor.grace_s())
+    assert calls == [
+        ("close_session", "gone-sid"),
+        ("remove_session_files", "gone-sid"),
+        ("clear_session_refs", "gone-sid"),
+        ("remove_orphaned_files",),
+    ]
