@@ -638,6 +638,19 @@ def test_a_job_slot_follows_the_usual_lifecycle():
     assert slot.error == "Choose a clip first." and not slot.running
 
 
+def test_restored_images_go_first_and_numbers_go_on_after_the_highest():
+    """A gallery read back from disk: its images come before this session's, and the next number is
+    past every one of them (never one the Gallery already shows)."""
+    from types import SimpleNamespace
+
+    from studio.session import Session
+
+    s = Session(params=GenerationParams())
+    s.history.append(SimpleNamespace(id=1))
+    s.restore_history([SimpleNamespace(id=3), SimpleNamespace(id=5)])
+    assert [h.id for h in s.history] == [3, 5, 1] and s.new_id() == 6 and s.new_id() == 7
+
+
 def test_a_preview_keeps_the_renders_aspect_even_at_64_px(monkeypatch):
     from core.params import GenerationParams
     from studio import bindings
