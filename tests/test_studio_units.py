@@ -101,8 +101,15 @@ def test_changing_the_checkpoint_drops_the_recalled_checkpoint_hash(params):
     recalled = params.replace(mode="trained", checkpoint="/runs/city/final", checkpoint_sha256="cd" * 32)
     values = bindings.widget_values(recalled)
     assert bindings.params_from_values(values, recalled, recalled.audio_path) == recalled  # kept while it is the same
+    assert bindings.params_from_values({}, recalled, recalled.audio_path) == recalled  # no checkpoint box: kept
     values["w_checkpoint"] = "/runs/city-v2/final"
     assert bindings.params_from_values(values, recalled, recalled.audio_path).checkpoint_sha256 is None
+
+
+def test_a_whole_number_knob_reads_a_fractional_value_as_the_nearest(params):
+    values = {"w_steps": 39.6, "w_width": 511.7, "w_top_k": "4.6"}
+    back = bindings.params_from_values(values, params, params.audio_path)
+    assert (back.steps, back.width, back.top_k) == (40, 512, 5)
 
 
 def test_recall_of_a_non_sample_path_selects_the_path_source_where_the_server_offers_it(tmp_path, monkeypatch):
