@@ -645,6 +645,26 @@ def test_a_job_slot_follows_the_usual_lifecycle():
     assert slot.error == "Choose a clip first." and not slot.running
 
 
+def test_a_settings_error_follows_the_settings_and_a_runs_error_stays():
+    from studio.session import JobSlot
+
+    slot: JobSlot[int] = JobSlot(error="**Generation failed**: boom")  # a run's failure, not the settings'
+    slot.refresh_input_problem(None)
+    assert slot.error == "**Generation failed**: boom"
+    slot.fail("Choose a clip first.")
+    slot.refresh_input_problem("Upload a clip first.")  # wrong another way: the new message
+    assert (slot.error, slot.input_problem) == ("Upload a clip first.", True)
+    slot.refresh_input_problem(None)  # fixed: gone
+    assert (slot.error, slot.input_problem) == (None, False)
+
+
+def test_the_sidebar_shows_sd15_by_its_hub_id_as_the_sd15_choice():
+    from core.models import SD15_HUB_ID
+
+    assert bindings._models_choice(SD15_HUB_ID) == bindings._models_choice("sd15") == ("sd15", "")
+    assert bindings._models_choice("tiny") == ("tiny", "") and bindings._models_choice("a/b") == ("custom", "a/b")
+
+
 def test_restored_images_go_first_and_numbers_go_on_after_the_highest():
     """A gallery read back from disk: its images come before this session's, and the next number is
     past every one of them (never one the Gallery already shows)."""
