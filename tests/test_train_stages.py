@@ -97,3 +97,30 @@ def test_run_files_for_the_studio(stages):
     assert events
     logged = b"".join(p.read_bytes() for p in (run / "logs").rglob("*") if p.is_file())
     assert b"stage" in logged and str(run.parent).encode() not in logged  # hparams name no folder of this machine
+
+
+def test_training_json_and_the_card_sum_up_the_run_they_close(stages):
+    """training.json's summary is the run's own numbers: the first and last logged loss and validation
+    loss, the steps done, the batch, the mean learned tanh(gate) of each block group; the card says the
+    same. Validation is logged once per step it ran at (the last step too, when val_every divides it)."""
+    import json
+
+    run = stages[2]
+    summary = json.loads((run.final / "training.json").read_text())["summary"]
+    assert summary["first_loss"] == run.losses[1] and summary["last_loss"] == run.losses[8]
+    assert summary["first_val_loss"] == run.val_losses[0] and summary["last_val_loss"] == run.val_losses[8]
+    assert (summary["steps_done"], summary["global_batch"], summary["processes"]) == (8, 2, 1)
+    saved = load_file(str(run.final / "adapters.safetensors"))
+    for group in ("mid", "up"):
+        gates = [np.tanh(float(v)) for k, v in saved.items() if k.startswith(group) and k.endswith(".gate")]
+        assert summary["gates"][group] == pytest.approx(np.mean(gates), abs=1e-6)
+    assert set(summary["gates"]) == {"mid", "up"}  # down (gate scale 0) is not trained: no learned gate
+    card = (run.final / "README.md").read_text()
+    assert f"first {run.losses[1]:.4g}, last {run.losses[8]:.4g}" in card
+    assert f"start {run.val_losses[0]:.4g}, end {run.val_losses[8]:.4g}" in card
+    assert "8 of 8 steps, global batch 2 (1 process(es) x 2 x 1 accumulation)" in card
+    assert f"mid {summary['gates']['mid']:.4f}, up {summary['gates']['up']:.4f}" in card
+    assert "temperature annealed 2 -> 0.5" in (stages[3].final / "README.md").read_text()
+    assert "learned gates" not in (stages[1].final / "README.md").read_text()  # stage 1 trains no adapter
+    for stage in (1, 2, 3):
+        assert [m["step"] for m in read_metrics(stages[stage].run) if "val_loss" in m] == [0, 4, 8]

@@ -345,7 +345,8 @@ def train(
             save(step)
         if main:
             validate(step)
-            summary.update(steps_done=step, seconds=time.perf_counter() - started, gates=gate_summary(adapters))
+            gates = gate_summary(adapters, inner.groups)
+            summary.update(steps_done=step, seconds=time.perf_counter() - started, gates=gates)
             vals = list(result.val_losses.values())
             summary.update(first_val_loss=vals[0] if vals else None, last_val_loss=vals[-1] if vals else None)
             training = {"config": shareable_config(recorded), "summary": summary}

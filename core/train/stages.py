@@ -147,11 +147,13 @@ def trained_groups(params: GenerationParams) -> list[str]:
     return [g for g in BLOCK_GROUPS if params.gate_scale(g) > 0]
 
 
-def gate_summary(adapters: AudioAdapters) -> dict[str, float]:
-    """Mean learned tanh(gate) per block group (for logs and the model card)."""
+def gate_summary(adapters: AudioAdapters, groups: list[str]) -> dict[str, float]:
+    """Mean learned tanh(gate) of each block group the stage trained (for the model card): a group
+    it did not train (stage 1; a gate scale of 0) has no learned gate to report."""
     values: dict[str, list[float]] = {}
     for name, proc in adapters.trained_processors().items():
-        values.setdefault(block_group(name), []).append(proc.gate_value())
+        if block_group(name) in groups:
+            values.setdefault(block_group(name), []).append(proc.gate_value())
     return {g: sum(v) / len(v) for g, v in values.items()}
 
 
