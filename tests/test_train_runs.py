@@ -3,19 +3,23 @@ and a run started in its own process as the studio does."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from core.train import checkpoint as ckpt
+from core.train import loop
 from core.train.loop import train
 from core.train.metrics import read_metrics, read_status
 from tests.train_helpers import tiny_config
@@ -91,16 +95,20 @@ def test_time_left_counts_steps_not_the_loading_and_validation_before_them():
     assert bar.eta() == pytest.approx(8 * 2.0, rel=0.05)  # 8 steps left at 2 s each
 
 
-def test_gradient_checkpointing_and_accumulation_change_nothing(train_bundle, train_data, tmp_path):
+def test_gradient_checkpointing_and_accumulation_change_nothing(train_bundle, train_data, tmp_path, monkeypatch):
+    """...and a step's samples per second count every micro-batch of it (a clock of one tick per read)."""
     base = run_stage(train_bundle, train_data, tmp_path / "a", 2, stage_steps=(2, 2, 2), val_rows=0)
     plain = run_stage(
         train_bundle, train_data, tmp_path / "b", 2, stage_steps=(2, 2, 2), val_rows=0, gradient_checkpointing=False
     )
+    ticks = itertools.count()
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks)), time=time.time))
     halves = run_stage(
         train_bundle, train_data, tmp_path / "c", 2, stage_steps=(2, 2, 2), val_rows=0, batch_size=1, grad_accum=2
     )
     for other in (plain, halves):
         assert other.losses[2] == pytest.approx(base.losses[2], rel=1e-5)
+    assert [m["samples_per_s"] for m in read_metrics(halves.run) if "loss" in m] == [2.0, 2.0]  # 1 x 2 a tick
 
 
 def test_sigterm_stops_after_a_checkpoint(train_bundle, train_data, tmp_path):
@@ -480,3 +488,32 @@ def test_the_method_defaults_are_the_documented_ones():
     c = TrainConfig()
     assert (c.caption_dropout, c.align_weight, c.anneal_crossfade, c.temperature) == (0.5, 0.1, 0.1, (2.0, 0.5))
     assert (c.stage_steps, c.learning_rates, c.resolution) == ((3000, 2000, 1000), (1e-4, 1e-4, 1e-5), 512)
+
+
+def test_a_stop_a_checkpoint_and_the_last_step_are_each_logged_and_a_resume_validates_only_at_its_end(
+    train_bundle, train_data, tmp_path
+):
+    """log_every 4 of 6 steps, a checkpoint every 5: the steps logged are the stop (2), the 4th, the
+    checkpoint (5) and the last (6); after a save the run says "training" again. A resumed run does
+    not validate again at the step it resumes from, nor warn of a changed dataset."""
+    config = tiny_config(train_data, tmp_path / "run", 1, log_every=4, checkpoint_every=5)
+
+    def stop_at_two(step, record):
+        if step == 2:
+            (tmp_path / "run" / "STOP").touch()
+
+    first = train(config, bundle=train_bundle, on_step=stop_at_two, **QUIET)
+    assert first.state == "stopped" and list(first.losses) == [2]
+    said: list[str] = []
+    states: dict[int, str] = {}  # what a page polling the run reads after each step
+
+    def poll(step, record):
+        states[step] = read_status(tmp_path / "run")["state"]
+
+    rest = train(config, resume="latest", bundle=train_bundle, on_step=poll, **QUIET | dict(log=said.append))
+    assert rest.state == "done" and list(rest.losses) == [4, 5, 6]
+    assert states == {3: "training", 4: "training", 5: "training", 6: "training"}
+    assert [m["step"] for m in read_metrics(rest.run) if "loss" in m] == [2, 4, 5, 6]
+    assert [m["step"] for m in read_metrics(rest.run) if "val_loss" in m] == [0, 6]
+    assert [p.name for _, p in ckpt.list_checkpoints(rest.run)] == ["step-0000002", "step-0000005", "step-0000006"]
+    assert not [line for line in said if "dataset changed" in line]
