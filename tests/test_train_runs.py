@@ -109,6 +109,7 @@ def test_gradient_checkpointing_and_accumulation_change_nothing(train_bundle, tr
     for other in (plain, halves):
         assert other.losses[2] == pytest.approx(base.losses[2], rel=1e-5)
     assert [m["samples_per_s"] for m in read_metrics(halves.run) if "loss" in m] == [2.0, 2.0]  # 1 x 2 a tick
+    assert all(p.grad is None for p in train_bundle.pipe.unet.parameters())  # frozen: no gradient kept for it
 
 
 def test_sigterm_stops_after_a_checkpoint(train_bundle, train_data, tmp_path):
@@ -494,8 +495,9 @@ def test_a_stop_a_checkpoint_and_the_last_step_are_each_logged_and_a_resume_vali
     train_bundle, train_data, tmp_path
 ):
     """log_every 4 of 6 steps, a checkpoint every 5: the steps logged are the stop (2), the 4th, the
-    checkpoint (5) and the last (6); after a save the run says "training" again. A resumed run does
-    not validate again at the step it resumes from, nor warn of a changed dataset."""
+    checkpoint (5) and the last (6); after a save the run says "training" again. A checkpoint holds the
+    optimizer as configured (its weight decay). A resumed run does not validate again at the step it
+    resumes from, nor warn of a changed dataset."""
     config = tiny_config(train_data, tmp_path / "run", 1, log_every=4, checkpoint_every=5)
 
     def stop_at_two(step, record):
@@ -504,6 +506,8 @@ def test_a_stop_a_checkpoint_and_the_last_step_are_each_logged_and_a_resume_vali
 
     first = train(config, bundle=train_bundle, on_step=stop_at_two, **QUIET)
     assert first.state == "stopped" and list(first.losses) == [2]
+    held = torch.load(ckpt.latest_checkpoint(first.run) / "optimizer.bin", weights_only=True)  # what resumes
+    assert [g["weight_decay"] for g in held["param_groups"]] == [config.weight_decay, 0.0] and held["state"]
     said: list[str] = []
     states: dict[int, str] = {}  # what a page polling the run reads after each step
 
