@@ -137,3 +137,68 @@ def test_the_diffusion_loss_targets_what_the_scheduler_predicts(monkeypatch, pre
     expected = torch.zeros(2) if prediction == "v_prediction" else ((velocity - noise) ** 2).mean(dim=(1, 2, 3))
     assert not torch.allclose(velocity, noise)  # the two targets differ: a loss on the wrong one is not 0
     assert torch.allclose(loss, expected)
+
+
+def test_weight_decay_pulls_on_matrices_never_on_gates_biases_or_norms(unet_with_adapters):
+    """AdamW's decay would pull a gate shut: the scalar gates (and biases, norms) go in a group of 0."""
+    from diffusers import DDPMScheduler
+
+    from core.projector import AudioProjector, ProjectorConfig
+    from core.train.stages import StageModel, make_optimizer
+
+    unet, _, adapters = unet_with_adapters
+    projector = AudioProjector(
+        ProjectorConfig(input_dim=8, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4)
+    )
+    model = StageModel(2, projector, adapters, unet, DDPMScheduler(num_train_timesteps=1000))
+    decay, no_decay = make_optimizer(model, 1e-3, 0.5).param_groups
+    assert (decay["weight_decay"], no_decay["weight_decay"]) == (0.5, 0.0)
+    assert {id(p) for p in decay["params"]} == {id(p) for p in model.trainable_parameters() if p.ndim > 1}
+    gates = [p.gate for p in model.adapters.values()]
+    assert gates and {id(g) for g in gates} <= {id(p) for p in no_decay["params"]}
+    assert all(p.ndim <= 1 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(model.trainable_parameters())
+
+
+class _Dot(torch.nn.Module):
+    """loss = x . w per sample: its gradient is x, so a clipped step is easy to foresee."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(4))
+
+    def forward(self, batch: dict) -> dict:
+        return {"loss": batch["x"] @ self.w}
+
+
+def test_an_optimizer_step_clips_the_accumulated_gradient_once_and_returns_the_mean_loss():
+    """Two micro-batches: gradient (x1 + x2) / 2 = (1.5, 2, 1.5, 3), clipped to norm 1 as a whole
+    (clipping the first half alone would tilt it); SGD at lr 1 moves w by it; the loss is the mean."""
+    from accelerate import Accelerator
+
+    from core.train.stages import optimizer_step
+
+    accelerator = Accelerator(cpu=True, gradient_accumulation_steps=2)
+    model = _Dot()
+    model, optimizer = accelerator.prepare(model, torch.optim.SGD(model.parameters(), lr=1.0))
+    micro = [{"x": torch.tensor([[3.0, 4.0, 0.0, 0.0]])}, {"x": torch.tensor([[0.0, 0.0, 3.0, 6.0]])}]
+    loss = optimizer_step(accelerator, model, optimizer, micro, max_grad_norm=1.0)
+    assert float(loss) == pytest.approx((7.0 + 9.0) / 2)
+    grad = torch.tensor([1.5, 2.0, 1.5, 3.0])
+    expected = torch.ones(4) - grad / grad.norm()
+    torch.testing.assert_close(accelerator.unwrap_model(model).w.detach(), expected)
+
+
+def test_the_batch_plan_gives_each_process_and_micro_batch_its_own_positions_and_each_epoch_its_own_order():
+    """2 processes x 2 samples x 2 micro-batches: a step takes 8 consecutive positions, rank r of
+    micro-batch m the pair at (step x 2 + m) x 4 + 2r; every epoch is a permutation, not the first again."""
+    from core.train.batches import BatchPlan
+
+    plan = BatchPlan(n_samples=6, seed=3, per_process=2, processes=2, grad_accum=2)
+    assert plan.positions(1, 1, 1) == [14, 15] and plan.positions(1, 0, 0) == [8, 9]
+    taken = [p for step in range(3) for m in range(2) for r in range(2) for p in plan.positions(step, m, r)]
+    assert taken == list(range(24))
+    epochs = [[plan.sample_index(e * 6 + i) for i in range(6)] for e in range(3)]
+    assert all(sorted(order) == list(range(6)) for order in epochs)
+    assert len({tuple(order) for order in epochs}) == 3
+    assert epochs[0] == [BatchPlan(6, 3, 1).sample_index(i) for i in range(6)]  # the seed's, whatever the layout
