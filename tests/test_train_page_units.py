@@ -64,3 +64,38 @@ def test_a_past_runs_line(tmp_path):
     assert run_view.past_run_line(started) == "`new` · starting · stage ? · step 0/?"
     odd = _run(tmp_path, name="a`b", state="stopped", stage=1, step=3, total=9)
     assert run_view.past_run_line(odd) == "``a`b`` · stopped · stage 1 · step 3/9"  # a name cannot end its code span
+
+
+def test_a_runs_settings_put_the_steps_and_rate_typed_in_the_stage_chosen_and_its_folders_under_the_roots(
+    tmp_path, monkeypatch
+):
+    """Stage 2 at 7 steps and 3e-4: the other stages keep their declared numbers; the dataset, the run and
+    the --init run are folders under the roots (CLAP2DIFF_DATASETS, CLAP2DIFF_RUNS)."""
+    from core.train.config import starting_config
+    from studio import training
+
+    monkeypatch.setenv(training.DATASETS_ENV, str(tmp_path / "data"))
+    monkeypatch.setenv(training.RUNS_ENV, str(tmp_path / "runs"))
+    base = starting_config("tiny")
+    config = training.config_for("tones", "r2", "tiny", 2, 7, 3e-4, 1, "r1", seed=5)
+    assert (config.stage, config.steps, config.lr, config.batch_size, config.seed) == (2, 7, 3e-4, 1, 5)
+    assert config.stage_steps == (base.stage_steps[0], 7, base.stage_steps[2])
+    assert config.learning_rates == (base.learning_rates[0], 3e-4, base.learning_rates[2])
+    assert (config.data, config.out, config.init) == tuple(
+        str(tmp_path / part) for part in ("data/tones", "runs/r2", "runs/r1")
+    )
+    assert training.config_for("tones", "r3", "tiny", 1, 7, 3e-4, 1, None).init is None
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("city-2.b_c", None), ("9" * 100, None), ("9" * 101, "Use letters"), ("-city", "Use letters"),
+     ("a/b", "Use letters"), ("taken", "A run named taken exists already")],
+)  # fmt: skip
+def test_a_run_name_is_one_folder_name_not_taken(tmp_path, monkeypatch, name, said):
+    from studio import training
+
+    monkeypatch.setenv(training.RUNS_ENV, str(tmp_path))
+    (tmp_path / "taken").mkdir()
+    found = training.check_run_name(name)
+    assert found == said if said is None else found.startswith(said)
