@@ -202,3 +202,22 @@ def test_the_batch_plan_gives_each_process_and_micro_batch_its_own_positions_and
     assert all(sorted(order) == list(range(6)) for order in epochs)
     assert len({tuple(order) for order in epochs}) == 3
     assert epochs[0] == [BatchPlan(6, 3, 1).sample_index(i) for i in range(6)]  # the seed's, whatever the layout
+
+
+def test_a_training_forward_scales_each_block_group_as_inference_does(unet_with_adapters):
+    """Gate scales (0, 1, 0.5): the adapters of 'up' train at half strength, as the engine runs them."""
+    from diffusers import DDPMScheduler
+
+    from core.projector import AudioProjector, ProjectorConfig
+    from core.train.stages import StageModel
+
+    unet, state, adapters = unet_with_adapters
+    projector = AudioProjector(
+        ProjectorConfig(input_dim=8, hidden_dim=16, expand_dim=32, output_dim=32, layers=1, heads=4)
+    )
+    params = GenerationParams(gate_scales=(0.0, 1.0, 0.5))
+    model = StageModel(2, projector, adapters, unet, DDPMScheduler(num_train_timesteps=1000), params)
+    batch = {"latents": torch.zeros(1, 4, 8, 8), "noise": torch.ones(1, 4, 8, 8), "timesteps": torch.tensor([500]),
+             "blend": torch.tensor([[1.0, 0.0, 0.0]]), "cond": torch.zeros(1, 77, 32)}  # fmt: skip
+    model.diffusion_loss(projector(torch.zeros(1, 8)), batch)
+    assert state.group_scales == {"down": 0.0, "mid": 1.0, "up": 0.5}
