@@ -521,3 +521,10 @@ def test_a_stop_a_checkpoint_and_the_last_step_are_each_logged_and_a_resume_vali
     assert [m["step"] for m in read_metrics(rest.run) if "val_loss" in m] == [0, 6]
     assert [p.name for _, p in ckpt.list_checkpoints(rest.run)] == ["step-0000002", "step-0000005", "step-0000006"]
     assert not [line for line in said if "dataset changed" in line]
+
+
+def test_more_validation_clips_than_usable_rows_validates_on_every_row(train_bundle, train_data, tmp_path):
+    """--val-rows 7 on six usable rows: the six, the same numbers as --val-rows 6 (not an IndexError)."""
+    six = run_stage(train_bundle, train_data, tmp_path / "six", 1, stage_steps=(1, 1, 1), val_rows=6)
+    seven = run_stage(train_bundle, train_data, tmp_path / "seven", 1, stage_steps=(1, 1, 1), val_rows=7)
+    assert seven.val_losses == six.val_losses and sorted(seven.val_losses) == [0, 1]
