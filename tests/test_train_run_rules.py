@@ -230,3 +230,18 @@ def test_the_launcher_refuses_at_once_an_init_trained_on_other_models(tmp_path, 
     _finished_run(tmp_path / "mine", str(local))  # training.json: "my-sd"; its run's config: the path
     assert ckpt.init_models(tmp_path / "mine" / "final") == str(local)
     assert ckpt.check_init(config.replace(models=str(local), init=str(tmp_path / "mine"))) is not None
+
+
+def test_the_latest_validation_is_the_newest_step_folder_with_an_image(tmp_path):
+    """A step folder whose first image is still being written (or failed) is not shown yet; the
+    exported weights beside them are no step."""
+    from core.train.validation import VALIDATION, latest_validation
+
+    root = tmp_path / VALIDATION
+    assert latest_validation(tmp_path) is None
+    for step, image in ((4, True), (12, True), (16, False)):
+        (root / ckpt.step_name(step)).mkdir(parents=True)
+        if image:
+            (root / ckpt.step_name(step) / "row-00001.png").write_bytes(b"png")
+    (root / ".weights").mkdir()
+    assert latest_validation(tmp_path) == root / "step-0000012"
