@@ -245,3 +245,37 @@ def test_the_latest_validation_is_the_newest_step_folder_with_an_image(tmp_path)
             (root / ckpt.step_name(step) / "row-00001.png").write_bytes(b"png")
     (root / ".weights").mkdir()
     assert latest_validation(tmp_path) == root / "step-0000012"
+
+
+def test_validation_images_are_asked_of_the_engine_with_the_runs_seed_steps_and_size(tmp_path):
+    """What the engine is asked (a recording engine): trained mode on the weights just exported, the
+    run's seed (not the generation default), val_steps, the training resolution, one clip per row,
+    saved as row-<line>.png; the training's adapters taken off for it and put back."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from core.train.dataset import load_dataset
+    from core.train.features import Sample
+    from core.train.validation import Validator
+    from tests.train_helpers import make_dataset, tiny_config
+
+    data = make_dataset(tmp_path / "data", n=3)
+    config = tiny_config(data, tmp_path / "run", 2, seed=5, val_steps=3, resolution=48, val_rows=2)
+    rows = load_dataset(data).rows
+    validator = Validator(tmp_path / "run", config, None, [Sample(r, "c", "t", "l") for r in rows], images=False)
+    asked, calls = [], []
+    validator.engine = SimpleNamespace(
+        generate=lambda p: asked.append(p) or SimpleNamespace(image=Image.new("RGB", (p.width, p.height)))
+    )
+    exported = []
+    folder = validator.images(7, exported.append, lambda: calls.append("off"), lambda: calls.append("on"))
+    weights = tmp_path / "run" / "validation" / ".weights"
+    assert (
+        exported == [weights] and calls == ["off", "on"] and folder == tmp_path / "run" / "validation" / "step-0000007"
+    )
+    assert [(p.mode, p.checkpoint, p.seed, p.steps, p.width, p.height) for p in asked] == [
+        ("trained", str(weights), 5, 3, 48, 48)
+    ] * 2
+    assert [p.audio_path for p in asked] == [str(r.audio) for r in rows[:2]]
+    assert sorted(p.name for p in folder.iterdir()) == ["row-00001.png", "row-00002.png"]

@@ -124,3 +124,23 @@ def test_training_json_and_the_card_sum_up_the_run_they_close(stages):
     assert "learned gates" not in (stages[1].final / "README.md").read_text()  # stage 1 trains no adapter
     for stage in (1, 2, 3):
         assert [m["step"] for m in read_metrics(stages[stage].run) if "val_loss" in m] == [0, 4, 8]
+
+
+def test_a_validation_image_is_what_the_engine_makes_from_the_checkpoint_with_the_runs_settings(stages, tiny_engine):
+    """The last validation (step 8, the final weights): the first clip's image is the engine's in trained
+    mode at the run's seed, resolution and validation steps, pixel for pixel."""
+    from PIL import Image
+
+    from core.train.checkpoint import read_run_config
+    from core.train.dataset import load_dataset
+
+    run = stages[2]
+    config = read_run_config(run.run)
+    for row in load_dataset(config.data).rows[:1]:
+        params = config.generation_params().replace(
+            mode="trained", checkpoint=str(run.final), steps=config.val_steps, width=64, height=64,
+            seed=config.seed, audio_path=str(row.audio),
+        )  # fmt: skip
+        made = np.asarray(tiny_engine.generate(params).image)
+        saved = np.asarray(Image.open(run.run / "validation" / "step-0000008" / f"row-{row.line:05d}.png"))
+        assert np.array_equal(made, saved)
