@@ -279,3 +279,19 @@ def test_validation_images_are_asked_of_the_engine_with_the_runs_seed_steps_and_
     ] * 2
     assert [p.audio_path for p in asked] == [str(r.audio) for r in rows[:2]]
     assert sorted(p.name for p in folder.iterdir()) == ["row-00001.png", "row-00002.png"]
+
+
+@pytest.mark.parametrize(
+    ("pid", "started", "alive"),
+    [("self", "self", True), ("self", 1, False), (0, None, False), (-1, None, False)],
+)
+def test_a_run_is_alive_only_while_its_own_process_is(tmp_path, pid, started, alive):
+    """A live pid started at another time is the system's reuse of a dead run's pid; 0 and -1 name
+    process groups (os.kill would succeed), never a run."""
+    from core.train.launch import training_alive
+    from core.train.metrics import STATUS_FILE, process_started
+
+    pid = os.getpid() if pid == "self" else pid
+    started = process_started(pid) if started == "self" else started
+    (tmp_path / STATUS_FILE).write_text(json.dumps({"state": "training", "pid": pid, "pid_started": started}))
+    assert training_alive(tmp_path) is alive
