@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from PIL import Image
 
 from core.cli import main
@@ -273,3 +274,62 @@ def test_an_image_cut_off_after_its_header_is_skipped_before_training(tmp_path, 
     assert [(s.line, s.reason) for s in report.skipped] == [
         (2, f"image frames/cut.{suffix} is damaged or incomplete (it stops before its last pixel)")
     ]
+
+
+def test_a_file_rewritten_at_the_same_size_is_read_again_and_the_memory_keeps_the_latest_used(tmp_path):
+    """The hash index is keyed by (path, size, mtime): a clip replaced by one of the same length is
+    another clip. The in-memory cache drops the least recently used feature first."""
+    import os
+
+    clip = tmp_path / "a.wav"
+    clip.write_bytes(b"one clip")
+    store = FeatureStore(tmp_path / "cache", memory=2)
+    first = store.file_hash(clip)
+    clip.write_bytes(b"two clip")
+    os.utime(clip, ns=(clip.stat().st_atime_ns, clip.stat().st_mtime_ns + 1_000_000))
+    assert store.file_hash(clip) != first
+    store.flush()
+    assert FeatureStore(tmp_path / "cache").file_hash(clip) == store.file_hash(clip)  # the index on disk
+    for key in ("k1", "k2"):
+        store.put("clap", key, torch.full((2,), float(key[1])))
+    store.get("clap", "k1")  # used last: k2 is the one dropped for k3
+    store.put("clap", "k3", torch.zeros(2))
+    shutil.rmtree(tmp_path / "cache" / "clap")
+    assert [store.has("clap", k) for k in ("k1", "k2", "k3")] == [True, False, True]
+
+
+def test_latents_are_of_the_centre_of_an_image_not_of_it_squeezed(train_bundle):
+    """A 96x64 image at resolution 64 is encoded as its middle 64x64, as `latents` promises."""
+    pixels = np.zeros((64, 96, 3), np.uint8)
+    pixels[:, :16], pixels[:, 16:80], pixels[:, 80:] = (250, 0, 0), (0, 200, 40), (0, 0, 250)
+    encoders = Encoders(train_bundle, 64)
+    wide = encoders.latents([Image.fromarray(pixels)])
+    middle = encoders.latents([Image.fromarray(pixels[:, 16:80].copy())])
+    torch.testing.assert_close(wide, middle, rtol=0, atol=1e-5)
+
+
+def test_a_clip_shorter_than_ten_seconds_gives_the_frame_at_its_middle(tmp_path, capsys):
+    """A 4 s video cut from 1 s: 3 s of audio and the frame shown at 2.5 s (the clip's middle), not
+    the one at 6 s (past the end) nor a later one of second 3."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_video(videos / "short.mp4", seconds=4)
+    csv = tmp_path / "clips.csv"
+    csv.write_text("youtube_id,start_time,caption\nshort,1,a short tone\n")
+    out = tmp_path / "dataset"
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
+    samples, rate = sf.read(out / "clips" / "short_000001.wav")
+    assert samples.shape[0] == pytest.approx(3 * rate, abs=rate // 20)
+    frame = np.asarray(Image.open(out / "frames" / "short_000001.jpg"), dtype=float)
+    np.testing.assert_allclose(frame[32, 32, :2], [40, 215], atol=6)  # second 2: (20 x 2, 255 - 20 x 2)
+
+
+def test_rows_whose_features_another_process_did_not_compute_are_skipped_with_that_reason(tmp_path, train_bundle):
+    """compute=False (every process, after the shards were filled): a row with nothing in the cache
+    and no failure recorded is skipped, not handed to training to fail at its first batch."""
+    data = make_dataset(tmp_path / "a", n=2)
+    samples, skipped = prepare_features(
+        load_dataset(data).rows, FeatureStore(tmp_path / "empty"), Encoders(train_bundle, 64), True, compute=False
+    )
+    assert samples == [] and [(s.line, s.group) for s in skipped] == [(1, "no features"), (2, "no features")]
+    assert skipped[0].reason == "features missing from the cache (another process failed to compute them)"
