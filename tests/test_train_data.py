@@ -333,3 +333,34 @@ def test_rows_whose_features_another_process_did_not_compute_are_skipped_with_th
     )
     assert samples == [] and [(s.line, s.group) for s in skipped] == [(1, "no features"), (2, "no features")]
     assert skipped[0].reason == "features missing from the cache (another process failed to compute them)"
+
+
+def test_clips_of_one_video_at_starts_apart_by_less_than_a_second_are_two_rows_and_trimmed_ones_start_at_zero(
+    tmp_path, capsys
+):
+    """Starts 1 and 1.5 of one video: short_000001 and short_1.500, each its own audio (not one row
+    counted as done by the other). --trimmed: the file is the clip, cut from 0 s whatever the CSV says."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_video(videos / "short.mp4", seconds=4)
+    csv = tmp_path / "clips.csv"
+    csv.write_text("youtube_id,start_time,caption\nshort,1,one\nshort,1.5,half\n")
+    out = tmp_path / "dataset"
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
+    assert [r["audio"] for r in map(json.loads, (out / "metadata.jsonl").read_text().splitlines())] == [
+        "clips/short_000001.wav",
+        "clips/short_1.500.wav",
+    ]
+    one, half = sf.read(out / "clips" / "short_000001.wav")[0], sf.read(out / "clips" / "short_1.500.wav")[0]
+    assert dominant_hz(one[4800:43200]) == pytest.approx(300, abs=5)  # 1.1-1.9 s: second 1
+    assert dominant_hz(half[28800:67200]) == pytest.approx(400, abs=5)  # 2.1-2.9 s: second 2
+    trimmed = tmp_path / "trimmed"
+    csv.write_text("youtube_id,start_time,caption\nshort,2,cut already\n")
+    assert (
+        main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(trimmed), "--trimmed", "--quiet"])
+        == 0
+    )
+    clip, rate = sf.read(trimmed / "clips" / "short_000002.wav")
+    assert clip.shape[0] == pytest.approx(4 * rate, abs=rate // 20) and dominant_hz(clip[4800:43200]) == pytest.approx(
+        200, abs=5
+    )
