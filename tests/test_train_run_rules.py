@@ -295,3 +295,15 @@ def test_a_run_is_alive_only_while_its_own_process_is(tmp_path, pid, started, al
     started = process_started(pid) if started == "self" else started
     (tmp_path / STATUS_FILE).write_text(json.dumps({"state": "training", "pid": pid, "pid_started": started}))
     assert training_alive(tmp_path) is alive
+
+
+def test_a_run_that_skips_no_row_removes_the_list_an_earlier_attempt_wrote(tmp_path):
+    """A resumed run on a mended dataset: skipped_rows.txt would otherwise still list the rows mended."""
+    from core.train.dataset import SkippedRow
+    from core.train.metrics import read_skipped, write_skipped
+
+    said = write_skipped(tmp_path, [SkippedRow(3, "audio a.wav does not exist")], True)
+    assert said == f"; every skipped row and why: {tmp_path.name}/skipped_rows.txt"
+    assert [(s.line, s.reason) for s in read_skipped(tmp_path)] == [(3, "audio a.wav does not exist")]
+    assert write_skipped(tmp_path, [], False) == "" and read_skipped(tmp_path)  # other processes write nothing
+    assert write_skipped(tmp_path, [], True) == "" and read_skipped(tmp_path) is None
