@@ -339,18 +339,31 @@ def test_clips_of_one_video_at_starts_apart_by_less_than_a_second_are_two_rows_a
     tmp_path, capsys
 ):
     """Starts 1 and 1.5 of one video: short_000001 and short_1.500, each its own audio (not one row
-    counted as done by the other). --trimmed: the file is the clip, cut from 0 s whatever the CSV says."""
+    counted as done by the other); 3.5 leaves half a second: no row. Prepared again, metadata.jsonl
+    lists each row once, and a row it already had for another clip. --trimmed: the file is the clip, cut from 0 s whatever the CSV says."""
     videos = tmp_path / "videos"
     videos.mkdir()
     make_video(videos / "short.mp4", seconds=4)
     csv = tmp_path / "clips.csv"
-    csv.write_text("youtube_id,start_time,caption\nshort,1,one\nshort,1.5,half\n")
+    csv.write_text("youtube_id,start_time,caption\nshort,1,one\nshort,1.5,half\nshort,3.5,too late\n")
     out = tmp_path / "dataset"
+    out.mkdir()
+    (out / "metadata.jsonl").write_text(
+        json.dumps({"audio": "clips/mine.wav", "image": "m.png", "caption": "x"}) + "\n"
+    )
     assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
     assert [r["audio"] for r in map(json.loads, (out / "metadata.jsonl").read_text().splitlines())] == [
+        "clips/mine.wav",  # a row of the folder's own: kept
         "clips/short_000001.wav",
         "clips/short_1.500.wav",
     ]
+    assert json.loads((out / "prepare_report.json").read_text())["failed"] == [
+        {"line": 4, "reason": "short: the video has 0.5 s of audio after 3.5 s "
+         "(if the files are already cut to their clips, pass --trimmed)"}  # under a second: no row
+    ]  # fmt: skip
+    listed = (out / "metadata.jsonl").read_text()
+    assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
+    assert (out / "metadata.jsonl").read_text() == listed  # prepared again: each row once, not twice
     one, half = sf.read(out / "clips" / "short_000001.wav")[0], sf.read(out / "clips" / "short_1.500.wav")[0]
     assert dominant_hz(one[4800:43200]) == pytest.approx(300, abs=5)  # 1.1-1.9 s: second 1
     assert dominant_hz(half[28800:67200]) == pytest.approx(400, abs=5)  # 2.1-2.9 s: second 2
