@@ -13,18 +13,22 @@ from core.schedule import level_schedule
 from core.train.stages import level_blend_table, trained_groups
 
 
-def test_batched_hierarchy_is_inference_hierarchy_per_sample():
-    params = GenerationParams(norm_target=60.0, split=(30, 27, 20), level_weights=(0.9, 0.4, 0.2))
+@pytest.mark.parametrize("measure", ["token", "tensor"])
+def test_batched_hierarchy_is_inference_hierarchy_per_sample(measure):
+    """Both norm measures; a silent and a near-silent (norm below 1e-8) sequence stay as they are,
+    as `scale_to_norm` leaves them, never blown up to the target."""
+    params = GenerationParams(norm_target=60.0, norm_measure=measure, split=(30, 27, 20), level_weights=(0.9, 0.4, 0.2))
     torch.manual_seed(0)
-    tokens = torch.randn(3, 77, 32) * torch.tensor([1.0, 5.0, 0.1]).view(3, 1, 1)
+    tokens = torch.randn(4, 77, 32) * torch.tensor([1.0, 5.0, 0.1, 1e-12]).view(4, 1, 1)
     tokens[2] = 0.0  # a silent sequence stays as it is
     tokens.requires_grad_(True)
     batched = build_levels_batch(tokens, params)
-    for i in range(3):
+    for i in range(4):
         single = build_levels(tokens[i : i + 1].detach(), params).tokens
         for level in LEVELS:
             torch.testing.assert_close(batched[level][i : i + 1], single[level], rtol=1e-5, atol=1e-6)
-    assert batched["foreground"].shape == (3, 30, 32)
+    assert batched["foreground"].shape == (4, 30, 32)
+    assert float(batched["foreground"][3].abs().max()) < 1e-10  # near-silent: unscaled
     sum(v.sum() for v in batched.values()).backward()
     assert tokens.grad is not None and tokens.grad[:2].abs().sum() > 0
 
