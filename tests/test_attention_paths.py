@@ -236,6 +236,15 @@ def test_training_skips_absent_levels_and_a_zero_scale():
     assert torch.equal(attn(hidden, encoder_hidden_states=text), plain(attn, hidden, text))
 
 
+def test_a_frozen_group_in_training_puts_no_audio_in_the_graph():
+    """Scale 0 skips the audio branch: the tokens get no gradient (not a zero one) and the gate none."""
+    attn, processor, state, hidden, text, tokens, blend = _training_setup(gate=0.3)
+    tokens = {lv: t.clone().requires_grad_(True) for lv, t in tokens.items()}
+    state.begin_batch(tokens, blend, STRENGTH, {"mid": 0.0})
+    attn(hidden, encoder_hidden_states=text).sum().backward()
+    assert all(t.grad is None for t in tokens.values()) and processor.gate.grad is None
+
+
 @torch.no_grad()
 def test_the_per_sample_path_of_a_zero_shot_adapter_uses_the_layer_kv_and_no_gate():
     """Scale exactly 1 (strength 1 x group 1), gate 1 and the layer's own K/V: the audio is added
@@ -349,6 +358,33 @@ def test_gate_values_are_tanh_of_the_gate_times_the_group_scale_where_installed(
         assert all(
             p.gate_value() == pytest.approx(math.tanh(GATE_INIT)) for p in adapters.trained_processors().values()
         )
+    finally:
+        adapters.remove()
+        adapters.reset_trained()
+
+
+def test_layers_are_in_forward_order_down_mid_up_keeping_block_order(unet):
+    """diffusers lists the mid block after the up blocks; the trace's layer axis must not."""
+    layers = AudioAdapters(unet, AudioState()).layers
+    assert [n.split(".attentions")[0] for n in layers] == [
+        "down_blocks.0", "down_blocks.1", "mid_block", "up_blocks.0", "up_blocks.0", "up_blocks.1", "up_blocks.1"
+    ]  # fmt: skip
+
+
+def test_install_reads_a_gate_changed_since_the_last_install(unet):
+    """A trained gate moved by an optimizer (or a load) is what the next generation uses: the
+    processors keep tanh(gate) as a float between installs, read again on every install."""
+    state = AudioState()
+    adapters = AudioAdapters(unet, state)
+    try:
+        state.begin({}, [], STRENGTH, {"up": GROUP_SCALE})
+        proc = adapters.processor(adapters.layers[-1], trained=True)
+        assert proc.effective_scale() == pytest.approx(STRENGTH * GROUP_SCALE * math.tanh(GATE_INIT))
+        with torch.no_grad():
+            proc.gate.fill_(0.7)
+        assert proc.effective_scale() == pytest.approx(STRENGTH * GROUP_SCALE * math.tanh(GATE_INIT))  # cached
+        adapters.install(["up"], trained=True)
+        assert proc.effective_scale() == pytest.approx(STRENGTH * GROUP_SCALE * math.tanh(0.7))
     finally:
         adapters.remove()
         adapters.reset_trained()
