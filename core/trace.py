@@ -65,9 +65,12 @@ class Trace:
     def from_dict(cls, data: dict[str, Any]) -> Trace:
         """The trace `to_dict` wrote (a gallery kept on disk reads its renders' traces back)."""
         fields = dict(data)
-        fields["ratios"] = np.asarray(fields.get("ratios", []), dtype=np.float32).reshape(
-            len(fields.get("ratios", [])), -1
-        )
+        rows = fields.get("ratios", [])
+        ratios = np.asarray(rows, dtype=np.float32)
+        if ratios.size:
+            fields["ratios"] = ratios.reshape(len(rows), -1)
+        else:  # an edit that ran no step: (0, layers), which reshape(0, -1) cannot give
+            fields["ratios"] = np.zeros((len(rows), len(fields.get("layer_names", []))), dtype=np.float32)
         fields["heard"] = {k: [HeardLabel(**h) for h in v] for k, v in dict(fields.get("heard", {})).items()}
         return cls(**fields)
 

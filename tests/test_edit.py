@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from core.edit import EditParams
 from core.edit.run import EditError, edit_photo
 from core.params import GenerationParams
 from core.tiny import tiny_sd_pipeline
+from core.trace import Trace
 
 
 def pixels(image) -> np.ndarray:
@@ -49,6 +51,9 @@ def test_denoise_below_one_step_returns_the_photo_itself_and_says_why(tiny_engin
     result = edit_photo(tiny_engine, edit_params(photo_path, samples, denoise=0.0))
     assert np.array_equal(pixels(result.image), photo)
     assert result.trace.steps == 0 and result.params.generation.width == 96
+    kept = Trace.from_dict(json.loads(json.dumps(result.trace.to_dict())))  # as a gallery on disk reads it back
+    assert kept.ratios.shape == result.trace.ratios.shape == (0, len(result.trace.layer_names))
+    assert kept.to_dict() == result.trace.to_dict()
     assert "denoise 0 keeps the photo as it was" in result.notes
     assert result.params.edit.image_sha256 and result.params.generation.audio_sha256
     pipe = tiny_engine.pipe
