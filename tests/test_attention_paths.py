@@ -147,6 +147,15 @@ def test_each_step_records_its_blend_and_the_audio_to_text_ratio_at_the_layer_in
     assert state.sample_blend is None
     assert state.ratios(2, 3)[1, 2] == pytest.approx(float(want), rel=1e-5)
     assert torch.equal(attn(hidden, encoder_hidden_states=text), plain(attn, hidden, text))
+    state.begin(tokens, schedule[::-1], STRENGTH, ON)  # the next generation starts with an empty record
+    assert state.used == {} and not state.ratios(2, 3).any()
+
+
+def test_a_scheduled_level_without_tokens_is_left_out_of_the_blend_as_it_is():
+    """Not renormalised (the schedule already was, for the levels it was given) and never looked up."""
+    state = AudioState()
+    state.begin({"background": torch.ones(1, 2, 4)}, [{"ambience": 0.4, "background": 0.6}], 1.0, ON)
+    assert state.blend() == {"background": 0.6}
 
 
 def test_audio_kv_are_computed_once_per_generation_and_again_after_begin():

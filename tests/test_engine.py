@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -12,6 +13,7 @@ from core.attention import block_group
 from core.audio import AudioError
 from core.cancel import Cancelled
 from core.tiny import tiny_sd_pipeline
+from core.trace import Trace
 
 
 def pixels(image) -> np.ndarray:
@@ -139,6 +141,8 @@ def test_progress_reports_every_step_and_cancel_stops(tiny_engine, tiny_params):
     seen = []
     tiny_engine.generate(tiny_params, progress=seen.append)
     assert [s.step for s in seen] == list(range(1, tiny_params.steps + 1))
+    elapsed = [s.elapsed for s in seen]  # seconds since the loop began, as the progress line says
+    assert 0 < elapsed[0] and elapsed == sorted(elapsed) and elapsed[-1] > elapsed[0]
     assert seen[0].levels == {"ambience": 1.0} and seen[-1].levels == {"foreground": 1.0}
 
     cancel = threading.Event()
@@ -154,6 +158,18 @@ def test_progress_reports_every_step_and_cancel_stops(tiny_engine, tiny_params):
     assert steps == [1, 2, 3]
     assert not tiny_engine.lock._is_owned()  # the lock is released after a cancel
     tiny_engine.generate(tiny_params)  # and the engine still works
+
+
+def test_a_trace_names_the_heaviest_level_per_step_and_keeps_its_ratios_through_a_file():
+    trace = Trace(
+        steps=3,
+        step_levels=[{"ambience": 0.7, "background": 0.3}, {"background": 0.2, "foreground": 0.8}, {}],
+        ratios=np.array([[0.0012345, 0.5], [1.25e-4, 0.0], [0.0, 0.0]], dtype=np.float32),
+    )
+    assert trace.dominant_levels() == ["ambience", "foreground", None]
+    kept = Trace.from_dict(json.loads(json.dumps(trace.to_dict())))
+    np.testing.assert_allclose(kept.ratios, trace.ratios, atol=1e-6, rtol=0)  # small ratios stay non-zero
+    assert kept.ratios[1, 0] > 0 and kept.step_levels == trace.step_levels
 
 
 def test_text_only_generation_has_an_empty_trace(tiny_engine, tiny_params):
