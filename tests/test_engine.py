@@ -12,6 +12,7 @@ import torch
 from core.attention import block_group
 from core.audio import AudioError
 from core.cancel import Cancelled
+from core.events import Waiting
 from core.tiny import tiny_sd_pipeline
 from core.trace import Trace
 
@@ -66,6 +67,7 @@ def test_processors_sit_only_in_chosen_groups(tiny_engine, tiny_params):
     # after the generation the UNet is back to diffusers' processors
     procs = tiny_engine.pipe.unet.attn_processors
     assert all(type(p).__name__ == "AttnProcessor2_0" for p in procs.values())
+    assert tiny_engine.state.level_tokens == {}  # and the audio tokens are off the device
 
 
 def test_install_records_the_layers_of_each_group(tiny_engine):
@@ -172,9 +174,33 @@ def test_a_trace_names_the_heaviest_level_per_step_and_keeps_its_ratios_through_
     assert kept.ratios[1, 0] > 0 and kept.step_levels == trace.step_levels
 
 
+def test_a_caller_that_must_wait_for_the_engine_hears_waiting_first(tiny_engine):
+    heard, waiting = [], threading.Event()
+
+    def on_status(event):
+        heard.append(event)
+        waiting.set()
+
+    def other_caller():
+        with tiny_engine.hold(on_status):
+            heard.append("held")
+
+    with tiny_engine.hold(on_status):  # the lock is free (and re-entrant): no Waiting
+        assert heard == []
+        caller = threading.Thread(target=other_caller)
+        caller.start()
+        assert waiting.wait(10)
+    caller.join(10)
+    assert heard == [Waiting(), "held"]
+
+
 def test_text_only_generation_has_an_empty_trace(tiny_engine, tiny_params):
-    result = tiny_engine.generate(tiny_params.replace(audio_path=None))
+    params = tiny_params.replace(audio_path=None, norm_measure="tensor")
+    result = tiny_engine.generate(params)
     assert result.trace.heard == {} and not result.trace.ratios.any()
+    assert not any(result.trace.gates)  # no adapter installed: nothing to gate
+    embeds = tiny_engine.encode_prompt(params.prompt, params.negative_prompt, params.guidance)[0]
+    assert result.trace.text_norm == pytest.approx(float(torch.linalg.vector_norm(embeds)), rel=1e-5)  # its measure
     assert result.params.audio_sha256 is None
 
 
