@@ -255,6 +255,30 @@ def test_a_frozen_group_in_training_puts_no_audio_in_the_graph():
 
 
 @torch.no_grad()
+def test_the_graph_safe_path_adds_what_the_eager_path_adds_for_a_trained_adapter():
+    """Compiled previews' branch (core/static_audio.py), run eagerly here: the same sum per step,
+    with tanh of the learned gate and strength x group scale read from device tensors, and the
+    same recorded ratios."""
+    from core.static_audio import StaticAudio
+
+    attn, processor, state, hidden, text, tokens, _ = _training_setup(gate=0.6)
+    hidden, text, tokens = hidden[1:3], text[1:3], {lv: t[:1] for lv, t in tokens.items()}  # [uncond, cond]
+    schedule = [{"ambience": 0.25, "background": 0.75}, {"foreground": 1.0}]
+    state.begin(tokens, schedule, STRENGTH, ON)
+    eager = []
+    for step in range(2):
+        state.step = step
+        eager.append(attn(hidden, encoder_hidden_states=text))
+    static = StaticAudio(layers=1, device="cpu", dtype=torch.float32)
+    static.begin(state)
+    for step in range(2):
+        torch.testing.assert_close(attn(hidden, encoder_hidden_states=text), eager[step], atol=1e-6, rtol=1e-5)
+        static.advance(step + 1)
+    np.testing.assert_allclose(static.ratios(2, 1), state.ratios(2, 1), rtol=1e-5)
+    assert state.used == {0: schedule[0], 1: schedule[1]}
+
+
+@torch.no_grad()
 def test_the_per_sample_path_of_a_zero_shot_adapter_uses_the_layer_kv_and_no_gate():
     """Scale exactly 1 (strength 1 x group 1), gate 1 and the layer's own K/V: the audio is added
     with factor 1, row by row."""

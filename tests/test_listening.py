@@ -267,3 +267,38 @@ def test_mode_view_does_not_ask_clap_about_the_parts_after_a_cancel(tiny_params)
     with pytest.raises(Cancelled):
         mode_view(Engine(), tiny_params, cancel=threading.Event())
     assert asked == []
+
+
+def test_a_mode_view_spans_the_chosen_ten_second_window_of_a_longer_clip(tiny_engine, tiny_params, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from core.parts import mode_view
+
+    rate = 16000
+    t = np.arange(13 * rate) / rate
+    path = tmp_path / "long.wav"
+    sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate)
+    view = mode_view(tiny_engine, tiny_params.replace(audio_path=str(path), window_start=1.5))
+    assert (view.start, view.end) == pytest.approx((1.5, 11.5))
+
+
+def test_clap_hears_a_short_clip_repeated_whole_then_silence_and_gives_unit_vectors(tiny_engine):
+    """The unfused checkpoints' "repeatpad": a 0.7 s clip is CLAP's 10 s window as 14 whole copies and
+    zeros, not a 15th cut-off copy. Both sides are L2-normalised (a dot product is a cosine), and the
+    temperature is exp of CLAP's learned log scale."""
+    import math
+
+    import numpy as np
+    import torch
+
+    clap = tiny_engine.clap
+    short = (0.3 * np.random.default_rng(3).standard_normal(33600)).astype(np.float32)  # 0.7 s at 48 kHz
+    padded = np.zeros(480000, np.float32)
+    padded[: 14 * 33600] = np.tile(short, 14)
+    audio = clap.embed_audio([short, padded])
+    torch.testing.assert_close(audio[0], audio[1], atol=1e-5, rtol=0)
+    text = clap.embed_text(["rain on a roof", "a dog barks"])
+    for emb in (audio, text):
+        torch.testing.assert_close(torch.linalg.vector_norm(emb, dim=-1), torch.ones(2), atol=1e-5, rtol=0)
+    assert clap.logit_scale == pytest.approx(math.exp(float(clap.model.logit_scale_a.detach())), rel=1e-6)
