@@ -221,6 +221,13 @@ def test_changed_audio_is_caught_on_reproduce(tiny_engine, tiny_params):
         tiny_engine.generate(tiny_params.replace(audio_sha256="0" * 64))
 
 
+def test_the_prompt_cache_tells_negative_prompts_apart(tiny_engine):
+    plain = tiny_engine.encode_prompt("a city", "", 7.5)[1]
+    blurry = tiny_engine.encode_prompt("a city", "blurry", 7.5)[1]
+    assert not torch.equal(plain, blurry)
+    assert torch.equal(tiny_engine.encode_prompt("a city", "", 7.5)[1], plain)
+
+
 def test_text_norm_reference(tiny_engine):
     norm = tiny_engine.prompt_norm("a city", "token")
     embeds = tiny_engine.encode_prompt("a city", "", 1.0)[0]

@@ -58,10 +58,13 @@ def test_separation_runs_once_across_slider_changes(tiny_engine, street):
 
 def test_silent_levels_are_skipped_not_divided(tiny_engine, tiny_params, samples):
     # the engine hum has nothing above 4 kHz: the foreground band is near-silent
-    result = tiny_engine.generate(tiny_params.replace(audio_path=str(samples["engine"]), sources="bands"))
+    params = tiny_params.replace(audio_path=str(samples["engine"]), sources="bands", switch_style="smooth")
+    result = tiny_engine.generate(params.replace(crossfade=0.3))
     assert "foreground" in result.trace.skipped_levels
     assert "foreground" not in result.trace.heard
     assert all("foreground" not in blend for blend in result.trace.step_levels)
+    # the cross-fade into the silent level is renormalised over the levels left: all background
+    assert result.trace.step_levels[5:] == [{"background": 1.0}] * 3 + [{}] * 2
     assert np.isfinite(result.trace.ratios).all()
 
 
