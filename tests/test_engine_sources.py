@@ -120,3 +120,10 @@ def test_status_reports_the_stages_before_denoising(tiny_engine, street):
     chunks = [s for s in seen if s.startswith("Separating stems ") and "/" in s]
     assert chunks and chunks[-1].split()[-1].split("/")[0] == chunks[-1].split("/")[-1]  # ends at n/n
     assert seen.index("Listening with CLAP") < seen.index("Denoising")
+
+
+def test_hear_parts_weighs_labels_as_the_listening_does(tiny_engine, tiny_params):
+    """The compare view's labels for the mix are the conditioning's own: same top-k, same temperature."""
+    params = tiny_params.replace(temperature=0.3, top_k=3)
+    heard = tiny_engine.hear_parts(params)["mix"]
+    assert heard == tiny_engine.listen(params).heard["mix"] and len(heard) >= 2  # weights that a temperature changes
