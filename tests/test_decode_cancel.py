@@ -34,6 +34,10 @@ def test_the_decode_hooks_change_no_pixel_and_leave_nothing_behind(tiny_engine, 
     with DecodeCancel(tiny_engine.pipe.vae.decoder, threading.Event()) as checks:
         tiny_engine.pipe.vae.decode(latents)
     assert checks.slices == len(_layers(tiny_engine))  # every layer once, then nothing held
+    with DecodeCancel(tiny_engine.pipe.vae.decoder, None) as unwatched:  # nothing to honour: no hook at all
+        assert all(not m._forward_pre_hooks for m in _layers(tiny_engine))
+        tiny_engine.pipe.vae.decode(latents)
+    assert unwatched.slices == 0
 
 
 def test_a_cancel_during_the_decode_stops_it_at_the_next_layer(tiny_engine, tiny_params):
