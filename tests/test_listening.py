@@ -298,6 +298,8 @@ def test_clap_hears_a_short_clip_repeated_whole_then_silence_and_gives_unit_vect
     padded[: 14 * 33600] = np.tile(short, 14)
     audio = clap.embed_audio([short, padded])
     torch.testing.assert_close(audio[0], audio[1], atol=1e-5, rtol=0)
+    calls = clap.audio_calls
+    assert torch.equal(clap.embed_audio([padded])[0], audio[1]) and clap.audio_calls == calls  # cached by content
     text = clap.embed_text(["rain on a roof", "a dog barks"])
     for emb in (audio, text):
         torch.testing.assert_close(torch.linalg.vector_norm(emb, dim=-1), torch.ones(2), atol=1e-5, rtol=0)
