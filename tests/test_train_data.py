@@ -15,7 +15,7 @@ from PIL import Image
 from core.cli import main
 from core.train.dataset import DatasetError, SkippedRow, load_dataset, skipped_text
 from core.train.features import Encoders, FeatureStore, prepare_features
-from tests.train_helpers import dominant_hz, make_dataset, make_video, write_pair
+from tests.train_helpers import dominant_hz, make_dataset, make_video, prepare_inputs, write_pair
 
 
 def write_bad_dataset(root):
@@ -194,11 +194,8 @@ def test_prepare_cuts_clip_and_middle_frame_and_resumes(tmp_path, capsys):
 
 def test_prepare_without_quiet_shows_its_progress_line_and_writes_the_dataset(tmp_path, capsys):
     """Every other prepare test passes --quiet; without it the progress callback once crashed."""
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    make_video(videos / "abc.mp4")
-    csv = tmp_path / "audiocaps.csv"
-    csv.write_text("audiocap_id,youtube_id,start_time,caption\n101,abc,1,a tone rising\n102,gone,0,missing video\n")
+    rows = "audiocap_id,youtube_id,start_time,caption\n101,abc,1,a tone rising\n102,gone,0,missing video\n"
+    videos, csv = prepare_inputs(tmp_path, rows)
     out = tmp_path / "dataset"
     assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out)]) == 0
     captured = capsys.readouterr()
@@ -311,11 +308,7 @@ def test_latents_are_of_the_centre_of_an_image_not_of_it_squeezed(train_bundle):
 def test_a_clip_shorter_than_ten_seconds_gives_the_frame_at_its_middle(tmp_path, capsys):
     """A 4 s video cut from 1 s: 3 s of audio and the frame shown at 2.5 s (the clip's middle), not
     the one at 6 s (past the end) nor a later one of second 3."""
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    make_video(videos / "short.mp4", seconds=4)
-    csv = tmp_path / "clips.csv"
-    csv.write_text("youtube_id,start_time,caption\nshort,1,a short tone\n")
+    videos, csv = prepare_inputs(tmp_path, "youtube_id,start_time,caption\nshort,1,a short tone\n", "short.mp4", 4)
     out = tmp_path / "dataset"
     assert main(["prepare", "--videos", str(videos), "--csv", str(csv), "--out", str(out), "--quiet"]) == 0
     samples, rate = sf.read(out / "clips" / "short_000001.wav")
@@ -341,11 +334,8 @@ def test_clips_of_one_video_at_starts_apart_by_less_than_a_second_are_two_rows_a
     """Starts 1 and 1.5 of one video: short_000001 and short_1.500, each its own audio (not one row
     counted as done by the other); 3.5 leaves half a second: no row. Prepared again, metadata.jsonl
     lists each row once, and a row it already had for another clip. --trimmed: the file is the clip, cut from 0 s whatever the CSV says."""
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    make_video(videos / "short.mp4", seconds=4)
-    csv = tmp_path / "clips.csv"
-    csv.write_text("youtube_id,start_time,caption\nshort,1,one\nshort,1.5,half\nshort,3.5,too late\n")
+    rows = "youtube_id,start_time,caption\nshort,1,one\nshort,1.5,half\nshort,3.5,too late\n"
+    videos, csv = prepare_inputs(tmp_path, rows, "short.mp4", 4)
     out = tmp_path / "dataset"
     out.mkdir()
     (out / "metadata.jsonl").write_text(

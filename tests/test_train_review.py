@@ -169,13 +169,10 @@ def test_prepare_skips_a_row_with_an_unquoted_comma_and_keeps_a_hand_written_lin
     metadata.jsonl that is not JSON (a row typed by hand with a slip) was deleted by the next prepare;
     --limit 0 prepared every row and --limit -1 all but the last."""
     from core.cli import main
-    from tests.train_helpers import make_video
+    from tests.train_helpers import prepare_inputs
 
-    videos = tmp_path / "videos"
-    videos.mkdir()
-    make_video(videos / "abc.mp4", seconds=2)
-    csv = tmp_path / "caps.csv"
-    csv.write_text("audiocap_id,youtube_id,start_time,caption\n1,abc,0,a tone\n2,abc,0,a dog, barking\n3,abc,x,no\n")
+    rows = "audiocap_id,youtube_id,start_time,caption\n1,abc,0,a tone\n2,abc,0,a dog, barking\n3,abc,x,no\n"
+    videos, csv = prepare_inputs(tmp_path, rows, seconds=2, csv_name="caps.csv")
     out = tmp_path / "data"
     out.mkdir()
     typed = '{"audio": "mine/a.wav", "image": "mine/a.jpg", "caption": "typed by hand",}'

@@ -60,6 +60,17 @@ def tiny_config(data: Path, out: Path, stage: int = 1, **overrides):
     return TrainConfig(**values)
 
 
+def prepare_inputs(tmp_path: Path, csv_text: str, video: str = "abc.mp4", seconds: int = 12,
+                   csv_name: str = "clips.csv") -> tuple[Path, Path]:  # fmt: skip
+    """`prepare`'s inputs: tmp_path/videos holding one `make_video` file, and a CSV of `csv_text`."""
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    make_video(videos / video, seconds=seconds)
+    csv = tmp_path / csv_name
+    csv.write_text(csv_text)
+    return videos, csv
+
+
 def make_video(path: Path, seconds: int = 12, fps: int = 10, rate: int = 44100) -> Path:
     """An MP4 (MPEG-4 video + AAC stereo audio): second s shows colour (20 s, 255 - 20 s, 0) and
     plays a (200 + 100 s) Hz tone, so a cut can be checked by its colour and its pitch."""
