@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core import STAGE_NAMES, DatasetError, ParamsError, UserError, latest_validation, read_metrics, train_knobs
-from studio import charts, run_view, training, widgets
+from studio import bindings, charts, run_view, training, widgets
 from studio.bindings import PERSIST as PS
 from studio.session import session
 from studio.uploads import save_problem
@@ -47,7 +47,7 @@ if not names:
                 widgets.escape_md_prose(save_problem("The demo dataset", exc, "try again")), icon=":material/error:"
             )
         else:
-            st.session_state["train_dataset"] = made
+            bindings.set_value("train_dataset", made)
             st.rerun()
     dataset, report = None, None
 else:

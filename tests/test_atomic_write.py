@@ -134,3 +134,24 @@ def test_a_folder_that_cannot_be_synced_still_gets_the_file(tmp_path, monkeypatc
     monkeypatch.setattr(os, "fsync", no_folder_sync)
     assert atomic_write(tmp_path / "a.png", b"png").read_bytes() == b"png"
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_a_finished_folder_is_published_whole_or_left_for_its_writer(tmp_path):
+    """publish_folder: into an absent or empty target, all at once; a target another writer filled
+    gives False and leaves the work folder (the caller removes it); anything else is an error."""
+    from core.export.atomic import publish_folder
+
+    def work(name: str) -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        atomic_write(folder / "a.txt", name.encode())
+        return folder
+
+    assert publish_folder(work("w1"), tmp_path / "out") and (tmp_path / "out" / "a.txt").read_bytes() == b"w1"
+    (tmp_path / "empty").mkdir()
+    assert publish_folder(work("w2"), tmp_path / "empty") and (tmp_path / "empty" / "a.txt").read_bytes() == b"w2"
+    assert not publish_folder(work("w3"), tmp_path / "out")  # filled by another writer first: kept as it is
+    assert (tmp_path / "out" / "a.txt").read_bytes() == b"w1" and (tmp_path / "w3" / "a.txt").is_file()
+    atomic_write(tmp_path / "file", b"x")
+    with pytest.raises(NotADirectoryError):
+        publish_folder(tmp_path / "w3", tmp_path / "file")

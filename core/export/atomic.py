@@ -18,6 +18,7 @@ name whose temp name is too long for the file system; a trailing slash means "a 
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
@@ -89,6 +90,20 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> Path:
         raise
     _sync_folder(path.parent)
     return path
+
+
+def publish_folder(work: str | os.PathLike, target: str | os.PathLike) -> bool:
+    """Rename the finished folder `work` to `target` (absent or an empty folder), so `target` appears
+    whole or not at all. False, with `work` left for the caller to remove, when another writer made
+    `target` first (a folder with something in it): the caller decides whether that one will do."""
+    try:
+        os.rename(work, target)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and Path(target).is_dir():
+            return False
+        raise
+    _sync_folder(Path(target).parent)
+    return True
 
 
 def _sync_folder(folder: Path) -> None:
@@ -214,6 +229,7 @@ __all__ = [
     "STALE_AFTER_S",
     "TEMP_PATTERN",
     "atomic_write",
+    "publish_folder",
     "check_folder",
     "check_target",
     "prune_earlier",

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..export.atomic import atomic_write
+from ..export.atomic import atomic_write, publish_folder
 from ..samples import sample_paths
 from .dataset import METADATA, DatasetError
 
@@ -157,11 +157,8 @@ def write_demo_dataset(out: str | Path) -> Path:
             atomic_write(work / image, png.getvalue())
             lines.append(json.dumps({"audio": audio, "image": image, "caption": row.caption}) + "\n")
         atomic_write(work / METADATA, "".join(lines).encode())
-        try:
-            work.rename(out)  # replaces an empty folder; fails on one another writer filled meanwhile
-        except OSError:
-            if not (out / METADATA).is_file():
-                raise
+        if not publish_folder(work, out) and not (out / METADATA).is_file():  # another writer's folder
+            raise DatasetError(f"{out} was filled by something else meanwhile: give a new folder for the demo dataset")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
