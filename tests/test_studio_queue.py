@@ -159,8 +159,9 @@ def test_a_call_goes_ahead_of_queued_batch_work():
     the batch work queued before it."""
     from tests.waiting import wait_until
 
-    gate, order = threading.Event(), []
-    blocker = worker.submit(gate.wait, 30)
+    started, gate, order = threading.Event(), threading.Event(), []
+    blocker = worker.submit(lambda: (started.set(), gate.wait(30)))
+    assert started.wait(120)  # the engine thread runs the blocker (after any work an earlier test left)
     batch = worker.submit(order.append, "batch")
     caller = threading.Thread(target=worker.call, args=(order.append, "call"))
     caller.start()
