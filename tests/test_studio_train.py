@@ -550,3 +550,14 @@ def test_a_checkpoint_typed_in_the_sidebar_brings_the_models_it_was_trained_with
     assert at.session_state["w_models_choice"] == "sd15" and not at.toast
     at.text_input(key="w_checkpoint").set_value("/etc").run()  # outside the allowed folders: nothing is read
     assert at.session_state["w_models_choice"] == "sd15"
+
+
+def test_a_hidden_folder_is_never_offered_as_a_dataset(tmp_path, monkeypatch):
+    """The demo dataset is filled in a hidden folder beside `demo` before its rename: a page drawn
+    meanwhile must not offer that work folder (nor any other hidden one) as a dataset."""
+    from studio import training
+
+    monkeypatch.setenv("CLAP2DIFF_DATASETS", str(tmp_path))
+    for name in ("tones", ".demo.1a2b3c4d"):
+        make_dataset(tmp_path / name, n=1)
+    assert training.dataset_names() == ["tones"]
