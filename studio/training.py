@@ -56,11 +56,11 @@ DEMO_DATASET = "demo"  # the folder the Train page's demo button makes under the
 def make_demo_dataset() -> str:
     """The demo dataset (core/train/demo.py) under the datasets folder, made if it is not there yet;
     its name. A folder of that name holding something else is left alone, and said so."""
-    from core.train.demo import write_demo_dataset
+    from core.train.demo import occupied, write_demo_dataset
 
     folder = datasets_root() / DEMO_DATASET
     if not (folder / METADATA).is_file():
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        if occupied(folder):  # said here without the server's folder, which write_demo_dataset names
             raise DatasetError(
                 f"The datasets folder (`{DATASETS_ENV}`) already has a `{DEMO_DATASET}` that is no dataset: "
                 "rename or remove it, or make the demo elsewhere with `python -m core prepare --samples --out DIR`."

@@ -130,12 +130,17 @@ def demo_picture(row: DemoRow, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
 
 
+def occupied(folder: Path) -> bool:
+    """Something is at `folder` that the demo must not be written over: a file, or a folder with anything in it."""
+    return folder.exists() and (not folder.is_dir() or any(folder.iterdir()))
+
+
 def write_demo_dataset(out: str | Path) -> Path:
     """Write the demo dataset into `out` (a new or empty folder): clips/, images/ and metadata.jsonl.
     It is made in a temporary folder beside `out` and renamed to it whole, so `out` is never a dataset
     cut short (a full disk, Ctrl-C), and of two writers at once the second finds the first's dataset."""
     out = Path(out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if occupied(out):
         raise DatasetError(f"{out} already exists and is not an empty folder: give a new folder for the demo dataset")
     samples = sample_paths()
     missing = [r.clip for r in DEMO_ROWS if r.clip not in samples]
@@ -164,4 +169,4 @@ def write_demo_dataset(out: str | Path) -> Path:
     return out
 
 
-__all__ = ["DEMO_ROWS", "DemoRow", "demo_picture", "write_demo_dataset"]
+__all__ = ["DEMO_ROWS", "DemoRow", "demo_picture", "occupied", "write_demo_dataset"]
